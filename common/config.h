@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* /etc/mbupgraded/mbupgraded.yaml, parsed with libyaml. Every key has a default, so an empty
+ * file (or none, for the default path) is the stock Debian setup. See config/mbupgraded.yaml. */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "version.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/mbupgraded/mbupgraded.yaml"
+
+typedef enum Edition {
+        EDITION_OSS,
+        EDITION_ENTERPRISE,
+        _EDITION_MAX,
+        _EDITION_INVALID = -EINVAL,
+} Edition;
+
+typedef enum Channel {
+        CHANNEL_LATEST,
+        CHANNEL_BETA,
+        _CHANNEL_MAX,
+        _CHANNEL_INVALID = -EINVAL,
+} Channel;
+
+typedef enum ApplyMode {
+        APPLY_NEVER,
+        APPLY_WINDOW,
+        APPLY_IMMEDIATELY,
+        _APPLY_MAX,
+        _APPLY_INVALID = -EINVAL,
+} ApplyMode;
+
+typedef struct Config {
+        char *path; /* the file it was read from, NULL for built-in defaults */
+
+        struct {
+                Edition edition;
+                char *feed;      /* default depends on edition */
+                char *downloads;
+                Channel channel;
+                uint64_t check_every_usec;
+                char *ca_file;   /* "" = none */
+                bool require_checksum;
+                char *signing_key; /* "" = none */
+        } releases;
+
+        struct {
+                ApplyMode apply;
+                VersionStep allow; /* PATCH, MINOR or MAJOR */
+                uint64_t min_age_usec;
+                bool hold;
+                char **skip; /* NULL-terminated, validated versions */
+                size_t n_skip;
+                bool stepwise;
+        } policy;
+
+        struct {
+                char *unit;
+                char *jar;        /* "" = from ExecStart */
+                char *health_url; /* "" = from MB_JETTY_PORT */
+                uint64_t start_timeout_usec;
+                uint64_t stall_timeout_usec;
+                uint64_t settle_usec;
+        } service;
+
+        struct {
+                char *dir;
+                unsigned keep;
+                char *app_db; /* "" = from the unit's environment */
+        } backup;
+
+        char *state_dir;
+        char *admin_group;
+} Config;
+
+/* A config with every default. NULL on OOM. */
+Config *config_new(void);
+Config *config_free(Config *c);
+
+/* Reads 'path'. On failure returns a negative errno and, if ret_error is non-NULL, a message
+ * naming file, line and key: "/etc/x.yaml:12: policy.allow: expected patch, minor or major,
+ * got 'huge'". -ENOENT if the file does not exist. Unknown keys and wrong types are -EINVAL. */
+int config_load(const char *path, Config **ret, char **ret_error);
+
+/* Durations: "90s", "5m", "6h", "7d", "2w", "500ms", combinations like "1h30m"; a bare number
+ * is seconds. -EINVAL on anything else or on overflow. */
+int parse_duration(const char *s, uint64_t *ret_usec);
+/* Writes the shortest exact form ("90s", "1h30m", "0"), returns buf. */
+char *format_duration(uint64_t usec, char *buf, size_t n);
+
+const char *edition_to_string(Edition e); /* "oss", "enterprise" */
+Edition edition_from_string(const char *s);
+const char *channel_to_string(Channel c); /* "latest", "beta" */
+Channel channel_from_string(const char *s);
+const char *apply_mode_to_string(ApplyMode m); /* "never", "window", "immediately" */
+ApplyMode apply_mode_from_string(const char *s);

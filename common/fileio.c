@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "strv.h"
+
+char *path_dirname(const char *path) {
+        _cleanup_free_ char *c = strdup(path);
+
+        if (!c)
+                return NULL;
+        return strdup(dirname(c));
+}
+
+char *path_join(const char *a, const char *b) {
+        if (endswith(a, "/"))
+                return strdup_printf("%s%s", a, b[0] == '/' ? b + 1 : b);
+        return strdup_printf("%s/%s", a, b[0] == '/' ? b + 1 : b);
+}
+
+int fsync_parent_directory(const char *path) {
+        _cleanup_free_ char *d = path_dirname(path);
+        _cleanup_close_ int fd = -EBADF;
+
+        if (!d)
+                return -ENOMEM;
+        fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int mkdir_parents_and_self(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
+                return -ENOMEM;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = '\0';
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}
+
+/* A temporary name beside path: dir/.name.mbup-tmp-XXXXXX style, unique enough for one writer. */
+static char *tmp_name_for(const char *path) {
+        _cleanup_free_ char *d = path_dirname(path);
+        _cleanup_free_ char *c = strdup(path);
+        struct timespec ts;
+
+        if (!d || !c)
+                return NULL;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return strdup_printf(
+                "%s/.%s.mbup-%u-%lx", d, basename(c), (unsigned) getpid(), (unsigned long) ts.tv_nsec);
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+        const char *c = p;
+
+        while (n > 0) {
+                ssize_t k = write(fd, c, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                c += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+int rename_and_sync(const char *from, const char *to) {
+        if (rename(from, to) < 0)
+                return negative_errno();
+        return fsync_parent_directory(to);
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode) {
+        _cleanup_free_ char *tmp = tmp_name_for(path);
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (!tmp)
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return negative_errno();
+        r = write_all(fd, data, size);
+        if (r >= 0 && fchmod(fd, mode) < 0)
+                r = negative_errno();
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0)
+                r = rename_and_sync(tmp, path);
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, allocated = 0;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        for (;;) {
+                ssize_t k;
+
+                if (n + 4096 + 1 > allocated) {
+                        size_t na = allocated ? allocated * 2 : 8192;
+                        char *nb = realloc(buf, na);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                        allocated = na;
+                }
+                k = read(fd, buf + n, allocated - n - 1);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > max)
+                        return -EFBIG;
+        }
+        if (!buf && !(buf = malloc(1)))
+                return -ENOMEM;
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}
+
+int copy_file_atomic(
+        const char *from,
+        const char *to,
+        const CopyOptions *opts,
+        char *ret_sha256,
+        uint64_t *ret_size,
+        char **ret_tmp_path) {
+
+        _cleanup_free_ char *tmp = tmp_name_for(to);
+        _cleanup_close_ int in = -EBADF, out = -EBADF;
+        _cleanup_free_ void *buf = NULL;
+        Sha256 *h = NULL;
+        const size_t bufsz = 4 * 1024 * 1024;
+        uint64_t total = 0;
+        struct stat st;
+        int r;
+
+        if (!tmp)
+                return -ENOMEM;
+        if (opts->no_replace && !ret_tmp_path)
+                return -EINVAL;
+
+        in = open(from, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (in < 0)
+                return negative_errno();
+        if (fstat(in, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        (void) posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+        buf = malloc(bufsz);
+        if (!buf)
+                return -ENOMEM;
+        if (ret_sha256) {
+                r = sha256_new(&h);
+                if (r < 0)
+                        return r;
+        }
+
+        out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (out < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (st.st_size > 0)
+                (void) posix_fallocate(out, 0, st.st_size);
+
+        for (;;) {
+                ssize_t k = read(in, buf, bufsz);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = negative_errno();
+                        goto fail;
+                }
+                if (k == 0)
+                        break;
+                if (h) {
+                        r = sha256_update(h, buf, (size_t) k);
+                        if (r < 0)
+                                goto fail;
+                }
+                r = write_all(out, buf, (size_t) k);
+                if (r < 0)
+                        goto fail;
+                total += (uint64_t) k;
+        }
+
+        if (opts->uid != (uid_t) -1 && fchown(out, opts->uid, opts->gid) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (fchmod(out, opts->mode) < 0 || fsync(out) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (h) {
+                r = sha256_final_hex(h, ret_sha256);
+                if (r < 0)
+                        goto fail;
+        }
+
+        if (opts->no_replace)
+                *ret_tmp_path = TAKE_PTR(tmp);
+        else {
+                r = rename_and_sync(tmp, to);
+                if (r < 0)
+                        goto fail;
+        }
+        sha256_free(h);
+        if (ret_size)
+                *ret_size = total;
+        return 0;
+
+fail:
+        sha256_free(h);
+        (void) unlink(tmp);
+        return r;
+}
+
+int disk_free_bytes(const char *path, uint64_t *ret_bytes, dev_t *ret_dev) {
+        _cleanup_free_ char *p = strdup(path);
+        struct statvfs sv;
+        struct stat st;
+
+        if (!p)
+                return -ENOMEM;
+        /* Walk up to the nearest existing directory: the target may not exist yet. */
+        while (stat(p, &st) < 0) {
+                char *slash;
+
+                if (errno != ENOENT)
+                        return negative_errno();
+                slash = strrchr(p, '/');
+                if (!slash)
+                        return -ENOENT;
+                if (slash == p)
+                        slash[1] = '\0';
+                else
+                        *slash = '\0';
+        }
+        if (statvfs(p, &sv) < 0)
+                return negative_errno();
+        *ret_bytes = (uint64_t) sv.f_bavail * (uint64_t) sv.f_frsize;
+        if (ret_dev)
+                *ret_dev = st.st_dev;
+        return 0;
+}

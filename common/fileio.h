@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Crash-safe file operations: everything that must survive a power loss is written to a
+ * temporary name in the same directory, fsynced, renamed into place, and its directory fsynced. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hash.h"
+
+/* Writes data to path atomically with the given mode. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
+
+/* Reads a whole (regular) file, at most max bytes (-EFBIG beyond), NUL-terminated. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* fsyncs the directory that holds path. */
+int fsync_parent_directory(const char *path);
+
+/* mkdir -p with the mode for the directories it creates. */
+int mkdir_parents_and_self(const char *path, mode_t mode);
+
+/* Copies the regular file 'from' to 'to' through a temporary name beside 'to': copy, hash while
+ * copying, fchown/fchmod to uid/gid/mode (uid == (uid_t)-1: keep), fsync, and then, unless
+ * no_replace is set, rename over 'to' and fsync its directory. With no_replace the data stays at
+ * ret_tmp_path (caller renames later), which must then be non-NULL. ret_sha256 may be NULL. */
+typedef struct CopyOptions {
+        mode_t mode;
+        uid_t uid;
+        gid_t gid;
+        bool no_replace;
+} CopyOptions;
+int copy_file_atomic(
+        const char *from,
+        const char *to,
+        const CopyOptions *opts,
+        char *ret_sha256 /* SHA256_HEX_SIZE or NULL */,
+        uint64_t *ret_size,
+        char **ret_tmp_path);
+
+/* rename() then fsync of the target's directory. */
+int rename_and_sync(const char *from, const char *to);
+
+/* Free bytes for an unprivileged writer on the filesystem holding path (or its nearest existing
+ * parent). ret_dev identifies the filesystem. */
+int disk_free_bytes(const char *path, uint64_t *ret_bytes, dev_t *ret_dev);
+
+/* dirname/basename that return new strings. */
+char *path_dirname(const char *path);
+char *path_join(const char *a, const char *b);

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* NULL-terminated string arrays and a few string helpers. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+
+char **strv_free(char **l);
+size_t strv_length(char *const *l);
+/* Appends a copy of s; -ENOMEM on failure, l untouched. */
+int strv_extend(char ***l, const char *s);
+bool strv_contains(char *const *l, const char *s);
+char **strv_copy(char *const *l);
+
+/* Returns a newly allocated printf-formatted string, NULL on OOM. */
+char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+
+/* Replaces *p with a copy of s (NULL allowed). -ENOMEM on failure, *p untouched. */
+int free_and_strdup(char **p, const char *s);
+
+/* Checked unsigned parsing: the whole string must be a decimal number that fits. */
+int safe_atou64(const char *s, uint64_t *ret);
+int safe_atou(const char *s, unsigned *ret);
+
+bool startswith(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);
+
+/* A copy of the first n bytes of s that is safe to put in a message for a person: every byte
+ * outside printable ASCII (NUL included) becomes '?', and when there are more than max bytes the
+ * copy is cut there and ends with "...". NULL on OOM. */
+char *strndup_sanitized(const char *s, size_t n, size_t max);

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pwd.h>
+#include <string.h>
+
+#include "engine.h"
+#include "fileio.h"
+#include "log.h"
+#include "manager.h"
+#include "strv.h"
+
+#define MB_ERROR_NO_SOURCE "org.mbupgraded.Error.NoReleaseSource"
+#define NO_SOURCE_MESSAGE                                                                                     \
+        "No release source is configured yet: this version of mbupgraded upgrades from a local JAR only "    \
+        "(mbctl upgrade now --jar FILE)"
+
+/* Mutating methods: root and members of admin_group. The D-Bus policy file says the same; this
+ * check holds even on a bus without that policy. */
+static int check_admin(Manager *m, sd_bus_message *message, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        const gid_t *gids = NULL;
+        uid_t uid;
+        gid_t gid, admin_gid;
+        int r, n;
+
+        r = sd_bus_query_sender_creds(
+                message,
+                SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+                        SD_BUS_CREDS_AUGMENT,
+                &creds);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's credentials: %m");
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                r = sd_bus_creds_get_uid(creds, &uid);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's user: %m");
+        if (uid == 0)
+                return 0;
+
+        if (!isempty(m->config->admin_group)) {
+                struct group *g = getgrnam(m->config->admin_group);
+                if (g) {
+                        admin_gid = g->gr_gid;
+                        if (sd_bus_creds_get_egid(creds, &gid) >= 0 && gid == admin_gid)
+                                return 0;
+                        n = sd_bus_creds_get_supplementary_gids(creds, &gids);
+                        for (int i = 0; i < n; i++)
+                                if (gids[i] == admin_gid)
+                                        return 0;
+                        if (n < 0) {
+                                /* The bus did not tell: ask the group database about that user. */
+                                struct passwd *pw = getpwuid(uid);
+                                gid_t list[256];
+                                int k = (int) ELEMENTSOF(list);
+                                if (pw && getgrouplist(pw->pw_name, pw->pw_gid, list, &k) >= 0)
+                                        for (int i = 0; i < k; i++)
+                                                if (list[i] == admin_gid)
+                                                        return 0;
+                        }
+                }
+        }
+        return sd_bus_error_setf(
+                error, SD_BUS_ERROR_ACCESS_DENIED,
+                "Only root and members of the group '%s' may do this (you are uid %u); use sudo",
+                strempty(m->config->admin_group), (unsigned) uid);
+}
+
+static int validate_jar_argument(const char *jar, sd_bus_error *error) {
+        if (strlen(jar) >= PATH_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path is too long");
+        if (jar[0] != '/')
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path must be absolute: %s", jar);
+        for (const char *c = jar; *c; c++)
+                if ((unsigned char) *c < ' ' || *c == 0x7f)
+                        return sd_bus_error_setf(
+                                error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path contains control characters");
+        return 0;
+}
+
+static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *jar, *version;
+        uint64_t flags;
+        int r;
+
+        r = sd_bus_message_read(message, "sst", &jar, &version, &flags);
+        if (r < 0)
+                return r;
+        if (flags & ~(uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64, flags);
+        if (!(flags & ENGINE_DRY_RUN)) {
+                r = check_admin(m, message, error);
+                if (r < 0)
+                        return r;
+        }
+        if (!isempty(version) && !mb_version_is_valid(version))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Not a Metabase version: '%.40s' (expected e.g. v0.56.3)", version);
+        if (isempty(jar))
+                return sd_bus_error_set(error, MB_ERROR_NO_SOURCE, NO_SOURCE_MESSAGE);
+        r = validate_jar_argument(jar, error);
+        if (r < 0)
+                return r;
+        return engine_upgrade(m, jar, flags, message, error);
+}
+
+static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint64_t flags;
+        int r;
+
+        r = sd_bus_message_read(message, "t", &flags);
+        if (r < 0)
+                return r;
+        if (flags & ~(uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64, flags);
+        if (!(flags & ENGINE_DRY_RUN)) {
+                r = check_admin(m, message, error);
+                if (r < 0)
+                        return r;
+        }
+        /* A rollback is not held: it is how an admin gets out of trouble. */
+        return engine_rollback(m, flags | ENGINE_IGNORE_HOLD, message, error);
+}
+
+static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = check_admin(m, message, error);
+        if (r < 0)
+                return r;
+        r = engine_cancel(m, error);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_hold(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *reason;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &reason);
+        if (r < 0)
+                return r;
+        r = check_admin(m, message, error);
+        if (r < 0)
+                return r;
+        if (strlen(reason) > 1024)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The reason is too long (1024 at most)");
+        for (const char *c = reason; *c; c++)
+                if ((unsigned char) *c < ' ')
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The reason contains control characters");
+        r = manager_set_hold(m, true, reason);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to save the hold: %m");
+        log_notice("Upgrades held: %s", isempty(reason) ? "(no reason given)" : reason);
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_unhold(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = check_admin(m, message, error);
+        if (r < 0)
+                return r;
+        r = manager_set_hold(m, false, NULL);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to remove the hold: %m");
+        log_notice("Upgrades no longer held by an administrator");
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_get_history(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *text = NULL;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_full_file(path, 16 * 1024 * 1024, &text, NULL);
+        if (r == -ENOENT)
+                return sd_bus_reply_method_return(message, "s", "");
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to read the history %s: %m", path);
+        return sd_bus_reply_method_return(message, "s", text);
+}
+
+static int method_check(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return sd_bus_error_set(error, MB_ERROR_NO_SOURCE, NO_SOURCE_MESSAGE);
+}
+
+static const char *manager_state(Manager *m) {
+        if (!m->op)
+                return "idle";
+        if (m->op->step == STEP_PREFLIGHT)
+                return "preflight";
+        if (m->op->step >= STEP_ROLLBACK_STOP && m->op->step <= STEP_ROLLBACK_VERIFY)
+                return "rolling-back";
+        return m->op->kind == OPERATION_ROLLBACK ? "reverting" : "upgrading";
+}
+
+static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
+                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *v = NULL;
+
+        if (streq(property, "State"))
+                v = manager_state(m);
+        else if (streq(property, "Step"))
+                v = m->op ? step_to_string(m->op->step) : "";
+        else if (streq(property, "StatusText"))
+                v = m->status_text;
+        else if (streq(property, "OperationKind"))
+                v = m->op ? operation_kind_to_string(m->op->kind) : "";
+        else if (streq(property, "FromVersion"))
+                v = m->op ? m->op->from_version : NULL;
+        else if (streq(property, "ToVersion"))
+                v = m->op ? m->op->to_version : NULL;
+        else if (streq(property, "Unit"))
+                v = m->config->service.unit;
+        else if (streq(property, "UnitActiveState"))
+                v = m->unit ? m->unit->active_state : NULL;
+        else if (streq(property, "JarPath"))
+                v = m->jar_path;
+        else if (streq(property, "InstalledVersion"))
+                v = m->installed_version;
+        else if (streq(property, "RunningVersion"))
+                v = m->running_version;
+        else if (streq(property, "PreviousVersion"))
+                v = m->previous_version;
+        else if (streq(property, "HoldReason"))
+                v = m->hold ? m->hold_reason : NULL;
+        else if (streq(property, "LastResult"))
+                v = m->last_result;
+        /* NewestAvailable, NewestAllowed, Staged: no release source yet. */
+        return sd_bus_message_append(reply, "s", strempty(v));
+}
+
+static int property_get_hold(sd_bus *bus, const char *path, const char *interface, const char *property,
+                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "b", m->hold);
+}
+
+static int property_get_operation_id(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "t", m->op ? m->op->id : m->last_op_id);
+}
+
+void bus_api_emit_finished(Manager *m, const Operation *op) {
+        (void) sd_bus_emit_signal(
+                m->bus, MB_BUS_PATH, MB_BUS_INTERFACE, "OperationFinished", "tsssss", op->id,
+                operation_kind_to_string(op->kind), result_to_string(op->result), strempty(op->from_version),
+                strempty(op->to_version), strempty(op->reason));
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("State", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Step", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StatusText", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("OperationId", "t", property_get_operation_id, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("OperationKind", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("FromVersion", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ToVersion", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Unit", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("UnitActiveState", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("JarPath", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("InstalledVersion", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("RunningVersion", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("PreviousVersion", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NewestAvailable", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NewestAllowed", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Staged", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Hold", "b", property_get_hold, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("HoldReason", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastResult", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Upgrade",
+                SD_BUS_ARGS("s", jar, "s", version, "t", flags),
+                SD_BUS_RESULT("t", id, "s", summary),
+                method_upgrade,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Rollback",
+                SD_BUS_ARGS("t", flags),
+                SD_BUS_RESULT("t", id, "s", summary),
+                method_rollback,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Hold", SD_BUS_ARGS("s", reason), SD_BUS_NO_RESULT, method_hold, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Unhold", "", "", method_unhold, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetHistory", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", jsonl), method_get_history, 0),
+        SD_BUS_METHOD("Check", "", "", method_check, 0),
+        SD_BUS_SIGNAL_WITH_ARGS(
+                "OperationFinished",
+                SD_BUS_ARGS("t", id, "s", kind, "s", result, "s", from, "s", to, "s", reason),
+                0),
+        SD_BUS_VTABLE_END,
+};
+
+int bus_api_register(Manager *m) {
+        int r;
+
+        r = sd_bus_add_object_vtable(m->bus, NULL, MB_BUS_PATH, MB_BUS_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to register the D-Bus object: %m");
+        r = sd_bus_request_name(m->bus, MB_BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to own the bus name %s (is another mbupgraded running? is the "
+                                          "D-Bus policy installed?): %m",
+                                       MB_BUS_NAME);
+        return 0;
+}

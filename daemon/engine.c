@@ -1,0 +1,1186 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-journal.h>
+#include <time.h>
+
+#include "engine.h"
+#include "fileio.h"
+#include "jar.h"
+#include "java.h"
+#include "log.h"
+#include "macro.h"
+#include "strv.h"
+#include "worker.h"
+
+#define DISK_MARGIN_BYTES (16u * 1024u * 1024u)
+
+static void step_stop(Manager *m);
+static void step_backup(Manager *m);
+static void step_swap(Manager *m);
+static void step_restore_db(Manager *m);
+static void step_start(Manager *m);
+static void step_verify(Manager *m);
+static void rollback_begin(Manager *m, const char *reason);
+static void rollback_restore(Manager *m);
+static void rollback_start(Manager *m);
+static void engine_finish(Manager *m, Result result);
+
+static void engine_save(Manager *m) {
+        _cleanup_free_ char *p = manager_state_path(m, "operation.json");
+        int r;
+
+        r = p ? operation_save(m->op, p) : -ENOMEM;
+        if (r < 0)
+                log_error_errno(r, "Failed to write the journal %s, continuing: %m", strempty(p));
+}
+
+static void engine_set_step(Manager *m, Step s) {
+        m->op->step = s;
+        engine_save(m);
+        manager_properties_changed(m, "Step", "State", NULL);
+}
+
+static bool step_is_rollback(Step s) {
+        return s >= STEP_ROLLBACK_STOP && s <= STEP_ROLLBACK_VERIFY;
+}
+
+/* A failure in the current step: before the stop nothing changed; after it we roll back; during
+ * the rollback, a person is needed. */
+static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) _printf_(3, 4);
+static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+
+        if (m->op->step == STEP_PREFLIGHT) {
+                (void) free_and_strdup(&m->op->reason, msg);
+                engine_finish(m, before_stop_result);
+        } else if (!step_is_rollback(m->op->step))
+                rollback_begin(m, msg);
+        else {
+                _cleanup_free_ char *full = strdup_printf(
+                        "%s (rolling back because: %s). The service %s may be stopped. %s holds %s; the "
+                        "database backup taken before the upgrade is %s. To recover by hand: systemctl stop %s; "
+                        "cp %s %s; %s%s%s%s%ssystemctl start %s",
+                        strempty(msg),
+                        strempty(m->op->reason),
+                        m->op->unit,
+                        m->op->jar_path,
+                        m->op->swapped ? "the new JAR" : "the previous JAR",
+                        m->op->backup_done ? m->op->backup_path : "(none was taken)",
+                        m->op->unit,
+                        strempty(m->op->kept_jar),
+                        m->op->jar_path,
+                        m->op->backup_done ? "cp " : "",
+                        m->op->backup_done ? m->op->backup_path : "",
+                        m->op->backup_done ? " " : "",
+                        m->op->backup_done ? m->op->db_file : "",
+                        m->op->backup_done ? "; " : "",
+                        m->op->unit);
+                (void) free_and_strdup(&m->op->reason, full ?: msg);
+                engine_finish(m, RESULT_ROLLBACK_FAILED);
+        }
+}
+
+/* History, journal, retention */
+
+static int history_append(Manager *m, const Operation *op) {
+        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *line = operation_to_history_json(op);
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *text = NULL;
+        size_t n;
+
+        if (!path || !line)
+                return -ENOMEM;
+        /* After a crash between the append and the journal's removal the entry may exist already. */
+        if (read_full_file(path, 64 * 1024 * 1024, &text, NULL) >= 0) {
+                _cleanup_free_ char *needle = strdup_printf("{\"id\":%" PRIu64 ",", op->id);
+                if (needle && (startswith(text, needle) || strstr(text, needle)))
+                        return 0;
+        }
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return negative_errno();
+        n = strlen(line);
+        line[n] = '\n'; /* replaces the NUL; written with its length below */
+        if (write(fd, line, n + 1) != (ssize_t) (n + 1))
+                return -EIO;
+        line[n] = '\0';
+        if (fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int write_last_upgrade(Manager *m, const Operation *op) {
+        _cleanup_free_ char *path = manager_state_path(m, "last-upgrade.json");
+        json_object *o = json_object_new_object();
+        const char *s;
+        int r;
+
+        if (!path || !o) {
+                json_object_put(o);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "id", json_object_new_uint64(op->id));
+        json_object_object_add(o, "from", json_object_new_string(op->from_version));
+        json_object_object_add(o, "to", json_object_new_string(op->to_version));
+        json_object_object_add(o, "kept_jar", json_object_new_string(strempty(op->kept_jar)));
+        json_object_object_add(o, "backup", json_object_new_string(op->backup_done ? op->backup_path : ""));
+        json_object_object_add(
+                o, "backup_sha256", json_object_new_string(op->backup_done ? strempty(op->backup_sha256) : ""));
+        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = write_file_atomic(path, s, strlen(s), 0600);
+        json_object_put(o);
+        return r;
+}
+
+/* Keeps the newest backup.keep backups; never the one the last committed upgrade needs. */
+static void prune_backups(Manager *m) {
+        _cleanup_free_ char *keep_path = NULL, *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        struct dirent **list = NULL;
+        int n;
+
+        (void) manager_last_upgrade(m, &a, &b, &c, &keep_path, &d);
+        n = scandir(m->config->backup.dir, &list, NULL, alphasort);
+        if (n < 0)
+                return;
+        for (int i = 0; i < n; i++) {
+                if (list[i]->d_name[0] != '.' && list[i]->d_type == DT_DIR)
+                        (void) strv_extend(&names, list[i]->d_name);
+                free(list[i]);
+        }
+        free(list);
+
+        size_t count = strv_length(names);
+        /* Names start with a sortable timestamp: the oldest come first. */
+        for (size_t i = 0; names && count > m->config->backup.keep && names[i]; i++) {
+                _cleanup_free_ char *dir = path_join(m->config->backup.dir, names[i]);
+                _cleanup_free_ char *file = dir ? path_join(dir, "metabase.db.mv.db") : NULL;
+                _cleanup_free_ char *meta = dir ? path_join(dir, "backup.json") : NULL;
+
+                if (!dir || !file || !meta)
+                        return;
+                if (keep_path && startswith(keep_path, dir))
+                        continue;
+                if (m->op && m->op->backup_path && startswith(m->op->backup_path, dir))
+                        continue;
+                (void) unlink(file);
+                (void) unlink(meta);
+                if (rmdir(dir) < 0)
+                        log_warning_errno(negative_errno(), "Failed to remove old backup %s, ignoring: %m", dir);
+                else
+                        log_info("Removed old backup %s (backup.keep=%u)", dir, m->config->backup.keep);
+                count--;
+        }
+}
+
+static void engine_finish(Manager *m, Result result) {
+        Operation *op = m->op;
+        _cleanup_free_ char *journal = manager_state_path(m, "operation.json");
+        int r;
+
+        m->verifier = verifier_free(m->verifier);
+        op->result = result;
+        op->finished_usec = now_realtime_usec();
+
+        /* A staged JAR that was never swapped in is of no use any more. */
+        if (op->staged_path && !op->swapped)
+                (void) unlink(op->staged_path);
+
+        if (m->op_call) {
+                /* Pre-flight never got to answer: say why. */
+                const char *name = result == RESULT_REFUSED ? MB_ERROR_REFUSED : SD_BUS_ERROR_FAILED;
+                (void) sd_bus_reply_method_errorf(m->op_call, name, "%s", strempty(op->reason));
+                m->op_call = sd_bus_message_unref(m->op_call);
+        }
+
+        if (m->dry_run) {
+                /* A dry run leaves no trace but its answer. */
+                m->op = operation_free(m->op);
+                m->dry_run = false;
+                manager_properties_changed(m, "State", "Step", NULL);
+                return;
+        }
+
+        op->step = STEP_DONE;
+        engine_save(m);
+        r = history_append(m, op);
+        if (r < 0)
+                log_error_errno(r, "Failed to append to the history, continuing: %m");
+
+        if (result == RESULT_COMMITTED && op->kind == OPERATION_UPGRADE) {
+                r = write_last_upgrade(m, op);
+                if (r < 0)
+                        log_error_errno(r, "Failed to record the upgrade for a later rollback: %m");
+        } else if (result == RESULT_COMMITTED && op->kind == OPERATION_ROLLBACK) {
+                _cleanup_free_ char *p = manager_state_path(m, "last-upgrade.json");
+                if (p && unlink(p) >= 0)
+                        (void) fsync_parent_directory(p);
+        }
+
+        if (journal && unlink(journal) >= 0)
+                (void) fsync_parent_directory(journal);
+
+        const char *verb = result_to_string(result);
+        switch (result) {
+        case RESULT_COMMITTED:
+                sd_journal_send(
+                        "MESSAGE=%s %s -> %s committed", operation_kind_to_string(op->kind), op->from_version,
+                        op->to_version, "PRIORITY=5", "MBUP_VERSION_FROM=%s", op->from_version,
+                        "MBUP_VERSION_TO=%s", op->to_version, "MBUP_RESULT=%s", verb, NULL);
+                manager_set_status(m, "Idle; %s -> %s committed", op->from_version, op->to_version);
+                break;
+        case RESULT_ROLLED_BACK:
+                log_warning("%s %s -> %s rolled back: %s", operation_kind_to_string(op->kind),
+                            strempty(op->from_version), strempty(op->to_version), strempty(op->reason));
+                manager_set_status(m, "Idle; %s rolled back to %s: %s", strempty(op->to_version),
+                                   strempty(op->from_version), strempty(op->reason));
+                break;
+        case RESULT_ROLLBACK_FAILED:
+                log_error("ROLLBACK FAILED, a person is needed: %s", strempty(op->reason));
+                manager_set_status(m, "Rollback failed, needs a person: %s", strempty(op->reason));
+                break;
+        default:
+                log_notice("%s %s: %s", operation_kind_to_string(op->kind), verb, strempty(op->reason));
+                manager_set_status(m, "Idle; last %s %s: %s", operation_kind_to_string(op->kind), verb,
+                                   strempty(op->reason));
+        }
+
+        (void) free_and_strdup(&m->last_result, verb);
+        m->last_op_id = op->id;
+        bus_api_emit_finished(m, op);
+        prune_backups(m);
+        m->op = operation_free(m->op);
+        m->cancel_requested = false;
+        manager_refresh(m);
+        manager_properties_changed(m, "State", "Step", "LastResult", "OperationId", NULL);
+}
+
+/* Pre-flight: everything that can be checked before the service is touched. */
+
+typedef struct Preflight {
+        Manager *m;
+        OperationKind kind;
+        bool force, dry_run;
+        char *source_jar, *jar_path, *java_path, *db_file, *backup_dir, *state_dir;
+        char *expect_installed; /* rollback: the version the last upgrade installed */
+        char *restore_path, *restore_sha256;
+
+        JarInfo *new_info, *old_info;
+        unsigned java_major;
+        struct stat jar_st, db_st;
+        bool db_exists;
+        char *staged_path, *kept_jar;
+        char *error;
+        char *summary;
+} Preflight;
+
+static Preflight *preflight_free(Preflight *p) {
+        if (!p)
+                return NULL;
+        free(p->source_jar);
+        free(p->jar_path);
+        free(p->java_path);
+        free(p->db_file);
+        free(p->backup_dir);
+        free(p->state_dir);
+        free(p->expect_installed);
+        free(p->restore_path);
+        free(p->restore_sha256);
+        jar_info_free(p->new_info);
+        jar_info_free(p->old_info);
+        free(p->staged_path);
+        free(p->kept_jar);
+        free(p->error);
+        free(p->summary);
+        free(p);
+        return NULL;
+}
+
+static int refuse(Preflight *p, int r, const char *fmt, ...) _printf_(3, 4);
+static int refuse(Preflight *p, int r, const char *fmt, ...) {
+        va_list ap;
+
+        free(p->error);
+        va_start(ap, fmt);
+        if (vasprintf(&p->error, fmt, ap) < 0)
+                p->error = NULL;
+        va_end(ap);
+        return r;
+}
+
+typedef struct DiskNeed {
+        dev_t dev;
+        uint64_t need, free;
+        const char *where;
+} DiskNeed;
+
+static int add_need(DiskNeed *needs, size_t *n, const char *where, uint64_t bytes) {
+        uint64_t free_bytes;
+        dev_t dev;
+        int r;
+
+        r = disk_free_bytes(where, &free_bytes, &dev);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < *n; i++)
+                if (needs[i].dev == dev) {
+                        needs[i].need += bytes;
+                        return 0;
+                }
+        needs[(*n)++] = (DiskNeed){ .dev = dev, .need = bytes, .free = free_bytes, .where = where };
+        return 0;
+}
+
+static int keep_previous_jar(Preflight *p) {
+        _cleanup_free_ char *dir = NULL, *tmp = NULL;
+        struct stat st;
+        int r;
+
+        dir = strdup_printf("%s/releases/%s", p->state_dir, p->old_info->tag);
+        if (!dir)
+                return -ENOMEM;
+        r = mkdir_parents_and_self(dir, 0755);
+        if (r < 0)
+                return refuse(p, r, "cannot create %s: %s", dir, strerror(-r));
+        p->kept_jar = path_join(dir, "metabase.jar");
+        if (!p->kept_jar)
+                return -ENOMEM;
+        if (stat(p->kept_jar, &st) >= 0 && st.st_ino == p->jar_st.st_ino && st.st_dev == p->jar_st.st_dev)
+                return 0;
+        /* A hard link keeps the old inode alive after the rename replaces the path: no copy, no
+         * extra disk. Across filesystems it has to be a copy. */
+        tmp = strdup_printf("%s.mbup-link", p->kept_jar);
+        if (!tmp)
+                return -ENOMEM;
+        (void) unlink(tmp);
+        if (link(p->jar_path, tmp) >= 0) {
+                r = rename_and_sync(tmp, p->kept_jar);
+                if (r < 0)
+                        (void) unlink(tmp);
+        } else if (errno == EXDEV || errno == EPERM) {
+                CopyOptions o = { .mode = 0644, .uid = (uid_t) -1, .gid = (gid_t) -1 };
+                char sha[SHA256_HEX_SIZE];
+                r = copy_file_atomic(p->jar_path, p->kept_jar, &o, sha, NULL, NULL);
+                if (r >= 0 && !streq(sha, p->old_info->sha256))
+                        r = -EBADMSG;
+        } else
+                r = negative_errno();
+        if (r < 0)
+                return refuse(p, r, "cannot keep the installed JAR as %s: %s", p->kept_jar, strerror(-r));
+        return 0;
+}
+
+static int preflight_run(void *userdata) {
+        Preflight *p = userdata;
+        _cleanup_free_ char *err = NULL;
+        DiskNeed needs[4];
+        size_t n_needs = 0;
+        struct stat src_st;
+        int r, cmp;
+
+        r = jar_inspect(p->source_jar, JAR_INSPECT_HASH, &p->new_info, &err);
+        if (r < 0)
+                return refuse(p, r, "%s: %s", p->source_jar, err ?: strerror(-r));
+        if (stat(p->source_jar, &src_st) < 0)
+                return refuse(p, negative_errno(), "cannot stat %s: %m", p->source_jar);
+        if (stat(p->jar_path, &p->jar_st) < 0)
+                return refuse(p, negative_errno(), "the installed JAR %s is missing: %m", p->jar_path);
+        if (src_st.st_dev == p->jar_st.st_dev && src_st.st_ino == p->jar_st.st_ino)
+                return refuse(p, -EINVAL, "%s is the installed JAR itself", p->source_jar);
+
+        free(err);
+        err = NULL;
+        r = jar_inspect(p->jar_path, JAR_INSPECT_HASH, &p->old_info, &err);
+        if (r < 0)
+                return refuse(
+                        p, r, "the installed JAR %s can't be read as Metabase: %s", p->jar_path, err ?: strerror(-r));
+
+        cmp = mb_version_compare(&p->new_info->version, &p->old_info->version);
+        if (p->kind == OPERATION_UPGRADE) {
+                if (cmp == 0 && streq(p->new_info->sha256, p->old_info->sha256))
+                        return refuse(p, -EALREADY, "%s is already installed (same JAR)", p->new_info->tag);
+                if (cmp == 0 && !p->force)
+                        return refuse(p, -EALREADY,
+                                      "%s is already installed; use --force to reinstall it from %s",
+                                      p->new_info->tag, p->source_jar);
+                if (cmp < 0 && !p->force)
+                        return refuse(
+                                p,
+                                -EPERM,
+                                "%s is older than the installed %s; a downgrade needs the database as it was, "
+                                "so use 'mbctl rollback', or --force if you know the schema allows it",
+                                p->new_info->tag,
+                                p->old_info->tag);
+        } else if (!p->force && !streq(p->old_info->tag, strempty(p->expect_installed)))
+                return refuse(
+                        p,
+                        -ESTALE,
+                        "the installed JAR is %s, not %s which the last upgrade installed; refusing to roll back "
+                        "over a change made by hand (use --force)",
+                        p->old_info->tag,
+                        strempty(p->expect_installed));
+
+        free(err);
+        err = NULL;
+        r = java_feature_version(p->java_path, &p->java_major, &err);
+        if (r < 0)
+                return refuse(p, r, "%s", err ?: "cannot tell the unit's Java version");
+        if (p->new_info->java_needed > p->java_major)
+                return refuse(
+                        p,
+                        -ENOEXEC,
+                        "%s needs Java %u (its main class %s has class-file version %u) but the unit runs Java %u "
+                        "(%s); install Java %u (apt install openjdk-%u-jre-headless) and point ExecStart at it first",
+                        p->new_info->tag,
+                        p->new_info->java_needed,
+                        p->new_info->main_class,
+                        p->new_info->class_major,
+                        p->java_major,
+                        p->java_path,
+                        p->new_info->java_needed,
+                        p->new_info->java_needed);
+
+        if (p->db_file) {
+                if (stat(p->db_file, &p->db_st) >= 0) {
+                        if (!S_ISREG(p->db_st.st_mode))
+                                return refuse(p, -EBADF, "the application database %s is not a file", p->db_file);
+                        p->db_exists = true;
+                } else if (errno != ENOENT)
+                        return refuse(p, negative_errno(), "cannot stat the application database %s: %m", p->db_file);
+        }
+        if (p->restore_path) {
+                char sha[SHA256_HEX_SIZE];
+                _cleanup_close_ int fd = open(p->restore_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return refuse(p, negative_errno(), "the backup %s is gone: %m", p->restore_path);
+                r = sha256_fd(fd, sha, NULL);
+                if (r < 0 || !streq(sha, strempty(p->restore_sha256)))
+                        return refuse(p, -EBADMSG, "the backup %s does not match its recorded SHA-256", p->restore_path);
+        }
+
+        /* Disk: the staged JAR beside the installed one, the kept JAR (a hard link when it can be),
+         * and the database backup. */
+        _cleanup_free_ char *jar_dir = path_dirname(p->jar_path), *rel = path_join(p->state_dir, "releases");
+        if (!jar_dir || !rel)
+                return -ENOMEM;
+        r = add_need(needs, &n_needs, jar_dir, p->new_info->size);
+        if (r >= 0)
+                r = add_need(needs, &n_needs, rel, 0);
+        if (r >= 0)
+                r = add_need(needs, &n_needs, p->backup_dir, p->db_exists ? (uint64_t) p->db_st.st_size : 0);
+        if (r < 0)
+                return refuse(p, r, "cannot check free disk space: %s", strerror(-r));
+        if (needs[0].dev != needs[1].dev) {
+                for (size_t i = 0; i < n_needs; i++)
+                        if (streq(needs[i].where, rel) || needs[i].dev == needs[1].dev)
+                                needs[i].need += p->old_info->size;
+        }
+        for (size_t i = 0; i < n_needs; i++)
+                if (needs[i].need + DISK_MARGIN_BYTES > needs[i].free)
+                        return refuse(
+                                p,
+                                -ENOSPC,
+                                "not enough free disk for the upgrade under %s: need %" PRIu64 " MiB, %" PRIu64
+                                " MiB free; free some space or move backup.dir",
+                                needs[i].where,
+                                (needs[i].need + DISK_MARGIN_BYTES) >> 20,
+                                needs[i].free >> 20);
+
+        p->summary = strdup_printf(
+                "%s %s -> %s (needs Java %u, unit has Java %u; JAR sha256 %s; database %s)",
+                p->kind == OPERATION_UPGRADE ? "upgrade" : "rollback",
+                p->old_info->tag,
+                p->new_info->tag,
+                p->new_info->java_needed,
+                p->java_major,
+                p->new_info->sha256,
+                p->db_exists ? p->db_file : "none yet");
+        if (p->dry_run)
+                return 0;
+
+        /* Stage the new JAR beside the installed one now, while the old version still serves:
+         * the swap after the stop is then a rename. */
+        p->staged_path = strdup_printf("%s/.%s.mbup-staged", jar_dir, strrchr(p->jar_path, '/') + 1);
+        if (!p->staged_path)
+                return -ENOMEM;
+        CopyOptions o = {
+                .mode = p->jar_st.st_mode & 07777, .uid = p->jar_st.st_uid, .gid = p->jar_st.st_gid };
+        char sha[SHA256_HEX_SIZE];
+        r = copy_file_atomic(p->source_jar, p->staged_path, &o, sha, NULL, NULL);
+        if (r < 0)
+                return refuse(p, r, "cannot stage %s as %s: %s", p->source_jar, p->staged_path, strerror(-r));
+        if (!streq(sha, p->new_info->sha256)) {
+                (void) unlink(p->staged_path);
+                return refuse(p, -EBADMSG, "%s changed while it was being staged", p->source_jar);
+        }
+        return keep_previous_jar(p);
+}
+
+static void reply_and_continue(Manager *m, const char *summary) {
+        if (m->op_call) {
+                (void) sd_bus_reply_method_return(m->op_call, "ts", m->op->id, strempty(summary));
+                m->op_call = sd_bus_message_unref(m->op_call);
+        }
+}
+
+static void on_preflight_done(int r, void *userdata) {
+        Preflight *p = userdata;
+        Manager *m = p->m;
+        Operation *op = m->op;
+
+        if (r >= 0 && !p->dry_run) {
+                op->staged_path = TAKE_PTR(p->staged_path);
+                op->kept_jar = TAKE_PTR(p->kept_jar);
+        }
+        if (r < 0) {
+                engine_fail(m, RESULT_REFUSED, "%s", p->error ?: strerror(-r));
+                goto finish;
+        }
+        op->from_version = strdup(p->old_info->tag);
+        op->to_version = strdup(p->new_info->tag);
+        op->from_sha256 = strdup(p->old_info->sha256);
+        op->to_sha256 = strdup(p->new_info->sha256);
+        op->jar_uid = p->jar_st.st_uid;
+        op->jar_gid = p->jar_st.st_gid;
+        op->jar_mode = p->jar_st.st_mode & 07777;
+        op->db_kind = strdup(p->db_exists ? "h2" : "none");
+        op->db_uid = p->db_st.st_uid;
+        op->db_gid = p->db_st.st_gid;
+        op->db_mode = p->db_exists ? (p->db_st.st_mode & 07777) : 0644;
+        manager_properties_changed(m, "Step", NULL);
+
+        if (m->cancel_requested) {
+                (void) free_and_strdup(&op->reason, "canceled before the service was stopped");
+                engine_finish(m, RESULT_CANCELED);
+                goto finish;
+        }
+        if (m->dry_run) {
+                if (m->op_call) {
+                        (void) sd_bus_reply_method_return(m->op_call, "ts", (uint64_t) 0, p->summary);
+                        m->op_call = sd_bus_message_unref(m->op_call);
+                }
+                engine_finish(m, RESULT_NONE);
+                goto finish;
+        }
+        log_info("Pre-flight passed: %s", p->summary);
+        reply_and_continue(m, p->summary);
+        step_stop(m);
+finish:
+        preflight_free(p);
+}
+
+static int db_file_from_unit(const UnitInfo *u, char **ret) {
+        const char *f = unit_info_getenv(u, "MB_DB_FILE");
+        _cleanup_free_ char *base = NULL;
+
+        if (isempty(f))
+                f = "metabase.db";
+        if (f[0] == '/')
+                base = strdup(f);
+        else
+                base = path_join(!isempty(u->working_directory) ? u->working_directory : "/", f);
+        if (!base)
+                return -ENOMEM;
+        /* MB_DB_FILE names the database without H2's suffix, but people also write the file name. */
+        if (endswith(base, ".mv.db"))
+                base[strlen(base) - strlen(".mv.db")] = '\0';
+        *ret = strdup_printf("%s.mv.db", base);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static char *health_url_from_unit(Manager *m, const UnitInfo *u) {
+        const char *port = unit_info_getenv(u, "MB_JETTY_PORT"), *host = unit_info_getenv(u, "MB_JETTY_HOST");
+
+        if (!isempty(m->config->service.health_url))
+                return strdup(m->config->service.health_url);
+        if (isempty(host) || streq(host, "0.0.0.0") || streq(host, "::"))
+                host = "127.0.0.1";
+        return strdup_printf("http://%s:%s/api/health", host, isempty(port) ? "3000" : port);
+}
+
+static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+        _cleanup_free_ char *last_to = NULL, *last_from = NULL, *kept = NULL, *backup = NULL, *backup_sha = NULL;
+        Preflight *p;
+        const char *db_type, *jar;
+
+        if (r < 0) {
+                engine_fail(m, RESULT_REFUSED, "cannot read %s from systemd: %s", op->unit, error ?: strerror(-r));
+                return;
+        }
+        unit_info_free(m->unit);
+        m->unit = info;
+        if (!info->load_state || !streq(info->load_state, "loaded")) {
+                engine_fail(m, RESULT_REFUSED, "%s is not loaded (%s); check service.unit in the config",
+                            op->unit, strempty(info->load_state));
+                return;
+        }
+        jar = !isempty(m->config->service.jar) ? m->config->service.jar : unit_info_jar(info);
+        if (isempty(jar) || jar[0] != '/') {
+                engine_fail(m, RESULT_REFUSED,
+                            "cannot tell which JAR %s runs (no absolute '-jar PATH' in ExecStart); set service.jar",
+                            op->unit);
+                return;
+        }
+        db_type = unit_info_getenv(info, "MB_DB_TYPE");
+        if (!isempty(db_type) && !streq(db_type, "h2")) {
+                engine_fail(m, RESULT_REFUSED,
+                            "the application database is %s; this version of mbupgraded backs up only H2, and "
+                            "it does not upgrade without a backup",
+                            db_type);
+                return;
+        }
+
+        p = calloc(1, sizeof(Preflight));
+        if (!p) {
+                engine_fail(m, RESULT_FAILED, "out of memory");
+                return;
+        }
+        p->m = m;
+        p->kind = op->kind;
+        p->force = op->force;
+        p->dry_run = m->dry_run;
+        p->jar_path = strdup(jar);
+        p->java_path = strdup(strempty(info->exec_path));
+        p->backup_dir = strdup(m->config->backup.dir);
+        p->state_dir = strdup(m->config->state_dir);
+        op->jar_path = strdup(jar);
+        op->health_url = health_url_from_unit(m, info);
+        r = db_file_from_unit(info, &p->db_file);
+        if (r >= 0)
+                op->db_file = strdup(p->db_file);
+
+        if (op->kind == OPERATION_ROLLBACK) {
+                r = manager_last_upgrade(m, &last_from, &last_to, &kept, &backup, &backup_sha);
+                if (r < 0) {
+                        preflight_free(p);
+                        engine_fail(m, RESULT_REFUSED,
+                                    "there is no committed upgrade to roll back (see mbctl history)");
+                        return;
+                }
+                if (isempty(backup)) {
+                        preflight_free(p);
+                        engine_fail(m, RESULT_REFUSED,
+                                    "the last upgrade (%s -> %s) has no database backup to return to",
+                                    last_from, last_to);
+                        return;
+                }
+                op->source_jar = strdup(kept);
+                op->restore_path = strdup(backup);
+                op->restore_sha256 = strdup(backup_sha);
+                p->expect_installed = TAKE_PTR(last_to);
+                p->restore_path = strdup(backup);
+                p->restore_sha256 = TAKE_PTR(backup_sha);
+        }
+        p->source_jar = strdup(strempty(op->source_jar));
+
+        if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar || !op->jar_path ||
+            !op->health_url || !p->db_file) {
+                preflight_free(p);
+                engine_fail(m, RESULT_FAILED, "out of memory");
+                return;
+        }
+        manager_set_status(m, "Pre-flight checks for %s", op->source_jar);
+        r = worker_run(m->event, preflight_run, on_preflight_done, p);
+        if (r < 0) {
+                preflight_free(p);
+                engine_fail(m, RESULT_FAILED, "cannot start the pre-flight worker: %s", strerror(-r));
+        }
+}
+
+static int engine_begin(Manager *m, OperationKind kind, const char *jar, uint64_t flags, sd_bus_message *call,
+                        sd_bus_error *error) {
+        _cleanup_(operation_freep) Operation *op = NULL;
+        int r;
+
+        if (m->op)
+                return sd_bus_error_setf(
+                        error, MB_ERROR_BUSY, "An operation is already running (%s, step %s); wait for it, or see mbctl status",
+                        operation_kind_to_string(m->op->kind), step_to_string(m->op->step));
+        if (m->hold && !(flags & (ENGINE_FORCE | ENGINE_IGNORE_HOLD)))
+                return sd_bus_error_setf(
+                        error, MB_ERROR_REFUSED, "Upgrades are on hold%s%s; run 'mbctl unhold' or use --force",
+                        m->hold_reason ? ": " : "", strempty(m->hold_reason));
+
+        op = calloc(1, sizeof(Operation));
+        if (!op)
+                return -ENOMEM;
+        op->kind = kind;
+        op->step = STEP_PREFLIGHT;
+        op->force = flags & ENGINE_FORCE;
+        op->started_usec = now_realtime_usec();
+        /* Unique across restarts and readable: the start time in milliseconds. */
+        op->id = op->started_usec / 1000;
+        if (op->id <= m->last_op_id)
+                op->id = m->last_op_id + 1;
+        m->last_op_id = op->id;
+        op->unit = strdup(m->config->service.unit);
+        op->source_jar = jar ? strdup(jar) : NULL;
+        if (!op->unit || (jar && !op->source_jar))
+                return -ENOMEM;
+
+        m->op = TAKE_PTR(op);
+        m->dry_run = flags & ENGINE_DRY_RUN;
+        m->cancel_requested = false;
+        m->op_call = sd_bus_message_ref(call);
+        if (!m->dry_run) {
+                /* jar_path is filled in by pre-flight; the journal needs one to be valid. */
+                m->op->jar_path = strdup("");
+                engine_save(m);
+        }
+        manager_properties_changed(m, "State", "Step", "OperationId", NULL);
+        r = unit_info_load(m->systemd, m->op->unit, on_preflight_unit, m);
+        if (r < 0) {
+                m->op_call = sd_bus_message_unref(m->op_call);
+                engine_fail(m, RESULT_FAILED, "cannot ask systemd about %s: %s", m->config->service.unit, strerror(-r));
+                return sd_bus_error_set_errnof(error, r, "Cannot ask systemd about the unit: %m");
+        }
+        return 1;
+}
+
+int engine_upgrade(Manager *m, const char *jar, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+        return engine_begin(m, OPERATION_UPGRADE, jar, flags, call, error);
+}
+
+int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+        return engine_begin(m, OPERATION_ROLLBACK, NULL, flags, call, error);
+}
+
+int engine_cancel(Manager *m, sd_bus_error *error) {
+        if (!m->op)
+                return sd_bus_error_setf(error, MB_ERROR_NOTHING, "No operation is running");
+        if (m->op->step != STEP_PREFLIGHT)
+                return sd_bus_error_setf(
+                        error, MB_ERROR_TOO_LATE,
+                        "Too late to cancel: %s is already stopped (step %s); the operation will finish or roll back",
+                        m->op->unit, step_to_string(m->op->step));
+        m->cancel_requested = true;
+        return 0;
+}
+
+/* The steps after pre-flight. */
+
+static void on_stopped(int r, const char *result, const char *error, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                engine_fail(m, RESULT_FAILED, "stopping %s failed: %s", m->op->unit, error ?: strerror(-r));
+                return;
+        }
+        step_backup(m);
+}
+
+static void step_stop(Manager *m) {
+        int r;
+
+        m->op->stopped_usec = now_realtime_usec();
+        engine_set_step(m, STEP_STOP);
+        manager_set_status(m, "Stopping %s", m->op->unit);
+        r = unit_job(m->systemd, "StopUnit", m->op->unit, on_stopped, m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot ask systemd to stop %s: %s", m->op->unit, strerror(-r));
+}
+
+static int backup_run(void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+        _cleanup_free_ char *dir = NULL, *file = NULL, *meta = NULL, *json = NULL;
+        char sha[SHA256_HEX_SIZE], stamp[32];
+        struct tm tm;
+        time_t t = (time_t) (now_realtime_usec() / USEC_PER_SEC);
+        uint64_t size;
+        CopyOptions o = { .mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1 };
+        int r;
+
+        (void) gmtime_r(&t, &tm);
+        (void) strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+        dir = strdup_printf("%s/%s-%" PRIu64 "-%s", m->config->backup.dir, stamp, op->id, op->from_version);
+        if (!dir)
+                return -ENOMEM;
+        r = mkdir_parents_and_self(dir, 0700);
+        if (r < 0)
+                return r;
+        file = path_join(dir, "metabase.db.mv.db");
+        meta = path_join(dir, "backup.json");
+        if (!file || !meta)
+                return -ENOMEM;
+        r = copy_file_atomic(op->db_file, file, &o, sha, &size, NULL);
+        if (r < 0)
+                return r;
+        json = strdup_printf(
+                "{\"kind\":\"h2\",\"version\":\"%s\",\"source\":\"%s\",\"sha256\":\"%s\",\"size\":%" PRIu64
+                ",\"operation\":%" PRIu64 "}\n",
+                op->from_version, op->db_file, sha, size, op->id);
+        if (!json)
+                return -ENOMEM;
+        r = write_file_atomic(meta, json, strlen(json), 0600);
+        if (r < 0)
+                return r;
+        free(op->backup_path);
+        op->backup_path = TAKE_PTR(file);
+        free(op->backup_sha256);
+        op->backup_sha256 = strdup(sha);
+        return op->backup_sha256 ? 0 : -ENOMEM;
+}
+
+static void on_backup_done(int r, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                engine_fail(m, RESULT_FAILED, "backing up %s failed: %s", m->op->db_file, strerror(-r));
+                return;
+        }
+        m->op->backup_done = true;
+        engine_save(m);
+        log_info("Backed up %s to %s (sha256 %s)", m->op->db_file, m->op->backup_path, m->op->backup_sha256);
+        step_swap(m);
+}
+
+static void step_backup(Manager *m) {
+        int r;
+
+        engine_set_step(m, STEP_BACKUP);
+        if (!streq(strempty(m->op->db_kind), "h2")) {
+                log_info("No application database file at %s yet: nothing to back up", strempty(m->op->db_file));
+                step_swap(m);
+                return;
+        }
+        manager_set_status(m, "Backing up %s", m->op->db_file);
+        r = worker_run(m->event, backup_run, on_backup_done, m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot start the backup: %s", strerror(-r));
+}
+
+static void step_swap(Manager *m) {
+        int r;
+
+        engine_set_step(m, STEP_SWAP);
+        manager_set_status(m, "Installing %s as %s", m->op->to_version, m->op->jar_path);
+        r = rename_and_sync(m->op->staged_path, m->op->jar_path);
+        if (r < 0) {
+                engine_fail(m, RESULT_FAILED, "cannot move %s over %s: %s", m->op->staged_path, m->op->jar_path,
+                            strerror(-r));
+                return;
+        }
+        m->op->swapped = true;
+        engine_save(m);
+        if (m->op->kind == OPERATION_ROLLBACK)
+                step_restore_db(m);
+        else
+                step_start(m);
+}
+
+/* Copies src over dst atomically with the given owner and mode, if src still has the SHA-256 it
+ * had when it was recorded. */
+static int restore_file(const char *src, const char *expect_sha256, const char *dst, uid_t uid, gid_t gid,
+                        mode_t mode) {
+        CopyOptions o = { .mode = mode, .uid = uid, .gid = gid, .no_replace = true };
+        _cleanup_free_ char *tmp = NULL;
+        char sha[SHA256_HEX_SIZE];
+        int r;
+
+        r = copy_file_atomic(src, dst, &o, sha, NULL, &tmp);
+        if (r < 0)
+                return r;
+        if (expect_sha256 && !streq(sha, expect_sha256)) {
+                (void) unlink(tmp);
+                return -EBADMSG;
+        }
+        r = rename_and_sync(tmp, dst);
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
+static int restore_db_run(void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+
+        return restore_file(op->restore_path, op->restore_sha256, op->db_file, op->db_uid, op->db_gid, op->db_mode);
+}
+
+static void on_restore_db_done(int r, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                engine_fail(m, RESULT_FAILED, "restoring %s from %s failed: %s", m->op->db_file,
+                            m->op->restore_path, r == -EBADMSG ? "the backup does not match its SHA-256" : strerror(-r));
+                return;
+        }
+        step_start(m);
+}
+
+static void step_restore_db(Manager *m) {
+        int r;
+
+        engine_set_step(m, STEP_RESTORE_DB);
+        manager_set_status(m, "Restoring the database of %s from %s", m->op->to_version, m->op->restore_path);
+        r = worker_run(m->event, restore_db_run, on_restore_db_done, m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot start the restore: %s", strerror(-r));
+}
+
+/* Starting and verifying, shared by the forward path and the rollback. */
+
+static void on_verify(VerifyEvent ev, double progress, const char *message, void *userdata) {
+        Manager *m = userdata;
+        bool rollback = step_is_rollback(m->op->step);
+
+        switch (ev) {
+        case VERIFY_PROGRESS:
+                manager_set_status(m, "%s is starting: %.0f%%", rollback ? m->op->from_version : m->op->to_version,
+                                   progress * 100);
+                break;
+        case VERIFY_HEALTHY:
+                if (!rollback) {
+                        m->op->serving_usec = now_realtime_usec();
+                        engine_set_step(m, STEP_SETTLE);
+                }
+                manager_set_status(m, "%s is healthy; settling for %s", rollback ? m->op->from_version : m->op->to_version,
+                                   format_duration(m->config->service.settle_usec, (char[32]){}, 32));
+                break;
+        case VERIFY_PASSED:
+                m->verifier = verifier_free(m->verifier);
+                engine_finish(m, rollback ? RESULT_ROLLED_BACK : RESULT_COMMITTED);
+                break;
+        case VERIFY_FAILED:
+                m->verifier = verifier_free(m->verifier);
+                engine_fail(m, RESULT_FAILED, "%s", message);
+                break;
+        }
+}
+
+static void start_verifier(Manager *m, const char *expect) {
+        VerifyParams p = {
+                .unit = m->op->unit,
+                .health_url = m->op->health_url,
+                .expect_tag = expect,
+                .main_pid = m->op->main_pid,
+                .n_restarts = m->op->n_restarts,
+                .start_timeout_usec = m->config->service.start_timeout_usec,
+                .stall_timeout_usec = m->config->service.stall_timeout_usec,
+                .settle_usec = m->config->service.settle_usec,
+        };
+        int r;
+
+        m->verifier = verifier_free(m->verifier);
+        r = verifier_start(m->event, m->systemd, &p, on_verify, m, &m->verifier);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot start verification: %s", strerror(-r));
+}
+
+static void on_started_info(int r, UnitInfo *info, const char *error, void *userdata) {
+        Manager *m = userdata;
+
+        if (r >= 0) {
+                m->op->main_pid = info->main_pid;
+                m->op->n_restarts = info->n_restarts;
+                unit_info_free(m->unit);
+                m->unit = info;
+        }
+        if (step_is_rollback(m->op->step)) {
+                engine_set_step(m, STEP_ROLLBACK_VERIFY);
+                start_verifier(m, m->op->from_version);
+        } else
+                step_verify(m);
+}
+
+static void on_started(int r, const char *result, const char *error, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                engine_fail(m, RESULT_FAILED, "starting %s failed: %s", m->op->unit, error ?: strerror(-r));
+                return;
+        }
+        r = unit_info_load(m->systemd, m->op->unit, on_started_info, m);
+        if (r < 0)
+                on_started_info(r, NULL, NULL, m);
+}
+
+static void step_start(Manager *m) {
+        int r;
+
+        engine_set_step(m, STEP_START);
+        manager_set_status(m, "Starting %s with %s", m->op->unit, m->op->to_version);
+        r = unit_job(m->systemd, "StartUnit", m->op->unit, on_started, m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot ask systemd to start %s: %s", m->op->unit, strerror(-r));
+}
+
+static void step_verify(Manager *m) {
+        engine_set_step(m, STEP_VERIFY);
+        manager_set_status(m, "Waiting for %s to become healthy", m->op->to_version);
+        start_verifier(m, m->op->to_version);
+}
+
+/* Rollback */
+
+static void on_rollback_stopped(int r, const char *result, const char *error, void *userdata) {
+        Manager *m = userdata;
+
+        /* A unit that is already dead stops with "done"; anything else we note and go on: putting
+         * the old JAR and database back is still the best move. */
+        if (r < 0)
+                log_warning("Stopping %s for the rollback failed (%s), restoring anyway", m->op->unit,
+                            error ?: strerror(-r));
+        rollback_restore(m);
+}
+
+static void rollback_begin(Manager *m, const char *reason) {
+        int r;
+
+        (void) free_and_strdup(&m->op->reason, reason);
+        log_warning("%s %s -> %s failed: %s; rolling back", operation_kind_to_string(m->op->kind),
+                    m->op->from_version, m->op->to_version, reason);
+        engine_set_step(m, STEP_ROLLBACK_STOP);
+        manager_set_status(m, "Rolling back: stopping %s", m->op->unit);
+        r = unit_job(m->systemd, "StopUnit", m->op->unit, on_rollback_stopped, m);
+        if (r < 0)
+                on_rollback_stopped(r, "failed", NULL, m);
+}
+
+static int rollback_restore_run(void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+        int r;
+
+        if (op->swapped) {
+                r = restore_file(op->kept_jar, op->from_sha256, op->jar_path, op->jar_uid, op->jar_gid, op->jar_mode);
+                if (r < 0)
+                        return r;
+        }
+        if (op->backup_done) {
+                r = restore_file(op->backup_path, op->backup_sha256, op->db_file, op->db_uid, op->db_gid, op->db_mode);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static void on_rollback_restored(int r, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                engine_fail(m, RESULT_FAILED, "putting %s and its database back failed: %s", m->op->from_version,
+                            r == -EBADMSG ? "a kept file does not match its recorded SHA-256" : strerror(-r));
+                return;
+        }
+        m->op->swapped = false;
+        engine_save(m);
+        rollback_start(m);
+}
+
+static void rollback_restore(Manager *m) {
+        int r;
+
+        engine_set_step(m, STEP_ROLLBACK_RESTORE);
+        manager_set_status(m, "Rolling back: restoring %s%s", m->op->from_version,
+                           m->op->backup_done ? " and its database" : "");
+        if (m->op->staged_path && !m->op->swapped)
+                (void) unlink(m->op->staged_path);
+        r = worker_run(m->event, rollback_restore_run, on_rollback_restored, m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot start the restore: %s", strerror(-r));
+}
+
+static void rollback_start(Manager *m) {
+        int r;
+
+        engine_set_step(m, STEP_ROLLBACK_START);
+        manager_set_status(m, "Rolling back: starting %s with %s", m->op->unit, m->op->from_version);
+        m->op->main_pid = 0;
+        r = unit_job(m->systemd, "StartUnit", m->op->unit, on_started, m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot ask systemd to start %s: %s", m->op->unit, strerror(-r));
+}
+
+/* Resume after a restart of the daemon. */
+
+int engine_resume(Manager *m) {
+        _cleanup_free_ char *path = manager_state_path(m, "operation.json");
+        _cleanup_free_ char *reason = NULL;
+        Operation *op = NULL;
+        struct stat st;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = operation_load(path, &op);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                /* Keep the unreadable journal for a person; never guess. */
+                _cleanup_free_ char *bad = strdup_printf("%s.unreadable", path);
+                log_error_errno(r, "The journal %s can't be read (%m); kept as %s. Check the service by hand.",
+                                path, strempty(bad));
+                if (bad)
+                        (void) rename(path, bad);
+                return 0;
+        }
+        m->op = op;
+        if (op->id > m->last_op_id)
+                m->last_op_id = op->id;
+        log_notice("Resuming %s %s -> %s interrupted at step %s", operation_kind_to_string(op->kind),
+                   strempty(op->from_version), strempty(op->to_version), step_to_string(op->step));
+
+        switch (op->step) {
+        case STEP_PREFLIGHT:
+                /* Nothing was touched but a staged copy. */
+                if (!isempty(op->jar_path)) {
+                        _cleanup_free_ char *dir = path_dirname(op->jar_path);
+                        _cleanup_free_ char *staged =
+                                dir ? strdup_printf("%s/.%s.mbup-staged", dir, strrchr(op->jar_path, '/') + 1) : NULL;
+                        if (staged)
+                                (void) unlink(staged);
+                }
+                (void) free_and_strdup(&op->reason, "the daemon stopped during pre-flight; nothing was changed");
+                engine_finish(m, RESULT_FAILED);
+                return 0;
+        case STEP_DONE:
+                engine_finish(m, op->result);
+                return 0;
+        case STEP_SWAP:
+                /* The rename either happened or not: the staged file tells. */
+                if (!op->swapped && op->staged_path && stat(op->staged_path, &st) < 0 && errno == ENOENT)
+                        op->swapped = true;
+                _fallthrough_;
+        case STEP_STOP:
+        case STEP_BACKUP:
+        case STEP_RESTORE_DB:
+                reason = strdup_printf("the daemon stopped during step %s", step_to_string(op->step));
+                rollback_begin(m, reason ?: "the daemon stopped");
+                return 0;
+        case STEP_START:
+        case STEP_VERIFY:
+        case STEP_SETTLE:
+                /* The new version may be up already: start (a no-op when running) and verify again. */
+                op->main_pid = 0;
+                step_start(m);
+                return 0;
+        case STEP_ROLLBACK_STOP:
+                rollback_begin(m, op->reason ?: "resumed");
+                return 0;
+        case STEP_ROLLBACK_RESTORE:
+                rollback_restore(m);
+                return 0;
+        case STEP_ROLLBACK_START:
+        case STEP_ROLLBACK_VERIFY:
+                rollback_start(m);
+                return 0;
+        default:
+                return 0;
+        }
+}

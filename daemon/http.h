@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* A minimal asynchronous HTTP/1.0 GET for Metabase's own endpoints on this host
+ * (/api/health, /api/session/properties). Plain HTTP to an IP literal or "localhost" only:
+ * anything that goes over a network is done by helper processes, not the daemon's core. */
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+typedef struct HttpRequest HttpRequest;
+
+/* status: the HTTP status code (> 0) or a negative errno (connection refused, timeout, ...).
+ * body: NUL-terminated, valid only during the callback. */
+typedef void (*HttpCallback)(HttpRequest *req, int status, const char *body, void *userdata);
+
+/* Splits "http://host:port/path" into parts; -EINVAL for anything else (https, user info, ...). */
+int http_url_parse(const char *url, char **ret_host, uint16_t *ret_port, char **ret_path);
+
+/* Derives a sibling URL on the same host: ("http://h:p/api/health", "/api/session/properties"). */
+char *http_url_with_path(const char *url, const char *path);
+
+int http_get(sd_event *e, const char *url, uint64_t timeout_usec, HttpCallback cb, void *userdata,
+             HttpRequest **ret);
+/* Cancels a request without calling its callback. Accepts NULL; returns NULL. */
+HttpRequest *http_request_cancel(HttpRequest *r);

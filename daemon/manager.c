@@ -1,0 +1,283 @@
+/* SPDX-License-Identifier: MIT */
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "engine.h"
+#include "fileio.h"
+#include "http.h"
+#include "jar.h"
+#include "log.h"
+#include "manager.h"
+#include "strv.h"
+
+char *manager_state_path(Manager *m, const char *name) {
+        return path_join(m->config->state_dir, name);
+}
+
+void manager_set_status(Manager *m, const char *fmt, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        if (!s)
+                return;
+        log_info("%s", s);
+        (void) sd_notifyf(false, "STATUS=%s", s);
+        free(m->status_text);
+        m->status_text = TAKE_PTR(s);
+        manager_properties_changed(m, "StatusText", NULL);
+}
+
+void manager_properties_changed(Manager *m, ...) {
+        _cleanup_strv_free_ char **names = NULL;
+        const char *n;
+        va_list ap;
+
+        if (!m->bus)
+                return;
+        va_start(ap, m);
+        while ((n = va_arg(ap, const char *)))
+                (void) strv_extend(&names, n);
+        va_end(ap);
+        if (names)
+                (void) sd_bus_emit_properties_changed_strv(m->bus, MB_BUS_PATH, MB_BUS_INTERFACE, names);
+}
+
+static void load_hold(Manager *m) {
+        _cleanup_free_ char *path = manager_state_path(m, "hold.json"), *text = NULL;
+        json_object *o, *v;
+
+        m->hold = m->config->policy.hold;
+        m->hold_reason = m->hold ? strdup("policy.hold is set in the configuration") : NULL;
+        if (!path || read_full_file(path, 64 * 1024, &text, NULL) < 0)
+                return;
+        o = json_tokener_parse(text);
+        if (o && json_object_object_get_ex(o, "reason", &v)) {
+                m->hold = true;
+                (void) free_and_strdup(&m->hold_reason, json_object_get_string(v));
+        }
+        json_object_put(o);
+}
+
+int manager_set_hold(Manager *m, bool hold, const char *reason) {
+        _cleanup_free_ char *path = manager_state_path(m, "hold.json");
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        if (hold) {
+                json_object *o = json_object_new_object();
+                const char *s;
+
+                json_object_object_add(o, "reason", json_object_new_string(strempty(reason)));
+                s = json_object_to_json_string(o);
+                r = write_file_atomic(path, s, strlen(s), 0644);
+                json_object_put(o);
+                if (r < 0)
+                        return r;
+        } else if (unlink(path) < 0 && errno != ENOENT)
+                return negative_errno();
+        else
+                (void) fsync_parent_directory(path);
+
+        free(m->hold_reason);
+        m->hold_reason = NULL;
+        m->hold = hold || m->config->policy.hold;
+        if (hold)
+                m->hold_reason = strdup(isempty(reason) ? "held by an administrator" : reason);
+        else if (m->config->policy.hold)
+                m->hold_reason = strdup("policy.hold is set in the configuration");
+        manager_properties_changed(m, "Hold", "HoldReason", NULL);
+        return 0;
+}
+
+int manager_last_upgrade(Manager *m, char **ret_from, char **ret_to, char **ret_kept_jar, char **ret_backup,
+                         char **ret_backup_sha256) {
+        _cleanup_free_ char *path = manager_state_path(m, "last-upgrade.json"), *text = NULL;
+        char **outs[] = { ret_from, ret_to, ret_kept_jar, ret_backup, ret_backup_sha256 };
+        const char *keys[] = { "from", "to", "kept_jar", "backup", "backup_sha256" };
+        json_object *o, *v;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_full_file(path, 64 * 1024, &text, NULL);
+        if (r < 0)
+                return r;
+        o = json_tokener_parse(text);
+        if (!o)
+                return -EBADMSG;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                *outs[i] = strdup(json_object_object_get_ex(o, keys[i], &v) ? strempty(json_object_get_string(v)) : "");
+        json_object_put(o);
+        if (!mb_version_is_valid(*ret_from) || !mb_version_is_valid(*ret_to))
+                return -EBADMSG;
+        return 0;
+}
+
+static void jar_info_freep_local(JarInfo **p) {
+        jar_info_free(*p);
+}
+
+static void on_running_version(HttpRequest *req, int status, const char *body, void *userdata) {
+        Manager *m = userdata;
+        json_object *o = NULL, *v, *t;
+
+        if (status == 200 && (o = json_tokener_parse(body)) && json_object_object_get_ex(o, "version", &v) &&
+            json_object_object_get_ex(v, "tag", &t) && mb_version_is_valid(json_object_get_string(t))) {
+                (void) free_and_strdup(&m->running_version, json_object_get_string(t));
+                manager_properties_changed(m, "RunningVersion", NULL);
+        }
+        json_object_put(o);
+}
+
+static void manager_update_from_unit(Manager *m) {
+        _cleanup_(jar_info_freep_local) JarInfo *info = NULL;
+        const char *jar;
+
+        jar = !isempty(m->config->service.jar) ? m->config->service.jar : (m->unit ? unit_info_jar(m->unit) : NULL);
+        (void) free_and_strdup(&m->jar_path, jar);
+        /* Central directory only: cheap enough to do on the loop. */
+        if (jar && jar_inspect(jar, 0, &info, NULL) >= 0)
+                (void) free_and_strdup(&m->installed_version, info->tag);
+        else
+                (void) free_and_strdup(&m->installed_version, NULL);
+
+        if (m->unit && m->unit->active_state && streq(m->unit->active_state, "active")) {
+                const char *port = unit_info_getenv(m->unit, "MB_JETTY_PORT");
+                _cleanup_free_ char *url = NULL;
+
+                if (!isempty(m->config->service.health_url))
+                        url = http_url_with_path(m->config->service.health_url, "/api/session/properties");
+                else
+                        url = strdup_printf("http://127.0.0.1:%s/api/session/properties", isempty(port) ? "3000" : port);
+                if (url)
+                        (void) http_get(m->event, url, 5 * USEC_PER_SEC, on_running_version, m, NULL);
+        } else
+                (void) free_and_strdup(&m->running_version, NULL);
+        manager_properties_changed(m, "InstalledVersion", "RunningVersion", "UnitActiveState", "JarPath", NULL);
+}
+
+static void on_unit_refreshed(int r, UnitInfo *info, const char *error, void *userdata) {
+        Manager *m = userdata;
+
+        m->unit_refreshing = false;
+        if (r < 0)
+                return;
+        unit_info_free(m->unit);
+        m->unit = info;
+        manager_update_from_unit(m);
+}
+
+void manager_refresh(Manager *m) {
+        _cleanup_free_ char *from = NULL, *to = NULL, *kept = NULL, *backup = NULL, *sha = NULL;
+
+        if (manager_last_upgrade(m, &from, &to, &kept, &backup, &sha) >= 0)
+                (void) free_and_strdup(&m->previous_version, from);
+        else
+                (void) free_and_strdup(&m->previous_version, NULL);
+        manager_properties_changed(m, "PreviousVersion", NULL);
+        if (m->unit_refreshing)
+                return;
+        if (unit_info_load(m->systemd, m->config->service.unit, on_unit_refreshed, m) >= 0)
+                m->unit_refreshing = true;
+}
+
+static void on_unit_changed(void *userdata) {
+        manager_refresh(userdata);
+}
+
+int manager_new(Config *config, Manager **ret) {
+        Manager *m;
+
+        m = calloc(1, sizeof(Manager));
+        if (!m)
+                return -ENOMEM;
+        m->config = config;
+        *ret = m;
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        m->verifier = verifier_free(m->verifier);
+        operation_free(m->op);
+        sd_bus_message_unref(m->op_call);
+        systemd_free(m->systemd);
+        unit_info_free(m->unit);
+        sd_bus_flush_close_unref(m->bus);
+        sd_event_unref(m->event);
+        free(m->jar_path);
+        free(m->installed_version);
+        free(m->running_version);
+        free(m->previous_version);
+        free(m->hold_reason);
+        free(m->dry_run_summary);
+        free(m->last_result);
+        free(m->status_text);
+        config_free(m->config);
+        free(m);
+        return NULL;
+}
+
+int manager_startup(Manager *m) {
+        _cleanup_free_ char *error = NULL, *releases = NULL;
+        int r;
+
+        r = mkdir_parents_and_self(m->config->state_dir, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create state_dir %s: %m", m->config->state_dir);
+        releases = manager_state_path(m, "releases");
+        if (!releases)
+                return -ENOMEM;
+        r = mkdir_parents_and_self(releases, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", releases);
+        r = mkdir_parents_and_self(m->config->backup.dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create backup.dir %s: %m", m->config->backup.dir);
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+        (void) sd_event_set_watchdog(m->event, true);
+
+        r = sd_bus_open_system(&m->bus);
+        if (r < 0)
+                return log_error_errno(r, "Failed to connect to the system bus: %m");
+        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+
+        r = systemd_new(m->bus, &m->systemd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to subscribe to systemd's manager on the bus: %m");
+        r = systemd_watch_unit(m->systemd, m->config->service.unit, on_unit_changed, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch %s: %m", m->config->service.unit);
+
+        load_hold(m);
+        r = unit_info_load_sync(m->systemd, m->config->service.unit, &m->unit, &error);
+        if (r < 0)
+                log_warning("%s; will retry when an operation starts", strempty(error));
+        manager_update_from_unit(m);
+        manager_refresh(m);
+
+        r = bus_api_register(m);
+        if (r < 0)
+                return r;
+
+        r = engine_resume(m);
+        if (r < 0)
+                return r;
+        if (!m->op)
+                manager_set_status(m, "Idle; %s runs %s", m->config->service.unit, m->installed_version ?: "an unknown version");
+        return 0;
+}

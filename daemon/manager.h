@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The daemon's state: configuration, connections, what is installed and running, and the one
+ * operation that may be in progress. */
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "macro.h"
+#include "operation.h"
+#include "unit.h"
+#include "verify.h"
+
+#define MB_BUS_NAME "org.mbupgraded.Manager1"
+#define MB_BUS_PATH "/org/mbupgraded/Manager1"
+#define MB_BUS_INTERFACE "org.mbupgraded.Manager1"
+#define MB_ERROR_REFUSED "org.mbupgraded.Error.Refused"
+#define MB_ERROR_BUSY "org.mbupgraded.Error.Busy"
+#define MB_ERROR_NOTHING "org.mbupgraded.Error.NothingToDo"
+#define MB_ERROR_TOO_LATE "org.mbupgraded.Error.TooLate"
+
+typedef struct Manager {
+        sd_event *event;
+        sd_bus *bus;
+        Systemd *systemd;
+        Config *config;
+
+        UnitInfo *unit; /* last known */
+        bool unit_refreshing;
+        char *jar_path;          /* the JAR the unit runs */
+        char *installed_version; /* version.properties of that JAR */
+        char *running_version;   /* what Metabase itself last reported */
+        char *previous_version;  /* what a rollback would return to */
+
+        bool hold; /* mbctl hold (persisted) or policy.hold */
+        char *hold_reason;
+
+        Operation *op;            /* the operation in progress, NULL when idle */
+        sd_bus_message *op_call;  /* the Upgrade/Rollback call to answer after pre-flight */
+        Verifier *verifier;
+        bool dry_run;
+        bool cancel_requested;
+        char *dry_run_summary;
+        uint64_t last_op_id;
+        char *last_result;
+        char *status_text;
+} Manager;
+
+int manager_new(Config *config, Manager **ret);
+Manager *manager_free(Manager *m);
+int manager_startup(Manager *m);
+
+/* Paths under state_dir. Return newly allocated strings. */
+char *manager_state_path(Manager *m, const char *name);
+
+/* Sets the status line (sd_notify STATUS= and the StatusText property) and logs it. */
+void manager_set_status(Manager *m, const char *fmt, ...) _printf_(2, 3);
+/* Emits PropertiesChanged for the named properties (NULL-terminated). */
+void manager_properties_changed(Manager *m, ...) __attribute__((sentinel));
+
+/* Re-reads the unit and installed JAR after an operation or when systemd says the unit changed. */
+void manager_refresh(Manager *m);
+
+int manager_set_hold(Manager *m, bool hold, const char *reason);
+
+/* Reads state_dir/last-upgrade.json: what `mbctl rollback` would return to. */
+int manager_last_upgrade(Manager *m, char **ret_from, char **ret_to, char **ret_kept_jar, char **ret_backup,
+                         char **ret_backup_sha256);
+
+/* bus-api.c */
+int bus_api_register(Manager *m);
+void bus_api_emit_finished(Manager *m, const Operation *op);

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+#include <json-c/json.h>
+#include <string.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "operation.h"
+#include "strv.h"
+
+static const char *const operation_kind_table[_OPERATION_KIND_MAX] = {
+        [OPERATION_UPGRADE] = "upgrade",
+        [OPERATION_ROLLBACK] = "rollback",
+};
+
+static const char *const step_table[_STEP_MAX] = {
+        [STEP_PREFLIGHT] = "preflight",
+        [STEP_STOP] = "stop",
+        [STEP_BACKUP] = "backup",
+        [STEP_SWAP] = "swap",
+        [STEP_RESTORE_DB] = "restore-database",
+        [STEP_START] = "start",
+        [STEP_VERIFY] = "verify",
+        [STEP_SETTLE] = "settle",
+        [STEP_ROLLBACK_STOP] = "rollback-stop",
+        [STEP_ROLLBACK_RESTORE] = "rollback-restore",
+        [STEP_ROLLBACK_START] = "rollback-start",
+        [STEP_ROLLBACK_VERIFY] = "rollback-verify",
+        [STEP_DONE] = "done",
+};
+
+static const char *const result_table[_RESULT_MAX] = {
+        [RESULT_NONE] = "",
+        [RESULT_COMMITTED] = "committed",
+        [RESULT_REFUSED] = "refused",
+        [RESULT_FAILED] = "failed",
+        [RESULT_CANCELED] = "canceled",
+        [RESULT_ROLLED_BACK] = "rolled-back",
+        [RESULT_ROLLBACK_FAILED] = "rollback-failed",
+};
+
+static int table_lookup(const char *const *table, size_t n, const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
+const char *operation_kind_to_string(OperationKind k) {
+        return k >= 0 && k < _OPERATION_KIND_MAX ? operation_kind_table[k] : NULL;
+}
+OperationKind operation_kind_from_string(const char *s) {
+        return (OperationKind) table_lookup(operation_kind_table, _OPERATION_KIND_MAX, s);
+}
+const char *step_to_string(Step s) {
+        return s >= 0 && s < _STEP_MAX ? step_table[s] : NULL;
+}
+Step step_from_string(const char *s) {
+        return (Step) table_lookup(step_table, _STEP_MAX, s);
+}
+const char *result_to_string(Result r) {
+        return r >= 0 && r < _RESULT_MAX ? result_table[r] : NULL;
+}
+Result result_from_string(const char *s) {
+        return (Result) table_lookup(result_table, _RESULT_MAX, s);
+}
+
+int result_to_exit_status(Result r) {
+        switch (r) {
+        case RESULT_NONE:
+        case RESULT_COMMITTED:
+                return 0;
+        case RESULT_FAILED:
+        case RESULT_CANCELED:
+                return 1;
+        case RESULT_ROLLED_BACK:
+                return 3;
+        case RESULT_ROLLBACK_FAILED:
+                return 4;
+        case RESULT_REFUSED:
+                return 5;
+        default:
+                return 1;
+        }
+}
+
+uint64_t now_realtime_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+Operation *operation_free(Operation *op) {
+        if (!op)
+                return NULL;
+        free(op->unit);
+        free(op->from_version);
+        free(op->to_version);
+        free(op->from_sha256);
+        free(op->to_sha256);
+        free(op->source_jar);
+        free(op->jar_path);
+        free(op->staged_path);
+        free(op->kept_jar);
+        free(op->health_url);
+        free(op->db_kind);
+        free(op->db_file);
+        free(op->backup_path);
+        free(op->backup_sha256);
+        free(op->restore_path);
+        free(op->restore_sha256);
+        free(op->reason);
+        free(op);
+        return NULL;
+}
+
+/* The persisted fields, described once for both directions. */
+#define STRING_FIELDS(X)                                                                                      \
+        X(unit)                                                                                               \
+        X(from_version)                                                                                       \
+        X(to_version)                                                                                         \
+        X(from_sha256)                                                                                        \
+        X(to_sha256)                                                                                          \
+        X(source_jar)                                                                                         \
+        X(jar_path)                                                                                           \
+        X(staged_path)                                                                                        \
+        X(kept_jar)                                                                                           \
+        X(health_url)                                                                                         \
+        X(db_kind)                                                                                            \
+        X(db_file)                                                                                            \
+        X(backup_path)                                                                                        \
+        X(backup_sha256)                                                                                      \
+        X(restore_path)                                                                                       \
+        X(restore_sha256)                                                                                     \
+        X(reason)
+
+#define UINT_FIELDS(X)                                                                                        \
+        X(id)                                                                                                 \
+        X(jar_uid)                                                                                            \
+        X(jar_gid)                                                                                            \
+        X(jar_mode)                                                                                           \
+        X(db_uid)                                                                                             \
+        X(db_gid)                                                                                             \
+        X(db_mode)                                                                                            \
+        X(main_pid)                                                                                           \
+        X(n_restarts)                                                                                         \
+        X(started_usec)                                                                                       \
+        X(stopped_usec)                                                                                       \
+        X(serving_usec)                                                                                       \
+        X(finished_usec)
+
+#define BOOL_FIELDS(X)                                                                                        \
+        X(force)                                                                                              \
+        X(swapped)                                                                                            \
+        X(backup_done)
+
+static json_object *operation_to_json(const Operation *op) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+#define PUT_STRING(f)                                                                                         \
+        if (op->f)                                                                                            \
+                json_object_object_add(o, #f, json_object_new_string(op->f));
+#define PUT_UINT(f) json_object_object_add(o, #f, json_object_new_uint64((uint64_t) op->f));
+#define PUT_BOOL(f) json_object_object_add(o, #f, json_object_new_boolean(op->f));
+        STRING_FIELDS(PUT_STRING)
+        UINT_FIELDS(PUT_UINT)
+        BOOL_FIELDS(PUT_BOOL)
+        json_object_object_add(o, "kind", json_object_new_string(operation_kind_to_string(op->kind)));
+        json_object_object_add(o, "step", json_object_new_string(step_to_string(op->step)));
+        json_object_object_add(o, "result", json_object_new_string(result_to_string(op->result)));
+        return o;
+}
+
+int operation_save(const Operation *op, const char *path) {
+        json_object *o = operation_to_json(op);
+        const char *s;
+        int r;
+
+        if (!o)
+                return -ENOMEM;
+        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = write_file_atomic(path, s, strlen(s), 0600);
+        json_object_put(o);
+        return r;
+}
+
+int operation_load(const char *path, Operation **ret) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(operation_freep) Operation *op = NULL;
+        json_object *o, *v;
+        int r;
+
+        r = read_full_file(path, 1024 * 1024, &text, NULL);
+        if (r < 0)
+                return r;
+        o = json_tokener_parse(text);
+        if (!o || !json_object_is_type(o, json_type_object)) {
+                json_object_put(o);
+                return -EBADMSG;
+        }
+        op = calloc(1, sizeof(Operation));
+        if (!op) {
+                json_object_put(o);
+                return -ENOMEM;
+        }
+#define GET_STRING(f)                                                                                         \
+        if (json_object_object_get_ex(o, #f, &v) && json_object_is_type(v, json_type_string))                 \
+                op->f = strdup(json_object_get_string(v));
+#define GET_UINT(f)                                                                                           \
+        if (json_object_object_get_ex(o, #f, &v))                                                             \
+                op->f = (typeof(op->f)) json_object_get_uint64(v);
+#define GET_BOOL(f)                                                                                           \
+        if (json_object_object_get_ex(o, #f, &v))                                                             \
+                op->f = json_object_get_boolean(v);
+        STRING_FIELDS(GET_STRING)
+        UINT_FIELDS(GET_UINT)
+        BOOL_FIELDS(GET_BOOL)
+        op->kind = json_object_object_get_ex(o, "kind", &v) ? operation_kind_from_string(json_object_get_string(v))
+                                                           : _OPERATION_KIND_INVALID;
+        op->step = json_object_object_get_ex(o, "step", &v) ? step_from_string(json_object_get_string(v))
+                                                           : _STEP_INVALID;
+        op->result = json_object_object_get_ex(o, "result", &v) ? result_from_string(json_object_get_string(v))
+                                                               : RESULT_NONE;
+        json_object_put(o);
+        if (op->kind < 0 || op->step < 0 || op->result < 0 || !op->unit || !op->jar_path)
+                return -EBADMSG;
+        *ret = TAKE_PTR(op);
+        return 0;
+}
+
+char *operation_to_history_json(const Operation *op) {
+        json_object *o = json_object_new_object();
+        char *s;
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "id", json_object_new_uint64(op->id));
+        json_object_object_add(o, "kind", json_object_new_string(operation_kind_to_string(op->kind)));
+        json_object_object_add(o, "result", json_object_new_string(result_to_string(op->result)));
+        json_object_object_add(o, "from", json_object_new_string(strempty(op->from_version)));
+        json_object_object_add(o, "to", json_object_new_string(strempty(op->to_version)));
+        json_object_object_add(o, "unit", json_object_new_string(strempty(op->unit)));
+        json_object_object_add(o, "step", json_object_new_string(step_to_string(op->step)));
+        json_object_object_add(o, "reason", json_object_new_string(strempty(op->reason)));
+        json_object_object_add(o, "started_usec", json_object_new_uint64(op->started_usec));
+        json_object_object_add(o, "finished_usec", json_object_new_uint64(op->finished_usec));
+        if (op->stopped_usec && op->serving_usec >= op->stopped_usec)
+                json_object_object_add(
+                        o, "downtime_ms", json_object_new_uint64((op->serving_usec - op->stopped_usec) / 1000));
+        if (op->backup_done && op->backup_path)
+                json_object_object_add(o, "backup", json_object_new_string(op->backup_path));
+        if (op->to_sha256)
+                json_object_object_add(o, "sha256", json_object_new_string(op->to_sha256));
+        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return s;
+}

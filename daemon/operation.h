@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* One upgrade or rollback, as the engine runs it and as the journal persists it
+ * (state_dir/operation.json, rewritten atomically before every step). */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hash.h"
+#include "macro.h"
+
+typedef enum OperationKind {
+        OPERATION_UPGRADE,
+        OPERATION_ROLLBACK, /* back to the version before the last upgrade, with its backup */
+        _OPERATION_KIND_MAX,
+        _OPERATION_KIND_INVALID = -EINVAL,
+} OperationKind;
+
+typedef enum Step {
+        STEP_PREFLIGHT, /* nothing touched yet */
+        STEP_STOP,
+        STEP_BACKUP,
+        STEP_SWAP,
+        STEP_RESTORE_DB, /* rollback operations only: put the older database back */
+        STEP_START,
+        STEP_VERIFY,
+        STEP_SETTLE,
+        STEP_ROLLBACK_STOP,
+        STEP_ROLLBACK_RESTORE,
+        STEP_ROLLBACK_START,
+        STEP_ROLLBACK_VERIFY,
+        STEP_DONE, /* finished; result says how */
+        _STEP_MAX,
+        _STEP_INVALID = -EINVAL,
+} Step;
+
+typedef enum Result {
+        RESULT_NONE,            /* still running */
+        RESULT_COMMITTED,       /* new version serving */
+        RESULT_REFUSED,         /* pre-flight said no: service untouched */
+        RESULT_FAILED,          /* failed before the stop: service untouched */
+        RESULT_CANCELED,        /* canceled before the stop */
+        RESULT_ROLLED_BACK,     /* failed after the stop, previous version serving again */
+        RESULT_ROLLBACK_FAILED, /* needs a person */
+        _RESULT_MAX,
+        _RESULT_INVALID = -EINVAL,
+} Result;
+
+typedef struct Operation {
+        uint64_t id;
+        OperationKind kind;
+        Step step;
+        Result result;
+        bool force;
+
+        char *unit;
+        char *from_version;
+        char *to_version;
+        char *from_sha256; /* the JAR installed before */
+        char *to_sha256;
+        char *source_jar;   /* what the caller gave (or the kept previous JAR for a rollback) */
+        char *jar_path;     /* the JAR the unit runs */
+        char *staged_path;  /* the new JAR beside jar_path, waiting for the rename */
+        char *kept_jar;     /* state_dir/releases/<from>/metabase.jar */
+        uid_t jar_uid;
+        gid_t jar_gid;
+        mode_t jar_mode;
+        bool swapped; /* jar_path holds the new JAR */
+
+        char *health_url;
+        char *db_kind; /* "h2" or "none" (no database file yet) */
+        char *db_file; /* the H2 file, metabase.db.mv.db */
+        uid_t db_uid;
+        gid_t db_gid;
+        mode_t db_mode;
+        char *backup_path; /* the copy taken after the stop */
+        char *backup_sha256;
+        bool backup_done;
+        char *restore_path; /* rollback operations: the backup to put back */
+        char *restore_sha256;
+
+        uint32_t main_pid; /* after our start job, to notice restarts */
+        uint32_t n_restarts;
+        uint64_t started_usec; /* CLOCK_REALTIME */
+        uint64_t stopped_usec;
+        uint64_t serving_usec; /* health ok again */
+        uint64_t finished_usec;
+        char *reason; /* why it failed, rolled back or was refused */
+} Operation;
+
+Operation *operation_free(Operation *op);
+static inline void operation_freep(Operation **p) {
+        if (*p)
+                operation_free(*p);
+}
+
+int operation_save(const Operation *op, const char *path);
+/* -ENOENT when there is no journal. */
+int operation_load(const char *path, Operation **ret);
+
+/* The history entry for a finished operation, as a JSON object string. */
+char *operation_to_history_json(const Operation *op);
+
+const char *operation_kind_to_string(OperationKind k);
+OperationKind operation_kind_from_string(const char *s);
+const char *step_to_string(Step s);
+Step step_from_string(const char *s);
+const char *result_to_string(Result r);
+Result result_from_string(const char *s);
+/* mbctl's exit code for a result (DESIGN.md §4). */
+int result_to_exit_status(Result r);
+
+uint64_t now_realtime_usec(void);

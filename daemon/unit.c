@@ -1,0 +1,563 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "fileio.h"
+#include "macro.h"
+#include "strv.h"
+#include "unit.h"
+
+#define SYSTEMD_DEST "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
+#define SYSTEMD_TIMEOUT_USEC (30 * USEC_PER_SEC)
+
+typedef struct PendingJob PendingJob;
+struct PendingJob {
+        Systemd *systemd;
+        char *job_path; /* NULL until the method reply arrived */
+        sd_bus_slot *call_slot;
+        JobCallback cb;
+        void *userdata;
+        PendingJob *next;
+};
+
+struct Systemd {
+        sd_bus *bus;
+        sd_bus_slot *job_removed_slot;
+        sd_bus_slot *unit_changed_slot;
+        UnitChangedCallback unit_changed_cb;
+        void *unit_changed_userdata;
+        PendingJob *jobs;
+};
+
+UnitInfo *unit_info_free(UnitInfo *i) {
+        if (!i)
+                return NULL;
+        free(i->name);
+        free(i->object_path);
+        free(i->load_state);
+        free(i->active_state);
+        free(i->sub_state);
+        strv_free(i->exec_argv);
+        free(i->exec_path);
+        free(i->working_directory);
+        strv_free(i->environment);
+        free(i->user);
+        free(i->group);
+        free(i);
+        return NULL;
+}
+DEFINE_POINTER_CLEANUP(UnitInfo, unit_info_free, unit_info_freep);
+
+const char *unit_info_getenv(const UnitInfo *i, const char *key) {
+        size_t n = strlen(key);
+        const char *v = NULL;
+
+        /* Later assignments win, as in systemd. */
+        if (i->environment)
+                for (char **e = i->environment; *e; e++)
+                        if (strncmp(*e, key, n) == 0 && (*e)[n] == '=')
+                                v = *e + n + 1;
+        return v;
+}
+
+const char *unit_info_jar(const UnitInfo *i) {
+        if (!i->exec_argv)
+                return NULL;
+        for (char **a = i->exec_argv; *a; a++)
+                if (streq(*a, "-jar"))
+                        return a[1];
+        return NULL;
+}
+
+/* EnvironmentFile= lines: KEY=VALUE, comments, optional quotes. Good enough for Metabase's
+ * MB_* variables; systemd's own parser handles more escapes, which we don't need here. */
+static int parse_environment_file(const char *path, char ***env) {
+        _cleanup_free_ char *text = NULL;
+        char *line, *save = NULL;
+        int r;
+
+        r = read_full_file(path, 1024 * 1024, &text, NULL);
+        if (r < 0)
+                return r;
+        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *eq, *v;
+                size_t n;
+
+                line += strspn(line, " \t");
+                if (line[0] == '#' || line[0] == ';' || line[0] == '\0')
+                        continue;
+                if (startswith(line, "export "))
+                        line += strlen("export ");
+                eq = strchr(line, '=');
+                if (!eq)
+                        continue;
+                v = eq + 1;
+                n = strlen(v);
+                while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+                        v[--n] = '\0';
+                if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+                        v[n - 1] = '\0';
+                        memmove(v, v + 1, n - 1);
+                }
+                r = strv_extend(env, line);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int read_exec_start(sd_bus_message *m, UnitInfo *i) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(sasbttttuii)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(m, 'r', "sasbttttuii");
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                const char *path;
+                char **argv = NULL;
+
+                r = sd_bus_message_read(m, "s", &path);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_read_strv(m, &argv);
+                if (r < 0)
+                        return r;
+                strv_free(i->exec_argv);
+                i->exec_argv = argv;
+                if (free_and_strdup(&i->exec_path, path) < 0)
+                        return -ENOMEM;
+                r = sd_bus_message_skip(m, "bttttuii");
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        /* Only the first command line matters; skip the rest. */
+        while ((r = sd_bus_message_skip(m, "(sasbttttuii)")) > 0)
+                ;
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int read_environment_files(sd_bus_message *m, char ***files) {
+        const char *path;
+        int ignore, r;
+
+        r = sd_bus_message_enter_container(m, 'a', "(sb)");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read(m, "(sb)", &path, &ignore)) > 0) {
+                /* ignore == true means "-path": a missing file is fine */
+                r = strv_extend(files, ignore ? path : path);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+/* Reads an a{sv} of GetAll into i, picking the properties we know. */
+static int unit_info_read_properties(sd_bus_message *m, UnitInfo *i, char ***env_files) {
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                const char *name, *contents, *s;
+                char type;
+
+                r = sd_bus_message_read(m, "s", &name);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_peek_type(m, &type, &contents);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_enter_container(m, 'v', contents);
+                if (r < 0)
+                        return r;
+
+                if (streq(contents, "s") &&
+                    (streq(name, "LoadState") || streq(name, "ActiveState") || streq(name, "SubState") ||
+                     streq(name, "WorkingDirectory") || streq(name, "User") || streq(name, "Group"))) {
+                        char **field = streq(name, "LoadState")          ? &i->load_state
+                                       : streq(name, "ActiveState")      ? &i->active_state
+                                       : streq(name, "SubState")         ? &i->sub_state
+                                       : streq(name, "WorkingDirectory") ? &i->working_directory
+                                       : streq(name, "User")             ? &i->user
+                                                                         : &i->group;
+                        r = sd_bus_message_read(m, "s", &s);
+                        if (r < 0)
+                                return r;
+                        if (free_and_strdup(field, s) < 0)
+                                return -ENOMEM;
+                } else if (streq(contents, "u") && streq(name, "MainPID"))
+                        r = sd_bus_message_read(m, "u", &i->main_pid);
+                else if (streq(contents, "u") && streq(name, "NRestarts"))
+                        r = sd_bus_message_read(m, "u", &i->n_restarts);
+                else if (streq(contents, "a(sasbttttuii)") && streq(name, "ExecStart"))
+                        r = read_exec_start(m, i);
+                else if (streq(contents, "as") && streq(name, "Environment")) {
+                        char **l = NULL;
+                        r = sd_bus_message_read_strv(m, &l);
+                        if (r >= 0) {
+                                strv_free(i->environment);
+                                i->environment = l;
+                        }
+                } else if (streq(contents, "a(sb)") && streq(name, "EnvironmentFiles"))
+                        r = read_environment_files(m, env_files);
+                else
+                        r = sd_bus_message_skip(m, contents);
+                if (r < 0)
+                        return r;
+
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_exit_container(m);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(m);
+}
+
+static int unit_info_finish(UnitInfo *i, char **env_files) {
+        int r;
+
+        /* WorkingDirectory "!" and "-" prefixes and "~" are systemd syntax, not paths. */
+        if (i->working_directory) {
+                const char *w = i->working_directory;
+                while (*w == '!' || *w == '-')
+                        w++;
+                if (w != i->working_directory) {
+                        char *c = strdup(w);
+                        if (!c)
+                                return -ENOMEM;
+                        free(i->working_directory);
+                        i->working_directory = c;
+                }
+        }
+        if (env_files)
+                for (char **f = env_files; *f; f++) {
+                        r = parse_environment_file(*f, &i->environment);
+                        if (r < 0 && r != -ENOENT)
+                                return r;
+                }
+        return 0;
+}
+
+/* Asynchronous loading: GetAll(Unit) then GetAll(Service). */
+typedef struct InfoLoad {
+        Systemd *systemd;
+        UnitInfo *info;
+        char **env_files;
+        UnitInfoCallback cb;
+        void *userdata;
+        int stage;
+} InfoLoad;
+
+static void info_load_done(InfoLoad *l, int r, const char *msg) {
+        if (r >= 0)
+                r = unit_info_finish(l->info, l->env_files);
+        if (r < 0) {
+                l->cb(r, NULL, msg, l->userdata);
+                unit_info_free(l->info);
+        } else
+                l->cb(0, l->info, NULL, l->userdata);
+        strv_free(l->env_files);
+        free(l);
+}
+
+static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        InfoLoad *l = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        int r;
+
+        if (e) {
+                info_load_done(l, -sd_bus_error_get_errno(e) ?: -EIO, e->message);
+                return 0;
+        }
+        r = unit_info_read_properties(reply, l->info, &l->env_files);
+        if (r < 0) {
+                info_load_done(l, r, "Failed to parse the unit's properties");
+                return 0;
+        }
+        if (l->stage++ == 0) {
+                r = sd_bus_call_method_async(
+                        l->systemd->bus,
+                        NULL,
+                        SYSTEMD_DEST,
+                        l->info->object_path,
+                        "org.freedesktop.DBus.Properties",
+                        "GetAll",
+                        on_get_all,
+                        l,
+                        "s",
+                        "org.freedesktop.systemd1.Service");
+                if (r < 0)
+                        info_load_done(l, r, "Failed to ask systemd for the service's properties");
+                return 0;
+        }
+        info_load_done(l, 0, NULL);
+        return 0;
+}
+
+static int unit_info_new(const char *unit, UnitInfo **ret) {
+        _cleanup_(unit_info_freep) UnitInfo *i = NULL;
+        int r;
+
+        i = calloc(1, sizeof(UnitInfo));
+        if (!i)
+                return -ENOMEM;
+        i->name = strdup(unit);
+        if (!i->name)
+                return -ENOMEM;
+        r = sd_bus_path_encode(SYSTEMD_PATH "/unit", unit, &i->object_path);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(i);
+        return 0;
+}
+
+int unit_info_load(Systemd *s, const char *unit, UnitInfoCallback cb, void *userdata) {
+        InfoLoad *l;
+        int r;
+
+        l = calloc(1, sizeof(InfoLoad));
+        if (!l)
+                return -ENOMEM;
+        *l = (InfoLoad){ .systemd = s, .cb = cb, .userdata = userdata };
+        r = unit_info_new(unit, &l->info);
+        if (r < 0) {
+                free(l);
+                return r;
+        }
+        r = sd_bus_call_method_async(
+                s->bus,
+                NULL,
+                SYSTEMD_DEST,
+                l->info->object_path,
+                "org.freedesktop.DBus.Properties",
+                "GetAll",
+                on_get_all,
+                l,
+                "s",
+                "org.freedesktop.systemd1.Unit");
+        if (r < 0) {
+                unit_info_free(l->info);
+                free(l);
+        }
+        return r;
+}
+
+int unit_info_load_sync(Systemd *s, const char *unit, UnitInfo **ret, char **ret_error) {
+        _cleanup_(unit_info_freep) UnitInfo *i = NULL;
+        _cleanup_strv_free_ char **env_files = NULL;
+        static const char *const interfaces[] = { "org.freedesktop.systemd1.Unit",
+                                                  "org.freedesktop.systemd1.Service" };
+        int r;
+
+        r = unit_info_new(unit, &i);
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < ELEMENTSOF(interfaces); k++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+                _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+
+                r = sd_bus_call_method(
+                        s->bus,
+                        SYSTEMD_DEST,
+                        i->object_path,
+                        "org.freedesktop.DBus.Properties",
+                        "GetAll",
+                        &error,
+                        &reply,
+                        "s",
+                        interfaces[k]);
+                if (r < 0) {
+                        if (ret_error)
+                                *ret_error = strdup_printf(
+                                        "Failed to read the properties of %s from systemd: %s",
+                                        unit,
+                                        error.message ?: strerror(-r));
+                        return r;
+                }
+                r = unit_info_read_properties(reply, i, &env_files);
+                if (r < 0)
+                        return r;
+        }
+        r = unit_info_finish(i, env_files);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(i);
+        return 0;
+}
+
+/* Jobs */
+
+static void pending_job_unlink(Systemd *s, PendingJob *j) {
+        for (PendingJob **p = &s->jobs; *p; p = &(*p)->next)
+                if (*p == j) {
+                        *p = j->next;
+                        break;
+                }
+        sd_bus_slot_unref(j->call_slot);
+        free(j->job_path);
+        free(j);
+}
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Systemd *s = userdata;
+        const char *path, *unit, *result;
+        uint32_t id;
+        int r;
+
+        r = sd_bus_message_read(m, "uoss", &id, &path, &unit, &result);
+        if (r < 0)
+                return 0;
+        for (PendingJob *j = s->jobs; j; j = j->next) {
+                if (!j->job_path || !streq(j->job_path, path))
+                        continue;
+                JobCallback cb = j->cb;
+                void *ud = j->userdata;
+                pending_job_unlink(s, j);
+                if (streq(result, "done"))
+                        cb(0, result, NULL, ud);
+                else {
+                        _cleanup_free_ char *msg =
+                                strdup_printf("systemd's job for %s ended with result '%s'", unit, result);
+                        cb(-EIO, result, msg, ud);
+                }
+                break;
+        }
+        return 0;
+}
+
+static int on_job_queued(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        PendingJob *j = userdata;
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        const char *path;
+        int r;
+
+        j->call_slot = sd_bus_slot_unref(j->call_slot);
+        if (e) {
+                JobCallback cb = j->cb;
+                void *ud = j->userdata;
+                _cleanup_free_ char *msg = strdup(e->message ?: e->name);
+                r = -sd_bus_error_get_errno(e) ?: -EIO;
+                pending_job_unlink(j->systemd, j);
+                cb(r, "failed", msg, ud);
+                return 0;
+        }
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r >= 0)
+                j->job_path = strdup(path);
+        if (r < 0 || !j->job_path) {
+                JobCallback cb = j->cb;
+                void *ud = j->userdata;
+                pending_job_unlink(j->systemd, j);
+                cb(r < 0 ? r : -ENOMEM, "failed", "Failed to read the job path from systemd's reply", ud);
+        }
+        return 0;
+}
+
+int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, void *userdata) {
+        PendingJob *j;
+        int r;
+
+        j = calloc(1, sizeof(PendingJob));
+        if (!j)
+                return -ENOMEM;
+        *j = (PendingJob){ .systemd = s, .cb = cb, .userdata = userdata, .next = s->jobs };
+        /* The JobRemoved match is installed in systemd_new(), before any job can be queued. */
+        r = sd_bus_call_method_async(
+                s->bus,
+                &j->call_slot,
+                SYSTEMD_DEST,
+                SYSTEMD_PATH,
+                SYSTEMD_MANAGER,
+                method,
+                on_job_queued,
+                j,
+                "ss",
+                unit,
+                "replace");
+        if (r < 0) {
+                free(j);
+                return r;
+        }
+        s->jobs = j;
+        return 0;
+}
+
+static int on_unit_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Systemd *s = userdata;
+
+        if (s->unit_changed_cb)
+                s->unit_changed_cb(s->unit_changed_userdata);
+        return 0;
+}
+
+int systemd_watch_unit(Systemd *s, const char *unit, UnitChangedCallback cb, void *userdata) {
+        _cleanup_free_ char *path = NULL, *match = NULL;
+        int r;
+
+        r = sd_bus_path_encode(SYSTEMD_PATH "/unit", unit, &path);
+        if (r < 0)
+                return r;
+        match = strdup_printf(
+                "type='signal',sender='" SYSTEMD_DEST "',path='%s',"
+                "interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'",
+                path);
+        if (!match)
+                return -ENOMEM;
+        s->unit_changed_slot = sd_bus_slot_unref(s->unit_changed_slot);
+        s->unit_changed_cb = cb;
+        s->unit_changed_userdata = userdata;
+        return sd_bus_add_match_async(s->bus, &s->unit_changed_slot, match, on_unit_properties_changed, NULL, s);
+}
+
+int systemd_new(sd_bus *bus, Systemd **ret) {
+        Systemd *s;
+        int r;
+
+        s = calloc(1, sizeof(Systemd));
+        if (!s)
+                return -ENOMEM;
+        s->bus = sd_bus_ref(bus);
+        r = sd_bus_match_signal(
+                bus, &s->job_removed_slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
+                on_job_removed, s);
+        if (r < 0)
+                goto fail;
+        /* Without Subscribe() systemd need not send us JobRemoved and PropertiesChanged. */
+        r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", NULL, NULL, "");
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+fail:
+        systemd_free(s);
+        return r;
+}
+
+Systemd *systemd_free(Systemd *s) {
+        if (!s)
+                return NULL;
+        while (s->jobs)
+                pending_job_unlink(s, s->jobs);
+        sd_bus_slot_unref(s->job_removed_slot);
+        sd_bus_slot_unref(s->unit_changed_slot);
+        sd_bus_unref(s->bus);
+        free(s);
+        return NULL;
+}

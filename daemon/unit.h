@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Talks to systemd's manager over D-Bus: reads a service unit's properties and runs start/stop
+ * jobs, waiting for their JobRemoved signal. Everything here is asynchronous. */
+
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+typedef struct UnitInfo {
+        char *name;
+        char *object_path;
+        char *load_state;
+        char *active_state;
+        char *sub_state;
+        uint32_t main_pid;
+        uint32_t n_restarts;
+        char **exec_argv; /* the first ExecStart= command line */
+        char *exec_path;
+        char *working_directory;
+        char **environment; /* Environment= followed by the contents of EnvironmentFile= */
+        char *user;
+        char *group;
+} UnitInfo;
+
+UnitInfo *unit_info_free(UnitInfo *i);
+/* Value of KEY in the unit's environment, or NULL. */
+const char *unit_info_getenv(const UnitInfo *i, const char *key);
+/* The argument after "-jar" in ExecStart, or NULL. */
+const char *unit_info_jar(const UnitInfo *i);
+
+typedef struct Systemd Systemd;
+
+/* callback for unit_info_load(): on success info is handed over (free it). */
+typedef void (*UnitInfoCallback)(int r, UnitInfo *info, const char *error_message, void *userdata);
+/* callback for jobs: r < 0 on failure to queue or a job result other than "done"; result is
+ * systemd's job result string ("done", "failed", "canceled", "timeout", "dependency", ...). */
+typedef void (*JobCallback)(int r, const char *result, const char *error_message, void *userdata);
+
+int systemd_new(sd_bus *bus, Systemd **ret);
+Systemd *systemd_free(Systemd *s);
+
+int unit_info_load(Systemd *s, const char *unit, UnitInfoCallback cb, void *userdata);
+/* Synchronous variant, for start-up before the event loop runs. */
+int unit_info_load_sync(Systemd *s, const char *unit, UnitInfo **ret, char **ret_error);
+
+/* method: "StartUnit" or "StopUnit" (mode "replace"). */
+int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, void *userdata);
+
+/* Called whenever the unit's ActiveState may have changed (PropertiesChanged). */
+typedef void (*UnitChangedCallback)(void *userdata);
+int systemd_watch_unit(Systemd *s, const char *unit, UnitChangedCallback cb, void *userdata);

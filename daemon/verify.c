@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+#include <json-c/json.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "http.h"
+#include "macro.h"
+#include "strv.h"
+#include "verify.h"
+
+#define PROBE_TIMEOUT_USEC (5 * USEC_PER_SEC)
+/* Consecutive failed probes tolerated while settling (a busy JVM may miss one). */
+#define SETTLE_MISSES_MAX 2
+
+typedef enum Phase {
+        PHASE_STARTING,
+        PHASE_SETTLING,
+        PHASE_VERSION,
+        PHASE_FINISHED,
+} Phase;
+
+struct Verifier {
+        sd_event *event;
+        Systemd *systemd;
+        char *unit;
+        char *health_url;
+        char *properties_url;
+        char *expect_tag;
+        uint32_t main_pid;
+        uint32_t n_restarts;
+        uint64_t start_timeout_usec, stall_timeout_usec, settle_usec, interval_usec;
+
+        VerifyCallback cb;
+        void *userdata;
+
+        Phase phase;
+        uint64_t begin, last_progress_time, settle_begin;
+        double last_progress;
+        unsigned misses;
+        sd_event_source *timer;
+        HttpRequest *request;
+        unsigned unit_queries; /* outstanding unit_info_load() calls, plus one while on_tick() runs */
+        bool freed;            /* verifier_free() called while unit queries were outstanding */
+};
+
+static uint64_t now_mono(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void verifier_release(Verifier *v) {
+        if (!v->freed || v->unit_queries > 0)
+                return;
+        free(v->unit);
+        free(v->health_url);
+        free(v->properties_url);
+        free(v->expect_tag);
+        free(v);
+}
+
+Verifier *verifier_free(Verifier *v) {
+        if (!v)
+                return NULL;
+        v->timer = sd_event_source_disable_unref(v->timer);
+        v->request = http_request_cancel(v->request);
+        v->phase = PHASE_FINISHED;
+        v->freed = true;
+        verifier_release(v);
+        return NULL;
+}
+
+static void verifier_finish(Verifier *v, bool passed, const char *fmt, ...) _printf_(3, 4);
+static void verifier_finish(Verifier *v, bool passed, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL;
+        va_list ap;
+
+        if (v->phase == PHASE_FINISHED)
+                return;
+        v->phase = PHASE_FINISHED;
+        v->timer = sd_event_source_disable_unref(v->timer);
+        v->request = http_request_cancel(v->request);
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        v->cb(passed ? VERIFY_PASSED : VERIFY_FAILED, v->last_progress, msg ?: "out of memory", v->userdata);
+}
+
+static void fmt_dur(uint64_t usec, char *buf, size_t n) {
+        format_duration(usec, buf, n);
+}
+
+static void on_properties(HttpRequest *req, int status, const char *body, void *userdata) {
+        Verifier *v = userdata;
+        json_object *o, *version, *tag;
+        const char *got = NULL;
+
+        v->request = NULL;
+        if (status != 200) {
+                verifier_finish(v, false, "/api/session/properties answered %d instead of 200", status);
+                return;
+        }
+        o = json_tokener_parse(body);
+        if (o && json_object_object_get_ex(o, "version", &version) &&
+            json_object_object_get_ex(version, "tag", &tag) && json_object_is_type(tag, json_type_string))
+                got = json_object_get_string(tag);
+        if (!got)
+                verifier_finish(v, false, "/api/session/properties did not report version.tag");
+        else if (!streq(got, v->expect_tag))
+                verifier_finish(v, false, "Metabase reports version %s, expected %s", got, v->expect_tag);
+        else
+                verifier_finish(v, true, "Metabase %s is healthy", got);
+        json_object_put(o);
+}
+
+static int arm_timer(Verifier *v);
+
+/* Returns the progress in a 503 {"status":"initializing","progress":p} body, or -1. */
+static double parse_progress(const char *body) {
+        json_object *o = json_tokener_parse(body), *p;
+        double d = -1;
+
+        if (o && json_object_object_get_ex(o, "progress", &p) &&
+            (json_object_is_type(p, json_type_double) || json_object_is_type(p, json_type_int)))
+                d = json_object_get_double(p);
+        json_object_put(o);
+        return d;
+}
+
+static bool body_is_ok(const char *body) {
+        json_object *o = json_tokener_parse(body), *s;
+        bool ok = false;
+
+        if (o && json_object_object_get_ex(o, "status", &s) && json_object_is_type(s, json_type_string))
+                ok = streq(json_object_get_string(s), "ok");
+        json_object_put(o);
+        return ok;
+}
+
+static void on_health(HttpRequest *req, int status, const char *body, void *userdata) {
+        Verifier *v = userdata;
+        uint64_t now = now_mono();
+        char a[32], b[32];
+
+        v->request = NULL;
+        if (v->phase == PHASE_STARTING) {
+                if (status == 200 && body_is_ok(body)) {
+                        v->phase = PHASE_SETTLING;
+                        v->settle_begin = now;
+                        v->misses = 0;
+                        v->cb(VERIFY_HEALTHY, 1.0, "health ok, settling", v->userdata);
+                        return;
+                }
+                if (status == 503) {
+                        double p = parse_progress(body);
+                        if (p > v->last_progress) {
+                                v->last_progress = p;
+                                v->last_progress_time = now;
+                                v->cb(VERIFY_PROGRESS, p, "initializing", v->userdata);
+                        }
+                }
+                if (now - v->last_progress_time > v->stall_timeout_usec) {
+                        fmt_dur(v->stall_timeout_usec, a, sizeof(a));
+                        verifier_finish(
+                                v,
+                                false,
+                                "Metabase made no start-up progress for %s (stall_timeout; last progress %.0f%%, last answer %d)",
+                                a,
+                                v->last_progress * 100,
+                                status);
+                        return;
+                }
+                if (now - v->begin > v->start_timeout_usec) {
+                        fmt_dur(v->start_timeout_usec, b, sizeof(b));
+                        verifier_finish(
+                                v,
+                                false,
+                                "Metabase was not ready within %s (start_timeout; progress %.0f%%)",
+                                b,
+                                v->last_progress * 100);
+                        return;
+                }
+                return;
+        }
+
+        if (v->phase == PHASE_SETTLING) {
+                if (status == 200 && body_is_ok(body))
+                        v->misses = 0;
+                else if (++v->misses >= SETTLE_MISSES_MAX) {
+                        verifier_finish(
+                                v, false, "health turned bad while settling (answer %d: %.100s)", status, body);
+                        return;
+                }
+                if (now - v->settle_begin >= v->settle_usec) {
+                        int r;
+
+                        v->phase = PHASE_VERSION;
+                        r = http_get(v->event, v->properties_url, PROBE_TIMEOUT_USEC, on_properties, v, &v->request);
+                        if (r < 0)
+                                verifier_finish(v, false, "could not ask /api/session/properties: %s", strerror(-r));
+                }
+        }
+}
+
+static void on_unit_info(int r, UnitInfo *info, const char *msg, void *userdata) {
+        Verifier *v = userdata;
+
+        v->unit_queries--;
+        if (v->freed || v->phase == PHASE_FINISHED || v->phase == PHASE_VERSION) {
+                unit_info_free(info);
+                verifier_release(v);
+                return;
+        }
+        if (r < 0) {
+                /* systemd not answering is not Metabase's fault: the health checks decide. */
+                return;
+        }
+        if (info->active_state && (streq(info->active_state, "failed") || streq(info->active_state, "inactive") ||
+                                   streq(info->active_state, "deactivating")))
+                verifier_finish(
+                        v,
+                        false,
+                        "%s is %s (%s): Metabase exited",
+                        v->unit,
+                        info->active_state,
+                        strempty(info->sub_state));
+        else if (v->main_pid != 0 && info->main_pid != 0 && info->main_pid != v->main_pid)
+                verifier_finish(
+                        v,
+                        false,
+                        "%s was restarted (main PID %u, was %u): Metabase crashed",
+                        v->unit,
+                        info->main_pid,
+                        v->main_pid);
+        else if (info->n_restarts > v->n_restarts)
+                verifier_finish(v, false, "%s was restarted by systemd: Metabase crashed", v->unit);
+        unit_info_free(info);
+}
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        Verifier *v = userdata;
+        bool query_unit = v->unit_queries == 0;
+        int r;
+
+        if (v->phase == PHASE_FINISHED)
+                return 0;
+        v->unit_queries++; /* keeps v alive if the callback below frees it */
+        if (v->phase != PHASE_VERSION && !v->request) {
+                r = http_get(v->event, v->health_url, PROBE_TIMEOUT_USEC, on_health, v, &v->request);
+                if (r < 0) {
+                        /* Refused at once (nothing listens yet): the same as a failed probe. */
+                        v->request = NULL;
+                        on_health(NULL, r, "", v);
+                }
+        }
+        if (v->phase != PHASE_FINISHED && query_unit &&
+            unit_info_load(v->systemd, v->unit, on_unit_info, v) >= 0)
+                v->unit_queries++;
+        if (v->phase != PHASE_FINISHED)
+                (void) arm_timer(v);
+        v->unit_queries--;
+        verifier_release(v);
+        return 0;
+}
+
+static int arm_timer(Verifier *v) {
+        if (v->timer)
+                return sd_event_source_set_time_relative(v->timer, v->interval_usec) < 0
+                               ? -EIO
+                               : sd_event_source_set_enabled(v->timer, SD_EVENT_ONESHOT);
+        return sd_event_add_time_relative(v->event, &v->timer, CLOCK_MONOTONIC, v->interval_usec, 0, on_tick, v);
+}
+
+int verifier_start(sd_event *e, Systemd *systemd, const VerifyParams *p, VerifyCallback cb, void *userdata,
+                   Verifier **ret) {
+        Verifier *v;
+        int r;
+
+        v = calloc(1, sizeof(Verifier));
+        if (!v)
+                return -ENOMEM;
+        *v = (Verifier){
+                .event = e,
+                .systemd = systemd,
+                .unit = strdup(p->unit),
+                .health_url = strdup(p->health_url),
+                .properties_url = http_url_with_path(p->health_url, "/api/session/properties"),
+                .expect_tag = strdup(p->expect_tag),
+                .main_pid = p->main_pid,
+                .n_restarts = p->n_restarts,
+                .start_timeout_usec = p->start_timeout_usec,
+                .stall_timeout_usec = p->stall_timeout_usec,
+                .settle_usec = p->settle_usec,
+                .interval_usec = p->interval_usec ?: 200 * USEC_PER_MSEC,
+                .cb = cb,
+                .userdata = userdata,
+                .begin = now_mono(),
+                .last_progress = -1,
+        };
+        v->last_progress_time = v->begin;
+        if (!v->unit || !v->health_url || !v->properties_url || !v->expect_tag) {
+                v->freed = true;
+                verifier_release(v);
+                return -ENOMEM;
+        }
+        /* First probe right away: a fast start is noticed without waiting an interval. */
+        r = sd_event_add_time_relative(e, &v->timer, CLOCK_MONOTONIC, 0, 0, on_tick, v);
+        if (r < 0) {
+                verifier_free(v);
+                return r;
+        }
+        *ret = v;
+        return 0;
+}

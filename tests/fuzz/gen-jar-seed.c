@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* Writes the seed corpus of fuzz-jar into a directory: JARs built with libzip at build time, so no
+ * binary is committed. Usage: gen-jar-seed DIR */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jar-fixture.h"
+
+int main(int argc, char *argv[]) {
+        static const struct {
+                const char *name, *tag, *main_class;
+                unsigned major;
+                bool store;
+        } seeds[] = {
+                { "good-java21.jar", "v0.56.3", "metabase.core", 65, false },
+                { "good-java11-stored.jar", "v1.49.10.2", "metabase.core.bootstrap", 55, true },
+                { "bad-tag.jar", "v0.56", "metabase.core", 65, true },
+                { "no-properties.jar", NULL, "metabase.core", 65, true },
+                { "no-main-class.jar", "v0.56.3", NULL, 65, true },
+        };
+        char path[4096];
+
+        if (argc != 2) {
+                fprintf(stderr, "Usage: %s DIR\n", argv[0]);
+                return 2;
+        }
+        for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+                int r;
+
+                (void) snprintf(path, sizeof(path), "%s/%s", argv[1], seeds[i].name);
+                r = jar_fixture_write_metabase(path, seeds[i].tag, seeds[i].main_class, seeds[i].major, seeds[i].store);
+                if (r < 0) {
+                        fprintf(stderr, "Failed to write %s: %s\n", path, strerror(-r));
+                        return 1;
+                }
+        }
+        return 0;
+}

@@ -1,0 +1,260 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The integration sandbox (DESIGN.md §7): a private dbus-daemon with a system-bus-style policy,
+# a real `systemd --user` manager on it in a private mount namespace, metabase.service running
+# the stand-in Metabase on an H2 database, and mbupgraded itself as a Type=notify unit.
+# Nothing here touches the host's systemd, D-Bus or /tmp beyond the sandbox's own directory.
+#
+# Use: sandbox_enter "$@" first (re-executes the caller in a new mount namespace), then
+# sandbox_start; the helpers below drive it. Set MBUP_KEEP=1 to keep the directory.
+
+set -euo pipefail
+
+: "${MBUP_BUILD:?MBUP_BUILD must point at the meson build directory}"
+MBUP_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+MBUP_BUILD=$(cd "$MBUP_BUILD" && pwd)
+MBCTL=${MBCTL:-$MBUP_BUILD/cli/mbctl}
+MBUPGRADED=${MBUPGRADED:-$MBUP_BUILD/daemon/mbupgraded}
+STANDIN_BASE=$MBUP_BUILD/tests/standin/standin-base.jar
+MAKE_JAR=$MBUP_SRC/tests/standin/make-jar.sh
+
+log() { printf '# %s\n' "$*" >&2; }
+die() {
+        printf 'FAIL: %s\n' "$*" >&2
+        if [[ -n "${SB:-}" ]]; then
+                printf -- '--- mbupgraded log (tail) ---\n' >&2
+                tail -n 40 "$SB/logs/mbupgraded.log" 2>/dev/null >&2 || true
+                printf -- '--- metabase log (tail) ---\n' >&2
+                tail -n 15 "$SB/logs/metabase.log" 2>/dev/null >&2 || true
+        fi
+        exit 1
+}
+
+sandbox_enter() {
+        if [[ -z "${MBUP_IN_NS:-}" ]]; then
+                [[ $(id -u) -eq 0 ]] || { echo "the sandbox needs root (for its mount namespace)" >&2; exit 77; }
+                mkdir -p /run/systemd
+                export MBUP_IN_NS=1
+                exec unshare --mount --propagation private -- "$BASH" "$0" "$@"
+        fi
+}
+
+sandbox_cleanup() {
+        local rc=$?
+        set +e
+        if [[ -n "${SB:-}" && -d "$SB" ]]; then
+                systemctl --user stop mbupgraded.service metabase.service >/dev/null 2>&1
+                [[ -n "${SYSTEMD_PID:-}" ]] && kill -TERM "$SYSTEMD_PID" 2>/dev/null && wait "$SYSTEMD_PID" 2>/dev/null
+                # Anything of ours still alive (a java the manager could not stop) goes too.
+                pkill -KILL -f -- "$SB/" 2>/dev/null
+                if [[ -n "${MBUP_KEEP:-}" || $rc -ne 0 && -n "${MBUP_KEEP_FAILED:-}" ]]; then
+                        log "sandbox kept in $SB"
+                else
+                        rm -rf "$SB"
+                fi
+        fi
+        umount /run/systemd 2>/dev/null
+        exit $rc
+}
+
+free_port() {
+        local p
+        for _ in $(seq 1 50); do
+                p=$((20000 + RANDOM % 20000))
+                if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then
+                        echo $p
+                        return 0
+                fi
+        done
+        die "no free port"
+}
+
+sandbox_start() {
+        SB=$(mktemp -d /tmp/mbup-sandbox.XXXXXX)
+        trap sandbox_cleanup EXIT
+        mkdir -p "$SB"/{rt,units,logs,jars,state,backups,opt/metabase,cfg,data}
+        chmod 700 "$SB/rt"
+
+        # Only this namespace sees the marker systemd --user looks for.
+        mount -t tmpfs -o mode=755 tmpfs /run/systemd
+        mkdir -p /run/systemd/system
+
+        export XDG_RUNTIME_DIR=$SB/rt
+        export XDG_CONFIG_HOME=$SB/cfg XDG_DATA_HOME=$SB/data
+        export SYSTEMD_UNIT_PATH=$SB/units
+        export DBUS_SESSION_BUS_ADDRESS=unix:path=$SB/rt/bus
+        export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$SB/rt/bus
+        export SYSTEMD_LOG_TARGET=console
+
+        # A system-bus-style policy: deny by default like the real system bus, allow what
+        # the sandbox's peers need, then the project's own policy file on top.
+        cat >"$SB/bus.conf" <<EOT
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>systemd:</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
+  </policy>
+  <policy user="root">
+    <allow own="org.freedesktop.systemd1"/>
+    <allow send_destination="org.freedesktop.systemd1"/>
+  </policy>
+  <include>$MBUP_SRC/unit-files/org.mbupgraded.Manager1.conf</include>
+</busconfig>
+EOT
+
+        sed -n '/^\[/,$p' /usr/lib/systemd/user/basic.target >"$SB/units/basic.target"
+        for u in exit.target shutdown.target systemd-exit.service sockets.target timers.target paths.target; do
+                grep -v '^Documentation' "/usr/lib/systemd/user/$u" >"$SB/units/$u"
+        done
+        cat >"$SB/units/default.target" <<EOT
+[Unit]
+Description=mbupgraded test sandbox
+Requires=basic.target dbus.socket
+Wants=dbus.service
+After=basic.target
+EOT
+        cat >"$SB/units/dbus.socket" <<EOT
+[Socket]
+ListenStream=%t/bus
+EOT
+        cat >"$SB/units/dbus.service" <<EOT
+[Unit]
+Requires=dbus.socket
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart=/usr/bin/dbus-daemon --config-file=$SB/bus.conf --address=systemd: --nofork --nopidfile --systemd-activation --nosyslog
+StandardOutput=append:$SB/logs/dbus.log
+StandardError=inherit
+EOT
+
+        /lib/systemd/systemd --user >"$SB/logs/systemd.log" 2>&1 &
+        SYSTEMD_PID=$!
+        local i
+        for i in $(seq 1 100); do
+                if busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" status org.freedesktop.systemd1 >/dev/null 2>&1; then
+                        return 0
+                fi
+                sleep 0.1
+        done
+        cat "$SB/logs/systemd.log" >&2
+        die "systemd --user did not come up on the sandbox bus"
+}
+
+# make_release VERSION [NAME] [make-jar options...]: builds a stand-in release JAR, prints its path.
+make_release() {
+        local version=$1 name=${2:-$1}
+        shift 2 || shift 1
+        local out=$SB/jars/$name.jar
+        "$MAKE_JAR" --base "$STANDIN_BASE" --out "$out" --version "$version" "$@" >/dev/null
+        echo "$out"
+}
+
+# install_metabase JAR: the "existing installation" the admin has, running and healthy.
+install_metabase() {
+        MB_PORT=$(free_port)
+        cp "$1" "$SB/opt/metabase/metabase.jar"
+        cat >"$SB/units/metabase.service" <<EOT
+[Unit]
+Description=Metabase (stand-in)
+[Service]
+ExecStart=/usr/bin/java -Xshare:auto -XX:TieredStopAtLevel=1 -jar $SB/opt/metabase/metabase.jar
+WorkingDirectory=$SB/opt/metabase
+Environment=MB_JETTY_PORT=$MB_PORT
+Environment=MB_DB_FILE=$SB/opt/metabase/metabase.db
+StandardOutput=append:$SB/logs/metabase.log
+StandardError=inherit
+TimeoutStopSec=20s
+EOT
+        systemctl --user daemon-reload
+        systemctl --user start metabase.service
+        wait_healthy 60 || die "the installed Metabase did not become healthy"
+}
+
+# write_config [extra YAML lines appended under service:]
+write_config() {
+        cat >"$SB/mbupgraded.yaml" <<EOT
+# written by tests/integration/lib.sh
+service:
+  unit: metabase.service
+  start_timeout: ${MBUP_START_TIMEOUT:-60s}
+  stall_timeout: ${MBUP_STALL_TIMEOUT:-10s}
+  settle: ${MBUP_SETTLE:-3s}
+backup:
+  dir: $SB/backups
+  keep: ${MBUP_KEEP_BACKUPS:-5}
+state_dir: $SB/state
+admin_group: ""
+EOT
+}
+
+start_daemon() {
+        [[ -f "$SB/mbupgraded.yaml" ]] || write_config
+        cat >"$SB/units/mbupgraded.service" <<EOT
+[Unit]
+Description=mbupgraded (sandbox)
+[Service]
+Type=notify
+ExecStart=${MBUP_WRAPPER:-} $MBUPGRADED --config $SB/mbupgraded.yaml
+Environment=DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS
+${MBUP_DAEMON_ENV:+Environment=$MBUP_DAEMON_ENV}
+WatchdogSec=60s
+StandardOutput=append:$SB/logs/mbupgraded.log
+StandardError=inherit
+TimeoutStopSec=30s
+EOT
+        systemctl --user daemon-reload
+        systemctl --user start mbupgraded.service || die "mbupgraded did not start"
+}
+
+mbctl() { "$MBCTL" "$@"; }
+
+http() { curl -fsS --max-time 5 "http://127.0.0.1:$MB_PORT$1"; }
+
+wait_healthy() {
+        local timeout=$1 i
+        for i in $(seq 1 $((timeout * 10))); do
+                if [[ $(curl -s --max-time 2 "http://127.0.0.1:$MB_PORT/api/health" 2>/dev/null) == *'"ok"'* ]]; then
+                        return 0
+                fi
+                sleep 0.1
+        done
+        return 1
+}
+
+running_version() { http /api/session/properties | sed -n 's/.*"tag":"\([^"]*\)".*/\1/p'; }
+changelog() { http /api/standin/changelog; }
+main_pid() { systemctl --user show -p MainPID --value metabase.service; }
+unit_state() { systemctl --user show -p ActiveState --value metabase.service; }
+installed_version() { "$MBCTL" inspect --no-hash --json "$SB/opt/metabase/metabase.jar" | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p'; }
+last_history() { "$MBCTL" history --json | tr -d '\n' | sed 's/.*{\(.*\)}[^}]*$/{\1}/'; }
+
+assert_eq() { [[ "$1" == "$2" ]] || die "${3:-values differ}: expected '$2', got '$1'"; }
+assert_contains() { [[ "$1" == *"$2"* ]] || die "${3:-missing text}: '$2' not in: $1"; }
+assert_not_contains() { [[ "$1" != *"$2"* ]] || die "${3:-unexpected text}: '$2' in: $1"; }
+
+# run_mbctl EXPECTED_EXIT ARGS...: runs mbctl, keeps its output in $OUT, checks the exit code.
+run_mbctl() {
+        local want=$1 rc=0
+        shift
+        OUT=$("$MBCTL" "$@" 2>&1) || rc=$?
+        printf '%s\n' "$OUT" | sed 's/^/#   mbctl: /' >&2
+        [[ $rc -eq $want ]] || die "mbctl $* exited $rc, expected $want"
+}

@@ -1,0 +1,112 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# make-jar.sh --base BASE.jar --out OUT.jar --version vX.Y.Z [options]
+# Writes a stand-in Metabase release JAR: the base JAR (build-base.sh) plus
+# version.properties, standin.properties (the failure knobs) and a manifest.
+set -euo pipefail
+
+usage() {
+    cat >&2 <<'USAGE'
+usage: make-jar.sh --base BASE.jar --out OUT.jar --version vX.Y.Z [options]
+  --version V          v0.M.m, v0.M.m.h, v1.M.m or v1.M.m.h (the release tag)
+  --fail MODE          none | crash-at-start | never-ready | crash-after-ready |
+                       half-migration | slow-migration            (default none)
+  --startup-ms N       sleep N ms before listening                 (default 0)
+  --migration-ms N     sleep N ms between migrations  (default 0; 2000 if slow-migration)
+  --crash-after-ms N   crash-after-ready: exit 1 N ms after ready  (default 1500)
+  --java N             claim Java N: main class file major = 44+N  (default: 11)
+  --pad-mb N           add N MiB of random data, stored (standin/padding.bin)
+  --hash H             version.properties hash  (default: sha1 of the version)
+  --date D             version.properties date  (default: today, UTC)
+USAGE
+    exit 2
+}
+die() { echo "make-jar.sh: $*" >&2; exit 1; }
+uint() { [[ $2 =~ ^[0-9]{1,9}$ ]] || die "$1 wants a non-negative integer, not '$2'"; }
+
+base='' out='' version='' fail=none startup_ms='' migration_ms='' crash_after_ms='' java='' pad_mb='' hash='' date=''
+while [[ $# -gt 0 ]]; do
+    opt=$1
+    [[ $opt == --help || $opt == -h ]] && usage
+    [[ $# -ge 2 ]] || { echo "make-jar.sh: $opt needs a value" >&2; usage; }
+    val=$2
+    shift 2
+    case $opt in
+    --base) base=$val ;;
+    --out) out=$val ;;
+    --version) version=$val ;;
+    --fail) fail=$val ;;
+    --startup-ms) uint "$opt" "$val"; startup_ms=$val ;;
+    --migration-ms) uint "$opt" "$val"; migration_ms=$val ;;
+    --crash-after-ms) uint "$opt" "$val"; crash_after_ms=$val ;;
+    --java) uint "$opt" "$val"; java=$val ;;
+    --pad-mb) uint "$opt" "$val"; pad_mb=$val ;;
+    --hash) hash=$val ;;
+    --date) date=$val ;;
+    *) echo "make-jar.sh: unknown option $opt" >&2; usage ;;
+    esac
+done
+
+[[ -n $base && -n $out && -n $version ]] || { echo "make-jar.sh: --base, --out and --version are required" >&2; usage; }
+[[ -f $base ]] || die "base JAR $base not found (build it with build-base.sh)"
+[[ -d $(dirname "$out") ]] || die "directory of $out does not exist"
+[[ $version =~ ^v[01]\.([0-9]+)\.[0-9]+(\.[0-9]+)?$ ]] || die "bad --version '$version' (want v0.M.m or v0.M.m.h)"
+major=${BASH_REMATCH[1]}
+case $fail in
+none | crash-at-start | never-ready | crash-after-ready | half-migration | slow-migration) ;;
+*) die "bad --fail '$fail'" ;;
+esac
+if [[ -n $java ]] && ((java < 8 || java > 99)); then die "--java $java is out of range (8..99)"; fi
+[[ -z $hash || $hash =~ ^[A-Za-z0-9._-]+$ ]] || die "bad --hash '$hash'"
+[[ -z $date || $date =~ ^[A-Za-z0-9:._+-]+$ ]] || die "bad --date '$date'"
+[[ -n $hash ]] || hash=$(printf '%s' "$version" | sha1sum | cut -c1-40)
+[[ -n $date ]] || date=$(date -u +%Y-%m-%d)
+command -v zip >/dev/null || die "zip not found (apt-get install zip)"
+command -v unzip >/dev/null || die "unzip not found (apt-get install unzip)"
+
+tmp=$(mktemp -d "$(cd "$(dirname "$out")" && pwd)/.make-jar.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+stage=$tmp/stage
+mkdir -p "$stage/META-INF"
+files=(META-INF/MANIFEST.MF version.properties standin.properties)
+
+cat >"$stage/META-INF/MANIFEST.MF" <<MF
+Manifest-Version: 1.0
+Main-Class: metabase.core
+Implementation-Title: Metabase stand-in
+Implementation-Version: $version
+
+MF
+printf 'tag=%s\nhash=%s\nbranch=release-x.%s.x\ndate=%s\n' \
+    "$version" "$hash" "$major" "$date" >"$stage/version.properties"
+{
+    echo "# Knobs of the stand-in Metabase (tests/standin/README.md)"
+    echo "fail=$fail"
+    [[ -z $startup_ms ]] || echo "startup_ms=$startup_ms"
+    [[ -z $migration_ms ]] || echo "migration_ms=$migration_ms"
+    [[ -z $crash_after_ms ]] || echo "crash_after_ms=$crash_after_ms"
+} >"$stage/standin.properties"
+
+if [[ -n $java ]]; then
+    # Bytes 6-7 of a class file: its major version, big-endian.
+    mkdir -p "$stage/metabase"
+    unzip -p "$base" metabase/core.class >"$stage/metabase/core.class" || die "$base has no metabase/core.class"
+    [[ $(head -c4 "$stage/metabase/core.class" | od -An -tx1 | tr -d ' \n') == cafebabe ]] \
+        || die "metabase/core.class in $base is not a class file"
+    cls=$((44 + java))
+    printf '%b' "$(printf '\\x%02x\\x%02x' $((cls >> 8)) $((cls & 255)))" |
+        dd of="$stage/metabase/core.class" bs=1 seek=6 count=2 conv=notrunc status=none
+    files+=(metabase/core.class)
+fi
+if [[ -n $pad_mb ]] && ((pad_mb > 0)); then
+    mkdir -p "$stage/standin"
+    head -c "$((pad_mb * 1048576))" /dev/urandom >"$stage/standin/padding.bin"
+    files+=(standin/padding.bin)
+fi
+
+cp "$base" "$tmp/out.jar"
+# Entries already in the base (the manifest, core.class) are replaced in place; -n
+# stores the padding uncompressed.
+(cd "$stage" && zip -q -X -n .bin "$tmp/out.jar" "${files[@]}") || die "zip failed"
+mv -f "$tmp/out.jar" "$out"

@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: MIT
+//
+// Stand-in Metabase for the mbupgraded integration tests. It behaves like Metabase
+// where the upgrader can see it: version.properties, /api/health while starting and
+// migrating, /api/session/properties, a Liquibase-style DATABASECHANGELOG with a
+// migration lock in an H2 application database, refusal of a newer schema
+// ("Downgrade detected"), clean stop on SIGTERM, and knobs for failing releases.
+// JDK (com.sun.net.httpserver) and the H2 JDBC driver only. See ../README.md.
+package metabase;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Paths;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.sql.Timestamp;
+import java.text.SimpleDateFormat;
+import java.util.ArrayList;
+import java.util.Date;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+public class core {
+    static final String CHANGELOG_FILE = "migrations/001_update_migrations.yaml";
+
+    static Properties version = new Properties();
+    static Properties knobs = new Properties();
+    static String tag, fail;
+    static long startupMs, migrationMs, crashAfterMs;
+    static List<String> known = new ArrayList<>(); // this release's migrations, in order
+
+    static volatile HttpServer server;
+    static final Object dbLock = new Object(); // guards conn; held for each DB step
+    static Connection conn;
+    static volatile boolean ready, shuttingDown;
+    static volatile double progress;
+    static volatile int exitCode = 0; // what the shutdown hook exits with (0 on SIGTERM)
+
+    // ---- logging and exiting ----------------------------------------------------------
+
+    static synchronized void log(String level, String msg) {
+        String ts = new SimpleDateFormat("yyyy-MM-dd HH:mm:ss,SSS").format(new Date());
+        System.out.println(ts + " " + level + " metabase.core :: " + msg);
+    }
+
+    /** Exit with code through the shutdown hook (which closes the server and the DB). */
+    static void die(int code) {
+        if (shuttingDown) { // already stopping (SIGTERM): keep its exit code, just wait
+            try { Thread.sleep(Long.MAX_VALUE); } catch (InterruptedException e) { }
+        }
+        exitCode = code;
+        System.exit(code);
+    }
+
+    static void fatal(String msg) {
+        log("ERROR", msg);
+        die(1);
+    }
+
+    static void sleep(long ms) {
+        if (ms <= 0) return;
+        try { Thread.sleep(ms); } catch (InterruptedException e) { Thread.currentThread().interrupt(); }
+    }
+
+    // ---- configuration ----------------------------------------------------------------
+
+    static Properties resource(String name) throws Exception {
+        Properties p = new Properties();
+        try (InputStream in = core.class.getResourceAsStream(name)) {
+            if (in != null) p.load(in);
+        }
+        return p;
+    }
+
+    /** Environment variable, else standin.properties, else the default. */
+    static String knob(String env, String key, String dflt) {
+        String v = System.getenv(env);
+        if (v != null && !v.isEmpty()) return v;
+        return knobs.getProperty(key, dflt).trim();
+    }
+
+    static long knobMs(String env, String key, long dflt) {
+        String v = knob(env, key, Long.toString(dflt));
+        try {
+            long n = Long.parseLong(v);
+            if (n >= 0) return n;
+        } catch (NumberFormatException e) { }
+        fatal("Invalid value for " + key + ": " + v);
+        return 0;
+    }
+
+    /** v0.M.m(.h) or v1.M.m(.h): v50.001..v50.020, ..., vM.001..vM.m. */
+    static void deriveMigrations() {
+        Matcher m = Pattern.compile("v[01]\\.(\\d+)\\.(\\d+)(\\.\\d+)?").matcher(tag);
+        if (!m.matches()) fatal("Cannot parse version tag '" + tag + "' from version.properties");
+        int major = Integer.parseInt(m.group(1)), minor = Integer.parseInt(m.group(2));
+        for (int maj = 50; maj <= major; maj++)
+            for (int n = 1; n <= (maj < major ? 20 : minor); n++)
+                known.add(String.format(Locale.ROOT, "v%d.%03d", maj, n));
+    }
+
+    // ---- HTTP -------------------------------------------------------------------------
+
+    static String json(String s) {
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : (s == null ? "" : s).toCharArray()) {
+            if (c == '"' || c == '\\') b.append('\\').append(c);
+            else if (c < 0x20) b.append(String.format(Locale.ROOT, "\\u%04x", (int) c));
+            else b.append(c);
+        }
+        return b.append('"').toString();
+    }
+
+    static void reply(HttpExchange ex, int status, String body) throws java.io.IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
+        ex.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = ex.getResponseBody()) { out.write(bytes); }
+    }
+
+    static String initializing() {
+        return String.format(Locale.ROOT, "{\"status\":\"initializing\",\"progress\":%.2f}", progress);
+    }
+
+    static void handle(HttpExchange ex) throws java.io.IOException {
+        try {
+            String path = ex.getRequestURI().getPath();
+            boolean get = ex.getRequestMethod().equals("GET");
+            if (get && path.equals("/api/health")) {
+                if (ready) reply(ex, 200, "{\"status\":\"ok\"}");
+                else reply(ex, 503, initializing());
+            } else if (get && path.startsWith("/api/") && isReadyPath(path)) {
+                if (!ready) { reply(ex, 503, initializing()); return; }
+                if (path.equals("/api/session/properties")) {
+                    reply(ex, 200, "{\"version\":{\"tag\":" + json(tag)
+                            + ",\"hash\":" + json(version.getProperty("hash"))
+                            + ",\"branch\":" + json(version.getProperty("branch"))
+                            + ",\"date\":" + json(version.getProperty("date")) + "}"
+                            + ",\"site-name\":\"Metabase stand-in\",\"has-user-setup\":true}");
+                } else if (path.equals("/api/standin/changelog")) {
+                    StringBuilder b = new StringBuilder("[");
+                    for (String id : changelog()) b.append(b.length() > 1 ? "," : "").append(json(id));
+                    reply(ex, 200, b.append("]").toString());
+                } else {
+                    reply(ex, 200, "{\"count\":" + cardCount() + "}");
+                }
+            } else {
+                reply(ex, 404, "{\"message\":\"API endpoint does not exist.\"}");
+            }
+        } catch (SQLException e) {
+            reply(ex, 500, "{\"message\":" + json(e.getMessage()) + "}");
+        } finally {
+            ex.close();
+        }
+    }
+
+    static boolean isReadyPath(String p) {
+        return p.equals("/api/session/properties") || p.equals("/api/standin/changelog")
+                || p.equals("/api/standin/cards");
+    }
+
+    static void startServer() {
+        String host = System.getenv().getOrDefault("MB_JETTY_HOST", "127.0.0.1");
+        String portStr = System.getenv().getOrDefault("MB_JETTY_PORT", "3000");
+        try {
+            int port = Integer.parseInt(portStr);
+            HttpServer s = HttpServer.create(new InetSocketAddress(host, port), 50);
+            s.createContext("/", core::handle);
+            s.setExecutor(Executors.newFixedThreadPool(4, r -> {
+                Thread t = new Thread(r, "http");
+                t.setDaemon(true);
+                return t;
+            }));
+            s.start();
+            server = s;
+            log("INFO", "Launching Embedded Jetty Webserver with config: {:port " + port
+                    + ", :host \"" + host + "\"}");
+        } catch (Exception e) {
+            fatal("Failed to start web server on " + host + ":" + portStr + ": " + e);
+        }
+    }
+
+    // ---- application database ---------------------------------------------------------
+
+    static String dbPath() {
+        String f = System.getenv().getOrDefault("MB_DB_FILE", "metabase.db");
+        if (f.endsWith(".mv.db")) f = f.substring(0, f.length() - ".mv.db".length());
+        return Paths.get(f).toAbsolutePath().normalize().toString();
+    }
+
+    static void exec(String sql) throws SQLException {
+        try (Statement st = conn.createStatement()) { st.execute(sql); }
+    }
+
+    static List<String> changelog() throws SQLException {
+        List<String> ids = new ArrayList<>();
+        synchronized (dbLock) {
+            if (conn == null) throw new SQLException("database closed");
+            try (Statement st = conn.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT ID FROM DATABASECHANGELOG ORDER BY ORDEREXECUTED")) {
+                while (rs.next()) ids.add(rs.getString(1));
+            }
+        }
+        return ids;
+    }
+
+    static long cardCount() throws SQLException {
+        synchronized (dbLock) {
+            if (conn == null) throw new SQLException("database closed");
+            try (Statement st = conn.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT COUNT(*) FROM REPORT_CARD")) {
+                rs.next();
+                return rs.getLong(1);
+            }
+        }
+    }
+
+    /** Opens the DB, creates the tables of a fresh one. False if we are shutting down. */
+    static boolean openDb() throws SQLException {
+        String path = dbPath();
+        log("INFO", "Using H2 database file " + path + ".mv.db");
+        synchronized (dbLock) {
+            if (shuttingDown) return false;
+            conn = DriverManager.getConnection("jdbc:h2:file:" + path + ";DB_CLOSE_ON_EXIT=FALSE", "", "");
+            boolean fresh;
+            try (ResultSet rs = conn.getMetaData().getTables(null, null, "DATABASECHANGELOG", null)) {
+                fresh = !rs.next();
+            }
+            exec("CREATE TABLE IF NOT EXISTS DATABASECHANGELOG (ID VARCHAR(255) NOT NULL,"
+                    + " AUTHOR VARCHAR(255) NOT NULL, FILENAME VARCHAR(255) NOT NULL,"
+                    + " DATEEXECUTED TIMESTAMP NOT NULL, ORDEREXECUTED INT NOT NULL,"
+                    + " EXECTYPE VARCHAR(10) NOT NULL)");
+            exec("CREATE TABLE IF NOT EXISTS DATABASECHANGELOGLOCK (ID INT NOT NULL PRIMARY KEY,"
+                    + " LOCKED BOOLEAN NOT NULL, LOCKGRANTED TIMESTAMP, LOCKEDBY VARCHAR(255))");
+            exec("MERGE INTO DATABASECHANGELOGLOCK (ID, LOCKED) KEY (ID) SELECT 1, FALSE"
+                    + " WHERE NOT EXISTS (SELECT 1 FROM DATABASECHANGELOGLOCK WHERE ID = 1)");
+            if (fresh) {
+                log("INFO", "Setting up a new application database");
+                exec("CREATE TABLE REPORT_CARD (ID INT PRIMARY KEY, NAME VARCHAR(255) NOT NULL)");
+                exec("INSERT INTO REPORT_CARD VALUES (1, 'Orders by month'),"
+                        + " (2, 'Revenue per product'), (3, 'New customers')");
+            }
+        }
+        return true;
+    }
+
+    static boolean lockHeld() throws SQLException {
+        synchronized (dbLock) {
+            try (Statement st = conn.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT LOCKED FROM DATABASECHANGELOGLOCK WHERE ID = 1")) {
+                return rs.next() && rs.getBoolean(1);
+            }
+        }
+    }
+
+    static void setLock(boolean locked) throws SQLException {
+        synchronized (dbLock) {
+            try (PreparedStatement ps = conn.prepareStatement(
+                    "UPDATE DATABASECHANGELOGLOCK SET LOCKED = ?, LOCKGRANTED = ?, LOCKEDBY = ? WHERE ID = 1")) {
+                ps.setBoolean(1, locked);
+                ps.setTimestamp(2, locked ? new Timestamp(System.currentTimeMillis()) : null);
+                ps.setString(3, locked ? "standin (" + ProcessHandle.current().pid() + ")" : null);
+                ps.executeUpdate();
+            }
+        }
+    }
+
+    /** One change set: its table and its changelog row. False if we are shutting down. */
+    static boolean applyMigration(String id) throws SQLException {
+        synchronized (dbLock) {
+            if (shuttingDown || conn == null) return false;
+            log("INFO", "Running migration " + id);
+            exec("CREATE TABLE MIG_" + id.substring(1).replace('.', '_') + " (X INT)");
+            try (PreparedStatement ps = conn.prepareStatement("INSERT INTO DATABASECHANGELOG"
+                    + " (ID, AUTHOR, FILENAME, DATEEXECUTED, ORDEREXECUTED, EXECTYPE) VALUES (?, 'standin', ?, ?,"
+                    + " (SELECT COALESCE(MAX(ORDEREXECUTED), 0) + 1 FROM DATABASECHANGELOG), 'EXECUTED')")) {
+                ps.setString(1, id);
+                ps.setString(2, CHANGELOG_FILE);
+                ps.setTimestamp(3, new Timestamp(System.currentTimeMillis()));
+                ps.executeUpdate();
+            }
+        }
+        return true;
+    }
+
+    static void initDb() throws Exception {
+        progress = 0.05;
+        if (!openDb()) return;
+        progress = 0.1;
+        if (lockHeld())
+            fatal("Database has migration lock; cannot run migrations. You can force-release these locks"
+                    + " by running `java -jar metabase.jar migrate release-locks`.");
+        Set<String> have = new LinkedHashSet<>(changelog());
+        for (String id : have)
+            if (!known.contains(id))
+                fatal("Downgrade detected: the application database was migrated by a newer version of"
+                        + " Metabase (found migration " + id + ")");
+        List<String> missing = new ArrayList<>();
+        for (String id : known) if (!have.contains(id)) missing.add(id);
+        if (fail.equals("half-migration") && missing.isEmpty()) crashAtStart();
+
+        if (!missing.isEmpty()) {
+            log("INFO", "Database has " + missing.size() + " unrun migration(s); running them now");
+            setLock(true);
+            for (int i = 0; i < missing.size(); i++) {
+                if (i > 0) sleep(migrationMs);
+                if (!applyMigration(missing.get(i))) return; // SIGTERM: the lock stays held
+                progress = 0.1 + 0.85 * (i + 1) / missing.size();
+                if (fail.equals("half-migration")) {
+                    String next = i + 1 < missing.size() ? missing.get(i + 1) : missing.get(i) + "-cleanup";
+                    sleep(migrationMs);
+                    log("INFO", "Running migration " + next);
+                    fatal("Migration failed: liquibase.exception.MigrationFailedException: Migration failed for"
+                            + " changeset " + CHANGELOG_FILE + "::" + next + "::standin:\n     Reason:"
+                            + " liquibase.exception.DatabaseException: Column \"Y\" not found [42122-214]");
+                }
+            }
+            setLock(false);
+            log("INFO", "Database migrations complete");
+        } else {
+            log("INFO", "Database schema is up to date");
+        }
+        progress = 1.0;
+        ready = true;
+        log("INFO", "Metabase Initialization COMPLETE");
+        if (fail.equals("crash-after-ready")) {
+            sleep(crashAfterMs);
+            fatal("Uncaught exception in thread main: java.lang.OutOfMemoryError: Java heap space");
+        }
+    }
+
+    static void crashAtStart() {
+        sleep(200);
+        fatal("Metabase Initialization FAILED\njava.lang.ExceptionInInitializerError\n"
+                + "Caused by: java.lang.IllegalStateException: Cannot load driver metabase.driver.h2"
+                + " (a bad release)");
+    }
+
+    // ---- main ---------------------------------------------------------------------------
+
+    /** `java -jar metabase.jar migrate release-locks`, like the real one. */
+    static void releaseLocks() throws Exception {
+        if (openDb()) {
+            setLock(false);
+            log("INFO", "Migration lock released");
+        }
+        die(0);
+    }
+
+    public static void main(String[] args) throws Exception {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            shuttingDown = true;
+            HttpServer s = server;
+            if (exitCode == 0 && s != null) log("INFO", "Metabase Shutting Down ...");
+            if (s != null) s.stop(0);
+            synchronized (dbLock) { // waits for the migration step in progress
+                if (conn != null) {
+                    try { conn.close(); } catch (SQLException e) { log("WARN", "Closing the database: " + e); }
+                    conn = null;
+                }
+            }
+            if (exitCode == 0 && s != null) log("INFO", "Metabase Shutdown COMPLETE");
+            System.out.flush();
+            Runtime.getRuntime().halt(exitCode); // 0 on SIGTERM (the JVM would say 143)
+        }, "shutdown"));
+
+        version = resource("/version.properties");
+        knobs = resource("/standin.properties");
+        tag = version.getProperty("tag", "vUNKNOWN").trim();
+        if (args.length > 0 && args[0].equals("version")) {
+            System.out.println("Metabase " + tag + " (hash " + version.getProperty("hash", "?") + ")");
+            die(0);
+        }
+        fail = knob("STANDIN_FAIL", "fail", "none");
+        List<String> modes = List.of("none", "crash-at-start", "never-ready", "crash-after-ready",
+                "half-migration", "slow-migration");
+        if (!modes.contains(fail)) fatal("Unknown STANDIN_FAIL / fail= mode: " + fail);
+        startupMs = knobMs("STANDIN_STARTUP_MS", "startup_ms", 0);
+        migrationMs = knobMs("STANDIN_MIGRATION_MS", "migration_ms", fail.equals("slow-migration") ? 2000 : 0);
+        crashAfterMs = knobMs("STANDIN_CRASH_AFTER_MS", "crash_after_ms", 1500);
+        deriveMigrations();
+
+        log("INFO", "Metabase " + tag + " starting (hash " + version.getProperty("hash", "?") + ", branch "
+                + version.getProperty("branch", "?") + ", stand-in fail=" + fail + ", java "
+                + System.getProperty("java.version") + ")");
+        String dbType = System.getenv().getOrDefault("MB_DB_TYPE", "h2");
+        if (!dbType.equals("h2")) fatal("Unsupported MB_DB_TYPE '" + dbType + "': this stand-in only supports h2");
+        if (args.length >= 2 && args[0].equals("migrate") && args[1].equals("release-locks")) releaseLocks();
+        if (args.length > 0) fatal("Unknown command: " + String.join(" ", args));
+
+        sleep(startupMs);
+        if (fail.equals("crash-at-start")) crashAtStart();
+        progress = 0.0;
+        startServer();
+        if (fail.equals("never-ready")) {
+            progress = 0.3; // never moves; the HTTP threads keep answering 503
+            return;
+        }
+        Thread init = new Thread(() -> {
+            try {
+                initDb();
+            } catch (Throwable e) {
+                if (shuttingDown) return;
+                log("ERROR", "Metabase Initialization FAILED: " + e);
+                die(1);
+            }
+        }, "init");
+        init.start();
+    }
+}

@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "macro.h"
+#include "strv.h"
+
+#define MIN (60 * USEC_PER_SEC)
+#define HOUR (60 * MIN)
+#define DAY (24 * HOUR)
+
+static char *tmpdir;
+static char *cfg; /* tmpdir/mbupgraded.yaml */
+
+static int setup(void **state) {
+        char t[] = "/tmp/test-config-XXXXXX";
+
+        if (!mkdtemp(t))
+                return -1;
+        tmpdir = strdup(t);
+        cfg = strdup_printf("%s/mbupgraded.yaml", t);
+        return tmpdir && cfg ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        char *cmd;
+
+        cmd = strdup_printf("rm -rf -- '%s'", tmpdir);
+        if (!cmd || system(cmd) != 0)
+                return -1;
+        free(cmd);
+        free(tmpdir);
+        free(cfg);
+        return 0;
+}
+
+static void write_config(const char *text) {
+        FILE *f = fopen(cfg, "we");
+
+        assert_non_null(f);
+        assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+        assert_int_equal(fclose(f), 0);
+}
+
+static Config *load_ok(const char *text) {
+        Config *c = NULL;
+        char *error = NULL;
+
+        write_config(text);
+        if (config_load(cfg, &c, &error) < 0)
+                fail_msg("config_load failed: %s\n--- input:\n%s", error, text);
+        assert_null(error);
+        assert_non_null(c);
+        return c;
+}
+
+/* Loads text, expects -EINVAL and exactly "FILE:" + message. */
+static void load_fails(const char *text, const char *message) {
+        Config *c = NULL;
+        char *error = NULL, *expected;
+
+        write_config(text);
+        assert_int_equal(config_load(cfg, &c, &error), -EINVAL);
+        assert_null(c);
+        assert_non_null(error);
+        expected = strdup_printf("%s:%s", cfg, message);
+        if (!streq(error, expected))
+                fail_msg("--- input:\n%s\n--- got:      %s\n--- expected: %s", text, error, expected);
+        free(expected);
+        free(error);
+}
+
+static void assert_defaults(const Config *c) {
+        assert_int_equal(c->releases.edition, EDITION_OSS);
+        assert_string_equal(c->releases.feed, "https://static.metabase.com/version-info.json");
+        assert_string_equal(c->releases.downloads, "https://downloads.metabase.com");
+        assert_int_equal(c->releases.channel, CHANNEL_LATEST);
+        assert_int_equal(c->releases.check_every_usec, 6 * HOUR);
+        assert_string_equal(c->releases.ca_file, "");
+        assert_true(c->releases.require_checksum);
+        assert_string_equal(c->releases.signing_key, "");
+
+        assert_int_equal(c->policy.apply, APPLY_WINDOW);
+        assert_int_equal(c->policy.allow, VERSION_STEP_MINOR);
+        assert_int_equal(c->policy.min_age_usec, 7 * DAY);
+        assert_false(c->policy.hold);
+        assert_non_null(c->policy.skip);
+        assert_null(c->policy.skip[0]);
+        assert_int_equal(c->policy.n_skip, 0);
+        assert_true(c->policy.stepwise);
+
+        assert_string_equal(c->service.unit, "metabase.service");
+        assert_string_equal(c->service.jar, "");
+        assert_string_equal(c->service.health_url, "");
+        assert_int_equal(c->service.start_timeout_usec, 30 * MIN);
+        assert_int_equal(c->service.stall_timeout_usec, 5 * MIN);
+        assert_int_equal(c->service.settle_usec, 60 * USEC_PER_SEC);
+
+        assert_string_equal(c->backup.dir, "/var/lib/mbupgraded/backups");
+        assert_int_equal(c->backup.keep, 5);
+        assert_string_equal(c->backup.app_db, "");
+
+        assert_string_equal(c->state_dir, "/var/lib/mbupgraded");
+        assert_string_equal(c->admin_group, "mbupgrade");
+}
+
+static void test_defaults(void **state) {
+        static const char *const empty_ones[] = {
+                "",
+                "\n\n",
+                "# only a comment\n",
+                "# comment\n   # another\n\n",
+                "---\n",
+                "---\n...\n",
+                "~\n",
+                "{}\n",
+                "releases:\npolicy:\nservice: ~\nbackup: {}\n",
+        };
+        Config *c;
+
+        c = config_new();
+        assert_non_null(c);
+        assert_null(c->path);
+        assert_defaults(c);
+        assert_null(config_free(c));
+        assert_null(config_free(NULL));
+
+        for (size_t i = 0; i < ELEMENTSOF(empty_ones); i++) {
+                c = load_ok(empty_ones[i]);
+                assert_string_equal(c->path, cfg);
+                assert_defaults(c);
+                config_free(c);
+        }
+}
+
+static void test_every_key(void **state) {
+        Config *c;
+
+        c = load_ok("# every key, none at its default\n"
+                    "releases:\n"
+                    "  edition: enterprise\n"
+                    "  feed: https://mirror.example.com/feed.json\n"
+                    "  downloads: https://mirror.example.com/metabase/\n"
+                    "  channel: beta\n"
+                    "  check_every: 90m\n"
+                    "  ca_file: /etc/ssl/mirror-ca.pem\n"
+                    "  require_checksum: no\n"
+                    "  signing_key: /etc/mbupgraded/release-key.pem\n"
+                    "policy:\n"
+                    "  apply: immediately\n"
+                    "  allow: major\n"
+                    "  min_age: 0\n"
+                    "  hold: yes\n"
+                    "  skip: [v0.56.3, 0.56.4.1, \"v1.57.0\"]\n"
+                    "  stepwise: false\n"
+                    "service:\n"
+                    "  unit: metabase@prod.service\n"
+                    "  jar: /srv/metabase/metabase.jar\n"
+                    "  health_url: http://127.0.0.1:3001/api/health\n"
+                    "  start_timeout: 1h\n"
+                    "  stall_timeout: 10m\n"
+                    "  settle: 2m30s\n"
+                    "backup:\n"
+                    "  dir: /srv/backups/\n"
+                    "  keep: 1000\n"
+                    "  app_db: 'postgres://metabase@localhost/metabase'\n"
+                    "state_dir: /srv/mbupgraded\n"
+                    "admin_group: \"\"\n");
+
+        assert_int_equal(c->releases.edition, EDITION_ENTERPRISE);
+        assert_string_equal(c->releases.feed, "https://mirror.example.com/feed.json");
+        /* the trailing slash is dropped: {downloads}/{version}/metabase.jar */
+        assert_string_equal(c->releases.downloads, "https://mirror.example.com/metabase");
+        assert_int_equal(c->releases.channel, CHANNEL_BETA);
+        assert_int_equal(c->releases.check_every_usec, 90 * MIN);
+        assert_string_equal(c->releases.ca_file, "/etc/ssl/mirror-ca.pem");
+        assert_false(c->releases.require_checksum);
+        assert_string_equal(c->releases.signing_key, "/etc/mbupgraded/release-key.pem");
+
+        assert_int_equal(c->policy.apply, APPLY_IMMEDIATELY);
+        assert_int_equal(c->policy.allow, VERSION_STEP_MAJOR);
+        assert_int_equal(c->policy.min_age_usec, 0);
+        assert_true(c->policy.hold);
+        assert_int_equal(c->policy.n_skip, 3);
+        assert_int_equal(strv_length(c->policy.skip), 3);
+        /* canonical form */
+        assert_string_equal(c->policy.skip[0], "v0.56.3");
+        assert_string_equal(c->policy.skip[1], "v0.56.4.1");
+        assert_string_equal(c->policy.skip[2], "v1.57.0");
+        assert_false(c->policy.stepwise);
+
+        assert_string_equal(c->service.unit, "metabase@prod.service");
+        assert_string_equal(c->service.jar, "/srv/metabase/metabase.jar");
+        assert_string_equal(c->service.health_url, "http://127.0.0.1:3001/api/health");
+        assert_int_equal(c->service.start_timeout_usec, HOUR);
+        assert_int_equal(c->service.stall_timeout_usec, 10 * MIN);
+        assert_int_equal(c->service.settle_usec, 150 * USEC_PER_SEC);
+
+        assert_string_equal(c->backup.dir, "/srv/backups");
+        assert_int_equal(c->backup.keep, 1000);
+        assert_string_equal(c->backup.app_db, "postgres://metabase@localhost/metabase");
+
+        assert_string_equal(c->state_dir, "/srv/mbupgraded");
+        assert_string_equal(c->admin_group, "");
+        config_free(c);
+}
+
+static void test_values(void **state) {
+        Config *c;
+
+        /* Enterprise picks its own feed unless one is given. */
+        c = load_ok("releases:\n  edition: enterprise\n");
+        assert_string_equal(c->releases.feed, "https://static.metabase.com/version-info-ee.json");
+        config_free(c);
+        c = load_ok(
+                "releases:\n  feed: https://static.metabase.com/version-info.json\n  edition: enterprise\n");
+        assert_string_equal(c->releases.feed, "https://static.metabase.com/version-info.json");
+        config_free(c);
+        c = load_ok("releases:\n  edition: oss\n");
+        assert_string_equal(c->releases.feed, "https://static.metabase.com/version-info.json");
+        config_free(c);
+
+        /* Booleans, in any case. */
+        c = load_ok("policy:\n  hold: TRUE\n  stepwise: No\nreleases: {require_checksum: 'false'}\n");
+        assert_true(c->policy.hold);
+        assert_false(c->policy.stepwise);
+        assert_false(c->releases.require_checksum);
+        config_free(c);
+
+        /* Null and empty values: "" for strings, the empty list for skip. */
+        c = load_ok("releases:\n  ca_file:\n  signing_key: ~\nservice:\n  jar: ''\n  health_url: null\n"
+                    "policy:\n  skip:\nadmin_group:\n");
+        assert_string_equal(c->releases.ca_file, "");
+        assert_string_equal(c->releases.signing_key, "");
+        assert_string_equal(c->service.jar, "");
+        assert_string_equal(c->service.health_url, "");
+        assert_int_equal(c->policy.n_skip, 0);
+        assert_non_null(c->policy.skip);
+        assert_string_equal(c->admin_group, "");
+        config_free(c);
+
+        /* Block lists, duplicates folded, flow mappings, a document end marker. */
+        c = load_ok(
+                "---\npolicy:\n  skip:\n    - v0.56.3\n    - 0.56.3\n    - v0.55.1\nservice: {unit: x.service}\n...\n");
+        assert_int_equal(c->policy.n_skip, 2);
+        assert_string_equal(c->policy.skip[0], "v0.56.3");
+        assert_string_equal(c->policy.skip[1], "v0.55.1");
+        assert_string_equal(c->service.unit, "x.service");
+        config_free(c);
+
+        /* Durations: a bare number is seconds; combinations. */
+        c = load_ok(
+                "releases:\n  check_every: 30\nservice:\n  settle: 1m30s\n  start_timeout: 2h\npolicy:\n  min_age: 2w\n");
+        assert_int_equal(c->releases.check_every_usec, 30 * USEC_PER_SEC);
+        assert_int_equal(c->service.settle_usec, 90 * USEC_PER_SEC);
+        assert_int_equal(c->service.start_timeout_usec, 2 * HOUR);
+        assert_int_equal(c->policy.min_age_usec, 14 * DAY);
+        config_free(c);
+
+        /* Group and unit names. */
+        c = load_ok("admin_group: Metabase_Admins-2\nservice:\n  unit: my-metabase.service\n");
+        assert_string_equal(c->admin_group, "Metabase_Admins-2");
+        assert_string_equal(c->service.unit, "my-metabase.service");
+        config_free(c);
+
+        /* keep bounds */
+        c = load_ok("backup:\n  keep: 1\n");
+        assert_int_equal(c->backup.keep, 1);
+        config_free(c);
+
+        /* "/" stays "/" */
+        c = load_ok("state_dir: /\n");
+        assert_string_equal(c->state_dir, "/");
+        config_free(c);
+}
+
+static void test_errors(void **state) {
+        static const struct {
+                const char *yaml;
+                const char *message; /* after "FILE:" */
+        } cases[] = {
+                /* enums */
+                {"policy:\n  apply: window\n  allow: huge\n",
+                 "3: policy.allow: expected patch, minor or major, got 'huge'"},
+                {"policy:\n  allow: none\n", "2: policy.allow: expected patch, minor or major, got 'none'"},
+                {"policy:\n  allow: Minor\n", "2: policy.allow: expected patch, minor or major, got 'Minor'"},
+                {"policy:\n  apply: sometimes\n",
+                 "2: policy.apply: expected never, window or immediately, got 'sometimes'"},
+                {"releases:\n  edition: ee\n", "2: releases.edition: expected oss or enterprise, got 'ee'"},
+                {"releases:\n  channel: nightly\n",
+                 "2: releases.channel: expected latest or beta, got 'nightly'"},
+                /* unknown keys */
+                {"colour: blue\n",
+                 "1: colour: unknown key (known keys: releases, policy, service, backup, state_dir, admin_group)"},
+                {"releases:\n  edition: oss\n  mirror: x\n",
+                 "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, check_every, "
+                 "ca_file, require_checksum, signing_key)"},
+                {"policy:\n  skip: []\n  holds: true\n",
+                 "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise)"},
+                {"service:\n\n\n  Unit: x.service\n",
+                 "4: service.Unit: unknown key (known keys: unit, jar, health_url, start_timeout, stall_timeout, "
+                 "settle)"},
+                {"backup:\n  keep: 3\n  kept: 3\n",
+                 "3: backup.kept: unknown key (known keys: dir, keep, app_db)"},
+                {"\"\": 1\n",
+                 "1: \"\": unknown key (known keys: releases, policy, service, backup, state_dir, admin_group)"},
+                /* wrong types */
+                {"policy:\n  allow:\n    step: minor\n",
+                 "3: policy.allow: expected patch, minor or major, got a mapping"},
+                {"policy:\n  hold: [true]\n", "2: policy.hold: expected true or false, got a list"},
+                {"releases: oss\n", "1: releases: expected a mapping of keys, got a single value"},
+                {"releases:\n  - edition: oss\n", "2: releases: expected a mapping of keys, got a list"},
+                {"policy:\n  skip: v0.56.3\n",
+                 "2: policy.skip: expected a list (of a version like v0.56.3), got a single value"},
+                {"policy:\n  skip:\n    - [v0.56.3]\n",
+                 "3: policy.skip: expected a version like v0.56.3, got a list"},
+                {"policy:\n  skip: {v0.56.3: yes}\n",
+                 "2: policy.skip: expected a list (of a version like v0.56.3), got a mapping"},
+                {"state_dir:\n  path: /x\n", "2: state_dir: expected an absolute path, got a mapping"},
+                {"[a, b]\n", "1: expected a mapping of keys at the top level, got a list"},
+                {"just a string\n", "1: expected a mapping of keys at the top level, got a single value"},
+                {"? [a, b]\n: c\n", "1: expected a key name, got a list"},
+                {"releases:\n  ? {a: b}\n  : c\n", "2: releases: expected a key name, got a mapping"},
+                /* booleans */
+                {"policy:\n  hold: on\n", "2: policy.hold: expected true or false, got 'on'"},
+                {"policy:\n  stepwise: 1\n", "2: policy.stepwise: expected true or false, got '1'"},
+                {"releases:\n  require_checksum:\n",
+                 "2: releases.require_checksum: expected true or false, got ''"},
+                /* durations */
+                {"releases:\n  check_every: 6 hours\n",
+                 "2: releases.check_every: expected a duration longer than 0 like 90s, 5m, 6h or 7d, got '6 hours'"},
+                {"releases:\n  check_every: 0\n",
+                 "2: releases.check_every: expected a duration longer than 0 like 90s, 5m, 6h or 7d, got '0'"},
+                {"policy:\n  min_age: -1d\n",
+                 "2: policy.min_age: expected a duration like 90s, 5m, 6h or 7d, got '-1d'"},
+                {"policy:\n  min_age: 1.5d\n",
+                 "2: policy.min_age: expected a duration like 90s, 5m, 6h or 7d, got '1.5d'"},
+                {"policy:\n  min_age: 1h30\n",
+                 "2: policy.min_age: expected a duration like 90s, 5m, 6h or 7d, got '1h30'"},
+                {"policy:\n  min_age: 3651d\n",
+                 "2: policy.min_age: expected a duration like 90s, 5m, 6h or 7d, got '3651d'"},
+                {"service:\n  settle: 99999999999999999999s\n",
+                 "2: service.settle: expected a duration like 90s, 5m, 6h or 7d, got '99999999999999999999s'"},
+                {"service:\n  stall_timeout: 5M\n",
+                 "2: service.stall_timeout: expected a duration longer than 0 like 90s, 5m, 6h or 7d, got '5M'"},
+                {"service:\n  start_timeout: ''\n",
+                 "2: service.start_timeout: expected a duration longer than 0 like 90s, 5m, 6h or 7d, got ''"},
+                /* versions in skip */
+                {"policy:\n  skip:\n    - v0.56.3\n    - v0.56\n",
+                 "4: policy.skip: expected a version like v0.56.3, got 'v0.56'"},
+                {"policy:\n  skip: [v2.56.3]\n",
+                 "2: policy.skip: expected a version like v0.56.3, got 'v2.56.3'"},
+                {"policy:\n  skip: [\"v0.56.3/..\"]\n",
+                 "2: policy.skip: expected a version like v0.56.3, got 'v0.56.3/..'"},
+                {"policy:\n  skip: [~]\n", "2: policy.skip: expected a version like v0.56.3, got ''"},
+                /* keep */
+                {"backup:\n  keep: 0\n", "2: backup.keep: expected a number from 1 to 1000, got '0'"},
+                {"backup:\n  keep: 1001\n", "2: backup.keep: expected a number from 1 to 1000, got '1001'"},
+                {"backup:\n  keep: -1\n", "2: backup.keep: expected a number from 1 to 1000, got '-1'"},
+                {"backup:\n  keep: five\n", "2: backup.keep: expected a number from 1 to 1000, got 'five'"},
+                {"backup:\n  keep: 99999999999999999999999\n",
+                 "2: backup.keep: expected a number from 1 to 1000, got '99999999999999999999999'"},
+                /* paths */
+                {"state_dir: var/lib/mbupgraded\n",
+                 "1: state_dir: expected an absolute path, got 'var/lib/mbupgraded'"},
+                {"state_dir: ''\n", "1: state_dir: expected an absolute path, got ''"},
+                {"backup:\n  dir: ./backups\n", "2: backup.dir: expected an absolute path, got './backups'"},
+                {"service:\n  jar: metabase.jar\n",
+                 "2: service.jar: expected an absolute path or \"\", got 'metabase.jar'"},
+                {"releases:\n  ca_file: ca.pem\n",
+                 "2: releases.ca_file: expected an absolute path or \"\", got 'ca.pem'"},
+                {"releases:\n  signing_key: key.pem\n",
+                 "2: releases.signing_key: expected the absolute path of a PEM public key, or \"\", got 'key.pem'"},
+                {"state_dir: \"/var/lib/x\\ty\"\n",
+                 "1: state_dir: expected an absolute path, got '/var/lib/x?y'"},
+                /* URLs */
+                {"releases:\n  feed: ftp://example.com/feed.json\n",
+                 "2: releases.feed: expected an http:// or https:// URL, got 'ftp://example.com/feed.json'"},
+                {"releases:\n  feed: ''\n", "2: releases.feed: expected an http:// or https:// URL, got ''"},
+                {"releases:\n  feed: https:///feed.json\n",
+                 "2: releases.feed: expected an http:// or https:// URL, got 'https:///feed.json'"},
+                {"releases:\n  downloads: https://a b/\n",
+                 "2: releases.downloads: expected an http:// or https:// URL, got 'https://a b/'"},
+                {"releases:\n  downloads: https://\n",
+                 "2: releases.downloads: expected an http:// or https:// URL, got 'https://'"},
+                {"service:\n  health_url: 127.0.0.1:3000\n",
+                 "2: service.health_url: expected an http:// or https:// URL, or \"\", got '127.0.0.1:3000'"},
+                /* unit names */
+                {"service:\n  unit: metabase\n",
+                 "2: service.unit: expected a unit name ending in .service, got 'metabase'"},
+                {"service:\n  unit: metabase.timer\n",
+                 "2: service.unit: expected a unit name ending in .service, got 'metabase.timer'"},
+                {"service:\n  unit: ../metabase.service\n",
+                 "2: service.unit: expected a unit name ending in .service, got '../metabase.service'"},
+                {"service:\n  unit: a/b.service\n",
+                 "2: service.unit: expected a unit name ending in .service, got 'a/b.service'"},
+                {"service:\n  unit: .service\n",
+                 "2: service.unit: expected a unit name ending in .service, got '.service'"},
+                {"service:\n  unit: metabase@.service\n",
+                 "2: service.unit: expected a unit name ending in .service, got 'metabase@.service'"},
+                {"service:\n  unit: meta base.service\n",
+                 "2: service.unit: expected a unit name ending in .service, got 'meta base.service'"},
+                /* group names */
+                {"admin_group: 1admins\n",
+                 "1: admin_group: expected a group name, or \"\" for root only, got '1admins'"},
+                {"admin_group: a b\n",
+                 "1: admin_group: expected a group name, or \"\" for root only, got 'a b'"},
+                {"admin_group: a:b\n",
+                 "1: admin_group: expected a group name, or \"\" for root only, got 'a:b'"},
+                {"admin_group: [wheel]\n",
+                 "1: admin_group: expected a group name, or \"\" for root only, got a list"},
+                {"admin_group: abcdefghijklmnopqrstuvwxyzabcdefg\n",
+                 "1: admin_group: expected a group name, or \"\" for root only, got 'abcdefghijklmnopqrstuvwxyzabcdefg'"},
+                /* duplicates */
+                {"policy:\n  hold: true\n  allow: minor\n  hold: false\n",
+                 "4: policy.hold: duplicate key (first set on line 2)"},
+                {"releases: {}\nreleases:\n  edition: oss\n",
+                 "2: releases: duplicate key (first set on line 1)"},
+                /* long values are cut in messages */
+                {"policy:\n  allow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                 "2: policy.allow: expected patch, minor or major, got "
+                 "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'"},
+                /* YAML itself */
+                {"releases:\n  edition: oss\n policy: x\n",
+                 "3: invalid YAML: did not find expected key (while parsing a block mapping started on line 1)"},
+                {"releases:\n  edition: 'oss\n",
+                 "3: invalid YAML: found unexpected end of stream (while scanning a quoted scalar started on line 2)"},
+                {"a: &x 1\nb: *x\n",
+                 "1: a: unknown key (known keys: releases, policy, service, backup, state_dir, admin_group)"},
+                {"state_dir: &x /a\nadmin_group: *x\n", "2: YAML aliases (*name) are not supported here"},
+                {"state_dir: /a\n---\nstate_dir: /b\n",
+                 "2: more than one YAML document: expected a single mapping of keys"},
+                {"state_dir: \"/a\\0b\"\n", "1: state_dir: the value contains a NUL character"},
+                {"state_dir: /a\n\xff\xfe\n", "2: invalid YAML: invalid leading UTF-8 octet"},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++)
+                load_fails(cases[i].yaml, cases[i].message);
+}
+
+static void test_file_errors(void **state) {
+        Config *c = NULL;
+        char *error = NULL, *path, *big;
+
+        /* Missing */
+        path = strdup_printf("%s/missing.yaml", tmpdir);
+        assert_int_equal(config_load(path, &c, &error), -ENOENT);
+        assert_null(c);
+        assert_non_null(strstr(error, "missing.yaml: No such file or directory"));
+        free(error);
+        error = NULL;
+        assert_int_equal(config_load(path, &c, NULL), -ENOENT);
+        free(path);
+
+        /* A directory */
+        assert_int_equal(config_load(tmpdir, &c, &error), -EISDIR);
+        assert_null(c);
+        assert_non_null(strstr(error, "Is a directory"));
+        free(error);
+        error = NULL;
+
+        /* A FIFO: refused, without waiting for a writer */
+        path = strdup_printf("%s/fifo.yaml", tmpdir);
+        assert_int_equal(mkfifo(path, 0600), 0);
+        assert_int_equal(config_load(path, &c, &error), -EBADFD);
+        assert_non_null(strstr(error, "not a regular file"));
+        free(error);
+        error = NULL;
+        free(path);
+
+        /* Too large: a comment of more than 1 MiB */
+        big = malloc(1024 * 1024 + 2);
+        assert_non_null(big);
+        big[0] = '#';
+        memset(big + 1, 'x', 1024 * 1024);
+        big[1024 * 1024 + 1] = '\0';
+        write_config(big);
+        assert_int_equal(config_load(cfg, &c, &error), -EFBIG);
+        assert_non_null(strstr(error, "larger than 1024 KiB"));
+        free(error);
+        error = NULL;
+        /* ... but exactly 1 MiB is fine. */
+        big[1024 * 1024] = '\0';
+        write_config(big);
+        assert_int_equal(config_load(cfg, &c, &error), 0);
+        assert_defaults(c);
+        config_free(c);
+        free(big);
+}
+
+static void test_deep_nesting(void **state) {
+        /* Deep nesting is refused at the first level that does not fit the schema, without
+         * recursing or allocating for the rest. */
+        size_t n = 100000;
+        char *s = malloc(2 * n + 32), *p;
+
+        assert_non_null(s);
+        p = stpcpy(s, "releases:\n  edition: ");
+        memset(p, '[', n);
+        p[n] = '\0';
+        load_fails(s, "2: releases.edition: expected oss or enterprise, got a list");
+
+        p = stpcpy(s, "state_dir: ");
+        for (size_t i = 0; i < n; i++)
+                *p++ = '{';
+        *p = '\0';
+        load_fails(s, "1: state_dir: expected an absolute path, got a mapping");
+        free(s);
+}
+
+static void test_parse_duration(void **state) {
+        static const struct {
+                const char *s;
+                uint64_t usec;
+        } good[] = {
+                {"0", 0},
+                {"0s", 0},
+                {"90", 90 * USEC_PER_SEC},
+                {"90s", 90 * USEC_PER_SEC},
+                {"5m", 5 * MIN},
+                {"6h", 6 * HOUR},
+                {"7d", 7 * DAY},
+                {"2w", 14 * DAY},
+                {"500ms", 500 * USEC_PER_MSEC},
+                {"250us", 250},
+                {"1h30m", 90 * MIN},
+                {"1d2h3m4s5ms6us", DAY + 2 * HOUR + 3 * MIN + 4 * USEC_PER_SEC + 5 * USEC_PER_MSEC + 6},
+                {"30m1h", 90 * MIN},
+                {"007s", 7 * USEC_PER_SEC},
+                {"18446744073709us", 18446744073709ULL},
+                {"18446744073709551615us", UINT64_MAX},
+        };
+        static const char *const bad[] = {
+                "",
+                "s",
+                "m5",
+                "5 m",
+                " 5m",
+                "5m ",
+                "5M",
+                "5min",
+                "5sec",
+                "1h30",
+                "1.5h",
+                "-5m",
+                "+5m",
+                "5mm",
+                "1x",
+                "h1",
+                "0x10",
+                "1e3",
+                "5m\n",
+                "1h 30m",
+                "18446744073709551616us", /* overflow */
+                "18446744073709551616",   /* overflow */
+                "18446744073709552s",     /* overflow after scaling */
+                "213503982335d",          /* overflow after scaling */
+                "18446744073709551615us1us",
+        };
+        uint64_t u;
+
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                u = 12345;
+                if (parse_duration(good[i].s, &u) < 0)
+                        fail_msg("'%s' did not parse", good[i].s);
+                assert_int_equal(u, good[i].usec);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                u = 12345;
+                if (parse_duration(bad[i], &u) != -EINVAL)
+                        fail_msg("'%s' parsed", bad[i]);
+                assert_int_equal(u, 12345);
+        }
+        assert_int_equal(parse_duration(NULL, &u), -EINVAL);
+}
+
+static void test_format_duration(void **state) {
+        static const struct {
+                uint64_t usec;
+                const char *s;
+        } cases[] = {
+                {0, "0"},
+                {1, "1us"},
+                {90 * USEC_PER_SEC, "90s"},
+                {60 * USEC_PER_SEC, "1m"},
+                {5 * MIN, "5m"},
+                {90 * MIN, "90m"},
+                {6 * HOUR, "6h"},
+                {7 * DAY, "7d"},
+                {14 * DAY, "14d"},
+                {36 * HOUR, "36h"},
+                {DAY + USEC_PER_SEC, "1d1s"},
+                {2 * HOUR + 30 * USEC_PER_SEC, "2h30s"},
+                {500 * USEC_PER_MSEC, "500ms"},
+                {1500 * USEC_PER_MSEC, "1500ms"},
+                {61 * USEC_PER_SEC + 1, "61s1us"},
+        };
+        char buf[64];
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                assert_ptr_equal(format_duration(cases[i].usec, buf, sizeof(buf)), buf);
+                assert_string_equal(buf, cases[i].s);
+        }
+
+        /* Round trip for many values, down to the microsecond, up to the largest. */
+        for (uint64_t u = 1; u < UINT64_MAX / 3; u = u * 3 + 7) {
+                uint64_t back = 0;
+
+                format_duration(u, buf, sizeof(buf));
+                assert_int_equal(parse_duration(buf, &back), 0);
+                assert_int_equal(back, u);
+        }
+        format_duration(UINT64_MAX, buf, sizeof(buf));
+        {
+                uint64_t back = 0;
+                assert_int_equal(parse_duration(buf, &back), 0);
+                assert_int_equal(back, UINT64_MAX);
+        }
+
+        /* A short buffer truncates, and is always terminated. */
+        format_duration(90 * MIN, buf, 3);
+        assert_string_equal(buf, "90");
+}
+
+static void test_enum_strings(void **state) {
+        for (Edition e = 0; e < _EDITION_MAX; e++)
+                assert_int_equal(edition_from_string(edition_to_string(e)), e);
+        for (Channel ch = 0; ch < _CHANNEL_MAX; ch++)
+                assert_int_equal(channel_from_string(channel_to_string(ch)), ch);
+        for (ApplyMode m = 0; m < _APPLY_MAX; m++)
+                assert_int_equal(apply_mode_from_string(apply_mode_to_string(m)), m);
+
+        assert_string_equal(edition_to_string(EDITION_ENTERPRISE), "enterprise");
+        assert_string_equal(channel_to_string(CHANNEL_BETA), "beta");
+        assert_string_equal(apply_mode_to_string(APPLY_IMMEDIATELY), "immediately");
+        assert_null(edition_to_string(_EDITION_MAX));
+        assert_null(channel_to_string(_CHANNEL_INVALID));
+        assert_null(apply_mode_to_string(_APPLY_MAX));
+        assert_int_equal(edition_from_string("OSS"), _EDITION_INVALID);
+        assert_int_equal(channel_from_string(""), _CHANNEL_INVALID);
+        assert_int_equal(apply_mode_from_string(NULL), _APPLY_INVALID);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_every_key),
+                cmocka_unit_test(test_values),
+                cmocka_unit_test(test_errors),
+                cmocka_unit_test(test_file_errors),
+                cmocka_unit_test(test_deep_nesting),
+                cmocka_unit_test(test_parse_duration),
+                cmocka_unit_test(test_format_duration),
+                cmocka_unit_test(test_enum_strings),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
