@@ -78,7 +78,8 @@ typedef struct Config {
         char *admin_group;
 } Config;
 
-/* A config with every default. NULL on OOM. */
+/* A config with every default. NULL on OOM. Strings are never NULL ("" = not set) and
+ * policy.skip is never NULL (an empty list). */
 Config *config_new(void);
 Config *config_free(Config *c);
 
@@ -90,7 +91,8 @@ int config_load(const char *path, Config **ret, char **ret_error);
 /* Durations: "90s", "5m", "6h", "7d", "2w", "500ms", combinations like "1h30m"; a bare number
  * is seconds. -EINVAL on anything else or on overflow. */
 int parse_duration(const char *s, uint64_t *ret_usec);
-/* Writes the shortest exact form ("90s", "1h30m", "0"), returns buf. */
+/* Writes the shortest exact form ("90s", "90m", "1d1s", "0"; weeks are written as days, "14d"),
+ * truncated to n - 1 characters; returns buf. */
 char *format_duration(uint64_t usec, char *buf, size_t n);
 
 const char *edition_to_string(Edition e); /* "oss", "enterprise" */

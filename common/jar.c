@@ -232,7 +232,7 @@ static int parse_properties(const char *text, size_t n, JarInfo *info) {
                 /* As in Java, the last occurrence of a key wins. The values end up in messages and
                  * JSON, so control characters are replaced. */
                 free(*field);
-                *field = strndup_sanitized(value, (size_t) (line_end - value), SIZE_MAX - 4);
+                *field = strndup_sanitized(value, (size_t) (line_end - value), (size_t) (line_end - value));
                 if (!*field)
                         return -ENOMEM;
         }
@@ -280,7 +280,8 @@ static int parse_manifest_main_class(const char *text, size_t n, char **ret) {
                                 e--;
                         if (e == v)
                                 return -ENODATA;
-                        *ret = strndup(v, (size_t) (e - v));
+                        /* A NUL or a control character becomes '?', which no class name has. */
+                        *ret = strndup_sanitized(v, (size_t) (e - v), (size_t) (e - v));
                         return *ret ? 0 : -ENOMEM;
                 }
 

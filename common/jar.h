@@ -31,7 +31,9 @@ typedef struct JarInfo {
 /* Opens a regular file (refuses anything else) and inspects it. On failure returns a negative
  * errno and, if ret_error is non-NULL, a sentence for a person that says what is wrong
  * ("not a ZIP archive", "no version.properties: this is not a Metabase JAR", ...).
- * -EBADMSG: the file is not a usable Metabase JAR; other errors: I/O. */
+ * -EBADMSG: the file is not a usable Metabase JAR; -EISDIR/-EBADFD: a directory/another
+ * non-regular file (jar_inspect() opens with O_NONBLOCK, so a FIFO does not hang it); other
+ * errors: I/O. jar_inspect_fd() leaves fd open and reads it from offset 0 whatever its position. */
 int jar_inspect(const char *path, JarInspectFlags flags, JarInfo **ret, char **ret_error);
 int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_error);
 

@@ -1,21 +1,72 @@
 /* SPDX-License-Identifier: MIT */
-/* libFuzzer target for jar_inspect_fd(): the input is a file (a memfd). It must either be accepted
- * as a Metabase JAR or refused with a message, without crashing or leaking. Seeds: gen-jar-seed. */
+/* libFuzzer target for jar_inspect_fd(). Two kinds of input:
+ *  - anything: the input is the file (a memfd), which exercises the handling of broken archives;
+ *  - 'S', 8 bytes of class-file header, version.properties, NUL, META-INF/MANIFEST.MF: we build a
+ *    valid JAR from the parts first (with metabase/core.class), so that the parsers of the two text
+ *    files get fuzzed too; mutating a real archive mostly breaks its CRCs.
+ * Either way the JAR must be accepted or refused with a message, without crashing or leaking.
+ * Seeds: gen-jar-seed. */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
+#include "jar-fixture.h"
 #include "jar.h"
 #include "macro.h"
+#include "strv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *error = NULL;
-        JarInfo *info = NULL;
-        int r;
+static char *structured_dir = NULL;
+
+static void remove_structured_dir(void) {
+        char *p = strdup_printf("%s/input.jar", structured_dir);
+
+        if (p)
+                (void) unlink(p);
+        (void) rmdir(structured_dir);
+        free(p);
+}
+
+static int open_structured(const uint8_t *data, size_t size) {
+        static char *path = NULL;
+        const uint8_t *rest = data + 9, *nul;
+        size_t n = size - 9;
+        int fd;
+
+        if (!path) {
+                char t[] = "/tmp/fuzz-jar-XXXXXX";
+
+                /* One file per process, rewritten for every input. */
+                if (!mkdtemp(t))
+                        abort();
+                structured_dir = strdup(t);
+                path = strdup_printf("%s/input.jar", t);
+                if (!structured_dir || !path)
+                        abort();
+                (void) atexit(remove_structured_dir);
+        }
+
+        nul = memchr(rest, 0, n);
+        const JarFixtureEntry entries[] = {
+                {"version.properties", rest, nul ? (size_t) (nul - rest) : n, false},
+                {"META-INF/MANIFEST.MF", nul ? nul + 1 : rest + n, nul ? n - (size_t) (nul + 1 - rest) : 0, false},
+                {"metabase/core.class", data + 1, 8, true},
+        };
+        if (jar_fixture_write(path, entries, ELEMENTSOF(entries)) < 0)
+                abort();
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                abort();
+        return fd;
+}
+
+static int open_raw(const uint8_t *data, size_t size) {
+        int fd;
 
         fd = memfd_create("fuzz-jar", MFD_CLOEXEC);
         if (fd < 0)
@@ -26,6 +77,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
                 done += (size_t) n;
         }
+        return fd;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *error = NULL;
+        JarInfo *info = NULL;
+        struct stat st;
+        int r;
+
+        fd = size >= 9 && data[0] == 'S' ? open_structured(data, size) : open_raw(data, size);
+        if (fstat(fd, &st) < 0)
+                abort();
 
         r = jar_inspect_fd(fd, JAR_INSPECT_HASH, &info, &error);
         if (r < 0) {
@@ -35,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         if (!info || error || !info->tag || !mb_version_is_valid(info->tag) || !info->main_class ||
             info->class_major < 45 || info->java_needed != info->class_major - 44 || !info->has_sha256 ||
-            !sha256_hex_is_valid(info->sha256) || info->size != size)
+            !sha256_hex_is_valid(info->sha256) || info->size != (uint64_t) st.st_size)
                 abort();
         jar_info_free(info);
         return 0;

@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* (an input with a NUL is parsed up to it, like any C string) */
         if (!mb_version_is_valid(s))
                 abort();
-        if (v.edition > 1 || v.major > 99999 || v.minor > 99999 || v.hotfix > 99999 || (!v.has_hotfix && v.hotfix != 0))
+        if (v.edition > 1 || v.major > 99999 || v.minor > 99999 || v.hotfix > 99999 ||
+            (!v.has_hotfix && v.hotfix != 0))
                 abort();
 
         mb_version_format(&v, buf);

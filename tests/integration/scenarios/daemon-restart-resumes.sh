@@ -1,0 +1,45 @@
+# The daemon killed in the middle of an upgrade resumes it from the journal when it starts again:
+# during a long migration it waits for the new version and commits; killed while a bad release
+# settles, it rolls back.
+scenario() {
+        MBUP_SETTLE=4s write_config
+        install_metabase "$(make_release v0.56.1)"
+        start_daemon
+        local i
+        run_mbctl 0 upgrade now --no-wait --jar "$(make_release v0.56.2 slow --migration-ms 2000)"
+        for i in $(seq 1 100); do
+                [[ -f "$SB/state/operation.json" ]] && grep -q '"step":"verify"' "$SB/state/operation.json" && break
+                sleep 0.1
+        done
+        systemctl --user kill --signal=SIGKILL mbupgraded.service
+        sleep 0.5
+        [[ "$(systemctl --user show -p ActiveState --value mbupgraded.service)" != active ]] || die "daemon still alive"
+        start_daemon
+        for i in $(seq 1 300); do
+                [[ ! -f "$SB/state/operation.json" ]] && break
+                sleep 0.1
+        done
+        [[ ! -f "$SB/state/operation.json" ]] || die "the resumed upgrade did not finish"
+        assert_eq "$(running_version)" "v0.56.2"
+        run_mbctl 0 history --json
+        assert_contains "$OUT" '"result":"committed"'
+
+        run_mbctl 0 upgrade now --no-wait --jar "$(make_release v0.56.3 bad --fail crash-after-ready --crash-after-ms 2500)"
+        for i in $(seq 1 200); do
+                grep -q '"step":"settle"' "$SB/state/operation.json" 2>/dev/null && break
+                sleep 0.1
+        done
+        grep -q '"step":"settle"' "$SB/state/operation.json" || die "never reached settle"
+        systemctl --user kill --signal=SIGKILL mbupgraded.service
+        sleep 3 # the bad release crashes while no daemon watches
+        start_daemon
+        for i in $(seq 1 600); do
+                [[ ! -f "$SB/state/operation.json" ]] && break
+                sleep 0.1
+        done
+        [[ ! -f "$SB/state/operation.json" ]] || die "the resumed operation did not finish"
+        assert_eq "$(running_version)" "v0.56.2"
+        assert_not_contains "$(changelog)" '"v56.003"'
+        run_mbctl 0 history --json
+        assert_contains "$OUT" '"result":"rolled-back"'
+}

@@ -1,0 +1,32 @@
+# JARs that must never get near the service: one that needs a newer Java than the unit's, a
+# file that is no JAR, a JAR without version.properties, the same version, an older one.
+# Each is refused by pre-flight (exit 5) and Metabase keeps running untouched.
+scenario() {
+        local pid
+        install_metabase "$(make_release v0.56.2)"
+        start_daemon
+        pid=$(main_pid)
+
+        run_mbctl 5 upgrade now --jar "$(make_release v0.56.3 java21 --java 21)"
+        assert_contains "$OUT" "needs Java 21"
+        head -c 100000 /dev/urandom >"$SB/jars/garbage.jar"
+        run_mbctl 5 upgrade now --jar "$SB/jars/garbage.jar"
+        assert_contains "$OUT" "not a ZIP"
+        (cd "$SB/jars" && mkdir -p plain && echo hi >plain/x.txt && cd plain && jar cf ../plain.jar x.txt)
+        run_mbctl 5 upgrade now --jar "$SB/jars/plain.jar"
+        assert_contains "$OUT" "version.properties"
+        run_mbctl 5 upgrade now --jar "$(make_release v0.56.2 same --date 2020-01-01)"
+        assert_contains "$OUT" "already installed"
+        run_mbctl 5 upgrade now --jar "$(make_release v0.56.1 older)"
+        assert_contains "$OUT" "older than the installed"
+        run_mbctl 2 upgrade now --jar "$SB/jars/does-not-exist.jar"
+        run_mbctl 2 upgrade now
+        assert_contains "$OUT" "No release source is configured"
+
+        assert_eq "$(main_pid)" "$pid" "MainPID after the refusals"
+        assert_eq "$(running_version)" "v0.56.2"
+        [[ -z "$(ls -A "$SB/opt/metabase" | grep mbup || true)" ]] || die "staging leftovers"
+        [[ -z "$(ls -A "$SB/backups")" ]] || die "a backup was taken for a refused upgrade"
+        run_mbctl 0 history --json
+        assert_contains "$OUT" '"result":"refused"'
+}
