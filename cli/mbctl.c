@@ -75,18 +75,28 @@ static void help(void) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_JSON, ARG_NO_WAIT, ARG_DRY_RUN, ARG_FORCE, ARG_JAR, ARG_TO, ARG_REASON, ARG_NO_HASH };
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_JSON,
+                ARG_NO_WAIT,
+                ARG_DRY_RUN,
+                ARG_FORCE,
+                ARG_JAR,
+                ARG_TO,
+                ARG_REASON,
+                ARG_NO_HASH
+        };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "json", no_argument, NULL, ARG_JSON },
-                { "no-wait", no_argument, NULL, ARG_NO_WAIT },
-                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
-                { "force", no_argument, NULL, ARG_FORCE },
-                { "jar", required_argument, NULL, ARG_JAR },
-                { "to", required_argument, NULL, ARG_TO },
-                { "reason", required_argument, NULL, ARG_REASON },
-                { "no-hash", no_argument, NULL, ARG_NO_HASH },
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {"json", no_argument, NULL, ARG_JSON},
+                {"no-wait", no_argument, NULL, ARG_NO_WAIT},
+                {"dry-run", no_argument, NULL, ARG_DRY_RUN},
+                {"force", no_argument, NULL, ARG_FORCE},
+                {"jar", required_argument, NULL, ARG_JAR},
+                {"to", required_argument, NULL, ARG_TO},
+                {"reason", required_argument, NULL, ARG_REASON},
+                {"no-hash", no_argument, NULL, ARG_NO_HASH},
                 {},
         };
         int c;
@@ -253,7 +263,14 @@ static int get_all(sd_bus *bus, Props *p) {
         int r;
 
         r = sd_bus_call_method(
-                bus, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties", "GetAll", &error, &reply, "s",
+                bus,
+                BUS_NAME,
+                BUS_PATH,
+                "org.freedesktop.DBus.Properties",
+                "GetAll",
+                &error,
+                &reply,
+                "s",
                 BUS_INTERFACE);
         if (r < 0)
                 return report_bus_error("Cannot read the daemon's state", r, &error);
@@ -268,13 +285,20 @@ static int get_all(sd_bus *bus, Props *p) {
 /* Verbs */
 
 static const char *const status_fields[][2] = {
-        { "State", "Daemon" },          { "Step", "Step" },
-        { "Unit", "Unit" },             { "UnitActiveState", "Unit state" },
-        { "JarPath", "JAR" },           { "InstalledVersion", "Installed" },
-        { "RunningVersion", "Running" }, { "PreviousVersion", "Previous" },
-        { "NewestAvailable", "Available" }, { "NewestAllowed", "Allowed" },
-        { "Staged", "Staged" },         { "HoldReason", "Hold" },
-        { "LastResult", "Last result" }, { "StatusText", "Status" },
+        {"State", "Daemon"},
+        {"Step", "Step"},
+        {"Unit", "Unit"},
+        {"UnitActiveState", "Unit state"},
+        {"JarPath", "JAR"},
+        {"InstalledVersion", "Installed"},
+        {"RunningVersion", "Running"},
+        {"PreviousVersion", "Previous"},
+        {"NewestAvailable", "Available"},
+        {"NewestAllowed", "Allowed"},
+        {"Staged", "Staged"},
+        {"HoldReason", "Hold"},
+        {"LastResult", "Last result"},
+        {"StatusText", "Status"},
 };
 
 static int verb_status(sd_bus *bus) {
@@ -290,7 +314,8 @@ static int verb_status(sd_bus *bus) {
                         json_object_object_add(o, p.names[i], json_object_new_string(p.values[i]));
                 json_object_object_add(o, "Hold", json_object_new_boolean(p.hold));
                 json_object_object_add(o, "OperationId", json_object_new_uint64(p.op_id));
-                puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                puts(json_object_to_json_string_ext(
+                        o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
         } else
                 for (size_t i = 0; i < ELEMENTSOF(status_fields); i++) {
@@ -301,8 +326,10 @@ static int verb_status(sd_bus *bus) {
                                 continue;
                         else if (streq(status_fields[i][0], "NewestAvailable") && isempty(v))
                                 v = "(no release source configured yet)";
-                        else if ((streq(status_fields[i][0], "NewestAllowed") ||
-                                  streq(status_fields[i][0], "Staged")) && isempty(v))
+                        else if (
+                                (streq(status_fields[i][0], "NewestAllowed") ||
+                                 streq(status_fields[i][0], "Staged")) &&
+                                isempty(v))
                                 continue;
                         else if (streq(status_fields[i][0], "PreviousVersion") && !isempty(v)) {
                                 printf("%12s: %s (mbctl rollback returns to it)\n", status_fields[i][1], v);
@@ -364,7 +391,8 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, BUS_INTERFACE))
                 return 0;
         /* Print when the status line changes; it says what the step does. */
-        if (props_read(m, &f->props) >= 0 && !streq(props_get(&f->props, "StatusText"), strempty(f->last_status))) {
+        if (props_read(m, &f->props) >= 0 &&
+            !streq(props_get(&f->props, "StatusText"), strempty(f->last_status))) {
                 free(f->last_status);
                 f->last_status = strdup(props_get(&f->props, "StatusText"));
                 follow_print(f);
@@ -386,8 +414,13 @@ static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         if (streq(result, "committed"))
                 printf("%s %s -> %s: committed\n", kind, from, to);
         else
-                fprintf(f->exit_status == EXIT_ROLLBACK_FAILED ? stderr : stdout, "%s %s -> %s: %s: %s\n", kind,
-                        from, to, result, reason);
+                fprintf(f->exit_status == EXIT_ROLLBACK_FAILED ? stderr : stdout,
+                        "%s %s -> %s: %s: %s\n",
+                        kind,
+                        from,
+                        to,
+                        result,
+                        reason);
         return 0;
 }
 
@@ -404,20 +437,35 @@ static int run_operation(sd_bus *bus, const char *method, const char *what, cons
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL, *s3 = NULL;
-        Follow f = { .tty = isatty(STDOUT_FILENO) > 0 };
+        Follow f = {.tty = isatty(STDOUT_FILENO) > 0};
         const char *summary;
         va_list ap;
         int r;
 
         /* Matches first, so that nothing between the reply and the end is missed. */
         if (!arg_no_wait && !arg_dry_run) {
-                r = sd_bus_match_signal(bus, &s1, BUS_NAME, BUS_PATH, BUS_INTERFACE, "OperationFinished", on_finished, &f);
+                r = sd_bus_match_signal(
+                        bus, &s1, BUS_NAME, BUS_PATH, BUS_INTERFACE, "OperationFinished", on_finished, &f);
                 if (r >= 0)
-                        r = sd_bus_match_signal(bus, &s2, BUS_NAME, BUS_PATH, "org.freedesktop.DBus.Properties",
-                                                "PropertiesChanged", on_properties_changed, &f);
+                        r = sd_bus_match_signal(
+                                bus,
+                                &s2,
+                                BUS_NAME,
+                                BUS_PATH,
+                                "org.freedesktop.DBus.Properties",
+                                "PropertiesChanged",
+                                on_properties_changed,
+                                &f);
                 if (r >= 0)
-                        r = sd_bus_match_signal(bus, &s3, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                                "org.freedesktop.DBus", "NameOwnerChanged", on_name_owner_changed, &f);
+                        r = sd_bus_match_signal(
+                                bus,
+                                &s3,
+                                "org.freedesktop.DBus",
+                                "/org/freedesktop/DBus",
+                                "org.freedesktop.DBus",
+                                "NameOwnerChanged",
+                                on_name_owner_changed,
+                                &f);
                 if (r < 0) {
                         fprintf(stderr, "Cannot subscribe to the daemon's signals: %s\n", strerror(-r));
                         return EXIT_FAILED;
@@ -471,8 +519,9 @@ static int run_operation(sd_bus *bus, const char *method, const char *what, cons
         if (f.gone) {
                 if (f.tty)
                         printf("\n");
-                fprintf(stderr, "mbupgraded exited during the operation; it resumes or rolls back when it starts "
-                                "again. Check with: mbctl status; mbctl history\n");
+                fprintf(stderr,
+                        "mbupgraded exited during the operation; it resumes or rolls back when it starts "
+                        "again. Check with: mbctl status; mbctl history\n");
                 return EXIT_FAILED;
         }
         return f.exit_status;
@@ -483,7 +532,8 @@ static int verb_upgrade(sd_bus *bus, char **args) {
         uint64_t flags = (arg_force ? FLAG_FORCE : 0) | (arg_dry_run ? FLAG_DRY_RUN : 0);
 
         if (!args[0] || (!streq(args[0], "now") && !streq(args[0], "window")) || args[1]) {
-                fprintf(stderr, "Usage: mbctl upgrade now [--jar FILE | --to VERSION] | mbctl upgrade window\n");
+                fprintf(stderr,
+                        "Usage: mbctl upgrade now [--jar FILE | --to VERSION] | mbctl upgrade window\n");
                 return EXIT_USAGE;
         }
         if (streq(args[0], "window") || !arg_jar) {
@@ -502,7 +552,8 @@ static int verb_upgrade(sd_bus *bus, char **args) {
                 snprintf(path, sizeof(path), "%s", arg_jar);
         else {
                 char cwd[PATH_MAX];
-                if (!getcwd(cwd, sizeof(cwd)) || (size_t) snprintf(path, sizeof(path), "%s/%s", cwd, arg_jar) >= sizeof(path)) {
+                if (!getcwd(cwd, sizeof(cwd)) ||
+                    (size_t) snprintf(path, sizeof(path), "%s/%s", cwd, arg_jar) >= sizeof(path)) {
                         fprintf(stderr, "Cannot make %s an absolute path\n", arg_jar);
                         return EXIT_USAGE;
                 }
@@ -594,22 +645,38 @@ static int verb_history(sd_bus *bus, char **args) {
                         json_object_put(o);
         }
         if (arg_json)
-                puts(json_object_to_json_string_ext(array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                puts(json_object_to_json_string_ext(
+                        array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         else if (json_object_array_length(array) == 0)
                 printf("No operations yet.\n");
         else {
-                printf("%-19s  %-8s  %-10s  %-10s  %-15s  %9s  %s\n", "STARTED", "KIND", "FROM", "TO", "RESULT",
-                       "DOWNTIME", "REASON");
+                printf("%-19s  %-8s  %-10s  %-10s  %-15s  %9s  %s\n",
+                       "STARTED",
+                       "KIND",
+                       "FROM",
+                       "TO",
+                       "RESULT",
+                       "DOWNTIME",
+                       "REASON");
                 for (size_t i = 0; i < json_object_array_length(array); i++) {
                         json_object *o = json_object_array_get_idx(array, i), *v;
                         char when[32], down[32] = "-";
 #define S(k) (json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "")
-                        format_time(json_object_object_get_ex(o, "started_usec", &v) ? json_object_get_uint64(v) : 0,
-                                    when, sizeof(when));
+                        format_time(
+                                json_object_object_get_ex(o, "started_usec", &v) ? json_object_get_uint64(v)
+                                                                                 : 0,
+                                when,
+                                sizeof(when));
                         if (json_object_object_get_ex(o, "downtime_ms", &v))
                                 snprintf(down, sizeof(down), "%.1fs", json_object_get_uint64(v) / 1000.0);
-                        printf("%-19s  %-8s  %-10s  %-10s  %-15s  %9s  %s\n", when, S("kind"), S("from"), S("to"),
-                               S("result"), down, S("reason"));
+                        printf("%-19s  %-8s  %-10s  %-10s  %-15s  %9s  %s\n",
+                               when,
+                               S("kind"),
+                               S("from"),
+                               S("to"),
+                               S("result"),
+                               down,
+                               S("reason"));
 #undef S
                 }
         }
@@ -635,7 +702,8 @@ static int verb_inspect(char **args) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "path", json_object_new_string(args[0]));
                 json_object_object_add(o, "version", json_object_new_string(info->tag));
-                json_object_object_add(o, "edition", json_object_new_string(info->version.edition ? "enterprise" : "oss"));
+                json_object_object_add(
+                        o, "edition", json_object_new_string(info->version.edition ? "enterprise" : "oss"));
                 json_object_object_add(o, "hash", json_object_new_string(strempty(info->hash)));
                 json_object_object_add(o, "date", json_object_new_string(strempty(info->date)));
                 json_object_object_add(o, "main_class", json_object_new_string(info->main_class));
@@ -644,7 +712,8 @@ static int verb_inspect(char **args) {
                 json_object_object_add(o, "size", json_object_new_uint64(info->size));
                 if (info->has_sha256)
                         json_object_object_add(o, "sha256", json_object_new_string(info->sha256));
-                puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                puts(json_object_to_json_string_ext(
+                        o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(o);
         } else {
                 printf("    Version: %s (%s)\n", info->tag, info->version.edition ? "enterprise" : "oss");
@@ -675,8 +744,12 @@ static int verb_config(char **args) {
                 fprintf(stderr, "%s\n", error ?: strerror(-r));
                 return EXIT_USAGE;
         }
-        printf("%s: OK (unit %s, state_dir %s, backups in %s, keep %u)\n", path, c->service.unit, c->state_dir,
-               c->backup.dir, c->backup.keep);
+        printf("%s: OK (unit %s, state_dir %s, backups in %s, keep %u)\n",
+               path,
+               c->service.unit,
+               c->state_dir,
+               c->backup.dir,
+               c->backup.keep);
         config_free(c);
         return 0;
 }
@@ -687,9 +760,15 @@ static int run(int argc, char *argv[]) {
                 const char *name;
                 int (*func)(sd_bus *bus, char **args);
         } verbs[] = {
-                { "status", NULL },        { "upgrade", verb_upgrade }, { "rollback", verb_rollback },
-                { "cancel", verb_cancel }, { "hold", verb_hold },       { "unhold", verb_unhold },
-                { "history", verb_history }, { "check", verb_check },   { "list", verb_check },
+                {"status", NULL},
+                {"upgrade", verb_upgrade},
+                {"rollback", verb_rollback},
+                {"cancel", verb_cancel},
+                {"hold", verb_hold},
+                {"unhold", verb_unhold},
+                {"history", verb_history},
+                {"check", verb_check},
+                {"list", verb_check},
         };
         char **args;
         const char *verb;

@@ -40,11 +40,11 @@ typedef struct Config {
 
         struct {
                 Edition edition;
-                char *feed;      /* default depends on edition */
+                char *feed; /* default depends on edition */
                 char *downloads;
                 Channel channel;
                 uint64_t check_every_usec;
-                char *ca_file;   /* "" = none */
+                char *ca_file; /* "" = none */
                 bool require_checksum;
                 char *signing_key; /* "" = none */
         } releases;

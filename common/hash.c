@@ -102,7 +102,7 @@ int sha256_fd(int fd, char ret_hex[static SHA256_HEX_SIZE], uint64_t *ret_size) 
                 ssize_t n;
 
                 if (use_pread) {
-                        n = pread(fd, buf, SHA256_FD_BUFFER_SIZE, (off_t) 0);
+                        n = pread(fd, buf, SHA256_FD_BUFFER_SIZE, (off_t) size);
                         if (n < 0 && errno == ESPIPE && size == 0) {
                                 /* A pipe or socket: hash what is left of the stream instead. */
                                 use_pread = false;

@@ -129,7 +129,7 @@ jar_read_entry(zip_t *za, const char *name, size_t max, char **ret, size_t *ret_
                         return jar_error(
                                 ret_error,
                                 -EBADMSG,
-                                "%s uses a compression method that is not supported: this is not a usable JAR file",
+                                "%s uses an unsupported compression method: this is not a usable JAR file",
                                 name);
                 case ZIP_ER_ENCRNOTSUPP:
                 case ZIP_ER_NOPASSWD:

@@ -17,10 +17,10 @@ typedef enum JarInspectFlags {
 typedef struct JarInfo {
         char *tag; /* version.properties "tag", validated with mb_version_parse() */
         MbVersion version;
-        char *hash;   /* version.properties "hash", may be NULL */
-        char *branch; /* may be NULL */
-        char *date;   /* may be NULL */
-        char *main_class; /* Main-Class of META-INF/MANIFEST.MF, e.g. "metabase.core" */
+        char *hash;           /* version.properties "hash", may be NULL */
+        char *branch;         /* may be NULL */
+        char *date;           /* may be NULL */
+        char *main_class;     /* Main-Class of META-INF/MANIFEST.MF, e.g. "metabase.core" */
         unsigned class_major; /* class-file major version of the main class (65 = Java 21) */
         unsigned java_needed; /* class_major - 44 */
         uint64_t size;

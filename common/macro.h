@@ -21,25 +21,25 @@
 
 /* Hand ownership of a pointer on: returns it and leaves NULL behind, so a cleanup attribute
  * does not free it. */
-#define TAKE_PTR(p)                                                                                           \
-        ({                                                                                                    \
-                typeof(p) _p_ = (p);                                                                          \
-                (p) = NULL;                                                                                   \
-                _p_;                                                                                          \
+#define TAKE_PTR(p)                  \
+        ({                           \
+                typeof(p) _p_ = (p); \
+                (p) = NULL;          \
+                _p_;                 \
         })
 
-#define TAKE_FD(fd)                                                                                           \
-        ({                                                                                                    \
-                int _fd_ = (fd);                                                                              \
-                (fd) = -EBADF;                                                                                \
-                _fd_;                                                                                         \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -EBADF;   \
+                _fd_;            \
         })
 
 /* Defines a cleanup helper 'name' calling 'func' on a non-NULL 'type *'. */
-#define DEFINE_POINTER_CLEANUP(type, func, name)                                                              \
-        static inline void name(type **p) {                                                                   \
-                if (*p)                                                                                       \
-                        func(*p);                                                                             \
+#define DEFINE_POINTER_CLEANUP(type, func, name) \
+        static inline void name(type **p) {      \
+                if (*p)                          \
+                        func(*p);                \
         }
 
 static inline void freep(void *p) {

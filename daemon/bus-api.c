@@ -12,8 +12,8 @@
 #include "strv.h"
 
 #define MB_ERROR_NO_SOURCE "org.mbupgraded.Error.NoReleaseSource"
-#define NO_SOURCE_MESSAGE                                                                                     \
-        "No release source is configured yet: this version of mbupgraded upgrades from a local JAR only "    \
+#define NO_SOURCE_MESSAGE                                                                                 \
+        "No release source is configured yet: this version of mbupgraded upgrades from a local JAR only " \
         "(mbctl upgrade now --jar FILE)"
 
 /* Mutating methods: root and members of admin_group. The D-Bus policy file says the same; this
@@ -63,16 +63,19 @@ static int check_admin(Manager *m, sd_bus_message *message, sd_bus_error *error)
                 }
         }
         return sd_bus_error_setf(
-                error, SD_BUS_ERROR_ACCESS_DENIED,
+                error,
+                SD_BUS_ERROR_ACCESS_DENIED,
                 "Only root and members of the group '%s' may do this (you are uid %u); use sudo",
-                strempty(m->config->admin_group), (unsigned) uid);
+                strempty(m->config->admin_group),
+                (unsigned) uid);
 }
 
 static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         if (strlen(jar) >= PATH_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path is too long");
         if (jar[0] != '/')
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path must be absolute: %s", jar);
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path must be absolute: %s", jar);
         for (const char *c = jar; *c; c++)
                 if ((unsigned char) *c < ' ' || *c == 0x7f)
                         return sd_bus_error_setf(
@@ -97,8 +100,11 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
                         return r;
         }
         if (!isempty(version) && !mb_version_is_valid(version))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Not a Metabase version: '%.40s' (expected e.g. v0.56.3)", version);
+                return sd_bus_error_setf(
+                        error,
+                        SD_BUS_ERROR_INVALID_ARGS,
+                        "Not a Metabase version: '%.40s' (expected e.g. v0.56.3)",
+                        version);
         if (isempty(jar))
                 return sd_bus_error_set(error, MB_ERROR_NO_SOURCE, NO_SOURCE_MESSAGE);
         r = validate_jar_argument(jar, error);
@@ -151,10 +157,12 @@ static int method_hold(sd_bus_message *message, void *userdata, sd_bus_error *er
         if (r < 0)
                 return r;
         if (strlen(reason) > 1024)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The reason is too long (1024 at most)");
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_INVALID_ARGS, "The reason is too long (1024 at most)");
         for (const char *c = reason; *c; c++)
                 if ((unsigned char) *c < ' ')
-                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The reason contains control characters");
+                        return sd_bus_error_setf(
+                                error, SD_BUS_ERROR_INVALID_ARGS, "The reason contains control characters");
         r = manager_set_hold(m, true, reason);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to save the hold: %m");
@@ -205,8 +213,14 @@ static const char *manager_state(Manager *m) {
         return m->op->kind == OPERATION_ROLLBACK ? "reverting" : "upgrading";
 }
 
-static int property_get_string(sd_bus *bus, const char *path, const char *interface, const char *property,
-                               sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+static int property_get_string(
+        sd_bus *bus,
+        const char *path,
+        const char *interface,
+        const char *property,
+        sd_bus_message *reply,
+        void *userdata,
+        sd_bus_error *error) {
         Manager *m = userdata;
         const char *v = NULL;
 
@@ -242,23 +256,43 @@ static int property_get_string(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "s", strempty(v));
 }
 
-static int property_get_hold(sd_bus *bus, const char *path, const char *interface, const char *property,
-                             sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+static int property_get_hold(
+        sd_bus *bus,
+        const char *path,
+        const char *interface,
+        const char *property,
+        sd_bus_message *reply,
+        void *userdata,
+        sd_bus_error *error) {
         Manager *m = userdata;
         return sd_bus_message_append(reply, "b", m->hold);
 }
 
-static int property_get_operation_id(sd_bus *bus, const char *path, const char *interface, const char *property,
-                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+static int property_get_operation_id(
+        sd_bus *bus,
+        const char *path,
+        const char *interface,
+        const char *property,
+        sd_bus_message *reply,
+        void *userdata,
+        sd_bus_error *error) {
         Manager *m = userdata;
         return sd_bus_message_append(reply, "t", m->op ? m->op->id : m->last_op_id);
 }
 
 void bus_api_emit_finished(Manager *m, const Operation *op) {
         (void) sd_bus_emit_signal(
-                m->bus, MB_BUS_PATH, MB_BUS_INTERFACE, "OperationFinished", "tsssss", op->id,
-                operation_kind_to_string(op->kind), result_to_string(op->result), strempty(op->from_version),
-                strempty(op->to_version), strempty(op->reason));
+                m->bus,
+                MB_BUS_PATH,
+                MB_BUS_INTERFACE,
+                "OperationFinished",
+                "tsssss",
+                op->id,
+                operation_kind_to_string(op->kind),
+                result_to_string(op->result),
+                strempty(op->from_version),
+                strempty(op->to_version),
+                strempty(op->reason));
 }
 
 static const sd_bus_vtable manager_vtable[] = {
@@ -295,7 +329,8 @@ static const sd_bus_vtable manager_vtable[] = {
                 method_rollback,
                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Hold", SD_BUS_ARGS("s", reason), SD_BUS_NO_RESULT, method_hold, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Hold", SD_BUS_ARGS("s", reason), SD_BUS_NO_RESULT, method_hold, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Unhold", "", "", method_unhold, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetHistory", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", jsonl), method_get_history, 0),
         SD_BUS_METHOD("Check", "", "", method_check, 0),
@@ -314,8 +349,10 @@ int bus_api_register(Manager *m) {
                 return log_error_errno(r, "Failed to register the D-Bus object: %m");
         r = sd_bus_request_name(m->bus, MB_BUS_NAME, 0);
         if (r < 0)
-                return log_error_errno(r, "Failed to own the bus name %s (is another mbupgraded running? is the "
-                                          "D-Bus policy installed?): %m",
-                                       MB_BUS_NAME);
+                return log_error_errno(
+                        r,
+                        "Failed to own the bus name %s (is another mbupgraded running? is the "
+                        "D-Bus policy installed?): %m",
+                        MB_BUS_NAME);
         return 0;
 }

@@ -95,7 +95,8 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
 /* History, journal, retention */
 
 static int history_append(Manager *m, const Operation *op) {
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *line = operation_to_history_json(op);
+        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"),
+                            *line = operation_to_history_json(op);
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *text = NULL;
         size_t n;
@@ -178,7 +179,8 @@ static void prune_backups(Manager *m) {
                 (void) unlink(file);
                 (void) unlink(meta);
                 if (rmdir(dir) < 0)
-                        log_warning_errno(negative_errno(), "Failed to remove old backup %s, ignoring: %m", dir);
+                        log_warning_errno(
+                                negative_errno(), "Failed to remove old backup %s, ignoring: %m", dir);
                 else
                         log_info("Removed old backup %s (backup.keep=%u)", dir, m->config->backup.keep);
                 count--;
@@ -236,16 +238,33 @@ static void engine_finish(Manager *m, Result result) {
         switch (result) {
         case RESULT_COMMITTED:
                 sd_journal_send(
-                        "MESSAGE=%s %s -> %s committed", operation_kind_to_string(op->kind), op->from_version,
-                        op->to_version, "PRIORITY=5", "MBUP_VERSION_FROM=%s", op->from_version,
-                        "MBUP_VERSION_TO=%s", op->to_version, "MBUP_RESULT=%s", verb, NULL);
+                        "MESSAGE=%s %s -> %s committed",
+                        operation_kind_to_string(op->kind),
+                        op->from_version,
+                        op->to_version,
+                        "PRIORITY=5",
+                        "MBUP_VERSION_FROM=%s",
+                        op->from_version,
+                        "MBUP_VERSION_TO=%s",
+                        op->to_version,
+                        "MBUP_RESULT=%s",
+                        verb,
+                        NULL);
                 manager_set_status(m, "Idle; %s -> %s committed", op->from_version, op->to_version);
                 break;
         case RESULT_ROLLED_BACK:
-                log_warning("%s %s -> %s rolled back: %s", operation_kind_to_string(op->kind),
-                            strempty(op->from_version), strempty(op->to_version), strempty(op->reason));
-                manager_set_status(m, "Idle; %s rolled back to %s: %s", strempty(op->to_version),
-                                   strempty(op->from_version), strempty(op->reason));
+                log_warning(
+                        "%s %s -> %s rolled back: %s",
+                        operation_kind_to_string(op->kind),
+                        strempty(op->from_version),
+                        strempty(op->to_version),
+                        strempty(op->reason));
+                manager_set_status(
+                        m,
+                        "Idle; %s rolled back to %s: %s",
+                        strempty(op->to_version),
+                        strempty(op->from_version),
+                        strempty(op->reason));
                 break;
         case RESULT_ROLLBACK_FAILED:
                 log_error("ROLLBACK FAILED, a person is needed: %s", strempty(op->reason));
@@ -253,8 +272,12 @@ static void engine_finish(Manager *m, Result result) {
                 break;
         default:
                 log_notice("%s %s: %s", operation_kind_to_string(op->kind), verb, strempty(op->reason));
-                manager_set_status(m, "Idle; last %s %s: %s", operation_kind_to_string(op->kind), verb,
-                                   strempty(op->reason));
+                manager_set_status(
+                        m,
+                        "Idle; last %s %s: %s",
+                        operation_kind_to_string(op->kind),
+                        verb,
+                        strempty(op->reason));
         }
 
         (void) free_and_strdup(&m->last_result, verb);
@@ -339,7 +362,7 @@ static int add_need(DiskNeed *needs, size_t *n, const char *where, uint64_t byte
                         needs[i].need += bytes;
                         return 0;
                 }
-        needs[(*n)++] = (DiskNeed){ .dev = dev, .need = bytes, .free = free_bytes, .where = where };
+        needs[(*n)++] = (DiskNeed){.dev = dev, .need = bytes, .free = free_bytes, .where = where};
         return 0;
 }
 
@@ -370,7 +393,7 @@ static int keep_previous_jar(Preflight *p) {
                 if (r < 0)
                         (void) unlink(tmp);
         } else if (errno == EXDEV || errno == EPERM) {
-                CopyOptions o = { .mode = 0644, .uid = (uid_t) -1, .gid = (gid_t) -1 };
+                CopyOptions o = {.mode = 0644, .uid = (uid_t) -1, .gid = (gid_t) -1};
                 char sha[SHA256_HEX_SIZE];
                 r = copy_file_atomic(p->jar_path, p->kept_jar, &o, sha, NULL, NULL);
                 if (r >= 0 && !streq(sha, p->old_info->sha256))
@@ -405,16 +428,23 @@ static int preflight_run(void *userdata) {
         r = jar_inspect(p->jar_path, JAR_INSPECT_HASH, &p->old_info, &err);
         if (r < 0)
                 return refuse(
-                        p, r, "the installed JAR %s can't be read as Metabase: %s", p->jar_path, err ?: strerror(-r));
+                        p,
+                        r,
+                        "the installed JAR %s can't be read as Metabase: %s",
+                        p->jar_path,
+                        err ?: strerror(-r));
 
         cmp = mb_version_compare(&p->new_info->version, &p->old_info->version);
         if (p->kind == OPERATION_UPGRADE) {
                 if (cmp == 0 && streq(p->new_info->sha256, p->old_info->sha256))
                         return refuse(p, -EALREADY, "%s is already installed (same JAR)", p->new_info->tag);
                 if (cmp == 0 && !p->force)
-                        return refuse(p, -EALREADY,
-                                      "%s is already installed; use --force to reinstall it from %s",
-                                      p->new_info->tag, p->source_jar);
+                        return refuse(
+                                p,
+                                -EALREADY,
+                                "%s is already installed; use --force to reinstall it from %s",
+                                p->new_info->tag,
+                                p->source_jar);
                 if (cmp < 0 && !p->force)
                         return refuse(
                                 p,
@@ -455,10 +485,12 @@ static int preflight_run(void *userdata) {
         if (p->db_file) {
                 if (stat(p->db_file, &p->db_st) >= 0) {
                         if (!S_ISREG(p->db_st.st_mode))
-                                return refuse(p, -EBADF, "the application database %s is not a file", p->db_file);
+                                return refuse(
+                                        p, -EBADF, "the application database %s is not a file", p->db_file);
                         p->db_exists = true;
                 } else if (errno != ENOENT)
-                        return refuse(p, negative_errno(), "cannot stat the application database %s: %m", p->db_file);
+                        return refuse(
+                                p, negative_errno(), "cannot stat the application database %s: %m", p->db_file);
         }
         if (p->restore_path) {
                 char sha[SHA256_HEX_SIZE];
@@ -467,7 +499,11 @@ static int preflight_run(void *userdata) {
                         return refuse(p, negative_errno(), "the backup %s is gone: %m", p->restore_path);
                 r = sha256_fd(fd, sha, NULL);
                 if (r < 0 || !streq(sha, strempty(p->restore_sha256)))
-                        return refuse(p, -EBADMSG, "the backup %s does not match its recorded SHA-256", p->restore_path);
+                        return refuse(
+                                p,
+                                -EBADMSG,
+                                "the backup %s does not match its recorded SHA-256",
+                                p->restore_path);
         }
 
         /* Disk: the staged JAR beside the installed one, the kept JAR (a hard link when it can be),
@@ -492,8 +528,8 @@ static int preflight_run(void *userdata) {
                         return refuse(
                                 p,
                                 -ENOSPC,
-                                "not enough free disk for the upgrade under %s: need %" PRIu64 " MiB, %" PRIu64
-                                " MiB free; free some space or move backup.dir",
+                                "not enough free disk for the upgrade under %s: need %" PRIu64
+                                " MiB, %" PRIu64 " MiB free; free some space or move backup.dir",
                                 needs[i].where,
                                 (needs[i].need + DISK_MARGIN_BYTES) >> 20,
                                 needs[i].free >> 20);
@@ -515,8 +551,7 @@ static int preflight_run(void *userdata) {
         p->staged_path = strdup_printf("%s/.%s.mbup-staged", jar_dir, strrchr(p->jar_path, '/') + 1);
         if (!p->staged_path)
                 return -ENOMEM;
-        CopyOptions o = {
-                .mode = p->jar_st.st_mode & 07777, .uid = p->jar_st.st_uid, .gid = p->jar_st.st_gid };
+        CopyOptions o = {.mode = p->jar_st.st_mode & 07777, .uid = p->jar_st.st_uid, .gid = p->jar_st.st_gid};
         char sha[SHA256_HEX_SIZE];
         r = copy_file_atomic(p->source_jar, p->staged_path, &o, sha, NULL, NULL);
         if (r < 0)
@@ -613,34 +648,44 @@ static char *health_url_from_unit(Manager *m, const UnitInfo *u) {
 static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *userdata) {
         Manager *m = userdata;
         Operation *op = m->op;
-        _cleanup_free_ char *last_to = NULL, *last_from = NULL, *kept = NULL, *backup = NULL, *backup_sha = NULL;
+        _cleanup_free_ char *last_to = NULL, *last_from = NULL, *kept = NULL, *backup = NULL,
+                            *backup_sha = NULL;
         Preflight *p;
         const char *db_type, *jar;
 
         if (r < 0) {
-                engine_fail(m, RESULT_REFUSED, "cannot read %s from systemd: %s", op->unit, error ?: strerror(-r));
+                engine_fail(
+                        m, RESULT_REFUSED, "cannot read %s from systemd: %s", op->unit, error ?: strerror(-r));
                 return;
         }
         unit_info_free(m->unit);
         m->unit = info;
         if (!info->load_state || !streq(info->load_state, "loaded")) {
-                engine_fail(m, RESULT_REFUSED, "%s is not loaded (%s); check service.unit in the config",
-                            op->unit, strempty(info->load_state));
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "%s is not loaded (%s); check service.unit in the config",
+                        op->unit,
+                        strempty(info->load_state));
                 return;
         }
         jar = !isempty(m->config->service.jar) ? m->config->service.jar : unit_info_jar(info);
         if (isempty(jar) || jar[0] != '/') {
-                engine_fail(m, RESULT_REFUSED,
-                            "cannot tell which JAR %s runs (no absolute '-jar PATH' in ExecStart); set service.jar",
-                            op->unit);
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "cannot tell which JAR %s runs (no absolute '-jar PATH' in ExecStart); set service.jar",
+                        op->unit);
                 return;
         }
         db_type = unit_info_getenv(info, "MB_DB_TYPE");
         if (!isempty(db_type) && !streq(db_type, "h2")) {
-                engine_fail(m, RESULT_REFUSED,
-                            "the application database is %s; this version of mbupgraded backs up only H2, and "
-                            "it does not upgrade without a backup",
-                            db_type);
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "the application database is %s; this version of mbupgraded backs up only H2, and "
+                        "it does not upgrade without a backup",
+                        db_type);
                 return;
         }
 
@@ -667,15 +712,20 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                 r = manager_last_upgrade(m, &last_from, &last_to, &kept, &backup, &backup_sha);
                 if (r < 0) {
                         preflight_free(p);
-                        engine_fail(m, RESULT_REFUSED,
-                                    "there is no committed upgrade to roll back (see mbctl history)");
+                        engine_fail(
+                                m,
+                                RESULT_REFUSED,
+                                "there is no committed upgrade to roll back (see mbctl history)");
                         return;
                 }
                 if (isempty(backup)) {
                         preflight_free(p);
-                        engine_fail(m, RESULT_REFUSED,
-                                    "the last upgrade (%s -> %s) has no database backup to return to",
-                                    last_from, last_to);
+                        engine_fail(
+                                m,
+                                RESULT_REFUSED,
+                                "the last upgrade (%s -> %s) has no database backup to return to",
+                                last_from,
+                                last_to);
                         return;
                 }
                 op->source_jar = strdup(kept);
@@ -687,8 +737,8 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         }
         p->source_jar = strdup(strempty(op->source_jar));
 
-        if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar || !op->jar_path ||
-            !op->health_url || !p->db_file) {
+        if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar ||
+            !op->jar_path || !op->health_url || !p->db_file) {
                 preflight_free(p);
                 engine_fail(m, RESULT_FAILED, "out of memory");
                 return;
@@ -701,19 +751,25 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         }
 }
 
-static int engine_begin(Manager *m, OperationKind kind, const char *jar, uint64_t flags, sd_bus_message *call,
-                        sd_bus_error *error) {
+static int engine_begin(
+        Manager *m, OperationKind kind, const char *jar, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
         _cleanup_(operation_freep) Operation *op = NULL;
         int r;
 
         if (m->op)
                 return sd_bus_error_setf(
-                        error, MB_ERROR_BUSY, "An operation is already running (%s, step %s); wait for it, or see mbctl status",
-                        operation_kind_to_string(m->op->kind), step_to_string(m->op->step));
+                        error,
+                        MB_ERROR_BUSY,
+                        "An operation is already running (%s, step %s); wait for it, or see mbctl status",
+                        operation_kind_to_string(m->op->kind),
+                        step_to_string(m->op->step));
         if (m->hold && !(flags & (ENGINE_FORCE | ENGINE_IGNORE_HOLD)))
                 return sd_bus_error_setf(
-                        error, MB_ERROR_REFUSED, "Upgrades are on hold%s%s; run 'mbctl unhold' or use --force",
-                        m->hold_reason ? ": " : "", strempty(m->hold_reason));
+                        error,
+                        MB_ERROR_REFUSED,
+                        "Upgrades are on hold%s%s; run 'mbctl unhold' or use --force",
+                        m->hold_reason ? ": " : "",
+                        strempty(m->hold_reason));
 
         op = calloc(1, sizeof(Operation));
         if (!op)
@@ -745,7 +801,12 @@ static int engine_begin(Manager *m, OperationKind kind, const char *jar, uint64_
         r = unit_info_load(m->systemd, m->op->unit, on_preflight_unit, m);
         if (r < 0) {
                 m->op_call = sd_bus_message_unref(m->op_call);
-                engine_fail(m, RESULT_FAILED, "cannot ask systemd about %s: %s", m->config->service.unit, strerror(-r));
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "cannot ask systemd about %s: %s",
+                        m->config->service.unit,
+                        strerror(-r));
                 return sd_bus_error_set_errnof(error, r, "Cannot ask systemd about the unit: %m");
         }
         return 1;
@@ -764,9 +825,11 @@ int engine_cancel(Manager *m, sd_bus_error *error) {
                 return sd_bus_error_setf(error, MB_ERROR_NOTHING, "No operation is running");
         if (m->op->step != STEP_PREFLIGHT)
                 return sd_bus_error_setf(
-                        error, MB_ERROR_TOO_LATE,
+                        error,
+                        MB_ERROR_TOO_LATE,
                         "Too late to cancel: %s is already stopped (step %s); the operation will finish or roll back",
-                        m->op->unit, step_to_string(m->op->step));
+                        m->op->unit,
+                        step_to_string(m->op->step));
         m->cancel_requested = true;
         return 0;
 }
@@ -802,7 +865,7 @@ static int backup_run(void *userdata) {
         struct tm tm;
         time_t t = (time_t) (now_realtime_usec() / USEC_PER_SEC);
         uint64_t size;
-        CopyOptions o = { .mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1 };
+        CopyOptions o = {.mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1};
         int r;
 
         (void) gmtime_r(&t, &tm);
@@ -823,7 +886,11 @@ static int backup_run(void *userdata) {
         json = strdup_printf(
                 "{\"kind\":\"h2\",\"version\":\"%s\",\"source\":\"%s\",\"sha256\":\"%s\",\"size\":%" PRIu64
                 ",\"operation\":%" PRIu64 "}\n",
-                op->from_version, op->db_file, sha, size, op->id);
+                op->from_version,
+                op->db_file,
+                sha,
+                size,
+                op->id);
         if (!json)
                 return -ENOMEM;
         r = write_file_atomic(meta, json, strlen(json), 0600);
@@ -871,8 +938,13 @@ static void step_swap(Manager *m) {
         manager_set_status(m, "Installing %s as %s", m->op->to_version, m->op->jar_path);
         r = rename_and_sync(m->op->staged_path, m->op->jar_path);
         if (r < 0) {
-                engine_fail(m, RESULT_FAILED, "cannot move %s over %s: %s", m->op->staged_path, m->op->jar_path,
-                            strerror(-r));
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "cannot move %s over %s: %s",
+                        m->op->staged_path,
+                        m->op->jar_path,
+                        strerror(-r));
                 return;
         }
         m->op->swapped = true;
@@ -885,9 +957,9 @@ static void step_swap(Manager *m) {
 
 /* Copies src over dst atomically with the given owner and mode, if src still has the SHA-256 it
  * had when it was recorded. */
-static int restore_file(const char *src, const char *expect_sha256, const char *dst, uid_t uid, gid_t gid,
-                        mode_t mode) {
-        CopyOptions o = { .mode = mode, .uid = uid, .gid = gid, .no_replace = true };
+static int
+restore_file(const char *src, const char *expect_sha256, const char *dst, uid_t uid, gid_t gid, mode_t mode) {
+        CopyOptions o = {.mode = mode, .uid = uid, .gid = gid, .no_replace = true};
         _cleanup_free_ char *tmp = NULL;
         char sha[SHA256_HEX_SIZE];
         int r;
@@ -909,15 +981,21 @@ static int restore_db_run(void *userdata) {
         Manager *m = userdata;
         Operation *op = m->op;
 
-        return restore_file(op->restore_path, op->restore_sha256, op->db_file, op->db_uid, op->db_gid, op->db_mode);
+        return restore_file(
+                op->restore_path, op->restore_sha256, op->db_file, op->db_uid, op->db_gid, op->db_mode);
 }
 
 static void on_restore_db_done(int r, void *userdata) {
         Manager *m = userdata;
 
         if (r < 0) {
-                engine_fail(m, RESULT_FAILED, "restoring %s from %s failed: %s", m->op->db_file,
-                            m->op->restore_path, r == -EBADMSG ? "the backup does not match its SHA-256" : strerror(-r));
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "restoring %s from %s failed: %s",
+                        m->op->db_file,
+                        m->op->restore_path,
+                        r == -EBADMSG ? "the backup does not match its SHA-256" : strerror(-r));
                 return;
         }
         step_start(m);
@@ -941,16 +1019,22 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
 
         switch (ev) {
         case VERIFY_PROGRESS:
-                manager_set_status(m, "%s is starting: %.0f%%", rollback ? m->op->from_version : m->op->to_version,
-                                   progress * 100);
+                manager_set_status(
+                        m,
+                        "%s is starting: %.0f%%",
+                        rollback ? m->op->from_version : m->op->to_version,
+                        progress * 100);
                 break;
         case VERIFY_HEALTHY:
                 if (!rollback) {
                         m->op->serving_usec = now_realtime_usec();
                         engine_set_step(m, STEP_SETTLE);
                 }
-                manager_set_status(m, "%s is healthy; settling for %s", rollback ? m->op->from_version : m->op->to_version,
-                                   format_duration(m->config->service.settle_usec, (char[32]){}, 32));
+                manager_set_status(
+                        m,
+                        "%s is healthy; settling for %s",
+                        rollback ? m->op->from_version : m->op->to_version,
+                        format_duration(m->config->service.settle_usec, (char[32]){}, 32));
                 break;
         case VERIFY_PASSED:
                 m->verifier = verifier_free(m->verifier);
@@ -1034,8 +1118,10 @@ static void on_rollback_stopped(int r, const char *result, const char *error, vo
         /* A unit that is already dead stops with "done"; anything else we note and go on: putting
          * the old JAR and database back is still the best move. */
         if (r < 0)
-                log_warning("Stopping %s for the rollback failed (%s), restoring anyway", m->op->unit,
-                            error ?: strerror(-r));
+                log_warning(
+                        "Stopping %s for the rollback failed (%s), restoring anyway",
+                        m->op->unit,
+                        error ?: strerror(-r));
         rollback_restore(m);
 }
 
@@ -1043,8 +1129,12 @@ static void rollback_begin(Manager *m, const char *reason) {
         int r;
 
         (void) free_and_strdup(&m->op->reason, reason);
-        log_warning("%s %s -> %s failed: %s; rolling back", operation_kind_to_string(m->op->kind),
-                    m->op->from_version, m->op->to_version, reason);
+        log_warning(
+                "%s %s -> %s failed: %s; rolling back",
+                operation_kind_to_string(m->op->kind),
+                m->op->from_version,
+                m->op->to_version,
+                reason);
         engine_set_step(m, STEP_ROLLBACK_STOP);
         manager_set_status(m, "Rolling back: stopping %s", m->op->unit);
         r = unit_job(m->systemd, "StopUnit", m->op->unit, on_rollback_stopped, m);
@@ -1058,12 +1148,14 @@ static int rollback_restore_run(void *userdata) {
         int r;
 
         if (op->swapped) {
-                r = restore_file(op->kept_jar, op->from_sha256, op->jar_path, op->jar_uid, op->jar_gid, op->jar_mode);
+                r = restore_file(
+                        op->kept_jar, op->from_sha256, op->jar_path, op->jar_uid, op->jar_gid, op->jar_mode);
                 if (r < 0)
                         return r;
         }
         if (op->backup_done) {
-                r = restore_file(op->backup_path, op->backup_sha256, op->db_file, op->db_uid, op->db_gid, op->db_mode);
+                r = restore_file(
+                        op->backup_path, op->backup_sha256, op->db_file, op->db_uid, op->db_gid, op->db_mode);
                 if (r < 0)
                         return r;
         }
@@ -1074,8 +1166,12 @@ static void on_rollback_restored(int r, void *userdata) {
         Manager *m = userdata;
 
         if (r < 0) {
-                engine_fail(m, RESULT_FAILED, "putting %s and its database back failed: %s", m->op->from_version,
-                            r == -EBADMSG ? "a kept file does not match its recorded SHA-256" : strerror(-r));
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "putting %s and its database back failed: %s",
+                        m->op->from_version,
+                        r == -EBADMSG ? "a kept file does not match its recorded SHA-256" : strerror(-r));
                 return;
         }
         m->op->swapped = false;
@@ -1087,8 +1183,11 @@ static void rollback_restore(Manager *m) {
         int r;
 
         engine_set_step(m, STEP_ROLLBACK_RESTORE);
-        manager_set_status(m, "Rolling back: restoring %s%s", m->op->from_version,
-                           m->op->backup_done ? " and its database" : "");
+        manager_set_status(
+                m,
+                "Rolling back: restoring %s%s",
+                m->op->from_version,
+                m->op->backup_done ? " and its database" : "");
         if (m->op->staged_path && !m->op->swapped)
                 (void) unlink(m->op->staged_path);
         r = worker_run(m->event, rollback_restore_run, on_rollback_restored, m);
@@ -1124,8 +1223,11 @@ int engine_resume(Manager *m) {
         if (r < 0) {
                 /* Keep the unreadable journal for a person; never guess. */
                 _cleanup_free_ char *bad = strdup_printf("%s.unreadable", path);
-                log_error_errno(r, "The journal %s can't be read (%m); kept as %s. Check the service by hand.",
-                                path, strempty(bad));
+                log_error_errno(
+                        r,
+                        "The journal %s can't be read (%m); kept as %s. Check the service by hand.",
+                        path,
+                        strempty(bad));
                 if (bad)
                         (void) rename(path, bad);
                 return 0;
@@ -1133,20 +1235,26 @@ int engine_resume(Manager *m) {
         m->op = op;
         if (op->id > m->last_op_id)
                 m->last_op_id = op->id;
-        log_notice("Resuming %s %s -> %s interrupted at step %s", operation_kind_to_string(op->kind),
-                   strempty(op->from_version), strempty(op->to_version), step_to_string(op->step));
+        log_notice(
+                "Resuming %s %s -> %s interrupted at step %s",
+                operation_kind_to_string(op->kind),
+                strempty(op->from_version),
+                strempty(op->to_version),
+                step_to_string(op->step));
 
         switch (op->step) {
         case STEP_PREFLIGHT:
                 /* Nothing was touched but a staged copy. */
                 if (!isempty(op->jar_path)) {
                         _cleanup_free_ char *dir = path_dirname(op->jar_path);
-                        _cleanup_free_ char *staged =
-                                dir ? strdup_printf("%s/.%s.mbup-staged", dir, strrchr(op->jar_path, '/') + 1) : NULL;
+                        _cleanup_free_ char *staged = dir
+                                ? strdup_printf("%s/.%s.mbup-staged", dir, strrchr(op->jar_path, '/') + 1)
+                                : NULL;
                         if (staged)
                                 (void) unlink(staged);
                 }
-                (void) free_and_strdup(&op->reason, "the daemon stopped during pre-flight; nothing was changed");
+                (void) free_and_strdup(
+                        &op->reason, "the daemon stopped during pre-flight; nothing was changed");
                 engine_finish(m, RESULT_FAILED);
                 return 0;
         case STEP_DONE:

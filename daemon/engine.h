@@ -10,8 +10,8 @@
 #include "manager.h"
 
 enum {
-        ENGINE_FORCE = 1 << 0,   /* allow the same or an older version, ignore a hold */
-        ENGINE_DRY_RUN = 1 << 1, /* pre-flight only */
+        ENGINE_FORCE = 1 << 0,       /* allow the same or an older version, ignore a hold */
+        ENGINE_DRY_RUN = 1 << 1,     /* pre-flight only */
         ENGINE_IGNORE_HOLD = 1 << 2, /* internal: rollbacks are never held */
 };
 

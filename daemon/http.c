@@ -166,8 +166,8 @@ static int on_http_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-int http_get(sd_event *e, const char *url, uint64_t timeout_usec, HttpCallback cb, void *userdata,
-             HttpRequest **ret) {
+int http_get(
+        sd_event *e, const char *url, uint64_t timeout_usec, HttpCallback cb, void *userdata, HttpRequest **ret) {
         _cleanup_free_ char *host = NULL, *path = NULL;
         union {
                 struct sockaddr sa;

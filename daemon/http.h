@@ -20,7 +20,7 @@ int http_url_parse(const char *url, char **ret_host, uint16_t *ret_port, char **
 /* Derives a sibling URL on the same host: ("http://h:p/api/health", "/api/session/properties"). */
 char *http_url_with_path(const char *url, const char *path);
 
-int http_get(sd_event *e, const char *url, uint64_t timeout_usec, HttpCallback cb, void *userdata,
-             HttpRequest **ret);
+int http_get(
+        sd_event *e, const char *url, uint64_t timeout_usec, HttpCallback cb, void *userdata, HttpRequest **ret);
 /* Cancels a request without calling its callback. Accepts NULL; returns NULL. */
 HttpRequest *http_request_cancel(HttpRequest *r);

@@ -102,7 +102,8 @@ int java_feature_version(const char *java_path, unsigned *ret, char **ret_error)
         int r;
 
         if (!java_path || java_path[0] != '/') {
-                *ret_error = strdup_printf("ExecStart does not name Java by an absolute path (%s)", strempty(java_path));
+                *ret_error = strdup_printf(
+                        "ExecStart does not name Java by an absolute path (%s)", strempty(java_path));
                 return -EINVAL;
         }
         if (!realpath(java_path, real)) {
@@ -115,6 +116,7 @@ int java_feature_version(const char *java_path, unsigned *ret, char **ret_error)
         r = from_java_version_output(real, ret);
         if (r < 0)
                 *ret_error = strdup_printf(
-                        "cannot tell the Java version of %s (no JDK release file, no version from -version)", real);
+                        "cannot tell the Java version of %s (no JDK release file, no version from -version)",
+                        real);
         return r;
 }

@@ -13,12 +13,12 @@
 void log_set_max_level(int level);
 void log_internal(int level, const char *fmt, ...) _printf_(2, 3);
 
-#define log_full_errno(level, r, ...)                                                                         \
-        ({                                                                                                    \
-                int _r_ = (r);                                                                                \
-                errno = _r_ < 0 ? -_r_ : _r_;                                                                 \
-                log_internal(level, __VA_ARGS__);                                                             \
-                _r_ < 0 ? _r_ : -_r_;                                                                         \
+#define log_full_errno(level, r, ...)             \
+        ({                                        \
+                int _r_ = (r);                    \
+                errno = _r_ < 0 ? -_r_ : _r_;     \
+                log_internal(level, __VA_ARGS__); \
+                _r_ < 0 ? _r_ : -_r_;             \
         })
 
 #define log_debug(...) log_internal(LOG_DEBUG, __VA_ARGS__)

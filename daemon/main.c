@@ -22,9 +22,9 @@ static void help(void) {
 static int parse_argv(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100 };
         static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "config", required_argument, NULL, 'c' },
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {"config", required_argument, NULL, 'c'},
                 {},
         };
         int c;
@@ -75,8 +75,10 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         /* An operation in flight is in the journal; the next start resumes or rolls it back. */
         if (m->op)
-                log_notice("Exiting during %s (step %s); it resumes when mbupgraded starts again",
-                           operation_kind_to_string(m->op->kind), step_to_string(m->op->step));
+                log_notice(
+                        "Exiting during %s (step %s); it resumes when mbupgraded starts again",
+                        operation_kind_to_string(m->op->kind),
+                        step_to_string(m->op->step));
         (void) sd_notify(false, "STOPPING=1");
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }

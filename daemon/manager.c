@@ -97,11 +97,16 @@ int manager_set_hold(Manager *m, bool hold, const char *reason) {
         return 0;
 }
 
-int manager_last_upgrade(Manager *m, char **ret_from, char **ret_to, char **ret_kept_jar, char **ret_backup,
-                         char **ret_backup_sha256) {
+int manager_last_upgrade(
+        Manager *m,
+        char **ret_from,
+        char **ret_to,
+        char **ret_kept_jar,
+        char **ret_backup,
+        char **ret_backup_sha256) {
         _cleanup_free_ char *path = manager_state_path(m, "last-upgrade.json"), *text = NULL;
-        char **outs[] = { ret_from, ret_to, ret_kept_jar, ret_backup, ret_backup_sha256 };
-        const char *keys[] = { "from", "to", "kept_jar", "backup", "backup_sha256" };
+        char **outs[] = {ret_from, ret_to, ret_kept_jar, ret_backup, ret_backup_sha256};
+        const char *keys[] = {"from", "to", "kept_jar", "backup", "backup_sha256"};
         json_object *o, *v;
         int r;
 
@@ -114,7 +119,8 @@ int manager_last_upgrade(Manager *m, char **ret_from, char **ret_to, char **ret_
         if (!o)
                 return -EBADMSG;
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                *outs[i] = strdup(json_object_object_get_ex(o, keys[i], &v) ? strempty(json_object_get_string(v)) : "");
+                *outs[i] = strdup(
+                        json_object_object_get_ex(o, keys[i], &v) ? strempty(json_object_get_string(v)) : "");
         json_object_put(o);
         if (!mb_version_is_valid(*ret_from) || !mb_version_is_valid(*ret_to))
                 return -EBADMSG;
@@ -141,7 +147,8 @@ static void manager_update_from_unit(Manager *m) {
         _cleanup_(jar_info_freep_local) JarInfo *info = NULL;
         const char *jar;
 
-        jar = !isempty(m->config->service.jar) ? m->config->service.jar : (m->unit ? unit_info_jar(m->unit) : NULL);
+        jar = !isempty(m->config->service.jar) ? m->config->service.jar
+                                               : (m->unit ? unit_info_jar(m->unit) : NULL);
         (void) free_and_strdup(&m->jar_path, jar);
         /* Central directory only: cheap enough to do on the loop. */
         if (jar && jar_inspect(jar, 0, &info, NULL) >= 0)
@@ -156,7 +163,8 @@ static void manager_update_from_unit(Manager *m) {
                 if (!isempty(m->config->service.health_url))
                         url = http_url_with_path(m->config->service.health_url, "/api/session/properties");
                 else
-                        url = strdup_printf("http://127.0.0.1:%s/api/session/properties", isempty(port) ? "3000" : port);
+                        url = strdup_printf(
+                                "http://127.0.0.1:%s/api/session/properties", isempty(port) ? "3000" : port);
                 if (url)
                         (void) http_get(m->event, url, 5 * USEC_PER_SEC, on_running_version, m, NULL);
         } else
@@ -278,6 +286,10 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
         if (!m->op)
-                manager_set_status(m, "Idle; %s runs %s", m->config->service.unit, m->installed_version ?: "an unknown version");
+                manager_set_status(
+                        m,
+                        "Idle; %s runs %s",
+                        m->config->service.unit,
+                        m->installed_version ?: "an unknown version");
         return 0;
 }

@@ -37,8 +37,8 @@ typedef struct Manager {
         bool hold; /* mbctl hold (persisted) or policy.hold */
         char *hold_reason;
 
-        Operation *op;            /* the operation in progress, NULL when idle */
-        sd_bus_message *op_call;  /* the Upgrade/Rollback call to answer after pre-flight */
+        Operation *op;           /* the operation in progress, NULL when idle */
+        sd_bus_message *op_call; /* the Upgrade/Rollback call to answer after pre-flight */
         Verifier *verifier;
         bool dry_run;
         bool cancel_requested;
@@ -66,8 +66,13 @@ void manager_refresh(Manager *m);
 int manager_set_hold(Manager *m, bool hold, const char *reason);
 
 /* Reads state_dir/last-upgrade.json: what `mbctl rollback` would return to. */
-int manager_last_upgrade(Manager *m, char **ret_from, char **ret_to, char **ret_kept_jar, char **ret_backup,
-                         char **ret_backup_sha256);
+int manager_last_upgrade(
+        Manager *m,
+        char **ret_from,
+        char **ret_to,
+        char **ret_kept_jar,
+        char **ret_backup,
+        char **ret_backup_sha256);
 
 /* bus-api.c */
 int bus_api_register(Manager *m);

@@ -118,43 +118,43 @@ Operation *operation_free(Operation *op) {
 }
 
 /* The persisted fields, described once for both directions. */
-#define STRING_FIELDS(X)                                                                                      \
-        X(unit)                                                                                               \
-        X(from_version)                                                                                       \
-        X(to_version)                                                                                         \
-        X(from_sha256)                                                                                        \
-        X(to_sha256)                                                                                          \
-        X(source_jar)                                                                                         \
-        X(jar_path)                                                                                           \
-        X(staged_path)                                                                                        \
-        X(kept_jar)                                                                                           \
-        X(health_url)                                                                                         \
-        X(db_kind)                                                                                            \
-        X(db_file)                                                                                            \
-        X(backup_path)                                                                                        \
-        X(backup_sha256)                                                                                      \
-        X(restore_path)                                                                                       \
-        X(restore_sha256)                                                                                     \
+#define STRING_FIELDS(X)  \
+        X(unit)           \
+        X(from_version)   \
+        X(to_version)     \
+        X(from_sha256)    \
+        X(to_sha256)      \
+        X(source_jar)     \
+        X(jar_path)       \
+        X(staged_path)    \
+        X(kept_jar)       \
+        X(health_url)     \
+        X(db_kind)        \
+        X(db_file)        \
+        X(backup_path)    \
+        X(backup_sha256)  \
+        X(restore_path)   \
+        X(restore_sha256) \
         X(reason)
 
-#define UINT_FIELDS(X)                                                                                        \
-        X(id)                                                                                                 \
-        X(jar_uid)                                                                                            \
-        X(jar_gid)                                                                                            \
-        X(jar_mode)                                                                                           \
-        X(db_uid)                                                                                             \
-        X(db_gid)                                                                                             \
-        X(db_mode)                                                                                            \
-        X(main_pid)                                                                                           \
-        X(n_restarts)                                                                                         \
-        X(started_usec)                                                                                       \
-        X(stopped_usec)                                                                                       \
-        X(serving_usec)                                                                                       \
+#define UINT_FIELDS(X)  \
+        X(id)           \
+        X(jar_uid)      \
+        X(jar_gid)      \
+        X(jar_mode)     \
+        X(db_uid)       \
+        X(db_gid)       \
+        X(db_mode)      \
+        X(main_pid)     \
+        X(n_restarts)   \
+        X(started_usec) \
+        X(stopped_usec) \
+        X(serving_usec) \
         X(finished_usec)
 
-#define BOOL_FIELDS(X)                                                                                        \
-        X(force)                                                                                              \
-        X(swapped)                                                                                            \
+#define BOOL_FIELDS(X) \
+        X(force)       \
+        X(swapped)     \
         X(backup_done)
 
 static json_object *operation_to_json(const Operation *op) {
@@ -162,8 +162,8 @@ static json_object *operation_to_json(const Operation *op) {
 
         if (!o)
                 return NULL;
-#define PUT_STRING(f)                                                                                         \
-        if (op->f)                                                                                            \
+#define PUT_STRING(f) \
+        if (op->f)    \
                 json_object_object_add(o, #f, json_object_new_string(op->f));
 #define PUT_UINT(f) json_object_object_add(o, #f, json_object_new_uint64((uint64_t) op->f));
 #define PUT_BOOL(f) json_object_object_add(o, #f, json_object_new_boolean(op->f));
@@ -208,24 +208,26 @@ int operation_load(const char *path, Operation **ret) {
                 json_object_put(o);
                 return -ENOMEM;
         }
-#define GET_STRING(f)                                                                                         \
-        if (json_object_object_get_ex(o, #f, &v) && json_object_is_type(v, json_type_string))                 \
+#define GET_STRING(f)                                                                         \
+        if (json_object_object_get_ex(o, #f, &v) && json_object_is_type(v, json_type_string)) \
                 op->f = strdup(json_object_get_string(v));
-#define GET_UINT(f)                                                                                           \
-        if (json_object_object_get_ex(o, #f, &v))                                                             \
+#define GET_UINT(f)                               \
+        if (json_object_object_get_ex(o, #f, &v)) \
                 op->f = (typeof(op->f)) json_object_get_uint64(v);
-#define GET_BOOL(f)                                                                                           \
-        if (json_object_object_get_ex(o, #f, &v))                                                             \
+#define GET_BOOL(f)                               \
+        if (json_object_object_get_ex(o, #f, &v)) \
                 op->f = json_object_get_boolean(v);
         STRING_FIELDS(GET_STRING)
         UINT_FIELDS(GET_UINT)
         BOOL_FIELDS(GET_BOOL)
-        op->kind = json_object_object_get_ex(o, "kind", &v) ? operation_kind_from_string(json_object_get_string(v))
-                                                           : _OPERATION_KIND_INVALID;
+        op->kind = json_object_object_get_ex(o, "kind", &v)
+                ? operation_kind_from_string(json_object_get_string(v))
+                : _OPERATION_KIND_INVALID;
         op->step = json_object_object_get_ex(o, "step", &v) ? step_from_string(json_object_get_string(v))
-                                                           : _STEP_INVALID;
-        op->result = json_object_object_get_ex(o, "result", &v) ? result_from_string(json_object_get_string(v))
-                                                               : RESULT_NONE;
+                                                            : _STEP_INVALID;
+        op->result = json_object_object_get_ex(o, "result", &v)
+                ? result_from_string(json_object_get_string(v))
+                : RESULT_NONE;
         json_object_put(o);
         if (op->kind < 0 || op->step < 0 || op->result < 0 || !op->unit || !op->jar_path)
                 return -EBADMSG;

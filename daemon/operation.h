@@ -61,10 +61,10 @@ typedef struct Operation {
         char *to_version;
         char *from_sha256; /* the JAR installed before */
         char *to_sha256;
-        char *source_jar;   /* what the caller gave (or the kept previous JAR for a rollback) */
-        char *jar_path;     /* the JAR the unit runs */
-        char *staged_path;  /* the new JAR beside jar_path, waiting for the rename */
-        char *kept_jar;     /* state_dir/releases/<from>/metabase.jar */
+        char *source_jar;  /* what the caller gave (or the kept previous JAR for a rollback) */
+        char *jar_path;    /* the JAR the unit runs */
+        char *staged_path; /* the new JAR beside jar_path, waiting for the rename */
+        char *kept_jar;    /* state_dir/releases/<from>/metabase.jar */
         uid_t jar_uid;
         gid_t jar_gid;
         mode_t jar_mode;

@@ -187,12 +187,12 @@ static int unit_info_read_properties(sd_bus_message *m, UnitInfo *i, char ***env
                 if (streq(contents, "s") &&
                     (streq(name, "LoadState") || streq(name, "ActiveState") || streq(name, "SubState") ||
                      streq(name, "WorkingDirectory") || streq(name, "User") || streq(name, "Group"))) {
-                        char **field = streq(name, "LoadState")          ? &i->load_state
-                                       : streq(name, "ActiveState")      ? &i->active_state
-                                       : streq(name, "SubState")         ? &i->sub_state
-                                       : streq(name, "WorkingDirectory") ? &i->working_directory
-                                       : streq(name, "User")             ? &i->user
-                                                                         : &i->group;
+                        char **field = streq(name, "LoadState")   ? &i->load_state
+                                : streq(name, "ActiveState")      ? &i->active_state
+                                : streq(name, "SubState")         ? &i->sub_state
+                                : streq(name, "WorkingDirectory") ? &i->working_directory
+                                : streq(name, "User")             ? &i->user
+                                                                  : &i->group;
                         r = sd_bus_message_read(m, "s", &s);
                         if (r < 0)
                                 return r;
@@ -335,7 +335,7 @@ int unit_info_load(Systemd *s, const char *unit, UnitInfoCallback cb, void *user
         l = calloc(1, sizeof(InfoLoad));
         if (!l)
                 return -ENOMEM;
-        *l = (InfoLoad){ .systemd = s, .cb = cb, .userdata = userdata };
+        *l = (InfoLoad){.systemd = s, .cb = cb, .userdata = userdata};
         r = unit_info_new(unit, &l->info);
         if (r < 0) {
                 free(l);
@@ -362,8 +362,8 @@ int unit_info_load(Systemd *s, const char *unit, UnitInfoCallback cb, void *user
 int unit_info_load_sync(Systemd *s, const char *unit, UnitInfo **ret, char **ret_error) {
         _cleanup_(unit_info_freep) UnitInfo *i = NULL;
         _cleanup_strv_free_ char **env_files = NULL;
-        static const char *const interfaces[] = { "org.freedesktop.systemd1.Unit",
-                                                  "org.freedesktop.systemd1.Service" };
+        static const char *const interfaces[] = {
+                "org.freedesktop.systemd1.Unit", "org.freedesktop.systemd1.Service"};
         int r;
 
         r = unit_info_new(unit, &i);
@@ -433,8 +433,8 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
                 if (streq(result, "done"))
                         cb(0, result, NULL, ud);
                 else {
-                        _cleanup_free_ char *msg =
-                                strdup_printf("systemd's job for %s ended with result '%s'", unit, result);
+                        _cleanup_free_ char *msg = strdup_printf(
+                                "systemd's job for %s ended with result '%s'", unit, result);
                         cb(-EIO, result, msg, ud);
                 }
                 break;
@@ -477,7 +477,7 @@ int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, v
         j = calloc(1, sizeof(PendingJob));
         if (!j)
                 return -ENOMEM;
-        *j = (PendingJob){ .systemd = s, .cb = cb, .userdata = userdata, .next = s->jobs };
+        *j = (PendingJob){.systemd = s, .cb = cb, .userdata = userdata, .next = s->jobs};
         /* The JobRemoved match is installed in systemd_new(), before any job can be queued. */
         r = sd_bus_call_method_async(
                 s->bus,
@@ -523,7 +523,8 @@ int systemd_watch_unit(Systemd *s, const char *unit, UnitChangedCallback cb, voi
         s->unit_changed_slot = sd_bus_slot_unref(s->unit_changed_slot);
         s->unit_changed_cb = cb;
         s->unit_changed_userdata = userdata;
-        return sd_bus_add_match_async(s->bus, &s->unit_changed_slot, match, on_unit_properties_changed, NULL, s);
+        return sd_bus_add_match_async(
+                s->bus, &s->unit_changed_slot, match, on_unit_properties_changed, NULL, s);
 }
 
 int systemd_new(sd_bus *bus, Systemd **ret) {
@@ -535,8 +536,14 @@ int systemd_new(sd_bus *bus, Systemd **ret) {
                 return -ENOMEM;
         s->bus = sd_bus_ref(bus);
         r = sd_bus_match_signal(
-                bus, &s->job_removed_slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
-                on_job_removed, s);
+                bus,
+                &s->job_removed_slot,
+                SYSTEMD_DEST,
+                SYSTEMD_PATH,
+                SYSTEMD_MANAGER,
+                "JobRemoved",
+                on_job_removed,
+                s);
         if (r < 0)
                 goto fail;
         /* Without Subscribe() systemd need not send us JobRemoved and PropertiesChanged. */

@@ -198,9 +198,11 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
                         int r;
 
                         v->phase = PHASE_VERSION;
-                        r = http_get(v->event, v->properties_url, PROBE_TIMEOUT_USEC, on_properties, v, &v->request);
+                        r = http_get(
+                                v->event, v->properties_url, PROBE_TIMEOUT_USEC, on_properties, v, &v->request);
                         if (r < 0)
-                                verifier_finish(v, false, "could not ask /api/session/properties: %s", strerror(-r));
+                                verifier_finish(
+                                        v, false, "could not ask /api/session/properties: %s", strerror(-r));
                 }
         }
 }
@@ -218,8 +220,9 @@ static void on_unit_info(int r, UnitInfo *info, const char *msg, void *userdata)
                 /* systemd not answering is not Metabase's fault: the health checks decide. */
                 return;
         }
-        if (info->active_state && (streq(info->active_state, "failed") || streq(info->active_state, "inactive") ||
-                                   streq(info->active_state, "deactivating")))
+        if (info->active_state &&
+            (streq(info->active_state, "failed") || streq(info->active_state, "inactive") ||
+             streq(info->active_state, "deactivating")))
                 verifier_finish(
                         v,
                         false,
@@ -269,13 +272,14 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
 static int arm_timer(Verifier *v) {
         if (v->timer)
                 return sd_event_source_set_time_relative(v->timer, v->interval_usec) < 0
-                               ? -EIO
-                               : sd_event_source_set_enabled(v->timer, SD_EVENT_ONESHOT);
-        return sd_event_add_time_relative(v->event, &v->timer, CLOCK_MONOTONIC, v->interval_usec, 0, on_tick, v);
+                        ? -EIO
+                        : sd_event_source_set_enabled(v->timer, SD_EVENT_ONESHOT);
+        return sd_event_add_time_relative(
+                v->event, &v->timer, CLOCK_MONOTONIC, v->interval_usec, 0, on_tick, v);
 }
 
-int verifier_start(sd_event *e, Systemd *systemd, const VerifyParams *p, VerifyCallback cb, void *userdata,
-                   Verifier **ret) {
+int verifier_start(
+        sd_event *e, Systemd *systemd, const VerifyParams *p, VerifyCallback cb, void *userdata, Verifier **ret) {
         Verifier *v;
         int r;
 

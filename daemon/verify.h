@@ -35,6 +35,6 @@ typedef enum VerifyEvent {
  * after which the verifier is finished (free it, even inside the callback). */
 typedef void (*VerifyCallback)(VerifyEvent ev, double progress, const char *message, void *userdata);
 
-int verifier_start(sd_event *e, Systemd *systemd, const VerifyParams *p, VerifyCallback cb, void *userdata,
-                   Verifier **ret);
+int verifier_start(
+        sd_event *e, Systemd *systemd, const VerifyParams *p, VerifyCallback cb, void *userdata, Verifier **ret);
 Verifier *verifier_free(Verifier *v);

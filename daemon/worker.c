@@ -45,7 +45,7 @@ int worker_run(sd_event *e, WorkerFunc func, WorkerDone done, void *userdata) {
         w = calloc(1, sizeof(Worker));
         if (!w)
                 return -ENOMEM;
-        *w = (Worker){ .func = func, .done = done, .userdata = userdata };
+        *w = (Worker){.func = func, .done = done, .userdata = userdata};
         w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (w->efd < 0) {
                 r = negative_errno();

@@ -246,8 +246,8 @@ static void test_values(void **state) {
         config_free(c);
 
         /* Block lists, duplicates folded, flow mappings, a document end marker. */
-        c = load_ok(
-                "---\npolicy:\n  skip:\n    - v0.56.3\n    - 0.56.3\n    - v0.55.1\nservice: {unit: x.service}\n...\n");
+        c = load_ok("---\npolicy:\n  skip:\n    - v0.56.3\n    - 0.56.3\n    - v0.55.1\n"
+                    "service: {unit: x.service}\n...\n");
         assert_int_equal(c->policy.n_skip, 2);
         assert_string_equal(c->policy.skip[0], "v0.56.3");
         assert_string_equal(c->policy.skip[1], "v0.55.1");
@@ -255,8 +255,8 @@ static void test_values(void **state) {
         config_free(c);
 
         /* Durations: a bare number is seconds; combinations. */
-        c = load_ok(
-                "releases:\n  check_every: 30\nservice:\n  settle: 1m30s\n  start_timeout: 2h\npolicy:\n  min_age: 2w\n");
+        c = load_ok("releases:\n  check_every: 30\nservice:\n  settle: 1m30s\n  start_timeout: 2h\n"
+                    "policy:\n  min_age: 2w\n");
         assert_int_equal(c->releases.check_every_usec, 30 * USEC_PER_SEC);
         assert_int_equal(c->service.settle_usec, 90 * USEC_PER_SEC);
         assert_int_equal(c->service.start_timeout_usec, 2 * HOUR);
@@ -334,7 +334,8 @@ static void test_errors(void **state) {
                  "2: releases.require_checksum: expected true or false, got ''"},
                 /* durations */
                 {"releases:\n  check_every: 6 hours\n",
-                 "2: releases.check_every: expected a duration longer than 0 like 90s, 5m, 6h or 7d, got '6 hours'"},
+                 "2: releases.check_every: expected a duration longer than 0 like 90s, 5m, 6h or 7d, "
+                 "got '6 hours'"},
                 {"releases:\n  check_every: 0\n",
                  "2: releases.check_every: expected a duration longer than 0 like 90s, 5m, 6h or 7d, got '0'"},
                 {"policy:\n  min_age: -1d\n",
@@ -376,7 +377,8 @@ static void test_errors(void **state) {
                 {"releases:\n  ca_file: ca.pem\n",
                  "2: releases.ca_file: expected an absolute path or \"\", got 'ca.pem'"},
                 {"releases:\n  signing_key: key.pem\n",
-                 "2: releases.signing_key: expected the absolute path of a PEM public key, or \"\", got 'key.pem'"},
+                 "2: releases.signing_key: expected the absolute path of a PEM public key, or \"\", "
+                 "got 'key.pem'"},
                 {"state_dir: \"/var/lib/x\\ty\"\n",
                  "1: state_dir: expected an absolute path, got '/var/lib/x?y'"},
                 /* URLs */
@@ -416,21 +418,24 @@ static void test_errors(void **state) {
                 {"admin_group: [wheel]\n",
                  "1: admin_group: expected a group name, or \"\" for root only, got a list"},
                 {"admin_group: abcdefghijklmnopqrstuvwxyzabcdefg\n",
-                 "1: admin_group: expected a group name, or \"\" for root only, got 'abcdefghijklmnopqrstuvwxyzabcdefg'"},
+                 "1: admin_group: expected a group name, or \"\" for root only, "
+                 "got 'abcdefghijklmnopqrstuvwxyzabcdefg'"},
                 /* duplicates */
                 {"policy:\n  hold: true\n  allow: minor\n  hold: false\n",
                  "4: policy.hold: duplicate key (first set on line 2)"},
                 {"releases: {}\nreleases:\n  edition: oss\n",
                  "2: releases: duplicate key (first set on line 1)"},
                 /* long values are cut in messages */
-                {"policy:\n  allow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                {"policy:\n  allow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
                  "2: policy.allow: expected patch, minor or major, got "
                  "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...'"},
                 /* YAML itself */
                 {"releases:\n  edition: oss\n policy: x\n",
                  "3: invalid YAML: did not find expected key (while parsing a block mapping started on line 1)"},
                 {"releases:\n  edition: 'oss\n",
-                 "3: invalid YAML: found unexpected end of stream (while scanning a quoted scalar started on line 2)"},
+                 "3: invalid YAML: found unexpected end of stream "
+                 "(while scanning a quoted scalar started on line 2)"},
                 {"a: &x 1\nb: *x\n",
                  "1: a: unknown key (known keys: releases, policy, service, backup, state_dir, admin_group)"},
                 {"state_dir: &x /a\nadmin_group: *x\n", "2: YAML aliases (*name) are not supported here"},

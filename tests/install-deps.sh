@@ -1,0 +1,33 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Installs, from Debian 12's archive, everything the build, the tests and the demo need.
+# Quick when everything is there already.
+set -euo pipefail
+
+packages=(
+        # build
+        gcc meson ninja-build pkg-config
+        libsystemd-dev libyaml-dev libjson-c-dev libzip-dev libssl-dev
+        # unit tests, sanitizers, fuzzing, style
+        libcmocka-dev clang libclang-rt-14-dev clang-format valgrind
+        # the integration sandbox: a real systemd --user on a private D-Bus, the stand-in
+        # Metabase (Java + H2), curl to look at it
+        systemd dbus-daemon util-linux procps
+        default-jdk-headless libh2-java unzip zip curl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+        exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+        echo "Missing packages: ${missing[*]}; run this as root (apt-get install)" >&2
+        exit 1
+fi
+echo "Installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

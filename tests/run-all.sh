@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Every quality gate, in order: packages, a -Werror build, formatting, the unit tests (also
+# under valgrind), the integration scenarios in the sandbox, an ASan+UBSan build of the unit
+# tests and of the daemon running two scenarios, and each fuzz target for a short time.
+# Ends with "N passed, N failed". Run as root from the source tree: tests/run-all.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+passed=0
+failed=0
+failures=()
+
+step() { printf '\n=== %s\n' "$*"; }
+gate() { # gate NAME COMMAND...: a pass/fail gate of its own
+        local name=$1
+        shift
+        if "$@"; then
+                passed=$((passed + 1))
+        else
+                failed=$((failed + 1))
+                failures+=("$name")
+        fi
+}
+# meson_tests NAME BUILD_DIR ARGS...: counts every test meson runs.
+meson_tests() {
+        local name=$1 dir=$2 out ok fail
+        shift 2
+        out=$(meson test -C "$dir" --print-errorlogs "$@" 2>&1)
+        local rc=$?
+        printf '%s\n' "$out" | grep -vE '^\s*$' | tail -n 60
+        ok=$(printf '%s\n' "$out" | sed -n 's/^Ok: *\([0-9]*\).*/\1/p' | tail -1)
+        fail=$(printf '%s\n' "$out" | sed -n 's/^Fail: *\([0-9]*\).*/\1/p' | tail -1)
+        passed=$((passed + ${ok:-0}))
+        failed=$((failed + ${fail:-0}))
+        if [[ $rc -ne 0 || -z "$ok" ]]; then
+                failures+=("$name")
+                [[ -n "${fail:-}" && "${fail:-0}" -gt 0 ]] || failed=$((failed + 1))
+        fi
+}
+
+step "packages"
+tests/install-deps.sh || { echo "cannot install the packages"; echo "0 passed, 1 failed"; exit 1; }
+
+step "build (-Werror)"
+if [[ ! -d build ]]; then
+        meson setup build >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+fi
+meson compile -C build || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+step "clang-format"
+check_format() {
+        local bad=()
+        for f in $(git ls-files '*.c' '*.h' 2>/dev/null || find common daemon cli tests -name '*.[ch]'); do
+                clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || bad+=("$f")
+        done
+        [[ ${#bad[@]} -eq 0 ]] || { echo "clang-format would change: ${bad[*]}"; return 1; }
+}
+gate clang-format check_format
+
+step "unit tests"
+meson_tests unit build --suite unit
+step "unit tests under valgrind"
+meson_tests unit-valgrind build --suite unit \
+        --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet'
+
+step "integration scenarios (sandbox: private D-Bus, systemd --user, stand-in Metabase)"
+meson_tests integration build --suite integration
+
+step "ASan + UBSan"
+if [[ ! -d build-asan ]]; then
+        CC=gcc meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+                -Dc_args=-fno-sanitize-recover=all >/dev/null
+fi
+if meson compile -C build-asan >/dev/null; then
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+        meson_tests unit-asan build-asan --suite unit
+        # the daemon itself under the sanitizers, through real upgrades and a rollback
+        MBUP_DAEMON_ENV="ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1" \
+                meson_tests integration-asan build-asan --suite integration upgrade-commits \
+                upgrade-rolls-back-on-crash-during-settle hold-cancel-and-busy
+        unset ASAN_OPTIONS UBSAN_OPTIONS
+else
+        failed=$((failed + 1))
+        failures+=("asan-build")
+fi
+
+step "fuzz targets (${FUZZ_SECONDS}s each)"
+if [[ ! -d build-fuzz ]]; then
+        CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=true >/dev/null
+fi
+if meson compile -C build-fuzz >/dev/null; then
+        for t in build-fuzz/tests/fuzz/fuzz-*; do
+                [[ -x "$t" && -f "$t" ]] || continue
+                name=$(basename "$t")
+                corpus=$(mktemp -d)
+                cp -r "tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
+                if "$t" -max_total_time="$FUZZ_SECONDS" -max_len=65536 "$corpus" >"/tmp/$name.log" 2>&1; then
+                        echo "$name: $(grep -o 'Done [0-9]* runs' "/tmp/$name.log" || echo ok)"
+                        passed=$((passed + 1))
+                else
+                        tail -n 30 "/tmp/$name.log"
+                        failed=$((failed + 1))
+                        failures+=("$name")
+                fi
+                rm -rf "$corpus"
+        done
+else
+        failed=$((failed + 1))
+        failures+=("fuzz-build")
+fi
+
+step "summary"
+[[ ${#failures[@]} -eq 0 ]] || echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* Crash-safe file operations: atomic writes and copies leave either the old or the new content,
+ * hash what they copy, keep owner and mode, and leave no temporary files behind. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "strv.h"
+
+static char *tmpdir;
+
+static int setup(void **state) {
+        char t[] = "/tmp/test-fileio-XXXXXX";
+        tmpdir = strdup(mkdtemp(t));
+        return tmpdir ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        char *cmd = strdup_printf("rm -rf '%s'", tmpdir);
+        int r = system(cmd);
+        free(cmd);
+        free(tmpdir);
+        return r == 0 ? 0 : -1;
+}
+
+static size_t count_entries(const char *dir) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        size_t n = 0;
+
+        assert_non_null(d);
+        while ((e = readdir(d)))
+                if (e->d_name[0] != '.' || (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+static void test_write_atomic(void **state) {
+        _cleanup_free_ char *d = path_join(tmpdir, "w"), *p = NULL, *text = NULL;
+        struct stat st;
+        size_t n;
+
+        assert_int_equal(mkdir_parents_and_self(d, 0755), 0);
+        p = path_join(d, "f.json");
+        assert_int_equal(write_file_atomic(p, "one", 3, 0600), 0);
+        assert_int_equal(write_file_atomic(p, "second", 6, 0640), 0);
+        assert_int_equal(read_full_file(p, 100, &text, &n), 0);
+        assert_string_equal(text, "second");
+        assert_int_equal(n, 6);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+        assert_int_equal(count_entries(d), 1); /* no temporary files left */
+        free(text);
+        text = NULL;
+        assert_int_equal(read_full_file(p, 3, &text, &n), -EFBIG);
+        assert_int_equal(read_full_file(d, 100, &text, &n), -EBADFD);
+}
+
+static void test_copy_hashes_and_keeps_mode(void **state) {
+        _cleanup_free_ char *d = path_join(tmpdir, "c"), *src = NULL, *dst = NULL, *tmp = NULL;
+        char sha[SHA256_HEX_SIZE];
+        uint64_t size;
+        struct stat st;
+        FILE *f;
+
+        assert_int_equal(mkdir_parents_and_self(d, 0755), 0);
+        src = path_join(d, "src");
+        dst = path_join(d, "dst");
+        f = fopen(src, "we");
+        assert_non_null(f);
+        /* 5 MiB + 3: more than one read buffer */
+        for (int i = 0; i < 5 * 1024 * 1024 + 3; i++)
+                fputc('a' + i % 26, f);
+        fclose(f);
+
+        assert_int_equal(
+                copy_file_atomic(
+                        src,
+                        dst,
+                        &(CopyOptions){.mode = 0604, .uid = (uid_t) -1, .gid = (gid_t) -1},
+                        sha,
+                        &size,
+                        NULL),
+                0);
+        assert_int_equal(size, 5 * 1024 * 1024 + 3);
+        {
+                char again[SHA256_HEX_SIZE];
+                int fd = open(dst, O_RDONLY | O_CLOEXEC);
+                assert_true(fd >= 0);
+                assert_int_equal(sha256_fd(fd, again, NULL), 0);
+                close(fd);
+                assert_string_equal(sha, again);
+        }
+        assert_int_equal(stat(dst, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0604);
+
+        /* no_replace leaves the copy at a temporary name for the caller to rename */
+        assert_int_equal(
+                copy_file_atomic(
+                        src,
+                        dst,
+                        &(CopyOptions){.mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1, .no_replace = true},
+                        NULL,
+                        NULL,
+                        &tmp),
+                0);
+        assert_non_null(tmp);
+        assert_int_equal(access(tmp, F_OK), 0);
+        assert_int_equal(rename_and_sync(tmp, dst), 0);
+        assert_int_equal(count_entries(d), 2);
+
+        /* a directory or a missing file is refused, and leaves nothing behind */
+        assert_true(
+                copy_file_atomic(d, dst, &(CopyOptions){.mode = 0600, .uid = (uid_t) -1}, NULL, NULL, NULL) <
+                0);
+        assert_int_equal(
+                copy_file_atomic(
+                        "/nonexistent", dst, &(CopyOptions){.mode = 0600, .uid = (uid_t) -1}, NULL, NULL, NULL),
+                -ENOENT);
+        assert_int_equal(count_entries(d), 2);
+}
+
+static void test_disk_free_walks_up(void **state) {
+        _cleanup_free_ char *p = path_join(tmpdir, "does/not/exist/yet");
+        uint64_t free_bytes = 0, free2 = 0;
+        dev_t dev, dev2;
+
+        assert_int_equal(disk_free_bytes(p, &free_bytes, &dev), 0);
+        assert_int_equal(disk_free_bytes(tmpdir, &free2, &dev2), 0);
+        assert_true(free_bytes > 0);
+        assert_true(dev == dev2);
+}
+
+static void test_paths(void **state) {
+        _cleanup_free_ char *a = path_join("/a/", "/b"), *b = path_join("/a", "b"),
+                            *c = path_dirname("/x/y/z.jar");
+        assert_string_equal(a, "/a/b");
+        assert_string_equal(b, "/a/b");
+        assert_string_equal(c, "/x/y");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_write_atomic),
+                cmocka_unit_test(test_copy_hashes_and_keeps_mode),
+                cmocka_unit_test(test_disk_free_walks_up),
+                cmocka_unit_test(test_paths),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+/* The journal: an operation survives a save/load round trip field by field, a damaged journal
+ * is refused, and results map to mbctl's exit codes. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "operation.h"
+#include "strv.h"
+
+static char *tmpdir;
+
+static int setup(void **state) {
+        char t[] = "/tmp/test-operation-XXXXXX";
+        tmpdir = strdup(mkdtemp(t));
+        return tmpdir ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        char *cmd = strdup_printf("rm -rf '%s'", tmpdir);
+        int r = system(cmd);
+        free(cmd);
+        free(tmpdir);
+        return r == 0 ? 0 : -1;
+}
+
+static Operation *sample(void) {
+        Operation *op = calloc(1, sizeof(Operation));
+        op->id = 1795668123307;
+        op->kind = OPERATION_ROLLBACK;
+        op->step = STEP_ROLLBACK_RESTORE;
+        op->result = RESULT_NONE;
+        op->force = true;
+        op->unit = strdup("metabase.service");
+        op->from_version = strdup("v0.56.1");
+        op->to_version = strdup("v0.56.2");
+        op->from_sha256 = strdup("aa");
+        op->jar_path = strdup("/opt/metabase/metabase.jar");
+        op->staged_path = strdup("/opt/metabase/.metabase.jar.mbup-staged");
+        op->kept_jar = strdup("/var/lib/mbupgraded/releases/v0.56.1/metabase.jar");
+        op->jar_uid = 998;
+        op->jar_gid = 997;
+        op->jar_mode = 0640;
+        op->swapped = true;
+        op->db_kind = strdup("h2");
+        op->db_file = strdup("/opt/metabase/metabase.db.mv.db");
+        op->backup_path = strdup("/var/lib/mbupgraded/backups/x/metabase.db.mv.db");
+        op->backup_sha256 = strdup("bb");
+        op->backup_done = true;
+        op->main_pid = 4242;
+        op->started_usec = 1;
+        op->stopped_usec = 2000000;
+        op->serving_usec = 3500000;
+        op->reason = strdup("Metabase reports version \"v0.56.1\", expected v0.56.2");
+        return op;
+}
+
+static void test_round_trip(void **state) {
+        _cleanup_free_ char *path = path_join(tmpdir, "operation.json");
+        Operation *op = sample(), *back = NULL;
+
+        assert_int_equal(operation_save(op, path), 0);
+        assert_int_equal(operation_load(path, &back), 0);
+        assert_int_equal(back->id, op->id);
+        assert_int_equal(back->kind, OPERATION_ROLLBACK);
+        assert_int_equal(back->step, STEP_ROLLBACK_RESTORE);
+        assert_true(back->force);
+        assert_true(back->swapped);
+        assert_true(back->backup_done);
+        assert_int_equal(back->jar_uid, 998);
+        assert_int_equal(back->jar_gid, 997);
+        assert_int_equal(back->jar_mode, 0640);
+        assert_int_equal(back->main_pid, 4242);
+        assert_string_equal(back->kept_jar, op->kept_jar);
+        assert_string_equal(back->backup_sha256, "bb");
+        assert_string_equal(back->reason, op->reason);
+        assert_null(back->restore_path);
+        operation_free(op);
+        operation_free(back);
+}
+
+static void test_history_json(void **state) {
+        Operation *op = sample();
+        _cleanup_free_ char *s = NULL;
+
+        op->result = RESULT_ROLLED_BACK;
+        s = operation_to_history_json(op);
+        assert_non_null(s);
+        assert_non_null(strstr(s, "\"result\":\"rolled-back\""));
+        assert_non_null(strstr(s, "\"downtime_ms\":1500"));
+        assert_non_null(strstr(s, "\"kind\":\"rollback\""));
+        assert_null(strchr(s, '\n'));
+        /* history_append() looks entries up by this prefix */
+        assert_true(startswith(s, "{\"id\":1795668123307,"));
+        operation_free(op);
+}
+
+static void test_damaged_journal(void **state) {
+        _cleanup_free_ char *path = path_join(tmpdir, "bad.json");
+        Operation *op = NULL;
+        const char *bad[] = {
+                "",
+                "{",
+                "[]",
+                "{\"kind\":\"upgrade\",\"step\":\"stop\"}", /* no unit, jar */
+                "{\"kind\":\"sideways\",\"step\":\"stop\",\"unit\":\"a\",\"jar_path\":\"/b\"}", /* bad kind */
+                "{\"kind\":\"upgrade\",\"step\":\"fly\",\"unit\":\"a\",\"jar_path\":\"/b\"}", /* bad step */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_int_equal(write_file_atomic(path, bad[i], strlen(bad[i]), 0600), 0);
+                assert_int_equal(operation_load(path, &op), -EBADMSG);
+                assert_null(op);
+        }
+        assert_int_equal(operation_load("/nonexistent/operation.json", &op), -ENOENT);
+}
+
+static void test_tables(void **state) {
+        for (Step s = 0; s < _STEP_MAX; s++)
+                assert_int_equal(step_from_string(step_to_string(s)), s);
+        for (Result r = 0; r < _RESULT_MAX; r++)
+                assert_int_equal(result_from_string(result_to_string(r)), r);
+        assert_int_equal(step_from_string("nope"), _STEP_INVALID);
+        assert_int_equal(result_to_exit_status(RESULT_COMMITTED), 0);
+        assert_int_equal(result_to_exit_status(RESULT_FAILED), 1);
+        assert_int_equal(result_to_exit_status(RESULT_ROLLED_BACK), 3);
+        assert_int_equal(result_to_exit_status(RESULT_ROLLBACK_FAILED), 4);
+        assert_int_equal(result_to_exit_status(RESULT_REFUSED), 5);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_history_json),
+                cmocka_unit_test(test_damaged_journal),
+                cmocka_unit_test(test_tables),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
