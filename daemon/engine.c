@@ -280,6 +280,11 @@ static void engine_finish(Manager *m, Result result) {
                         strempty(op->reason));
         }
 
+        /* Verification just asked Metabase itself: no need to ask again. */
+        if (result == RESULT_COMMITTED)
+                (void) free_and_strdup(&m->running_version, op->to_version);
+        else if (result == RESULT_ROLLED_BACK)
+                (void) free_and_strdup(&m->running_version, op->from_version);
         (void) free_and_strdup(&m->last_result, verb);
         m->last_op_id = op->id;
         bus_api_emit_finished(m, op);
