@@ -516,18 +516,17 @@ static int preflight_run(void *userdata) {
         _cleanup_free_ char *jar_dir = path_dirname(p->jar_path), *rel = path_join(p->state_dir, "releases");
         if (!jar_dir || !rel)
                 return -ENOMEM;
-        r = add_need(needs, &n_needs, jar_dir, p->new_info->size);
+        uint64_t rel_free;
+        dev_t rel_dev;
+        r = disk_free_bytes(rel, &rel_free, &rel_dev);
         if (r >= 0)
-                r = add_need(needs, &n_needs, rel, 0);
+                r = add_need(needs, &n_needs, jar_dir, p->new_info->size);
+        if (r >= 0) /* the kept JAR is a hard link on the same filesystem, a copy on another */
+                r = add_need(needs, &n_needs, rel, rel_dev == p->jar_st.st_dev ? 0 : p->old_info->size);
         if (r >= 0)
                 r = add_need(needs, &n_needs, p->backup_dir, p->db_exists ? (uint64_t) p->db_st.st_size : 0);
         if (r < 0)
                 return refuse(p, r, "cannot check free disk space: %s", strerror(-r));
-        if (needs[0].dev != needs[1].dev) {
-                for (size_t i = 0; i < n_needs; i++)
-                        if (streq(needs[i].where, rel) || needs[i].dev == needs[1].dev)
-                                needs[i].need += p->old_info->size;
-        }
         for (size_t i = 0; i < n_needs; i++)
                 if (needs[i].need + DISK_MARGIN_BYTES > needs[i].free)
                         return refuse(
@@ -580,10 +579,9 @@ static void on_preflight_done(int r, void *userdata) {
         Manager *m = p->m;
         Operation *op = m->op;
 
-        if (r >= 0 && !p->dry_run) {
-                op->staged_path = TAKE_PTR(p->staged_path);
-                op->kept_jar = TAKE_PTR(p->kept_jar);
-        }
+        /* Even a failed pre-flight may have staged a copy: engine_finish() removes it. */
+        op->staged_path = TAKE_PTR(p->staged_path);
+        op->kept_jar = TAKE_PTR(p->kept_jar);
         if (r < 0) {
                 engine_fail(m, RESULT_REFUSED, "%s", p->error ?: strerror(-r));
                 goto finish;

@@ -95,8 +95,13 @@ if meson compile -C build-fuzz >/dev/null; then
                 [[ -x "$t" && -f "$t" ]] || continue
                 name=$(basename "$t")
                 corpus=$(mktemp -d)
+                extra=()
                 cp -r "tests/fuzz/corpus/$name/." "$corpus/" 2>/dev/null || true
-                if "$t" -max_total_time="$FUZZ_SECONDS" -max_len=65536 "$corpus" >"/tmp/$name.log" 2>&1; then
+                case $name in
+                fuzz-jar) cp build-fuzz/tests/fuzz/*.jar build-fuzz/tests/fuzz/structured-* "$corpus/" ;;
+                fuzz-config) extra=(-dict=tests/fuzz/fuzz-config.dict) ;;
+                esac
+                if "$t" -max_total_time="$FUZZ_SECONDS" -max_len=65536 "${extra[@]}" "$corpus" >"/tmp/$name.log" 2>&1; then
                         echo "$name: $(grep -o 'Done [0-9]* runs' "/tmp/$name.log" || echo ok)"
                         passed=$((passed + 1))
                 else
