@@ -59,6 +59,21 @@ check_format() {
 }
 gate clang-format check_format
 
+step "meson install (into a scratch DESTDIR)"
+check_install() {
+        local dest f
+        dest=$(mktemp -d)
+        DESTDIR=$dest meson install -C build --quiet >/dev/null || return 1
+        for f in sbin/mbupgraded bin/mbctl etc/mbupgraded/mbupgraded.yaml share/dbus-1/system.d/org.mbupgraded.Manager1.conf; do
+                [[ -n "$(find "$dest" -path "*/$f" -print -quit)" ]] || { echo "not installed: $f"; return 1; }
+        done
+        for f in mbupgraded.service mbupgraded-window.service mbupgraded-window.timer; do
+                [[ -n "$(find "$dest" -path "*/systemd/system/$f" -print -quit)" ]] || { echo "not installed: $f"; return 1; }
+        done
+        rm -rf "$dest"
+}
+gate install check_install
+
 step "unit tests"
 meson_tests unit build --suite unit
 step "unit tests under valgrind"

@@ -23,9 +23,9 @@ die() {
         printf 'FAIL: %s\n' "$*" >&2
         if [[ -n "${SB:-}" ]]; then
                 printf -- '--- mbupgraded log (tail) ---\n' >&2
-                tail -n 40 "$SB/logs/mbupgraded.log" 2>/dev/null >&2 || true
+                tail -n 40 "$SB/logs/mbupgraded.log" >&2 2>/dev/null || true
                 printf -- '--- metabase log (tail) ---\n' >&2
-                tail -n 15 "$SB/logs/metabase.log" 2>/dev/null >&2 || true
+                tail -n 15 "$SB/logs/metabase.log" >&2 2>/dev/null || true
         fi
         exit 1
 }
