@@ -140,10 +140,19 @@ static bool body_is_ok(const char *body) {
         return ok;
 }
 
+/* "HTTP 503" or "connection refused", for messages. */
+static const char *describe_answer(int status, char *buf, size_t n) {
+        if (status > 0)
+                snprintf(buf, n, "HTTP %d", status);
+        else
+                snprintf(buf, n, "%s", strerror(-status));
+        return buf;
+}
+
 static void on_health(HttpRequest *req, int status, const char *body, void *userdata) {
         Verifier *v = userdata;
         uint64_t now = now_mono();
-        char a[32], b[32];
+        char a[64], b[64];
 
         v->request = NULL;
         if (v->phase == PHASE_STARTING) {
@@ -167,10 +176,11 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
                         verifier_finish(
                                 v,
                                 false,
-                                "Metabase made no start-up progress for %s (stall_timeout; last progress %.0f%%, last answer %d)",
+                                "Metabase made no start-up progress for %s (stall_timeout; last progress %.0f%%, last "
+                                "answer: %s)",
                                 a,
-                                v->last_progress * 100,
-                                status);
+                                v->last_progress < 0 ? 0 : v->last_progress * 100,
+                                describe_answer(status, b, sizeof(b)));
                         return;
                 }
                 if (now - v->begin > v->start_timeout_usec) {
@@ -180,7 +190,7 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
                                 false,
                                 "Metabase was not ready within %s (start_timeout; progress %.0f%%)",
                                 b,
-                                v->last_progress * 100);
+                                v->last_progress < 0 ? 0 : v->last_progress * 100);
                         return;
                 }
                 return;
@@ -191,7 +201,12 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
                         v->misses = 0;
                 else if (++v->misses >= SETTLE_MISSES_MAX) {
                         verifier_finish(
-                                v, false, "health turned bad while settling (answer %d: %.100s)", status, body);
+                                v,
+                                false,
+                                "Metabase stopped being healthy while settling (%s%s%.100s)",
+                                describe_answer(status, a, sizeof(a)),
+                                isempty(body) ? "" : ": ",
+                                body);
                         return;
                 }
                 if (now - v->settle_begin >= v->settle_usec) {
