@@ -30,6 +30,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/mbup-bench-inspect.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 JAR=$WORK/metabase.jar
 
+# The verdict goes to fd 3, the real stdout, also from inside $(...).
+exec 3>&1
 USE_HYPERFINE=0
 if [[ ${BENCH_HYPERFINE:-1} != 0 ]] && command -v hyperfine >/dev/null; then USE_HYPERFINE=1; fi
 
@@ -43,11 +45,11 @@ run_ms() {
         t1=$(now_ns)
         if [[ $rc -eq 124 ]]; then
                 echo "FAIL: '$*' did not finish within ${t}s (hung?)" >&2
-                echo "VERDICT: FAIL $(basename "$1") did not finish within ${t}s"
+                echo "VERDICT: FAIL '$*' did not finish within ${t}s" >&3
                 exit 1
         elif [[ $rc -ne 0 ]]; then
                 echo "FAIL: '$*' exited $rc: $(head -c 500 "$WORK/out")" >&2
-                echo "VERDICT: FAIL '$*' exited $rc"
+                echo "VERDICT: FAIL '$*' exited $rc" >&3
                 exit 1
         fi
         calc "($t1 - $t0) / 1000000"
@@ -60,7 +62,7 @@ hyperfine_median() {
         hyperfine --style none --warmup 1 --runs "$runs" --export-json "$WORK/hf.json" \
                 "timeout $t $*" >/dev/null 2>"$WORK/hf.err" || {
                 echo "FAIL: hyperfine on '$*': $(tail -3 "$WORK/hf.err")" >&2
-                echo "VERDICT: FAIL '$*' failed or hung under hyperfine"
+                echo "VERDICT: FAIL '$*' failed or hung under hyperfine" >&3
                 exit 1
         }
         tr ',' '\n' <"$WORK/hf.json" | sed -n 's/^ *"median": *\([0-9.eE+-]*\).*/\1/p' | head -1 |

@@ -418,6 +418,12 @@ static int preflight_run(void *userdata) {
         struct stat src_st;
         int r, cmp;
 
+        /* The file itself, not a link that could be pointed elsewhere between check and copy. */
+        if (lstat(p->source_jar, &src_st) < 0)
+                return refuse(p, negative_errno(), "cannot read %s: %m", p->source_jar);
+        if (S_ISLNK(src_st.st_mode))
+                return refuse(
+                        p, -ELOOP, "%s is a symbolic link; give the path of the JAR file itself", p->source_jar);
         r = jar_inspect(p->source_jar, JAR_INSPECT_HASH, &p->new_info, &err);
         if (r < 0)
                 return refuse(p, r, "%s: %s", p->source_jar, err ?: strerror(-r));

@@ -22,6 +22,7 @@ scenario() {
         run_mbctl 2 upgrade now --jar "$SB/jars/does-not-exist.jar"
         run_mbctl 2 upgrade now
         assert_contains "$OUT" "No release source is configured"
+        scenario_more
 
         assert_eq "$(main_pid)" "$pid" "MainPID after the refusals"
         assert_eq "$(running_version)" "v0.56.2"
@@ -29,4 +30,17 @@ scenario() {
         [[ -z "$(ls -A "$SB/backups")" ]] || die "a backup was taken for a refused upgrade"
         run_mbctl 0 history --json
         assert_contains "$OUT" '"result":"refused"'
+}
+
+# Files that are not JARs in other ways: a symlink, a directory, a FIFO.
+scenario_more() {
+        local pid=$(main_pid)
+        ln -sf "$(make_release v0.56.3 linked)" "$SB/jars/link.jar"
+        run_mbctl 5 upgrade now --jar "$SB/jars/link.jar"
+        assert_contains "$OUT" "symbolic link"
+        mkdir -p "$SB/jars/dir.jar"
+        run_mbctl 5 upgrade now --jar "$SB/jars/dir.jar"
+        mkfifo "$SB/jars/fifo.jar"
+        run_mbctl 5 upgrade now --jar "$SB/jars/fifo.jar"
+        assert_eq "$(main_pid)" "$pid" "MainPID after the refusals"
 }
