@@ -111,6 +111,8 @@ sleep 2 # its start-up D-Bus traffic is over
 echo "Memory, idle after start:"
 memory
 RSS_IDLE=$(status_kb VmRSS)
+echo "  largest resident mappings:"
+top_mappings 6
 echo "Timers armed:"
 timers
 

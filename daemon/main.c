@@ -101,6 +101,7 @@ static int run(int argc, char *argv[]) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGPIPE);
+        sigaddset(&mask, SIGCHLD); /* sd_event_add_child() needs it blocked in every thread */
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
 
         r = manager_new(config, &m);

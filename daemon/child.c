@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "child.h"
+#include "macro.h"
+#include "strv.h"
+
+#define CHILD_LINE_MAX 4096
+
+extern char **environ;
+
+struct Child {
+        sd_event_source *exit_source;
+        sd_event_source *io_source;
+        int fd;
+        pid_t pid;
+        char buf[CHILD_LINE_MAX];
+        size_t n;
+        char *last_line;
+        bool exited, eof, killed;
+        int status;
+        ChildLineCallback on_line;
+        ChildExitCallback on_exit;
+        void *userdata;
+};
+
+static void child_free(Child *c) {
+        sd_event_source_disable_unref(c->exit_source);
+        sd_event_source_disable_unref(c->io_source);
+        if (c->fd >= 0)
+                (void) close(c->fd);
+        free(c->last_line);
+        free(c);
+}
+
+/* Both the pipe's EOF and the exit must be seen before the verdict is final. */
+static void child_maybe_done(Child *c) {
+        if (!c->exited || !c->eof)
+                return;
+        if (!c->killed)
+                c->on_exit(c, c->status, strempty(c->last_line), c->userdata);
+        child_free(c);
+}
+
+static void child_line(Child *c, const char *line) {
+        (void) free_and_strdup(&c->last_line, line);
+        if (!c->killed && c->on_line)
+                c->on_line(c, line, c->userdata);
+}
+
+static int on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Child *c = userdata;
+
+        for (;;) {
+                ssize_t k = read(fd, c->buf + c->n, sizeof(c->buf) - 1 - c->n);
+                if (k < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        k = 0; /* treat as EOF */
+                }
+                if (k == 0) {
+                        if (c->n > 0) {
+                                c->buf[c->n] = '\0';
+                                child_line(c, c->buf);
+                                c->n = 0;
+                        }
+                        c->io_source = sd_event_source_disable_unref(c->io_source);
+                        c->eof = true;
+                        child_maybe_done(c);
+                        return 0;
+                }
+                c->n += (size_t) k;
+                char *nl;
+                while ((nl = memchr(c->buf, '\n', c->n))) {
+                        *nl = '\0';
+                        child_line(c, c->buf);
+                        c->n -= (size_t) (nl + 1 - c->buf);
+                        memmove(c->buf, nl + 1, c->n);
+                }
+                if (c->n == sizeof(c->buf) - 1) {
+                        /* An overlong line: take it as it is. */
+                        c->buf[c->n] = '\0';
+                        child_line(c, c->buf);
+                        c->n = 0;
+                }
+        }
+}
+
+static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        Child *c = userdata;
+
+        c->exited = true;
+        c->status = si->si_code == CLD_EXITED ? si->si_status : -(128 + si->si_status);
+        c->exit_source = sd_event_source_disable_unref(c->exit_source);
+        child_maybe_done(c);
+        return 0;
+}
+
+int child_spawn(
+        sd_event *e,
+        char *const argv[],
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret) {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none;
+        int pipefd[2], r;
+        Child *c;
+
+        c = calloc(1, sizeof(Child));
+        if (!c)
+                return -ENOMEM;
+        c->fd = -EBADF;
+        c->on_line = on_line;
+        c->on_exit = on_exit;
+        c->userdata = userdata;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                r = negative_errno();
+                free(c);
+                return r;
+        }
+        (void) posix_spawn_file_actions_init(&fa);
+        (void) posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+        (void) posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        (void) posix_spawnattr_init(&attr);
+        /* The daemon blocks SIGTERM for sd-event; the helper must not inherit that. */
+        sigemptyset(&none);
+        (void) posix_spawnattr_setsigmask(&attr, &none);
+        (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+        r = -posix_spawn(&c->pid, argv[0], &fa, &attr, argv, environ);
+        (void) posix_spawn_file_actions_destroy(&fa);
+        (void) posix_spawnattr_destroy(&attr);
+        (void) close(pipefd[1]);
+        c->fd = pipefd[0];
+        if (r < 0) {
+                child_free(c);
+                return r;
+        }
+        (void) fcntl(c->fd, F_SETFL, O_NONBLOCK);
+
+        r = sd_event_add_io(e, &c->io_source, c->fd, EPOLLIN, on_child_io, c);
+        if (r >= 0)
+                r = sd_event_add_child(e, &c->exit_source, c->pid, WEXITED, on_child_exit, c);
+        if (r < 0) {
+                (void) kill(c->pid, SIGKILL);
+                (void) waitpid(c->pid, NULL, 0);
+                child_free(c);
+                return r;
+        }
+        if (ret)
+                *ret = c;
+        return 0;
+}
+
+Child *child_kill(Child *c) {
+        if (!c)
+                return NULL;
+        c->killed = true;
+        if (!c->exited)
+                (void) kill(c->pid, SIGTERM);
+        return NULL;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Runs a helper process (mbupgraded-fetch, later the database helpers) and watches it from the
+ * event loop: its stdout is read line by line, its exit is reaped by sd-event. The daemon never
+ * waits on the network itself. */
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+typedef struct Child Child;
+
+/* Each complete line of the helper's stdout, without the newline. */
+typedef void (*ChildLineCallback)(Child *c, const char *line, void *userdata);
+/* The helper ended: status is its exit status (>= 0), or a negative errno / -(128+signal) when it
+ * died from a signal. last_line is its last line of output (the verdict), "" if none. The child is
+ * freed after this returns. */
+typedef void (*ChildExitCallback)(Child *c, int status, const char *last_line, void *userdata);
+
+int child_spawn(
+        sd_event *e,
+        char *const argv[],
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret);
+/* Kills the helper (SIGTERM, then the event loop reaps it) without calling on_exit. NULL is fine. */
+Child *child_kill(Child *c);
