@@ -382,6 +382,8 @@ static bool url_is_valid(const char *s) {
                 host = s + 8;
         else if (startswith(s, "http://"))
                 host = s + 7;
+        else if (startswith(s, "file:///"))
+                host = "localhost"; /* a mirror on disk, laid out like downloads.metabase.com */
         else
                 return false;
 
@@ -557,8 +559,8 @@ static int config_parse_group(ConfigParser *p, const char *value, void *data) {
 
 static const ConfigKey releases_keys[] = {
         {"edition", "oss or enterprise", config_parse_edition, FIELD(releases.edition)},
-        {"feed", "an http:// or https:// URL", config_parse_feed, FIELD(releases.feed)},
-        {"downloads", "an http:// or https:// URL", config_parse_downloads, FIELD(releases.downloads)},
+        {"feed", "an https://, http:// or file:/// URL", config_parse_feed, FIELD(releases.feed)},
+        {"downloads", "an https://, http:// or file:/// URL", config_parse_downloads, FIELD(releases.downloads)},
         {"channel", "latest or beta", config_parse_channel, FIELD(releases.channel)},
         {"check_every",
          NONZERO_DURATION_EXPECTED,

@@ -383,14 +383,14 @@ static void test_errors(void **state) {
                  "1: state_dir: expected an absolute path, got '/var/lib/x?y'"},
                 /* URLs */
                 {"releases:\n  feed: ftp://example.com/feed.json\n",
-                 "2: releases.feed: expected an http:// or https:// URL, got 'ftp://example.com/feed.json'"},
-                {"releases:\n  feed: ''\n", "2: releases.feed: expected an http:// or https:// URL, got ''"},
+                 "2: releases.feed: expected an https://, http:// or file:/// URL, got 'ftp://example.com/feed.json'"},
+                {"releases:\n  feed: ''\n", "2: releases.feed: expected an https://, http:// or file:/// URL, got ''"},
                 {"releases:\n  feed: https:///feed.json\n",
-                 "2: releases.feed: expected an http:// or https:// URL, got 'https:///feed.json'"},
+                 "2: releases.feed: expected an https://, http:// or file:/// URL, got 'https:///feed.json'"},
                 {"releases:\n  downloads: https://a b/\n",
-                 "2: releases.downloads: expected an http:// or https:// URL, got 'https://a b/'"},
+                 "2: releases.downloads: expected an https://, http:// or file:/// URL, got 'https://a b/'"},
                 {"releases:\n  downloads: https://\n",
-                 "2: releases.downloads: expected an http:// or https:// URL, got 'https://'"},
+                 "2: releases.downloads: expected an https://, http:// or file:/// URL, got 'https://'"},
                 {"service:\n  health_url: 127.0.0.1:3000\n",
                  "2: service.health_url: expected an http:// or https:// URL, or \"\", got '127.0.0.1:3000'"},
                 /* unit names */
@@ -652,8 +652,26 @@ static void test_enum_strings(void **state) {
         assert_int_equal(apply_mode_from_string(NULL), _APPLY_INVALID);
 }
 
+static void test_file_mirror(void **state) {
+        Config *c = NULL;
+        char *err = NULL;
+        char path[] = "/tmp/test-config-mirror-XXXXXX";
+        int fd = mkstemp(path);
+        const char *text = "releases:\n  feed: file:///srv/mirror/version-info.json\n  downloads: file:///srv/mirror\n";
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        close(fd);
+        assert_int_equal(config_load(path, &c, &err), 0);
+        assert_string_equal(c->releases.feed, "file:///srv/mirror/version-info.json");
+        assert_string_equal(c->releases.downloads, "file:///srv/mirror");
+        config_free(c);
+        unlink(path);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_file_mirror),
                 cmocka_unit_test(test_defaults),
                 cmocka_unit_test(test_every_key),
                 cmocka_unit_test(test_values),
