@@ -384,7 +384,8 @@ static void test_errors(void **state) {
                 /* URLs */
                 {"releases:\n  feed: ftp://example.com/feed.json\n",
                  "2: releases.feed: expected an https://, http:// or file:/// URL, got 'ftp://example.com/feed.json'"},
-                {"releases:\n  feed: ''\n", "2: releases.feed: expected an https://, http:// or file:/// URL, got ''"},
+                {"releases:\n  feed: ''\n",
+                 "2: releases.feed: expected an https://, http:// or file:/// URL, got ''"},
                 {"releases:\n  feed: https:///feed.json\n",
                  "2: releases.feed: expected an https://, http:// or file:/// URL, got 'https:///feed.json'"},
                 {"releases:\n  downloads: https://a b/\n",
@@ -657,7 +658,8 @@ static void test_file_mirror(void **state) {
         char *err = NULL;
         char path[] = "/tmp/test-config-mirror-XXXXXX";
         int fd = mkstemp(path);
-        const char *text = "releases:\n  feed: file:///srv/mirror/version-info.json\n  downloads: file:///srv/mirror\n";
+        const char *text =
+                "releases:\n  feed: file:///srv/mirror/version-info.json\n  downloads: file:///srv/mirror\n";
 
         assert_true(fd >= 0);
         assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
