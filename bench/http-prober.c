@@ -12,7 +12,7 @@
  * SEND_MS and RESULT_MS are milliseconds (3 decimals) since the prober started; STATUS is the
  * HTTP status code, or -1 connection refused / failed, -2 no answer within TIMEOUT_MS, -3 the
  * connection closed or broke before a status line. The first line is a comment with the
- * CLOCK_REALTIME of time 0, in microseconds. Runs until SIGTERM or SIGINT; probes still in
+ * CLOCK_REALTIME and CLOCK_MONOTONIC of time 0, in microseconds. Runs until SIGTERM or SIGINT; probes still in
  * flight then are dropped. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -165,8 +165,8 @@ int main(int argc, char *argv[]) {
 
         t0 = now_ns();
         clock_gettime(CLOCK_REALTIME, &rt);
-        printf("# t0_realtime_us %lld interval_ms %s timeout_ms %s\n",
-               (long long) rt.tv_sec * 1000000 + rt.tv_nsec / 1000, argv[4], argv[5]);
+        printf("# t0_realtime_us %lld t0_monotonic_us %lld interval_ms %s timeout_ms %s\n",
+               (long long) rt.tv_sec * 1000000 + rt.tv_nsec / 1000, (long long) (t0 / 1000), argv[4], argv[5]);
         next = t0;
 
         while (!stop) {

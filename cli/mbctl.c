@@ -50,14 +50,15 @@ static void help(void) {
                "Verbs:\n"
                "  status                        State of the daemon, the unit and the versions\n"
                "  upgrade now --jar FILE        Upgrade to a local JAR now\n"
-               "  upgrade now [--to VERSION]    Upgrade from the release feed (not configured yet)\n"
+               "  upgrade now [--to VERSION]    Upgrade to the newest release of the channel, or VERSION\n"
                "  upgrade window                What the maintenance timer runs\n"
                "  rollback                      Back to the version before the last upgrade, with its database\n"
                "  cancel                        Stop an upgrade that has not yet stopped the service\n"
                "  hold [--reason TEXT]          Refuse upgrades until unhold\n"
                "  unhold                        Allow upgrades again\n"
                "  history                       Past operations\n"
-               "  check | list                  Poll or list the release feed (not configured yet)\n"
+               "  check                         Poll the release feed now\n"
+               "  list                          Releases in the feed, and whether the policy takes them\n"
                "  inspect JAR [--no-hash]       Offline: version, main class, Java needed, SHA-256\n"
                "  config check [FILE]           Offline: validate a configuration file\n\n"
                "Options:\n"
@@ -325,7 +326,7 @@ static int verb_status(sd_bus *bus) {
                         else if (streq(status_fields[i][0], "Step") && isempty(v))
                                 continue;
                         else if (streq(status_fields[i][0], "NewestAvailable") && isempty(v))
-                                v = "(no release source configured yet)";
+                                v = "(unknown: the release feed has not been read; mbctl check)";
                         else if (
                                 (streq(status_fields[i][0], "NewestAllowed") ||
                                  streq(status_fields[i][0], "Staged")) &&
@@ -405,8 +406,15 @@ static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         const char *kind, *result, *from, *to, *reason;
         uint64_t id;
 
-        if (sd_bus_message_read(m, "tsssss", &id, &kind, &result, &from, &to, &reason) < 0 || id != f->id)
+        if (sd_bus_message_read(m, "tsssss", &id, &kind, &result, &from, &to, &reason) < 0)
                 return 0;
+        if (id != f->id) {
+                /* One hop of a plan. */
+                if (f->tty)
+                        printf("\r\033[K");
+                printf("  %s %s -> %s: %s%s%s\n", kind, from, to, result, isempty(reason) ? "" : ": ", reason);
+                return 0;
+        }
         if (f->tty)
                 printf("\r\033[K");
         f->done = true;
@@ -491,7 +499,14 @@ static int run_operation(sd_bus *bus, const char *method, const char *what, cons
                 return EXIT_FAILED;
         }
         if (arg_dry_run) {
-                printf("Pre-flight passed: %s\nNothing was changed (--dry-run).\n", summary);
+                printf("%s%s\nNothing was changed (--dry-run).\n",
+                       streq(method, "Upgrade") && arg_jar ? "Pre-flight passed: " : "",
+                       summary);
+                return EXIT_DONE;
+        }
+        if (f.id == 0) {
+                /* Nothing was started: nothing to do. */
+                printf("%s\n", summary);
                 return EXIT_DONE;
         }
         printf("%s\n", summary);
@@ -536,12 +551,17 @@ static int verb_upgrade(sd_bus *bus, char **args) {
                         "Usage: mbctl upgrade now [--jar FILE | --to VERSION] | mbctl upgrade window\n");
                 return EXIT_USAGE;
         }
-        if (streq(args[0], "window") || !arg_jar) {
-                fprintf(stderr,
-                        "No release source is configured yet: this version of mbupgraded upgrades from a local "
-                        "JAR only. Use: mbctl upgrade now --jar FILE\n");
-                return EXIT_USAGE;
+        if (streq(args[0], "window")) {
+                if (arg_jar || arg_to) {
+                        fprintf(stderr,
+                                "mbctl upgrade window takes neither --jar nor --to: it applies what the policy allows\n");
+                        return EXIT_USAGE;
+                }
+                return run_operation(
+                        bus, "Window", "Upgrade window", "t", (uint64_t) (arg_dry_run ? FLAG_DRY_RUN : 0));
         }
+        if (!arg_jar)
+                return run_operation(bus, "Upgrade", "Upgrade", "sst", "", arg_to ?: "", flags);
         if (arg_to) {
                 fprintf(stderr, "--to and --jar exclude each other\n");
                 return EXIT_USAGE;
@@ -607,7 +627,60 @@ static int verb_unhold(sd_bus *bus, char **args) {
 }
 
 static int verb_check(sd_bus *bus, char **args) {
-        return simple_call(bus, "Check", "Check", "", NULL);
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *text;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Check", &error, &reply, "");
+        if (r < 0)
+                return report_bus_error("Check", r, &error);
+        if (sd_bus_message_read(reply, "s", &text) < 0)
+                return EXIT_FAILED;
+        printf("Release feed checked: %s\n", text);
+        return verb_status(bus);
+}
+
+static int verb_list(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        json_object *array;
+        const char *text;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "List", &error, &reply, "");
+        if (r < 0)
+                return report_bus_error("List", r, &error);
+        if (sd_bus_message_read(reply, "s", &text) < 0)
+                return EXIT_FAILED;
+        array = json_tokener_parse(text);
+        if (!array || !json_object_is_type(array, json_type_array)) {
+                json_object_put(array);
+                fprintf(stderr, "The daemon's answer is not a JSON array\n");
+                return EXIT_FAILED;
+        }
+        if (arg_json)
+                puts(json_object_to_json_string_ext(
+                        array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        else if (json_object_array_length(array) == 0)
+                printf("No releases known yet: run mbctl check (see mbctl status for the last check).\n");
+        else {
+                printf("%-12s  %-10s  %-8s  %s\n", "VERSION", "RELEASED", "", "POLICY (unattended)");
+                for (size_t i = 0; i < json_object_array_length(array); i++) {
+                        json_object *o = json_object_array_get_idx(array, i), *v;
+#define S(k) (json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "")
+#define B(k) (json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v))
+                        printf("%-12s  %-10s  %-8s  %s\n",
+                               S("version"),
+                               isempty(S("released")) ? "-" : S("released"),
+                               B("staged") ? "staged" : "",
+                               B("eligible") ? "allowed" : S("reason"));
+#undef S
+#undef B
+                }
+        }
+        json_object_put(array);
+        return EXIT_DONE;
 }
 
 static void format_time(uint64_t usec, char *buf, size_t n) {
@@ -768,7 +841,7 @@ static int run(int argc, char *argv[]) {
                 {"unhold", verb_unhold},
                 {"history", verb_history},
                 {"check", verb_check},
-                {"list", verb_check},
+                {"list", verb_list},
         };
         char **args;
         const char *verb;

@@ -9,12 +9,8 @@
 #include "fileio.h"
 #include "log.h"
 #include "manager.h"
+#include "releases.h"
 #include "strv.h"
-
-#define MB_ERROR_NO_SOURCE "org.mbupgraded.Error.NoReleaseSource"
-#define NO_SOURCE_MESSAGE                                                                                 \
-        "No release source is configured yet: this version of mbupgraded upgrades from a local JAR only " \
-        "(mbctl upgrade now --jar FILE)"
 
 /* Mutating methods: root and members of admin_group. The D-Bus policy file says the same; this
  * check holds even on a bus without that policy. */
@@ -106,7 +102,9 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
                         "Not a Metabase version: '%.40s' (expected e.g. v0.56.3)",
                         version);
         if (isempty(jar))
-                return sd_bus_error_set(error, MB_ERROR_NO_SOURCE, NO_SOURCE_MESSAGE);
+                return releases_upgrade(m, version, flags, message, error);
+        if (!isempty(version))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Give a JAR or a version, not both");
         r = validate_jar_argument(jar, error);
         if (r < 0)
                 return r;
@@ -199,13 +197,41 @@ static int method_get_history(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_reply_method_return(message, "s", text);
 }
 
+static int method_window(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint64_t flags;
+        int r;
+
+        r = sd_bus_message_read(message, "t", &flags);
+        if (r < 0)
+                return r;
+        if (flags & ~(uint64_t) ENGINE_DRY_RUN)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64, flags);
+        if (!(flags & ENGINE_DRY_RUN)) {
+                r = check_admin(m, message, error);
+                if (r < 0)
+                        return r;
+        }
+        return releases_window(m, flags, message, error);
+}
+
 static int method_check(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return sd_bus_error_set(error, MB_ERROR_NO_SOURCE, NO_SOURCE_MESSAGE);
+        return releases_check(userdata, message, error);
+}
+
+static int method_list(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *json = NULL;
+        int r;
+
+        r = releases_list_json(userdata, &json);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to list the releases: %m");
+        return sd_bus_reply_method_return(message, "s", json);
 }
 
 static const char *manager_state(Manager *m) {
         if (!m->op)
-                return "idle";
+                return releases_busy(m) ? "staging" : "idle";
         if (m->op->step == STEP_PREFLIGHT)
                 return "preflight";
         if (m->op->step >= STEP_ROLLBACK_STOP && m->op->step <= STEP_ROLLBACK_VERIFY)
@@ -252,7 +278,14 @@ static int property_get_string(
                 v = m->hold ? m->hold_reason : NULL;
         else if (streq(property, "LastResult"))
                 v = m->last_result;
-        /* NewestAvailable, NewestAllowed, Staged: no release source yet. */
+        else if (streq(property, "NewestAvailable"))
+                v = releases_newest_available(m);
+        else if (streq(property, "NewestAllowed"))
+                v = releases_newest_allowed(m);
+        else if (streq(property, "Staged"))
+                v = releases_staged(m);
+        else if (streq(property, "LastCheck"))
+                v = releases_last_check(m);
         return sd_bus_message_append(reply, "s", strempty(v));
 }
 
@@ -313,6 +346,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("NewestAvailable", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("NewestAllowed", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Staged", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastCheck", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Hold", "b", property_get_hold, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("HoldReason", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastResult", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -333,7 +367,14 @@ static const sd_bus_vtable manager_vtable[] = {
                 "Hold", SD_BUS_ARGS("s", reason), SD_BUS_NO_RESULT, method_hold, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Unhold", "", "", method_unhold, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetHistory", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", jsonl), method_get_history, 0),
-        SD_BUS_METHOD("Check", "", "", method_check, 0),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Window",
+                SD_BUS_ARGS("t", flags),
+                SD_BUS_RESULT("t", id, "s", summary),
+                method_window,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Check", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", result), method_check, 0),
+        SD_BUS_METHOD_WITH_ARGS("List", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_list, 0),
         SD_BUS_SIGNAL_WITH_ARGS(
                 "OperationFinished",
                 SD_BUS_ARGS("t", id, "s", kind, "s", result, "s", from, "s", to, "s", reason),

@@ -14,6 +14,7 @@
 #include "jar.h"
 #include "java.h"
 #include "log.h"
+#include "releases.h"
 #include "macro.h"
 #include "strv.h"
 #include "worker.h"
@@ -289,10 +290,13 @@ static void engine_finish(Manager *m, Result result) {
         m->last_op_id = op->id;
         bus_api_emit_finished(m, op);
         prune_backups(m);
-        m->op = operation_free(m->op);
+        m->op = NULL;
         m->cancel_requested = false;
         manager_refresh(m);
         manager_properties_changed(m, "State", "Step", "LastResult", "OperationId", NULL);
+        /* Last: a plan may start its next hop from here, which needs the engine idle. */
+        releases_operation_finished(m, op);
+        operation_free(op);
 }
 
 /* Pre-flight: everything that can be checked before the service is touched. */

@@ -11,6 +11,7 @@
 #include "jar.h"
 #include "log.h"
 #include "manager.h"
+#include "releases.h"
 #include "strv.h"
 
 char *manager_state_path(Manager *m, const char *name) {
@@ -216,6 +217,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->verifier = verifier_free(m->verifier);
+        releases_free(m->releases);
         operation_free(m->op);
         sd_bus_message_unref(m->op_call);
         systemd_free(m->systemd);
@@ -283,6 +285,9 @@ int manager_startup(Manager *m) {
                 return r;
 
         r = engine_resume(m);
+        if (r < 0)
+                return r;
+        r = releases_new(m, &m->releases);
         if (r < 0)
                 return r;
         if (!m->op)

@@ -21,6 +21,8 @@
 #define MB_ERROR_NOTHING "org.mbupgraded.Error.NothingToDo"
 #define MB_ERROR_TOO_LATE "org.mbupgraded.Error.TooLate"
 
+typedef struct Releases Releases;
+
 typedef struct Manager {
         sd_event *event;
         sd_bus *bus;
@@ -37,6 +39,7 @@ typedef struct Manager {
         bool hold; /* mbctl hold (persisted) or policy.hold */
         char *hold_reason;
 
+        Releases *releases;      /* the feed, staging and plans */
         Operation *op;           /* the operation in progress, NULL when idle */
         sd_bus_message *op_call; /* the Upgrade/Rollback call to answer after pre-flight */
         Verifier *verifier;

@@ -188,10 +188,26 @@ EOT
         wait_healthy 60 || die "the installed Metabase did not become healthy"
 }
 
-# write_config [extra YAML lines appended under service:]
+# write_config: the daemon's config for the sandbox. The release feed is a mirror on disk
+# ($SB/mirror, see make_mirror) unless MBUP_FEED/MBUP_DOWNLOADS say otherwise (nginx scenarios):
+# a sandbox never reaches for the real static.metabase.com.
 write_config() {
+        mkdir -p "$SB/mirror"
         cat >"$SB/mbupgraded.yaml" <<EOT
 # written by tests/integration/lib.sh
+releases:
+  feed: ${MBUP_FEED:-file://$SB/mirror/version-info.json}
+  downloads: ${MBUP_DOWNLOADS:-file://$SB/mirror}
+  check_every: ${MBUP_CHECK_EVERY:-6h}
+  require_checksum: ${MBUP_REQUIRE_CHECKSUM:-true}
+  ca_file: "${MBUP_CA_FILE:-}"
+  signing_key: "${MBUP_SIGNING_KEY:-}"
+policy:
+  apply: ${MBUP_APPLY:-window}
+  allow: ${MBUP_ALLOW:-minor}
+  min_age: ${MBUP_MIN_AGE:-0s}
+  stepwise: ${MBUP_STEPWISE:-true}
+  skip: [${MBUP_SKIP:-}]
 service:
   unit: metabase.service
   start_timeout: ${MBUP_START_TIMEOUT:-60s}
@@ -214,6 +230,7 @@ Description=mbupgraded (sandbox)
 Type=notify
 ExecStart=${MBUP_WRAPPER:-} $MBUPGRADED --config $SB/mbupgraded.yaml
 Environment=DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS
+Environment=MBUPGRADED_FETCH=$MBUP_BUILD/fetch/mbupgraded-fetch
 ${MBUP_DAEMON_ENV:+Environment=$MBUP_DAEMON_ENV}
 WatchdogSec=60s
 StandardOutput=append:$SB/logs/mbupgraded.log
@@ -257,4 +274,34 @@ run_mbctl() {
         OUT=$("$MBCTL" "$@" 2>&1) || rc=$?
         printf '%s\n' "$OUT" | sed 's/^/#   mbctl: /' >&2
         [[ $rc -eq $want ]] || die "mbctl $* exited $rc, expected $want"
+}
+
+# mirror_release DIR_URL_ROOT VERSION JAR [--no-checksum]: lays a release out like
+# downloads.metabase.com under $SB/mirror (or $2 when given): VERSION/metabase.jar + metabase.sha256.
+mirror_release() {
+        local version=$1 jar=$2 root=${3:-$SB/mirror}
+        mkdir -p "$root/$version"
+        cp "$jar" "$root/$version/metabase.jar"
+        (cd "$root/$version" && sha256sum metabase.jar >metabase.sha256)
+}
+
+# mirror_feed "v0.56.2:2025-01-01[:rollout]" ...: writes version-info.json, newest first; the first is "latest".
+mirror_feed() {
+        local root=${MIRROR_ROOT:-$SB/mirror} first=1 entry v d r
+        mkdir -p "$root"
+        {
+                for entry in "$@"; do
+                        IFS=: read -r v d r <<<"$entry"
+                        local obj="{\"version\":\"$v\",\"released\":\"$d\",\"patch\":false,\"highlights\":[\"stand-in\"]${r:+,\"rollout\":$r}}"
+                        if [[ $first -eq 1 ]]; then
+                                printf '{"latest":%s,"older":[' "$obj"
+                                first=0
+                        else
+                                printf '%s%s' "${sep:-}" "$obj"
+                                local sep=,
+                        fi
+                done
+                printf ']}\n'
+        } >"$root/version-info.json.tmp"
+        mv "$root/version-info.json.tmp" "$root/version-info.json"
 }

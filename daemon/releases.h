@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Releases: polls the feed (every check_every, with jitter, and on mbctl check), decides with the
+ * policy, stages and verifies JARs ahead of time under state_dir/staging, and runs plans: one or
+ * more hops, each a full upgrade by the engine that must commit before the next. */
+
+#include <systemd/sd-bus.h>
+
+#include "manager.h"
+
+typedef struct Releases Releases;
+
+int releases_new(Manager *m, Releases **ret);
+Releases *releases_free(Releases *r);
+
+/* mbctl check: answers 'call' (may be NULL for the timer) when the feed has been read. */
+int releases_check(Manager *m, sd_bus_message *call, sd_bus_error *error);
+/* mbctl upgrade now [--to VERSION] (version may be ""), and mbctl upgrade window. Both answer
+ * with (t id, s summary); id 0 means nothing was started (nothing to do, or a dry run). */
+int releases_upgrade(Manager *m, const char *version, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
+int releases_window(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
+/* mbctl list: a JSON array, one object per release with the policy's verdict. */
+int releases_list_json(Manager *m, char **ret);
+
+/* The engine tells when an operation ended, so a plan can go on with its next hop. */
+void releases_operation_finished(Manager *m, const Operation *op);
+
+/* For the D-Bus properties; never NULL. */
+const char *releases_newest_available(Manager *m);
+const char *releases_newest_allowed(Manager *m);
+const char *releases_staged(Manager *m);
+const char *releases_last_check(Manager *m);
+bool releases_busy(Manager *m);
