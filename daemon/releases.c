@@ -735,7 +735,14 @@ static void on_stage_exit(Child *c, int status, const char *last, void *userdata
         int r;
 
         m->releases->stage_child = NULL;
-        r = parse_verdict(status, last, &s->size, s->got_sha, &error);
+        /* Only the JAR's own size and hash are kept: the small files have theirs too. */
+        uint64_t size;
+        char sha[SHA256_HEX_SIZE];
+        r = parse_verdict(status, last, &size, sha, &error);
+        if (r >= 0 && s->phase == 1) {
+                s->size = size;
+                memcpy(s->got_sha, sha, sizeof(sha));
+        }
         switch (s->phase) {
         case 0: /* metabase.sha256 */
                 /* Not published: 404 from a server, a missing file in a mirror on disk. */
