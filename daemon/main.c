@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
@@ -92,6 +93,11 @@ static int run(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r;
+
+        /* Idle between upgrades: the megabyte buffers of copies and hashes are mapped and given
+         * back when freed, rather than kept by the allocator (and by a worker thread's arena). */
+        (void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+        (void) mallopt(M_ARENA_MAX, 2);
         r = load_config(&config);
         if (r < 0)
                 return r;
