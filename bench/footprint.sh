@@ -110,6 +110,12 @@ untraced_window() {
 }
 
 echo "== Footprint: mbupgraded idle in the sandbox (PID $PID, $(basename "$MBUPGRADED"), watchdog ${WD_USEC:-none})"
+# The first release check runs a few seconds after start (then every check_every, 6h): idle is after it.
+for _ in $(seq 1 150); do
+        st=$("$MBCTL" status 2>/dev/null || true)
+        [[ -n $st && $st != *"Last check: not yet"* ]] && break
+        sleep 0.2
+done
 sleep 2 # its start-up D-Bus traffic is over
 echo "Memory, idle after start:"
 memory
@@ -141,7 +147,7 @@ B_OTHER=$((B_WAKE - B_PINGS))
 ((B_OTHER >= 0)) || B_OTHER=0
 echo "B. Idle ${B_WINDOW}s, under strace (next timer was due in $(fmt 1 "${next:-0}") s): $B_WAKE wake-ups, of which $B_PINGS watchdog pings (WATCHDOG=1), $B_OTHER other"
 echo "   syscalls seen:"
-grep -v -e '--- SIG' -e '+++' -e 'strace: Process' "$STRACE_LOG" | sed -E 's/^[0-9]+ +//' | cut -c1-150 | sed 's/^/     /' | head -40
+grep -v -e '--- SIG' -e '+++' -e 'strace: Process' "$STRACE_LOG" | sed -E 's/^[0-9]+ +//' | cut -c1-150 | sed 's/^/     /' | head -40 || true
 [[ $(wc -l <"$STRACE_LOG") -le 40 ]] || echo "     ... ($(wc -l <"$STRACE_LOG") lines in all)"
 
 # C. after one upgrade and its rollback

@@ -297,6 +297,7 @@ static const char *const status_fields[][2] = {
         {"NewestAvailable", "Available"},
         {"NewestAllowed", "Allowed"},
         {"Staged", "Staged"},
+        {"LastCheck", "Last check"},
         {"HoldReason", "Hold"},
         {"LastResult", "Last result"},
         {"StatusText", "Status"},

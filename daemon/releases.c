@@ -408,12 +408,20 @@ static int arm_check_timer(Manager *m, uint64_t delay) {
                 jitter = (uint64_t) rnd % (delay / 10);
         }
         if (rl->timer) {
+                (void) sd_event_source_set_time_accuracy(rl->timer, 60 * USEC_PER_SEC);
                 (void) sd_event_source_set_time_relative(rl->timer, delay + jitter);
                 return sd_event_source_set_enabled(rl->timer, SD_EVENT_ONESHOT);
         }
-        /* Accuracy of a minute: the kernel can batch the wake-up with others. */
+        /* Accuracy of a minute (the wake-up can be batched with others), but the first check, a
+         * few seconds after start, on time. */
         return sd_event_add_time_relative(
-                m->event, &rl->timer, CLOCK_BOOTTIME, delay + jitter, 60 * USEC_PER_SEC, on_check_timer, m);
+                m->event,
+                &rl->timer,
+                CLOCK_BOOTTIME,
+                delay + jitter,
+                delay < 60 * USEC_PER_SEC ? USEC_PER_SEC : 60 * USEC_PER_SEC,
+                on_check_timer,
+                m);
 }
 
 /* Staging */

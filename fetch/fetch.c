@@ -21,7 +21,13 @@
  * Only https is fetched (and file:// when the URL given is one, for a mirror on disk); plain http
  * only with --allow-http-loopback and only to this machine. Redirects are followed here rather than
  * by libcurl, so that every target passes the same check as the first URL before anything
- * connects to it. */
+ * connects to it (CURLOPT_REDIR_PROTOCOLS_STR can't say "http, but only to loopback").
+ *
+ * TLS peers and host names are always verified. --ca-file is CURLOPT_CAINFO: it replaces libcurl's
+ * default CA bundle file. A default CA directory built into libcurl stays in use, though: Debian's
+ * libcurl has /etc/ssl/certs, so there the system's CAs remain trusted beside the file.
+ * Proxies come from the environment (https_proxy, no_proxy, ...) as libcurl reads them, except
+ * that loopback addresses never go through one. */
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -30,7 +36,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <strings.h>
@@ -101,30 +106,6 @@ static bool arg_resume = false;
 
 static bool error_reported = false;
 
-/* Hashes PATH.part in a second thread that reads back (from the page cache) what the transfer has
- * written, so that SHA-256 runs beside TLS and the network rather than after them: a download
- * then costs about what a plain one does (tests/fetch/bench-fetch.sh). It hashes from byte 0, so
- * what a resumed download kept is hashed the same way. */
-typedef struct Hasher {
-        pthread_t thread;
-        bool running;
-        int fd;
-
-        pthread_mutex_t mutex;
-        pthread_cond_t cond;
-        uint64_t written; /* under mutex: bytes in the file, from 0, the thread may hash */
-        bool finishing;   /* under mutex: no more will be written */
-        bool cancelled;   /* under mutex */
-
-        /* The thread's until it is joined. */
-        Sha256 *sha256;
-        uint64_t hashed;
-        int error;
-} Hasher;
-
-#define HASHER_INIT \
-        { .mutex = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -EBADF, }
-
 typedef struct Fetch {
         CURL *curl;
         char errbuf[CURL_ERROR_SIZE];
@@ -132,8 +113,8 @@ typedef struct Fetch {
 
         char *part_path;
         int fd;
-        Hasher hasher;
-        uint64_t size;  /* bytes in PATH.part */
+        Sha256 *sha256;
+        uint64_t size;  /* bytes in PATH.part, all of them hashed */
         uint64_t total; /* the size the file will have when complete, 0 if unknown */
 
         /* The response being received. */
@@ -148,7 +129,6 @@ typedef struct Fetch {
         bool renamed;
 } Fetch;
 
-DEFINE_POINTER_CLEANUP(CURL, curl_easy_cleanup, curl_easy_cleanupp);
 DEFINE_POINTER_CLEANUP(CURLU, curl_url_cleanup, curl_url_cleanupp);
 
 static void curl_freep(char **p) {
@@ -156,116 +136,14 @@ static void curl_freep(char **p) {
 }
 #define _cleanup_curl_free_ _cleanup_(curl_freep)
 
-static void *hasher_thread(void *userdata) {
-        Hasher *h = userdata;
-        _cleanup_free_ void *buf = NULL;
-        int r;
-
-        buf = malloc(HASH_BUFFER_SIZE);
-        if (!buf) {
-                h->error = -ENOMEM;
-                return NULL;
-        }
-
-        for (;;) {
-                uint64_t written;
-                bool stop;
-
-                (void) pthread_mutex_lock(&h->mutex);
-                while (h->hashed == h->written && !h->finishing && !h->cancelled)
-                        (void) pthread_cond_wait(&h->cond, &h->mutex);
-                written = h->written;
-                stop = h->cancelled || (h->finishing && h->hashed == written);
-                (void) pthread_mutex_unlock(&h->mutex);
-                if (stop)
-                        return NULL;
-
-                while (h->hashed < written) {
-                        size_t want = written - h->hashed < HASH_BUFFER_SIZE ? (size_t) (written - h->hashed)
-                                                                             : HASH_BUFFER_SIZE;
-                        ssize_t n = pread(h->fd, buf, want, (off_t) h->hashed);
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n <= 0) {
-                                h->error = n < 0 ? -errno : -ENODATA; /* shorter than written? */
-                                return NULL;
-                        }
-                        r = sha256_update(h->sha256, buf, (size_t) n);
-                        if (r < 0) {
-                                h->error = r;
-                                return NULL;
-                        }
-                        h->hashed += (uint64_t) n;
-                }
-        }
-}
-
-/* Starts hashing fd from byte 0; 'written' bytes are there already. */
-static int hasher_start(Hasher *h, int fd, uint64_t written) {
-        int r;
-
-        assert(!h->running);
-
-        h->sha256 = sha256_free(h->sha256);
-        r = sha256_new(&h->sha256);
-        if (r < 0)
-                return r;
-        h->fd = fd;
-        h->written = written;
-        h->hashed = 0;
-        h->finishing = h->cancelled = false;
-        h->error = 0;
-        r = pthread_create(&h->thread, NULL, hasher_thread, h);
-        if (r != 0)
-                return -r;
-        h->running = true;
-        return 0;
-}
-
-static void hasher_written(Hasher *h, uint64_t written) {
-        (void) pthread_mutex_lock(&h->mutex);
-        h->written = written;
-        (void) pthread_cond_signal(&h->cond);
-        (void) pthread_mutex_unlock(&h->mutex);
-}
-
-/* Waits for the thread: after it has hashed everything written, or at once when cancelling. */
-static void hasher_stop(Hasher *h, bool cancel) {
-        if (!h->running)
-                return;
-        (void) pthread_mutex_lock(&h->mutex);
-        if (cancel)
-                h->cancelled = true;
-        else
-                h->finishing = true;
-        (void) pthread_cond_signal(&h->cond);
-        (void) pthread_mutex_unlock(&h->mutex);
-        (void) pthread_join(h->thread, NULL);
-        h->running = false;
-}
-
-static int hasher_finish(Hasher *h, char ret_hex[static SHA256_HEX_SIZE]) {
-        hasher_stop(h, false);
-        if (h->error < 0)
-                return h->error;
-        if (h->hashed != h->written)
-                return -EIO;
-        return sha256_final_hex(h->sha256, ret_hex);
-}
-
-static void hasher_done(Hasher *h) {
-        hasher_stop(h, true);
-        h->sha256 = sha256_free(h->sha256);
-}
-
 static void fetch_done(Fetch *f) {
         /* A failure before the first byte leaves no empty PATH.part behind. */
         if (!f->renamed && f->fd >= 0 && f->size == 0)
                 (void) unlink(f->part_path);
         curl_easy_cleanup(f->curl);
         free(f->part_path);
-        hasher_done(&f->hasher); /* before the fd it reads goes */
         closep(&f->fd);
+        sha256_free(f->sha256);
 }
 
 static uint64_t now_usec(void) {
@@ -423,18 +301,19 @@ static int pwrite_all(int fd, const void *p, size_t n, uint64_t offset) {
 static int fetch_start_over(Fetch *f) {
         int r;
 
-        hasher_stop(&f->hasher, true);
         if (ftruncate(f->fd, 0) < 0)
                 return report_error(FETCH_ERROR_IO, "Failed to truncate %s: %m", f->part_path);
-        f->size = 0;
-        r = hasher_start(&f->hasher, f->fd, 0);
+        f->sha256 = sha256_free(f->sha256);
+        r = sha256_new(&f->sha256);
         if (r < 0)
-                return report_error(FETCH_ERROR_IO, "Failed to start hashing: %s", strerror(-r));
+                return report_error(FETCH_ERROR_IO, "Failed to set up SHA-256: %s", strerror(-r));
+        f->size = 0;
         return 0;
 }
 
-/* Opens PATH.part; with --resume, keeps what an earlier run left there. */
+/* Opens PATH.part; with --resume, keeps and hashes what an earlier run left there. */
 static int fetch_open_part(Fetch *f) {
+        _cleanup_free_ void *buf = NULL;
         struct stat st;
         int r;
 
@@ -451,13 +330,36 @@ static int fetch_open_part(Fetch *f) {
         if (!S_ISREG(st.st_mode))
                 return report_error(FETCH_ERROR_IO, "%s is not a regular file", f->part_path);
 
+        r = sha256_new(&f->sha256);
+        if (r < 0)
+                return report_error(FETCH_ERROR_IO, "Failed to set up SHA-256: %s", strerror(-r));
+
+        if (st.st_size == 0)
+                return 0;
         if (arg_max_size > 0 && (uint64_t) st.st_size > arg_max_size)
                 return fetch_start_over(f);
 
-        f->size = (uint64_t) st.st_size;
-        r = hasher_start(&f->hasher, f->fd, f->size);
-        if (r < 0)
-                return report_error(FETCH_ERROR_IO, "Failed to start hashing: %s", strerror(-r));
+        buf = malloc(HASH_BUFFER_SIZE);
+        if (!buf)
+                return report_error(FETCH_ERROR_IO, "out of memory");
+        while (f->size < (uint64_t) st.st_size) {
+                ssize_t n = pread(f->fd, buf, HASH_BUFFER_SIZE, (off_t) f->size);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return report_error(FETCH_ERROR_IO, "Failed to read %s: %m", f->part_path);
+                }
+                if (n == 0)
+                        break;
+                r = sha256_update(f->sha256, buf, (size_t) n);
+                if (r < 0)
+                        return report_error(
+                                FETCH_ERROR_IO, "Failed to hash %s: %s", f->part_path, strerror(-r));
+                f->size += (uint64_t) n;
+        }
+        /* Anything beyond what was hashed (the file shrank under us) goes. */
+        if (ftruncate(f->fd, (off_t) f->size) < 0)
+                return report_error(FETCH_ERROR_IO, "Failed to truncate %s: %m", f->part_path);
         return 0;
 }
 
@@ -548,7 +450,8 @@ static int fetch_begin_body(Fetch *f) {
                 if (f->size == 0 || !f->has_content_range)
                         return report_error(
                                 FETCH_ERROR_PROTOCOL,
-                                "the server sent part of the file (HTTP 206) without being asked, or without a valid Content-Range");
+                                "the server sent part of the file (HTTP 206) without being asked, "
+                                "or without a valid Content-Range");
                 if (f->range_start != f->size)
                         return report_error(
                                 FETCH_ERROR_PROTOCOL,
@@ -599,13 +502,17 @@ static size_t write_callback(char *p, size_t size, size_t nmemb, void *userdata)
                 return 0;
         }
 
+        r = sha256_update(f->sha256, p, n);
+        if (r < 0) {
+                (void) report_error(FETCH_ERROR_IO, "Failed to hash the download: %s", strerror(-r));
+                return 0;
+        }
         r = pwrite_all(f->fd, p, n, f->size);
         if (r < 0) {
                 (void) report_error(FETCH_ERROR_IO, "Failed to write %s: %s", f->part_path, strerror(-r));
                 return 0;
         }
         f->size += n;
-        hasher_written(&f->hasher, f->size);
 
         if (report_progress(f, false) < 0)
                 return 0;
@@ -807,7 +714,7 @@ static int fetch_request(Fetch *f, char **url, uint64_t deadline, unsigned *redi
 }
 
 static int fetch_run(void) {
-        _cleanup_(fetch_done) Fetch f = {.fd = -EBADF, .hasher = HASHER_INIT};
+        _cleanup_(fetch_done) Fetch f = {.fd = -EBADF};
         _cleanup_free_ char *url = NULL;
         char hex[SHA256_HEX_SIZE];
         uint64_t deadline = arg_timeout > 0 ? now_usec() + arg_timeout * USEC_PER_SEC : 0;
@@ -834,9 +741,9 @@ static int fetch_run(void) {
                         return r;
         } while (r > 0);
 
-        r = hasher_finish(&f.hasher, hex);
+        r = sha256_final_hex(f.sha256, hex);
         if (r < 0)
-                return report_error(FETCH_ERROR_IO, "Failed to hash %s: %s", f.part_path, strerror(-r));
+                return report_error(FETCH_ERROR_IO, "Failed to hash the download: %s", strerror(-r));
         if (fsync(f.fd) < 0)
                 return report_error(FETCH_ERROR_IO, "Failed to write %s to disk: %m", f.part_path);
         r = rename_and_sync(f.part_path, arg_output);

@@ -7,13 +7,15 @@ set -euo pipefail
 packages=(
         # build
         gcc meson ninja-build pkg-config
-        libsystemd-dev libyaml-dev libjson-c-dev libzip-dev libssl-dev
+        libsystemd-dev libyaml-dev libjson-c-dev libzip-dev libssl-dev libcurl4-openssl-dev
         # unit tests, sanitizers, fuzzing, style
         libcmocka-dev clang libclang-rt-14-dev clang-format valgrind
         # the integration sandbox: a real systemd --user on a private D-Bus, the stand-in
         # Metabase (Java + H2), curl to look at it
         systemd dbus-daemon util-linux procps
         default-jdk-headless libh2-java unzip zip curl
+        # the release mirror over TLS (nginx, a test CA made with openssl); strace for bench/
+        nginx-light openssl strace
 )
 
 missing=()

@@ -16,6 +16,8 @@
 #
 # Besides the files under DIR/www, on every port:
 #   /slow/NAME                  NAME: about 250 bytes at once, then 1 byte a second
+#   /rate/RATE/NAME             NAME at RATE bytes a second, nginx's units: 100m is 100 MiB/s, about
+#                               a 1 Gbit/s link (nginx sends the first second's worth at once)
 #   /no-ranges/NAME             NAME, ignoring Range headers (always 200 and the whole file)
 #   /redirect/NAME              302 to $NGINX_URL/NAME
 #   /redirect-http/NAME         302 to $NGINX_HTTP_URL/NAME (plain http, loopback)
@@ -102,6 +104,7 @@ _nginx_write_config() {
 root $d/www;
 location = /__ready { return 200 "ready\n"; }
 location /slow/ { alias $d/www/; limit_rate_after 512; limit_rate 1; }
+location ~ ^/rate/([0-9]+[km]?)/(.+)\$ { alias $d/www/\$2; limit_rate \$1; }
 location ~ ^/redirect/(.*)\$ { return 302 https://127.0.0.1:$NGINX_PORT/\$1; }
 location ~ ^/redirect-http/(.*)\$ { return 302 http://127.0.0.1:$NGINX_HTTP_PORT/\$1; }
 location ~ ^/redirect-http-remote/(.*)\$ { return 302 http://192.0.2.1/\$1; }
@@ -184,13 +187,13 @@ nginx_start() {
         mkdir -p "$NGINX_DIR"/{tls,www,logs,tmp}
         chmod 700 "$NGINX_DIR/tls"
 
-        _nginx_ca ca "mbupgraded test CA" &&
+        if ! { _nginx_ca ca "mbupgraded test CA" &&
                 _nginx_server_cert server ca &&
                 _nginx_ca other-ca "mbupgraded unrelated test CA" &&
-                _nginx_server_cert other-server other-ca || {
+                _nginx_server_cert other-server other-ca; }; then
                 echo "nginx.sh: making the test certificates failed" >&2
                 return 1
-        }
+        fi
         TEST_CA=$NGINX_DIR/tls/ca.pem
         OTHER_CA=$NGINX_DIR/tls/other-ca.pem
 
@@ -222,7 +225,7 @@ nginx_start() {
         done
         if [[ -z "$ok" ]]; then
                 echo "nginx.sh: nginx did not start; its error log:" >&2
-                tail -n 20 "$NGINX_DIR/logs/error.log" >&2 2>/dev/null
+                tail -n 20 "$NGINX_DIR/logs/error.log" >&2 2>/dev/null || true
                 return 1
         fi
 
