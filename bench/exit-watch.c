@@ -16,7 +16,7 @@
 #endif
 
 int main(int argc, char *argv[]) {
-        struct pollfd p = { .events = POLLIN };
+        struct pollfd p = {.events = POLLIN};
         struct timespec ts;
 
         if (argc != 2) {

@@ -12,8 +12,8 @@
  * SEND_MS and RESULT_MS are milliseconds (3 decimals) since the prober started; STATUS is the
  * HTTP status code, or -1 connection refused / failed, -2 no answer within TIMEOUT_MS, -3 the
  * connection closed or broke before a status line. The first line is a comment with the
- * CLOCK_REALTIME and CLOCK_MONOTONIC of time 0, in microseconds. Runs until SIGTERM or SIGINT; probes still in
- * flight then are dropped. */
+ * CLOCK_REALTIME and CLOCK_MONOTONIC of time 0, in microseconds. Runs until SIGTERM or SIGINT; probes still
+ * in flight then are dropped. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -67,7 +67,7 @@ static void report(Probe *p, int status) {
 }
 
 static void launch(unsigned seq, int64_t send_ns, int64_t timeout_ns) {
-        Probe p = { .fd = -1, .seq = seq, .send_ns = send_ns, .deadline_ns = send_ns + timeout_ns };
+        Probe p = {.fd = -1, .seq = seq, .send_ns = send_ns, .deadline_ns = send_ns + timeout_ns};
         int one = 1;
 
         if (n_probes >= MAX_INFLIGHT) {
@@ -136,7 +136,7 @@ static void advance(Probe *p, short revents) {
 int main(int argc, char *argv[]) {
         struct pollfd pfd[MAX_INFLIGHT];
         int64_t interval_ns, timeout_ns, next;
-        struct sigaction sa = { .sa_handler = on_signal };
+        struct sigaction sa = {.sa_handler = on_signal};
         struct timespec rt;
         unsigned seq = 0;
 
@@ -155,10 +155,14 @@ int main(int argc, char *argv[]) {
         timeout_ns = (int64_t) atoi(argv[5]) * 1000000;
         if (interval_ns <= 0 || timeout_ns <= 0)
                 return 2;
-        request_len = (size_t) snprintf(request, sizeof(request),
-                                        "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: mbupgraded-bench-prober\r\n"
-                                        "Connection: close\r\n\r\n",
-                                        argv[3], argv[1], argv[2]);
+        request_len = (size_t) snprintf(
+                request,
+                sizeof(request),
+                "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: mbupgraded-bench-prober\r\n"
+                "Connection: close\r\n\r\n",
+                argv[3],
+                argv[1],
+                argv[2]);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         setvbuf(stdout, NULL, _IOLBF, 0);
@@ -166,7 +170,10 @@ int main(int argc, char *argv[]) {
         t0 = now_ns();
         clock_gettime(CLOCK_REALTIME, &rt);
         printf("# t0_realtime_us %lld t0_monotonic_us %lld interval_ms %s timeout_ms %s\n",
-               (long long) rt.tv_sec * 1000000 + rt.tv_nsec / 1000, (long long) (t0 / 1000), argv[4], argv[5]);
+               (long long) rt.tv_sec * 1000000 + rt.tv_nsec / 1000,
+               (long long) (t0 / 1000),
+               argv[4],
+               argv[5]);
         next = t0;
 
         while (!stop) {
@@ -191,10 +198,11 @@ int main(int argc, char *argv[]) {
                 for (size_t i = 0; i < n_probes; i++) {
                         if (probes[i].deadline_ns - now < wait_ns)
                                 wait_ns = probes[i].deadline_ns - now;
-                        pfd[i] = (struct pollfd){ .fd = probes[i].fd, .events = probes[i].sent ? POLLIN : POLLOUT };
+                        pfd[i] = (struct pollfd){
+                                .fd = probes[i].fd, .events = probes[i].sent ? POLLIN : POLLOUT};
                 }
                 /* ppoll(): sub-millisecond timeouts, so the schedule does not drift. */
-                ts = (struct timespec){ .tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000 };
+                ts = (struct timespec){.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
                 if (ppoll(pfd, n_probes, &ts, NULL) <= 0)
                         continue;
                 /* report() reorders probes[]: collect the ready fds first, then find each by fd. */

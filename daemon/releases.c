@@ -159,8 +159,10 @@ static int spawn_fetch(
         argv[n++] = "1024";
         argv[n++] = "--low-speed-time";
         argv[n++] = "60";
-        /* http:// only ever to a loopback address; the helper enforces it. */
-        argv[n++] = "--allow-http-loopback";
+        /* Plain http only when the configured URL itself is http:// (the helper allows it to a
+         * loopback address only); an https source may never be redirected to http. */
+        if (startswith(url, "http://"))
+                argv[n++] = "--allow-http-loopback";
         if (!isempty(m->config->releases.ca_file)) {
                 argv[n++] = "--ca-file";
                 argv[n++] = m->config->releases.ca_file;

@@ -1,0 +1,111 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# bench/download.sh BUILD_DIR
+#
+# Download and verify a 512 MiB release from a local nginx over TLS, the way the daemon stages
+# it (mbupgraded-fetch: hashing while it downloads; then the checksum and the JAR inspected),
+# against two references in the same run, alternated, page cache warm:
+#   - plain `curl -o F URL`: the transfer alone, the limit. Target: daemon <= 1.1x.
+#   - `curl -o F URL && sha256sum F`: what an admin would do. Target: daemon <= 0.5x.
+# While the daemon downloads: its peak RSS (VmHWM, reset first; target <= 16 MiB), and the
+# latency of `mbctl status` called back to back (p99 over >= 200 calls; target <= 20 ms).
+# Knobs: BENCH_JAR_MB (512), BENCH_ROUNDS (3).
+set -euo pipefail
+
+export MBUP_BUILD=$(cd "${1:?usage: bench/download.sh BUILD_DIR}" && pwd)
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$BENCH_DIR/../tests/integration/lib.sh"
+source "$BENCH_DIR/../tests/integration/nginx.sh"
+source "$BENCH_DIR/bench-lib.sh"
+sandbox_enter "$@"
+
+JAR_MB=${BENCH_JAR_MB:-512}
+ROUNDS=${BENCH_ROUNDS:-3}
+
+sandbox_start
+nginx_start "$SB/nginx"
+trap 'nginx_stop; sandbox_cleanup' EXIT
+WWW=$SB/nginx/www
+install_metabase "$(make_release v0.56.1)"
+log "building a ${JAR_MB} MiB release"
+BIG=$(make_release v0.56.2 big --pad-mb "$JAR_MB")
+mirror_release v0.56.2 "$BIG" "$WWW"
+MIRROR_ROOT=$WWW mirror_feed v0.56.2:2025-02-01 v0.56.1:2025-01-01
+MBUP_FEED=$NGINX_URL/version-info.json MBUP_DOWNLOADS=$NGINX_URL MBUP_CA_FILE=$TEST_CA MBUP_APPLY=never write_config
+start_daemon
+PID=$(systemctl --user show -p MainPID --value mbupgraded.service)
+URL=$NGINX_URL/v0.56.2/metabase.jar
+SIZE=$(stat -c %s "$BIG")
+cat "$BIG" >/dev/null # warm
+
+staged() { [[ "$("$MBCTL" status 2>/dev/null)" == *"Staged: v0.56.2 (verified)"* ]]; }
+
+# One staging by the daemon: from `mbctl check` (which starts it) to "verified"; meanwhile
+# mbctl status back to back, each call timed.
+daemon_round() {
+        rm -rf "$SB/state/staging"
+        echo 5 >"/proc/$PID/clear_refs" # resets VmHWM
+        local t0 t1 a b
+        t0=$(now_ns)
+        "$MBCTL" check >/dev/null
+        while :; do
+                a=$(now_ns)
+                st=$("$MBCTL" status 2>/dev/null || true)
+                b=$(now_ns)
+                echo $(((b - a) / 1000)) >>"$SB/latency.us"
+                [[ $st == *"Staged: v0.56.2 (verified)"* ]] && break
+                [[ $st == *"Staged: v0.56.2 (refused"* || $st == *"Staged: v0.56.2 (failed"* ]] && die "staging failed: $st"
+        done
+        t1=$(now_ns)
+        awk '$1 == "VmHWM:" { print $2 }' "/proc/$PID/status" >>"$SB/hwm.kb"
+        echo $(((t1 - t0) / 1000000))
+}
+curl_round() {
+        local t0 t1
+        rm -f "$SB/curl.jar"
+        t0=$(now_ns)
+        curl -fsS --cacert "$TEST_CA" -o "$SB/curl.jar" "$URL"
+        [[ -z ${1:-} ]] || sha256sum "$SB/curl.jar" >/dev/null
+        t1=$(now_ns)
+        echo $(((t1 - t0) / 1000000))
+}
+
+: >"$SB/latency.us"
+: >"$SB/hwm.kb"
+D=() C=() S=()
+for i in $(seq 1 "$ROUNDS"); do
+        D+=("$(daemon_round)")
+        C+=("$(curl_round)")
+        S+=("$(curl_round sha)")
+        log "round $i: daemon ${D[-1]} ms, curl ${C[-1]} ms, curl+sha256sum ${S[-1]} ms"
+done
+d=$(median "${D[@]}")
+c=$(median "${C[@]}")
+s=$(median "${S[@]}")
+r_plain=$(calc "$d / $c")
+r_sha=$(calc "$d / $s")
+n_lat=$(wc -l <"$SB/latency.us")
+p99=$(sort -n "$SB/latency.us" | awk -v n="$n_lat" '{ a[NR] = $1 } END { i = int(n * 0.99 + 0.999); if (i < 1) i = 1; printf "%.1f", a[i] / 1000 }')
+p50=$(sort -n "$SB/latency.us" | awk -v n="$n_lat" '{ a[NR] = $1 } END { printf "%.1f", a[int((n + 1) / 2)] / 1000 }')
+hwm=$(sort -n "$SB/hwm.kb" | tail -1)
+
+echo "== Download + verify $((SIZE >> 20)) MiB over TLS from a local nginx (median of $ROUNDS)"
+printf '  mbupgraded staging (fetch helper, checksum, JAR check): %6d ms  %7.0f MB/s\n' "$d" "$(calc "$SIZE / $d / 1000")"
+printf '  curl -o:                                                %6d ms  %7.0f MB/s\n' "$c" "$(calc "$SIZE / $c / 1000")"
+printf '  curl -o && sha256sum:                                   %6d ms\n' "$s"
+printf '  ratio to curl: %s (<= 1.1); to curl+sha256sum: %s (<= 0.5)\n' "$(fmt 2 "$r_plain")" "$(fmt 2 "$r_sha")"
+printf '  daemon peak RSS during staging: %d kB (<= 16384)\n' "$hwm"
+printf '  mbctl status while downloading: %d calls, p50 %s ms, p99 %s ms (<= 20, over >= 200 calls)\n' "$n_lat" "$p50" "$p99"
+
+pass=1
+summary "download ratio to curl -o" "$(fmt 2 "$r_plain")" x "<= 1.1" "$(le "$r_plain" 1.1 && echo PASS || { pass=0; echo FAIL; })"
+summary "download ratio to curl+sha256sum" "$(fmt 2 "$r_sha")" x "<= 0.5" "$(le "$r_sha" 0.5 && echo PASS || { pass=0; echo FAIL; })"
+summary "daemon peak RSS while staging" "$hwm" kB "<= 16384" "$( ((hwm <= 16384)) && echo PASS || { pass=0; echo FAIL; })"
+summary "mbctl status p99 while downloading" "$p99" ms "<= 20 ($n_lat calls)" "$(le "$p99" 20 && ((n_lat >= 200)) && echo PASS || { pass=0; echo FAIL; })"
+if ((pass)); then
+        echo "VERDICT: PASS download $(fmt 2 "$r_plain")x curl, $(fmt 2 "$r_sha")x curl+sha256sum, RSS $hwm kB, status p99 $p99 ms"
+else
+        echo "VERDICT: FAIL download $(fmt 2 "$r_plain")x curl (<= 1.1), $(fmt 2 "$r_sha")x curl+sha256sum (<= 0.5), RSS $hwm kB (<= 16384), status p99 $p99 ms over $n_lat calls (<= 20, >= 200)"
+        exit 1
+fi
