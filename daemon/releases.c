@@ -1047,7 +1047,12 @@ static int plan_begin(
         if (r == -EINVAL)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", strempty(err));
         if (r < 0)
-                return sd_bus_error_setf(error, MB_ERROR_REFUSED, "%s", err ?: strerror(-r));
+                return sd_bus_error_setf(
+                        error,
+                        MB_ERROR_REFUSED,
+                        "%s%s",
+                        err ?: strerror(-r),
+                        r == -EPERM && m->hold && !unattended ? " (run mbctl unhold, or use --force)" : "");
         if (!hops || !hops[0]) {
                 if (call)
                         return sd_bus_reply_method_return(

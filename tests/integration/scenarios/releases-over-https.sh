@@ -29,6 +29,20 @@ scenario() {
         assert_contains "$OUT" "keeping the last good feed"
         run_mbctl 0 list
         assert_contains "$OUT" "v0.56.2"
+        # a feed of 100 MB, one nested 10,000 deep: refused, the last good one kept
+        head -c 100M /dev/zero | tr '\0' ' ' >"$www/version-info.json"
+        run_mbctl 1 check
+        assert_contains "$OUT" "keeping the last good feed"
+        printf '%.0s[' $(seq 1 10000) >"$www/version-info.json"
+        run_mbctl 1 check
+        assert_contains "$OUT" "keeping the last good feed"
+        # versions that would walk out of the staging directory or into a URL's query are dropped
+        printf '%s' '{"latest":{"version":"v0.56.2","released":"2025-02-01"},"older":[{"version":"v0.56.4/../../x"},{"version":"v0.56.5?x=1"}]}' \
+                >"$www/version-info.json"
+        run_mbctl 0 check
+        assert_contains "$OUT" "ignored entries"
+        run_mbctl 0 list --json
+        assert_not_contains "$OUT" "../"
         MIRROR_ROOT=$www mirror_feed v0.56.3:2025-03-01 v0.56.2:2025-02-01 v0.56.1:2025-01-01
         pid=$(main_pid)
 
