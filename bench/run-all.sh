@@ -15,7 +15,7 @@ OUT=$(mktemp -d "${TMPDIR:-/tmp}/mbup-bench-all.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 
 declare -A rc secs
-for b in downtime inspect footprint; do
+for b in downtime inspect footprint download; do
         echo "################ bench/$b.sh"
         t0=$(date +%s)
         rc[$b]=0
@@ -28,7 +28,7 @@ done
 echo "################ Summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(uname -r), build $BUILD)"
 printf '%-44s %12s %-6s %-22s %s\n' "figure" "value" "unit" "target" "result"
 printf '%-44s %12s %-6s %-22s %s\n' "------" "-----" "----" "------" "------"
-for b in downtime inspect footprint; do
+for b in downtime inspect footprint download; do
         if ! grep -q '^SUMMARY|' "$OUT/$b.log"; then
                 printf '%-44s %12s %-6s %-22s %s\n' "bench/$b.sh" "-" "-" "-" "ERROR (exit ${rc[$b]}, see above)"
                 continue
@@ -39,7 +39,7 @@ for b in downtime inspect footprint; do
 done
 echo
 all=0
-for b in downtime inspect footprint; do
+for b in downtime inspect footprint download; do
         verdict=$(grep '^VERDICT:' "$OUT/$b.log" | tail -1)
         [[ -n $verdict ]] || verdict="VERDICT: ERROR (exit ${rc[$b]}, no verdict)"
         printf '%-10s %4ss  %s\n' "$b" "${secs[$b]}" "$verdict"
