@@ -51,21 +51,12 @@ static const char *const apply_mode_table[_APPLY_MAX] = {
         [APPLY_IMMEDIATELY] = "immediately",
 };
 
-static int lookup(const char *const *table, size_t n, const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return (int) i;
-        return -EINVAL;
-}
-
-#define DEFINE_STRING_TABLE(name, type, table, max)                \
-        const char *name##_to_string(type v) {                     \
-                return v >= 0 && v < max ? table[v] : NULL;        \
-        }                                                          \
-        type name##_from_string(const char *s) {                   \
-                return (type) lookup(table, ELEMENTSOF(table), s); \
+#define DEFINE_STRING_TABLE(name, type, table, max)                             \
+        const char *name##_to_string(type v) {                                  \
+                return v >= 0 && v < max ? table[v] : NULL;                     \
+        }                                                                       \
+        type name##_from_string(const char *s) {                                \
+                return (type) string_table_lookup(table, ELEMENTSOF(table), s); \
         }
 
 DEFINE_STRING_TABLE(edition, Edition, edition_table, _EDITION_MAX);

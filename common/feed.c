@@ -17,24 +17,6 @@ static inline void json_object_putp(json_object **o) {
                 (void) json_object_put(*o);
 }
 
-static int set_error(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int set_error(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        if (!ret_error)
-                return r;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0) {
-                va_end(ap);
-                return -ENOMEM;
-        }
-        va_end(ap);
-        *ret_error = s;
-        return r;
-}
-
 /* json-c builds the whole tree, and some inputs cost it hundreds of times their size in memory.
  * Count objects, arrays and commas outside strings before it sees them. The string grammar here is
  * strict JSON's, which is what the tokener is told to accept. */
@@ -62,7 +44,7 @@ static int feed_check_complexity(const char *data, size_t size, char **ret_error
                 case '{':
                 case '[':
                         if (++containers > FEED_CONTAINERS_MAX)
-                                return set_error(
+                                return set_error_message(
                                         ret_error,
                                         -EBADMSG,
                                         "the feed is too complex: more than %u objects and arrays",
@@ -70,7 +52,7 @@ static int feed_check_complexity(const char *data, size_t size, char **ret_error
                         break;
                 case ',':
                         if (++commas > FEED_COMMAS_MAX)
-                                return set_error(
+                                return set_error_message(
                                         ret_error,
                                         -EBADMSG,
                                         "the feed is too complex: more than %u values",
@@ -270,12 +252,12 @@ static int release_parse(json_object *o, Release *r, char **ret_reason) {
         *r = (Release){.rollout = -1};
 
         if (!json_object_is_type(o, json_type_object))
-                return set_error(ret_reason, -EBADMSG, "not an object");
+                return set_error_message(ret_reason, -EBADMSG, "not an object");
 
         if (!json_object_object_get_ex(o, "version", &m) || !m)
-                return set_error(ret_reason, -EBADMSG, "no version");
+                return set_error_message(ret_reason, -EBADMSG, "no version");
         if (!json_object_is_type(m, json_type_string))
-                return set_error(ret_reason, -EBADMSG, "the version is not a string");
+                return set_error_message(ret_reason, -EBADMSG, "the version is not a string");
         s = json_object_get_string(m);
         n = (size_t) json_object_get_string_len(m);
         if (strlen(s) != n || mb_version_parse(s, &r->v) < 0) {
@@ -283,7 +265,7 @@ static int release_parse(json_object *o, Release *r, char **ret_reason) {
 
                 if (!q)
                         return -ENOMEM;
-                return set_error(ret_reason, -EBADMSG, "invalid version '%s'", q);
+                return set_error_message(ret_reason, -EBADMSG, "invalid version '%s'", q);
         }
         r->version = strdup(mb_version_format(&r->v, buf));
         if (!r->version)
@@ -416,9 +398,9 @@ static int feed_parse_json(const char *data, size_t size, json_object **ret, cha
         int r;
 
         if (size == 0)
-                return set_error(ret_error, -EBADMSG, "the feed is empty");
+                return set_error_message(ret_error, -EBADMSG, "the feed is empty");
         if (memchr(data, '\0', size))
-                return set_error(ret_error, -EBADMSG, "the feed is not JSON: it contains a NUL byte");
+                return set_error_message(ret_error, -EBADMSG, "the feed is not JSON: it contains a NUL byte");
 
         r = feed_check_complexity(data, size, ret_error);
         if (r < 0)
@@ -438,17 +420,18 @@ static int feed_parse_json(const char *data, size_t size, json_object **ret, cha
                 root = json_tokener_parse_ex(tok, "", 1);
                 e = json_tokener_get_error(tok);
                 if (e != json_tokener_success)
-                        return set_error(ret_error, -EBADMSG, "the feed is not JSON: it ends in the middle");
+                        return set_error_message(
+                                ret_error, -EBADMSG, "the feed is not JSON: it ends in the middle");
                 end = size;
         }
         if (e == json_tokener_error_depth)
-                return set_error(
+                return set_error_message(
                         ret_error,
                         -EBADMSG,
                         "the feed is not JSON: nested deeper than %d levels",
                         FEED_DEPTH_MAX);
         if (e != json_tokener_success)
-                return set_error(
+                return set_error_message(
                         ret_error,
                         -EBADMSG,
                         "the feed is not JSON: %s at byte %zu",
@@ -457,11 +440,11 @@ static int feed_parse_json(const char *data, size_t size, json_object **ret, cha
 
         for (size_t i = end; i < size; i++)
                 if (!strchr(" \t\r\n", data[i]))
-                        return set_error(
+                        return set_error_message(
                                 ret_error, -EBADMSG, "the feed is not JSON: unexpected data at byte %zu", i);
 
         if (!json_object_is_type(root, json_type_object))
-                return set_error(ret_error, -EBADMSG, "the feed is not a JSON object");
+                return set_error_message(ret_error, -EBADMSG, "the feed is not a JSON object");
 
         *ret = TAKE_PTR(root);
         return 0;
@@ -479,7 +462,7 @@ int feed_parse(const char *data, size_t size, bool include_beta, Feed **ret, cha
         assert(ret);
 
         if (size > FEED_SIZE_MAX)
-                return set_error(
+                return set_error_message(
                         ret_error,
                         -EFBIG,
                         "the feed is larger than %u MiB (%zu bytes)",
@@ -496,10 +479,10 @@ int feed_parse(const char *data, size_t size, bool include_beta, Feed **ret, cha
         b.feed = f;
 
         if (!json_object_object_get_ex(root, "latest", &o) || !o)
-                return set_error(ret_error, -EBADMSG, "the feed has no 'latest' release");
+                return set_error_message(ret_error, -EBADMSG, "the feed has no 'latest' release");
         r = feed_add(&b, o, "'latest'", false, true, &reason);
         if (r == -EBADMSG)
-                return set_error(ret_error, r, "the feed's 'latest' release is not valid: %s", reason);
+                return set_error_message(ret_error, r, "the feed's 'latest' release is not valid: %s", reason);
         if (r < 0)
                 return r;
 

@@ -15,24 +15,6 @@ typedef struct Rules {
         bool hop;         /* an intermediate step of a stepwise plan: never a beta */
 } Rules;
 
-static int set_error(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int set_error(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        if (!ret_error)
-                return r;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0) {
-                va_end(ap);
-                return -ENOMEM;
-        }
-        va_end(ap);
-        *ret_error = s;
-        return r;
-}
-
 unsigned policy_rollout_bucket(const char *site_id, unsigned major) {
         unsigned char md[EVP_MAX_MD_SIZE];
         _cleanup_free_ char *s = NULL;
@@ -284,13 +266,13 @@ static int pick_hop(
         }
 
         if (!first)
-                return set_error(
+                return set_error_message(
                         ret_error,
                         -ENOENT,
                         "the feed has no release of major %u to step through on the way to %s (policy.stepwise)",
                         major,
                         target);
-        return set_error(
+        return set_error_message(
                 ret_error,
                 -EPERM,
                 "no release of major %u can be a step on the way to %s (policy.stepwise); the newest, %s: %s",
@@ -324,11 +306,12 @@ int policy_plan(
 
                         if (!q)
                                 return -ENOMEM;
-                        return set_error(ret_error, -EINVAL, "'%s' is not a valid version", q);
+                        return set_error_message(ret_error, -EINVAL, "'%s' is not a valid version", q);
                 }
                 target = feed_find(f, target_or_null);
                 if (!target)
-                        return set_error(ret_error, -ENOENT, "%s is not in the release feed", target_or_null);
+                        return set_error_message(
+                                ret_error, -ENOENT, "%s is not in the release feed", target_or_null);
 
                 r = release_verdict(
                         target, in, &(const Rules){.named = in->mode == POLICY_ADMIN}, &kind, &reason);
@@ -339,7 +322,7 @@ int policy_plan(
                         return 0;
                 }
                 if (kind != VERDICT_ELIGIBLE)
-                        return set_error(ret_error, -EPERM, "%s: %s", target->version, reason);
+                        return set_error_message(ret_error, -EPERM, "%s: %s", target->version, reason);
         } else {
                 /* Find what would be installed without a hold, to tell that a hold is what stops it. */
                 for (size_t i = 0; i < f->n && !target; i++) {
@@ -358,7 +341,8 @@ int policy_plan(
                         return 0;
                 }
                 if (policy_holds(in))
-                        return set_error(ret_error, -EPERM, "%s: upgrades are on hold", target->version);
+                        return set_error_message(
+                                ret_error, -EPERM, "%s: upgrades are on hold", target->version);
         }
 
         if (in->config->policy.stepwise && target->v.major > in->installed.major + 1)
@@ -399,21 +383,12 @@ static const char *const verdict_kind_table[_VERDICT_KIND_MAX] = {
         [VERDICT_ROLLOUT] = "rollout",
 };
 
-static int lookup(const char *const *table, size_t n, const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return (int) i;
-        return -EINVAL;
-}
-
 const char *policy_mode_to_string(PolicyMode m) {
         return m >= 0 && m < _POLICY_MODE_MAX ? policy_mode_table[m] : NULL;
 }
 
 PolicyMode policy_mode_from_string(const char *s) {
-        return (PolicyMode) lookup(policy_mode_table, ELEMENTSOF(policy_mode_table), s);
+        return (PolicyMode) string_table_lookup(policy_mode_table, ELEMENTSOF(policy_mode_table), s);
 }
 
 const char *verdict_kind_to_string(VerdictKind k) {
@@ -421,5 +396,5 @@ const char *verdict_kind_to_string(VerdictKind k) {
 }
 
 VerdictKind verdict_kind_from_string(const char *s) {
-        return (VerdictKind) lookup(verdict_kind_table, ELEMENTSOF(verdict_kind_table), s);
+        return (VerdictKind) string_table_lookup(verdict_kind_table, ELEMENTSOF(verdict_kind_table), s);
 }

@@ -141,3 +141,28 @@ char *strndup_sanitized(const char *s, size_t n, size_t max) {
         c[k + (cut ? 3 : 0)] = '\0';
         return c;
 }
+
+int string_table_lookup(const char *const *table, size_t n, const char *s) {
+        if (!s)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
+int set_error_message(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+        char *s;
+
+        if (!ret_error)
+                return r;
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0) {
+                va_end(ap);
+                return -ENOMEM;
+        }
+        va_end(ap);
+        *ret_error = s;
+        return r;
+}

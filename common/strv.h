@@ -27,6 +27,14 @@ int safe_atou64(const char *s, uint64_t *ret);
 int safe_atou(const char *s, unsigned *ret);
 
 bool startswith(const char *s, const char *prefix);
+
+/* The index of s in a table of names (NULL entries allowed), or -EINVAL: for the
+ * foo_from_string() functions. */
+int string_table_lookup(const char *const *table, size_t n, const char *s);
+
+/* Sets *ret_error (if ret_error is non-NULL) to a formatted message and returns r; -ENOMEM if
+ * the message can't be made. */
+int set_error_message(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
 bool endswith(const char *s, const char *suffix);
 
 /* A copy of the first n bytes of s that is safe to put in a message for a person: every byte

@@ -39,32 +39,23 @@ static const char *const result_table[_RESULT_MAX] = {
         [RESULT_ROLLBACK_FAILED] = "rollback-failed",
 };
 
-static int table_lookup(const char *const *table, size_t n, const char *s) {
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return (int) i;
-        return -EINVAL;
-}
-
 const char *operation_kind_to_string(OperationKind k) {
         return k >= 0 && k < _OPERATION_KIND_MAX ? operation_kind_table[k] : NULL;
 }
 OperationKind operation_kind_from_string(const char *s) {
-        return (OperationKind) table_lookup(operation_kind_table, _OPERATION_KIND_MAX, s);
+        return (OperationKind) string_table_lookup(operation_kind_table, _OPERATION_KIND_MAX, s);
 }
 const char *step_to_string(Step s) {
         return s >= 0 && s < _STEP_MAX ? step_table[s] : NULL;
 }
 Step step_from_string(const char *s) {
-        return (Step) table_lookup(step_table, _STEP_MAX, s);
+        return (Step) string_table_lookup(step_table, _STEP_MAX, s);
 }
 const char *result_to_string(Result r) {
         return r >= 0 && r < _RESULT_MAX ? result_table[r] : NULL;
 }
 Result result_from_string(const char *s) {
-        return (Result) table_lookup(result_table, _RESULT_MAX, s);
+        return (Result) string_table_lookup(result_table, _RESULT_MAX, s);
 }
 
 int result_to_exit_status(Result r) {

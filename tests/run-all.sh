@@ -93,7 +93,7 @@ if meson compile -C build-asan >/dev/null; then
         meson_tests unit-asan build-asan --suite unit
         # the daemon itself under the sanitizers, through real upgrades and a rollback
         MBUP_DAEMON_ENV="ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1" \
-                meson_tests integration-asan build-asan --suite integration upgrade-commits \
+                meson_tests integration-asan build-asan --suite integration upgrade-commits releases-stepwise-two-majors \
                 upgrade-rolls-back-on-crash-during-settle hold-cancel-and-busy
         unset ASAN_OPTIONS UBSAN_OPTIONS
 else
