@@ -410,7 +410,9 @@ static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
         if (sd_bus_message_read(m, "tsssss", &id, &kind, &result, &from, &to, &reason) < 0)
                 return 0;
         if (id != f->id) {
-                /* One hop of a plan. */
+                /* One hop of a plan; one refused before it knew its versions is told by the plan's end. */
+                if (isempty(from))
+                        return 0;
                 if (f->tty)
                         printf("\r\033[K");
                 printf("  %s %s -> %s: %s%s%s\n", kind, from, to, result, isempty(reason) ? "" : ": ", reason);

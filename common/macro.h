@@ -42,6 +42,11 @@
                         func(*p);                \
         }
 
+static inline char *mfree_str(char *p) {
+        free(p);
+        return NULL;
+}
+
 static inline void freep(void *p) {
         free(*(void **) p);
 }

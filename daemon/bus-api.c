@@ -108,7 +108,7 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
         r = validate_jar_argument(jar, error);
         if (r < 0)
                 return r;
-        return engine_upgrade(m, jar, flags, message, error);
+        return engine_upgrade(m, jar, NULL, flags, message, error);
 }
 
 static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error *error) {

@@ -307,6 +307,7 @@ typedef struct Preflight {
         bool force, dry_run;
         char *source_jar, *jar_path, *java_path, *db_file, *backup_dir, *state_dir;
         char *expect_installed; /* rollback: the version the last upgrade installed */
+        char *expect_sha256;    /* a staged release: the SHA-256 it was verified with */
         char *restore_path, *restore_sha256;
 
         JarInfo *new_info, *old_info;
@@ -328,6 +329,7 @@ static Preflight *preflight_free(Preflight *p) {
         free(p->backup_dir);
         free(p->state_dir);
         free(p->expect_installed);
+        free(p->expect_sha256);
         free(p->restore_path);
         free(p->restore_sha256);
         jar_info_free(p->new_info);
@@ -431,6 +433,21 @@ static int preflight_run(void *userdata) {
         r = jar_inspect(p->source_jar, JAR_INSPECT_HASH, &p->new_info, &err);
         if (r < 0)
                 return refuse(p, r, "%s: %s", p->source_jar, err ?: strerror(-r));
+        if (p->expect_sha256 && !streq(p->new_info->sha256, p->expect_sha256)) {
+                /* Staged and verified earlier, different now: never install it; stage it again. */
+                _cleanup_free_ char *dir = path_dirname(p->source_jar),
+                                    *marker = dir ? path_join(dir, "verified.json") : NULL;
+                if (marker)
+                        (void) unlink(marker);
+                return refuse(
+                        p,
+                        -EBADMSG,
+                        "the staged %s changed since it was verified (sha256 %s, verified %s); it will be "
+                        "downloaded again",
+                        p->source_jar,
+                        p->new_info->sha256,
+                        p->expect_sha256);
+        }
         if (stat(p->source_jar, &src_st) < 0)
                 return refuse(p, negative_errno(), "cannot stat %s: %m", p->source_jar);
         if (stat(p->jar_path, &p->jar_st) < 0)
@@ -749,6 +766,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                 p->restore_sha256 = TAKE_PTR(backup_sha);
         }
         p->source_jar = strdup(strempty(op->source_jar));
+        p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->expect_sha256 ? strdup(m->expect_sha256) : NULL;
 
         if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar ||
             !op->jar_path || !op->health_url || !p->db_file) {
@@ -825,11 +843,23 @@ static int engine_begin(
         return 1;
 }
 
-int engine_upgrade(Manager *m, const char *jar, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+int engine_upgrade(
+        Manager *m,
+        const char *jar,
+        const char *expect_sha256,
+        uint64_t flags,
+        sd_bus_message *call,
+        sd_bus_error *error) {
+        int r;
+
+        r = free_and_strdup(&m->expect_sha256, expect_sha256);
+        if (r < 0)
+                return r;
         return engine_begin(m, OPERATION_UPGRADE, jar, flags, call, error);
 }
 
 int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+        m->expect_sha256 = mfree_str(m->expect_sha256);
         return engine_begin(m, OPERATION_ROLLBACK, NULL, flags, call, error);
 }
 

@@ -16,7 +16,15 @@ enum {
 };
 
 /* Both answer 'call' once pre-flight has decided: with (t id, s summary) or a D-Bus error. */
-int engine_upgrade(Manager *m, const char *jar, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
+/* expect_sha256: for a staged release, the SHA-256 it was verified with; pre-flight refuses a JAR
+ * that no longer has it (changed on disk, or torn by a power loss). NULL for a JAR given by hand. */
+int engine_upgrade(
+        Manager *m,
+        const char *jar,
+        const char *expect_sha256,
+        uint64_t flags,
+        sd_bus_message *call,
+        sd_bus_error *error);
 int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
 int engine_cancel(Manager *m, sd_bus_error *error);
 

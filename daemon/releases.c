@@ -31,7 +31,9 @@
 #define STAGED_KEEP 2
 #define FIRST_CHECK_DELAY_USEC (5 * USEC_PER_SEC)
 
-typedef void (*StageCallback)(Manager *m, int r, bool refused, const char *jar, const char *error);
+/* On success jar is the verified JAR and sha256 what it was verified with. */
+typedef void (*StageCallback)(
+        Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error);
 
 typedef struct Stage {
         char *version;
@@ -167,8 +169,12 @@ static int spawn_fetch(
                 argv[n++] = "--ca-file";
                 argv[n++] = m->config->releases.ca_file;
         }
-        if (resume)
+        /* The JAR: resumable, and not fsynced (seconds of write-back for 500 MB), since its SHA-256
+         * is checked again by pre-flight before it is installed. */
+        if (resume) {
                 argv[n++] = "--resume";
+                argv[n++] = "--no-fsync";
+        }
         argv[n] = NULL;
         return child_spawn(m->event, (char *const *) argv, on_line, on_exit, userdata, ret);
 }
@@ -228,7 +234,8 @@ static PolicyInput policy_input(Manager *m, PolicyMode mode, bool force, MbVersi
 static void stage_version(Manager *m, const char *version, StageCallback cb);
 static void plan_start_from_pending(Manager *m);
 
-static void on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *error);
+static void
+on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error);
 
 /* After every feed update: what the policy would take unattended, staged ahead of time, and with
  * policy.apply: immediately applied. */
@@ -264,7 +271,8 @@ static void releases_decide(Manager *m) {
                 stage_version(m, hops[0], on_auto_staged);
 }
 
-static void on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *error) {
+static void
+on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Releases *rl = m->releases;
         sd_bus_error e = SD_BUS_ERROR_NULL;
 
@@ -456,7 +464,7 @@ static void stage_finish(Manager *m, int r) {
                 log_info("Staged %s (verified, sha256 %s)", s->version, s->got_sha);
         }
         manager_properties_changed(m, "Staged", NULL);
-        cb(m, r, s->refused, s->jar, s->error);
+        cb(m, r, s->refused, s->jar, s->got_sha, s->error);
         stage_free(s);
 
         if (m->releases->queued_version && !m->releases->stage) {
@@ -838,10 +846,10 @@ static void stage_next(Manager *m) {
 }
 
 /* An already verified staging directory: its verified.json matches the JAR's size. */
-static bool stage_is_verified(const char *dir, const char *version) {
+static bool stage_is_verified(const char *dir, const char *version, char *ret_sha256) {
         _cleanup_free_ char *marker = path_join(dir, "verified.json"), *jar = path_join(dir, "metabase.jar"),
                             *text = NULL;
-        json_object *o, *v;
+        json_object *o, *v, *sha;
         struct stat st;
         bool ok = false;
 
@@ -850,8 +858,13 @@ static bool stage_is_verified(const char *dir, const char *version) {
         o = json_tokener_parse(text);
         if (o && json_object_object_get_ex(o, "version", &v) &&
             streq(strempty(json_object_get_string(v)), version) && json_object_object_get_ex(o, "size", &v) &&
-            (uint64_t) json_object_get_uint64(v) == (uint64_t) st.st_size)
+            (uint64_t) json_object_get_uint64(v) == (uint64_t) st.st_size &&
+            json_object_object_get_ex(o, "sha256", &sha) &&
+            sha256_hex_is_valid(strempty(json_object_get_string(sha)))) {
                 ok = true;
+                if (ret_sha256)
+                        memcpy(ret_sha256, json_object_get_string(sha), SHA256_HEX_SIZE);
+        }
         json_object_put(o);
         return ok;
 }
@@ -878,7 +891,7 @@ static void stage_version(Manager *m, const char *version, StageCallback cb) {
         s = calloc(1, sizeof(Stage));
         if (!s || !root) {
                 free(s);
-                cb(m, -ENOMEM, false, NULL, "out of memory");
+                cb(m, -ENOMEM, false, NULL, NULL, "out of memory");
                 return;
         }
         s->cb = cb;
@@ -903,11 +916,11 @@ static void stage_version(Manager *m, const char *version, StageCallback cb) {
                         edition_to_string(m->config->releases.edition));
                 return;
         }
-        if (stage_is_verified(s->dir, version)) {
+        if (stage_is_verified(s->dir, version, s->got_sha)) {
                 set_text(&rl->staged, "%s (verified)", version);
                 rl->stage = NULL;
                 manager_properties_changed(m, "Staged", NULL);
-                cb(m, 0, false, s->jar, NULL);
+                cb(m, 0, false, s->jar, s->got_sha, NULL);
                 stage_free(s);
                 return;
         }
@@ -950,7 +963,8 @@ static void plan_finish(Manager *m, Result result, const char *reason) {
 
 static void plan_next_hop(Manager *m);
 
-static void on_hop_staged(Manager *m, int r, bool refused, const char *jar, const char *error) {
+static void
+on_hop_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Releases *rl = m->releases;
         Plan *p = rl->plan;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -961,7 +975,7 @@ static void on_hop_staged(Manager *m, int r, bool refused, const char *jar, cons
                 plan_finish(m, refused ? RESULT_REFUSED : RESULT_FAILED, error);
                 return;
         }
-        r = engine_upgrade(m, jar, p->flags & ENGINE_FORCE, NULL, &e);
+        r = engine_upgrade(m, jar, sha256, p->flags & ENGINE_FORCE, NULL, &e);
         if (r < 0 || sd_bus_error_is_set(&e)) {
                 plan_finish(
                         m,
@@ -1183,7 +1197,9 @@ int releases_list_json(Manager *m, char **ret) {
                 if (rel->rollout >= 0)
                         json_object_object_add(o, "rollout", json_object_new_int(rel->rollout));
                 json_object_object_add(
-                        o, "staged", json_object_new_boolean(sdir && stage_is_verified(sdir, rel->version)));
+                        o,
+                        "staged",
+                        json_object_new_boolean(sdir && stage_is_verified(sdir, rel->version, NULL)));
                 json_object_array_add(a, o);
         }
         release_verdicts_free(v, n);

@@ -34,6 +34,13 @@ scenario() {
         assert_eq "$(main_pid)" "$pid" "staging does not touch the service"
         cmp -s "$SB/mirror/v0.56.2/metabase.jar" "$SB/state/staging/v0.56.2/metabase.jar" || die "staged JAR differs"
 
+        # a staged JAR changed after its verification (same size) is never installed: pre-flight
+        # hashes it again, refuses, and it is staged anew
+        printf 'X' | dd of="$SB/state/staging/v0.56.2/metabase.jar" bs=1 seek=1000 conv=notrunc status=none
+        run_mbctl 5 upgrade window
+        assert_contains "$OUT" "changed since it was verified"
+        assert_eq "$(main_pid)" "$pid" "a tampered staged JAR does not touch the service"
+
         run_mbctl 0 upgrade window --dry-run
         assert_contains "$OUT" "v0.56.1 -> v0.56.2"
         run_mbctl 0 upgrade window
