@@ -66,6 +66,16 @@ static int check_admin(Manager *m, sd_bus_message *message, sd_bus_error *error)
                 (unsigned) uid);
 }
 
+/* The flags a method takes, and for anything but a dry run, an admin. */
+static int check_flags_and_admin(
+        Manager *m, sd_bus_message *message, uint64_t flags, uint64_t allowed, sd_bus_error *error) {
+        if (flags & ~allowed)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64, flags);
+        if (flags & ENGINE_DRY_RUN)
+                return 0;
+        return check_admin(m, message, error);
+}
+
 static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         if (strlen(jar) >= PATH_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path is too long");
@@ -88,13 +98,9 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
         r = sd_bus_message_read(message, "sst", &jar, &version, &flags);
         if (r < 0)
                 return r;
-        if (flags & ~(uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64, flags);
-        if (!(flags & ENGINE_DRY_RUN)) {
-                r = check_admin(m, message, error);
-                if (r < 0)
-                        return r;
-        }
+        r = check_flags_and_admin(m, message, flags, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), error);
+        if (r < 0)
+                return r;
         if (!isempty(version) && !mb_version_is_valid(version))
                 return sd_bus_error_setf(
                         error,
@@ -119,13 +125,9 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         r = sd_bus_message_read(message, "t", &flags);
         if (r < 0)
                 return r;
-        if (flags & ~(uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64, flags);
-        if (!(flags & ENGINE_DRY_RUN)) {
-                r = check_admin(m, message, error);
-                if (r < 0)
-                        return r;
-        }
+        r = check_flags_and_admin(m, message, flags, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), error);
+        if (r < 0)
+                return r;
         /* A rollback is not held: it is how an admin gets out of trouble. */
         return engine_rollback(m, flags | ENGINE_IGNORE_HOLD, message, error);
 }
@@ -205,13 +207,9 @@ static int method_window(sd_bus_message *message, void *userdata, sd_bus_error *
         r = sd_bus_message_read(message, "t", &flags);
         if (r < 0)
                 return r;
-        if (flags & ~(uint64_t) ENGINE_DRY_RUN)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64, flags);
-        if (!(flags & ENGINE_DRY_RUN)) {
-                r = check_admin(m, message, error);
-                if (r < 0)
-                        return r;
-        }
+        r = check_flags_and_admin(m, message, flags, (uint64_t) ENGINE_DRY_RUN, error);
+        if (r < 0)
+                return r;
         return releases_window(m, flags, message, error);
 }
 

@@ -54,6 +54,15 @@ sandbox_cleanup() {
                 fi
         fi
         umount /run/systemd 2>/dev/null
+        if [[ -n "${SB_CGROUP:-}" ]]; then
+                local h
+                for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+                        [[ -d $h/$SB_CGROUP ]] || continue
+                        # leave it (and the manager's empty sub-groups) behind us, deepest first
+                        echo $BASHPID >"$h/cgroup.procs" 2>/dev/null
+                        find "$h/$SB_CGROUP" -depth -type d -exec rmdir {} + 2>/dev/null
+                done
+        fi
         exit $rc
 }
 
@@ -145,6 +154,16 @@ StandardOutput=append:$SB/logs/dbus.log
 StandardError=inherit
 EOT
 
+        # A cgroup of its own: a manager started in the root cgroup would put its units at
+        # /app.slice/..., shared with any other sandbox running at the same time, and stopping one
+        # sandbox's metabase.service would kill the other's.
+        SB_CGROUP=mbup-${SB##*.}
+        local h
+        for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
+                [[ -f $h/cgroup.procs ]] || continue
+                [[ $h != /sys/fs/cgroup || -f $h/cgroup.controllers ]] || continue
+                mkdir -p "$h/$SB_CGROUP" 2>/dev/null && echo $BASHPID >"$h/$SB_CGROUP/cgroup.procs" 2>/dev/null || true
+        done
         /lib/systemd/systemd --user >"$SB/logs/systemd.log" 2>&1 &
         SYSTEMD_PID=$!
         local i
