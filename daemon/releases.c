@@ -232,6 +232,7 @@ static PolicyInput policy_input(Manager *m, PolicyMode mode, bool force, MbVersi
 }
 
 static void stage_version(Manager *m, const char *version, StageCallback cb);
+static bool stage_is_verified(const char *dir, const char *version, char *ret_sha256);
 static void plan_start_from_pending(Manager *m);
 
 static void
@@ -1088,11 +1089,36 @@ static int plan_begin(
                         rl->blocked);
         summary = plan_summary(hops, m->installed_version);
         if (flags & ENGINE_DRY_RUN) {
-                _cleanup_free_ char *text = strdup_printf(
-                        "Plan: %s (%zu hop%s, each: download and verify if not staged, back up, swap, verify)",
+                _cleanup_free_ char *text = NULL, *root = staging_dir(m);
+
+                text = strdup_printf(
+                        "Plan: %s (%zu hop%s; each: stop, back up the database, swap, start, verify, and roll "
+                        "back on failure)",
                         strempty(summary),
                         strv_length(hops),
                         strv_length(hops) == 1 ? "" : "s");
+                /* What each hop needs first: a staged JAR, or a download and its checks. */
+                for (char **h = hops; text && root && *h; h++) {
+                        _cleanup_free_ char *dir = path_join(root, *h), *url = NULL, *line = NULL;
+
+                        if (dir && stage_is_verified(dir, *h, NULL))
+                                line = strdup_printf("%s\n  %s: staged and verified", text, *h);
+                        else {
+                                url = feed_download_url(
+                                        m->config->releases.downloads, m->config->releases.edition, *h);
+                                line = strdup_printf(
+                                        "%s\n  %s: download %s, check %s%s, its version.properties and the Java it needs",
+                                        text,
+                                        *h,
+                                        strempty(url),
+                                        m->config->releases.require_checksum
+                                                ? "metabase.sha256 (required)"
+                                                : "metabase.sha256 (if published)",
+                                        isempty(m->config->releases.signing_key) ? "" : ", the signature");
+                        }
+                        free(text);
+                        text = TAKE_PTR(line);
+                }
                 return call ? sd_bus_reply_method_return(call, "ts", (uint64_t) 0, strempty(text)) : 0;
         }
         p = calloc(1, sizeof(Plan));

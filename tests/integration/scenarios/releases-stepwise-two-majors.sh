@@ -12,6 +12,8 @@ scenario() {
         run_mbctl 0 check
         run_mbctl 0 upgrade now --dry-run
         assert_contains "$OUT" "v0.56.1 -> v0.57.3 -> v0.58.2"
+        assert_contains "$OUT" "v0.57.3: download file://$SB/mirror/v0.57.3/metabase.jar, check metabase.sha256 (required)"
+        [[ ! -d "$SB/state/staging/v0.58.2" ]] || die "a dry run downloaded something"
         run_mbctl 0 upgrade now
         assert_contains "$OUT" "upgrade v0.56.1 -> v0.57.3: committed"
         assert_contains "$OUT" "upgrade v0.57.3 -> v0.58.2: committed"
@@ -21,4 +23,5 @@ scenario() {
         run_mbctl 0 history --json
         [[ $(grep -c '"result":"committed"' <<<"$OUT") -eq 2 ]] || die "expected two committed hops"
         [[ $(ls -d "$SB"/backups/*/ | wc -l) -eq 2 ]] || die "expected a backup per hop"
+        [[ $(ls "$SB/state/staging" | grep -c '^v') -le 2 ]] || die "more than two staged releases kept"
 }
