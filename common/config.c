@@ -573,6 +573,7 @@ static const ConfigKey policy_keys[] = {
         {"hold", "true or false", config_parse_bool, FIELD(policy.hold)},
         {"skip", "a version like v0.56.3", config_parse_skip_item, FIELD(policy.skip), .list = true},
         {"stepwise", "true or false", config_parse_bool, FIELD(policy.stepwise)},
+        {"window_max", DURATION_EXPECTED, config_parse_duration, FIELD(policy.window_max_usec)},
         {},
 };
 

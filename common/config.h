@@ -57,6 +57,7 @@ typedef struct Config {
                 char **skip; /* NULL-terminated, validated versions */
                 size_t n_skip;
                 bool stepwise;
+                uint64_t window_max_usec; /* 0: no limit; else the window's length */
         } policy;
 
         struct {

@@ -1026,6 +1026,33 @@ static char *plan_summary(char **hops, const char *from) {
         return TAKE_PTR(s);
 }
 
+/* The longest of the last upgrades (start to end, rolled back ones included: a window must have
+ * room for a rollback too), from the history; 0 when there is none. */
+static uint64_t past_upgrade_usec(Manager *m) {
+        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *text = NULL;
+        uint64_t longest = 0;
+        char *save = NULL;
+
+        if (!path || read_full_file(path, 16 * 1024 * 1024, &text, NULL) < 0)
+                return 0;
+        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                json_object *o = json_tokener_parse(line), *kind, *result, *a, *b;
+                if (o && json_object_object_get_ex(o, "kind", &kind) &&
+                    streq(strempty(json_object_get_string(kind)), "upgrade") &&
+                    json_object_object_get_ex(o, "result", &result) &&
+                    (streq(strempty(json_object_get_string(result)), "committed") ||
+                     streq(strempty(json_object_get_string(result)), "rolled-back")) &&
+                    json_object_object_get_ex(o, "started_usec", &a) &&
+                    json_object_object_get_ex(o, "finished_usec", &b)) {
+                        uint64_t s = json_object_get_uint64(a), e = json_object_get_uint64(b);
+                        if (e > s && e - s > longest)
+                                longest = e - s;
+                }
+                json_object_put(o);
+        }
+        return longest;
+}
+
 static int plan_begin(
         Manager *m,
         const char *version,
@@ -1087,6 +1114,22 @@ static int plan_begin(
                         "retried unattended (try it with: mbctl upgrade now --to %s)",
                         rl->blocked,
                         rl->blocked);
+        if (unattended && m->config->policy.window_max_usec > 0) {
+                uint64_t each = past_upgrade_usec(m), need = each * strv_length(hops);
+                char a[32], b[32];
+
+                if (need > m->config->policy.window_max_usec)
+                        return sd_bus_error_setf(
+                                error,
+                                MB_ERROR_REFUSED,
+                                "%zu upgrade%s would not fit in the window: past upgrades took up to %s each, "
+                                "policy.window_max is %s; run it by hand (mbctl upgrade now) or widen the window",
+                                strv_length(hops),
+                                strv_length(hops) == 1 ? "" : "s",
+                                format_duration(
+                                        (each + USEC_PER_SEC - 1) / USEC_PER_SEC * USEC_PER_SEC, a, sizeof(a)),
+                                format_duration(m->config->policy.window_max_usec, b, sizeof(b)));
+        }
         summary = plan_summary(hops, m->installed_version);
         if (flags & ENGINE_DRY_RUN) {
                 _cleanup_free_ char *text = NULL, *root = staging_dir(m);

@@ -226,6 +226,7 @@ policy:
   allow: ${MBUP_ALLOW:-minor}
   min_age: ${MBUP_MIN_AGE:-0s}
   stepwise: ${MBUP_STEPWISE:-true}
+  window_max: ${MBUP_WINDOW_MAX:-0}
   skip: [${MBUP_SKIP:-}]
 service:
   unit: metabase.service

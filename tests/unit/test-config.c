@@ -302,7 +302,7 @@ static void test_errors(void **state) {
                  "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, check_every, "
                  "ca_file, require_checksum, signing_key)"},
                 {"policy:\n  skip: []\n  holds: true\n",
-                 "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise)"},
+                 "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise, window_max)"},
                 {"service:\n\n\n  Unit: x.service\n",
                  "4: service.Unit: unknown key (known keys: unit, jar, health_url, start_timeout, stall_timeout, "
                  "settle)"},

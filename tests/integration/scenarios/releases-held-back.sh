@@ -26,4 +26,23 @@ scenario() {
         run_mbctl 0 upgrade now
         assert_contains "$OUT" "v0.56.1 -> v0.56.3: committed"
         assert_eq "$(running_version)" "v0.56.3"
+        scenario_window_max
+}
+
+# policy.window_max: the window does not start what the past upgrades say will not fit.
+scenario_window_max() {
+        mirror_release v0.56.4 "$(make_release v0.56.4)"
+        mirror_feed v0.56.4:2025-03-01 v0.56.3:2025-02-02 v0.56.1:2025-01-01
+        systemctl --user stop mbupgraded.service
+        MBUP_WINDOW_MAX=1s write_config
+        start_daemon
+        run_mbctl 0 check
+        run_mbctl 5 upgrade window
+        assert_contains "$OUT" "would not fit in the window"
+        systemctl --user stop mbupgraded.service
+        MBUP_WINDOW_MAX=1h write_config
+        start_daemon
+        run_mbctl 0 check
+        run_mbctl 0 upgrade window
+        assert_contains "$OUT" "v0.56.3 -> v0.56.4: committed"
 }
