@@ -9,6 +9,7 @@
 #include <systemd/sd-journal.h>
 #include <time.h>
 
+#include "appdb.h"
 #include "engine.h"
 #include "fileio.h"
 #include "jar.h"
@@ -646,25 +647,6 @@ finish:
         preflight_free(p);
 }
 
-static int db_file_from_unit(const UnitInfo *u, char **ret) {
-        const char *f = unit_info_getenv(u, "MB_DB_FILE");
-        _cleanup_free_ char *base = NULL;
-
-        if (isempty(f))
-                f = "metabase.db";
-        if (f[0] == '/')
-                base = strdup(f);
-        else
-                base = path_join(!isempty(u->working_directory) ? u->working_directory : "/", f);
-        if (!base)
-                return -ENOMEM;
-        /* MB_DB_FILE names the database without H2's suffix, but people also write the file name. */
-        if (endswith(base, ".mv.db"))
-                base[strlen(base) - strlen(".mv.db")] = '\0';
-        *ret = strdup_printf("%s.mv.db", base);
-        return *ret ? 0 : -ENOMEM;
-}
-
 static char *health_url_from_unit(Manager *m, const UnitInfo *u) {
         const char *port = unit_info_getenv(u, "MB_JETTY_PORT"), *host = unit_info_getenv(u, "MB_JETTY_HOST");
 
@@ -681,7 +663,9 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         _cleanup_free_ char *last_to = NULL, *last_from = NULL, *kept = NULL, *backup = NULL,
                             *backup_sha = NULL;
         Preflight *p;
-        const char *db_type, *jar;
+        _cleanup_(appdb_freep) AppDb *appdb = NULL;
+        _cleanup_free_ char *db_error = NULL;
+        const char *jar;
 
         if (r < 0) {
                 engine_fail(
@@ -708,14 +692,27 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                         op->unit);
                 return;
         }
-        db_type = unit_info_getenv(info, "MB_DB_TYPE");
-        if (!isempty(db_type) && !streq(db_type, "h2")) {
+        /* The application database: backup.app_db, or what the unit tells Metabase. */
+        if (!isempty(m->config->backup.app_db))
+                r = appdb_from_string(m->config->backup.app_db, &appdb, &db_error);
+        else
+                r = appdb_from_environment(info->environment, info->working_directory, &appdb, &db_error);
+        if (r < 0) {
                 engine_fail(
                         m,
                         RESULT_REFUSED,
-                        "the application database is %s; this version of mbupgraded backs up only H2, and "
-                        "it does not upgrade without a backup",
-                        db_type);
+                        "cannot tell the application database: %s (set backup.app_db)",
+                        db_error ?: strerror(-r));
+                return;
+        }
+        if (appdb->kind != APPDB_H2) {
+                _cleanup_free_ char *what = appdb_describe(appdb);
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "the application database is %s; this version of mbupgraded backs up only H2, and it "
+                        "does not upgrade without a backup",
+                        strempty(what));
                 return;
         }
 
@@ -734,9 +731,8 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         p->state_dir = strdup(m->config->state_dir);
         op->jar_path = strdup(jar);
         op->health_url = health_url_from_unit(m, info);
-        r = db_file_from_unit(info, &p->db_file);
-        if (r >= 0)
-                op->db_file = strdup(p->db_file);
+        p->db_file = strdup(appdb->h2_file);
+        op->db_file = strdup(appdb->h2_file);
 
         if (op->kind == OPERATION_ROLLBACK) {
                 r = manager_last_upgrade(m, &last_from, &last_to, &kept, &backup, &backup_sha);

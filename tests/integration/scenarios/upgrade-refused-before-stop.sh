@@ -25,6 +25,18 @@ scenario() {
         assert_contains "$OUT" "No release feed has been read yet"
         scenario_more
 
+        # An application database this version can't back up: refused, its password never shown.
+        mkdir -p "$SB/units/metabase.service.d"
+        printf '[Service]\nEnvironment=MB_DB_TYPE=postgres\nEnvironment=MB_DB_CONNECTION_URI=postgres://metabase:s3cret@127.0.0.1:5432/metabase\n' \
+                >"$SB/units/metabase.service.d/pg.conf"
+        systemctl --user daemon-reload
+        run_mbctl 5 upgrade now --jar "$(make_release v0.56.3)"
+        assert_contains "$OUT" "PostgreSQL metabase@127.0.0.1:5432/metabase"
+        assert_not_contains "$OUT" "s3cret"
+        assert_not_contains "$(mbctl history --json)" "s3cret"
+        rm -r "$SB/units/metabase.service.d"
+        systemctl --user daemon-reload
+
         assert_eq "$(main_pid)" "$pid" "MainPID after the refusals"
         assert_eq "$(running_version)" "v0.56.2"
         [[ -z "$(ls -A "$SB/opt/metabase" | grep mbup || true)" ]] || die "staging leftovers"
