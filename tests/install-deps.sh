@@ -7,13 +7,14 @@ set -euo pipefail
 packages=(
         # build
         gcc meson ninja-build pkg-config
-        libsystemd-dev libyaml-dev libjson-c-dev libzip-dev libssl-dev libcurl4-openssl-dev
+        libsystemd-dev libyaml-dev libjson-c-dev libzip-dev libssl-dev libcurl4-openssl-dev libpq-dev
         # unit tests, sanitizers, fuzzing, style
         libcmocka-dev clang libclang-rt-14-dev clang-format valgrind
         # the integration sandbox: a real systemd --user on a private D-Bus, the stand-in
-        # Metabase (Java + H2), curl to look at it
+        # Metabase (Java + H2), curl to look at it; PostgreSQL and its JDBC driver (issue 4)
         systemd dbus-daemon util-linux procps
         default-jdk-headless libh2-java unzip zip curl
+        postgresql libpostgresql-jdbc-java
         # the release mirror over TLS (nginx, a test CA made with openssl); strace for bench/
         nginx-light openssl strace
 )

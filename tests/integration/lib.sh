@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The integration sandbox (DESIGN.md §7): a private dbus-daemon with a system-bus-style policy,
 # a real `systemd --user` manager on it in a private mount namespace, metabase.service running
-# the stand-in Metabase on an H2 database, and mbupgraded itself as a Type=notify unit.
+# the stand-in Metabase on an H2 database (or on a PostgreSQL cluster of the sandbox's own:
+# postgres_start, install_metabase_pg), and mbupgraded itself as a Type=notify unit.
 # Nothing here touches the host's systemd, D-Bus or /tmp beyond the sandbox's own directory.
 #
 # Use: sandbox_enter "$@" first (re-executes the caller in a new mount namespace), then
@@ -26,6 +27,10 @@ die() {
                 tail -n 40 "$SB/logs/mbupgraded.log" >&2 2>/dev/null || true
                 printf -- '--- metabase log (tail) ---\n' >&2
                 tail -n 15 "$SB/logs/metabase.log" >&2 2>/dev/null || true
+                if [[ -f "$SB/pg/postgres.log" ]]; then
+                        printf -- '--- postgres log (tail) ---\n' >&2
+                        tail -n 15 "$SB/pg/postgres.log" >&2 2>/dev/null || true
+                fi
         fi
         exit 1
 }
@@ -45,6 +50,7 @@ sandbox_cleanup() {
         if [[ -n "${SB:-}" && -d "$SB" ]]; then
                 systemctl --user stop mbupgraded.service metabase.service >/dev/null 2>&1
                 [[ -n "${SYSTEMD_PID:-}" ]] && kill -TERM "$SYSTEMD_PID" 2>/dev/null && wait "$SYSTEMD_PID" 2>/dev/null
+                postgres_stop
                 # Anything of ours still alive (a java the manager could not stop) goes too.
                 pkill -KILL -f -- "$SB/" 2>/dev/null
                 if [[ -n "${MBUP_KEEP:-}" || $rc -ne 0 && -n "${MBUP_KEEP_FAILED:-}" ]]; then
@@ -186,25 +192,178 @@ make_release() {
         echo "$out"
 }
 
-# install_metabase JAR: the "existing installation" the admin has, running and healthy.
-install_metabase() {
-        MB_PORT=$(free_port)
-        cp "$1" "$SB/opt/metabase/metabase.jar"
-        cat >"$SB/units/metabase.service" <<EOT
+# write_metabase_unit LINE...: writes metabase.service for the JAR at $SB/opt/metabase, on port
+# $MB_PORT, with the given [Service] lines (the application database's settings).
+write_metabase_unit() {
+        {
+                cat <<EOT
 [Unit]
 Description=Metabase (stand-in)
 [Service]
 ExecStart=/usr/bin/java -Xshare:auto -XX:TieredStopAtLevel=1 -jar $SB/opt/metabase/metabase.jar
 WorkingDirectory=$SB/opt/metabase
 Environment=MB_JETTY_PORT=$MB_PORT
-Environment=MB_DB_FILE=$SB/opt/metabase/metabase.db
+EOT
+                printf '%s\n' "$@"
+                cat <<EOT
 StandardOutput=append:$SB/logs/metabase.log
 StandardError=inherit
 TimeoutStopSec=20s
 EOT
+        } >"$SB/units/metabase.service"
+}
+
+# install_metabase JAR: the "existing installation" the admin has, running and healthy.
+install_metabase() {
+        MB_PORT=$(free_port)
+        cp "$1" "$SB/opt/metabase/metabase.jar"
+        write_metabase_unit "Environment=MB_DB_FILE=$SB/opt/metabase/metabase.db"
         systemctl --user daemon-reload
         systemctl --user start metabase.service
         wait_healthy 60 || die "the installed Metabase did not become healthy"
+}
+
+# postgres_start: a PostgreSQL cluster of the sandbox's own, in $SB/pg, run by the postgres OS
+# user with Debian's binaries (the newest /usr/lib/postgresql/N/bin). It listens on
+# 127.0.0.1:$PG_PORT only (TCP: scram-sha-256 passwords) and on a unix socket in $PG_SOCKET_DIR
+# (there: trust, superuser postgres, for the sandbox's own set-up). Role `metabase` (password
+# $PG_PASS, letters and digits only) owns database `metabase`. Sets and exports PG_BIN, PG_DIR,
+# PG_DATA, PG_SOCKET_DIR, PG_PORT, PG_PASS, PG_URI (postgres://metabase:PASS@127.0.0.1:PORT/metabase)
+# and PG_PASSFILE (a 0600 ~/.pgpass-style file for the metabase role). Set PG_PASS before the
+# call to choose the password. fsync is off: a test cluster, never a crash-safe one. The server
+# log is $SB/pg/postgres.log; PG_PID is its process. sandbox_cleanup stops it (postgres_stop).
+postgres_start() {
+        local i
+        PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+        [[ -n $PG_BIN && -x $PG_BIN/initdb && -x $PG_BIN/postgres ]] ||
+                die "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin (apt-get install postgresql)"
+        id -u postgres >/dev/null 2>&1 || die "no postgres OS user (apt-get install postgresql)"
+        PG_DIR=$SB/pg
+        PG_DATA=$PG_DIR/data
+        PG_SOCKET_DIR=$PG_DIR/run
+        PG_PASS=${PG_PASS:-mb$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')}
+        [[ $PG_PASS =~ ^[A-Za-z0-9]+$ ]] || die "PG_PASS must be letters and digits (it goes into a URI as is)"
+        # the postgres user must get through $SB (mktemp made it 0700) to its own directory
+        chmod 711 "$SB"
+        mkdir -p "$PG_SOCKET_DIR"
+        chown -R postgres:postgres "$PG_DIR"
+        chmod 700 "$PG_DIR"
+        runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --encoding=UTF8 --locale=C \
+                --auth-local=trust --auth-host=scram-sha-256 --no-sync --no-instructions \
+                >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+        for i in 1 2 3; do
+                PG_PORT=$(free_port)
+                cat >>"$PG_DATA/postgresql.conf" <<EOT
+# the mbupgraded sandbox (tests/integration/lib.sh)
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCKET_DIR'
+password_encryption = 'scram-sha-256'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 32MB
+max_connections = 30
+EOT
+                # The postmaster as a child of ours (through runuser), not daemonized by pg_ctl:
+                # an orphan is left a zombie where PID 1 does not reap, and this way
+                # postgres_stop can wait for it.
+                runuser -u postgres -- "$PG_BIN/postgres" -D "$PG_DATA" >>"$PG_DIR/postgres.log" 2>&1 &
+                PG_PID=$!
+                local up=''
+                for _ in $(seq 1 300); do
+                        if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d postgres; then
+                                up=1
+                                break
+                        fi
+                        kill -0 "$PG_PID" 2>/dev/null || break
+                        sleep 0.05
+                done
+                [[ -z $up ]] || break
+                postgres_stop
+                # most likely the port was taken between free_port and the bind: another one
+                grep -q 'could not bind\|already in use' "$PG_DIR/postgres.log" 2>/dev/null && [[ $i -lt 3 ]] ||
+                        die "PostgreSQL did not start or is not ready on 127.0.0.1:$PG_PORT"
+                log "PostgreSQL could not bind port $PG_PORT; another"
+        done
+        runuser -u postgres -- "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" -p "$PG_PORT" \
+                -U postgres -d postgres \
+                -c "CREATE ROLE metabase LOGIN PASSWORD '$PG_PASS'" \
+                -c "CREATE DATABASE metabase OWNER metabase" >/dev/null ||
+                die "cannot create the metabase role and database"
+        PG_URI=postgres://metabase:$PG_PASS@127.0.0.1:$PG_PORT/metabase
+        PG_PASSFILE=$SB/pg.pass
+        (umask 077 && printf '127.0.0.1:%s:metabase:metabase:%s\n' "$PG_PORT" "$PG_PASS" >"$PG_PASSFILE")
+        export PG_BIN PG_DIR PG_DATA PG_SOCKET_DIR PG_PORT PG_PASS PG_URI PG_PASSFILE
+        # over TCP with the password, as Metabase will connect
+        [[ $(psql_mb 'SELECT current_user') == metabase ]] || die "cannot log in to PostgreSQL as metabase"
+}
+
+# postgres_stop: stops the sandbox's cluster, if any, and waits for it (fast shutdown: SIGINT
+# to the postmaster; SIGKILL after 20 s).
+postgres_stop() {
+        [[ -n "${PG_PID:-}" ]] || return 0
+        local pm i
+        pm=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)
+        if [[ $pm =~ ^[0-9]+$ ]] && kill -INT "$pm" 2>/dev/null; then
+                for i in $(seq 1 400); do
+                        kill -0 "$PG_PID" 2>/dev/null || break
+                        sleep 0.05
+                done
+        fi
+        if kill -0 "$PG_PID" 2>/dev/null; then
+                [[ $pm =~ ^[0-9]+$ ]] && kill -KILL "$pm" 2>/dev/null
+                kill -KILL "$PG_PID" 2>/dev/null
+        fi
+        wait "$PG_PID" 2>/dev/null
+        PG_PID=''
+        return 0
+}
+
+# psql_mb SQL [psql options...]: runs SQL as the metabase role over TCP (password auth), in
+# database metabase; prints the rows unaligned, fields separated by |, no header; fails on an
+# SQL error.
+psql_mb() {
+        local sql=$1
+        shift
+        PGPASSFILE=$PG_PASSFILE PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
+                -h 127.0.0.1 -p "$PG_PORT" -U metabase -d metabase "$@" -c "$sql"
+}
+
+# install_metabase_pg JAR [MODE]: like install_metabase, on the sandbox's PostgreSQL (call
+# postgres_start first), with MB_DB_TYPE=postgres and the connection settings given as MODE says:
+#   uri        Environment=MB_DB_CONNECTION_URI=$PG_URI  (postgres://metabase:PASS@host:port/metabase)
+#   jdbc-uri   Environment=MB_DB_CONNECTION_URI=jdbc:postgresql://host:port/metabase?user=metabase&password=PASS
+#   vars       Environment=MB_DB_HOST, MB_DB_PORT, MB_DB_DBNAME, MB_DB_USER, MB_DB_PASS
+#   envfile    those variables in Environment= but MB_DB_PASS in EnvironmentFile=$SB/opt/metabase/metabase.env
+#   envfile-uri MB_DB_CONNECTION_URI=$PG_URI in that EnvironmentFile= (0600), MB_DB_TYPE in Environment=
+# (default: uri). MB_PORT keeps its value when already set (a re-install on the same port).
+install_metabase_pg() {
+        local jar=$1 mode=${2:-uri} envfile=$SB/opt/metabase/metabase.env
+        [[ -n "${PG_PORT:-}" ]] || die "install_metabase_pg: call postgres_start first"
+        MB_PORT=${MB_PORT:-$(free_port)}
+        cp "$jar" "$SB/opt/metabase/metabase.jar"
+        rm -f "$envfile"
+        local vars=(Environment=MB_DB_HOST=127.0.0.1 "Environment=MB_DB_PORT=$PG_PORT"
+                Environment=MB_DB_DBNAME=metabase Environment=MB_DB_USER=metabase)
+        case $mode in
+        uri) write_metabase_unit Environment=MB_DB_TYPE=postgres "Environment=MB_DB_CONNECTION_URI=$PG_URI" ;;
+        jdbc-uri)
+                # quoted, as an admin would write it (systemd takes it whole either way)
+                write_metabase_unit Environment=MB_DB_TYPE=postgres \
+                        "Environment=\"MB_DB_CONNECTION_URI=jdbc:postgresql://127.0.0.1:$PG_PORT/metabase?user=metabase&password=$PG_PASS\"" ;;
+        vars) write_metabase_unit Environment=MB_DB_TYPE=postgres "${vars[@]}" "Environment=MB_DB_PASS=$PG_PASS" ;;
+        envfile)
+                (umask 077 && printf '# metabase.service secrets\nMB_DB_PASS=%s\n' "$PG_PASS" >"$envfile")
+                write_metabase_unit Environment=MB_DB_TYPE=postgres "${vars[@]}" "EnvironmentFile=$envfile" ;;
+        envfile-uri)
+                (umask 077 && printf 'MB_DB_CONNECTION_URI=%s\n' "$PG_URI" >"$envfile")
+                write_metabase_unit Environment=MB_DB_TYPE=postgres "EnvironmentFile=$envfile" ;;
+        *) die "install_metabase_pg: unknown mode '$mode' (uri, jdbc-uri, vars, envfile, envfile-uri)" ;;
+        esac
+        systemctl --user daemon-reload
+        systemctl --user restart metabase.service
+        wait_healthy 60 || die "the installed Metabase (on PostgreSQL, $mode) did not become healthy"
 }
 
 # write_config: the daemon's config for the sandbox. The release feed is a mirror on disk

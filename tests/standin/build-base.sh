@@ -4,8 +4,9 @@
 # build-base.sh OUT.jar
 # Compiles the stand-in Metabase (javac --release 11: class-file major 55, like
 # Metabase < v0.53) and writes a base JAR: its classes plus the H2 JDBC driver's
-# classes (from $H2_JAR, default /usr/share/java/h2.jar). make-jar.sh turns the base
-# into release JARs.
+# classes (from $H2_JAR, default /usr/share/java/h2.jar) and the PostgreSQL JDBC
+# driver's (from $PGJDBC_JAR, default /usr/share/java/postgresql.jar). make-jar.sh
+# turns the base into release JARs.
 set -euo pipefail
 
 die() { echo "build-base.sh: $*" >&2; exit 1; }
@@ -14,11 +15,13 @@ die() { echo "build-base.sh: $*" >&2; exit 1; }
 out=$1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 h2=${H2_JAR:-/usr/share/java/h2.jar}
+pg=${PGJDBC_JAR:-/usr/share/java/postgresql.jar}
 
 command -v javac >/dev/null || die "javac not found (apt-get install default-jdk-headless)"
 command -v jar >/dev/null || die "jar not found (apt-get install default-jdk-headless)"
 command -v unzip >/dev/null || die "unzip not found (apt-get install unzip)"
 [[ -r $h2 ]] || die "H2 JDBC driver $h2 not found (apt-get install libh2-java, or set H2_JAR)"
+[[ -r $pg ]] || die "PostgreSQL JDBC driver $pg not found (apt-get install libpostgresql-jdbc-java, or set PGJDBC_JAR)"
 [[ -d $(dirname "$out") ]] || die "directory of $out does not exist"
 
 tmp=$(mktemp -d)
@@ -29,13 +32,29 @@ javac --release 11 -encoding UTF-8 -Xlint:all,-path -Werror -cp "$h2" -d "$tmp/c
     "$here/src/metabase/core.java" || die "javac failed"
 [[ -f $tmp/classes/metabase/core.class ]] || die "javac produced no metabase/core.class"
 
-# The driver's classes and its META-INF/services registration; not its manifest or
-# any signature files.
-mkdir "$tmp/h2"
-unzip -q "$h2" -d "$tmp/h2" || die "cannot extract $h2"
-rm -f "$tmp/h2/META-INF/MANIFEST.MF" "$tmp/h2/META-INF/"*.{SF,RSA,DSA,EC} "$tmp/h2/META-INF/"SIG-*
-cp -a "$tmp/h2/." "$tmp/classes/"
+# Each driver's classes and its META-INF/services registration; not its manifest or
+# any signature files. Both drivers register in META-INF/services/java.sql.Driver: the
+# registrations are concatenated, not overwritten.
+services=META-INF/services/java.sql.Driver
+: >"$tmp/java.sql.Driver"
+for d in h2:"$h2" pg:"$pg"; do
+        name=${d%%:*} src=${d#*:}
+        mkdir "$tmp/$name"
+        unzip -q "$src" -d "$tmp/$name" || die "cannot extract $src"
+        rm -f "$tmp/$name/META-INF/MANIFEST.MF" "$tmp/$name/META-INF/"*.{SF,RSA,DSA,EC} "$tmp/$name/META-INF/"SIG-*
+        if [[ -f $tmp/$name/$services ]]; then
+                cat "$tmp/$name/$services" >>"$tmp/java.sql.Driver"
+                echo >>"$tmp/java.sql.Driver"
+                rm "$tmp/$name/$services"
+        fi
+        cp -a "$tmp/$name/." "$tmp/classes/"
+done
+mkdir -p "$tmp/classes/META-INF/services"
+grep -v '^[[:space:]]*\(#\|$\)' "$tmp/java.sql.Driver" >"$tmp/classes/$services" || true
 [[ -f $tmp/classes/org/h2/Driver.class ]] || die "$h2 holds no org/h2/Driver.class"
+[[ -f $tmp/classes/org/postgresql/Driver.class ]] || die "$pg holds no org/postgresql/Driver.class"
+grep -qx 'org.h2.Driver' "$tmp/classes/$services" || die "$h2 does not register org.h2.Driver"
+grep -qx 'org.postgresql.Driver' "$tmp/classes/$services" || die "$pg does not register org.postgresql.Driver"
 
 # jar puts META-INF/MANIFEST.MF first; make-jar.sh replaces it in place.
 jar --create --file "$tmp/base.jar" --main-class metabase.core -C "$tmp/classes" . \

@@ -3,19 +3,26 @@
 // Stand-in Metabase for the mbupgraded integration tests. It behaves like Metabase
 // where the upgrader can see it: version.properties, /api/health while starting and
 // migrating, /api/session/properties, a Liquibase-style DATABASECHANGELOG with a
-// migration lock in an H2 application database, refusal of a newer schema
+// migration lock in an H2 or PostgreSQL application database, refusal of a newer schema
 // ("Downgrade detected"), clean stop on SIGTERM, and knobs for failing releases.
-// JDK (com.sun.net.httpserver) and the H2 JDBC driver only. See ../README.md.
+// JDK (com.sun.net.httpserver) and the H2 and PostgreSQL JDBC drivers only. See ../README.md.
+//
+// The SQL uses unquoted identifiers only, so each database folds them its own way, as
+// Liquibase's tables come out under Metabase: DATABASECHANGELOG on H2, databasechangelog
+// on PostgreSQL.
 package metabase;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.io.UnsupportedEncodingException;
+import java.net.URLDecoder;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Paths;
 import java.sql.Connection;
+import java.sql.DatabaseMetaData;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
@@ -46,6 +53,7 @@ public class core {
     static volatile HttpServer server;
     static final Object dbLock = new Object(); // guards conn; held for each DB step
     static Connection conn;
+    static String dbType; // "h2" or "postgres"
     static volatile boolean ready, shuttingDown;
     static volatile double progress;
     static volatile int exitCode = 0; // what the shutdown hook exits with (0 on SIGTERM)
@@ -202,6 +210,98 @@ public class core {
         return Paths.get(f).toAbsolutePath().normalize().toString();
     }
 
+    static String env(String name) {
+        String v = System.getenv(name);
+        return v == null || v.isEmpty() ? null : v;
+    }
+
+    static String urlDecode(String s) {
+        try {
+            return URLDecoder.decode(s, "UTF-8");
+        } catch (UnsupportedEncodingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * MB_DB_TYPE, else the kind of MB_DB_CONNECTION_URI, else h2 (as Metabase decides).
+     */
+    static String configuredDbType() {
+        String t = env("MB_DB_TYPE");
+        if (t != null) return t;
+        String uri = env("MB_DB_CONNECTION_URI");
+        if (uri != null && uri.matches("^(jdbc:)?postgres(ql)?:.*")) return "postgres";
+        if (uri != null && uri.matches("^(jdbc:)?(mysql|mariadb):.*")) return "mysql";
+        return "h2";
+    }
+
+    /**
+     * The PostgreSQL JDBC URL and the connection properties, from the environment as
+     * Metabase reads it: MB_DB_CONNECTION_URI (postgres://..., postgresql://... or
+     * jdbc:postgresql://..., credentials as ?user=&password= or as user:pass@ before the
+     * host), with MB_DB_USER / MB_DB_PASS winning if set; or MB_DB_HOST (localhost),
+     * MB_DB_PORT (5432), MB_DB_DBNAME (metabase), MB_DB_USER, MB_DB_PASS. The properties
+     * hold the password; the URL returned never does when it came from user info.
+     */
+    static String postgresUrl(Properties props) {
+        String uri = env("MB_DB_CONNECTION_URI"), url;
+        if (uri != null) {
+            url = uri.startsWith("jdbc:") ? uri.substring(5) : uri;
+            if (url.startsWith("postgres:")) url = "postgresql:" + url.substring("postgres:".length());
+            if (!url.startsWith("postgresql:")) fatal("MB_DB_CONNECTION_URI is not a PostgreSQL URI");
+            Matcher m = Pattern.compile("^postgresql://([^@/?]*)@(.*)$").matcher(url);
+            if (m.matches()) { // user info: Heroku-style postgres://user:pass@host/db
+                String info = m.group(1);
+                int colon = info.indexOf(':');
+                props.setProperty("user", urlDecode(colon < 0 ? info : info.substring(0, colon)));
+                if (colon >= 0) props.setProperty("password", urlDecode(info.substring(colon + 1)));
+                url = "postgresql://" + m.group(2);
+            }
+            url = "jdbc:" + url;
+        } else {
+            String host = env("MB_DB_HOST"), port = env("MB_DB_PORT"), name = env("MB_DB_DBNAME");
+            if (host != null && host.contains(":") && !host.startsWith("[")) host = "[" + host + "]";
+            url = "jdbc:postgresql://" + (host == null ? "localhost" : host) + ":" + (port == null ? "5432" : port)
+                    + "/" + (name == null ? "metabase" : name);
+        }
+        if (env("MB_DB_USER") != null) props.setProperty("user", env("MB_DB_USER"));
+        if (env("MB_DB_PASS") != null) props.setProperty("password", env("MB_DB_PASS"));
+        props.setProperty("ApplicationName", "Metabase stand-in");
+        return url;
+    }
+
+    /** url without a password=... query parameter, for the log. */
+    static String redact(String url) {
+        return url.replaceAll("(?i)([?&]password=)[^&]*", "$1<redacted>");
+    }
+
+    static Connection connect() throws SQLException {
+        if (dbType.equals("postgres")) {
+            Properties props = new Properties();
+            String url = postgresUrl(props);
+            log("INFO", "Verifying postgres Database Connection ... " + redact(url)
+                    + (props.containsKey("user") ? " as " + props.getProperty("user") : ""));
+            Connection c = DriverManager.getConnection(url, props);
+            DatabaseMetaData md = c.getMetaData();
+            log("INFO", "Successfully verified " + md.getDatabaseProductName() + " "
+                    + md.getDatabaseProductVersion() + " application database connection.");
+            return c;
+        }
+        String path = dbPath();
+        log("INFO", "Using H2 database file " + path + ".mv.db");
+        return DriverManager.getConnection("jdbc:h2:file:" + path + ";DB_CLOSE_ON_EXIT=FALSE", "", "");
+    }
+
+    /** Whether a table exists in the connection's current schema (names as the DB folds them). */
+    static boolean tableExists(String name) throws SQLException {
+        DatabaseMetaData md = conn.getMetaData();
+        String folded = md.storesLowerCaseIdentifiers() ? name.toLowerCase(Locale.ROOT)
+                : md.storesUpperCaseIdentifiers() ? name.toUpperCase(Locale.ROOT) : name;
+        try (ResultSet rs = md.getTables(null, conn.getSchema(), folded, new String[] {"TABLE"})) {
+            return rs.next();
+        }
+    }
+
     static void exec(String sql) throws SQLException {
         try (Statement st = conn.createStatement()) { st.execute(sql); }
     }
@@ -231,22 +331,17 @@ public class core {
 
     /** Opens the DB, creates the tables of a fresh one. False if we are shutting down. */
     static boolean openDb() throws SQLException {
-        String path = dbPath();
-        log("INFO", "Using H2 database file " + path + ".mv.db");
         synchronized (dbLock) {
             if (shuttingDown) return false;
-            conn = DriverManager.getConnection("jdbc:h2:file:" + path + ";DB_CLOSE_ON_EXIT=FALSE", "", "");
-            boolean fresh;
-            try (ResultSet rs = conn.getMetaData().getTables(null, null, "DATABASECHANGELOG", null)) {
-                fresh = !rs.next();
-            }
+            conn = connect();
+            boolean fresh = !tableExists("DATABASECHANGELOG");
             exec("CREATE TABLE IF NOT EXISTS DATABASECHANGELOG (ID VARCHAR(255) NOT NULL,"
                     + " AUTHOR VARCHAR(255) NOT NULL, FILENAME VARCHAR(255) NOT NULL,"
                     + " DATEEXECUTED TIMESTAMP NOT NULL, ORDEREXECUTED INT NOT NULL,"
                     + " EXECTYPE VARCHAR(10) NOT NULL)");
             exec("CREATE TABLE IF NOT EXISTS DATABASECHANGELOGLOCK (ID INT NOT NULL PRIMARY KEY,"
                     + " LOCKED BOOLEAN NOT NULL, LOCKGRANTED TIMESTAMP, LOCKEDBY VARCHAR(255))");
-            exec("MERGE INTO DATABASECHANGELOGLOCK (ID, LOCKED) KEY (ID) SELECT 1, FALSE"
+            exec("INSERT INTO DATABASECHANGELOGLOCK (ID, LOCKED) SELECT 1, FALSE"
                     + " WHERE NOT EXISTS (SELECT 1 FROM DATABASECHANGELOGLOCK WHERE ID = 1)");
             if (fresh) {
                 log("INFO", "Setting up a new application database");
@@ -326,7 +421,8 @@ public class core {
                     log("INFO", "Running migration " + next);
                     fatal("Migration failed: liquibase.exception.MigrationFailedException: Migration failed for"
                             + " changeset " + CHANGELOG_FILE + "::" + next + "::standin:\n     Reason:"
-                            + " liquibase.exception.DatabaseException: Column \"Y\" not found [42122-214]");
+                            + " liquibase.exception.DatabaseException: " + (dbType.equals("postgres")
+                                    ? "ERROR: column \"y\" does not exist" : "Column \"Y\" not found [42122-214]"));
                 }
             }
             setLock(false);
@@ -346,7 +442,7 @@ public class core {
     static void crashAtStart() {
         sleep(200);
         fatal("Metabase Initialization FAILED\njava.lang.ExceptionInInitializerError\n"
-                + "Caused by: java.lang.IllegalStateException: Cannot load driver metabase.driver.h2"
+                + "Caused by: java.lang.IllegalStateException: Cannot load driver metabase.driver." + dbType
                 + " (a bad release)");
     }
 
@@ -397,8 +493,9 @@ public class core {
         log("INFO", "Metabase " + tag + " starting (hash " + version.getProperty("hash", "?") + ", branch "
                 + version.getProperty("branch", "?") + ", stand-in fail=" + fail + ", java "
                 + System.getProperty("java.version") + ")");
-        String dbType = System.getenv().getOrDefault("MB_DB_TYPE", "h2");
-        if (!dbType.equals("h2")) fatal("Unsupported MB_DB_TYPE '" + dbType + "': this stand-in only supports h2");
+        dbType = configuredDbType();
+        if (!dbType.equals("h2") && !dbType.equals("postgres"))
+            fatal("Unsupported MB_DB_TYPE '" + dbType + "': this stand-in only supports h2 and postgres");
         if (args.length >= 2 && args[0].equals("migrate") && args[1].equals("release-locks")) releaseLocks();
         if (args.length > 0) fatal("Unknown command: " + String.join(" ", args));
 
