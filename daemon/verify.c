@@ -241,10 +241,10 @@ static void on_unit_info(int r, UnitInfo *info, const char *msg, void *userdata)
                 verifier_finish(
                         v,
                         false,
-                        "%s is %s (%s): Metabase exited",
+                        "Metabase exited %s (%s is %s)",
+                        v->phase == PHASE_SETTLING ? "while settling, after it was healthy" : "while starting",
                         v->unit,
-                        info->active_state,
-                        strempty(info->sub_state));
+                        info->active_state);
         else if (v->main_pid != 0 && info->main_pid != 0 && info->main_pid != v->main_pid)
                 verifier_finish(
                         v,
