@@ -3,6 +3,11 @@
  * that talks to a database server runs in a short-lived child, so libpq never runs in the core).
  *
  *   mbupgraded-db preflight
+ *   mbupgraded-db backup FILE     pg_dump --format=custom of the database into FILE (through a
+ *                                 temporary name, fsynced, checked with pg_restore --list), then
+ *                                 "done SIZE SHA256"
+ *   mbupgraded-db restore FILE    the database, same name, as FILE has it, in one transaction
+ *                                 (what the role owns is dropped first); Metabase must be stopped
  *
  * The connection comes from the environment, never from the command line, where other users
  * could read it: MBUP_PG_CONNINFO (a libpq connection string without the password) and
@@ -15,12 +20,20 @@
  *   changelog_latest ID       (the newest Liquibase change set, by ORDEREXECUTED)
  *   lock free | lock held BY SINCE
  */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <libpq-fe.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
+#include "hash.h"
 #include "macro.h"
 #include "strv.h"
 
@@ -132,15 +145,153 @@ static int preflight(PGconn *c) {
         return 0;
 }
 
+extern char **environ;
+
+/* The client tool for this server: /usr/lib/postgresql/MAJOR/bin/TOOL of the server's major, else
+ * the newest installed one that is newer (pg_dump reads older servers, not newer ones). */
+static char *find_tool(const char *tool, int server_version) {
+        int major = server_version / 10000;
+
+        for (int v = major; v <= major + 10; v++) {
+                char *p = strdup_printf("/usr/lib/postgresql/%d/bin/%s", v, tool);
+                if (p && access(p, X_OK) == 0)
+                        return p;
+                free(p);
+        }
+        return NULL;
+}
+
+/* Runs argv, its stdout and stderr to stderr (our stdout is the report); its exit status. */
+static int run_tool(char *const argv[]) {
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int status, r;
+
+        (void) posix_spawn_file_actions_init(&fa);
+        (void) posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+        r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+        (void) posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -r;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int backup(PGconn *c, const char *conninfo, const char *out) {
+        _cleanup_free_ char *pg_dump = find_tool("pg_dump", PQserverVersion(c)),
+                            *pg_restore = find_tool("pg_restore", PQserverVersion(c)), *tmp = NULL,
+                            *dbarg = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char sha[SHA256_HEX_SIZE];
+        uint64_t size;
+        int r;
+
+        if (!pg_dump || !pg_restore)
+                return report_error(
+                        "tool",
+                        "no pg_dump for PostgreSQL %d: install postgresql-client-%d",
+                        PQserverVersion(c) / 10000,
+                        PQserverVersion(c) / 10000);
+        tmp = strdup_printf("%s.tmp", out);
+        dbarg = strdup_printf("--dbname=%s", conninfo);
+        if (!tmp || !dbarg)
+                return report_error("io", "out of memory");
+        (void) unlink(tmp);
+        r = run_tool((char *[]){
+                pg_dump, (char *) "--format=custom", (char *) "--no-password", dbarg, (char *) "--file", tmp, NULL});
+        if (r != 0) {
+                (void) unlink(tmp);
+                return report_error("dump", "%s failed (exit %d); see the daemon's log", pg_dump, r);
+        }
+        /* Readable, to the last entry, before it counts as a backup. */
+        r = run_tool((char *[]){pg_restore, (char *) "--list", tmp, NULL});
+        if (r != 0) {
+                (void) unlink(tmp);
+                return report_error("dump", "the dump %s does not read back with pg_restore --list", tmp);
+        }
+        fd = open(tmp, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0 || sha256_fd(fd, sha, &size) < 0) {
+                (void) unlink(tmp);
+                return report_error("io", "cannot write %s to disk: %m", tmp);
+        }
+        (void) fchmod(fd, 0600);
+        r = rename_and_sync(tmp, out);
+        if (r < 0) {
+                (void) unlink(tmp);
+                return report_error("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
+        }
+        printf("done %" PRIu64 " %s\n", size, sha);
+        return 0;
+}
+
+/* The dump is first turned into SQL in full (pg_restore --file: a damaged dump fails here and
+ * nothing is touched), then psql replays it in one transaction after dropping everything the role
+ * owns in this database (the newer version's tables too, which pg_restore --clean would leave
+ * behind and whose CREATE would fail at the next upgrade): the database ends as the dump has it,
+ * or stays as it was. */
+static int restore(int server_version, const char *conninfo, const char *in) {
+        _cleanup_free_ char *pg_restore = find_tool("pg_restore", server_version),
+                            *psql = find_tool("psql", server_version), *dbarg = NULL, *sql = NULL,
+                            *sqlarg = NULL;
+        int r;
+
+        if (!pg_restore || !psql)
+                return report_error(
+                        "tool",
+                        "no pg_restore/psql for PostgreSQL %d: install postgresql-client-%d",
+                        server_version / 10000,
+                        server_version / 10000);
+        if (access(in, R_OK) < 0)
+                return report_error("io", "cannot read the backup %s: %m", in);
+        dbarg = strdup_printf("--dbname=%s", conninfo);
+        sql = strdup_printf("%s.restore.sql", in);
+        sqlarg = sql ? strdup_printf("--file=%s", sql) : NULL;
+        if (!dbarg || !sqlarg)
+                return report_error("io", "out of memory");
+
+        r = run_tool((char *[]){
+                pg_restore, (char *) "--no-owner", (char *) "--no-privileges", sqlarg, (char *) in, NULL});
+        if (r != 0) {
+                (void) unlink(sql);
+                return report_error(
+                        "restore",
+                        "the backup %s can't be read (pg_restore exit %d); the database is as it was before",
+                        in,
+                        r);
+        }
+        (void) chmod(sql, 0600);
+        r = run_tool((char *[]){
+                psql,
+                (char *) "--no-psqlrc",
+                (char *) "--quiet",
+                (char *) "--no-password",
+                (char *) "--single-transaction",
+                (char *) "--set=ON_ERROR_STOP=1",
+                dbarg,
+                (char *) "--command=DROP OWNED BY CURRENT_USER",
+                sqlarg,
+                NULL});
+        (void) unlink(sql);
+        if (r != 0)
+                return report_error(
+                        "restore", "restoring %s failed (psql exit %d); the database is as it was before", in, r);
+        printf("done\n");
+        return 0;
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_pgconn_ PGconn *c = NULL;
         const char *conninfo = secure_getenv("MBUP_PG_CONNINFO");
 
-        if (argc != 2 || !streq(argv[1], "preflight")) {
+        bool ok_args = (argc == 2 && streq(argv[1], "preflight")) ||
+                (argc == 3 && (streq(argv[1], "backup") || streq(argv[1], "restore")));
+        if (!ok_args) {
                 fprintf(stderr,
-                        "usage: %s preflight   (connection from MBUP_PG_CONNINFO and PGPASSFILE)\n",
+                        "usage: %s preflight | backup FILE | restore FILE   (connection from MBUP_PG_CONNINFO and PGPASSFILE)\n",
                         program_invocation_short_name);
-                (void) report_error("usage", "expected: preflight");
+                (void) report_error("usage", "expected: preflight, backup FILE or restore FILE");
                 return 2;
         }
         if (isempty(conninfo)) {
@@ -151,6 +302,14 @@ int main(int argc, char *argv[]) {
         if (PQstatus(c) != CONNECTION_OK)
                 return report_error(
                         "connect", "cannot connect to the application database: %s", PQerrorMessage(c));
+        if (streq(argv[1], "backup"))
+                return backup(c, conninfo, argv[2]) == 0 ? 0 : 1;
+        if (streq(argv[1], "restore")) {
+                /* pg_restore connects on its own; ours is only for the server's version. */
+                int version = PQserverVersion(c);
+                PQfinish(TAKE_PTR(c));
+                return restore(version, conninfo, argv[2]) == 0 ? 0 : 1;
+        }
         /* Read only, and never waiting long on a lock of Metabase's. */
         PQclear(PQexec(c, "SET default_transaction_read_only = on"));
         PQclear(PQexec(c, "SET statement_timeout = '30s'"));
