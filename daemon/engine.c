@@ -96,7 +96,9 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
 
 /* History, journal, retention */
 
-static int history_append(Manager *m, const Operation *op) {
+/* may_exist: the operation was already done when the daemon stopped, so its entry may be written;
+ * only then is the history read to look for it. */
+static int history_append(Manager *m, const Operation *op, bool may_exist) {
         _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"),
                             *line = operation_to_history_json(op);
         _cleanup_close_ int fd = -EBADF;
@@ -106,7 +108,7 @@ static int history_append(Manager *m, const Operation *op) {
         if (!path || !line)
                 return -ENOMEM;
         /* After a crash between the append and the journal's removal the entry may exist already. */
-        if (read_full_file(path, 64 * 1024 * 1024, &text, NULL) >= 0) {
+        if (may_exist && read_full_file(path, 64 * 1024 * 1024, &text, NULL) >= 0) {
                 _cleanup_free_ char *needle = strdup_printf("{\"id\":%" PRIu64 ",", op->id);
                 if (needle && (startswith(text, needle) || strstr(text, needle)))
                         return 0;
@@ -217,9 +219,10 @@ static void engine_finish(Manager *m, Result result) {
                 return;
         }
 
+        bool was_done = op->step == STEP_DONE; /* resumed from a journal that said so */
         op->step = STEP_DONE;
         engine_save(m);
-        r = history_append(m, op);
+        r = history_append(m, op, was_done);
         if (r < 0)
                 log_error_errno(r, "Failed to append to the history, continuing: %m");
 

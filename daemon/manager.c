@@ -151,11 +151,24 @@ static void manager_update_from_unit(Manager *m) {
         jar = !isempty(m->config->service.jar) ? m->config->service.jar
                                                : (m->unit ? unit_info_jar(m->unit) : NULL);
         (void) free_and_strdup(&m->jar_path, jar);
-        /* Central directory only: cheap enough to do on the loop. */
-        if (jar && jar_inspect(jar, 0, &info, NULL) >= 0)
-                (void) free_and_strdup(&m->installed_version, info->tag);
-        else
+        /* systemd tells about every state change of the unit: read the JAR (its central directory,
+         * on the loop) only when the file itself changed. */
+        struct stat st;
+        if (!jar || stat(jar, &st) < 0) {
                 (void) free_and_strdup(&m->installed_version, NULL);
+                m->jar_stat = (struct stat){};
+        } else if (
+                st.st_ino != m->jar_stat.st_ino || st.st_dev != m->jar_stat.st_dev ||
+                st.st_size != m->jar_stat.st_size || st.st_mtim.tv_sec != m->jar_stat.st_mtim.tv_sec ||
+                st.st_mtim.tv_nsec != m->jar_stat.st_mtim.tv_nsec || !m->installed_version) {
+                if (jar_inspect(jar, 0, &info, NULL) >= 0) {
+                        (void) free_and_strdup(&m->installed_version, info->tag);
+                        m->jar_stat = st;
+                } else {
+                        (void) free_and_strdup(&m->installed_version, NULL);
+                        m->jar_stat = (struct stat){};
+                }
+        }
 
         if (m->unit && m->unit->active_state && streq(m->unit->active_state, "active")) {
                 const char *port = unit_info_getenv(m->unit, "MB_JETTY_PORT");

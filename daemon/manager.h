@@ -4,6 +4,7 @@
 /* The daemon's state: configuration, connections, what is installed and running, and the one
  * operation that may be in progress. */
 
+#include <sys/stat.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
@@ -33,6 +34,7 @@ typedef struct Manager {
         bool unit_refreshing;
         char *jar_path;          /* the JAR the unit runs */
         char *installed_version; /* version.properties of that JAR */
+        struct stat jar_stat;    /* of the JAR when installed_version was read */
         char *running_version;   /* what Metabase itself last reported */
         char *previous_version;  /* what a rollback would return to */
 
