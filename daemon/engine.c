@@ -70,25 +70,26 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
         } else if (!step_is_rollback(m->op->step))
                 rollback_begin(m, msg);
         else {
+                Operation *op = m->op;
+                /* The database step of the manual recovery, when there is a backup to put back. */
+                _cleanup_free_ char *restore_db = op->backup_done
+                        ? strdup_printf("cp %s %s; ", op->backup_path, op->db_file)
+                        : strdup("");
                 _cleanup_free_ char *full = strdup_printf(
                         "%s (rolling back because: %s). The service %s may be stopped. %s holds %s; the "
                         "database backup taken before the upgrade is %s. To recover by hand: systemctl stop %s; "
-                        "cp %s %s; %s%s%s%s%ssystemctl start %s",
+                        "cp %s %s; %ssystemctl start %s",
                         strempty(msg),
-                        strempty(m->op->reason),
-                        m->op->unit,
-                        m->op->jar_path,
-                        m->op->swapped ? "the new JAR" : "the previous JAR",
-                        m->op->backup_done ? m->op->backup_path : "(none was taken)",
-                        m->op->unit,
-                        strempty(m->op->kept_jar),
-                        m->op->jar_path,
-                        m->op->backup_done ? "cp " : "",
-                        m->op->backup_done ? m->op->backup_path : "",
-                        m->op->backup_done ? " " : "",
-                        m->op->backup_done ? m->op->db_file : "",
-                        m->op->backup_done ? "; " : "",
-                        m->op->unit);
+                        strempty(op->reason),
+                        op->unit,
+                        op->jar_path,
+                        op->swapped ? "the new JAR" : "the previous JAR",
+                        op->backup_done ? op->backup_path : "(none was taken)",
+                        op->unit,
+                        strempty(op->kept_jar),
+                        op->jar_path,
+                        strempty(restore_db),
+                        op->unit);
                 (void) free_and_strdup(&m->op->reason, full ?: msg);
                 engine_finish(m, RESULT_ROLLBACK_FAILED);
         }

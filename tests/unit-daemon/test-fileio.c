@@ -14,22 +14,7 @@
 
 #include "fileio.h"
 #include "strv.h"
-
-static char *tmpdir;
-
-static int setup(void **state) {
-        char t[] = "/tmp/test-fileio-XXXXXX";
-        tmpdir = strdup(mkdtemp(t));
-        return tmpdir ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char *cmd = strdup_printf("rm -rf '%s'", tmpdir);
-        int r = system(cmd);
-        free(cmd);
-        free(tmpdir);
-        return r == 0 ? 0 : -1;
-}
+#include "tmpdir.h"
 
 static size_t count_entries(const char *dir) {
         DIR *d = opendir(dir);
@@ -155,5 +140,5 @@ int main(void) {
                 cmocka_unit_test(test_disk_free_walks_up),
                 cmocka_unit_test(test_paths),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -12,22 +12,7 @@
 #include "fileio.h"
 #include "operation.h"
 #include "strv.h"
-
-static char *tmpdir;
-
-static int setup(void **state) {
-        char t[] = "/tmp/test-operation-XXXXXX";
-        tmpdir = strdup(mkdtemp(t));
-        return tmpdir ? 0 : -1;
-}
-
-static int teardown(void **state) {
-        char *cmd = strdup_printf("rm -rf '%s'", tmpdir);
-        int r = system(cmd);
-        free(cmd);
-        free(tmpdir);
-        return r == 0 ? 0 : -1;
-}
+#include "tmpdir.h"
 
 static Operation *sample(void) {
         Operation *op = calloc(1, sizeof(Operation));
@@ -140,5 +125,5 @@ int main(void) {
                 cmocka_unit_test(test_damaged_journal),
                 cmocka_unit_test(test_tables),
         };
-        return cmocka_run_group_tests(tests, setup, teardown);
+        return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
