@@ -294,6 +294,8 @@ static const char *const status_fields[][2] = {
         {"InstalledVersion", "Installed"},
         {"RunningVersion", "Running"},
         {"PreviousVersion", "Previous"},
+        {"AppDatabase", "Database"},
+        {"AppDatabaseSchema", "Schema"},
         {"NewestAvailable", "Available"},
         {"NewestAllowed", "Allowed"},
         {"Staged", "Staged"},
@@ -333,7 +335,13 @@ static int verb_status(sd_bus *bus) {
                                  streq(status_fields[i][0], "Staged")) &&
                                 isempty(v))
                                 continue;
-                        else if (streq(status_fields[i][0], "PreviousVersion") && !isempty(v)) {
+                        else if (streq(status_fields[i][0], "AppDatabaseSchema")) {
+                                if (!isempty(v))
+                                        printf("%12s: %s (newest DATABASECHANGELOG entry)\n",
+                                               status_fields[i][1],
+                                               v);
+                                continue;
+                        } else if (streq(status_fields[i][0], "PreviousVersion") && !isempty(v)) {
                                 printf("%12s: %s (mbctl rollback returns to it)\n", status_fields[i][1], v);
                                 continue;
                         }

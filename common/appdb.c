@@ -416,3 +416,60 @@ char *appdb_pgpass_line(const AppDb *db) {
                 return NULL;
         return strdup_printf("%s:%u:%s:%s:%s\n", h, db->port, d, u, pw);
 }
+
+/* A MySQL option-file value in double quotes: backslash, quote and control characters escaped
+ * as the client's option parser reads them back. */
+static char *mycnf_quote(const char *s) {
+        char *d = malloc(2 * strlen(s) + 3), *p = d;
+
+        if (!d)
+                return NULL;
+        *p++ = '"';
+        for (const char *c = s; *c; c++)
+                switch (*c) {
+                case '\\':
+                case '"':
+                case '\'':
+                        *p++ = '\\';
+                        *p++ = *c;
+                        break;
+                case '\n':
+                        *p++ = '\\';
+                        *p++ = 'n';
+                        break;
+                case '\r':
+                        *p++ = '\\';
+                        *p++ = 'r';
+                        break;
+                case '\t':
+                        *p++ = '\\';
+                        *p++ = 't';
+                        break;
+                default:
+                        *p++ = *c;
+                }
+        *p++ = '"';
+        *p = '\0';
+        return d;
+}
+
+char *appdb_mysql_defaults(const AppDb *db) {
+        _cleanup_free_ char *h = NULL, *u = NULL, *pw = NULL;
+
+        if (db->kind != APPDB_MYSQL) {
+                errno = EINVAL;
+                return NULL;
+        }
+        h = mycnf_quote(db->host);
+        u = mycnf_quote(strempty(db->user));
+        pw = mycnf_quote(strempty(db->password));
+        if (!h || !u || !pw)
+                return NULL;
+        return strdup_printf(
+                "# written by mbupgraded for its database helper; removed after the operation\n"
+                "[client]\nhost=%s\nport=%u\nuser=%s\npassword=%s\n",
+                h,
+                db->port,
+                u,
+                pw);
+}

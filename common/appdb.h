@@ -55,5 +55,9 @@ char *appdb_libpq_conninfo(const AppDb *db, int with_password);
 /* A line for a 0600 PGPASSFILE: "host:port:dbname:user:password" with ':' and '\' escaped. */
 char *appdb_pgpass_line(const AppDb *db);
 
+/* A MySQL/MariaDB option file for a 0600 --defaults-extra-file: a [client] section with host,
+ * port, user and password, values quoted and escaped. MySQL only: NULL with errno EINVAL otherwise. */
+char *appdb_mysql_defaults(const AppDb *db);
+
 const char *appdb_kind_to_string(AppDbKind k);   /* "h2", "postgres", "mysql" */
 AppDbKind appdb_kind_from_string(const char *s); /* also "postgresql", "mariadb" */

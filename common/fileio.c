@@ -70,7 +70,7 @@ static char *tmp_name_for(const char *path) {
                 "%s/.%s.mbup-%u-%lx", d, basename(c), (unsigned) getpid(), (unsigned long) ts.tv_nsec);
 }
 
-static int write_all(int fd, const void *p, size_t n) {
+int write_all(int fd, const void *p, size_t n) {
         const char *c = p;
 
         while (n > 0) {

@@ -15,6 +15,9 @@
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 
 /* Reads a whole (regular) file, at most max bytes (-EFBIG beyond), NUL-terminated. */
+/* write(2) until all n bytes are written; -errno. */
+int write_all(int fd, const void *p, size_t n);
+
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 
 /* fsyncs the directory that holds path. */

@@ -77,6 +77,21 @@ static inline void strv_freep(char ***l) {
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
+/* Frees *a and moves b into it, leaving b NULL. */
+#define free_and_replace(a, b) \
+        ({                     \
+                free(a);       \
+                (a) = (b);     \
+                (b) = NULL;    \
+                0;             \
+        })
+/* A NULL-terminated string array literal. */
+#define STRV_MAKE(...) ((char *const[]){__VA_ARGS__, NULL})
+
+/* Equal, where NULL equals only NULL. */
+static inline bool streq_ptr(const char *a, const char *b) {
+        return (a && b) ? streq(a, b) : a == b;
+}
 #define isempty(s) (!(s) || (s)[0] == '\0')
 #define strempty(s) ((s) ?: "")
 

@@ -284,6 +284,10 @@ static int property_get_string(
                 v = releases_staged(m);
         else if (streq(property, "LastCheck"))
                 v = releases_last_check(m);
+        else if (streq(property, "AppDatabase"))
+                v = m->app_db;
+        else if (streq(property, "AppDatabaseSchema"))
+                v = m->app_db_schema;
         return sd_bus_message_append(reply, "s", strempty(v));
 }
 
@@ -348,6 +352,8 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Hold", "b", property_get_hold, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("HoldReason", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastResult", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("AppDatabase", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("AppDatabaseSchema", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS(
                 "Upgrade",
                 SD_BUS_ARGS("s", jar, "s", version, "t", flags),

@@ -100,6 +100,25 @@ static int on_child_exit(sd_event_source *s, const siginfo_t *si, void *userdata
         return 0;
 }
 
+/* environ with the KEY=VALUE strings of extra added, replacing the same keys. */
+static char **env_merge(char *const extra[]) {
+        _cleanup_(strv_freep) char **env = NULL;
+
+        for (char **e = environ; e && *e; e++) {
+                size_t k = strcspn(*e, "=");
+                bool replaced = false;
+                for (char *const *x = extra; x && *x; x++)
+                        if (strncmp(*x, *e, k + 1) == 0)
+                                replaced = true;
+                if (!replaced && strv_extend(&env, *e) < 0)
+                        return NULL;
+        }
+        for (char *const *x = extra; x && *x; x++)
+                if (strv_extend(&env, *x) < 0)
+                        return NULL;
+        return TAKE_PTR(env);
+}
+
 int child_spawn(
         sd_event *e,
         char *const argv[],
@@ -107,12 +126,29 @@ int child_spawn(
         ChildExitCallback on_exit,
         void *userdata,
         Child **ret) {
+        return child_spawn_env(e, argv, NULL, on_line, on_exit, userdata, ret);
+}
+
+int child_spawn_env(
+        sd_event *e,
+        char *const argv[],
+        char *const extra_env[],
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret) {
+        _cleanup_(strv_freep) char **env = NULL;
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t none;
         int pipefd[2], r;
         Child *c;
 
+        if (extra_env) {
+                env = env_merge(extra_env);
+                if (!env)
+                        return -ENOMEM;
+        }
         c = calloc(1, sizeof(Child));
         if (!c)
                 return -ENOMEM;
@@ -134,7 +170,7 @@ int child_spawn(
         sigemptyset(&none);
         (void) posix_spawnattr_setsigmask(&attr, &none);
         (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-        r = -posix_spawn(&c->pid, argv[0], &fa, &attr, argv, environ);
+        r = -posix_spawn(&c->pid, argv[0], &fa, &attr, argv, env ?: environ);
         (void) posix_spawn_file_actions_destroy(&fa);
         (void) posix_spawnattr_destroy(&attr);
         (void) close(pipefd[1]);

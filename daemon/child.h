@@ -24,5 +24,16 @@ int child_spawn(
         ChildExitCallback on_exit,
         void *userdata,
         Child **ret);
+/* The same, with extra_env's KEY=VALUE strings added to (or replacing those of) the daemon's
+ * environment: how secrets' file names and connection strings reach a helper without appearing
+ * on its command line. */
+int child_spawn_env(
+        sd_event *e,
+        char *const argv[],
+        char *const extra_env[],
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret);
 /* Kills the helper (SIGTERM, then the event loop reaps it) without calling on_exit. NULL is fine. */
 Child *child_kill(Child *c);

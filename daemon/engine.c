@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "appdb.h"
+#include "dbserver.h"
 #include "engine.h"
 #include "fileio.h"
 #include "jar.h"
@@ -32,6 +33,20 @@ static void rollback_begin(Manager *m, const char *reason);
 static void rollback_restore(Manager *m);
 static void rollback_start(Manager *m);
 static void engine_finish(Manager *m, Result result);
+
+/* The application database is on a server (PostgreSQL, MySQL): mbupgraded-db does the work. */
+static bool op_db_on_server(const Operation *op) {
+        return op->db_kind && (streq(op->db_kind, "postgres") || streq(op->db_kind, "mysql"));
+}
+
+/* The backup's file name in its directory, by the database's kind. */
+static const char *backup_file_name(const char *db_kind) {
+        if (streq_ptr(db_kind, "postgres"))
+                return "metabase.dump";
+        if (streq_ptr(db_kind, "mysql"))
+                return "metabase.sql";
+        return "metabase.db.mv.db";
+}
 
 static void engine_save(Manager *m) {
         _cleanup_free_ char *p = manager_state_path(m, "operation.json");
@@ -72,9 +87,22 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
         else {
                 Operation *op = m->op;
                 /* The database step of the manual recovery, when there is a backup to put back. */
-                _cleanup_free_ char *restore_db = op->backup_done
-                        ? strdup_printf("cp %s %s; ", op->backup_path, op->db_file)
-                        : strdup("");
+                _cleanup_free_ char *restore_db = NULL;
+                if (!op->backup_done)
+                        restore_db = strdup("");
+                else if (streq_ptr(op->db_kind, "postgres"))
+                        restore_db = strdup_printf(
+                                "as the database's owner: psql -c 'DROP OWNED BY CURRENT_USER' and pg_restore "
+                                "--no-owner --single-transaction --dbname=<the database of %s> %s; ",
+                                strempty(op->db_desc),
+                                op->backup_path);
+                else if (streq_ptr(op->db_kind, "mysql"))
+                        restore_db = strdup_printf(
+                                "drop the tables of %s and load %s into it with mysql; ",
+                                strempty(op->db_desc),
+                                op->backup_path);
+                else
+                        restore_db = strdup_printf("cp %s %s; ", op->backup_path, op->db_file);
                 _cleanup_free_ char *full = strdup_printf(
                         "%s (rolling back because: %s). The service %s may be stopped. %s holds %s; the "
                         "database backup taken before the upgrade is %s. To recover by hand: systemctl stop %s; "
@@ -171,18 +199,21 @@ static void prune_backups(Manager *m) {
         size_t count = strv_length(names);
         /* Names start with a sortable timestamp: the oldest come first. */
         for (size_t i = 0; names && count > m->config->backup.keep && names[i]; i++) {
-                _cleanup_free_ char *dir = path_join(m->config->backup.dir, names[i]);
-                _cleanup_free_ char *file = dir ? path_join(dir, "metabase.db.mv.db") : NULL;
-                _cleanup_free_ char *meta = dir ? path_join(dir, "backup.json") : NULL;
+                _cleanup_free_ char *dir = strdup_printf("%s/%s/", m->config->backup.dir, names[i]);
 
-                if (!dir || !file || !meta)
+                if (!dir)
                         return;
                 if (keep_path && startswith(keep_path, dir))
                         continue;
                 if (m->op && m->op->backup_path && startswith(m->op->backup_path, dir))
                         continue;
-                (void) unlink(file);
-                (void) unlink(meta);
+                static const char *const files[] = {
+                        "metabase.db.mv.db", "metabase.dump", "metabase.sql", "backup.json"};
+                for (size_t f = 0; f < ELEMENTSOF(files); f++) {
+                        _cleanup_free_ char *file = strdup_printf("%s%s", dir, files[f]);
+                        if (file)
+                                (void) unlink(file);
+                }
                 if (rmdir(dir) < 0)
                         log_warning_errno(
                                 negative_errno(), "Failed to remove old backup %s, ignoring: %m", dir);
@@ -204,6 +235,10 @@ static void engine_finish(Manager *m, Result result) {
         /* A staged JAR that was never swapped in is of no use any more. */
         if (op->staged_path && !op->swapped)
                 (void) unlink(op->staged_path);
+        /* Nor the database password's copy. */
+        m->db_run = dbserver_cancel(m->db_run);
+        if (op->db_secret)
+                (void) unlink(op->db_secret);
 
         if (m->op_call) {
                 /* Pre-flight never got to answer: say why. */
@@ -295,6 +330,7 @@ static void engine_finish(Manager *m, Result result) {
         m->last_op_id = op->id;
         bus_api_emit_finished(m, op);
         prune_backups(m);
+        m->probe_app_db = true;
         m->op = NULL;
         m->cancel_requested = false;
         manager_refresh(m);
@@ -314,6 +350,8 @@ typedef struct Preflight {
         char *expect_installed; /* rollback: the version the last upgrade installed */
         char *expect_sha256;    /* a staged release: the SHA-256 it was verified with */
         char *restore_path, *restore_sha256;
+        char *db_desc;
+        char *secret, *secret_file; /* a server's credentials, for mbupgraded-db */
 
         JarInfo *new_info, *old_info;
         unsigned java_major;
@@ -337,6 +375,11 @@ static Preflight *preflight_free(Preflight *p) {
         free(p->expect_sha256);
         free(p->restore_path);
         free(p->restore_sha256);
+        free(p->db_desc);
+        if (p->secret)
+                explicit_bzero(p->secret, strlen(p->secret));
+        free(p->secret);
+        free(p->secret_file);
         jar_info_free(p->new_info);
         jar_info_free(p->old_info);
         free(p->staged_path);
@@ -578,7 +621,13 @@ static int preflight_run(void *userdata) {
                 p->new_info->java_needed,
                 p->java_major,
                 p->new_info->sha256,
-                p->db_exists ? p->db_file : "none yet");
+                p->db_file && !p->db_exists ? "none yet" : p->db_desc);
+        if (p->secret) {
+                /* For mbupgraded-db, which runs next; removed when the operation ends. */
+                r = dbserver_write_secret(p->secret_file, p->secret);
+                if (r < 0)
+                        return refuse(p, r, "cannot write %s: %s", p->secret_file, strerror(-r));
+        }
         if (p->dry_run)
                 return 0;
 
@@ -606,30 +655,10 @@ static void reply_and_continue(Manager *m, const char *summary) {
         }
 }
 
-static void on_preflight_done(int r, void *userdata) {
-        Preflight *p = userdata;
+/* The last of pre-flight, once the database said yes too. */
+static void preflight_passed(Preflight *p) {
         Manager *m = p->m;
         Operation *op = m->op;
-
-        /* Even a failed pre-flight may have staged a copy: engine_finish() removes it. */
-        op->staged_path = TAKE_PTR(p->staged_path);
-        op->kept_jar = TAKE_PTR(p->kept_jar);
-        if (r < 0) {
-                engine_fail(m, RESULT_REFUSED, "%s", p->error ?: strerror(-r));
-                goto finish;
-        }
-        op->from_version = strdup(p->old_info->tag);
-        op->to_version = strdup(p->new_info->tag);
-        op->from_sha256 = strdup(p->old_info->sha256);
-        op->to_sha256 = strdup(p->new_info->sha256);
-        op->jar_uid = p->jar_st.st_uid;
-        op->jar_gid = p->jar_st.st_gid;
-        op->jar_mode = p->jar_st.st_mode & 07777;
-        op->db_kind = strdup(p->db_exists ? "h2" : "none");
-        op->db_uid = p->db_st.st_uid;
-        op->db_gid = p->db_st.st_gid;
-        op->db_mode = p->db_exists ? (p->db_st.st_mode & 07777) : 0644;
-        manager_properties_changed(m, "Step", NULL);
 
         if (m->cancel_requested) {
                 (void) free_and_strdup(&op->reason, "canceled before the service was stopped");
@@ -649,6 +678,133 @@ static void on_preflight_done(int r, void *userdata) {
         step_stop(m);
 finish:
         preflight_free(p);
+}
+
+static void on_db_preflight(int r, DbReport *report, void *userdata) {
+        Preflight *p = userdata;
+        Manager *m = p->m;
+        Operation *op = m->op;
+        uint64_t free_bytes;
+        dev_t dev;
+
+        if (r < 0) {
+                if (streq_ptr(report->error_kind, "connect"))
+                        engine_fail(
+                                m,
+                                RESULT_REFUSED,
+                                "cannot connect to the application database %s: %s; check the MB_DB_* settings "
+                                "of %s (or backup.app_db) and that the server is up",
+                                op->db_desc,
+                                report->error,
+                                op->unit);
+                else
+                        engine_fail(
+                                m,
+                                RESULT_REFUSED,
+                                "the application database %s can't be backed up: %s",
+                                op->db_desc,
+                                report->error);
+                preflight_free(p);
+                return;
+        }
+        (void) free_and_strdup(&op->db_schema, report->changelog_latest);
+        manager_set_app_db(m, op->db_desc, report->changelog_latest);
+        if (report->lock_holder && !op->force) {
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "Metabase's migration lock (DATABASECHANGELOGLOCK) in %s is held by %s: a Metabase is "
+                        "migrating this database now, or one was stopped in the middle of a migration. When no "
+                        "Metabase runs against it, release the lock with 'java -jar metabase.jar migrate "
+                        "release-locks' (or UPDATE DATABASECHANGELOGLOCK SET LOCKED = FALSE, LOCKGRANTED = NULL, "
+                        "LOCKEDBY = NULL WHERE ID = 1) and try again, or use --force",
+                        op->db_desc,
+                        report->lock_holder);
+                preflight_free(p);
+                return;
+        }
+        if (report->lock_holder)
+                log_warning("Upgrading with the migration lock held by %s (--force)", report->lock_holder);
+        /* A dump is smaller than the database; the database's size is the bound that can't fail. */
+        if (report->have_database_size && disk_free_bytes(p->backup_dir, &free_bytes, &dev) >= 0 &&
+            report->database_size + DISK_MARGIN_BYTES > free_bytes) {
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "not enough free disk under %s for a backup of %s: it is %" PRIu64 " MiB, %" PRIu64
+                        " MiB free; free some space or move backup.dir",
+                        p->backup_dir,
+                        op->db_desc,
+                        report->database_size >> 20,
+                        free_bytes >> 20);
+                preflight_free(p);
+                return;
+        }
+        /* PostgreSQL says 150020 for 15.20. */
+        unsigned v;
+        _cleanup_free_ char *server = streq(op->db_kind, "postgres") &&
+                        safe_atou(strempty(report->server_version), &v) >= 0
+                ? strdup_printf("PostgreSQL %u.%u", v / 10000, v % 10000)
+                : strdup(strempty(report->server_version));
+        _cleanup_free_ char *summary = strdup_printf(
+                "%s; server %s, %" PRIu64 " MiB, schema %s",
+                p->summary,
+                strempty(server),
+                report->database_size >> 20,
+                report->changelog_latest ?: "empty");
+        if (summary)
+                free_and_replace(p->summary, summary);
+        preflight_passed(p);
+}
+
+static void on_preflight_done(int r, void *userdata) {
+        Preflight *p = userdata;
+        Manager *m = p->m;
+        Operation *op = m->op;
+
+        /* Even a failed pre-flight may have staged a copy: engine_finish() removes it. */
+        op->staged_path = TAKE_PTR(p->staged_path);
+        op->kept_jar = TAKE_PTR(p->kept_jar);
+        if (r < 0) {
+                engine_fail(m, RESULT_REFUSED, "%s", p->error ?: strerror(-r));
+                preflight_free(p);
+                return;
+        }
+        op->from_version = strdup(p->old_info->tag);
+        op->to_version = strdup(p->new_info->tag);
+        op->from_sha256 = strdup(p->old_info->sha256);
+        op->to_sha256 = strdup(p->new_info->sha256);
+        op->jar_uid = p->jar_st.st_uid;
+        op->jar_gid = p->jar_st.st_gid;
+        op->jar_mode = p->jar_st.st_mode & 07777;
+        if (!op->db_kind)
+                op->db_kind = strdup(p->db_exists ? "h2" : "none");
+        op->db_uid = p->db_st.st_uid;
+        op->db_gid = p->db_st.st_gid;
+        op->db_mode = p->db_exists ? (p->db_st.st_mode & 07777) : 0644;
+        manager_properties_changed(m, "Step", NULL);
+
+        if (op_db_on_server(op)) {
+                /* Connect, read the schema and the migration lock: a wrong password or a held lock
+                 * refuses here, before the stop. */
+                manager_set_status(m, "Pre-flight checks of %s", op->db_desc);
+                r = dbserver_run(
+                        m->event,
+                        op->db_kind,
+                        op->db_conninfo,
+                        op->db_secret,
+                        STRV_MAKE("preflight"),
+                        on_db_preflight,
+                        p,
+                        &m->db_run);
+                if (r < 0) {
+                        engine_fail(
+                                m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+                        preflight_free(p);
+                }
+                return;
+        }
+        preflight_passed(p);
 }
 
 static char *health_url_from_unit(Manager *m, const UnitInfo *u) {
@@ -696,11 +852,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                         op->unit);
                 return;
         }
-        /* The application database: backup.app_db, or what the unit tells Metabase. */
-        if (!isempty(m->config->backup.app_db))
-                r = appdb_from_string(m->config->backup.app_db, &appdb, &db_error);
-        else
-                r = appdb_from_environment(info->environment, info->working_directory, &appdb, &db_error);
+        r = manager_app_db(m, info, &appdb, &db_error);
         if (r < 0) {
                 engine_fail(
                         m,
@@ -709,17 +861,6 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                         db_error ?: strerror(-r));
                 return;
         }
-        if (appdb->kind != APPDB_H2) {
-                _cleanup_free_ char *what = appdb_describe(appdb);
-                engine_fail(
-                        m,
-                        RESULT_REFUSED,
-                        "the application database is %s; this version of mbupgraded backs up only H2, and it "
-                        "does not upgrade without a backup",
-                        strempty(what));
-                return;
-        }
-
         p = calloc(1, sizeof(Preflight));
         if (!p) {
                 engine_fail(m, RESULT_FAILED, "out of memory");
@@ -735,8 +876,23 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         p->state_dir = strdup(m->config->state_dir);
         op->jar_path = strdup(jar);
         op->health_url = health_url_from_unit(m, info);
-        p->db_file = strdup(appdb->h2_file);
-        op->db_file = strdup(appdb->h2_file);
+        p->db_desc = appdb_describe(appdb);
+        op->db_desc = appdb_describe(appdb);
+        if (appdb->kind == APPDB_H2) {
+                p->db_file = strdup(appdb->h2_file);
+                op->db_file = strdup(appdb->h2_file);
+        } else {
+                op->db_kind = strdup(appdb_kind_to_string(appdb->kind));
+                op->db_conninfo = dbserver_conninfo(appdb);
+                op->db_secret = manager_state_path(m, "appdb.secret");
+                p->secret = dbserver_secret(appdb);
+                p->secret_file = op->db_secret ? strdup(op->db_secret) : NULL;
+                if (!op->db_kind || !op->db_conninfo || !p->secret || !p->secret_file) {
+                        preflight_free(p);
+                        engine_fail(m, RESULT_FAILED, "out of memory");
+                        return;
+                }
+        }
 
         if (op->kind == OPERATION_ROLLBACK) {
                 r = manager_last_upgrade(m, &last_from, &last_to, &kept, &backup, &backup_sha);
@@ -758,6 +914,19 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                                 last_to);
                         return;
                 }
+                if (!endswith(backup, backup_file_name(op->db_kind ?: "h2"))) {
+                        preflight_free(p);
+                        engine_fail(
+                                m,
+                                RESULT_REFUSED,
+                                "the last upgrade's backup %s is not of the application database the unit uses "
+                                "now (%s); restore it by hand or roll back with 'mbctl upgrade now --jar %s "
+                                "--force'",
+                                backup,
+                                op->db_desc,
+                                kept);
+                        return;
+                }
                 op->source_jar = strdup(kept);
                 op->restore_path = strdup(backup);
                 op->restore_sha256 = strdup(backup_sha);
@@ -769,7 +938,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->expect_sha256 ? strdup(m->expect_sha256) : NULL;
 
         if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar ||
-            !op->jar_path || !op->health_url || !p->db_file) {
+            !op->jar_path || !op->health_url || !op->db_desc || (appdb->kind == APPDB_H2 && !p->db_file)) {
                 preflight_free(p);
                 engine_fail(m, RESULT_FAILED, "out of memory");
                 return;
@@ -900,76 +1069,150 @@ static void step_stop(Manager *m) {
                 engine_fail(m, RESULT_FAILED, "cannot ask systemd to stop %s: %s", m->op->unit, strerror(-r));
 }
 
-static int backup_run(void *userdata) {
-        Manager *m = userdata;
+/* backup.dir/<time>-<operation>-<version>/, where the backup and its backup.json go. */
+static char *backup_dir_new(Manager *m) {
         Operation *op = m->op;
-        _cleanup_free_ char *dir = NULL, *file = NULL, *meta = NULL, *json = NULL;
-        char sha[SHA256_HEX_SIZE], stamp[32];
+        char stamp[32];
         struct tm tm;
         time_t t = (time_t) (now_realtime_usec() / USEC_PER_SEC);
-        uint64_t size;
-        CopyOptions o = {.mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1};
-        int r;
 
         (void) gmtime_r(&t, &tm);
         (void) strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-        dir = strdup_printf("%s/%s-%" PRIu64 "-%s", m->config->backup.dir, stamp, op->id, op->from_version);
+        return strdup_printf("%s/%s-%" PRIu64 "-%s", m->config->backup.dir, stamp, op->id, op->from_version);
+}
+
+/* backup.json beside the backup: what mbctl backups lists and a restore checks. */
+static int backup_meta_write(Manager *m) {
+        Operation *op = m->op;
+        _cleanup_free_ char *dir = path_dirname(op->backup_path), *meta = NULL;
+        json_object *o = json_object_new_object();
+        const char *s;
+        int r;
+
+        meta = dir ? path_join(dir, "backup.json") : NULL;
+        if (!meta || !o) {
+                json_object_put(o);
+                return -ENOMEM;
+        }
+        json_object_object_add(o, "kind", json_object_new_string(op->db_kind));
+        json_object_object_add(o, "version", json_object_new_string(op->from_version));
+        json_object_object_add(o, "database", json_object_new_string(strempty(op->db_desc)));
+        if (op->db_file)
+                json_object_object_add(o, "source", json_object_new_string(op->db_file));
+        if (op->db_schema)
+                json_object_object_add(o, "schema", json_object_new_string(op->db_schema));
+        json_object_object_add(o, "file", json_object_new_string(op->backup_path));
+        json_object_object_add(o, "sha256", json_object_new_string(op->backup_sha256));
+        json_object_object_add(o, "size", json_object_new_uint64(op->backup_size));
+        json_object_object_add(o, "operation", json_object_new_uint64(op->id));
+        json_object_object_add(o, "created_usec", json_object_new_uint64(now_realtime_usec()));
+        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = write_file_atomic(meta, s, strlen(s), 0600);
+        json_object_put(o);
+        return r;
+}
+
+/* H2: a copy of the file, checksummed while it is written. */
+static int backup_h2_run(void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+        _cleanup_free_ char *dir = backup_dir_new(m), *file = NULL;
+        char sha[SHA256_HEX_SIZE];
+        CopyOptions o = {.mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1};
+        int r;
+
         if (!dir)
                 return -ENOMEM;
         r = mkdir_parents_and_self(dir, 0700);
         if (r < 0)
                 return r;
-        file = path_join(dir, "metabase.db.mv.db");
-        meta = path_join(dir, "backup.json");
-        if (!file || !meta)
+        file = path_join(dir, backup_file_name("h2"));
+        if (!file)
                 return -ENOMEM;
-        r = copy_file_atomic(op->db_file, file, &o, sha, &size, NULL);
+        r = copy_file_atomic(op->db_file, file, &o, sha, &op->backup_size, NULL);
         if (r < 0)
                 return r;
-        json = strdup_printf(
-                "{\"kind\":\"h2\",\"version\":\"%s\",\"source\":\"%s\",\"sha256\":\"%s\",\"size\":%" PRIu64
-                ",\"operation\":%" PRIu64 "}\n",
-                op->from_version,
-                op->db_file,
-                sha,
-                size,
-                op->id);
-        if (!json)
-                return -ENOMEM;
-        r = write_file_atomic(meta, json, strlen(json), 0600);
+        free_and_replace(op->backup_path, file);
+        r = free_and_strdup(&op->backup_sha256, sha);
         if (r < 0)
                 return r;
-        free(op->backup_path);
-        op->backup_path = TAKE_PTR(file);
-        free(op->backup_sha256);
-        op->backup_sha256 = strdup(sha);
-        return op->backup_sha256 ? 0 : -ENOMEM;
+        return backup_meta_write(m);
 }
 
 static void on_backup_done(int r, void *userdata) {
         Manager *m = userdata;
 
         if (r < 0) {
-                engine_fail(m, RESULT_FAILED, "backing up %s failed: %s", m->op->db_file, strerror(-r));
+                engine_fail(m, RESULT_FAILED, "backing up %s failed: %s", m->op->db_desc, strerror(-r));
                 return;
         }
         m->op->backup_done = true;
         engine_save(m);
-        log_info("Backed up %s to %s (sha256 %s)", m->op->db_file, m->op->backup_path, m->op->backup_sha256);
+        log_info("Backed up %s to %s (sha256 %s)", m->op->db_desc, m->op->backup_path, m->op->backup_sha256);
         step_swap(m);
 }
 
+static int backup_meta_run(void *userdata) {
+        Manager *m = userdata;
+        return backup_meta_write(m);
+}
+
+static void on_server_backup(int r, DbReport *report, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                engine_fail(m, RESULT_FAILED, "backing up %s failed: %s", m->op->db_desc, report->error);
+                return;
+        }
+        (void) free_and_strdup(&m->op->backup_sha256, report->sha256);
+        m->op->backup_size = report->size;
+        r = worker_run(m->event, backup_meta_run, on_backup_done, m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot record the backup: %s", strerror(-r));
+}
+
 static void step_backup(Manager *m) {
+        Operation *op = m->op;
         int r;
 
         engine_set_step(m, STEP_BACKUP);
-        if (!streq(strempty(m->op->db_kind), "h2")) {
-                log_info("No application database file at %s yet: nothing to back up", strempty(m->op->db_file));
+        if (op_db_on_server(op)) {
+                /* pg_dump or mysqldump, in mbupgraded-db: a child, so the loop keeps answering. */
+                _cleanup_free_ char *dir = backup_dir_new(m);
+                if (!dir) {
+                        engine_fail(m, RESULT_FAILED, "out of memory");
+                        return;
+                }
+                r = mkdir_parents_and_self(dir, 0700);
+                if (r < 0) {
+                        engine_fail(m, RESULT_FAILED, "cannot create %s: %s", dir, strerror(-r));
+                        return;
+                }
+                free(op->backup_path);
+                op->backup_path = path_join(dir, backup_file_name(op->db_kind));
+                engine_save(m);
+                manager_set_status(m, "Backing up %s to %s", op->db_desc, op->backup_path);
+                r = dbserver_run(
+                        m->event,
+                        op->db_kind,
+                        op->db_conninfo,
+                        op->db_secret,
+                        STRV_MAKE("backup", op->backup_path),
+                        on_server_backup,
+                        m,
+                        &m->db_run);
+                if (r < 0)
+                        engine_fail(
+                                m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+                return;
+        }
+        if (!streq(strempty(op->db_kind), "h2")) {
+                log_info("No application database file at %s yet: nothing to back up", strempty(op->db_file));
                 step_swap(m);
                 return;
         }
-        manager_set_status(m, "Backing up %s", m->op->db_file);
-        r = worker_run(m->event, backup_run, on_backup_done, m);
+        manager_set_status(m, "Backing up %s", op->db_file);
+        r = worker_run(m->event, backup_h2_run, on_backup_done, m);
         if (r < 0)
                 engine_fail(m, RESULT_FAILED, "cannot start the backup: %s", strerror(-r));
 }
@@ -1020,10 +1263,65 @@ restore_file(const char *src, const char *expect_sha256, const char *dst, uid_t 
         return r;
 }
 
+/* The file still has the SHA-256 recorded when it was made. */
+static int check_sha256(const char *path, const char *expect) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        char sha[SHA256_HEX_SIZE];
+        int r;
+
+        if (fd < 0)
+                return negative_errno();
+        r = sha256_fd(fd, sha, NULL);
+        if (r < 0)
+                return r;
+        return streq(sha, strempty(expect)) ? 0 : -EBADMSG;
+}
+
+/* A server's database, put back from a dump by mbupgraded-db; then the start of the version
+ * the dump belongs to. */
+static void on_server_restored(int r, DbReport *report, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "restoring %s from %s failed: %s",
+                        m->op->db_desc,
+                        step_is_rollback(m->op->step) ? m->op->backup_path : m->op->restore_path,
+                        report->error);
+                return;
+        }
+        log_info("Restored %s", m->op->db_desc);
+        if (step_is_rollback(m->op->step))
+                rollback_start(m);
+        else
+                step_start(m);
+}
+
+static void server_restore(Manager *m, char *dump) {
+        int r;
+
+        manager_set_status(m, "Restoring %s from %s", m->op->db_desc, dump);
+        r = dbserver_run(
+                m->event,
+                m->op->db_kind,
+                m->op->db_conninfo,
+                m->op->db_secret,
+                STRV_MAKE("restore", dump),
+                on_server_restored,
+                m,
+                &m->db_run);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+}
+
 static int restore_db_run(void *userdata) {
         Manager *m = userdata;
         Operation *op = m->op;
 
+        if (op_db_on_server(op))
+                return check_sha256(op->restore_path, op->restore_sha256);
         return restore_file(
                 op->restore_path, op->restore_sha256, op->db_file, op->db_uid, op->db_gid, op->db_mode);
 }
@@ -1041,7 +1339,10 @@ static void on_restore_db_done(int r, void *userdata) {
                         r == -EBADMSG ? "the backup does not match its SHA-256" : strerror(-r));
                 return;
         }
-        step_start(m);
+        if (op_db_on_server(m->op))
+                server_restore(m, m->op->restore_path);
+        else
+                step_start(m);
 }
 
 static void step_restore_db(Manager *m) {
@@ -1196,6 +1497,8 @@ static int rollback_restore_run(void *userdata) {
                 if (r < 0)
                         return r;
         }
+        if (op->backup_done && op_db_on_server(op))
+                return check_sha256(op->backup_path, op->backup_sha256);
         if (op->backup_done) {
                 r = restore_file(
                         op->backup_path, op->backup_sha256, op->db_file, op->db_uid, op->db_gid, op->db_mode);
@@ -1219,7 +1522,10 @@ static void on_rollback_restored(int r, void *userdata) {
         }
         m->op->swapped = false;
         engine_save(m);
-        rollback_start(m);
+        if (m->op->backup_done && op_db_on_server(m->op))
+                server_restore(m, m->op->backup_path);
+        else
+                rollback_start(m);
 }
 
 static void rollback_restore(Manager *m) {

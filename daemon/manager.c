@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
+#include "appdb.h"
+#include "dbserver.h"
 #include "engine.h"
 #include "fileio.h"
 #include "http.h"
@@ -128,6 +131,74 @@ int manager_last_upgrade(
         return 0;
 }
 
+int manager_app_db(Manager *m, const UnitInfo *info, AppDb **ret, char **ret_error) {
+        if (!isempty(m->config->backup.app_db))
+                return appdb_from_string(m->config->backup.app_db, ret, ret_error);
+        if (!info)
+                return set_error_message(ret_error, -ENODATA, "%s is not known yet", m->config->service.unit);
+        return appdb_from_environment(info->environment, info->working_directory, ret, ret_error);
+}
+
+void manager_set_app_db(Manager *m, const char *desc, const char *schema) {
+        (void) free_and_strdup(&m->app_db, desc);
+        (void) free_and_strdup(&m->app_db_schema, schema);
+        manager_properties_changed(m, "AppDatabase", "AppDatabaseSchema", NULL);
+}
+
+static void on_probe_done(int r, DbReport *report, void *userdata) {
+        Manager *m = userdata;
+        _cleanup_free_ char *path = manager_state_path(m, "appdb.probe");
+
+        if (path)
+                (void) unlink(path);
+        if (r < 0) {
+                log_warning("Cannot read the application database %s: %s", strempty(m->app_db), report->error);
+                return;
+        }
+        manager_set_app_db(m, m->app_db, report->changelog_latest);
+}
+
+/* What the application database is and, on a server, its newest change set (for status). Runs
+ * mbupgraded-db when idle; an H2 file is locked by the running Metabase, so only named. */
+static void manager_probe_app_db(Manager *m) {
+        _cleanup_(appdb_freep) AppDb *db = NULL;
+        _cleanup_free_ char *desc = NULL, *conninfo = NULL, *secret = NULL, *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (m->op || m->probe || manager_app_db(m, m->unit, &db, NULL) < 0)
+                return;
+        desc = appdb_describe(db);
+        if (!streq_ptr(desc, m->app_db))
+                manager_set_app_db(m, desc, db->kind == APPDB_H2 ? NULL : m->app_db_schema);
+        if (db->kind == APPDB_H2)
+                return;
+        conninfo = dbserver_conninfo(db);
+        secret = dbserver_secret(db);
+        path = manager_state_path(m, "appdb.probe");
+        if (!conninfo || !secret || !path)
+                return;
+        /* Not fsynced: it lives for the second the helper runs. */
+        (void) unlink(path);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        r = fd < 0 ? negative_errno() : write_all(fd, secret, strlen(secret));
+        explicit_bzero(secret, strlen(secret));
+        if (r >= 0)
+                r = dbserver_run(
+                        m->event,
+                        appdb_kind_to_string(db->kind),
+                        conninfo,
+                        path,
+                        STRV_MAKE("preflight"),
+                        on_probe_done,
+                        m,
+                        &m->probe);
+        if (r < 0) {
+                (void) unlink(path);
+                log_warning_errno(r, "Cannot read the application database %s: %m", strempty(desc));
+        }
+}
+
 static void jar_info_freep_local(JarInfo **p) {
         jar_info_free(*p);
 }
@@ -184,6 +255,10 @@ static void manager_update_from_unit(Manager *m) {
         } else if (!m->op)
                 (void) free_and_strdup(&m->running_version, NULL);
         manager_properties_changed(m, "InstalledVersion", "RunningVersion", "UnitActiveState", "JarPath", NULL);
+        if (m->probe_app_db && !m->op) {
+                m->probe_app_db = false;
+                manager_probe_app_db(m);
+        }
 }
 
 static void on_unit_refreshed(int r, UnitInfo *info, const char *error, void *userdata) {
@@ -230,6 +305,8 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         m->verifier = verifier_free(m->verifier);
+        m->db_run = dbserver_cancel(m->db_run);
+        m->probe = dbserver_cancel(m->probe);
         releases_free(m->releases);
         operation_free(m->op);
         sd_bus_message_unref(m->op_call);
@@ -246,6 +323,8 @@ Manager *manager_free(Manager *m) {
         free(m->expect_sha256);
         free(m->last_result);
         free(m->status_text);
+        free(m->app_db);
+        free(m->app_db_schema);
         config_free(m->config);
         free(m);
         return NULL;
@@ -288,6 +367,7 @@ int manager_startup(Manager *m) {
                 return log_error_errno(r, "Failed to watch %s: %m", m->config->service.unit);
 
         load_hold(m);
+        m->probe_app_db = true;
         r = unit_info_load_sync(m->systemd, m->config->service.unit, &m->unit, &error);
         if (r < 0)
                 log_warning("%s; will retry when an operation starts", strempty(error));

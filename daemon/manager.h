@@ -45,6 +45,11 @@ typedef struct Manager {
         Operation *op;           /* the operation in progress, NULL when idle */
         sd_bus_message *op_call; /* the Upgrade/Rollback call to answer after pre-flight */
         Verifier *verifier;
+        struct DbRun *db_run; /* mbupgraded-db, while it runs for the operation */
+        struct DbRun *probe;  /* mbupgraded-db reading the schema for status */
+        bool probe_app_db;    /* read it at the next refresh */
+        char *app_db;         /* "PostgreSQL metabase@host:5432/metabase", no password */
+        char *app_db_schema;  /* its newest DATABASECHANGELOG entry, NULL when unknown */
         bool dry_run;
         bool cancel_requested;
         char *dry_run_summary;
@@ -79,6 +84,12 @@ int manager_last_upgrade(
         char **ret_kept_jar,
         char **ret_backup,
         char **ret_backup_sha256);
+
+/* The application database: backup.app_db, or what the unit tells Metabase. */
+typedef struct AppDb AppDb;
+int manager_app_db(Manager *m, const UnitInfo *info, AppDb **ret, char **ret_error);
+/* Sets the AppDatabase and AppDatabaseSchema properties. */
+void manager_set_app_db(Manager *m, const char *desc, const char *schema);
 
 /* bus-api.c */
 int bus_api_register(Manager *m);

@@ -99,6 +99,11 @@ Operation *operation_free(Operation *op) {
         free(op->health_url);
         free(op->db_kind);
         free(op->db_file);
+        free(op->db_desc);
+        free(op->db_conninfo);
+        free(op->db_secret);
+        free(op->db_schema);
+        free(op->backup_clone);
         free(op->backup_path);
         free(op->backup_sha256);
         free(op->restore_path);
@@ -122,6 +127,11 @@ Operation *operation_free(Operation *op) {
         X(health_url)     \
         X(db_kind)        \
         X(db_file)        \
+        X(db_desc)        \
+        X(db_conninfo)    \
+        X(db_secret)      \
+        X(db_schema)      \
+        X(backup_clone)   \
         X(backup_path)    \
         X(backup_sha256)  \
         X(restore_path)   \
@@ -136,6 +146,7 @@ Operation *operation_free(Operation *op) {
         X(db_uid)       \
         X(db_gid)       \
         X(db_mode)      \
+        X(backup_size)  \
         X(main_pid)     \
         X(n_restarts)   \
         X(started_usec) \
@@ -247,6 +258,10 @@ char *operation_to_history_json(const Operation *op) {
                         o, "downtime_ms", json_object_new_uint64((op->serving_usec - op->stopped_usec) / 1000));
         if (op->backup_done && op->backup_path)
                 json_object_object_add(o, "backup", json_object_new_string(op->backup_path));
+        if (op->db_desc)
+                json_object_object_add(o, "database", json_object_new_string(op->db_desc));
+        if (op->db_schema)
+                json_object_object_add(o, "schema", json_object_new_string(op->db_schema));
         if (op->to_sha256)
                 json_object_object_add(o, "sha256", json_object_new_string(op->to_sha256));
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -71,13 +71,19 @@ typedef struct Operation {
         bool swapped; /* jar_path holds the new JAR */
 
         char *health_url;
-        char *db_kind; /* "h2" or "none" (no database file yet) */
-        char *db_file; /* the H2 file, metabase.db.mv.db */
+        char *db_kind;     /* "h2", "none" (no H2 file yet), "postgres" or "mysql" */
+        char *db_file;     /* the H2 file, metabase.db.mv.db */
+        char *db_desc;     /* for people: "PostgreSQL metabase@127.0.0.1:5432/metabase", never a password */
+        char *db_conninfo; /* servers: what mbupgraded-db connects to (dbserver_conninfo()) */
+        char *db_secret;   /* servers: the 0600 credentials file, removed when the operation ends */
+        char *db_schema;   /* the newest DATABASECHANGELOG entry at pre-flight */
         uid_t db_uid;
         gid_t db_gid;
         mode_t db_mode;
-        char *backup_path; /* the copy taken after the stop */
+        char *backup_path;  /* the copy (H2) or dump taken after the stop */
+        char *backup_clone; /* backup.postgres: clone: the database copied from the application's */
         char *backup_sha256;
+        uint64_t backup_size;
         bool backup_done;
         char *restore_path; /* rollback operations: the backup to put back */
         char *restore_sha256;

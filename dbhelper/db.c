@@ -161,14 +161,18 @@ static char *find_tool(const char *tool, int server_version) {
         return NULL;
 }
 
-/* Runs argv, its stdout and stderr to stderr (our stdout is the report); its exit status. */
-static int run_tool(char *const argv[]) {
+/* Runs argv, its stdout to stderr (our stdout is the report) or, with quiet, to /dev/null; its
+ * stderr to ours. Its exit status. */
+static int run_tool_full(char *const argv[], bool quiet) {
         posix_spawn_file_actions_t fa;
         pid_t pid;
         int status, r;
 
         (void) posix_spawn_file_actions_init(&fa);
-        (void) posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+        if (quiet)
+                (void) posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+        else
+                (void) posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
         r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
         (void) posix_spawn_file_actions_destroy(&fa);
         if (r != 0)
@@ -177,6 +181,10 @@ static int run_tool(char *const argv[]) {
                 if (errno != EINTR)
                         return -errno;
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int run_tool(char *const argv[]) {
+        return run_tool_full(argv, false);
 }
 
 static int backup(PGconn *c, const char *conninfo, const char *out) {
@@ -205,8 +213,8 @@ static int backup(PGconn *c, const char *conninfo, const char *out) {
                 (void) unlink(tmp);
                 return report_error("dump", "%s failed (exit %d); see the daemon's log", pg_dump, r);
         }
-        /* Readable, to the last entry, before it counts as a backup. */
-        r = run_tool((char *[]){pg_restore, (char *) "--list", tmp, NULL});
+        /* Readable, to the last entry, before it counts as a backup (the list itself is of no use). */
+        r = run_tool_full((char *[]){pg_restore, (char *) "--list", tmp, NULL}, true);
         if (r != 0) {
                 (void) unlink(tmp);
                 return report_error("dump", "the dump %s does not read back with pg_restore --list", tmp);

@@ -330,6 +330,22 @@ psql_mb() {
                 -h 127.0.0.1 -p "$PG_PORT" -U metabase -d metabase "$@" -c "$sql"
 }
 
+# pg_snapshot: the metabase database's schema and rows as plain SQL, for comparing the database
+# before an upgrade with the database after a rollback (pg_dump's version comments left out).
+pg_snapshot() {
+        PGPASSFILE=$PG_PASSFILE "$PG_BIN/pg_dump" --no-owner --no-privileges -h 127.0.0.1 -p "$PG_PORT" \
+                -U metabase -d metabase | grep -v '^-- Dumped \|^$\|^\\\(un\)\?restrict '
+}
+
+# assert_pg_snapshot FILE WHAT: the database equals the snapshot in FILE.
+assert_pg_snapshot() {
+        pg_snapshot >"$1.now"
+        cmp -s "$1" "$1.now" || {
+                diff "$1" "$1.now" | head -n 20 >&2
+                die "$2: the database differs from its snapshot $1"
+        }
+}
+
 # install_metabase_pg JAR [MODE]: like install_metabase, on the sandbox's PostgreSQL (call
 # postgres_start first), with MB_DB_TYPE=postgres and the connection settings given as MODE says:
 #   uri        Environment=MB_DB_CONNECTION_URI=$PG_URI  (postgres://metabase:PASS@host:port/metabase)
@@ -410,6 +426,7 @@ Type=notify
 ExecStart=${MBUP_WRAPPER:-} $MBUPGRADED --config $SB/mbupgraded.yaml
 Environment=DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS
 Environment=MBUPGRADED_FETCH=$MBUP_BUILD/fetch/mbupgraded-fetch
+Environment=MBUPGRADED_DB=$MBUP_BUILD/dbhelper/mbupgraded-db
 ${MBUP_DAEMON_ENV:+Environment=$MBUP_DAEMON_ENV}
 WatchdogSec=60s
 StandardOutput=append:$SB/logs/mbupgraded.log

@@ -140,6 +140,34 @@ static void test_host_variables(void **state) {
         appdb_free(db);
 }
 
+static void test_mysql_defaults(void **state) {
+        const char *my[] = {
+                "MB_DB_TYPE=mysql",
+                "MB_DB_HOST=db.internal",
+                "MB_DB_PORT=3307",
+                "MB_DB_DBNAME=metabase",
+                "MB_DB_USER=mb",
+                "MB_DB_PASS=a\"b'c\\d",
+                NULL};
+        const char *pg[] = {"MB_DB_TYPE=postgres", "MB_DB_DBNAME=metabase", NULL};
+        AppDb *db;
+        char *s;
+
+        db = from_env(my, NULL);
+        s = appdb_mysql_defaults(db);
+        /* the password can't end its value or start another option line */
+        assert_non_null(strstr(
+                s, "[client]\nhost=\"db.internal\"\nport=3307\nuser=\"mb\"\npassword=\"a\\\"b\\'c\\\\d\"\n"));
+        free(s);
+        appdb_free(db);
+
+        db = from_env(pg, NULL);
+        errno = 0;
+        assert_null(appdb_mysql_defaults(db));
+        assert_int_equal(errno, EINVAL);
+        appdb_free(db);
+}
+
 static void test_errors(void **state) {
         const char *e1[] = {"MB_DB_TYPE=oracle", NULL};
         const char *e2[] = {"MB_DB_TYPE=postgres", NULL};
@@ -185,6 +213,7 @@ int main(void) {
                 cmocka_unit_test(test_h2),
                 cmocka_unit_test(test_postgres_uri_forms),
                 cmocka_unit_test(test_host_variables),
+                cmocka_unit_test(test_mysql_defaults),
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_from_string),
         };

@@ -25,7 +25,7 @@ scenario() {
         assert_contains "$OUT" "No release feed has been read yet"
         scenario_more
 
-        # An application database this version can't back up: refused, its password never shown.
+        # An application database that does not answer: refused before the stop, its password never shown.
         mkdir -p "$SB/units/metabase.service.d"
         printf '[Service]\nEnvironment=MB_DB_TYPE=postgres\nEnvironment=MB_DB_CONNECTION_URI=postgres://metabase:s3cret@127.0.0.1:5432/metabase\n' \
                 >"$SB/units/metabase.service.d/pg.conf"

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The application database on a server (PostgreSQL, MySQL/MariaDB), through the helper
+ * mbupgraded-db: every step is a short-lived child that the event loop watches. The connection
+ * reaches it in its environment and the password in a 0600 file, never on a command line:
+ *   PostgreSQL  MBUP_PG_CONNINFO (libpq, no password) and PGPASSFILE
+ *   MySQL       MBUP_DB_KIND=mysql, MBUP_MY_DATABASE and MBUP_MY_DEFAULTS (an option file) */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "appdb.h"
+#include "child.h"
+#include "hash.h"
+
+typedef struct DbRun DbRun;
+
+typedef struct DbReport {
+        char *server_version;
+        uint64_t database_size;
+        bool have_database_size;
+        uint64_t changelog_count;
+        char *changelog_latest; /* the newest Liquibase change set, NULL when none */
+        char *lock_holder;      /* "BY since WHEN" when DATABASECHANGELOGLOCK is held */
+        int clone;              /* clone-check: 1 possible, 0 impossible, -1 not asked */
+        char *clone_reason;
+        uint64_t size; /* "done SIZE SHA" of a dump, "size BYTES" of a clone */
+        char sha256[SHA256_HEX_SIZE];
+        char *error_kind; /* "connect", "tool", "dump", "restore", ... */
+        char *error;      /* the helper's message, or why it failed */
+} DbReport;
+
+/* r < 0 when the helper failed (report->error says why); the report is freed after. */
+typedef void (*DbHelperCallback)(int r, DbReport *report, void *userdata);
+
+/* What the helper is told to connect to: for PostgreSQL a libpq connection string without the
+ * password, for MySQL the database name. NULL with errno EINVAL for H2. */
+char *dbserver_conninfo(const AppDb *db);
+/* The credentials file's text: a PGPASSFILE line or a MySQL option file. Holds the password. */
+char *dbserver_secret(const AppDb *db);
+/* Writes the credentials file, 0600, atomically. Blocking: for a worker thread. */
+int dbserver_write_secret(const char *path, const char *secret);
+
+/* Runs "mbupgraded-db ARGS..." for a database of kind ("postgres", "mysql"). *ret, if given,
+ * points to the run until it ends (then it is set to NULL, before cb is called). */
+int dbserver_run(
+        sd_event *e,
+        const char *kind,
+        const char *conninfo,
+        const char *secret_file,
+        char *const args[],
+        DbHelperCallback cb,
+        void *userdata,
+        DbRun **ret);
+/* Kills the helper; the callback is not called. NULL is fine. Returns NULL. */
+DbRun *dbserver_cancel(DbRun *run);
+
+/* The helper's path: $MBUPGRADED_DB or LIBEXECDIR/mbupgraded-db. */
+const char *dbserver_helper_path(void);
