@@ -35,6 +35,7 @@
 #include "fileio.h"
 #include "hash.h"
 #include "macro.h"
+#include "pg-clone.h"
 #include "strv.h"
 
 static void pq_finishp(PGconn **c) {
@@ -293,6 +294,8 @@ int main(int argc, char *argv[]) {
         _cleanup_pgconn_ PGconn *c = NULL;
         const char *conninfo = secure_getenv("MBUP_PG_CONNINFO");
 
+        if (argc >= 2 && pg_clone_verb(argv[1]))
+                return pg_clone_main(argc, argv);
         bool ok_args = (argc == 2 && streq(argv[1], "preflight")) ||
                 (argc == 3 && (streq(argv[1], "backup") || streq(argv[1], "restore")));
         if (!ok_args) {
