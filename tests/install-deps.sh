@@ -8,13 +8,16 @@ packages=(
         # build
         gcc meson ninja-build pkg-config
         libsystemd-dev libyaml-dev libjson-c-dev libzip-dev libssl-dev libcurl4-openssl-dev libpq-dev
+        libmariadb-dev
         # unit tests, sanitizers, fuzzing, style
         libcmocka-dev clang libclang-rt-14-dev clang-format valgrind
         # the integration sandbox: a real systemd --user on a private D-Bus, the stand-in
-        # Metabase (Java + H2), curl to look at it; PostgreSQL and its JDBC driver (issue 4)
+        # Metabase (Java + H2), curl to look at it; PostgreSQL and MariaDB, their JDBC drivers
+        # and clients (issue 4; mbupgraded-db runs mariadb-dump/mariadb at run time too)
         systemd dbus-daemon util-linux procps
         default-jdk-headless libh2-java unzip zip curl
         postgresql libpostgresql-jdbc-java
+        mariadb-server mariadb-client libmariadb-java
         # the release mirror over TLS (nginx, a test CA made with openssl); strace for bench/
         nginx-light openssl strace
 )

@@ -51,6 +51,7 @@ sandbox_cleanup() {
                 systemctl --user stop mbupgraded.service metabase.service >/dev/null 2>&1
                 [[ -n "${SYSTEMD_PID:-}" ]] && kill -TERM "$SYSTEMD_PID" 2>/dev/null && wait "$SYSTEMD_PID" 2>/dev/null
                 postgres_stop
+                mariadb_stop
                 # Anything of ours still alive (a java the manager could not stop) goes too.
                 pkill -KILL -f -- "$SB/" 2>/dev/null
                 if [[ -n "${MBUP_KEEP:-}" || $rc -ne 0 && -n "${MBUP_KEEP_FAILED:-}" ]]; then
@@ -500,4 +501,131 @@ mirror_feed() {
                 printf ']}\n'
         } >"$root/version-info.json.tmp"
         mv "$root/version-info.json.tmp" "$root/version-info.json"
+}
+
+# ---- MariaDB (a MySQL-family application database) ----------------------------------------
+
+# mariadb_start: a MariaDB server of the sandbox's own in $SB/mariadb (Debian's mariadbd, no
+# option files read: --no-defaults), a fresh datadir from mariadb-install-db, the server run as
+# the mysql OS user (mariadbd --user=mysql). It listens on 127.0.0.1:$MY_PORT and on the socket
+# $MY_SOCKET; root logs in over that socket only (unix_socket: the OS user root), for the
+# sandbox's own set-up. User metabase@'127.0.0.1' and metabase@'%' (password $MY_PASS, letters
+# and digits) has all privileges on database metabase (utf8mb4, as Metabase wants it) and on
+# nothing else. Sets and exports MY_DIR, MY_SOCKET, MY_PORT, MY_PASS, MY_URI
+# (mysql://metabase:PASS@127.0.0.1:PORT/metabase), MY_CNF (a 0600 option file, [client] with
+# the metabase user's host, port, user and password) and MY_PID (mariadbd itself). Set MY_PASS
+# before the call to choose the password. Durability is off: a test server. The server log is
+# $SB/mariadb/mariadb.log. sandbox_cleanup stops it (mariadb_stop).
+mariadb_start() {
+        local i up
+        command -v mariadbd >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]] ||
+                die "no mariadbd (apt-get install mariadb-server)"
+        command -v mariadb-install-db >/dev/null 2>&1 || die "no mariadb-install-db (apt-get install mariadb-server)"
+        command -v mariadb >/dev/null 2>&1 || die "no mariadb client (apt-get install mariadb-client)"
+        id -u mysql >/dev/null 2>&1 || die "no mysql OS user (apt-get install mariadb-server)"
+        MY_DIR=$SB/mariadb
+        MY_SOCKET=$MY_DIR/run/mysqld.sock
+        MY_PASS=${MY_PASS:-my$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')}
+        [[ $MY_PASS =~ ^[A-Za-z0-9]+$ ]] || die "MY_PASS must be letters and digits (it goes into a URI as is)"
+        # the mysql user must get through $SB (mktemp made it 0700) to its own directory
+        chmod 711 "$SB"
+        mkdir -p "$MY_DIR/data" "$MY_DIR/run" "$MY_DIR/tmp"
+        chown -R mysql:mysql "$MY_DIR"
+        chmod 700 "$MY_DIR"
+        # the server's settings, for install-db and the server alike
+        local opts=(--datadir="$MY_DIR/data" --tmpdir="$MY_DIR/tmp" --skip-name-resolve
+                --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci
+                --innodb-buffer-pool-size=32M --innodb-log-file-size=8M
+                --innodb-flush-log-at-trx-commit=0 --innodb-doublewrite=0 --skip-log-bin)
+        mariadb-install-db --no-defaults --user=mysql --auth-root-authentication-method=socket \
+                --skip-test-db "${opts[@]}" >"$MY_DIR/install-db.log" 2>&1 ||
+                { cat "$MY_DIR/install-db.log" >&2; die "mariadb-install-db failed"; }
+        for i in 1 2 3; do
+                MY_PORT=$(free_port)
+                # mariadbd as a child of ours (it changes to the mysql user itself): mariadb_stop
+                # can wait for it, and MY_PID is the server.
+                "$(command -v mariadbd || echo /usr/sbin/mariadbd)" --no-defaults --user=mysql "${opts[@]}" \
+                        --bind-address=127.0.0.1 --port="$MY_PORT" --socket="$MY_SOCKET" \
+                        --pid-file="$MY_DIR/run/mariadbd.pid" --log-error="$MY_DIR/mariadb.log" \
+                        >>"$MY_DIR/mariadb.log" 2>&1 &
+                MY_PID=$!
+                up=''
+                for _ in $(seq 1 300); do
+                        if [[ -S $MY_SOCKET ]] && mariadb --no-defaults -S "$MY_SOCKET" -u root -N -B \
+                                -e 'SELECT 1' >/dev/null 2>&1; then
+                                up=1
+                                break
+                        fi
+                        kill -0 "$MY_PID" 2>/dev/null || break
+                        sleep 0.05
+                done
+                [[ -z $up ]] || break
+                mariadb_stop
+                grep -q "Can't start server: Bind\|Address already in use" "$MY_DIR/mariadb.log" 2>/dev/null &&
+                        [[ $i -lt 3 ]] || { tail -n 20 "$MY_DIR/mariadb.log" >&2; die "MariaDB did not start on 127.0.0.1:$MY_PORT"; }
+                log "MariaDB could not bind port $MY_PORT; another"
+        done
+        mariadb --no-defaults -S "$MY_SOCKET" -u root -e "
+                CREATE USER 'metabase'@'127.0.0.1' IDENTIFIED BY '$MY_PASS';
+                CREATE USER 'metabase'@'%' IDENTIFIED BY '$MY_PASS';
+                CREATE DATABASE metabase CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+                GRANT ALL PRIVILEGES ON metabase.* TO 'metabase'@'127.0.0.1';
+                GRANT ALL PRIVILEGES ON metabase.* TO 'metabase'@'%';" ||
+                die "cannot create the metabase user and database"
+        MY_URI=mysql://metabase:$MY_PASS@127.0.0.1:$MY_PORT/metabase
+        MY_CNF=$SB/my.cnf
+        (umask 077 && printf '[client]\nhost=127.0.0.1\nport=%s\nuser=metabase\npassword=%s\n' \
+                "$MY_PORT" "$MY_PASS" >"$MY_CNF")
+        export MY_DIR MY_SOCKET MY_PORT MY_PASS MY_URI MY_CNF MY_PID
+        # over TCP with the password, as Metabase will connect
+        [[ $(mysql_mb 'SELECT current_user()') == metabase@127.0.0.1 ]] || die "cannot log in to MariaDB as metabase"
+}
+
+# mariadb_stop: stops the sandbox's MariaDB, if any, and waits for it (SIGTERM: a normal
+# shutdown; SIGKILL after 20 s).
+mariadb_stop() {
+        [[ -n "${MY_PID:-}" ]] || return 0
+        local i
+        kill -TERM "$MY_PID" 2>/dev/null
+        for i in $(seq 1 400); do
+                kill -0 "$MY_PID" 2>/dev/null || break
+                sleep 0.05
+        done
+        kill -KILL "$MY_PID" 2>/dev/null
+        wait "$MY_PID" 2>/dev/null
+        MY_PID=''
+        return 0
+}
+
+# mysql_mb SQL [mariadb options...]: runs SQL as the metabase user over TCP (password from the
+# 0600 $MY_CNF, never on the command line), in database metabase; prints the rows
+# tab-separated, no header; fails on an SQL error.
+mysql_mb() {
+        local sql=$1
+        shift
+        mariadb --defaults-extra-file="$MY_CNF" --connect-timeout=5 --default-character-set=utf8mb4 -N -B "$@" \
+                metabase -e "$sql"
+}
+
+# install_metabase_my JAR [MODE]: like install_metabase_pg, on the sandbox's MariaDB (call
+# mariadb_start first), with MB_DB_TYPE=mysql and the connection settings given as MODE says:
+#   uri    Environment=MB_DB_CONNECTION_URI=$MY_URI  (mysql://metabase:PASS@host:port/metabase)
+#   vars   Environment=MB_DB_HOST, MB_DB_PORT, MB_DB_DBNAME, MB_DB_USER, MB_DB_PASS
+# (default: uri). MB_PORT keeps its value when already set (a re-install on the same port).
+install_metabase_my() {
+        local jar=$1 mode=${2:-uri}
+        [[ -n "${MY_PORT:-}" ]] || die "install_metabase_my: call mariadb_start first"
+        MB_PORT=${MB_PORT:-$(free_port)}
+        cp "$jar" "$SB/opt/metabase/metabase.jar"
+        case $mode in
+        uri) write_metabase_unit Environment=MB_DB_TYPE=mysql "Environment=MB_DB_CONNECTION_URI=$MY_URI" ;;
+        vars)
+                write_metabase_unit Environment=MB_DB_TYPE=mysql Environment=MB_DB_HOST=127.0.0.1 \
+                        "Environment=MB_DB_PORT=$MY_PORT" Environment=MB_DB_DBNAME=metabase \
+                        Environment=MB_DB_USER=metabase "Environment=MB_DB_PASS=$MY_PASS" ;;
+        *) die "install_metabase_my: unknown mode '$mode' (uri, vars)" ;;
+        esac
+        systemctl --user daemon-reload
+        systemctl --user restart metabase.service
+        wait_healthy 60 || die "the installed Metabase (on MariaDB, $mode) did not become healthy"
 }

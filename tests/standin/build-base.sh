@@ -4,9 +4,10 @@
 # build-base.sh OUT.jar
 # Compiles the stand-in Metabase (javac --release 11: class-file major 55, like
 # Metabase < v0.53) and writes a base JAR: its classes plus the H2 JDBC driver's
-# classes (from $H2_JAR, default /usr/share/java/h2.jar) and the PostgreSQL JDBC
-# driver's (from $PGJDBC_JAR, default /usr/share/java/postgresql.jar). make-jar.sh
-# turns the base into release JARs.
+# classes (from $H2_JAR, default /usr/share/java/h2.jar), the PostgreSQL JDBC
+# driver's (from $PGJDBC_JAR, default /usr/share/java/postgresql.jar) and the MariaDB
+# one's, for MySQL and MariaDB (from $MYJDBC_JAR, default
+# /usr/share/java/mariadb-java-client.jar). make-jar.sh turns the base into release JARs.
 set -euo pipefail
 
 die() { echo "build-base.sh: $*" >&2; exit 1; }
@@ -16,12 +17,14 @@ out=$1
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 h2=${H2_JAR:-/usr/share/java/h2.jar}
 pg=${PGJDBC_JAR:-/usr/share/java/postgresql.jar}
+my=${MYJDBC_JAR:-/usr/share/java/mariadb-java-client.jar}
 
 command -v javac >/dev/null || die "javac not found (apt-get install default-jdk-headless)"
 command -v jar >/dev/null || die "jar not found (apt-get install default-jdk-headless)"
 command -v unzip >/dev/null || die "unzip not found (apt-get install unzip)"
 [[ -r $h2 ]] || die "H2 JDBC driver $h2 not found (apt-get install libh2-java, or set H2_JAR)"
 [[ -r $pg ]] || die "PostgreSQL JDBC driver $pg not found (apt-get install libpostgresql-jdbc-java, or set PGJDBC_JAR)"
+[[ -r $my ]] || die "MariaDB JDBC driver $my not found (apt-get install libmariadb-java, or set MYJDBC_JAR)"
 [[ -d $(dirname "$out") ]] || die "directory of $out does not exist"
 
 tmp=$(mktemp -d)
@@ -33,11 +36,11 @@ javac --release 11 -encoding UTF-8 -Xlint:all,-path -Werror -cp "$h2" -d "$tmp/c
 [[ -f $tmp/classes/metabase/core.class ]] || die "javac produced no metabase/core.class"
 
 # Each driver's classes and its META-INF/services registration; not its manifest or
-# any signature files. Both drivers register in META-INF/services/java.sql.Driver: the
+# any signature files. All drivers register in META-INF/services/java.sql.Driver: the
 # registrations are concatenated, not overwritten.
 services=META-INF/services/java.sql.Driver
 : >"$tmp/java.sql.Driver"
-for d in h2:"$h2" pg:"$pg"; do
+for d in h2:"$h2" pg:"$pg" my:"$my"; do
         name=${d%%:*} src=${d#*:}
         mkdir "$tmp/$name"
         unzip -q "$src" -d "$tmp/$name" || die "cannot extract $src"
@@ -53,8 +56,10 @@ mkdir -p "$tmp/classes/META-INF/services"
 grep -v '^[[:space:]]*\(#\|$\)' "$tmp/java.sql.Driver" >"$tmp/classes/$services" || true
 [[ -f $tmp/classes/org/h2/Driver.class ]] || die "$h2 holds no org/h2/Driver.class"
 [[ -f $tmp/classes/org/postgresql/Driver.class ]] || die "$pg holds no org/postgresql/Driver.class"
+[[ -f $tmp/classes/org/mariadb/jdbc/Driver.class ]] || die "$my holds no org/mariadb/jdbc/Driver.class"
 grep -qx 'org.h2.Driver' "$tmp/classes/$services" || die "$h2 does not register org.h2.Driver"
 grep -qx 'org.postgresql.Driver' "$tmp/classes/$services" || die "$pg does not register org.postgresql.Driver"
+grep -qx 'org.mariadb.jdbc.Driver' "$tmp/classes/$services" || die "$my does not register org.mariadb.jdbc.Driver"
 
 # jar puts META-INF/MANIFEST.MF first; make-jar.sh replaces it in place.
 jar --create --file "$tmp/base.jar" --main-class metabase.core -C "$tmp/classes" . \

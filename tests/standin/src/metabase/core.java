@@ -3,13 +3,15 @@
 // Stand-in Metabase for the mbupgraded integration tests. It behaves like Metabase
 // where the upgrader can see it: version.properties, /api/health while starting and
 // migrating, /api/session/properties, a Liquibase-style DATABASECHANGELOG with a
-// migration lock in an H2 or PostgreSQL application database, refusal of a newer schema
-// ("Downgrade detected"), clean stop on SIGTERM, and knobs for failing releases.
-// JDK (com.sun.net.httpserver) and the H2 and PostgreSQL JDBC drivers only. See ../README.md.
+// migration lock in an H2, PostgreSQL or MySQL/MariaDB application database, refusal of a
+// newer schema ("Downgrade detected"), clean stop on SIGTERM, and knobs for failing releases.
+// JDK (com.sun.net.httpserver) and the H2, PostgreSQL and MariaDB JDBC drivers only. See
+// ../README.md.
 //
 // The SQL uses unquoted identifiers only, so each database folds them its own way, as
 // Liquibase's tables come out under Metabase: DATABASECHANGELOG on H2, databasechangelog
-// on PostgreSQL.
+// on PostgreSQL. MySQL keeps names as written: Liquibase's own tables are upper case there
+// (DATABASECHANGELOG), Metabase's lower case (report_card), so data() lower-cases those.
 package metabase;
 
 import com.sun.net.httpserver.HttpExchange;
@@ -53,7 +55,7 @@ public class core {
     static volatile HttpServer server;
     static final Object dbLock = new Object(); // guards conn; held for each DB step
     static Connection conn;
-    static String dbType; // "h2" or "postgres"
+    static String dbType; // "h2", "postgres" or "mysql"
     static volatile boolean ready, shuttingDown;
     static volatile double progress;
     static volatile int exitCode = 0; // what the shutdown hook exits with (0 on SIGTERM)
@@ -270,16 +272,50 @@ public class core {
         return url;
     }
 
+    /**
+     * The MariaDB JDBC URL and the connection properties, from the environment as Metabase
+     * reads it for MB_DB_TYPE=mysql: MB_DB_CONNECTION_URI (mysql://..., mariadb://...,
+     * jdbc:mysql://... or jdbc:mariadb://..., credentials as ?user=&password= or as
+     * user:pass@ before the host), MB_DB_USER / MB_DB_PASS winning if set; or MB_DB_HOST
+     * (localhost), MB_DB_PORT (3306), MB_DB_DBNAME (metabase), MB_DB_USER, MB_DB_PASS.
+     */
+    static String mysqlUrl(Properties props) {
+        String uri = env("MB_DB_CONNECTION_URI"), url;
+        if (uri != null) {
+            url = uri.startsWith("jdbc:") ? uri.substring(5) : uri;
+            Matcher s = Pattern.compile("^(mysql|mariadb)://(.*)$").matcher(url);
+            if (!s.matches()) fatal("MB_DB_CONNECTION_URI is not a MySQL URI");
+            url = s.group(2);
+            Matcher m = Pattern.compile("^([^@/?]*)@(.*)$").matcher(url);
+            if (m.matches()) { // user info: mysql://user:pass@host/db
+                String info = m.group(1);
+                int colon = info.indexOf(':');
+                props.setProperty("user", urlDecode(colon < 0 ? info : info.substring(0, colon)));
+                if (colon >= 0) props.setProperty("password", urlDecode(info.substring(colon + 1)));
+                url = m.group(2);
+            }
+            url = "jdbc:mariadb://" + url;
+        } else {
+            String host = env("MB_DB_HOST"), port = env("MB_DB_PORT"), name = env("MB_DB_DBNAME");
+            if (host != null && host.contains(":") && !host.startsWith("[")) host = "[" + host + "]";
+            url = "jdbc:mariadb://" + (host == null ? "localhost" : host) + ":" + (port == null ? "3306" : port)
+                    + "/" + (name == null ? "metabase" : name);
+        }
+        if (env("MB_DB_USER") != null) props.setProperty("user", env("MB_DB_USER"));
+        if (env("MB_DB_PASS") != null) props.setProperty("password", env("MB_DB_PASS"));
+        return url;
+    }
+
     /** url without a password=... query parameter, for the log. */
     static String redact(String url) {
         return url.replaceAll("(?i)([?&]password=)[^&]*", "$1<redacted>");
     }
 
     static Connection connect() throws SQLException {
-        if (dbType.equals("postgres")) {
+        if (dbType.equals("postgres") || dbType.equals("mysql")) {
             Properties props = new Properties();
-            String url = postgresUrl(props);
-            log("INFO", "Verifying postgres Database Connection ... " + redact(url)
+            String url = dbType.equals("postgres") ? postgresUrl(props) : mysqlUrl(props);
+            log("INFO", "Verifying " + dbType + " Database Connection ... " + redact(url)
                     + (props.containsKey("user") ? " as " + props.getProperty("user") : ""));
             Connection c = DriverManager.getConnection(url, props);
             DatabaseMetaData md = c.getMetaData();
@@ -297,9 +333,17 @@ public class core {
         DatabaseMetaData md = conn.getMetaData();
         String folded = md.storesLowerCaseIdentifiers() ? name.toLowerCase(Locale.ROOT)
                 : md.storesUpperCaseIdentifiers() ? name.toUpperCase(Locale.ROOT) : name;
-        try (ResultSet rs = md.getTables(null, conn.getSchema(), folded, new String[] {"TABLE"})) {
+        // MySQL has databases (catalogs), not schemas: look in the connection's own one only
+        boolean my = dbType.equals("mysql");
+        try (ResultSet rs = md.getTables(my ? conn.getCatalog() : null, my ? null : conn.getSchema(), folded,
+                new String[] {"TABLE"})) {
             return rs.next();
         }
+    }
+
+    /** One of Metabase's own tables (not Liquibase's): lower case on MySQL, as Metabase has them. */
+    static String data(String name) {
+        return dbType.equals("mysql") ? name.toLowerCase(Locale.ROOT) : name;
     }
 
     static void exec(String sql) throws SQLException {
@@ -322,7 +366,7 @@ public class core {
         synchronized (dbLock) {
             if (conn == null) throw new SQLException("database closed");
             try (Statement st = conn.createStatement();
-                 ResultSet rs = st.executeQuery("SELECT COUNT(*) FROM REPORT_CARD")) {
+                 ResultSet rs = st.executeQuery("SELECT COUNT(*) FROM " + data("REPORT_CARD"))) {
                 rs.next();
                 return rs.getLong(1);
             }
@@ -335,18 +379,21 @@ public class core {
             if (shuttingDown) return false;
             conn = connect();
             boolean fresh = !tableExists("DATABASECHANGELOG");
+            // Liquibase's column types on MySQL: DATETIME, and BIT(1) for a boolean
+            boolean my = dbType.equals("mysql");
+            String timestamp = my ? "DATETIME" : "TIMESTAMP", bool = my ? "BIT(1)" : "BOOLEAN";
             exec("CREATE TABLE IF NOT EXISTS DATABASECHANGELOG (ID VARCHAR(255) NOT NULL,"
                     + " AUTHOR VARCHAR(255) NOT NULL, FILENAME VARCHAR(255) NOT NULL,"
-                    + " DATEEXECUTED TIMESTAMP NOT NULL, ORDEREXECUTED INT NOT NULL,"
+                    + " DATEEXECUTED " + timestamp + " NOT NULL, ORDEREXECUTED INT NOT NULL,"
                     + " EXECTYPE VARCHAR(10) NOT NULL)");
             exec("CREATE TABLE IF NOT EXISTS DATABASECHANGELOGLOCK (ID INT NOT NULL PRIMARY KEY,"
-                    + " LOCKED BOOLEAN NOT NULL, LOCKGRANTED TIMESTAMP, LOCKEDBY VARCHAR(255))");
+                    + " LOCKED " + bool + " NOT NULL, LOCKGRANTED " + timestamp + ", LOCKEDBY VARCHAR(255))");
             exec("INSERT INTO DATABASECHANGELOGLOCK (ID, LOCKED) SELECT 1, FALSE"
                     + " WHERE NOT EXISTS (SELECT 1 FROM DATABASECHANGELOGLOCK WHERE ID = 1)");
             if (fresh) {
                 log("INFO", "Setting up a new application database");
-                exec("CREATE TABLE REPORT_CARD (ID INT PRIMARY KEY, NAME VARCHAR(255) NOT NULL)");
-                exec("INSERT INTO REPORT_CARD VALUES (1, 'Orders by month'),"
+                exec("CREATE TABLE " + data("REPORT_CARD") + " (ID INT PRIMARY KEY, NAME VARCHAR(255) NOT NULL)");
+                exec("INSERT INTO " + data("REPORT_CARD") + " VALUES (1, 'Orders by month'),"
                         + " (2, 'Revenue per product'), (3, 'New customers')");
             }
         }
@@ -379,7 +426,7 @@ public class core {
         synchronized (dbLock) {
             if (shuttingDown || conn == null) return false;
             log("INFO", "Running migration " + id);
-            exec("CREATE TABLE MIG_" + id.substring(1).replace('.', '_') + " (X INT)");
+            exec("CREATE TABLE " + data("MIG_" + id.substring(1).replace('.', '_')) + " (X INT)");
             try (PreparedStatement ps = conn.prepareStatement("INSERT INTO DATABASECHANGELOG"
                     + " (ID, AUTHOR, FILENAME, DATEEXECUTED, ORDEREXECUTED, EXECTYPE) VALUES (?, 'standin', ?, ?,"
                     + " (SELECT COALESCE(MAX(ORDEREXECUTED), 0) + 1 FROM DATABASECHANGELOG), 'EXECUTED')")) {
@@ -422,7 +469,9 @@ public class core {
                     fatal("Migration failed: liquibase.exception.MigrationFailedException: Migration failed for"
                             + " changeset " + CHANGELOG_FILE + "::" + next + "::standin:\n     Reason:"
                             + " liquibase.exception.DatabaseException: " + (dbType.equals("postgres")
-                                    ? "ERROR: column \"y\" does not exist" : "Column \"Y\" not found [42122-214]"));
+                                    ? "ERROR: column \"y\" does not exist"
+                                    : dbType.equals("mysql") ? "(conn=7) Unknown column 'y' in 'field list'"
+                                    : "Column \"Y\" not found [42122-214]"));
                 }
             }
             setLock(false);
@@ -494,8 +543,8 @@ public class core {
                 + version.getProperty("branch", "?") + ", stand-in fail=" + fail + ", java "
                 + System.getProperty("java.version") + ")");
         dbType = configuredDbType();
-        if (!dbType.equals("h2") && !dbType.equals("postgres"))
-            fatal("Unsupported MB_DB_TYPE '" + dbType + "': this stand-in only supports h2 and postgres");
+        if (!dbType.equals("h2") && !dbType.equals("postgres") && !dbType.equals("mysql"))
+            fatal("Unsupported MB_DB_TYPE '" + dbType + "': this stand-in only supports h2, postgres and mysql");
         if (args.length >= 2 && args[0].equals("migrate") && args[1].equals("release-locks")) releaseLocks();
         if (args.length > 0) fatal("Unknown command: " + String.join(" ", args));
 
