@@ -19,6 +19,10 @@
  *   changelog_count N
  *   changelog_latest ID       (the newest Liquibase change set, by ORDEREXECUTED)
  *   lock free | lock held BY SINCE
+ *
+ * MBUP_DB_KIND=mysql (unset or "postgres": PostgreSQL) makes it the helper for a MySQL or MariaDB
+ * application database instead: the same verbs and report lines, with the connection from
+ * MBUP_MY_DEFAULTS (a 0600 option file) and MBUP_MY_DATABASE; see mysql.c.
  */
 #include <fcntl.h>
 #include <inttypes.h>
@@ -35,6 +39,7 @@
 #include "fileio.h"
 #include "hash.h"
 #include "macro.h"
+#include "mysql-helper.h"
 #include "pg-clone.h"
 #include "strv.h"
 
@@ -292,8 +297,14 @@ static int restore(int server_version, const char *conninfo, const char *in) {
 
 int main(int argc, char *argv[]) {
         _cleanup_pgconn_ PGconn *c = NULL;
-        const char *conninfo = secure_getenv("MBUP_PG_CONNINFO");
+        const char *conninfo = secure_getenv("MBUP_PG_CONNINFO"), *kind = secure_getenv("MBUP_DB_KIND");
 
+        if (streq(strempty(kind), "mysql"))
+                return mysql_main(argc, argv); /* mysql.c */
+        if (!isempty(kind) && !streq(kind, "postgres")) {
+                (void) report_error("usage", "MBUP_DB_KIND=%s: expected postgres or mysql", kind);
+                return 2;
+        }
         if (argc >= 2 && pg_clone_verb(argv[1]))
                 return pg_clone_main(argc, argv);
         bool ok_args = (argc == 2 && streq(argv[1], "preflight")) ||

@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: MIT */
+/* mbupgraded-db for a MySQL or MariaDB application database: what db.c runs when MBUP_DB_KIND=mysql.
+ * The same verbs, report lines and exit statuses as for PostgreSQL (see db.c):
+ *
+ *   mbupgraded-db preflight      libmariadb, read only, short timeouts: server_version (the server's
+ *                                version string, e.g. 10.11.6-MariaDB-0+deb12u1), database_size
+ *                                (data + index of the database's tables, information_schema's
+ *                                figures), free_space unknown, changelog_count, changelog_latest,
+ *                                lock free | lock held BY since WHEN, done
+ *   mbupgraded-db backup FILE    mysqldump --single-transaction --routines --triggers --hex-blob
+ *                                --no-tablespaces DATABASE (its tables only, no CREATE DATABASE: it
+ *                                restores into the same name) into FILE.tmp, 0600 from the start;
+ *                                complete (its last line "-- Dump completed"), fsynced, renamed to
+ *                                FILE: "done SIZE SHA256"
+ *   mbupgraded-db restore FILE   FILE checked to be a complete dump first (else nothing is touched);
+ *                                then every view, table and routine of the database dropped and
+ *                                FILE loaded with the mysql client, which stops at the first error.
+ *                                Metabase must be stopped. MySQL can't drop tables inside a
+ *                                transaction: a load that fails half-way says the database is
+ *                                partly restored, and running the restore again finishes it.
+ *
+ * The connection comes from the environment, the password never from a command line:
+ * MBUP_MY_DEFAULTS, a 0600 option file with a [client] section (host=, port=, user=, password=)
+ * that libmariadb reads and the clients get as --defaults-extra-file (their first option), and
+ * MBUP_MY_DATABASE, the database. The clients are mariadb and mariadb-dump, else mysql and
+ * mysqldump, from PATH; without them every verb fails with "error tool ..." (install
+ * mariadb-client), so pre-flight finds out before anything is stopped.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <mysql.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "fileio.h"
+#include "hash.h"
+#include "macro.h"
+#include "mysql-helper.h"
+#include "strv.h"
+
+DEFINE_POINTER_CLEANUP(MYSQL, mysql_close, mysql_closep);
+DEFINE_POINTER_CLEANUP(MYSQL_RES, mysql_free_result, mysql_free_resultp);
+#define _cleanup_mysql_ _cleanup_(mysql_closep)
+#define _cleanup_mysql_res_ _cleanup_(mysql_free_resultp)
+
+/* Seconds: a server that does not answer is an error, not a hang of the upgrade. */
+#define CONNECT_TIMEOUT_SEC 10U
+#define READ_TIMEOUT_SEC 30U
+
+#define TOOL_MISSING "no mysqldump/mysql client: install mariadb-client (apt install mariadb-client)"
+
+bool mydb_database_name_is_valid(const char *s) {
+        size_t n;
+
+        if (isempty(s) || s[0] == '-')
+                return false;
+        n = strlen(s);
+        if (n > 64 || s[n - 1] == ' ')
+                return false;
+        for (const char *c = s; *c; c++)
+                if ((unsigned char) *c < ' ' || *c == 0x7f)
+                        return false;
+        return true;
+}
+
+char *mydb_quote_identifier(const char *name) {
+        size_t n = 2;
+        char *q, *p;
+
+        for (const char *c = name; *c; c++)
+                n += *c == '`' ? 2 : 1;
+        q = malloc(n + 1);
+        if (!q)
+                return NULL;
+        p = q;
+        *p++ = '`';
+        for (const char *c = name; *c; c++) {
+                if (*c == '`')
+                        *p++ = '`';
+                *p++ = *c;
+        }
+        *p++ = '`';
+        *p = '\0';
+        return q;
+}
+
+static bool line_starts_with(const char *line, size_t n, const char *prefix) {
+        size_t k = strlen(prefix);
+        return n >= k && memcmp(line, prefix, k) == 0;
+}
+
+const char *mydb_dump_head_problem(const char *head, size_t n) {
+        /* MariaDB's dump may open with a "sandbox mode" comment line before its header. */
+        for (unsigned lines = 0; n > 0 && lines < 3; lines++) {
+                const char *nl = memchr(head, '\n', n);
+                size_t len = nl ? (size_t) (nl - head) : n;
+
+                if (line_starts_with(head, len, "-- MySQL dump ") ||
+                    line_starts_with(head, len, "-- MariaDB dump "))
+                        return NULL;
+                if (!nl)
+                        break;
+                n -= len + 1;
+                head = nl + 1;
+        }
+        return "it does not start like a mysqldump file";
+}
+
+const char *mydb_dump_tail_problem(const char *tail, size_t n) {
+        const char *start;
+
+        /* the last line, without its newline(s) */
+        while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
+                n--;
+        start = memrchr(tail, '\n', n);
+        start = start ? start + 1 : tail;
+        if (!line_starts_with(start, n - (size_t) (start - tail), "-- Dump completed"))
+                return "it does not end with \"-- Dump completed\": the dump was cut short";
+        return NULL;
+}
+
+/* Reads the first and the last few KiB of a dump and checks both ends; NULL if they are right. */
+static const char *dump_problem(int fd) {
+        char buf[4096];
+        struct stat st;
+        ssize_t k;
+        const char *problem;
+
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return "it is not a regular file";
+        k = pread(fd, buf, sizeof(buf), 0);
+        if (k < 0)
+                return "it can't be read";
+        problem = mydb_dump_head_problem(buf, (size_t) k);
+        if (problem)
+                return problem;
+        k = pread(fd, buf, sizeof(buf), st.st_size > (off_t) sizeof(buf) ? st.st_size - (off_t) sizeof(buf) : 0);
+        if (k < 0)
+                return "it can't be read";
+        return mydb_dump_tail_problem(buf, (size_t) k);
+}
+
+/* As db.c's: one printable line on stdout, "error KIND MESSAGE"; returns 1. */
+static int report_error(const char *kind, const char *fmt, ...) _printf_(2, 3);
+static int report_error(const char *kind, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        for (char *c = msg; *c; c++)
+                if ((unsigned char) *c < ' ')
+                        *c = ' ';
+        printf("error %s %s\n", kind, msg);
+        return 1;
+}
+
+/* The first executable 'name' in PATH (or the usual directories without one). */
+static char *find_program(const char *name) {
+        const char *path = secure_getenv("PATH");
+
+        if (isempty(path))
+                path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        for (const char *p = path; *p;) {
+                size_t len = strcspn(p, ":");
+                struct stat st;
+
+                if (len > 0) {
+                        char *f = strdup_printf("%.*s/%s", (int) len, p, name);
+                        if (!f)
+                                return NULL;
+                        if (stat(f, &st) == 0 && S_ISREG(st.st_mode) && access(f, X_OK) == 0)
+                                return f;
+                        free(f);
+                }
+                p += len;
+                if (*p == ':')
+                        p++;
+        }
+        return NULL;
+}
+
+typedef struct Clients {
+        char *client; /* mariadb or mysql */
+        char *dump;   /* mariadb-dump or mysqldump */
+} Clients;
+
+static void clients_done(Clients *c) {
+        c->client = mfree_str(c->client);
+        c->dump = mfree_str(c->dump);
+}
+
+/* A client and a dump tool of the same family: MariaDB's names first, then MySQL's. */
+static int find_clients(Clients *ret) {
+        static const char *const pairs[][2] = {{"mariadb", "mariadb-dump"}, {"mysql", "mysqldump"}};
+
+        for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
+                _cleanup_free_ char *client = find_program(pairs[i][0]), *dump = find_program(pairs[i][1]);
+                if (client && dump) {
+                        ret->client = TAKE_PTR(client);
+                        ret->dump = TAKE_PTR(dump);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+extern char **environ;
+
+/* Runs argv with stdin from stdin_path (or ours), its stdout and stderr to our stderr (our
+ * stdout is the report); its exit status. */
+static int run_tool(char *const argv[], const char *stdin_path) {
+        posix_spawn_file_actions_t fa;
+        pid_t pid;
+        int status, r;
+
+        (void) posix_spawn_file_actions_init(&fa);
+        if (stdin_path)
+                (void) posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, stdin_path, O_RDONLY, 0);
+        (void) posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+        r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+        (void) posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -r;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static MYSQL *connect_db(const char *defaults, const char *database) {
+        _cleanup_mysql_ MYSQL *m = mysql_init(NULL);
+        unsigned connect_timeout = CONNECT_TIMEOUT_SEC, rw_timeout = READ_TIMEOUT_SEC, local_infile = 0;
+
+        if (!m) {
+                (void) report_error("io", "out of memory");
+                return NULL;
+        }
+        (void) mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
+        (void) mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
+        (void) mysql_optionsv(m, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
+        (void) mysql_optionsv(m, MYSQL_OPT_LOCAL_INFILE, &local_infile);
+        (void) mysql_optionsv(m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+        (void) mysql_optionsv(m, MYSQL_READ_DEFAULT_FILE, defaults);
+        (void) mysql_optionsv(m, MYSQL_READ_DEFAULT_GROUP, "client");
+        /* host, port, user and password from the option file */
+        if (!mysql_real_connect(m, NULL, NULL, NULL, database, 0, NULL, 0)) {
+                (void) report_error(
+                        "connect", "cannot connect to the application database: %s", mysql_error(m));
+                return NULL;
+        }
+        return TAKE_PTR(m);
+}
+
+/* The first row of a query's result, ncols columns, each a new string ("" for NULL) in ret[].
+ * 1 with a row, 0 without (ret[] untouched), -EIO on an error (mysql_error() says which). */
+static int query_row(MYSQL *m, const char *sql, unsigned ncols, char *ret[]) {
+        _cleanup_mysql_res_ MYSQL_RES *res = NULL;
+        MYSQL_ROW row;
+
+        if (mysql_query(m, sql) != 0)
+                return -EIO;
+        res = mysql_store_result(m);
+        if (!res || mysql_num_fields(res) < ncols)
+                return -EIO;
+        row = mysql_fetch_row(res);
+        if (!row)
+                return 0;
+        for (unsigned i = 0; i < ncols; i++) {
+                unsigned long *len = mysql_fetch_lengths(res);
+                ret[i] = strndup_sanitized(strempty(row[i]), row[i] ? len[i] : 0, 256);
+                if (!ret[i]) {
+                        for (unsigned j = 0; j < i; j++)
+                                ret[j] = mfree_str(ret[j]);
+                        return -ENOMEM;
+                }
+        }
+        return 1;
+}
+
+/* The name of a Liquibase table as this database has it, quoted: upper case as Liquibase creates
+ * it on MySQL, or lower case (a database that came from elsewhere). -ENOENT if there is none. */
+static int find_table(MYSQL *m, const char *upper, char **ret) {
+        _cleanup_free_ char *sql = NULL, *name = NULL;
+        int r;
+
+        /* information_schema's names compare without case on MariaDB: the exact one wins */
+        sql = strdup_printf(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                "AND UPPER(TABLE_NAME) = '%s' ORDER BY CAST(TABLE_NAME AS BINARY) = '%s' DESC LIMIT 1",
+                upper,
+                upper);
+        if (!sql)
+                return -ENOMEM;
+        r = query_row(m, sql, 1, &name);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        *ret = mydb_quote_identifier(name);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int preflight(MYSQL *m) {
+        _cleanup_free_ char *version = NULL, *size = NULL, *changelog = NULL, *locktable = NULL, *q = NULL,
+                            *count = NULL, *latest = NULL;
+        char *lock[2] = {};
+        int r;
+
+        /* read only, and never waiting long on a lock of Metabase's; a server that does not know
+         * one of these settings (MySQL or MariaDB only) still answers the queries */
+        (void) mysql_query(m, "SET SESSION TRANSACTION READ ONLY");
+        (void) mysql_query(m, "SET SESSION lock_wait_timeout = 10");
+
+        version = strdup(mysql_get_server_info(m));
+        if (!version)
+                return report_error("io", "out of memory");
+        for (char *c = version; *c; c++)
+                if ((unsigned char) *c <= ' ' || *c == 0x7f)
+                        *c = '_';
+        printf("server_version %s\n", version);
+
+        r = query_row(
+                m,
+                "SELECT CAST(COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) AS UNSIGNED) "
+                "FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()",
+                1,
+                &size);
+        if (r <= 0)
+                return report_error("query", "cannot read the database's size: %s", mysql_error(m));
+        printf("database_size %s\n", size);
+        printf("free_space unknown\n");
+
+        r = find_table(m, "DATABASECHANGELOG", &changelog);
+        if (r == -ENOENT)
+                printf("changelog_count 0\n");
+        else if (r < 0)
+                return report_error("query", "cannot look for DATABASECHANGELOG: %s", mysql_error(m));
+        else {
+                q = strdup_printf("SELECT COUNT(*) FROM %s", changelog);
+                if (!q)
+                        return report_error("io", "out of memory");
+                if (query_row(m, q, 1, &count) <= 0)
+                        return report_error("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
+                printf("changelog_count %s\n", count);
+                free(q);
+                q = strdup_printf("SELECT ID FROM %s ORDER BY ORDEREXECUTED DESC LIMIT 1", changelog);
+                if (!q)
+                        return report_error("io", "out of memory");
+                r = query_row(m, q, 1, &latest);
+                if (r < 0)
+                        return report_error("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
+                if (r > 0)
+                        printf("changelog_latest %s\n", latest);
+        }
+
+        r = find_table(m, "DATABASECHANGELOGLOCK", &locktable);
+        if (r == -ENOENT)
+                printf("lock free\n");
+        else if (r < 0)
+                return report_error("query", "cannot look for DATABASECHANGELOGLOCK: %s", mysql_error(m));
+        else {
+                free(q);
+                /* LOCKED is BIT(1) under Liquibase on MySQL: compared as a number */
+                q = strdup_printf(
+                        "SELECT COALESCE(LOCKEDBY, '?'), COALESCE(CAST(LOCKGRANTED AS CHAR), '?') FROM %s "
+                        "WHERE LOCKED <> 0 LIMIT 1",
+                        locktable);
+                if (!q)
+                        return report_error("io", "out of memory");
+                r = query_row(m, q, 2, lock);
+                if (r < 0)
+                        return report_error("query", "cannot read DATABASECHANGELOGLOCK: %s", mysql_error(m));
+                if (r == 0)
+                        printf("lock free\n");
+                else
+                        printf("lock held %s since %s\n", lock[0], lock[1]);
+                free(lock[0]);
+                free(lock[1]);
+        }
+        printf("done\n");
+        return 0;
+}
+
+static int backup(const Clients *c, const char *defaults, const char *database, const char *out) {
+        _cleanup_free_ char *tmp = NULL, *defarg = NULL, *resarg = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char sha[SHA256_HEX_SIZE];
+        const char *problem;
+        uint64_t size;
+        int r;
+
+        tmp = strdup_printf("%s.tmp", out);
+        defarg = strdup_printf("--defaults-extra-file=%s", defaults);
+        resarg = tmp ? strdup_printf("--result-file=%s", tmp) : NULL;
+        if (!defarg || !resarg)
+                return report_error("io", "out of memory");
+        (void) unlink(tmp);
+        r = run_tool(
+                (char *[]){
+                        c->dump,
+                        defarg, /* first, or the tool ignores it */
+                        (char *) "--single-transaction",
+                        (char *) "--routines",
+                        (char *) "--triggers",
+                        (char *) "--hex-blob",
+                        (char *) "--no-tablespaces",
+                        (char *) "--default-character-set=utf8mb4",
+                        (char *) "--max-allowed-packet=1G",
+                        resarg,
+                        (char *) database,
+                        NULL},
+                NULL);
+        if (r != 0) {
+                (void) unlink(tmp);
+                return report_error("dump", "%s failed (exit %d); see the daemon's log", c->dump, r);
+        }
+        fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) {
+                (void) unlink(tmp);
+                return report_error("io", "cannot open the dump %s: %m", tmp);
+        }
+        /* Complete, to its last line, before it counts as a backup. */
+        problem = dump_problem(fd);
+        if (problem) {
+                (void) unlink(tmp);
+                return report_error("dump", "the dump %s is not complete: %s", tmp, problem);
+        }
+        if (fsync(fd) < 0 || sha256_fd(fd, sha, &size) < 0 || fchmod(fd, 0600) < 0) {
+                (void) unlink(tmp);
+                return report_error("io", "cannot write %s to disk: %m", tmp);
+        }
+        r = rename_and_sync(tmp, out);
+        if (r < 0) {
+                (void) unlink(tmp);
+                return report_error("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
+        }
+        printf("done %" PRIu64 " %s\n", size, sha);
+        return 0;
+}
+
+/* One "DROP VIEW|TABLE|PROCEDURE|FUNCTION IF EXISTS `a`[, `b`...]" per kind of object the
+ * database holds (routines one at a time: MySQL drops them singly); -EIO with mysql_error(). */
+static int drop_everything(MYSQL *m) {
+        static const struct {
+                const char *list, *drop;
+                bool single;
+        } kinds[] = {
+                {"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                 "AND TABLE_TYPE = 'VIEW'",
+                 "DROP VIEW IF EXISTS",
+                 false},
+                {"SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                 "AND TABLE_TYPE <> 'VIEW'",
+                 "DROP TABLE IF EXISTS",
+                 false},
+                {"SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() "
+                 "AND ROUTINE_TYPE = 'PROCEDURE'",
+                 "DROP PROCEDURE IF EXISTS",
+                 true},
+                {"SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() "
+                 "AND ROUTINE_TYPE = 'FUNCTION'",
+                 "DROP FUNCTION IF EXISTS",
+                 true},
+        };
+
+        /* a table still in use (Metabase not stopped after all) is an error soon, not a hang */
+        (void) mysql_query(m, "SET SESSION lock_wait_timeout = 10");
+        if (mysql_query(m, "SET FOREIGN_KEY_CHECKS = 0") != 0)
+                return -EIO;
+        for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+                _cleanup_mysql_res_ MYSQL_RES *res = NULL;
+                _cleanup_strv_free_ char **stmts = NULL;
+                _cleanup_free_ char *sql = NULL;
+                MYSQL_ROW row;
+
+                if (mysql_query(m, kinds[k].list) != 0)
+                        return -EIO;
+                res = mysql_store_result(m);
+                if (!res)
+                        return -EIO;
+                while ((row = mysql_fetch_row(res))) {
+                        _cleanup_free_ char *id = mydb_quote_identifier(strempty(row[0]));
+                        char *s;
+
+                        if (!id)
+                                return -ENOMEM;
+                        s = sql ? strdup_printf("%s, %s", sql, id) : strdup_printf("%s %s", kinds[k].drop, id);
+                        if (!s)
+                                return -ENOMEM;
+                        free(sql);
+                        sql = s;
+                        if (kinds[k].single) {
+                                if (strv_extend(&stmts, sql) < 0)
+                                        return -ENOMEM;
+                                sql = mfree_str(sql);
+                        }
+                }
+                if (sql && strv_extend(&stmts, sql) < 0)
+                        return -ENOMEM;
+                for (char **s = stmts; s && *s; s++)
+                        if (mysql_query(m, *s) != 0)
+                                return -EIO;
+        }
+        return 0;
+}
+
+static int restore(const Clients *c, const char *defaults, const char *database, const char *in) {
+        _cleanup_mysql_ MYSQL *m = NULL;
+        _cleanup_free_ char *defarg = NULL, *dbarg = NULL;
+        const char *problem;
+        int r;
+
+        /* The whole check before anything is touched: a dump cut short stops here. */
+        {
+                _cleanup_close_ int fd = open(in, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return report_error(
+                                "restore",
+                                "cannot read the backup %s: %m; the database is as it was before",
+                                in);
+                problem = dump_problem(fd);
+        }
+        if (problem)
+                return report_error(
+                        "restore",
+                        "the backup %s can't be used: %s; the database is as it was before",
+                        in,
+                        problem);
+
+        defarg = strdup_printf("--defaults-extra-file=%s", defaults);
+        dbarg = strdup_printf("--database=%s", database);
+        if (!defarg || !dbarg)
+                return report_error("io", "out of memory");
+        m = connect_db(defaults, database);
+        if (!m)
+                return 1;
+        r = drop_everything(m);
+        if (r == -ENOMEM)
+                return report_error("io", "out of memory");
+        if (r < 0)
+                return report_error(
+                        "restore",
+                        "cannot empty the database before loading %s: %s; some of it may be dropped: run the restore again",
+                        in,
+                        mysql_error(m));
+        mysql_close(TAKE_PTR(m));
+
+        r = run_tool(
+                (char *[]){
+                        c->client,
+                        defarg, /* first, or the tool ignores it */
+                        (char *) "--default-character-set=utf8mb4",
+                        (char *) "--max-allowed-packet=1G",
+                        (char *) "--batch",
+                        dbarg,
+                        NULL},
+                in);
+        if (r != 0)
+                return report_error(
+                        "restore",
+                        "loading %s failed (%s exit %d); the database is partly restored: run the restore again",
+                        in,
+                        c->client,
+                        r);
+        printf("done\n");
+        return 0;
+}
+
+int mysql_main(int argc, char *argv[]) {
+        _cleanup_mysql_ MYSQL *m = NULL;
+        _cleanup_(clients_done) Clients clients = {};
+        const char *defaults = secure_getenv("MBUP_MY_DEFAULTS"),
+                   *database = secure_getenv("MBUP_MY_DATABASE");
+        int r;
+
+        bool ok_args = (argc == 2 && streq(argv[1], "preflight")) ||
+                (argc == 3 && (streq(argv[1], "backup") || streq(argv[1], "restore")));
+        if (!ok_args) {
+                fprintf(stderr,
+                        "usage: %s preflight | backup FILE | restore FILE   (MBUP_DB_KIND=mysql: connection from MBUP_MY_DEFAULTS and MBUP_MY_DATABASE)\n",
+                        program_invocation_short_name);
+                (void) report_error("usage", "expected: preflight, backup FILE or restore FILE");
+                return 2;
+        }
+        if (isempty(defaults)) {
+                (void) report_error("usage", "MBUP_MY_DEFAULTS is not set");
+                return 2;
+        }
+        if (!mydb_database_name_is_valid(database)) {
+                (void) report_error("usage", "MBUP_MY_DATABASE is not set or not a database name");
+                return 2;
+        }
+        /* the dump holds the data: 0600 from its first byte */
+        (void) umask(0077);
+
+        r = find_clients(&clients);
+        if (r == -ENOENT)
+                return report_error("tool", TOOL_MISSING);
+        if (r < 0)
+                return report_error("io", "out of memory");
+        if (access(defaults, R_OK) < 0)
+                return report_error("io", "cannot read the option file %s: %m", defaults);
+
+        if (streq(argv[1], "restore"))
+                return restore(&clients, defaults, database, argv[2]) == 0 ? 0 : 1;
+        m = connect_db(defaults, database);
+        if (!m)
+                return 1;
+        if (streq(argv[1], "backup")) {
+                /* ours was to say "error connect" clearly; mysqldump connects on its own */
+                mysql_close(TAKE_PTR(m));
+                return backup(&clients, defaults, database, argv[2]) == 0 ? 0 : 1;
+        }
+        return preflight(m) == 0 ? 0 : 1;
+}
