@@ -40,6 +40,7 @@ static bool arg_no_wait = false;
 static bool arg_dry_run = false;
 static bool arg_force = false;
 static bool arg_no_hash = false;
+static bool arg_yes = false;
 static const char *arg_jar = NULL;
 static const char *arg_to = NULL;
 static const char *arg_reason = NULL;
@@ -57,6 +58,9 @@ static void help(void) {
                "  hold [--reason TEXT]          Refuse upgrades until unhold\n"
                "  unhold                        Allow upgrades again\n"
                "  history                       Past operations\n"
+               "  backup                        Back up the application database now (H2: stops the service)\n"
+               "  backups                       The backups, with version, kind, size and checksum\n"
+               "  restore BACKUP [--yes]        Put a backup back (the database as it is now is kept first)\n"
                "  check                         Poll the release feed now\n"
                "  list                          Releases in the feed, and whether the policy takes them\n"
                "  inspect JAR [--no-hash]       Offline: version, main class, Java needed, SHA-256\n"
@@ -64,13 +68,14 @@ static void help(void) {
                "Options:\n"
                "  -h --help         Show this help\n"
                "     --version      Show the version\n"
-               "     --json         JSON output (status, history, inspect)\n"
+               "     --json         JSON output (status, history, backups, inspect)\n"
                "     --jar FILE     The JAR to upgrade to\n"
                "     --to VERSION   The release to upgrade to\n"
                "     --dry-run      Run the pre-flight checks only\n"
                "     --no-wait      Start the operation and return\n"
                "     --force        Override a hold; allow reinstalling or downgrading\n"
-               "     --reason TEXT  Why upgrades are held\n\n"
+               "     --reason TEXT  Why upgrades are held\n"
+               "     --yes          Restore without asking\n\n"
                "Exit status: 0 done or nothing to do, 1 failed (service unchanged), 2 usage or configuration\n"
                "error, 3 upgrade failed and rolled back, 4 rollback failed too, 5 refused.\n");
 }
@@ -85,7 +90,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_JAR,
                 ARG_TO,
                 ARG_REASON,
-                ARG_NO_HASH
+                ARG_NO_HASH,
+                ARG_YES
         };
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},
@@ -98,6 +104,7 @@ static int parse_argv(int argc, char *argv[]) {
                 {"to", required_argument, NULL, ARG_TO},
                 {"reason", required_argument, NULL, ARG_REASON},
                 {"no-hash", no_argument, NULL, ARG_NO_HASH},
+                {"yes", no_argument, NULL, ARG_YES},
                 {},
         };
         int c;
@@ -130,6 +137,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_NO_HASH:
                         arg_no_hash = true;
+                        break;
+                case ARG_YES:
+                        arg_yes = true;
                         break;
                 case ARG_REASON:
                         arg_reason = optarg;
@@ -430,7 +440,18 @@ static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                 printf("\r\033[K");
         f->done = true;
         f->exit_status = exit_status_for_result(result);
-        if (streq(result, "committed"))
+        if (streq(kind, "backup") || streq(kind, "restore")) {
+                /* The version stays: name it once. */
+                if (streq(result, "committed"))
+                        printf("%s of the %s database: done\n", kind, from);
+                else
+                        fprintf(f->exit_status == EXIT_ROLLBACK_FAILED ? stderr : stdout,
+                                "%s of the %s database: %s: %s\n",
+                                kind,
+                                from,
+                                result,
+                                reason);
+        } else if (streq(result, "committed"))
                 printf("%s %s -> %s: committed\n", kind, from, to);
         else
                 fprintf(f->exit_status == EXIT_ROLLBACK_FAILED ? stderr : stdout,
@@ -604,6 +625,108 @@ static int verb_rollback(sd_bus *bus, char **args) {
                 return EXIT_USAGE;
         }
         return run_operation(bus, "Rollback", "Rollback", "t", flags);
+}
+
+static int verb_backup(sd_bus *bus, char **args) {
+        if (args[0]) {
+                fprintf(stderr, "Usage: mbctl backup [--no-wait] [--dry-run]\n");
+                return EXIT_USAGE;
+        }
+        return run_operation(bus, "Backup", "Backup", "t", (uint64_t) (arg_dry_run ? FLAG_DRY_RUN : 0));
+}
+
+static int verb_restore(sd_bus *bus, char **args) {
+        uint64_t flags = (arg_force ? FLAG_FORCE : 0) | (arg_dry_run ? FLAG_DRY_RUN : 0);
+        char path[PATH_MAX];
+        const char *backup;
+
+        if (!args[0] || args[1]) {
+                fprintf(stderr,
+                        "Usage: mbctl restore BACKUP [--yes] [--force] [--no-wait] [--dry-run]\n"
+                        "BACKUP: an ID from 'mbctl backups', or the path of a backup under backup.dir\n");
+                return EXIT_USAGE;
+        }
+        backup = args[0];
+        if (strchr(backup, '/') && backup[0] != '/') {
+                char cwd[PATH_MAX];
+                if (!getcwd(cwd, sizeof(cwd)) ||
+                    (size_t) snprintf(path, sizeof(path), "%s/%s", cwd, backup) >= sizeof(path)) {
+                        fprintf(stderr, "Cannot make %s an absolute path\n", backup);
+                        return EXIT_USAGE;
+                }
+                backup = path;
+        }
+        if (!arg_yes && !arg_dry_run) {
+                char answer[16] = "";
+                if (!isatty(STDIN_FILENO)) {
+                        fprintf(stderr,
+                                "mbctl restore stops Metabase and replaces its application database with %s "
+                                "(the database as it is now is backed up first). Confirm with --yes.\n",
+                                backup);
+                        return EXIT_USAGE;
+                }
+                printf("This stops Metabase, backs up its application database as it is now, and replaces it "
+                       "with %s.\nRestore? [y/N] ",
+                       backup);
+                fflush(stdout);
+                if (!fgets(answer, sizeof(answer), stdin) || (answer[0] != 'y' && answer[0] != 'Y')) {
+                        printf("Nothing was changed.\n");
+                        return EXIT_DONE;
+                }
+        }
+        return run_operation(bus, "Restore", "Restore", "st", backup, flags);
+}
+
+static int verb_backups(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        json_object *array;
+        const char *text;
+        int r;
+
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "ListBackups", &error, &reply, "");
+        if (r < 0)
+                return report_bus_error("Backups", r, &error);
+        if (sd_bus_message_read(reply, "s", &text) < 0)
+                return EXIT_FAILED;
+        array = json_tokener_parse(text);
+        if (!array || !json_object_is_type(array, json_type_array)) {
+                json_object_put(array);
+                fprintf(stderr, "The daemon's answer is not a JSON array\n");
+                return EXIT_FAILED;
+        }
+        if (arg_json)
+                puts(json_object_to_json_string_ext(
+                        array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        else if (json_object_array_length(array) == 0)
+                printf("No backups yet: mbctl backup takes one; every upgrade takes one.\n");
+        else {
+                printf("%-44s  %-10s  %-8s  %10s  %-12s  %s\n", "ID", "VERSION", "KIND", "SIZE", "SHA256", "");
+                for (size_t i = 0; i < json_object_array_length(array); i++) {
+                        json_object *o = json_object_array_get_idx(array, i), *v;
+                        char size[32];
+#define S(k) (json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "")
+#define B(k) (json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v))
+                        uint64_t bytes = json_object_object_get_ex(o, "size", &v) ? json_object_get_uint64(v)
+                                                                                  : 0;
+                        if (bytes >= 10u << 20)
+                                snprintf(size, sizeof(size), "%" PRIu64 " MiB", bytes >> 20);
+                        else
+                                snprintf(size, sizeof(size), "%" PRIu64 " KiB", (bytes + 1023) >> 10);
+                        printf("%-44s  %-10s  %-8s  %10s  %-12.12s  %s%s\n",
+                               S("id"),
+                               S("version"),
+                               S("kind"),
+                               size,
+                               S("sha256"),
+                               B("needed") ? "(mbctl rollback needs it)" : "",
+                               B("present") ? "" : "(its file is missing)");
+#undef S
+#undef B
+                }
+        }
+        json_object_put(array);
+        return EXIT_DONE;
 }
 
 static int simple_call(sd_bus *bus, const char *method, const char *what, const char *signature, const char *arg) {
@@ -853,6 +976,9 @@ static int run(int argc, char *argv[]) {
                 {"history", verb_history},
                 {"check", verb_check},
                 {"list", verb_list},
+                {"backup", verb_backup},
+                {"backups", verb_backups},
+                {"restore", verb_restore},
         };
         char **args;
         const char *verb;

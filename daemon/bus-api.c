@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <string.h>
 
+#include "backups.h"
 #include "engine.h"
 #include "fileio.h"
 #include "log.h"
@@ -132,6 +133,51 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         return engine_rollback(m, flags | ENGINE_IGNORE_HOLD, message, error);
 }
 
+static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        uint64_t flags;
+        int r;
+
+        r = sd_bus_message_read(message, "t", &flags);
+        if (r < 0)
+                return r;
+        r = check_flags_and_admin(m, message, flags, (uint64_t) ENGINE_DRY_RUN, error);
+        if (r < 0)
+                return r;
+        return engine_backup(m, flags, message, error);
+}
+
+static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *backup;
+        uint64_t flags;
+        int r;
+
+        r = sd_bus_message_read(message, "st", &backup, &flags);
+        if (r < 0)
+                return r;
+        r = check_flags_and_admin(m, message, flags, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), error);
+        if (r < 0)
+                return r;
+        for (const char *c = backup; *c; c++)
+                if ((unsigned char) *c < ' ' || *c == 0x7f)
+                        return sd_bus_error_setf(
+                                error,
+                                SD_BUS_ERROR_INVALID_ARGS,
+                                "The backup's name contains control characters");
+        return engine_restore(m, backup, flags, message, error);
+}
+
+static int method_list_backups(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *json = NULL;
+        int r;
+
+        r = backups_list_json(userdata, &json);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to list the backups: %m");
+        return sd_bus_reply_method_return(message, "s", json);
+}
+
 static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         int r;
@@ -234,7 +280,16 @@ static const char *manager_state(Manager *m) {
                 return "preflight";
         if (m->op->step >= STEP_ROLLBACK_STOP && m->op->step <= STEP_ROLLBACK_VERIFY)
                 return "rolling-back";
-        return m->op->kind == OPERATION_ROLLBACK ? "reverting" : "upgrading";
+        switch (m->op->kind) {
+        case OPERATION_ROLLBACK:
+                return "reverting";
+        case OPERATION_BACKUP:
+                return "backing-up";
+        case OPERATION_RESTORE:
+                return "restoring";
+        default:
+                return "upgrading";
+        }
 }
 
 static int property_get_string(
@@ -366,6 +421,19 @@ static const sd_bus_vtable manager_vtable[] = {
                 SD_BUS_RESULT("t", id, "s", summary),
                 method_rollback,
                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Backup",
+                SD_BUS_ARGS("t", flags),
+                SD_BUS_RESULT("t", id, "s", summary),
+                method_backup,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Restore",
+                SD_BUS_ARGS("s", backup, "t", flags),
+                SD_BUS_RESULT("t", id, "s", summary),
+                method_restore,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListBackups", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_list_backups, 0),
         SD_BUS_METHOD("Cancel", "", "", method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(
                 "Hold", SD_BUS_ARGS("s", reason), SD_BUS_NO_RESULT, method_hold, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "appdb.h"
+#include "backups.h"
 #include "dbserver.h"
 #include "engine.h"
 #include "fileio.h"
@@ -37,15 +38,6 @@ static void engine_finish(Manager *m, Result result);
 /* The application database is on a server (PostgreSQL, MySQL): mbupgraded-db does the work. */
 static bool op_db_on_server(const Operation *op) {
         return op->db_kind && (streq(op->db_kind, "postgres") || streq(op->db_kind, "mysql"));
-}
-
-/* The backup's file name in its directory, by the database's kind. */
-static const char *backup_file_name(const char *db_kind) {
-        if (streq_ptr(db_kind, "postgres"))
-                return "metabase.dump";
-        if (streq_ptr(db_kind, "mysql"))
-                return "metabase.sql";
-        return "metabase.db.mv.db";
 }
 
 static void engine_save(Manager *m) {
@@ -79,9 +71,9 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
                 msg = NULL;
         va_end(ap);
 
-        if (m->op->step == STEP_PREFLIGHT) {
+        if (m->op->step == STEP_PREFLIGHT || (m->op->kind == OPERATION_BACKUP && !m->op->stopped_usec)) {
                 (void) free_and_strdup(&m->op->reason, msg);
-                engine_finish(m, before_stop_result);
+                engine_finish(m, m->op->step == STEP_PREFLIGHT ? before_stop_result : RESULT_FAILED);
         } else if (!step_is_rollback(m->op->step))
                 rollback_begin(m, msg);
         else {
@@ -178,51 +170,6 @@ static int write_last_upgrade(Manager *m, const Operation *op) {
         return r;
 }
 
-/* Keeps the newest backup.keep backups; never the one the last committed upgrade needs. */
-static void prune_backups(Manager *m) {
-        _cleanup_free_ char *keep_path = NULL, *a = NULL, *b = NULL, *c = NULL, *d = NULL;
-        _cleanup_strv_free_ char **names = NULL;
-        struct dirent **list = NULL;
-        int n;
-
-        (void) manager_last_upgrade(m, &a, &b, &c, &keep_path, &d);
-        n = scandir(m->config->backup.dir, &list, NULL, alphasort);
-        if (n < 0)
-                return;
-        for (int i = 0; i < n; i++) {
-                if (list[i]->d_name[0] != '.' && list[i]->d_type == DT_DIR)
-                        (void) strv_extend(&names, list[i]->d_name);
-                free(list[i]);
-        }
-        free(list);
-
-        size_t count = strv_length(names);
-        /* Names start with a sortable timestamp: the oldest come first. */
-        for (size_t i = 0; names && count > m->config->backup.keep && names[i]; i++) {
-                _cleanup_free_ char *dir = strdup_printf("%s/%s/", m->config->backup.dir, names[i]);
-
-                if (!dir)
-                        return;
-                if (keep_path && startswith(keep_path, dir))
-                        continue;
-                if (m->op && m->op->backup_path && startswith(m->op->backup_path, dir))
-                        continue;
-                static const char *const files[] = {
-                        "metabase.db.mv.db", "metabase.dump", "metabase.sql", "backup.json"};
-                for (size_t f = 0; f < ELEMENTSOF(files); f++) {
-                        _cleanup_free_ char *file = strdup_printf("%s%s", dir, files[f]);
-                        if (file)
-                                (void) unlink(file);
-                }
-                if (rmdir(dir) < 0)
-                        log_warning_errno(
-                                negative_errno(), "Failed to remove old backup %s, ignoring: %m", dir);
-                else
-                        log_info("Removed old backup %s (backup.keep=%u)", dir, m->config->backup.keep);
-                count--;
-        }
-}
-
 static void engine_finish(Manager *m, Result result) {
         Operation *op = m->op;
         _cleanup_free_ char *journal = manager_state_path(m, "operation.json");
@@ -291,7 +238,14 @@ static void engine_finish(Manager *m, Result result) {
                         "MBUP_RESULT=%s",
                         verb,
                         NULL);
-                manager_set_status(m, "Idle; %s -> %s committed", op->from_version, op->to_version);
+                if (op->kind == OPERATION_BACKUP)
+                        manager_set_status(
+                                m, "Idle; %s backed up to %s", strempty(op->db_desc), op->backup_path);
+                else if (op->kind == OPERATION_RESTORE)
+                        manager_set_status(
+                                m, "Idle; %s restored from %s", strempty(op->db_desc), op->restore_path);
+                else
+                        manager_set_status(m, "Idle; %s -> %s committed", op->from_version, op->to_version);
                 break;
         case RESULT_ROLLED_BACK:
                 log_warning(
@@ -329,7 +283,7 @@ static void engine_finish(Manager *m, Result result) {
         (void) free_and_strdup(&m->last_result, verb);
         m->last_op_id = op->id;
         bus_api_emit_finished(m, op);
-        prune_backups(m);
+        backups_prune(m, op->backup_path);
         m->probe_app_db = true;
         m->op = NULL;
         m->cancel_requested = false;
@@ -338,6 +292,20 @@ static void engine_finish(Manager *m, Result result) {
         /* Last: a plan may start its next hop from here, which needs the engine idle. */
         releases_operation_finished(m, op);
         operation_free(op);
+}
+
+/* The file still has the SHA-256 recorded when it was made. */
+static int check_sha256(const char *path, const char *expect) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        char sha[SHA256_HEX_SIZE];
+        int r;
+
+        if (fd < 0)
+                return negative_errno();
+        r = sha256_fd(fd, sha, NULL);
+        if (r < 0)
+                return r;
+        return streq(sha, strempty(expect)) ? 0 : -EBADMSG;
 }
 
 /* Pre-flight: everything that can be checked before the service is touched. */
@@ -349,7 +317,7 @@ typedef struct Preflight {
         char *source_jar, *jar_path, *java_path, *db_file, *backup_dir, *state_dir;
         char *expect_installed; /* rollback: the version the last upgrade installed */
         char *expect_sha256;    /* a staged release: the SHA-256 it was verified with */
-        char *restore_path, *restore_sha256;
+        char *restore_path, *restore_sha256, *restore_version;
         char *db_desc;
         char *secret, *secret_file; /* a server's credentials, for mbupgraded-db */
 
@@ -375,6 +343,7 @@ static Preflight *preflight_free(Preflight *p) {
         free(p->expect_sha256);
         free(p->restore_path);
         free(p->restore_sha256);
+        free(p->restore_version);
         free(p->db_desc);
         if (p->secret)
                 explicit_bzero(p->secret, strlen(p->secret));
@@ -462,6 +431,123 @@ static int keep_previous_jar(Preflight *p) {
         if (r < 0)
                 return refuse(p, r, "cannot keep the installed JAR as %s: %s", p->kept_jar, strerror(-r));
         return 0;
+}
+
+/* The H2 file, if any, and the backup to restore, if any, still as recorded. */
+static int preflight_check_db(Preflight *p) {
+        int r;
+
+        if (p->db_file) {
+                if (stat(p->db_file, &p->db_st) >= 0) {
+                        if (!S_ISREG(p->db_st.st_mode))
+                                return refuse(
+                                        p, -EBADF, "the application database %s is not a file", p->db_file);
+                        p->db_exists = true;
+                } else if (errno != ENOENT)
+                        return refuse(
+                                p, negative_errno(), "cannot stat the application database %s: %m", p->db_file);
+        }
+        if (p->restore_path) {
+                r = check_sha256(p->restore_path, p->restore_sha256);
+                if (r == -EBADMSG)
+                        return refuse(
+                                p, r, "the backup %s does not match its recorded SHA-256", p->restore_path);
+                if (r < 0)
+                        return refuse(p, r, "the backup %s can't be read: %s", p->restore_path, strerror(-r));
+        }
+        return 0;
+}
+
+static int write_secret(Preflight *p) {
+        int r;
+
+        if (!p->secret)
+                return 0;
+        /* For mbupgraded-db, which runs next; removed when the operation ends. */
+        r = dbserver_write_secret(p->secret_file, p->secret);
+        if (r < 0)
+                return refuse(p, r, "cannot write %s: %s", p->secret_file, strerror(-r));
+        return 0;
+}
+
+/* Pre-flight of mbctl backup and mbctl restore: the installed JAR says which version the database
+ * belongs to; nothing is staged. */
+static int preflight_db_run(void *userdata) {
+        Preflight *p = userdata;
+        _cleanup_free_ char *err = NULL;
+        uint64_t free_bytes;
+        dev_t dev;
+        int r;
+
+        if (stat(p->jar_path, &p->jar_st) < 0)
+                return refuse(p, negative_errno(), "the installed JAR %s is missing: %m", p->jar_path);
+        r = jar_inspect(p->jar_path, JAR_INSPECT_HASH, &p->old_info, &err);
+        if (r < 0)
+                return refuse(
+                        p,
+                        r,
+                        "the installed JAR %s can't be read as Metabase: %s",
+                        p->jar_path,
+                        err ?: strerror(-r));
+        r = preflight_check_db(p);
+        if (r < 0)
+                return r;
+        if (p->db_file && !p->db_exists && p->kind == OPERATION_BACKUP)
+                return refuse(
+                        p, -ENOENT, "there is no application database at %s yet: nothing to back up", p->db_file);
+        if (p->kind == OPERATION_RESTORE && !p->force) {
+                MbVersion v;
+                if (mb_version_parse(strempty(p->restore_version), &v) < 0)
+                        return refuse(
+                                p,
+                                -EBADMSG,
+                                "the backup %s does not say which version it belongs to",
+                                p->restore_path);
+                if (mb_version_compare(&v, &p->old_info->version) > 0)
+                        return refuse(
+                                p,
+                                -EPERM,
+                                "the backup is of %s, newer than the installed %s, which would refuse a database "
+                                "migrated by a newer version; install %s first, or use --force",
+                                p->restore_version,
+                                p->old_info->tag,
+                                p->restore_version);
+        }
+        /* The copy of the database as it is now, before anything changes. */
+        if (p->db_exists) {
+                r = disk_free_bytes(p->backup_dir, &free_bytes, &dev);
+                if (r < 0)
+                        return refuse(p, r, "cannot check free disk space: %s", strerror(-r));
+                if ((uint64_t) p->db_st.st_size + DISK_MARGIN_BYTES > free_bytes)
+                        return refuse(
+                                p,
+                                -ENOSPC,
+                                "not enough free disk under %s for a copy of %s: need %" PRIu64
+                                " MiB, %" PRIu64 " MiB free; free some space or move backup.dir",
+                                p->backup_dir,
+                                p->db_file,
+                                ((uint64_t) p->db_st.st_size + DISK_MARGIN_BYTES) >> 20,
+                                free_bytes >> 20);
+        }
+        if (p->kind == OPERATION_BACKUP)
+                p->summary = strdup_printf(
+                        "backup of %s (%s)%s",
+                        p->db_desc,
+                        p->old_info->tag,
+                        p->db_file ? "; H2 can only be copied while Metabase is stopped, so the service is stopped "
+                                     "for the copy and started again"
+                                   : "");
+        else
+                p->summary = strdup_printf(
+                        "restore of %s (%s) into %s; the service is stopped, the database as it is now is backed "
+                        "up first, then the backup is restored and %s started again",
+                        p->restore_path,
+                        strempty(p->restore_version),
+                        p->db_desc,
+                        p->old_info->tag);
+        if (!p->summary)
+                return -ENOMEM;
+        return write_secret(p);
 }
 
 static int preflight_run(void *userdata) {
@@ -562,29 +648,9 @@ static int preflight_run(void *userdata) {
                         p->new_info->java_needed,
                         p->new_info->java_needed);
 
-        if (p->db_file) {
-                if (stat(p->db_file, &p->db_st) >= 0) {
-                        if (!S_ISREG(p->db_st.st_mode))
-                                return refuse(
-                                        p, -EBADF, "the application database %s is not a file", p->db_file);
-                        p->db_exists = true;
-                } else if (errno != ENOENT)
-                        return refuse(
-                                p, negative_errno(), "cannot stat the application database %s: %m", p->db_file);
-        }
-        if (p->restore_path) {
-                char sha[SHA256_HEX_SIZE];
-                _cleanup_close_ int fd = open(p->restore_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0)
-                        return refuse(p, negative_errno(), "the backup %s is gone: %m", p->restore_path);
-                r = sha256_fd(fd, sha, NULL);
-                if (r < 0 || !streq(sha, strempty(p->restore_sha256)))
-                        return refuse(
-                                p,
-                                -EBADMSG,
-                                "the backup %s does not match its recorded SHA-256",
-                                p->restore_path);
-        }
+        r = preflight_check_db(p);
+        if (r < 0)
+                return r;
 
         /* Disk: the staged JAR beside the installed one, the kept JAR (a hard link when it can be),
          * and the database backup. */
@@ -622,12 +688,9 @@ static int preflight_run(void *userdata) {
                 p->java_major,
                 p->new_info->sha256,
                 p->db_file && !p->db_exists ? "none yet" : p->db_desc);
-        if (p->secret) {
-                /* For mbupgraded-db, which runs next; removed when the operation ends. */
-                r = dbserver_write_secret(p->secret_file, p->secret);
-                if (r < 0)
-                        return refuse(p, r, "cannot write %s: %s", p->secret_file, strerror(-r));
-        }
+        r = write_secret(p);
+        if (r < 0)
+                return r;
         if (p->dry_run)
                 return 0;
 
@@ -675,7 +738,10 @@ static void preflight_passed(Preflight *p) {
         }
         log_info("Pre-flight passed: %s", p->summary);
         reply_and_continue(m, p->summary);
-        step_stop(m);
+        if (op->kind == OPERATION_BACKUP && op_db_on_server(op))
+                step_backup(m); /* pg_dump and mysqldump read a consistent snapshot of a live database */
+        else
+                step_stop(m);
 finish:
         preflight_free(p);
 }
@@ -770,10 +836,12 @@ static void on_preflight_done(int r, void *userdata) {
                 preflight_free(p);
                 return;
         }
+        /* A backup or a restore keeps the installed version. */
+        const JarInfo *to = p->new_info ?: p->old_info;
         op->from_version = strdup(p->old_info->tag);
-        op->to_version = strdup(p->new_info->tag);
+        op->to_version = strdup(to->tag);
         op->from_sha256 = strdup(p->old_info->sha256);
-        op->to_sha256 = strdup(p->new_info->sha256);
+        op->to_sha256 = strdup(to->sha256);
         op->jar_uid = p->jar_st.st_uid;
         op->jar_gid = p->jar_st.st_gid;
         op->jar_mode = p->jar_st.st_mode & 07777;
@@ -934,6 +1002,21 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                 p->restore_path = strdup(backup);
                 p->restore_sha256 = TAKE_PTR(backup_sha);
         }
+        if (op->kind == OPERATION_RESTORE) {
+                if (!endswith(op->restore_path, backup_file_name(op->db_kind ?: "h2"))) {
+                        preflight_free(p);
+                        engine_fail(
+                                m,
+                                RESULT_REFUSED,
+                                "the backup %s is not of the kind of application database the unit uses now (%s)",
+                                op->restore_path,
+                                op->db_desc);
+                        return;
+                }
+                p->restore_path = strdup(op->restore_path);
+                p->restore_sha256 = strdup(op->restore_sha256);
+                p->restore_version = strdup(strempty(op->restore_version));
+        }
         p->source_jar = strdup(strempty(op->source_jar));
         p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->expect_sha256 ? strdup(m->expect_sha256) : NULL;
 
@@ -943,8 +1026,13 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                 engine_fail(m, RESULT_FAILED, "out of memory");
                 return;
         }
-        manager_set_status(m, "Pre-flight checks for %s", op->source_jar);
-        r = worker_run(m->event, preflight_run, on_preflight_done, p);
+        if (op->kind == OPERATION_BACKUP || op->kind == OPERATION_RESTORE) {
+                manager_set_status(m, "Pre-flight checks for the %s", operation_kind_to_string(op->kind));
+                r = worker_run(m->event, preflight_db_run, on_preflight_done, p);
+        } else {
+                manager_set_status(m, "Pre-flight checks for %s", op->source_jar);
+                r = worker_run(m->event, preflight_run, on_preflight_done, p);
+        }
         if (r < 0) {
                 preflight_free(p);
                 engine_fail(m, RESULT_FAILED, "cannot start the pre-flight worker: %s", strerror(-r));
@@ -952,7 +1040,13 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
 }
 
 static int engine_begin(
-        Manager *m, OperationKind kind, const char *jar, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+        Manager *m,
+        OperationKind kind,
+        const char *jar,
+        const BackupInfo *restore,
+        uint64_t flags,
+        sd_bus_message *call,
+        sd_bus_error *error) {
         _cleanup_(operation_freep) Operation *op = NULL;
         int r;
 
@@ -987,6 +1081,13 @@ static int engine_begin(
         op->source_jar = jar ? strdup(jar) : NULL;
         if (!op->unit || (jar && !op->source_jar))
                 return -ENOMEM;
+        if (restore) {
+                op->restore_path = strdup(restore->file);
+                op->restore_sha256 = strdup(restore->sha256);
+                op->restore_version = strdup(restore->version);
+                if (!op->restore_path || !op->restore_sha256 || !op->restore_version)
+                        return -ENOMEM;
+        }
 
         m->op = TAKE_PTR(op);
         m->dry_run = flags & ENGINE_DRY_RUN;
@@ -1024,12 +1125,33 @@ int engine_upgrade(
         r = free_and_strdup(&m->expect_sha256, expect_sha256);
         if (r < 0)
                 return r;
-        return engine_begin(m, OPERATION_UPGRADE, jar, flags, call, error);
+        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, call, error);
 }
 
 int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
         m->expect_sha256 = mfree_str(m->expect_sha256);
-        return engine_begin(m, OPERATION_ROLLBACK, NULL, flags, call, error);
+        return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, call, error);
+}
+
+int engine_backup(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+        m->expect_sha256 = mfree_str(m->expect_sha256);
+        /* Taking a backup is never held. */
+        return engine_begin(m, OPERATION_BACKUP, NULL, NULL, flags | ENGINE_IGNORE_HOLD, call, error);
+}
+
+int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+        _cleanup_(backup_info_freep) BackupInfo *b = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r;
+
+        r = backups_find(m, backup, &b, &msg);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return sd_bus_error_setf(error, MB_ERROR_REFUSED, "%s", strempty(msg));
+        m->expect_sha256 = mfree_str(m->expect_sha256);
+        /* Like a rollback, a restore is how an admin gets out of trouble: never held. */
+        return engine_begin(m, OPERATION_RESTORE, NULL, b, flags | ENGINE_IGNORE_HOLD, call, error);
 }
 
 int engine_cancel(Manager *m, sd_bus_error *error) {
@@ -1149,7 +1271,19 @@ static void on_backup_done(int r, void *userdata) {
         m->op->backup_done = true;
         engine_save(m);
         log_info("Backed up %s to %s (sha256 %s)", m->op->db_desc, m->op->backup_path, m->op->backup_sha256);
-        step_swap(m);
+        switch (m->op->kind) {
+        case OPERATION_BACKUP:
+                if (m->op->stopped_usec)
+                        step_start(m);
+                else
+                        engine_finish(m, RESULT_COMMITTED);
+                break;
+        case OPERATION_RESTORE:
+                step_restore_db(m);
+                break;
+        default:
+                step_swap(m);
+        }
 }
 
 static int backup_meta_run(void *userdata) {
@@ -1261,20 +1395,6 @@ restore_file(const char *src, const char *expect_sha256, const char *dst, uid_t 
         if (r < 0)
                 (void) unlink(tmp);
         return r;
-}
-
-/* The file still has the SHA-256 recorded when it was made. */
-static int check_sha256(const char *path, const char *expect) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        char sha[SHA256_HEX_SIZE];
-        int r;
-
-        if (fd < 0)
-                return negative_errno();
-        r = sha256_fd(fd, sha, NULL);
-        if (r < 0)
-                return r;
-        return streq(sha, strempty(expect)) ? 0 : -EBADMSG;
 }
 
 /* A server's database, put back from a dump by mbupgraded-db; then the start of the version

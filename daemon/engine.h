@@ -26,6 +26,11 @@ int engine_upgrade(
         sd_bus_message *call,
         sd_bus_error *error);
 int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
+/* mbctl backup: a backup of the application database now; H2 only with the service stopped. */
+int engine_backup(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
+/* mbctl restore: backup (an id or a path under backup.dir) put back, after a backup of the
+ * database as it is; the service is stopped and started again. */
+int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
 int engine_cancel(Manager *m, sd_bus_error *error);
 
 /* At start-up: finish or roll back what an earlier instance left in the journal. */

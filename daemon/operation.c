@@ -11,6 +11,8 @@
 static const char *const operation_kind_table[_OPERATION_KIND_MAX] = {
         [OPERATION_UPGRADE] = "upgrade",
         [OPERATION_ROLLBACK] = "rollback",
+        [OPERATION_BACKUP] = "backup",
+        [OPERATION_RESTORE] = "restore",
 };
 
 static const char *const step_table[_STEP_MAX] = {
@@ -108,34 +110,36 @@ Operation *operation_free(Operation *op) {
         free(op->backup_sha256);
         free(op->restore_path);
         free(op->restore_sha256);
+        free(op->restore_version);
         free(op->reason);
         free(op);
         return NULL;
 }
 
 /* The persisted fields, described once for both directions. */
-#define STRING_FIELDS(X)  \
-        X(unit)           \
-        X(from_version)   \
-        X(to_version)     \
-        X(from_sha256)    \
-        X(to_sha256)      \
-        X(source_jar)     \
-        X(jar_path)       \
-        X(staged_path)    \
-        X(kept_jar)       \
-        X(health_url)     \
-        X(db_kind)        \
-        X(db_file)        \
-        X(db_desc)        \
-        X(db_conninfo)    \
-        X(db_secret)      \
-        X(db_schema)      \
-        X(backup_clone)   \
-        X(backup_path)    \
-        X(backup_sha256)  \
-        X(restore_path)   \
-        X(restore_sha256) \
+#define STRING_FIELDS(X)   \
+        X(unit)            \
+        X(from_version)    \
+        X(to_version)      \
+        X(from_sha256)     \
+        X(to_sha256)       \
+        X(source_jar)      \
+        X(jar_path)        \
+        X(staged_path)     \
+        X(kept_jar)        \
+        X(health_url)      \
+        X(db_kind)         \
+        X(db_file)         \
+        X(db_desc)         \
+        X(db_conninfo)     \
+        X(db_secret)       \
+        X(db_schema)       \
+        X(backup_clone)    \
+        X(backup_path)     \
+        X(backup_sha256)   \
+        X(restore_path)    \
+        X(restore_sha256)  \
+        X(restore_version) \
         X(reason)
 
 #define UINT_FIELDS(X)  \

@@ -15,6 +15,8 @@
 typedef enum OperationKind {
         OPERATION_UPGRADE,
         OPERATION_ROLLBACK, /* back to the version before the last upgrade, with its backup */
+        OPERATION_BACKUP,   /* mbctl backup: the database now (H2: with the service stopped) */
+        OPERATION_RESTORE,  /* mbctl restore: a backup put back, the current state kept first */
         _OPERATION_KIND_MAX,
         _OPERATION_KIND_INVALID = -EINVAL,
 } OperationKind;
@@ -87,6 +89,7 @@ typedef struct Operation {
         bool backup_done;
         char *restore_path; /* rollback operations: the backup to put back */
         char *restore_sha256;
+        char *restore_version; /* restore operations: the version the backup belongs to */
 
         uint32_t main_pid; /* after our start job, to notice restarts */
         uint32_t n_restarts;
