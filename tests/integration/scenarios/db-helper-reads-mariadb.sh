@@ -5,15 +5,16 @@
 # Then what a rollback needs: backup, the newer version migrates, restore, the old version starts
 # on exactly the old schema and rows; a damaged dump is refused and changes nothing.
 
-# my_defaults FILE USER PASSWORD: the option file as the daemon writes it (0600, [client], values
-# quoted, backslash, double and single quotes escaped).
+# my_defaults FILE USER PASSWORD: the option file as the daemon writes it (appdb_mysql_defaults:
+# 0600, a comment, [client], values quoted, backslash, quotes and a tab escaped).
 my_defaults() {
         local pass=$3
         pass=${pass//\\/\\\\}
         pass=${pass//\"/\\\"}
         pass=${pass//\'/\\\'}
+        pass=${pass//$'\t'/\\t}
         rm -f "$1"
-        (umask 077 && printf '[client]\nhost="127.0.0.1"\nport=%s\nuser="%s"\npassword="%s"\n' \
+        (umask 077 && printf '# written by the test\n[client]\nhost="127.0.0.1"\nport=%s\nuser="%s"\npassword="%s"\n' \
                 "$MY_PORT" "$2" "$pass" >"$1")
 }
 
@@ -78,11 +79,11 @@ scenario() {
         mysql_mb "UPDATE databasechangeloglock SET LOCKED = 0, LOCKEDBY = NULL, LOCKGRANTED = NULL WHERE ID = 1"
         mysql_mb "RENAME TABLE databasechangelog TO DATABASECHANGELOG, databasechangeloglock TO DATABASECHANGELOGLOCK"
 
-        # a password with quotes, a backslash, a '#' and spaces: libmariadb and the clients read the
-        # quoted option file alike
-        local odd="p\"a's\\s #w;rd x"
+        # a password with quotes, a backslash, a '#', a tab and spaces: libmariadb and the clients
+        # read the quoted option file alike
+        local odd="p\"a's\\s #w;rd x"$'\t'"end"
         mariadb --no-defaults -S "$MY_SOCKET" -u root -e "
-                CREATE USER 'metabase2'@'127.0.0.1' IDENTIFIED BY 'p\"a''s\\\\s #w;rd x';
+                CREATE USER 'metabase2'@'127.0.0.1' IDENTIFIED BY 'p\"a''s\\\\s #w;rd x\tend';
                 GRANT ALL PRIVILEGES ON metabase.* TO 'metabase2'@'127.0.0.1'" || die "cannot create metabase2"
         my_defaults "$SB/odd.cnf" metabase2 "$odd"
         OUT=$(MBUP_MY_DEFAULTS=$SB/odd.cnf "$helper" preflight) || die "preflight with an odd password failed: $OUT"
