@@ -402,19 +402,20 @@ static char *pgpass_escape(const char *s) {
 }
 
 char *appdb_pgpass_line(const AppDb *db) {
-        _cleanup_free_ char *h = NULL, *d = NULL, *u = NULL, *pw = NULL;
+        _cleanup_free_ char *h = NULL, *u = NULL, *pw = NULL;
 
         if (db->kind != APPDB_POSTGRES) {
                 errno = EINVAL;
                 return NULL;
         }
+        /* Any database: the same role's password also opens the maintenance database, which
+         * backup.postgres: clone connects to. */
         h = pgpass_escape(db->host);
-        d = pgpass_escape(db->dbname);
         u = pgpass_escape(strempty(db->user));
         pw = pgpass_escape(strempty(db->password));
-        if (!h || !d || !u || !pw)
+        if (!h || !u || !pw)
                 return NULL;
-        return strdup_printf("%s:%u:%s:%s:%s\n", h, db->port, d, u, pw);
+        return strdup_printf("%s:%u:*:%s:%s\n", h, db->port, u, pw);
 }
 
 /* A MySQL option-file value in double quotes: backslash, quote and control characters escaped

@@ -52,7 +52,8 @@ char *appdb_describe(const AppDb *db);
  * a child's PGPASSFILE use without it). PostgreSQL only: NULL with errno EINVAL otherwise. */
 char *appdb_libpq_conninfo(const AppDb *db, int with_password);
 
-/* A line for a 0600 PGPASSFILE: "host:port:dbname:user:password" with ':' and '\' escaped. */
+/* A line for a 0600 PGPASSFILE: "host:port:*:user:password" with ':' and '\' escaped (any
+ * database of that server, for the role's own). */
 char *appdb_pgpass_line(const AppDb *db);
 
 /* A MySQL/MariaDB option file for a 0600 --defaults-extra-file: a [client] section with host,

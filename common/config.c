@@ -51,6 +51,11 @@ static const char *const apply_mode_table[_APPLY_MAX] = {
         [APPLY_IMMEDIATELY] = "immediately",
 };
 
+static const char *const pg_backup_method_table[_PG_BACKUP_MAX] = {
+        [PG_BACKUP_DUMP] = "dump",
+        [PG_BACKUP_CLONE] = "clone",
+};
+
 #define DEFINE_STRING_TABLE(name, type, table, max)                             \
         const char *name##_to_string(type v) {                                  \
                 return v >= 0 && v < max ? table[v] : NULL;                     \
@@ -62,6 +67,7 @@ static const char *const apply_mode_table[_APPLY_MAX] = {
 DEFINE_STRING_TABLE(edition, Edition, edition_table, _EDITION_MAX);
 DEFINE_STRING_TABLE(channel, Channel, channel_table, _CHANNEL_MAX);
 DEFINE_STRING_TABLE(apply_mode, ApplyMode, apply_mode_table, _APPLY_MAX);
+DEFINE_STRING_TABLE(pg_backup_method, PgBackupMethod, pg_backup_method_table, _PG_BACKUP_MAX);
 
 /* ---- durations ---- */
 
@@ -483,6 +489,15 @@ static int config_parse_apply(ConfigParser *p, const char *value, void *data) {
         return 0;
 }
 
+static int config_parse_pg_backup(ConfigParser *p, const char *value, void *data) {
+        PgBackupMethod m = pg_backup_method_from_string(value);
+
+        if (m < 0)
+                return config_bad_value(p, value);
+        *(PgBackupMethod *) data = m;
+        return 0;
+}
+
 static int config_parse_allow(ConfigParser *p, const char *value, void *data) {
         VersionStep s = version_step_from_string(value);
 
@@ -600,6 +615,7 @@ static const ConfigKey backup_keys[] = {
         {"dir", "an absolute path", config_parse_path, FIELD(backup.dir)},
         {"keep", "a number from 1 to 1000", config_parse_keep, FIELD(backup.keep)},
         {"app_db", "a single-line string", config_parse_string, FIELD(backup.app_db)},
+        {"postgres", "dump or clone", config_parse_pg_backup, FIELD(backup.postgres)},
         {},
 };
 

@@ -27,6 +27,13 @@ typedef enum Channel {
         _CHANNEL_INVALID = -EINVAL,
 } Channel;
 
+typedef enum PgBackupMethod {
+        PG_BACKUP_DUMP,  /* pg_dump --format=custom */
+        PG_BACKUP_CLONE, /* CREATE DATABASE ... TEMPLATE, when the role may; else a dump */
+        _PG_BACKUP_MAX,
+        _PG_BACKUP_INVALID = -EINVAL,
+} PgBackupMethod;
+
 typedef enum ApplyMode {
         APPLY_NEVER,
         APPLY_WINDOW,
@@ -73,6 +80,7 @@ typedef struct Config {
                 char *dir;
                 unsigned keep;
                 char *app_db; /* "" = from the unit's environment */
+                PgBackupMethod postgres;
         } backup;
 
         char *state_dir;
@@ -102,3 +110,5 @@ const char *channel_to_string(Channel c); /* "latest", "beta" */
 Channel channel_from_string(const char *s);
 const char *apply_mode_to_string(ApplyMode m); /* "never", "window", "immediately" */
 ApplyMode apply_mode_from_string(const char *s);
+const char *pg_backup_method_to_string(PgBackupMethod m); /* "dump", "clone" */
+PgBackupMethod pg_backup_method_from_string(const char *s);

@@ -6,12 +6,14 @@
 #include <sys/stat.h>
 
 #include "backups.h"
+#include "dbserver.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
 
-static const char *const backup_files[] = {"metabase.db.mv.db", "metabase.dump", "metabase.sql"};
+static const char *const backup_files[] = {
+        "metabase.db.mv.db", "metabase.dump", "metabase.sql", BACKUP_CLONE_FILE};
 
 const char *backup_file_name(const char *db_kind) {
         if (streq_ptr(db_kind, "postgres"))
@@ -19,6 +21,12 @@ const char *backup_file_name(const char *db_kind) {
         if (streq_ptr(db_kind, "mysql"))
                 return backup_files[2];
         return backup_files[0];
+}
+
+bool backup_file_matches(const char *path, const char *db_kind) {
+        if (streq_ptr(db_kind, "postgres") && endswith(path, "/" BACKUP_CLONE_FILE))
+                return true;
+        return endswith(path, backup_file_name(db_kind));
 }
 
 BackupInfo *backup_info_free(BackupInfo *b) {
@@ -32,6 +40,7 @@ BackupInfo *backup_info_free(BackupInfo *b) {
         free(b->database);
         free(b->schema);
         free(b->sha256);
+        free(b->clone);
         free(b);
         return NULL;
 }
@@ -75,13 +84,14 @@ static int backup_load(Manager *m, const char *id, BackupInfo **ret) {
         b->database = json_str(o, "database") ?: json_str(o, "source");
         b->schema = json_str(o, "schema");
         b->sha256 = json_str(o, "sha256");
+        b->clone = json_str(o, "clone");
         b->size = json_u64(o, "size");
         b->operation = json_u64(o, "operation");
         b->created_usec = json_u64(o, "created_usec");
         json_object_put(o);
         if (!b->kind || !b->version || !b->sha256 || !sha256_hex_is_valid(b->sha256))
                 return -EBADMSG;
-        b->file = path_join(b->dir, backup_file_name(b->kind));
+        b->file = path_join(b->dir, b->clone ? BACKUP_CLONE_FILE : backup_file_name(b->kind));
         if (!b->file)
                 return -ENOMEM;
         *ret = TAKE_PTR(b);
@@ -188,6 +198,8 @@ int backups_list_json(Manager *m, char **ret) {
                 json_object_object_add(o, "operation", json_object_new_uint64(b->operation));
                 json_object_object_add(o, "created_usec", json_object_new_uint64(b->created_usec));
                 json_object_object_add(o, "file", json_object_new_string(b->file));
+                if (b->clone)
+                        json_object_object_add(o, "clone", json_object_new_string(b->clone));
                 json_object_object_add(o, "present", json_object_new_boolean(stat(b->file, &st) >= 0));
                 json_object_object_add(o, "needed", json_object_new_boolean(dir_holds(b->dir, needed)));
                 json_object_array_add(a, o);
@@ -198,7 +210,22 @@ int backups_list_json(Manager *m, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-void backups_prune(Manager *m, const char *in_flight_file) {
+void backups_remove_dir(Manager *m, const char *dir) {
+        for (size_t f = 0; f < ELEMENTSOF(backup_files); f++) {
+                _cleanup_free_ char *file = path_join(dir, backup_files[f]);
+                if (file)
+                        (void) unlink(file);
+        }
+        _cleanup_free_ char *meta = path_join(dir, "backup.json");
+        if (meta)
+                (void) unlink(meta);
+        if (rmdir(dir) < 0)
+                log_warning_errno(negative_errno(), "Failed to remove old backup %s, ignoring: %m", dir);
+        else
+                log_info("Removed old backup %s (backup.keep=%u)", dir, m->config->backup.keep);
+}
+
+void backups_prune(Manager *m, const char *in_flight_file, char ***ret_clones) {
         _cleanup_strv_free_ char **ids = backup_ids(m);
         _cleanup_free_ char *needed = needed_backup(m);
         size_t count = strv_length(ids);
@@ -206,24 +233,111 @@ void backups_prune(Manager *m, const char *in_flight_file) {
         /* Names start with a sortable timestamp: the oldest come first. The newest backup.keep
          * stay, and older ones that a rollback or the running operation needs. */
         for (size_t i = 0; ids && i + m->config->backup.keep < count; i++) {
+                _cleanup_(backup_info_freep) BackupInfo *b = NULL;
                 _cleanup_free_ char *dir = path_join(m->config->backup.dir, ids[i]);
 
                 if (!dir)
                         return;
                 if (dir_holds(dir, needed) || dir_holds(dir, in_flight_file))
                         continue;
-                for (size_t f = 0; f < ELEMENTSOF(backup_files); f++) {
-                        _cleanup_free_ char *file = path_join(dir, backup_files[f]);
-                        if (file)
-                                (void) unlink(file);
+                if (backup_load(m, ids[i], &b) >= 0 && b->clone) {
+                        (void) strv_extend(ret_clones, dir);
+                        (void) strv_extend(ret_clones, b->clone);
+                        continue;
                 }
-                _cleanup_free_ char *meta = path_join(dir, "backup.json");
-                if (meta)
-                        (void) unlink(meta);
-                if (rmdir(dir) < 0)
-                        log_warning_errno(
-                                negative_errno(), "Failed to remove old backup %s, ignoring: %m", dir);
-                else
-                        log_info("Removed old backup %s (backup.keep=%u)", dir, m->config->backup.keep);
+                backups_remove_dir(m, dir);
         }
+}
+
+/* Dropping pruned clones, one after the other, with mbupgraded-db. */
+typedef struct DropClones {
+        Manager *m;
+        char **pairs; /* DIR, CLONE, ... */
+        size_t next;
+        char *conninfo;
+        char *secret_file; /* removed when done */
+} DropClones;
+
+static void drop_clones_free(DropClones *d) {
+        if (!d)
+                return;
+        if (d->secret_file)
+                (void) unlink(d->secret_file);
+        strv_free(d->pairs);
+        free(d->conninfo);
+        free(d->secret_file);
+        free(d);
+}
+
+static void drop_next(DropClones *d);
+
+static void on_dropped(int r, DbReport *report, void *userdata) {
+        DropClones *d = userdata;
+        const char *dir = d->pairs[d->next], *clone = d->pairs[d->next + 1];
+
+        if (r < 0)
+                log_warning(
+                        "Cannot drop the old backup database %s (kept, and %s with it): %s",
+                        clone,
+                        dir,
+                        report->error);
+        else {
+                log_info("Dropped the old backup database %s", clone);
+                backups_remove_dir(d->m, dir);
+        }
+        d->next += 2;
+        drop_next(d);
+}
+
+static void drop_next(DropClones *d) {
+        Manager *m = d->m;
+        int r;
+
+        if (!d->pairs[d->next] || !d->pairs[d->next + 1]) {
+                m->drop_clones = NULL;
+                drop_clones_free(d);
+                return;
+        }
+        r = dbserver_run(
+                m->event,
+                "postgres",
+                d->conninfo,
+                d->secret_file,
+                STRV_MAKE("drop-clone", d->pairs[d->next + 1]),
+                on_dropped,
+                d,
+                &m->drop_run);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot run %s to drop old backup databases: %m", dbserver_helper_path());
+                m->drop_clones = NULL;
+                drop_clones_free(d);
+        }
+}
+
+void backups_drop_clones(Manager *m, char **pairs, const char *conninfo, const char *secret_file) {
+        DropClones *d;
+
+        if (m->drop_clones) {
+                /* Still busy with the last ones: these wait for the next prune. */
+                (void) unlink(secret_file);
+                strv_free(pairs);
+                return;
+        }
+        d = calloc(1, sizeof(DropClones));
+        if (!d || !(d->conninfo = strdup(conninfo)) || !(d->secret_file = strdup(secret_file))) {
+                (void) unlink(secret_file);
+                strv_free(pairs);
+                drop_clones_free(d);
+                return;
+        }
+        d->m = m;
+        d->pairs = pairs;
+        m->drop_clones = d;
+        drop_next(d);
+}
+
+void backups_cancel(Manager *m) {
+        m->drop_run = dbserver_cancel(m->drop_run);
+        drop_clones_free(m->drop_clones);
+        m->drop_clones = NULL;
 }

@@ -182,9 +182,8 @@ static void engine_finish(Manager *m, Result result) {
         /* A staged JAR that was never swapped in is of no use any more. */
         if (op->staged_path && !op->swapped)
                 (void) unlink(op->staged_path);
-        /* Nor the database password's copy. */
         m->db_run = dbserver_cancel(m->db_run);
-        if (op->db_secret)
+        if (m->dry_run && op->db_secret)
                 (void) unlink(op->db_secret);
 
         if (m->op_call) {
@@ -283,7 +282,17 @@ static void engine_finish(Manager *m, Result result) {
         (void) free_and_strdup(&m->last_result, verb);
         m->last_op_id = op->id;
         bus_api_emit_finished(m, op);
-        backups_prune(m, op->backup_path);
+        _cleanup_strv_free_ char **clones = NULL;
+        backups_prune(m, op->backup_path, &clones);
+        if (clones && streq_ptr(op->db_kind, "postgres") && op->db_secret && op->db_conninfo) {
+                /* The clones are dropped in the background, with a password file of their own. */
+                _cleanup_free_ char *drop_secret = manager_state_path(m, "appdb.drop");
+                if (drop_secret && rename(op->db_secret, drop_secret) >= 0)
+                        backups_drop_clones(m, TAKE_PTR(clones), op->db_conninfo, drop_secret);
+        }
+        /* Nor the database password's copy. */
+        if (op->db_secret)
+                (void) unlink(op->db_secret);
         m->probe_app_db = true;
         m->op = NULL;
         m->cancel_requested = false;
@@ -952,6 +961,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         } else {
                 op->db_kind = strdup(appdb_kind_to_string(appdb->kind));
                 op->db_conninfo = dbserver_conninfo(appdb);
+                op->db_name = strdup(appdb->dbname);
                 op->db_secret = manager_state_path(m, "appdb.secret");
                 p->secret = dbserver_secret(appdb);
                 p->secret_file = op->db_secret ? strdup(op->db_secret) : NULL;
@@ -982,7 +992,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                                 last_to);
                         return;
                 }
-                if (!endswith(backup, backup_file_name(op->db_kind ?: "h2"))) {
+                if (!backup_file_matches(backup, op->db_kind ?: "h2")) {
                         preflight_free(p);
                         engine_fail(
                                 m,
@@ -1003,7 +1013,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                 p->restore_sha256 = TAKE_PTR(backup_sha);
         }
         if (op->kind == OPERATION_RESTORE) {
-                if (!endswith(op->restore_path, backup_file_name(op->db_kind ?: "h2"))) {
+                if (!backup_file_matches(op->restore_path, op->db_kind ?: "h2")) {
                         preflight_free(p);
                         engine_fail(
                                 m,
@@ -1224,6 +1234,15 @@ static int backup_meta_write(Manager *m) {
         if (op->db_schema)
                 json_object_object_add(o, "schema", json_object_new_string(op->db_schema));
         json_object_object_add(o, "file", json_object_new_string(op->backup_path));
+        json_object_object_add(
+                o,
+                "method",
+                json_object_new_string(
+                        op->backup_clone              ? "clone"
+                                : op_db_on_server(op) ? "dump"
+                                                      : "copy"));
+        if (op->backup_clone)
+                json_object_object_add(o, "clone", json_object_new_string(op->backup_clone));
         json_object_object_add(o, "sha256", json_object_new_string(op->backup_sha256));
         json_object_object_add(o, "size", json_object_new_uint64(op->backup_size));
         json_object_object_add(o, "operation", json_object_new_uint64(op->id));
@@ -1305,39 +1324,151 @@ static void on_server_backup(int r, DbReport *report, void *userdata) {
                 engine_fail(m, RESULT_FAILED, "cannot record the backup: %s", strerror(-r));
 }
 
+/* pg_dump or mysqldump, in mbupgraded-db: a child, so the loop keeps answering. */
+static void server_dump(Manager *m) {
+        Operation *op = m->op;
+        _cleanup_free_ char *dir = backup_dir_new(m);
+        int r;
+
+        if (!dir) {
+                engine_fail(m, RESULT_FAILED, "out of memory");
+                return;
+        }
+        r = mkdir_parents_and_self(dir, 0700);
+        if (r < 0) {
+                engine_fail(m, RESULT_FAILED, "cannot create %s: %s", dir, strerror(-r));
+                return;
+        }
+        free(op->backup_path);
+        op->backup_path = path_join(dir, backup_file_name(op->db_kind));
+        engine_save(m);
+        manager_set_status(m, "Backing up %s to %s", op->db_desc, op->backup_path);
+        r = dbserver_run(
+                m->event,
+                op->db_kind,
+                op->db_conninfo,
+                op->db_secret,
+                STRV_MAKE("backup", op->backup_path),
+                on_server_backup,
+                m,
+                &m->db_run);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+}
+
+/* backup.postgres: clone. The backup directory holds a marker naming the copy, checksummed like
+ * any backup file, and backup.json. */
+static int clone_record_run(void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+        _cleanup_free_ char *dir = backup_dir_new(m), *text = NULL;
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+        r = mkdir_parents_and_self(dir, 0700);
+        if (r < 0)
+                return r;
+        free(op->backup_path);
+        op->backup_path = path_join(dir, BACKUP_CLONE_FILE);
+        text = strdup_printf("%s\n", op->backup_clone);
+        if (!op->backup_path || !text)
+                return -ENOMEM;
+        r = write_file_atomic(op->backup_path, text, strlen(text), 0600);
+        if (r < 0)
+                return r;
+        char sha[SHA256_HEX_SIZE];
+        _cleanup_close_ int fd = open(op->backup_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        r = sha256_fd(fd, sha, NULL);
+        if (r < 0)
+                return r;
+        r = free_and_strdup(&op->backup_sha256, sha);
+        if (r < 0)
+                return r;
+        return backup_meta_write(m);
+}
+
+static void on_cloned(int r, DbReport *report, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                log_warning(
+                        "Cloning %s as %s failed (%s); taking a pg_dump instead",
+                        m->op->db_desc,
+                        m->op->backup_clone,
+                        report->error);
+                m->op->backup_clone = mfree_str(m->op->backup_clone);
+                server_dump(m);
+                return;
+        }
+        m->op->backup_size = report->size;
+        r = worker_run(m->event, clone_record_run, on_backup_done, m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot record the backup: %s", strerror(-r));
+}
+
+static void on_clone_check(int r, DbReport *report, void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+        _cleanup_free_ char *name = NULL;
+
+        if (r < 0 || report->clone != 1) {
+                log_warning(
+                        "backup.postgres is clone, but %s can't be cloned: %s; taking a pg_dump instead",
+                        op->db_desc,
+                        r < 0 ? report->error : strempty(report->clone_reason));
+                server_dump(m);
+                return;
+        }
+        name = strdup_printf("%s_mbup_%" PRIu64, strempty(op->db_name), op->id);
+        if (!name || strlen(name) > 63) {
+                log_warning(
+                        "The name of a clone of %s would be too long; taking a pg_dump instead", op->db_desc);
+                server_dump(m);
+                return;
+        }
+        free_and_replace(op->backup_clone, name);
+        engine_save(m);
+        manager_set_status(m, "Backing up %s as the database %s", op->db_desc, op->backup_clone);
+        r = dbserver_run(
+                m->event,
+                op->db_kind,
+                op->db_conninfo,
+                op->db_secret,
+                STRV_MAKE("clone", op->backup_clone),
+                on_cloned,
+                m,
+                &m->db_run);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+}
+
 static void step_backup(Manager *m) {
         Operation *op = m->op;
         int r;
 
         engine_set_step(m, STEP_BACKUP);
-        if (op_db_on_server(op)) {
-                /* pg_dump or mysqldump, in mbupgraded-db: a child, so the loop keeps answering. */
-                _cleanup_free_ char *dir = backup_dir_new(m);
-                if (!dir) {
-                        engine_fail(m, RESULT_FAILED, "out of memory");
-                        return;
-                }
-                r = mkdir_parents_and_self(dir, 0700);
-                if (r < 0) {
-                        engine_fail(m, RESULT_FAILED, "cannot create %s: %s", dir, strerror(-r));
-                        return;
-                }
-                free(op->backup_path);
-                op->backup_path = path_join(dir, backup_file_name(op->db_kind));
-                engine_save(m);
-                manager_set_status(m, "Backing up %s to %s", op->db_desc, op->backup_path);
+        /* A clone needs the database without sessions: only with Metabase stopped. */
+        if (streq_ptr(op->db_kind, "postgres") && m->config->backup.postgres == PG_BACKUP_CLONE &&
+            op->stopped_usec && !isempty(op->db_name)) {
                 r = dbserver_run(
                         m->event,
                         op->db_kind,
                         op->db_conninfo,
                         op->db_secret,
-                        STRV_MAKE("backup", op->backup_path),
-                        on_server_backup,
+                        STRV_MAKE("clone-check"),
+                        on_clone_check,
                         m,
                         &m->db_run);
                 if (r < 0)
                         engine_fail(
                                 m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+                return;
+        }
+        if (op_db_on_server(op)) {
+                server_dump(m);
                 return;
         }
         if (!streq(strempty(op->db_kind), "h2")) {
@@ -1419,19 +1550,44 @@ static void on_server_restored(int r, DbReport *report, void *userdata) {
                 step_start(m);
 }
 
-static void server_restore(Manager *m, char *dump) {
+static void server_restore(Manager *m, char *dump, const char *clone) {
+        _cleanup_free_ char *keep_as = NULL;
         int r;
 
-        manager_set_status(m, "Restoring %s from %s", m->op->db_desc, dump);
-        r = dbserver_run(
-                m->event,
-                m->op->db_kind,
-                m->op->db_conninfo,
-                m->op->db_secret,
-                STRV_MAKE("restore", dump),
-                on_server_restored,
-                m,
-                &m->db_run);
+        if (clone) {
+                /* The database as the newer version left it is renamed, never dropped. */
+                keep_as = strdup_printf("%s_mbup_%" PRIu64 "_new", strempty(m->op->db_name), m->op->id);
+                if (!keep_as) {
+                        engine_fail(m, RESULT_FAILED, "out of memory");
+                        return;
+                }
+                manager_set_status(
+                        m,
+                        "Restoring %s from its copy %s (the current one is kept as %s)",
+                        m->op->db_desc,
+                        clone,
+                        keep_as);
+                r = dbserver_run(
+                        m->event,
+                        m->op->db_kind,
+                        m->op->db_conninfo,
+                        m->op->db_secret,
+                        STRV_MAKE("restore-clone", (char *) clone, keep_as),
+                        on_server_restored,
+                        m,
+                        &m->db_run);
+        } else {
+                manager_set_status(m, "Restoring %s from %s", m->op->db_desc, dump);
+                r = dbserver_run(
+                        m->event,
+                        m->op->db_kind,
+                        m->op->db_conninfo,
+                        m->op->db_secret,
+                        STRV_MAKE("restore", dump),
+                        on_server_restored,
+                        m,
+                        &m->db_run);
+        }
         if (r < 0)
                 engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
 }
@@ -1439,9 +1595,20 @@ static void server_restore(Manager *m, char *dump) {
 static int restore_db_run(void *userdata) {
         Manager *m = userdata;
         Operation *op = m->op;
+        int r;
 
-        if (op_db_on_server(op))
-                return check_sha256(op->restore_path, op->restore_sha256);
+        if (op_db_on_server(op)) {
+                r = check_sha256(op->restore_path, op->restore_sha256);
+                if (r < 0 || !endswith(op->restore_path, "/" BACKUP_CLONE_FILE))
+                        return r;
+                /* A clone's marker: the copy's name, one line. */
+                _cleanup_free_ char *text = NULL;
+                r = read_full_file(op->restore_path, 256, &text, NULL);
+                if (r < 0)
+                        return r;
+                text[strcspn(text, "\n")] = '\0';
+                return free_and_strdup(&op->restore_clone, text);
+        }
         return restore_file(
                 op->restore_path, op->restore_sha256, op->db_file, op->db_uid, op->db_gid, op->db_mode);
 }
@@ -1460,7 +1627,7 @@ static void on_restore_db_done(int r, void *userdata) {
                 return;
         }
         if (op_db_on_server(m->op))
-                server_restore(m, m->op->restore_path);
+                server_restore(m, m->op->restore_path, m->op->restore_clone);
         else
                 step_start(m);
 }
@@ -1643,7 +1810,7 @@ static void on_rollback_restored(int r, void *userdata) {
         m->op->swapped = false;
         engine_save(m);
         if (m->op->backup_done && op_db_on_server(m->op))
-                server_restore(m, m->op->backup_path);
+                server_restore(m, m->op->backup_path, m->op->backup_clone);
         else
                 rollback_start(m);
 }

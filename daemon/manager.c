@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "appdb.h"
+#include "backups.h"
 #include "dbserver.h"
 #include "engine.h"
 #include "fileio.h"
@@ -307,6 +308,7 @@ Manager *manager_free(Manager *m) {
         m->verifier = verifier_free(m->verifier);
         m->db_run = dbserver_cancel(m->db_run);
         m->probe = dbserver_cancel(m->probe);
+        backups_cancel(m);
         releases_free(m->releases);
         operation_free(m->op);
         sd_bus_message_unref(m->op_call);

@@ -45,11 +45,13 @@ typedef struct Manager {
         Operation *op;           /* the operation in progress, NULL when idle */
         sd_bus_message *op_call; /* the Upgrade/Rollback call to answer after pre-flight */
         Verifier *verifier;
-        struct DbRun *db_run; /* mbupgraded-db, while it runs for the operation */
-        struct DbRun *probe;  /* mbupgraded-db reading the schema for status */
-        bool probe_app_db;    /* read it at the next refresh */
-        char *app_db;         /* "PostgreSQL metabase@host:5432/metabase", no password */
-        char *app_db_schema;  /* its newest DATABASECHANGELOG entry, NULL when unknown */
+        struct DbRun *db_run;   /* mbupgraded-db, while it runs for the operation */
+        struct DbRun *probe;    /* mbupgraded-db reading the schema for status */
+        struct DbRun *drop_run; /* mbupgraded-db dropping pruned backup clones */
+        struct DropClones *drop_clones;
+        bool probe_app_db;   /* read it at the next refresh */
+        char *app_db;        /* "PostgreSQL metabase@host:5432/metabase", no password */
+        char *app_db_schema; /* its newest DATABASECHANGELOG entry, NULL when unknown */
         bool dry_run;
         bool cancel_requested;
         char *dry_run_summary;

@@ -105,6 +105,8 @@ Operation *operation_free(Operation *op) {
         free(op->db_conninfo);
         free(op->db_secret);
         free(op->db_schema);
+        free(op->db_name);
+        free(op->restore_clone);
         free(op->backup_clone);
         free(op->backup_path);
         free(op->backup_sha256);
@@ -134,6 +136,8 @@ Operation *operation_free(Operation *op) {
         X(db_conninfo)     \
         X(db_secret)       \
         X(db_schema)       \
+        X(db_name)         \
+        X(restore_clone)   \
         X(backup_clone)    \
         X(backup_path)     \
         X(backup_sha256)   \

@@ -79,6 +79,7 @@ typedef struct Operation {
         char *db_conninfo; /* servers: what mbupgraded-db connects to (dbserver_conninfo()) */
         char *db_secret;   /* servers: the 0600 credentials file, removed when the operation ends */
         char *db_schema;   /* the newest DATABASECHANGELOG entry at pre-flight */
+        char *db_name;     /* servers: the database's name (for backup.postgres: clone) */
         uid_t db_uid;
         gid_t db_gid;
         mode_t db_mode;
@@ -90,6 +91,7 @@ typedef struct Operation {
         char *restore_path; /* rollback operations: the backup to put back */
         char *restore_sha256;
         char *restore_version; /* restore operations: the version the backup belongs to */
+        char *restore_clone;   /* restore operations: the clone database restore_path names */
 
         uint32_t main_pid; /* after our start job, to notice restarts */
         uint32_t n_restarts;

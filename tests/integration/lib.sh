@@ -412,6 +412,7 @@ service:
 backup:
   dir: $SB/backups
   keep: ${MBUP_KEEP_BACKUPS:-5}
+  postgres: ${MBUP_PG_BACKUP:-dump}
 state_dir: $SB/state
 admin_group: ""
 EOT

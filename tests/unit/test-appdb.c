@@ -104,7 +104,7 @@ static void test_postgres_uri_forms(void **state) {
         assert_string_equal(s, "host='127.0.0.1' port='5432' dbname='metabase' user='u' password='p\\'q\\\\r'");
         free(s);
         s = appdb_pgpass_line(db);
-        assert_string_equal(s, "127.0.0.1:5432:metabase:u:p'q\\\\r\n");
+        assert_string_equal(s, "127.0.0.1:5432:*:u:p'q\\\\r\n");
         free(s);
         appdb_free(db);
 }

@@ -105,6 +105,7 @@ static void assert_defaults(const Config *c) {
         assert_string_equal(c->backup.dir, "/var/lib/mbupgraded/backups");
         assert_int_equal(c->backup.keep, 5);
         assert_string_equal(c->backup.app_db, "");
+        assert_int_equal(c->backup.postgres, PG_BACKUP_DUMP);
 
         assert_string_equal(c->state_dir, "/var/lib/mbupgraded");
         assert_string_equal(c->admin_group, "mbupgrade");
@@ -170,6 +171,7 @@ static void test_every_key(void **state) {
                     "  dir: /srv/backups/\n"
                     "  keep: 1000\n"
                     "  app_db: 'postgres://metabase@localhost/metabase'\n"
+                    "  postgres: clone\n"
                     "state_dir: /srv/mbupgraded\n"
                     "admin_group: \"\"\n");
 
@@ -205,6 +207,7 @@ static void test_every_key(void **state) {
         assert_string_equal(c->backup.dir, "/srv/backups");
         assert_int_equal(c->backup.keep, 1000);
         assert_string_equal(c->backup.app_db, "postgres://metabase@localhost/metabase");
+        assert_int_equal(c->backup.postgres, PG_BACKUP_CLONE);
 
         assert_string_equal(c->state_dir, "/srv/mbupgraded");
         assert_string_equal(c->admin_group, "");
@@ -293,6 +296,8 @@ static void test_errors(void **state) {
                 {"policy:\n  apply: sometimes\n",
                  "2: policy.apply: expected never, window or immediately, got 'sometimes'"},
                 {"releases:\n  edition: ee\n", "2: releases.edition: expected oss or enterprise, got 'ee'"},
+                {"backup:\n  postgres: snapshot\n",
+                 "2: backup.postgres: expected dump or clone, got 'snapshot'"},
                 {"releases:\n  channel: nightly\n",
                  "2: releases.channel: expected latest or beta, got 'nightly'"},
                 /* unknown keys */
@@ -307,7 +312,7 @@ static void test_errors(void **state) {
                  "4: service.Unit: unknown key (known keys: unit, jar, health_url, start_timeout, stall_timeout, "
                  "settle)"},
                 {"backup:\n  keep: 3\n  kept: 3\n",
-                 "3: backup.kept: unknown key (known keys: dir, keep, app_db)"},
+                 "3: backup.kept: unknown key (known keys: dir, keep, app_db, postgres)"},
                 {"\"\": 1\n",
                  "1: \"\": unknown key (known keys: releases, policy, service, backup, state_dir, admin_group)"},
                 /* wrong types */
@@ -641,6 +646,8 @@ static void test_enum_strings(void **state) {
                 assert_int_equal(channel_from_string(channel_to_string(ch)), ch);
         for (ApplyMode m = 0; m < _APPLY_MAX; m++)
                 assert_int_equal(apply_mode_from_string(apply_mode_to_string(m)), m);
+        for (PgBackupMethod m = 0; m < _PG_BACKUP_MAX; m++)
+                assert_int_equal(pg_backup_method_from_string(pg_backup_method_to_string(m)), m);
 
         assert_string_equal(edition_to_string(EDITION_ENTERPRISE), "enterprise");
         assert_string_equal(channel_to_string(CHANNEL_BETA), "beta");
