@@ -20,6 +20,7 @@
 #include "releases.h"
 #include "macro.h"
 #include "strv.h"
+#include "test-hook.h"
 #include "worker.h"
 
 #define DISK_MARGIN_BYTES (16u * 1024u * 1024u)
@@ -49,9 +50,18 @@ static void engine_save(Manager *m) {
                 log_error_errno(r, "Failed to write the journal %s, continuing: %m", strempty(p));
 }
 
+/* The test builds' crash point for a step, once the journal has it. */
+static void crash_point_step(Step s) {
+        char name[64];
+
+        (void) snprintf(name, sizeof(name), "step:%s", step_to_string(s));
+        test_hook_crash_point(name);
+}
+
 static void engine_set_step(Manager *m, Step s) {
         m->op->step = s;
         engine_save(m);
+        crash_point_step(s);
         manager_properties_changed(m, "Step", "State", NULL);
 }
 
@@ -204,9 +214,11 @@ static void engine_finish(Manager *m, Result result) {
         bool was_done = op->step == STEP_DONE; /* resumed from a journal that said so */
         op->step = STEP_DONE;
         engine_save(m);
+        test_hook_crash_point("done");
         r = history_append(m, op, was_done);
         if (r < 0)
                 log_error_errno(r, "Failed to append to the history, continuing: %m");
+        test_hook_crash_point("history");
 
         if (result == RESULT_COMMITTED && op->kind == OPERATION_UPGRADE) {
                 r = write_last_upgrade(m, op);
@@ -1107,6 +1119,7 @@ static int engine_begin(
                 /* jar_path is filled in by pre-flight; the journal needs one to be valid. */
                 m->op->jar_path = strdup("");
                 engine_save(m);
+                crash_point_step(STEP_PREFLIGHT);
         }
         manager_properties_changed(m, "State", "Step", "OperationId", NULL);
         r = unit_info_load(m->systemd, m->op->unit, on_preflight_unit, m);
@@ -1498,6 +1511,7 @@ static void step_swap(Manager *m) {
                         strerror(-r));
                 return;
         }
+        test_hook_crash_point("swapped");
         m->op->swapped = true;
         engine_save(m);
         if (m->op->kind == OPERATION_ROLLBACK)

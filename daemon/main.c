@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "test-hook.h"
 #include "macro.h"
 #include "manager.h"
 
@@ -36,7 +37,7 @@ static int parse_argv(int argc, char *argv[]) {
                         help();
                         return 0;
                 case ARG_VERSION:
-                        puts("mbupgraded " PACKAGE_VERSION);
+                        puts("mbupgraded " PACKAGE_VERSION TEST_HOOKS_DESCRIPTION);
                         return 0;
                 case 'c':
                         arg_config = optarg;

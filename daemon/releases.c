@@ -23,6 +23,7 @@
 #include "policy.h"
 #include "releases.h"
 #include "strv.h"
+#include "test-hook.h"
 #include "worker.h"
 
 #define JAR_SIZE_MAX (2ULL * 1024 * 1024 * 1024) /* the biggest Metabase JAR is ~500 MB */
@@ -704,6 +705,7 @@ static void stage_verify(Manager *m) {
         int r;
 
         s->phase = 3;
+        test_hook_crash_point("verify");
         set_text(&m->releases->staged, "%s (verifying)", s->version);
         manager_properties_changed(m, "Staged", NULL);
         w = calloc(1, sizeof(VerifyWork));
@@ -832,6 +834,8 @@ static void stage_next(Manager *m) {
                 set_text(&rl->staged, "%s (downloading)", s->version);
                 r = spawn_fetch(
                         m, s->jar_url, s->jar, JAR_SIZE_MAX, true, on_stage_line, on_stage_exit, m, &rl->stage_child);
+                if (r >= 0)
+                        test_hook_crash_point("download");
                 break;
         case 2:
                 r = spawn_fetch(

@@ -45,8 +45,10 @@ tests/install-deps.sh || { echo "cannot install the packages"; echo "0 passed, 1
 
 step "build (-Werror)"
 if [[ ! -d build ]]; then
-        meson setup build >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+        # test_hooks: the crash points of crash-at-every-step (inert without MBUP_TEST_CRASH_AT)
+        meson setup build -Dtest_hooks=true >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 fi
+meson configure build -Dtest_hooks=true >/dev/null # an older build/ too
 meson compile -C build || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 step "clang-format"

@@ -171,7 +171,13 @@ EOT
                 [[ $h != /sys/fs/cgroup || -f $h/cgroup.controllers ]] || continue
                 mkdir -p "$h/$SB_CGROUP" 2>/dev/null && echo $BASHPID >"$h/$SB_CGROUP/cgroup.procs" 2>/dev/null || true
         done
-        /lib/systemd/systemd --user >"$SB/logs/systemd.log" 2>&1 &
+        sandbox_manager_start
+}
+
+# sandbox_manager_start: the sandbox's systemd --user (it starts D-Bus by socket activation),
+# until it answers on the bus.
+sandbox_manager_start() {
+        /lib/systemd/systemd --user >>"$SB/logs/systemd.log" 2>&1 &
         SYSTEMD_PID=$!
         local i
         for i in $(seq 1 100); do
@@ -182,6 +188,32 @@ EOT
         done
         cat "$SB/logs/systemd.log" >&2
         die "systemd --user did not come up on the sandbox bus"
+}
+
+# host_crash: the sandbox's "host" dies at once: systemd --user and every process of its units
+# (D-Bus, Metabase, mbupgraded and its helpers) SIGKILLed together, as a power cut would. The
+# sandbox's database servers, outside the manager, live on (another host's, as it were).
+host_crash() {
+        local h pids i
+        for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified; do
+                [[ -d $h/$SB_CGROUP ]] || continue
+                # not init.scope: the manager moved this shell there with itself
+                pids+=" $(find "$h/$SB_CGROUP" -mindepth 2 -name cgroup.procs -not -path '*/init.scope/*' \
+                        -exec cat {} + 2>/dev/null)"
+        done
+        # shellcheck disable=SC2086
+        kill -KILL "$SYSTEMD_PID" $pids 2>/dev/null || true
+        wait "$SYSTEMD_PID" 2>/dev/null || true
+        for i in $(seq 1 50); do
+                pgrep -f -- "$SB/opt/metabase|$MBUPGRADED --config $SB" >/dev/null || break
+                sleep 0.1
+        done
+        log "host crash: killed systemd --user ($SYSTEMD_PID) and" $pids
+}
+
+# host_boot: the manager again after host_crash; start the units as boot would with them enabled.
+host_boot() {
+        sandbox_manager_start
 }
 
 # make_release VERSION [NAME] [make-jar options...]: builds a stand-in release JAR, prints its path.

@@ -1,0 +1,159 @@
+# The daemon killed (SIGKILL, the test build's crash hook) right after each step of an upgrade,
+# a rollback and a staging persists, then started again; and once the whole "host" (systemd
+# --user, D-Bus, Metabase and the daemon) killed together mid-upgrade and booted again. After
+# each: Metabase active and healthy on the old or the new version, never stopped, never on a
+# half-written JAR; the JAR on disk is the version running; the database's newest migration is
+# that version's; the history tells the end; the backup a rollback needs is there; no leftovers;
+# and the next upgrade goes through (the next round is one).
+N=1 # the stand-in's patch level running now: v0.56.$N, newest migration v56.00$N
+
+wait_for() { # wait_for SECONDS COMMAND...
+        local t=$1 i
+        shift
+        for i in $(seq 1 $((t * 5))); do
+                "$@" && return 0
+                sleep 0.2
+        done
+        return 1
+}
+daemon_idle() { [[ $(mbctl status 2>/dev/null) == *"Daemon: idle"* ]]; }
+daemon_dead() { [[ $(systemctl --user show -p ActiveState --value mbupgraded.service) != active ]]; }
+
+# The daemon with the crash hook armed at POINT.
+arm() {
+        rm -f "$CRASHED"
+        systemctl --user stop mbupgraded.service
+        MBUP_DAEMON_ENV="MBUP_TEST_CRASH_AT=$1 MBUP_TEST_CRASH_ONCE=$CRASHED" start_daemon
+}
+
+# After the crash: the daemon started again (the hook no longer fires), until it is idle.
+restart() {
+        local point=$1
+        wait_for 60 test -e "$CRASHED" || die "$point: the crash point was never reached"
+        wait_for 30 daemon_dead || die "$point: the daemon did not die"
+        systemctl --user reset-failed mbupgraded.service 2>/dev/null || true
+        systemctl --user start mbupgraded.service || die "$point: the daemon did not start again"
+        wait_for 120 daemon_idle || die "$point: the daemon did not finish what it resumed: $(mbctl status)"
+}
+
+# The end state after POINT: RESULT in the history (for operation kind KIND), v0.56.$N running.
+check() {
+        local point=$1 kind=$2 result=$3 last
+        wait_healthy 60 || die "$point: Metabase is not healthy"
+        assert_eq "$(unit_state)" "active" "$point: metabase.service"
+        assert_eq "$(running_version)" "v0.56.$N" "$point: the version running"
+        assert_eq "$(installed_version)" "v0.56.$N" "$point: the JAR on disk"
+        assert_eq "$(changelog | grep -o 'v56\.[0-9]*' | tail -1)" "v56.00$N" "$point: the newest migration"
+        last=$(last_history)
+        assert_contains "$last" "\"kind\":\"$kind\"" "$point: the history's last entry"
+        assert_contains "$last" "\"result\":\"$result\"" "$point: the history's last entry"
+        local id=$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$last")
+        assert_eq "$(mbctl history --json | grep -c "\"id\": *$id,")" "1" "$point: history entries for operation $id"
+        [[ ! -e $SB/state/operation.json ]] || die "$point: the journal is still there"
+        [[ ! -e $SB/state/appdb.secret ]] || die "$point: a password file is left"
+        [[ -z "$(ls -A "$SB/opt/metabase" | grep mbup || true)" ]] || die "$point: leftovers: $(ls -A "$SB/opt/metabase")"
+        if [[ -f $SB/state/last-upgrade.json ]]; then
+                local b
+                b=$(sed -n 's/.*"backup": *"\([^"]*\)".*/\1/p' "$SB/state/last-upgrade.json")
+                [[ -z $b || -f $b ]] || die "$point: the backup mbctl rollback needs ($b) is gone"
+        fi
+        log "$point: $result, v0.56.$N serving"
+}
+
+# An upgrade to the next patch level with a crash at POINT; good tells whether it should commit.
+upgrade_round() {
+        local point=$1 expect=$2 fail=${3:-none} next=$((N + 1))
+        arm "$point"
+        mbctl upgrade now --jar "$(make_release "v0.56.$next" "r$next-$fail" --fail "$fail")" >/dev/null 2>&1 || true
+        restart "$point"
+        [[ $expect == committed ]] && N=$next
+        check "$point" upgrade "$expect"
+        CRASHES=$((CRASHES + 1))
+        RELEASES=$next
+}
+
+scenario() {
+        "$MBUPGRADED" --version | grep -q test-hooks || {
+                log "skipped: $MBUPGRADED has no crash hooks (meson configure -Dtest_hooks=true)"
+                exit 77
+        }
+        CRASHED=$SB/crash-fired
+        CRASHES=0 RELEASES=1
+        MBUP_SETTLE=1s MBUP_STALL_TIMEOUT=5s write_config
+        install_metabase "$(make_release v0.56.1)"
+        start_daemon
+
+        # before the stop: nothing changed; after it and before the swap is known: rolled back
+        upgrade_round step:preflight failed
+        upgrade_round step:stop rolled-back
+        upgrade_round step:backup rolled-back
+        upgrade_round step:swap rolled-back
+        upgrade_round swapped rolled-back
+        # the new version started: verified again and committed
+        upgrade_round step:start committed
+        upgrade_round step:verify committed
+        upgrade_round step:settle committed
+        upgrade_round done committed
+        upgrade_round history committed
+        # a release that crashes at start: every step of its rollback
+        upgrade_round step:rollback-stop rolled-back crash-at-start
+        upgrade_round step:rollback-restore rolled-back crash-at-start
+        upgrade_round step:rollback-start rolled-back crash-at-start
+        upgrade_round step:rollback-verify rolled-back crash-at-start
+        N_BEFORE=$N
+
+        # mbctl rollback, killed as it restores the older database: it rolls back itself, so the
+        # newer version (and its database) stays
+        arm step:restore-database
+        mbctl rollback >/dev/null 2>&1 || true
+        restart step:restore-database
+        check step:restore-database rollback rolled-back
+        CRASHES=$((CRASHES + 1))
+
+        # staging from the release feed: killed while downloading and while verifying; nothing
+        # was touched, the next upgrade takes the release (resuming the partial download)
+        local v=$((N + 1))
+        mirror_release "v0.56.$v" "$(make_release "v0.56.$v" "feed$v" --pad-mb 32)"
+        mirror_feed "v0.56.$v:2025-02-01" "v0.56.$N:2025-01-01"
+        for point in download verify; do
+                arm "$point"
+                mbctl check >/dev/null
+                mbctl upgrade now --to "v0.56.$v" >/dev/null 2>&1 || true
+                wait_for 60 test -e "$CRASHED" || die "$point: the crash point was never reached"
+                wait_for 30 daemon_dead || die "$point: the daemon did not die"
+                systemctl --user reset-failed mbupgraded.service 2>/dev/null || true
+                systemctl --user start mbupgraded.service
+                wait_for 60 daemon_idle || die "$point: the daemon is not idle"
+                assert_eq "$(running_version)" "v0.56.$N" "$point: the version running"
+                [[ ! -e $SB/state/operation.json ]] || die "$point: a journal for a staging crash"
+                log "$point: nothing touched, v0.56.$N serving"
+                CRASHES=$((CRASHES + 1))
+        done
+        mbctl check >/dev/null
+        run_mbctl 0 upgrade now --to "v0.56.$v"
+        N=$v
+        check "after the staging crashes" upgrade committed
+        RELEASES=$v
+
+        host_crash_round
+        log "$CRASHES crash points, each ended consistent"
+        [[ $CRASHES -eq 18 ]] || die "expected 18 crash points, ran $CRASHES"
+}
+
+# The whole host: everything of the sandbox SIGKILLed at once while the new version settles,
+# then "booted": the manager, then Metabase and the daemon as enabled units would start.
+host_crash_round() {
+        local next=$((RELEASES + 1))
+        MBUP_SETTLE=20s MBUP_STALL_TIMEOUT=5s write_config
+        systemctl --user stop mbupgraded.service
+        start_daemon
+        mbctl upgrade now --no-wait --jar "$(make_release "v0.56.$next" "host$next")" >/dev/null
+        wait_for 60 eval '[[ $(mbctl status 2>/dev/null) == *"Step: settle"* ]]' || die "never reached settle"
+        host_crash
+        host_boot
+        systemctl --user start metabase.service mbupgraded.service
+        wait_for 120 daemon_idle || die "host crash: the daemon did not finish: $(mbctl status)"
+        N=$next
+        check "a host crash while settling" upgrade committed
+        CRASHES=$((CRASHES + 1))
+}
