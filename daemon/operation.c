@@ -7,6 +7,7 @@
 #include "macro.h"
 #include "operation.h"
 #include "strv.h"
+#include "version.h"
 
 static const char *const operation_kind_table[_OPERATION_KIND_MAX] = {
         [OPERATION_UPGRADE] = "upgrade",
@@ -186,29 +187,94 @@ static json_object *operation_to_json(const Operation *op) {
         return o;
 }
 
-int operation_save(const Operation *op, const char *path) {
+char *operation_format(const Operation *op) {
         json_object *o = operation_to_json(op);
-        const char *s;
-        int r;
+        char *s;
 
         if (!o)
-                return -ENOMEM;
-        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = write_file_atomic(path, s, strlen(s), 0600);
+                return NULL;
+        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
-        return r;
+        return s;
+}
+
+int operation_save(const Operation *op, const char *path) {
+        _cleanup_free_ char *s = operation_format(op);
+
+        if (!s)
+                return -ENOMEM;
+        return write_file_atomic(path, s, strlen(s), 0600);
 }
 
 int operation_load(const char *path, Operation **ret) {
         _cleanup_free_ char *text = NULL;
-        _cleanup_(operation_freep) Operation *op = NULL;
-        json_object *o, *v;
+        size_t n;
         int r;
 
-        r = read_full_file(path, 1024 * 1024, &text, NULL);
+        r = read_full_file(path, OPERATION_JOURNAL_MAX, &text, &n);
         if (r < 0)
                 return r;
-        o = json_tokener_parse(text);
+        return operation_parse(text, n, ret);
+}
+
+/* What resume acts on must be what the daemon could have written: paths absolute and printable,
+ * versions valid, checksums hex. Anything else is a damaged journal, kept for a person. */
+static bool path_ok(const char *p, bool may_be_empty) {
+        if (!p)
+                return true;
+        if (!*p)
+                return may_be_empty;
+        if (p[0] != '/' || strlen(p) >= 4096)
+                return false;
+        for (const unsigned char *c = (const unsigned char *) p; *c; c++)
+                if (*c < ' ' || *c == 0x7f)
+                        return false;
+        return !strstr(p, "/../") && !endswith(p, "/..");
+}
+
+static bool operation_valid(const Operation *op) {
+        if (op->kind < 0 || op->step < 0 || op->result < 0 || !op->unit || !op->jar_path)
+                return false;
+        const char *const paths[] = {
+                op->source_jar,
+                op->staged_path,
+                op->kept_jar,
+                op->db_file,
+                op->db_secret,
+                op->backup_path,
+                op->restore_path,
+        };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                if (!path_ok(paths[i], false))
+                        return false;
+        /* jar_path is "" until pre-flight has read the unit. */
+        if (!path_ok(op->jar_path, true))
+                return false;
+        const char *const versions[] = {op->from_version, op->to_version, op->restore_version};
+        for (size_t i = 0; i < ELEMENTSOF(versions); i++)
+                if (versions[i] && *versions[i] && !mb_version_is_valid(versions[i]))
+                        return false;
+        const char *const shas[] = {op->from_sha256, op->to_sha256, op->backup_sha256, op->restore_sha256};
+        for (size_t i = 0; i < ELEMENTSOF(shas); i++)
+                if (shas[i] && *shas[i] && !sha256_hex_is_valid(shas[i]))
+                        return false;
+        return true;
+}
+
+int operation_parse(const char *text, size_t n, Operation **ret) {
+        _cleanup_(operation_freep) Operation *op = NULL;
+        json_tokener *tok;
+        json_object *o, *v;
+
+        if (n > OPERATION_JOURNAL_MAX)
+                return -EBADMSG;
+        tok = json_tokener_new_ex(32);
+        if (!tok)
+                return -ENOMEM;
+        o = json_tokener_parse_ex(tok, text, (int) n);
+        if (o && json_tokener_get_error(tok) == json_tokener_success && json_tokener_get_parse_end(tok) < n)
+                o = (json_object_put(o), NULL); /* trailing bytes */
+        json_tokener_free(tok);
         if (!o || !json_object_is_type(o, json_type_object)) {
                 json_object_put(o);
                 return -EBADMSG;
@@ -239,7 +305,7 @@ int operation_load(const char *path, Operation **ret) {
                 ? result_from_string(json_object_get_string(v))
                 : RESULT_NONE;
         json_object_put(o);
-        if (op->kind < 0 || op->step < 0 || op->result < 0 || !op->unit || !op->jar_path)
+        if (!operation_valid(op))
                 return -EBADMSG;
         *ret = TAKE_PTR(op);
         return 0;

@@ -108,7 +108,15 @@ static inline void operation_freep(Operation **p) {
                 operation_free(*p);
 }
 
+#define OPERATION_JOURNAL_MAX (1024 * 1024)
+
+/* The journal's text (pretty JSON). */
+char *operation_format(const Operation *op);
 int operation_save(const Operation *op, const char *path);
+/* The journal's text back: -EBADMSG for anything the daemon could not have written (bad JSON,
+ * trailing bytes, unknown kind/step/result, relative or unprintable paths, invalid versions or
+ * checksums). */
+int operation_parse(const char *text, size_t n, Operation **ret);
 /* -ENOENT when there is no journal. */
 int operation_load(const char *path, Operation **ret);
 

@@ -14,6 +14,9 @@
 #include "strv.h"
 #include "tmpdir.h"
 
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
 static Operation *sample(void) {
         Operation *op = calloc(1, sizeof(Operation));
         op->id = 1795668123307;
@@ -24,7 +27,7 @@ static Operation *sample(void) {
         op->unit = strdup("metabase.service");
         op->from_version = strdup("v0.56.1");
         op->to_version = strdup("v0.56.2");
-        op->from_sha256 = strdup("aa");
+        op->from_sha256 = strdup(SHA_A);
         op->jar_path = strdup("/opt/metabase/metabase.jar");
         op->staged_path = strdup("/opt/metabase/.metabase.jar.mbup-staged");
         op->kept_jar = strdup("/var/lib/mbupgraded/releases/v0.56.1/metabase.jar");
@@ -35,7 +38,7 @@ static Operation *sample(void) {
         op->db_kind = strdup("h2");
         op->db_file = strdup("/opt/metabase/metabase.db.mv.db");
         op->backup_path = strdup("/var/lib/mbupgraded/backups/x/metabase.db.mv.db");
-        op->backup_sha256 = strdup("bb");
+        op->backup_sha256 = strdup(SHA_B);
         op->backup_done = true;
         op->main_pid = 4242;
         op->started_usec = 1;
@@ -62,7 +65,7 @@ static void test_round_trip(void **state) {
         assert_int_equal(back->jar_mode, 0640);
         assert_int_equal(back->main_pid, 4242);
         assert_string_equal(back->kept_jar, op->kept_jar);
-        assert_string_equal(back->backup_sha256, "bb");
+        assert_string_equal(back->backup_sha256, SHA_B);
         assert_string_equal(back->reason, op->reason);
         assert_null(back->restore_path);
         operation_free(op);
@@ -95,6 +98,16 @@ static void test_damaged_journal(void **state) {
                 "{\"kind\":\"upgrade\",\"step\":\"stop\"}", /* no unit, jar */
                 "{\"kind\":\"sideways\",\"step\":\"stop\",\"unit\":\"a\",\"jar_path\":\"/b\"}", /* bad kind */
                 "{\"kind\":\"upgrade\",\"step\":\"fly\",\"unit\":\"a\",\"jar_path\":\"/b\"}", /* bad step */
+                "{\"kind\":\"upgrade\",\"step\":\"stop\",\"unit\":\"a\",\"jar_path\":\"b\"}", /* relative */
+                "{\"kind\":\"upgrade\",\"step\":\"swap\",\"unit\":\"a\",\"jar_path\":\"/b\","
+                "\"staged_path\":\"/opt/../etc/passwd\"}",
+                "{\"kind\":\"upgrade\",\"step\":\"stop\",\"unit\":\"a\",\"jar_path\":\"/b\","
+                "\"to_version\":\"v0.56.2/../../x\"}",
+                "{\"kind\":\"upgrade\",\"step\":\"stop\",\"unit\":\"a\",\"jar_path\":\"/b\","
+                "\"backup_sha256\":\"xyz\"}",
+                "{\"kind\":\"upgrade\",\"step\":\"stop\",\"unit\":\"a\",\"jar_path\":\"/b\","
+                "\"backup_path\":\"/tmp/a\\nb\"}", /* a newline */
+                "{\"kind\":\"upgrade\",\"step\":\"stop\",\"unit\":\"a\",\"jar_path\":\"/b\"}{}", /* trailing */
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -103,6 +116,11 @@ static void test_damaged_journal(void **state) {
                 assert_null(op);
         }
         assert_int_equal(operation_load("/nonexistent/operation.json", &op), -ENOENT);
+
+        /* what the daemon writes before pre-flight has read the unit parses */
+        const char *ok = "{\"kind\":\"upgrade\",\"step\":\"preflight\",\"unit\":\"a\",\"jar_path\":\"\"}\n";
+        assert_int_equal(operation_parse(ok, strlen(ok), &op), 0);
+        op = operation_free(op);
 }
 
 static void test_tables(void **state) {
