@@ -166,7 +166,14 @@ static int report_bus_error(const char *what, int r, const sd_bus_error *e) {
                 return EXIT_FAILED;
         }
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_ACCESS_DENIED)) {
-                fprintf(stderr, "%s: permission denied: %s\n", what, e->message ?: "");
+                /* The bus policy's refusal is dbus-daemon's rule dump; the daemon's own says who may. */
+                if (isempty(e->message) || startswith(e->message, "Rejected send message"))
+                        fprintf(stderr,
+                                "%s: permission denied: only root and members of the admin group (admin_group in "
+                                "mbupgraded.yaml, mbupgrade by default) may do this; use sudo\n",
+                                what);
+                else
+                        fprintf(stderr, "%s: permission denied: %s\n", what, e->message);
                 return EXIT_FAILED;
         }
         if (sd_bus_error_is_set(e)) {
