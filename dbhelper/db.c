@@ -240,15 +240,48 @@ static int backup(PGconn *c, const char *conninfo, const char *out) {
         return 0;
 }
 
-/* The dump is first turned into SQL in full (pg_restore --file: a damaged dump fails here and
- * nothing is touched), then psql replays it in one transaction after dropping everything the role
- * owns in this database (the newer version's tables too, which pg_restore --clean would leave
- * behind and whose CREATE would fail at the next upgrade): the database ends as the dump has it,
- * or stays as it was. */
+/* Spawns argv with stdin from in_fd and stdout to out_fd (-1: /dev/null), stderr to ours. */
+static int spawn_piped(char *const argv[], int in_fd, int out_fd, pid_t *ret) {
+        posix_spawn_file_actions_t fa;
+        int r;
+
+        (void) posix_spawn_file_actions_init(&fa);
+        if (in_fd >= 0)
+                (void) posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO);
+        else
+                (void) posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        if (out_fd >= 0)
+                (void) posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+        else
+                (void) posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+        r = posix_spawn(ret, argv[0], &fa, NULL, argv, environ);
+        (void) posix_spawn_file_actions_destroy(&fa);
+        return -r;
+}
+
+static int wait_exit(pid_t pid) {
+        int status;
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* One pass: pg_restore writes the dump as SQL into a pipe, this copies it to psql inside a
+ * transaction that first drops everything the role owns in this database (the newer version's
+ * tables too, which pg_restore --clean would leave behind and whose CREATE would fail at the next
+ * upgrade). COMMIT is sent only when pg_restore read the whole dump and psql took every statement
+ * (ON_ERROR_STOP): a damaged dump, or any error, ends in ROLLBACK or a dropped connection, and the
+ * database stays as it was. */
 static int restore(int server_version, const char *conninfo, const char *in) {
         _cleanup_free_ char *pg_restore = find_tool("pg_restore", server_version),
-                            *psql = find_tool("psql", server_version), *dbarg = NULL, *sql = NULL,
-                            *sqlarg = NULL;
+                            *psql = find_tool("psql", server_version), *dbarg = NULL;
+        int from[2] = {-1, -1}, to[2] = {-1, -1}, r_restore, r_psql;
+        pid_t restore_pid = 0, psql_pid = 0;
+        bool write_failed = false;
+        static char buf[256 * 1024];
+        ssize_t n;
         int r;
 
         if (!pg_restore || !psql)
@@ -260,37 +293,76 @@ static int restore(int server_version, const char *conninfo, const char *in) {
         if (access(in, R_OK) < 0)
                 return report_error("io", "cannot read the backup %s: %m", in);
         dbarg = strdup_printf("--dbname=%s", conninfo);
-        sql = strdup_printf("%s.restore.sql", in);
-        sqlarg = sql ? strdup_printf("--file=%s", sql) : NULL;
-        if (!dbarg || !sqlarg)
+        if (!dbarg)
                 return report_error("io", "out of memory");
-
-        r = run_tool((char *[]){
-                pg_restore, (char *) "--no-owner", (char *) "--no-privileges", sqlarg, (char *) in, NULL});
-        if (r != 0) {
-                (void) unlink(sql);
+        if (pipe2(from, O_CLOEXEC) < 0 || pipe2(to, O_CLOEXEC) < 0)
+                return report_error("io", "cannot create a pipe: %m");
+        /* psql's result rows (setval, ...) are of no use: its stdout goes nowhere. */
+        r = spawn_piped(
+                (char *[]){
+                        psql,
+                        (char *) "--no-psqlrc",
+                        (char *) "--quiet",
+                        (char *) "--no-password",
+                        (char *) "--set=ON_ERROR_STOP=1",
+                        dbarg,
+                        NULL},
+                to[0],
+                -1,
+                &psql_pid);
+        if (r >= 0)
+                r = spawn_piped(
+                        (char *[]){
+                                pg_restore,
+                                (char *) "--no-owner",
+                                (char *) "--no-privileges",
+                                (char *) "--file=-",
+                                (char *) in,
+                                NULL},
+                        -1,
+                        from[1],
+                        &restore_pid);
+        (void) close(to[0]);
+        (void) close(from[1]);
+        if (r < 0) {
+                (void) close(to[1]);
+                (void) close(from[0]);
+                if (psql_pid > 0)
+                        (void) wait_exit(psql_pid);
+                return report_error(
+                        "restore", "cannot run %s: %s", psql_pid > 0 ? pg_restore : psql, strerror(-r));
+        }
+        (void) signal(SIGPIPE, SIG_IGN);
+        static const char begin[] = "BEGIN;\nDROP OWNED BY CURRENT_USER;\n";
+        write_failed = write_all(to[1], begin, strlen(begin)) < 0;
+        while (!write_failed && (n = read(from[0], buf, sizeof(buf))) != 0) {
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                write_failed = write_all(to[1], buf, (size_t) n) < 0;
+        }
+        (void) close(from[0]); /* pg_restore gets EPIPE if psql stopped early */
+        r_restore = wait_exit(restore_pid);
+        if (!write_failed) {
+                const char *end = r_restore == 0 ? "COMMIT;\n" : "ROLLBACK;\n";
+                write_failed = write_all(to[1], end, strlen(end)) < 0;
+        }
+        (void) close(to[1]);
+        r_psql = wait_exit(psql_pid);
+        if (r_restore != 0)
                 return report_error(
                         "restore",
                         "the backup %s can't be read (pg_restore exit %d); the database is as it was before",
                         in,
-                        r);
-        }
-        (void) chmod(sql, 0600);
-        r = run_tool((char *[]){
-                psql,
-                (char *) "--no-psqlrc",
-                (char *) "--quiet",
-                (char *) "--no-password",
-                (char *) "--single-transaction",
-                (char *) "--set=ON_ERROR_STOP=1",
-                dbarg,
-                (char *) "--command=DROP OWNED BY CURRENT_USER",
-                sqlarg,
-                NULL});
-        (void) unlink(sql);
-        if (r != 0)
+                        r_restore);
+        if (r_psql != 0 || write_failed)
                 return report_error(
-                        "restore", "restoring %s failed (psql exit %d); the database is as it was before", in, r);
+                        "restore",
+                        "restoring %s failed (psql exit %d); the database is as it was before",
+                        in,
+                        r_psql);
         printf("done\n");
         return 0;
 }

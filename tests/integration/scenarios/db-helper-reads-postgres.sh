@@ -75,4 +75,15 @@ scenario_backup_restore() {
         [[ $rc -eq 1 ]] || die "restoring a damaged dump exited $rc"
         assert_contains "$OUT" "the database is as it was before"
         assert_eq "$(psql_mb "SELECT name FROM report_card WHERE id = 100")" "before the upgrade"
+
+        # cut in the middle: pg_restore has already streamed part of it into the transaction
+        # when it fails; nothing of it is committed, and nothing was dropped
+        rc=0
+        head -c "$(($(stat -c %s "$dump") * 2 / 3))" "$dump" >"$SB/backups/half.dump"
+        psql_mb "INSERT INTO report_card (id, name) VALUES (101, 'after the backup')" >/dev/null
+        OUT=$(MBUP_PG_CONNINFO=$conninfo PGPASSFILE=$pass "$helper" restore "$SB/backups/half.dump") || rc=$?
+        [[ $rc -eq 1 ]] || die "restoring a dump cut in the middle exited $rc"
+        assert_contains "$OUT" "the database is as it was before"
+        assert_eq "$(psql_mb "SELECT name FROM report_card WHERE id = 101")" "after the backup" "a row the dump lacks"
+        assert_eq "$(psql_mb "SELECT count(*) FROM information_schema.tables WHERE table_name = 'databasechangelog'")" "1"
 }
