@@ -552,11 +552,20 @@ int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_erro
 
 int jar_inspect(const char *path, JarInspectFlags flags, JarInfo **ret, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
+        struct stat st;
 
         assert(path);
         assert(ret);
 
-        /* O_NONBLOCK: opening a FIFO must not hang until someone writes to it; we refuse it below. */
+        /* What is no regular file is never opened: opening a device can act on it (a watchdog arms,
+         * a tape rewinds, a socket can't be opened at all). jar_inspect_fd() checks what was opened. */
+        if (stat(path, &st) >= 0 && !S_ISREG(st.st_mode)) {
+                if (S_ISDIR(st.st_mode))
+                        return jar_error(ret_error, -EISDIR, "this is a directory, not a JAR file");
+                return jar_error(
+                        ret_error, -EBADFD, "this is %s, not a JAR file", inode_type_to_string(st.st_mode));
+        }
+        /* O_NONBLOCK: a FIFO put in its place meanwhile must not hang us until someone writes to it. */
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 int r = negative_errno();

@@ -3,7 +3,11 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -469,7 +473,8 @@ static void test_not_zip(void **state) {
 }
 
 static void test_not_regular(void **state) {
-        char *dir = tmp_path("dir.jar"), *fifo = tmp_path("fifo.jar"), *missing = tmp_path("missing.jar");
+        char *dir = tmp_path("dir.jar"), *fifo = tmp_path("fifo.jar"), *missing = tmp_path("missing.jar"),
+             *sock = tmp_path("socket.jar");
 
         assert_int_equal(mkdir(dir, 0755), 0);
         assert_inspect_fails(dir, -EISDIR, "this is a directory, not a JAR file");
@@ -480,11 +485,22 @@ static void test_not_regular(void **state) {
 
         assert_inspect_fails("/dev/null", -EBADFD, "this is a character device, not a JAR file");
 
+        /* A socket can't even be opened: said as what it is. */
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(sfd >= 0);
+        assert_true(strlen(sock) < sizeof(sa.sun_path));
+        strcpy(sa.sun_path, sock);
+        assert_int_equal(bind(sfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        assert_inspect_fails(sock, -EBADFD, "this is a socket, not a JAR file");
+        close(sfd);
+
         assert_inspect_fails(missing, -ENOENT, "cannot open the file: No such file or directory");
 
         free(dir);
         free(fifo);
         free(missing);
+        free(sock);
 }
 
 static void test_free_null(void **state) {
