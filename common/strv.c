@@ -142,6 +142,13 @@ char *strndup_sanitized(const char *s, size_t n, size_t max) {
         return c;
 }
 
+bool string_has_control_chars(const char *s) {
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++)
+                if (*c < 0x20 || *c == 0x7f || (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f))
+                        return true;
+        return false;
+}
+
 int string_table_lookup(const char *const *table, size_t n, const char *s) {
         if (!s)
                 return -EINVAL;

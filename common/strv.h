@@ -41,3 +41,7 @@ bool endswith(const char *s, const char *suffix);
  * outside printable ASCII (NUL included) becomes '?', and when there are more than max bytes the
  * copy is cut there and ends with "...". NULL on OOM. */
 char *strndup_sanitized(const char *s, size_t n, size_t max);
+
+/* s holds a character a terminal may act on: a C0 control, DEL, or a C1 control (U+0080..U+009F,
+ * in UTF-8 0xC2 0x80..0x9F). For strings from callers that end up in logs, status and messages. */
+bool string_has_control_chars(const char *s);

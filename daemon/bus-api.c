@@ -77,16 +77,16 @@ static int check_flags_and_admin(
         return check_admin(m, message, error);
 }
 
+/* Checked before anything echoes the path: it goes into messages, logs and the history. */
 static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         if (strlen(jar) >= PATH_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path is too long");
+        if (string_has_control_chars(jar))
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path contains control characters");
         if (jar[0] != '/')
                 return sd_bus_error_setf(
                         error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path must be absolute: %s", jar);
-        for (const char *c = jar; *c; c++)
-                if ((unsigned char) *c < ' ' || *c == 0x7f)
-                        return sd_bus_error_setf(
-                                error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path contains control characters");
         return 0;
 }
 
@@ -109,12 +109,14 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
                 if (r < 0)
                         return r;
         }
-        if (!isempty(version) && !mb_version_is_valid(version))
+        if (!isempty(version) && !mb_version_is_valid(version)) {
+                _cleanup_free_ char *q = strndup_sanitized(version, strlen(version), 40);
                 return sd_bus_error_setf(
                         error,
                         SD_BUS_ERROR_INVALID_ARGS,
-                        "Not a Metabase version: '%.40s' (expected e.g. v0.56.3)",
-                        version);
+                        "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
+                        strempty(q));
+        }
         if (isempty(jar))
                 return releases_upgrade(m, version, flags, message, error);
         if (!isempty(version))
@@ -166,12 +168,9 @@ static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error 
         r = check_flags_and_admin(m, message, flags, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), error);
         if (r < 0)
                 return r;
-        for (const char *c = backup; *c; c++)
-                if ((unsigned char) *c < ' ' || *c == 0x7f)
-                        return sd_bus_error_setf(
-                                error,
-                                SD_BUS_ERROR_INVALID_ARGS,
-                                "The backup's name contains control characters");
+        if (string_has_control_chars(backup))
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_INVALID_ARGS, "The backup's name contains control characters");
         return engine_restore(m, backup, flags, message, error);
 }
 
@@ -212,10 +211,9 @@ static int method_hold(sd_bus_message *message, void *userdata, sd_bus_error *er
         if (strlen(reason) > 1024)
                 return sd_bus_error_setf(
                         error, SD_BUS_ERROR_INVALID_ARGS, "The reason is too long (1024 at most)");
-        for (const char *c = reason; *c; c++)
-                if ((unsigned char) *c < ' ')
-                        return sd_bus_error_setf(
-                                error, SD_BUS_ERROR_INVALID_ARGS, "The reason contains control characters");
+        if (string_has_control_chars(reason))
+                return sd_bus_error_setf(
+                        error, SD_BUS_ERROR_INVALID_ARGS, "The reason contains control characters");
         r = manager_set_hold(m, true, reason);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to save the hold: %m");
