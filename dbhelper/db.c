@@ -335,18 +335,33 @@ static int restore(int server_version, const char *conninfo, const char *in) {
         (void) signal(SIGPIPE, SIG_IGN);
         static const char begin[] = "BEGIN;\nDROP OWNED BY CURRENT_USER;\n";
         write_failed = write_all(to[1], begin, strlen(begin)) < 0;
-        while (!write_failed && (n = read(from[0], buf, sizeof(buf))) != 0) {
-                if (n < 0) {
-                        if (errno == EINTR)
+        /* Pipe to pipe inside the kernel; read and write where splice can't. */
+        bool can_splice = true, copied_all = false;
+        while (!write_failed) {
+                if (can_splice) {
+                        n = splice(from[0], NULL, to[1], NULL, sizeof(buf), SPLICE_F_MOVE | SPLICE_F_MORE);
+                        if (n < 0 && errno == EINVAL) {
+                                can_splice = false;
                                 continue;
+                        }
+                        if (n < 0 && errno == EPIPE)
+                                write_failed = true;
+                } else {
+                        n = read(from[0], buf, sizeof(buf));
+                        if (n > 0)
+                                write_failed = write_all(to[1], buf, (size_t) n) < 0;
+                }
+                if (n == 0) {
+                        copied_all = true; /* pg_restore's end of output */
                         break;
                 }
-                write_failed = write_all(to[1], buf, (size_t) n) < 0;
+                if (n < 0 && errno != EINTR)
+                        break;
         }
         (void) close(from[0]); /* pg_restore gets EPIPE if psql stopped early */
         r_restore = wait_exit(restore_pid);
         if (!write_failed) {
-                const char *end = r_restore == 0 ? "COMMIT;\n" : "ROLLBACK;\n";
+                const char *end = r_restore == 0 && copied_all ? "COMMIT;\n" : "ROLLBACK;\n";
                 write_failed = write_all(to[1], end, strlen(end)) < 0;
         }
         (void) close(to[1]);
@@ -357,7 +372,7 @@ static int restore(int server_version, const char *conninfo, const char *in) {
                         "the backup %s can't be read (pg_restore exit %d); the database is as it was before",
                         in,
                         r_restore);
-        if (r_psql != 0 || write_failed)
+        if (r_psql != 0 || write_failed || !copied_all)
                 return report_error(
                         "restore",
                         "restoring %s failed (psql exit %d); the database is as it was before",
