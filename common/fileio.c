@@ -159,6 +159,54 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
         return 0;
 }
 
+int read_file_tail_lines(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, skip = 0;
+        off_t start;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        start = (uint64_t) st.st_size > max ? st.st_size - (off_t) max : 0;
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (n < max) {
+                ssize_t k = pread(fd, buf + n, max - n, start + (off_t) n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        if (start > 0) {
+                /* Cut in the middle of a line: drop its end, unless the cut is right after one. */
+                char prev;
+                if (pread(fd, &prev, 1, start - 1) != 1)
+                        return -EIO;
+                if (prev != '\n') {
+                        char *nl = memchr(buf, '\n', n);
+                        skip = nl ? (size_t) (nl - buf) + 1 : n;
+                }
+        }
+        memmove(buf, buf + skip, n - skip);
+        n -= skip;
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = n;
+        return 0;
+}
+
 int copy_file_atomic(
         const char *from,
         const char *to,

@@ -20,6 +20,10 @@ int write_all(int fd, const void *p, size_t n);
 
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 
+/* The end of a (regular) text file: its last whole lines that fit in max bytes, NUL-terminated; the
+ * whole file when it is smaller. For logs that only grow, like the history. */
+int read_file_tail_lines(const char *path, size_t max, char **ret, size_t *ret_size);
+
 /* fsyncs the directory that holds path. */
 int fsync_parent_directory(const char *path);
 

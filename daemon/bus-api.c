@@ -13,6 +13,8 @@
 #include "releases.h"
 #include "strv.h"
 
+#define HISTORY_REPLY_MAX (4U * 1024U * 1024U)
+
 /* Mutating methods: root and members of admin_group. The D-Bus policy file says the same; this
  * check holds even on a bus without that policy. */
 static int check_admin(Manager *m, sd_bus_message *message, sd_bus_error *error) {
@@ -242,7 +244,9 @@ static int method_get_history(sd_bus_message *message, void *userdata, sd_bus_er
 
         if (!path)
                 return -ENOMEM;
-        r = read_full_file(path, 16 * 1024 * 1024, &text, NULL);
+        /* The newest entries: the history only grows (a refused upgrade is an entry too), and a
+         * long one must not stop anyone from reading the recent past. */
+        r = read_file_tail_lines(path, HISTORY_REPLY_MAX, &text, NULL);
         if (r == -ENOENT)
                 return sd_bus_reply_method_return(message, "s", "");
         if (r < 0)

@@ -50,6 +50,35 @@ static void test_write_atomic(void **state) {
         assert_int_equal(read_full_file(d, 100, &text, &n), -EBADFD);
 }
 
+static void test_tail_lines(void **state) {
+        _cleanup_free_ char *d = path_join(tmpdir, "t"), *p = NULL, *text = NULL;
+        size_t n;
+
+        assert_int_equal(mkdir_parents_and_self(d, 0755), 0);
+        p = path_join(d, "log");
+        assert_int_equal(write_file_atomic(p, "one\ntwo\nthree\n", 14, 0600), 0);
+        /* all of it */
+        assert_int_equal(read_file_tail_lines(p, 100, &text, &n), 0);
+        assert_string_equal(text, "one\ntwo\nthree\n");
+        assert_int_equal(n, 14);
+        free(text);
+        /* exactly the last two lines */
+        assert_int_equal(read_file_tail_lines(p, 10, &text, &n), 0);
+        assert_string_equal(text, "two\nthree\n");
+        free(text);
+        /* a cut inside "two": only whole lines */
+        assert_int_equal(read_file_tail_lines(p, 8, &text, &n), 0);
+        assert_string_equal(text, "three\n");
+        free(text);
+        /* a line longer than max: nothing */
+        assert_int_equal(read_file_tail_lines(p, 4, &text, &n), 0);
+        assert_string_equal(text, "");
+        assert_int_equal(n, 0);
+        free(text);
+        text = NULL;
+        assert_int_equal(read_file_tail_lines(d, 100, &text, &n), -EBADFD);
+}
+
 static void test_copy_hashes_and_keeps_mode(void **state) {
         _cleanup_free_ char *d = path_join(tmpdir, "c"), *src = NULL, *dst = NULL, *tmp = NULL;
         char sha[SHA256_HEX_SIZE];
@@ -136,6 +165,7 @@ static void test_paths(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_write_atomic),
+                cmocka_unit_test(test_tail_lines),
                 cmocka_unit_test(test_copy_hashes_and_keeps_mode),
                 cmocka_unit_test(test_disk_free_walks_up),
                 cmocka_unit_test(test_paths),
