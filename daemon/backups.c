@@ -103,8 +103,11 @@ int backups_find(Manager *m, const char *name, BackupInfo **ret, char **ret_erro
         struct stat st;
         int r;
 
-        if (isempty(name) || strlen(name) >= PATH_MAX)
+        if (isempty(name))
                 return set_error_message(ret_error, -EINVAL, "No backup given; see mbctl backups");
+        if (strlen(name) >= PATH_MAX)
+                return set_error_message(
+                        ret_error, -ENAMETOOLONG, "The backup's name is too long; see mbctl backups");
         if (!strchr(name, '/')) {
                 if (streq(name, ".") || streq(name, ".."))
                         return set_error_message(ret_error, -EINVAL, "'%s' is not a backup", name);
