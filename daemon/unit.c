@@ -24,6 +24,12 @@ struct PendingJob {
 struct Systemd {
         sd_bus *bus;
         sd_bus_slot *job_removed_slot;
+        sd_bus_slot *job_new_slot;
+        sd_bus_slot *job_type_slot; /* asking for the type of a foreign job */
+        uint32_t job_type_id;
+        char *foreign_unit;
+        ForeignJobCallback foreign_cb;
+        void *foreign_userdata;
         sd_bus_slot *unit_changed_slot;
         UnitChangedCallback unit_changed_cb;
         void *unit_changed_userdata;
@@ -499,6 +505,71 @@ int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, v
         return 0;
 }
 
+static int on_job_type(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Systemd *s = userdata;
+        const char *type = NULL;
+
+        s->job_type_slot = sd_bus_slot_unref(s->job_type_slot);
+        if (!sd_bus_message_is_method_error(reply, NULL) && sd_bus_message_read(reply, "v", "s", &type) < 0)
+                type = NULL;
+        if (s->foreign_cb)
+                s->foreign_cb(s->job_type_id, type, s->foreign_userdata);
+        return 0;
+}
+
+static int on_job_new(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Systemd *s = userdata;
+        const char *path, *unit;
+        uint32_t id;
+        int r;
+
+        if (sd_bus_message_read(m, "uos", &id, &path, &unit) < 0)
+                return 0;
+        /* A job of ours may be announced before its StartUnit/StopUnit reply names it: with one
+         * pending, a new job for the unit is not called foreign. */
+        if (!s->foreign_cb || s->jobs || !streq_ptr(unit, s->foreign_unit))
+                return 0;
+        /* Its type, while it exists: a stop is not a start at boot. One question at a time, the
+         * newest job's. */
+        s->job_type_slot = sd_bus_slot_unref(s->job_type_slot);
+        s->job_type_id = id;
+        r = sd_bus_call_method_async(
+                s->bus,
+                &s->job_type_slot,
+                SYSTEMD_DEST,
+                path,
+                "org.freedesktop.DBus.Properties",
+                "Get",
+                on_job_type,
+                s,
+                "ss",
+                "org.freedesktop.systemd1.Job",
+                "JobType");
+        if (r < 0)
+                s->foreign_cb(id, NULL, s->foreign_userdata);
+        return 0;
+}
+
+int systemd_watch_foreign_jobs(Systemd *s, const char *unit, ForeignJobCallback cb, void *userdata) {
+        int r;
+
+        r = free_and_strdup(&s->foreign_unit, unit);
+        if (r < 0)
+                return r;
+        s->foreign_cb = cb;
+        s->foreign_userdata = userdata;
+        return 0;
+}
+
+void systemd_unwatch_foreign_jobs(Systemd *s, void *userdata) {
+        if (s->foreign_userdata != userdata)
+                return;
+        s->foreign_cb = NULL;
+        s->foreign_userdata = NULL;
+        s->foreign_unit = mfree_str(s->foreign_unit);
+        s->job_type_slot = sd_bus_slot_unref(s->job_type_slot);
+}
+
 static int on_unit_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Systemd *s = userdata;
 
@@ -546,7 +617,11 @@ int systemd_new(sd_bus *bus, Systemd **ret) {
                 s);
         if (r < 0)
                 goto fail;
-        /* Without Subscribe() systemd need not send us JobRemoved and PropertiesChanged. */
+        r = sd_bus_match_signal(
+                bus, &s->job_new_slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobNew", on_job_new, s);
+        if (r < 0)
+                goto fail;
+        /* Without Subscribe() systemd need not send us JobNew, JobRemoved and PropertiesChanged. */
         r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", NULL, NULL, "");
         if (r < 0)
                 goto fail;
@@ -563,6 +638,9 @@ Systemd *systemd_free(Systemd *s) {
         while (s->jobs)
                 pending_job_unlink(s, s->jobs);
         sd_bus_slot_unref(s->job_removed_slot);
+        sd_bus_slot_unref(s->job_new_slot);
+        sd_bus_slot_unref(s->job_type_slot);
+        free(s->foreign_unit);
         sd_bus_slot_unref(s->unit_changed_slot);
         sd_bus_unref(s->bus);
         free(s);

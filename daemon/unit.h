@@ -47,6 +47,14 @@ int unit_info_load_sync(Systemd *s, const char *unit, UnitInfo **ret, char **ret
 /* method: "StartUnit" or "StopUnit" (mode "replace"). */
 int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, void *userdata);
 
+/* Jobs for 'unit' that mbupgraded did not queue (systemctl stop, restart, ...): cb runs when systemd
+ * queues one while no job of ours is pending, with the job's type ("stop", "restart", "start", ...;
+ * NULL when the job was gone before systemd could say). One watcher at a time;
+ * systemd_unwatch_foreign_jobs() with the same userdata ends it (a later watcher's stays). */
+typedef void (*ForeignJobCallback)(uint32_t job_id, const char *job_type, void *userdata);
+int systemd_watch_foreign_jobs(Systemd *s, const char *unit, ForeignJobCallback cb, void *userdata);
+void systemd_unwatch_foreign_jobs(Systemd *s, void *userdata);
+
 /* Called whenever the unit's ActiveState may have changed (PropertiesChanged). */
 typedef void (*UnitChangedCallback)(void *userdata);
 int systemd_watch_unit(Systemd *s, const char *unit, UnitChangedCallback cb, void *userdata);

@@ -40,6 +40,7 @@ struct Verifier {
         unsigned misses;
         sd_event_source *timer;
         HttpRequest *request;
+        uint32_t foreign_job;  /* a job systemd queued for the unit that was not ours, e.g. systemctl stop */
         unsigned unit_queries; /* outstanding unit_info_load() calls, plus one while on_tick() runs */
         bool freed;            /* verifier_free() called while unit queries were outstanding */
 };
@@ -66,6 +67,7 @@ Verifier *verifier_free(Verifier *v) {
                 return NULL;
         v->timer = sd_event_source_disable_unref(v->timer);
         v->request = http_request_cancel(v->request);
+        systemd_unwatch_foreign_jobs(v->systemd, v);
         v->phase = PHASE_FINISHED;
         v->freed = true;
         verifier_release(v);
@@ -82,6 +84,7 @@ static void verifier_finish(Verifier *v, bool passed, const char *fmt, ...) {
         v->phase = PHASE_FINISHED;
         v->timer = sd_event_source_disable_unref(v->timer);
         v->request = http_request_cancel(v->request);
+        systemd_unwatch_foreign_jobs(v->systemd, v);
         va_start(ap, fmt);
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
@@ -235,9 +238,35 @@ static void on_unit_info(int r, UnitInfo *info, const char *msg, void *userdata)
                 /* systemd not answering is not Metabase's fault: the health checks decide. */
                 return;
         }
-        if (info->active_state &&
-            (streq(info->active_state, "failed") || streq(info->active_state, "inactive") ||
-             streq(info->active_state, "deactivating")))
+        /* Stopped or restarted by someone else (systemctl stop, a person, a script): the new version
+         * did not prove itself either, but the reason must not blame Metabase. (A JVM stopped in the
+         * middle of a migration may exit with a failure: "failed" counts too.) */
+        if (v->foreign_job && info->active_state &&
+            (streq(info->active_state, "inactive") || streq(info->active_state, "deactivating") ||
+             streq(info->active_state, "failed")))
+                verifier_finish(
+                        v,
+                        false,
+                        "%s was stopped by someone else (job %u, not queued by mbupgraded: systemctl stop?) %s",
+                        v->unit,
+                        v->foreign_job,
+                        v->phase == PHASE_SETTLING ? "while settling, after it was healthy"
+                                                   : "while starting");
+        else if (
+                v->foreign_job && v->main_pid != 0 && info->main_pid != 0 && info->main_pid != v->main_pid &&
+                info->n_restarts == v->n_restarts) /* systemd's own Restart= queues a job too */
+                verifier_finish(
+                        v,
+                        false,
+                        "%s was restarted by someone else (job %u, not queued by mbupgraded: systemctl restart?) %s",
+                        v->unit,
+                        v->foreign_job,
+                        v->phase == PHASE_SETTLING ? "while settling, after it was healthy"
+                                                   : "while starting");
+        else if (
+                info->active_state &&
+                (streq(info->active_state, "failed") || streq(info->active_state, "inactive") ||
+                 streq(info->active_state, "deactivating")))
                 verifier_finish(
                         v,
                         false,
@@ -256,6 +285,16 @@ static void on_unit_info(int r, UnitInfo *info, const char *msg, void *userdata)
         else if (info->n_restarts > v->n_restarts)
                 verifier_finish(v, false, "%s was restarted by systemd: Metabase crashed", v->unit);
         unit_info_free(info);
+}
+
+static void on_foreign_job(uint32_t job_id, const char *job_type, void *userdata) {
+        Verifier *v = userdata;
+
+        /* A job that stops the unit, or one gone before its type could be read (a fast stop, or a
+         * no-op start): noted, not acted on; the unit's state decides. A start (at boot, say) or a
+         * reload is not a stop. */
+        if (v->phase != PHASE_FINISHED && (!job_type || streq(job_type, "stop") || strstr(job_type, "restart")))
+                v->foreign_job = job_id;
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -324,6 +363,12 @@ int verifier_start(
                 v->freed = true;
                 verifier_release(v);
                 return -ENOMEM;
+        }
+        r = systemd_watch_foreign_jobs(systemd, p->unit, on_foreign_job, v);
+        if (r < 0) {
+                v->freed = true;
+                verifier_release(v);
+                return r;
         }
         /* First probe right away: a fast start is noticed without waiting an interval. */
         r = sd_event_add_time_relative(e, &v->timer, CLOCK_MONOTONIC, 0, 0, on_tick, v);
