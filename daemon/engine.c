@@ -41,13 +41,14 @@ static bool op_db_on_server(const Operation *op) {
         return op->db_kind && (streq(op->db_kind, "postgres") || streq(op->db_kind, "mysql"));
 }
 
-static void engine_save(Manager *m) {
+static int engine_save(Manager *m) {
         _cleanup_free_ char *p = manager_state_path(m, "operation.json");
         int r;
 
         r = p ? operation_save(m->op, p) : -ENOMEM;
         if (r < 0)
                 log_error_errno(r, "Failed to write the journal %s, continuing: %m", strempty(p));
+        return r;
 }
 
 /* The test builds' crash point for a step, once the journal has it. */
@@ -58,11 +59,16 @@ static void crash_point_step(Step s) {
         test_hook_crash_point(name);
 }
 
-static void engine_set_step(Manager *m, Step s) {
+/* Returns whether the journal has the step: past the stop, the engine goes on without it anyway
+ * (nothing better to do); step_stop() does not stop without it. */
+static int engine_set_step(Manager *m, Step s) {
+        int r;
+
         m->op->step = s;
-        engine_save(m);
+        r = engine_save(m);
         crash_point_step(s);
         manager_properties_changed(m, "Step", "State", NULL);
+        return r;
 }
 
 static bool step_is_rollback(Step s) {
@@ -1207,7 +1213,20 @@ static void step_stop(Manager *m) {
         int r;
 
         m->op->stopped_usec = now_realtime_usec();
-        engine_set_step(m, STEP_STOP);
+        r = engine_set_step(m, STEP_STOP);
+        if (r < 0) {
+                /* A daemon that dies after the stop resumes from the journal: without it, no stop. */
+                m->op->step = STEP_PREFLIGHT;
+                m->op->stopped_usec = 0;
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "cannot write the journal under %s (%s), so %s was not stopped; free some space there",
+                        m->config->state_dir,
+                        strerror(-r),
+                        m->op->unit);
+                return;
+        }
         manager_set_status(m, "Stopping %s", m->op->unit);
         r = unit_job(m->systemd, "StopUnit", m->op->unit, on_stopped, m);
         if (r < 0)
@@ -1266,6 +1285,15 @@ static int backup_meta_write(Manager *m) {
         return r;
 }
 
+/* A backup that failed leaves nothing behind: its file, if any, and the directory made for it (a
+ * directory without backup.json is no backup: nothing lists it, nothing prunes it). */
+static void backup_discard(const char *dir, const char *file) {
+        if (file)
+                (void) unlink(file);
+        if (dir)
+                (void) rmdir(dir);
+}
+
 /* H2: a copy of the file, checksummed while it is written. */
 static int backup_h2_run(void *userdata) {
         Manager *m = userdata;
@@ -1284,13 +1312,17 @@ static int backup_h2_run(void *userdata) {
         if (!file)
                 return -ENOMEM;
         r = copy_file_atomic(op->db_file, file, &o, sha, &op->backup_size, NULL);
-        if (r < 0)
+        if (r < 0) {
+                backup_discard(dir, NULL); /* the copy removed its temporary file */
                 return r;
+        }
         free_and_replace(op->backup_path, file);
         r = free_and_strdup(&op->backup_sha256, sha);
+        if (r >= 0)
+                r = backup_meta_write(m);
         if (r < 0)
-                return r;
-        return backup_meta_write(m);
+                backup_discard(dir, op->backup_path);
+        return r;
 }
 
 static void on_backup_done(int r, void *userdata) {
@@ -1320,13 +1352,21 @@ static void on_backup_done(int r, void *userdata) {
 
 static int backup_meta_run(void *userdata) {
         Manager *m = userdata;
-        return backup_meta_write(m);
+        _cleanup_free_ char *dir = m->op->backup_path ? path_dirname(m->op->backup_path) : NULL;
+        int r;
+
+        r = backup_meta_write(m);
+        if (r < 0)
+                backup_discard(dir, m->op->backup_path);
+        return r;
 }
 
 static void on_server_backup(int r, DbReport *report, void *userdata) {
         Manager *m = userdata;
 
         if (r < 0) {
+                _cleanup_free_ char *dir = m->op->backup_path ? path_dirname(m->op->backup_path) : NULL;
+                backup_discard(dir, NULL); /* mbupgraded-db removed its temporary file */
                 engine_fail(m, RESULT_FAILED, "backing up %s failed: %s", m->op->db_desc, report->error);
                 return;
         }
