@@ -421,6 +421,41 @@ static int add_need(DiskNeed *needs, size_t *n, const char *where, uint64_t byte
         return 0;
 }
 
+/* Whether /tmp is a PrivateTmp= of ours: systemd mounts a directory of its own there,
+ * /tmp/systemd-private-.../tmp on the host. */
+static bool tmp_is_private(void) {
+        _cleanup_free_ char *text = NULL;
+
+        if (read_full_file("/proc/self/mountinfo", 4 * 1024 * 1024, &text, NULL) < 0)
+                return false;
+        for (char *line = text, *next; line && *line; line = next) {
+                char root[PATH_MAX], where[PATH_MAX];
+
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT ...; only /tmp matters, no escapes to undo */
+                if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, where) == 2 && streq(where, "/tmp") &&
+                    strstr(root, "/systemd-private-"))
+                        return true;
+        }
+        return false;
+}
+
+/* Whether a hard link from a to b can work: the same mount, not just the same filesystem.
+ * mbupgraded.service's ReadWritePaths= make state_dir and the JAR's directory two mounts of one
+ * filesystem, and link() fails across them with EXDEV. When in doubt, no. */
+static bool same_mount(const char *a, const char *b) {
+        struct statx sa, sb;
+
+        if (statx(AT_FDCWD, a, 0, STATX_MNT_ID, &sa) < 0 || statx(AT_FDCWD, b, 0, STATX_MNT_ID, &sb) < 0)
+                return false;
+        if (!(sa.stx_mask & sb.stx_mask & STATX_MNT_ID))
+                return false;
+        return sa.stx_mnt_id == sb.stx_mnt_id && sa.stx_dev_major == sb.stx_dev_major &&
+                sa.stx_dev_minor == sb.stx_dev_minor;
+}
+
 static int keep_previous_jar(Preflight *p) {
         _cleanup_free_ char *dir = NULL, *tmp = NULL;
         struct stat st;
@@ -586,8 +621,21 @@ static int preflight_run(void *userdata) {
         int r, cmp;
 
         /* The file itself, not a link that could be pointed elsewhere between check and copy. */
-        if (lstat(p->source_jar, &src_st) < 0)
-                return refuse(p, negative_errno(), "cannot read %s: %m", p->source_jar);
+        if (lstat(p->source_jar, &src_st) < 0) {
+                r = negative_errno();
+                /* mbctl saw the file before it asked: under mbupgraded.service, /tmp is not the caller's. */
+                if (r == -ENOENT &&
+                    (startswith(p->source_jar, "/tmp/") || startswith(p->source_jar, "/var/tmp/")) &&
+                    tmp_is_private())
+                        return refuse(
+                                p,
+                                r,
+                                "cannot read %s: %s; mbupgraded has /tmp and /var/tmp of its own "
+                                "(PrivateTmp=yes): put the JAR elsewhere, e.g. in your home directory",
+                                p->source_jar,
+                                strerror(-r));
+                return refuse(p, r, "cannot read %s: %s", p->source_jar, strerror(-r));
+        }
         if (S_ISLNK(src_st.st_mode))
                 return refuse(
                         p, -ELOOP, "%s is a symbolic link; give the path of the JAR file itself", p->source_jar);
@@ -689,8 +737,12 @@ static int preflight_run(void *userdata) {
         r = disk_free_bytes(rel, &rel_free, &rel_dev);
         if (r >= 0)
                 r = add_need(needs, &n_needs, jar_dir, p->new_info->size);
-        if (r >= 0) /* the kept JAR is a hard link on the same filesystem, a copy on another */
-                r = add_need(needs, &n_needs, rel, rel_dev == p->jar_st.st_dev ? 0 : p->old_info->size);
+        if (r >= 0) /* the kept JAR is a hard link within one mount, a copy across mounts */
+                r = add_need(
+                        needs,
+                        &n_needs,
+                        rel,
+                        rel_dev == p->jar_st.st_dev && same_mount(rel, jar_dir) ? 0 : p->old_info->size);
         if (r >= 0)
                 r = add_need(needs, &n_needs, p->backup_dir, p->db_exists ? (uint64_t) p->db_st.st_size : 0);
         if (r < 0)

@@ -113,10 +113,15 @@ int java_feature_version(const char *java_path, unsigned *ret, char **ret_error)
         }
         if (from_release_file(real, ret) >= 0)
                 return 0;
+        /* Only where a JVM can start: under mbupgraded.service (MemoryDenyWriteExecute=yes) it
+         * cannot, and the release file is what tells. */
         r = from_java_version_output(real, ret);
         if (r < 0)
                 *ret_error = strdup_printf(
-                        "cannot tell the Java version of %s (no JDK release file, no version from -version)",
+                        "cannot tell the Java version of %s: no JDK release file beside its bin/, and no version "
+                        "from '%s -version' (which cannot run under mbupgraded.service's "
+                        "MemoryDenyWriteExecute=yes)",
+                        real,
                         real);
         return r;
 }
