@@ -86,7 +86,9 @@ free_port() {
 }
 
 sandbox_start() {
-        SB=$(mktemp -d /tmp/mbup-sandbox.XXXXXX)
+        # MBUP_SANDBOX_PARENT: where the sandbox's directory goes (default /tmp; a scenario that
+        # runs a unit with PrivateTmp=yes needs it elsewhere, or the unit would not see it).
+        SB=$(mktemp -d "${MBUP_SANDBOX_PARENT:-/tmp}/mbup-sandbox.XXXXXX")
         trap sandbox_cleanup EXIT
         mkdir -p "$SB"/{rt,units,logs,jars,state,backups,opt/metabase,cfg,data}
         chmod 700 "$SB/rt"
@@ -182,6 +184,11 @@ sandbox_manager_start() {
         local i
         for i in $(seq 1 100); do
                 if busctl --address="$DBUS_SYSTEM_BUS_ADDRESS" status org.freedesktop.systemd1 >/dev/null 2>&1; then
+                        # A root manager sets up ProtectHome=yes, ProtectKernelTunables= and the like
+                        # with the inaccessible nodes PID 1 makes at boot in /run/systemd (the
+                        # sandbox's own tmpfs): the ones this manager made for itself will do.
+                        [[ -e /run/systemd/inaccessible ]] || cp -a "$XDG_RUNTIME_DIR/systemd/inaccessible" /run/systemd/ ||
+                                die "cannot make /run/systemd/inaccessible"
                         return 0
                 fi
                 sleep 0.1
