@@ -39,8 +39,17 @@ int fsync_parent_directory(const char *path) {
         return 0;
 }
 
+/* mkdir, and when it made the directory, an fsync of its parent: a directory that a power loss can
+ * take away would take the files fsynced in it along (a backup, a kept JAR). */
+static int mkdir_and_sync(const char *path, mode_t mode) {
+        if (mkdir(path, mode) < 0)
+                return errno == EEXIST ? 0 : negative_errno();
+        return fsync_parent_directory(path);
+}
+
 int mkdir_parents_and_self(const char *path, mode_t mode) {
         _cleanup_free_ char *p = strdup(path);
+        int r;
 
         if (!p)
                 return -ENOMEM;
@@ -48,13 +57,12 @@ int mkdir_parents_and_self(const char *path, mode_t mode) {
                 if (*s != '/')
                         continue;
                 *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return negative_errno();
+                r = mkdir_and_sync(p, mode);
+                if (r < 0)
+                        return r;
                 *s = '/';
         }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return negative_errno();
-        return 0;
+        return mkdir_and_sync(p, mode);
 }
 
 /* A temporary name beside path: dir/.name.mbup-tmp-XXXXXX style, unique enough for one writer. */

@@ -27,7 +27,8 @@ int read_file_tail_lines(const char *path, size_t max, char **ret, size_t *ret_s
 /* fsyncs the directory that holds path. */
 int fsync_parent_directory(const char *path);
 
-/* mkdir -p with the mode for the directories it creates. */
+/* mkdir -p with the mode for the directories it creates; each one it creates is fsynced in its
+ * parent. */
 int mkdir_parents_and_self(const char *path, mode_t mode);
 
 /* Copies the regular file 'from' to 'to' through a temporary name beside 'to': copy, hash while
