@@ -1021,6 +1021,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         p->java_path = strdup(strempty(info->exec_path));
         p->backup_dir = strdup(m->config->backup.dir);
         p->state_dir = strdup(m->config->state_dir);
+        free(op->jar_path); /* "" until now, for the journal */
         op->jar_path = strdup(jar);
         op->health_url = health_url_from_unit(m, info);
         p->db_desc = appdb_describe(appdb);
