@@ -11,6 +11,7 @@
 #define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
 #define SYSTEMD_TIMEOUT_USEC (30 * USEC_PER_SEC)
 
+typedef struct InfoLoad InfoLoad;
 typedef struct PendingJob PendingJob;
 struct PendingJob {
         Systemd *systemd;
@@ -34,6 +35,7 @@ struct Systemd {
         UnitChangedCallback unit_changed_cb;
         void *unit_changed_userdata;
         PendingJob *jobs;
+        InfoLoad *loads; /* unit_info_load() calls waiting for systemd */
 };
 
 UnitInfo *unit_info_free(UnitInfo *i) {
@@ -262,25 +264,44 @@ static int unit_info_finish(UnitInfo *i, char **env_files) {
 }
 
 /* Asynchronous loading: GetAll(Unit) then GetAll(Service). */
-typedef struct InfoLoad {
+struct InfoLoad {
         Systemd *systemd;
+        sd_bus_slot *slot; /* the GetAll call in flight */
         UnitInfo *info;
         char **env_files;
         UnitInfoCallback cb;
         void *userdata;
         int stage;
-} InfoLoad;
+        InfoLoad *next;
+};
 
-static void info_load_done(InfoLoad *l, int r, const char *msg) {
-        if (r >= 0)
-                r = unit_info_finish(l->info, l->env_files);
-        if (r < 0) {
-                l->cb(r, NULL, msg, l->userdata);
-                unit_info_free(l->info);
-        } else
-                l->cb(0, l->info, NULL, l->userdata);
+/* Also for the loads still waiting when the daemon exits: their calls go with the bus, and
+ * without a slot of their own nothing would free them. */
+static void info_load_free(InfoLoad *l) {
+        for (InfoLoad **p = &l->systemd->loads; *p; p = &(*p)->next)
+                if (*p == l) {
+                        *p = l->next;
+                        break;
+                }
+        sd_bus_slot_unref(l->slot);
+        unit_info_free(l->info);
         strv_free(l->env_files);
         free(l);
+}
+
+static void info_load_done(InfoLoad *l, int r, const char *msg) {
+        UnitInfoCallback cb = l->cb;
+        void *userdata = l->userdata;
+        UnitInfo *info = TAKE_PTR(l->info);
+
+        if (r >= 0)
+                r = unit_info_finish(info, l->env_files);
+        info_load_free(l);
+        if (r < 0) {
+                cb(r, NULL, msg, userdata);
+                unit_info_free(info);
+        } else
+                cb(0, info, NULL, userdata);
 }
 
 static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
@@ -298,9 +319,10 @@ static int on_get_all(sd_bus_message *reply, void *userdata, sd_bus_error *ret_e
                 return 0;
         }
         if (l->stage++ == 0) {
+                l->slot = sd_bus_slot_unref(l->slot);
                 r = sd_bus_call_method_async(
                         l->systemd->bus,
-                        NULL,
+                        &l->slot,
                         SYSTEMD_DEST,
                         l->info->object_path,
                         "org.freedesktop.DBus.Properties",
@@ -341,27 +363,23 @@ int unit_info_load(Systemd *s, const char *unit, UnitInfoCallback cb, void *user
         l = calloc(1, sizeof(InfoLoad));
         if (!l)
                 return -ENOMEM;
-        *l = (InfoLoad){.systemd = s, .cb = cb, .userdata = userdata};
+        *l = (InfoLoad){.systemd = s, .cb = cb, .userdata = userdata, .next = s->loads};
+        s->loads = l;
         r = unit_info_new(unit, &l->info);
-        if (r < 0) {
-                free(l);
-                return r;
-        }
-        r = sd_bus_call_method_async(
-                s->bus,
-                NULL,
-                SYSTEMD_DEST,
-                l->info->object_path,
-                "org.freedesktop.DBus.Properties",
-                "GetAll",
-                on_get_all,
-                l,
-                "s",
-                "org.freedesktop.systemd1.Unit");
-        if (r < 0) {
-                unit_info_free(l->info);
-                free(l);
-        }
+        if (r >= 0)
+                r = sd_bus_call_method_async(
+                        s->bus,
+                        &l->slot,
+                        SYSTEMD_DEST,
+                        l->info->object_path,
+                        "org.freedesktop.DBus.Properties",
+                        "GetAll",
+                        on_get_all,
+                        l,
+                        "s",
+                        "org.freedesktop.systemd1.Unit");
+        if (r < 0)
+                info_load_free(l);
         return r;
 }
 
@@ -637,6 +655,9 @@ Systemd *systemd_free(Systemd *s) {
                 return NULL;
         while (s->jobs)
                 pending_job_unlink(s, s->jobs);
+        /* Their callers are being freed too: no callbacks. */
+        while (s->loads)
+                info_load_free(s->loads);
         sd_bus_slot_unref(s->job_removed_slot);
         sd_bus_slot_unref(s->job_new_slot);
         sd_bus_slot_unref(s->job_type_slot);
