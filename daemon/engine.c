@@ -210,7 +210,11 @@ static void engine_finish(Manager *m, Result result) {
         }
 
         if (m->dry_run) {
-                /* A dry run leaves no trace but its answer. */
+                /* A dry run leaves no trace but its answer: not even "Pre-flight checks for ..." as
+                 * the status of an idle daemon. */
+                if (m->status_before_dry_run)
+                        manager_set_status(m, "%s", m->status_before_dry_run);
+                m->status_before_dry_run = mfree_str(m->status_before_dry_run);
                 m->op = operation_free(m->op);
                 m->dry_run = false;
                 manager_properties_changed(m, "State", "Step", NULL);
@@ -1172,6 +1176,8 @@ static int engine_begin(
 
         m->op = TAKE_PTR(op);
         m->dry_run = flags & ENGINE_DRY_RUN;
+        if (m->dry_run)
+                (void) free_and_strdup(&m->status_before_dry_run, m->status_text);
         m->cancel_requested = false;
         m->op_call = sd_bus_message_ref(call);
         if (!m->dry_run) {

@@ -322,6 +322,7 @@ Manager *manager_free(Manager *m) {
         free(m->previous_version);
         free(m->hold_reason);
         free(m->dry_run_summary);
+        free(m->status_before_dry_run);
         free(m->expect_sha256);
         free(m->last_result);
         free(m->status_text);

@@ -55,7 +55,8 @@ typedef struct Manager {
         bool dry_run;
         bool cancel_requested;
         char *dry_run_summary;
-        char *expect_sha256; /* the staged JAR's verified SHA-256, for the next pre-flight */
+        char *status_before_dry_run; /* a dry run's status lines are undone when it ends */
+        char *expect_sha256;         /* the staged JAR's verified SHA-256, for the next pre-flight */
         uint64_t last_op_id;
         char *last_result;
         char *status_text;

@@ -220,6 +220,8 @@ scenario() {
                 as_mbctl "$TEST_ADMIN" 0 hold --reason "by an admin ($policy)"
                 run_mbctl 0 status
                 assert_contains "$OUT" "by an admin ($policy)"
+                # the dry runs' "Pre-flight checks for ..." is not left as the idle daemon's status
+                assert_not_contains "$OUT" "Pre-flight checks" "the status after dry runs"
                 as_mbctl "$TEST_ADMIN" 0 unhold
                 assert_unchanged "after the admin's dry runs, hold and unhold ($policy)"
         done
