@@ -76,6 +76,15 @@ scenario() {
         printf -v v '/%.0s..' $(seq 1 1360)
         jar_refused $R "cannot read" "$v/tmp/x.jar"
 
+        # Not refused, on purpose: a JAR only root may read (mode 000, another owner). The daemon runs
+        # as root and reads it; the staged copy takes the installed JAR's owner and mode, so Metabase
+        # can read what is installed. (mbctl refuses a JAR its caller can't read before asking.)
+        cp "$jar" "$SB/jars/unreadable.jar"
+        chown nobody:nogroup "$SB/jars/unreadable.jar"
+        chmod 000 "$SB/jars/unreadable.jar"
+        OUT=$("${BUS_CALL[@]}" Upgrade sst "$SB/jars/unreadable.jar" "" 2) || die "a JAR only root may read: $OUT"
+        assert_contains "$OUT" "v0.56.1 -> v0.56.2"
+
         log "JAR paths no caller may give"
         jar_refused $A "must be absolute" "metabase.jar"
         jar_refused $A "must be absolute" "../../../../etc/passwd"
