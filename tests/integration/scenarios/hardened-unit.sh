@@ -23,17 +23,21 @@ source "$MBUP_SRC/tests/integration/nginx.sh"
 MBUP_SANDBOX_PARENT=/var/lib
 
 write_hardened_unit() {
-        local in=$MBUP_SRC/unit-files/mbupgraded.service.in
+        local in=$MBUP_SRC/unit-files/mbupgraded.service.in bin=$SB/bin
+        # The build may live under /tmp (a CI checkout), which the unit's PrivateTmp= hides: the
+        # daemon and its helpers run from the sandbox, as they would from /usr.
+        mkdir -p "$bin"
+        cp "$MBUPGRADED" "$MBUP_BUILD/fetch/mbupgraded-fetch" "$MBUP_BUILD/dbhelper/mbupgraded-db" "$bin/"
         {
                 printf '[Unit]\nDescription=mbupgraded (sandbox, the [Service] of %s)\n[Service]\n' "$in"
                 sed -n '/^\[Service\]/,/^\[/{/^\[/d;/^#/d;/^$/d;p}' "$in" |
-                        sed -e "s|^ExecStart=.*|ExecStart=$MBUPGRADED --config $SB/mbupgraded.yaml|" \
+                        sed -e "s|^ExecStart=.*|ExecStart=$bin/mbupgraded --config $SB/mbupgraded.yaml|" \
                                 -e "s|^ReadWritePaths=.*|ReadWritePaths=$SB/state $SB/backups $SB/opt/metabase|" \
                                 -e '/^StateDirectory/d'
                 cat <<EOT
 Environment=DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS
-Environment=MBUPGRADED_FETCH=$MBUP_BUILD/fetch/mbupgraded-fetch
-Environment=MBUPGRADED_DB=$MBUP_BUILD/dbhelper/mbupgraded-db
+Environment=MBUPGRADED_FETCH=$bin/mbupgraded-fetch
+Environment=MBUPGRADED_DB=$bin/mbupgraded-db
 StandardOutput=append:$SB/logs/mbupgraded.log
 StandardError=inherit
 EOT
