@@ -8,6 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+TEST_JOBS=${TEST_JOBS:-2}
 passed=0
 failed=0
 failures=()
@@ -83,7 +84,9 @@ meson_tests unit-valgrind build --suite unit \
         --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet'
 
 step "integration scenarios (sandbox: private D-Bus, systemd --user, stand-in Metabase)"
-meson_tests integration build --suite integration
+# Two at a time: each scenario has a sandbox of its own (mount namespace, bus, manager, cgroup,
+# ports), and most of a scenario's time is waiting for Java to start and settle.
+meson_tests integration build --suite integration --num-processes "$TEST_JOBS"
 
 step "ASan + UBSan"
 if [[ ! -d build-asan ]]; then
@@ -95,7 +98,7 @@ if meson compile -C build-asan >/dev/null; then
         meson_tests unit-asan build-asan --suite unit
         # the daemon itself under the sanitizers, through real upgrades and a rollback
         MBUP_DAEMON_ENV="ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1" \
-                meson_tests integration-asan build-asan --suite integration upgrade-commits releases-stepwise-two-majors \
+                meson_tests integration-asan build-asan --suite integration --num-processes "$TEST_JOBS" upgrade-commits releases-stepwise-two-majors \
                 upgrade-rolls-back-on-crash-during-settle hold-cancel-and-busy postgres-upgrade-commits backup-and-restore
         unset ASAN_OPTIONS UBSAN_OPTIONS
 else
