@@ -303,7 +303,7 @@ static void engine_finish(Manager *m, Result result) {
                 (void) free_and_strdup(&m->running_version, op->from_version);
         (void) free_and_strdup(&m->last_result, verb);
         m->last_op_id = op->id;
-        bus_api_emit_finished(m, op);
+        /* Retention before the signal: who waits for the end sees the backups as they stay. */
         _cleanup_strv_free_ char **clones = NULL;
         backups_prune(m, op->backup_path, &clones);
         if (clones && streq_ptr(op->db_kind, "postgres") && op->db_secret && op->db_conninfo) {
@@ -315,6 +315,7 @@ static void engine_finish(Manager *m, Result result) {
         /* Nor the database password's copy. */
         if (op->db_secret)
                 (void) unlink(op->db_secret);
+        bus_api_emit_finished(m, op);
         m->probe_app_db = true;
         m->op = NULL;
         m->cancel_requested = false;
