@@ -684,16 +684,17 @@ static int verb_restore(sd_bus *bus, char **args) {
         return run_operation(bus, "Restore", "Restore", "st", backup, flags);
 }
 
-static int verb_backups(sd_bus *bus, char **args) {
+/* A method that answers a JSON array as a string; mbctl's exit status on failure. */
+static int call_json_array(sd_bus *bus, const char *method, const char *what, json_object **ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         json_object *array;
         const char *text;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "ListBackups", &error, &reply, "");
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, method, &error, &reply, "");
         if (r < 0)
-                return report_bus_error("Backups", r, &error);
+                return report_bus_error(what, r, &error);
         if (sd_bus_message_read(reply, "s", &text) < 0)
                 return EXIT_FAILED;
         array = json_tokener_parse(text);
@@ -702,6 +703,17 @@ static int verb_backups(sd_bus *bus, char **args) {
                 fprintf(stderr, "The daemon's answer is not a JSON array\n");
                 return EXIT_FAILED;
         }
+        *ret = array;
+        return 0;
+}
+
+static int verb_backups(sd_bus *bus, char **args) {
+        json_object *array;
+        int r;
+
+        r = call_json_array(bus, "ListBackups", "Backups", &array);
+        if (r != 0)
+                return r;
         if (arg_json)
                 puts(json_object_to_json_string_ext(
                         array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -783,23 +795,12 @@ static int verb_check(sd_bus *bus, char **args) {
 }
 
 static int verb_list(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         json_object *array;
-        const char *text;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "List", &error, &reply, "");
-        if (r < 0)
-                return report_bus_error("List", r, &error);
-        if (sd_bus_message_read(reply, "s", &text) < 0)
-                return EXIT_FAILED;
-        array = json_tokener_parse(text);
-        if (!array || !json_object_is_type(array, json_type_array)) {
-                json_object_put(array);
-                fprintf(stderr, "The daemon's answer is not a JSON array\n");
-                return EXIT_FAILED;
-        }
+        r = call_json_array(bus, "List", "List", &array);
+        if (r != 0)
+                return r;
         if (arg_json)
                 puts(json_object_to_json_string_ext(
                         array, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));

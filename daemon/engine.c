@@ -35,10 +35,23 @@ static void rollback_begin(Manager *m, const char *reason);
 static void rollback_restore(Manager *m);
 static void rollback_start(Manager *m);
 static void engine_finish(Manager *m, Result result);
+static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) _printf_(3, 4);
 
 /* The application database is on a server (PostgreSQL, MySQL): mbupgraded-db does the work. */
 static bool op_db_on_server(const Operation *op) {
         return op->db_kind && (streq(op->db_kind, "postgres") || streq(op->db_kind, "mysql"));
+}
+
+/* mbupgraded-db ARGS for the operation's database; cb when it is done. When it can't even be
+ * started, the operation fails here (and the caller only cleans up what is its own). */
+static int db_helper(Manager *m, char *const args[], DbHelperCallback cb, void *userdata) {
+        int r;
+
+        r = dbserver_run(
+                m->event, m->op->db_kind, m->op->db_conninfo, m->op->db_secret, args, cb, userdata, &m->db_run);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+        return r;
 }
 
 static int engine_save(Manager *m) {
@@ -940,20 +953,8 @@ static void on_preflight_done(int r, void *userdata) {
                 /* Connect, read the schema and the migration lock: a wrong password or a held lock
                  * refuses here, before the stop. */
                 manager_set_status(m, "Pre-flight checks of %s", op->db_desc);
-                r = dbserver_run(
-                        m->event,
-                        op->db_kind,
-                        op->db_conninfo,
-                        op->db_secret,
-                        STRV_MAKE("preflight"),
-                        on_db_preflight,
-                        p,
-                        &m->db_run);
-                if (r < 0) {
-                        engine_fail(
-                                m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+                if (db_helper(m, STRV_MAKE("preflight"), on_db_preflight, p) < 0)
                         preflight_free(p);
-                }
                 return;
         }
         preflight_passed(p);
@@ -1456,17 +1457,7 @@ static void server_dump(Manager *m) {
         op->backup_path = path_join(dir, backup_file_name(op->db_kind));
         engine_save(m);
         manager_set_status(m, "Backing up %s to %s", op->db_desc, op->backup_path);
-        r = dbserver_run(
-                m->event,
-                op->db_kind,
-                op->db_conninfo,
-                op->db_secret,
-                STRV_MAKE("backup", op->backup_path),
-                on_server_backup,
-                m,
-                &m->db_run);
-        if (r < 0)
-                engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+        (void) db_helper(m, STRV_MAKE("backup", op->backup_path), on_server_backup, m);
 }
 
 /* backup.postgres: clone. The backup directory holds a marker naming the copy, checksummed like
@@ -1545,17 +1536,7 @@ static void on_clone_check(int r, DbReport *report, void *userdata) {
         free_and_replace(op->backup_clone, name);
         engine_save(m);
         manager_set_status(m, "Backing up %s as the database %s", op->db_desc, op->backup_clone);
-        r = dbserver_run(
-                m->event,
-                op->db_kind,
-                op->db_conninfo,
-                op->db_secret,
-                STRV_MAKE("clone", op->backup_clone),
-                on_cloned,
-                m,
-                &m->db_run);
-        if (r < 0)
-                engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+        (void) db_helper(m, STRV_MAKE("clone", op->backup_clone), on_cloned, m);
 }
 
 static void step_backup(Manager *m) {
@@ -1566,18 +1547,7 @@ static void step_backup(Manager *m) {
         /* A clone needs the database without sessions: only with Metabase stopped. */
         if (streq_ptr(op->db_kind, "postgres") && m->config->backup.postgres == PG_BACKUP_CLONE &&
             op->stopped_usec && !isempty(op->db_name)) {
-                r = dbserver_run(
-                        m->event,
-                        op->db_kind,
-                        op->db_conninfo,
-                        op->db_secret,
-                        STRV_MAKE("clone-check"),
-                        on_clone_check,
-                        m,
-                        &m->db_run);
-                if (r < 0)
-                        engine_fail(
-                                m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
+                (void) db_helper(m, STRV_MAKE("clone-check"), on_clone_check, m);
                 return;
         }
         if (op_db_on_server(op)) {
@@ -1666,7 +1636,6 @@ static void on_server_restored(int r, DbReport *report, void *userdata) {
 
 static void server_restore(Manager *m, char *dump, const char *clone) {
         _cleanup_free_ char *keep_as = NULL;
-        int r;
 
         if (clone) {
                 /* The database as the newer version left it is renamed, never dropped. */
@@ -1681,29 +1650,11 @@ static void server_restore(Manager *m, char *dump, const char *clone) {
                         m->op->db_desc,
                         clone,
                         keep_as);
-                r = dbserver_run(
-                        m->event,
-                        m->op->db_kind,
-                        m->op->db_conninfo,
-                        m->op->db_secret,
-                        STRV_MAKE("restore-clone", (char *) clone, keep_as),
-                        on_server_restored,
-                        m,
-                        &m->db_run);
+                (void) db_helper(m, STRV_MAKE("restore-clone", (char *) clone, keep_as), on_server_restored, m);
         } else {
                 manager_set_status(m, "Restoring %s from %s", m->op->db_desc, dump);
-                r = dbserver_run(
-                        m->event,
-                        m->op->db_kind,
-                        m->op->db_conninfo,
-                        m->op->db_secret,
-                        STRV_MAKE("restore", dump),
-                        on_server_restored,
-                        m,
-                        &m->db_run);
+                (void) db_helper(m, STRV_MAKE("restore", dump), on_server_restored, m);
         }
-        if (r < 0)
-                engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
 }
 
 static int restore_db_run(void *userdata) {

@@ -41,6 +41,7 @@
 #include "macro.h"
 #include "mysql-helper.h"
 #include "pg-clone.h"
+#include "report.h"
 #include "strv.h"
 
 static void pq_finishp(PGconn **c) {
@@ -53,22 +54,6 @@ static void pq_clearp(PGresult **r) {
 }
 #define _cleanup_pgconn_ _cleanup_(pq_finishp)
 #define _cleanup_pgresult_ _cleanup_(pq_clearp)
-
-static int report_error(const char *kind, const char *fmt, ...) _printf_(2, 3);
-static int report_error(const char *kind, const char *fmt, ...) {
-        char msg[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        /* one printable line */
-        for (char *c = msg; *c; c++)
-                if ((unsigned char) *c < ' ')
-                        *c = ' ';
-        printf("error %s %s\n", kind, msg);
-        return 1;
-}
 
 /* The changelog tables' names as this database has them: Liquibase creates them lower case on
  * PostgreSQL, but a database migrated from elsewhere may have them quoted in upper case. */
@@ -103,7 +88,7 @@ static int preflight(PGconn *c) {
         printf("server_version %d\n", PQserverVersion(c));
         size = PQexec(c, "SELECT pg_database_size(current_database())");
         if (PQresultStatus(size) != PGRES_TUPLES_OK)
-                return report_error("query", "cannot read the database's size: %s", PQerrorMessage(c));
+                return report_failure("query", "cannot read the database's size: %s", PQerrorMessage(c));
         printf("database_size %s\n", PQgetvalue(size, 0, 0));
         printf("free_space unknown\n");
 
@@ -111,18 +96,18 @@ static int preflight(PGconn *c) {
         if (r == -ENOENT)
                 printf("changelog_count 0\n");
         else if (r < 0)
-                return report_error("query", "cannot look for DATABASECHANGELOG: %s", PQerrorMessage(c));
+                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", PQerrorMessage(c));
         else {
                 q = strdup_printf("SELECT count(*) FROM %s", changelog);
                 count = q ? PQexec(c, q) : NULL;
                 if (PQresultStatus(count) != PGRES_TUPLES_OK)
-                        return report_error("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
+                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
                 printf("changelog_count %s\n", PQgetvalue(count, 0, 0));
                 free(q);
                 q = strdup_printf("SELECT id FROM %s ORDER BY orderexecuted DESC LIMIT 1", changelog);
                 latest = q ? PQexec(c, q) : NULL;
                 if (PQresultStatus(latest) != PGRES_TUPLES_OK)
-                        return report_error("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
+                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
                 if (PQntuples(latest) > 0)
                         printf("changelog_latest %s\n", PQgetvalue(latest, 0, 0));
         }
@@ -131,7 +116,7 @@ static int preflight(PGconn *c) {
         if (r == -ENOENT)
                 printf("lock free\n");
         else if (r < 0)
-                return report_error("query", "cannot look for DATABASECHANGELOGLOCK: %s", PQerrorMessage(c));
+                return report_failure("query", "cannot look for DATABASECHANGELOGLOCK: %s", PQerrorMessage(c));
         else {
                 free(q);
                 q = strdup_printf(
@@ -140,7 +125,7 @@ static int preflight(PGconn *c) {
                         locktable);
                 lock = q ? PQexec(c, q) : NULL;
                 if (PQresultStatus(lock) != PGRES_TUPLES_OK)
-                        return report_error(
+                        return report_failure(
                                 "query", "cannot read DATABASECHANGELOGLOCK: %s", PQerrorMessage(c));
                 if (PQntuples(lock) == 0)
                         printf("lock free\n");
@@ -203,7 +188,7 @@ static int backup(PGconn *c, const char *conninfo, const char *out) {
         int r;
 
         if (!pg_dump || !pg_restore)
-                return report_error(
+                return report_failure(
                         "tool",
                         "no pg_dump for PostgreSQL %d: install postgresql-client-%d",
                         PQserverVersion(c) / 10000,
@@ -211,30 +196,30 @@ static int backup(PGconn *c, const char *conninfo, const char *out) {
         tmp = strdup_printf("%s.tmp", out);
         dbarg = strdup_printf("--dbname=%s", conninfo);
         if (!tmp || !dbarg)
-                return report_error("io", "out of memory");
+                return report_failure("io", "out of memory");
         (void) unlink(tmp);
         r = run_tool((char *[]){
                 pg_dump, (char *) "--format=custom", (char *) "--no-password", dbarg, (char *) "--file", tmp, NULL});
         if (r != 0) {
                 (void) unlink(tmp);
-                return report_error("dump", "%s failed (exit %d); see the daemon's log", pg_dump, r);
+                return report_failure("dump", "%s failed (exit %d); see the daemon's log", pg_dump, r);
         }
         /* Readable, to the last entry, before it counts as a backup (the list itself is of no use). */
         r = run_tool_full((char *[]){pg_restore, (char *) "--list", tmp, NULL}, true);
         if (r != 0) {
                 (void) unlink(tmp);
-                return report_error("dump", "the dump %s does not read back with pg_restore --list", tmp);
+                return report_failure("dump", "the dump %s does not read back with pg_restore --list", tmp);
         }
         fd = open(tmp, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fsync(fd) < 0 || sha256_fd(fd, sha, &size) < 0) {
                 (void) unlink(tmp);
-                return report_error("io", "cannot write %s to disk: %m", tmp);
+                return report_failure("io", "cannot write %s to disk: %m", tmp);
         }
         (void) fchmod(fd, 0600);
         r = rename_and_sync(tmp, out);
         if (r < 0) {
                 (void) unlink(tmp);
-                return report_error("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
+                return report_failure("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
         }
         printf("done %" PRIu64 " %s\n", size, sha);
         return 0;
@@ -285,18 +270,18 @@ static int restore(int server_version, const char *conninfo, const char *in) {
         int r;
 
         if (!pg_restore || !psql)
-                return report_error(
+                return report_failure(
                         "tool",
                         "no pg_restore/psql for PostgreSQL %d: install postgresql-client-%d",
                         server_version / 10000,
                         server_version / 10000);
         if (access(in, R_OK) < 0)
-                return report_error("io", "cannot read the backup %s: %m", in);
+                return report_failure("io", "cannot read the backup %s: %m", in);
         dbarg = strdup_printf("--dbname=%s", conninfo);
         if (!dbarg)
-                return report_error("io", "out of memory");
+                return report_failure("io", "out of memory");
         if (pipe2(from, O_CLOEXEC) < 0 || pipe2(to, O_CLOEXEC) < 0)
-                return report_error("io", "cannot create a pipe: %m");
+                return report_failure("io", "cannot create a pipe: %m");
         /* psql's result rows (setval, ...) are of no use: its stdout goes nowhere. */
         r = spawn_piped(
                 (char *[]){
@@ -329,7 +314,7 @@ static int restore(int server_version, const char *conninfo, const char *in) {
                 (void) close(from[0]);
                 if (psql_pid > 0)
                         (void) wait_exit(psql_pid);
-                return report_error(
+                return report_failure(
                         "restore", "cannot run %s: %s", psql_pid > 0 ? pg_restore : psql, strerror(-r));
         }
         (void) signal(SIGPIPE, SIG_IGN);
@@ -367,13 +352,13 @@ static int restore(int server_version, const char *conninfo, const char *in) {
         (void) close(to[1]);
         r_psql = wait_exit(psql_pid);
         if (r_restore != 0)
-                return report_error(
+                return report_failure(
                         "restore",
                         "the backup %s can't be read (pg_restore exit %d); the database is as it was before",
                         in,
                         r_restore);
         if (r_psql != 0 || write_failed || !copied_all)
-                return report_error(
+                return report_failure(
                         "restore",
                         "restoring %s failed (psql exit %d); the database is as it was before",
                         in,
@@ -389,7 +374,7 @@ int main(int argc, char *argv[]) {
         if (streq(strempty(kind), "mysql"))
                 return mysql_main(argc, argv); /* mysql.c */
         if (!isempty(kind) && !streq(kind, "postgres")) {
-                (void) report_error("usage", "MBUP_DB_KIND=%s: expected postgres or mysql", kind);
+                (void) report_failure("usage", "MBUP_DB_KIND=%s: expected postgres or mysql", kind);
                 return 2;
         }
         if (argc >= 2 && pg_clone_verb(argv[1]))
@@ -400,16 +385,16 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr,
                         "usage: %s preflight | backup FILE | restore FILE   (connection from MBUP_PG_CONNINFO and PGPASSFILE)\n",
                         program_invocation_short_name);
-                (void) report_error("usage", "expected: preflight, backup FILE or restore FILE");
+                (void) report_failure("usage", "expected: preflight, backup FILE or restore FILE");
                 return 2;
         }
         if (isempty(conninfo)) {
-                (void) report_error("usage", "MBUP_PG_CONNINFO is not set");
+                (void) report_failure("usage", "MBUP_PG_CONNINFO is not set");
                 return 2;
         }
         c = PQconnectdb(conninfo);
         if (PQstatus(c) != CONNECTION_OK)
-                return report_error(
+                return report_failure(
                         "connect", "cannot connect to the application database: %s", PQerrorMessage(c));
         if (streq(argv[1], "backup"))
                 return backup(c, conninfo, argv[2]) == 0 ? 0 : 1;

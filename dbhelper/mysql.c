@@ -41,6 +41,7 @@
 #include "hash.h"
 #include "macro.h"
 #include "mysql-helper.h"
+#include "report.h"
 #include "strv.h"
 
 DEFINE_POINTER_CLEANUP(MYSQL, mysql_close, mysql_closep);
@@ -145,22 +146,6 @@ static const char *dump_problem(int fd) {
         return mydb_dump_tail_problem(buf, (size_t) k);
 }
 
-/* As db.c's: one printable line on stdout, "error KIND MESSAGE"; returns 1. */
-static int report_error(const char *kind, const char *fmt, ...) _printf_(2, 3);
-static int report_error(const char *kind, const char *fmt, ...) {
-        char msg[1024];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        for (char *c = msg; *c; c++)
-                if ((unsigned char) *c < ' ')
-                        *c = ' ';
-        printf("error %s %s\n", kind, msg);
-        return 1;
-}
-
 /* The first executable 'name' in PATH (or the usual directories without one). */
 static char *find_program(const char *name) {
         const char *path = secure_getenv("PATH");
@@ -239,7 +224,7 @@ static MYSQL *connect_db(const char *defaults, const char *database) {
         unsigned connect_timeout = CONNECT_TIMEOUT_SEC, rw_timeout = READ_TIMEOUT_SEC, local_infile = 0;
 
         if (!m) {
-                (void) report_error("io", "out of memory");
+                (void) report_failure("io", "out of memory");
                 return NULL;
         }
         (void) mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &connect_timeout);
@@ -251,7 +236,7 @@ static MYSQL *connect_db(const char *defaults, const char *database) {
         (void) mysql_optionsv(m, MYSQL_READ_DEFAULT_GROUP, "client");
         /* host, port, user and password from the option file */
         if (!mysql_real_connect(m, NULL, NULL, NULL, database, 0, NULL, 0)) {
-                (void) report_error(
+                (void) report_failure(
                         "connect", "cannot connect to the application database: %s", mysql_error(m));
                 return NULL;
         }
@@ -320,7 +305,7 @@ static int preflight(MYSQL *m) {
 
         version = strdup(mysql_get_server_info(m));
         if (!version)
-                return report_error("io", "out of memory");
+                return report_failure("io", "out of memory");
         for (char *c = version; *c; c++)
                 if ((unsigned char) *c <= ' ' || *c == 0x7f)
                         *c = '_';
@@ -333,7 +318,7 @@ static int preflight(MYSQL *m) {
                 1,
                 &size);
         if (r <= 0)
-                return report_error("query", "cannot read the database's size: %s", mysql_error(m));
+                return report_failure("query", "cannot read the database's size: %s", mysql_error(m));
         printf("database_size %s\n", size);
         printf("free_space unknown\n");
 
@@ -341,21 +326,21 @@ static int preflight(MYSQL *m) {
         if (r == -ENOENT)
                 printf("changelog_count 0\n");
         else if (r < 0)
-                return report_error("query", "cannot look for DATABASECHANGELOG: %s", mysql_error(m));
+                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", mysql_error(m));
         else {
                 q = strdup_printf("SELECT COUNT(*) FROM %s", changelog);
                 if (!q)
-                        return report_error("io", "out of memory");
+                        return report_failure("io", "out of memory");
                 if (query_row(m, q, 1, &count) <= 0)
-                        return report_error("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
+                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
                 printf("changelog_count %s\n", count);
                 free(q);
                 q = strdup_printf("SELECT ID FROM %s ORDER BY ORDEREXECUTED DESC LIMIT 1", changelog);
                 if (!q)
-                        return report_error("io", "out of memory");
+                        return report_failure("io", "out of memory");
                 r = query_row(m, q, 1, &latest);
                 if (r < 0)
-                        return report_error("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
+                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
                 if (r > 0)
                         printf("changelog_latest %s\n", latest);
         }
@@ -364,7 +349,7 @@ static int preflight(MYSQL *m) {
         if (r == -ENOENT)
                 printf("lock free\n");
         else if (r < 0)
-                return report_error("query", "cannot look for DATABASECHANGELOGLOCK: %s", mysql_error(m));
+                return report_failure("query", "cannot look for DATABASECHANGELOGLOCK: %s", mysql_error(m));
         else {
                 free(q);
                 /* LOCKED is BIT(1) under Liquibase on MySQL: compared as a number */
@@ -373,10 +358,10 @@ static int preflight(MYSQL *m) {
                         "WHERE LOCKED <> 0 LIMIT 1",
                         locktable);
                 if (!q)
-                        return report_error("io", "out of memory");
+                        return report_failure("io", "out of memory");
                 r = query_row(m, q, 2, lock);
                 if (r < 0)
-                        return report_error("query", "cannot read DATABASECHANGELOGLOCK: %s", mysql_error(m));
+                        return report_failure("query", "cannot read DATABASECHANGELOGLOCK: %s", mysql_error(m));
                 if (r == 0)
                         printf("lock free\n");
                 else
@@ -400,7 +385,7 @@ static int backup(const Clients *c, const char *defaults, const char *database, 
         defarg = strdup_printf("--defaults-extra-file=%s", defaults);
         resarg = tmp ? strdup_printf("--result-file=%s", tmp) : NULL;
         if (!defarg || !resarg)
-                return report_error("io", "out of memory");
+                return report_failure("io", "out of memory");
         (void) unlink(tmp);
         r = run_tool(
                 (char *[]){
@@ -419,27 +404,27 @@ static int backup(const Clients *c, const char *defaults, const char *database, 
                 NULL);
         if (r != 0) {
                 (void) unlink(tmp);
-                return report_error("dump", "%s failed (exit %d); see the daemon's log", c->dump, r);
+                return report_failure("dump", "%s failed (exit %d); see the daemon's log", c->dump, r);
         }
         fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
                 (void) unlink(tmp);
-                return report_error("io", "cannot open the dump %s: %m", tmp);
+                return report_failure("io", "cannot open the dump %s: %m", tmp);
         }
         /* Complete, to its last line, before it counts as a backup. */
         problem = dump_problem(fd);
         if (problem) {
                 (void) unlink(tmp);
-                return report_error("dump", "the dump %s is not complete: %s", tmp, problem);
+                return report_failure("dump", "the dump %s is not complete: %s", tmp, problem);
         }
         if (fsync(fd) < 0 || sha256_fd(fd, sha, &size) < 0 || fchmod(fd, 0600) < 0) {
                 (void) unlink(tmp);
-                return report_error("io", "cannot write %s to disk: %m", tmp);
+                return report_failure("io", "cannot write %s to disk: %m", tmp);
         }
         r = rename_and_sync(tmp, out);
         if (r < 0) {
                 (void) unlink(tmp);
-                return report_error("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
+                return report_failure("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
         }
         printf("done %" PRIu64 " %s\n", size, sha);
         return 0;
@@ -521,14 +506,14 @@ static int restore(const Clients *c, const char *defaults, const char *database,
         {
                 _cleanup_close_ int fd = open(in, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
-                        return report_error(
+                        return report_failure(
                                 "restore",
                                 "cannot read the backup %s: %m; the database is as it was before",
                                 in);
                 problem = dump_problem(fd);
         }
         if (problem)
-                return report_error(
+                return report_failure(
                         "restore",
                         "the backup %s can't be used: %s; the database is as it was before",
                         in,
@@ -537,15 +522,15 @@ static int restore(const Clients *c, const char *defaults, const char *database,
         defarg = strdup_printf("--defaults-extra-file=%s", defaults);
         dbarg = strdup_printf("--database=%s", database);
         if (!defarg || !dbarg)
-                return report_error("io", "out of memory");
+                return report_failure("io", "out of memory");
         m = connect_db(defaults, database);
         if (!m)
                 return 1;
         r = drop_everything(m);
         if (r == -ENOMEM)
-                return report_error("io", "out of memory");
+                return report_failure("io", "out of memory");
         if (r < 0)
-                return report_error(
+                return report_failure(
                         "restore",
                         "cannot empty the database before loading %s: %s; some of it may be dropped: run the restore again",
                         in,
@@ -563,7 +548,7 @@ static int restore(const Clients *c, const char *defaults, const char *database,
                         NULL},
                 in);
         if (r != 0)
-                return report_error(
+                return report_failure(
                         "restore",
                         "loading %s failed (%s exit %d); the database is partly restored: run the restore again",
                         in,
@@ -586,15 +571,15 @@ int mysql_main(int argc, char *argv[]) {
                 fprintf(stderr,
                         "usage: %s preflight | backup FILE | restore FILE   (MBUP_DB_KIND=mysql: connection from MBUP_MY_DEFAULTS and MBUP_MY_DATABASE)\n",
                         program_invocation_short_name);
-                (void) report_error("usage", "expected: preflight, backup FILE or restore FILE");
+                (void) report_failure("usage", "expected: preflight, backup FILE or restore FILE");
                 return 2;
         }
         if (isempty(defaults)) {
-                (void) report_error("usage", "MBUP_MY_DEFAULTS is not set");
+                (void) report_failure("usage", "MBUP_MY_DEFAULTS is not set");
                 return 2;
         }
         if (!mydb_database_name_is_valid(database)) {
-                (void) report_error("usage", "MBUP_MY_DATABASE is not set or not a database name");
+                (void) report_failure("usage", "MBUP_MY_DATABASE is not set or not a database name");
                 return 2;
         }
         /* the dump holds the data: 0600 from its first byte */
@@ -602,11 +587,11 @@ int mysql_main(int argc, char *argv[]) {
 
         r = find_clients(&clients);
         if (r == -ENOENT)
-                return report_error("tool", TOOL_MISSING);
+                return report_failure("tool", TOOL_MISSING);
         if (r < 0)
-                return report_error("io", "out of memory");
+                return report_failure("io", "out of memory");
         if (access(defaults, R_OK) < 0)
-                return report_error("io", "cannot read the option file %s: %m", defaults);
+                return report_failure("io", "cannot read the option file %s: %m", defaults);
 
         if (streq(argv[1], "restore"))
                 return restore(&clients, defaults, database, argv[2]) == 0 ? 0 : 1;

@@ -27,6 +27,7 @@
 
 #include "macro.h"
 #include "pg-clone.h"
+#include "report.h"
 #include "strv.h"
 
 #define CLONE_INFIX "_mbup_"
@@ -66,31 +67,7 @@ bool pg_clone_verb(const char *verb) {
         return string_table_lookup(verb_table, _VERB_MAX, verb) >= 0;
 }
 
-/* One report line, printable whatever the server's messages hold (they end in newlines and may
- * span several lines). */
-static void report(const char *fmt, ...) _printf_(1, 2);
-static void report(const char *fmt, ...) {
-        char line[2048];
-        va_list ap;
-        size_t n;
-
-        va_start(ap, fmt);
-        vsnprintf(line, sizeof(line), fmt, ap);
-        va_end(ap);
-        n = 0;
-        for (const char *c = line; *c; c++) {
-                bool space = (unsigned char) *c <= ' ' || *c == 0x7f;
-                if (!space)
-                        line[n++] = *c;
-                else if (n > 0 && line[n - 1] != ' ')
-                        line[n++] = ' ';
-        }
-        line[n] = '\0';
-        while (n > 0 && line[n - 1] == ' ')
-                line[--n] = '\0';
-        printf("%s\n", line);
-}
-#define report_error(status, kind, fmt, ...) (report("error " kind " " fmt, ##__VA_ARGS__), (status))
+#define report_error(status, kind, fmt, ...) (report_line("error " kind " " fmt, ##__VA_ARGS__), (status))
 
 /* The primary message of a failed statement (no "ERROR:" prefix, no context lines). */
 static const char *result_message(PGconn *c, const PGresult *r) {
@@ -552,7 +529,7 @@ static int verb_clone_check(PGconn *c, const char *db) {
         if (db_facts(c, db, &f, &err) < 0)
                 return report_error(1, "query", "%s", strempty(err));
         if (!f.exists) {
-                report("clone impossible there is no database %s", db);
+                report_line("clone impossible there is no database %s", db);
                 goto done;
         }
         if (!f.superuser && !f.createdb) {
@@ -595,7 +572,7 @@ static int verb_clone_check(PGconn *c, const char *db) {
                 rollback(c);
         }
         if (reasons)
-                report("clone impossible %s", reasons);
+                report_line("clone impossible %s", reasons);
         else
                 printf("clone possible\n");
 done:
@@ -855,7 +832,7 @@ int pg_clone_main(int argc, char *argv[]) {
 
         c = connect_maintenance(conninfo, &err);
         if (!c && verb == VERB_CLONE_CHECK) {
-                report("clone impossible cannot connect to a maintenance database: %s", strempty(err));
+                report_line("clone impossible cannot connect to a maintenance database: %s", strempty(err));
                 printf("done\n");
                 return 0;
         }

@@ -480,6 +480,17 @@ EOT
 
 mbctl() { "$MBCTL" "$@"; }
 
+# wait_for SECONDS COMMAND...: until COMMAND succeeds (every 0.2 s); fails after SECONDS.
+wait_for() { # wait_for SECONDS COMMAND...
+        local t=$1 i
+        shift
+        for i in $(seq 1 $((t * 5))); do
+                "$@" && return 0
+                sleep 0.2
+        done
+        return 1
+}
+
 http() { curl -fsS --max-time 5 "http://127.0.0.1:$MB_PORT$1"; }
 
 wait_healthy() {

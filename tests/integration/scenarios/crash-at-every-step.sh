@@ -7,15 +7,6 @@
 # and the next upgrade goes through (the next round is one).
 N=1 # the stand-in's patch level running now: v0.56.$N, newest migration v56.00$N
 
-wait_for() { # wait_for SECONDS COMMAND...
-        local t=$1 i
-        shift
-        for i in $(seq 1 $((t * 5))); do
-                "$@" && return 0
-                sleep 0.2
-        done
-        return 1
-}
 daemon_idle() { [[ $(mbctl status 2>/dev/null) == *"Daemon: idle"* ]]; }
 daemon_dead() { [[ $(systemctl --user show -p ActiveState --value mbupgraded.service) != active ]]; }
 

@@ -1,15 +1,6 @@
 # policy.apply: immediately: the daemon finds the release at its first check, stages it and
 # applies it with nobody asking. A release whose unattended upgrade was rolled back is not tried
 # again unattended at the next check.
-wait_for() { # wait_for SECONDS COMMAND...
-        local t=$1 i
-        shift
-        for i in $(seq 1 $((t * 5))); do
-                "$@" && return 0
-                sleep 0.2
-        done
-        return 1
-}
 running_is() { [[ "$(running_version 2>/dev/null)" == "$1" ]]; }
 history_has() { [[ $(mbctl history --json | grep -c "$1") -ge ${2:-1} ]]; }
 

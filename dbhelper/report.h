@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* mbupgraded-db's report on stdout, one line each, read by the daemon (daemon/dbserver.c). */
+
+#include "macro.h"
+
+/* One line, printable whatever the server's messages hold: control characters and runs of
+ * whitespace become one space, none at either end. */
+void report_line(const char *fmt, ...) _printf_(1, 2);
+
+/* "error KIND MESSAGE" as report_line() prints it; returns 1 (the helper's exit status). */
+int report_failure(const char *kind, const char *fmt, ...) _printf_(2, 3);
