@@ -7,13 +7,16 @@
  *                    [--low-speed-limit BYTES_PER_SEC] [--low-speed-time SEC]
  *                    [--allow-http-loopback] [--resume]
  *
- * The body is streamed into PATH.part (0600) and hashed with SHA-256 while it is written; on
- * success the file is fsynced and renamed to PATH, and the directory fsynced. On failure PATH is
+ * The body is streamed into PATH.part (0600) and hashed with SHA-256 while it is written, both by
+ * a second thread fed through a ring of buffers (file-writer.h), so that on a small machine they
+ * run beside libcurl's receiving and decrypting rather than after it. On success the file is
+ * fsynced (unless --no-fsync) and renamed to PATH, and the directory fsynced. On failure PATH is
  * untouched and PATH.part is left for --resume, which hashes what is already there and asks for
  * the rest with a Range request (a server that answers 200 instead sends the whole file again).
  *
  * Stdout, one report a line:
- *   progress DOWNLOADED TOTAL     at most ~4 times a second; TOTAL is 0 when unknown
+ *   progress DOWNLOADED TOTAL     at most ~4 times a second; TOTAL is 0 when unknown; DOWNLOADED
+ *                                 is received, some of it maybe still in the writer's ring
  *   done SIZE SHA256HEX           last line on success, exit status 0
  *   error KIND MESSAGE            last line on failure, exit status 1 (2 for KIND usage)
  * KIND is one of http, size, timeout, tls, redirect, protocol, network, io, usage.
@@ -42,6 +45,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "file-writer.h"
 #include "fileio.h"
 #include "hash.h"
 #include "macro.h"
@@ -114,8 +118,8 @@ typedef struct Fetch {
 
         char *part_path;
         int fd;
-        Sha256 *sha256;
-        uint64_t size;  /* bytes in PATH.part, all of them hashed */
+        FileWriter *writer;
+        uint64_t size;  /* bytes given to the writer: in PATH.part and hashed once it is flushed */
         uint64_t total; /* the size the file will have when complete, 0 if unknown */
 
         /* The response being received. */
@@ -131,6 +135,7 @@ typedef struct Fetch {
 } Fetch;
 
 DEFINE_POINTER_CLEANUP(CURLU, curl_url_cleanup, curl_url_cleanupp);
+DEFINE_POINTER_CLEANUP(Sha256, sha256_free, sha256_freep);
 
 static void curl_freep(char **p) {
         curl_free(*p);
@@ -143,8 +148,8 @@ static void fetch_done(Fetch *f) {
                 (void) unlink(f->part_path);
         curl_easy_cleanup(f->curl);
         free(f->part_path);
+        file_writer_free(f->writer); /* before the fd it writes to */
         closep(&f->fd);
-        sha256_free(f->sha256);
 }
 
 static uint64_t now_usec(void) {
@@ -281,39 +286,27 @@ static int check_url(const char *url, bool redirect, UrlScheme *ret) {
                 strempty(shown));
 }
 
-static int pwrite_all(int fd, const void *p, size_t n, uint64_t offset) {
-        const char *c = p;
-
-        while (n > 0) {
-                ssize_t k = pwrite(fd, c, n, (off_t) offset);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                c += k;
-                n -= (size_t) k;
-                offset += (uint64_t) k;
-        }
-        return 0;
+static int report_write_error(Fetch *f, int r) {
+        return report_error(FETCH_ERROR_IO, "Failed to write %s: %s", f->part_path, strerror(-r));
 }
 
 /* Empties PATH.part and the hash, to receive the whole file from its first byte. */
 static int fetch_start_over(Fetch *f) {
         int r;
 
+        r = file_writer_reset(f->writer);
+        if (r < 0)
+                return report_write_error(f, r);
         if (ftruncate(f->fd, 0) < 0)
                 return report_error(FETCH_ERROR_IO, "Failed to truncate %s: %m", f->part_path);
-        f->sha256 = sha256_free(f->sha256);
-        r = sha256_new(&f->sha256);
-        if (r < 0)
-                return report_error(FETCH_ERROR_IO, "Failed to set up SHA-256: %s", strerror(-r));
         f->size = 0;
         return 0;
 }
 
-/* Opens PATH.part; with --resume, keeps and hashes what an earlier run left there. */
+/* Opens PATH.part; with --resume, keeps and hashes what an earlier run left there. Then starts the
+ * writer after it. */
 static int fetch_open_part(Fetch *f) {
+        _cleanup_(sha256_freep) Sha256 *sha256 = NULL;
         _cleanup_free_ void *buf = NULL;
         struct stat st;
         int r;
@@ -331,18 +324,21 @@ static int fetch_open_part(Fetch *f) {
         if (!S_ISREG(st.st_mode))
                 return report_error(FETCH_ERROR_IO, "%s is not a regular file", f->part_path);
 
-        r = sha256_new(&f->sha256);
+        r = sha256_new(&sha256);
         if (r < 0)
                 return report_error(FETCH_ERROR_IO, "Failed to set up SHA-256: %s", strerror(-r));
 
-        if (st.st_size == 0)
-                return 0;
-        if (arg_max_size > 0 && (uint64_t) st.st_size > arg_max_size)
-                return fetch_start_over(f);
-
-        buf = malloc(HASH_BUFFER_SIZE);
-        if (!buf)
-                return report_error(FETCH_ERROR_IO, "out of memory");
+        if (arg_max_size > 0 && (uint64_t) st.st_size > arg_max_size) {
+                /* Longer than the file may be: start over. */
+                if (ftruncate(f->fd, 0) < 0)
+                        return report_error(FETCH_ERROR_IO, "Failed to truncate %s: %m", f->part_path);
+                st.st_size = 0;
+        }
+        if (st.st_size > 0) {
+                buf = malloc(HASH_BUFFER_SIZE);
+                if (!buf)
+                        return report_error(FETCH_ERROR_IO, "out of memory");
+        }
         while (f->size < (uint64_t) st.st_size) {
                 ssize_t n = pread(f->fd, buf, HASH_BUFFER_SIZE, (off_t) f->size);
                 if (n < 0) {
@@ -352,15 +348,19 @@ static int fetch_open_part(Fetch *f) {
                 }
                 if (n == 0)
                         break;
-                r = sha256_update(f->sha256, buf, (size_t) n);
+                r = sha256_update(sha256, buf, (size_t) n);
                 if (r < 0)
                         return report_error(
                                 FETCH_ERROR_IO, "Failed to hash %s: %s", f->part_path, strerror(-r));
                 f->size += (uint64_t) n;
         }
         /* Anything beyond what was hashed (the file shrank under us) goes. */
-        if (ftruncate(f->fd, (off_t) f->size) < 0)
+        if (st.st_size > 0 && ftruncate(f->fd, (off_t) f->size) < 0)
                 return report_error(FETCH_ERROR_IO, "Failed to truncate %s: %m", f->part_path);
+
+        r = file_writer_new(f->fd, f->size, TAKE_PTR(sha256), &f->writer);
+        if (r < 0)
+                return report_error(FETCH_ERROR_IO, "Failed to start the writer thread: %s", strerror(-r));
         return 0;
 }
 
@@ -503,14 +503,9 @@ static size_t write_callback(char *p, size_t size, size_t nmemb, void *userdata)
                 return 0;
         }
 
-        r = sha256_update(f->sha256, p, n);
+        r = file_writer_write(f->writer, p, n);
         if (r < 0) {
-                (void) report_error(FETCH_ERROR_IO, "Failed to hash the download: %s", strerror(-r));
-                return 0;
-        }
-        r = pwrite_all(f->fd, p, n, f->size);
-        if (r < 0) {
-                (void) report_error(FETCH_ERROR_IO, "Failed to write %s: %s", f->part_path, strerror(-r));
+                (void) report_write_error(f, r);
                 return 0;
         }
         f->size += n;
@@ -671,6 +666,11 @@ static int fetch_request(Fetch *f, char **url, uint64_t deadline, unsigned *redi
         f->errbuf[0] = '\0';
 
         c = curl_easy_perform(f->curl);
+        /* Whatever comes next, what was received is in PATH.part first (and an error writing it
+         * is the one reported). */
+        r = file_writer_flush(f->writer);
+        if (r < 0)
+                return report_write_error(f, r);
         if (c == CURLE_OK && !f->body_started) {
                 r = fetch_begin_body(f); /* an empty body */
                 if (r < 0)
@@ -718,7 +718,7 @@ static int fetch_run(void) {
         _cleanup_(fetch_done) Fetch f = {.fd = -EBADF};
         _cleanup_free_ char *url = NULL;
         char hex[SHA256_HEX_SIZE];
-        uint64_t deadline = arg_timeout > 0 ? now_usec() + arg_timeout * USEC_PER_SEC : 0;
+        uint64_t hashed = 0, deadline = arg_timeout > 0 ? now_usec() + arg_timeout * USEC_PER_SEC : 0;
         unsigned redirects = 0;
         bool restarted = false;
         int r;
@@ -742,9 +742,10 @@ static int fetch_run(void) {
                         return r;
         } while (r > 0);
 
-        r = sha256_final_hex(f.sha256, hex);
+        r = file_writer_finish(f.writer, hex, &hashed);
         if (r < 0)
-                return report_error(FETCH_ERROR_IO, "Failed to hash the download: %s", strerror(-r));
+                return report_write_error(&f, r);
+        assert(hashed == f.size);
         /* --no-fsync: the caller checks the content against the SHA-256 reported below before it
          * uses the file, so a power loss can't slip a torn file past it; the rename is still one. */
         if (!arg_no_fsync && fsync(f.fd) < 0)

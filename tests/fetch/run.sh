@@ -51,6 +51,10 @@ mkdir -p "$OUT"
 head -c $((3 * 1024 * 1024 + 12345)) /dev/urandom >"$WWW/metabase.jar"
 JAR_SIZE=$(stat -c %s "$WWW/metabase.jar")
 JAR_SHA=$(sha256sum "$WWW/metabase.jar" | cut -d' ' -f1)
+# Larger than the helper's ring of buffers (4 MiB) many times over, and no multiple of its slots.
+head -c $((40 * 1024 * 1024 + 4321)) /dev/urandom >"$WWW/big.bin"
+BIG_SIZE=$(stat -c %s "$WWW/big.bin")
+BIG_SHA=$(sha256sum "$WWW/big.bin" | cut -d' ' -f1)
 printf '{"latest":{"version":"v0.56.3"}}\n' >"$WWW/version-info.json"
 
 N=0
@@ -159,6 +163,39 @@ test_resume() {
         cmp -s "$OUT/f" "$WWW/metabase.jar" || fail "content differs"
         log_has "\" 206 $((JAR_SIZE - half)) range=\"bytes=$half-\""
         head -n 1 "$T/stdout" | grep -qx "progress $half $JAR_SIZE" || fail "first progress is not '$half $JAR_SIZE'"
+}
+
+# The SHA-256 reported is of the bytes in the file, whatever they are: the server's, or a .part's
+# that --resume kept.
+expect_hash_of_file() { # SIZE
+        local got
+        got=$(sha256sum <"$OUT/f" | cut -d' ' -f1)
+        [[ "$LAST" == "done $1 $got" ]] || fail "last line '$LAST', the file is $(stat -c %s "$OUT/f") bytes, $got"
+}
+
+test_large_download() {
+        fetch --url "$NGINX_URL/big.bin" --output "$OUT/f" --ca-file "$TEST_CA"
+        expect_done "$BIG_SIZE" "$BIG_SHA"
+        expect_hash_of_file "$BIG_SIZE"
+        # Resumed at an odd offset past the first ring's worth.
+        rm "$OUT/f"
+        head -c $((17 * 1024 * 1024 + 3)) "$WWW/big.bin" >"$OUT/f.part"
+        fetch --url "$NGINX_URL/big.bin" --output "$OUT/f" --ca-file "$TEST_CA" --resume --no-fsync
+        expect_done "$BIG_SIZE" "$BIG_SHA"
+        expect_hash_of_file "$BIG_SIZE"
+        log_has "\" 206 $((BIG_SIZE - 17 * 1024 * 1024 - 3)) range=\"bytes=$((17 * 1024 * 1024 + 3))-\""
+}
+
+test_resume_hashes_what_the_part_holds() {
+        # Zeros where the file's first bytes should be: the server sends the rest, and the hash is
+        # of the zeros and the rest, not the file's (the caller's check against metabase.sha256
+        # then refuses it).
+        head -c $((5 * 1024 * 1024 + 1)) /dev/zero >"$OUT/f.part"
+        fetch --url "$NGINX_URL/big.bin" --output "$OUT/f" --ca-file "$TEST_CA" --resume
+        [[ $RC -eq 0 ]] || fail "exit status $RC, expected 0"
+        expect_hash_of_file "$BIG_SIZE"
+        [[ "$LAST" != *"$BIG_SHA" ]] || fail "reported the server's hash for other bytes"
+        cmp -s -i $((5 * 1024 * 1024 + 1)) "$OUT/f" "$WWW/big.bin" || fail "the rest differs"
 }
 
 test_resume_server_ignores_range() {
@@ -382,6 +419,8 @@ test_output_dir_missing() {
 t "good download: hash, mode, progress, User-Agent" test_good_download
 t "small file with a small --max-size" test_small_file_with_small_limit
 t "resume after an interrupted download (Range request, 206)" test_resume
+t "a 40 MiB download, and resumed past 17 MiB: the hash is the file's" test_large_download
+t "resume hashes what the .part holds, not what the server has" test_resume_hashes_what_the_part_holds
 t "resume from a server that ignores Range starts over" test_resume_server_ignores_range
 t "resume with a .part longer than the file (416) starts over" test_resume_part_too_long
 t "without --resume an old .part is replaced" test_without_resume_part_is_replaced
