@@ -18,8 +18,9 @@ packages=(
         default-jdk-headless libh2-java unzip zip curl
         postgresql libpostgresql-jdbc-java
         mariadb-server mariadb-client libmariadb-java
-        # the release mirror over TLS (nginx, a test CA made with openssl); strace for bench/
-        nginx-light openssl strace
+        # the release mirror over TLS (nginx, a test CA made with openssl); strace for bench/,
+        # gdbus (a D-Bus monitor) for bench/download.sh
+        nginx-light openssl strace libglib2.0-bin
         # hostile-arguments: D-Bus calls with arguments no command line can carry (megabytes)
         python3-dbus
 )
