@@ -5,6 +5,7 @@
 
 #include "report.h"
 
+static void report_vline(const char *prefix, const char *fmt, va_list ap) _printf_(2, 0);
 static void report_vline(const char *prefix, const char *fmt, va_list ap) {
         char line[2048];
         size_t n = 0;

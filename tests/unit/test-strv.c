@@ -24,8 +24,7 @@ static void test_control_chars(void **state) {
                 "\t",
                 "\x1b[31mred",
                 "del\x7f",
-                "csi\xc2\x9b"
-                "31m",
+                "csi\xc2\x9b\0631m", /* C1 CSI, then "31m" (\063 is 3) */
                 "nel\xc2\x85",
                 "\xc2\x80",
                 "end\x01",
