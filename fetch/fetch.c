@@ -55,6 +55,10 @@
 #define PROGRESS_INTERVAL_USEC (250U * USEC_PER_MSEC)
 #define MESSAGE_MAX 600U
 #define HASH_BUFFER_SIZE (1024U * 1024U)
+#define TLS13_CIPHERS "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define TLS12_CIPHERS                                                                              \
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+        "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 typedef enum FetchError {
         FETCH_ERROR_HTTP,
@@ -616,6 +620,12 @@ static int fetch_setup(Fetch *f) {
         SET(CURLOPT_SSL_VERIFYPEER, 1L);
         SET(CURLOPT_SSL_VERIFYHOST, 2L);
         SET(CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+        /* AES-128-GCM first, as browsers ask: a server that follows the client's order (nginx
+         * does unless ssl_prefer_server_ciphers is on) then spends a quarter less time encrypting,
+         * and so do we decrypting, than with OpenSSL's default order (AES-256 first). TLS 1.3:
+         * OpenSSL's default suites, reordered. TLS 1.2: forward-secret AEAD suites only. */
+        SET(CURLOPT_TLS13_CIPHERS, TLS13_CIPHERS);
+        SET(CURLOPT_SSL_CIPHER_LIST, TLS12_CIPHERS);
         if (arg_ca_file)
                 SET(CURLOPT_CAINFO, arg_ca_file);
         SET(CURLOPT_CONNECTTIMEOUT, (long) arg_connect_timeout);
