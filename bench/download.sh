@@ -8,6 +8,10 @@
 # against two references in the same run, alternated, page cache warm:
 #   - plain `curl -o F URL`: the transfer alone, the limit. Target: daemon <= 1.1x.
 #   - `curl -o F URL && sha256sum F`: what an admin would do. Target: daemon <= 0.5x.
+#   - no target, like for like: `curl -o` asking for the helper's cipher suites, AES-128-GCM
+#     first (fetch/fetch.c). This nginx follows the client's order, so plain curl (AES-256-GCM
+#     first) has this nginx and itself do more crypto than the helper does; this round shows how
+#     much of the first ratio is that rather than the helper.
 # A staging is timed from `mbctl check` to the daemon's Staged property saying "verified", seen
 # by a `gdbus monitor` started before it: nothing is spawned or polled meanwhile, which on two
 # cores would take CPU from the download that curl, its baseline, has to itself. Each ratio is
@@ -43,6 +47,9 @@ MBUP_FEED=$NGINX_URL/version-info.json MBUP_DOWNLOADS=$NGINX_URL MBUP_CA_FILE=$T
 start_daemon
 PID=$(systemctl --user show -p MainPID --value mbupgraded.service)
 URL=$NGINX_URL/v0.56.2/metabase.jar
+# fetch/fetch.c's TLS12_CIPHERS and TLS13_CIPHERS.
+HELPER_CIPHERS=ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305
+HELPER_TLS13_CIPHERS=TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
 SIZE=$(stat -c %s "$BIG")
 cat "$BIG" >/dev/null # warm
 
@@ -88,24 +95,26 @@ latency_round() {
                 [[ $st == *"Staged: v0.56.2 (refused"* || $st == *"Staged: v0.56.2 (failed"* ]] && die "staging failed: $st"
         done
 }
-curl_round() {
-        local t0 t1
+curl_round() { # curl_round [sha|ciphers]
+        local t0 t1 opts=()
+        [[ ${1:-} != ciphers ]] || opts=(--ciphers "$HELPER_CIPHERS" --tls13-ciphers "$HELPER_TLS13_CIPHERS")
         rm -f "$SB/curl.jar"
         t0=$(now_ns)
-        curl -fsS --cacert "$TEST_CA" -o "$SB/curl.jar" "$URL"
-        [[ -z ${1:-} ]] || sha256sum "$SB/curl.jar" >/dev/null
+        curl -fsS --cacert "$TEST_CA" "${opts[@]}" -o "$SB/curl.jar" "$URL"
+        [[ ${1:-} != sha ]] || sha256sum "$SB/curl.jar" >/dev/null
         t1=$(now_ns)
         echo $(((t1 - t0) / 1000000))
 }
 
 : >"$SB/latency.us"
 : >"$SB/hwm.kb"
-D=() C=() S=()
+D=() C=() S=() K=()
 for i in $(seq 1 "$ROUNDS"); do
         D+=("$(daemon_round)")
         C+=("$(curl_round)")
         S+=("$(curl_round sha)")
-        log "round $i: daemon ${D[-1]} ms, curl ${C[-1]} ms, curl+sha256sum ${S[-1]} ms"
+        K+=("$(curl_round ciphers)")
+        log "round $i: daemon ${D[-1]} ms, curl ${C[-1]} ms, curl+sha256sum ${S[-1]} ms, curl with the helper's ciphers ${K[-1]} ms"
 done
 # Latency rounds until at least 200 calls were made while downloading.
 while (($(wc -l <"$SB/latency.us") < 200)); do
@@ -124,17 +133,20 @@ smallest() { printf '%s\n' "$@" | sort -n | head -n 1; }
 d=$(median "${D[@]}")
 c=$(median "${C[@]}")
 s=$(median "${S[@]}")
+k=$(median "${K[@]}")
 r_plain=$(ratios D C)
 r_sha=$(ratios D S)
+r_like=$(ratios D K)
 n_lat=$(wc -l <"$SB/latency.us")
 p99=$(sort -n "$SB/latency.us" | awk -v n="$n_lat" '{ a[NR] = $1 } END { i = int(n * 0.99 + 0.999); if (i < 1) i = 1; printf "%.1f", a[i] / 1000 }')
 p50=$(sort -n "$SB/latency.us" | awk -v n="$n_lat" '{ a[NR] = $1 } END { printf "%.1f", a[int((n + 1) / 2)] / 1000 }')
 hwm=$(sort -n "$SB/hwm.kb" | tail -1)
 
 echo "== Download + verify $((SIZE >> 20)) MiB over TLS from a local nginx (median of $ROUNDS)"
-printf '  mbupgraded staging (fetch helper, checksum, JAR check): %6d ms  %7.0f MB/s\n' "$d" "$(calc "$SIZE / $d / 1000")"
-printf '  curl -o:                                                %6d ms  %7.0f MB/s\n' "$c" "$(calc "$SIZE / $c / 1000")"
-printf '  curl -o && sha256sum:                                   %6d ms\n' "$s"
+printf '  mbupgraded staging (fetch helper, checksum, JAR check): %6.0f ms  %7.0f MB/s\n' "$d" "$(calc "$SIZE / $d / 1000")"
+printf '  curl -o:                                                %6.0f ms  %7.0f MB/s\n' "$c" "$(calc "$SIZE / $c / 1000")"
+printf '  curl -o && sha256sum:                                   %6.0f ms\n' "$s"
+printf '  curl -o with the helper'"'"'s cipher suites:                 %6.0f ms  %7.0f MB/s\n' "$k" "$(calc "$SIZE / $k / 1000")"
 printf '  ratio to curl: %s (<= 1.1); to curl+sha256sum: %s (<= 0.5) (medians of the rounds'"'"' ratios)\n' \
         "$(fmt 2 "$r_plain")" "$(fmt 2 "$r_sha")"
 printf '  ratio of the medians: %s and %s; of the fastest rounds (%d, %d, %d ms): %s and %s\n' \
@@ -142,6 +154,8 @@ printf '  ratio of the medians: %s and %s; of the fastest rounds (%d, %d, %d ms)
         "$(smallest "${D[@]}")" "$(smallest "${C[@]}")" "$(smallest "${S[@]}")" \
         "$(fmt 2 "$(calc "$(smallest "${D[@]}") / $(smallest "${C[@]}")")")" \
         "$(fmt 2 "$(calc "$(smallest "${D[@]}") / $(smallest "${S[@]}")")")"
+printf '  like for like, to curl with the helper'"'"'s cipher suites: %s (no target; plain curl / this curl: %s)\n' \
+        "$(fmt 2 "$r_like")" "$(fmt 2 "$(ratios C K)")"
 printf '  daemon peak RSS during staging: %d kB (<= 16384)\n' "$hwm"
 printf '  mbctl status while downloading: %d calls, p50 %s ms, p99 %s ms (<= 20, over >= 200 calls)\n' "$n_lat" "$p50" "$p99"
 
@@ -156,6 +170,7 @@ v4=$(verdict le "$p99" 20)
 ((n_lat >= 200)) || v4=FAIL
 for v in "$v1" "$v2" "$v3" "$v4"; do [[ $v == PASS ]] || pass=0; done
 summary "download ratio to curl -o" "$(fmt 2 "$r_plain")" x "<= 1.1" "$v1"
+summary "download ratio to curl, same ciphers" "$(fmt 2 "$r_like")" x "none (like for like)" "-"
 summary "download ratio to curl+sha256sum" "$(fmt 2 "$r_sha")" x "<= 0.5" "$v2"
 summary "daemon peak RSS while staging" "$hwm" kB "<= 16384" "$v3"
 summary "mbctl status p99 while downloading" "$p99" ms "<= 20 ($n_lat calls)" "$v4"
