@@ -36,7 +36,9 @@ ROUNDS=${BENCH_ROUNDS:-3}
 
 sandbox_start
 nginx_start "$SB/nginx"
-trap 'rc=$?; nginx_stop; (exit $rc); sandbox_cleanup' EXIT
+# set +e first: under set -e, (exit $rc) with rc != 0 would end the trap before sandbox_cleanup,
+# leaving the sandbox's systemd, D-Bus, daemon and Java stand-in running after a failed run.
+trap 'rc=$?; set +e; nginx_stop; (exit $rc); sandbox_cleanup' EXIT
 WWW=$SB/nginx/www
 install_metabase "$(make_release v0.56.1)"
 log "building a ${JAR_MB} MiB release"
