@@ -77,7 +77,7 @@ assert_sandboxed() {
 scenario() {
         local www jar_inode kept_inode
         nginx_start "$SB/nginx"
-        trap 'rc=$?; nginx_stop; rm -f "${tmpjar:-}"; (exit $rc); sandbox_cleanup' EXIT
+        trap 'rc=$?; set +e; nginx_stop; rm -f "${tmpjar:-}"; (exit $rc); sandbox_cleanup' EXIT
         www=$SB/nginx/www
         install_metabase "$(make_release v0.56.1)"
         # the metabase user's files, as on a real host

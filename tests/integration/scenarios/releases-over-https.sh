@@ -6,7 +6,7 @@ source "$MBUP_SRC/tests/integration/nginx.sh"
 
 scenario() {
         nginx_start "$SB/nginx"
-        trap 'rc=$?; nginx_stop; (exit $rc); sandbox_cleanup' EXIT
+        trap 'rc=$?; set +e; nginx_stop; (exit $rc); sandbox_cleanup' EXIT
         local www=$SB/nginx/www pid
         install_metabase "$(make_release v0.56.1)"
         mirror_release v0.56.2 "$(make_release v0.56.2)" "$www"
