@@ -284,11 +284,17 @@ int copy_file_atomic(
                 total += (uint64_t) k;
         }
 
+        /* The mode while the file is still ours, then the owner: no CAP_FOWNER needed (a chown
+         * also drops set-user-ID bits, which no JAR or database should have). */
+        if (fchmod(out, opts->mode) < 0) {
+                r = negative_errno();
+                goto fail;
+        }
         if (opts->uid != (uid_t) -1 && fchown(out, opts->uid, opts->gid) < 0) {
                 r = negative_errno();
                 goto fail;
         }
-        if (fchmod(out, opts->mode) < 0 || fsync(out) < 0) {
+        if (fsync(out) < 0) {
                 r = negative_errno();
                 goto fail;
         }
