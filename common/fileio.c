@@ -122,19 +122,28 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         return r;
 }
 
+/* path opened for reading if it is a regular file (-EBADFD otherwise), with its stat. */
+static int open_regular(const char *path, struct stat *ret_st) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, ret_st) < 0)
+                return negative_errno();
+        if (!S_ISREG(ret_st->st_mode))
+                return -EBADFD;
+        return TAKE_FD(fd);
+}
+
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         size_t n = 0, allocated = 0;
         struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = open_regular(path, &st);
         if (fd < 0)
-                return negative_errno();
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
+                return fd;
         for (;;) {
                 ssize_t k;
 
@@ -174,13 +183,9 @@ int read_file_tail_lines(const char *path, size_t max, char **ret, size_t *ret_s
         off_t start;
         struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = open_regular(path, &st);
         if (fd < 0)
-                return negative_errno();
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
+                return fd;
         start = (uint64_t) st.st_size > max ? st.st_size - (off_t) max : 0;
         buf = malloc(max + 1);
         if (!buf)

@@ -80,6 +80,16 @@ static int check_flags_and_admin(
 }
 
 /* Checked before anything echoes the path: it goes into messages, logs and the history. */
+/* A method's only argument, its flags: read, checked, and the caller an admin unless a dry run. */
+static int read_flags(Manager *m, sd_bus_message *message, uint64_t allowed, uint64_t *ret, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_read(message, "t", ret);
+        if (r < 0)
+                return r;
+        return check_flags_and_admin(m, message, *ret, allowed, error);
+}
+
 static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         if (strlen(jar) >= PATH_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path is too long");
@@ -134,10 +144,7 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         uint64_t flags;
         int r;
 
-        r = sd_bus_message_read(message, "t", &flags);
-        if (r < 0)
-                return r;
-        r = check_flags_and_admin(m, message, flags, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), error);
+        r = read_flags(m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), &flags, error);
         if (r < 0)
                 return r;
         /* A rollback is not held: it is how an admin gets out of trouble. */
@@ -149,10 +156,7 @@ static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *
         uint64_t flags;
         int r;
 
-        r = sd_bus_message_read(message, "t", &flags);
-        if (r < 0)
-                return r;
-        r = check_flags_and_admin(m, message, flags, (uint64_t) ENGINE_DRY_RUN, error);
+        r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
         return engine_backup(m, flags, message, error);
@@ -259,10 +263,7 @@ static int method_window(sd_bus_message *message, void *userdata, sd_bus_error *
         uint64_t flags;
         int r;
 
-        r = sd_bus_message_read(message, "t", &flags);
-        if (r < 0)
-                return r;
-        r = check_flags_and_admin(m, message, flags, (uint64_t) ENGINE_DRY_RUN, error);
+        r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
         return releases_window(m, flags, message, error);

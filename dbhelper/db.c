@@ -367,27 +367,37 @@ static int restore(int server_version, const char *conninfo, const char *in) {
         return 0;
 }
 
+/* The verbs both kinds have: preflight, backup FILE, restore FILE; else usage (exit 2). */
+static int check_verb(int argc, char *argv[], const char *connection) {
+        if ((argc == 2 && streq(argv[1], "preflight")) ||
+            (argc == 3 && (streq(argv[1], "backup") || streq(argv[1], "restore"))))
+                return 0;
+        fprintf(stderr,
+                "usage: %s preflight | backup FILE | restore FILE   (%s)\n",
+                program_invocation_short_name,
+                connection);
+        (void) report_failure("usage", "expected: preflight, backup FILE or restore FILE");
+        return 2;
+}
+
 int main(int argc, char *argv[]) {
         _cleanup_pgconn_ PGconn *c = NULL;
         const char *conninfo = secure_getenv("MBUP_PG_CONNINFO"), *kind = secure_getenv("MBUP_DB_KIND");
 
         if (streq(strempty(kind), "mysql"))
-                return mysql_main(argc, argv); /* mysql.c */
+                return check_verb(
+                               argc,
+                               argv,
+                               "MBUP_DB_KIND=mysql: connection from MBUP_MY_DEFAULTS and MBUP_MY_DATABASE")
+                        ?: mysql_main(argc, argv); /* mysql.c */
         if (!isempty(kind) && !streq(kind, "postgres")) {
                 (void) report_failure("usage", "MBUP_DB_KIND=%s: expected postgres or mysql", kind);
                 return 2;
         }
         if (argc >= 2 && pg_clone_verb(argv[1]))
                 return pg_clone_main(argc, argv);
-        bool ok_args = (argc == 2 && streq(argv[1], "preflight")) ||
-                (argc == 3 && (streq(argv[1], "backup") || streq(argv[1], "restore")));
-        if (!ok_args) {
-                fprintf(stderr,
-                        "usage: %s preflight | backup FILE | restore FILE   (connection from MBUP_PG_CONNINFO and PGPASSFILE)\n",
-                        program_invocation_short_name);
-                (void) report_failure("usage", "expected: preflight, backup FILE or restore FILE");
+        if (check_verb(argc, argv, "connection from MBUP_PG_CONNINFO and PGPASSFILE") != 0)
                 return 2;
-        }
         if (isempty(conninfo)) {
                 (void) report_failure("usage", "MBUP_PG_CONNINFO is not set");
                 return 2;

@@ -7,8 +7,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* preflight | backup FILE | restore FILE, with the connection from MBUP_MY_DEFAULTS and
- * MBUP_MY_DATABASE; the exit status (0, 1 with an "error" line, 2 for usage). */
+/* preflight | backup FILE | restore FILE (argv as db.c's main() has checked it), with the
+ * connection from MBUP_MY_DEFAULTS and MBUP_MY_DATABASE; the exit status (0, 1 with an "error"
+ * line, 2 for usage). */
 int mysql_main(int argc, char *argv[]);
 
 /* A database name the helper accepts: 1..64 bytes, printable, no leading '-' (it goes to

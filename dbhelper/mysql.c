@@ -565,15 +565,6 @@ int mysql_main(int argc, char *argv[]) {
                    *database = secure_getenv("MBUP_MY_DATABASE");
         int r;
 
-        bool ok_args = (argc == 2 && streq(argv[1], "preflight")) ||
-                (argc == 3 && (streq(argv[1], "backup") || streq(argv[1], "restore")));
-        if (!ok_args) {
-                fprintf(stderr,
-                        "usage: %s preflight | backup FILE | restore FILE   (MBUP_DB_KIND=mysql: connection from MBUP_MY_DEFAULTS and MBUP_MY_DATABASE)\n",
-                        program_invocation_short_name);
-                (void) report_failure("usage", "expected: preflight, backup FILE or restore FILE");
-                return 2;
-        }
         if (isempty(defaults)) {
                 (void) report_failure("usage", "MBUP_MY_DEFAULTS is not set");
                 return 2;
