@@ -44,7 +44,8 @@ typedef struct Stage {
         char published_sha[SHA256_HEX_SIZE];
         char got_sha[SHA256_HEX_SIZE];
         uint64_t size, downloaded, total;
-        int phase; /* 0 checksum, 1 JAR, 2 signature, 3 verify */
+        int phase;          /* 1 JAR (and the checksum beside it), 2 signature, 3 verify */
+        bool checksum_done; /* metabase.sha256 fetched, or known not to be published */
         char *error;
         bool refused; /* verification said no (as opposed to a download that failed) */
         StageCallback cb;
@@ -73,7 +74,8 @@ struct Releases {
         sd_bus_message *check_calls[CHECK_CALLS_MAX];
         size_t n_check_calls;
         bool plan_after_check; /* an upgrade waits for the first feed */
-        Child *stage_child;
+        Child *stage_child;    /* the JAR's download, then the signature's */
+        Child *checksum_child; /* metabase.sha256's, beside the JAR's */
         Stage *stage;
         char *queued_version; /* staged next, when the running staging is for another version */
         StageCallback queued_cb;
@@ -444,7 +446,10 @@ static void stage_finish(Manager *m, int r) {
         StageCallback cb = s->cb;
 
         rl->stage = NULL;
-        rl->stage_child = NULL;
+        /* A download still running beside the one that ended it: the JAR's, when the checksum
+         * is missing, or the checksum's, when the JAR failed. */
+        rl->stage_child = child_kill(rl->stage_child);
+        rl->checksum_child = child_kill(rl->checksum_child);
         if (r < 0) {
                 /* A refused download is bad content: not kept, not resumed. A failed one may be. */
                 if (s->refused) {
@@ -749,10 +754,51 @@ static void on_stage_line(Child *c, const char *line, void *userdata) {
         manager_properties_changed(m, "Staged", NULL);
 }
 
-static void on_stage_exit(Child *c, int status, const char *last, void *userdata) {
+/* metabase.sha256, downloaded beside the JAR rather than before it: on a small machine its
+ * helper's start and TLS handshake would otherwise add to every staging's time. */
+static void on_checksum_exit(Child *c, int status, const char *last, void *userdata) {
         Manager *m = userdata;
         Stage *s = m->releases->stage;
         _cleanup_free_ char *error = NULL, *text = NULL;
+        int r;
+
+        m->releases->checksum_child = NULL;
+        r = parse_verdict(status, last, NULL, NULL, &error);
+        /* Not published: 404 from a server, a missing file in a mirror on disk. */
+        if (r < 0 && error &&
+            (strstr(error, "HTTP 404") || strstr(error, "HTTP 410") || strstr(error, "Couldn't open file"))) {
+                if (m->config->releases.require_checksum) {
+                        stage_fail(
+                                m,
+                                true,
+                                "no metabase.sha256 is published for %s (%s); releases.require_checksum "
+                                "is true, so it is not installed",
+                                s->version,
+                                s->sha_url);
+                        return;
+                }
+                log_warning("No metabase.sha256 for %s; going on (require_checksum is false)", s->version);
+        } else if (r < 0) {
+                stage_fail(m, false, "downloading %s failed: %s", s->sha_url, strempty(error));
+                return;
+        } else {
+                size_t n;
+                r = read_full_file(s->sha_file, SMALL_FILE_MAX, &text, &n);
+                if (r < 0 || feed_checksum_parse(text, n, s->published_sha) < 0) {
+                        stage_fail(m, true, "%s is not a SHA-256 checksum file", s->sha_url);
+                        return;
+                }
+                s->has_published_sha = true;
+        }
+        s->checksum_done = true;
+        if (s->phase > 1) /* the JAR is there already */
+                stage_next(m);
+}
+
+static void on_stage_exit(Child *c, int status, const char *last, void *userdata) {
+        Manager *m = userdata;
+        Stage *s = m->releases->stage;
+        _cleanup_free_ char *error = NULL;
         int r;
 
         m->releases->stage_child = NULL;
@@ -765,37 +811,6 @@ static void on_stage_exit(Child *c, int status, const char *last, void *userdata
                 memcpy(s->got_sha, sha, sizeof(sha));
         }
         switch (s->phase) {
-        case 0: /* metabase.sha256 */
-                /* Not published: 404 from a server, a missing file in a mirror on disk. */
-                if (r < 0 && error &&
-                    (strstr(error, "HTTP 404") || strstr(error, "HTTP 410") ||
-                     strstr(error, "Couldn't open file"))) {
-                        if (m->config->releases.require_checksum) {
-                                stage_fail(
-                                        m,
-                                        true,
-                                        "no metabase.sha256 is published for %s (%s); releases.require_checksum "
-                                        "is true, so it is not installed",
-                                        s->version,
-                                        s->sha_url);
-                                return;
-                        }
-                        log_warning(
-                                "No metabase.sha256 for %s; going on (require_checksum is false)", s->version);
-                } else if (r < 0) {
-                        stage_fail(m, false, "downloading %s failed: %s", s->sha_url, strempty(error));
-                        return;
-                } else {
-                        size_t n;
-                        r = read_full_file(s->sha_file, SMALL_FILE_MAX, &text, &n);
-                        if (r < 0 || feed_checksum_parse(text, n, s->published_sha) < 0) {
-                                stage_fail(m, true, "%s is not a SHA-256 checksum file", s->sha_url);
-                                return;
-                        }
-                        s->has_published_sha = true;
-                }
-                s->phase = 1;
-                break;
         case 1: /* the JAR */
                 if (r < 0) {
                         stage_fail(m, false, "downloading %s failed: %s", s->jar_url, strempty(error));
@@ -816,7 +831,9 @@ static void on_stage_exit(Child *c, int status, const char *last, void *userdata
                 s->phase = 3;
                 break;
         }
-        stage_next(m);
+        /* The checksum's download ends first nearly always; until it has, the next step waits. */
+        if (s->checksum_done)
+                stage_next(m);
 }
 
 static void stage_next(Manager *m) {
@@ -825,13 +842,20 @@ static void stage_next(Manager *m) {
         int r = 0;
 
         switch (s->phase) {
-        case 0:
-                set_text(&rl->staged, "%s (downloading its checksum)", s->version);
-                r = spawn_fetch(
-                        m, s->sha_url, s->sha_file, SMALL_FILE_MAX, false, NULL, on_stage_exit, m, &rl->stage_child);
-                break;
         case 1:
                 set_text(&rl->staged, "%s (downloading)", s->version);
+                r = spawn_fetch(
+                        m,
+                        s->sha_url,
+                        s->sha_file,
+                        SMALL_FILE_MAX,
+                        false,
+                        NULL,
+                        on_checksum_exit,
+                        m,
+                        &rl->checksum_child);
+                if (r < 0)
+                        break;
                 r = spawn_fetch(
                         m, s->jar_url, s->jar, JAR_SIZE_MAX, true, on_stage_line, on_stage_exit, m, &rl->stage_child);
                 if (r >= 0)
@@ -900,6 +924,7 @@ static void stage_version(Manager *m, const char *version, StageCallback cb) {
                 return;
         }
         s->cb = cb;
+        s->phase = 1;
         s->version = strdup(version);
         s->dir = path_join(root, version);
         s->jar = s->dir ? path_join(s->dir, "metabase.jar") : NULL;
@@ -1369,6 +1394,7 @@ Releases *releases_free(Releases *rl) {
         sd_event_source_disable_unref(rl->timer);
         child_kill(rl->check_child);
         child_kill(rl->stage_child);
+        child_kill(rl->checksum_child);
         for (size_t i = 0; i < rl->n_check_calls; i++)
                 sd_bus_message_unref(rl->check_calls[i]);
         sd_bus_message_unref(rl->plan_call);

@@ -108,7 +108,8 @@ scenario() {
         mirror_feed "v0.56.$v:2025-02-01" "v0.56.$N:2025-01-01"
         for point in download verify; do
                 arm "$point"
-                mbctl check >/dev/null
+                # the check stages the release at once: the daemon may die before its reply is out
+                mbctl check >/dev/null 2>&1 || true
                 mbctl upgrade now --to "v0.56.$v" >/dev/null 2>&1 || true
                 wait_for 60 test -e "$CRASHED" || die "$point: the crash point was never reached"
                 wait_for 30 daemon_dead || die "$point: the daemon did not die"
