@@ -29,6 +29,7 @@
 #define DEFAULT_BACKUP_DIR "/var/lib/mbupgraded/backups"
 #define DEFAULT_STATE_DIR "/var/lib/mbupgraded"
 #define DEFAULT_ADMIN_GROUP "mbupgrade"
+#define DEFAULT_MAINTENANCE_FLAG "/run/mbupgraded/maintenance"
 
 #define USEC_PER_MINUTE (60U * USEC_PER_SEC)
 #define USEC_PER_HOUR (60U * USEC_PER_MINUTE)
@@ -207,6 +208,10 @@ Config *config_free(Config *c) {
         free(c->service.health_url);
         free(c->backup.dir);
         free(c->backup.app_db);
+        free(c->notify.webhook);
+        free(c->notify.command);
+        free(c->metrics_file);
+        free(c->maintenance_flag);
         free(c->state_dir);
         free(c->admin_group);
         free(c);
@@ -258,7 +263,9 @@ Config *config_new(void) {
             !(c->service.unit = strdup(DEFAULT_UNIT)) || !(c->service.jar = strdup("")) ||
             !(c->service.health_url = strdup("")) || !(c->backup.dir = strdup(DEFAULT_BACKUP_DIR)) ||
             !(c->backup.app_db = strdup("")) || !(c->state_dir = strdup(DEFAULT_STATE_DIR)) ||
-            !(c->admin_group = strdup(DEFAULT_ADMIN_GROUP)))
+            !(c->admin_group = strdup(DEFAULT_ADMIN_GROUP)) || !(c->notify.webhook = strdup("")) ||
+            !(c->notify.command = strdup("")) || !(c->metrics_file = strdup("")) ||
+            !(c->maintenance_flag = strdup(DEFAULT_MAINTENANCE_FLAG)))
                 return NULL;
 
         return TAKE_PTR(c);
@@ -404,6 +411,23 @@ static int config_parse_url_or_empty(ConfigParser *p, const char *value, void *d
         if (isempty(value))
                 return free_and_strdup(data, "");
         return config_parse_url(p, value, data);
+}
+
+/* Where notifications go: a web server (https, or plain http to this machine only, as the fetch
+ * helper allows), never a file. */
+static int config_parse_webhook(ConfigParser *p, const char *value, void *data) {
+        if (isempty(value))
+                return free_and_strdup(data, "");
+        if (!url_is_valid(value) || startswith(value, "file:"))
+                return config_bad_value(p, value);
+        if (startswith(value, "http://")) {
+                const char *host = value + strlen("http://");
+                size_t n = strcspn(host, ":/?#");
+                if (!((n == 9 && strncmp(host, "localhost", 9) == 0) || strncmp(host, "127.", 4) == 0 ||
+                      strncmp(host, "[::1]", 5) == 0))
+                        return config_bad_value(p, value);
+        }
+        return free_and_strdup(data, value);
 }
 
 static int config_parse_feed(ConfigParser *p, const char *value, void *data) {
@@ -619,11 +643,23 @@ static const ConfigKey backup_keys[] = {
         {},
 };
 
+static const ConfigKey notify_keys[] = {
+        {"webhook",
+         "an https:// URL (http:// only to this machine), or \"\"",
+         config_parse_webhook,
+         FIELD(notify.webhook)},
+        {"command", "a single-line shell command, or \"\"", config_parse_string, FIELD(notify.command)},
+        {},
+};
+
 static const ConfigKey root_keys[] = {
         {"releases", "a mapping of keys", .section = releases_keys},
         {"policy", "a mapping of keys", .section = policy_keys},
         {"service", "a mapping of keys", .section = service_keys},
         {"backup", "a mapping of keys", .section = backup_keys},
+        {"notify", "a mapping of keys", .section = notify_keys},
+        {"metrics_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(metrics_file)},
+        {"maintenance_flag", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(maintenance_flag)},
         {"state_dir", "an absolute path", config_parse_path, FIELD(state_dir)},
         {"admin_group", "a group name, or \"\" for root only", config_parse_group, FIELD(admin_group)},
         {},

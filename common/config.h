@@ -83,6 +83,13 @@ typedef struct Config {
                 PgBackupMethod postgres;
         } backup;
 
+        struct {
+                char *webhook; /* "" = none; https://, or http:// to this machine */
+                char *command; /* "" = none; run through /bin/sh -c */
+        } notify;
+
+        char *metrics_file;     /* "" = none; Prometheus text format, for node_exporter */
+        char *maintenance_flag; /* "" = none; exists while Metabase is down for an operation */
         char *state_dir;
         char *admin_group;
 } Config;

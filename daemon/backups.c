@@ -176,6 +176,21 @@ static bool dir_holds(const char *dir, const char *file) {
         return file && strncmp(file, dir, n) == 0 && file[n] == '/';
 }
 
+void backups_usage(Manager *m, uint64_t *ret_count, uint64_t *ret_bytes) {
+        _cleanup_strv_free_ char **ids = backup_ids(m);
+        uint64_t count = 0, bytes = 0;
+
+        for (char **id = ids; id && *id; id++) {
+                _cleanup_(backup_info_freep) BackupInfo *b = NULL;
+                if (backup_load(m, *id, &b) < 0)
+                        continue;
+                count++;
+                bytes += b->size;
+        }
+        *ret_count = count;
+        *ret_bytes = bytes;
+}
+
 int backups_list_json(Manager *m, char **ret) {
         _cleanup_strv_free_ char **ids = backup_ids(m);
         _cleanup_free_ char *needed = needed_backup(m);

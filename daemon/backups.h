@@ -40,6 +40,10 @@ bool backup_file_matches(const char *path, const char *db_kind);
  * in *ret_error. */
 int backups_find(Manager *m, const char *name, BackupInfo **ret, char **ret_error);
 
+/* How many backups there are and their size in all (backup.json's sizes; a clone's is the size of
+ * the database it copied). */
+void backups_usage(Manager *m, uint64_t *ret_count, uint64_t *ret_bytes);
+
 /* All backups as a JSON array, oldest first; "needed" marks the one mbctl rollback needs. */
 int backups_list_json(Manager *m, char **ret);
 

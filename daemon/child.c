@@ -137,6 +137,18 @@ int child_spawn_env(
         ChildExitCallback on_exit,
         void *userdata,
         Child **ret) {
+        return child_spawn_full(e, argv, extra_env, NULL, on_line, on_exit, userdata, ret);
+}
+
+int child_spawn_full(
+        sd_event *e,
+        char *const argv[],
+        char *const extra_env[],
+        const char *stdin_path,
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret) {
         _cleanup_(strv_freep) char **env = NULL;
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
@@ -164,7 +176,7 @@ int child_spawn_env(
         }
         (void) posix_spawn_file_actions_init(&fa);
         (void) posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-        (void) posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        (void) posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, stdin_path ?: "/dev/null", O_RDONLY, 0);
         (void) posix_spawnattr_init(&attr);
         /* The daemon blocks SIGTERM for sd-event; the helper must not inherit that. */
         sigemptyset(&none);

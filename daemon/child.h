@@ -35,5 +35,15 @@ int child_spawn_env(
         ChildExitCallback on_exit,
         void *userdata,
         Child **ret);
+/* The same, with stdin read from stdin_path rather than /dev/null (NULL: /dev/null). */
+int child_spawn_full(
+        sd_event *e,
+        char *const argv[],
+        char *const extra_env[],
+        const char *stdin_path,
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret);
 /* Kills the helper (SIGTERM, then the event loop reaps it) without calling on_exit. NULL is fine. */
 Child *child_kill(Child *c);

@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <systemd/sd-journal.h>
 #include <time.h>
 
 #include "appdb.h"
@@ -17,8 +16,11 @@
 #include "jar.h"
 #include "java.h"
 #include "log.h"
-#include "releases.h"
 #include "macro.h"
+#include "maintenance.h"
+#include "metrics.h"
+#include "notify.h"
+#include "releases.h"
 #include "strv.h"
 #include "test-hook.h"
 #include "worker.h"
@@ -259,19 +261,6 @@ static void engine_finish(Manager *m, Result result) {
         const char *verb = result_to_string(result);
         switch (result) {
         case RESULT_COMMITTED:
-                sd_journal_send(
-                        "MESSAGE=%s %s -> %s committed",
-                        operation_kind_to_string(op->kind),
-                        op->from_version,
-                        op->to_version,
-                        "PRIORITY=5",
-                        "MBUP_VERSION_FROM=%s",
-                        op->from_version,
-                        "MBUP_VERSION_TO=%s",
-                        op->to_version,
-                        "MBUP_RESULT=%s",
-                        verb,
-                        NULL);
                 if (op->kind == OPERATION_BACKUP)
                         manager_set_status(
                                 m, "Idle; %s backed up to %s", strempty(op->db_desc), op->backup_path);
@@ -282,12 +271,6 @@ static void engine_finish(Manager *m, Result result) {
                         manager_set_status(m, "Idle; %s -> %s committed", op->from_version, op->to_version);
                 break;
         case RESULT_ROLLED_BACK:
-                log_warning(
-                        "%s %s -> %s rolled back: %s",
-                        operation_kind_to_string(op->kind),
-                        strempty(op->from_version),
-                        strempty(op->to_version),
-                        strempty(op->reason));
                 manager_set_status(
                         m,
                         "Idle; %s rolled back to %s: %s",
@@ -296,11 +279,9 @@ static void engine_finish(Manager *m, Result result) {
                         strempty(op->reason));
                 break;
         case RESULT_ROLLBACK_FAILED:
-                log_error("ROLLBACK FAILED, a person is needed: %s", strempty(op->reason));
                 manager_set_status(m, "Rollback failed, needs a person: %s", strempty(op->reason));
                 break;
         default:
-                log_notice("%s %s: %s", operation_kind_to_string(op->kind), verb, strempty(op->reason));
                 manager_set_status(
                         m,
                         "Idle; last %s %s: %s",
@@ -328,6 +309,11 @@ static void engine_finish(Manager *m, Result result) {
         /* Nor the database password's copy. */
         if (op->db_secret)
                 (void) unlink(op->db_secret);
+        /* The journal entry (with its MESSAGE_ID), the webhook and the command, the metrics: the
+         * history has it already, so a crash from here on tells them again rather than never. */
+        maintenance_end(m);
+        notify_operation_finished(m, op);
+        metrics_operation_finished(m, op);
         bus_api_emit_finished(m, op);
         m->probe_app_db = true;
         m->op = NULL;
@@ -1270,6 +1256,25 @@ static void on_stopped(int r, const char *result, const char *error, void *userd
         step_backup(m);
 }
 
+/* maintenance_flag says what Metabase is down for. */
+static void maintenance_flag_set(Manager *m) {
+        const Operation *op = m->op;
+        _cleanup_free_ char *what = NULL;
+
+        if (step_is_rollback(op->step))
+                what = strdup_printf(
+                        "rolling back %s to %s", strempty(op->to_version), strempty(op->from_version));
+        else if (op->kind == OPERATION_BACKUP || op->kind == OPERATION_RESTORE)
+                what = strdup_printf("%s of the application database", operation_kind_to_string(op->kind));
+        else
+                what = strdup_printf(
+                        "%s %s to %s",
+                        op->kind == OPERATION_ROLLBACK ? "rolling back" : "upgrading",
+                        strempty(op->from_version),
+                        strempty(op->to_version));
+        maintenance_begin(m, what ?: "an operation");
+}
+
 static void step_stop(Manager *m) {
         int r;
 
@@ -1289,6 +1294,7 @@ static void step_stop(Manager *m) {
                 return;
         }
         manager_set_status(m, "Stopping %s", m->op->unit);
+        maintenance_flag_set(m);
         r = unit_job(m->systemd, "StopUnit", m->op->unit, on_stopped, m);
         if (r < 0)
                 engine_fail(m, RESULT_FAILED, "cannot ask systemd to stop %s: %s", m->op->unit, strerror(-r));
@@ -1722,6 +1728,8 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                         progress * 100);
                 break;
         case VERIFY_HEALTHY:
+                /* Serving again: users may use it while it settles. */
+                maintenance_end(m);
                 if (!rollback) {
                         m->op->serving_usec = now_realtime_usec();
                         engine_set_step(m, STEP_SETTLE);
@@ -1833,6 +1841,7 @@ static void rollback_begin(Manager *m, const char *reason) {
                 reason);
         engine_set_step(m, STEP_ROLLBACK_STOP);
         manager_set_status(m, "Rolling back: stopping %s", m->op->unit);
+        maintenance_flag_set(m);
         r = unit_job(m->systemd, "StopUnit", m->op->unit, on_rollback_stopped, m);
         if (r < 0)
                 on_rollback_stopped(r, "failed", NULL, m);
@@ -1977,16 +1986,20 @@ int engine_resume(Manager *m) {
         case STEP_SETTLE:
                 /* The new version may be up already: start (a no-op when running) and verify again. */
                 op->main_pid = 0;
+                if (op->step != STEP_SETTLE)
+                        maintenance_flag_set(m); /* /run did not survive a reboot */
                 step_start(m);
                 return 0;
         case STEP_ROLLBACK_STOP:
                 rollback_begin(m, op->reason ?: "resumed");
                 return 0;
         case STEP_ROLLBACK_RESTORE:
+                maintenance_flag_set(m);
                 rollback_restore(m);
                 return 0;
         case STEP_ROLLBACK_START:
         case STEP_ROLLBACK_VERIFY:
+                maintenance_flag_set(m);
                 rollback_start(m);
                 return 0;
         default:

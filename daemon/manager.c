@@ -14,7 +14,10 @@
 #include "http.h"
 #include "jar.h"
 #include "log.h"
+#include "maintenance.h"
 #include "manager.h"
+#include "metrics.h"
+#include "notify.h"
 #include "releases.h"
 #include "strv.h"
 
@@ -52,6 +55,8 @@ void manager_properties_changed(Manager *m, ...) {
         va_end(ap);
         if (names)
                 (void) sd_bus_emit_properties_changed_strv(m->bus, MB_BUS_PATH, MB_BUS_INTERFACE, names);
+        /* What status shows is what the metrics say: the same moments change them. */
+        metrics_update(m);
 }
 
 static void load_hold(Manager *m) {
@@ -310,6 +315,8 @@ Manager *manager_free(Manager *m) {
         m->probe = dbserver_cancel(m->probe);
         backups_cancel(m);
         releases_free(m->releases);
+        m->notifier = notifier_free(m->notifier);
+        m->metrics = metrics_free(m->metrics);
         operation_free(m->op);
         sd_bus_message_unref(m->op_call);
         systemd_free(m->systemd);
@@ -381,12 +388,23 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return r;
 
+        r = notifier_new(m, &m->notifier);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up notifications: %m");
+        r = metrics_new(m, &m->metrics);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up metrics: %m");
+
         r = engine_resume(m);
         if (r < 0)
                 return r;
         r = releases_new(m, &m->releases);
         if (r < 0)
                 return r;
+        /* A flag left by a daemon that died, or by a boot that did not remove /run. */
+        if (!m->op)
+                maintenance_end(m);
+        metrics_update(m);
         if (!m->op)
                 manager_set_status(
                         m,

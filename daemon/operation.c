@@ -342,3 +342,11 @@ char *operation_to_history_json(const Operation *op) {
         json_object_put(o);
         return s;
 }
+
+uint64_t operation_downtime_usec(const Operation *op) {
+        if (op->stopped_usec == 0)
+                return 0;
+        if (op->result == RESULT_COMMITTED && op->serving_usec >= op->stopped_usec)
+                return op->serving_usec - op->stopped_usec;
+        return op->finished_usec > op->stopped_usec ? op->finished_usec - op->stopped_usec : 0;
+}

@@ -132,4 +132,8 @@ Result result_from_string(const char *s);
 /* mbctl's exit code for a result (DESIGN.md §4). */
 int result_to_exit_status(Result r);
 
+/* How long Metabase was down: from the stop to the new version's first healthy answer when
+ * committed, to the end when rolled back (the old version healthy again); 0 without a stop. */
+uint64_t operation_downtime_usec(const Operation *op);
+
 uint64_t now_realtime_usec(void);

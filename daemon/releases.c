@@ -10,7 +10,6 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <systemd/sd-journal.h>
 #include <time.h>
 
 #include "child.h"
@@ -20,6 +19,8 @@
 #include "jar.h"
 #include "java.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "policy.h"
 #include "releases.h"
 #include "strv.h"
@@ -113,7 +114,7 @@ static void plan_free(Plan *p) {
         free(p);
 }
 
-static const char *fetch_helper(void) {
+const char *fetch_helper(void) {
         const char *p = secure_getenv("MBUPGRADED_FETCH");
         return !isempty(p) ? p : LIBEXECDIR "/mbupgraded-fetch";
 }
@@ -262,13 +263,6 @@ static void releases_decide(Manager *m) {
         }
         set_text(&rl->newest_allowed, "%s", hops[strv_length(hops) - 1]);
         manager_properties_changed(m, "NewestAllowed", "NewestAvailable", NULL);
-        sd_journal_send(
-                "MESSAGE=New Metabase release allowed by the policy: %s",
-                rl->newest_allowed,
-                "PRIORITY=6",
-                "MBUP_VERSION_TO=%s",
-                rl->newest_allowed,
-                NULL);
         if (m->config->policy.apply == APPLY_NEVER && rl->stage == NULL)
                 log_info("policy.apply is never: %s is staged only", hops[0]);
         if (!rl->stage && !rl->plan && !m->op)
@@ -289,6 +283,19 @@ on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha
                         log_warning("Not applying: %s", e.message);
                 sd_bus_error_free(&e);
         }
+}
+
+/* The journal hears of a release once: when the feed first lists it as the newest, and it is
+ * newer than the installed one. */
+static void announce_new_release(Manager *m, const char *was_newest) {
+        const char *newest = releases_newest_available(m);
+        MbVersion a, b;
+
+        if (isempty(newest) || streq_ptr(newest, was_newest) || !m->installed_version ||
+            mb_version_parse(newest, &a) < 0 || mb_version_parse(m->installed_version, &b) < 0 ||
+            mb_version_compare(&a, &b) <= 0)
+                return;
+        notify_new_release(m, newest, m->installed_version);
 }
 
 static void on_check_exit(Child *c, int status, const char *last, void *userdata) {
@@ -326,6 +333,7 @@ static void on_check_exit(Child *c, int status, const char *last, void *userdata
                         strempty(error),
                         rl->feed ? " (keeping the last good feed)" : "");
                 log_warning("Release feed %s: %s", m->config->releases.feed, strempty(error));
+                metrics_check_finished(m, false);
                 manager_properties_changed(m, "LastCheck", NULL);
                 check_reply_all(m, -EIO, rl->last_check);
                 if (rl->plan_after_check) {
@@ -334,8 +342,11 @@ static void on_check_exit(Child *c, int status, const char *last, void *userdata
                 }
                 return;
         }
+        _cleanup_free_ char *was_newest = strdup(releases_newest_available(m));
         feed_free(rl->feed);
         rl->feed = feed;
+        announce_new_release(m, was_newest);
+        metrics_check_finished(m, true);
         set_text(&rl->feed_error, "%s", "");
         set_text(
                 &rl->last_check,

@@ -32,3 +32,6 @@ const char *releases_newest_allowed(Manager *m);
 const char *releases_staged(Manager *m);
 const char *releases_last_check(Manager *m);
 bool releases_busy(Manager *m);
+
+/* mbupgraded-fetch: $MBUPGRADED_FETCH, or the installed one. */
+const char *fetch_helper(void);

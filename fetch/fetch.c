@@ -21,6 +21,10 @@
  *   error KIND MESSAGE            last line on failure, exit status 1 (2 for KIND usage)
  * KIND is one of http, size, timeout, tls, redirect, protocol, network, io, usage.
  *
+ * --post-json FILE instead of --output: POSTs FILE (at most 64 KiB) as application/json, for the
+ * notify.webhook; the answer's body is read and dropped, a redirect is an error (a POST is not
+ * repeated elsewhere), and the last line is "posted STATUS" on a 2xx answer.
+ *
  * Only https is fetched (and file:// when the URL given is one, for a mirror on disk); plain http
  * only with --allow-http-loopback and only to this machine. Redirects are followed here rather than
  * by libcurl, so that every target passes the same check as the first URL before anything
@@ -112,6 +116,9 @@ static uint64_t arg_low_speed_time = 60;
 static bool arg_allow_http_loopback = false;
 static bool arg_resume = false;
 static bool arg_no_fsync = false;
+static const char *arg_post_json = NULL;
+
+#define POST_BODY_MAX (64U * 1024U)
 
 static bool error_reported = false;
 
@@ -775,6 +782,79 @@ static int fetch_run(void) {
         return 0;
 }
 
+static size_t post_write_callback(char *p, size_t size, size_t nmemb, void *userdata) {
+        uint64_t *received = userdata;
+
+        *received += size * nmemb;
+        if (*received > POST_BODY_MAX) {
+                (void) report_error(
+                        FETCH_ERROR_SIZE, "the server answered with more than %u bytes", POST_BODY_MAX);
+                return 0;
+        }
+        return size * nmemb;
+}
+
+static int post_run(void) {
+        _cleanup_(fetch_done) Fetch f = {.fd = -EBADF};
+        _cleanup_free_ char *body = NULL;
+        struct curl_slist *headers = NULL;
+        uint64_t received = 0;
+        long status = 0;
+        size_t n;
+        CURLcode c = CURLE_OK;
+        int r;
+
+        r = check_url(arg_url, false, &f.scheme);
+        if (r < 0)
+                return r;
+        if (f.scheme == URL_SCHEME_FILE)
+                return report_error(FETCH_ERROR_USAGE, "--post-json needs an https:// URL, not a file");
+        r = read_full_file(arg_post_json, POST_BODY_MAX, &body, &n);
+        if (r < 0)
+                return report_error(FETCH_ERROR_IO, "Failed to read %s: %s", arg_post_json, strerror(-r));
+        r = fetch_setup(&f);
+        if (r < 0)
+                return r;
+        headers = curl_slist_append(NULL, "Content-Type: application/json");
+        if (!headers)
+                return report_error(FETCH_ERROR_IO, "out of memory");
+
+#define SET(opt, val)                                           \
+        do {                                                    \
+                if (c == CURLE_OK)                              \
+                        c = curl_easy_setopt(f.curl, opt, val); \
+        } while (false)
+        SET(CURLOPT_URL, arg_url);
+        SET(CURLOPT_PROTOCOLS_STR, url_scheme_protocols[f.scheme]);
+        SET(CURLOPT_HTTPHEADER, headers);
+        SET(CURLOPT_POSTFIELDS, body);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) n);
+        SET(CURLOPT_WRITEFUNCTION, post_write_callback);
+        SET(CURLOPT_WRITEDATA, &received);
+        SET(CURLOPT_TIMEOUT, (long) (arg_timeout > 0 ? arg_timeout : 60));
+#undef SET
+        if (c == CURLE_OK)
+                c = curl_easy_perform(f.curl);
+        curl_slist_free_all(headers);
+        if (error_reported)
+                return -EIO;
+        if (c != CURLE_OK)
+                return report_curl_error(&f, c);
+        (void) curl_easy_getinfo(f.curl, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 300 && status < 400)
+                return report_error(
+                        FETCH_ERROR_REDIRECT,
+                        "the server answered HTTP %ld (a redirect); configure the URL it redirects to",
+                        status);
+        if (status < 200 || status >= 300)
+                return report_error(FETCH_ERROR_HTTP, "the server answered HTTP %ld", status);
+
+        printf("posted %ld\n", status);
+        if (fflush(stdout) == EOF)
+                return -EIO;
+        return 0;
+}
+
 static void help(void) {
         printf("mbupgraded-fetch --url URL --output PATH [OPTIONS...]\n\n"
                "Downloads URL to PATH for mbupgraded, through PATH.part, reporting progress and the\n"
@@ -794,7 +874,9 @@ static void help(void) {
                "     --low-speed-time SEC     ...for SEC seconds (defaults 1000 and 60; 0 disables)\n"
                "     --allow-http-loopback    Allow plain http to 127.0.0.0/8, ::1 and localhost\n"
                "     --resume                 Continue from PATH.part if it exists\n"
-               "     --no-fsync               Do not fsync the data (the caller verifies the SHA-256 before use)\n\n"
+               "     --no-fsync               Do not fsync the data (the caller verifies the SHA-256 before use)\n"
+               "     --post-json FILE         POST FILE as application/json instead of downloading to\n"
+               "                              --output; prints \"posted STATUS\" on a 2xx answer\n\n"
                "Exit status: 0 done, 1 failed, 2 usage error.\n");
 }
 
@@ -821,6 +903,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_ALLOW_HTTP_LOOPBACK,
                 ARG_RESUME,
                 ARG_NO_FSYNC,
+                ARG_POST_JSON,
         };
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},
@@ -836,6 +919,7 @@ static int parse_argv(int argc, char *argv[]) {
                 {"allow-http-loopback", no_argument, NULL, ARG_ALLOW_HTTP_LOOPBACK},
                 {"resume", no_argument, NULL, ARG_RESUME},
                 {"no-fsync", no_argument, NULL, ARG_NO_FSYNC},
+                {"post-json", required_argument, NULL, ARG_POST_JSON},
                 {},
         };
         int c, r;
@@ -896,6 +980,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_RESUME:
                         arg_resume = true;
                         break;
+                case ARG_POST_JSON:
+                        arg_post_json = optarg;
+                        break;
                 case '?':
                         return report_error(
                                 FETCH_ERROR_USAGE,
@@ -907,6 +994,13 @@ static int parse_argv(int argc, char *argv[]) {
 
         if (optind < argc)
                 return report_error(FETCH_ERROR_USAGE, "unexpected argument '%s'", argv[optind]);
+        if (arg_post_json) {
+                if (isempty(arg_url) || arg_output || arg_resume)
+                        return report_error(
+                                FETCH_ERROR_USAGE,
+                                "--post-json needs --url, and takes no --output or --resume");
+                return 1;
+        }
         if (isempty(arg_url) || isempty(arg_output))
                 return report_error(FETCH_ERROR_USAGE, "--url and --output are required");
         return 1;
@@ -925,7 +1019,7 @@ static int run(int argc, char *argv[]) {
 
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                 return report_error(FETCH_ERROR_IO, "Failed to initialise libcurl");
-        r = fetch_run();
+        r = arg_post_json ? post_run() : fetch_run();
         curl_global_cleanup();
         return r;
 }

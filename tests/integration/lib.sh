@@ -426,7 +426,7 @@ install_metabase_pg() {
 # ($SB/mirror, see make_mirror) unless MBUP_FEED/MBUP_DOWNLOADS say otherwise (nginx scenarios):
 # a sandbox never reaches for the real static.metabase.com.
 write_config() {
-        mkdir -p "$SB/mirror"
+        mkdir -p "$SB/mirror" "$SB/run"
         cat >"$SB/mbupgraded.yaml" <<EOT
 # written by tests/integration/lib.sh
 releases:
@@ -452,6 +452,11 @@ backup:
   dir: $SB/backups
   keep: ${MBUP_KEEP_BACKUPS:-5}
   postgres: ${MBUP_PG_BACKUP:-dump}
+notify:
+  webhook: "${MBUP_NOTIFY_WEBHOOK:-}"
+  command: '${MBUP_NOTIFY_COMMAND:-}'
+metrics_file: "${MBUP_METRICS_FILE:-}"
+maintenance_flag: "${MBUP_MAINTENANCE_FLAG-$SB/run/maintenance}"
 state_dir: $SB/state
 admin_group: ""
 EOT

@@ -107,6 +107,10 @@ static void assert_defaults(const Config *c) {
         assert_string_equal(c->backup.app_db, "");
         assert_int_equal(c->backup.postgres, PG_BACKUP_DUMP);
 
+        assert_string_equal(c->notify.webhook, "");
+        assert_string_equal(c->notify.command, "");
+        assert_string_equal(c->metrics_file, "");
+        assert_string_equal(c->maintenance_flag, "/run/mbupgraded/maintenance");
         assert_string_equal(c->state_dir, "/var/lib/mbupgraded");
         assert_string_equal(c->admin_group, "mbupgrade");
 }
@@ -302,7 +306,8 @@ static void test_errors(void **state) {
                  "2: releases.channel: expected latest or beta, got 'nightly'"},
                 /* unknown keys */
                 {"colour: blue\n",
-                 "1: colour: unknown key (known keys: releases, policy, service, backup, state_dir, admin_group)"},
+                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, metrics_file, maintenance_flag, "
+                 "state_dir, admin_group)"},
                 {"releases:\n  edition: oss\n  mirror: x\n",
                  "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, check_every, "
                  "ca_file, require_checksum, signing_key)"},
@@ -314,7 +319,8 @@ static void test_errors(void **state) {
                 {"backup:\n  keep: 3\n  kept: 3\n",
                  "3: backup.kept: unknown key (known keys: dir, keep, app_db, postgres)"},
                 {"\"\": 1\n",
-                 "1: \"\": unknown key (known keys: releases, policy, service, backup, state_dir, admin_group)"},
+                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, metrics_file, maintenance_flag, "
+                 "state_dir, admin_group)"},
                 /* wrong types */
                 {"policy:\n  allow:\n    step: minor\n",
                  "3: policy.allow: expected patch, minor or major, got a mapping"},
@@ -443,7 +449,8 @@ static void test_errors(void **state) {
                  "3: invalid YAML: found unexpected end of stream "
                  "(while scanning a quoted scalar started on line 2)"},
                 {"a: &x 1\nb: *x\n",
-                 "1: a: unknown key (known keys: releases, policy, service, backup, state_dir, admin_group)"},
+                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, metrics_file, maintenance_flag, "
+                 "state_dir, admin_group)"},
                 {"state_dir: &x /a\nadmin_group: *x\n", "2: YAML aliases (*name) are not supported here"},
                 {"state_dir: /a\n---\nstate_dir: /b\n",
                  "2: more than one YAML document: expected a single mapping of keys"},
@@ -523,6 +530,47 @@ static void test_deep_nesting(void **state) {
         *p = '\0';
         load_fails(s, "1: state_dir: expected an absolute path, got a mapping");
         free(s);
+}
+
+static void test_notify_metrics_maintenance(void **state) {
+        Config *c;
+
+        c = load_ok("notify:\n"
+                    "  webhook: https://hooks.slack.com/services/T0/B0/x\n"
+                    "  command: 'mail -s \"$MBUP_TEXT\" root </dev/null'\n"
+                    "metrics_file: /var/lib/prometheus/node-exporter/mbupgraded.prom\n"
+                    "maintenance_flag: \"\"\n");
+        assert_string_equal(c->notify.webhook, "https://hooks.slack.com/services/T0/B0/x");
+        assert_string_equal(c->notify.command, "mail -s \"$MBUP_TEXT\" root </dev/null");
+        assert_string_equal(c->metrics_file, "/var/lib/prometheus/node-exporter/mbupgraded.prom");
+        assert_string_equal(c->maintenance_flag, "");
+        config_free(c);
+
+        /* plain http only to this machine, as the fetch helper allows */
+        c = load_ok("notify:\n  webhook: http://127.0.0.1:8080/hook\n");
+        assert_string_equal(c->notify.webhook, "http://127.0.0.1:8080/hook");
+        config_free(c);
+        c = load_ok("notify:\n  webhook: http://localhost/hook\n");
+        config_free(c);
+        load_fails(
+                "notify:\n  webhook: http://hooks.example.com/x\n",
+                "2: notify.webhook: expected an https:// URL (http:// only to this machine), or \"\", got "
+                "'http://hooks.example.com/x'");
+        load_fails(
+                "notify:\n  webhook: http://localhost.example.com/x\n",
+                "2: notify.webhook: expected an https:// URL (http:// only to this machine), or \"\", got "
+                "'http://localhost.example.com/x'");
+        load_fails(
+                "notify:\n  webhook: file:///tmp/x\n",
+                "2: notify.webhook: expected an https:// URL (http:// only to this machine), or \"\", got "
+                "'file:///tmp/x'");
+        load_fails("notify:\n  mail: root\n", "2: notify.mail: unknown key (known keys: webhook, command)");
+        load_fails(
+                "metrics_file: metrics.prom\n",
+                "1: metrics_file: expected an absolute path or \"\", got 'metrics.prom'");
+        load_fails(
+                "maintenance_flag: run/flag\n",
+                "1: maintenance_flag: expected an absolute path or \"\", got 'run/flag'");
 }
 
 static void test_parse_duration(void **state) {
@@ -687,6 +735,7 @@ int main(void) {
                 cmocka_unit_test(test_errors),
                 cmocka_unit_test(test_file_errors),
                 cmocka_unit_test(test_deep_nesting),
+                cmocka_unit_test(test_notify_metrics_maintenance),
                 cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_format_duration),
                 cmocka_unit_test(test_enum_strings),

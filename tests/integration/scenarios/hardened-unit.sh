@@ -26,13 +26,13 @@ write_hardened_unit() {
         local in=$MBUP_SRC/unit-files/mbupgraded.service.in bin=$SB/bin
         # The build may live under /tmp (a CI checkout), which the unit's PrivateTmp= hides: the
         # daemon and its helpers run from the sandbox, as they would from /usr.
-        mkdir -p "$bin"
+        mkdir -p "$bin" "$SB/run"
         cp "$MBUPGRADED" "$MBUP_BUILD/fetch/mbupgraded-fetch" "$MBUP_BUILD/dbhelper/mbupgraded-db" "$bin/"
         {
                 printf '[Unit]\nDescription=mbupgraded (sandbox, the [Service] of %s)\n[Service]\n' "$in"
                 sed -n '/^\[Service\]/,/^\[/{/^\[/d;/^#/d;/^$/d;p}' "$in" |
                         sed -e "s|^ExecStart=.*|ExecStart=$bin/mbupgraded --config $SB/mbupgraded.yaml|" \
-                                -e "s|^ReadWritePaths=.*|ReadWritePaths=$SB/state $SB/backups $SB/opt/metabase|" \
+                                -e "s|^ReadWritePaths=.*|ReadWritePaths=$SB/state $SB/backups $SB/opt/metabase $SB/run|" \
                                 -e '/^StateDirectory/d'
                 cat <<EOT
 Environment=DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS

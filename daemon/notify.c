@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "notify.h"
+#include "releases.h"
+#include "strv.h"
+
+/* After the first attempt: 5s, 30s, 2m, 10m, 30m; then the delivery is given up. */
+static const uint64_t webhook_retry_usec[] = {
+        5 * USEC_PER_SEC,
+        30 * USEC_PER_SEC,
+        120 * USEC_PER_SEC,
+        600 * USEC_PER_SEC,
+        1800 * USEC_PER_SEC,
+};
+#define WEBHOOK_TIMEOUT_SEC "30"
+#define COMMAND_TIMEOUT_USEC (60 * USEC_PER_SEC)
+/* More than this many undelivered notifications: the oldest is dropped (a webhook down for days). */
+#define DELIVERIES_MAX 32U
+
+typedef enum DeliveryKind {
+        DELIVERY_WEBHOOK,
+        DELIVERY_COMMAND,
+} DeliveryKind;
+
+typedef struct Delivery Delivery;
+struct Delivery {
+        Notifier *n;
+        DeliveryKind kind;
+        char *path; /* state_dir/notify/<id>-<kind>.json: the facts; removed with the delivery */
+        char **env; /* the command's MBUP_* variables */
+        unsigned attempts;
+        sd_event_source *timer; /* the webhook's next attempt; the command's time limit */
+        Child *child;
+        Delivery *next;
+};
+
+struct Notifier {
+        Manager *m;
+        Delivery *deliveries;
+        char *dir;
+        uint64_t seq; /* distinguishes files of the same operation id */
+};
+
+static Delivery *delivery_free(Delivery *d, bool unlink_file) {
+        if (!d)
+                return NULL;
+        d->timer = sd_event_source_disable_unref(d->timer);
+        d->child = child_kill(d->child);
+        if (unlink_file && d->path)
+                (void) unlink(d->path);
+        free(d->path);
+        strv_free(d->env);
+        free(d);
+        return NULL;
+}
+
+/* Takes d out of its notifier's list and frees it. */
+static void delivery_done(Delivery *d) {
+        for (Delivery **p = &d->n->deliveries; *p; p = &(*p)->next)
+                if (*p == d) {
+                        *p = d->next;
+                        break;
+                }
+        delivery_free(d, true);
+}
+
+static void delivery_add(Notifier *n, Delivery *d) {
+        Delivery **p;
+        size_t count = 0;
+
+        for (p = &n->deliveries; *p; p = &(*p)->next)
+                count++;
+        *p = d;
+        if (count >= DELIVERIES_MAX) {
+                Delivery *oldest = n->deliveries;
+                log_warning(
+                        "More than %u notifications undelivered; dropping %s", DELIVERIES_MAX, oldest->path);
+                delivery_done(oldest);
+        }
+}
+
+static void webhook_attempt(Delivery *d);
+
+static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Delivery *d = userdata;
+
+        d->timer = sd_event_source_disable_unref(d->timer);
+        webhook_attempt(d);
+        return 0;
+}
+
+static void webhook_failed(Delivery *d, const char *error) {
+        Manager *m = d->n->m;
+        int r;
+
+        if (d->attempts > ELEMENTSOF(webhook_retry_usec)) {
+                log_error(
+                        "notify.webhook %s: %s; gave up after %u attempts (the facts were in %s)",
+                        m->config->notify.webhook,
+                        error,
+                        d->attempts,
+                        d->path);
+                delivery_done(d);
+                return;
+        }
+        uint64_t delay = webhook_retry_usec[d->attempts - 1];
+        log_warning(
+                "notify.webhook %s: %s; trying again in %s",
+                m->config->notify.webhook,
+                error,
+                format_duration(delay, (char[32]){}, 32));
+        r = sd_event_add_time_relative(
+                m->event, &d->timer, CLOCK_BOOTTIME, delay, USEC_PER_SEC, on_retry_timer, d);
+        if (r < 0) {
+                log_error_errno(r, "Failed to schedule the webhook's next attempt, dropping it: %m");
+                delivery_done(d);
+        }
+}
+
+static void on_webhook_exit(Child *c, int status, const char *last, void *userdata) {
+        Delivery *d = userdata;
+        _cleanup_free_ char *error = NULL;
+        long code;
+
+        d->child = NULL;
+        if (status == 0 && sscanf(last, "posted %ld", &code) == 1) {
+                log_info("notify.webhook: delivered %s (HTTP %ld)", d->path, code);
+                delivery_done(d);
+                return;
+        }
+        if (startswith(last, "error ")) {
+                const char *msg = strchr(last + strlen("error "), ' ');
+                error = strdup(msg ? msg + 1 : last);
+        } else
+                error = status < 0 ? strdup_printf("the helper died (signal %d)", -status - 128)
+                                   : strdup_printf("the helper failed (exit %d)", status);
+        webhook_failed(d, strempty(error));
+}
+
+static void webhook_attempt(Delivery *d) {
+        Manager *m = d->n->m;
+        const char *url = m->config->notify.webhook;
+        const char *argv[16];
+        size_t k = 0;
+        int r;
+
+        d->attempts++;
+        argv[k++] = fetch_helper();
+        argv[k++] = "--url";
+        argv[k++] = url;
+        argv[k++] = "--post-json";
+        argv[k++] = d->path;
+        argv[k++] = "--connect-timeout";
+        argv[k++] = "10";
+        argv[k++] = "--timeout";
+        argv[k++] = WEBHOOK_TIMEOUT_SEC;
+        if (startswith(url, "http://"))
+                argv[k++] = "--allow-http-loopback";
+        if (!isempty(m->config->releases.ca_file)) {
+                argv[k++] = "--ca-file";
+                argv[k++] = m->config->releases.ca_file;
+        }
+        argv[k] = NULL;
+        r = child_spawn(m->event, (char *const *) argv, NULL, on_webhook_exit, d, &d->child);
+        if (r < 0)
+                webhook_failed(d, strerror(-r));
+}
+
+static int on_command_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Delivery *d = userdata;
+
+        log_warning(
+                "notify.command ran longer than %s; killed it",
+                format_duration(COMMAND_TIMEOUT_USEC, (char[32]){}, 32));
+        delivery_done(d);
+        return 0;
+}
+
+static void on_command_exit(Child *c, int status, const char *last, void *userdata) {
+        Delivery *d = userdata;
+
+        d->child = NULL;
+        if (status == 0)
+                log_info("notify.command: done for %s", d->path);
+        else if (status < 0)
+                log_warning("notify.command died from signal %d", -status - 128);
+        else
+                log_warning("notify.command exited with status %d%s%s", status, *last ? ": " : "", last);
+        delivery_done(d);
+}
+
+static void command_run(Delivery *d) {
+        Manager *m = d->n->m;
+        const char *argv[] = {"/bin/sh", "-c", m->config->notify.command, NULL};
+        int r;
+
+        d->attempts++;
+        r = child_spawn_full(
+                m->event, (char *const *) argv, d->env, d->path, NULL, on_command_exit, d, &d->child);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to run notify.command: %m");
+                delivery_done(d);
+                return;
+        }
+        r = sd_event_add_time_relative(
+                m->event, &d->timer, CLOCK_BOOTTIME, COMMAND_TIMEOUT_USEC, USEC_PER_SEC, on_command_timeout, d);
+        if (r < 0)
+                log_warning_errno(r, "Failed to limit notify.command's time, ignoring: %m");
+}
+
+/* Writes the facts to a file of their own and starts the delivery. */
+static void deliver(Notifier *n, DeliveryKind kind, uint64_t id, const char *json, char **env) {
+        _cleanup_free_ char *path = NULL;
+        Delivery *d;
+        int r;
+
+        r = mkdir_parents_and_self(n->dir, 0700);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to create %s, no notification: %m", n->dir);
+                return;
+        }
+        path = strdup_printf(
+                "%s/%" PRIu64 "-%" PRIu64 "-%s.json",
+                n->dir,
+                id,
+                ++n->seq,
+                kind == DELIVERY_WEBHOOK ? "webhook" : "command");
+        if (!path)
+                return;
+        r = write_file_atomic(path, json, strlen(json), 0600);
+        if (r < 0) {
+                log_warning_errno(r, "Failed to write %s, no notification: %m", path);
+                return;
+        }
+        d = calloc(1, sizeof(Delivery));
+        if (!d)
+                return;
+        *d = (Delivery){.n = n, .kind = kind, .path = TAKE_PTR(path)};
+        if (env) {
+                d->env = strv_copy(env);
+                if (!d->env) {
+                        delivery_free(d, true);
+                        return;
+                }
+        }
+        delivery_add(n, d);
+        if (kind == DELIVERY_WEBHOOK)
+                webhook_attempt(d);
+        else
+                command_run(d);
+}
+
+/* The facts */
+
+char *notify_text(const Operation *op, const char *host) {
+        const char *from = strempty(op->from_version), *to = strempty(op->to_version),
+                   *reason = strempty(op->reason);
+        uint64_t down = operation_downtime_usec(op);
+
+        switch (op->kind) {
+        case OPERATION_BACKUP:
+                if (op->result == RESULT_COMMITTED)
+                        return strdup_printf(
+                                "Metabase on %s: application database backed up (%s) to %s",
+                                host,
+                                from,
+                                strempty(op->backup_path));
+                break;
+        case OPERATION_RESTORE:
+                if (op->result == RESULT_COMMITTED)
+                        return strdup_printf(
+                                "Metabase on %s: application database restored from %s (Metabase down %.0f s)",
+                                host,
+                                strempty(op->restore_path),
+                                (double) down / USEC_PER_SEC);
+                break;
+        case OPERATION_ROLLBACK:
+                if (op->result == RESULT_COMMITTED)
+                        return strdup_printf(
+                                "Metabase on %s rolled back from %s to %s (Metabase down %.0f s)",
+                                host,
+                                from,
+                                to,
+                                (double) down / USEC_PER_SEC);
+                break;
+        case OPERATION_UPGRADE:
+                if (op->result == RESULT_COMMITTED)
+                        return strdup_printf(
+                                "Metabase on %s upgraded from %s to %s (Metabase down %.0f s)",
+                                host,
+                                from,
+                                to,
+                                (double) down / USEC_PER_SEC);
+                break;
+        default:
+                break;
+        }
+        switch (op->result) {
+        case RESULT_ROLLED_BACK:
+                return strdup_printf(
+                        "Metabase on %s: the %s %s -> %s failed and was rolled back, %s is serving: %s",
+                        host,
+                        operation_kind_to_string(op->kind),
+                        from,
+                        to,
+                        from,
+                        reason);
+        case RESULT_ROLLBACK_FAILED:
+                return strdup_printf(
+                        "Metabase on %s NEEDS A PERSON: the %s %s -> %s failed and so did its rollback: %s "
+                        "(see mbctl status)",
+                        host,
+                        operation_kind_to_string(op->kind),
+                        from,
+                        to,
+                        reason);
+        default:
+                return strdup_printf(
+                        "Metabase on %s: the %s %s -> %s %s, nothing was changed: %s",
+                        host,
+                        operation_kind_to_string(op->kind),
+                        from,
+                        to,
+                        op->result == RESULT_REFUSED ? "was refused" : "failed",
+                        reason);
+        }
+}
+
+static json_object *json_string_or_null(const char *s) {
+        return isempty(s) ? NULL : json_object_new_string(s);
+}
+
+char *notify_facts_json(const Operation *op, const char *host) {
+        _cleanup_free_ char *text = notify_text(op, host);
+        json_object *o = json_object_new_object();
+        char stamp[64] = "";
+        time_t t = (time_t) (op->finished_usec / USEC_PER_SEC);
+        struct tm tm;
+        char *s;
+
+        if (!o || !text) {
+                json_object_put(o);
+                return NULL;
+        }
+        if (gmtime_r(&t, &tm))
+                (void) strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_object_add(o, "text", json_object_new_string(text));
+        json_object_object_add(o, "host", json_object_new_string(host));
+        json_object_object_add(o, "operation", json_object_new_string(operation_kind_to_string(op->kind)));
+        json_object_object_add(o, "result", json_object_new_string(result_to_string(op->result)));
+        json_object_object_add(o, "version_from", json_string_or_null(op->from_version));
+        json_object_object_add(o, "version_to", json_string_or_null(op->to_version));
+        json_object_object_add(
+                o,
+                "duration_sec",
+                json_object_new_double(
+                        op->finished_usec > op->started_usec
+                                ? (double) (op->finished_usec - op->started_usec) / USEC_PER_SEC
+                                : 0));
+        json_object_object_add(
+                o, "downtime_sec", json_object_new_double((double) operation_downtime_usec(op) / USEC_PER_SEC));
+        json_object_object_add(o, "reason", json_string_or_null(op->reason));
+        json_object_object_add(o, "id", json_object_new_uint64(op->id));
+        json_object_object_add(o, "time", json_object_new_string(stamp));
+        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return s;
+}
+
+/* The JSON's members as MBUP_<NAME>=value, for the command. */
+static char **facts_env(const char *json) {
+        _cleanup_strv_free_ char **env = NULL;
+        json_object *o = json_tokener_parse(json);
+
+        if (!o)
+                return NULL;
+        json_object_object_foreach(o, key, value) {
+                _cleanup_free_ char *name = strdup_printf("MBUP_%s", key), *e = NULL;
+                if (!name)
+                        break;
+                for (char *c = name; *c; c++)
+                        *c = (char) (*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+                /* "operation" -> MBUP_OPERATION, "version_from" -> MBUP_VERSION_FROM, ... */
+                e = strdup_printf(
+                        "%s=%s",
+                        name,
+                        value ? (json_object_is_type(value, json_type_double)
+                                         ? json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN)
+                                         : json_object_get_string(value))
+                              : "");
+                if (!e || strv_extend(&env, e) < 0)
+                        break;
+        }
+        json_object_put(o);
+        return TAKE_PTR(env);
+}
+
+static const char *message_id_for(const Operation *op) {
+        if (op->result == RESULT_ROLLBACK_FAILED)
+                return MESSAGE_ID_ROLLBACK_FAILED;
+        if (op->result == RESULT_ROLLED_BACK ||
+            (op->kind == OPERATION_ROLLBACK && op->result == RESULT_COMMITTED))
+                return MESSAGE_ID_ROLLED_BACK;
+        if (op->kind == OPERATION_UPGRADE && op->result == RESULT_COMMITTED)
+                return MESSAGE_ID_UPGRADE_COMMITTED;
+        return NULL;
+}
+
+static char *hostname(void) {
+        char buf[256] = "";
+
+        if (gethostname(buf, sizeof(buf) - 1) < 0 || !buf[0])
+                return strdup("localhost");
+        return strdup(buf);
+}
+
+void notify_operation_finished(Manager *m, const Operation *op) {
+        _cleanup_free_ char *host = hostname(), *json = NULL, *text = NULL, *f_from = NULL, *f_to = NULL,
+                            *f_result = NULL, *f_op = NULL, *f_id = NULL, *f_reason = NULL;
+        _cleanup_strv_free_ char **env = NULL;
+        int level;
+
+        /* Nothing changed and nothing failed. */
+        if (op->result == RESULT_CANCELED || op->result == RESULT_NONE || !host)
+                return;
+        text = notify_text(op, host);
+        f_from = strdup_printf("MBUP_VERSION_FROM=%s", strempty(op->from_version));
+        f_to = strdup_printf("MBUP_VERSION_TO=%s", strempty(op->to_version));
+        f_result = strdup_printf("MBUP_RESULT=%s", result_to_string(op->result));
+        f_op = strdup_printf("MBUP_OPERATION=%s", operation_kind_to_string(op->kind));
+        f_id = strdup_printf("MBUP_OPERATION_ID=%" PRIu64, op->id);
+        f_reason = strdup_printf("MBUP_REASON=%s", strempty(op->reason));
+        if (!text || !f_from || !f_to || !f_result || !f_op || !f_id || !f_reason)
+                return;
+        level = op->result == RESULT_ROLLBACK_FAILED ? LOG_ERR
+                : op->result == RESULT_COMMITTED     ? LOG_NOTICE
+                                                     : LOG_WARNING;
+        log_struct(
+                level,
+                message_id_for(op),
+                (char *const[]){f_from, f_to, f_result, f_op, f_id, f_reason, NULL},
+                "%s",
+                text);
+
+        if (!m->notifier || (isempty(m->config->notify.webhook) && isempty(m->config->notify.command)))
+                return;
+        json = notify_facts_json(op, host);
+        if (!json)
+                return;
+        if (!isempty(m->config->notify.webhook))
+                deliver(m->notifier, DELIVERY_WEBHOOK, op->id, json, NULL);
+        if (!isempty(m->config->notify.command)) {
+                env = facts_env(json);
+                if (env)
+                        deliver(m->notifier, DELIVERY_COMMAND, op->id, json, env);
+        }
+}
+
+void notify_new_release(Manager *m, const char *version, const char *installed) {
+        _cleanup_free_ char *f_to = strdup_printf("MBUP_VERSION_TO=%s", version),
+                            *f_from = strdup_printf("MBUP_VERSION_FROM=%s", strempty(installed));
+
+        if (!f_to || !f_from)
+                return;
+        log_struct(
+                LOG_NOTICE,
+                MESSAGE_ID_NEW_RELEASE,
+                (char *const[]){f_from, f_to, (char *) "MBUP_RESULT=available", NULL},
+                "New Metabase release available: %s (installed: %s)",
+                version,
+                strempty(installed));
+}
+
+DEFINE_POINTER_CLEANUP(DIR, closedir, closedirp);
+
+/* Webhooks a previous run had not delivered are sent again; commands are not run twice. */
+static void resend_leftovers(Notifier *n) {
+        _cleanup_(closedirp) DIR *d = opendir(n->dir);
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL;
+                Delivery *del;
+
+                if (de->d_name[0] == '.' || !endswith(de->d_name, ".json"))
+                        continue;
+                path = strdup_printf("%s/%s", n->dir, de->d_name);
+                if (!path)
+                        return;
+                if (!endswith(de->d_name, "-webhook.json") || isempty(n->m->config->notify.webhook)) {
+                        (void) unlink(path);
+                        continue;
+                }
+                del = calloc(1, sizeof(Delivery));
+                if (!del)
+                        return;
+                *del = (Delivery){.n = n, .kind = DELIVERY_WEBHOOK, .path = TAKE_PTR(path)};
+                log_info("notify.webhook: sending %s again (not delivered before the daemon stopped)", del->path);
+                delivery_add(n, del);
+                webhook_attempt(del);
+        }
+}
+
+int notifier_new(Manager *m, Notifier **ret) {
+        Notifier *n = calloc(1, sizeof(Notifier));
+
+        if (!n)
+                return -ENOMEM;
+        n->m = m;
+        n->dir = manager_state_path(m, "notify");
+        if (!n->dir) {
+                free(n);
+                return -ENOMEM;
+        }
+        resend_leftovers(n);
+        *ret = n;
+        return 0;
+}
+
+Notifier *notifier_free(Notifier *n) {
+        if (!n)
+                return NULL;
+        /* Undelivered webhooks stay on disk for the next start. */
+        while (n->deliveries) {
+                Delivery *d = n->deliveries;
+                n->deliveries = d->next;
+                delivery_free(d, d->kind == DELIVERY_COMMAND);
+        }
+        free(n->dir);
+        free(n);
+        return NULL;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Telling people. Every finished operation that changed something or failed goes to the journal
+ * (structured, with a MESSAGE_ID for "upgrade committed", "rolled back" and "rollback failed"), to
+ * notify.webhook (a JSON POST through mbupgraded-fetch, retried with backoff) and to
+ * notify.command (/bin/sh -c, the facts in its environment and the JSON on its stdin). A new
+ * release in the feed goes to the journal. None of it delays or fails an operation: deliveries run
+ * as child processes watched from the event loop. */
+
+#include "manager.h"
+#include "operation.h"
+
+typedef struct Notifier Notifier;
+
+/* Also sends again the webhooks a previous run of the daemon had not delivered
+ * (state_dir/notify/). */
+int notifier_new(Manager *m, Notifier **ret);
+Notifier *notifier_free(Notifier *n);
+
+void notify_operation_finished(Manager *m, const Operation *op);
+/* version is newer than the installed one and was not in the feed before. */
+void notify_new_release(Manager *m, const char *version, const char *installed);
+
+/* The facts of a finished operation, as the webhook's JSON (and, one by one, the command's
+ * environment): text, host, operation, result, version_from, version_to, duration_sec,
+ * downtime_sec, reason, id, time. NULL on OOM. */
+char *notify_facts_json(const Operation *op, const char *host);
+/* One line for people ("Metabase on HOST: ..."), also the JSON's "text". */
+char *notify_text(const Operation *op, const char *host);
