@@ -23,6 +23,8 @@ packages=(
         nginx-light openssl strace libglib2.0-bin
         # hostile-arguments: D-Bus calls with arguments no command line can carry (megabytes)
         python3-dbus
+        # metrics-file: the Prometheus text format read by Prometheus's own Python parser
+        python3-prometheus-client
 )
 
 missing=()
