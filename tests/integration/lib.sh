@@ -52,6 +52,7 @@ sandbox_cleanup() {
                 [[ -n "${SYSTEMD_PID:-}" ]] && kill -TERM "$SYSTEMD_PID" 2>/dev/null && wait "$SYSTEMD_PID" 2>/dev/null
                 postgres_stop
                 mariadb_stop
+                journald_stop
                 # Anything of ours still alive (a java the manager could not stop) goes too.
                 pkill -KILL -f -- "$SB/" 2>/dev/null
                 if [[ -n "${MBUP_KEEP:-}" || $rc -ne 0 && -n "${MBUP_KEEP_FAILED:-}" ]]; then
@@ -71,6 +72,31 @@ sandbox_cleanup() {
                 done
         fi
         exit $rc
+}
+
+# journald_start: a real systemd-journald for this sandbox alone. Its sockets go to the
+# namespace's own /run/systemd, its files to a tmpfs over /run/log, and /var/log/journal is hidden
+# under another tmpfs: nothing reaches the host's journal. Then MBUP_DAEMON_OUTPUT=journal
+# start_daemon has the manager connect the daemon's output to it (JOURNAL_STREAM), and
+# journalctl here reads what it got.
+journald_start() {
+        mkdir -p /run/log
+        mount -t tmpfs -o mode=755 tmpfs /run/log || die "cannot mount a tmpfs on /run/log"
+        if [[ -d /var/log/journal ]]; then
+                mount -t tmpfs -o mode=755 tmpfs /var/log/journal || die "cannot hide /var/log/journal"
+        fi
+        /lib/systemd/systemd-journald >>"$SB/logs/journald.log" 2>&1 &
+        JOURNALD_PID=$!
+        wait_for 10 test -S /run/systemd/journal/stdout || die "systemd-journald did not start"
+}
+
+journald_stop() {
+        [[ -n "${JOURNALD_PID:-}" ]] || return 0
+        kill -TERM "$JOURNALD_PID" 2>/dev/null
+        wait "$JOURNALD_PID" 2>/dev/null
+        JOURNALD_PID=
+        umount /var/log/journal /run/log 2>/dev/null
+        return 0
 }
 
 free_port() {
@@ -475,7 +501,7 @@ Environment=MBUPGRADED_FETCH=$MBUP_BUILD/fetch/mbupgraded-fetch
 Environment=MBUPGRADED_DB=$MBUP_BUILD/dbhelper/mbupgraded-db
 ${MBUP_DAEMON_ENV:+Environment=$MBUP_DAEMON_ENV}
 WatchdogSec=60s
-StandardOutput=append:$SB/logs/mbupgraded.log
+StandardOutput=${MBUP_DAEMON_OUTPUT:-append:$SB/logs/mbupgraded.log}
 StandardError=inherit
 TimeoutStopSec=30s
 EOT
