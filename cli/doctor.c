@@ -53,11 +53,10 @@ typedef struct Doctor {
         json_object *checks; /* the --json array */
         unsigned n_failed, n_warned;
 
-        sd_bus *bus;         /* NULL when the system bus cannot be reached */
-        bool daemon;         /* the daemon answers */
-        char *newest;        /* the newest release: the daemon's, the cached feed's or the feed's */
-        char *newest_source; /* where that came from, for people */
-        char *staged;        /* the daemon's Staged property */
+        sd_bus *bus;  /* NULL when the system bus cannot be reached */
+        bool daemon;  /* the daemon answers */
+        char *newest; /* the newest release: the daemon's, the cached feed's or the feed's */
+        char *staged; /* the daemon's Staged property */
         UnitInfo *unit;
         char *jar_path;
         JarInfo *jar;
@@ -265,10 +264,9 @@ static void check_daemon(Doctor *d) {
         installed = daemon_property(d, "InstalledVersion");
         d->staged = daemon_property(d, "Staged");
         v = daemon_property(d, "NewestAvailable");
-        if (!isempty(v)) {
+        if (!isempty(v))
                 d->newest = v;
-                d->newest_source = strdup("the daemon's last check of the feed");
-        } else
+        else
                 free(v);
         report(d,
                LEVEL_OK,
@@ -477,10 +475,8 @@ static void check_feed(Doctor *d) {
                 return;
         }
         report(d, LEVEL_OK, "feed", NULL, "%s: %zu releases, newest %s", d->config->releases.feed, n, newest);
-        if (!d->newest) {
-                d->newest = TAKE_PTR(newest);
-                d->newest_source = strdup("the feed");
-        }
+        /* Fresher than what the daemon read at its last check. */
+        free_and_replace(d->newest, newest);
 }
 
 /* What the newest release needs, from its staged and verified JAR if there is one, else from
@@ -547,6 +543,7 @@ static void check_java(Doctor *d) {
                 return;
         }
         need = java_needed_for(d, d->newest, &source);
+
         if (need > have) {
                 fix = strdup_printf(
                         "before upgrading to %s, install a Java %u runtime and point ExecStart= of %s at its "
@@ -675,6 +672,12 @@ static void check_database(Doctor *d) {
         else if (h.db_r < 0)
                 report(d, LEVEL_FAIL, "database", fix, "%s: %s", strempty(desc), strempty(h.report.error));
         else {
+                _cleanup_free_ char *server = NULL;
+                unsigned v;
+
+                /* PostgreSQL says 150020 for 15.20. */
+                if (d->appdb->kind == APPDB_POSTGRES && safe_atou(strempty(h.report.server_version), &v) >= 0)
+                        server = strdup_printf("PostgreSQL %u.%u", v / 10000, v % 10000);
                 d->db_size = h.report.database_size;
                 if (h.report.lock_holder)
                         report(d,
@@ -691,7 +694,7 @@ static void check_database(Doctor *d) {
                                NULL,
                                "%s: server %s, %" PRIu64 " MiB, schema %s",
                                strempty(desc),
-                               strempty(h.report.server_version),
+                               server ?: strempty(h.report.server_version),
                                d->db_size >> 20,
                                h.report.changelog_latest ?: "empty");
         }
@@ -771,8 +774,7 @@ check_dir(Doctor *d, const char *name, const char *key, const char *path, uint64
 }
 
 static char *find_in_path(const char *name) {
-        _cleanup_free_ char *path = strdup_printf(
-                "%s:/usr/sbin:/sbin", secure_getenv("PATH") ?: "/usr/bin:/bin");
+        _cleanup_free_ char *path = strdup(secure_getenv("PATH") ?: "/usr/bin:/bin");
         char *save = NULL;
 
         if (!path)
@@ -943,7 +945,6 @@ int doctor_run(const char *config_path, bool json) {
         config_free(d.config);
         sd_bus_flush_close_unref(d.bus);
         free(d.newest);
-        free(d.newest_source);
         free(d.staged);
         unit_info_free(d.unit);
         free(d.jar_path);
