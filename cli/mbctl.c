@@ -520,8 +520,9 @@ typedef struct Follow {
         char *last_status;
         Props props;
         StepList steps;
-        uint64_t steps_op;   /* the operation the step list is for, 0: none */
-        StagedInfo download; /* its detail is download_detail */
+        uint64_t steps_op;    /* the operation the step list is for, 0: none */
+        uint64_t finished_op; /* the last one that ended: its Step may linger */
+        StagedInfo download;  /* its detail is download_detail */
         char download_detail[256];
         bool download_seen;
 } Follow;
@@ -574,9 +575,10 @@ static void follow_redraw(Follow *f) {
                 printf("\033[%uA", f->drawn);
         if (f->download_seen) {
                 char bar[64], detail[320], name[48];
+                /* Downloading, then verifying: under way until verified or refused. */
                 StepState s = f->download.state == STAGED_VERIFIED ? UI_STEP_DONE
-                        : f->download.state == STAGED_DOWNLOADING  ? UI_STEP_CURRENT
-                                                                   : UI_STEP_FAILED;
+                        : f->download.state == STAGED_REFUSED      ? UI_STEP_FAILED
+                                                                   : UI_STEP_CURRENT;
 
                 snprintf(name, sizeof(name), "download %s", f->download.version);
                 if (s == UI_STEP_CURRENT && f->download.percent >= 0)
@@ -646,7 +648,7 @@ static void follow_update(Follow *f) {
                 f->download.detail = f->download_detail;
                 f->download_seen = true;
         }
-        if (!isempty(step) && f->props.op_id != 0) {
+        if (!isempty(step) && f->props.op_id != 0 && f->props.op_id != f->finished_op) {
                 if (f->steps_op != f->props.op_id) {
                         step_list_init(&f->steps, props_get(&f->props, "OperationKind"));
                         f->steps_op = f->props.op_id;
@@ -678,6 +680,7 @@ static void follow_end(Follow *f, uint64_t id, const char *result) {
         }
         follow_redraw(f);
         follow_keep(f);
+        f->finished_op = id;
 }
 
 static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
