@@ -6,17 +6,23 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
+#include <langinfo.h>
 #include <limits.h>
+#include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <systemd/sd-bus.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "doctor.h"
 #include "jar.h"
 #include "macro.h"
 #include "strv.h"
+#include "ui.h"
 
 #define BUS_NAME "org.mbupgraded.Manager1"
 #define BUS_PATH "/org/mbupgraded/Manager1"
@@ -35,6 +41,29 @@ enum {
 #define FLAG_FORCE 1
 #define FLAG_DRY_RUN 2
 
+#define STR_IN_SET(x, ...) strv_contains(STRV_MAKE(__VA_ARGS__), (x))
+
+static inline void json_object_putp(json_object **o) {
+        if (*o)
+                json_object_put(*o);
+}
+
+static bool use_colors(void) {
+        return ui_use_colors(isatty(STDOUT_FILENO) > 0, getenv("NO_COLOR"), getenv("TERM"));
+}
+
+static bool is_utf8_locale(void) {
+        return streq_ptr(nl_langinfo(CODESET), "UTF-8");
+}
+
+static unsigned terminal_columns(void) {
+        struct winsize ws = {};
+
+        if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col < 20)
+                return 80;
+        return ws.ws_col;
+}
+
 static bool arg_json = false;
 static bool arg_no_wait = false;
 static bool arg_dry_run = false;
@@ -44,40 +73,106 @@ static bool arg_yes = false;
 static const char *arg_jar = NULL;
 static const char *arg_to = NULL;
 static const char *arg_reason = NULL;
+static const char *arg_config = NULL;
+static bool arg_help = false;
 
 static void help(void) {
         printf("mbctl [OPTIONS...] VERB [ARGS...]\n\n"
                "Controls mbupgraded, which keeps Metabase upgraded and rolls back failed upgrades.\n\n"
                "Verbs:\n"
-               "  status                        State of the daemon, the unit and the versions\n"
-               "  upgrade now --jar FILE        Upgrade to a local JAR now\n"
-               "  upgrade now [--to VERSION]    Upgrade to the newest release of the channel, or VERSION\n"
-               "  upgrade window                What the maintenance timer runs\n"
-               "  rollback                      Back to the version before the last upgrade, with its database\n"
-               "  cancel                        Stop an upgrade that has not yet stopped the service\n"
-               "  hold [--reason TEXT]          Refuse upgrades until unhold\n"
-               "  unhold                        Allow upgrades again\n"
-               "  history                       Past operations\n"
-               "  backup                        Back up the application database now (H2: stops the service)\n"
-               "  backups                       The backups, with version, kind, size and checksum\n"
-               "  restore BACKUP [--yes]        Put a backup back (the database as it is now is kept first)\n"
-               "  check                         Poll the release feed now\n"
-               "  list                          Releases in the feed, and whether the policy takes them\n"
-               "  inspect JAR [--no-hash]       Offline: version, main class, Java needed, SHA-256\n"
-               "  config check [FILE]           Offline: validate a configuration file\n\n"
+               "  status                      The daemon, the unit, the versions, the releases\n"
+               "  upgrade now [--jar FILE | --to VERSION]\n"
+               "                              Upgrade now, to a local JAR or a release of the feed\n"
+               "  upgrade window              Apply what the policy allows (the maintenance timer)\n"
+               "  rollback                    Back to the version before the last upgrade, with its database\n"
+               "  cancel                      Stop an upgrade that has not yet stopped the service\n"
+               "  hold [--reason TEXT]        Refuse upgrades until unhold\n"
+               "  unhold                      Allow upgrades again\n"
+               "  history                     Past operations\n"
+               "  backup                      Back up the application database now\n"
+               "  backups                     The backups\n"
+               "  restore BACKUP              Put a backup back\n"
+               "  check                       Read the release feed now\n"
+               "  list                        The releases of the feed, and whether the policy takes them\n"
+               "  inspect JAR                 Offline: version, main class, Java needed, SHA-256\n"
+               "  config check [FILE]         Offline: validate a configuration file\n"
+               "  doctor                      Check the whole setup, change nothing\n\n"
                "Options:\n"
-               "  -h --help         Show this help\n"
-               "     --version      Show the version\n"
-               "     --json         JSON output (status, history, backups, inspect)\n"
-               "     --jar FILE     The JAR to upgrade to\n"
-               "     --to VERSION   The release to upgrade to\n"
-               "     --dry-run      Run the pre-flight checks only\n"
-               "     --no-wait      Start the operation and return\n"
-               "     --force        Override a hold; allow reinstalling or downgrading\n"
-               "     --reason TEXT  Why upgrades are held\n"
-               "     --yes          Restore without asking\n\n"
+               "  -h --help         This help; 'mbctl VERB --help' for a verb's\n"
+               "     --version      The version\n"
+               "     --json         JSON output (status, check, list, history, backups, inspect, doctor)\n\n"
                "Exit status: 0 done or nothing to do, 1 failed (service unchanged), 2 usage or configuration\n"
                "error, 3 upgrade failed and rolled back, 4 rollback failed too, 5 refused.\n");
+}
+
+/* 'mbctl VERB --help': the verb's usage, what it does, its options. */
+static const struct {
+        const char *verb;
+        const char *text;
+} verb_help[] = {
+        {"status",
+         "mbctl status [--json]\n\n"
+         "The daemon's state and current operation, the unit, the installed and running versions,\n"
+         "the newest release available and allowed, what is staged, whether upgrades are held.\n"},
+        {"upgrade",
+         "mbctl upgrade now [--jar FILE | --to VERSION] [--dry-run] [--force] [--no-wait]\n"
+         "mbctl upgrade window [--dry-run] [--no-wait]\n\n"
+         "now: the newest release of the channel (min_age and allow do not apply), the release\n"
+         "VERSION, or the local JAR FILE. window: what the policy allows unattended.\n\n"
+         "  --jar FILE     Upgrade to this JAR\n"
+         "  --to VERSION   Upgrade to this release of the feed\n"
+         "  --dry-run      Pre-flight checks only; nothing changes\n"
+         "  --force        Override a hold; allow reinstalling or downgrading\n"
+         "  --no-wait      Start the upgrade and return\n"},
+        {"rollback",
+         "mbctl rollback [--dry-run] [--force] [--no-wait]\n\n"
+         "Back to the version before the last committed upgrade, with the database backup taken then.\n"},
+        {"cancel", "mbctl cancel\n\nStops an upgrade that has not yet stopped the service.\n"},
+        {"hold",
+         "mbctl hold [--reason TEXT]\n\n"
+         "Refuses upgrades (not rollbacks, backups or restores) until 'mbctl unhold'.\n"},
+        {"unhold", "mbctl unhold\n\nAllows upgrades again after 'mbctl hold'.\n"},
+        {"history", "mbctl history [--json]\n\nPast operations, oldest first.\n"},
+        {"backup",
+         "mbctl backup [--dry-run] [--no-wait]\n\n"
+         "Backs up the application database now: a server database while Metabase runs; H2 with\n"
+         "the service stopped for the copy.\n"},
+        {"backups",
+         "mbctl backups [--json]\n\n"
+         "The backups under backup.dir: version, kind, size, SHA-256, which one a rollback needs.\n"},
+        {"restore",
+         "mbctl restore BACKUP [--yes] [--force] [--dry-run] [--no-wait]\n\n"
+         "Puts a backup back (an ID from 'mbctl backups', or a path under backup.dir); the database\n"
+         "as it is now is backed up first.\n\n"
+         "  --yes     Do not ask\n"
+         "  --force   Allow a backup of a newer version than the installed JAR\n"},
+        {"check", "mbctl check [--json]\n\nReads the release feed now, then shows the status.\n"},
+        {"list",
+         "mbctl list [--json]\n\nThe releases of the feed, and whether the policy takes them unattended.\n"},
+        {"inspect",
+         "mbctl inspect JAR [--no-hash] [--json]\n\n"
+         "Offline: a JAR's version, edition, main class, the Java it needs, its size and SHA-256.\n\n"
+         "  --no-hash   Skip the SHA-256\n"},
+        {"config",
+         "mbctl config check [FILE]\n\nOffline: validates a configuration file (default " CONFIG_DEFAULT_PATH
+         ").\n"},
+        {"doctor",
+         "mbctl doctor [--config FILE] [--json]\n\n"
+         "Checks the setup end to end and changes nothing: the config, the daemon, the unit, the JAR,\n"
+         "Java, the application database, the backup directory, the release feed, nginx. Each check\n"
+         "says ok, warn or fail, and for warn and fail what to do. Exit 0 when none failed, 1 otherwise.\n"
+         "Run it as root to connect to the database.\n\n"
+         "  --config FILE   The daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"},
+};
+
+static int help_verb(const char *verb) {
+        for (size_t i = 0; i < ELEMENTSOF(verb_help); i++)
+                if (streq(verb_help[i].verb, verb)) {
+                        fputs(verb_help[i].text, stdout);
+                        return EXIT_DONE;
+                }
+        fprintf(stderr, "Unknown verb '%s'; see mbctl --help\n", verb);
+        return EXIT_USAGE;
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -91,7 +186,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_TO,
                 ARG_REASON,
                 ARG_NO_HASH,
-                ARG_YES
+                ARG_YES,
+                ARG_CONFIG,
         };
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},
@@ -105,6 +201,7 @@ static int parse_argv(int argc, char *argv[]) {
                 {"reason", required_argument, NULL, ARG_REASON},
                 {"no-hash", no_argument, NULL, ARG_NO_HASH},
                 {"yes", no_argument, NULL, ARG_YES},
+                {"config", required_argument, NULL, ARG_CONFIG},
                 {},
         };
         int c;
@@ -112,8 +209,8 @@ static int parse_argv(int argc, char *argv[]) {
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
-                        help();
-                        return 0;
+                        arg_help = true;
+                        break;
                 case ARG_VERSION:
                         puts("mbctl " PACKAGE_VERSION);
                         return 0;
@@ -140,6 +237,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_YES:
                         arg_yes = true;
+                        break;
+                case ARG_CONFIG:
+                        arg_config = optarg;
                         break;
                 case ARG_REASON:
                         arg_reason = optarg;
@@ -302,82 +402,129 @@ static int get_all(sd_bus *bus, Props *p) {
 
 /* Verbs */
 
-static const char *const status_fields[][2] = {
-        {"State", "Daemon"},
-        {"Step", "Step"},
-        {"Unit", "Unit"},
-        {"UnitActiveState", "Unit state"},
-        {"JarPath", "JAR"},
-        {"InstalledVersion", "Installed"},
-        {"RunningVersion", "Running"},
-        {"PreviousVersion", "Previous"},
-        {"AppDatabase", "Database"},
-        {"AppDatabaseSchema", "Schema"},
-        {"NewestAvailable", "Available"},
-        {"NewestAllowed", "Allowed"},
-        {"Staged", "Staged"},
-        {"LastCheck", "Last check"},
-        {"HoldReason", "Hold"},
-        {"LastResult", "Last result"},
-        {"StatusText", "Status"},
+/* Status, in groups: the state first (what it does, whether it is held), then the service, the
+ * versions, the releases. Keys right-aligned, so the values line up. */
+typedef struct StatusField {
+        const char *property;
+        const char *label;
+        bool group_start; /* a blank line before it */
+} StatusField;
+
+static const StatusField status_fields[] = {
+        {"State", "Daemon", false},
+        {"Step", "Step", false},
+        {"StatusText", "Status", false},
+        {"LastResult", "Last result", false},
+        {"HoldReason", "Hold", false},
+        {"Unit", "Unit", true},
+        {"UnitActiveState", "Unit state", false},
+        {"JarPath", "JAR", false},
+        {"AppDatabase", "Database", false},
+        {"AppDatabaseSchema", "Schema", false},
+        {"InstalledVersion", "Installed", true},
+        {"RunningVersion", "Running", false},
+        {"PreviousVersion", "Previous", false},
+        {"NewestAvailable", "Available", true},
+        {"NewestAllowed", "Allowed", false},
+        {"Staged", "Staged", false},
+        {"LastCheck", "Last check", false},
 };
 
-static int verb_status(sd_bus *bus) {
-        Props p = {};
+static void status_line(bool colors, const char *label, UiColor c, const char *value, const char *note) {
+        printf("%12s: %s%s%s%s\n", label, ui_color_on(c, colors), value, ui_color_off(c, colors), strempty(note));
+}
+
+/* Every property, by its D-Bus name. NULL on OOM. */
+static json_object *status_to_json(const Props *p) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        for (size_t i = 0; i < p->n; i++)
+                json_object_object_add(o, p->names[i], json_object_new_string(p->values[i]));
+        json_object_object_add(o, "Hold", json_object_new_boolean(p->hold));
+        json_object_object_add(o, "OperationId", json_object_new_uint64(p->op_id));
+        return o;
+}
+
+static void status_print(const Props *p, bool colors) {
+        const char *installed = props_get(p, "InstalledVersion");
+
+        for (size_t i = 0; i < ELEMENTSOF(status_fields); i++) {
+                const StatusField *f = &status_fields[i];
+                const char *v = props_get(p, f->property), *note = NULL;
+                UiColor c = ui_status_color(f->property, v);
+
+                if (streq(f->property, "HoldReason")) {
+                        v = p->hold ? (isempty(v) ? "yes" : v) : "no";
+                        c = p->hold ? UI_NOTICE : UI_PLAIN;
+                } else if (isempty(v) && STR_IN_SET(f->property, "Step", "NewestAllowed", "Staged", "AppDatabaseSchema", "LastResult"))
+                        continue;
+                else if (streq(f->property, "NewestAvailable") && isempty(v))
+                        v = "(unknown: the release feed has not been read; mbctl check)";
+                else if (streq(f->property, "AppDatabaseSchema"))
+                        note = " (newest DATABASECHANGELOG entry)";
+                else if (streq(f->property, "PreviousVersion") && !isempty(v))
+                        note = " (mbctl rollback returns to it)";
+                else if (streq(f->property, "RunningVersion") && !isempty(v) && !isempty(installed))
+                        /* Another version running than the one on disk: an upgrade is not done. */
+                        c = streq(v, installed) ? UI_GOOD : UI_NOTICE;
+                else if (streq(f->property, "NewestAvailable") && streq(v, installed))
+                        note = " (installed)";
+                else if (streq(f->property, "NewestAllowed") && streq(v, installed))
+                        c = UI_PLAIN;
+                if (f->group_start)
+                        putchar('\n');
+                status_line(colors, f->label, c, isempty(v) ? "-" : v, note);
+        }
+}
+
+static int verb_status(sd_bus *bus, char **args) {
+        _cleanup_(props_clear) Props p = {};
         int r;
 
+        if (args && args[0]) {
+                fprintf(stderr, "Usage: mbctl status [--json]\n");
+                return EXIT_USAGE;
+        }
         r = get_all(bus, &p);
         if (r != 0)
                 return r;
         if (arg_json) {
-                json_object *o = json_object_new_object();
-                for (size_t i = 0; i < p.n; i++)
-                        json_object_object_add(o, p.names[i], json_object_new_string(p.values[i]));
-                json_object_object_add(o, "Hold", json_object_new_boolean(p.hold));
-                json_object_object_add(o, "OperationId", json_object_new_uint64(p.op_id));
+                _cleanup_(json_object_putp) json_object *o = status_to_json(&p);
+                if (!o)
+                        return EXIT_FAILED;
                 puts(json_object_to_json_string_ext(
                         o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-                json_object_put(o);
-        } else
-                for (size_t i = 0; i < ELEMENTSOF(status_fields); i++) {
-                        const char *v = props_get(&p, status_fields[i][0]);
-                        if (streq(status_fields[i][0], "HoldReason"))
-                                v = p.hold ? (isempty(v) ? "yes" : v) : "no";
-                        else if (streq(status_fields[i][0], "Step") && isempty(v))
-                                continue;
-                        else if (streq(status_fields[i][0], "NewestAvailable") && isempty(v))
-                                v = "(unknown: the release feed has not been read; mbctl check)";
-                        else if (
-                                (streq(status_fields[i][0], "NewestAllowed") ||
-                                 streq(status_fields[i][0], "Staged")) &&
-                                isempty(v))
-                                continue;
-                        else if (streq(status_fields[i][0], "AppDatabaseSchema")) {
-                                if (!isempty(v))
-                                        printf("%12s: %s (newest DATABASECHANGELOG entry)\n",
-                                               status_fields[i][1],
-                                               v);
-                                continue;
-                        } else if (streq(status_fields[i][0], "PreviousVersion") && !isempty(v)) {
-                                printf("%12s: %s (mbctl rollback returns to it)\n", status_fields[i][1], v);
-                                continue;
-                        }
-                        printf("%12s: %s\n", status_fields[i][1], isempty(v) ? "-" : v);
-                }
-        props_clear(&p);
-        return 0;
+                return EXIT_DONE;
+        }
+        status_print(&p, use_colors());
+        return EXIT_DONE;
 }
 
-/* Following an operation until OperationFinished arrives. */
+/* Following an operation until OperationFinished arrives. On a terminal: a live area at the
+ * bottom, redrawn in place, with the download's progress bar and the operation's step list; it is
+ * left in the scrollback when an operation (a hop of a plan) ends. Otherwise: a plain line for
+ * each new status line. */
 typedef struct Follow {
         uint64_t id;
         bool done;
         bool gone;
         int exit_status;
-        bool tty;
+        bool live;   /* a terminal that can move the cursor */
+        bool colors; /* and may be coloured */
+        bool utf8;
+        unsigned columns;
+        unsigned drawn; /* lines of the live area on the screen */
         char *last_line;
         char *last_status;
         Props props;
+        StepList steps;
+        uint64_t steps_op;    /* the operation the step list is for, 0: none */
+        uint64_t finished_op; /* the last one that ended: its Step may linger */
+        StagedInfo download;  /* its detail is download_detail */
+        char download_detail[256];
+        bool download_seen;
 } Follow;
 
 static int exit_status_for_result(const char *result) {
@@ -392,23 +539,123 @@ static int exit_status_for_result(const char *result) {
         return EXIT_FAILED;
 }
 
-static void follow_print(Follow *f) {
+static void follow_symbol(const Follow *f, StepState s, UiColor *ret_color, const char **ret_symbol) {
+        static const char *const utf8[] = {"\u00b7", "\u25b8", "\u2713", "\u2717"},
+                                 *const ascii[] = {".", ">", "+", "x"};
+        static const UiColor colors[] = {UI_FAINT, UI_NOTICE, UI_GOOD, UI_BAD};
+
+        *ret_symbol = (f->utf8 ? utf8 : ascii)[s];
+        *ret_color = colors[s];
+}
+
+/* One line of the live area, cut to the terminal's width (the escapes take no room). */
+static void follow_line(const Follow *f, StepState s, const char *name, const char *detail) {
+        const char *symbol;
+        UiColor c;
+        int room;
+
+        follow_symbol(f, s, &c, &symbol);
+        room = (int) f->columns - 4 - (int) strlen(name) - 2;
+        printf("\r\033[K  %s%s%s %s%s%s%s%.*s\n",
+               ui_color_on(c, f->colors),
+               symbol,
+               ui_color_off(c, f->colors),
+               s == UI_STEP_CURRENT && f->colors ? ANSI_BOLD : "",
+               name,
+               s == UI_STEP_CURRENT && f->colors ? ANSI_NORMAL : "",
+               room > 0 && !isempty(detail) ? "  " : "",
+               room > 0 ? room : 0,
+               strempty(detail));
+}
+
+static void follow_redraw(Follow *f) {
+        unsigned n = 0;
+
+        if (f->drawn > 0)
+                printf("\033[%uA", f->drawn);
+        if (f->download_seen) {
+                char bar[64], detail[320], name[48];
+                /* Downloading, then verifying: under way until verified or refused. */
+                StepState s = f->download.state == STAGED_VERIFIED ? UI_STEP_DONE
+                        : f->download.state == STAGED_REFUSED      ? UI_STEP_FAILED
+                                                                   : UI_STEP_CURRENT;
+
+                snprintf(name, sizeof(name), "download %s", f->download.version);
+                if (s == UI_STEP_CURRENT && f->download.percent >= 0)
+                        snprintf(
+                                detail,
+                                sizeof(detail),
+                                "%s %3d%%  %" PRIu64 " MB",
+                                ui_progress_bar(f->download.percent, 30, bar, sizeof(bar)),
+                                f->download.percent,
+                                f->download.megabytes);
+                else
+                        snprintf(detail, sizeof(detail), "(%s", f->download_detail);
+                follow_line(f, s, name, detail);
+                n++;
+        }
+        for (size_t i = 0; i < f->steps.n; i++) {
+                const char *detail = NULL;
+
+                if (f->steps.steps[i].state == UI_STEP_CURRENT)
+                        detail = props_get(&f->props, "StatusText");
+                follow_line(f, f->steps.steps[i].state, f->steps.steps[i].name, detail);
+                n++;
+        }
+        /* Fewer lines than before (planned steps dropped): clear what is left below. */
+        if (n < f->drawn)
+                printf("\033[J");
+        f->drawn = n;
+        fflush(stdout);
+}
+
+/* The live area stays as it is, above what comes next. */
+static void follow_keep(Follow *f) {
+        f->drawn = 0;
+        f->steps = (StepList){};
+        f->steps_op = 0;
+        f->download_seen = false;
+}
+
+static void follow_plain(Follow *f) {
         const char *step = props_get(&f->props, "Step"), *text = props_get(&f->props, "StatusText");
         _cleanup_free_ char *line = NULL;
 
-        if (isempty(step))
+        if (isempty(step) || streq(text, strempty(f->last_status)))
                 return;
+        (void) free_and_strdup(&f->last_status, text);
         line = strdup_printf("[%s] %s", step, text);
         if (!line || (f->last_line && streq(line, f->last_line)))
                 return;
-        if (f->tty) {
-                /* One line that follows the operation, cut to the terminal's width. */
-                printf("\r\033[K%.*s", 100, line);
-                fflush(stdout);
-        } else
-                printf("%s\n", line);
-        free(f->last_line);
-        f->last_line = TAKE_PTR(line);
+        printf("%s\n", line);
+        free_and_replace(f->last_line, line);
+}
+
+static void follow_update(Follow *f) {
+        const char *step = props_get(&f->props, "Step");
+        StagedInfo staged;
+
+        if (!f->live) {
+                follow_plain(f);
+                return;
+        }
+        /* A download shows from when it is seen under way until it is verified or refused. */
+        if (ui_parse_staged(props_get(&f->props, "Staged"), &staged) >= 0 &&
+            (staged.state == STAGED_DOWNLOADING ||
+             (f->download_seen && streq(staged.version, f->download.version)))) {
+                snprintf(f->download_detail, sizeof(f->download_detail), "%s", staged.detail);
+                f->download = staged;
+                f->download.detail = f->download_detail;
+                f->download_seen = true;
+        }
+        if (!isempty(step) && f->props.op_id != 0 && f->props.op_id != f->finished_op) {
+                if (f->steps_op != f->props.op_id) {
+                        step_list_init(&f->steps, props_get(&f->props, "OperationKind"));
+                        f->steps_op = f->props.op_id;
+                }
+                step_list_set(&f->steps, step);
+        }
+        follow_redraw(f);
 }
 
 static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
@@ -417,40 +664,61 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
 
         if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, BUS_INTERFACE))
                 return 0;
-        /* Print when the status line changes; it says what the step does. */
-        if (props_read(m, &f->props) >= 0 &&
-            !streq(props_get(&f->props, "StatusText"), strempty(f->last_status))) {
-                free(f->last_status);
-                f->last_status = strdup(props_get(&f->props, "StatusText"));
-                follow_print(f);
-        }
+        if (props_read(m, &f->props) >= 0)
+                follow_update(f);
         return 0;
+}
+
+/* The end of the operation whose steps are shown: mark it and leave the list on the screen. */
+static void follow_end(Follow *f, uint64_t id, const char *result) {
+        if (!f->live)
+                return;
+        if (f->steps_op == id) {
+                step_list_finish(&f->steps, result);
+                if (f->download_seen && f->download.state == STAGED_DOWNLOADING)
+                        f->download_seen = false;
+        }
+        follow_redraw(f);
+        follow_keep(f);
+        f->finished_op = id;
 }
 
 static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         Follow *f = userdata;
         const char *kind, *result, *from, *to, *reason;
+        UiColor c;
         uint64_t id;
 
         if (sd_bus_message_read(m, "tsssss", &id, &kind, &result, &from, &to, &reason) < 0)
                 return 0;
+        c = streq(result, "committed") ? UI_GOOD : streq(result, "refused") ? UI_NOTICE : UI_BAD;
         if (id != f->id) {
                 /* One hop of a plan; one refused before it knew its versions is told by the plan's end. */
                 if (isempty(from))
                         return 0;
-                if (f->tty)
-                        printf("\r\033[K");
-                printf("  %s %s -> %s: %s%s%s\n", kind, from, to, result, isempty(reason) ? "" : ": ", reason);
+                follow_end(f, id, result);
+                printf("  %s %s -> %s: %s%s%s%s%s\n",
+                       kind,
+                       from,
+                       to,
+                       ui_color_on(c, f->colors),
+                       result,
+                       ui_color_off(c, f->colors),
+                       isempty(reason) ? "" : ": ",
+                       reason);
                 return 0;
         }
-        if (f->tty)
-                printf("\r\033[K");
+        follow_end(f, id, result);
         f->done = true;
         f->exit_status = exit_status_for_result(result);
         if (streq(kind, "backup") || streq(kind, "restore")) {
                 /* The version stays: name it once. */
                 if (streq(result, "committed"))
-                        printf("%s of the %s database: done\n", kind, from);
+                        printf("%s of the %s database: %sdone%s\n",
+                               kind,
+                               from,
+                               ui_color_on(c, f->colors),
+                               ui_color_off(c, f->colors));
                 else
                         fprintf(f->exit_status == EXIT_ROLLBACK_FAILED ? stderr : stdout,
                                 "%s of the %s database: %s: %s\n",
@@ -459,7 +727,12 @@ static int on_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                                 result,
                                 reason);
         } else if (streq(result, "committed"))
-                printf("%s %s -> %s: committed\n", kind, from, to);
+                printf("%s %s -> %s: %scommitted%s\n",
+                       kind,
+                       from,
+                       to,
+                       ui_color_on(c, f->colors),
+                       ui_color_off(c, f->colors));
         else
                 fprintf(f->exit_status == EXIT_ROLLBACK_FAILED ? stderr : stdout,
                         "%s %s -> %s: %s: %s\n",
@@ -484,7 +757,13 @@ static int run_operation(sd_bus *bus, const char *method, const char *what, cons
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL, *s3 = NULL;
-        Follow f = {.tty = isatty(STDOUT_FILENO) > 0};
+        bool tty = isatty(STDOUT_FILENO) > 0;
+        Follow f = {
+                .live = tty && !streq_ptr(getenv("TERM"), "dumb"),
+                .colors = use_colors(),
+                .utf8 = is_utf8_locale(),
+                .columns = terminal_columns(),
+        };
         const char *summary;
         va_list ap;
         int r;
@@ -571,8 +850,6 @@ static int run_operation(sd_bus *bus, const char *method, const char *what, cons
         free(f.last_status);
         props_clear(&f.props);
         if (f.gone) {
-                if (f.tty)
-                        printf("\n");
                 fprintf(stderr,
                         "mbupgraded exited during the operation; it resumes or rolls back when it starts "
                         "again. Check with: mbctl status; mbctl history\n");
@@ -790,8 +1067,24 @@ static int verb_check(sd_bus *bus, char **args) {
                 return report_bus_error("Check", r, &error);
         if (sd_bus_message_read(reply, "s", &text) < 0)
                 return EXIT_FAILED;
+        if (arg_json) {
+                _cleanup_(props_clear) Props p = {};
+                _cleanup_(json_object_putp) json_object *o = json_object_new_object(), *st = NULL;
+
+                r = get_all(bus, &p);
+                if (r != 0)
+                        return r;
+                st = status_to_json(&p);
+                if (!o || !st)
+                        return EXIT_FAILED;
+                json_object_object_add(o, "check", json_object_new_string(text));
+                json_object_object_add(o, "status", TAKE_PTR(st));
+                puts(json_object_to_json_string_ext(
+                        o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                return EXIT_DONE;
+        }
         printf("Release feed checked: %s\n", text);
-        return verb_status(bus);
+        return verb_status(bus, NULL);
 }
 
 static int verb_list(sd_bus *bus, char **args) {
@@ -969,13 +1262,21 @@ static int verb_config(char **args) {
         return 0;
 }
 
+static int verb_doctor(char **args) {
+        if (args[0]) {
+                fprintf(stderr, "Usage: mbctl doctor [--config FILE] [--json]\n");
+                return EXIT_USAGE;
+        }
+        return doctor_run(arg_config ?: CONFIG_DEFAULT_PATH, arg_json);
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         static const struct {
                 const char *name;
                 int (*func)(sd_bus *bus, char **args);
         } verbs[] = {
-                {"status", NULL},
+                {"status", verb_status},
                 {"upgrade", verb_upgrade},
                 {"rollback", verb_rollback},
                 {"cancel", verb_cancel},
@@ -995,29 +1296,44 @@ static int run(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_USAGE : EXIT_DONE;
-        verb = optind < argc ? argv[optind] : "status";
+        verb = optind < argc ? argv[optind] : NULL;
         args = argv + (optind < argc ? optind + 1 : argc);
 
+        if (arg_help || streq_ptr(verb, "help")) {
+                const char *about = streq_ptr(verb, "help") ? args[0] : verb;
+                if (!about) {
+                        help();
+                        return EXIT_DONE;
+                }
+                return help_verb(about);
+        }
+        if (!verb)
+                verb = "status";
+        if (arg_config && !streq(verb, "doctor")) {
+                fprintf(stderr,
+                        "--config is for mbctl doctor; mbctl config check takes the file as its argument\n");
+                return EXIT_USAGE;
+        }
         if (streq(verb, "inspect"))
                 return verb_inspect(args);
         if (streq(verb, "config"))
                 return verb_config(args);
-        if (streq(verb, "help")) {
-                help();
-                return EXIT_DONE;
-        }
+        if (streq(verb, "doctor"))
+                return verb_doctor(args);
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
                 if (!streq(verbs[i].name, verb))
                         continue;
                 r = connect_bus(&bus);
                 if (r != 0)
                         return r;
-                return verbs[i].func ? verbs[i].func(bus, args) : verb_status(bus);
+                return verbs[i].func(bus, args);
         }
         fprintf(stderr, "Unknown verb '%s'; see mbctl --help\n", verb);
         return EXIT_USAGE;
 }
 
 int main(int argc, char *argv[]) {
+        /* For the step list's symbols: UTF-8 ones only where the terminal takes them. */
+        (void) setlocale(LC_CTYPE, "");
         return run(argc, argv);
 }

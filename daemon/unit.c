@@ -384,6 +384,10 @@ int unit_info_load(Systemd *s, const char *unit, UnitInfoCallback cb, void *user
 }
 
 int unit_info_load_sync(Systemd *s, const char *unit, UnitInfo **ret, char **ret_error) {
+        return unit_info_load_bus(s->bus, unit, ret, ret_error);
+}
+
+int unit_info_load_bus(sd_bus *bus, const char *unit, UnitInfo **ret, char **ret_error) {
         _cleanup_(unit_info_freep) UnitInfo *i = NULL;
         _cleanup_strv_free_ char **env_files = NULL;
         static const char *const interfaces[] = {
@@ -398,7 +402,7 @@ int unit_info_load_sync(Systemd *s, const char *unit, UnitInfo **ret, char **ret
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
 
                 r = sd_bus_call_method(
-                        s->bus,
+                        bus,
                         SYSTEMD_DEST,
                         i->object_path,
                         "org.freedesktop.DBus.Properties",

@@ -43,6 +43,9 @@ Systemd *systemd_free(Systemd *s);
 int unit_info_load(Systemd *s, const char *unit, UnitInfoCallback cb, void *userdata);
 /* Synchronous variant, for start-up before the event loop runs. */
 int unit_info_load_sync(Systemd *s, const char *unit, UnitInfo **ret, char **ret_error);
+/* The same on any bus connection, without subscribing to systemd's signals: only property reads
+ * (for mbctl doctor). */
+int unit_info_load_bus(sd_bus *bus, const char *unit, UnitInfo **ret, char **ret_error);
 
 /* method: "StartUnit" or "StopUnit" (mode "replace"). */
 int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, void *userdata);

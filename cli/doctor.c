@@ -1,0 +1,954 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "appdb.h"
+#include "build-config.h"
+#include "config.h"
+#include "daemon/child.h"
+#include "daemon/dbserver.h"
+#include "daemon/java.h"
+#include "daemon/unit.h"
+#include "doctor.h"
+#include "feed.h"
+#include "fileio.h"
+#include "jar.h"
+#include "macro.h"
+#include "strv.h"
+#include "ui.h"
+
+#define BUS_NAME "org.mbupgraded.Manager1"
+#define BUS_PATH "/org/mbupgraded/Manager1"
+#define BUS_INTERFACE "org.mbupgraded.Manager1"
+/* TODO: read it from the config key maintenance_flag once common/config has it. */
+#define MAINTENANCE_FLAG_DEFAULT "/run/mbupgraded/maintenance"
+#define NGINX_SNIPPET "/usr/share/mbupgraded/nginx/maintenance.conf"
+#define HELPER_TIMEOUT_USEC (60 * USEC_PER_SEC)
+
+typedef enum Level {
+        LEVEL_OK,
+        LEVEL_WARN,
+        LEVEL_FAIL,
+} Level;
+
+typedef struct Doctor {
+        const char *config_path;
+        Config *config;
+        bool json;
+        bool colors;
+        json_object *checks; /* the --json array */
+        unsigned n_failed, n_warned;
+
+        sd_bus *bus;  /* NULL when the system bus cannot be reached */
+        bool daemon;  /* the daemon answers */
+        char *newest; /* the newest release: the daemon's, the cached feed's or the feed's */
+        char *staged; /* the daemon's Staged property */
+        UnitInfo *unit;
+        char *jar_path;
+        JarInfo *jar;
+        AppDb *appdb;
+        uint64_t db_size; /* bytes; 0 when unknown */
+} Doctor;
+
+static const char *level_to_string(Level l) {
+        return (const char *[]){"ok", "warn", "fail"}[l];
+}
+
+/* One check's verdict: printed at once (or added to the JSON), fix only for warn and fail. */
+static void report(Doctor *d, Level level, const char *name, const char *fix, const char *fmt, ...)
+        _printf_(5, 6);
+static void report(Doctor *d, Level level, const char *name, const char *fix, const char *fmt, ...) {
+        static const UiColor colors[] = {UI_GOOD, UI_NOTICE, UI_BAD};
+        _cleanup_free_ char *found = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&found, fmt, ap) < 0)
+                found = NULL;
+        va_end(ap);
+
+        if (level == LEVEL_FAIL)
+                d->n_failed++;
+        else if (level == LEVEL_WARN)
+                d->n_warned++;
+        if (d->json) {
+                json_object *o = json_object_new_object();
+                if (!o)
+                        return;
+                json_object_object_add(o, "check", json_object_new_string(name));
+                json_object_object_add(o, "result", json_object_new_string(level_to_string(level)));
+                json_object_object_add(o, "found", json_object_new_string(strempty(found)));
+                if (level != LEVEL_OK && fix)
+                        json_object_object_add(o, "fix", json_object_new_string(fix));
+                json_object_array_add(d->checks, o);
+                return;
+        }
+        printf("%s%-4s%s  %-10s  %s\n",
+               ui_color_on(colors[level], d->colors),
+               level_to_string(level),
+               ui_color_off(colors[level], d->colors),
+               name,
+               strempty(found));
+        if (level != LEVEL_OK && fix)
+                printf("%18s%s\n", "fix: ", fix);
+}
+
+/* Helpers run from an event loop, as the daemon runs them; a timer bounds the wait. */
+typedef struct HelperRun {
+        sd_event *event;
+        bool done;
+        int status;
+        char *last;
+        DbReport report;
+        int db_r;
+} HelperRun;
+
+static void on_helper_exit(Child *c, int status, const char *last_line, void *userdata) {
+        HelperRun *h = userdata;
+
+        h->done = true;
+        h->status = status;
+        h->last = strdup(strempty(last_line));
+        (void) sd_event_exit(h->event, 0);
+}
+
+static void on_db_done(int r, DbReport *report, void *userdata) {
+        HelperRun *h = userdata;
+
+        h->done = true;
+        h->db_r = r;
+        /* The report is freed after this returns: keep what the checks need. */
+        h->report.server_version = report->server_version ? strdup(report->server_version) : NULL;
+        h->report.database_size = report->database_size;
+        h->report.have_database_size = report->have_database_size;
+        h->report.changelog_latest = report->changelog_latest ? strdup(report->changelog_latest) : NULL;
+        h->report.lock_holder = report->lock_holder ? strdup(report->lock_holder) : NULL;
+        h->report.error = report->error ? strdup(report->error) : NULL;
+        (void) sd_event_exit(h->event, 0);
+}
+
+static int on_helper_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        return sd_event_exit(userdata, -ETIMEDOUT);
+}
+
+static int helper_loop(sd_event *e) {
+        _cleanup_(sd_event_source_unrefp) sd_event_source *timer = NULL;
+        int r;
+
+        r = sd_event_add_time_relative(
+                e, &timer, CLOCK_MONOTONIC, HELPER_TIMEOUT_USEC, 0, on_helper_timeout, e);
+        if (r < 0)
+                return r;
+        return sd_event_loop(e);
+}
+
+static void helper_run_done(HelperRun *h) {
+        free(h->last);
+        free(h->report.server_version);
+        free(h->report.changelog_latest);
+        free(h->report.lock_holder);
+        free(h->report.error);
+        h->event = sd_event_unref(h->event);
+}
+
+/* A directory of our own under /tmp for what a helper writes; removed with what is in it. */
+static void tmpdir_remove(char **dir) {
+        DIR *dd;
+
+        if (!*dir)
+                return;
+        dd = opendir(*dir);
+        if (dd) {
+                struct dirent *de;
+                while ((de = readdir(dd)))
+                        if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                                (void) unlinkat(dirfd(dd), de->d_name, 0);
+                closedir(dd);
+        }
+        (void) rmdir(*dir);
+        *dir = mfree_str(*dir);
+}
+
+static char *tmpdir_make(void) {
+        char t[] = "/tmp/mbctl-doctor.XXXXXX";
+        return mkdtemp(t) ? strdup(t) : NULL;
+}
+
+static const char *fetch_helper_path(void) {
+        const char *p = secure_getenv("MBUPGRADED_FETCH");
+        return !isempty(p) ? p : LIBEXECDIR "/mbupgraded-fetch";
+}
+
+/* Checks */
+
+static void check_config(Doctor *d) {
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = config_load(d->config_path, &d->config, &error);
+        if (r == -ENOENT && streq(d->config_path, CONFIG_DEFAULT_PATH)) {
+                d->config = config_new();
+                report(d, LEVEL_OK, "config", NULL, "%s does not exist: every key has its default", d->config_path);
+        } else if (r < 0) {
+                _cleanup_free_ char *fix = strdup_printf(
+                        "correct what the message names, then: mbctl config check %s", d->config_path);
+                d->config = config_new();
+                report(d,
+                       LEVEL_FAIL,
+                       "config",
+                       fix,
+                       "%s (the checks below use the defaults)",
+                       error ?: strerror(-r));
+        } else
+                report(d,
+                       LEVEL_OK,
+                       "config",
+                       NULL,
+                       "%s: unit %s, state_dir %s, backup.dir %s",
+                       d->config_path,
+                       d->config->service.unit,
+                       d->config->state_dir,
+                       d->config->backup.dir);
+}
+
+static char *daemon_property(Doctor *d, const char *name) {
+        char *v = NULL;
+        if (sd_bus_get_property_string(d->bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, name, NULL, &v) < 0)
+                return NULL;
+        return v;
+}
+
+static void check_daemon(Doctor *d) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *state = NULL, *installed = NULL;
+        char *v = NULL;
+        int r;
+
+        r = sd_bus_open_system(&d->bus);
+        if (r < 0) {
+                d->bus = NULL;
+                report(d,
+                       LEVEL_WARN,
+                       "daemon",
+                       "start D-Bus: systemctl start dbus",
+                       "cannot connect to the system bus (%s); the checks below run offline",
+                       strerror(-r));
+                return;
+        }
+        r = sd_bus_get_property_string(d->bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "State", &error, &v);
+        if (r < 0) {
+                report(d,
+                       LEVEL_WARN,
+                       "daemon",
+                       "systemctl enable --now mbupgraded.service",
+                       "mbupgraded does not answer on the bus (%s); the checks below run offline",
+                       error.message ?: strerror(-r));
+                return;
+        }
+        state = v;
+        d->daemon = true;
+        installed = daemon_property(d, "InstalledVersion");
+        d->staged = daemon_property(d, "Staged");
+        v = daemon_property(d, "NewestAvailable");
+        if (!isempty(v))
+                d->newest = v;
+        else
+                free(v);
+        report(d,
+               LEVEL_OK,
+               "daemon",
+               NULL,
+               "mbupgraded is %s; installed %s",
+               state,
+               isempty(installed) ? "-" : installed);
+}
+
+static void check_unit(Doctor *d) {
+        _cleanup_free_ char *error = NULL, *fix = NULL;
+        const char *unit = d->config->service.unit;
+        int r;
+
+        if (!d->bus) {
+                report(d, LEVEL_FAIL, "unit", "systemctl start dbus", "cannot read %s without the system bus", unit);
+                return;
+        }
+        r = unit_info_load_bus(d->bus, unit, &d->unit, &error);
+        if (r == -EACCES) {
+                report(d,
+                       LEVEL_WARN,
+                       "unit",
+                       "run as root: sudo mbctl doctor",
+                       "cannot read the EnvironmentFile= of %s: %s",
+                       unit,
+                       strerror(-r));
+                return;
+        }
+        if (r < 0) {
+                report(d, LEVEL_FAIL, "unit", "systemctl status dbus", "%s", error ?: strerror(-r));
+                return;
+        }
+        fix = strdup_printf(
+                "set service.unit in %s to the unit that runs Metabase (systemctl list-units --type=service)",
+                d->config_path);
+        if (!streq_ptr(d->unit->load_state, "loaded")) {
+                report(d, LEVEL_FAIL, "unit", fix, "%s is %s", unit, strempty(d->unit->load_state));
+                d->unit = unit_info_free(d->unit);
+                return;
+        }
+        if (!d->unit->exec_argv || !d->unit->exec_argv[0]) {
+                report(d, LEVEL_FAIL, "unit", fix, "%s has no ExecStart=", unit);
+                return;
+        }
+        _cleanup_free_ char *cmd = NULL;
+        for (char **a = d->unit->exec_argv; *a; a++) {
+                char *n = strdup_printf("%s%s%s", strempty(cmd), cmd ? " " : "", *a);
+                if (!n)
+                        return;
+                free_and_replace(cmd, n);
+        }
+        _cleanup_free_ char *start = strdup_printf("systemctl start %s", unit);
+        report(d,
+               streq_ptr(d->unit->active_state, "active") ? LEVEL_OK : LEVEL_WARN,
+               "unit",
+               start,
+               "%s is %s (%s); ExecStart=%s",
+               unit,
+               strempty(d->unit->active_state),
+               strempty(d->unit->sub_state),
+               cmd);
+}
+
+static void check_jar(Doctor *d) {
+        _cleanup_free_ char *error = NULL, *fix = NULL;
+        const char *jar = d->config->service.jar;
+        int r;
+
+        if (isempty(jar))
+                jar = d->unit ? unit_info_jar(d->unit) : NULL;
+        if (isempty(jar) || jar[0] != '/') {
+                fix = strdup_printf(
+                        "set service.jar in %s to the absolute path of metabase.jar", d->config_path);
+                report(d,
+                       d->unit ? LEVEL_FAIL : LEVEL_WARN,
+                       "jar",
+                       fix,
+                       "%s",
+                       d->unit ? "ExecStart= has no '-jar /absolute/path'" : "unknown without the unit");
+                return;
+        }
+        d->jar_path = strdup(jar);
+        r = jar_inspect(jar, 0, &d->jar, &error);
+        if (r < 0) {
+                fix = strdup_printf(
+                        "put Metabase's JAR back at %s (the versions mbupgraded kept are under %s/releases/), "
+                        "or set service.jar in %s",
+                        jar,
+                        d->config->state_dir,
+                        d->config_path);
+                report(d, LEVEL_FAIL, "jar", fix, "%s: %s", jar, error ?: strerror(-r));
+                return;
+        }
+        report(d,
+               LEVEL_OK,
+               "jar",
+               NULL,
+               "%s: %s (%s), main class %s, needs Java %u, %" PRIu64 " MiB",
+               jar,
+               d->jar->tag,
+               d->jar->version.edition ? "enterprise" : "oss",
+               d->jar->main_class,
+               d->jar->java_needed,
+               d->jar->size >> 20);
+}
+
+/* The newest release of the channel in a feed's text. */
+static char *feed_newest(const Doctor *d, const char *text, size_t size, size_t *ret_n, char **ret_error) {
+        Feed *f = NULL;
+        char *v;
+        int r;
+
+        r = feed_parse(text, size, d->config->releases.channel == CHANNEL_BETA, &f, ret_error);
+        if (r < 0)
+                return NULL;
+        v = f->n > 0 ? strdup(f->releases[0].version) : NULL;
+        if (ret_n)
+                *ret_n = f->n;
+        feed_free(f);
+        return v;
+}
+
+static void check_feed(Doctor *d) {
+        _cleanup_(tmpdir_remove) char *dir = NULL;
+        _cleanup_free_ char *out = NULL, *text = NULL, *error = NULL, *fix = NULL, *newest = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        HelperRun h = {};
+        size_t size = 0, n = 0;
+        char max[32];
+        int r;
+
+        fix = strdup_printf(
+                "check releases.feed in %s (%s)%s",
+                d->config_path,
+                d->config->releases.feed,
+                isempty(d->config->releases.ca_file) ? "" : " and releases.ca_file");
+        dir = tmpdir_make();
+        out = dir ? path_join(dir, "version-info.json") : NULL;
+        if (!out) {
+                report(d,
+                       LEVEL_WARN,
+                       "feed",
+                       "make room under /tmp",
+                       "cannot make a temporary directory under /tmp");
+                return;
+        }
+        /* The daemon's arguments for a feed, with a shorter connect timeout. */
+        snprintf(max, sizeof(max), "%u", FEED_SIZE_MAX);
+        if (strv_extend(&argv, fetch_helper_path()) < 0 || strv_extend(&argv, "--url") < 0 ||
+            strv_extend(&argv, d->config->releases.feed) < 0 || strv_extend(&argv, "--output") < 0 ||
+            strv_extend(&argv, out) < 0 || strv_extend(&argv, "--max-size") < 0 ||
+            strv_extend(&argv, max) < 0 || strv_extend(&argv, "--connect-timeout") < 0 ||
+            strv_extend(&argv, "15") < 0 ||
+            (startswith(d->config->releases.feed, "http://") &&
+             strv_extend(&argv, "--allow-http-loopback") < 0) ||
+            (!isempty(d->config->releases.ca_file) &&
+             (strv_extend(&argv, "--ca-file") < 0 || strv_extend(&argv, d->config->releases.ca_file) < 0)))
+                return;
+        r = sd_event_new(&h.event);
+        if (r >= 0)
+                r = child_spawn(h.event, argv, NULL, on_helper_exit, &h, NULL);
+        if (r < 0) {
+                _cleanup_free_ char *f2 = strdup_printf(
+                        "install mbupgraded-fetch (or set MBUPGRADED_FETCH to its path)");
+                report(d, LEVEL_FAIL, "feed", f2, "cannot run %s: %s", argv[0], strerror(-r));
+                helper_run_done(&h);
+                return;
+        }
+        r = helper_loop(h.event);
+        if (r < 0 || !h.done) {
+                report(d,
+                       LEVEL_FAIL,
+                       "feed",
+                       fix,
+                       "%s: no answer within %" PRIu64 " s",
+                       d->config->releases.feed,
+                       HELPER_TIMEOUT_USEC / USEC_PER_SEC);
+                helper_run_done(&h);
+                return;
+        }
+        if (h.status != 0 || !startswith(strempty(h.last), "done")) {
+                /* "error KIND MESSAGE" */
+                const char *msg = NULL;
+                if (h.last && startswith(h.last, "error ")) {
+                        msg = strchr(h.last + strlen("error "), ' ');
+                        msg = msg ? msg + 1 : h.last;
+                }
+                report(d,
+                       LEVEL_FAIL,
+                       "feed",
+                       fix,
+                       "%s: %s",
+                       d->config->releases.feed,
+                       isempty(msg) ? "the download helper failed" : msg);
+                helper_run_done(&h);
+                return;
+        }
+        helper_run_done(&h);
+        r = read_full_file(out, FEED_SIZE_MAX, &text, &size);
+        if (r >= 0)
+                newest = feed_newest(d, text, size, &n, &error);
+        if (!newest) {
+                report(d, LEVEL_FAIL, "feed", fix, "%s: %s", d->config->releases.feed, error ?: "not a release feed");
+                return;
+        }
+        report(d, LEVEL_OK, "feed", NULL, "%s: %zu releases, newest %s", d->config->releases.feed, n, newest);
+        /* Fresher than what the daemon read at its last check. */
+        free_and_replace(d->newest, newest);
+}
+
+/* What the newest release needs, from its staged and verified JAR if there is one, else from
+ * Metabase's published requirements (reference/METABASE.md): v0.53+ Java 21, v0.44+ Java 11. */
+static unsigned java_needed_for(Doctor *d, const char *version, char **ret_source) {
+        _cleanup_free_ char *dir = NULL, *marker = NULL, *text = NULL;
+        MbVersion v;
+
+        dir = path_join(d->config->state_dir, "staging");
+        marker = dir ? strdup_printf("%s/%s/verified.json", dir, version) : NULL;
+        if (marker && read_full_file(marker, 64 * 1024, &text, NULL) >= 0) {
+                json_object *o = json_tokener_parse(text), *j;
+                int needed = o && json_object_object_get_ex(o, "java_needed", &j) ? json_object_get_int(j) : 0;
+                json_object_put(o);
+                if (needed > 0) {
+                        *ret_source = strdup_printf("its staged, verified JAR (%s)", marker);
+                        return (unsigned) needed;
+                }
+        }
+        if (mb_version_parse(version, &v) < 0)
+                return 0;
+        *ret_source = strdup("Metabase's requirements for its release");
+        return v.major >= 53 ? 21 : v.major >= 44 ? 11 : 8;
+}
+
+static void check_java(Doctor *d) {
+        _cleanup_free_ char *error = NULL, *source = NULL, *fix = NULL;
+        unsigned have, need;
+        int r;
+
+        if (!d->unit) {
+                report(d, LEVEL_WARN, "java", "see the unit check above", "unknown without the unit's ExecStart");
+                return;
+        }
+        r = java_feature_version(d->unit->exec_path, &have, &error);
+        if (r < 0) {
+                report(d, LEVEL_WARN, "java", "name Java by its absolute path in ExecStart=", "%s", strempty(error));
+                return;
+        }
+        if (d->jar && d->jar->java_needed > have) {
+                fix = strdup_printf(
+                        "install Java %u and point ExecStart= of %s at its bin/java",
+                        d->jar->java_needed,
+                        d->unit->name);
+                report(d,
+                       LEVEL_FAIL,
+                       "java",
+                       fix,
+                       "Java %u (%s), but the installed %s needs Java %u",
+                       have,
+                       d->unit->exec_path,
+                       d->jar->tag,
+                       d->jar->java_needed);
+                return;
+        }
+        if (!d->newest) {
+                report(d,
+                       LEVEL_WARN,
+                       "java",
+                       "mbctl check",
+                       "Java %u (%s); the newest release is not known yet",
+                       have,
+                       d->unit->exec_path);
+                return;
+        }
+        need = java_needed_for(d, d->newest, &source);
+
+        if (need > have) {
+                fix = strdup_printf(
+                        "before upgrading to %s, install a Java %u runtime and point ExecStart= of %s at its "
+                        "bin/java (systemctl edit --full %s)",
+                        d->newest,
+                        need,
+                        d->unit->name,
+                        d->unit->name);
+                report(d,
+                       LEVEL_FAIL,
+                       "java",
+                       fix,
+                       "Java %u (%s), but the newest release %s needs Java %u (from %s)",
+                       have,
+                       d->unit->exec_path,
+                       d->newest,
+                       need,
+                       strempty(source));
+                return;
+        }
+        report(d,
+               LEVEL_OK,
+               "java",
+               NULL,
+               "Java %u (%s); the newest release %s needs Java %u (from %s)",
+               have,
+               d->unit->exec_path,
+               d->newest,
+               need,
+               strempty(source));
+}
+
+static void check_database(Doctor *d) {
+        _cleanup_free_ char *error = NULL, *desc = NULL, *fix = NULL, *conninfo = NULL, *secret = NULL,
+                            *secret_file = NULL;
+        _cleanup_(tmpdir_remove) char *dir = NULL;
+        HelperRun h = {};
+        int r;
+
+        fix = strdup_printf(
+                "correct the database settings (MB_DB_*) of %s, or backup.app_db in %s",
+                d->config->service.unit,
+                d->config_path);
+        if (!isempty(d->config->backup.app_db))
+                r = appdb_from_string(d->config->backup.app_db, &d->appdb, &error);
+        else if (d->unit)
+                r = appdb_from_environment(
+                        d->unit->environment, strempty(d->unit->working_directory), &d->appdb, &error);
+        else {
+                report(d, LEVEL_WARN, "database", "see the unit check above", "unknown without the unit");
+                return;
+        }
+        if (r < 0) {
+                report(d, LEVEL_FAIL, "database", fix, "%s", error ?: strerror(-r));
+                return;
+        }
+        desc = appdb_describe(d->appdb);
+        if (d->appdb->kind == APPDB_H2) {
+                struct stat st;
+                if (stat(d->appdb->h2_file, &st) < 0) {
+                        report(d,
+                               LEVEL_WARN,
+                               "database",
+                               "start Metabase once so that it creates its database, or correct MB_DB_FILE",
+                               "%s: %s",
+                               strempty(desc),
+                               strerror(errno));
+                        return;
+                }
+                d->db_size = (uint64_t) st.st_size;
+                report(d, LEVEL_OK, "database", NULL, "%s, %" PRIu64 " MiB", strempty(desc), d->db_size >> 20);
+                return;
+        }
+        if (geteuid() != 0) {
+                report(d,
+                       LEVEL_WARN,
+                       "database",
+                       "run as root: sudo mbctl doctor",
+                       "%s: not connected (the password is root's to read)",
+                       strempty(desc));
+                return;
+        }
+        /* As the daemon does it: the connection in the helper's environment, the password in a
+         * 0600 file, here in a directory of our own under /tmp. */
+        conninfo = dbserver_conninfo(d->appdb);
+        secret = dbserver_secret(d->appdb);
+        dir = tmpdir_make();
+        secret_file = dir ? path_join(dir, "secret") : NULL;
+        if (!conninfo || !secret || !secret_file) {
+                report(d, LEVEL_WARN, "database", "make room under /tmp", "cannot prepare the connection");
+                return;
+        }
+        r = dbserver_write_secret(secret_file, secret);
+        if (r >= 0)
+                r = sd_event_new(&h.event);
+        if (r >= 0)
+                r = dbserver_run(
+                        h.event,
+                        appdb_kind_to_string(d->appdb->kind),
+                        conninfo,
+                        secret_file,
+                        STRV_MAKE("preflight"),
+                        on_db_done,
+                        &h,
+                        NULL);
+        if (r < 0) {
+                report(d,
+                       LEVEL_FAIL,
+                       "database",
+                       "install mbupgraded-db (or set MBUPGRADED_DB to its path)",
+                       "cannot run %s: %s",
+                       dbserver_helper_path(),
+                       strerror(-r));
+                helper_run_done(&h);
+                return;
+        }
+        r = helper_loop(h.event);
+        if (r < 0 || !h.done)
+                report(d,
+                       LEVEL_FAIL,
+                       "database",
+                       fix,
+                       "%s: no answer within %" PRIu64 " s",
+                       strempty(desc),
+                       HELPER_TIMEOUT_USEC / USEC_PER_SEC);
+        else if (h.db_r < 0)
+                report(d, LEVEL_FAIL, "database", fix, "%s: %s", strempty(desc), strempty(h.report.error));
+        else {
+                _cleanup_free_ char *server = NULL;
+                unsigned v;
+
+                /* PostgreSQL says 150020 for 15.20. */
+                if (d->appdb->kind == APPDB_POSTGRES && safe_atou(strempty(h.report.server_version), &v) >= 0)
+                        server = strdup_printf("PostgreSQL %u.%u", v / 10000, v % 10000);
+                d->db_size = h.report.database_size;
+                if (h.report.lock_holder)
+                        report(d,
+                               LEVEL_WARN,
+                               "database",
+                               "java -jar metabase.jar migrate release-locks (with Metabase stopped)",
+                               "%s: Liquibase's DATABASECHANGELOGLOCK is held (%s): an upgrade would be refused",
+                               strempty(desc),
+                               h.report.lock_holder);
+                else
+                        report(d,
+                               LEVEL_OK,
+                               "database",
+                               NULL,
+                               "%s: server %s, %" PRIu64 " MiB, schema %s",
+                               strempty(desc),
+                               server ?: strempty(h.report.server_version),
+                               d->db_size >> 20,
+                               h.report.changelog_latest ?: "empty");
+        }
+        helper_run_done(&h);
+}
+
+/* A directory mbupgraded writes to: writable (access(), nothing is written) with room for need
+ * bytes. A missing one is made by the daemon under a writable parent. */
+static void
+check_dir(Doctor *d, const char *name, const char *key, const char *path, uint64_t need, const char *what) {
+        _cleanup_free_ char *fix = NULL, *existing = strdup(path);
+        uint64_t free_bytes = 0;
+        int r;
+
+        if (!existing)
+                return;
+        fix = strdup_printf(
+                "make %s writable for root (a read-only mount? chattr +i?), or set %s in %s to a directory that is",
+                path,
+                key,
+                d->config_path);
+        /* Walk up to what exists: the daemon creates the rest. */
+        while (access(existing, F_OK) < 0 && errno == ENOENT && strrchr(existing, '/') &&
+               !streq(existing, "/")) {
+                char *slash = strrchr(existing, '/');
+                if (slash == existing)
+                        slash[1] = '\0';
+                else
+                        *slash = '\0';
+        }
+        if (access(existing, W_OK) < 0) {
+                report(d,
+                       LEVEL_FAIL,
+                       name,
+                       fix,
+                       "%s%s%s is not writable: %s",
+                       existing,
+                       streq(existing, path) ? "" : ", the parent of ",
+                       streq(existing, path) ? "" : path,
+                       strerror(errno));
+                return;
+        }
+        r = disk_free_bytes(path, &free_bytes, NULL);
+        if (r < 0) {
+                report(d, LEVEL_WARN, name, fix, "%s: cannot tell the free space: %s", path, strerror(-r));
+                return;
+        }
+        if (need > free_bytes) {
+                free(fix);
+                fix = strdup_printf(
+                        "free %" PRIu64 " MiB under %s, or set %s in %s to a file system with room",
+                        (need - free_bytes + (1 << 20) - 1) >> 20,
+                        path,
+                        key,
+                        d->config_path);
+                report(d,
+                       LEVEL_FAIL,
+                       name,
+                       fix,
+                       "%s: %" PRIu64 " MiB free, %s needs %" PRIu64 " MiB",
+                       path,
+                       free_bytes >> 20,
+                       what,
+                       (need + (1 << 20) - 1) >> 20);
+                return;
+        }
+        report(d,
+               LEVEL_OK,
+               name,
+               NULL,
+               "%s: writable%s, %" PRIu64 " MiB free (%s: %" PRIu64 " MiB)",
+               path,
+               streq(existing, path) ? "" : " (made when first needed)",
+               free_bytes >> 20,
+               what,
+               (need + (1 << 20) - 1) >> 20);
+}
+
+static char *find_in_path(const char *name) {
+        _cleanup_free_ char *path = strdup(secure_getenv("PATH") ?: "/usr/bin:/bin");
+        char *save = NULL;
+
+        if (!path)
+                return NULL;
+        for (char *dir = strtok_r(path, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+                _cleanup_free_ char *p = path_join(dir, name);
+                if (p && access(p, X_OK) == 0)
+                        return TAKE_PTR(p);
+        }
+        return NULL;
+}
+
+/* nginx -T's output: the whole configuration. */
+static int run_capture(char *const argv[], char **ret_output, int *ret_status) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, allocated = 0;
+        int pipefd[2], status;
+        pid_t pid;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return negative_errno();
+        pid = fork();
+        if (pid < 0) {
+                (void) close(pipefd[0]);
+                (void) close(pipefd[1]);
+                return negative_errno();
+        }
+        if (pid == 0) {
+                (void) dup2(pipefd[1], STDOUT_FILENO);
+                (void) dup2(pipefd[1], STDERR_FILENO);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        (void) close(pipefd[1]);
+        for (;;) {
+                ssize_t k;
+                if (n + 4096 + 1 > allocated) {
+                        char *b;
+                        if (allocated > 64u << 20)
+                                break;
+                        b = realloc(buf, allocated = allocated * 2 + 8192);
+                        if (!b)
+                                break;
+                        buf = b;
+                }
+                k = read(pipefd[0], buf + n, allocated - n - 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                n += (size_t) k;
+        }
+        (void) close(pipefd[0]);
+        if (waitpid(pid, &status, 0) < 0)
+                return negative_errno();
+        if (!buf)
+                return -ENOMEM;
+        buf[n] = '\0';
+        *ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        *ret_output = TAKE_PTR(buf);
+        return 0;
+}
+
+static void check_nginx(Doctor *d) {
+        _cleanup_free_ char *nginx = find_in_path("nginx"), *out = NULL, *fix = NULL;
+        const char *flag = MAINTENANCE_FLAG_DEFAULT;
+        int status = 0, r;
+
+        if (!nginx) {
+                report(d, LEVEL_OK, "nginx", NULL, "nginx not installed");
+                return;
+        }
+        r = run_capture(STRV_MAKE(nginx, "-T"), &out, &status);
+        if (r < 0 || status != 0) {
+                /* nginx says what is wrong on its last line. */
+                char *last = NULL;
+                if (out) {
+                        size_t n = strlen(out);
+                        while (n > 0 && out[n - 1] == '\n')
+                                out[--n] = '\0';
+                        last = strrchr(out, '\n');
+                        last = last ? last + 1 : out;
+                }
+                report(d,
+                       LEVEL_WARN,
+                       "nginx",
+                       "correct nginx's configuration: nginx -t",
+                       "%s -T failed: %s",
+                       nginx,
+                       r < 0 ? strerror(-r) : strempty(last));
+                return;
+        }
+        if (strstr(out, flag) || strstr(out, NGINX_SNIPPET)) {
+                report(d,
+                       LEVEL_OK,
+                       "nginx",
+                       NULL,
+                       "the configuration (nginx -T) %s",
+                       strstr(out, NGINX_SNIPPET) ? "includes " NGINX_SNIPPET : "checks the maintenance flag");
+                return;
+        }
+        fix = strdup_printf(
+                "add 'include %s;' to the server block that proxies Metabase, then: nginx -t && "
+                "systemctl reload nginx",
+                NGINX_SNIPPET);
+        report(d,
+               LEVEL_WARN,
+               "nginx",
+               fix,
+               "the configuration (nginx -T) neither includes %s nor checks %s: visitors get 502 errors, not "
+               "a maintenance page, while Metabase is down for an upgrade",
+               NGINX_SNIPPET,
+               flag);
+}
+
+int doctor_run(const char *config_path, bool json) {
+        Doctor d = {
+                .config_path = config_path,
+                .json = json,
+                .colors = ui_use_colors(isatty(STDOUT_FILENO) > 0, getenv("NO_COLOR"), getenv("TERM")),
+        };
+        sigset_t mask;
+        uint64_t jar_size;
+
+        /* sd_event_add_child() wants SIGCHLD blocked. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+        if (json) {
+                d.checks = json_object_new_array();
+                if (!d.checks)
+                        return 1;
+        }
+
+        check_config(&d);
+        if (!d.config) {
+                fprintf(stderr, "Out of memory\n");
+                return 1;
+        }
+        check_daemon(&d);
+        check_unit(&d);
+        check_jar(&d);
+        check_feed(&d);
+        check_java(&d);
+        check_database(&d);
+        check_dir(&d, "backup dir", "backup.dir", d.config->backup.dir, d.db_size, "a backup of the database");
+        /* A download is staged under state_dir, and the installed JAR kept under it. */
+        jar_size = d.jar ? d.jar->size : 0;
+        check_dir(&d, "state dir", "state_dir", d.config->state_dir, 2 * jar_size, "a staged download and a kept JAR");
+        check_nginx(&d);
+
+        if (json) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "checks", d.checks);
+                json_object_object_add(o, "failed", json_object_new_int((int) d.n_failed));
+                json_object_object_add(o, "warnings", json_object_new_int((int) d.n_warned));
+                puts(json_object_to_json_string_ext(
+                        o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+        } else
+                printf("\n%u failed, %u warning%s.%s\n",
+                       d.n_failed,
+                       d.n_warned,
+                       d.n_warned == 1 ? "" : "s",
+                       d.n_failed ? " Nothing was changed; apply the fixes above and run mbctl doctor again."
+                                  : "");
+
+        config_free(d.config);
+        sd_bus_flush_close_unref(d.bus);
+        free(d.newest);
+        free(d.staged);
+        unit_info_free(d.unit);
+        free(d.jar_path);
+        jar_info_free(d.jar);
+        appdb_free(d.appdb);
+        return d.n_failed > 0 ? 1 : 0;
+}

@@ -1,0 +1,128 @@
+# mbctl doctor on a good setup (Metabase on PostgreSQL, the daemon up): every check ok or warn,
+# exit 0, --json that parses. Then the setup broken one way at a time -- JAR missing, feed
+# unreachable, database password wrong, backup dir read-only, Java too old for the newest
+# release, config invalid -- each a `fail` line with its fix and exit 1. Through all of it doctor
+# changes nothing: state_dir, backup.dir and the JAR's directory are the same before and after.
+
+# The files doctor could touch, with their checksums (Metabase's own H2 trace files aside: this
+# installation is on PostgreSQL, so there are none).
+setup_listing() {
+        find "$SB/state" "$SB/backups" "$SB/opt/metabase" -printf '%p %y %m %s\n' | sort
+        find "$SB/state" "$SB/backups" "$SB/opt/metabase" -type f -exec sha256sum {} + | sort
+}
+
+# doctor_expect EXIT CHECK LEVEL [TEXT...]: runs doctor, checks its exit, that CHECK's line has
+# LEVEL and each TEXT appears in the output, and that it changed nothing.
+doctor_expect() {
+        local want=$1 check=$2 level=$3 before after
+        shift 3
+        before=$(setup_listing)
+        # shellcheck disable=SC2086
+        run_mbctl "$want" doctor ${DOCTOR_ARGS:---config $SB/mbupgraded.yaml}
+        after=$(setup_listing)
+        [[ "$before" == "$after" ]] || { diff <(echo "$before") <(echo "$after") >&2; die "doctor changed the setup"; }
+        [[ -z $(find /tmp -maxdepth 1 -name 'mbctl-doctor.*') ]] || die "doctor left its temporary directory behind"
+        grep -qE "^$level +$check " <<<"$OUT" || die "doctor: no '$level $check' line"
+        local t
+        for t in "$@"; do
+                assert_contains "$OUT" "$t"
+        done
+}
+
+scenario() {
+        local java
+        export MBUPGRADED_FETCH=$MBUP_BUILD/fetch/mbupgraded-fetch MBUPGRADED_DB=$MBUP_BUILD/dbhelper/mbupgraded-db
+        # nginx as the admin has it: real nginx, with a configuration of the sandbox's own
+        mkdir -p "$SB/bin"
+        printf 'events {}\nhttp { server { listen 127.0.0.1:%s; }}\n' "$(free_port)" >"$SB/nginx-plain.conf"
+        printf '#!/bin/sh\nexec /usr/sbin/nginx -c %s "$@"\n' "$SB/nginx.conf" >"$SB/bin/nginx"
+        chmod +x "$SB/bin/nginx"
+        cp "$SB/nginx-plain.conf" "$SB/nginx.conf"
+        export PATH=$SB/bin:$PATH
+
+        postgres_start
+        install_metabase_pg "$(make_release v0.52.0)" envfile
+        mirror_release v0.52.1 "$(make_release v0.52.1)"
+        mirror_release v0.56.2 "$(make_release v0.56.2)"
+        mirror_feed v0.52.1:2025-02-01 v0.52.0:2025-01-01
+        MBUP_APPLY=never MBUP_ALLOW=major MBUP_STEPWISE=false write_config
+        start_daemon
+        run_mbctl 0 check
+        wait_for 30 eval '[[ $(mbctl status) == *"Staged: v0.52.1 (verified)"* ]]' || die "v0.52.1 was not staged"
+
+        # the good setup: nginx without the snippet is a warning, not a failure
+        doctor_expect 0 nginx warn "include /usr/share/mbupgraded/nginx/maintenance.conf;"
+        local c
+        for c in config daemon unit jar feed java database "backup dir" "state dir"; do
+                grep -qE "^ok +$c " <<<"$OUT" || die "doctor: '$c' is not ok on a good setup"
+        done
+        assert_contains "$OUT" "PostgreSQL metabase@127.0.0.1:$PG_PORT/metabase: server PostgreSQL"
+        assert_contains "$OUT" "v0.52.0 (oss)"
+        assert_contains "$OUT" "ExecStart=/usr/bin/java"
+        assert_not_contains "$OUT" "$PG_PASS"
+        # the snippet's flag in nginx's configuration: ok
+        printf 'events {}\nhttp { server { listen 127.0.0.1:%s; location / { if (-f /run/mbupgraded/maintenance) { return 503; } } }}\n' \
+                "$(free_port)" >"$SB/nginx.conf"
+        doctor_expect 0 nginx ok "checks the maintenance flag"
+        cp "$SB/nginx-plain.conf" "$SB/nginx.conf"
+        # no nginx on the PATH: ok
+        (
+                export PATH=/usr/bin:/bin
+                doctor_expect 0 nginx ok "nginx not installed"
+        )
+
+        # --json: one object per check, and the counts
+        run_mbctl 0 doctor --json --config "$SB/mbupgraded.yaml"
+        python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+names = [c["check"] for c in d["checks"]]
+assert names == ["config", "daemon", "unit", "jar", "feed", "java", "database", "backup dir", "state dir", "nginx"], names
+assert d["failed"] == 0 and all(c["result"] in ("ok", "warn") for c in d["checks"]), d
+assert all("fix" in c for c in d["checks"] if c["result"] != "ok"), d
+' "$OUT" || die "doctor --json"
+
+        # the JAR missing
+        mv "$SB/opt/metabase/metabase.jar" "$SB/away.jar"
+        doctor_expect 1 jar fail "$SB/opt/metabase/metabase.jar" "fix: put Metabase's JAR back at $SB/opt/metabase/metabase.jar"
+        mv "$SB/away.jar" "$SB/opt/metabase/metabase.jar"
+
+        # the feed unreachable (a port nobody listens on), in the config doctor is given
+        sed "s|^  feed: .*|  feed: http://127.0.0.1:$(free_port)/version-info.json|" "$SB/mbupgraded.yaml" >"$SB/nofeed.yaml"
+        DOCTOR_ARGS="--config $SB/nofeed.yaml" doctor_expect 1 feed fail "fix: check releases.feed in $SB/nofeed.yaml"
+        grep -qE "^ok +config +$SB/nofeed.yaml" <<<"$OUT" || die "doctor did not read the config it was given"
+
+        # an invalid config
+        printf 'policy:\n  allow: huge\n' >"$SB/bad.yaml"
+        DOCTOR_ARGS="--config $SB/bad.yaml" doctor_expect 1 config fail "policy.allow" "fix: correct what the message names, then: mbctl config check $SB/bad.yaml"
+
+        # the database password changed under Metabase's feet
+        runuser -u postgres -- "$PG_BIN/psql" -X -q -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -d postgres \
+                -c "ALTER ROLE metabase PASSWORD 'not-the-one-in-the-unit'" >/dev/null
+        doctor_expect 1 database fail "password authentication failed" "fix: correct the database settings (MB_DB_*) of metabase.service"
+        runuser -u postgres -- "$PG_BIN/psql" -X -q -h "$PG_SOCKET_DIR" -p "$PG_PORT" -U postgres -d postgres \
+                -c "ALTER ROLE metabase PASSWORD '$PG_PASS'" >/dev/null
+
+        # the backup dir read-only (root may write anywhere else): a read-only bind mount
+        mount --bind "$SB/backups" "$SB/backups"
+        mount -o remount,bind,ro "$SB/backups"
+        doctor_expect 1 "backup dir" fail "$SB/backups is not writable: Read-only file system" "fix: make $SB/backups writable"
+        umount "$SB/backups"
+
+        # a newer major in the feed: by Metabase's requirements it needs Java 21, which the unit
+        # does not have (when the machine's java is older than 21)...
+        java=$("$MBUP_BUILD/cli/mbctl" doctor --json --config "$SB/mbupgraded.yaml" | python3 -c '
+import json, re, sys
+print(re.search(r"Java (\d+)", [c for c in json.load(sys.stdin)["checks"] if c["check"] == "java"][0]["found"]).group(1))')
+        # (doctor reads the feed itself: the daemon has not seen v0.56.2 yet, nor staged it)
+        mirror_feed v0.56.2:2025-03-01 v0.52.1:2025-02-01 v0.52.0:2025-01-01
+        if ((java < 21)); then
+                doctor_expect 1 java fail "v0.56.2 needs Java 21 (from Metabase's requirements" "fix: before upgrading to v0.56.2, install a Java 21 runtime"
+        else
+                log "the unit's Java is $java: the too-old case needs a Java older than 21"
+        fi
+        # ... while its staged and verified JAR says what it really needs (the stand-in: Java 11)
+        run_mbctl 0 check
+        wait_for 30 eval '[[ $(mbctl status) == *"Staged: v0.56.2 (verified)"* ]]' || die "v0.56.2 was not staged"
+        doctor_expect 0 java ok "v0.56.2 needs Java 11 (from its staged, verified JAR"
+}
