@@ -34,9 +34,7 @@
 #define BUS_NAME "org.mbupgraded.Manager1"
 #define BUS_PATH "/org/mbupgraded/Manager1"
 #define BUS_INTERFACE "org.mbupgraded.Manager1"
-/* TODO: read it from the config key maintenance_flag once common/config has it. */
-#define MAINTENANCE_FLAG_DEFAULT "/run/mbupgraded/maintenance"
-#define NGINX_SNIPPET "/usr/share/mbupgraded/nginx/maintenance.conf"
+#define NGINX_SNIPPET PKGDATADIR "/nginx/maintenance.conf"
 #define HELPER_TIMEOUT_USEC (60 * USEC_PER_SEC)
 
 typedef enum Level {
@@ -840,11 +838,15 @@ static int run_capture(char *const argv[], char **ret_output, int *ret_status) {
 
 static void check_nginx(Doctor *d) {
         _cleanup_free_ char *nginx = find_in_path("nginx"), *out = NULL, *fix = NULL;
-        const char *flag = MAINTENANCE_FLAG_DEFAULT;
+        const char *flag = d->config ? d->config->maintenance_flag : "/run/mbupgraded/maintenance";
         int status = 0, r;
 
         if (!nginx) {
                 report(d, LEVEL_OK, "nginx", NULL, "nginx not installed");
+                return;
+        }
+        if (isempty(flag)) {
+                report(d, LEVEL_OK, "nginx", NULL, "maintenance_flag is \"\": no maintenance page wanted");
                 return;
         }
         r = run_capture(STRV_MAKE(nginx, "-T"), &out, &status);

@@ -51,7 +51,7 @@ scenario() {
         wait_for 30 eval '[[ $(mbctl status) == *"Staged: v0.52.1 (verified)"* ]]' || die "v0.52.1 was not staged"
 
         # the good setup: nginx without the snippet is a warning, not a failure
-        doctor_expect 0 nginx warn "include /usr/share/mbupgraded/nginx/maintenance.conf;"
+        doctor_expect 0 nginx warn "/mbupgraded/nginx/maintenance.conf;"
         local c
         for c in config daemon unit jar feed java database "backup dir" "state dir"; do
                 grep -qE "^ok +$c " <<<"$OUT" || die "doctor: '$c' is not ok on a good setup"
@@ -61,8 +61,8 @@ scenario() {
         assert_contains "$OUT" "ExecStart=/usr/bin/java"
         assert_not_contains "$OUT" "$PG_PASS"
         # the snippet's flag in nginx's configuration: ok
-        printf 'events {}\nhttp { server { listen 127.0.0.1:%s; location / { if (-f /run/mbupgraded/maintenance) { return 503; } } }}\n' \
-                "$(free_port)" >"$SB/nginx.conf"
+        printf 'events {}\nhttp { server { listen 127.0.0.1:%s; location / { if (-f %s) { return 503; } } }}\n' \
+                "$(free_port)" "$SB/run/maintenance" >"$SB/nginx.conf"
         doctor_expect 0 nginx ok "checks the maintenance flag"
         cp "$SB/nginx-plain.conf" "$SB/nginx.conf"
         # no nginx on the PATH: ok
