@@ -30,6 +30,10 @@
 # The last three are proxied to hostile-httpd, found at $NGINX_HOSTILE_HTTPD or
 # $MBUP_BUILD/tests/fetch/hostile-httpd; without it they answer 502.
 #
+# With NGINX_FRONT_UPSTREAM set (host:port of Metabase) before nginx_start, a fourth server is
+# Metabase's front, as a site has it: NGINX_FRONT_URL (https, the test CA) proxies everything to
+# it, after including NGINX_FRONT_INCLUDE if set (the maintenance page snippet).
+#
 # Call nginx_start in the shell that will call nginx_stop (not in a $(...) subshell): it keeps the
 # process ids in NGINX_PID and NGINX_HOSTILE_PID.
 
@@ -117,6 +121,22 @@ location /lying-length/ { $upstream }
 location /no-length/ { $upstream }
 EOF
 
+        local front=
+        if [[ -n "${NGINX_FRONT_UPSTREAM:-}" ]]; then
+                front="server {
+                listen 127.0.0.1:$NGINX_FRONT_PORT ssl;
+                ssl_certificate $d/tls/server.pem;
+                ssl_certificate_key $d/tls/server.key;
+                location = /__ready { return 200 \"ready\\n\"; }
+                ${NGINX_FRONT_INCLUDE:+include $NGINX_FRONT_INCLUDE;}
+                location / {
+                        proxy_pass http://$NGINX_FRONT_UPSTREAM;
+                        proxy_set_header Host \$host;
+                        proxy_connect_timeout 2s;
+                }
+        }"
+        fi
+
         cat >"$d/nginx.conf" <<EOF
 daemon off;
 $([[ $(id -u) -eq 0 ]] && echo "user root;")
@@ -157,6 +177,7 @@ http {
                 ssl_certificate_key $d/tls/other-server.key;
                 include $d/locations.conf;
         }
+        $front
 }
 EOF
 }
@@ -204,6 +225,7 @@ nginx_start() {
                 NGINX_PORT=$(_nginx_free_port) || return 1
                 NGINX_HTTP_PORT=$(_nginx_free_port) || return 1
                 NGINX_OTHER_PORT=$(_nginx_free_port) || return 1
+                NGINX_FRONT_PORT=$(_nginx_free_port) || return 1
                 _nginx_write_config
                 nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log" \
                         >>"$NGINX_DIR/logs/nginx.out" 2>&1 &
@@ -232,9 +254,10 @@ nginx_start() {
         NGINX_URL=https://127.0.0.1:$NGINX_PORT
         NGINX_HTTP_URL=http://127.0.0.1:$NGINX_HTTP_PORT
         NGINX_OTHER_URL=https://127.0.0.1:$NGINX_OTHER_PORT
+        NGINX_FRONT_URL=https://127.0.0.1:$NGINX_FRONT_PORT
         NGINX_ACCESS_LOG=$NGINX_DIR/logs/access.log
         export NGINX_DIR NGINX_PORT NGINX_HTTP_PORT NGINX_OTHER_PORT NGINX_URL NGINX_HTTP_URL \
-                NGINX_OTHER_URL NGINX_ACCESS_LOG TEST_CA OTHER_CA
+                NGINX_OTHER_URL NGINX_FRONT_URL NGINX_ACCESS_LOG TEST_CA OTHER_CA
 }
 
 nginx_stop() {
