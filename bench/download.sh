@@ -166,7 +166,7 @@ printf '  ratio of the medians: %s and %s; of the fastest rounds (%d, %d, %d ms)
         "$(smallest "${D[@]}")" "$(smallest "${C[@]}")" "$(smallest "${S[@]}")" \
         "$(fmt 2 "$(calc "$(smallest "${D[@]}") / $(smallest "${C[@]}")")")" \
         "$(fmt 2 "$(calc "$(smallest "${D[@]}") / $(smallest "${S[@]}")")")"
-printf '  from mbctl check, with the feed'"'"'s download and parsing: median %d ms, %s x curl -o (no target)\n' \
+printf '  from mbctl check, with the feed'"'"'s download and parsing: median %.0f ms, %s x curl -o (no target)\n' \
         "$(median "${F[@]}")" "$(fmt 2 "$r_feed")"
 printf '  like for like, to curl with the helper'"'"'s cipher suites: %s (no target; plain curl / this curl: %s)\n' \
         "$(fmt 2 "$r_like")" "$(fmt 2 "$(ratios C K)")"
