@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
@@ -785,57 +784,6 @@ static char *find_in_path(const char *name) {
         return NULL;
 }
 
-/* nginx -T's output: the whole configuration. */
-static int run_capture(char *const argv[], char **ret_output, int *ret_status) {
-        _cleanup_free_ char *buf = NULL;
-        size_t n = 0, allocated = 0;
-        int pipefd[2], status;
-        pid_t pid;
-
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return negative_errno();
-        pid = fork();
-        if (pid < 0) {
-                (void) close(pipefd[0]);
-                (void) close(pipefd[1]);
-                return negative_errno();
-        }
-        if (pid == 0) {
-                (void) dup2(pipefd[1], STDOUT_FILENO);
-                (void) dup2(pipefd[1], STDERR_FILENO);
-                execv(argv[0], argv);
-                _exit(127);
-        }
-        (void) close(pipefd[1]);
-        for (;;) {
-                ssize_t k;
-                if (n + 4096 + 1 > allocated) {
-                        char *b;
-                        if (allocated > 64u << 20)
-                                break;
-                        b = realloc(buf, allocated = allocated * 2 + 8192);
-                        if (!b)
-                                break;
-                        buf = b;
-                }
-                k = read(pipefd[0], buf + n, allocated - n - 1);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        break;
-                n += (size_t) k;
-        }
-        (void) close(pipefd[0]);
-        if (waitpid(pid, &status, 0) < 0)
-                return negative_errno();
-        if (!buf)
-                return -ENOMEM;
-        buf[n] = '\0';
-        *ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        *ret_output = TAKE_PTR(buf);
-        return 0;
-}
-
 static void check_nginx(Doctor *d) {
         _cleanup_free_ char *nginx = find_in_path("nginx"), *out = NULL, *fix = NULL;
         const char *flag = d->config ? d->config->maintenance_flag : "/run/mbupgraded/maintenance";
@@ -849,7 +797,8 @@ static void check_nginx(Doctor *d) {
                 report(d, LEVEL_OK, "nginx", NULL, "maintenance_flag is \"\": no maintenance page wanted");
                 return;
         }
-        r = run_capture(STRV_MAKE(nginx, "-T"), &out, &status);
+        /* nginx -T: the whole configuration, includes and all */
+        r = run_capture(STRV_MAKE(nginx, "-T"), 64U << 20, &out, &status);
         if (r < 0 || status != 0) {
                 /* nginx says what is wrong on its last line. */
                 char *last = NULL;

@@ -5,7 +5,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "macro.h"
@@ -353,5 +355,52 @@ int disk_free_bytes(const char *path, uint64_t *ret_bytes, dev_t *ret_dev) {
         *ret_bytes = (uint64_t) sv.f_bavail * (uint64_t) sv.f_frsize;
         if (ret_dev)
                 *ret_dev = st.st_dev;
+        return 0;
+}
+
+int run_capture(char *const argv[], size_t max, char **ret_output, int *ret_status) {
+        _cleanup_free_ char *buf = malloc(max + 1);
+        char sink[4096];
+        size_t n = 0;
+        int pipefd[2], status;
+        pid_t pid;
+
+        if (!buf)
+                return -ENOMEM;
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return negative_errno();
+        pid = fork();
+        if (pid < 0) {
+                (void) close(pipefd[0]);
+                (void) close(pipefd[1]);
+                return negative_errno();
+        }
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (null >= 0)
+                        (void) dup2(null, STDIN_FILENO);
+                (void) dup2(pipefd[1], STDOUT_FILENO);
+                (void) dup2(pipefd[1], STDERR_FILENO);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        (void) close(pipefd[1]);
+        for (;;) {
+                bool full = n >= max;
+                ssize_t k = read(pipefd[0], full ? sink : buf + n, full ? sizeof(sink) : max - n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                if (!full)
+                        n += (size_t) k;
+        }
+        (void) close(pipefd[0]);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return negative_errno();
+        buf[n] = '\0';
+        *ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        *ret_output = TAKE_PTR(buf);
         return 0;
 }

@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "fileio.h"
 #include "java.h"
@@ -56,42 +55,14 @@ static int from_release_file(const char *java_real, unsigned *ret) {
 }
 
 static int from_java_version_output(const char *java, unsigned *ret) {
-        int pipefd[2];
-        char buf[4096];
-        size_t n = 0;
-        pid_t pid;
-        int status;
+        _cleanup_free_ char *out = NULL;
+        int status, r;
         char *v;
 
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return negative_errno();
-        pid = fork();
-        if (pid < 0) {
-                (void) close(pipefd[0]);
-                (void) close(pipefd[1]);
-                return negative_errno();
-        }
-        if (pid == 0) {
-                (void) dup2(pipefd[1], STDERR_FILENO);
-                (void) dup2(pipefd[1], STDOUT_FILENO);
-                execl(java, java, "-version", (char *) NULL);
-                _exit(127);
-        }
-        (void) close(pipefd[1]);
-        for (;;) {
-                ssize_t k = read(pipefd[0], buf + n, sizeof(buf) - 1 - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        break;
-                n += (size_t) k;
-                if (n >= sizeof(buf) - 1)
-                        break;
-        }
-        buf[n] = '\0';
-        (void) close(pipefd[0]);
-        (void) waitpid(pid, &status, 0);
-        v = strstr(buf, "version \"");
+        r = run_capture(STRV_MAKE((char *) java, "-version"), 4096, &out, &status);
+        if (r < 0)
+                return r;
+        v = strstr(out, "version \"");
         if (!v)
                 return -ENOENT;
         return java_parse_version(v + strlen("version \""), ret);

@@ -162,6 +162,43 @@ static void test_paths(void **state) {
         assert_string_equal(c, "/x/y");
 }
 
+static void test_run_capture(void **state) {
+        char *out = NULL;
+        int status = -1;
+
+        /* stdout and stderr, in order, and the exit status */
+        assert_int_equal(
+                run_capture(
+                        STRV_MAKE("/bin/sh", "-c", "printf out; printf err >&2; exit 3"), 100, &out, &status),
+                0);
+        assert_string_equal(out, "outerr");
+        assert_int_equal(status, 3);
+        free(out);
+
+        /* more than max: the first max bytes, and the child is not left blocked on a full pipe */
+        assert_int_equal(
+                run_capture(
+                        STRV_MAKE("/bin/sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x"), 10, &out, &status),
+                0);
+        assert_string_equal(out, "xxxxxxxxxx");
+        assert_int_equal(status, 0);
+        free(out);
+
+        /* stdin is /dev/null: cat ends at once */
+        assert_int_equal(run_capture(STRV_MAKE("/bin/cat"), 100, &out, &status), 0);
+        assert_string_equal(out, "");
+        assert_int_equal(status, 0);
+        free(out);
+
+        /* not there: 127; killed: 128 + the signal */
+        assert_int_equal(run_capture(STRV_MAKE("/nonexistent/tool"), 100, &out, &status), 0);
+        assert_int_equal(status, 127);
+        free(out);
+        assert_int_equal(run_capture(STRV_MAKE("/bin/sh", "-c", "kill -TERM $$"), 100, &out, &status), 0);
+        assert_int_equal(status, 128 + 15);
+        free(out);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_write_atomic),
@@ -169,6 +206,7 @@ int main(void) {
                 cmocka_unit_test(test_copy_hashes_and_keeps_mode),
                 cmocka_unit_test(test_disk_free_walks_up),
                 cmocka_unit_test(test_paths),
+                cmocka_unit_test(test_run_capture),
         };
         return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
