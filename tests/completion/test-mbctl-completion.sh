@@ -7,30 +7,12 @@
 # Use: test-mbctl-completion.sh [MBCTL]   (MBCTL: an mbctl binary for the no-daemon case)
 set -uo pipefail
 
-SRC=$(cd "$(dirname "$0")/../.." && pwd)
 MBCTL=${1:-}
-FRAMEWORK=/usr/share/bash-completion/bash_completion
-[[ -r $FRAMEWORK ]] || { echo "SKIP: bash-completion is not installed"; exit 77; }
-# shellcheck disable=SC1090
-source "$FRAMEWORK"
-# shellcheck source=../../completions/mbctl.bash
-source "$SRC/completions/mbctl.bash"
+[[ -r /usr/share/bash-completion/bash_completion ]] || { echo "SKIP: bash-completion is not installed"; exit 77; }
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 failures=0
-
-# complete_line LINE: what the completion offers for LINE (the cursor at its end), sorted, on one line.
-complete_line() {
-        local line=$1
-        COMP_LINE=$line
-        COMP_POINT=${#line}
-        # split like readline does for words; a trailing space starts an empty word
-        read -r -a COMP_WORDS <<<"$line"
-        [[ $line == *' ' ]] && COMP_WORDS+=('')
-        COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
-        COMPREPLY=()
-        _mbctl "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]:-}"
-        printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort | tr '\n' ' ' | sed 's/ $//'
-}
 
 expect() { # expect LINE WANTED: the offered words are exactly WANTED (space-separated, any order)
         local line=$1 want got
