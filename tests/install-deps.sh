@@ -9,6 +9,8 @@ packages=(
         gcc meson ninja-build pkg-config
         libsystemd-dev libyaml-dev libjson-c-dev libzip-dev libssl-dev libcurl4-openssl-dev libpq-dev
         libmariadb-dev
+        # man pages, bash completion; the Debian package and its checks
+        scdoc bash-completion dpkg-dev debhelper lintian
         # unit tests, sanitizers, fuzzing, style
         libcmocka-dev clang libclang-rt-14-dev clang-format valgrind
         # the integration sandbox: a real systemd --user on a private D-Bus, the stand-in

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Every quality gate, in order: packages, a -Werror build, formatting, the unit tests (also
-# under valgrind), the integration scenarios in the sandbox, an ASan+UBSan build of the unit
-# tests and of the daemon running two scenarios, and each fuzz target for a short time.
+# Every quality gate, in order: packages, a -Werror build, formatting, meson install, the unit
+# tests (also under valgrind), the bash completion, the Debian package, the integration scenarios
+# in the sandbox, an ASan+UBSan build of the unit tests and of the daemon running two scenarios,
+# and each fuzz target for a short time.
 # Ends with "N passed, N failed". Run as root from the source tree: tests/run-all.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,9 +48,9 @@ tests/install-deps.sh || { echo "cannot install the packages"; echo "0 passed, 1
 step "build (-Werror)"
 if [[ ! -d build ]]; then
         # test_hooks: the crash points of crash-at-every-step (inert without MBUP_TEST_CRASH_AT)
-        meson setup build -Dtest_hooks=true >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+        meson setup build -Dtest_hooks=true -Dman=enabled >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 fi
-meson configure build -Dtest_hooks=true >/dev/null # an older build/ too
+meson configure build -Dtest_hooks=true -Dman=enabled >/dev/null # an older build/ too
 meson compile -C build || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
 
 step "clang-format"
@@ -67,21 +68,32 @@ check_install() {
         local dest f
         dest=$(mktemp -d)
         DESTDIR=$dest meson install -C build --quiet >/dev/null || return 1
-        for f in sbin/mbupgraded bin/mbctl etc/mbupgraded/mbupgraded.yaml share/dbus-1/system.d/org.mbupgraded.Manager1.conf; do
+        for f in sbin/mbupgraded bin/mbctl libexec/mbupgraded-fetch libexec/mbupgraded-db \
+                etc/mbupgraded/mbupgraded.yaml share/dbus-1/system.d/org.mbupgraded.Manager1.conf \
+                sysusers.d/mbupgraded.conf tmpfiles.d/mbupgraded.conf \
+                share/man/man8/mbupgraded.8 share/man/man1/mbctl.1 share/man/man5/mbupgraded.yaml.5 \
+                bash-completion/completions/mbctl; do
                 [[ -n "$(find "$dest" -path "*/$f" -print -quit)" ]] || { echo "not installed: $f"; return 1; }
         done
         for f in mbupgraded.service mbupgraded-window.service mbupgraded-window.timer; do
                 [[ -n "$(find "$dest" -path "*/systemd/system/$f" -print -quit)" ]] || { echo "not installed: $f"; return 1; }
         done
+        grep -qx 'g mbupgrade - -' "$(find "$dest" -path '*/sysusers.d/mbupgraded.conf')" || { echo "sysusers.d: no group mbupgrade"; return 1; }
         rm -rf "$dest"
 }
 gate install check_install
 
 step "unit tests"
 meson_tests unit build --suite unit
+step "bash completion (offline: verbs, options, files)"
+meson_tests completion build --suite completion
 step "unit tests under valgrind"
 meson_tests unit-valgrind build --suite unit \
         --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --quiet'
+
+step "debian package (dpkg-buildpackage, lintian, dpkg -i, dpkg --purge)"
+# Builds from a scratch copy of the tree, installs on this machine and purges again.
+gate debian-package tests/debian-package.sh
 
 step "integration scenarios (sandbox: private D-Bus, systemd --user, stand-in Metabase)"
 # Two at a time: each scenario has a sandbox of its own (mount namespace, bus, manager, cgroup,
