@@ -367,6 +367,9 @@ int run_capture(char *const argv[], size_t max, char **ret_output, int *ret_stat
 
         if (!buf)
                 return -ENOMEM;
+        /* Said here rather than as a child's 127: the caller learns why. */
+        if (access(argv[0], X_OK) < 0)
+                return negative_errno();
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return negative_errno();
         pid = fork();

@@ -62,6 +62,6 @@ char *path_join(const char *a, const char *b);
 
 /* Runs argv (argv[0] an absolute path), stdin /dev/null, stdout and stderr into one pipe; returns
  * the first max bytes it printed (the rest is read and dropped, so it never blocks on a full pipe)
- * and its exit status (128 + the signal when killed; 127 when it could not be run). Blocking: for
- * mbctl and worker threads, never the daemon's event loop. */
+ * and its exit status (128 + the signal when killed). -ENOENT or -EACCES when argv[0] can't be
+ * run. Blocking: for mbctl and worker threads, never the daemon's event loop. */
 int run_capture(char *const argv[], size_t max, char **ret_output, int *ret_status);
