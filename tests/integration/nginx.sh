@@ -40,7 +40,9 @@
 _nginx_free_port() {
         local p
         for _ in $(seq 1 100); do
-                p=$((20000 + RANDOM % 20000))
+                # below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default): a port
+                # there may be some connection's local end even though nothing listens on it
+                p=$((20000 + RANDOM % 12000))
                 if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
                         echo "$p"
                         return 0
