@@ -19,6 +19,8 @@
 #define CONFIG_KEEP_MAX 1000U
 #define CONFIG_GROUP_NAME_MAX 32U
 #define CONFIG_UNIT_NAME_MAX 255U
+#define CONFIG_NODE_NAME_MAX 64U
+#define CONFIG_NODES_MAX 100U
 /* Longer durations are surely a typo, and keeping them short keeps "now + d" from overflowing. */
 #define CONFIG_DURATION_MAX (3650U * 24U * 3600U * USEC_PER_SEC)
 
@@ -210,6 +212,9 @@ Config *config_free(Config *c) {
         free(c->backup.app_db);
         free(c->notify.webhook);
         free(c->notify.command);
+        free(c->fleet.node);
+        free(c->fleet.database);
+        strv_free(c->fleet.nodes);
         free(c->metrics_file);
         free(c->maintenance_flag);
         free(c->state_dir);
@@ -253,6 +258,12 @@ Config *config_new(void) {
                         {
                                 .keep = 5,
                         },
+                .fleet =
+                        {
+                                .heartbeat_usec = 5 * USEC_PER_SEC,
+                                .lost_after_usec = 30 * USEC_PER_SEC,
+                                .parallel = 2,
+                        },
         };
 
         /* Strings are never NULL, "" means "not set", and skip is an empty list rather than NULL,
@@ -265,7 +276,8 @@ Config *config_new(void) {
             !(c->backup.app_db = strdup("")) || !(c->state_dir = strdup(DEFAULT_STATE_DIR)) ||
             !(c->admin_group = strdup(DEFAULT_ADMIN_GROUP)) || !(c->notify.webhook = strdup("")) ||
             !(c->notify.command = strdup("")) || !(c->metrics_file = strdup("")) ||
-            !(c->maintenance_flag = strdup(DEFAULT_MAINTENANCE_FLAG)))
+            !(c->maintenance_flag = strdup(DEFAULT_MAINTENANCE_FLAG)) || !(c->fleet.node = strdup("")) ||
+            !(c->fleet.database = strdup("")) || !(c->fleet.nodes = calloc(1, sizeof(char *))))
                 return NULL;
 
         return TAKE_PTR(c);
@@ -553,6 +565,59 @@ static int config_parse_skip_item(ConfigParser *p, const char *value, void *data
         return strv_extend(l, buf);
 }
 
+/* A node's name: what a hostname may be, and '_'; at most 64 characters. */
+static bool node_name_is_valid(const char *s) {
+        size_t n = strlen(s);
+        return n > 0 && n <= CONFIG_NODE_NAME_MAX && s[0] != '-' && s[0] != '.' &&
+                strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+static int config_parse_node_or_empty(ConfigParser *p, const char *value, void *data) {
+        if (!isempty(value) && !node_name_is_valid(value))
+                return config_bad_value(p, value);
+        return free_and_strdup(data, value);
+}
+
+/* One item of fleet.nodes, without duplicates. */
+static int config_parse_node_item(ConfigParser *p, const char *value, void *data) {
+        char ***l = data;
+
+        if (!node_name_is_valid(value))
+                return config_bad_value(p, value);
+        if (strv_contains(*l, value))
+                return 0;
+        return strv_extend(l, value);
+}
+
+/* The coordination database: a libpq URI (its password, if any, is read like the application
+ * database's); "" = beside the application database. */
+static int config_parse_pg_uri_or_empty(ConfigParser *p, const char *value, void *data) {
+        if (isempty(value))
+                return free_and_strdup(data, "");
+        if ((!startswith(value, "postgres://") && !startswith(value, "postgresql://")) ||
+            strlen(value) > CONFIG_VALUE_MAX || has_control_chars(value) || strchr(value, ' '))
+                return config_bad_value(p, value);
+        return free_and_strdup(data, value);
+}
+
+static int config_parse_count(ConfigParser *p, const char *value, void *data) {
+        unsigned k;
+
+        if (safe_atou(value, &k) < 0 || k > CONFIG_NODES_MAX)
+                return config_bad_value(p, value);
+        *(unsigned *) data = k;
+        return 0;
+}
+
+static int config_parse_parallel(ConfigParser *p, const char *value, void *data) {
+        unsigned k;
+
+        if (safe_atou(value, &k) < 0 || k < 1 || k > CONFIG_NODES_MAX)
+                return config_bad_value(p, value);
+        *(unsigned *) data = k;
+        return 0;
+}
+
 /* systemd's unit name characters; a template needs an instance ("foo@bar.service"). */
 static int config_parse_unit(ConfigParser *p, const char *value, void *data) {
         size_t n = strlen(value);
@@ -652,12 +717,35 @@ static const ConfigKey notify_keys[] = {
         {},
 };
 
+static const ConfigKey fleet_keys[] = {
+        {"enabled", "true or false", config_parse_bool, FIELD(fleet.enabled)},
+        {"node",
+         "a node name (letters, digits, '.', '_', '-') or \"\"",
+         config_parse_node_or_empty,
+         FIELD(fleet.node)},
+        {"database",
+         "a postgres:// or postgresql:// URI, or \"\"",
+         config_parse_pg_uri_or_empty,
+         FIELD(fleet.database)},
+        {"nodes",
+         "a node name (letters, digits, '.', '_', '-')",
+         config_parse_node_item,
+         FIELD(fleet.nodes),
+         .list = true},
+        {"expect", "a number of nodes from 0 to 100", config_parse_count, FIELD(fleet.expect)},
+        {"heartbeat", NONZERO_DURATION_EXPECTED, config_parse_duration_nonzero, FIELD(fleet.heartbeat_usec)},
+        {"lost_after", NONZERO_DURATION_EXPECTED, config_parse_duration_nonzero, FIELD(fleet.lost_after_usec)},
+        {"parallel", "a number from 1 to 100", config_parse_parallel, FIELD(fleet.parallel)},
+        {},
+};
+
 static const ConfigKey root_keys[] = {
         {"releases", "a mapping of keys", .section = releases_keys},
         {"policy", "a mapping of keys", .section = policy_keys},
         {"service", "a mapping of keys", .section = service_keys},
         {"backup", "a mapping of keys", .section = backup_keys},
         {"notify", "a mapping of keys", .section = notify_keys},
+        {"fleet", "a mapping of keys", .section = fleet_keys},
         {"metrics_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(metrics_file)},
         {"maintenance_flag", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(maintenance_flag)},
         {"state_dir", "an absolute path", config_parse_path, FIELD(state_dir)},
@@ -666,6 +754,20 @@ static const ConfigKey root_keys[] = {
 };
 
 #define CONFIG_SECTION_KEYS_MAX 16
+
+/* The line of a top-level "KEY:" (1 if there is none: the section's defaults broke the rule). */
+static size_t top_level_key_line(const ConfigParser *p, const char *key) {
+        size_t line = 1, n = strlen(key);
+
+        for (size_t i = 0; i < p->size; i++) {
+                if ((i == 0 || p->text[i - 1] == '\n') && i + n < p->size &&
+                    strncmp(p->text + i, key, n) == 0 && (p->text[i + n] == ':' || p->text[i + n] == ' '))
+                        return line;
+                if (p->text[i] == '\n')
+                        line++;
+        }
+        return 1;
+}
 
 /* Counts the lines up to a byte offset, for libyaml's reader errors which have no mark. */
 static size_t line_of_offset(const ConfigParser *p, size_t offset) {
@@ -1054,6 +1156,35 @@ int config_load(const char *path, Config **ret, char **ret_error) {
                         return r;
         }
         c->policy.n_skip = strv_length(c->policy.skip);
+
+        /* What no single key can say: said at the line of the fleet: section. */
+        size_t named = strv_length(c->fleet.nodes), fleet_line = top_level_key_line(&p, "fleet");
+        if (c->fleet.expect > 0 && named > 0 && c->fleet.expect != named)
+                return config_error_at(
+                        &p,
+                        -EINVAL,
+                        fleet_line,
+                        "fleet",
+                        "expect is %u but nodes names %zu nodes; give one of them, or the same number",
+                        c->fleet.expect,
+                        named);
+        if (!isempty(c->fleet.node) && named > 0 && !strv_contains(c->fleet.nodes, c->fleet.node))
+                return config_error_at(
+                        &p, -EINVAL, fleet_line, "fleet", "node '%s' is not one of nodes", c->fleet.node);
+        if (c->fleet.lost_after_usec < 2 * c->fleet.heartbeat_usec)
+                return config_error_at(
+                        &p,
+                        -EINVAL,
+                        fleet_line,
+                        "fleet",
+                        "lost_after must be at least twice heartbeat, or a node is lost between two heartbeats");
+        if (c->fleet.enabled && c->fleet.expect == 0 && named == 0)
+                return config_error_at(
+                        &p,
+                        -EINVAL,
+                        fleet_line,
+                        "fleet",
+                        "enabled, but neither expect nor nodes says how many nodes there are");
 
         *ret = TAKE_PTR(c);
         return 0;

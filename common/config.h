@@ -88,6 +88,17 @@ typedef struct Config {
                 char *command; /* "" = none; run through /bin/sh -c */
         } notify;
 
+        struct {
+                bool enabled;
+                char *node;      /* "" = the hostname */
+                char *database;  /* "" = the application database's server, database <name>_mbupgraded */
+                char **nodes;    /* every node's name; never NULL, may be empty */
+                unsigned expect; /* how many nodes; 0 = as many as nodes names */
+                uint64_t heartbeat_usec;
+                uint64_t lost_after_usec;
+                unsigned parallel; /* followers swapped and started at once */
+        } fleet;
+
         char *metrics_file;     /* "" = none; Prometheus text format, for node_exporter */
         char *maintenance_flag; /* "" = none; exists while Metabase is down for an operation */
         char *state_dir;

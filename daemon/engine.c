@@ -1138,6 +1138,20 @@ static int engine_begin(
                         m->hold_reason ? ": " : "",
                         strempty(m->hold_reason));
 
+        /* Until the nodes upgrade together (docs/fleet.md), one node alone must not: the others
+         * would run the old version against a database the new one migrated. */
+        if (m->config->fleet.enabled && kind != OPERATION_BACKUP)
+                return sd_bus_error_setf(
+                        error,
+                        MB_ERROR_REFUSED,
+                        "fleet.enabled is set, and this version of mbupgraded cannot yet %s the nodes together: "
+                        "one node alone would leave the others on another version than the database. Upgrade "
+                        "the fleet by hand (stop every node, upgrade one, then the others), or set "
+                        "fleet.enabled: false on a single node",
+                        kind == OPERATION_UPGRADE            ? "upgrade"
+                                : kind == OPERATION_ROLLBACK ? "roll back"
+                                                             : "restore");
+
         op = calloc(1, sizeof(Operation));
         if (!op)
                 return -ENOMEM;

@@ -107,6 +107,15 @@ static void assert_defaults(const Config *c) {
         assert_string_equal(c->backup.app_db, "");
         assert_int_equal(c->backup.postgres, PG_BACKUP_DUMP);
 
+        assert_false(c->fleet.enabled);
+        assert_string_equal(c->fleet.node, "");
+        assert_string_equal(c->fleet.database, "");
+        assert_non_null(c->fleet.nodes);
+        assert_null(c->fleet.nodes[0]);
+        assert_int_equal(c->fleet.expect, 0);
+        assert_int_equal(c->fleet.heartbeat_usec, 5 * USEC_PER_SEC);
+        assert_int_equal(c->fleet.lost_after_usec, 30 * USEC_PER_SEC);
+        assert_int_equal(c->fleet.parallel, 2);
         assert_string_equal(c->notify.webhook, "");
         assert_string_equal(c->notify.command, "");
         assert_string_equal(c->metrics_file, "");
@@ -306,7 +315,7 @@ static void test_errors(void **state) {
                  "2: releases.channel: expected latest or beta, got 'nightly'"},
                 /* unknown keys */
                 {"colour: blue\n",
-                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, metrics_file, maintenance_flag, "
+                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, fleet, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"releases:\n  edition: oss\n  mirror: x\n",
                  "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, check_every, "
@@ -319,7 +328,7 @@ static void test_errors(void **state) {
                 {"backup:\n  keep: 3\n  kept: 3\n",
                  "3: backup.kept: unknown key (known keys: dir, keep, app_db, postgres)"},
                 {"\"\": 1\n",
-                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, metrics_file, maintenance_flag, "
+                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, fleet, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 /* wrong types */
                 {"policy:\n  allow:\n    step: minor\n",
@@ -449,7 +458,7 @@ static void test_errors(void **state) {
                  "3: invalid YAML: found unexpected end of stream "
                  "(while scanning a quoted scalar started on line 2)"},
                 {"a: &x 1\nb: *x\n",
-                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, metrics_file, maintenance_flag, "
+                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, fleet, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"state_dir: &x /a\nadmin_group: *x\n", "2: YAML aliases (*name) are not supported here"},
                 {"state_dir: /a\n---\nstate_dir: /b\n",
@@ -571,6 +580,56 @@ static void test_notify_metrics_maintenance(void **state) {
         load_fails(
                 "maintenance_flag: run/flag\n",
                 "1: maintenance_flag: expected an absolute path or \"\", got 'run/flag'");
+}
+
+static void test_fleet(void **state) {
+        Config *c;
+
+        c = load_ok("fleet:\n"
+                    "  enabled: true\n"
+                    "  node: mb-2\n"
+                    "  database: postgres://mbup@db.example.com:5432/metabase_mbupgraded\n"
+                    "  nodes: [mb-1, mb-2, mb-3, mb-2]\n"
+                    "  heartbeat: 2s\n"
+                    "  lost_after: 10s\n"
+                    "  parallel: 3\n");
+        assert_true(c->fleet.enabled);
+        assert_string_equal(c->fleet.node, "mb-2");
+        assert_string_equal(c->fleet.database, "postgres://mbup@db.example.com:5432/metabase_mbupgraded");
+        assert_int_equal(strv_length(c->fleet.nodes), 3); /* the duplicate once */
+        assert_string_equal(c->fleet.nodes[2], "mb-3");
+        assert_int_equal(c->fleet.heartbeat_usec, 2 * USEC_PER_SEC);
+        assert_int_equal(c->fleet.lost_after_usec, 10 * USEC_PER_SEC);
+        assert_int_equal(c->fleet.parallel, 3);
+        config_free(c);
+
+        c = load_ok("fleet:\n  enabled: true\n  expect: 5\n");
+        assert_int_equal(c->fleet.expect, 5);
+        config_free(c);
+
+        load_fails(
+                "fleet:\n  node: -bad\n",
+                "2: fleet.node: expected a node name (letters, digits, '.', '_', '-') or \"\", got '-bad'");
+        load_fails(
+                "fleet:\n  nodes: [mb-1, 'a b']\n",
+                "2: fleet.nodes: expected a node name (letters, digits, '.', '_', '-'), got 'a b'");
+        load_fails(
+                "fleet:\n  database: mysql://x/y\n",
+                "2: fleet.database: expected a postgres:// or postgresql:// URI, or \"\", got 'mysql://x/y'");
+        load_fails("fleet:\n  parallel: 0\n", "2: fleet.parallel: expected a number from 1 to 100, got '0'");
+        load_fails(
+                "fleet:\n  expect: 101\n",
+                "2: fleet.expect: expected a number of nodes from 0 to 100, got '101'");
+        load_fails(
+                "state_dir: /x\nfleet:\n  expect: 2\n  nodes: [a, b, c]\n",
+                "2: fleet: expect is 2 but nodes names 3 nodes; give one of them, or the same number");
+        load_fails("fleet:\n  node: d\n  nodes: [a, b, c]\n", "1: fleet: node 'd' is not one of nodes");
+        load_fails(
+                "fleet:\n  heartbeat: 10s\n  lost_after: 15s\n",
+                "1: fleet: lost_after must be at least twice heartbeat, or a node is lost between two heartbeats");
+        load_fails(
+                "fleet:\n  enabled: true\n",
+                "1: fleet: enabled, but neither expect nor nodes says how many nodes there are");
 }
 
 static void test_parse_duration(void **state) {
@@ -736,6 +795,7 @@ int main(void) {
                 cmocka_unit_test(test_file_errors),
                 cmocka_unit_test(test_deep_nesting),
                 cmocka_unit_test(test_notify_metrics_maintenance),
+                cmocka_unit_test(test_fleet),
                 cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_format_duration),
                 cmocka_unit_test(test_enum_strings),
