@@ -20,6 +20,9 @@
  *   changelog_latest ID       (the newest Liquibase change set, by ORDEREXECUTED)
  *   lock free | lock held BY SINCE
  *
+ *   mbupgraded-db fleet-agent    a node's long-lived link to the fleet's coordination database
+ *                                (pg-fleet.c)
+ *
  * MBUP_DB_KIND=mysql (unset or "postgres": PostgreSQL) makes it the helper for a MySQL or MariaDB
  * application database instead: the same verbs and report lines, with the connection from
  * MBUP_MY_DEFAULTS (a 0600 option file) and MBUP_MY_DATABASE; see mysql.c.
@@ -38,6 +41,7 @@
 
 #include "fileio.h"
 #include "hash.h"
+#include "pg-fleet.h"
 #include "macro.h"
 #include "mysql-helper.h"
 #include "pg-clone.h"
@@ -396,6 +400,8 @@ int main(int argc, char *argv[]) {
         }
         if (argc >= 2 && pg_clone_verb(argv[1]))
                 return pg_clone_main(argc, argv);
+        if (argc >= 2 && streq(argv[1], "fleet-agent"))
+                return pg_fleet_main(argc, argv);
         if (check_verb(argc, argv, "connection from MBUP_PG_CONNINFO and PGPASSFILE") != 0)
                 return 2;
         if (isempty(conninfo)) {

@@ -1,0 +1,135 @@
+# mbupgraded-db fleet-agent (issue 7's link between a node and the fleet) against a real
+# PostgreSQL: a missing coordination database is an error with the fix when the role may not
+# create it and is created when it may; two agents starting together make one table; each
+# heartbeat lists every node with the age of its last one, so a silent node ages; a connection
+# the server drops is taken up again at the next heartbeat; rows that are not what a node writes
+# are skipped; the password is only ever in PGPASSFILE.
+pg_super() {
+        runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" \
+                -p "$PG_PORT" -U postgres -d "${2:-postgres}" -c "$1"
+}
+
+# agent_start NAME: a fleet agent for node NAME, its stdin on fd AGENT_IN[NAME], stdout on AGENT_OUT[NAME]
+declare -A AGENT_PID AGENT_IN AGENT_OUT
+agent_start() {
+        local name=$1 in=$SB/agent-$1.in out=$SB/agent-$1.out fd_in fd_out
+        rm -f "$in" "$out"
+        mkfifo "$in" "$out"
+        # only what the daemon gives it (the sandbox's own environment has the password)
+        env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin MBUP_FLEET_CONNINFO="$FLEET_CONNINFO" \
+                MBUP_PG_CONNINFO="$APP_CONNINFO" PGPASSFILE="$PASS" MBUP_FLEET_NODE="$name" \
+                MBUP_FLEET_HOST="host-$name" "$MBUP_BUILD/dbhelper/mbupgraded-db" fleet-agent <"$in" >"$out" 2>>"$SB/logs/agent-$name.err" &
+        AGENT_PID[$name]=$!
+        exec {fd_in}>"$in"
+        exec {fd_out}<"$out"
+        AGENT_IN[$name]=$fd_in
+        AGENT_OUT[$name]=$fd_out
+}
+
+# agent_read NAME UNTIL: its lines until one starting with UNTIL (or "error "), into $OUT
+agent_read() {
+        local line
+        OUT=
+        while IFS= read -r -t 15 line <&"${AGENT_OUT[$1]}"; do
+                OUT+=$line$'\n'
+                [[ $line == "$2"* || $line == "error "* ]] && return 0
+        done
+        die "agent $1: no '$2' line; got: $OUT"
+}
+
+# heartbeat NAME VERSION STATE STAGED: one heartbeat, its answer in $OUT
+heartbeat() {
+        echo "heartbeat $2 $3 $4" >&"${AGENT_IN[$1]}"
+        agent_read "$1" fleet
+}
+
+agents_stop() {
+        local name
+        for name in "${!AGENT_PID[@]}"; do
+                eval "exec ${AGENT_IN[$name]}>&- ${AGENT_OUT[$name]}<&-"
+                wait "${AGENT_PID[$name]}" 2>/dev/null || true
+        done
+        AGENT_PID=()
+}
+
+# age NAME: the age in ms of NAME's row in $OUT
+age() { awk -v n="$1" '$1 == "node" && $2 == n { print $6 }' <<<"$OUT"; }
+
+scenario() {
+        trap 'rc=$?; set +e; agents_stop; (exit $rc); sandbox_cleanup' EXIT
+        postgres_start
+        FLEET_CONNINFO="host='127.0.0.1' port='$PG_PORT' dbname='metabase_mbupgraded' user='metabase'"
+        APP_CONNINFO="host='127.0.0.1' port='$PG_PORT' dbname='metabase' user='metabase'"
+        PASS=$SB/pgpass
+        printf '127.0.0.1:%s:*:metabase:%s\n' "$PG_PORT" "$PG_PASS" >"$PASS"
+        chmod 600 "$PASS"
+
+        log "no coordination database, and a role that may not create one"
+        agent_start a
+        agent_read a "error"
+        assert_contains "$OUT" "error connect the coordination database metabase_mbupgraded does not exist and can't be created"
+        assert_contains "$OUT" "CREATE DATABASE metabase_mbupgraded OWNER metabase"
+        agents_stop
+
+        log "a role with CREATEDB: two agents starting together make one database and one table"
+        pg_super "ALTER ROLE metabase CREATEDB" >/dev/null
+        agent_start a
+        agent_start b
+        agent_read a ready
+        assert_contains "$OUT" "ready"
+        agent_read b ready
+        assert_contains "$OUT" "ready"
+        assert_eq "$(pg_super "SELECT count(*) FROM pg_database WHERE datname = 'metabase_mbupgraded'")" 1 "databases"
+        assert_eq "$(pg_super "SELECT count(*) FROM pg_tables WHERE tablename = 'mbup_nodes'" metabase_mbupgraded)" 1 "tables"
+        # and nothing of it in the application database, whose dumps and restores never touch it
+        assert_eq "$(psql_mb "SELECT count(*) FROM pg_tables WHERE tablename = 'mbup_nodes'")" 0 "mbup_nodes in the application database"
+
+        log "heartbeats: every node, with the age of its last one"
+        heartbeat a v0.56.1 idle -
+        heartbeat b v0.56.1 staging v0.56.2
+        assert_contains "$OUT" "node a v0.56.1 idle - "
+        assert_contains "$OUT" "node b v0.56.1 staging v0.56.2 "
+        assert_contains "$OUT" "fleet 2"
+        (($(age b) < 1000)) || die "b's own heartbeat is $(age b) ms old"
+        assert_eq "$(pg_super "SELECT host || ' ' || (pid > 0)::text FROM mbup_nodes WHERE name = 'b'" metabase_mbupgraded)" \
+                "host-b true" "b's row"
+
+        log "b is silent: a sees it age"
+        sleep 2
+        heartbeat a v0.56.1 idle -
+        (($(age b) >= 2000)) || die "b's last heartbeat should be 2 s old, is $(age b) ms"
+        (($(age a) < 1000)) || die "a's own heartbeat is $(age a) ms old"
+
+        log "the server drops a's connection: an error, then the next heartbeat connects again"
+        pg_super "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'metabase_mbupgraded' AND application_name = ''" >/dev/null
+        echo "heartbeat v0.56.1 idle -" >&"${AGENT_IN[a]}"
+        agent_read a "fleet"
+        assert_contains "$OUT" "error connect"
+        heartbeat a v0.56.1 idle -
+        assert_contains "$OUT" "fleet 2"
+        assert_not_contains "$OUT" "error"
+
+        log "rows no node writes are skipped; bad input is refused and the agent goes on"
+        pg_super "INSERT INTO mbup_nodes (name, version) VALUES ('has space', 'v0.56.1'), (E'ctl\\x01', 'x')" metabase_mbupgraded >/dev/null
+        heartbeat a v0.56.1 idle -
+        assert_contains "$OUT" "fleet 4"
+        assert_not_contains "$OUT" "has space"
+        assert_eq "$(grep -c '^node ' <<<"$OUT")" 2 "node lines"
+        echo "heartbeat only-two tokens" >&"${AGENT_IN[a]}"
+        agent_read a "error"
+        assert_contains "$OUT" "error usage expected: heartbeat VERSION STATE STAGED"
+        heartbeat a v0.56.2 idle -
+        assert_contains "$OUT" "node a v0.56.2 idle - "
+
+        # the password: in PGPASSFILE only
+        assert_not_contains "$(cat "$SB"/logs/agent-*.err 2>/dev/null)" "$PG_PASS"
+        assert_not_contains "$(tr '\0' ' ' </proc/"${AGENT_PID[a]}"/cmdline)" "$PG_PASS"
+        assert_not_contains "$(tr '\0' '\n' </proc/"${AGENT_PID[a]}"/environ)" "$PG_PASS"
+
+        log "stdin closed: the agents end"
+        local pids="${AGENT_PID[*]}" pid
+        agents_stop
+        for pid in $pids; do
+                ! kill -0 "$pid" 2>/dev/null || die "agent $pid still running after its stdin closed"
+        done
+}
