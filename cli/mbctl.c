@@ -96,11 +96,13 @@ static void help(void) {
                "  list                        The releases of the feed, and whether the policy takes them\n"
                "  inspect JAR                 Offline: version, main class, Java needed, SHA-256\n"
                "  config check [FILE]         Offline: validate a configuration file\n"
-               "  doctor                      Check the whole setup, change nothing\n\n"
+               "  doctor                      Check the whole setup, change nothing\n"
+               "  fleet status                The nodes of the fleet (fleet.enabled), their versions and health\n\n"
                "Options:\n"
                "  -h --help         This help; 'mbctl VERB --help' for a verb's\n"
                "     --version      The version\n"
-               "     --json         JSON output (status, check, list, history, backups, inspect, doctor)\n\n"
+               "     --json         JSON output (status, check, list, history, backups, inspect, doctor,\n"
+               "                    fleet status)\n\n"
                "Exit status: 0 done or nothing to do, 1 failed (service unchanged), 2 usage or configuration\n"
                "error, 3 upgrade failed and rolled back, 4 rollback failed too, 5 refused.\n");
 }
@@ -163,6 +165,11 @@ static const struct {
          "says ok, warn or fail, and for warn and fail what to do. Exit 0 when none failed, 1 otherwise.\n"
          "Run it as root to connect to the database.\n\n"
          "  --config FILE   The daemon's configuration (default " CONFIG_DEFAULT_PATH ")\n"},
+        {"fleet",
+         "mbctl fleet status [--json]\n\n"
+         "With fleet.enabled: every node of the fleet as the coordination database knows it, its\n"
+         "version, state, staged release and last heartbeat; lost nodes (silent for fleet.lost_after)\n"
+         "and expected nodes never seen. Exit 0 when every expected node is healthy, 1 otherwise.\n"},
 };
 
 static int help_verb(const char *verb) {
@@ -1025,6 +1032,92 @@ static int verb_backups(sd_bus *bus, char **args) {
         return EXIT_DONE;
 }
 
+/* "1.2 s", "3 min", "2 h": how long ago. */
+static void format_age(uint64_t ms, char *buf, size_t n) {
+        if (ms < 60 * 1000)
+                snprintf(buf, n, "%.1f s ago", (double) ms / 1000);
+        else if (ms < 3600 * 1000)
+                snprintf(buf, n, "%" PRIu64 " min ago", ms / 60000);
+        else
+                snprintf(buf, n, "%" PRIu64 " h ago", ms / 3600000);
+}
+
+static int verb_fleet(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
+        json_object *nodes, *missing, *v;
+        uint64_t expected, healthy;
+        int r;
+
+        if (!args[0] || !streq(args[0], "status") || args[1]) {
+                fprintf(stderr, "Usage: mbctl fleet status [--json]\n");
+                return EXIT_USAGE;
+        }
+        r = sd_bus_get_property_string(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Fleet", &error, &text);
+        if (r < 0)
+                return report_bus_error("Fleet", r, &error);
+        if (isempty(text)) {
+                if (arg_json)
+                        puts("null");
+                else
+                        printf("This node is not in a fleet (fleet.enabled is false in the configuration).\n");
+                return EXIT_DONE;
+        }
+        o = json_tokener_parse(text);
+        if (!o || !json_object_object_get_ex(o, "nodes", &nodes) ||
+            !json_object_object_get_ex(o, "missing", &missing)) {
+                fprintf(stderr, "The daemon's Fleet property is not what this mbctl understands\n");
+                return EXIT_FAILED;
+        }
+        expected = json_object_object_get_ex(o, "expected", &v) ? json_object_get_uint64(v) : 0;
+        healthy = json_object_object_get_ex(o, "healthy", &v) ? json_object_get_uint64(v) : 0;
+        if (arg_json)
+                puts(json_object_to_json_string_ext(
+                        o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        else {
+#define S(obj, k) (json_object_object_get_ex(obj, k, &v) ? json_object_get_string(v) : "")
+#define B(obj, k) (json_object_object_get_ex(obj, k, &v) && json_object_get_boolean(v))
+                printf("Fleet: %" PRIu64 " of %" PRIu64 " nodes healthy; this node is %s\n",
+                       healthy,
+                       expected,
+                       S(o, "node"));
+                if (!isempty(S(o, "error")))
+                        printf("Error: %s\n", S(o, "error"));
+                else if (!B(o, "answered"))
+                        printf("Waiting for the coordination database's first answer\n");
+                if (json_object_array_length(nodes) > 0)
+                        printf("%-20s  %-10s  %-8s  %-10s  %s\n",
+                               "NODE",
+                               "VERSION",
+                               "STATE",
+                               "STAGED",
+                               "LAST HEARTBEAT");
+                for (size_t i = 0; i < json_object_array_length(nodes); i++) {
+                        json_object *n = json_object_array_get_idx(nodes, i);
+                        char age[32], name[64];
+                        format_age(
+                                json_object_object_get_ex(n, "age_ms", &v) ? json_object_get_uint64(v) : 0,
+                                age,
+                                sizeof(age));
+                        snprintf(name, sizeof(name), "%s%s", S(n, "name"), B(n, "self") ? " (this)" : "");
+                        printf("%-20s  %-10s  %-8s  %-10s  %s%s\n",
+                               name,
+                               isempty(S(n, "version")) ? "-" : S(n, "version"),
+                               isempty(S(n, "state")) ? "-" : S(n, "state"),
+                               isempty(S(n, "staged")) ? "-" : S(n, "staged"),
+                               age,
+                               B(n, "lost") ? "  LOST" : "");
+                }
+                for (size_t i = 0; i < json_object_array_length(missing); i++)
+                        printf("%-20s  never seen\n",
+                               json_object_get_string(json_object_array_get_idx(missing, i)));
+#undef S
+#undef B
+        }
+        return healthy >= expected && expected > 0 ? EXIT_DONE : EXIT_FAILED;
+}
+
 static int simple_call(sd_bus *bus, const char *method, const char *what, const char *signature, const char *arg) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
@@ -1288,6 +1381,7 @@ static int run(int argc, char *argv[]) {
                 {"backup", verb_backup},
                 {"backups", verb_backups},
                 {"restore", verb_restore},
+                {"fleet", verb_fleet},
         };
         char **args;
         const char *verb;

@@ -18,7 +18,7 @@ _mbctl() {
 
         local mbctl=${words[0]}
         local verbs='status check list upgrade rollback cancel hold unhold history backup backups
-                restore inspect config doctor help'
+                restore inspect config doctor fleet help'
         local i verb='' sub='' nargs=0
 
         # The verb is the first word that is not an option or an option's argument; options may
@@ -70,6 +70,7 @@ _mbctl() {
         restore) opts='--yes --force --dry-run --no-wait' ;;
         hold) opts='--reason' ;;
         inspect) opts='--json --no-hash' ;;
+        fleet) [[ $sub == status ]] && opts='--json' ;;
         esac
 
         if [[ $cur == -* ]]; then
@@ -83,6 +84,9 @@ _mbctl() {
                 ;;
         upgrade)
                 [[ -z $sub ]] && COMPREPLY=($(compgen -W 'now window' -- "$cur"))
+                ;;
+        fleet)
+                [[ -z $sub ]] && COMPREPLY=($(compgen -W 'status' -- "$cur"))
                 ;;
         config)
                 if [[ -z $sub ]]; then

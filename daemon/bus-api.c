@@ -7,6 +7,7 @@
 
 #include "backups.h"
 #include "engine.h"
+#include "fleet.h"
 #include "fileio.h"
 #include "log.h"
 #include "manager.h"
@@ -356,6 +357,21 @@ static int property_get_string(
         return sd_bus_message_append(reply, "s", strempty(v));
 }
 
+static int property_get_fleet(
+        sd_bus *bus,
+        const char *path,
+        const char *interface,
+        const char *property,
+        sd_bus_message *reply,
+        void *userdata,
+        sd_bus_error *error) {
+        _cleanup_free_ char *s = fleet_json(userdata);
+
+        if (!s)
+                return -ENOMEM;
+        return sd_bus_message_append(reply, "s", s);
+}
+
 static int property_get_hold(
         sd_bus *bus,
         const char *path,
@@ -422,6 +438,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("LastResult", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("AppDatabase", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("AppDatabaseSchema", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Fleet", "s", property_get_fleet, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS(
                 "Upgrade",
                 SD_BUS_ARGS("s", jar, "s", version, "t", flags),

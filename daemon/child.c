@@ -17,6 +17,7 @@ struct Child {
         sd_event_source *exit_source;
         sd_event_source *io_source;
         int fd;
+        int stdin_fd; /* child_spawn_writable(): the write end of its stdin */
         pid_t pid;
         char buf[CHILD_LINE_MAX];
         size_t n;
@@ -33,6 +34,8 @@ static void child_free(Child *c) {
         sd_event_source_disable_unref(c->io_source);
         if (c->fd >= 0)
                 (void) close(c->fd);
+        if (c->stdin_fd >= 0)
+                (void) close(c->stdin_fd);
         free(c->last_line);
         free(c);
 }
@@ -140,11 +143,12 @@ int child_spawn_env(
         return child_spawn_full(e, argv, extra_env, NULL, on_line, on_exit, userdata, ret);
 }
 
-int child_spawn_full(
+static int spawn_impl(
         sd_event *e,
         char *const argv[],
         char *const extra_env[],
         const char *stdin_path,
+        bool stdin_pipe,
         ChildLineCallback on_line,
         ChildExitCallback on_exit,
         void *userdata,
@@ -153,7 +157,7 @@ int child_spawn_full(
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         sigset_t none;
-        int pipefd[2], r;
+        int pipefd[2], infd[2] = {-EBADF, -EBADF}, r;
         Child *c;
 
         if (extra_env) {
@@ -164,19 +168,33 @@ int child_spawn_full(
         c = calloc(1, sizeof(Child));
         if (!c)
                 return -ENOMEM;
-        c->fd = -EBADF;
+        c->fd = c->stdin_fd = -EBADF;
         c->on_line = on_line;
         c->on_exit = on_exit;
         c->userdata = userdata;
 
-        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        if (stdin_pipe && pipe2(infd, O_CLOEXEC) < 0) {
                 r = negative_errno();
                 free(c);
                 return r;
         }
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                r = negative_errno();
+                if (stdin_pipe) {
+                        (void) close(infd[0]);
+                        (void) close(infd[1]);
+                }
+                free(c);
+                return r;
+        }
+        c->stdin_fd = infd[1];
         (void) posix_spawn_file_actions_init(&fa);
         (void) posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
-        (void) posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, stdin_path ?: "/dev/null", O_RDONLY, 0);
+        if (stdin_pipe)
+                (void) posix_spawn_file_actions_adddup2(&fa, infd[0], STDIN_FILENO);
+        else
+                (void) posix_spawn_file_actions_addopen(
+                        &fa, STDIN_FILENO, stdin_path ?: "/dev/null", O_RDONLY, 0);
         (void) posix_spawnattr_init(&attr);
         /* The daemon blocks SIGTERM for sd-event; the helper must not inherit that. */
         sigemptyset(&none);
@@ -186,12 +204,16 @@ int child_spawn_full(
         (void) posix_spawn_file_actions_destroy(&fa);
         (void) posix_spawnattr_destroy(&attr);
         (void) close(pipefd[1]);
+        if (stdin_pipe)
+                (void) close(infd[0]);
         c->fd = pipefd[0];
         if (r < 0) {
                 child_free(c);
                 return r;
         }
         (void) fcntl(c->fd, F_SETFL, O_NONBLOCK);
+        if (c->stdin_fd >= 0)
+                (void) fcntl(c->stdin_fd, F_SETFL, O_NONBLOCK);
 
         r = sd_event_add_io(e, &c->io_source, c->fd, EPOLLIN, on_child_io, c);
         if (r >= 0)
@@ -205,6 +227,44 @@ int child_spawn_full(
         if (ret)
                 *ret = c;
         return 0;
+}
+
+int child_spawn_full(
+        sd_event *e,
+        char *const argv[],
+        char *const extra_env[],
+        const char *stdin_path,
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret) {
+        return spawn_impl(e, argv, extra_env, stdin_path, false, on_line, on_exit, userdata, ret);
+}
+
+int child_spawn_writable(
+        sd_event *e,
+        char *const argv[],
+        char *const extra_env[],
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret) {
+        return spawn_impl(e, argv, extra_env, NULL, true, on_line, on_exit, userdata, ret);
+}
+
+int child_write_line(Child *c, const char *line) {
+        _cleanup_free_ char *s = strdup_printf("%s\n", line);
+        ssize_t k;
+
+        if (!c || c->stdin_fd < 0 || c->killed || c->exited)
+                return -EPIPE;
+        if (!s)
+                return -ENOMEM;
+        /* Lines are short, far below PIPE_BUF: all of one or none. */
+        k = write(c->stdin_fd, s, strlen(s));
+        if (k < 0)
+                return negative_errno();
+        return (size_t) k == strlen(s) ? 0 : -EIO;
 }
 
 Child *child_kill(Child *c) {

@@ -45,5 +45,18 @@ int child_spawn_full(
         ChildExitCallback on_exit,
         void *userdata,
         Child **ret);
+/* The same, with a pipe to the child's stdin for child_write_line(): a long-lived helper the
+ * daemon talks to (the fleet agent). */
+int child_spawn_writable(
+        sd_event *e,
+        char *const argv[],
+        char *const extra_env[],
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret);
+/* Writes line and a newline to its stdin, never blocking: -EAGAIN when the child is not reading,
+ * -EPIPE when it has no stdin pipe or has ended. */
+int child_write_line(Child *c, const char *line);
 /* Kills the helper (SIGTERM, then the event loop reaps it) without calling on_exit. NULL is fine. */
 Child *child_kill(Child *c);

@@ -10,6 +10,7 @@
 #include "backups.h"
 #include "dbserver.h"
 #include "engine.h"
+#include "fleet.h"
 #include "fileio.h"
 #include "http.h"
 #include "jar.h"
@@ -316,6 +317,7 @@ Manager *manager_free(Manager *m) {
         backups_cancel(m);
         releases_free(m->releases);
         m->notifier = notifier_free(m->notifier);
+        m->fleet = fleet_free(m->fleet);
         m->metrics = metrics_free(m->metrics);
         operation_free(m->op);
         sd_bus_message_unref(m->op_call);
@@ -401,6 +403,9 @@ int manager_startup(Manager *m) {
         r = releases_new(m, &m->releases);
         if (r < 0)
                 return r;
+        r = fleet_new(m, &m->fleet);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the fleet: %m");
         /* A flag left by a daemon that died, or by a boot that did not remove /run. */
         if (!m->op)
                 maintenance_end(m);

@@ -26,7 +26,7 @@ expect() { # expect LINE WANTED: the offered words are exactly WANTED (space-sep
         fi
 }
 
-all_verbs='status check list upgrade rollback cancel hold unhold history backup backups restore inspect config doctor help'
+all_verbs='status check list upgrade rollback cancel hold unhold history backup backups restore inspect config doctor fleet help'
 expect 'mbctl ' "$all_verbs"
 expect 'mbctl st' 'status'
 expect 'mbctl back' 'backup backups'
@@ -47,6 +47,8 @@ expect 'mbctl inspect --' '--json --no-hash'
 expect 'mbctl backup --' '--dry-run --no-wait'
 expect 'mbctl cancel ' ''
 expect 'mbctl config ' 'check'
+expect 'mbctl fleet ' 'status'
+expect 'mbctl fleet status --' '--json'
 
 # Files: a directory of our own, completed relative to it.
 dir=$(mktemp -d)
