@@ -44,7 +44,9 @@ fleet_net_start() {
         local n=$1 i a b hub ns br
         [[ -n ${SB:-} && -d $SB ]] || die "fleet_net_start: no sandbox (sandbox_start first)"
         [[ $n =~ ^[1-9][0-9]?$ ]] || die "fleet_net_start: 1 to 99 nodes, not '$n'"
-        command -v ip >/dev/null && command -v nsenter >/dev/null || die "the fleet needs iproute2 and util-linux"
+        if ! command -v ip >/dev/null || ! command -v nsenter >/dev/null; then
+                die "the fleet needs iproute2 and util-linux"
+        fi
         FLEET_ID=${SB##*.}
         FLEET_N=$n
         SANDBOX_CLEANUP_HOOKS=(fleet_cleanup "${SANDBOX_CLEANUP_HOOKS[@]}")
@@ -98,6 +100,7 @@ fleet_node_addr() { echo "$FLEET_NET.$((10 + $1))"; }
 # pg_snapshot keep working from the scenario (through the hub's 127.0.0.1).
 fleet_postgres_start() {
         [[ -n $FLEET_NET ]] || die "fleet_postgres_start: fleet_net_start first"
+        # shellcheck disable=SC2034 # postgres_start's
         PG_NETNS=$(fleet_ns hub)
         PG_LISTEN_EXTRA=$FLEET_HUB_ADDR
         PG_HBA_NET=$FLEET_NET.0/24

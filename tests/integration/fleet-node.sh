@@ -5,11 +5,12 @@
 #   fleet-node.sh NODE_DIR CGROUP [OTHER_NODE_DIR...]
 # It hides the other nodes' directories (their buses, state and logs are another host's) under
 # empty tmpfs mounts, sets up a sandbox exactly like a scenario's (lib.sh's sandbox_init: the
-# /run/systemd tmpfs, a private dbus-daemon and a real `systemd --user`) in NODE_DIR, picks the
-# stand-in's port, writes NODE_DIR/node.pid and then NODE_DIR/node.env (what fleet_node_exec
+# /run/systemd tmpfs, a private dbus-daemon and a real `systemd --user`) in NODE_DIR (the
+# stand-in's port is 3000, Metabase's own), writes NODE_DIR/node.pid and then NODE_DIR/node.env (what fleet_node_exec
 # needs; its appearance says the node is up), and sleeps. SIGTERM: sandbox_cleanup (units,
 # manager, processes, /run/systemd, cgroup); the directory stays for the scenario to remove.
 set -euo pipefail
+# shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 SB=$1
 SB_CGROUP=$2
@@ -31,9 +32,9 @@ for d in "$@"; do
         mount -t tmpfs -o mode=700,size=64k mbup-fleet-hidden "$d" || die "cannot hide $d from this node"
 done
 sandbox_init
-# a port of this node's own network namespace: every node may have the same
-MB_PORT=$(free_port)
-export MB_PORT
+# Metabase's own default port: the node's network namespace is its own, and a node started
+# again keeps the port its metabase.service was written with
+export MB_PORT=3000
 
 echo $$ >"$SB/node.pid"
 for v in SB MBUP_BUILD XDG_RUNTIME_DIR XDG_CONFIG_HOME XDG_DATA_HOME SYSTEMD_UNIT_PATH \

@@ -31,6 +31,13 @@ die() {
                         printf -- '--- postgres log (tail) ---\n' >&2
                         tail -n 15 "$SB/pg/postgres.log" >&2 2>/dev/null || true
                 fi
+                # a fleet's nodes (tests/integration/fleet-lib.sh)
+                local f
+                for f in "$SB"/n[0-9]*/logs/{mbupgraded,metabase}.log; do
+                        [[ -f $f ]] || continue
+                        printf -- '--- %s (tail) ---\n' "${f#"$SB"/}" >&2
+                        tail -n 10 "$f" >&2 2>/dev/null || true
+                done
         fi
         exit 1
 }

@@ -5,7 +5,7 @@
 # row written from node 2 is a card for node 3's Metabase); each node's mbctl talks to its own
 # daemon, which reads the shared database over the bridge; no node reaches another's bus; node
 # 2's link cut at the bridge leaves it without PostgreSQL while 1 and 3 keep it, until the link
-# is back. Then nothing is left: no namespace, process or cgroup of the run, and the host's own
+# is back; node 3 stopped is gone entirely and comes back. Then nothing is left: no namespace, process or cgroup of the run, and the host's own
 # interfaces, addresses and routes are as they were.
 source "$MBUP_SRC/tests/integration/fleet-lib.sh"
 
@@ -104,6 +104,15 @@ scenario() {
         fleet_link_up 2
         wait_for 10 fleet_pg_reachable 2 1 || die "node 2 does not reach PostgreSQL with its link back"
         assert_eq "$(fleet_node_exec 2 psql_mb 'select count(*) from report_card')" "4" "node 2 after the cut"
+
+        # node 3 down and up again, as a lost host that comes back: nothing of it runs meanwhile,
+        # then its manager starts its Metabase again, on the shared database as it is now
+        fleet_node_stop 3
+        [[ -z $(ip netns pids "$(fleet_ns 3)") ]] || die "node 3 stopped, yet in its namespace: $(ip netns pids "$(fleet_ns 3)")"
+        fleet_node_start 3
+        fleet_node_exec 3 systemctl --user start metabase.service
+        fleet_node_exec 3 wait_healthy 60 || die "node 3's Metabase did not come back"
+        assert_eq "$(fleet_node_exec 3 http /api/standin/cards)" '{"count":4}' "node 3's cards after its restart"
 
         # all down: nothing of the run is left
         local inodes=() p
