@@ -31,6 +31,13 @@ die() {
                         printf -- '--- postgres log (tail) ---\n' >&2
                         tail -n 15 "$SB/pg/postgres.log" >&2 2>/dev/null || true
                 fi
+                # a fleet's nodes (tests/integration/fleet-lib.sh)
+                local f
+                for f in "$SB"/n[0-9]*/logs/{mbupgraded,metabase}.log; do
+                        [[ -f $f ]] || continue
+                        printf -- '--- %s (tail) ---\n' "${f#"$SB"/}" >&2
+                        tail -n 10 "$f" >&2 2>/dev/null || true
+                done
         fi
         exit 1
 }
@@ -44,9 +51,19 @@ sandbox_enter() {
         fi
 }
 
+# SANDBOX_CLEANUP_HOOKS: functions sandbox_cleanup calls first, in order (a fleet's nodes and
+# network namespaces: tests/integration/fleet-lib.sh); each must be idempotent.
+SANDBOX_CLEANUP_HOOKS=()
+
+# sandbox_cleanup: the EXIT trap: the hooks, the units, the manager, the database servers, any
+# process of ours left, the directory (unless MBUP_KEEP, or SB_KEEP_DIR for a directory someone
+# else removes), the /run/systemd tmpfs, the cgroup; exits with the status it was called with.
 sandbox_cleanup() {
-        local rc=$?
+        local rc=$? hook
         set +e
+        for hook in "${SANDBOX_CLEANUP_HOOKS[@]}"; do
+                "$hook"
+        done
         if [[ -n "${SB:-}" && -d "$SB" ]]; then
                 systemctl --user stop mbupgraded.service metabase.service >/dev/null 2>&1
                 [[ -n "${SYSTEMD_PID:-}" ]] && kill -TERM "$SYSTEMD_PID" 2>/dev/null && wait "$SYSTEMD_PID" 2>/dev/null
@@ -55,7 +72,9 @@ sandbox_cleanup() {
                 journald_stop
                 # Anything of ours still alive (a java the manager could not stop) goes too.
                 pkill -KILL -f -- "$SB/" 2>/dev/null
-                if [[ -n "${MBUP_KEEP:-}" || $rc -ne 0 && -n "${MBUP_KEEP_FAILED:-}" ]]; then
+                if [[ -n "${SB_KEEP_DIR:-}" ]]; then
+                        :
+                elif [[ -n "${MBUP_KEEP:-}" || $rc -ne 0 && -n "${MBUP_KEEP_FAILED:-}" ]]; then
                         log "sandbox kept in $SB"
                 else
                         rm -rf "$SB"
@@ -118,6 +137,15 @@ sandbox_start() {
         # runs a unit with PrivateTmp=yes needs it elsewhere, or the unit would not see it).
         SB=$(mktemp -d "${MBUP_SANDBOX_PARENT:-/tmp}/mbup-sandbox.XXXXXX")
         trap sandbox_cleanup EXIT
+        sandbox_init
+}
+
+# sandbox_init: the sandbox in the directory $SB (which exists), in the current mount namespace:
+# its directories, the /run/systemd tmpfs, the environment (XDG_RUNTIME_DIR, the bus addresses,
+# SYSTEMD_UNIT_PATH...), the bus policy and units, a cgroup of its own ($SB_CGROUP, by default
+# mbup-SUFFIX of $SB) and the manager. sandbox_start for a scenario; a fleet node
+# (tests/integration/fleet-node.sh) calls it in a node's namespaces with a directory of its own.
+sandbox_init() {
         mkdir -p "$SB"/{rt,units,logs,jars,state,backups,opt/metabase,cfg,data}
         chmod 700 "$SB/rt"
 
@@ -194,7 +222,7 @@ EOT
         # A cgroup of its own: a manager started in the root cgroup would put its units at
         # /app.slice/..., shared with any other sandbox running at the same time, and stopping one
         # sandbox's metabase.service would kill the other's.
-        SB_CGROUP=mbup-${SB##*.}
+        SB_CGROUP=${SB_CGROUP:-mbup-${SB##*.}}
         local h
         for h in /sys/fs/cgroup/systemd /sys/fs/cgroup/unified /sys/fs/cgroup; do
                 [[ -f $h/cgroup.procs ]] || continue
@@ -300,6 +328,10 @@ install_metabase() {
 # and PG_PASSFILE (a 0600 ~/.pgpass-style file for the metabase role). Set PG_PASS before the
 # call to choose the password. fsync is off: a test cluster, never a crash-safe one. The server
 # log is $SB/pg/postgres.log; PG_PID is its process. sandbox_cleanup stops it (postgres_stop).
+# For a fleet (tests/integration/fleet-lib.sh), set before the call: PG_NETNS, a network
+# namespace (`ip netns` name) the server runs in and the sandbox's own TCP clients (psql_mb,
+# pg_snapshot) connect from; PG_LISTEN_EXTRA, one more address it listens on (a bridge's), which
+# gets a line in PG_PASSFILE; PG_HBA_NET, a network (CIDR) allowed in with scram-sha-256.
 postgres_start() {
         local i
         PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -319,11 +351,16 @@ postgres_start() {
         runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --encoding=UTF8 --locale=C \
                 --auth-local=trust --auth-host=scram-sha-256 --no-sync --no-instructions \
                 >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+        local ns=()
+        [[ -z ${PG_NETNS:-} ]] || ns=(nsenter "--net=/run/netns/$PG_NETNS" --)
+        if [[ -n ${PG_HBA_NET:-} ]]; then
+                printf 'host all all %s scram-sha-256\n' "$PG_HBA_NET" >>"$PG_DATA/pg_hba.conf"
+        fi
         for i in 1 2 3; do
                 PG_PORT=$(free_port)
                 cat >>"$PG_DATA/postgresql.conf" <<EOT
 # the mbupgraded sandbox (tests/integration/lib.sh)
-listen_addresses = '127.0.0.1'
+listen_addresses = '127.0.0.1${PG_LISTEN_EXTRA:+,$PG_LISTEN_EXTRA}'
 port = $PG_PORT
 unix_socket_directories = '$PG_SOCKET_DIR'
 password_encryption = 'scram-sha-256'
@@ -336,11 +373,12 @@ EOT
                 # The postmaster as a child of ours (through runuser), not daemonized by pg_ctl:
                 # an orphan is left a zombie where PID 1 does not reap, and this way
                 # postgres_stop can wait for it.
-                runuser -u postgres -- "$PG_BIN/postgres" -D "$PG_DATA" >>"$PG_DIR/postgres.log" 2>&1 &
+                # (nsenter, when there is a PG_NETNS, execs runuser: PG_PID is still runuser)
+                "${ns[@]}" runuser -u postgres -- "$PG_BIN/postgres" -D "$PG_DATA" >>"$PG_DIR/postgres.log" 2>&1 &
                 PG_PID=$!
                 local up=''
                 for _ in $(seq 1 300); do
-                        if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d postgres; then
+                        if pg_ns "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -d postgres; then
                                 up=1
                                 break
                         fi
@@ -361,7 +399,8 @@ EOT
                 die "cannot create the metabase role and database"
         PG_URI=postgres://metabase:$PG_PASS@127.0.0.1:$PG_PORT/metabase
         PG_PASSFILE=$SB/pg.pass
-        (umask 077 && printf '127.0.0.1:%s:metabase:metabase:%s\n' "$PG_PORT" "$PG_PASS" >"$PG_PASSFILE")
+        (umask 077 && printf '%s:%s:metabase:metabase:%s\n' 127.0.0.1 "$PG_PORT" "$PG_PASS" \
+                ${PG_LISTEN_EXTRA:+"$PG_LISTEN_EXTRA" "$PG_PORT" "$PG_PASS"} >"$PG_PASSFILE")
         export PG_BIN PG_DIR PG_DATA PG_SOCKET_DIR PG_PORT PG_PASS PG_URI PG_PASSFILE
         # over TCP with the password, as Metabase will connect
         [[ $(psql_mb 'SELECT current_user') == metabase ]] || die "cannot log in to PostgreSQL as metabase"
@@ -388,20 +427,30 @@ postgres_stop() {
         return 0
 }
 
+# pg_ns COMMAND...: COMMAND in the network namespace of the sandbox's PostgreSQL (PG_NETNS; as
+# it is when there is none).
+pg_ns() {
+        if [[ -n ${PG_NETNS:-} ]]; then
+                nsenter --net="/run/netns/$PG_NETNS" -- "$@"
+        else
+                "$@"
+        fi
+}
+
 # psql_mb SQL [psql options...]: runs SQL as the metabase role over TCP (password auth), in
-# database metabase; prints the rows unaligned, fields separated by |, no header; fails on an
-# SQL error.
+# database metabase, at PG_HOST (127.0.0.1 unless set: a fleet node sets the bridge's address);
+# prints the rows unaligned, fields separated by |, no header; fails on an SQL error.
 psql_mb() {
         local sql=$1
         shift
-        PGPASSFILE=$PG_PASSFILE PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
-                -h 127.0.0.1 -p "$PG_PORT" -U metabase -d metabase "$@" -c "$sql"
+        PGPASSFILE=$PG_PASSFILE PGCONNECT_TIMEOUT=5 pg_ns "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
+                -h "${PG_HOST:-127.0.0.1}" -p "$PG_PORT" -U metabase -d metabase "$@" -c "$sql"
 }
 
 # pg_snapshot: the metabase database's schema and rows as plain SQL, for comparing the database
 # before an upgrade with the database after a rollback (pg_dump's version comments left out).
 pg_snapshot() {
-        PGPASSFILE=$PG_PASSFILE "$PG_BIN/pg_dump" --no-owner --no-privileges -h 127.0.0.1 -p "$PG_PORT" \
+        PGPASSFILE=$PG_PASSFILE pg_ns "$PG_BIN/pg_dump" --no-owner --no-privileges -h "${PG_HOST:-127.0.0.1}" -p "$PG_PORT" \
                 -U metabase -d metabase | grep -v '^-- Dumped \|^$\|^\\\(un\)\?restrict '
 }
 
@@ -428,14 +477,14 @@ install_metabase_pg() {
         MB_PORT=${MB_PORT:-$(free_port)}
         cp "$jar" "$SB/opt/metabase/metabase.jar"
         rm -f "$envfile"
-        local vars=(Environment=MB_DB_HOST=127.0.0.1 "Environment=MB_DB_PORT=$PG_PORT"
+        local vars=("Environment=MB_DB_HOST=${PG_HOST:-127.0.0.1}" "Environment=MB_DB_PORT=$PG_PORT"
                 Environment=MB_DB_DBNAME=metabase Environment=MB_DB_USER=metabase)
         case $mode in
         uri) write_metabase_unit Environment=MB_DB_TYPE=postgres "Environment=MB_DB_CONNECTION_URI=$PG_URI" ;;
         jdbc-uri)
                 # quoted, as an admin would write it (systemd takes it whole either way)
                 write_metabase_unit Environment=MB_DB_TYPE=postgres \
-                        "Environment=\"MB_DB_CONNECTION_URI=jdbc:postgresql://127.0.0.1:$PG_PORT/metabase?user=metabase&password=$PG_PASS\"" ;;
+                        "Environment=\"MB_DB_CONNECTION_URI=jdbc:postgresql://${PG_HOST:-127.0.0.1}:$PG_PORT/metabase?user=metabase&password=$PG_PASS\"" ;;
         vars) write_metabase_unit Environment=MB_DB_TYPE=postgres "${vars[@]}" "Environment=MB_DB_PASS=$PG_PASS" ;;
         envfile)
                 (umask 077 && printf '# metabase.service secrets\nMB_DB_PASS=%s\n' "$PG_PASS" >"$envfile")
