@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "appdb.h"
@@ -36,8 +37,16 @@ struct Fleet {
         FleetNode *nodes, *pending; /* the last full answer, and the one being read */
         size_t n_nodes, n_pending;
         bool have_answer;
-        char *error; /* why the fleet can't be seen, "" when it can */
+        uint64_t answered_usec; /* CLOCK_MONOTONIC of the last full answer */
+        char *error;            /* why the fleet can't be seen, "" when it can */
 };
+
+static uint64_t now_monotonic_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
 
 static void nodes_free(FleetNode *n, size_t k) {
         for (size_t i = 0; i < k; i++) {
@@ -100,6 +109,7 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 f->n_nodes = f->n_pending;
                 f->n_pending = 0;
                 f->have_answer = true;
+                f->answered_usec = now_monotonic_usec();
                 f->restart_usec = 0; /* it works: a later failure starts again quickly */
                 set_error(f, "%s", "");
                 manager_properties_changed(f->m, "Fleet", NULL);
@@ -364,10 +374,20 @@ char *fleet_json(Manager *m) {
         const Config *c = m->config;
         json_object *o, *nodes, *missing;
         size_t expected = strv_length(c->fleet.nodes) ?: c->fleet.expect, present = 0;
+        uint64_t since_ms = 0;
+        _cleanup_free_ char *stale = NULL;
         char *s;
 
         if (!f)
                 return strdup("");
+        /* The ages are as of the last answer: a node whose agent hears nothing (its link to the
+         * server cut, the server gone) sees every node age, itself included, and says why. */
+        if (f->have_answer) {
+                since_ms = (now_monotonic_usec() - f->answered_usec) / USEC_PER_MSEC;
+                if (since_ms * USEC_PER_MSEC > c->fleet.lost_after_usec && isempty(f->error))
+                        stale = strdup_printf(
+                                "no answer from the coordination database for %" PRIu64 " s", since_ms / 1000);
+        }
         o = json_object_new_object();
         nodes = json_object_new_array();
         missing = json_object_new_array();
@@ -379,7 +399,7 @@ char *fleet_json(Manager *m) {
         }
         json_object_object_add(o, "node", json_object_new_string(f->node));
         json_object_object_add(o, "expected", json_object_new_uint64(expected));
-        json_object_object_add(o, "error", json_object_new_string(strempty(f->error)));
+        json_object_object_add(o, "error", json_object_new_string(stale ?: strempty(f->error)));
         json_object_object_add(
                 o, "heartbeat_ms", json_object_new_uint64(c->fleet.heartbeat_usec / USEC_PER_MSEC));
         json_object_object_add(
@@ -387,12 +407,13 @@ char *fleet_json(Manager *m) {
         for (size_t i = 0; i < f->n_nodes; i++) {
                 const FleetNode *n = f->nodes + i;
                 json_object *e = json_object_new_object();
-                bool lost = n->age_ms * USEC_PER_MSEC > c->fleet.lost_after_usec;
+                uint64_t age_ms = n->age_ms + since_ms;
+                bool lost = age_ms * USEC_PER_MSEC > c->fleet.lost_after_usec;
                 json_object_object_add(e, "name", json_object_new_string(n->name));
                 json_object_object_add(e, "version", json_object_new_string(strempty(n->version)));
                 json_object_object_add(e, "state", json_object_new_string(strempty(n->state)));
                 json_object_object_add(e, "staged", json_object_new_string(strempty(n->staged)));
-                json_object_object_add(e, "age_ms", json_object_new_uint64(n->age_ms));
+                json_object_object_add(e, "age_ms", json_object_new_uint64(age_ms));
                 json_object_object_add(e, "lost", json_object_new_boolean(lost));
                 json_object_object_add(e, "self", json_object_new_boolean(streq(n->name, f->node)));
                 json_object_array_add(nodes, e);

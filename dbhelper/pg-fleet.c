@@ -137,8 +137,15 @@ static bool database_missing(PGconn *c) {
 }
 
 /* Connects and makes sure the table is there; NULL after reporting why not. */
-static PGconn *fleet_connect(const char *conninfo) {
-        _cleanup_(finishp) PGconn *c = PQconnectdb(conninfo);
+static PGconn *fleet_connect(const char *conninfo_env) {
+        /* A node cut off from the server must learn it in seconds, not after TCP's minutes of
+         * retransmissions: unacknowledged data, a silent connection and a connect all time out
+         * (what follows a key in a connection string wins over what came before). */
+        _cleanup_free_ char *conninfo = strdup_printf(
+                "%s connect_timeout=10 tcp_user_timeout=10000 keepalives=1 keepalives_idle=5 "
+                "keepalives_interval=2 keepalives_count=3",
+                conninfo_env);
+        _cleanup_(finishp) PGconn *c = conninfo ? PQconnectdb(conninfo) : NULL;
         _cleanup_(clearp) PGresult *r = NULL;
 
         if (PQstatus(c) != CONNECTION_OK && database_missing(c)) {
