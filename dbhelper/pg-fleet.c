@@ -4,10 +4,19 @@
  * own beside the application database, never in its dumps), creates the node table once, and
  * then answers the daemon's lines on stdin, one report a line on stdout:
  *
- *   heartbeat VERSION STATE STAGED   (each a token; "-" for none)
- *       -> this node's row upserted (last_seen = the server's now()), then every node:
- *          node NAME VERSION STATE STAGED AGE_MS   (one line a node, by name; "-" for none)
- *          fleet N                                 (the end: N nodes)
+ *   heartbeat VERSION STATE STAGED [ROLLOUT STEP]   (each a token; "-" for none)
+ *       -> this node's row upserted (last_seen = the server's now()), then the open rollout if
+ *          there is one, and every node:
+ *          rollout ID FROM TO SHA256 STATE LEADER
+ *          node NAME VERSION STATE STAGED AGE_MS ROLLOUT STEP   (one line a node, by name)
+ *          fleet N                                              (the end: N nodes)
+ *   propose FROM TO SHA256   -> "proposed ID": a rollout in state staging; "error busy ..." when
+ *                               one is open already (at most one is: a unique index says so)
+ *   lead ID                  -> "leader ID" when this agent's session took the rollout's advisory
+ *                               lock (held until the agent ends: a dead leader's session releases
+ *                               it), else "follower ID LEADER"
+ *   set ID STATE [REASON]    -> "set ID STATE", by the leader only ("error notleader ..." else);
+ *                               an end state (committed, rolled-back, aborted) lets the lock go
  *
  * The connection comes from the environment: MBUP_FLEET_CONNINFO (libpq, without the password),
  * PGPASSFILE (0600), MBUP_FLEET_NODE (this node's name), MBUP_FLEET_HOST (shown to people). A
@@ -20,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -32,14 +42,61 @@
 /* pg_advisory_xact_lock key serializing the schema's creation among nodes starting together. */
 #define SCHEMA_LOCK_KEY "7415020661"
 
-static const char schema_sql[] = "CREATE TABLE IF NOT EXISTS mbup_nodes ("
-                                 " name text PRIMARY KEY,"
-                                 " host text NOT NULL DEFAULT '',"
-                                 " pid integer NOT NULL DEFAULT 0,"
-                                 " version text NOT NULL DEFAULT '',"
-                                 " state text NOT NULL DEFAULT '',"
-                                 " staged text NOT NULL DEFAULT '',"
-                                 " last_seen timestamptz NOT NULL DEFAULT now())";
+static const char schema_sql[] =
+        "CREATE TABLE IF NOT EXISTS mbup_nodes ("
+        " name text PRIMARY KEY,"
+        " host text NOT NULL DEFAULT '',"
+        " pid integer NOT NULL DEFAULT 0,"
+        " version text NOT NULL DEFAULT '',"
+        " state text NOT NULL DEFAULT '',"
+        " staged text NOT NULL DEFAULT '',"
+        " last_seen timestamptz NOT NULL DEFAULT now());"
+        "ALTER TABLE mbup_nodes ADD COLUMN IF NOT EXISTS rollout bigint NOT NULL DEFAULT 0;"
+        "ALTER TABLE mbup_nodes ADD COLUMN IF NOT EXISTS step text NOT NULL DEFAULT '';"
+        "CREATE TABLE IF NOT EXISTS mbup_rollouts ("
+        " id bigserial PRIMARY KEY,"
+        " from_version text NOT NULL,"
+        " to_version text NOT NULL,"
+        " sha256 text NOT NULL,"
+        " state text NOT NULL DEFAULT 'staging',"
+        " leader text NOT NULL DEFAULT '',"
+        " reason text NOT NULL DEFAULT '',"
+        " proposer text NOT NULL,"
+        " created timestamptz NOT NULL DEFAULT now(),"
+        " updated timestamptz NOT NULL DEFAULT now());"
+        "CREATE UNIQUE INDEX IF NOT EXISTS mbup_rollouts_one_open ON mbup_rollouts ((true))"
+        " WHERE state NOT IN ('committed', 'rolled-back', 'aborted')";
+
+/* The advisory locks' first key: "mbup". The second is the rollout's id. */
+#define ROLLOUT_LOCK_CLASS "1835168112"
+
+static const char *const rollout_states[] = {
+        "staging",
+        "stopping",
+        "leading",
+        "following",
+        "committed",
+        "rolling-back",
+        "rolled-back",
+        "aborted",
+};
+
+static bool rollout_state_ok(const char *s) {
+        for (size_t i = 0; i < ELEMENTSOF(rollout_states); i++)
+                if (streq(s, rollout_states[i]))
+                        return true;
+        return false;
+}
+
+static bool rollout_state_is_end(const char *s) {
+        return streq(s, "committed") || streq(s, "rolled-back") || streq(s, "aborted");
+}
+
+/* A rollout id as the protocol has it: 1 to 2^31-1 (the advisory lock's second key is an int). */
+static bool rollout_id_ok(const char *s) {
+        unsigned v;
+        return safe_atou(s, &v) >= 0 && v >= 1 && v <= INT32_MAX;
+}
 
 static PGconn *conn_free(PGconn *c) {
         if (c)
@@ -182,10 +239,11 @@ static PGconn *fleet_connect(const char *conninfo_env) {
         return TAKE_PTR(c);
 }
 
-static int heartbeat(PGconn *c, const char *node, const char *host, char *const args[3]) {
-        _cleanup_(clearp) PGresult *up = NULL, *all = NULL;
+/* args: VERSION STATE STAGED [ROLLOUT STEP] */
+static int heartbeat(PGconn *c, const char *node, const char *host, char *const args[5]) {
+        _cleanup_(clearp) PGresult *up = NULL, *all = NULL, *open = NULL;
         char pid[16];
-        const char *params[6];
+        const char *params[8];
         int n;
 
         (void) snprintf(pid, sizeof(pid), "%d", (int) getppid());
@@ -195,14 +253,16 @@ static int heartbeat(PGconn *c, const char *node, const char *host, char *const 
         params[3] = none_to_empty(args[0]);
         params[4] = none_to_empty(args[1]);
         params[5] = none_to_empty(args[2]);
+        params[6] = args[3] ? args[3] : "0";
+        params[7] = args[4] ? none_to_empty(args[4]) : "";
         up = PQexecParams(
                 c,
-                "INSERT INTO mbup_nodes (name, host, pid, version, state, staged, last_seen) "
-                "VALUES ($1, $2, $3::integer, $4, $5, $6, now()) "
+                "INSERT INTO mbup_nodes (name, host, pid, version, state, staged, rollout, step, last_seen) "
+                "VALUES ($1, $2, $3::integer, $4, $5, $6, $7::bigint, $8, now()) "
                 "ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, "
                 "version = EXCLUDED.version, state = EXCLUDED.state, staged = EXCLUDED.staged, "
-                "last_seen = now()",
-                6,
+                "rollout = EXCLUDED.rollout, step = EXCLUDED.step, last_seen = now()",
+                8,
                 NULL,
                 params,
                 NULL,
@@ -210,31 +270,191 @@ static int heartbeat(PGconn *c, const char *node, const char *host, char *const 
                 0);
         if (PQresultStatus(up) != PGRES_COMMAND_OK)
                 return report_failure("connect", "cannot record the heartbeat: %s", PQresultErrorMessage(up));
+        open = PQexec(
+                c,
+                "SELECT id, from_version, to_version, sha256, state, leader FROM mbup_rollouts "
+                "WHERE state NOT IN ('committed', 'rolled-back', 'aborted')");
+        if (PQresultStatus(open) != PGRES_TUPLES_OK)
+                return report_failure("connect", "cannot read the rollout: %s", PQresultErrorMessage(open));
+        if (PQntuples(open) == 1) {
+                bool ok = true;
+                for (int k = 0; k < 6; k++)
+                        ok = ok && token_ok(empty_to_none(PQgetvalue(open, 0, k)));
+                if (ok)
+                        report_line(
+                                "rollout %s %s %s %s %s %s",
+                                PQgetvalue(open, 0, 0),
+                                PQgetvalue(open, 0, 1),
+                                PQgetvalue(open, 0, 2),
+                                PQgetvalue(open, 0, 3),
+                                PQgetvalue(open, 0, 4),
+                                empty_to_none(PQgetvalue(open, 0, 5)));
+        }
         all = PQexec(
                 c,
                 "SELECT name, version, state, staged, "
-                "(extract(epoch FROM (now() - last_seen)) * 1000)::bigint FROM mbup_nodes ORDER BY name");
+                "(extract(epoch FROM (now() - last_seen)) * 1000)::bigint, rollout, step "
+                "FROM mbup_nodes ORDER BY name");
         if (PQresultStatus(all) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the nodes: %s", PQresultErrorMessage(all));
         n = PQntuples(all);
         for (int i = 0; i < n; i++) {
                 const char *name = PQgetvalue(all, i, 0), *version = PQgetvalue(all, i, 1),
                            *state = PQgetvalue(all, i, 2), *staged = PQgetvalue(all, i, 3),
-                           *age = PQgetvalue(all, i, 4);
+                           *age = PQgetvalue(all, i, 4), *rollout = PQgetvalue(all, i, 5),
+                           *step = PQgetvalue(all, i, 6);
                 /* Rows are written by every node: one that is not what a node writes is skipped. */
                 if (!token_ok(name) || !token_ok(empty_to_none(version)) ||
-                    !token_ok(empty_to_none(state)) || !token_ok(empty_to_none(staged)) || !token_ok(age))
+                    !token_ok(empty_to_none(state)) || !token_ok(empty_to_none(staged)) || !token_ok(age) ||
+                    !token_ok(rollout) || !token_ok(empty_to_none(step)))
                         continue;
                 report_line(
-                        "node %s %s %s %s %s",
+                        "node %s %s %s %s %s %s %s",
                         name,
                         empty_to_none(version),
                         empty_to_none(state),
                         empty_to_none(staged),
-                        age);
+                        age,
+                        rollout,
+                        empty_to_none(step));
         }
         report_line("fleet %d", n);
         return 0;
+}
+
+static int propose(PGconn *c, const char *node, char *const args[3]) {
+        _cleanup_(clearp) PGresult *r = NULL, *open = NULL;
+        const char *params[4] = {args[0], args[1], args[2], node};
+
+        r = PQexecParams(
+                c,
+                "INSERT INTO mbup_rollouts (from_version, to_version, sha256, proposer) VALUES ($1, $2, $3, $4) "
+                "RETURNING id",
+                4,
+                NULL,
+                params,
+                NULL,
+                NULL,
+                0);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+                report_line("proposed %s", PQgetvalue(r, 0, 0));
+                return 0;
+        }
+        /* 23505: the unique index of open rollouts. */
+        if (!streq(strempty(PQresultErrorField(r, PG_DIAG_SQLSTATE)), "23505"))
+                return report_failure("connect", "cannot propose the rollout: %s", PQresultErrorMessage(r));
+        open = PQexec(
+                c,
+                "SELECT id, state, proposer FROM mbup_rollouts "
+                "WHERE state NOT IN ('committed', 'rolled-back', 'aborted')");
+        if (PQresultStatus(open) == PGRES_TUPLES_OK && PQntuples(open) == 1)
+                return report_failure(
+                        "busy",
+                        "rollout %s (%s, proposed by %s) is open; it must end first",
+                        PQgetvalue(open, 0, 0),
+                        PQgetvalue(open, 0, 1),
+                        PQgetvalue(open, 0, 2));
+        return report_failure("busy", "another rollout is open; it must end first");
+}
+
+static int lead(PGconn *c, const char *node, const char *id) {
+        _cleanup_(clearp) PGresult *lock = NULL, *up = NULL, *who = NULL;
+        const char *params[2] = {id, node};
+
+        lock = PQexecParams(
+                c,
+                "SELECT pg_try_advisory_lock(" ROLLOUT_LOCK_CLASS ", $1::integer)",
+                1,
+                NULL,
+                params,
+                NULL,
+                NULL,
+                0);
+        if (PQresultStatus(lock) != PGRES_TUPLES_OK)
+                return report_failure(
+                        "connect", "cannot try the rollout's lock: %s", PQresultErrorMessage(lock));
+        if (streq(PQgetvalue(lock, 0, 0), "t")) {
+                up = PQexecParams(
+                        c,
+                        "UPDATE mbup_rollouts SET leader = $2, updated = now() WHERE id = $1::bigint",
+                        2,
+                        NULL,
+                        params,
+                        NULL,
+                        NULL,
+                        0);
+                if (PQresultStatus(up) != PGRES_COMMAND_OK)
+                        return report_failure(
+                                "connect", "cannot record the leader: %s", PQresultErrorMessage(up));
+                report_line("leader %s", id);
+                return 0;
+        }
+        who = PQexecParams(
+                c, "SELECT leader FROM mbup_rollouts WHERE id = $1::bigint", 1, NULL, params, NULL, NULL, 0);
+        report_line(
+                "follower %s %s",
+                id,
+                PQresultStatus(who) == PGRES_TUPLES_OK && PQntuples(who) == 1 &&
+                                token_ok(empty_to_none(PQgetvalue(who, 0, 0)))
+                        ? empty_to_none(PQgetvalue(who, 0, 0))
+                        : "-");
+        return 0;
+}
+
+static int set_state(PGconn *c, const char *id, const char *state, const char *reason) {
+        _cleanup_(clearp) PGresult *held = NULL, *up = NULL, *unlock = NULL;
+        const char *params[3] = {id, state, reason};
+
+        /* pg_try_advisory_lock(int, int) takes a lock with objsubid 2. */
+        held = PQexecParams(
+                c,
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = " ROLLOUT_LOCK_CLASS
+                " AND objid = $1::integer AND objsubid = 2 AND pid = pg_backend_pid() AND granted",
+                1,
+                NULL,
+                params,
+                NULL,
+                NULL,
+                0);
+        if (PQresultStatus(held) != PGRES_TUPLES_OK)
+                return report_failure(
+                        "connect", "cannot check the rollout's lock: %s", PQresultErrorMessage(held));
+        if (!streq(PQgetvalue(held, 0, 0), "1"))
+                return report_failure(
+                        "notleader", "this node does not lead rollout %s (lead %s first)", id, id);
+        up = PQexecParams(
+                c,
+                "UPDATE mbup_rollouts SET state = $2, reason = $3, updated = now() WHERE id = $1::bigint",
+                3,
+                NULL,
+                params,
+                NULL,
+                NULL,
+                0);
+        if (PQresultStatus(up) != PGRES_COMMAND_OK)
+                return report_failure("connect", "cannot move the rollout on: %s", PQresultErrorMessage(up));
+        /* An ended rollout has nothing left to lead. */
+        if (rollout_state_is_end(state))
+                unlock = PQexecParams(
+                        c,
+                        "SELECT pg_advisory_unlock(" ROLLOUT_LOCK_CLASS ", $1::integer)",
+                        1,
+                        NULL,
+                        params,
+                        NULL,
+                        NULL,
+                        0);
+        report_line("set %s %s", id, state);
+        return 0;
+}
+
+/* What follows the first n words of s (and the spaces after them). */
+static const char *skip_words(const char *s, unsigned n) {
+        for (unsigned i = 0; i < n; i++) {
+                s += strspn(s, " ");
+                s += strcspn(s, " ");
+        }
+        return s + strspn(s, " ");
 }
 
 int pg_fleet_main(int argc, char *argv[]) {
@@ -258,16 +478,37 @@ int pg_fleet_main(int argc, char *argv[]) {
                 report_line("ready");
 
         while (fgets(line, sizeof(line), stdin)) {
-                char *args[4] = {}, *save = NULL, *verb;
+                char *args[6] = {}, *save = NULL, *verb, *rest, copy[LINE_MAX_FLEET];
                 size_t k = 0;
+                bool ok = true;
+                int r;
 
                 line[strcspn(line, "\n")] = '\0';
+                memcpy(copy, line, sizeof(copy));
                 verb = strtok_r(line, " ", &save);
-                while (k < ELEMENTSOF(args) && (args[k] = strtok_r(NULL, " ", &save)))
+                while (k < ELEMENTSOF(args) - 1 && (args[k] = strtok_r(NULL, " ", &save)))
                         k++;
-                if (!verb || !streq(verb, "heartbeat") || k != 3 || !token_ok(args[0]) ||
-                    !token_ok(args[1]) || !token_ok(args[2])) {
-                        (void) report_failure("usage", "expected: heartbeat VERSION STATE STAGED");
+                rest = save && *save ? save : NULL; /* set's REASON goes on past its first word */
+                for (size_t i = 0; i < k; i++)
+                        if (!token_ok(args[i]))
+                                ok = false;
+                if (!verb || !ok)
+                        ok = false;
+                else if (streq(verb, "heartbeat"))
+                        ok = (k == 3 || (k == 5 && (streq(args[3], "0") || rollout_id_ok(args[3])))) && !rest;
+                else if (streq(verb, "propose"))
+                        ok = k == 3 && !rest;
+                else if (streq(verb, "lead"))
+                        ok = k == 1 && rollout_id_ok(args[0]) && !rest;
+                else if (streq(verb, "set"))
+                        ok = k >= 2 && rollout_id_ok(args[0]) && rollout_state_ok(args[1]);
+                else
+                        ok = false;
+                if (!ok) {
+                        (void) report_failure(
+                                "usage",
+                                "expected: heartbeat VERSION STATE STAGED [ROLLOUT STEP], propose FROM TO SHA256, "
+                                "lead ID or set ID STATE [REASON]");
                         continue;
                 }
                 if (!c || PQstatus(c) != CONNECTION_OK) {
@@ -276,7 +517,15 @@ int pg_fleet_main(int argc, char *argv[]) {
                         if (!c)
                                 continue;
                 }
-                if (heartbeat(c, node, strempty(host), args) != 0 && PQstatus(c) != CONNECTION_OK)
+                if (streq(verb, "heartbeat"))
+                        r = heartbeat(c, node, strempty(host), args);
+                else if (streq(verb, "propose"))
+                        r = propose(c, node, args);
+                else if (streq(verb, "lead"))
+                        r = lead(c, node, args[0]);
+                else
+                        r = set_state(c, args[0], args[1], skip_words(copy, 3)); /* REASON as it came */
+                if (r != 0 && PQstatus(c) != CONNECTION_OK)
                         c = conn_free(c);
         }
         return 0;

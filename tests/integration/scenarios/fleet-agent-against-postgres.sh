@@ -37,10 +37,12 @@ agent_read() {
         die "agent $1: no '$2' line; got: $OUT"
 }
 
-# heartbeat NAME VERSION STATE STAGED: one heartbeat, its answer in $OUT
+# heartbeat NAME VERSION STATE STAGED [ROLLOUT STEP]: one heartbeat, its answer in $OUT
 heartbeat() {
-        echo "heartbeat $2 $3 $4" >&"${AGENT_IN[$1]}"
-        agent_read "$1" fleet
+        local name=$1
+        shift
+        echo "heartbeat $*" >&"${AGENT_IN[$name]}"
+        agent_read "$name" fleet
 }
 
 agents_stop() {
@@ -54,6 +56,8 @@ agents_stop() {
 
 # age NAME: the age in ms of NAME's row in $OUT
 age() { awk -v n="$1" '$1 == "node" && $2 == n { print $6 }' <<<"$OUT"; }
+
+SHA=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 
 scenario() {
         trap 'rc=$?; set +e; agents_stop; (exit $rc); sandbox_cleanup' EXIT
@@ -120,6 +124,74 @@ scenario() {
         assert_contains "$OUT" "error usage expected: heartbeat VERSION STATE STAGED"
         heartbeat a v0.56.2 idle -
         assert_contains "$OUT" "node a v0.56.2 idle - "
+
+        log "a rollout: one open at a time, one leader by the advisory lock, taken over when the leader dies"
+        agent_start c
+        agent_read c ready
+        # b's connection went with the server's terminate above: its next line says so, the one
+        # after connects again
+        heartbeat b v0.56.1 idle -
+        assert_contains "$OUT" "error connect"
+        heartbeat b v0.56.1 idle -
+        assert_contains "$OUT" "fleet "
+        echo "propose v0.56.1 v0.56.2 $SHA" >&"${AGENT_IN[a]}"
+        agent_read a proposed
+        assert_contains "$OUT" "proposed 1"
+        echo "propose v0.56.1 v0.56.3 $SHA" >&"${AGENT_IN[b]}"
+        agent_read b "error"
+        assert_contains "$OUT" "error busy rollout 1 (staging, proposed by a) is open; it must end first"
+        heartbeat b v0.56.1 idle v0.56.2 1 staged
+        assert_contains "$OUT" "rollout 1 v0.56.1 v0.56.2 $SHA staging -"
+        assert_contains "$OUT" "node b v0.56.1 idle v0.56.2 "
+        [[ $OUT == *"node b v0.56.1 idle v0.56.2 "*" 1 staged"* ]] || die "b's step in the rollout: $OUT"
+        # exactly one leader, whoever asks first; the others learn who
+        echo "lead 1" >&"${AGENT_IN[b]}"
+        agent_read b leader
+        assert_contains "$OUT" "leader 1"
+        for n in a c; do
+                echo "lead 1" >&"${AGENT_IN[$n]}"
+                agent_read "$n" follower
+                assert_contains "$OUT" "follower 1 b"
+        done
+        # only the leader moves it on
+        echo "set 1 stopping" >&"${AGENT_IN[a]}"
+        agent_read a "error"
+        assert_contains "$OUT" "error notleader this node does not lead rollout 1"
+        echo "set 1 stopping every node stops its Metabase" >&"${AGENT_IN[b]}"
+        agent_read b set
+        assert_contains "$OUT" "set 1 stopping"
+        assert_eq "$(pg_super "SELECT state || '|' || reason FROM mbup_rollouts WHERE id = 1" metabase_mbupgraded)" \
+                "stopping|every node stops its Metabase" "the rollout's row"
+        # the leader dies: its session ends, the lock with it; another node takes over
+        kill -KILL "${AGENT_PID[b]}"
+        wait "${AGENT_PID[b]}" 2>/dev/null || true
+        unset "AGENT_PID[b]"
+        for _ in $(seq 1 50); do
+                echo "lead 1" >&"${AGENT_IN[c]}"
+                agent_read c "leader 1"
+                [[ $OUT == *"leader 1"* && $OUT != *follower* ]] && break
+                sleep 0.2
+        done
+        assert_contains "$OUT" "leader 1" "c taking over from the dead leader"
+        echo "lead 1" >&"${AGENT_IN[a]}"
+        agent_read a follower
+        assert_contains "$OUT" "follower 1 c"
+        heartbeat a v0.56.1 idle -
+        assert_contains "$OUT" "rollout 1 v0.56.1 v0.56.2 $SHA stopping c"
+        # ended: the next one may be proposed, and nobody leads the old one any more
+        echo "set 1 committed" >&"${AGENT_IN[c]}"
+        agent_read c set
+        heartbeat a v0.56.2 idle -
+        assert_not_contains "$OUT" "rollout 1"
+        echo "propose v0.56.2 v0.56.3 $SHA" >&"${AGENT_IN[a]}"
+        agent_read a proposed
+        [[ $OUT =~ proposed\ ([0-9]+) ]] && ((BASH_REMATCH[1] > 1)) || die "no new rollout: $OUT" # (a refused proposal used up an id)
+        assert_eq "$(pg_super "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" 0 "advisory locks held"
+        for bad in "lead 0" "lead x" "set 3 flying" "propose a b" "heartbeat v x - 1" "lead 2 extra"; do
+                echo "$bad" >&"${AGENT_IN[a]}"
+                agent_read a "error"
+                assert_contains "$OUT" "error usage" "'$bad'"
+        done
 
         # the password: in PGPASSFILE only
         assert_not_contains "$(cat "$SB"/logs/agent-*.err 2>/dev/null)" "$PG_PASS"
