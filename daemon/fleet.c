@@ -38,6 +38,7 @@ struct Fleet {
         size_t n_nodes, n_pending;
         bool have_answer;
         uint64_t answered_usec; /* CLOCK_MONOTONIC of the last full answer */
+        unsigned unanswered;    /* heartbeats written that the agent has not answered yet */
         char *error;            /* why the fleet can't be seen, "" when it can */
 };
 
@@ -110,11 +111,15 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 f->n_pending = 0;
                 f->have_answer = true;
                 f->answered_usec = now_monotonic_usec();
+                if (f->unanswered > 0)
+                        f->unanswered--;
                 f->restart_usec = 0; /* it works: a later failure starts again quickly */
                 set_error(f, "%s", "");
                 manager_properties_changed(f->m, "Fleet", NULL);
         } else if (startswith(line, "error ")) {
                 const char *msg = strchr(line + strlen("error "), ' ');
+                if (f->unanswered > 0)
+                        f->unanswered--;
                 nodes_free(f->pending, f->n_pending);
                 f->pending = NULL;
                 f->n_pending = 0;
@@ -160,6 +165,7 @@ static void on_agent_exit(Child *c, int status, const char *last, void *userdata
         Fleet *f = userdata;
 
         f->agent = NULL;
+        f->unanswered = 0;
         if (!startswith(last, "error "))
                 set_error(
                         f,
@@ -289,6 +295,10 @@ static void send_heartbeat(Fleet *f) {
 
         if (!f->agent)
                 return;
+        /* An agent waiting on the server (a cut link, until its TCP timeouts) is not sent a
+         * backlog to work through when it is back: one heartbeat in hand is enough. */
+        if (f->unanswered > 0)
+                return;
         if (endswith(strempty(staged), " (verified)"))
                 staged_version = strndup(staged, strcspn(staged, " "));
         line = strdup_printf(
@@ -301,6 +311,8 @@ static void send_heartbeat(Fleet *f) {
         r = child_write_line(f->agent, line);
         if (r < 0)
                 set_error(f, "cannot tell the fleet agent: %s", strerror(-r));
+        else
+                f->unanswered++;
 }
 
 static int on_heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata) {
