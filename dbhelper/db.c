@@ -20,6 +20,10 @@
  *   changelog_latest ID       (the newest Liquibase change set, by ORDEREXECUTED)
  *   lock free | lock held BY SINCE
  *
+ *   mbupgraded-db scratch-copy   a copy of the database, <db>_mbup_rehearsal, while Metabase runs
+ *                                (pg_dump | pg_restore; CREATEDB needed), then "scratch NAME",
+ *                                "database_size BYTES", "done"
+ *   mbupgraded-db drop-scratch   drops that copy (its sessions ended first)
  *   mbupgraded-db fleet-agent    a node's long-lived link to the fleet's coordination database
  *                                (pg-fleet.c)
  *
@@ -371,6 +375,160 @@ static int restore(int server_version, const char *conninfo, const char *in) {
         return 0;
 }
 
+/* Rehearsals (issue 8): a scratch copy of the application database, <db>_mbup_rehearsal, taken
+ * while Metabase keeps running (pg_dump's snapshot is consistent), for the new version to migrate;
+ * and its removal. The name is always made here, from the application database's: no other
+ * database can be dropped through these verbs. */
+#define SCRATCH_SUFFIX "_mbup_rehearsal"
+
+static char *scratch_name(PGconn *c) {
+        return strdup_printf("%s" SCRATCH_SUFFIX, PQdb(c));
+}
+
+static int exec_ok(PGconn *c, const char *sql, char **ret_error) {
+        _cleanup_(pq_clearp) PGresult *r = PQexec(c, sql);
+
+        if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+                return 0;
+        *ret_error = strdup(PQresultErrorMessage(r));
+        return -EIO;
+}
+
+/* DROP DATABASE, its sessions ended first (a rehearsal's Metabase may still hold one). */
+static int drop_scratch_database(PGconn *c, const char *name, char **ret_error) {
+        _cleanup_free_ char *sql = NULL;
+        char *ident = PQescapeIdentifier(c, name, strlen(name));
+
+        if (!ident)
+                return -ENOMEM;
+        sql = strdup_printf(
+                PQserverVersion(c) >= 130000 ? "DROP DATABASE IF EXISTS %s WITH (FORCE)"
+                                             : "DROP DATABASE IF EXISTS %s",
+                ident);
+        PQfreemem(ident);
+        if (!sql)
+                return -ENOMEM;
+        return exec_ok(c, sql, ret_error);
+}
+
+/* conninfo with dbname=name after it (libpq's quoting: ' and \\ escaped by a backslash). */
+static char *conninfo_with_dbname(const char *conninfo, const char *name) {
+        _cleanup_free_ char *q = malloc(strlen(name) * 2 + 1);
+        char *p = q;
+
+        if (!q)
+                return NULL;
+        for (const char *c = name; *c; c++) {
+                if (*c == '\'' || *c == '\\')
+                        *p++ = '\\';
+                *p++ = *c;
+        }
+        *p = '\0';
+        return strdup_printf("%s dbname='%s'", conninfo, q);
+}
+
+static int drop_scratch(PGconn *c) {
+        _cleanup_free_ char *name = scratch_name(c), *error = NULL;
+
+        if (!name)
+                return report_failure("io", "out of memory");
+        if (drop_scratch_database(c, name, &error) < 0)
+                return report_failure("drop", "cannot drop %s: %s", name, strempty(error));
+        printf("done\n");
+        return 0;
+}
+
+static int scratch_copy(PGconn *c, const char *conninfo) {
+        _cleanup_free_ char *name = scratch_name(c), *error = NULL, *sql = NULL, *dbarg = NULL,
+                            *scratch_conninfo = NULL, *scratch_arg = NULL,
+                            *pg_dump = find_tool("pg_dump", PQserverVersion(c)),
+                            *pg_restore = find_tool("pg_restore", PQserverVersion(c));
+        _cleanup_(pq_clearp) PGresult *size = NULL;
+        int pipefd[2], r_dump, r_restore, r;
+        pid_t dump_pid = 0, restore_pid = 0;
+        char *ident;
+
+        if (!name)
+                return report_failure("io", "out of memory");
+        if (!pg_dump || !pg_restore)
+                return report_failure(
+                        "tool",
+                        "no pg_dump/pg_restore for PostgreSQL %d: install postgresql-client-%d",
+                        PQserverVersion(c) / 10000,
+                        PQserverVersion(c) / 10000);
+        /* A copy left by a rehearsal that was killed goes first. */
+        if (drop_scratch_database(c, name, &error) < 0)
+                return report_failure("drop", "cannot drop the old %s: %s", name, strempty(error));
+        ident = PQescapeIdentifier(c, name, strlen(name));
+        sql = ident ? strdup_printf("CREATE DATABASE %s", ident) : NULL;
+        PQfreemem(ident);
+        if (!sql)
+                return report_failure("io", "out of memory");
+        if (exec_ok(c, sql, &error) < 0)
+                return report_failure(
+                        "create",
+                        "cannot create the scratch database %s: %s; a rehearsal needs a role that may create "
+                        "databases: ALTER ROLE %s CREATEDB",
+                        name,
+                        strempty(error),
+                        PQuser(c));
+        /* What follows a key in a connection string wins: the same server and role, the copy. */
+        scratch_conninfo = conninfo_with_dbname(conninfo, name);
+        dbarg = strdup_printf("--dbname=%s", conninfo);
+        scratch_arg = scratch_conninfo ? strdup_printf("--dbname=%s", scratch_conninfo) : NULL;
+        if (!dbarg || !scratch_arg)
+                return report_failure("io", "out of memory");
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return report_failure("io", "cannot create a pipe: %m");
+        r = spawn_piped(
+                (char *[]){pg_dump, (char *) "--format=custom", (char *) "--no-password", dbarg, NULL},
+                -1,
+                pipefd[1],
+                &dump_pid);
+        if (r >= 0)
+                r = spawn_piped(
+                        (char *[]){
+                                pg_restore,
+                                (char *) "--no-password",
+                                (char *) "--no-owner",
+                                (char *) "--no-privileges",
+                                (char *) "--single-transaction",
+                                (char *) "--exit-on-error",
+                                scratch_arg,
+                                NULL},
+                        pipefd[0],
+                        -1,
+                        &restore_pid);
+        (void) close(pipefd[0]);
+        (void) close(pipefd[1]);
+        r_dump = dump_pid > 0 ? wait_exit(dump_pid) : -1;
+        r_restore = restore_pid > 0 ? wait_exit(restore_pid) : -1;
+        if (r < 0 || r_dump != 0 || r_restore != 0) {
+                free(error);
+                error = NULL;
+                (void) drop_scratch_database(c, name, &error);
+                return report_failure(
+                        "copy",
+                        "copying %s into %s failed (pg_dump exit %d, pg_restore exit %d%s%s); the scratch copy is "
+                        "dropped, the application database untouched",
+                        PQdb(c),
+                        name,
+                        r_dump,
+                        r_restore,
+                        r < 0 ? ", " : "",
+                        r < 0 ? strerror(-r) : "");
+        }
+        {
+                const char *params[1] = {name};
+                size = PQexecParams(c, "SELECT pg_database_size($1)", 1, NULL, params, NULL, NULL, 0);
+        }
+        printf("scratch %s\n", name);
+        if (PQresultStatus(size) == PGRES_TUPLES_OK && PQntuples(size) == 1)
+                printf("database_size %s\n", PQgetvalue(size, 0, 0));
+        printf("done\n");
+        return 0;
+}
+
 /* The verbs both kinds have: preflight, backup FILE, restore FILE; else usage (exit 2). */
 static int check_verb(int argc, char *argv[], const char *connection) {
         if ((argc == 2 && streq(argv[1], "preflight")) ||
@@ -402,6 +560,17 @@ int main(int argc, char *argv[]) {
                 return pg_clone_main(argc, argv);
         if (argc >= 2 && streq(argv[1], "fleet-agent"))
                 return pg_fleet_main(argc, argv);
+        if (argc == 2 && (streq(argv[1], "scratch-copy") || streq(argv[1], "drop-scratch"))) {
+                if (isempty(conninfo)) {
+                        (void) report_failure("usage", "MBUP_PG_CONNINFO is not set");
+                        return 2;
+                }
+                c = PQconnectdb(conninfo);
+                if (PQstatus(c) != CONNECTION_OK)
+                        return report_failure(
+                                "connect", "cannot connect to the application database: %s", PQerrorMessage(c));
+                return streq(argv[1], "scratch-copy") ? scratch_copy(c, conninfo) : drop_scratch(c);
+        }
         if (check_verb(argc, argv, "connection from MBUP_PG_CONNINFO and PGPASSFILE") != 0)
                 return 2;
         if (isempty(conninfo)) {
