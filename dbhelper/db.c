@@ -46,6 +46,7 @@
 #include "fileio.h"
 #include "hash.h"
 #include "pg-fleet.h"
+#include "tools.h"
 #include "macro.h"
 #include "mysql-helper.h"
 #include "pg-clone.h"
@@ -231,34 +232,6 @@ static int backup(PGconn *c, const char *conninfo, const char *out) {
         }
         printf("done %" PRIu64 " %s\n", size, sha);
         return 0;
-}
-
-/* Spawns argv with stdin from in_fd and stdout to out_fd (-1: /dev/null), stderr to ours. */
-static int spawn_piped(char *const argv[], int in_fd, int out_fd, pid_t *ret) {
-        posix_spawn_file_actions_t fa;
-        int r;
-
-        (void) posix_spawn_file_actions_init(&fa);
-        if (in_fd >= 0)
-                (void) posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO);
-        else
-                (void) posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        if (out_fd >= 0)
-                (void) posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-        else
-                (void) posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-        r = posix_spawn(ret, argv[0], &fa, NULL, argv, environ);
-        (void) posix_spawn_file_actions_destroy(&fa);
-        return -r;
-}
-
-static int wait_exit(pid_t pid) {
-        int status;
-
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* One pass: pg_restore writes the dump as SQL into a pipe, this copies it to psql inside a
@@ -531,14 +504,15 @@ static int scratch_copy(PGconn *c, const char *conninfo) {
 
 /* The verbs both kinds have: preflight, backup FILE, restore FILE; else usage (exit 2). */
 static int check_verb(int argc, char *argv[], const char *connection) {
-        if ((argc == 2 && streq(argv[1], "preflight")) ||
+        if ((argc == 2 &&
+             (streq(argv[1], "preflight") || streq(argv[1], "scratch-copy") || streq(argv[1], "drop-scratch"))) ||
             (argc == 3 && (streq(argv[1], "backup") || streq(argv[1], "restore"))))
                 return 0;
         fprintf(stderr,
-                "usage: %s preflight | backup FILE | restore FILE   (%s)\n",
+                "usage: %s preflight | backup FILE | restore FILE | scratch-copy | drop-scratch   (%s)\n",
                 program_invocation_short_name,
                 connection);
-        (void) report_failure("usage", "expected: preflight, backup FILE or restore FILE");
+        (void) report_failure("usage", "expected: preflight, backup FILE, restore FILE, scratch-copy or drop-scratch");
         return 2;
 }
 

@@ -19,6 +19,12 @@
  *                                transaction: a load that fails half-way says the database is
  *                                partly restored, and running the restore again finishes it.
  *
+ *   mbupgraded-db scratch-copy   the database copied into DATABASE_mbup_rehearsal while Metabase
+ *                                runs (mysqldump --single-transaction piped into the client):
+ *                                "scratch NAME", "database_size BYTES", "done"; a copy left from
+ *                                before is dropped first, a failed one is dropped
+ *   mbupgraded-db drop-scratch   that copy dropped, its connections killed first
+ *
  * The connection comes from the environment, the password never from a command line:
  * MBUP_MY_DEFAULTS, a 0600 option file with a [client] section (host=, port=, user=, password=)
  * that libmariadb reads and the clients get as --defaults-extra-file (their first option), and
@@ -38,6 +44,7 @@
 #include <sys/wait.h>
 
 #include "fileio.h"
+#include "tools.h"
 #include "hash.h"
 #include "macro.h"
 #include "mysql-helper.h"
@@ -558,6 +565,187 @@ static int restore(const Clients *c, const char *defaults, const char *database,
         return 0;
 }
 
+/* The scratch copy's name: the database's with the suffix, if that is still a name (64 at most). */
+static char *scratch_name(const char *database) {
+        _cleanup_free_ char *name = strdup_printf("%s_mbup_rehearsal", database);
+
+        if (!name || !mydb_database_name_is_valid(name))
+                return NULL;
+        return TAKE_PTR(name);
+}
+
+/* `name`, backquotes doubled. */
+static char *quote_ident(const char *name) {
+        _cleanup_free_ char *q = malloc(strlen(name) * 2 + 3);
+        char *p = q;
+
+        if (!q)
+                return NULL;
+        *p++ = '`';
+        for (const char *c = name; *c; c++) {
+                if (*c == '`')
+                        *p++ = '`';
+                *p++ = *c;
+        }
+        *p++ = '`';
+        *p = '\0';
+        return TAKE_PTR(q);
+}
+
+/* The copy's connections (a rehearsal's Metabase) killed, then the copy dropped. */
+static int drop_scratch_database(MYSQL *m, const char *name) {
+        _cleanup_free_ char *ident = quote_ident(name), *esc = malloc(strlen(name) * 2 + 1), *sql = NULL,
+                            *drop = NULL;
+        _cleanup_mysql_res_ MYSQL_RES *res = NULL;
+        MYSQL_ROW row;
+        int r;
+
+        if (!ident || !esc)
+                return -ENOMEM;
+        (void) mysql_real_escape_string(m, esc, name, strlen(name));
+        sql = strdup_printf(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = '%s' AND ID <> CONNECTION_ID()",
+                esc);
+        if (!sql)
+                return -ENOMEM;
+        if (mysql_query(m, sql) == 0 && (res = mysql_store_result(m)))
+                while ((row = mysql_fetch_row(res))) {
+                        _cleanup_free_ char *kill = strdup_printf("KILL %s", row[0]);
+                        if (kill)
+                                (void) mysql_query(m, kill); /* gone meanwhile: fine */
+                }
+        /* Not there: nothing to do (and a user who may not create it may not "DROP ... IF
+         * EXISTS" it either). */
+        free(sql);
+        sql = strdup_printf("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '%s'", esc);
+        if (!sql)
+                return -ENOMEM;
+        char *exists[1] = {};
+        r = query_row(m, sql, 1, exists);
+        free(exists[0]);
+        if (r < 0)
+                return -EIO;
+        if (r == 0)
+                return 0;
+        drop = strdup_printf("DROP DATABASE IF EXISTS %s", ident);
+        if (!drop)
+                return -ENOMEM;
+        return mysql_query(m, drop) == 0 ? 0 : -EIO;
+}
+
+static int drop_scratch(MYSQL *m, const char *database) {
+        _cleanup_free_ char *name = scratch_name(database);
+
+        if (!name)
+                return report_failure("usage", "%s is too long a name for a scratch copy beside it", database);
+        if (drop_scratch_database(m, name) < 0)
+                return report_failure("drop", "cannot drop %s: %s", name, mysql_error(m));
+        printf("done\n");
+        return 0;
+}
+
+static int scratch_copy(const Clients *c, MYSQL *m, const char *defaults, const char *database) {
+        _cleanup_free_ char *name = scratch_name(database), *ident = NULL, *esc = NULL, *sql = NULL,
+                            *defarg = NULL, *dbarg = NULL;
+        char *cols[2] = {};
+        int pipefd[2], r, r_dump, r_load;
+        pid_t dump_pid = 0, load_pid = 0;
+
+        if (!name)
+                return report_failure("usage", "%s is too long a name for a scratch copy beside it", database);
+        ident = quote_ident(name);
+        esc = malloc(strlen(database) * 2 + 1);
+        defarg = strdup_printf("--defaults-extra-file=%s", defaults);
+        dbarg = strdup_printf("--database=%s", name);
+        if (!ident || !esc || !defarg || !dbarg)
+                return report_failure("io", "out of memory");
+        if (drop_scratch_database(m, name) < 0)
+                return report_failure("drop", "cannot drop the old %s: %s", name, mysql_error(m));
+        /* The copy in the character set and collation of the database. */
+        (void) mysql_real_escape_string(m, esc, database, strlen(database));
+        sql = strdup_printf(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA "
+                "WHERE SCHEMA_NAME = '%s'",
+                esc);
+        if (!sql || query_row(m, sql, 2, cols) <= 0)
+                return report_failure(
+                        "connect", "cannot read the database's character set: %s", mysql_error(m));
+        free(sql);
+        sql = strdup_printf("CREATE DATABASE %s CHARACTER SET %s COLLATE %s", ident, cols[0], cols[1]);
+        free(cols[0]);
+        free(cols[1]);
+        if (!sql)
+                return report_failure("io", "out of memory");
+        if (mysql_query(m, sql) != 0)
+                return report_failure(
+                        "create",
+                        "cannot create the scratch database %s: %s; a rehearsal needs the right to: GRANT ALL ON "
+                        "%s.* TO the application database's user",
+                        name,
+                        mysql_error(m),
+                        ident);
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return report_failure("io", "cannot create a pipe: %m");
+        r = spawn_piped(
+                (char *[]){
+                        c->dump,
+                        defarg, /* first, or the tool ignores it */
+                        (char *) "--single-transaction",
+                        (char *) "--routines",
+                        (char *) "--triggers",
+                        (char *) "--hex-blob",
+                        (char *) "--no-tablespaces",
+                        (char *) "--default-character-set=utf8mb4",
+                        (char *) "--max-allowed-packet=1G",
+                        (char *) database,
+                        NULL},
+                -1,
+                pipefd[1],
+                &dump_pid);
+        if (r >= 0)
+                r = spawn_piped(
+                        (char *[]){
+                                c->client,
+                                defarg,
+                                (char *) "--default-character-set=utf8mb4",
+                                (char *) "--max-allowed-packet=1G",
+                                dbarg,
+                                NULL},
+                        pipefd[0],
+                        -1,
+                        &load_pid);
+        (void) close(pipefd[0]);
+        (void) close(pipefd[1]);
+        r_dump = dump_pid > 0 ? wait_exit(dump_pid) : -1;
+        r_load = load_pid > 0 ? wait_exit(load_pid) : -1;
+        if (r < 0 || r_dump != 0 || r_load != 0) {
+                (void) drop_scratch_database(m, name);
+                return report_failure(
+                        "copy",
+                        "copying %s into %s failed (%s exit %d, %s exit %d); the scratch copy is dropped, the "
+                        "application database untouched",
+                        database,
+                        name,
+                        c->dump,
+                        r_dump,
+                        c->client,
+                        r_load);
+        }
+        printf("scratch %s\n", name);
+        {
+                _cleanup_free_ char *size_sql = strdup_printf(
+                        "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES WHERE "
+                        "TABLE_SCHEMA = '%s_mbup_rehearsal'",
+                        esc);
+                char *size[1] = {};
+                if (size_sql && query_row(m, size_sql, 1, size) > 0)
+                        printf("database_size %s\n", size[0]);
+                free(size[0]);
+        }
+        printf("done\n");
+        return 0;
+}
+
 int mysql_main(int argc, char *argv[]) {
         _cleanup_mysql_ MYSQL *m = NULL;
         _cleanup_(clients_done) Clients clients = {};
@@ -589,6 +777,10 @@ int mysql_main(int argc, char *argv[]) {
         m = connect_db(defaults, database);
         if (!m)
                 return 1;
+        if (streq(argv[1], "scratch-copy"))
+                return scratch_copy(&clients, m, defaults, database) == 0 ? 0 : 1;
+        if (streq(argv[1], "drop-scratch"))
+                return drop_scratch(m, database) == 0 ? 0 : 1;
         if (streq(argv[1], "backup")) {
                 /* ours was to say "error connect" clearly; mysqldump connects on its own */
                 mysql_close(TAKE_PTR(m));

@@ -112,7 +112,8 @@ if meson compile -C build-asan >/dev/null; then
         MBUP_DAEMON_ENV="ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1" \
                 meson_tests integration-asan build-asan --suite integration --num-processes "$TEST_JOBS" upgrade-commits releases-stepwise-two-majors \
                 upgrade-rolls-back-on-crash-during-settle hold-cancel-and-busy postgres-upgrade-commits backup-and-restore \
-                notify-webhook-and-command metrics-file fleet-agent-against-postgres fleet-status-heartbeats
+                notify-webhook-and-command metrics-file fleet-agent-against-postgres fleet-status-heartbeats \
+                db-helper-scratch-copy-postgres db-helper-scratch-copy-mariadb
         unset ASAN_OPTIONS UBSAN_OPTIONS
 else
         failed=$((failed + 1))
