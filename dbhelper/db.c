@@ -512,7 +512,8 @@ static int check_verb(int argc, char *argv[], const char *connection) {
                 "usage: %s preflight | backup FILE | restore FILE | scratch-copy | drop-scratch   (%s)\n",
                 program_invocation_short_name,
                 connection);
-        (void) report_failure("usage", "expected: preflight, backup FILE, restore FILE, scratch-copy or drop-scratch");
+        (void) report_failure(
+                "usage", "expected: preflight, backup FILE, restore FILE, scratch-copy or drop-scratch");
         return 2;
 }
 
