@@ -36,8 +36,7 @@ struct Fleet {
         uint64_t restart_usec;
         FleetNode *nodes, *pending; /* the last full answer, and the one being read */
         size_t n_nodes, n_pending;
-        bool have_answer;
-        uint64_t answered_usec; /* CLOCK_MONOTONIC of the last full answer */
+        uint64_t answered_usec; /* CLOCK_MONOTONIC of the last full answer, 0 before the first */
         unsigned unanswered;    /* heartbeats written that the agent has not answered yet */
         char *error;            /* why the fleet can't be seen, "" when it can */
 };
@@ -109,7 +108,6 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 f->nodes = TAKE_PTR(f->pending);
                 f->n_nodes = f->n_pending;
                 f->n_pending = 0;
-                f->have_answer = true;
                 f->answered_usec = now_monotonic_usec();
                 if (f->unanswered > 0)
                         f->unanswered--;
@@ -394,7 +392,7 @@ char *fleet_json(Manager *m) {
                 return strdup("");
         /* The ages are as of the last answer: a node whose agent hears nothing (its link to the
          * server cut, the server gone) sees every node age, itself included, and says why. */
-        if (f->have_answer) {
+        if (f->answered_usec > 0) {
                 since_ms = (now_monotonic_usec() - f->answered_usec) / USEC_PER_MSEC;
                 if (since_ms * USEC_PER_MSEC > c->fleet.lost_after_usec && isempty(f->error))
                         stale = strdup_printf(
@@ -443,7 +441,7 @@ char *fleet_json(Manager *m) {
         json_object_object_add(o, "nodes", nodes);
         json_object_object_add(o, "missing", missing);
         json_object_object_add(o, "healthy", json_object_new_uint64(present));
-        json_object_object_add(o, "answered", json_object_new_boolean(f->have_answer));
+        json_object_object_add(o, "answered", json_object_new_boolean(f->answered_usec > 0));
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         return s;

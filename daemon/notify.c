@@ -39,9 +39,9 @@ typedef struct Delivery Delivery;
 struct Delivery {
         Notifier *n;
         DeliveryKind kind;
-        char *path; /* state_dir/notify/<id>-<kind>.json: the facts; removed with the delivery */
-        char **env; /* the command's MBUP_* variables */
-        unsigned attempts;
+        char *path;             /* state_dir/notify/<id>-<kind>.json: the facts; removed with the delivery */
+        char **env;             /* the command's MBUP_* variables */
+        unsigned attempts;      /* the webhook's, so far */
         sd_event_source *timer; /* the webhook's next attempt; the command's time limit */
         Child *child;
         Delivery *next;
@@ -207,7 +207,6 @@ static void command_run(Delivery *d) {
         const char *argv[] = {"/bin/sh", "-c", m->config->notify.command, NULL};
         int r;
 
-        d->attempts++;
         r = child_spawn_full(
                 m->event, (char *const *) argv, d->env, d->path, NULL, on_command_exit, d, &d->child);
         if (r < 0) {

@@ -46,6 +46,7 @@
 #include "fileio.h"
 #include "hash.h"
 #include "pg-fleet.h"
+#include "pg-util.h"
 #include "tools.h"
 #include "macro.h"
 #include "mysql-helper.h"
@@ -53,34 +54,19 @@
 #include "report.h"
 #include "strv.h"
 
-static void pq_finishp(PGconn **c) {
-        if (*c)
-                PQfinish(*c);
-}
-static void pq_clearp(PGresult **r) {
-        if (*r)
-                PQclear(*r);
-}
-#define _cleanup_pgconn_ _cleanup_(pq_finishp)
-#define _cleanup_pgresult_ _cleanup_(pq_clearp)
-
 /* The changelog tables' names as this database has them: Liquibase creates them lower case on
  * PostgreSQL, but a database migrated from elsewhere may have them quoted in upper case. */
 static int find_table(PGconn *c, const char *lower, char **ret) {
         _cleanup_pgresult_ PGresult *r = NULL;
         const char *params[1] = {lower};
 
-        r = PQexecParams(
+        r = pg_query(
                 c,
                 "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables "
                 "WHERE lower(table_name) = $1 AND table_schema NOT IN ('pg_catalog', 'information_schema') "
                 "ORDER BY table_schema = current_schema() DESC LIMIT 1",
                 1,
-                NULL,
-                params,
-                NULL,
-                NULL,
-                0);
+                params);
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
                 return -EIO;
         if (PQntuples(r) == 0)
@@ -359,7 +345,7 @@ static char *scratch_name(PGconn *c) {
 }
 
 static int exec_ok(PGconn *c, const char *sql, char **ret_error) {
-        _cleanup_(pq_clearp) PGresult *r = PQexec(c, sql);
+        _cleanup_pgresult_ PGresult *r = PQexec(c, sql);
 
         if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
                 return 0;
@@ -416,9 +402,8 @@ static int scratch_copy(PGconn *c, const char *conninfo) {
                             *scratch_conninfo = NULL, *scratch_arg = NULL,
                             *pg_dump = find_tool("pg_dump", PQserverVersion(c)),
                             *pg_restore = find_tool("pg_restore", PQserverVersion(c));
-        _cleanup_(pq_clearp) PGresult *size = NULL;
-        int pipefd[2], r_dump, r_restore, r;
-        pid_t dump_pid = 0, restore_pid = 0;
+        _cleanup_pgresult_ PGresult *size = NULL;
+        int r_dump, r_restore, r;
         char *ident;
 
         if (!name)
@@ -451,31 +436,19 @@ static int scratch_copy(PGconn *c, const char *conninfo) {
         scratch_arg = scratch_conninfo ? strdup_printf("--dbname=%s", scratch_conninfo) : NULL;
         if (!dbarg || !scratch_arg)
                 return report_failure("io", "out of memory");
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return report_failure("io", "cannot create a pipe: %m");
-        r = spawn_piped(
+        r = run_pipeline(
                 (char *[]){pg_dump, (char *) "--format=custom", (char *) "--no-password", dbarg, NULL},
-                -1,
-                pipefd[1],
-                &dump_pid);
-        if (r >= 0)
-                r = spawn_piped(
-                        (char *[]){
-                                pg_restore,
-                                (char *) "--no-password",
-                                (char *) "--no-owner",
-                                (char *) "--no-privileges",
-                                (char *) "--single-transaction",
-                                (char *) "--exit-on-error",
-                                scratch_arg,
-                                NULL},
-                        pipefd[0],
-                        -1,
-                        &restore_pid);
-        (void) close(pipefd[0]);
-        (void) close(pipefd[1]);
-        r_dump = dump_pid > 0 ? wait_exit(dump_pid) : -1;
-        r_restore = restore_pid > 0 ? wait_exit(restore_pid) : -1;
+                (char *[]){
+                        pg_restore,
+                        (char *) "--no-password",
+                        (char *) "--no-owner",
+                        (char *) "--no-privileges",
+                        (char *) "--single-transaction",
+                        (char *) "--exit-on-error",
+                        scratch_arg,
+                        NULL},
+                &r_dump,
+                &r_restore);
         if (r < 0 || r_dump != 0 || r_restore != 0) {
                 free(error);
                 error = NULL;
@@ -493,7 +466,7 @@ static int scratch_copy(PGconn *c, const char *conninfo) {
         }
         {
                 const char *params[1] = {name};
-                size = PQexecParams(c, "SELECT pg_database_size($1)", 1, NULL, params, NULL, NULL, 0);
+                size = pg_query(c, "SELECT pg_database_size($1)", 1, params);
         }
         printf("scratch %s\n", name);
         if (PQresultStatus(size) == PGRES_TUPLES_OK && PQntuples(size) == 1)
@@ -535,17 +508,6 @@ int main(int argc, char *argv[]) {
                 return pg_clone_main(argc, argv);
         if (argc >= 2 && streq(argv[1], "fleet-agent"))
                 return pg_fleet_main(argc, argv);
-        if (argc == 2 && (streq(argv[1], "scratch-copy") || streq(argv[1], "drop-scratch"))) {
-                if (isempty(conninfo)) {
-                        (void) report_failure("usage", "MBUP_PG_CONNINFO is not set");
-                        return 2;
-                }
-                c = PQconnectdb(conninfo);
-                if (PQstatus(c) != CONNECTION_OK)
-                        return report_failure(
-                                "connect", "cannot connect to the application database: %s", PQerrorMessage(c));
-                return streq(argv[1], "scratch-copy") ? scratch_copy(c, conninfo) : drop_scratch(c);
-        }
         if (check_verb(argc, argv, "connection from MBUP_PG_CONNINFO and PGPASSFILE") != 0)
                 return 2;
         if (isempty(conninfo)) {
@@ -558,6 +520,10 @@ int main(int argc, char *argv[]) {
                         "connect", "cannot connect to the application database: %s", PQerrorMessage(c));
         if (streq(argv[1], "backup"))
                 return backup(c, conninfo, argv[2]) == 0 ? 0 : 1;
+        if (streq(argv[1], "scratch-copy"))
+                return scratch_copy(c, conninfo) == 0 ? 0 : 1;
+        if (streq(argv[1], "drop-scratch"))
+                return drop_scratch(c) == 0 ? 0 : 1;
         if (streq(argv[1], "restore")) {
                 /* pg_restore connects on its own; ours is only for the server's version. */
                 int version = PQserverVersion(c);

@@ -380,8 +380,32 @@ static int preflight(MYSQL *m) {
         return 0;
 }
 
+#define DUMP_ARGV_MAX 12
+
+/* The dump tool's command line for the whole database: its tables, routines and triggers, one
+ * consistent snapshot, into result_arg ("--result-file=FILE") or to stdout (NULL). */
+static void
+dump_argv(const Clients *c, char *defarg, char *result_arg, const char *database, char *argv[DUMP_ARGV_MAX]) {
+        size_t n = 0;
+
+        argv[n++] = c->dump;
+        argv[n++] = defarg; /* first, or the tool ignores it */
+        argv[n++] = (char *) "--single-transaction";
+        argv[n++] = (char *) "--routines";
+        argv[n++] = (char *) "--triggers";
+        argv[n++] = (char *) "--hex-blob";
+        argv[n++] = (char *) "--no-tablespaces";
+        argv[n++] = (char *) "--default-character-set=utf8mb4";
+        argv[n++] = (char *) "--max-allowed-packet=1G";
+        if (result_arg)
+                argv[n++] = result_arg;
+        argv[n++] = (char *) database;
+        argv[n] = NULL;
+}
+
 static int backup(const Clients *c, const char *defaults, const char *database, const char *out) {
         _cleanup_free_ char *tmp = NULL, *defarg = NULL, *resarg = NULL;
+        char *argv[DUMP_ARGV_MAX];
         _cleanup_close_ int fd = -EBADF;
         char sha[SHA256_HEX_SIZE];
         const char *problem;
@@ -394,21 +418,8 @@ static int backup(const Clients *c, const char *defaults, const char *database, 
         if (!defarg || !resarg)
                 return report_failure("io", "out of memory");
         (void) unlink(tmp);
-        r = run_tool(
-                (char *[]){
-                        c->dump,
-                        defarg, /* first, or the tool ignores it */
-                        (char *) "--single-transaction",
-                        (char *) "--routines",
-                        (char *) "--triggers",
-                        (char *) "--hex-blob",
-                        (char *) "--no-tablespaces",
-                        (char *) "--default-character-set=utf8mb4",
-                        (char *) "--max-allowed-packet=1G",
-                        resarg,
-                        (char *) database,
-                        NULL},
-                NULL);
+        dump_argv(c, defarg, resarg, database, argv);
+        r = run_tool(argv, NULL);
         if (r != 0) {
                 (void) unlink(tmp);
                 return report_failure("dump", "%s failed (exit %d); see the daemon's log", c->dump, r);
@@ -648,8 +659,8 @@ static int scratch_copy(const Clients *c, MYSQL *m, const char *defaults, const 
         _cleanup_free_ char *name = scratch_name(database), *ident = NULL, *esc = NULL, *sql = NULL,
                             *defarg = NULL, *dbarg = NULL;
         char *cols[2] = {};
-        int pipefd[2], r, r_dump, r_load;
-        pid_t dump_pid = 0, load_pid = 0;
+        char *argv[DUMP_ARGV_MAX];
+        int r, r_dump, r_load;
 
         if (!name)
                 return report_failure("usage", "%s is too long a name for a scratch copy beside it", database);
@@ -684,40 +695,18 @@ static int scratch_copy(const Clients *c, MYSQL *m, const char *defaults, const 
                         name,
                         mysql_error(m),
                         ident);
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return report_failure("io", "cannot create a pipe: %m");
-        r = spawn_piped(
+        dump_argv(c, defarg, NULL, database, argv);
+        r = run_pipeline(
+                argv,
                 (char *[]){
-                        c->dump,
-                        defarg, /* first, or the tool ignores it */
-                        (char *) "--single-transaction",
-                        (char *) "--routines",
-                        (char *) "--triggers",
-                        (char *) "--hex-blob",
-                        (char *) "--no-tablespaces",
+                        c->client,
+                        defarg,
                         (char *) "--default-character-set=utf8mb4",
                         (char *) "--max-allowed-packet=1G",
-                        (char *) database,
+                        dbarg,
                         NULL},
-                -1,
-                pipefd[1],
-                &dump_pid);
-        if (r >= 0)
-                r = spawn_piped(
-                        (char *[]){
-                                c->client,
-                                defarg,
-                                (char *) "--default-character-set=utf8mb4",
-                                (char *) "--max-allowed-packet=1G",
-                                dbarg,
-                                NULL},
-                        pipefd[0],
-                        -1,
-                        &load_pid);
-        (void) close(pipefd[0]);
-        (void) close(pipefd[1]);
-        r_dump = dump_pid > 0 ? wait_exit(dump_pid) : -1;
-        r_load = load_pid > 0 ? wait_exit(load_pid) : -1;
+                &r_dump,
+                &r_load);
         if (r < 0 || r_dump != 0 || r_load != 0) {
                 (void) drop_scratch_database(m, name);
                 return report_failure(

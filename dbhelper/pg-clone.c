@@ -27,19 +27,13 @@
 
 #include "macro.h"
 #include "pg-clone.h"
+#include "pg-util.h"
 #include "report.h"
 #include "strv.h"
 
 #define CLONE_INFIX "_mbup_"
 #define PG_NAME_MAX 63 /* NAMEDATALEN - 1: longer names are truncated by the server, not refused */
 #define SESSIONS_SHOWN 5
-
-DEFINE_POINTER_CLEANUP(PGconn, PQfinish, pq_finishp);
-DEFINE_POINTER_CLEANUP(PGresult, PQclear, pq_clearp);
-DEFINE_POINTER_CLEANUP(char, PQfreemem, pq_freememp);
-#define _cleanup_pgconn_ _cleanup_(pq_finishp)
-#define _cleanup_pgresult_ _cleanup_(pq_clearp)
-#define _cleanup_pqfree_ _cleanup_(pq_freememp)
 
 typedef enum Verb {
         VERB_CLONE_CHECK,
@@ -73,15 +67,6 @@ bool pg_clone_verb(const char *verb) {
 static const char *result_message(PGconn *c, const PGresult *r) {
         const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
         return m ?: PQerrorMessage(c);
-}
-
-static bool result_sqlstate_is(const PGresult *r, const char *state) {
-        const char *s = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-        return s && streq(s, state);
-}
-
-static PGresult *query(PGconn *c, const char *sql, int n, const char *const *params) {
-        return PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
 }
 
 static bool is_true(const PGresult *r, int row, int col) {
@@ -185,7 +170,7 @@ static int db_facts(PGconn *c, const char *db, DbFacts *ret, char **ret_error) {
         _cleanup_pgresult_ PGresult *r = NULL;
         const char *params[] = {db};
 
-        r = query(
+        r = pg_query(
                 c,
                 "SELECT current_user, r.rolsuper, r.rolcreatedb, d.oid IS NOT NULL, "
                 "       coalesce(pg_get_userbyid(d.datdba), ''), "
@@ -223,7 +208,7 @@ static int list_sessions(PGconn *c, const char *db, char **ret) {
         const char *params[] = {db};
         int n;
 
-        r = query(
+        r = pg_query(
                 c,
                 "SELECT pid, coalesce(nullif(application_name, ''), 'no application_name'), "
                 "       coalesce(usename, '?'), "
@@ -389,7 +374,7 @@ static int copy_properties(PGconn *c, const char *from, const char *to, char **r
 
         if (!qto)
                 return -ENOMEM;
-        db = query(
+        db = pg_query(
                 c,
                 "SELECT datconnlimit, datacl IS NOT NULL, shobj_description(oid, 'pg_database'), "
                 "       pg_get_userbyid(datdba) "
@@ -413,7 +398,7 @@ static int copy_properties(PGconn *c, const char *from, const char *to, char **r
                 r = exec_command(c, revoke, &err);
                 if (r < 0)
                         goto fail_acl;
-                acl = query(
+                acl = pg_query(
                         c,
                         "SELECT a.grantee = 0, pg_get_userbyid(a.grantee), a.privilege_type, a.is_grantable "
                         "FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = $1",
@@ -470,7 +455,7 @@ static int copy_properties(PGconn *c, const char *from, const char *to, char **r
                         return *ret_error = strdup_printf("cannot copy the comment: %s", strempty(err)), -EIO;
         }
 
-        settings = query(
+        settings = pg_query(
                 c,
                 "SELECT s.setrole = 0, pg_get_userbyid(s.setrole), unnest(s.setconfig) "
                 "FROM pg_db_role_setting s JOIN pg_database d ON s.setdatabase = d.oid "
@@ -625,7 +610,7 @@ static int verb_clone(PGconn *c, const char *db, const char *name) {
         r = PQexec(c, sql);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
                 /* 55006 object_in_use: someone connected between our look and the copy. */
-                if (result_sqlstate_is(r, "55006") && list_sessions(c, db, &sessions) > 0)
+                if (pg_sqlstate_is(r, "55006") && list_sessions(c, db, &sessions) > 0)
                         return report_error(
                                 1,
                                 "clone",
@@ -656,7 +641,7 @@ static int verb_clone(PGconn *c, const char *db, const char *name) {
                         1, "clone", "%s was copied but %s; the copy was dropped", db, strempty(err));
         }
 
-        size = query(c, "SELECT pg_database_size($1::name)", 1, params);
+        size = pg_query(c, "SELECT pg_database_size($1::name)", 1, params);
         if (PQresultStatus(size) != PGRES_TUPLES_OK)
                 return report_error(
                         1, "query", "cannot read the size of %s: %s", name, result_message(c, size));
@@ -669,7 +654,7 @@ static int verb_clone(PGconn *c, const char *db, const char *name) {
 static int existing_databases(PGconn *c, const char *const names[3], bool ret[3]) {
         _cleanup_pgresult_ PGresult *r = NULL;
 
-        r = query(c, "SELECT datname = $1, datname = $2, datname = $3 FROM pg_database", 3, names);
+        r = pg_query(c, "SELECT datname = $1, datname = $2, datname = $3 FROM pg_database", 3, names);
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
                 return -EIO;
         ret[0] = ret[1] = ret[2] = false;

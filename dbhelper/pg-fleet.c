@@ -34,6 +34,7 @@
 
 #include "macro.h"
 #include "pg-fleet.h"
+#include "pg-util.h"
 #include "report.h"
 #include "strv.h"
 
@@ -104,15 +105,6 @@ static PGconn *conn_free(PGconn *c) {
         return NULL;
 }
 
-static void finishp(PGconn **c) {
-        *c = conn_free(*c);
-}
-
-static void clearp(PGresult **r) {
-        if (*r)
-                PQclear(*r);
-}
-
 /* A token as the protocol has it: printable, no spaces, not too long; "-" for none. */
 static bool token_ok(const char *s) {
         size_t n = strlen(s);
@@ -151,8 +143,8 @@ static char *conninfo_dbname(const char *conninfo) {
  * connection (the same server and role). */
 static int create_database(const char *db) {
         const char *app = secure_getenv("MBUP_PG_CONNINFO");
-        _cleanup_(finishp) PGconn *c = NULL;
-        _cleanup_(clearp) PGresult *r = NULL;
+        _cleanup_pgconn_ PGconn *c = NULL;
+        _cleanup_pgresult_ PGresult *r = NULL;
         _cleanup_free_ char *sql = NULL;
         char *ident;
 
@@ -175,8 +167,7 @@ static int create_database(const char *db) {
                 return report_failure("io", "out of memory");
         r = PQexec(c, sql);
         /* 42P04: another node created it meanwhile. */
-        if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-            !streq(strempty(PQresultErrorField(r, PG_DIAG_SQLSTATE)), "42P04"))
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && !pg_sqlstate_is(r, "42P04"))
                 return report_failure(
                         "connect",
                         "the coordination database %s does not exist and can't be created (%s); create it as a "
@@ -202,8 +193,8 @@ static PGconn *fleet_connect(const char *conninfo_env) {
                 "%s connect_timeout=10 tcp_user_timeout=10000 keepalives=1 keepalives_idle=5 "
                 "keepalives_interval=2 keepalives_count=3",
                 conninfo_env);
-        _cleanup_(finishp) PGconn *c = conninfo ? PQconnectdb(conninfo) : NULL;
-        _cleanup_(clearp) PGresult *r = NULL;
+        _cleanup_pgconn_ PGconn *c = conninfo ? PQconnectdb(conninfo) : NULL;
+        _cleanup_pgresult_ PGresult *r = NULL;
 
         if (PQstatus(c) != CONNECTION_OK && database_missing(c)) {
                 _cleanup_free_ char *db = conninfo_dbname(conninfo);
@@ -241,7 +232,7 @@ static PGconn *fleet_connect(const char *conninfo_env) {
 
 /* args: VERSION STATE STAGED [ROLLOUT STEP] */
 static int heartbeat(PGconn *c, const char *node, const char *host, char *const args[5]) {
-        _cleanup_(clearp) PGresult *up = NULL, *all = NULL, *open = NULL;
+        _cleanup_pgresult_ PGresult *up = NULL, *all = NULL, *open = NULL;
         char pid[16];
         const char *params[8];
         int n;
@@ -255,7 +246,7 @@ static int heartbeat(PGconn *c, const char *node, const char *host, char *const 
         params[5] = none_to_empty(args[2]);
         params[6] = args[3] ? args[3] : "0";
         params[7] = args[4] ? none_to_empty(args[4]) : "";
-        up = PQexecParams(
+        up = pg_query(
                 c,
                 "INSERT INTO mbup_nodes (name, host, pid, version, state, staged, rollout, step, last_seen) "
                 "VALUES ($1, $2, $3::integer, $4, $5, $6, $7::bigint, $8, now()) "
@@ -263,11 +254,7 @@ static int heartbeat(PGconn *c, const char *node, const char *host, char *const 
                 "version = EXCLUDED.version, state = EXCLUDED.state, staged = EXCLUDED.staged, "
                 "rollout = EXCLUDED.rollout, step = EXCLUDED.step, last_seen = now()",
                 8,
-                NULL,
-                params,
-                NULL,
-                NULL,
-                0);
+                params);
         if (PQresultStatus(up) != PGRES_COMMAND_OK)
                 return report_failure("connect", "cannot record the heartbeat: %s", PQresultErrorMessage(up));
         open = PQexec(
@@ -323,25 +310,21 @@ static int heartbeat(PGconn *c, const char *node, const char *host, char *const 
 }
 
 static int propose(PGconn *c, const char *node, char *const args[3]) {
-        _cleanup_(clearp) PGresult *r = NULL, *open = NULL;
+        _cleanup_pgresult_ PGresult *r = NULL, *open = NULL;
         const char *params[4] = {args[0], args[1], args[2], node};
 
-        r = PQexecParams(
+        r = pg_query(
                 c,
                 "INSERT INTO mbup_rollouts (from_version, to_version, sha256, proposer) VALUES ($1, $2, $3, $4) "
                 "RETURNING id",
                 4,
-                NULL,
-                params,
-                NULL,
-                NULL,
-                0);
+                params);
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
                 report_line("proposed %s", PQgetvalue(r, 0, 0));
                 return 0;
         }
         /* 23505: the unique index of open rollouts. */
-        if (!streq(strempty(PQresultErrorField(r, PG_DIAG_SQLSTATE)), "23505"))
+        if (!pg_sqlstate_is(r, "23505"))
                 return report_failure("connect", "cannot propose the rollout: %s", PQresultErrorMessage(r));
         open = PQexec(
                 c,
@@ -358,39 +341,26 @@ static int propose(PGconn *c, const char *node, char *const args[3]) {
 }
 
 static int lead(PGconn *c, const char *node, const char *id) {
-        _cleanup_(clearp) PGresult *lock = NULL, *up = NULL, *who = NULL;
+        _cleanup_pgresult_ PGresult *lock = NULL, *up = NULL, *who = NULL;
         const char *params[2] = {id, node};
 
-        lock = PQexecParams(
-                c,
-                "SELECT pg_try_advisory_lock(" ROLLOUT_LOCK_CLASS ", $1::integer)",
-                1,
-                NULL,
-                params,
-                NULL,
-                NULL,
-                0);
+        lock = pg_query(c, "SELECT pg_try_advisory_lock(" ROLLOUT_LOCK_CLASS ", $1::integer)", 1, params);
         if (PQresultStatus(lock) != PGRES_TUPLES_OK)
                 return report_failure(
                         "connect", "cannot try the rollout's lock: %s", PQresultErrorMessage(lock));
         if (streq(PQgetvalue(lock, 0, 0), "t")) {
-                up = PQexecParams(
+                up = pg_query(
                         c,
                         "UPDATE mbup_rollouts SET leader = $2, updated = now() WHERE id = $1::bigint",
                         2,
-                        NULL,
-                        params,
-                        NULL,
-                        NULL,
-                        0);
+                        params);
                 if (PQresultStatus(up) != PGRES_COMMAND_OK)
                         return report_failure(
                                 "connect", "cannot record the leader: %s", PQresultErrorMessage(up));
                 report_line("leader %s", id);
                 return 0;
         }
-        who = PQexecParams(
-                c, "SELECT leader FROM mbup_rollouts WHERE id = $1::bigint", 1, NULL, params, NULL, NULL, 0);
+        who = pg_query(c, "SELECT leader FROM mbup_rollouts WHERE id = $1::bigint", 1, params);
         report_line(
                 "follower %s %s",
                 id,
@@ -402,48 +372,33 @@ static int lead(PGconn *c, const char *node, const char *id) {
 }
 
 static int set_state(PGconn *c, const char *id, const char *state, const char *reason) {
-        _cleanup_(clearp) PGresult *held = NULL, *up = NULL, *unlock = NULL;
+        _cleanup_pgresult_ PGresult *held = NULL, *up = NULL, *unlock = NULL;
         const char *params[3] = {id, state, reason};
 
         /* pg_try_advisory_lock(int, int) takes a lock with objsubid 2. */
-        held = PQexecParams(
+        held = pg_query(
                 c,
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = " ROLLOUT_LOCK_CLASS
                 " AND objid = $1::integer AND objsubid = 2 AND pid = pg_backend_pid() AND granted",
                 1,
-                NULL,
-                params,
-                NULL,
-                NULL,
-                0);
+                params);
         if (PQresultStatus(held) != PGRES_TUPLES_OK)
                 return report_failure(
                         "connect", "cannot check the rollout's lock: %s", PQresultErrorMessage(held));
         if (!streq(PQgetvalue(held, 0, 0), "1"))
                 return report_failure(
                         "notleader", "this node does not lead rollout %s (lead %s first)", id, id);
-        up = PQexecParams(
+        up = pg_query(
                 c,
                 "UPDATE mbup_rollouts SET state = $2, reason = $3, updated = now() WHERE id = $1::bigint",
                 3,
-                NULL,
-                params,
-                NULL,
-                NULL,
-                0);
+                params);
         if (PQresultStatus(up) != PGRES_COMMAND_OK)
                 return report_failure("connect", "cannot move the rollout on: %s", PQresultErrorMessage(up));
         /* An ended rollout has nothing left to lead. */
         if (rollout_state_is_end(state))
-                unlock = PQexecParams(
-                        c,
-                        "SELECT pg_advisory_unlock(" ROLLOUT_LOCK_CLASS ", $1::integer)",
-                        1,
-                        NULL,
-                        params,
-                        NULL,
-                        NULL,
-                        0);
+                unlock = pg_query(
+                        c, "SELECT pg_advisory_unlock(" ROLLOUT_LOCK_CLASS ", $1::integer)", 1, params);
         report_line("set %s %s", id, state);
         return 0;
 }
@@ -460,7 +415,7 @@ static const char *skip_words(const char *s, unsigned n) {
 int pg_fleet_main(int argc, char *argv[]) {
         const char *conninfo = secure_getenv("MBUP_FLEET_CONNINFO"),
                    *node = secure_getenv("MBUP_FLEET_NODE"), *host = secure_getenv("MBUP_FLEET_HOST");
-        _cleanup_(finishp) PGconn *c = NULL;
+        _cleanup_pgconn_ PGconn *c = NULL;
         char line[LINE_MAX_FLEET];
 
         if (argc != 2) {

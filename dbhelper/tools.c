@@ -35,3 +35,23 @@ int wait_exit(pid_t pid) {
                         return -errno;
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+int run_pipeline(char *const from[], char *const to[], int *ret_from, int *ret_to) {
+        pid_t from_pid = 0, to_pid = 0;
+        int pipefd[2], r;
+
+        *ret_from = *ret_to = -1;
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        r = spawn_piped(from, -1, pipefd[1], &from_pid);
+        if (r >= 0)
+                r = spawn_piped(to, pipefd[0], -1, &to_pid);
+        /* Ours closed, so that each sees the other's end of the pipe go. */
+        (void) close(pipefd[0]);
+        (void) close(pipefd[1]);
+        if (from_pid > 0)
+                *ret_from = wait_exit(from_pid);
+        if (to_pid > 0)
+                *ret_to = wait_exit(to_pid);
+        return r;
+}

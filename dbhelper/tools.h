@@ -10,3 +10,6 @@
 int spawn_piped(char *const argv[], int in_fd, int out_fd, pid_t *ret);
 /* Its exit status, 128 + the signal when killed. */
 int wait_exit(pid_t pid);
+/* from | to: from's stdout into to's stdin, both waited for. Their exit statuses in *ret_from and
+ * *ret_to (-1 for one that did not start); a negative errno when the pipe or a spawn failed. */
+int run_pipeline(char *const from[], char *const to[], int *ret_from, int *ret_to);
