@@ -36,30 +36,44 @@ fleet_add_release() {
                 mirror_release "$version" "$jar" "$SB/n$i/mirror"
                 MIRROR_ROOT=$SB/n$i/mirror mirror_feed "${FLEET_FEED[@]}"
         done
-        [[ ! -f $SB/n1/state/.mbup-started ]] || fleet_each "$(fleet_nodes)" "$MBCTL" check >/dev/null
+        [[ ! -f $SB/n1/state/.mbup-started ]] || fleet_each "${FLEET_RUNNING:-$(fleet_nodes)}" "$MBCTL" check >/dev/null
 }
 
-# fleet_rollout_start N [MAKE_RELEASE_ARGS...]: N nodes on v0.56.1 with fleet.enabled (every node
-# named, FLEET_HEARTBEAT, FLEET_LOST_AFTER, FLEET_PARALLEL), v0.56.2 (made with those args) in
-# each one's mirror, the daemons up and seeing each other, the feed read.
+# fleet_node_config I: node I's config, fleet.enabled with every node named (or, with FLEET_EXPECT,
+# counted), FLEET_HEARTBEAT, FLEET_LOST_AFTER, FLEET_PARALLEL.
+fleet_node_config() {
+        local i=$1 j nodes=''
+        for j in $(fleet_nodes); do nodes+="${nodes:+, }n$j"; done
+        fleet_node_exec "$i" write_config
+        {
+                printf 'fleet:\n  enabled: true\n  node: n%s\n  heartbeat: %s\n  lost_after: %s\n  parallel: %s\n' \
+                        "$i" "${FLEET_HEARTBEAT:-1s}" "${FLEET_LOST_AFTER:-4s}" "${FLEET_PARALLEL:-2}"
+                if [[ -n ${FLEET_EXPECT:-} ]]; then
+                        printf '  expect: %s\n' "$FLEET_EXPECT"
+                else
+                        printf '  nodes: [%s]\n' "$nodes"
+                fi
+        } >>"$SB/n$i/mbupgraded.yaml"
+}
+
+# fleet_rollout_start N [MAKE_RELEASE_ARGS...]: N node namespaces; the first FLEET_UP (default N)
+# nodes up on v0.56.1 with fleet.enabled (fleet_node_config), v0.56.2 (made with those args) in each
+# one's mirror, the daemons up and seeing each other, the feed read.
 fleet_rollout_start() {
-        local n=$1 i nodes=''
+        local n=$1 i up
         shift
         fleet_net_start "$n"
+        up=$(seq -s ' ' 1 "${FLEET_UP:-$n}")
         fleet_postgres_start
         pg_super "ALTER ROLE metabase CREATEDB" >/dev/null
-        fleet_node_start --jar "$(make_release v0.56.1)" $(fleet_nodes)
+        # shellcheck disable=SC2086
+        fleet_node_start --jar "$(make_release v0.56.1)" $up
         fleet_add_release v0.56.2 "$@"
-        for i in $(seq 1 "$n"); do nodes+="${nodes:+, }n$i"; done
-        for i in $(seq 1 "$n"); do
-                fleet_node_exec "$i" write_config
-                printf 'fleet:\n  enabled: true\n  node: n%s\n  nodes: [%s]\n  heartbeat: %s\n  lost_after: %s\n  parallel: %s\n' \
-                        "$i" "$nodes" "${FLEET_HEARTBEAT:-1s}" "${FLEET_LOST_AFTER:-4s}" "${FLEET_PARALLEL:-2}" >>"$SB/n$i/mbupgraded.yaml"
-        done
-        fleet_each "$(fleet_nodes)" start_daemon
-        for i in $(fleet_nodes); do
-                wait_for 30 fleet_is "$i" healthy "$n" || die "node $i does not see $n healthy nodes: $(fleet_node_exec "$i" "$MBCTL" fleet status 2>&1)"
+        for i in $up; do fleet_node_config "$i"; done
+        fleet_each "$up" start_daemon
+        for i in $up; do
+                wait_for 30 fleet_is "$i" healthy "${FLEET_UP:-$n}" || die "node $i does not see ${FLEET_UP:-$n} healthy nodes: $(fleet_node_exec "$i" "$MBCTL" fleet status 2>&1)"
         done
         touch "$SB/n1/state/.mbup-started"
-        fleet_each "$(fleet_nodes)" "$MBCTL" check >/dev/null
+        fleet_each "$up" "$MBCTL" check >/dev/null
 }

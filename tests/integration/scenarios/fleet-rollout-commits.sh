@@ -2,18 +2,23 @@
 # through the coordination database: each stages v0.56.2, all stop, one leader backs up (a clone on
 # the shared server) and migrates, the others start on the migrated database; committed. Exactly
 # one node ran the migration; the history of each node says which rollout; mbctl fleet status
-# shows the committed rollout.
+# shows the committed rollout. The fleet counts its nodes (fleet.expect: 3); a fourth node that
+# comes up afterwards with v0.56.1 (which refuses the migrated database) catches up with v0.56.2
+# by itself, without a backup or a migration.
 source "$MBUP_SRC/tests/integration/fleet-rollout-lib.sh"
 
 scenario() {
         local i id leader
-        fleet_rollout_start 3
+        FLEET_EXPECT=3 FLEET_UP=3 FLEET_RUNNING="1 2 3" fleet_rollout_start 4
         local pids=()
         for i in 1 2 3; do pids+=("$(fleet_node_exec "$i" main_pid)"); done
 
         log "node 2: mbctl upgrade now"
-        OUT=$(fleet_node_exec 2 "$MBCTL" upgrade now 2>&1) || die "mbctl upgrade now on node 2 failed: $OUT
-$(fleet_node_exec 2 "$MBCTL" fleet status 2>&1)"
+        local rc=0
+        OUT=$(fleet_node_exec 2 "$MBCTL" upgrade now 2>&1) || rc=$?
+        [[ $rc == 0 ]] || die "mbctl upgrade now on node 2 exited $rc: $OUT
+$(fleet_node_exec 2 "$MBCTL" fleet status 2>&1)
+$(tail -n 40 "$SB/n2/logs/mbupgraded.log")"
         log "$OUT"
         id=$(last_rollout)
         wait_for 60 rollout_is "$id" committed || die "rollout $id is $(rollout_state "$id"): $(fleet_node_exec 1 "$MBCTL" fleet status 2>&1)"
@@ -39,4 +44,21 @@ $(fleet_node_exec 2 "$MBCTL" fleet status 2>&1)"
         OUT=$(fleet_node_exec 1 "$MBCTL" fleet status) || die "fleet status after the rollout: $OUT"
         assert_contains "$OUT" "Last committed rollout: $id, to v0.56.2"
         assert_contains "$OUT" "No rollout in progress"
+
+        log "a fourth node comes up on v0.56.1: it catches up with the fleet's v0.56.2"
+        fleet_node_start 4
+        cp "$SB/jars/v0.56.1.jar" "$SB/n4/opt/metabase/metabase.jar"
+        fleet_node_exec 4 write_metabase_unit Environment=MB_DB_TYPE=postgres "Environment=MB_DB_CONNECTION_URI=$FLEET_PG_URI"
+        fleet_node_exec 4 systemctl --user daemon-reload
+        fleet_node_exec 4 systemctl --user start metabase.service || true
+        FLEET_EXPECT=3 fleet_node_config 4
+        fleet_node_exec 4 start_daemon
+        wait_for 60 node_runs 4 v0.56.2 || die "node 4 did not catch up: $(fleet_node_exec 4 "$MBCTL" status 2>&1)"
+        wait_for 30 node_idle 4 || die "node 4 is not idle after catching up"
+        OUT=$(fleet_node_exec 4 "$MBCTL" history --json)
+        assert_contains "$OUT" '"fleet_converge":true'
+        assert_contains "$OUT" '"result":"committed"'
+        assert_not_contains "$OUT" '"backup"'
+        assert_eq "$(migrated_on 4 v56.002)" 0 "node 4's migrations"
+        assert_eq "$(coord "SELECT count(*) FROM mbup_rollouts")" 1 "rollouts"
 }
