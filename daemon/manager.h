@@ -45,6 +45,7 @@ typedef struct Manager {
         struct Notifier *notifier; /* journal, webhook and command for finished operations */
         struct Metrics *metrics;   /* metrics_file */
         struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */
+        struct Rehearsal *rehearsal; /* rehearse.c: the new JAR on a copy of the database */
         Operation *op;             /* the operation in progress, NULL when idle */
         sd_bus_message *op_call;   /* the Upgrade/Rollback call to answer after pre-flight */
         Verifier *verifier;
