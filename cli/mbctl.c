@@ -476,7 +476,16 @@ static void status_print(const Props *p, bool colors) {
                 if (streq(f->property, "HoldReason")) {
                         v = p->hold ? (isempty(v) ? "yes" : v) : "no";
                         c = p->hold ? UI_NOTICE : UI_PLAIN;
-                } else if (isempty(v) && STR_IN_SET(f->property, "Step", "NewestAllowed", "Staged", "Rehearsal", "AppDatabaseSchema", "LastResult"))
+                } else if (
+                        isempty(v) &&
+                        STR_IN_SET(
+                                f->property,
+                                "Step",
+                                "NewestAllowed",
+                                "Staged",
+                                "Rehearsal",
+                                "AppDatabaseSchema",
+                                "LastResult"))
                         continue;
                 else if (streq(f->property, "NewestAvailable") && isempty(v))
                         v = "(unknown: the release feed has not been read; mbctl check)";
@@ -1005,7 +1014,14 @@ static int verb_rehearse(sd_bus *bus, char **args) {
         }
         if (!arg_no_wait) {
                 r = sd_bus_match_signal(
-                        bus, &s1, BUS_NAME, BUS_PATH, BUS_INTERFACE, "RehearsalFinished", on_rehearsal_finished, &f);
+                        bus,
+                        &s1,
+                        BUS_NAME,
+                        BUS_PATH,
+                        BUS_INTERFACE,
+                        "RehearsalFinished",
+                        on_rehearsal_finished,
+                        &f);
                 if (r >= 0)
                         r = sd_bus_match_signal(
                                 bus,
@@ -1429,7 +1445,8 @@ static int verb_history(sd_bus *bus, char **args) {
                                 sizeof(when));
                         if (json_object_object_get_ex(o, "downtime_ms", &v))
                                 snprintf(down, sizeof(down), "%.1fs", json_object_get_uint64(v) / 1000.0);
-                        else if (json_object_object_get_ex(o, "rehearsal_ms", &v)) /* expected, measured on a copy */
+                        else if (json_object_object_get_ex(
+                                         o, "rehearsal_ms", &v)) /* expected, measured on a copy */
                                 snprintf(down, sizeof(down), "~%.1fs", json_object_get_uint64(v) / 1000.0);
                         printf("%-19s  %-8s  %-10s  %-10s  %-15s  %9s  %s\n",
                                when,

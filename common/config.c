@@ -789,7 +789,10 @@ static const ConfigKey notify_keys[] = {
 #define SIZE_EXPECTED "a size like 512M, 3G or 1T"
 
 static const ConfigKey rehearsal_keys[] = {
-        {"memory_max", "a size larger than 0 like 512M, 3G", config_parse_size_nonzero, FIELD(rehearsal.memory_max)},
+        {"memory_max",
+         "a size larger than 0 like 512M, 3G",
+         config_parse_size_nonzero,
+         FIELD(rehearsal.memory_max)},
         {"max_copy_size", SIZE_EXPECTED, config_parse_size, FIELD(rehearsal.max_copy_size)},
         {"timeout", DURATION_EXPECTED, config_parse_duration, FIELD(rehearsal.timeout_usec)},
         {},

@@ -99,7 +99,7 @@ typedef struct Config {
         } notify;
 
         struct {
-                uint64_t memory_max;    /* bytes: MemoryMax= of the rehearsal's unit; auto needs this much free */
+                uint64_t memory_max; /* bytes: MemoryMax= of the rehearsal's unit; auto needs this much free */
                 uint64_t max_copy_size; /* bytes: auto copies no bigger database than this; 0 = no limit */
                 uint64_t timeout_usec;  /* the longest a rehearsal may run; 0 = service.start_timeout */
         } rehearsal;

@@ -75,8 +75,8 @@ int rehearsal_decide(const RehearsalHost *h, char **ret_reason) {
                                 format_size(h->memory_max, b, sizeof(b)));
                         yes = 0;
                 } else if (
-                        h->db_kind != APPDB_H2 && h->max_copy_size > 0 && h->db_size != REHEARSAL_SIZE_UNKNOWN &&
-                        h->db_size > h->max_copy_size) {
+                        h->db_kind != APPDB_H2 && h->max_copy_size > 0 &&
+                        h->db_size != REHEARSAL_SIZE_UNKNOWN && h->db_size > h->max_copy_size) {
                         reason = strdup_printf(
                                 "the application database is %s, more than rehearsal.max_copy_size (%s) to copy on "
                                 "its server",
@@ -93,7 +93,8 @@ int rehearsal_decide(const RehearsalHost *h, char **ret_reason) {
                                 format_size_rounded(h->disk_free, b, sizeof(b)));
                         yes = 0;
                 } else {
-                        reason = strdup("policy.rehearse is auto, and the memory and the disk for a copy are there");
+                        reason = strdup(
+                                "policy.rehearse is auto, and the memory and the disk for a copy are there");
                         yes = 1;
                 }
         }

@@ -75,9 +75,9 @@ struct Rehearsal {
         DbRun *db_run;
         Verifier *verifier;
 
-        uint64_t started_usec;      /* CLOCK_REALTIME, the rehearsal's */
-        uint64_t unit_start_usec;   /* when the JAR was started */
-        uint64_t healthy_usec;      /* its first healthy answer */
+        uint64_t started_usec;    /* CLOCK_REALTIME, the rehearsal's */
+        uint64_t unit_start_usec; /* when the JAR was started */
+        uint64_t healthy_usec;    /* its first healthy answer */
         double progress;
         RehearsalResult result;
         char *reason;
@@ -209,22 +209,26 @@ static int results_save(Rehearsal *r) {
         while (json_object_object_length(r->results) > RESULTS_MAX_VERSIONS) {
                 const char *oldest = NULL;
                 uint64_t t = UINT64_MAX;
-                json_object_object_foreach(r->results, k, v) if (json_u64(v, "finished_usec") < t) {
-                        t = json_u64(v, "finished_usec");
-                        oldest = k;
-                }
+                json_object_object_foreach(r->results, k, v)
+                        if (json_u64(v, "finished_usec") < t) {
+                                t = json_u64(v, "finished_usec");
+                                oldest = k;
+                        }
                 if (!oldest)
                         break;
                 json_object_object_del(r->results, oldest);
         }
         if (!path)
                 return -ENOMEM;
-        s = json_object_to_json_string_ext(r->results, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        s = json_object_to_json_string_ext(
+                r->results, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
         return write_file_atomic(path, s, strlen(s), 0644);
 }
 
 static uint64_t migration_usec(const Rehearsal *r) {
-        return r->healthy_usec > r->unit_start_usec && r->unit_start_usec ? r->healthy_usec - r->unit_start_usec : 0;
+        return r->healthy_usec > r->unit_start_usec && r->unit_start_usec
+                ? r->healthy_usec - r->unit_start_usec
+                : 0;
 }
 
 static void describe_result(Rehearsal *r, json_object *o, const char *version) {
@@ -237,11 +241,12 @@ static void describe_result(Rehearsal *r, json_object *o, const char *version) {
         if (localtime_r(&t, &tm))
                 (void) strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
         if (streq_ptr(result, "passed"))
-                set_text(r,
-                         "%s passed %s: migrated a copy of the database and answered healthy in %.1fs",
-                         version,
-                         when,
-                         (double) d / USEC_PER_SEC);
+                set_text(
+                        r,
+                        "%s passed %s: migrated a copy of the database and answered healthy in %.1fs",
+                        version,
+                        when,
+                        (double) d / USEC_PER_SEC);
         else
                 set_text(r, "%s %s %s: %s", version, strempty(result), when, strempty(reason));
 }
@@ -285,8 +290,10 @@ static void record(Rehearsal *r) {
 
         /* history.jsonl: one line, appended and synced, as the engine writes its own */
         if (path) {
-                const char *line = json_object_to_json_string_ext(h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-                _cleanup_close_ int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+                const char *line = json_object_to_json_string_ext(
+                        h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                _cleanup_close_ int fd = open(
+                        path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
                 _cleanup_free_ char *l = strdup_printf("%s\n", line);
                 if (fd < 0 || !l || write(fd, l, strlen(l)) != (ssize_t) strlen(l) || fsync(fd) < 0)
                         log_warning("Failed to append the rehearsal to %s, continuing", path);
@@ -306,7 +313,9 @@ static void record(Rehearsal *r) {
                         json_object_object_add(o, "log", json_object_new_string(strempty(r->excerpt)));
                         json_object_object_add(r->results, r->version, o);
                         if (results_save(r) < 0)
-                                log_warning("Failed to write %s/rehearsals.json, continuing", m->config->state_dir);
+                                log_warning(
+                                        "Failed to write %s/rehearsals.json, continuing",
+                                        m->config->state_dir);
                 }
                 describe_result(r, o, r->version);
         } else {
@@ -342,10 +351,13 @@ static void record(Rehearsal *r) {
                 json_object_object_add(facts, "host", json_object_new_string(host));
                 json_object_object_add(facts, "operation", json_object_new_string("rehearsal"));
                 json_object_object_add(facts, "result", json_object_new_string(result));
-                json_object_object_add(facts, "version_from", json_object_new_string(strempty(m->installed_version)));
+                json_object_object_add(
+                        facts, "version_from", json_object_new_string(strempty(m->installed_version)));
                 json_object_object_add(facts, "version_to", json_object_new_string(r->version));
                 json_object_object_add(
-                        facts, "duration_sec", json_object_new_double((double) (now - r->started_usec) / USEC_PER_SEC));
+                        facts,
+                        "duration_sec",
+                        json_object_new_double((double) (now - r->started_usec) / USEC_PER_SEC));
                 json_object_object_add(facts, "downtime_sec", json_object_new_double(0));
                 json_object_object_add(
                         facts, "rehearsal_sec", json_object_new_double((double) d / USEC_PER_SEC));
@@ -353,11 +365,12 @@ static void record(Rehearsal *r) {
                 json_object_object_add(facts, "id", json_object_new_uint64(r->id));
                 json_object_object_add(facts, "time", json_object_new_string(stamp));
                 level = r->result == REHEARSAL_PASSED ? LOG_NOTICE : LOG_WARNING;
-                notify_facts(m,
-                             r->id,
-                             level,
-                             json_object_to_json_string_ext(
-                                     facts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+                notify_facts(
+                        m,
+                        r->id,
+                        level,
+                        json_object_to_json_string_ext(
+                                facts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         } else if (text)
                 log_info("%s", text);
         json_object_put(facts);
@@ -393,7 +406,8 @@ static void cleanup_files(Rehearsal *r) {
                 (void) rename(log, keep);
         if (r->h2_copy) {
                 (void) unlink(r->h2_copy);
-                _cleanup_free_ char *trace = strdup_printf("%.*s.trace.db", (int) (strlen(r->h2_copy) - strlen(".mv.db")), r->h2_copy);
+                _cleanup_free_ char *trace = strdup_printf(
+                        "%.*s.trace.db", (int) (strlen(r->h2_copy) - strlen(".mv.db")), r->h2_copy);
                 if (trace)
                         (void) unlink(trace);
         }
@@ -411,12 +425,17 @@ static void finish(Rehearsal *r) {
 
         cleanup_files(r);
         if (r->result == REHEARSAL_PASSED)
-                log_info("Rehearsal of %s passed: %.1fs from start to healthy on a copy of %s",
-                         r->version,
-                         (double) migration_usec(r) / USEC_PER_SEC,
-                         strempty(r->db_desc));
+                log_info(
+                        "Rehearsal of %s passed: %.1fs from start to healthy on a copy of %s",
+                        r->version,
+                        (double) migration_usec(r) / USEC_PER_SEC,
+                        strempty(r->db_desc));
         else if (r->result != REHEARSAL_SKIPPED)
-                log_warning("Rehearsal of %s %s: %s", strempty(r->version), rehearsal_result_to_string(r->result), strempty(r->reason));
+                log_warning(
+                        "Rehearsal of %s %s: %s",
+                        strempty(r->version),
+                        rehearsal_result_to_string(r->result),
+                        strempty(r->reason));
         if (r->version)
                 record(r);
         r->phase = PHASE_IDLE;
@@ -432,10 +451,11 @@ static void on_scratch_dropped(int k, DbReport *report, void *userdata) {
         Rehearsal *r = userdata;
 
         if (k < 0)
-                log_warning("Failed to drop the scratch copy %s: %s; drop it by hand (DROP DATABASE %s)",
-                            strempty(r->scratch_name),
-                            report->error,
-                            strempty(r->scratch_name));
+                log_warning(
+                        "Failed to drop the scratch copy %s: %s; drop it by hand (DROP DATABASE %s)",
+                        strempty(r->scratch_name),
+                        report->error,
+                        strempty(r->scratch_name));
         finish(r);
 }
 
@@ -449,7 +469,14 @@ static void drop_copy(Rehearsal *r) {
         }
         set_text(r, "%s: dropping the scratch copy %s", r->version, strempty(r->scratch_name));
         k = dbserver_run(
-                r->m->event, r->db_kind, r->conninfo, secret, STRV_MAKE("drop-scratch"), on_scratch_dropped, r, &r->db_run);
+                r->m->event,
+                r->db_kind,
+                r->conninfo,
+                secret,
+                STRV_MAKE("drop-scratch"),
+                on_scratch_dropped,
+                r,
+                &r->db_run);
         if (k < 0) {
                 log_warning_errno(k, "Failed to run mbupgraded-db drop-scratch: %m");
                 finish(r);
@@ -460,10 +487,11 @@ static void on_unit_forgotten(int k, const char *result, const char *error, void
         Rehearsal *r = userdata;
 
         if (k < 0)
-                log_warning("Failed to stop %s: %s; stop it by hand: systemctl stop %s",
-                            REHEARSAL_UNIT,
-                            strempty(error),
-                            REHEARSAL_UNIT);
+                log_warning(
+                        "Failed to stop %s: %s; stop it by hand: systemctl stop %s",
+                        REHEARSAL_UNIT,
+                        strempty(error),
+                        REHEARSAL_UNIT);
         drop_copy(r);
 }
 
@@ -518,7 +546,11 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 return;
         case VERIFY_HEALTHY:
                 r->healthy_usec = now_realtime_usec();
-                set_text(r, "%s: healthy on the copy after %.1fs; checking its version", r->version, (double) migration_usec(r) / USEC_PER_SEC);
+                set_text(
+                        r,
+                        "%s: healthy on the copy after %.1fs; checking its version",
+                        r->version,
+                        (double) migration_usec(r) / USEC_PER_SEC);
                 return;
         case VERIFY_PASSED:
                 r->verifier = verifier_free(r->verifier);
@@ -573,7 +605,8 @@ static void on_unit_started(int k, const char *result, const char *error, void *
                 .unit = REHEARSAL_UNIT,
                 .health_url = url,
                 .expect_tag = r->version,
-                .start_timeout_usec = m->config->rehearsal.timeout_usec ?: m->config->service.start_timeout_usec,
+                .start_timeout_usec = m->config->rehearsal.timeout_usec
+                        ?: m->config->service.start_timeout_usec,
                 .stall_timeout_usec = m->config->service.stall_timeout_usec,
                 .settle_usec = 0,
         };
@@ -639,7 +672,8 @@ static void start_unit(Rehearsal *r) {
                 .group = r->group,
                 .memory_max = m->config->rehearsal.memory_max,
                 /* a bound even if the daemon is gone: its timeout, and time to stop */
-                .runtime_max_usec = (m->config->rehearsal.timeout_usec ?: m->config->service.start_timeout_usec) +
+                .runtime_max_usec = (m->config->rehearsal.timeout_usec
+                                             ?: m->config->service.start_timeout_usec) +
                         5 * 60 * USEC_PER_SEC,
                 .output_file = log,
         };
@@ -661,7 +695,11 @@ static void on_scratch_copied(int k, DbReport *report, void *userdata) {
 
         if (k < 0) {
                 /* Not the release's fault: no verdict, and the reason says what to do. */
-                fail(r, REHEARSAL_WARNING, "cannot copy %s for the rehearsal: %s", r->db_desc, strempty(report->error));
+                fail(r,
+                     REHEARSAL_WARNING,
+                     "cannot copy %s for the rehearsal: %s",
+                     r->db_desc,
+                     strempty(report->error));
                 return;
         }
         start_unit(r);
@@ -737,7 +775,14 @@ static void copy_database(Rehearsal *r) {
         }
         set_text(r, "%s: copying %s into %s", r->version, r->db_desc, r->scratch_name);
         k = dbserver_run(
-                m->event, r->db_kind, r->conninfo, secret_file, STRV_MAKE("scratch-copy"), on_scratch_copied, r, &r->db_run);
+                m->event,
+                r->db_kind,
+                r->conninfo,
+                secret_file,
+                STRV_MAKE("scratch-copy"),
+                on_scratch_copied,
+                r,
+                &r->db_run);
         if (k < 0)
                 fail(r, REHEARSAL_CANCELED, "cannot run %s: %s", dbserver_helper_path(), strerror(-k));
 }
@@ -815,7 +860,11 @@ static void on_unit_info(int k, UnitInfo *info, const char *error, void *userdat
         struct stat st;
 
         if (k < 0) {
-                fail(r, REHEARSAL_CANCELED, "cannot read %s from systemd: %s", m->config->service.unit, strempty(error));
+                fail(r,
+                     REHEARSAL_CANCELED,
+                     "cannot read %s from systemd: %s",
+                     m->config->service.unit,
+                     strempty(error));
                 return;
         }
         if (r->phase != PHASE_PREPARE) { /* canceled meanwhile */
@@ -839,7 +888,10 @@ static void on_unit_info(int k, UnitInfo *info, const char *error, void *userdat
         }
         unit_info_free(info);
         if (k < 0) {
-                fail(r, REHEARSAL_CANCELED, "cannot tell the application database: %s (set backup.app_db)", strempty(db_error));
+                fail(r,
+                     REHEARSAL_CANCELED,
+                     "cannot tell the application database: %s (set backup.app_db)",
+                     strempty(db_error));
                 return;
         }
         if (!r->argv || !r->unit_env || !strv_contains(r->argv, r->jar)) {
@@ -862,7 +914,10 @@ static void on_unit_info(int k, UnitInfo *info, const char *error, void *userdat
         }
         if (r->appdb->kind == APPDB_H2) {
                 if (stat(r->appdb->h2_file, &st) < 0) {
-                        fail(r, REHEARSAL_SKIPPED, "there is no H2 database at %s yet: nothing to rehearse on", r->appdb->h2_file);
+                        fail(r,
+                             REHEARSAL_SKIPPED,
+                             "there is no H2 database at %s yet: nothing to rehearse on",
+                             r->appdb->h2_file);
                         return;
                 }
                 r->best_effort = true;
@@ -891,14 +946,16 @@ static void on_unit_info(int k, UnitInfo *info, const char *error, void *userdat
                 return;
         }
         set_text(r, "%s: reading the size of %s", r->version, r->db_desc);
-        k = dbserver_run(m->event, r->db_kind, r->conninfo, secret_file, STRV_MAKE("preflight"), on_db_size, r, &r->db_run);
+        k = dbserver_run(
+                m->event, r->db_kind, r->conninfo, secret_file, STRV_MAKE("preflight"), on_db_size, r, &r->db_run);
         if (k < 0)
                 fail(r, REHEARSAL_CANCELED, "cannot run %s: %s", dbserver_helper_path(), strerror(-k));
 }
 
 /* The marker: a daemon that dies during a rehearsal knows at its next start what to remove. */
 static int write_marker(Rehearsal *r) {
-        _cleanup_free_ char *dir = manager_state_path(r->m, "rehearsal"), *path = rehearsal_path(r->m, "rehearsal.json");
+        _cleanup_free_ char *dir = manager_state_path(r->m, "rehearsal"),
+                            *path = rehearsal_path(r->m, "rehearsal.json");
         json_object *o = json_object_new_object();
         const char *s;
         int k;
@@ -943,7 +1000,9 @@ int rehearse_start(
                         strempty(r->version));
         if (m->op)
                 return sd_bus_error_setf(
-                        error, MB_ERROR_BUSY, "An operation is running; rehearse when it is done (mbctl status)");
+                        error,
+                        MB_ERROR_BUSY,
+                        "An operation is running; rehearse when it is done (mbctl status)");
         r->version = strdup(version);
         r->jar = strdup(jar);
         r->sha256 = strdup(strempty(sha256));
@@ -970,7 +1029,11 @@ int rehearse_start(
         set_text(r, "%s: preparing the rehearsal", version);
         k = unit_info_load(m->systemd, m->config->service.unit, on_unit_info, r);
         if (k < 0) {
-                fail(r, REHEARSAL_CANCELED, "cannot ask systemd about %s: %s", m->config->service.unit, strerror(-k));
+                fail(r,
+                     REHEARSAL_CANCELED,
+                     "cannot ask systemd about %s: %s",
+                     m->config->service.unit,
+                     strerror(-k));
                 return sd_bus_error_set_errnof(error, k, "Cannot ask systemd about the unit: %m");
         }
         log_info("Rehearsing %s (%s) on a copy of the application database", version, jar);
@@ -1070,7 +1133,8 @@ static void on_leftover_dropped(int k, DbReport *report, void *userdata) {
         _cleanup_free_ char *secret = rehearsal_path(r->m, "appdb.secret");
 
         if (k < 0)
-                log_warning("Failed to drop a rehearsal's scratch copy left by an earlier run: %s", report->error);
+                log_warning(
+                        "Failed to drop a rehearsal's scratch copy left by an earlier run: %s", report->error);
         else
                 log_info("Dropped the scratch copy of a rehearsal an earlier run of mbupgraded left");
         r->result = REHEARSAL_CANCELED;
@@ -1099,9 +1163,18 @@ static void on_leftover_unit_info(int k, UnitInfo *info, const char *error, void
         secret = dbserver_secret(r->appdb);
         if (!r->db_kind || !r->conninfo || !secret || !secret_file ||
             dbserver_write_secret(secret_file, secret) < 0 ||
-            dbserver_run(m->event, r->db_kind, r->conninfo, secret_file, STRV_MAKE("drop-scratch"), on_leftover_dropped, r, &r->db_run) < 0) {
-                log_warning("Cannot drop a rehearsal's scratch copy left by an earlier run; drop %s by hand",
-                            strempty(r->scratch_name));
+            dbserver_run(
+                    m->event,
+                    r->db_kind,
+                    r->conninfo,
+                    secret_file,
+                    STRV_MAKE("drop-scratch"),
+                    on_leftover_dropped,
+                    r,
+                    &r->db_run) < 0) {
+                log_warning(
+                        "Cannot drop a rehearsal's scratch copy left by an earlier run; drop %s by hand",
+                        strempty(r->scratch_name));
                 finish(r);
         }
         if (secret)
@@ -1148,9 +1221,11 @@ int rehearse_new(Manager *m, Rehearsal **ret) {
                 json_object_put(o);
                 r->copied = true;
                 (void) free_and_strdup(
-                        &r->reason, "mbupgraded stopped during the rehearsal; its unit and copy were removed at the next start");
-                log_notice("A rehearsal of %s was left by an earlier run: removing its unit and scratch copy",
-                           strempty(r->version));
+                        &r->reason,
+                        "mbupgraded stopped during the rehearsal; its unit and copy were removed at the next start");
+                log_notice(
+                        "A rehearsal of %s was left by an earlier run: removing its unit and scratch copy",
+                        strempty(r->version));
         }
         r->phase = PHASE_CLEANUP;
         r->result = REHEARSAL_CANCELED;

@@ -89,8 +89,8 @@ struct Releases {
         char *pending_version;
         uint64_t pending_flags;
         bool pending_window;
-        bool plan_after_rehearsal;      /* the window waits for the running rehearsal's verdict */
-        sd_bus_message *rehearse_call;  /* mbctl rehearse, while its release is staged */
+        bool plan_after_rehearsal;     /* the window waits for the running rehearsal's verdict */
+        sd_bus_message *rehearse_call; /* mbctl rehearse, while its release is staged */
         char *rehearse_version;
 };
 
@@ -1216,8 +1216,9 @@ static int plan_begin(
                                         (need + USEC_PER_SEC - 1) / USEC_PER_SEC * USEC_PER_SEC, a, sizeof(a)),
                                 rehearsed == strv_length(hops)
                                         ? "measured by rehearsals on a copy of the database, plus service.settle"
-                                        : rehearsed > 0 ? "rehearsals' measures, and past upgrades for the others"
-                                                        : "past upgrades' durations",
+                                        : rehearsed > 0
+                                        ? "rehearsals' measures, and past upgrades for the others"
+                                        : "past upgrades' durations",
                                 format_duration(m->config->policy.window_max_usec, b, sizeof(b)));
         }
         summary = plan_summary(hops, m->installed_version);
@@ -1351,7 +1352,9 @@ void releases_rehearsal_finished(Manager *m, const char *version, int result) {
         }
         if (result == REHEARSAL_CANCELED || m->config->policy.apply != APPLY_IMMEDIATELY || rl->plan || m->op)
                 return;
-        log_info("policy.apply is immediately: applying what the policy allows after the rehearsal of %s", version);
+        log_info(
+                "policy.apply is immediately: applying what the policy allows after the rehearsal of %s",
+                version);
         (void) releases_window(m, 0, NULL, &e);
         if (sd_bus_error_is_set(&e))
                 log_warning("Not applying: %s", e.message);

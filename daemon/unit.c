@@ -589,7 +589,8 @@ int unit_start_transient(Systemd *s, const TransientService *t, JobCallback cb, 
 
         if (!t->argv || !t->argv[0] || t->argv[0][0] != '/')
                 return -EINVAL;
-        r = sd_bus_message_new_method_call(s->bus, &call, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartTransientUnit");
+        r = sd_bus_message_new_method_call(
+                s->bus, &call, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartTransientUnit");
         if (r >= 0)
                 r = sd_bus_message_append(call, "ss", t->name, "fail");
         if (r >= 0)
