@@ -41,13 +41,12 @@ typedef struct Manager {
         bool hold; /* mbctl hold (persisted) or policy.hold */
         char *hold_reason;
 
-        Releases *releases;          /* the feed, staging and plans */
-        struct Notifier *notifier;   /* journal, webhook and command for finished operations */
-        struct Metrics *metrics;     /* metrics_file */
-        struct Fleet *fleet;         /* fleet.enabled: the agent and the last list of nodes */
-        struct Rehearsal *rehearsal; /* rehearse.c: the new JAR on a copy of the database */
-        Operation *op;               /* the operation in progress, NULL when idle */
-        sd_bus_message *op_call;     /* the Upgrade/Rollback call to answer after pre-flight */
+        Releases *releases;        /* the feed, staging and plans */
+        struct Notifier *notifier; /* journal, webhook and command for finished operations */
+        struct Metrics *metrics;   /* metrics_file */
+        struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */
+        Operation *op;             /* the operation in progress, NULL when idle */
+        sd_bus_message *op_call;   /* the Upgrade/Rollback call to answer after pre-flight */
         Verifier *verifier;
         struct DbRun *db_run;   /* mbupgraded-db, while it runs for the operation */
         struct DbRun *probe;    /* mbupgraded-db reading the schema for status */
@@ -64,6 +63,9 @@ typedef struct Manager {
         uint64_t last_op_id;
         char *last_result;
         char *status_text;
+
+        /* rehearse.c: the new JAR on a copy of the database (issue 8) */
+        struct Rehearsal *rehearsal;
 } Manager;
 
 int manager_new(Config *config, Manager **ret);
