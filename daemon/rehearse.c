@@ -1130,7 +1130,6 @@ void rehearse_metrics(Manager *m, FILE *f) {
 
 static void on_leftover_dropped(int k, DbReport *report, void *userdata) {
         Rehearsal *r = userdata;
-        _cleanup_free_ char *secret = rehearsal_path(r->m, "appdb.secret");
 
         if (k < 0)
                 log_warning(
