@@ -1261,13 +1261,34 @@ static int verb_fleet(sd_bus *bus, char **args) {
                         printf("Error: %s\n", S(o, "error"));
                 else if (!B(o, "answered"))
                         printf("Waiting for the coordination database's first answer\n");
+                json_object *ro = json_object_object_get_ex(o, "rollout", &v) ? v : NULL, *co;
+                uint64_t rid = 0;
+                if (ro && json_object_is_type(ro, json_type_object)) {
+                        rid = json_object_object_get_ex(ro, "id", &v) ? json_object_get_uint64(v) : 0;
+                        printf("Rollout %" PRIu64 ": %s -> %s, %s; leader %s%s%s%s\n",
+                               rid,
+                               S(ro, "from"),
+                               S(ro, "to"),
+                               S(ro, "state"),
+                               isempty(S(ro, "leader")) ? "none yet" : S(ro, "leader"),
+                               B(ro, "leading") ? " (this node)" : "",
+                               isempty(S(ro, "reason")) ? "" : "\n  ",
+                               S(ro, "reason"));
+                } else
+                        printf("No rollout in progress\n");
+                if (json_object_object_get_ex(o, "committed", &co) && co &&
+                    json_object_is_type(co, json_type_object))
+                        printf("Last committed rollout: %" PRIu64 ", to %s\n",
+                               json_object_object_get_ex(co, "id", &v) ? json_object_get_uint64(v) : 0,
+                               S(co, "version"));
                 if (json_object_array_length(nodes) > 0)
-                        printf("%-20s  %-10s  %-8s  %-10s  %s\n",
+                        printf("%-20s  %-10s  %-8s  %-10s  %-14s  %s\n",
                                "NODE",
                                "VERSION",
                                "STATE",
                                "STAGED",
-                               "LAST HEARTBEAT");
+                               "LAST HEARTBEAT",
+                               "ROLLOUT STEP");
                 for (size_t i = 0; i < json_object_array_length(nodes); i++) {
                         json_object *n = json_object_array_get_idx(nodes, i);
                         char age[32], name[64];
@@ -1276,12 +1297,24 @@ static int verb_fleet(sd_bus *bus, char **args) {
                                 age,
                                 sizeof(age));
                         snprintf(name, sizeof(name), "%s%s", S(n, "name"), B(n, "self") ? " (this)" : "");
-                        printf("%-20s  %-10s  %-8s  %-10s  %s%s\n",
+                        uint64_t nr = json_object_object_get_ex(n, "rollout", &v) ? json_object_get_uint64(v)
+                                                                                  : 0;
+                        char step[160] = "-";
+                        if (nr != 0 && (nr == rid || rid == 0))
+                                snprintf(
+                                        step,
+                                        sizeof(step),
+                                        "%s%s%.120s",
+                                        S(n, "step"),
+                                        isempty(S(n, "reason")) ? "" : ": ",
+                                        S(n, "reason"));
+                        printf("%-20s  %-10s  %-8s  %-10s  %-14s  %s%s\n",
                                name,
                                isempty(S(n, "version")) ? "-" : S(n, "version"),
                                isempty(S(n, "state")) ? "-" : S(n, "state"),
                                isempty(S(n, "staged")) ? "-" : S(n, "staged"),
                                age,
+                               step,
                                B(n, "lost") ? "  LOST" : "");
                 }
                 for (size_t i = 0; i < json_object_array_length(missing); i++)

@@ -13,6 +13,7 @@
 #include "dbserver.h"
 #include "engine.h"
 #include "fileio.h"
+#include "fleet.h"
 #include "jar.h"
 #include "java.h"
 #include "log.h"
@@ -27,6 +28,12 @@
 #include "worker.h"
 
 #define DISK_MARGIN_BYTES (16u * 1024u * 1024u)
+
+/* Internal flags of engine_begin(): how an upgrade takes part in a fleet. */
+enum {
+        ENGINE_FLEET_JOIN = 1 << 8,     /* join a rollout another node proposed */
+        ENGINE_FLEET_CONVERGE = 1 << 9, /* catch up with the fleet's committed version alone */
+};
 
 static void step_stop(Manager *m);
 static void step_backup(Manager *m);
@@ -43,6 +50,21 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
 /* The application database is on a server (PostgreSQL, MySQL): mbupgraded-db does the work. */
 static bool op_db_on_server(const Operation *op) {
         return op->db_kind && (streq(op->db_kind, "postgres") || streq(op->db_kind, "mysql"));
+}
+
+/* An upgrade that is this node's part of a fleet's rollout, with its gates. */
+static bool op_in_rollout(Manager *m) {
+        return m->config->fleet.enabled && m->op && m->op->kind == OPERATION_UPGRADE && !m->op->fleet_converge;
+}
+
+/* The fleet decided to roll back while a step ran: at the next step, the rollback. */
+static bool fleet_rollback_due(Manager *m) {
+        _cleanup_free_ char *reason = TAKE_PTR(m->op->fleet_rollback);
+
+        if (!reason)
+                return false;
+        rollback_begin(m, reason);
+        return true;
 }
 
 /* mbupgraded-db ARGS for the operation's database; cb when it is done. When it can't even be
@@ -313,6 +335,7 @@ static void engine_finish(Manager *m, Result result) {
         /* The journal entry (with its MESSAGE_ID), the webhook and the command, the metrics: the
          * history has it already, so a crash from here on tells them again rather than never. */
         maintenance_end(m);
+        fleet_operation_finished(m, op);
         notify_operation_finished(m, op);
         metrics_operation_finished(m, op);
         bus_api_emit_finished(m, op);
@@ -822,7 +845,21 @@ static void preflight_passed(Preflight *p) {
         }
         log_info("Pre-flight passed: %s", p->summary);
         reply_and_continue(m, p->summary);
-        if (op->kind == OPERATION_BACKUP && op_db_on_server(op))
+        if (op_in_rollout(m)) {
+                /* The fleet says when: once every node has staged. */
+                op->fleet_gate = FLEET_GATE_STAGED;
+                if (op->fleet_rollout == 0) {
+                        manager_set_status(m, "Proposing the rollout of %s to the fleet", op->to_version);
+                        fleet_propose(m);
+                } else {
+                        manager_set_status(
+                                m,
+                                "Staged %s for rollout %" PRIu64 "; waiting for every node",
+                                op->to_version,
+                                op->fleet_rollout);
+                        fleet_changed(m);
+                }
+        } else if (op->kind == OPERATION_BACKUP && op_db_on_server(op))
                 step_backup(m); /* pg_dump and mysqldump read a consistent snapshot of a live database */
         else
                 step_stop(m);
@@ -1119,6 +1156,7 @@ static int engine_begin(
         const char *jar,
         const BackupInfo *restore,
         uint64_t flags,
+        uint64_t rollout,
         sd_bus_message *call,
         sd_bus_error *error) {
         _cleanup_(operation_freep) Operation *op = NULL;
@@ -1139,19 +1177,18 @@ static int engine_begin(
                         m->hold_reason ? ": " : "",
                         strempty(m->hold_reason));
 
-        /* Until the nodes upgrade together (docs/fleet.md), one node alone must not: the others
-         * would run the old version against a database the new one migrated. */
-        if (m->config->fleet.enabled && kind != OPERATION_BACKUP)
+        /* In a fleet the nodes upgrade together (docs/fleet.md); a rollback or a restore by one
+         * node alone would leave the others on another version than the database. */
+        if (m->config->fleet.enabled && (kind == OPERATION_ROLLBACK || kind == OPERATION_RESTORE))
                 return sd_bus_error_setf(
                         error,
                         MB_ERROR_REFUSED,
-                        "fleet.enabled is set, and this version of mbupgraded cannot yet %s the nodes together: "
-                        "one node alone would leave the others on another version than the database. Upgrade "
-                        "the fleet by hand (stop every node, upgrade one, then the others), or set "
-                        "fleet.enabled: false on a single node",
-                        kind == OPERATION_UPGRADE            ? "upgrade"
-                                : kind == OPERATION_ROLLBACK ? "roll back"
-                                                             : "restore");
+                        "fleet.enabled is set: one node alone must not %s, the others would run another version "
+                        "than the database. A failed rollout rolls the whole fleet back by itself; to go back "
+                        "after a committed one, stop every node, %s on one, then start the others (or upgrade the "
+                        "fleet to a fixed release with mbctl upgrade now --to VERSION)",
+                        kind == OPERATION_ROLLBACK ? "roll back" : "restore a backup",
+                        kind == OPERATION_ROLLBACK ? "roll back" : "restore");
 
         op = calloc(1, sizeof(Operation));
         if (!op)
@@ -1160,6 +1197,8 @@ static int engine_begin(
         op->step = STEP_PREFLIGHT;
         op->force = flags & ENGINE_FORCE;
         op->started_usec = now_realtime_usec();
+        op->fleet_rollout = rollout;
+        op->fleet_converge = flags & ENGINE_FLEET_CONVERGE;
         /* Unique across restarts and readable: the start time in milliseconds. */
         op->id = op->started_usec / 1000;
         if (op->id <= m->last_op_id)
@@ -1220,18 +1259,18 @@ int engine_upgrade(
         r = free_and_strdup(&m->expect_sha256, expect_sha256);
         if (r < 0)
                 return r;
-        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, call, error);
+        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, 0, call, error);
 }
 
 int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
         m->expect_sha256 = mfree_str(m->expect_sha256);
-        return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, call, error);
+        return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, call, error);
 }
 
 int engine_backup(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
         m->expect_sha256 = mfree_str(m->expect_sha256);
         /* Taking a backup is never held. */
-        return engine_begin(m, OPERATION_BACKUP, NULL, NULL, flags | ENGINE_IGNORE_HOLD, call, error);
+        return engine_begin(m, OPERATION_BACKUP, NULL, NULL, flags | ENGINE_IGNORE_HOLD, 0, call, error);
 }
 
 int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
@@ -1246,7 +1285,7 @@ int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_messag
                 return sd_bus_error_setf(error, MB_ERROR_REFUSED, "%s", strempty(msg));
         m->expect_sha256 = mfree_str(m->expect_sha256);
         /* Like a rollback, a restore is how an admin gets out of trouble: never held. */
-        return engine_begin(m, OPERATION_RESTORE, NULL, b, flags | ENGINE_IGNORE_HOLD, call, error);
+        return engine_begin(m, OPERATION_RESTORE, NULL, b, flags | ENGINE_IGNORE_HOLD, 0, call, error);
 }
 
 int engine_cancel(Manager *m, sd_bus_error *error) {
@@ -1270,6 +1309,19 @@ static void on_stopped(int r, const char *result, const char *error, void *userd
 
         if (r < 0) {
                 engine_fail(m, RESULT_FAILED, "stopping %s failed: %s", m->op->unit, error ?: strerror(-r));
+                return;
+        }
+        if (op_in_rollout(m)) {
+                if (fleet_rollback_due(m))
+                        return;
+                /* Every node stops first: the leader migrates alone. */
+                m->op->fleet_gate = FLEET_GATE_STOPPED;
+                manager_set_status(
+                        m,
+                        "Stopped %s for rollout %" PRIu64 "; waiting for the fleet",
+                        m->op->unit,
+                        m->op->fleet_rollout);
+                fleet_changed(m);
                 return;
         }
         step_backup(m);
@@ -1568,10 +1620,19 @@ static void step_backup(Manager *m) {
         Operation *op = m->op;
         int r;
 
+        if (fleet_rollback_due(m))
+                return;
+        /* A node catching up with its fleet: the database is the fleet's, migrated already. */
+        if (op->fleet_converge) {
+                step_swap(m);
+                return;
+        }
         engine_set_step(m, STEP_BACKUP);
-        /* A clone needs the database without sessions: only with Metabase stopped. */
-        if (streq_ptr(op->db_kind, "postgres") && m->config->backup.postgres == PG_BACKUP_CLONE &&
-            op->stopped_usec && !isempty(op->db_name)) {
+        /* A clone needs the database without sessions: only with Metabase stopped. In a rollout it
+         * is the backup of choice: on the shared server, any node can put it back. */
+        if (streq_ptr(op->db_kind, "postgres") &&
+            (m->config->backup.postgres == PG_BACKUP_CLONE || op->fleet_rollout) && op->stopped_usec &&
+            !isempty(op->db_name)) {
                 (void) db_helper(m, STRV_MAKE("clone-check"), on_clone_check, m);
                 return;
         }
@@ -1593,6 +1654,10 @@ static void step_backup(Manager *m) {
 static void step_swap(Manager *m) {
         int r;
 
+        if (fleet_rollback_due(m))
+                return;
+        if (op_in_rollout(m) && m->op->backup_done)
+                fleet_backup_taken(m);
         engine_set_step(m, STEP_SWAP);
         manager_set_status(m, "Installing %s as %s", m->op->to_version, m->op->jar_path);
         r = rename_and_sync(m->op->staged_path, m->op->jar_path);
@@ -1648,7 +1713,7 @@ static void on_server_restored(int r, DbReport *report, void *userdata) {
                         RESULT_FAILED,
                         "restoring %s from %s failed: %s",
                         m->op->db_desc,
-                        step_is_rollback(m->op->step) ? m->op->backup_path : m->op->restore_path,
+                        strempty(step_is_rollback(m->op->step) ? m->op->backup_path : m->op->restore_path),
                         report->error);
                 return;
         }
@@ -1752,6 +1817,8 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 if (!rollback) {
                         m->op->serving_usec = now_realtime_usec();
                         engine_set_step(m, STEP_SETTLE);
+                        if (op_in_rollout(m))
+                                fleet_changed(m); /* the leader's health lets the followers go */
                 }
                 manager_set_status(
                         m,
@@ -1761,6 +1828,17 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 break;
         case VERIFY_PASSED:
                 m->verifier = verifier_free(m->verifier);
+                if (!rollback && op_in_rollout(m) && !m->op->fleet_commit) {
+                        /* Committed when every node is. */
+                        m->op->fleet_gate = FLEET_GATE_SETTLED;
+                        manager_set_status(
+                                m,
+                                "%s is healthy and settled; waiting for the rest of rollout %" PRIu64,
+                                m->op->to_version,
+                                m->op->fleet_rollout);
+                        fleet_changed(m);
+                        break;
+                }
                 engine_finish(m, rollback ? RESULT_ROLLED_BACK : RESULT_COMMITTED);
                 break;
         case VERIFY_FAILED:
@@ -1820,6 +1898,8 @@ static void on_started(int r, const char *result, const char *error, void *userd
 static void step_start(Manager *m) {
         int r;
 
+        if (fleet_rollback_due(m))
+                return;
         engine_set_step(m, STEP_START);
         manager_set_status(m, "Starting %s with %s", m->op->unit, m->op->to_version);
         r = unit_job(m->systemd, "StartUnit", m->op->unit, on_started, m);
@@ -1828,6 +1908,8 @@ static void step_start(Manager *m) {
 }
 
 static void step_verify(Manager *m) {
+        if (fleet_rollback_due(m))
+                return;
         engine_set_step(m, STEP_VERIFY);
         manager_set_status(m, "Waiting for %s to become healthy", m->op->to_version);
         start_verifier(m, m->op->to_version);
@@ -1852,6 +1934,8 @@ static void rollback_begin(Manager *m, const char *reason) {
         int r;
 
         (void) free_and_strdup(&m->op->reason, reason);
+        m->op->fleet_gate = FLEET_GATE_NONE;
+        m->op->fleet_rollback = mfree_str(m->op->fleet_rollback);
         log_warning(
                 "%s %s -> %s failed: %s; rolling back",
                 operation_kind_to_string(m->op->kind),
@@ -1859,6 +1943,8 @@ static void rollback_begin(Manager *m, const char *reason) {
                 m->op->to_version,
                 reason);
         engine_set_step(m, STEP_ROLLBACK_STOP);
+        if (op_in_rollout(m))
+                fleet_changed(m); /* a node rolling back rolls the fleet back */
         manager_set_status(m, "Rolling back: stopping %s", m->op->unit);
         maintenance_flag_set(m);
         r = unit_job(m->systemd, "StopUnit", m->op->unit, on_rollback_stopped, m);
@@ -1902,6 +1988,18 @@ static void on_rollback_restored(int r, void *userdata) {
         }
         m->op->swapped = false;
         engine_save(m);
+        if (op_in_rollout(m)) {
+                /* Nodes start again once the database is back, which waits for every node to be
+                 * stopped. */
+                m->op->fleet_gate = FLEET_GATE_REVERTED;
+                manager_set_status(
+                        m,
+                        "Rolling back: %s is back; waiting for the fleet's database to be%s",
+                        m->op->from_version,
+                        m->op->backup_done ? " restored by this node" : "");
+                fleet_changed(m);
+                return;
+        }
         if (m->op->backup_done && op_db_on_server(m->op))
                 server_restore(m, m->op->backup_path, m->op->backup_clone);
         else
@@ -1971,6 +2069,19 @@ int engine_resume(Manager *m) {
                 strempty(op->to_version),
                 step_to_string(op->step));
 
+        /* Mid-rollout, what to do depends on where the fleet is now: it is asked first. */
+        if (op->fleet_rollout && !op->fleet_converge && op->step != STEP_PREFLIGHT && op->step != STEP_DONE) {
+                op->fleet_gate = FLEET_GATE_RESUMED;
+                if (op->step != STEP_SETTLE)
+                        maintenance_flag_set(m);
+                manager_set_status(
+                        m,
+                        "Resumed in rollout %" PRIu64 " at step %s; asking the fleet",
+                        op->fleet_rollout,
+                        step_to_string(op->step));
+                return 0;
+        }
+
         switch (op->step) {
         case STEP_PREFLIGHT:
                 /* Nothing was touched but a staged copy. */
@@ -2023,5 +2134,187 @@ int engine_resume(Manager *m) {
                 return 0;
         default:
                 return 0;
+        }
+}
+
+/* Fleet: the gates fleet.c opens. */
+
+int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, sd_bus_error *error) {
+        int r;
+
+        r = free_and_strdup(&m->expect_sha256, sha256);
+        if (r < 0)
+                return r;
+        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, ENGINE_FLEET_JOIN, rollout, NULL, error);
+}
+
+int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, sd_bus_error *error) {
+        int r;
+
+        r = free_and_strdup(&m->expect_sha256, sha256);
+        if (r < 0)
+                return r;
+        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, ENGINE_FLEET_CONVERGE, 0, NULL, error);
+}
+
+static bool at_gate(Manager *m, FleetGate g) {
+        return m->op && m->op->fleet_gate == (int) g;
+}
+
+void engine_fleet_refused(Manager *m, const char *reason) {
+        if (!at_gate(m, FLEET_GATE_STAGED))
+                return;
+        m->op->fleet_gate = FLEET_GATE_NONE;
+        (void) free_and_strdup(&m->op->reason, reason);
+        engine_finish(m, RESULT_REFUSED);
+}
+
+void engine_fleet_stop(Manager *m) {
+        if (!at_gate(m, FLEET_GATE_STAGED))
+                return;
+        m->op->fleet_gate = FLEET_GATE_NONE;
+        step_stop(m);
+}
+
+void engine_fleet_lead(Manager *m) {
+        if (!at_gate(m, FLEET_GATE_STOPPED))
+                return;
+        m->op->fleet_gate = FLEET_GATE_NONE;
+        log_info(
+                "Leading rollout %" PRIu64 ": this node backs up the database and migrates it",
+                m->op->fleet_rollout);
+        step_backup(m);
+}
+
+void engine_fleet_follow(Manager *m) {
+        if (!at_gate(m, FLEET_GATE_STOPPED))
+                return;
+        m->op->fleet_gate = FLEET_GATE_NONE;
+        log_info(
+                "Following rollout %" PRIu64 ": the database is migrated, starting %s",
+                m->op->fleet_rollout,
+                m->op->to_version);
+        step_swap(m);
+}
+
+void engine_fleet_commit(Manager *m) {
+        Operation *op = m->op;
+
+        if (!op || !op->fleet_rollout || step_is_rollback(op->step))
+                return;
+        switch (op->fleet_gate) {
+        case FLEET_GATE_SETTLED:
+                op->fleet_gate = FLEET_GATE_NONE;
+                engine_finish(m, RESULT_COMMITTED);
+                return;
+        case FLEET_GATE_STAGED:
+                /* Committed without this node: it catches up by itself afterwards. */
+                op->fleet_gate = FLEET_GATE_NONE;
+                (void) free_and_strdup(
+                        &op->reason, "the fleet committed the rollout without this node; it catches up next");
+                engine_finish(m, RESULT_CANCELED);
+                return;
+        case FLEET_GATE_STOPPED:
+                op->fleet_commit = true;
+                engine_fleet_follow(m);
+                return;
+        case FLEET_GATE_RESUMED:
+                /* Where this node was is unknown: back to the previous version, then it catches up. */
+                engine_fleet_rollback(
+                        m, "the daemon stopped during the rollout, which the fleet committed meanwhile");
+                return;
+        default:
+                op->fleet_commit = true; /* done when settled */
+        }
+}
+
+void engine_fleet_rollback(Manager *m, const char *reason) {
+        Operation *op = m->op;
+
+        if (!op || !op->fleet_rollout || step_is_rollback(op->step) || op->step == STEP_DONE)
+                return;
+        switch (op->fleet_gate) {
+        case FLEET_GATE_STAGED:
+                op->fleet_gate = FLEET_GATE_NONE;
+                (void) free_and_strdup(&op->reason, reason);
+                engine_finish(m, RESULT_CANCELED);
+                return;
+        case FLEET_GATE_STOPPED:
+        case FLEET_GATE_SETTLED:
+        case FLEET_GATE_RESUMED:
+                rollback_begin(m, reason);
+                return;
+        default:
+                break;
+        }
+        if (op->step == STEP_PREFLIGHT) {
+                m->cancel_requested = true; /* pre-flight ends as canceled */
+                return;
+        }
+        if ((op->step == STEP_VERIFY || op->step == STEP_SETTLE) && m->verifier) {
+                m->verifier = verifier_free(m->verifier);
+                rollback_begin(m, reason);
+                return;
+        }
+        /* A step is running (a stop, the backup, a start): the rollback comes after it. */
+        (void) free_and_strdup(&op->fleet_rollback, reason);
+}
+
+void engine_fleet_restart(Manager *m, bool restore_db, const char *clone) {
+        Operation *op = m->op;
+
+        if (!at_gate(m, FLEET_GATE_REVERTED))
+                return;
+        op->fleet_gate = FLEET_GATE_NONE;
+        if (restore_db && op->backup_done && op_db_on_server(op)) {
+                server_restore(m, op->backup_path, op->backup_clone);
+                return;
+        }
+        if (clone) {
+                /* The leader that took it is gone: the copy on the shared server goes back. */
+                (void) free_and_strdup(&op->backup_clone, clone);
+                engine_save(m);
+                server_restore(m, NULL, clone);
+                return;
+        }
+        rollback_start(m);
+}
+
+const char *engine_fleet_step(Manager *m) {
+        const Operation *op = m->op;
+
+        if (!op || !op->fleet_rollout)
+                return "-";
+        switch (op->fleet_gate) {
+        case FLEET_GATE_STAGED:
+                return "staged";
+        case FLEET_GATE_STOPPED:
+                return "stopped";
+        case FLEET_GATE_SETTLED:
+                return "settled";
+        case FLEET_GATE_REVERTED:
+                return "reverted";
+        case FLEET_GATE_RESUMED:
+                return "resumed";
+        default:
+                break;
+        }
+        switch (op->step) {
+        case STEP_PREFLIGHT:
+                return "preparing";
+        case STEP_STOP:
+                return "stopping";
+        case STEP_SETTLE:
+                return "healthy";
+        case STEP_ROLLBACK_STOP:
+        case STEP_ROLLBACK_RESTORE:
+                return "reverting";
+        case STEP_ROLLBACK_START:
+        case STEP_ROLLBACK_VERIFY:
+                return "restarting";
+        case STEP_DONE:
+                return "done";
+        default:
+                return "starting";
         }
 }

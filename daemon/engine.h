@@ -35,3 +35,36 @@ int engine_cancel(Manager *m, sd_bus_error *error);
 
 /* At start-up: finish or roll back what an earlier instance left in the journal. */
 int engine_resume(Manager *m);
+
+/* Fleet (docs/fleet.md). With fleet.enabled an upgrade is this node's part of a rollout: the
+ * node that was asked proposes it once pre-flight passed; the others join it. The engine then
+ * waits at gates for the fleet to say go, and fleet.c, which reads the rollout's record, opens
+ * them. */
+typedef enum FleetGate {
+        FLEET_GATE_NONE,
+        FLEET_GATE_STAGED,   /* pre-flight passed: waiting for the rollout's stopping */
+        FLEET_GATE_STOPPED,  /* stopped: waiting to lead, or for this follower's turn */
+        FLEET_GATE_SETTLED,  /* healthy and settled: waiting for the commit */
+        FLEET_GATE_REVERTED, /* rolled back but not started: waiting for the database */
+        FLEET_GATE_RESUMED,  /* the daemon restarted mid-rollout: waiting to hear of the fleet */
+} FleetGate;
+
+/* Joins rollout `rollout` with the staged jar, verified with sha256. */
+int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, sd_bus_error *error);
+/* Upgrades this node alone to the version its fleet committed: no backup, no gates. */
+int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, sd_bus_error *error);
+/* The proposal failed (another rollout is open, the agent is gone): refused, nothing changed. */
+void engine_fleet_refused(Manager *m, const char *reason);
+void engine_fleet_stop(Manager *m);   /* FLEET_GATE_STAGED: stop now */
+void engine_fleet_lead(Manager *m);   /* FLEET_GATE_STOPPED: back up, swap, start, verify */
+void engine_fleet_follow(Manager *m); /* FLEET_GATE_STOPPED: swap, start, verify */
+/* The rollout committed: done once settled. */
+void engine_fleet_commit(Manager *m);
+/* The rollout rolls back or was aborted: before the stop this node cancels, after it it rolls
+ * back (at the next step if one is running); reason says why. */
+void engine_fleet_rollback(Manager *m, const char *reason);
+/* FLEET_GATE_REVERTED: start the previous version; first restore the database, from this node's
+ * backup (restore_db) or from the fleet's clone (clone, when not NULL). */
+void engine_fleet_restart(Manager *m, bool restore_db, const char *clone);
+/* This node's step in its rollout, for the heartbeat: a token, never NULL. */
+const char *engine_fleet_step(Manager *m);

@@ -11,34 +11,76 @@
 #include "appdb.h"
 #include "child.h"
 #include "dbserver.h"
+#include "engine.h"
 #include "fleet.h"
 #include "log.h"
 #include "macro.h"
 #include "releases.h"
 #include "strv.h"
+#include "version.h"
 
 #define FLEET_RESTART_MIN_USEC (1 * USEC_PER_SEC)
 #define FLEET_RESTART_MAX_USEC (60 * USEC_PER_SEC)
 #define FLEET_NODES_MAX 1000U
+#define FLEET_QUEUE_MAX 32U
+#define FLEET_REASON_MAX 500U
+/* A named node that is up but does not join a rollout in this long aborts it (it may be busy
+ * with an operation of its own); at least lost_after. */
+#define FLEET_JOIN_TIMEOUT_USEC (120 * USEC_PER_SEC)
+/* A node that failed to catch up with the fleet's version tries again after this long. */
+#define FLEET_CONVERGE_RETRY_USEC (10 * 60 * USEC_PER_SEC)
 
 typedef struct FleetNode {
-        char *name, *version, *state, *staged;
-        uint64_t age_ms;
+        char *name, *version, *state, *staged, *step, *reason;
+        uint64_t age_ms, rollout;
 } FleetNode;
+
+typedef struct Rollout {
+        uint64_t id; /* 0: none open */
+        char *from, *to, *sha256, *state, *leader, *backup, *reason;
+} Rollout;
+
+/* What the agent is asked, in order: each answer ends with a line of its own. */
+typedef enum Command {
+        COMMAND_HEARTBEAT,
+        COMMAND_PROPOSE,
+        COMMAND_LEAD,
+        COMMAND_SET,
+        COMMAND_BACKUP,
+} Command;
 
 struct Fleet {
         Manager *m;
         char *node;
         char *secret_file; /* state_dir/fleet.pass, 0600, while the agent runs */
         Child *agent;
+        bool agent_starting; /* its first line ("ready" or an error) is not an answer */
         sd_event_source *heartbeat_timer;
         sd_event_source *restart_timer;
         uint64_t restart_usec;
         FleetNode *nodes, *pending; /* the last full answer, and the one being read */
         size_t n_nodes, n_pending;
+        Rollout rollout, pending_rollout;
+        uint64_t committed_id, pending_committed_id;
+        char *committed_to, *committed_sha256, *pending_committed_to, *pending_committed_sha256;
         uint64_t answered_usec; /* CLOCK_MONOTONIC of the last full answer, 0 before the first */
-        unsigned unanswered;    /* heartbeats written that the agent has not answered yet */
         char *error;            /* why the fleet can't be seen, "" when it can */
+
+        Command queue[FLEET_QUEUE_MAX]; /* written, not yet answered */
+        size_t n_queue;
+        bool heartbeat_again; /* something changed while a heartbeat was in hand */
+
+        uint64_t leading;   /* the rollout whose lock this agent's session holds */
+        bool set_in_flight; /* the leader moved the rollout on; the next answer shows it */
+        bool lead_in_flight;
+        uint64_t joined;  /* the rollout this node tried to join */
+        char *state_seen; /* the rollout's state, as first seen at state_seen_usec */
+        uint64_t state_seen_id, state_seen_usec;
+
+        uint64_t part_rollout; /* this node's part when no operation runs: the last one */
+        char *part_step, *part_reason;
+
+        uint64_t converge_id, converge_usec; /* the last attempt to catch up, and when */
 };
 
 static uint64_t now_monotonic_usec(void) {
@@ -54,8 +96,21 @@ static void nodes_free(FleetNode *n, size_t k) {
                 free(n[i].version);
                 free(n[i].state);
                 free(n[i].staged);
+                free(n[i].step);
+                free(n[i].reason);
         }
         free(n);
+}
+
+static void rollout_clear(Rollout *r) {
+        free(r->from);
+        free(r->to);
+        free(r->sha256);
+        free(r->state);
+        free(r->leader);
+        free(r->backup);
+        free(r->reason);
+        *r = (Rollout){};
 }
 
 static void set_error(Fleet *f, const char *fmt, ...) _printf_(2, 3);
@@ -81,51 +136,300 @@ static const char *none_to_empty(const char *s) {
         return streq(s, "-") ? "" : s;
 }
 
+/* What follows the first n words of s. */
+static const char *after_words(const char *s, unsigned n) {
+        for (unsigned i = 0; i < n; i++) {
+                s += strspn(s, " ");
+                s += strcspn(s, " ");
+        }
+        return s + strspn(s, " ");
+}
+
+/* A reason as a heartbeat carries it: one line of printable ASCII, not too long. */
+static char *reason_for_agent(const char *s) {
+        size_t n = strlen(strempty(s));
+        char *r;
+
+        if (n > FLEET_REASON_MAX)
+                n = FLEET_REASON_MAX;
+        r = strndup(strempty(s), n);
+
+        for (char *c = r; c && *c; c++)
+                if ((unsigned char) *c < 0x20 || (unsigned char) *c >= 0x7f)
+                        *c = '?';
+        return r;
+}
+
+static int agent_send(Fleet *f, Command cmd, const char *line) {
+        int r;
+
+        if (!f->agent)
+                return -ENOTCONN;
+        if (f->n_queue >= FLEET_QUEUE_MAX)
+                return -ENOBUFS;
+        r = child_write_line(f->agent, line);
+        if (r < 0) {
+                set_error(f, "cannot tell the fleet agent: %s", strerror(-r));
+                return r;
+        }
+        f->queue[f->n_queue++] = cmd;
+        return 0;
+}
+
+static bool in_flight(Fleet *f, Command cmd) {
+        for (size_t i = 0; i < f->n_queue; i++)
+                if (f->queue[i] == cmd)
+                        return true;
+        return false;
+}
+
+/* The answer to the oldest command: which one it was. */
+static Command answered(Fleet *f) {
+        Command c = f->queue[0];
+
+        memmove(f->queue, f->queue + 1, (f->n_queue - 1) * sizeof(Command));
+        f->n_queue--;
+        return c;
+}
+
+static void send_heartbeat(Fleet *f);
+static void evaluate(Fleet *f);
+
+/* This node's part, for the heartbeat and the others: the running operation's, else the last. */
+static uint64_t my_rollout(Fleet *f) {
+        const Operation *op = f->m->op;
+        return op && op->fleet_rollout ? op->fleet_rollout : f->part_rollout;
+}
+
+static const char *my_step(Fleet *f) {
+        const Operation *op = f->m->op;
+        if (op && op->fleet_rollout)
+                return engine_fleet_step(f->m);
+        return f->part_rollout ? strempty(f->part_step) : "-";
+}
+
+static void set_part(Fleet *f, uint64_t rollout, const char *step, const char *reason) {
+        f->part_rollout = rollout;
+        (void) free_and_strdup(&f->part_step, step);
+        (void) free_and_strdup(&f->part_reason, reason);
+        fleet_changed(f->m);
+}
+
+/* A line of the rollout: rollout ID FROM TO SHA256 STATE LEADER BACKUP [REASON...] */
+static void read_rollout_line(Fleet *f, const char *line) {
+        char id[32], from[129], to[129], sha[129], state[129], leader[129], backup[129];
+        Rollout *r = &f->pending_rollout;
+
+        if (sscanf(line, "rollout %31s %128s %128s %128s %128s %128s %128s", id, from, to, sha, state, leader, backup) !=
+            7)
+                return;
+        rollout_clear(r);
+        if (safe_atou64(id, &r->id) < 0)
+                return;
+        r->from = strdup(from);
+        r->to = strdup(to);
+        r->sha256 = strdup(sha);
+        r->state = strdup(state);
+        r->leader = strdup(none_to_empty(leader));
+        r->backup = strdup(none_to_empty(backup));
+        r->reason = strdup(after_words(line, 8));
+        if (!r->from || !r->to || !r->sha256 || !r->state || !r->leader || !r->backup || !r->reason)
+                rollout_clear(r);
+}
+
+static void read_node_line(Fleet *f, const char *line) {
+        char name[129], version[129], state[129], staged[129], step[129];
+        uint64_t age, rollout;
+        FleetNode *p;
+
+        if (sscanf(line,
+                   "node %128s %128s %128s %128s %" SCNu64 " %" SCNu64 " %128s",
+                   name,
+                   version,
+                   state,
+                   staged,
+                   &age,
+                   &rollout,
+                   step) != 7)
+                return;
+        if (f->n_pending >= FLEET_NODES_MAX)
+                return;
+        p = reallocarray(f->pending, f->n_pending + 1, sizeof(FleetNode));
+        if (!p)
+                return;
+        f->pending = p;
+        p[f->n_pending++] = (FleetNode){
+                .name = strdup(name),
+                .version = strdup(none_to_empty(version)),
+                .state = strdup(none_to_empty(state)),
+                .staged = strdup(none_to_empty(staged)),
+                .step = strdup(none_to_empty(step)),
+                .reason = strdup(after_words(line, 8)),
+                .age_ms = age,
+                .rollout = rollout,
+        };
+}
+
+/* "fleet N": the answer to a heartbeat is complete. */
+static void heartbeat_answered(Fleet *f) {
+        nodes_free(f->nodes, f->n_nodes);
+        f->nodes = TAKE_PTR(f->pending);
+        f->n_nodes = f->n_pending;
+        f->n_pending = 0;
+        rollout_clear(&f->rollout);
+        f->rollout = f->pending_rollout;
+        f->pending_rollout = (Rollout){};
+        f->committed_id = f->pending_committed_id;
+        free_and_replace(f->committed_to, f->pending_committed_to);
+        free_and_replace(f->committed_sha256, f->pending_committed_sha256);
+        f->pending_committed_id = 0;
+        f->answered_usec = now_monotonic_usec();
+        f->restart_usec = 0; /* it works: a later failure starts again quickly */
+        f->set_in_flight = false;
+        if (f->rollout.id &&
+            (f->rollout.id != f->state_seen_id || !streq_ptr(f->rollout.state, f->state_seen))) {
+                log_info(
+                        "Fleet: rollout %" PRIu64 " (%s -> %s) is %s%s%s",
+                        f->rollout.id,
+                        f->rollout.from,
+                        f->rollout.to,
+                        f->rollout.state,
+                        isempty(f->rollout.reason) ? "" : ": ",
+                        strempty(f->rollout.reason));
+                f->state_seen_id = f->rollout.id;
+                (void) free_and_strdup(&f->state_seen, f->rollout.state);
+                f->state_seen_usec = now_monotonic_usec();
+        }
+        if (f->leading && f->leading != f->rollout.id)
+                f->leading = 0; /* ended: the agent let the lock go */
+        set_error(f, "%s", "");
+        manager_properties_changed(f->m, "Fleet", NULL);
+        evaluate(f);
+        if (f->heartbeat_again)
+                send_heartbeat(f);
+}
+
 static void on_agent_line(Child *c, const char *line, void *userdata) {
         Fleet *f = userdata;
-        char name[129], version[129], state[129], staged[129];
-        uint64_t age;
-        unsigned n;
+        Manager *m = f->m;
+        uint64_t id;
+        char word[32];
+        Command cmd;
 
-        if (sscanf(line, "node %128s %128s %128s %128s %" SCNu64, name, version, state, staged, &age) == 5) {
-                FleetNode *p;
-                if (f->n_pending >= FLEET_NODES_MAX)
-                        return;
-                p = reallocarray(f->pending, f->n_pending + 1, sizeof(FleetNode));
-                if (!p)
-                        return;
-                f->pending = p;
-                p[f->n_pending] = (FleetNode){
-                        .name = strdup(name),
-                        .version = strdup(none_to_empty(version)),
-                        .state = strdup(none_to_empty(state)),
-                        .staged = strdup(none_to_empty(staged)),
-                        .age_ms = age,
-                };
-                f->n_pending++;
-        } else if (sscanf(line, "fleet %u", &n) == 1) {
-                nodes_free(f->nodes, f->n_nodes);
-                f->nodes = TAKE_PTR(f->pending);
-                f->n_nodes = f->n_pending;
-                f->n_pending = 0;
-                f->answered_usec = now_monotonic_usec();
-                if (f->unanswered > 0)
-                        f->unanswered--;
-                f->restart_usec = 0; /* it works: a later failure starts again quickly */
-                set_error(f, "%s", "");
-                manager_properties_changed(f->m, "Fleet", NULL);
-        } else if (startswith(line, "error ")) {
-                const char *msg = strchr(line + strlen("error "), ' ');
-                if (f->unanswered > 0)
-                        f->unanswered--;
-                nodes_free(f->pending, f->n_pending);
-                f->pending = NULL;
-                f->n_pending = 0;
-                set_error(f, "%s", msg ? msg + 1 : line);
-        } else if (startswith(line, "created "))
+        if (startswith(line, "node ")) {
+                read_node_line(f, line);
+                return;
+        }
+        if (startswith(line, "rollout ")) {
+                read_rollout_line(f, line);
+                return;
+        }
+        if (startswith(line, "committed ")) {
+                char to[129], sha[129];
+                if (sscanf(line, "committed %" SCNu64 " %128s %128s", &id, to, sha) == 3) {
+                        f->pending_committed_id = id;
+                        (void) free_and_strdup(&f->pending_committed_to, to);
+                        (void) free_and_strdup(&f->pending_committed_sha256, sha);
+                }
+                return;
+        }
+        if (streq(line, "notify")) {
+                /* Another node changed something: look now, not a period later. */
+                f->heartbeat_again = true;
+                send_heartbeat(f);
+                return;
+        }
+        if (startswith(line, "created ")) {
                 log_info("Fleet: created the coordination database %s", line + strlen("created "));
-        else if (streq(line, "ready"))
-                log_info("Fleet: connected to the coordination database as node %s", f->node);
+                return;
+        }
+        if (f->agent_starting && (streq(line, "ready") || startswith(line, "error "))) {
+                f->agent_starting = false;
+                if (streq(line, "ready"))
+                        log_info("Fleet: connected to the coordination database as node %s", f->node);
+                else
+                        set_error(f, "%s", after_words(line, 2));
+                return;
+        }
+        if (f->n_queue == 0)
+                return; /* nothing asked: not an answer */
+        cmd = answered(f);
+
+        if (startswith(line, "error ")) {
+                const char *msg = after_words(line, 2);
+                bool busy = startswith(line, "error busy "), notleader = startswith(line, "error notleader ");
+
+                switch (cmd) {
+                case COMMAND_HEARTBEAT:
+                        nodes_free(f->pending, f->n_pending);
+                        f->pending = NULL;
+                        f->n_pending = 0;
+                        rollout_clear(&f->pending_rollout);
+                        set_error(f, "%s", msg);
+                        break;
+                case COMMAND_PROPOSE:
+                        engine_fleet_refused(
+                                m,
+                                busy ? msg
+                                     : "the fleet can't be asked: the coordination database does not answer");
+                        if (!busy)
+                                set_error(f, "%s", msg);
+                        break;
+                case COMMAND_LEAD:
+                        f->lead_in_flight = false;
+                        break;
+                case COMMAND_SET:
+                case COMMAND_BACKUP:
+                        f->set_in_flight = false;
+                        if (notleader)
+                                f->leading = 0; /* the lock went with a lost session */
+                        log_warning("Fleet: %s", msg);
+                        break;
+                }
+                return;
+        }
+        if (cmd == COMMAND_HEARTBEAT && sscanf(line, "fleet %31s", word) == 1) {
+                heartbeat_answered(f);
+                return;
+        }
+        if (cmd == COMMAND_PROPOSE && sscanf(line, "proposed %" SCNu64, &id) == 1) {
+                if (m->op && m->op->fleet_gate == FLEET_GATE_STAGED && m->op->fleet_rollout == 0) {
+                        _cleanup_free_ char *lead = strdup_printf("lead %" PRIu64, id);
+                        m->op->fleet_rollout = id;
+                        f->joined = id;
+                        log_notice(
+                                "Fleet: proposed rollout %" PRIu64 " of %s -> %s",
+                                id,
+                                m->op->from_version,
+                                m->op->to_version);
+                        manager_set_status(
+                                m,
+                                "Rollout %" PRIu64 " of %s: waiting for every node to stage it",
+                                id,
+                                m->op->to_version);
+                        if (lead && agent_send(f, COMMAND_LEAD, lead) >= 0)
+                                f->lead_in_flight = true;
+                        fleet_changed(m);
+                }
+                return;
+        }
+        if (cmd == COMMAND_LEAD) {
+                f->lead_in_flight = false;
+                if (sscanf(line, "leader %" SCNu64, &id) == 1) {
+                        if (f->leading != id)
+                                log_notice("Fleet: this node leads rollout %" PRIu64, id);
+                        f->leading = id;
+                        f->heartbeat_again = true;
+                        send_heartbeat(f);
+                }
+                return;
+        }
+        if (cmd == COMMAND_SET) {
+                /* The next answer shows it: ask now. */
+                f->heartbeat_again = true;
+                send_heartbeat(f);
+                return;
+        }
 }
 
 static int fleet_start_agent(Fleet *f);
@@ -163,7 +467,13 @@ static void on_agent_exit(Child *c, int status, const char *last, void *userdata
         Fleet *f = userdata;
 
         f->agent = NULL;
-        f->unanswered = 0;
+        /* What was asked is lost with it, and so is the lock: its session is gone. */
+        for (size_t i = 0; i < f->n_queue; i++)
+                if (f->queue[i] == COMMAND_PROPOSE)
+                        engine_fleet_refused(f->m, "the fleet agent ended before the rollout was proposed");
+        f->n_queue = 0;
+        f->leading = 0;
+        f->lead_in_flight = f->set_in_flight = false;
         if (!startswith(last, "error "))
                 set_error(
                         f,
@@ -269,6 +579,7 @@ static int fleet_start_agent(Fleet *f) {
         if (e_pass)
                 env[k++] = e_pass;
         env[k] = NULL;
+        f->agent_starting = true;
         r = child_spawn_writable(
                 m->event,
                 STRV_MAKE((char *) dbserver_helper_path(), "fleet-agent"),
@@ -284,40 +595,559 @@ static int fleet_start_agent(Fleet *f) {
         return r;
 }
 
-/* What this node says of itself: VERSION STATE STAGED, each a token. */
+/* What this node says of itself: VERSION STATE STAGED ROLLOUT STEP [REASON]. */
 static void send_heartbeat(Fleet *f) {
         Manager *m = f->m;
         const char *version = m->running_version ?: m->installed_version, *staged = releases_staged(m);
-        _cleanup_free_ char *line = NULL, *staged_version = NULL;
-        int r;
+        _cleanup_free_ char *line = NULL, *staged_version = NULL, *reason = NULL;
+        const char *why = m->op && m->op->fleet_rollout ? m->op->reason : f->part_reason;
 
         if (!f->agent)
                 return;
         /* An agent waiting on the server (a cut link, until its TCP timeouts) is not sent a
-         * backlog to work through when it is back: one heartbeat in hand is enough. */
-        if (f->unanswered > 0)
+         * backlog to work through when it is back: one heartbeat in hand is enough, and one more
+         * is sent when it answers if something changed meanwhile. */
+        if (in_flight(f, COMMAND_HEARTBEAT))
                 return;
+        f->heartbeat_again = false;
         if (endswith(strempty(staged), " (verified)"))
                 staged_version = strndup(staged, strcspn(staged, " "));
+        reason = reason_for_agent(why);
         line = strdup_printf(
-                "heartbeat %s %s %s",
+                "heartbeat %s %s %s %" PRIu64 " %s%s%s",
                 isempty(version) ? "-" : version,
                 m->op ? "busy" : "idle",
-                isempty(staged_version) ? "-" : staged_version);
+                isempty(staged_version) ? "-" : staged_version,
+                my_rollout(f),
+                my_step(f),
+                isempty(reason) ? "" : " ",
+                strempty(reason));
+        if (line)
+                (void) agent_send(f, COMMAND_HEARTBEAT, line);
+}
+
+static bool node_lost(Fleet *f, const FleetNode *n) {
+        uint64_t since_ms = f->answered_usec ? (now_monotonic_usec() - f->answered_usec) / USEC_PER_MSEC : 0;
+        return (n->age_ms + since_ms) * USEC_PER_MSEC > f->m->config->fleet.lost_after_usec;
+}
+
+static FleetNode *find_node(Fleet *f, const char *name) {
+        for (size_t i = 0; i < f->n_nodes; i++)
+                if (streq(f->nodes[i].name, name))
+                        return f->nodes + i;
+        return NULL;
+}
+
+/* A node's step in rollout id: "" when it is not (yet) in it. */
+static const char *step_in(const FleetNode *n, uint64_t id) {
+        return n && n->rollout == id ? strempty(n->step) : "";
+}
+
+static bool step_is(const char *step, const char *const *list) {
+        for (; *list; list++)
+                if (streq(step, *list))
+                        return true;
+        return false;
+}
+
+/* Steps of a node that went wrong: it is rolling back, or could not take part. */
+static const char *const steps_failing[] = {
+        "reverting", "reverted", "restarting", "rolled-back", "failed", "broken", "canceled", "resumed", NULL};
+/* Steps of a node whose part of a rollback is over. */
+static const char *const steps_back[] = {"rolled-back", "failed", "broken", "canceled", "committed", NULL};
+
+/* The nodes a rollout needs: the named ones, else every node that joined it or is up. */
+static size_t participants(Fleet *f, uint64_t id, const char **names, size_t max) {
+        const Config *c = f->m->config;
+        size_t k = 0;
+
+        if (strv_length(c->fleet.nodes) > 0) {
+                for (char **n = c->fleet.nodes; *n; n++)
+                        if (k < max)
+                                names[k++] = *n;
+                return k;
+        }
+        for (size_t i = 0; i < f->n_nodes && k < max; i++)
+                if (f->nodes[i].rollout == id || !node_lost(f, f->nodes + i))
+                        names[k++] = f->nodes[i].name;
+        return k;
+}
+
+static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) _printf_(3, 4);
+static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) {
+        _cleanup_free_ char *reason = NULL, *line = NULL, *clean = NULL;
+        va_list ap;
+
+        if (f->set_in_flight)
+                return;
+        va_start(ap, fmt);
+        if (vasprintf(&reason, fmt, ap) < 0)
+                reason = NULL;
+        va_end(ap);
+        clean = reason_for_agent(reason);
+        line = strdup_printf(
+                "set %" PRIu64 " %s%s%s", f->rollout.id, state, isempty(clean) ? "" : " ", strempty(clean));
         if (!line)
                 return;
-        r = child_write_line(f->agent, line);
-        if (r < 0)
-                set_error(f, "cannot tell the fleet agent: %s", strerror(-r));
+        log_notice(
+                "Fleet: rollout %" PRIu64 " -> %s%s%s",
+                f->rollout.id,
+                state,
+                isempty(clean) ? "" : ": ",
+                strempty(clean));
+        if (agent_send(f, COMMAND_SET, line) >= 0)
+                f->set_in_flight = true;
+}
+
+/* The leader moves the rollout on from what every node says. */
+static void coordinate(Fleet *f) {
+        const Rollout *R = &f->rollout;
+        const char *names[FLEET_NODES_MAX];
+        size_t n = participants(f, R->id, names, ELEMENTSOF(names)), joined = 0, expected;
+        const Config *c = f->m->config;
+        uint64_t in_state_usec = now_monotonic_usec() - f->state_seen_usec;
+        bool all_staged = true, all_stopped = true, all_settled = true, all_back = true;
+
+        expected = strv_length(c->fleet.nodes) ?: c->fleet.expect;
+        for (size_t i = 0; i < n; i++) {
+                FleetNode *node = find_node(f, names[i]);
+                const char *step = step_in(node, R->id);
+                bool lost = !node || node_lost(f, node);
+
+                if (*step)
+                        joined++;
+                if (streq(R->state, "rolling-back")) {
+                        if (!lost && !step_is(step, steps_back) && *step)
+                                all_back = false;
+                        continue;
+                }
+                if (lost) {
+                        if (streq(R->state, "staging"))
+                                rollout_set(
+                                        f,
+                                        "aborted",
+                                        "node %s is unreachable (%s); nothing was stopped",
+                                        names[i],
+                                        node ? "no heartbeat for longer than fleet.lost_after" : "never seen");
+                        else
+                                rollout_set(
+                                        f,
+                                        "rolling-back",
+                                        "node %s was lost during the %s step",
+                                        names[i],
+                                        R->state);
+                        return;
+                }
+                if (step_is(step, steps_failing)) {
+                        if (streq(R->state, "staging"))
+                                rollout_set(
+                                        f,
+                                        "aborted",
+                                        "node %s can't take part: %s",
+                                        names[i],
+                                        isempty(node->reason) ? step : node->reason);
+                        else
+                                rollout_set(
+                                        f,
+                                        "rolling-back",
+                                        "node %s: %s",
+                                        names[i],
+                                        isempty(node->reason) ? step : node->reason);
+                        return;
+                }
+                if (!*step && streq(R->state, "staging") && in_state_usec > FLEET_JOIN_TIMEOUT_USEC &&
+                    in_state_usec > c->fleet.lost_after_usec) {
+                        rollout_set(
+                                f,
+                                "aborted",
+                                "node %s did not join the rollout (it runs %s, %s); nothing was stopped",
+                                names[i],
+                                strempty(node->version),
+                                strempty(node->state));
+                        return;
+                }
+                all_staged = all_staged && streq(step, "staged");
+                all_stopped = all_stopped && streq(step, "stopped");
+                all_settled = all_settled && streq(step, "settled");
+        }
+        if (streq(R->state, "staging") && all_staged && joined >= expected && joined > 0)
+                rollout_set(f, "stopping", "every node staged %s", R->to);
+        else if (streq(R->state, "stopping") && all_stopped)
+                rollout_set(f, "leading", "every node is stopped; %s migrates the database", f->node);
+        else if (streq(R->state, "leading")) {
+                const char *mine = step_in(find_node(f, f->node), R->id);
+                if (streq(mine, "healthy") || streq(mine, "settled"))
+                        rollout_set(f, "following", "%s runs %s on the migrated database", f->node, R->to);
+        } else if (streq(R->state, "following") && all_settled)
+                rollout_set(f, "committed", "every node runs %s", R->to);
+        else if (streq(R->state, "rolling-back") && all_back)
+                rollout_set(f, "rolled-back", "%s", strempty(R->reason));
+}
+
+/* Who puts the database back: the node that holds a dump; for a clone (or no backup yet) the
+ * leader. */
+static char *restorer(const Rollout *R) {
+        if (startswith(strempty(R->backup), "dump:")) {
+                const char *node = R->backup + strlen("dump:");
+                return strndup(node, strcspn(node, ":"));
+        }
+        return strdup(strempty(R->leader));
+}
+
+/* FLEET_GATE_REVERTED, rolling back: the restorer once every other node is stopped, the others
+ * once it has put the database back. */
+static void rollback_restart(Fleet *f) {
+        Manager *m = f->m;
+        const Rollout *R = &f->rollout;
+        _cleanup_free_ char *who = restorer(R);
+        const char *names[FLEET_NODES_MAX];
+        size_t n;
+
+        if (!who)
+                return;
+        if (streq(who, f->node) || (isempty(who) && f->leading == R->id)) {
+                static const char *const stopped[] = {
+                        "reverted",
+                        "restarting",
+                        "rolled-back",
+                        "failed",
+                        "broken",
+                        "canceled",
+                        "committed",
+                        "staged",
+                        "",
+                        NULL};
+                n = participants(f, R->id, names, ELEMENTSOF(names));
+                for (size_t i = 0; i < n; i++) {
+                        FleetNode *node = find_node(f, names[i]);
+                        if (streq(names[i], f->node) || !node || node_lost(f, node))
+                                continue;
+                        if (!step_is(step_in(node, R->id), stopped))
+                                return; /* still running the new version */
+                }
+                if (m->op->backup_done)
+                        engine_fleet_restart(m, true, NULL);
+                else if (startswith(strempty(R->backup), "clone:"))
+                        engine_fleet_restart(m, false, R->backup + strlen("clone:"));
+                else
+                        engine_fleet_restart(m, false, NULL); /* no backup was taken: nothing migrated */
+                return;
+        }
+        FleetNode *r = find_node(f, who);
+        const char *step = step_in(r, R->id);
+        if (streq(step, "restarting") || streq(step, "rolled-back") || streq(step, "broken") ||
+            ((!r || node_lost(f, r)) && isempty(R->backup)))
+                engine_fleet_restart(m, false, NULL);
+        else if ((!r || node_lost(f, r)) && !isempty(R->backup))
+                manager_set_status(
+                        m,
+                        "Rolling back rollout %" PRIu64
+                        ": waiting for node %s, which holds the database's backup, "
+                        "to put it back",
+                        R->id,
+                        who);
+}
+
+/* A follower's turn: among the nodes stopped or starting, by name, the first fleet.parallel. */
+static bool my_turn(Fleet *f) {
+        const Rollout *R = &f->rollout;
+        size_t ahead = 0;
+
+        for (size_t i = 0; i < f->n_nodes; i++) {
+                const FleetNode *n = f->nodes + i;
+                const char *step = step_in(n, R->id);
+                if (streq(n->name, f->node))
+                        return ahead < f->m->config->fleet.parallel;
+                if ((streq(step, "stopped") || streq(step, "starting")) && !node_lost(f, n))
+                        ahead++;
+        }
+        return ahead < f->m->config->fleet.parallel;
+}
+
+/* This node's operation is in the open rollout: open the gate the state allows. */
+static void follow(Fleet *f) {
+        Manager *m = f->m;
+        Operation *op = m->op;
+        const Rollout *R = &f->rollout;
+        bool going = streq(R->state, "stopping") || streq(R->state, "leading") || streq(R->state, "following");
+
+        if (streq(R->state, "rolling-back") || streq(R->state, "aborted")) {
+                if (op->fleet_gate == FLEET_GATE_REVERTED)
+                        rollback_restart(f);
+                else
+                        engine_fleet_rollback(m, isempty(R->reason) ? "the fleet rolls back" : R->reason);
+                return;
+        }
+        if (!going)
+                return;
+        switch (op->fleet_gate) {
+        case FLEET_GATE_STAGED:
+                engine_fleet_stop(m);
+                break;
+        case FLEET_GATE_RESUMED:
+                engine_fleet_rollback(m, "the daemon stopped during the rollout");
+                break;
+        case FLEET_GATE_STOPPED:
+                if (streq(R->state, "leading") && f->leading == R->id)
+                        engine_fleet_lead(m);
+                else if (streq(R->state, "following") && f->leading != R->id && my_turn(f))
+                        engine_fleet_follow(m);
+                else if (streq(R->state, "following") && f->leading == R->id)
+                        engine_fleet_follow(m); /* took over from a leader that was healthy */
+                break;
+        default:
+                break;
+        }
+}
+
+/* The rollout this node's operation is part of has ended. */
+static void rollout_ended(Fleet *f) {
+        Manager *m = f->m;
+        Operation *op = m->op;
+
+        if (op->fleet_rollout == f->committed_id)
+                engine_fleet_commit(m);
+        else if (op->fleet_gate == FLEET_GATE_REVERTED)
+                engine_fleet_restart(m, false, NULL); /* whoever ended it put the database back */
         else
-                f->unanswered++;
+                engine_fleet_rollback(m, "the rollout ended without this node");
+}
+
+static void
+on_join_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
+        Fleet *f = m->fleet;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        uint64_t id = f ? f->joined : 0;
+
+        if (!f || !id)
+                return;
+        if (f->rollout.id != id) {
+                log_info("Fleet: staged for rollout %" PRIu64 ", which is over", id);
+                return;
+        }
+        if (r < 0) {
+                set_part(f, id, "failed", error ?: "staging failed");
+                return;
+        }
+        if (!streq(sha256, f->rollout.sha256)) {
+                set_part(
+                        f,
+                        id,
+                        "failed",
+                        "the release this node downloaded has another SHA-256 than the proposer's");
+                return;
+        }
+        if (m->op) {
+                set_part(f, id, "failed", "this node is busy with another operation");
+                return;
+        }
+        r = engine_fleet_join(m, jar, sha256, id, &e);
+        if (r < 0 || sd_bus_error_is_set(&e))
+                set_part(f, id, "failed", e.message ?: strerror(-r));
+}
+
+/* A rollout another node proposed: stage it and pass pre-flight. */
+static void join(Fleet *f) {
+        Manager *m = f->m;
+        const Rollout *R = &f->rollout;
+
+        f->joined = R->id;
+        if (isempty(m->installed_version) || !streq(m->installed_version, R->from)) {
+                _cleanup_free_ char *why = strdup_printf(
+                        "this node runs %s, not %s", strempty(m->installed_version), R->from);
+                set_part(f, R->id, "failed", why);
+                return;
+        }
+        log_notice("Fleet: joining rollout %" PRIu64 " of %s -> %s", R->id, R->from, R->to);
+        set_part(f, R->id, "preparing", "");
+        releases_stage(m, R->to, on_join_staged);
+}
+
+static void
+on_converge_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
+        Fleet *f = m->fleet;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        if (!f)
+                return;
+        if (r < 0) {
+                log_warning(
+                        "Fleet: cannot stage %s to catch up with the fleet: %s",
+                        strempty(f->committed_to),
+                        strempty(error));
+                return;
+        }
+        if (!streq_ptr(sha256, f->committed_sha256)) {
+                log_warning(
+                        "Fleet: the staged %s has another SHA-256 than the fleet committed; not catching up",
+                        strempty(f->committed_to));
+                return;
+        }
+        if (m->op || f->rollout.id)
+                return;
+        r = engine_fleet_converge(m, jar, sha256, &e);
+        if (r < 0 || sd_bus_error_is_set(&e))
+                log_warning(
+                        "Fleet: cannot catch up with %s: %s",
+                        strempty(f->committed_to),
+                        e.message ?: strerror(-r));
+}
+
+/* No rollout open: a node that was away catches up with the version the fleet committed. */
+static void converge(Fleet *f) {
+        Manager *m = f->m;
+        MbVersion mine, fleet;
+
+        if (!f->committed_id || isempty(f->committed_to) || isempty(m->installed_version) ||
+            streq(m->installed_version, f->committed_to))
+                return;
+        if (mb_version_parse(m->installed_version, &mine) < 0 ||
+            mb_version_parse(f->committed_to, &fleet) < 0 || mb_version_compare(&mine, &fleet) >= 0)
+                return;
+        if (f->converge_id == f->committed_id &&
+            now_monotonic_usec() - f->converge_usec < FLEET_CONVERGE_RETRY_USEC)
+                return;
+        f->converge_id = f->committed_id;
+        f->converge_usec = now_monotonic_usec();
+        log_notice(
+                "Fleet: the fleet committed %s (rollout %" PRIu64 ") and this node runs %s; catching up",
+                f->committed_to,
+                f->committed_id,
+                m->installed_version);
+        releases_stage(m, f->committed_to, on_converge_staged);
+}
+
+static void evaluate(Fleet *f) {
+        Manager *m = f->m;
+        Operation *op = m->op;
+        const Rollout *R = &f->rollout;
+
+        if (R->id) {
+                FleetNode *leader = isempty(R->leader) ? NULL : find_node(f, R->leader);
+                bool lost = !leader || node_lost(f, leader) ||
+                        (streq_ptr(R->leader, f->node) && f->leading != R->id);
+
+                /* A leader lost (its session, and so the lock, went with it) is replaced by whoever
+                 * takes the lock; a rollout without one yet is left to its proposer for a while. */
+                if (f->leading != R->id && !f->lead_in_flight && lost &&
+                    (!isempty(R->leader) ||
+                     now_monotonic_usec() - f->state_seen_usec > 2 * m->config->fleet.heartbeat_usec)) {
+                        _cleanup_free_ char *line = strdup_printf("lead %" PRIu64, R->id);
+                        if (line && agent_send(f, COMMAND_LEAD, line) >= 0)
+                                f->lead_in_flight = true;
+                }
+                if (f->leading == R->id)
+                        coordinate(f);
+                if (op && op->fleet_rollout == R->id)
+                        follow(f);
+                else if (op && op->fleet_rollout && !op->fleet_converge)
+                        rollout_ended(f);
+                else if (!op && f->joined != R->id && streq(R->state, "staging") && m->releases)
+                        join(f);
+                return;
+        }
+        if (op && op->fleet_rollout && !op->fleet_converge)
+                rollout_ended(f);
+        else if (!op && !releases_busy(m))
+                converge(f);
 }
 
 static int on_heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Fleet *f = userdata;
 
         send_heartbeat(f);
+        /* Also between answers: a lost node is noticed by time passing, not only by news. */
+        if (f->answered_usec)
+                evaluate(f);
         return sd_event_source_set_time_relative(s, f->m->config->fleet.heartbeat_usec);
+}
+
+void fleet_propose(Manager *m) {
+        Fleet *f = m->fleet;
+        Operation *op = m->op;
+        _cleanup_free_ char *line = NULL;
+
+        if (!f || !f->agent || !f->answered_usec || !isempty(f->error)) {
+                engine_fleet_refused(
+                        m,
+                        f && !isempty(f->error)
+                                ? f->error
+                                : "the fleet can't be reached yet (no answer from the coordination database); see mbctl fleet status");
+                return;
+        }
+        if (f->rollout.id) {
+                _cleanup_free_ char *why = strdup_printf(
+                        "rollout %" PRIu64
+                        " (%s -> %s, %s) is open; it must end first (see mbctl fleet status)",
+                        f->rollout.id,
+                        f->rollout.from,
+                        f->rollout.to,
+                        f->rollout.state);
+                engine_fleet_refused(m, why ?: "another rollout is open");
+                return;
+        }
+        line = strdup_printf("propose %s %s %s", op->from_version, op->to_version, op->to_sha256);
+        if (!line || agent_send(f, COMMAND_PROPOSE, line) < 0)
+                engine_fleet_refused(m, "cannot ask the fleet agent");
+}
+
+void fleet_changed(Manager *m) {
+        Fleet *f = m->fleet;
+
+        if (!f)
+                return;
+        f->heartbeat_again = true;
+        send_heartbeat(f);
+}
+
+void fleet_backup_taken(Manager *m) {
+        Fleet *f = m->fleet;
+        const Operation *op = m->op;
+        _cleanup_free_ char *line = NULL;
+
+        if (!f || !op->fleet_rollout || f->leading != op->fleet_rollout)
+                return;
+        if (op->backup_clone)
+                line = strdup_printf("backup %" PRIu64 " clone:%s", op->fleet_rollout, op->backup_clone);
+        else
+                line = strdup_printf(
+                        "backup %" PRIu64 " dump:%s:%s", op->fleet_rollout, f->node, op->backup_path);
+        /* A path with a space can't be a token: the record says only which node has it. */
+        if (line && strchr(after_words(line, 2), ' ')) {
+                free(line);
+                line = strdup_printf("backup %" PRIu64 " dump:%s:-", op->fleet_rollout, f->node);
+        }
+        if (line)
+                (void) agent_send(f, COMMAND_BACKUP, line);
+}
+
+void fleet_operation_finished(Manager *m, const Operation *op) {
+        Fleet *f = m->fleet;
+        const char *step;
+
+        if (!f || !op->fleet_rollout || op->fleet_converge)
+                return;
+        switch (op->result) {
+        case RESULT_COMMITTED:
+                step = "committed";
+                break;
+        case RESULT_ROLLED_BACK:
+                step = "rolled-back";
+                break;
+        case RESULT_CANCELED:
+                step = "canceled";
+                break;
+        case RESULT_ROLLBACK_FAILED:
+                step = "broken";
+                break;
+        default:
+                step = "failed";
+        }
+        f->part_rollout = op->fleet_rollout;
+        (void) free_and_strdup(&f->part_step, step);
+        (void) free_and_strdup(&f->part_reason, op->result == RESULT_COMMITTED ? "" : op->reason);
+        /* The engine is idle only after this returns: the heartbeat goes out from the loop. */
+        f->heartbeat_again = true;
 }
 
 int fleet_new(Manager *m, Fleet **ret) {
@@ -372,11 +1202,24 @@ Fleet *fleet_free(Fleet *f) {
                 (void) unlink(f->secret_file);
         nodes_free(f->nodes, f->n_nodes);
         nodes_free(f->pending, f->n_pending);
+        rollout_clear(&f->rollout);
+        rollout_clear(&f->pending_rollout);
+        free(f->committed_to);
+        free(f->committed_sha256);
+        free(f->pending_committed_to);
+        free(f->pending_committed_sha256);
+        free(f->state_seen);
+        free(f->part_step);
+        free(f->part_reason);
         free(f->node);
         free(f->secret_file);
         free(f->error);
         free(f);
         return NULL;
+}
+
+static json_object *json_string_or_empty(const char *s) {
+        return json_object_new_string(strempty(s));
 }
 
 char *fleet_json(Manager *m) {
@@ -414,18 +1257,22 @@ char *fleet_json(Manager *m) {
                 o, "heartbeat_ms", json_object_new_uint64(c->fleet.heartbeat_usec / USEC_PER_MSEC));
         json_object_object_add(
                 o, "lost_after_ms", json_object_new_uint64(c->fleet.lost_after_usec / USEC_PER_MSEC));
+        json_object_object_add(o, "parallel", json_object_new_uint64(c->fleet.parallel));
         for (size_t i = 0; i < f->n_nodes; i++) {
                 const FleetNode *n = f->nodes + i;
                 json_object *e = json_object_new_object();
                 uint64_t age_ms = n->age_ms + since_ms;
                 bool lost = age_ms * USEC_PER_MSEC > c->fleet.lost_after_usec;
                 json_object_object_add(e, "name", json_object_new_string(n->name));
-                json_object_object_add(e, "version", json_object_new_string(strempty(n->version)));
-                json_object_object_add(e, "state", json_object_new_string(strempty(n->state)));
-                json_object_object_add(e, "staged", json_object_new_string(strempty(n->staged)));
+                json_object_object_add(e, "version", json_string_or_empty(n->version));
+                json_object_object_add(e, "state", json_string_or_empty(n->state));
+                json_object_object_add(e, "staged", json_string_or_empty(n->staged));
                 json_object_object_add(e, "age_ms", json_object_new_uint64(age_ms));
                 json_object_object_add(e, "lost", json_object_new_boolean(lost));
                 json_object_object_add(e, "self", json_object_new_boolean(streq(n->name, f->node)));
+                json_object_object_add(e, "rollout", json_object_new_uint64(n->rollout));
+                json_object_object_add(e, "step", json_string_or_empty(n->step));
+                json_object_object_add(e, "reason", json_string_or_empty(n->reason));
                 json_object_array_add(nodes, e);
                 if (!lost)
                         present++;
@@ -442,6 +1289,27 @@ char *fleet_json(Manager *m) {
         json_object_object_add(o, "missing", missing);
         json_object_object_add(o, "healthy", json_object_new_uint64(present));
         json_object_object_add(o, "answered", json_object_new_boolean(f->answered_usec > 0));
+        if (f->rollout.id) {
+                json_object *r = json_object_new_object();
+                json_object_object_add(r, "id", json_object_new_uint64(f->rollout.id));
+                json_object_object_add(r, "from", json_string_or_empty(f->rollout.from));
+                json_object_object_add(r, "to", json_string_or_empty(f->rollout.to));
+                json_object_object_add(r, "sha256", json_string_or_empty(f->rollout.sha256));
+                json_object_object_add(r, "state", json_string_or_empty(f->rollout.state));
+                json_object_object_add(r, "leader", json_string_or_empty(f->rollout.leader));
+                json_object_object_add(r, "backup", json_string_or_empty(f->rollout.backup));
+                json_object_object_add(r, "reason", json_string_or_empty(f->rollout.reason));
+                json_object_object_add(r, "leading", json_object_new_boolean(f->leading == f->rollout.id));
+                json_object_object_add(o, "rollout", r);
+        } else
+                json_object_object_add(o, "rollout", NULL);
+        if (f->committed_id) {
+                json_object *r = json_object_new_object();
+                json_object_object_add(r, "id", json_object_new_uint64(f->committed_id));
+                json_object_object_add(r, "version", json_string_or_empty(f->committed_to));
+                json_object_object_add(o, "committed", r);
+        } else
+                json_object_object_add(o, "committed", NULL);
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         return s;

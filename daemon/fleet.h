@@ -2,10 +2,17 @@
 #pragma once
 
 /* This node's place in a fleet (fleet.enabled; docs/fleet.md). mbupgraded-db fleet-agent runs
- * beside the daemon for as long as it does (started again, with backoff, when it ends); every
- * fleet.heartbeat the daemon tells it this node's version and state, and keeps the list of nodes
- * it answers with: the Fleet property, which mbctl fleet status shows. The rollout itself comes
- * next (issue 7). */
+ * beside the daemon for as long as it does (started again, with backoff, when it ends) and holds
+ * its connection to the coordination database. Every fleet.heartbeat, and at once whenever this
+ * node's part changes or another node's agent says something changed, the daemon tells it this
+ * node's version, state and step in the rollout, and reads back the rollout and every node.
+ *
+ * From that answer this node follows the rollout: it joins one another node proposed (stages the
+ * release and passes pre-flight), and opens the engine's gates as the rollout's state allows.
+ * The node that holds the rollout's advisory lock (the proposer, or whoever took over from a
+ * leader that was lost) also moves the rollout on: staging, stopping, leading, following,
+ * committed, or rolling-back and rolled-back, aborted. A node that was away catches up with the
+ * version the fleet committed by itself. */
 
 #include "manager.h"
 
@@ -16,5 +23,18 @@ int fleet_new(Manager *m, Fleet **ret);
 Fleet *fleet_free(Fleet *f);
 
 /* The Fleet property: {"node", "expected", "error", "nodes": [{"name", "version", "state",
- * "staged", "age_ms", "lost"}], "missing": [names]}; "" when not in a fleet. */
+ * "staged", "age_ms", "lost", "self", "rollout", "step", "reason"}], "missing": [names],
+ * "rollout": {"id", "from", "to", "state", "leader", "backup", "reason", "leading"} or null,
+ * "committed": {"id", "version"} or null}; "" when not in a fleet. */
 char *fleet_json(Manager *m);
+
+/* The engine's side. */
+/* Pre-flight of an upgrade asked of this node passed: propose it to the fleet. The answer opens
+ * the gate (engine_fleet_*) or refuses (engine_fleet_refused). */
+void fleet_propose(Manager *m);
+/* This node's step changed: tell the fleet now. */
+void fleet_changed(Manager *m);
+/* The leader's backup is taken: record where, so that whoever ends the rollout finds it. */
+void fleet_backup_taken(Manager *m);
+/* An operation ended: what this node says of its part from now on. */
+void fleet_operation_finished(Manager *m, const Operation *op);

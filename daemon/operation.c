@@ -109,6 +109,7 @@ Operation *operation_free(Operation *op) {
         free(op->db_name);
         free(op->restore_clone);
         free(op->backup_clone);
+        free(op->fleet_rollback);
         free(op->backup_path);
         free(op->backup_sha256);
         free(op->restore_path);
@@ -147,26 +148,28 @@ Operation *operation_free(Operation *op) {
         X(restore_version) \
         X(reason)
 
-#define UINT_FIELDS(X)  \
-        X(id)           \
-        X(jar_uid)      \
-        X(jar_gid)      \
-        X(jar_mode)     \
-        X(db_uid)       \
-        X(db_gid)       \
-        X(db_mode)      \
-        X(backup_size)  \
-        X(main_pid)     \
-        X(n_restarts)   \
-        X(started_usec) \
-        X(stopped_usec) \
-        X(serving_usec) \
-        X(finished_usec)
+#define UINT_FIELDS(X)   \
+        X(id)            \
+        X(jar_uid)       \
+        X(jar_gid)       \
+        X(jar_mode)      \
+        X(db_uid)        \
+        X(db_gid)        \
+        X(db_mode)       \
+        X(backup_size)   \
+        X(main_pid)      \
+        X(n_restarts)    \
+        X(started_usec)  \
+        X(stopped_usec)  \
+        X(serving_usec)  \
+        X(finished_usec) \
+        X(fleet_rollout)
 
 #define BOOL_FIELDS(X) \
         X(force)       \
         X(swapped)     \
-        X(backup_done)
+        X(backup_done) \
+        X(fleet_converge)
 
 static json_object *operation_to_json(const Operation *op) {
         json_object *o = json_object_new_object();
@@ -338,6 +341,10 @@ char *operation_to_history_json(const Operation *op) {
                 json_object_object_add(o, "schema", json_object_new_string(op->db_schema));
         if (op->to_sha256)
                 json_object_object_add(o, "sha256", json_object_new_string(op->to_sha256));
+        if (op->fleet_rollout)
+                json_object_object_add(o, "fleet_rollout", json_object_new_uint64(op->fleet_rollout));
+        if (op->fleet_converge)
+                json_object_object_add(o, "fleet_converge", json_object_new_boolean(true));
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         return s;

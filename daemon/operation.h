@@ -93,6 +93,15 @@ typedef struct Operation {
         char *restore_version; /* restore operations: the version the backup belongs to */
         char *restore_clone;   /* restore operations: the clone database restore_path names */
 
+        /* Fleet (docs/fleet.md): the rollout this upgrade is this node's part of (0: none); a
+         * node catching up with the version its fleet committed (no backup: the database is
+         * the fleet's, migrated already). */
+        uint64_t fleet_rollout;
+        bool fleet_converge;
+        int fleet_gate;       /* not persisted: FleetGate, where the engine waits for the fleet */
+        char *fleet_rollback; /* not persisted: the fleet rolls back, at the next step */
+        bool fleet_commit;    /* not persisted: the fleet committed; finish once settled */
+
         uint32_t main_pid; /* after our start job, to notice restarts */
         uint32_t n_restarts;
         uint64_t started_usec; /* CLOCK_REALTIME */

@@ -34,10 +34,6 @@
 #define STAGED_KEEP 2
 #define FIRST_CHECK_DELAY_USEC (5 * USEC_PER_SEC)
 
-/* On success jar is the verified JAR and sha256 what it was verified with. */
-typedef void (*StageCallback)(
-        Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error);
-
 typedef struct Stage {
         char *version;
         char *dir, *jar, *sha_file, *sig_file;
@@ -997,6 +993,10 @@ static void stage_version(Manager *m, const char *version, StageCallback cb) {
         prune_staging(m, version);
         log_info("Staging %s from %s", version, s->jar_url);
         stage_next(m);
+}
+
+void releases_stage(Manager *m, const char *version, StageCallback cb) {
+        stage_version(m, version, cb);
 }
 
 /* Plans */

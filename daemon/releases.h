@@ -20,6 +20,13 @@ int releases_check(Manager *m, sd_bus_message *call, sd_bus_error *error);
  * with (t id, s summary); id 0 means nothing was started (nothing to do, or a dry run). */
 int releases_upgrade(Manager *m, const char *version, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
 int releases_window(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
+/* Stages version (downloads and verifies it, or finds it staged already) and calls cb: on success
+ * jar is the verified JAR and sha256 what it was verified with; refused when verification said
+ * no. For a node joining its fleet's rollout. */
+typedef void (*StageCallback)(
+        Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error);
+void releases_stage(Manager *m, const char *version, StageCallback cb);
+
 /* mbctl list: a JSON array, one object per release with the policy's verdict. */
 int releases_list_json(Manager *m, char **ret);
 

@@ -4,12 +4,13 @@
  * own beside the application database, never in its dumps), creates the node table once, and
  * then answers the daemon's lines on stdin, one report a line on stdout:
  *
- *   heartbeat VERSION STATE STAGED [ROLLOUT STEP]   (each a token; "-" for none)
+ *   heartbeat VERSION STATE STAGED [ROLLOUT STEP [REASON...]]   (each a token; "-" for none)
  *       -> this node's row upserted (last_seen = the server's now()), then the open rollout if
- *          there is one, and every node:
- *          rollout ID FROM TO SHA256 STATE LEADER
- *          node NAME VERSION STATE STAGED AGE_MS ROLLOUT STEP   (one line a node, by name)
- *          fleet N                                              (the end: N nodes)
+ *          there is one, the newest committed one, and every node:
+ *          rollout ID FROM TO SHA256 STATE LEADER BACKUP [REASON...]
+ *          committed ID TO SHA256
+ *          node NAME VERSION STATE STAGED AGE_MS ROLLOUT STEP [REASON...]   (a line a node)
+ *          fleet N                                                         (the end: N nodes)
  *   propose FROM TO SHA256   -> "proposed ID": a rollout in state staging; "error busy ..." when
  *                               one is open already (at most one is: a unique index says so)
  *   lead ID                  -> "leader ID" when this agent's session took the rollout's advisory
@@ -17,6 +18,13 @@
  *                               it), else "follower ID LEADER"
  *   set ID STATE [REASON]    -> "set ID STATE", by the leader only ("error notleader ..." else);
  *                               an end state (committed, rolled-back, aborted) lets the lock go
+ *   backup ID WHERE          -> "backup ID": where the leader's backup is (clone:DB, or
+ *                               dump:NODE:PATH), by the leader only
+ *
+ * Every change (a node's rollout, step, state or version, a proposal, a new state) is also a
+ * NOTIFY on the channel mbup_fleet, which every agent LISTENs to: another node's change is the
+ * line "notify", on which the daemon sends its next heartbeat at once instead of a period later.
+ * So a rollout moves on in milliseconds, not heartbeats.
  *
  * The connection comes from the environment: MBUP_FLEET_CONNINFO (libpq, without the password),
  * PGPASSFILE (0600), MBUP_FLEET_NODE (this node's name), MBUP_FLEET_HOST (shown to people). A
@@ -26,6 +34,7 @@
  * connects again. EOF on stdin ends it (exit 0). */
 #include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +49,7 @@
 
 #define LINE_MAX_FLEET 1024U
 #define TOKEN_MAX 128U
+#define REASON_MAX 600U
 /* pg_advisory_xact_lock key serializing the schema's creation among nodes starting together. */
 #define SCHEMA_LOCK_KEY "7415020661"
 
@@ -54,6 +64,7 @@ static const char schema_sql[] =
         " last_seen timestamptz NOT NULL DEFAULT now());"
         "ALTER TABLE mbup_nodes ADD COLUMN IF NOT EXISTS rollout bigint NOT NULL DEFAULT 0;"
         "ALTER TABLE mbup_nodes ADD COLUMN IF NOT EXISTS step text NOT NULL DEFAULT '';"
+        "ALTER TABLE mbup_nodes ADD COLUMN IF NOT EXISTS reason text NOT NULL DEFAULT '';"
         "CREATE TABLE IF NOT EXISTS mbup_rollouts ("
         " id bigserial PRIMARY KEY,"
         " from_version text NOT NULL,"
@@ -65,6 +76,7 @@ static const char schema_sql[] =
         " proposer text NOT NULL,"
         " created timestamptz NOT NULL DEFAULT now(),"
         " updated timestamptz NOT NULL DEFAULT now());"
+        "ALTER TABLE mbup_rollouts ADD COLUMN IF NOT EXISTS backup text NOT NULL DEFAULT '';"
         "CREATE UNIQUE INDEX IF NOT EXISTS mbup_rollouts_one_open ON mbup_rollouts ((true))"
         " WHERE state NOT IN ('committed', 'rolled-back', 'aborted')";
 
@@ -97,6 +109,15 @@ static bool rollout_state_is_end(const char *s) {
 static bool rollout_id_ok(const char *s) {
         unsigned v;
         return safe_atou(s, &v) >= 0 && v >= 1 && v <= INT32_MAX;
+}
+
+/* What follows the first n words of s (and the spaces after them). */
+static const char *skip_words(const char *s, unsigned n) {
+        for (unsigned i = 0; i < n; i++) {
+                s += strspn(s, " ");
+                s += strcspn(s, " ");
+        }
+        return s + strspn(s, " ");
 }
 
 static PGconn *conn_free(PGconn *c) {
@@ -226,15 +247,33 @@ static PGconn *fleet_connect(const char *conninfo_env) {
                 (void) report_failure("schema", "cannot create the fleet's table: %s", PQresultErrorMessage(r));
                 return NULL;
         }
-        PQclear(PQexec(c, "SET statement_timeout = '10s'"));
+        PQclear(PQexec(c, "SET statement_timeout = '10s'; LISTEN mbup_fleet"));
         return TAKE_PTR(c);
 }
 
-/* args: VERSION STATE STAGED [ROLLOUT STEP] */
-static int heartbeat(PGconn *c, const char *node, const char *host, char *const args[5]) {
-        _cleanup_pgresult_ PGresult *up = NULL, *all = NULL, *open = NULL;
-        char pid[16];
-        const char *params[8];
+/* A reason as the protocol carries it: printable ASCII (spaces too), not too long; rows that
+ * are not are shown without one. */
+static bool reason_ok(const char *s) {
+        if (strlen(s) > REASON_MAX)
+                return false;
+        for (const char *c = s; *c; c++)
+                if ((unsigned char) *c < 0x20 || (unsigned char) *c >= 0x7f)
+                        return false;
+        return true;
+}
+
+/* Tells the other agents that something changed. Best effort: their next heartbeat sees it. */
+static void notify_change(PGconn *c) {
+        PQclear(PQexec(c, "NOTIFY mbup_fleet"));
+}
+
+/* args: VERSION STATE STAGED [ROLLOUT STEP]; reason: what follows them, "" for none. last: what
+ * this node said the heartbeat before, to notify the others only of changes. */
+static int
+heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], const char *reason, char *last) {
+        _cleanup_pgresult_ PGresult *up = NULL, *all = NULL, *open = NULL, *done = NULL;
+        char pid[16], said[LINE_MAX_FLEET];
+        const char *params[9];
         int n;
 
         (void) snprintf(pid, sizeof(pid), "%d", (int) getppid());
@@ -246,41 +285,64 @@ static int heartbeat(PGconn *c, const char *node, const char *host, char *const 
         params[5] = none_to_empty(args[2]);
         params[6] = args[3] ? args[3] : "0";
         params[7] = args[4] ? none_to_empty(args[4]) : "";
+        params[8] = reason;
         up = pg_query(
                 c,
-                "INSERT INTO mbup_nodes (name, host, pid, version, state, staged, rollout, step, last_seen) "
-                "VALUES ($1, $2, $3::integer, $4, $5, $6, $7::bigint, $8, now()) "
+                "INSERT INTO mbup_nodes (name, host, pid, version, state, staged, rollout, step, reason, last_seen) "
+                "VALUES ($1, $2, $3::integer, $4, $5, $6, $7::bigint, $8, $9, now()) "
                 "ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, "
                 "version = EXCLUDED.version, state = EXCLUDED.state, staged = EXCLUDED.staged, "
-                "rollout = EXCLUDED.rollout, step = EXCLUDED.step, last_seen = now()",
-                8,
+                "rollout = EXCLUDED.rollout, step = EXCLUDED.step, reason = EXCLUDED.reason, last_seen = now()",
+                9,
                 params);
         if (PQresultStatus(up) != PGRES_COMMAND_OK)
                 return report_failure("connect", "cannot record the heartbeat: %s", PQresultErrorMessage(up));
+        (void) snprintf(
+                said, sizeof(said), "%s %s %s %s %s", params[3], params[4], params[5], params[6], params[7]);
+        if (!streq(said, last)) {
+                notify_change(c);
+                memcpy(last, said, sizeof(said));
+        }
         open = PQexec(
                 c,
-                "SELECT id, from_version, to_version, sha256, state, leader FROM mbup_rollouts "
+                "SELECT id, from_version, to_version, sha256, state, leader, backup, reason FROM mbup_rollouts "
                 "WHERE state NOT IN ('committed', 'rolled-back', 'aborted')");
         if (PQresultStatus(open) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the rollout: %s", PQresultErrorMessage(open));
         if (PQntuples(open) == 1) {
                 bool ok = true;
-                for (int k = 0; k < 6; k++)
+                for (int k = 0; k < 7; k++)
                         ok = ok && token_ok(empty_to_none(PQgetvalue(open, 0, k)));
                 if (ok)
                         report_line(
-                                "rollout %s %s %s %s %s %s",
+                                "rollout %s %s %s %s %s %s %s%s%s",
                                 PQgetvalue(open, 0, 0),
                                 PQgetvalue(open, 0, 1),
                                 PQgetvalue(open, 0, 2),
                                 PQgetvalue(open, 0, 3),
                                 PQgetvalue(open, 0, 4),
-                                empty_to_none(PQgetvalue(open, 0, 5)));
+                                empty_to_none(PQgetvalue(open, 0, 5)),
+                                empty_to_none(PQgetvalue(open, 0, 6)),
+                                reason_ok(PQgetvalue(open, 0, 7)) && *PQgetvalue(open, 0, 7) ? " " : "",
+                                reason_ok(PQgetvalue(open, 0, 7)) ? PQgetvalue(open, 0, 7) : "");
         }
+        /* The version the fleet last committed to: a node that was away converges on it. */
+        done = PQexec(
+                c,
+                "SELECT id, to_version, sha256 FROM mbup_rollouts WHERE state = 'committed' "
+                "ORDER BY id DESC LIMIT 1");
+        if (PQresultStatus(done) != PGRES_TUPLES_OK)
+                return report_failure("connect", "cannot read the rollouts: %s", PQresultErrorMessage(done));
+        if (PQntuples(done) == 1 && token_ok(PQgetvalue(done, 0, 1)) && token_ok(PQgetvalue(done, 0, 2)))
+                report_line(
+                        "committed %s %s %s",
+                        PQgetvalue(done, 0, 0),
+                        PQgetvalue(done, 0, 1),
+                        PQgetvalue(done, 0, 2));
         all = PQexec(
                 c,
                 "SELECT name, version, state, staged, "
-                "(extract(epoch FROM (now() - last_seen)) * 1000)::bigint, rollout, step "
+                "(extract(epoch FROM (now() - last_seen)) * 1000)::bigint, rollout, step, reason "
                 "FROM mbup_nodes ORDER BY name");
         if (PQresultStatus(all) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the nodes: %s", PQresultErrorMessage(all));
@@ -289,21 +351,25 @@ static int heartbeat(PGconn *c, const char *node, const char *host, char *const 
                 const char *name = PQgetvalue(all, i, 0), *version = PQgetvalue(all, i, 1),
                            *state = PQgetvalue(all, i, 2), *staged = PQgetvalue(all, i, 3),
                            *age = PQgetvalue(all, i, 4), *rollout = PQgetvalue(all, i, 5),
-                           *step = PQgetvalue(all, i, 6);
+                           *step = PQgetvalue(all, i, 6), *why = PQgetvalue(all, i, 7);
                 /* Rows are written by every node: one that is not what a node writes is skipped. */
                 if (!token_ok(name) || !token_ok(empty_to_none(version)) ||
                     !token_ok(empty_to_none(state)) || !token_ok(empty_to_none(staged)) || !token_ok(age) ||
                     !token_ok(rollout) || !token_ok(empty_to_none(step)))
                         continue;
+                if (!reason_ok(why))
+                        why = "";
                 report_line(
-                        "node %s %s %s %s %s %s %s",
+                        "node %s %s %s %s %s %s %s%s%s",
                         name,
                         empty_to_none(version),
                         empty_to_none(state),
                         empty_to_none(staged),
                         age,
                         rollout,
-                        empty_to_none(step));
+                        empty_to_none(step),
+                        *why ? " " : "",
+                        why);
         }
         report_line("fleet %d", n);
         return 0;
@@ -320,6 +386,7 @@ static int propose(PGconn *c, const char *node, char *const args[3]) {
                 4,
                 params);
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+                notify_change(c);
                 report_line("proposed %s", PQgetvalue(r, 0, 0));
                 return 0;
         }
@@ -357,6 +424,7 @@ static int lead(PGconn *c, const char *node, const char *id) {
                 if (PQresultStatus(up) != PGRES_COMMAND_OK)
                         return report_failure(
                                 "connect", "cannot record the leader: %s", PQresultErrorMessage(up));
+                notify_change(c);
                 report_line("leader %s", id);
                 return 0;
         }
@@ -371,9 +439,10 @@ static int lead(PGconn *c, const char *node, const char *id) {
         return 0;
 }
 
-static int set_state(PGconn *c, const char *id, const char *state, const char *reason) {
-        _cleanup_pgresult_ PGresult *held = NULL, *up = NULL, *unlock = NULL;
-        const char *params[3] = {id, state, reason};
+/* Whether this agent's session holds rollout id's lock: 1, 0, or < 0 after reporting why not. */
+static int holds_lock(PGconn *c, const char *id) {
+        _cleanup_pgresult_ PGresult *held = NULL;
+        const char *params[1] = {id};
 
         /* pg_try_advisory_lock(int, int) takes a lock with objsubid 2. */
         held = pg_query(
@@ -383,11 +452,24 @@ static int set_state(PGconn *c, const char *id, const char *state, const char *r
                 1,
                 params);
         if (PQresultStatus(held) != PGRES_TUPLES_OK)
-                return report_failure(
+                return -report_failure(
                         "connect", "cannot check the rollout's lock: %s", PQresultErrorMessage(held));
-        if (!streq(PQgetvalue(held, 0, 0), "1"))
-                return report_failure(
+        if (!streq(PQgetvalue(held, 0, 0), "1")) {
+                (void) report_failure(
                         "notleader", "this node does not lead rollout %s (lead %s first)", id, id);
+                return 0;
+        }
+        return 1;
+}
+
+static int set_state(PGconn *c, const char *id, const char *state, const char *reason) {
+        _cleanup_pgresult_ PGresult *up = NULL, *unlock = NULL;
+        const char *params[3] = {id, state, reason_ok(reason) ? reason : ""};
+        int r;
+
+        r = holds_lock(c, id);
+        if (r <= 0)
+                return 1;
         up = pg_query(
                 c,
                 "UPDATE mbup_rollouts SET state = $2, reason = $3, updated = now() WHERE id = $1::bigint",
@@ -399,89 +481,179 @@ static int set_state(PGconn *c, const char *id, const char *state, const char *r
         if (rollout_state_is_end(state))
                 unlock = pg_query(
                         c, "SELECT pg_advisory_unlock(" ROLLOUT_LOCK_CLASS ", $1::integer)", 1, params);
+        notify_change(c);
         report_line("set %s %s", id, state);
         return 0;
 }
 
-/* What follows the first n words of s (and the spaces after them). */
-static const char *skip_words(const char *s, unsigned n) {
-        for (unsigned i = 0; i < n; i++) {
-                s += strspn(s, " ");
-                s += strcspn(s, " ");
+static int set_backup(PGconn *c, const char *id, const char *where) {
+        _cleanup_pgresult_ PGresult *up = NULL;
+        const char *params[2] = {id, where};
+        int r;
+
+        r = holds_lock(c, id);
+        if (r <= 0)
+                return 1;
+        up = pg_query(
+                c, "UPDATE mbup_rollouts SET backup = $2, updated = now() WHERE id = $1::bigint", 2, params);
+        if (PQresultStatus(up) != PGRES_COMMAND_OK)
+                return report_failure("connect", "cannot record the backup: %s", PQresultErrorMessage(up));
+        report_line("backup %s", id);
+        return 0;
+}
+
+/* "notify" once for any number of other agents' notifications waiting; our own are not news. */
+static void drain_notifications(PGconn *c) {
+        bool other = false;
+        PGnotify *n;
+
+        while ((n = PQnotifies(c))) {
+                if (n->be_pid != PQbackendPID(c))
+                        other = true;
+                PQfreemem(n);
         }
-        return s + strspn(s, " ");
+        if (other)
+                report_line("notify");
+}
+
+typedef struct Agent {
+        const char *conninfo, *node, *host;
+        PGconn *c;
+        char last[LINE_MAX_FLEET]; /* what the last heartbeat said, "" after a (re)connect */
+} Agent;
+
+static void agent_line(Agent *a, char *line) {
+        char *args[6] = {}, *save = NULL, *verb, *rest, copy[LINE_MAX_FLEET];
+        size_t k = 0;
+        bool ok = true;
+        int r;
+
+        (void) snprintf(copy, sizeof(copy), "%s", line);
+        verb = strtok_r(line, " ", &save);
+        while (k < ELEMENTSOF(args) - 1 && (args[k] = strtok_r(NULL, " ", &save)))
+                k++;
+        rest = save && *save ? save : NULL; /* a REASON goes on past its first word */
+        for (size_t i = 0; i < k; i++)
+                if (!token_ok(args[i]))
+                        ok = false;
+        if (!verb || !ok)
+                ok = false;
+        else if (streq(verb, "heartbeat"))
+                ok = (k == 3 && !rest) ||
+                        (k == 5 && (streq(args[3], "0") || rollout_id_ok(args[3])) &&
+                         reason_ok(skip_words(copy, 6)));
+        else if (streq(verb, "propose"))
+                ok = k == 3 && !rest;
+        else if (streq(verb, "lead"))
+                ok = k == 1 && rollout_id_ok(args[0]) && !rest;
+        else if (streq(verb, "set"))
+                ok = k >= 2 && rollout_id_ok(args[0]) && rollout_state_ok(args[1]) &&
+                        reason_ok(skip_words(copy, 3));
+        else if (streq(verb, "backup"))
+                ok = k == 2 && rollout_id_ok(args[0]) && !rest;
+        else
+                ok = false;
+        if (!ok) {
+                (void) report_failure(
+                        "usage",
+                        "expected: heartbeat VERSION STATE STAGED [ROLLOUT STEP [REASON]], propose FROM TO SHA256, "
+                        "lead ID, set ID STATE [REASON] or backup ID WHERE");
+                return;
+        }
+        if (!a->c || PQstatus(a->c) != CONNECTION_OK) {
+                a->c = conn_free(a->c);
+                a->c = fleet_connect(a->conninfo);
+                a->last[0] = '\0';
+                if (!a->c)
+                        return;
+        }
+        if (streq(verb, "heartbeat"))
+                r = heartbeat(
+                        a->c, a->node, strempty(a->host), args, k == 5 ? skip_words(copy, 6) : "", a->last);
+        else if (streq(verb, "propose"))
+                r = propose(a->c, a->node, args);
+        else if (streq(verb, "lead"))
+                r = lead(a->c, a->node, args[0]);
+        else if (streq(verb, "set"))
+                r = set_state(a->c, args[0], args[1], skip_words(copy, 3)); /* REASON as it came */
+        else
+                r = set_backup(a->c, args[0], args[1]);
+        if (r != 0 && PQstatus(a->c) != CONNECTION_OK)
+                a->c = conn_free(a->c);
+        else
+                drain_notifications(a->c);
 }
 
 int pg_fleet_main(int argc, char *argv[]) {
-        const char *conninfo = secure_getenv("MBUP_FLEET_CONNINFO"),
-                   *node = secure_getenv("MBUP_FLEET_NODE"), *host = secure_getenv("MBUP_FLEET_HOST");
-        _cleanup_pgconn_ PGconn *c = NULL;
-        char line[LINE_MAX_FLEET];
+        Agent a = {
+                .conninfo = secure_getenv("MBUP_FLEET_CONNINFO"),
+                .node = secure_getenv("MBUP_FLEET_NODE"),
+                .host = secure_getenv("MBUP_FLEET_HOST"),
+        };
+        char buf[LINE_MAX_FLEET];
+        size_t have = 0;
+        bool eof = false, skipping = false;
 
         if (argc != 2) {
                 (void) report_failure("usage", "fleet-agent takes no arguments");
                 return 2;
         }
-        if (isempty(conninfo) || isempty(node) || !token_ok(node)) {
+        if (isempty(a.conninfo) || isempty(a.node) || !token_ok(a.node)) {
                 (void) report_failure("usage", "MBUP_FLEET_CONNINFO and MBUP_FLEET_NODE (a name) are needed");
                 return 2;
         }
         /* A line at a time into the daemon's pipe. */
         (void) setvbuf(stdout, NULL, _IOLBF, 0);
-        c = fleet_connect(conninfo);
-        if (c)
+        a.c = fleet_connect(a.conninfo);
+        if (a.c)
                 report_line("ready");
 
-        while (fgets(line, sizeof(line), stdin)) {
-                char *args[6] = {}, *save = NULL, *verb, *rest, copy[LINE_MAX_FLEET];
-                size_t k = 0;
-                bool ok = true;
-                int r;
+        /* stdin and the connection's socket at once: the other agents' notifications come in
+         * between the daemon's lines. */
+        while (!eof) {
+                struct pollfd p[2] = {
+                        {.fd = STDIN_FILENO, .events = POLLIN},
+                        {.fd = a.c ? PQsocket(a.c) : -1, .events = POLLIN},
+                };
+                char *nl;
+                ssize_t n;
 
-                line[strcspn(line, "\n")] = '\0';
-                memcpy(copy, line, sizeof(copy));
-                verb = strtok_r(line, " ", &save);
-                while (k < ELEMENTSOF(args) - 1 && (args[k] = strtok_r(NULL, " ", &save)))
-                        k++;
-                rest = save && *save ? save : NULL; /* set's REASON goes on past its first word */
-                for (size_t i = 0; i < k; i++)
-                        if (!token_ok(args[i]))
-                                ok = false;
-                if (!verb || !ok)
-                        ok = false;
-                else if (streq(verb, "heartbeat"))
-                        ok = (k == 3 || (k == 5 && (streq(args[3], "0") || rollout_id_ok(args[3])))) && !rest;
-                else if (streq(verb, "propose"))
-                        ok = k == 3 && !rest;
-                else if (streq(verb, "lead"))
-                        ok = k == 1 && rollout_id_ok(args[0]) && !rest;
-                else if (streq(verb, "set"))
-                        ok = k >= 2 && rollout_id_ok(args[0]) && rollout_state_ok(args[1]);
-                else
-                        ok = false;
-                if (!ok) {
-                        (void) report_failure(
-                                "usage",
-                                "expected: heartbeat VERSION STATE STAGED [ROLLOUT STEP], propose FROM TO SHA256, "
-                                "lead ID or set ID STATE [REASON]");
-                        continue;
-                }
-                if (!c || PQstatus(c) != CONNECTION_OK) {
-                        c = conn_free(c);
-                        c = fleet_connect(conninfo);
-                        if (!c)
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
                                 continue;
+                        break;
                 }
-                if (streq(verb, "heartbeat"))
-                        r = heartbeat(c, node, strempty(host), args);
-                else if (streq(verb, "propose"))
-                        r = propose(c, node, args);
-                else if (streq(verb, "lead"))
-                        r = lead(c, node, args[0]);
+                if (a.c && p[1].revents) {
+                        if (!PQconsumeInput(a.c))
+                                a.c = conn_free(a.c); /* the next line connects again */
+                        else
+                                drain_notifications(a.c);
+                }
+                if (!p[0].revents)
+                        continue;
+                n = read(STDIN_FILENO, buf + have, sizeof(buf) - have);
+                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (n <= 0)
+                        eof = true;
                 else
-                        r = set_state(c, args[0], args[1], skip_words(copy, 3)); /* REASON as it came */
-                if (r != 0 && PQstatus(c) != CONNECTION_OK)
-                        c = conn_free(c);
+                        have += (size_t) n;
+                while ((nl = memchr(buf, '\n', have))) {
+                        size_t len = (size_t) (nl - buf) + 1;
+                        *nl = '\0';
+                        if (!skipping)
+                                agent_line(&a, buf);
+                        skipping = false;
+                        memmove(buf, buf + len, have - len);
+                        have -= len;
+                }
+                if (have == sizeof(buf)) {
+                        /* A line longer than any the protocol has: refused, and its end dropped. */
+                        (void) report_failure("usage", "a line longer than %u bytes", LINE_MAX_FLEET - 1);
+                        skipping = true;
+                        have = 0;
+                }
         }
+        a.c = conn_free(a.c);
         return 0;
 }

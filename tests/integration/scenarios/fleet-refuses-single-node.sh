@@ -1,6 +1,7 @@
-# fleet.enabled before the fleet can upgrade its nodes together (docs/fleet.md): upgrading, rolling
-# back or restoring this node alone is refused with the reason and what to do, nothing touched;
-# a backup is still taken.
+# fleet.enabled on a node that can't reach its fleet (here: no coordination database, the
+# application database being H2): an upgrade is proposed to the fleet only, and refused with the
+# fleet's error, nothing touched; rolling back or restoring one node alone is refused with what
+# to do instead; a backup is still taken.
 scenario() {
         install_metabase "$(make_release v0.56.1)"
         write_config
@@ -11,10 +12,10 @@ scenario() {
         sha=$(sha256sum "$SB/opt/metabase/metabase.jar")
 
         run_mbctl 5 upgrade now --jar "$(make_release v0.56.2)"
-        assert_contains "$OUT" "fleet.enabled is set, and this version of mbupgraded cannot yet upgrade the nodes together"
-        assert_contains "$OUT" "set fleet.enabled: false on a single node"
+        assert_contains "$OUT" "fleet.database must name the coordination database"
         run_mbctl 5 rollback
-        assert_contains "$OUT" "cannot yet roll back the nodes together"
+        assert_contains "$OUT" "one node alone must not roll back"
+        assert_contains "$OUT" "A failed rollout rolls the whole fleet back by itself"
         assert_eq "$(main_pid)" "$pid" "Metabase's MainPID"
         assert_eq "$(sha256sum "$SB/opt/metabase/metabase.jar")" "$sha" "the JAR"
         assert_eq "$(running_version)" v0.56.1
@@ -22,7 +23,8 @@ scenario() {
         run_mbctl 0 backup
         ls "$SB"/backups/*/metabase.db.mv.db >/dev/null || die "no backup"
         run_mbctl 5 restore "$(ls "$SB/backups" | head -n 1)" --yes
-        assert_contains "$OUT" "cannot yet restore the nodes together"
+        assert_contains "$OUT" "one node alone must not restore a backup"
+        assert_eq "$(running_version)" v0.56.1
         run_mbctl 0 history --json
-        assert_not_contains "$OUT" '"kind":"upgrade"'
+        assert_not_contains "$OUT" '"kind":"upgrade","result":"committed"'
 }

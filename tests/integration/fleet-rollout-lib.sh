@@ -1,0 +1,65 @@
+# What the fleet rollout scenarios share (after fleet-lib.sh): a fleet of N nodes on the shared
+# PostgreSQL, every node on v0.56.1 with fleet.enabled and its own mirror of the releases.
+source "$MBUP_SRC/tests/integration/fleet-lib.sh"
+
+pg_super() {
+        runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" \
+                -p "$PG_PORT" -U postgres -d "${2:-postgres}" -c "$1"
+}
+coord() { pg_super "$1" metabase_mbupgraded; }
+
+# fleet_of I KEY: a top-level member of node I's mbctl fleet status --json
+fleet_of() {
+        { fleet_node_exec "$1" "$MBCTL" fleet status --json || true; } |
+                /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+}
+fleet_is() { [[ $(fleet_of "$1" "$2") == "$3" ]]; }
+# rollout_state ID: the rollout's state in the coordination database
+rollout_state() { coord "SELECT state FROM mbup_rollouts WHERE id = $1"; }
+rollout_is() { [[ $(rollout_state "$1") == "$2" ]]; }
+last_rollout() { coord "SELECT coalesce(max(id), 0) FROM mbup_rollouts"; }
+node_runs() { [[ $(fleet_node_exec "$1" running_version 2>/dev/null) == "$2" ]]; }
+node_idle() { [[ $(fleet_node_exec "$1" "$MBCTL" status --json 2>/dev/null | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin).get("State", ""))') == idle ]]; }
+# migrated_on I VERSION_ID: how many times node I's Metabase ran migration VERSION_ID
+migrated_on() { grep -c "Running migration $2\$" "$SB/n$1/logs/metabase.log" || true; }
+
+# fleet_add_release VERSION [MAKE_RELEASE_ARGS...]: VERSION (made with those, e.g. --fail
+# crash-at-start) in every node's mirror and feed (the releases added before stay in it; dated a
+# month apart from 2025-01-01); every node's daemon reads the feed again when it runs.
+FLEET_FEED=(v0.56.1:2025-01-01)
+fleet_add_release() {
+        local version=$1 jar i
+        shift
+        jar=$(make_release "$version" "$version" "$@")
+        FLEET_FEED=("$version:2025-$(printf %02d $((${#FLEET_FEED[@]} + 1)))-01" "${FLEET_FEED[@]}")
+        for i in $(fleet_nodes); do
+                mirror_release "$version" "$jar" "$SB/n$i/mirror"
+                MIRROR_ROOT=$SB/n$i/mirror mirror_feed "${FLEET_FEED[@]}"
+        done
+        [[ ! -f $SB/n1/state/.mbup-started ]] || fleet_each "$(fleet_nodes)" "$MBCTL" check >/dev/null
+}
+
+# fleet_rollout_start N [MAKE_RELEASE_ARGS...]: N nodes on v0.56.1 with fleet.enabled (every node
+# named, FLEET_HEARTBEAT, FLEET_LOST_AFTER, FLEET_PARALLEL), v0.56.2 (made with those args) in
+# each one's mirror, the daemons up and seeing each other, the feed read.
+fleet_rollout_start() {
+        local n=$1 i nodes=''
+        shift
+        fleet_net_start "$n"
+        fleet_postgres_start
+        pg_super "ALTER ROLE metabase CREATEDB" >/dev/null
+        fleet_node_start --jar "$(make_release v0.56.1)" $(fleet_nodes)
+        fleet_add_release v0.56.2 "$@"
+        for i in $(seq 1 "$n"); do nodes+="${nodes:+, }n$i"; done
+        for i in $(seq 1 "$n"); do
+                fleet_node_exec "$i" write_config
+                printf 'fleet:\n  enabled: true\n  node: n%s\n  nodes: [%s]\n  heartbeat: %s\n  lost_after: %s\n  parallel: %s\n' \
+                        "$i" "$nodes" "${FLEET_HEARTBEAT:-1s}" "${FLEET_LOST_AFTER:-4s}" "${FLEET_PARALLEL:-2}" >>"$SB/n$i/mbupgraded.yaml"
+        done
+        fleet_each "$(fleet_nodes)" start_daemon
+        for i in $(fleet_nodes); do
+                wait_for 30 fleet_is "$i" healthy "$n" || die "node $i does not see $n healthy nodes: $(fleet_node_exec "$i" "$MBCTL" fleet status 2>&1)"
+        done
+        touch "$SB/n1/state/.mbup-started"
+        fleet_each "$(fleet_nodes)" "$MBCTL" check >/dev/null
+}
