@@ -92,6 +92,7 @@ static void help(void) {
                "  backup                      Back up the application database now\n"
                "  backups                     The backups\n"
                "  restore BACKUP              Put a backup back\n"
+               "  rehearse [VERSION]          Rehearse an upgrade on a copy of the application database\n"
                "  check                       Read the release feed now\n"
                "  list                        The releases of the feed, and whether the policy takes them\n"
                "  inspect JAR                 Offline: version, main class, Java needed, SHA-256\n"
@@ -148,6 +149,15 @@ static const struct {
          "as it is now is backed up first.\n\n"
          "  --yes     Do not ask\n"
          "  --force   Allow a backup of a newer version than the installed JAR\n"},
+        {"rehearse",
+         "mbctl rehearse [VERSION] [--no-wait]\n\n"
+         "Rehearses the upgrade to VERSION (default: the newest the policy allows, else the newest\n"
+         "release): the release is staged, then its JAR migrates a scratch copy of the application\n"
+         "database as a transient unit while Metabase keeps serving; the copy is dropped afterwards.\n"
+         "A failed rehearsal keeps the window from applying that version (mbctl upgrade now --to\n"
+         "VERSION --force overrides it); a passed one's duration is the expected downtime.\n"
+         "Exit 0 passed (or a warning: a best-effort H2 copy failed), 1 failed, 5 refused.\n\n"
+         "  --no-wait   Start the rehearsal and return\n"},
         {"check", "mbctl check [--json]\n\nReads the release feed now, then shows the status.\n"},
         {"list",
          "mbctl list [--json]\n\nThe releases of the feed, and whether the policy takes them unattended.\n"},
@@ -434,6 +444,7 @@ static const StatusField status_fields[] = {
         {"NewestAvailable", "Available", true},
         {"NewestAllowed", "Allowed", false},
         {"Staged", "Staged", false},
+        {"Rehearsal", "Rehearsal", false},
         {"LastCheck", "Last check", false},
 };
 
@@ -465,7 +476,16 @@ static void status_print(const Props *p, bool colors) {
                 if (streq(f->property, "HoldReason")) {
                         v = p->hold ? (isempty(v) ? "yes" : v) : "no";
                         c = p->hold ? UI_NOTICE : UI_PLAIN;
-                } else if (isempty(v) && STR_IN_SET(f->property, "Step", "NewestAllowed", "Staged", "AppDatabaseSchema", "LastResult"))
+                } else if (
+                        isempty(v) &&
+                        STR_IN_SET(
+                                f->property,
+                                "Step",
+                                "NewestAllowed",
+                                "Staged",
+                                "Rehearsal",
+                                "AppDatabaseSchema",
+                                "LastResult"))
                         continue;
                 else if (streq(f->property, "NewestAvailable") && isempty(v))
                         v = "(unknown: the release feed has not been read; mbctl check)";
@@ -908,6 +928,161 @@ static int verb_upgrade(sd_bus *bus, char **args) {
         return run_operation(bus, "Upgrade", "Upgrade", "sst", path, "", flags);
 }
 
+/* Following a rehearsal until RehearsalFinished: a plain line for each new Rehearsal status. */
+typedef struct RehearseFollow {
+        uint64_t id;
+        bool done, gone;
+        int exit_status;
+        char *last;
+        Props props;
+} RehearseFollow;
+
+static int on_rehearse_properties(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        RehearseFollow *f = userdata;
+        const char *iface, *v;
+
+        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, BUS_INTERFACE))
+                return 0;
+        if (props_read(m, &f->props) < 0)
+                return 0;
+        v = props_get(&f->props, "Rehearsal");
+        if (!f->done && !isempty(v) && !streq_ptr(v, f->last)) {
+                printf("  %s\n", v);
+                fflush(stdout);
+                free(f->last);
+                f->last = strdup(v);
+        }
+        return 0;
+}
+
+static int on_rehearsal_finished(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        RehearseFollow *f = userdata;
+        const char *version, *result, *reason;
+        uint64_t id, usec;
+        bool colors = use_colors();
+
+        if (sd_bus_message_read(m, "tssts", &id, &version, &result, &usec, &reason) < 0 || id != f->id)
+                return 0;
+        f->done = true;
+        if (streq(result, "passed")) {
+                printf("rehearsal of %s: %spassed%s: from start to healthy on the copy in %.1fs (the expected "
+                       "downtime of the upgrade)\n",
+                       version,
+                       ui_color_on(UI_GOOD, colors),
+                       ui_color_off(UI_GOOD, colors),
+                       (double) usec / 1e6);
+                f->exit_status = EXIT_DONE;
+        } else if (streq(result, "warning")) {
+                printf("rehearsal of %s: %swarning%s: %s\n",
+                       version,
+                       ui_color_on(UI_NOTICE, colors),
+                       ui_color_off(UI_NOTICE, colors),
+                       reason);
+                f->exit_status = EXIT_DONE;
+        } else {
+                printf("rehearsal of %s: %s%s%s: %s\n",
+                       version,
+                       ui_color_on(UI_BAD, colors),
+                       result,
+                       ui_color_off(UI_BAD, colors),
+                       reason);
+                f->exit_status = EXIT_FAILED;
+        }
+        return 0;
+}
+
+static int on_rehearse_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        RehearseFollow *f = userdata;
+        const char *name, *old, *new;
+
+        if (sd_bus_message_read(m, "sss", &name, &old, &new) >= 0 && streq(name, BUS_NAME) && isempty(new))
+                f->gone = true;
+        return 0;
+}
+
+static int verb_rehearse(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+        RehearseFollow f = {};
+        const char *summary;
+        int r;
+
+        if ((args[0] && args[1]) || arg_jar || arg_to || arg_dry_run || arg_force) {
+                fprintf(stderr, "Usage: mbctl rehearse [VERSION] [--no-wait]\n");
+                return EXIT_USAGE;
+        }
+        if (!arg_no_wait) {
+                r = sd_bus_match_signal(
+                        bus,
+                        &s1,
+                        BUS_NAME,
+                        BUS_PATH,
+                        BUS_INTERFACE,
+                        "RehearsalFinished",
+                        on_rehearsal_finished,
+                        &f);
+                if (r >= 0)
+                        r = sd_bus_match_signal(
+                                bus,
+                                &s2,
+                                BUS_NAME,
+                                BUS_PATH,
+                                "org.freedesktop.DBus.Properties",
+                                "PropertiesChanged",
+                                on_rehearse_properties,
+                                &f);
+                if (r >= 0)
+                        r = sd_bus_match_signal(
+                                bus,
+                                &s3,
+                                "org.freedesktop.DBus",
+                                "/org/freedesktop/DBus",
+                                "org.freedesktop.DBus",
+                                "NameOwnerChanged",
+                                on_rehearse_owner_changed,
+                                &f);
+                if (r < 0) {
+                        fprintf(stderr, "Cannot subscribe to the daemon's signals: %s\n", strerror(-r));
+                        return EXIT_FAILED;
+                }
+        }
+        r = sd_bus_call_method(
+                bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Rehearse", &error, &reply, "st", args[0] ?: "", (uint64_t) 0);
+        if (r < 0)
+                return report_bus_error("Rehearse", r, &error);
+        r = sd_bus_message_read(reply, "ts", &f.id, &summary);
+        if (r < 0) {
+                fprintf(stderr, "Cannot parse the daemon's reply: %s\n", strerror(-r));
+                return EXIT_FAILED;
+        }
+        printf("%s\n", summary);
+        if (arg_no_wait) {
+                printf("Rehearsal %" PRIu64 " started; follow it with: mbctl status\n", f.id);
+                return EXIT_DONE;
+        }
+        fflush(stdout);
+        while (!f.done && !f.gone) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        break;
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, UINT64_MAX);
+                if (r < 0 && r != -EINTR)
+                        break;
+        }
+        free(f.last);
+        props_clear(&f.props);
+        if (!f.done) {
+                fprintf(stderr,
+                        "Lost mbupgraded during the rehearsal; it removes the rehearsal's unit and copy when it "
+                        "starts again. Check with: mbctl status; mbctl history\n");
+                return EXIT_FAILED;
+        }
+        return f.exit_status;
+}
+
 static int verb_rollback(sd_bus *bus, char **args) {
         uint64_t flags = (arg_force ? FLAG_FORCE : 0) | (arg_dry_run ? FLAG_DRY_RUN : 0);
 
@@ -1303,6 +1478,9 @@ static int verb_history(sd_bus *bus, char **args) {
                                 sizeof(when));
                         if (json_object_object_get_ex(o, "downtime_ms", &v))
                                 snprintf(down, sizeof(down), "%.1fs", json_object_get_uint64(v) / 1000.0);
+                        else if (json_object_object_get_ex(
+                                         o, "rehearsal_ms", &v)) /* expected, measured on a copy */
+                                snprintf(down, sizeof(down), "~%.1fs", json_object_get_uint64(v) / 1000.0);
                         printf("%-19s  %-8s  %-10s  %-10s  %-15s  %9s  %s\n",
                                when,
                                S("kind"),
@@ -1414,6 +1592,7 @@ static int run(int argc, char *argv[]) {
                 {"backup", verb_backup},
                 {"backups", verb_backups},
                 {"restore", verb_restore},
+                {"rehearse", verb_rehearse},
                 {"fleet", verb_fleet},
         };
         char **args;

@@ -62,6 +62,15 @@ UiColor ui_status_color(const char *property, const char *value) {
                         return UI_NOTICE;
                 return s.state == STAGED_REFUSED ? UI_BAD : UI_NOTICE;
         }
+        if (streq(property, "Rehearsal")) {
+                /* "v0.56.2 passed ...", "v0.56.3 failed ...", or one running */
+                const char *sp = strchr(value, ' ');
+                if (sp && startswith(sp + 1, "passed"))
+                        return UI_GOOD;
+                if (sp && startswith(sp + 1, "failed"))
+                        return UI_BAD;
+                return UI_NOTICE;
+        }
         if (streq(property, "NewestAllowed") || streq(property, "Hold"))
                 return UI_NOTICE;
         if (streq(property, "LastCheck"))

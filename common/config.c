@@ -72,6 +72,42 @@ DEFINE_STRING_TABLE(channel, Channel, channel_table, _CHANNEL_MAX);
 DEFINE_STRING_TABLE(apply_mode, ApplyMode, apply_mode_table, _APPLY_MAX);
 DEFINE_STRING_TABLE(pg_backup_method, PgBackupMethod, pg_backup_method_table, _PG_BACKUP_MAX);
 
+static const char *const rehearse_mode_table[_REHEARSE_MAX] = {
+        [REHEARSE_AUTO] = "auto",
+        [REHEARSE_ALWAYS] = "always",
+        [REHEARSE_NEVER] = "never",
+};
+DEFINE_STRING_TABLE(rehearse_mode, RehearseMode, rehearse_mode_table, _REHEARSE_MAX);
+
+/* ---- sizes ---- */
+
+int parse_size(const char *s, uint64_t *ret) {
+        static const char suffixes[] = "KMGT";
+        size_t n, digits;
+        uint64_t v;
+        int shift = 0;
+
+        if (isempty(s))
+                return -EINVAL;
+        n = strlen(s);
+        digits = strspn(s, "0123456789");
+        if (digits == 0 || n > digits + 1)
+                return -EINVAL;
+        if (n == digits + 1) {
+                const char *u = strchr(suffixes, s[digits]);
+                if (!u || s[digits] == '\0')
+                        return -EINVAL;
+                shift = 10 * (int) (u - suffixes + 1);
+        }
+        _cleanup_free_ char *number = strndup(s, digits);
+        if (!number)
+                return -ENOMEM;
+        if (safe_atou64(number, &v) < 0 || v > (UINT64_MAX >> shift))
+                return -EINVAL;
+        *ret = v << shift;
+        return 0;
+}
+
 /* ---- durations ---- */
 
 static const struct {
@@ -247,6 +283,7 @@ Config *config_new(void) {
                                 .min_age_usec = 7 * USEC_PER_DAY,
                                 .hold = false,
                                 .stepwise = true,
+                                .rehearse = REHEARSE_AUTO,
                         },
                 .service =
                         {
@@ -257,6 +294,11 @@ Config *config_new(void) {
                 .backup =
                         {
                                 .keep = 5,
+                        },
+                .rehearsal =
+                        {
+                                .memory_max = 3ULL << 30,
+                                .max_copy_size = 20ULL << 30,
                         },
                 .fleet =
                         {
@@ -498,6 +540,32 @@ static int config_parse_duration_nonzero(ConfigParser *p, const char *value, voi
         return config_parse_duration_common(p, value, data, true);
 }
 
+static int config_parse_rehearse(ConfigParser *p, const char *value, void *data) {
+        RehearseMode m = rehearse_mode_from_string(value);
+
+        if (m < 0)
+                return config_bad_value(p, value);
+        *(RehearseMode *) data = m;
+        return 0;
+}
+
+static int config_parse_size_common(ConfigParser *p, const char *value, void *data, bool nonzero) {
+        uint64_t v;
+
+        if (parse_size(value, &v) < 0 || (nonzero && v == 0))
+                return config_bad_value(p, value);
+        *(uint64_t *) data = v;
+        return 0;
+}
+
+static int config_parse_size(ConfigParser *p, const char *value, void *data) {
+        return config_parse_size_common(p, value, data, false);
+}
+
+static int config_parse_size_nonzero(ConfigParser *p, const char *value, void *data) {
+        return config_parse_size_common(p, value, data, true);
+}
+
 static int config_parse_edition(ConfigParser *p, const char *value, void *data) {
         Edition e = edition_from_string(value);
 
@@ -678,6 +746,7 @@ static const ConfigKey policy_keys[] = {
         {"skip", "a version like v0.56.3", config_parse_skip_item, FIELD(policy.skip), .list = true},
         {"stepwise", "true or false", config_parse_bool, FIELD(policy.stepwise)},
         {"window_max", DURATION_EXPECTED, config_parse_duration, FIELD(policy.window_max_usec)},
+        {"rehearse", "auto, always or never", config_parse_rehearse, FIELD(policy.rehearse)},
         {},
 };
 
@@ -717,6 +786,18 @@ static const ConfigKey notify_keys[] = {
         {},
 };
 
+#define SIZE_EXPECTED "a size like 512M, 3G or 1T"
+
+static const ConfigKey rehearsal_keys[] = {
+        {"memory_max",
+         "a size larger than 0 like 512M, 3G",
+         config_parse_size_nonzero,
+         FIELD(rehearsal.memory_max)},
+        {"max_copy_size", SIZE_EXPECTED, config_parse_size, FIELD(rehearsal.max_copy_size)},
+        {"timeout", DURATION_EXPECTED, config_parse_duration, FIELD(rehearsal.timeout_usec)},
+        {},
+};
+
 static const ConfigKey fleet_keys[] = {
         {"enabled", "true or false", config_parse_bool, FIELD(fleet.enabled)},
         {"node",
@@ -745,6 +826,7 @@ static const ConfigKey root_keys[] = {
         {"service", "a mapping of keys", .section = service_keys},
         {"backup", "a mapping of keys", .section = backup_keys},
         {"notify", "a mapping of keys", .section = notify_keys},
+        {"rehearsal", "a mapping of keys", .section = rehearsal_keys},
         {"fleet", "a mapping of keys", .section = fleet_keys},
         {"metrics_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(metrics_file)},
         {"maintenance_flag", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(maintenance_flag)},

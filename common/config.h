@@ -42,6 +42,15 @@ typedef enum ApplyMode {
         _APPLY_INVALID = -EINVAL,
 } ApplyMode;
 
+/* policy.rehearse: when an upgrade is rehearsed on a copy of the application database first. */
+typedef enum RehearseMode {
+        REHEARSE_AUTO,   /* when the host has the memory for a second Metabase and the copy fits */
+        REHEARSE_ALWAYS, /* every release before it is applied unattended */
+        REHEARSE_NEVER,  /* only mbctl rehearse */
+        _REHEARSE_MAX,
+        _REHEARSE_INVALID = -EINVAL,
+} RehearseMode;
+
 typedef struct Config {
         char *path; /* the file it was read from, NULL for built-in defaults */
 
@@ -65,6 +74,7 @@ typedef struct Config {
                 size_t n_skip;
                 bool stepwise;
                 uint64_t window_max_usec; /* 0: no limit; else the window's length */
+                RehearseMode rehearse;
         } policy;
 
         struct {
@@ -87,6 +97,12 @@ typedef struct Config {
                 char *webhook; /* "" = none; https://, or http:// to this machine */
                 char *command; /* "" = none; run through /bin/sh -c */
         } notify;
+
+        struct {
+                uint64_t memory_max; /* bytes: MemoryMax= of the rehearsal's unit; auto needs this much free */
+                uint64_t max_copy_size; /* bytes: auto copies no bigger database than this; 0 = no limit */
+                uint64_t timeout_usec;  /* the longest a rehearsal may run; 0 = service.start_timeout */
+        } rehearsal;
 
         struct {
                 bool enabled;
@@ -122,6 +138,10 @@ int parse_duration(const char *s, uint64_t *ret_usec);
  * truncated to n - 1 characters; returns buf. */
 char *format_duration(uint64_t usec, char *buf, size_t n);
 
+/* Sizes: "512M", "2G", "1T", "4096K", "1024" (bytes), binary multiples (K = 1024). -EINVAL on
+ * anything else or on overflow. */
+int parse_size(const char *s, uint64_t *ret);
+
 const char *edition_to_string(Edition e); /* "oss", "enterprise" */
 Edition edition_from_string(const char *s);
 const char *channel_to_string(Channel c); /* "latest", "beta" */
@@ -130,3 +150,5 @@ const char *apply_mode_to_string(ApplyMode m); /* "never", "window", "immediatel
 ApplyMode apply_mode_from_string(const char *s);
 const char *pg_backup_method_to_string(PgBackupMethod m); /* "dump", "clone" */
 PgBackupMethod pg_backup_method_from_string(const char *s);
+const char *rehearse_mode_to_string(RehearseMode m); /* "auto", "always", "never" */
+RehearseMode rehearse_mode_from_string(const char *s);

@@ -18,7 +18,7 @@ _mbctl() {
 
         local mbctl=${words[0]}
         local verbs='status check list upgrade rollback cancel hold unhold history backup backups
-                restore inspect config doctor fleet help'
+                restore rehearse inspect config doctor fleet help'
         local i verb='' sub='' nargs=0
 
         # The verb is the first word that is not an option or an option's argument; options may
@@ -68,6 +68,7 @@ _mbctl() {
         rollback) opts='--dry-run --no-wait --force' ;;
         backup) opts='--dry-run --no-wait' ;;
         restore) opts='--yes --force --dry-run --no-wait' ;;
+        rehearse) opts='--no-wait' ;;
         hold) opts='--reason' ;;
         inspect) opts='--json --no-hash' ;;
         fleet) [[ $sub == status ]] && opts='--json' ;;
@@ -97,6 +98,10 @@ _mbctl() {
                 ;;
         inspect)
                 [[ -z $sub ]] && _filedir
+                ;;
+        rehearse)
+                [[ -z $sub ]] &&
+                        COMPREPLY=($(compgen -W "$(_mbctl_json_values version "$mbctl" list --json)" -- "$cur"))
                 ;;
         restore)
                 [[ -z $sub ]] &&

@@ -11,6 +11,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "manager.h"
+#include "rehearse.h"
 #include "releases.h"
 #include "strv.h"
 
@@ -270,6 +271,29 @@ static int method_window(sd_bus_message *message, void *userdata, sd_bus_error *
         return releases_window(m, flags, message, error);
 }
 
+static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *version;
+        uint64_t flags;
+        int r;
+
+        r = sd_bus_message_read(message, "st", &version, &flags);
+        if (r < 0)
+                return r;
+        r = check_flags_and_admin(m, message, flags, 0, error);
+        if (r < 0)
+                return r;
+        if (!isempty(version) && !mb_version_is_valid(version)) {
+                _cleanup_free_ char *q = strndup_sanitized(version, strlen(version), 40);
+                return sd_bus_error_setf(
+                        error,
+                        SD_BUS_ERROR_INVALID_ARGS,
+                        "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
+                        strempty(q));
+        }
+        return releases_rehearse(m, version, message, error);
+}
+
 static int method_check(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         return releases_check(userdata, message, error);
 }
@@ -286,7 +310,7 @@ static int method_list(sd_bus_message *message, void *userdata, sd_bus_error *er
 
 static const char *manager_state(Manager *m) {
         if (!m->op)
-                return releases_busy(m) ? "staging" : "idle";
+                return releases_busy(m) ? "staging" : rehearse_running(m) ? "rehearsing" : "idle";
         if (m->op->step == STEP_PREFLIGHT)
                 return "preflight";
         if (m->op->step >= STEP_ROLLBACK_STOP && m->op->step <= STEP_ROLLBACK_VERIFY)
@@ -354,6 +378,8 @@ static int property_get_string(
                 v = m->app_db;
         else if (streq(property, "AppDatabaseSchema"))
                 v = m->app_db_schema;
+        else if (streq(property, "Rehearsal"))
+                v = rehearse_status(m);
         return sd_bus_message_append(reply, "s", strempty(v));
 }
 
@@ -439,6 +465,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("AppDatabase", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("AppDatabaseSchema", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Fleet", "s", property_get_fleet, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Rehearsal", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS(
                 "Upgrade",
                 SD_BUS_ARGS("s", jar, "s", version, "t", flags),
@@ -489,6 +516,16 @@ static const sd_bus_vtable manager_vtable[] = {
                 "Check", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", result), method_check, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(
                 "List", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_list, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Rehearse",
+                SD_BUS_ARGS("s", version, "t", flags),
+                SD_BUS_RESULT("t", id, "s", summary),
+                method_rehearse,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS(
+                "RehearsalFinished",
+                SD_BUS_ARGS("t", id, "s", version, "s", result, "t", duration_usec, "s", reason),
+                0),
         SD_BUS_SIGNAL_WITH_ARGS(
                 "OperationFinished",
                 SD_BUS_ARGS("t", id, "s", kind, "s", result, "s", from, "s", to, "s", reason),

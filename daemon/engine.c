@@ -21,6 +21,7 @@
 #include "maintenance.h"
 #include "metrics.h"
 #include "notify.h"
+#include "rehearse.h"
 #include "releases.h"
 #include "strv.h"
 #include "test-hook.h"
@@ -1214,6 +1215,10 @@ static int engine_begin(
                 if (!op->restore_path || !op->restore_sha256 || !op->restore_version)
                         return -ENOMEM;
         }
+
+        /* A rehearsal is a copy's business: the real thing goes first (issue 8). */
+        if (!(flags & ENGINE_DRY_RUN))
+                rehearse_cancel(m, "an operation was asked for");
 
         m->op = TAKE_PTR(op);
         m->dry_run = flags & ENGINE_DRY_RUN;

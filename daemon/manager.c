@@ -19,6 +19,7 @@
 #include "manager.h"
 #include "metrics.h"
 #include "notify.h"
+#include "rehearse.h"
 #include "releases.h"
 #include "strv.h"
 
@@ -318,6 +319,7 @@ Manager *manager_free(Manager *m) {
         releases_free(m->releases);
         m->notifier = notifier_free(m->notifier);
         m->fleet = fleet_free(m->fleet);
+        m->rehearsal = rehearse_free(m->rehearsal);
         m->metrics = metrics_free(m->metrics);
         operation_free(m->op);
         sd_bus_message_unref(m->op_call);
@@ -397,6 +399,10 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up metrics: %m");
 
+        /* Before the engine: a rehearsal left by a daemon that died is removed first. */
+        r = rehearse_new(m, &m->rehearsal);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up rehearsals: %m");
         r = engine_resume(m);
         if (r < 0)
                 return r;

@@ -63,6 +63,9 @@ typedef struct Manager {
         uint64_t last_op_id;
         char *last_result;
         char *status_text;
+
+        /* rehearse.c: the new JAR on a copy of the database (issue 8) */
+        struct Rehearsal *rehearsal;
 } Manager;
 
 int manager_new(Config *config, Manager **ret);

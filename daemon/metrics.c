@@ -10,6 +10,7 @@
 #include "log.h"
 #include "macro.h"
 #include "metrics.h"
+#include "rehearse.h"
 #include "releases.h"
 #include "strv.h"
 #include "version.h"
@@ -268,6 +269,7 @@ char *metrics_format(Manager *m) {
         put_gauge(f, "mbupgraded_backups_size_bytes", "Their size in all.", (double) x->backup_bytes);
         put_gauge(f, "mbupgraded_hold", "1 when upgrades are held.", m->hold);
         put_gauge(f, "mbupgraded_operation_in_progress", "1 while an operation runs.", m->op != NULL);
+        rehearse_metrics(m, f);
         if (fclose(f) != 0) {
                 free(text);
                 return NULL;

@@ -468,6 +468,25 @@ void notify_operation_finished(Manager *m, const Operation *op) {
         }
 }
 
+void notify_facts(Manager *m, uint64_t id, int level, const char *json) {
+        _cleanup_strv_free_ char **env = facts_env(json);
+        json_object *o = json_tokener_parse(json), *text;
+
+        if (!env || !o) {
+                json_object_put(o);
+                return;
+        }
+        if (json_object_object_get_ex(o, "text", &text))
+                log_struct(level, NULL, env, "%s", json_object_get_string(text));
+        json_object_put(o);
+        if (!m->notifier)
+                return;
+        if (!isempty(m->config->notify.webhook))
+                deliver(m->notifier, DELIVERY_WEBHOOK, id, json, NULL);
+        if (!isempty(m->config->notify.command))
+                deliver(m->notifier, DELIVERY_COMMAND, id, json, env);
+}
+
 void notify_new_release(Manager *m, const char *version, const char *installed) {
         _cleanup_free_ char *f_to = strdup_printf("MBUP_VERSION_TO=%s", version),
                             *f_from = strdup_printf("MBUP_VERSION_FROM=%s", strempty(installed));

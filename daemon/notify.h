@@ -22,6 +22,10 @@ void notify_operation_finished(Manager *m, const Operation *op);
 /* version is newer than the installed one and was not in the feed before. */
 void notify_new_release(Manager *m, const char *version, const char *installed);
 
+/* Facts that are not an operation's (a rehearsal's): json has "text" and the webhook's other
+ * fields; it goes to the journal (its fields as MBUP_*), the webhook and the command. */
+void notify_facts(Manager *m, uint64_t id, int level, const char *json);
+
 /* The facts of a finished operation, as the webhook's JSON (and, one by one, the command's
  * environment): text, host, operation, result, version_from, version_to, duration_sec,
  * downtime_sec, reason, id, time. NULL on OOM. */

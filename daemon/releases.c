@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "policy.h"
+#include "rehearse.h"
 #include "releases.h"
 #include "strv.h"
 #include "test-hook.h"
@@ -84,6 +85,9 @@ struct Releases {
         char *pending_version;
         uint64_t pending_flags;
         bool pending_window;
+        bool plan_after_rehearsal;     /* the window waits for the running rehearsal's verdict */
+        sd_bus_message *rehearse_call; /* mbctl rehearse, while its release is staged */
+        char *rehearse_version;
 };
 
 static void stage_free(Stage *s) {
@@ -265,6 +269,14 @@ static void releases_decide(Manager *m) {
                 stage_version(m, hops[0], on_auto_staged);
 }
 
+/* The version a staged JAR is of: state_dir/staging/<version>/metabase.jar */
+static char *staged_version(const char *jar) {
+        _cleanup_free_ char *dir = path_dirname(jar);
+        const char *slash = dir ? strrchr(dir, '/') : NULL;
+
+        return slash && mb_version_is_valid(slash + 1) ? strdup(slash + 1) : NULL;
+}
+
 static void
 on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Releases *rl = m->releases;
@@ -272,6 +284,18 @@ on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha
 
         if (r < 0)
                 return;
+        /* Rehearsed before it is applied (policy.rehearse), once per release: the verdict decides
+         * the unattended upgrade, and with apply: immediately it follows the verdict. */
+        _cleanup_free_ char *version = staged_version(jar);
+        if (version && m->config->policy.rehearse != REHEARSE_NEVER && !rehearse_has_result(m, version) &&
+            !rehearse_running(m) && !rl->plan && !m->op) {
+                r = rehearse_start(m, version, jar, sha256, REHEARSE_UNATTENDED, NULL, NULL, NULL, &e);
+                if (r < 0 || sd_bus_error_is_set(&e))
+                        log_warning("Not rehearsing %s: %s", version, e.message ?: strerror(-r));
+                sd_bus_error_free(&e);
+                if (rehearse_running(m))
+                        return; /* releases_rehearsal_finished() goes on */
+        }
         if (m->config->policy.apply == APPLY_IMMEDIATELY && !rl->plan && !m->op) {
                 log_info("policy.apply is immediately: applying what the policy allows");
                 (void) releases_window(m, 0, NULL, &e);
@@ -1154,20 +1178,47 @@ static int plan_begin(
                         "retried unattended (try it with: mbctl upgrade now --to %s)",
                         rl->blocked,
                         rl->blocked);
+        /* A release whose rehearsal failed is not applied but by an admin's --force (issue 8). */
+        for (char **h = hops; !(flags & ENGINE_FORCE) && *h; h++) {
+                const char *why = rehearse_blocked(m, *h);
+                if (why)
+                        return sd_bus_error_setf(
+                                error,
+                                MB_ERROR_REFUSED,
+                                "the rehearsal of %s on a copy of the application database failed: %s. It is not "
+                                "applied%s; to upgrade anyway: mbctl upgrade now --to %s --force",
+                                *h,
+                                why,
+                                unattended ? " unattended" : " without --force",
+                                *h);
+        }
         if (unattended && m->config->policy.window_max_usec > 0) {
-                uint64_t each = past_upgrade_usec(m), need = each * strv_length(hops);
+                uint64_t past = past_upgrade_usec(m), need = 0, rehearsed = 0;
                 char a[32], b[32];
 
+                /* A rehearsed hop: its measured downtime and the settle period; else the longest
+                 * past upgrade. */
+                for (char **h = hops; *h; h++) {
+                        uint64_t e = rehearse_expected_usec(m, *h);
+                        if (e > 0)
+                                rehearsed++;
+                        need += e > 0 ? e + m->config->service.settle_usec : past;
+                }
                 if (need > m->config->policy.window_max_usec)
                         return sd_bus_error_setf(
                                 error,
                                 MB_ERROR_REFUSED,
-                                "%zu upgrade%s would not fit in the window: past upgrades took up to %s each, "
+                                "%zu upgrade%s would not fit in the window: they would take about %s (%s), "
                                 "policy.window_max is %s; run it by hand (mbctl upgrade now) or widen the window",
                                 strv_length(hops),
                                 strv_length(hops) == 1 ? "" : "s",
                                 format_duration(
-                                        (each + USEC_PER_SEC - 1) / USEC_PER_SEC * USEC_PER_SEC, a, sizeof(a)),
+                                        (need + USEC_PER_SEC - 1) / USEC_PER_SEC * USEC_PER_SEC, a, sizeof(a)),
+                                rehearsed == strv_length(hops)
+                                        ? "measured by rehearsals on a copy of the database, plus service.settle"
+                                        : rehearsed > 0
+                                        ? "rehearsals' measures, and past upgrades for the others"
+                                        : "past upgrades' durations",
                                 format_duration(m->config->policy.window_max_usec, b, sizeof(b)));
         }
         summary = plan_summary(hops, m->installed_version);
@@ -1201,6 +1252,23 @@ static int plan_begin(
                         }
                         free(text);
                         text = TAKE_PTR(line);
+                        uint64_t e = rehearse_expected_usec(m, *h);
+                        if (text && e > 0)
+                                line = strdup_printf(
+                                        "%s\n  %s: expected downtime %.1fs (its rehearsal on a copy of the database)",
+                                        text,
+                                        *h,
+                                        (double) e / USEC_PER_SEC);
+                        else if (text)
+                                line = strdup_printf(
+                                        "%s\n  %s: expected downtime unknown (not rehearsed: mbctl rehearse %s)",
+                                        text,
+                                        *h,
+                                        *h);
+                        if (line) {
+                                free(text);
+                                text = TAKE_PTR(line);
+                        }
                 }
                 return call ? sd_bus_reply_method_return(call, "ts", (uint64_t) 0, strempty(text)) : 0;
         }
@@ -1255,8 +1323,118 @@ static int begin_or_wait(
                 r = releases_check(m, NULL, error);
                 return r < 0 ? r : 1;
         }
+        /* The window waits for a rehearsal's verdict rather than apply what it may refuse. */
+        if (window && !(flags & ENGINE_DRY_RUN) && rehearse_running(m)) {
+                if (rl->plan_call)
+                        return sd_bus_error_setf(error, MB_ERROR_BUSY, "An upgrade already waits");
+                log_info("The window waits for the rehearsal of %s", rehearse_running_version(m));
+                rl->plan_call = sd_bus_message_ref(call);
+                rl->pending_version = strdup(strempty(version));
+                rl->pending_flags = flags;
+                rl->pending_window = window;
+                rl->plan_after_rehearsal = true;
+                return 1;
+        }
         r = plan_begin(m, version, flags, window, call, error);
         return r < 0 ? r : 1;
+}
+
+void releases_rehearsal_finished(Manager *m, const char *version, int result) {
+        Releases *rl = m->releases;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+        if (!rl)
+                return;
+        if (rl->plan_after_rehearsal) {
+                rl->plan_after_rehearsal = false;
+                plan_start_from_pending(m);
+                return;
+        }
+        if (result == REHEARSAL_CANCELED || m->config->policy.apply != APPLY_IMMEDIATELY || rl->plan || m->op)
+                return;
+        log_info(
+                "policy.apply is immediately: applying what the policy allows after the rehearsal of %s",
+                version);
+        (void) releases_window(m, 0, NULL, &e);
+        if (sd_bus_error_is_set(&e))
+                log_warning("Not applying: %s", e.message);
+}
+
+/* mbctl rehearse: the release staged (downloaded and verified) if need be, then rehearsed. */
+static void
+on_rehearse_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
+        Releases *rl = m->releases;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(rl->rehearse_call);
+        _cleanup_free_ char *version = TAKE_PTR(rl->rehearse_version), *summary = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        uint64_t id = 0;
+
+        if (!call)
+                return;
+        if (r < 0) {
+                (void) sd_bus_reply_method_errorf(
+                        call,
+                        refused ? MB_ERROR_REFUSED : SD_BUS_ERROR_FAILED,
+                        "%s can't be rehearsed: staging it %s: %s",
+                        strempty(version),
+                        refused ? "was refused" : "failed",
+                        strempty(error));
+                return;
+        }
+        r = rehearse_start(m, version, jar, sha256, 0, NULL, NULL, &id, &e);
+        if (r < 0 || sd_bus_error_is_set(&e)) {
+                if (!sd_bus_error_is_set(&e))
+                        (void) sd_bus_error_set_errno(&e, r);
+                (void) sd_bus_reply_method_error(call, &e);
+                return;
+        }
+        summary = strdup_printf(
+                "Rehearsing %s on a copy of the application database (%s runs on, untouched)",
+                version,
+                m->config->service.unit);
+        (void) sd_bus_reply_method_return(call, "ts", id, strempty(summary));
+}
+
+int releases_rehearse(Manager *m, const char *version, sd_bus_message *call, sd_bus_error *error) {
+        Releases *rl = m->releases;
+        const char *v = version;
+        MbVersion a, b;
+
+        if (m->op || rl->plan || rehearse_running(m) || rl->rehearse_call)
+                return sd_bus_error_setf(
+                        error,
+                        MB_ERROR_BUSY,
+                        "%s is running; rehearse when it is done (mbctl status)",
+                        rehearse_running(m) ? "A rehearsal" : "An operation");
+        if (!rl->feed)
+                return sd_bus_error_setf(
+                        error, MB_ERROR_REFUSED, "No release feed has been read yet; run mbctl check first");
+        if (isempty(v))
+                v = !isempty(rl->newest_allowed) ? rl->newest_allowed : releases_newest_available(m);
+        if (isempty(v) || !feed_find(rl->feed, v))
+                return sd_bus_error_setf(
+                        error,
+                        MB_ERROR_REFUSED,
+                        "%s%s is not in the release feed; mbctl list shows what is",
+                        isempty(v) ? "No release" : v,
+                        "");
+        if (m->installed_version && mb_version_parse(v, &a) >= 0 &&
+            mb_version_parse(m->installed_version, &b) >= 0 && mb_version_compare(&a, &b) <= 0)
+                return sd_bus_error_setf(
+                        error,
+                        MB_ERROR_REFUSED,
+                        "%s is not newer than the installed %s: there is no migration to rehearse",
+                        v,
+                        m->installed_version);
+        rl->rehearse_call = sd_bus_message_ref(call);
+        rl->rehearse_version = strdup(v);
+        if (!rl->rehearse_version) {
+                rl->rehearse_call = sd_bus_message_unref(rl->rehearse_call);
+                return -ENOMEM;
+        }
+        log_info("Rehearsal of %s asked for: staging it first", v);
+        stage_version(m, v, on_rehearse_staged);
+        return 1;
 }
 
 int releases_upgrade(Manager *m, const char *version, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
@@ -1419,6 +1597,8 @@ Releases *releases_free(Releases *rl) {
         free(rl->staged);
         free(rl->newest_allowed);
         free(rl->pending_version);
+        free(rl->rehearse_version);
+        sd_bus_message_unref(rl->rehearse_call);
         free(rl->blocked);
         free(rl->queued_version);
         free(rl);

@@ -527,6 +527,165 @@ int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, v
         return 0;
 }
 
+static int append_property_s(sd_bus_message *m, const char *name, const char *value) {
+        return sd_bus_message_append(m, "(sv)", name, "s", value);
+}
+
+static int transient_properties(sd_bus_message *m, const TransientService *t) {
+        int r;
+
+        r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r >= 0)
+                r = append_property_s(m, "Description", t->description);
+        if (r >= 0)
+                r = append_property_s(m, "Type", "exec");
+        /* ExecStart: a(sasb), the path, the whole argv, and whether a failure is ignored */
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "ExecStart");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a(sasb)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sasb)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'r', "sasb");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", t->argv[0]);
+        if (r >= 0)
+                r = sd_bus_message_append_strv(m, (char **) t->argv);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "b", 0);
+        for (int i = 0; i < 4 && r >= 0; i++)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0 && t->environment_file)
+                r = sd_bus_message_append(m, "(sv)", "EnvironmentFiles", "a(sb)", 1, t->environment_file, 0);
+        if (r >= 0 && !isempty(t->working_directory))
+                r = append_property_s(m, "WorkingDirectory", t->working_directory);
+        if (r >= 0 && !isempty(t->user))
+                r = append_property_s(m, "User", t->user);
+        if (r >= 0 && !isempty(t->group))
+                r = append_property_s(m, "Group", t->group);
+        if (r >= 0 && t->memory_max > 0)
+                r = sd_bus_message_append(m, "(sv)", "MemoryMax", "t", t->memory_max);
+        if (r >= 0 && t->runtime_max_usec > 0)
+                r = sd_bus_message_append(m, "(sv)", "RuntimeMaxUSec", "t", t->runtime_max_usec);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)", "TimeoutStopUSec", "t", (uint64_t) 30 * USEC_PER_SEC);
+        if (r >= 0 && t->output_file) {
+                r = append_property_s(m, "StandardOutputFileToTruncate", t->output_file);
+                if (r >= 0)
+                        r = append_property_s(m, "StandardError", "inherit");
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        return r;
+}
+
+int unit_start_transient(Systemd *s, const TransientService *t, JobCallback cb, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        PendingJob *j;
+        int r;
+
+        if (!t->argv || !t->argv[0] || t->argv[0][0] != '/')
+                return -EINVAL;
+        r = sd_bus_message_new_method_call(
+                s->bus, &call, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartTransientUnit");
+        if (r >= 0)
+                r = sd_bus_message_append(call, "ss", t->name, "fail");
+        if (r >= 0)
+                r = transient_properties(call, t);
+        if (r >= 0) /* no auxiliary units */
+                r = sd_bus_message_append(call, "a(sa(sv))", 0);
+        if (r < 0)
+                return r;
+        j = calloc(1, sizeof(PendingJob));
+        if (!j)
+                return -ENOMEM;
+        *j = (PendingJob){.systemd = s, .cb = cb, .userdata = userdata, .next = s->jobs};
+        r = sd_bus_call_async(s->bus, &j->call_slot, call, on_job_queued, j, SYSTEMD_TIMEOUT_USEC);
+        if (r < 0) {
+                free(j);
+                return r;
+        }
+        s->jobs = j;
+        return 0;
+}
+
+typedef struct Forget {
+        Systemd *systemd;
+        char *unit;
+        JobCallback cb;
+        void *userdata;
+        sd_bus_slot *slot;
+} Forget;
+
+static void forget_free(Forget *f) {
+        sd_bus_slot_unref(f->slot);
+        free(f->unit);
+        free(f);
+}
+
+static int on_reset_failed(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        Forget *f = userdata;
+        JobCallback cb = f->cb;
+        void *ud = f->userdata;
+
+        /* Not failed, or already gone: either way nothing lingers. */
+        forget_free(f);
+        cb(0, "done", NULL, ud);
+        return 0;
+}
+
+static void on_forget_stopped(int r, const char *result, const char *error, void *userdata) {
+        Forget *f = userdata;
+
+        /* A unit systemd does not know (NoSuchUnit) was never started or is gone already. */
+        if (r < 0 && error && !strstr(error, "not loaded") && !strstr(error, "not found")) {
+                JobCallback cb = f->cb;
+                void *ud = f->userdata;
+                _cleanup_free_ char *msg = strdup(error);
+                forget_free(f);
+                cb(r, result, msg, ud);
+                return;
+        }
+        r = sd_bus_call_method_async(
+                f->systemd->bus,
+                &f->slot,
+                SYSTEMD_DEST,
+                SYSTEMD_PATH,
+                SYSTEMD_MANAGER,
+                "ResetFailedUnit",
+                on_reset_failed,
+                f,
+                "s",
+                f->unit);
+        if (r < 0) {
+                JobCallback cb = f->cb;
+                void *ud = f->userdata;
+                forget_free(f);
+                cb(0, "done", NULL, ud);
+        }
+}
+
+int unit_stop_and_forget(Systemd *s, const char *unit, JobCallback cb, void *userdata) {
+        Forget *f;
+        int r;
+
+        f = calloc(1, sizeof(Forget));
+        if (!f)
+                return -ENOMEM;
+        *f = (Forget){.systemd = s, .unit = strdup(unit), .cb = cb, .userdata = userdata};
+        if (!f->unit) {
+                free(f);
+                return -ENOMEM;
+        }
+        r = unit_job(s, "StopUnit", unit, on_forget_stopped, f);
+        if (r < 0)
+                forget_free(f);
+        return r;
+}
+
 static int on_job_type(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
         Systemd *s = userdata;
         const char *type = NULL;

@@ -50,6 +50,25 @@ int unit_info_load_bus(sd_bus *bus, const char *unit, UnitInfo **ret, char **ret
 /* method: "StartUnit" or "StopUnit" (mode "replace"). */
 int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, void *userdata);
 
+/* A transient service (StartTransientUnit, mode "fail"): systemd tracks it, limits it and cleans up
+ * after it; cb when its start job ends (Type=exec: the command was executed). */
+typedef struct TransientService {
+        const char *name; /* "mbupgraded-rehearsal.service" */
+        const char *description;
+        char *const *argv;            /* argv[0] is an absolute path */
+        const char *environment_file; /* read by systemd before it drops privileges */
+        const char *working_directory;
+        const char *user, *group; /* NULL or "": as the manager runs */
+        uint64_t memory_max;      /* MemoryMax=, 0: none */
+        uint64_t runtime_max_usec;
+        const char *output_file; /* stdout and stderr, truncated first */
+} TransientService;
+int unit_start_transient(Systemd *s, const TransientService *t, JobCallback cb, void *userdata);
+
+/* StopUnit, then ResetFailedUnit: afterwards the unit is gone (a transient one) or inactive, and
+ * nothing of it lingers as "failed". A unit that was not loaded is fine: cb(0). */
+int unit_stop_and_forget(Systemd *s, const char *unit, JobCallback cb, void *userdata);
+
 /* Jobs for 'unit' that mbupgraded did not queue (systemctl stop, restart, ...): cb runs when systemd
  * queues one while no job of ours is pending, with the job's type ("stop", "restart", "start", ...;
  * NULL when the job was gone before systemd could say). One watcher at a time;

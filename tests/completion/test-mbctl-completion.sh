@@ -26,7 +26,7 @@ expect() { # expect LINE WANTED: the offered words are exactly WANTED (space-sep
         fi
 }
 
-all_verbs='status check list upgrade rollback cancel hold unhold history backup backups restore inspect config doctor fleet help'
+all_verbs='status check list upgrade rollback cancel hold unhold history backup backups restore rehearse inspect config doctor fleet help'
 expect 'mbctl ' "$all_verbs"
 expect 'mbctl st' 'status'
 expect 'mbctl back' 'backup backups'
@@ -39,6 +39,8 @@ expect 'mbctl upgrade window --' '--dry-run --no-wait'
 expect 'mbctl --no-wait upgrade ' 'now window'
 expect 'mbctl rollback --' '--dry-run --no-wait --force'
 expect 'mbctl restore --' '--yes --force --dry-run --no-wait'
+expect 'mbctl rehearse --' '--no-wait'
+expect 'mbctl re' 'restore rehearse'
 expect 'mbctl hold --' '--reason'
 expect 'mbctl hold --reason ' ''
 expect 'mbctl status --' '--json'

@@ -519,12 +519,16 @@ policy:
   min_age: ${MBUP_MIN_AGE:-0s}
   stepwise: ${MBUP_STEPWISE:-true}
   window_max: ${MBUP_WINDOW_MAX:-0}
+  rehearse: ${MBUP_REHEARSE:-never}
   skip: [${MBUP_SKIP:-}]
 service:
   unit: metabase.service
   start_timeout: ${MBUP_START_TIMEOUT:-60s}
   stall_timeout: ${MBUP_STALL_TIMEOUT:-10s}
   settle: ${MBUP_SETTLE:-3s}
+rehearsal:
+  memory_max: ${MBUP_REHEARSAL_MEMORY:-1G}
+  timeout: ${MBUP_REHEARSAL_TIMEOUT:-0}
 backup:
   dir: $SB/backups
   keep: ${MBUP_KEEP_BACKUPS:-5}

@@ -315,20 +315,20 @@ static void test_errors(void **state) {
                  "2: releases.channel: expected latest or beta, got 'nightly'"},
                 /* unknown keys */
                 {"colour: blue\n",
-                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, fleet, metrics_file, maintenance_flag, "
+                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, rehearsal, fleet, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"releases:\n  edition: oss\n  mirror: x\n",
                  "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, check_every, "
                  "ca_file, require_checksum, signing_key)"},
                 {"policy:\n  skip: []\n  holds: true\n",
-                 "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise, window_max)"},
+                 "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise, window_max, rehearse)"},
                 {"service:\n\n\n  Unit: x.service\n",
                  "4: service.Unit: unknown key (known keys: unit, jar, health_url, start_timeout, stall_timeout, "
                  "settle)"},
                 {"backup:\n  keep: 3\n  kept: 3\n",
                  "3: backup.kept: unknown key (known keys: dir, keep, app_db, postgres)"},
                 {"\"\": 1\n",
-                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, fleet, metrics_file, maintenance_flag, "
+                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, rehearsal, fleet, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 /* wrong types */
                 {"policy:\n  allow:\n    step: minor\n",
@@ -458,7 +458,8 @@ static void test_errors(void **state) {
                  "3: invalid YAML: found unexpected end of stream "
                  "(while scanning a quoted scalar started on line 2)"},
                 {"a: &x 1\nb: *x\n",
-                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, fleet, metrics_file, maintenance_flag, "
+                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, rehearsal, fleet, metrics_file, "
+                 "maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"state_dir: &x /a\nadmin_group: *x\n", "2: YAML aliases (*name) are not supported here"},
                 {"state_dir: /a\n---\nstate_dir: /b\n",
@@ -580,6 +581,64 @@ static void test_notify_metrics_maintenance(void **state) {
         load_fails(
                 "maintenance_flag: run/flag\n",
                 "1: maintenance_flag: expected an absolute path or \"\", got 'run/flag'");
+}
+
+static void test_rehearsal(void **state) {
+        Config *c = config_new();
+        uint64_t v;
+
+        /* the defaults: auto, 3G for the second Metabase, copies up to 20G */
+        assert_non_null(c);
+        assert_int_equal(c->policy.rehearse, REHEARSE_AUTO);
+        assert_int_equal(c->rehearsal.memory_max, 3ULL << 30);
+        assert_int_equal(c->rehearsal.max_copy_size, 20ULL << 30);
+        assert_int_equal(c->rehearsal.timeout_usec, 0);
+        config_free(c);
+
+        c = load_ok("policy:\n  rehearse: always\nrehearsal:\n  memory_max: 1536M\n  max_copy_size: 0\n"
+                    "  timeout: 2h\n");
+        assert_int_equal(c->policy.rehearse, REHEARSE_ALWAYS);
+        assert_int_equal(c->rehearsal.memory_max, 1536ULL << 20);
+        assert_int_equal(c->rehearsal.max_copy_size, 0);
+        assert_int_equal(c->rehearsal.timeout_usec, 2 * 3600 * USEC_PER_SEC);
+        config_free(c);
+        c = load_ok("policy:\n  rehearse: never\n");
+        assert_int_equal(c->policy.rehearse, REHEARSE_NEVER);
+        config_free(c);
+
+        load_fails(
+                "policy:\n  rehearse: sometimes\n",
+                "2: policy.rehearse: expected auto, always or never, got 'sometimes'");
+        load_fails(
+                "rehearsal:\n  memory_max: 0\n",
+                "2: rehearsal.memory_max: expected a size larger than 0 like 512M, 3G, got '0'");
+        load_fails(
+                "rehearsal:\n  memory_max: 2GB\n",
+                "2: rehearsal.memory_max: expected a size larger than 0 like 512M, 3G, got '2GB'");
+        load_fails(
+                "rehearsal:\n  max_copy_size: -1\n",
+                "2: rehearsal.max_copy_size: expected a size like 512M, 3G or 1T, got '-1'");
+        load_fails(
+                "rehearsal:\n  bogus: 1\n",
+                "2: rehearsal.bogus: unknown key (known keys: memory_max, max_copy_size, timeout)");
+
+        assert_int_equal(parse_size("1024", &v), 0);
+        assert_int_equal(v, 1024);
+        assert_int_equal(parse_size("4K", &v), 0);
+        assert_int_equal(v, 4096);
+        assert_int_equal(parse_size("3G", &v), 0);
+        assert_int_equal(v, 3ULL << 30);
+        assert_int_equal(parse_size("2T", &v), 0);
+        assert_int_equal(v, 2ULL << 40);
+        assert_int_equal(parse_size("16777215T", &v), 0);
+        static const char *const bad[] = {
+                "", "G", "1.5G", "1g", "1GB", "1 G", "-1", "1P", "16777216T", "99999999999999999999", "1K1"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_int_equal(parse_size(bad[i], &v), -EINVAL);
+        assert_int_equal(parse_size(NULL, &v), -EINVAL);
+        assert_string_equal(rehearse_mode_to_string(REHEARSE_ALWAYS), "always");
+        assert_int_equal(rehearse_mode_from_string("never"), REHEARSE_NEVER);
+        assert_int_equal(rehearse_mode_from_string("x"), -EINVAL);
 }
 
 static void test_fleet(void **state) {
@@ -796,6 +855,7 @@ int main(void) {
                 cmocka_unit_test(test_deep_nesting),
                 cmocka_unit_test(test_notify_metrics_maintenance),
                 cmocka_unit_test(test_fleet),
+                cmocka_unit_test(test_rehearsal),
                 cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_format_duration),
                 cmocka_unit_test(test_enum_strings),

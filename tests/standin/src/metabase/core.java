@@ -542,6 +542,13 @@ public class core {
         log("INFO", "Metabase " + tag + " starting (hash " + version.getProperty("hash", "?") + ", branch "
                 + version.getProperty("branch", "?") + ", stand-in fail=" + fail + ", java "
                 + System.getProperty("java.version") + ")");
+        // What a real Metabase would do about the outside world, for the tests to check (a rehearsal
+        // sends no e-mail and runs no scheduled jobs).
+        log("INFO", "Settings from the environment: scheduler "
+                + (System.getenv().getOrDefault("MB_DISABLE_SCHEDULER", "").equals("true") ? "disabled" : "enabled")
+                + ", email-smtp-host " + System.getenv().getOrDefault("MB_EMAIL_SMTP_HOST", "(unset)")
+                + ", email-smtp-port " + System.getenv().getOrDefault("MB_EMAIL_SMTP_PORT", "(unset)")
+                + ", check-for-updates " + System.getenv().getOrDefault("MB_CHECK_FOR_UPDATES", "(unset)"));
         dbType = configuredDbType();
         if (!dbType.equals("h2") && !dbType.equals("postgres") && !dbType.equals("mysql"))
             fatal("Unsupported MB_DB_TYPE '" + dbType + "': this stand-in only supports h2, postgres and mysql");

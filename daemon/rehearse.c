@@ -1,0 +1,1237 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "appdb.h"
+#include "dbserver.h"
+#include "fileio.h"
+#include "log.h"
+#include "macro.h"
+#include "metrics.h"
+#include "notify.h"
+#include "rehearsal.h"
+#include "rehearse.h"
+#include "releases.h"
+#include "strv.h"
+#include "verify.h"
+#include "worker.h"
+
+#define RESULTS_MAX_VERSIONS 16
+#define EXCERPT_MAX 1024U
+#define LOG_READ_MAX (256U * 1024U)
+
+typedef enum Phase {
+        PHASE_IDLE,
+        PHASE_PREPARE, /* reading the unit, sizing the database */
+        PHASE_COPY,
+        PHASE_START,
+        PHASE_MIGRATE,
+        PHASE_CLEANUP,
+} Phase;
+
+static const char *const result_table[_REHEARSAL_RESULT_MAX] = {
+        [REHEARSAL_PASSED] = "passed",
+        [REHEARSAL_FAILED] = "failed",
+        [REHEARSAL_WARNING] = "warning",
+        [REHEARSAL_CANCELED] = "canceled",
+        [REHEARSAL_SKIPPED] = "skipped",
+};
+
+const char *rehearsal_result_to_string(RehearsalResult r) {
+        return r >= 0 && r < _REHEARSAL_RESULT_MAX ? result_table[r] : NULL;
+}
+
+struct Rehearsal {
+        Manager *m;
+        Phase phase;
+        uint64_t id;
+        uint64_t flags;
+        char *version, *jar, *sha256;
+        RehearsalCallback cb;
+        void *userdata;
+
+        AppDb *appdb;       /* production's */
+        char *db_kind;      /* "h2", "postgres", "mysql" */
+        char *db_desc;      /* for people */
+        char *conninfo;     /* servers: what mbupgraded-db connects to */
+        char *scratch_name; /* servers: <db>_mbup_rehearsal */
+        char *h2_copy;      /* H2: the copy's file */
+        bool best_effort;   /* H2: copied while Metabase had it open */
+        bool copied;        /* the scratch copy exists (maybe) */
+        bool unit_started;  /* the transient unit may exist */
+        uid_t db_uid;
+        gid_t db_gid;
+        char **argv;
+        char *working_directory, *user, *group;
+        char **unit_env;
+        unsigned port;
+        DbRun *db_run;
+        Verifier *verifier;
+
+        uint64_t started_usec;    /* CLOCK_REALTIME, the rehearsal's */
+        uint64_t unit_start_usec; /* when the JAR was started */
+        uint64_t healthy_usec;    /* its first healthy answer */
+        double progress;
+        RehearsalResult result;
+        char *reason;
+        char *excerpt;
+        char *text; /* the Rehearsal property */
+
+        json_object *results; /* state_dir/rehearsals.json, by version */
+};
+
+static char *rehearsal_path(Manager *m, const char *name) {
+        _cleanup_free_ char *dir = manager_state_path(m, "rehearsal");
+        return dir ? path_join(dir, name) : NULL;
+}
+
+static void set_text(Rehearsal *r, const char *fmt, ...) _printf_(2, 3);
+static void set_text(Rehearsal *r, const char *fmt, ...) {
+        char *s = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        if (!s)
+                return;
+        if (streq_ptr(s, r->text)) {
+                free(s);
+                return;
+        }
+        free(r->text);
+        r->text = s;
+        manager_properties_changed(r->m, "Rehearsal", "State", NULL);
+}
+
+static void run_clear(Rehearsal *r) {
+        r->version = mfree_str(r->version);
+        r->jar = mfree_str(r->jar);
+        r->sha256 = mfree_str(r->sha256);
+        r->appdb = appdb_free(r->appdb);
+        r->db_kind = mfree_str(r->db_kind);
+        r->db_desc = mfree_str(r->db_desc);
+        r->conninfo = mfree_str(r->conninfo);
+        r->scratch_name = mfree_str(r->scratch_name);
+        r->h2_copy = mfree_str(r->h2_copy);
+        r->argv = strv_free(r->argv);
+        r->working_directory = mfree_str(r->working_directory);
+        r->user = mfree_str(r->user);
+        r->group = mfree_str(r->group);
+        r->unit_env = strv_free(r->unit_env);
+        r->reason = mfree_str(r->reason);
+        r->excerpt = mfree_str(r->excerpt);
+        r->best_effort = r->copied = r->unit_started = false;
+        r->cb = NULL;
+        r->userdata = NULL;
+        r->flags = 0;
+        r->progress = 0;
+        r->started_usec = r->unit_start_usec = r->healthy_usec = 0;
+}
+
+Rehearsal *rehearse_free(Rehearsal *r) {
+        if (!r)
+                return NULL;
+        r->verifier = verifier_free(r->verifier);
+        r->db_run = dbserver_cancel(r->db_run);
+        run_clear(r);
+        json_object_put(r->results);
+        free(r->text);
+        free(r);
+        return NULL;
+}
+
+/* Results */
+
+static json_object *result_of(Rehearsal *r, const char *version) {
+        json_object *o;
+
+        if (!r || !r->results || !version || !json_object_object_get_ex(r->results, version, &o))
+                return NULL;
+        return o;
+}
+
+static const char *json_str(json_object *o, const char *key) {
+        json_object *v;
+        return o && json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+static uint64_t json_u64(json_object *o, const char *key) {
+        json_object *v;
+        return o && json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
+}
+
+static void results_load(Rehearsal *r) {
+        _cleanup_free_ char *path = manager_state_path(r->m, "rehearsals.json"), *text = NULL;
+
+        if (path && read_full_file(path, 1024 * 1024, &text, NULL) >= 0) {
+                r->results = json_tokener_parse(text);
+                if (r->results && !json_object_is_type(r->results, json_type_object)) {
+                        log_warning("Ignoring %s: not a JSON object", path);
+                        r->results = (json_object_put(r->results), NULL);
+                }
+        }
+        if (!r->results)
+                r->results = json_object_new_object();
+}
+
+/* The newest (last finished) result, for the property and the metrics. */
+static json_object *results_newest(Rehearsal *r, const char **ret_version) {
+        json_object *best = NULL;
+        uint64_t t = 0;
+
+        if (!r->results)
+                return NULL;
+        json_object_object_foreach(r->results, k, v) {
+                if (json_u64(v, "finished_usec") >= t) {
+                        t = json_u64(v, "finished_usec");
+                        best = v;
+                        if (ret_version)
+                                *ret_version = k;
+                }
+        }
+        return best;
+}
+
+static int results_save(Rehearsal *r) {
+        _cleanup_free_ char *path = manager_state_path(r->m, "rehearsals.json");
+        const char *s;
+
+        /* The oldest go first: a verdict is about a release, and old releases are long gone. */
+        while (json_object_object_length(r->results) > RESULTS_MAX_VERSIONS) {
+                const char *oldest = NULL;
+                uint64_t t = UINT64_MAX;
+                json_object_object_foreach(r->results, k, v)
+                        if (json_u64(v, "finished_usec") < t) {
+                                t = json_u64(v, "finished_usec");
+                                oldest = k;
+                        }
+                if (!oldest)
+                        break;
+                json_object_object_del(r->results, oldest);
+        }
+        if (!path)
+                return -ENOMEM;
+        s = json_object_to_json_string_ext(
+                r->results, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        return write_file_atomic(path, s, strlen(s), 0644);
+}
+
+static uint64_t migration_usec(const Rehearsal *r) {
+        return r->healthy_usec > r->unit_start_usec && r->unit_start_usec
+                ? r->healthy_usec - r->unit_start_usec
+                : 0;
+}
+
+static void describe_result(Rehearsal *r, json_object *o, const char *version) {
+        const char *result = json_str(o, "result"), *reason = json_str(o, "reason");
+        uint64_t d = json_u64(o, "duration_usec");
+        char when[32] = "";
+        time_t t = (time_t) (json_u64(o, "finished_usec") / USEC_PER_SEC);
+        struct tm tm;
+
+        if (localtime_r(&t, &tm))
+                (void) strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+        if (streq_ptr(result, "passed"))
+                set_text(
+                        r,
+                        "%s passed %s: migrated a copy of the database and answered healthy in %.1fs",
+                        version,
+                        when,
+                        (double) d / USEC_PER_SEC);
+        else
+                set_text(r, "%s %s %s: %s", version, strempty(result), when, strempty(reason));
+}
+
+static void show_newest(Rehearsal *r) {
+        const char *version = NULL;
+        json_object *o = results_newest(r, &version);
+
+        if (o)
+                describe_result(r, o, version);
+        else
+                set_text(r, "%s", "");
+}
+
+/* The end: history, results, notifications, metrics, the signal. */
+static void record(Rehearsal *r) {
+        Manager *m = r->m;
+        uint64_t now = now_realtime_usec(), d = migration_usec(r);
+        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *host = NULL, *text = NULL;
+        const char *result = rehearsal_result_to_string(r->result);
+        json_object *h = json_object_new_object(), *facts = NULL;
+        char hostbuf[256] = "";
+        int level;
+
+        if (!h)
+                return;
+        json_object_object_add(h, "id", json_object_new_uint64(r->id));
+        json_object_object_add(h, "kind", json_object_new_string("rehearsal"));
+        json_object_object_add(h, "result", json_object_new_string(result));
+        json_object_object_add(h, "from", json_object_new_string(strempty(m->installed_version)));
+        json_object_object_add(h, "to", json_object_new_string(r->version));
+        json_object_object_add(h, "database", json_object_new_string(strempty(r->db_desc)));
+        json_object_object_add(h, "started_usec", json_object_new_uint64(r->started_usec));
+        json_object_object_add(h, "finished_usec", json_object_new_uint64(now));
+        if (d > 0)
+                json_object_object_add(h, "rehearsal_ms", json_object_new_uint64(d / USEC_PER_MSEC));
+        json_object_object_add(h, "best_effort", json_object_new_boolean(r->best_effort));
+        json_object_object_add(h, "reason", json_object_new_string(strempty(r->reason)));
+        if (!isempty(r->excerpt))
+                json_object_object_add(h, "log", json_object_new_string(r->excerpt));
+
+        /* history.jsonl: one line, appended and synced, as the engine writes its own */
+        if (path) {
+                const char *line = json_object_to_json_string_ext(
+                        h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                _cleanup_close_ int fd = open(
+                        path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+                _cleanup_free_ char *l = strdup_printf("%s\n", line);
+                if (fd < 0 || !l || write(fd, l, strlen(l)) != (ssize_t) strlen(l) || fsync(fd) < 0)
+                        log_warning("Failed to append the rehearsal to %s, continuing", path);
+        }
+
+        /* A verdict, for the unattended upgrade: not for one canceled or skipped. */
+        if (r->result == REHEARSAL_PASSED || r->result == REHEARSAL_FAILED || r->result == REHEARSAL_WARNING) {
+                json_object *o = json_object_new_object();
+                if (o) {
+                        json_object_object_add(o, "result", json_object_new_string(result));
+                        json_object_object_add(o, "duration_usec", json_object_new_uint64(d));
+                        json_object_object_add(o, "finished_usec", json_object_new_uint64(now));
+                        json_object_object_add(o, "sha256", json_object_new_string(strempty(r->sha256)));
+                        json_object_object_add(o, "database", json_object_new_string(strempty(r->db_desc)));
+                        json_object_object_add(o, "best_effort", json_object_new_boolean(r->best_effort));
+                        json_object_object_add(o, "reason", json_object_new_string(strempty(r->reason)));
+                        json_object_object_add(o, "log", json_object_new_string(strempty(r->excerpt)));
+                        json_object_object_add(r->results, r->version, o);
+                        if (results_save(r) < 0)
+                                log_warning(
+                                        "Failed to write %s/rehearsals.json, continuing",
+                                        m->config->state_dir);
+                }
+                describe_result(r, o, r->version);
+        } else {
+                /* the last verdict stays what status shows */
+                show_newest(r);
+        }
+
+        /* journal, webhook, command: the same facts as an operation's */
+        if (gethostname(hostbuf, sizeof(hostbuf) - 1) < 0 || !hostbuf[0])
+                snprintf(hostbuf, sizeof(hostbuf), "localhost");
+        host = strdup(hostbuf);
+        if (r->result == REHEARSAL_PASSED)
+                text = strdup_printf(
+                        "Metabase on %s: the rehearsal of %s passed: it migrated a copy of the database in %.1fs",
+                        hostbuf,
+                        r->version,
+                        (double) d / USEC_PER_SEC);
+        else
+                text = strdup_printf(
+                        "Metabase on %s: the rehearsal of %s %s: %s",
+                        hostbuf,
+                        r->version,
+                        r->result == REHEARSAL_WARNING ? "failed (a warning, not a block)" : result,
+                        strempty(r->reason));
+        facts = json_object_new_object();
+        if (facts && text && host && r->result != REHEARSAL_CANCELED && r->result != REHEARSAL_SKIPPED) {
+                char stamp[64] = "";
+                time_t t = (time_t) (now / USEC_PER_SEC);
+                struct tm tm;
+                if (gmtime_r(&t, &tm))
+                        (void) strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+                json_object_object_add(facts, "text", json_object_new_string(text));
+                json_object_object_add(facts, "host", json_object_new_string(host));
+                json_object_object_add(facts, "operation", json_object_new_string("rehearsal"));
+                json_object_object_add(facts, "result", json_object_new_string(result));
+                json_object_object_add(
+                        facts, "version_from", json_object_new_string(strempty(m->installed_version)));
+                json_object_object_add(facts, "version_to", json_object_new_string(r->version));
+                json_object_object_add(
+                        facts,
+                        "duration_sec",
+                        json_object_new_double((double) (now - r->started_usec) / USEC_PER_SEC));
+                json_object_object_add(facts, "downtime_sec", json_object_new_double(0));
+                json_object_object_add(
+                        facts, "rehearsal_sec", json_object_new_double((double) d / USEC_PER_SEC));
+                json_object_object_add(facts, "reason", json_object_new_string(strempty(r->reason)));
+                json_object_object_add(facts, "id", json_object_new_uint64(r->id));
+                json_object_object_add(facts, "time", json_object_new_string(stamp));
+                level = r->result == REHEARSAL_PASSED ? LOG_NOTICE : LOG_WARNING;
+                notify_facts(
+                        m,
+                        r->id,
+                        level,
+                        json_object_to_json_string_ext(
+                                facts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        } else if (text)
+                log_info("%s", text);
+        json_object_put(facts);
+        json_object_put(h);
+        metrics_update(m);
+        (void) sd_bus_emit_signal(
+                m->bus,
+                MB_BUS_PATH,
+                MB_BUS_INTERFACE,
+                "RehearsalFinished",
+                "tssts",
+                r->id,
+                r->version,
+                result,
+                d,
+                strempty(r->reason));
+}
+
+/* Cleanup: the unit stopped and forgotten, the copy dropped, the files removed, then the end. */
+
+static void cleanup_files(Rehearsal *r) {
+        static const char *const names[] = {"rehearsal.env", "appdb.secret", "rehearsal.json"};
+        _cleanup_free_ char *log = rehearsal_path(r->m, "rehearsal.log"),
+                            *keep = manager_state_path(r->m, "rehearsal-last.log");
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                _cleanup_free_ char *p = rehearsal_path(r->m, names[i]);
+                if (p)
+                        (void) unlink(p);
+        }
+        /* The whole log of the last rehearsal stays, for a person to read. */
+        if (log && keep)
+                (void) rename(log, keep);
+        if (r->h2_copy) {
+                (void) unlink(r->h2_copy);
+                _cleanup_free_ char *trace = strdup_printf(
+                        "%.*s.trace.db", (int) (strlen(r->h2_copy) - strlen(".mv.db")), r->h2_copy);
+                if (trace)
+                        (void) unlink(trace);
+        }
+        _cleanup_free_ char *dir = manager_state_path(r->m, "rehearsal");
+        if (dir)
+                (void) rmdir(dir);
+}
+
+static void finish(Rehearsal *r) {
+        Manager *m = r->m;
+        RehearsalCallback cb = r->cb;
+        void *ud = r->userdata;
+        _cleanup_free_ char *version = strdup(strempty(r->version));
+        RehearsalResult result = r->result;
+
+        cleanup_files(r);
+        if (r->result == REHEARSAL_PASSED)
+                log_info(
+                        "Rehearsal of %s passed: %.1fs from start to healthy on a copy of %s",
+                        r->version,
+                        (double) migration_usec(r) / USEC_PER_SEC,
+                        strempty(r->db_desc));
+        else if (r->result != REHEARSAL_SKIPPED)
+                log_warning(
+                        "Rehearsal of %s %s: %s",
+                        strempty(r->version),
+                        rehearsal_result_to_string(r->result),
+                        strempty(r->reason));
+        if (r->version)
+                record(r);
+        r->phase = PHASE_IDLE;
+        run_clear(r);
+        manager_properties_changed(m, "State", NULL);
+        if (cb && version)
+                cb(m, version, result, ud);
+        if (version && !isempty(version))
+                releases_rehearsal_finished(m, version, result);
+}
+
+static void on_scratch_dropped(int k, DbReport *report, void *userdata) {
+        Rehearsal *r = userdata;
+
+        if (k < 0)
+                log_warning(
+                        "Failed to drop the scratch copy %s: %s; drop it by hand (DROP DATABASE %s)",
+                        strempty(r->scratch_name),
+                        report->error,
+                        strempty(r->scratch_name));
+        finish(r);
+}
+
+static void drop_copy(Rehearsal *r) {
+        _cleanup_free_ char *secret = rehearsal_path(r->m, "appdb.secret");
+        int k;
+
+        if (!r->copied || !r->conninfo) {
+                finish(r);
+                return;
+        }
+        set_text(r, "%s: dropping the scratch copy %s", r->version, strempty(r->scratch_name));
+        k = dbserver_run(
+                r->m->event,
+                r->db_kind,
+                r->conninfo,
+                secret,
+                STRV_MAKE("drop-scratch"),
+                on_scratch_dropped,
+                r,
+                &r->db_run);
+        if (k < 0) {
+                log_warning_errno(k, "Failed to run mbupgraded-db drop-scratch: %m");
+                finish(r);
+        }
+}
+
+static void on_unit_forgotten(int k, const char *result, const char *error, void *userdata) {
+        Rehearsal *r = userdata;
+
+        if (k < 0)
+                log_warning(
+                        "Failed to stop %s: %s; stop it by hand: systemctl stop %s",
+                        REHEARSAL_UNIT,
+                        strempty(error),
+                        REHEARSAL_UNIT);
+        drop_copy(r);
+}
+
+static void cleanup(Rehearsal *r) {
+        int k;
+
+        r->phase = PHASE_CLEANUP;
+        r->verifier = verifier_free(r->verifier);
+        r->db_run = dbserver_cancel(r->db_run);
+        if (!r->unit_started) {
+                drop_copy(r);
+                return;
+        }
+        set_text(r, "%s: stopping %s", strempty(r->version), REHEARSAL_UNIT);
+        k = unit_stop_and_forget(r->m->systemd, REHEARSAL_UNIT, on_unit_forgotten, r);
+        if (k < 0) {
+                log_warning_errno(k, "Failed to ask systemd to stop %s: %m", REHEARSAL_UNIT);
+                drop_copy(r);
+        }
+}
+
+static void fail(Rehearsal *r, RehearsalResult result, const char *fmt, ...) _printf_(3, 4);
+static void fail(Rehearsal *r, RehearsalResult result, const char *fmt, ...) {
+        va_list ap;
+
+        free(r->reason);
+        va_start(ap, fmt);
+        if (vasprintf(&r->reason, fmt, ap) < 0)
+                r->reason = NULL;
+        va_end(ap);
+        r->result = result;
+        cleanup(r);
+}
+
+/* Migration */
+
+static void read_excerpt(Rehearsal *r) {
+        _cleanup_free_ char *log = rehearsal_path(r->m, "rehearsal.log"), *text = NULL;
+        size_t n = 0;
+
+        if (log && read_file_tail_lines(log, LOG_READ_MAX, &text, &n) >= 0)
+                r->excerpt = rehearsal_log_excerpt(text, n, EXCERPT_MAX);
+}
+
+static void on_verify(VerifyEvent ev, double progress, const char *message, void *userdata) {
+        Rehearsal *r = userdata;
+
+        switch (ev) {
+        case VERIFY_PROGRESS:
+                r->progress = progress;
+                set_text(r, "%s: migrating a copy of %s (%.0f%%)", r->version, r->db_desc, progress * 100);
+                return;
+        case VERIFY_HEALTHY:
+                r->healthy_usec = now_realtime_usec();
+                set_text(
+                        r,
+                        "%s: healthy on the copy after %.1fs; checking its version",
+                        r->version,
+                        (double) migration_usec(r) / USEC_PER_SEC);
+                return;
+        case VERIFY_PASSED:
+                r->verifier = verifier_free(r->verifier);
+                r->result = REHEARSAL_PASSED;
+                cleanup(r);
+                return;
+        case VERIFY_FAILED:
+                r->verifier = verifier_free(r->verifier);
+                read_excerpt(r);
+                if (r->best_effort)
+                        fail(r,
+                             REHEARSAL_WARNING,
+                             "%s on a copy of the H2 file taken while Metabase had it open, which may not be "
+                             "consistent: a warning, not a block; back it up and watch the upgrade%s%s",
+                             message,
+                             isempty(r->excerpt) ? "" : ". The log says: ",
+                             strempty(r->excerpt));
+                else
+                        fail(r,
+                             REHEARSAL_FAILED,
+                             "%s%s%s",
+                             message,
+                             isempty(r->excerpt) ? "" : ". The log says: ",
+                             strempty(r->excerpt));
+                return;
+        }
+}
+
+static void on_unit_started(int k, const char *result, const char *error, void *userdata) {
+        Rehearsal *r = userdata;
+        Manager *m = r->m;
+        _cleanup_free_ char *url = NULL;
+        VerifyParams p = {};
+
+        if (k < 0) {
+                read_excerpt(r);
+                fail(r,
+                     REHEARSAL_WARNING,
+                     "systemd could not start %s: %s (not the release's fault: no verdict on it)",
+                     REHEARSAL_UNIT,
+                     strempty(error));
+                return;
+        }
+        url = strdup_printf("http://127.0.0.1:%u/api/health", r->port);
+        if (!url) {
+                fail(r, REHEARSAL_CANCELED, "out of memory");
+                return;
+        }
+        r->phase = PHASE_MIGRATE;
+        set_text(r, "%s: starting on a copy of %s", r->version, r->db_desc);
+        p = (VerifyParams){
+                .unit = REHEARSAL_UNIT,
+                .health_url = url,
+                .expect_tag = r->version,
+                .start_timeout_usec = m->config->rehearsal.timeout_usec
+                        ?: m->config->service.start_timeout_usec,
+                .stall_timeout_usec = m->config->service.stall_timeout_usec,
+                .settle_usec = 0,
+        };
+        k = verifier_start(m->event, m->systemd, &p, on_verify, r, &r->verifier);
+        if (k < 0)
+                fail(r, REHEARSAL_CANCELED, "cannot watch the rehearsal: %s", strerror(-k));
+}
+
+static void start_unit(Rehearsal *r) {
+        Manager *m = r->m;
+        _cleanup_(appdb_freep) AppDb *scratch = NULL;
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_free_ char *text = NULL, *env_file = rehearsal_path(m, "rehearsal.env"),
+                            *log = rehearsal_path(m, "rehearsal.log");
+        int k;
+
+        if (!env_file || !log) {
+                fail(r, REHEARSAL_CANCELED, "out of memory");
+                return;
+        }
+        k = rehearsal_pick_port(&r->port);
+        if (k < 0) {
+                fail(r, REHEARSAL_CANCELED, "no free port on 127.0.0.1 for the rehearsal");
+                return;
+        }
+        /* The copy: the same server, role and password under another name, or the copied file. */
+        scratch = calloc(1, sizeof(AppDb));
+        if (!scratch) {
+                fail(r, REHEARSAL_CANCELED, "out of memory");
+                return;
+        }
+        scratch->kind = r->appdb->kind;
+        if (scratch->kind == APPDB_H2)
+                scratch->h2_file = strdup(r->h2_copy);
+        else {
+                scratch->host = strdup(r->appdb->host);
+                scratch->port = r->appdb->port;
+                scratch->dbname = strdup(r->scratch_name);
+                scratch->user = r->appdb->user ? strdup(r->appdb->user) : NULL;
+                scratch->password = r->appdb->password ? strdup(r->appdb->password) : NULL;
+                scratch->options = strv_copy(r->appdb->options ?: STRV_MAKE(NULL));
+        }
+        env = rehearsal_environment(r->unit_env, scratch, r->port);
+        text = env ? rehearsal_environment_file(env) : NULL;
+        if (!text) {
+                fail(r, REHEARSAL_CANCELED, "out of memory");
+                return;
+        }
+        /* The password is in it: 0600, read by systemd before it drops privileges. */
+        k = write_file_atomic(env_file, text, strlen(text), 0600);
+        explicit_bzero(text, strlen(text));
+        if (k < 0) {
+                fail(r, REHEARSAL_CANCELED, "cannot write %s: %s", env_file, strerror(-k));
+                return;
+        }
+        TransientService t = {
+                .name = REHEARSAL_UNIT,
+                .description = "mbupgraded: rehearsal of a Metabase upgrade on a copy of its database",
+                .argv = r->argv,
+                .environment_file = env_file,
+                .working_directory = r->working_directory,
+                .user = r->user,
+                .group = r->group,
+                .memory_max = m->config->rehearsal.memory_max,
+                /* a bound even if the daemon is gone: its timeout, and time to stop */
+                .runtime_max_usec = (m->config->rehearsal.timeout_usec
+                                             ?: m->config->service.start_timeout_usec) +
+                        5 * 60 * USEC_PER_SEC,
+                .output_file = log,
+        };
+        r->phase = PHASE_START;
+        r->unit_started = true;
+        r->unit_start_usec = now_realtime_usec();
+        set_text(r, "%s: starting %s on 127.0.0.1:%u", r->version, REHEARSAL_UNIT, r->port);
+        k = unit_start_transient(m->systemd, &t, on_unit_started, r);
+        if (k < 0) {
+                r->unit_started = false;
+                fail(r, REHEARSAL_CANCELED, "cannot ask systemd to start %s: %s", REHEARSAL_UNIT, strerror(-k));
+        }
+}
+
+/* The copy */
+
+static void on_scratch_copied(int k, DbReport *report, void *userdata) {
+        Rehearsal *r = userdata;
+
+        if (k < 0) {
+                /* Not the release's fault: no verdict, and the reason says what to do. */
+                fail(r,
+                     REHEARSAL_WARNING,
+                     "cannot copy %s for the rehearsal: %s",
+                     r->db_desc,
+                     strempty(report->error));
+                return;
+        }
+        start_unit(r);
+}
+
+typedef struct H2Copy {
+        Rehearsal *r;
+        char *from, *to;
+        uid_t uid;
+        gid_t gid;
+} H2Copy;
+
+static int h2_copy_run(void *userdata) {
+        H2Copy *c = userdata;
+        CopyOptions o = {.mode = 0600, .uid = c->uid, .gid = c->gid};
+
+        return copy_file_atomic(c->from, c->to, &o, NULL, NULL, NULL);
+}
+
+static void on_h2_copied(int k, void *userdata) {
+        H2Copy *c = userdata;
+        Rehearsal *r = c->r;
+
+        free(c->from);
+        free(c->to);
+        free(c);
+        if (k < 0) {
+                fail(r, REHEARSAL_WARNING, "cannot copy the H2 database for the rehearsal: %s", strerror(-k));
+                return;
+        }
+        start_unit(r);
+}
+
+static void copy_database(Rehearsal *r) {
+        Manager *m = r->m;
+        _cleanup_free_ char *secret_file = rehearsal_path(m, "appdb.secret"), *secret = NULL;
+        int k;
+
+        r->phase = PHASE_COPY;
+        r->copied = true; /* from here on, cleanup drops whatever exists */
+        if (r->appdb->kind == APPDB_H2) {
+                H2Copy *c = calloc(1, sizeof(H2Copy));
+                if (!c || !(c->from = strdup(r->appdb->h2_file)) || !(c->to = strdup(r->h2_copy))) {
+                        if (c)
+                                free(c->from);
+                        free(c);
+                        fail(r, REHEARSAL_CANCELED, "out of memory");
+                        return;
+                }
+                c->r = r;
+                c->uid = r->db_uid;
+                c->gid = r->db_gid;
+                set_text(r, "%s: copying %s", r->version, r->db_desc);
+                k = worker_run(m->event, h2_copy_run, on_h2_copied, c);
+                if (k < 0) {
+                        free(c->from);
+                        free(c->to);
+                        free(c);
+                        fail(r, REHEARSAL_CANCELED, "cannot start the copy: %s", strerror(-k));
+                }
+                return;
+        }
+        secret = dbserver_secret(r->appdb);
+        if (!secret_file || !secret) {
+                fail(r, REHEARSAL_CANCELED, "out of memory");
+                return;
+        }
+        k = dbserver_write_secret(secret_file, secret);
+        explicit_bzero(secret, strlen(secret));
+        if (k < 0) {
+                fail(r, REHEARSAL_CANCELED, "cannot write %s: %s", secret_file, strerror(-k));
+                return;
+        }
+        set_text(r, "%s: copying %s into %s", r->version, r->db_desc, r->scratch_name);
+        k = dbserver_run(
+                m->event,
+                r->db_kind,
+                r->conninfo,
+                secret_file,
+                STRV_MAKE("scratch-copy"),
+                on_scratch_copied,
+                r,
+                &r->db_run);
+        if (k < 0)
+                fail(r, REHEARSAL_CANCELED, "cannot run %s: %s", dbserver_helper_path(), strerror(-k));
+}
+
+/* Whether to rehearse at all (policy.rehearse: auto), once the database's size is known. */
+static void decide(Rehearsal *r, uint64_t db_size) {
+        Manager *m = r->m;
+        _cleanup_free_ char *reason = NULL, *dir = manager_state_path(m, "rehearsal");
+        RehearsalHost h = {
+                .mode = m->config->policy.rehearse,
+                .memory_max = m->config->rehearsal.memory_max,
+                .max_copy_size = m->config->rehearsal.max_copy_size,
+                .memory_available = REHEARSAL_SIZE_UNKNOWN,
+                .db_kind = r->appdb->kind,
+                .db_size = db_size,
+                .disk_free = REHEARSAL_SIZE_UNKNOWN,
+        };
+        _cleanup_free_ char *meminfo = NULL;
+        uint64_t free_bytes;
+        dev_t dev;
+        int k;
+
+        /* MemAvailable; under ProcSubset=pid /proc/meminfo is hidden, and sysinfo's free RAM
+         * (without the page cache) is the cautious guess. */
+        if (read_full_file("/proc/meminfo", 64 * 1024, &meminfo, NULL) >= 0) {
+                const char *p = strstr(meminfo, "MemAvailable:");
+                unsigned long long kb;
+                if (p && sscanf(p, "MemAvailable: %llu kB", &kb) == 1)
+                        h.memory_available = (uint64_t) kb * 1024;
+        } else {
+                struct sysinfo si;
+                if (sysinfo(&si) >= 0)
+                        h.memory_available = ((uint64_t) si.freeram + si.bufferram) * si.mem_unit;
+        }
+        if (dir && disk_free_bytes(dir, &free_bytes, &dev) >= 0)
+                h.disk_free = free_bytes;
+
+        if (!(r->flags & REHEARSE_UNATTENDED))
+                h.mode = REHEARSE_ALWAYS; /* mbctl rehearse */
+        k = rehearsal_decide(&h, &reason);
+        if (k < 0) {
+                fail(r, REHEARSAL_CANCELED, "out of memory");
+                return;
+        }
+        if (k == 0) {
+                log_info("Not rehearsing %s: %s", r->version, reason);
+                r->reason = TAKE_PTR(reason);
+                r->result = REHEARSAL_SKIPPED;
+                cleanup(r);
+                return;
+        }
+        copy_database(r);
+}
+
+static void on_db_size(int k, DbReport *report, void *userdata) {
+        Rehearsal *r = userdata;
+
+        if (k < 0) {
+                fail(r,
+                     REHEARSAL_WARNING,
+                     "cannot reach the application database %s for the rehearsal: %s",
+                     r->db_desc,
+                     strempty(report->error));
+                return;
+        }
+        decide(r, report->have_database_size ? report->database_size : REHEARSAL_SIZE_UNKNOWN);
+}
+
+static void on_unit_info(int k, UnitInfo *info, const char *error, void *userdata) {
+        Rehearsal *r = userdata;
+        Manager *m = r->m;
+        _cleanup_free_ char *db_error = NULL, *dir = manager_state_path(m, "rehearsal"),
+                            *secret_file = rehearsal_path(m, "appdb.secret"), *secret = NULL;
+        const char *jar;
+        struct stat st;
+
+        if (k < 0) {
+                fail(r,
+                     REHEARSAL_CANCELED,
+                     "cannot read %s from systemd: %s",
+                     m->config->service.unit,
+                     strempty(error));
+                return;
+        }
+        if (r->phase != PHASE_PREPARE) { /* canceled meanwhile */
+                unit_info_free(info);
+                return;
+        }
+        k = manager_app_db(m, info, &r->appdb, &db_error);
+        jar = !isempty(m->config->service.jar) ? m->config->service.jar : unit_info_jar(info);
+        if (k >= 0 && !isempty(jar) && info->exec_argv && info->exec_path) {
+                r->argv = strv_copy(info->exec_argv);
+                /* The unit's own Java and options, the staged JAR */
+                for (char **a = r->argv; a && *a; a++)
+                        if (streq(*a, jar) && a > r->argv && streq(a[-1], "-jar"))
+                                (void) free_and_strdup(a, r->jar);
+                if (r->argv && r->argv[0] && r->argv[0][0] != '/')
+                        (void) free_and_strdup(&r->argv[0], info->exec_path);
+                r->working_directory = info->working_directory ? strdup(info->working_directory) : NULL;
+                r->user = info->user ? strdup(info->user) : NULL;
+                r->group = info->group ? strdup(info->group) : NULL;
+                r->unit_env = strv_copy(info->environment ?: STRV_MAKE(NULL));
+        }
+        unit_info_free(info);
+        if (k < 0) {
+                fail(r,
+                     REHEARSAL_CANCELED,
+                     "cannot tell the application database: %s (set backup.app_db)",
+                     strempty(db_error));
+                return;
+        }
+        if (!r->argv || !r->unit_env || !strv_contains(r->argv, r->jar)) {
+                fail(r,
+                     REHEARSAL_CANCELED,
+                     "cannot tell how %s runs the JAR (no '-jar PATH' in ExecStart); set service.jar",
+                     m->config->service.unit);
+                return;
+        }
+        r->db_desc = appdb_describe(r->appdb);
+        r->db_kind = strdup(appdb_kind_to_string(r->appdb->kind));
+        if (!r->db_desc || !r->db_kind || !dir) {
+                fail(r, REHEARSAL_CANCELED, "out of memory");
+                return;
+        }
+        k = mkdir_parents_and_self(dir, 0755);
+        if (k < 0) {
+                fail(r, REHEARSAL_CANCELED, "cannot create %s: %s", dir, strerror(-k));
+                return;
+        }
+        if (r->appdb->kind == APPDB_H2) {
+                if (stat(r->appdb->h2_file, &st) < 0) {
+                        fail(r,
+                             REHEARSAL_SKIPPED,
+                             "there is no H2 database at %s yet: nothing to rehearse on",
+                             r->appdb->h2_file);
+                        return;
+                }
+                r->best_effort = true;
+                r->db_uid = st.st_uid;
+                r->db_gid = st.st_gid;
+                r->h2_copy = path_join(dir, "metabase.db.mv.db");
+                /* the copy's directory is the rehearsal's: Metabase's user writes its files there */
+                if (!r->h2_copy || chown(dir, st.st_uid, st.st_gid) < 0) {
+                        fail(r, REHEARSAL_CANCELED, "cannot prepare %s for the copy: %m", dir);
+                        return;
+                }
+                decide(r, (uint64_t) st.st_size);
+                return;
+        }
+        r->conninfo = dbserver_conninfo(r->appdb);
+        r->scratch_name = strdup_printf("%s" REHEARSAL_SCRATCH_SUFFIX, r->appdb->dbname);
+        secret = dbserver_secret(r->appdb);
+        if (!r->conninfo || !r->scratch_name || !secret || !secret_file) {
+                fail(r, REHEARSAL_CANCELED, "out of memory");
+                return;
+        }
+        k = dbserver_write_secret(secret_file, secret);
+        explicit_bzero(secret, strlen(secret));
+        if (k < 0) {
+                fail(r, REHEARSAL_CANCELED, "cannot write %s: %s", secret_file, strerror(-k));
+                return;
+        }
+        set_text(r, "%s: reading the size of %s", r->version, r->db_desc);
+        k = dbserver_run(
+                m->event, r->db_kind, r->conninfo, secret_file, STRV_MAKE("preflight"), on_db_size, r, &r->db_run);
+        if (k < 0)
+                fail(r, REHEARSAL_CANCELED, "cannot run %s: %s", dbserver_helper_path(), strerror(-k));
+}
+
+/* The marker: a daemon that dies during a rehearsal knows at its next start what to remove. */
+static int write_marker(Rehearsal *r) {
+        _cleanup_free_ char *dir = manager_state_path(r->m, "rehearsal"),
+                            *path = rehearsal_path(r->m, "rehearsal.json");
+        json_object *o = json_object_new_object();
+        const char *s;
+        int k;
+
+        if (!dir || !path || !o) {
+                json_object_put(o);
+                return -ENOMEM;
+        }
+        k = mkdir_parents_and_self(dir, 0755);
+        if (k >= 0) {
+                json_object_object_add(o, "id", json_object_new_uint64(r->id));
+                json_object_object_add(o, "version", json_object_new_string(r->version));
+                json_object_object_add(o, "started_usec", json_object_new_uint64(r->started_usec));
+                json_object_object_add(o, "unit", json_object_new_string(REHEARSAL_UNIT));
+                s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+                k = write_file_atomic(path, s, strlen(s), 0600);
+        }
+        json_object_put(o);
+        return k;
+}
+
+int rehearse_start(
+        Manager *m,
+        const char *version,
+        const char *jar,
+        const char *sha256,
+        uint64_t flags,
+        RehearsalCallback cb,
+        void *userdata,
+        uint64_t *ret_id,
+        sd_bus_error *error) {
+        Rehearsal *r = m->rehearsal;
+        int k;
+
+        if (!r)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Rehearsals are not set up");
+        if (r->phase != PHASE_IDLE)
+                return sd_bus_error_setf(
+                        error,
+                        MB_ERROR_BUSY,
+                        "The rehearsal of %s is running; wait for it (mbctl status)",
+                        strempty(r->version));
+        if (m->op)
+                return sd_bus_error_setf(
+                        error,
+                        MB_ERROR_BUSY,
+                        "An operation is running; rehearse when it is done (mbctl status)");
+        r->version = strdup(version);
+        r->jar = strdup(jar);
+        r->sha256 = strdup(strempty(sha256));
+        if (!r->version || !r->jar || !r->sha256) {
+                run_clear(r);
+                return -ENOMEM;
+        }
+        r->flags = flags;
+        r->cb = cb;
+        r->userdata = userdata;
+        r->started_usec = now_realtime_usec();
+        r->id = r->started_usec / 1000;
+        if (r->id <= m->last_op_id)
+                r->id = m->last_op_id + 1;
+        m->last_op_id = r->id;
+        r->result = REHEARSAL_CANCELED;
+        k = write_marker(r);
+        if (k < 0) {
+                run_clear(r);
+                return sd_bus_error_set_errnof(
+                        error, k, "Cannot write the rehearsal's marker under %s: %m", m->config->state_dir);
+        }
+        r->phase = PHASE_PREPARE;
+        set_text(r, "%s: preparing the rehearsal", version);
+        k = unit_info_load(m->systemd, m->config->service.unit, on_unit_info, r);
+        if (k < 0) {
+                fail(r,
+                     REHEARSAL_CANCELED,
+                     "cannot ask systemd about %s: %s",
+                     m->config->service.unit,
+                     strerror(-k));
+                return sd_bus_error_set_errnof(error, k, "Cannot ask systemd about the unit: %m");
+        }
+        log_info("Rehearsing %s (%s) on a copy of the application database", version, jar);
+        if (ret_id)
+                *ret_id = r->id;
+        return 0;
+}
+
+void rehearse_cancel(Manager *m, const char *why) {
+        Rehearsal *r = m->rehearsal;
+
+        if (!r || r->phase == PHASE_IDLE || r->phase == PHASE_CLEANUP)
+                return;
+        log_notice("Canceling the rehearsal of %s: %s", r->version, why);
+        if (r->phase == PHASE_PREPARE && !r->db_run) {
+                /* the unit's properties are on their way: on_unit_info() sees the phase */
+                (void) free_and_strdup(&r->reason, why);
+                r->result = REHEARSAL_CANCELED;
+                r->phase = PHASE_CLEANUP;
+                cleanup(r);
+                return;
+        }
+        fail(r, REHEARSAL_CANCELED, "%s", why);
+}
+
+bool rehearse_running(Manager *m) {
+        return m->rehearsal && m->rehearsal->phase != PHASE_IDLE;
+}
+
+const char *rehearse_running_version(Manager *m) {
+        return rehearse_running(m) ? m->rehearsal->version : NULL;
+}
+
+bool rehearse_has_result(Manager *m, const char *version) {
+        return result_of(m->rehearsal, version) != NULL;
+}
+
+const char *rehearse_blocked(Manager *m, const char *version) {
+        json_object *o = result_of(m->rehearsal, version);
+
+        if (!o || !streq_ptr(json_str(o, "result"), "failed"))
+                return NULL;
+        return strempty(json_str(o, "reason"));
+}
+
+uint64_t rehearse_expected_usec(Manager *m, const char *version) {
+        json_object *o = result_of(m->rehearsal, version);
+
+        if (!o || !streq_ptr(json_str(o, "result"), "passed"))
+                return 0;
+        return json_u64(o, "duration_usec");
+}
+
+const char *rehearse_status(Manager *m) {
+        return m->rehearsal ? strempty(m->rehearsal->text) : "";
+}
+
+void rehearse_metrics(Manager *m, FILE *f) {
+        Rehearsal *r = m->rehearsal;
+        const char *version = NULL, *result;
+        json_object *o = r ? results_newest(r, &version) : NULL;
+
+        fprintf(f,
+                "# HELP mbupgraded_rehearsal_in_progress 1 while a rehearsal runs.\n"
+                "# TYPE mbupgraded_rehearsal_in_progress gauge\nmbupgraded_rehearsal_in_progress %d\n",
+                rehearse_running(m));
+        if (!o)
+                return;
+        result = strempty(json_str(o, "result"));
+        fprintf(f,
+                "# HELP mbupgraded_last_rehearsal_info The last rehearsal: version and result.\n"
+                "# TYPE mbupgraded_last_rehearsal_info gauge\n"
+                "mbupgraded_last_rehearsal_info{version=\"%s\",result=\"%s\"} 1\n",
+                version,
+                result);
+        fprintf(f,
+                "# HELP mbupgraded_last_rehearsal_timestamp_seconds When the last rehearsal ended.\n"
+                "# TYPE mbupgraded_last_rehearsal_timestamp_seconds gauge\n"
+                "mbupgraded_last_rehearsal_timestamp_seconds %" PRIu64 "\n",
+                json_u64(o, "finished_usec") / USEC_PER_SEC);
+        fprintf(f,
+                "# HELP mbupgraded_last_rehearsal_success 1 when the last rehearsal passed.\n"
+                "# TYPE mbupgraded_last_rehearsal_success gauge\nmbupgraded_last_rehearsal_success %d\n",
+                streq(result, "passed"));
+        fprintf(f,
+                "# HELP mbupgraded_last_rehearsal_duration_seconds The new version's start to its first healthy "
+                "answer on the copy: the expected downtime.\n"
+                "# TYPE mbupgraded_last_rehearsal_duration_seconds gauge\n"
+                "mbupgraded_last_rehearsal_duration_seconds %.3f\n",
+                (double) json_u64(o, "duration_usec") / USEC_PER_SEC);
+}
+
+/* Start-up: what a daemon that died during a rehearsal left. */
+
+static void on_leftover_dropped(int k, DbReport *report, void *userdata) {
+        Rehearsal *r = userdata;
+
+        if (k < 0)
+                log_warning(
+                        "Failed to drop a rehearsal's scratch copy left by an earlier run: %s", report->error);
+        else
+                log_info("Dropped the scratch copy of a rehearsal an earlier run of mbupgraded left");
+        r->result = REHEARSAL_CANCELED;
+        finish(r);
+}
+
+static void on_leftover_unit_info(int k, UnitInfo *info, const char *error, void *userdata) {
+        Rehearsal *r = userdata;
+        Manager *m = r->m;
+        _cleanup_free_ char *secret_file = rehearsal_path(m, "appdb.secret"), *secret = NULL;
+
+        if (k >= 0)
+                k = manager_app_db(m, info, &r->appdb, NULL);
+        unit_info_free(info);
+        if (k < 0 || r->appdb->kind == APPDB_H2) {
+                if (r->appdb && r->appdb->kind == APPDB_H2)
+                        r->h2_copy = rehearsal_path(m, "metabase.db.mv.db");
+                r->result = REHEARSAL_CANCELED;
+                finish(r);
+                return;
+        }
+        r->db_desc = appdb_describe(r->appdb);
+        r->db_kind = strdup(appdb_kind_to_string(r->appdb->kind));
+        r->conninfo = dbserver_conninfo(r->appdb);
+        r->scratch_name = strdup_printf("%s" REHEARSAL_SCRATCH_SUFFIX, r->appdb->dbname);
+        secret = dbserver_secret(r->appdb);
+        if (!r->db_kind || !r->conninfo || !secret || !secret_file ||
+            dbserver_write_secret(secret_file, secret) < 0 ||
+            dbserver_run(
+                    m->event,
+                    r->db_kind,
+                    r->conninfo,
+                    secret_file,
+                    STRV_MAKE("drop-scratch"),
+                    on_leftover_dropped,
+                    r,
+                    &r->db_run) < 0) {
+                log_warning(
+                        "Cannot drop a rehearsal's scratch copy left by an earlier run; drop %s by hand",
+                        strempty(r->scratch_name));
+                finish(r);
+        }
+        if (secret)
+                explicit_bzero(secret, strlen(secret));
+}
+
+static void on_leftover_unit_forgotten(int k, const char *result, const char *error, void *userdata) {
+        Rehearsal *r = userdata;
+
+        if (k < 0)
+                log_warning("Failed to stop %s left by an earlier run: %s", REHEARSAL_UNIT, strempty(error));
+        if (!r->version) { /* no marker: nothing else to clean */
+                r->phase = PHASE_IDLE;
+                manager_properties_changed(r->m, "State", NULL);
+                return;
+        }
+        k = unit_info_load(r->m->systemd, r->m->config->service.unit, on_leftover_unit_info, r);
+        if (k < 0)
+                finish(r);
+}
+
+int rehearse_new(Manager *m, Rehearsal **ret) {
+        _cleanup_free_ char *marker = NULL, *text = NULL;
+        Rehearsal *r;
+        int k;
+
+        r = calloc(1, sizeof(Rehearsal));
+        if (!r)
+                return -ENOMEM;
+        r->m = m;
+        results_load(r);
+        show_newest(r);
+        *ret = r;
+
+        /* A marker: a rehearsal was running when an earlier daemon stopped. Its unit goes in any
+         * case (systemd also ends it after RuntimeMaxSec=), its copy when there was a marker. */
+        marker = rehearsal_path(m, "rehearsal.json");
+        if (marker && read_full_file(marker, 64 * 1024, &text, NULL) >= 0) {
+                json_object *o = json_tokener_parse(text);
+                const char *v = json_str(o, "version");
+                r->version = strdup(v && mb_version_is_valid(v) ? v : "unknown");
+                r->id = json_u64(o, "id");
+                r->started_usec = json_u64(o, "started_usec");
+                json_object_put(o);
+                r->copied = true;
+                (void) free_and_strdup(
+                        &r->reason,
+                        "mbupgraded stopped during the rehearsal; its unit and copy were removed at the next start");
+                log_notice(
+                        "A rehearsal of %s was left by an earlier run: removing its unit and scratch copy",
+                        strempty(r->version));
+        }
+        r->phase = PHASE_CLEANUP;
+        r->result = REHEARSAL_CANCELED;
+        k = unit_stop_and_forget(m->systemd, REHEARSAL_UNIT, on_leftover_unit_forgotten, r);
+        if (k < 0) {
+                log_warning_errno(k, "Failed to ask systemd to stop %s: %m", REHEARSAL_UNIT);
+                on_leftover_unit_forgotten(0, NULL, NULL, r);
+        }
+        return 0;
+}
