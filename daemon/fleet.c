@@ -62,6 +62,8 @@ struct Fleet {
         size_t n_nodes, n_pending;
         Rollout rollout, pending_rollout;
         uint64_t committed_id, pending_committed_id;
+        uint64_t ended_id, pending_ended_id; /* this node's rollout, over: how it ended */
+        char *ended_state, *ended_reason, *pending_ended_state, *pending_ended_reason;
         char *committed_to, *committed_sha256, *pending_committed_to, *pending_committed_sha256;
         uint64_t answered_usec; /* CLOCK_MONOTONIC of the last full answer, 0 before the first */
         char *error;            /* why the fleet can't be seen, "" when it can */
@@ -283,6 +285,10 @@ static void heartbeat_answered(Fleet *f) {
         free_and_replace(f->committed_to, f->pending_committed_to);
         free_and_replace(f->committed_sha256, f->pending_committed_sha256);
         f->pending_committed_id = 0;
+        f->ended_id = f->pending_ended_id;
+        free_and_replace(f->ended_state, f->pending_ended_state);
+        free_and_replace(f->ended_reason, f->pending_ended_reason);
+        f->pending_ended_id = 0;
         f->answered_usec = now_monotonic_usec();
         f->restart_usec = 0; /* it works: a later failure starts again quickly */
         f->set_in_flight = false;
@@ -330,6 +336,15 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                         f->pending_committed_id = id;
                         (void) free_and_strdup(&f->pending_committed_to, to);
                         (void) free_and_strdup(&f->pending_committed_sha256, sha);
+                }
+                return;
+        }
+        if (startswith(line, "ended ")) {
+                char state[129];
+                if (sscanf(line, "ended %" SCNu64 " %128s", &id, state) == 2) {
+                        f->pending_ended_id = id;
+                        (void) free_and_strdup(&f->pending_ended_state, state);
+                        (void) free_and_strdup(&f->pending_ended_reason, after_words(line, 3));
                 }
                 return;
         }
@@ -904,13 +919,26 @@ static void follow(Fleet *f) {
 static void rollout_ended(Fleet *f) {
         Manager *m = f->m;
         Operation *op = m->op;
+        _cleanup_free_ char *why = NULL;
 
-        if (op->fleet_rollout == f->committed_id)
+        /* How it ended comes with the answer to a heartbeat that named it. */
+        if (f->ended_id != op->fleet_rollout)
+                return;
+        if (streq_ptr(f->ended_state, "committed")) {
                 engine_fleet_commit(m);
-        else if (op->fleet_gate == FLEET_GATE_REVERTED)
+                return;
+        }
+        if (op->fleet_gate == FLEET_GATE_REVERTED) {
                 engine_fleet_restart(m, false, NULL); /* whoever ended it put the database back */
-        else
-                engine_fleet_rollback(m, "the rollout ended without this node");
+                return;
+        }
+        why = strdup_printf(
+                "rollout %" PRIu64 " %s%s%s",
+                op->fleet_rollout,
+                streq_ptr(f->ended_state, "aborted") ? "was aborted" : "was rolled back",
+                isempty(f->ended_reason) ? "" : ": ",
+                strempty(f->ended_reason));
+        engine_fleet_rollback(m, why ?: "the rollout ended");
 }
 
 static void
@@ -1208,6 +1236,10 @@ Fleet *fleet_free(Fleet *f) {
         free(f->committed_sha256);
         free(f->pending_committed_to);
         free(f->pending_committed_sha256);
+        free(f->ended_state);
+        free(f->ended_reason);
+        free(f->pending_ended_state);
+        free(f->pending_ended_reason);
         free(f->state_seen);
         free(f->part_step);
         free(f->part_reason);
@@ -1216,6 +1248,19 @@ Fleet *fleet_free(Fleet *f) {
         free(f->error);
         free(f);
         return NULL;
+}
+
+bool fleet_rehearses_here(Manager *m) {
+        Fleet *f = m->fleet;
+
+        if (!f)
+                return !m->config->fleet.enabled;
+        if (!f->answered_usec)
+                return false;
+        for (size_t i = 0; i < f->n_nodes; i++)
+                if (!node_lost(f, f->nodes + i))
+                        return streq(f->nodes[i].name, f->node);
+        return false;
 }
 
 static json_object *json_string_or_empty(const char *s) {

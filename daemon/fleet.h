@@ -38,3 +38,7 @@ void fleet_changed(Manager *m);
 void fleet_backup_taken(Manager *m);
 /* An operation ended: what this node says of its part from now on. */
 void fleet_operation_finished(Manager *m, const Operation *op);
+
+/* Whether this node rehearses releases by itself (policy.rehearse): outside a fleet always; in one
+ * a single node does for all of them (they share the database): the first by name of those up. */
+bool fleet_rehearses_here(Manager *m);

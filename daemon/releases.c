@@ -23,6 +23,7 @@
 #include "notify.h"
 #include "policy.h"
 #include "rehearse.h"
+#include "fleet.h"
 #include "releases.h"
 #include "strv.h"
 #include "test-hook.h"
@@ -288,7 +289,7 @@ on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha
          * the unattended upgrade, and with apply: immediately it follows the verdict. */
         _cleanup_free_ char *version = staged_version(jar);
         if (version && m->config->policy.rehearse != REHEARSE_NEVER && !rehearse_has_result(m, version) &&
-            !rehearse_running(m) && !rl->plan && !m->op) {
+            !rehearse_running(m) && !rl->plan && !m->op && fleet_rehearses_here(m)) {
                 r = rehearse_start(m, version, jar, sha256, REHEARSE_UNATTENDED, NULL, NULL, NULL, &e);
                 if (r < 0 || sd_bus_error_is_set(&e))
                         log_warning("Not rehearsing %s: %s", version, e.message ?: strerror(-r));

@@ -9,6 +9,7 @@
  *          there is one, the newest committed one, and every node:
  *          rollout ID FROM TO SHA256 STATE LEADER BACKUP [REASON...]
  *          committed ID TO SHA256
+ *          ended ID STATE [REASON...]    (ROLLOUT, when it is over: how it ended)
  *          node NAME VERSION STATE STAGED AGE_MS ROLLOUT STEP [REASON...]   (a line a node)
  *          fleet N                                                         (the end: N nodes)
  *   propose FROM TO SHA256   -> "proposed ID": a rollout in state staging; "error busy ..." when
@@ -271,7 +272,7 @@ static void notify_change(PGconn *c) {
  * this node said the heartbeat before, to notify the others only of changes. */
 static int
 heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], const char *reason, char *last) {
-        _cleanup_pgresult_ PGresult *up = NULL, *all = NULL, *open = NULL, *done = NULL;
+        _cleanup_pgresult_ PGresult *up = NULL, *all = NULL, *open = NULL, *done = NULL, *ended = NULL;
         char pid[16], said[LINE_MAX_FLEET];
         const char *params[9];
         int n;
@@ -325,6 +326,26 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                                 empty_to_none(PQgetvalue(open, 0, 6)),
                                 reason_ok(PQgetvalue(open, 0, 7)) && *PQgetvalue(open, 0, 7) ? " " : "",
                                 reason_ok(PQgetvalue(open, 0, 7)) ? PQgetvalue(open, 0, 7) : "");
+        }
+        /* The rollout this node is in, when it is over: how it ended, and why. */
+        if (args[3] && !streq(args[3], "0")) {
+                const char *p1[1] = {args[3]};
+                ended = pg_query(
+                        c,
+                        "SELECT state, reason FROM mbup_rollouts WHERE id = $1::bigint "
+                        "AND state IN ('committed', 'rolled-back', 'aborted')",
+                        1,
+                        p1);
+                if (PQresultStatus(ended) != PGRES_TUPLES_OK)
+                        return report_failure(
+                                "connect", "cannot read the rollout: %s", PQresultErrorMessage(ended));
+                if (PQntuples(ended) == 1)
+                        report_line(
+                                "ended %s %s%s%s",
+                                args[3],
+                                PQgetvalue(ended, 0, 0),
+                                reason_ok(PQgetvalue(ended, 0, 1)) && *PQgetvalue(ended, 0, 1) ? " " : "",
+                                reason_ok(PQgetvalue(ended, 0, 1)) ? PQgetvalue(ended, 0, 1) : "");
         }
         /* The version the fleet last committed to: a node that was away converges on it. */
         done = PQexec(

@@ -13,6 +13,15 @@ fleet_of() {
         { fleet_node_exec "$1" "$MBCTL" fleet status --json || true; } |
                 /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
 }
+# lost_of I NAME: whether node I sees NAME as lost ("True"/"False"; "" when not listed)
+lost_of() {
+        { fleet_node_exec "$1" "$MBCTL" fleet status --json || true; } | /usr/bin/python3 -c '
+import json, sys
+for n in json.load(sys.stdin)["nodes"]:
+    if n["name"] == sys.argv[1]:
+        print(n["lost"])' "$2"
+}
+lost_is() { [[ $(lost_of "$1" "$2") == "$3" ]]; }
 fleet_is() { [[ $(fleet_of "$1" "$2") == "$3" ]]; }
 # rollout_state ID: the rollout's state in the coordination database
 rollout_state() { coord "SELECT state FROM mbup_rollouts WHERE id = $1"; }
