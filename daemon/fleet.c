@@ -73,6 +73,7 @@ struct Fleet {
         bool heartbeat_again; /* something changed while a heartbeat was in hand */
 
         uint64_t leading;   /* the rollout whose lock this agent's session holds */
+        uint64_t migrating; /* the rollout this node moved to leading: it migrates (only it) */
         bool set_in_flight; /* the leader moved the rollout on; the next answer shows it */
         bool lead_in_flight;
         uint64_t joined;  /* the rollout this node tried to join */
@@ -704,6 +705,10 @@ static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) {
                 "set %" PRIu64 " %s%s%s", f->rollout.id, state, isempty(clean) ? "" : " ", strempty(clean));
         if (!line)
                 return;
+        /* The node that moves the rollout to leading is the one that migrates: a leader that took
+         * over later never does (the database may be half-way through the migration). */
+        if (streq(state, "leading"))
+                f->migrating = f->rollout.id;
         log_notice(
                 "Fleet: rollout %" PRIu64 " -> %s%s%s",
                 f->rollout.id,
@@ -903,7 +908,7 @@ static void follow(Fleet *f) {
                 engine_fleet_rollback(m, "the daemon stopped during the rollout");
                 break;
         case FLEET_GATE_STOPPED:
-                if (streq(R->state, "leading") && f->leading == R->id)
+                if (streq(R->state, "leading") && f->leading == R->id && f->migrating == R->id)
                         engine_fleet_lead(m);
                 else if (streq(R->state, "following") && f->leading != R->id && my_turn(f))
                         engine_fleet_follow(m);
@@ -1066,6 +1071,8 @@ static void evaluate(Fleet *f) {
                 }
                 if (f->leading == R->id)
                         coordinate(f);
+                if (f->set_in_flight)
+                        return; /* the rollout moves on: follow its next state, not this one */
                 if (op && op->fleet_rollout == R->id)
                         follow(f);
                 else if (op && op->fleet_rollout && !op->fleet_converge)

@@ -77,7 +77,7 @@ fleet_rollout_start() {
         pg_super "ALTER ROLE metabase CREATEDB" >/dev/null
         # shellcheck disable=SC2086
         fleet_node_start --jar "$(make_release v0.56.1)" $up
-        fleet_add_release v0.56.2 "$@"
+        fleet_add_release "${FLEET_NEXT:-v0.56.2}" "$@"
         for i in $up; do fleet_node_config "$i"; done
         fleet_each "$up" start_daemon
         for i in $up; do
