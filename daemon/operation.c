@@ -330,9 +330,13 @@ char *operation_to_history_json(const Operation *op) {
         json_object_object_add(o, "reason", json_object_new_string(strempty(op->reason)));
         json_object_object_add(o, "started_usec", json_object_new_uint64(op->started_usec));
         json_object_object_add(o, "finished_usec", json_object_new_uint64(op->finished_usec));
-        if (op->stopped_usec && op->serving_usec >= op->stopped_usec)
+        if (op->stopped_usec && op->serving_usec >= op->stopped_usec) {
                 json_object_object_add(
                         o, "downtime_ms", json_object_new_uint64((op->serving_usec - op->stopped_usec) / 1000));
+                /* When, too: a fleet's nodes are down together, from the first stop to the last start. */
+                json_object_object_add(o, "stopped_usec", json_object_new_uint64(op->stopped_usec));
+                json_object_object_add(o, "serving_usec", json_object_new_uint64(op->serving_usec));
+        }
         if (op->backup_done && op->backup_path)
                 json_object_object_add(o, "backup", json_object_new_string(op->backup_path));
         if (op->db_desc)

@@ -68,6 +68,21 @@ static void test_round_trip(void **state) {
         assert_string_equal(back->backup_sha256, SHA_B);
         assert_string_equal(back->reason, op->reason);
         assert_null(back->restore_path);
+        assert_int_equal(back->fleet_rollout, 0);
+        assert_false(back->fleet_converge);
+        operation_free(op);
+        operation_free(back);
+
+        /* A node's part of a fleet's rollout survives a restart; the gates are not kept. */
+        op = sample();
+        op->fleet_rollout = 17;
+        op->fleet_converge = true;
+        op->fleet_gate = 2;
+        assert_int_equal(operation_save(op, path), 0);
+        assert_int_equal(operation_load(path, &back), 0);
+        assert_int_equal(back->fleet_rollout, 17);
+        assert_true(back->fleet_converge);
+        assert_int_equal(back->fleet_gate, 0);
         operation_free(op);
         operation_free(back);
 }
@@ -82,9 +97,15 @@ static void test_history_json(void **state) {
         assert_non_null(strstr(s, "\"result\":\"rolled-back\""));
         assert_non_null(strstr(s, "\"downtime_ms\":1500"));
         assert_non_null(strstr(s, "\"kind\":\"rollback\""));
+        assert_non_null(strstr(s, "\"stopped_usec\":2000000,\"serving_usec\":3500000"));
+        assert_null(strstr(s, "fleet_rollout"));
         assert_null(strchr(s, '\n'));
         /* history_append() looks entries up by this prefix */
         assert_true(startswith(s, "{\"id\":1795668123307,"));
+        free(s);
+        op->fleet_rollout = 3;
+        s = operation_to_history_json(op);
+        assert_non_null(strstr(s, "\"fleet_rollout\":3"));
         operation_free(op);
 }
 
