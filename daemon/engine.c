@@ -1298,6 +1298,13 @@ int engine_cancel(Manager *m, sd_bus_error *error) {
                         "Too late to cancel: %s is already stopped (step %s); the operation will finish or roll back",
                         m->op->unit,
                         step_to_string(m->op->step));
+        if (m->op->fleet_gate == FLEET_GATE_STAGED) {
+                /* Waiting for the fleet: this node leaves the rollout, which aborts it. */
+                m->op->fleet_gate = FLEET_GATE_NONE;
+                (void) free_and_strdup(&m->op->reason, "canceled on this node before the service was stopped");
+                engine_finish(m, RESULT_CANCELED);
+                return 0;
+        }
         m->cancel_requested = true;
         return 0;
 }

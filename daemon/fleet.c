@@ -84,6 +84,7 @@ struct Fleet {
         char *part_step, *part_reason;
 
         uint64_t converge_id, converge_usec; /* the last attempt to catch up, and when */
+        char *proposal_lost;                 /* "busy": why this node's proposal was refused */
 };
 
 static uint64_t now_monotonic_usec(void) {
@@ -197,6 +198,7 @@ static Command answered(Fleet *f) {
 
 static void send_heartbeat(Fleet *f);
 static void evaluate(Fleet *f);
+static void proposal_lost(Fleet *f);
 
 /* This node's part, for the heartbeat and the others: the running operation's, else the last. */
 static uint64_t my_rollout(Fleet *f) {
@@ -311,6 +313,8 @@ static void heartbeat_answered(Fleet *f) {
                 f->leading = 0; /* ended: the agent let the lock go */
         set_error(f, "%s", "");
         manager_properties_changed(f->m, "Fleet", NULL);
+        if (f->proposal_lost)
+                proposal_lost(f);
         evaluate(f);
         if (f->heartbeat_again)
                 send_heartbeat(f);
@@ -384,12 +388,17 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                         set_error(f, "%s", msg);
                         break;
                 case COMMAND_PROPOSE:
+                        if (busy) {
+                                /* Another node proposed first (the window runs on every node at
+                                 * once): the same upgrade joins it, the next answer tells. */
+                                (void) free_and_strdup(&f->proposal_lost, msg);
+                                f->heartbeat_again = true;
+                                send_heartbeat(f);
+                                break;
+                        }
                         engine_fleet_refused(
-                                m,
-                                busy ? msg
-                                     : "the fleet can't be asked: the coordination database does not answer");
-                        if (!busy)
-                                set_error(f, "%s", msg);
+                                m, "the fleet can't be asked: the coordination database does not answer");
+                        set_error(f, "%s", msg);
                         break;
                 case COMMAND_LEAD:
                         f->lead_in_flight = false;
@@ -642,9 +651,11 @@ static void send_heartbeat(Fleet *f) {
                 (void) agent_send(f, COMMAND_HEARTBEAT, line);
 }
 
+/* Lost, as the last answer says: its heartbeat older than fleet.lost_after by the server's clock.
+ * Decisions are taken on answers only: a node whose own agent does not answer sees everything
+ * age (fleet_json() says so), but must not conclude from that that the others are gone. */
 static bool node_lost(Fleet *f, const FleetNode *n) {
-        uint64_t since_ms = f->answered_usec ? (now_monotonic_usec() - f->answered_usec) / USEC_PER_MSEC : 0;
-        return (n->age_ms + since_ms) * USEC_PER_MSEC > f->m->config->fleet.lost_after_usec;
+        return n->age_ms * USEC_PER_MSEC > f->m->config->fleet.lost_after_usec;
 }
 
 static FleetNode *find_node(Fleet *f, const char *name) {
@@ -1050,6 +1061,38 @@ static void converge(Fleet *f) {
         releases_stage(m, f->committed_to, on_converge_staged);
 }
 
+/* This node's proposal lost to another one: the same upgrade joins it, anything else is
+ * refused with the reason. */
+static void proposal_lost(Fleet *f) {
+        Manager *m = f->m;
+        Operation *op = m->op;
+        const Rollout *R = &f->rollout;
+        _cleanup_free_ char *why = TAKE_PTR(f->proposal_lost);
+
+        if (!why && R->id)
+                why = strdup_printf(
+                        "rollout %" PRIu64
+                        " (%s -> %s, %s) is open; it must end first (see mbctl fleet status)",
+                        R->id,
+                        R->from,
+                        R->to,
+                        R->state);
+
+        if (!op || op->fleet_gate != FLEET_GATE_STAGED || op->fleet_rollout)
+                return;
+        if (R->id && streq(R->state, "staging") && streq_ptr(R->from, op->from_version) &&
+            streq_ptr(R->to, op->to_version) && streq_ptr(R->sha256, op->to_sha256) && f->joined != R->id) {
+                log_notice("Fleet: rollout %" PRIu64 " of the same upgrade is open; this node joins it", R->id);
+                op->fleet_rollout = R->id;
+                f->joined = R->id;
+                manager_set_status(
+                        m, "Staged %s for rollout %" PRIu64 "; waiting for every node", op->to_version, R->id);
+                fleet_changed(m);
+                return;
+        }
+        engine_fleet_refused(m, why ?: "another rollout is open");
+}
+
 static void evaluate(Fleet *f) {
         Manager *m = f->m;
         Operation *op = m->op;
@@ -1091,9 +1134,6 @@ static int on_heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata)
         Fleet *f = userdata;
 
         send_heartbeat(f);
-        /* Also between answers: a lost node is noticed by time passing, not only by news. */
-        if (f->answered_usec)
-                evaluate(f);
         return sd_event_source_set_time_relative(s, f->m->config->fleet.heartbeat_usec);
 }
 
@@ -1111,14 +1151,8 @@ void fleet_propose(Manager *m) {
                 return;
         }
         if (f->rollout.id) {
-                _cleanup_free_ char *why = strdup_printf(
-                        "rollout %" PRIu64
-                        " (%s -> %s, %s) is open; it must end first (see mbctl fleet status)",
-                        f->rollout.id,
-                        f->rollout.from,
-                        f->rollout.to,
-                        f->rollout.state);
-                engine_fleet_refused(m, why ?: "another rollout is open");
+                /* The same upgrade joins it; anything else waits for its end. */
+                proposal_lost(f);
                 return;
         }
         line = strdup_printf("propose %s %s %s", op->from_version, op->to_version, op->to_sha256);
@@ -1250,6 +1284,7 @@ Fleet *fleet_free(Fleet *f) {
         free(f->state_seen);
         free(f->part_step);
         free(f->part_reason);
+        free(f->proposal_lost);
         free(f->node);
         free(f->secret_file);
         free(f->error);

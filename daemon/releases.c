@@ -1066,8 +1066,10 @@ void releases_operation_finished(Manager *m, const Operation *op) {
         if (!p || op->id != p->op_id)
                 return;
         if (op->result != RESULT_COMMITTED) {
-                /* Unattended, the same release would fail the same way at the next check. */
-                if (p->unattended)
+                /* Unattended, the same release would fail the same way at the next check; not
+                 * so a fleet's node whose proposal lost to another node's (it joins that one). */
+                if (p->unattended &&
+                    !(m->config->fleet.enabled && op->result == RESULT_REFUSED && !op->fleet_rollout))
                         (void) free_and_strdup(&m->releases->blocked, op->to_version);
                 plan_finish(m, op->result, op->reason);
                 return;

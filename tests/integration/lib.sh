@@ -36,7 +36,7 @@ die() {
                 for f in "$SB"/n[0-9]*/logs/{mbupgraded,metabase}.log; do
                         [[ -f $f ]] || continue
                         printf -- '--- %s (tail) ---\n' "${f#"$SB"/}" >&2
-                        tail -n 10 "$f" >&2 2>/dev/null || true
+                        tail -n 25 "$f" >&2 2>/dev/null || true
                 done
         fi
         exit 1

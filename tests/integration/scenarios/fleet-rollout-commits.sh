@@ -4,11 +4,13 @@
 # one node ran the migration; the history of each node says which rollout; mbctl fleet status
 # shows the committed rollout. The fleet counts its nodes (fleet.expect: 3); a fourth node that
 # comes up afterwards with v0.56.1 (which refuses the migrated database) catches up with v0.56.2
-# by itself, without a backup or a migration.
+# by itself, without a backup or a migration. Then the maintenance window opens on all four at
+# once (mbctl upgrade window, as each one's timer would run it): one node's proposal wins, the
+# others join it, and every node's mbctl reports the one committed rollout to v0.56.3.
 source "$MBUP_SRC/tests/integration/fleet-rollout-lib.sh"
 
 scenario() {
-        local i id leader
+        local i id leader total
         FLEET_EXPECT=3 FLEET_UP=3 FLEET_RUNNING="1 2 3" fleet_rollout_start 4
         local pids=()
         for i in 1 2 3; do pids+=("$(fleet_node_exec "$i" main_pid)"); done
@@ -61,4 +63,27 @@ $(tail -n 40 "$SB/n2/logs/mbupgraded.log")"
         assert_not_contains "$OUT" '"backup"'
         assert_eq "$(migrated_on 4 v56.002)" 0 "node 4's migrations"
         assert_eq "$(coord "SELECT count(*) FROM mbup_rollouts")" 1 "rollouts"
+
+        log "the window on all four nodes at once: one rollout"
+        FLEET_RUNNING="1 2 3 4" fleet_add_release v0.56.3
+        local rc
+        pids=()
+        for i in 1 2 3 4; do
+                fleet_node_exec "$i" "$MBCTL" upgrade window >"$SB/window.$i.out" 2>&1 &
+                pids+=($!)
+        done
+        for i in 1 2 3 4; do
+                rc=0
+                wait "${pids[$((i - 1))]}" || rc=$?
+                [[ $rc == 0 ]] || die "mbctl upgrade window on node $i exited $rc: $(cat "$SB/window.$i.out")"
+                assert_contains "$(cat "$SB/window.$i.out")" "upgrade v0.56.2 -> v0.56.3: committed" "node $i's mbctl upgrade window"
+        done
+        assert_eq "$(coord "SELECT count(*) FROM mbup_rollouts")" 2 "rollouts"
+        assert_eq "$(coord "SELECT state FROM mbup_rollouts ORDER BY id DESC LIMIT 1")" committed "the window's rollout"
+        for i in 1 2 3 4; do
+                wait_for 30 node_runs "$i" v0.56.3 || die "node $i does not run v0.56.3"
+        done
+        total=0
+        for i in 1 2 3 4; do total=$((total + $(migrated_on "$i" v56.003))); done
+        assert_eq "$total" 1 "nodes that ran migration v56.003"
 }
