@@ -33,6 +33,7 @@ typedef enum Phase {
         PHASE_COPY,
         PHASE_START,
         PHASE_MIGRATE,
+        PHASE_JUDGE, /* it failed: asking systemd whether the kernel killed it for memory */
         PHASE_CLEANUP,
 } Phase;
 
@@ -82,7 +83,8 @@ struct Rehearsal {
         RehearsalResult result;
         char *reason;
         char *excerpt;
-        char *text; /* the Rehearsal property */
+        char *failure; /* PHASE_JUDGE: what the verifier said */
+        char *text;    /* the Rehearsal property */
 
         json_object *results; /* state_dir/rehearsals.json, by version */
 };
@@ -129,6 +131,7 @@ static void run_clear(Rehearsal *r) {
         r->unit_env = strv_free(r->unit_env);
         r->reason = mfree_str(r->reason);
         r->excerpt = mfree_str(r->excerpt);
+        r->failure = mfree_str(r->failure);
         r->best_effort = r->copied = r->unit_started = false;
         r->cb = NULL;
         r->userdata = NULL;
@@ -536,6 +539,51 @@ static void read_excerpt(Rehearsal *r) {
                 r->excerpt = rehearsal_log_excerpt(text, n, EXCERPT_MAX);
 }
 
+/* A failed rehearsal killed by the kernel for rehearsal.memory_max says nothing of the release:
+ * a warning, not a block. */
+static void on_judged(int k, UnitInfo *info, const char *error, void *userdata) {
+        Rehearsal *r = userdata;
+        _cleanup_(unit_info_freep) UnitInfo *i = info;
+        _cleanup_free_ char *message = TAKE_PTR(r->failure);
+        char size[32];
+
+        if (r->phase != PHASE_JUDGE) /* canceled meanwhile */
+                return;
+        if (k >= 0 && streq_ptr(i->result, "oom-kill")) {
+                (void) format_size(r->m->config->rehearsal.memory_max, size, sizeof(size));
+                fail(r,
+                     REHEARSAL_WARNING,
+                     "%s: the kernel killed it at rehearsal.memory_max (%s), which says nothing of the release: "
+                     "a warning, not a block; give the rehearsal more memory (rehearsal.memory_max) and run mbctl "
+                     "rehearse %s",
+                     strempty(message),
+                     size,
+                     r->version);
+                return;
+        }
+        fail(r,
+             REHEARSAL_FAILED,
+             "%s%s%s",
+             strempty(message),
+             isempty(r->excerpt) ? "" : ". The log says: ",
+             strempty(r->excerpt));
+}
+
+static int judge(Rehearsal *r, const char *message) {
+        int k;
+
+        k = free_and_strdup(&r->failure, message);
+        if (k < 0)
+                return k;
+        r->phase = PHASE_JUDGE;
+        k = unit_info_load(r->m->systemd, REHEARSAL_UNIT, on_judged, r);
+        if (k < 0) {
+                r->phase = PHASE_MIGRATE;
+                r->failure = mfree_str(r->failure);
+        }
+        return k;
+}
+
 static void on_verify(VerifyEvent ev, double progress, const char *message, void *userdata) {
         Rehearsal *r = userdata;
 
@@ -560,6 +608,8 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
         case VERIFY_FAILED:
                 r->verifier = verifier_free(r->verifier);
                 read_excerpt(r);
+                if (!r->best_effort && judge(r, message) >= 0)
+                        return; /* on_judged() decides */
                 if (r->best_effort)
                         fail(r,
                              REHEARSAL_WARNING,

@@ -52,10 +52,10 @@ UnitInfo *unit_info_free(UnitInfo *i) {
         strv_free(i->environment);
         free(i->user);
         free(i->group);
+        free(i->result);
         free(i);
         return NULL;
 }
-DEFINE_POINTER_CLEANUP(UnitInfo, unit_info_free, unit_info_freep);
 
 const char *unit_info_getenv(const UnitInfo *i, const char *key) {
         size_t n = strlen(key);
@@ -194,12 +194,14 @@ static int unit_info_read_properties(sd_bus_message *m, UnitInfo *i, char ***env
 
                 if (streq(contents, "s") &&
                     (streq(name, "LoadState") || streq(name, "ActiveState") || streq(name, "SubState") ||
-                     streq(name, "WorkingDirectory") || streq(name, "User") || streq(name, "Group"))) {
+                     streq(name, "WorkingDirectory") || streq(name, "User") || streq(name, "Group") ||
+                     streq(name, "Result"))) {
                         char **field = streq(name, "LoadState")   ? &i->load_state
                                 : streq(name, "ActiveState")      ? &i->active_state
                                 : streq(name, "SubState")         ? &i->sub_state
                                 : streq(name, "WorkingDirectory") ? &i->working_directory
                                 : streq(name, "User")             ? &i->user
+                                : streq(name, "Result")           ? &i->result
                                                                   : &i->group;
                         r = sd_bus_message_read(m, "s", &s);
                         if (r < 0)

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <systemd/sd-bus.h>
 
+#include "macro.h"
+
 typedef struct UnitInfo {
         char *name;
         char *object_path;
@@ -21,9 +23,11 @@ typedef struct UnitInfo {
         char **environment; /* Environment= followed by the contents of EnvironmentFile= */
         char *user;
         char *group;
+        char *result; /* a service's Result: "success", "exit-code", "oom-kill", ... */
 } UnitInfo;
 
 UnitInfo *unit_info_free(UnitInfo *i);
+DEFINE_POINTER_CLEANUP(UnitInfo, unit_info_free, unit_info_freep);
 /* Value of KEY in the unit's environment, or NULL. */
 const char *unit_info_getenv(const UnitInfo *i, const char *key);
 /* The argument after "-jar" in ExecStart, or NULL. */
