@@ -27,6 +27,9 @@ packages=(
         python3-dbus
         # metrics-file: the Prometheus text format read by Prometheus's own Python parser
         python3-prometheus-client
+        # the fleet's sandbox: network namespaces, veth pairs and a bridge (ip); jq for history
+        # entries (rehearsal-on-postgres)
+        iproute2 jq
 )
 
 missing=()
