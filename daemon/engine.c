@@ -67,6 +67,22 @@ static bool fleet_rollback_due(Manager *m) {
         return true;
 }
 
+/* Waits at gate g, with the status saying for what, and tells the fleet this node's new step. */
+static void fleet_wait(Manager *m, FleetGate g, const char *fmt, ...) _printf_(3, 4);
+static void fleet_wait(Manager *m, FleetGate g, const char *fmt, ...) {
+        _cleanup_free_ char *text = NULL;
+        va_list ap;
+
+        m->op->fleet_gate = g;
+        va_start(ap, fmt);
+        if (vasprintf(&text, fmt, ap) < 0)
+                text = NULL;
+        va_end(ap);
+        if (text)
+                manager_set_status(m, "%s", text);
+        fleet_changed(m);
+}
+
 /* mbupgraded-db ARGS for the operation's database; cb when it is done. When it can't even be
  * started, the operation fails here (and the caller only cleans up what is its own). */
 static int db_helper(Manager *m, char *const args[], DbHelperCallback cb, void *userdata) {
@@ -847,18 +863,17 @@ static void preflight_passed(Preflight *p) {
         reply_and_continue(m, p->summary);
         if (op_in_rollout(m)) {
                 /* The fleet says when: once every node has staged. */
-                op->fleet_gate = FLEET_GATE_STAGED;
                 if (op->fleet_rollout == 0) {
+                        op->fleet_gate = FLEET_GATE_STAGED;
                         manager_set_status(m, "Proposing the rollout of %s to the fleet", op->to_version);
                         fleet_propose(m);
-                } else {
-                        manager_set_status(
+                } else
+                        fleet_wait(
                                 m,
+                                FLEET_GATE_STAGED,
                                 "Staged %s for rollout %" PRIu64 "; waiting for every node",
                                 op->to_version,
                                 op->fleet_rollout);
-                        fleet_changed(m);
-                }
         } else if (op->kind == OPERATION_BACKUP && op_db_on_server(op))
                 step_backup(m); /* pg_dump and mysqldump read a consistent snapshot of a live database */
         else
@@ -1322,13 +1337,12 @@ static void on_stopped(int r, const char *result, const char *error, void *userd
                 if (fleet_rollback_due(m))
                         return;
                 /* Every node stops first: the leader migrates alone. */
-                m->op->fleet_gate = FLEET_GATE_STOPPED;
-                manager_set_status(
+                fleet_wait(
                         m,
+                        FLEET_GATE_STOPPED,
                         "Stopped %s for rollout %" PRIu64 "; waiting for the fleet",
                         m->op->unit,
                         m->op->fleet_rollout);
-                fleet_changed(m);
                 return;
         }
         step_backup(m);
@@ -1837,13 +1851,12 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 m->verifier = verifier_free(m->verifier);
                 if (!rollback && op_in_rollout(m) && !m->op->fleet_commit) {
                         /* Committed when every node is. */
-                        m->op->fleet_gate = FLEET_GATE_SETTLED;
-                        manager_set_status(
+                        fleet_wait(
                                 m,
+                                FLEET_GATE_SETTLED,
                                 "%s is healthy and settled; waiting for the rest of rollout %" PRIu64,
                                 m->op->to_version,
                                 m->op->fleet_rollout);
-                        fleet_changed(m);
                         break;
                 }
                 engine_finish(m, rollback ? RESULT_ROLLED_BACK : RESULT_COMMITTED);
@@ -1998,13 +2011,12 @@ static void on_rollback_restored(int r, void *userdata) {
         if (op_in_rollout(m)) {
                 /* Nodes start again once the database is back, which waits for every node to be
                  * stopped. */
-                m->op->fleet_gate = FLEET_GATE_REVERTED;
-                manager_set_status(
+                fleet_wait(
                         m,
-                        "Rolling back: %s is back; waiting for the fleet's database to be%s",
+                        FLEET_GATE_REVERTED,
+                        "Rolling back: %s is back; waiting for the fleet's database to be restored%s",
                         m->op->from_version,
-                        m->op->backup_done ? " restored by this node" : "");
-                fleet_changed(m);
+                        m->op->backup_done ? " by this node" : "");
                 return;
         }
         if (m->op->backup_done && op_db_on_server(m->op))
@@ -2164,29 +2176,30 @@ int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, sd_bu
         return engine_begin(m, OPERATION_UPGRADE, jar, NULL, ENGINE_FLEET_CONVERGE, 0, NULL, error);
 }
 
-static bool at_gate(Manager *m, FleetGate g) {
-        return m->op && m->op->fleet_gate == (int) g;
+/* Leaves gate g: false when the engine does not wait there (any more). */
+static bool pass_gate(Manager *m, FleetGate g) {
+        if (!m->op || m->op->fleet_gate != (int) g)
+                return false;
+        m->op->fleet_gate = FLEET_GATE_NONE;
+        return true;
 }
 
 void engine_fleet_refused(Manager *m, const char *reason) {
-        if (!at_gate(m, FLEET_GATE_STAGED))
+        if (!pass_gate(m, FLEET_GATE_STAGED))
                 return;
-        m->op->fleet_gate = FLEET_GATE_NONE;
         (void) free_and_strdup(&m->op->reason, reason);
         engine_finish(m, RESULT_REFUSED);
 }
 
 void engine_fleet_stop(Manager *m) {
-        if (!at_gate(m, FLEET_GATE_STAGED))
+        if (!pass_gate(m, FLEET_GATE_STAGED))
                 return;
-        m->op->fleet_gate = FLEET_GATE_NONE;
         step_stop(m);
 }
 
 void engine_fleet_lead(Manager *m) {
-        if (!at_gate(m, FLEET_GATE_STOPPED))
+        if (!pass_gate(m, FLEET_GATE_STOPPED))
                 return;
-        m->op->fleet_gate = FLEET_GATE_NONE;
         log_info(
                 "Leading rollout %" PRIu64 ": this node backs up the database and migrates it",
                 m->op->fleet_rollout);
@@ -2194,9 +2207,8 @@ void engine_fleet_lead(Manager *m) {
 }
 
 void engine_fleet_follow(Manager *m) {
-        if (!at_gate(m, FLEET_GATE_STOPPED))
+        if (!pass_gate(m, FLEET_GATE_STOPPED))
                 return;
-        m->op->fleet_gate = FLEET_GATE_NONE;
         log_info(
                 "Following rollout %" PRIu64 ": the database is migrated, starting %s",
                 m->op->fleet_rollout,
@@ -2270,9 +2282,8 @@ void engine_fleet_rollback(Manager *m, const char *reason) {
 void engine_fleet_restart(Manager *m, bool restore_db, const char *clone) {
         Operation *op = m->op;
 
-        if (!at_gate(m, FLEET_GATE_REVERTED))
+        if (!pass_gate(m, FLEET_GATE_REVERTED))
                 return;
-        op->fleet_gate = FLEET_GATE_NONE;
         if (restore_db && op->backup_done && op_db_on_server(op)) {
                 server_restore(m, op->backup_path, op->backup_clone);
                 return;

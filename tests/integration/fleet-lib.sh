@@ -254,6 +254,22 @@ fleet_node_stop() {
         return 0
 }
 
+# fleet_of I KEY: a top-level member of node I's mbctl fleet status --json
+fleet_of() {
+        { fleet_node_exec "$1" "$MBCTL" fleet status --json || true; } |
+                /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+}
+# lost_of I NAME: whether node I sees NAME as lost ("True"/"False"; "" when not listed)
+lost_of() {
+        { fleet_node_exec "$1" "$MBCTL" fleet status --json || true; } | /usr/bin/python3 -c '
+import json, sys
+for n in json.load(sys.stdin)["nodes"]:
+    if n["name"] == sys.argv[1]:
+        print(n["lost"])' "$2"
+}
+fleet_is() { [[ $(fleet_of "$1" "$2") == "$3" ]]; }
+lost_is() { [[ $(lost_of "$1" "$2") == "$3" ]]; }
+
 # fleet_cleanup: everything of the fleet, idempotent, on any exit (a SANDBOX_CLEANUP_HOOKS entry):
 # the nodes (together), PostgreSQL, whatever still runs in the fleet's namespaces, the
 # namespaces themselves (their interfaces go with them), the nodes' cgroups and the /24's claim.

@@ -447,6 +447,13 @@ psql_mb() {
                 -h "${PG_HOST:-127.0.0.1}" -p "$PG_PORT" -U metabase -d metabase "$@" -c "$sql"
 }
 
+# pg_super SQL [DATABASE]: SQL as PostgreSQL's superuser (postgres, over the socket), in DATABASE
+# (default postgres); unaligned tuples only.
+pg_super() {
+        runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" \
+                -p "$PG_PORT" -U postgres -d "${2:-postgres}" -c "$1"
+}
+
 # pg_snapshot: the metabase database's schema and rows as plain SQL, for comparing the database
 # before an upgrade with the database after a rollback (pg_dump's version comments left out).
 pg_snapshot() {

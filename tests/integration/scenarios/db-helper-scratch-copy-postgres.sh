@@ -1,12 +1,3 @@
-# mbupgraded-db scratch-copy / drop-scratch (issue 8's rehearsals, first step): a copy of the
-# application database taken while the stand-in Metabase keeps running on it (MainPID and health
-# unchanged), equal to it at the copy's moment and independent of it after; a role that may not
-# create databases gets the ALTER ROLE to run; a copy left by a killed rehearsal is replaced;
-# drop-scratch ends the copy's sessions and drops it, and only ever that database.
-pg_super() {
-        runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" \
-                -p "$PG_PORT" -U postgres -d "${2:-postgres}" -c "$1"
-}
 # dump_of DB: the database as SQL, for "the same content" (no owners, no version comments, no
 # \restrict keys)
 dump_of() {

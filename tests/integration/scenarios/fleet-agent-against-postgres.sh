@@ -1,16 +1,3 @@
-# mbupgraded-db fleet-agent (issue 7's link between a node and the fleet) against a real
-# PostgreSQL: a missing coordination database is an error with the fix when the role may not
-# create it and is created when it may; two agents starting together make one table; each
-# heartbeat lists every node with the age of its last one, so a silent node ages; a connection
-# the server drops is noticed at once and taken up again at the next heartbeat; rows that are not
-# what a node writes are skipped; a rollout has one leader (an advisory lock) that alone moves it
-# on and records the backup, taken over when it dies; every change is a NOTIFY the other agents
-# pass on as "notify"; the password is only ever in PGPASSFILE.
-pg_super() {
-        runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" \
-                -p "$PG_PORT" -U postgres -d "${2:-postgres}" -c "$1"
-}
-
 # agent_start NAME: a fleet agent for node NAME, its stdin on fd AGENT_IN[NAME], stdout on AGENT_OUT[NAME]
 declare -A AGENT_PID AGENT_IN AGENT_OUT
 agent_start() {

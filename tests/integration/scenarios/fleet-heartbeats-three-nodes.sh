@@ -6,26 +6,6 @@
 # lost too.
 source "$MBUP_SRC/tests/integration/fleet-lib.sh"
 
-pg_super() {
-        runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" \
-                -p "$PG_PORT" -U postgres -d "${2:-postgres}" -c "$1"
-}
-
-# fleet_of I KEY: a top-level member of node I's mbctl fleet status --json
-fleet_of() {
-        { fleet_node_exec "$1" "$MBCTL" fleet status --json || true; } |
-                /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
-}
-# lost_of I NAME: whether node I sees NAME as lost ("True"/"False"; "" when not listed)
-lost_of() {
-        { fleet_node_exec "$1" "$MBCTL" fleet status --json || true; } | /usr/bin/python3 -c '
-import json, sys
-for n in json.load(sys.stdin)["nodes"]:
-    if n["name"] == sys.argv[1]:
-        print(n["lost"])' "$2"
-}
-fleet_is() { [[ $(fleet_of "$1" "$2") == "$3" ]]; }
-lost_is() { [[ $(lost_of "$1" "$2") == "$3" ]]; }
 error_set() { [[ -n $(fleet_of "$1" error) ]]; }
 
 scenario() {

@@ -1,13 +1,3 @@
-# fleet.enabled: the daemon runs mbupgraded-db fleet-agent beside it and keeps the fleet's nodes
-# as the coordination database knows them (the Fleet property, mbctl fleet status): this node
-# with its version; a second node (another real agent, as another node's daemon runs it) seen,
-# then lost when it goes silent; a named node never seen; the agent killed and started again by
-# the daemon; the coordination database beside the application database, never in its dumps.
-pg_super() {
-        runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" \
-                -p "$PG_PORT" -U postgres -d "${2:-postgres}" -c "$1"
-}
-
 # mbctl fleet status --json whatever its exit status (1 while a node is lost or missing)
 fleet_status_json() { "$MBCTL" fleet status --json || true; }
 # fleet_json KEY: a top-level member of mbctl fleet status --json

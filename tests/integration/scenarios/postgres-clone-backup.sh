@@ -1,12 +1,3 @@
-# backup.postgres: clone. With Metabase stopped, the upgrade copies the database inside the
-# server (CREATE DATABASE metabase_mbup_<id> TEMPLATE metabase); a failed release is rolled back
-# by renaming the copy back, the newer database kept under another name; backup.keep drops old
-# copies in the background. Without CREATEDB the daemon takes a pg_dump instead and says why.
-pg_super() {
-        runuser -u postgres -- "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h "$PG_SOCKET_DIR" \
-                -p "$PG_PORT" -U postgres -d postgres -c "$1"
-}
-
 scenario() {
         local before=$SB/before.sql dbs i
         MBUP_PG_BACKUP=clone MBUP_KEEP_BACKUPS=1 write_config
