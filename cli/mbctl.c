@@ -780,6 +780,44 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         return 0;
 }
 
+/* What an mbctl waiting for the daemon follows: its end signal, its PropertiesChanged and the
+ * bus's NameOwnerChanged (the daemon gone), each to its handler; says why when it can't. */
+static int subscribe(
+        sd_bus *bus,
+        sd_bus_slot **slots[3],
+        const char *end_signal,
+        sd_bus_message_handler_t on_end,
+        sd_bus_message_handler_t on_properties,
+        sd_bus_message_handler_t on_owner,
+        void *userdata) {
+        int r;
+
+        r = sd_bus_match_signal(bus, slots[0], BUS_NAME, BUS_PATH, BUS_INTERFACE, end_signal, on_end, userdata);
+        if (r >= 0)
+                r = sd_bus_match_signal(
+                        bus,
+                        slots[1],
+                        BUS_NAME,
+                        BUS_PATH,
+                        "org.freedesktop.DBus.Properties",
+                        "PropertiesChanged",
+                        on_properties,
+                        userdata);
+        if (r >= 0)
+                r = sd_bus_match_signal(
+                        bus,
+                        slots[2],
+                        "org.freedesktop.DBus",
+                        "/org/freedesktop/DBus",
+                        "org.freedesktop.DBus",
+                        "NameOwnerChanged",
+                        on_owner,
+                        userdata);
+        if (r < 0)
+                fprintf(stderr, "Cannot subscribe to the daemon's signals: %s\n", strerror(-r));
+        return r;
+}
+
 static int run_operation(sd_bus *bus, const char *method, const char *what, const char *signature, ...) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
@@ -797,32 +835,16 @@ static int run_operation(sd_bus *bus, const char *method, const char *what, cons
 
         /* Matches first, so that nothing between the reply and the end is missed. */
         if (!arg_no_wait && !arg_dry_run) {
-                r = sd_bus_match_signal(
-                        bus, &s1, BUS_NAME, BUS_PATH, BUS_INTERFACE, "OperationFinished", on_finished, &f);
-                if (r >= 0)
-                        r = sd_bus_match_signal(
-                                bus,
-                                &s2,
-                                BUS_NAME,
-                                BUS_PATH,
-                                "org.freedesktop.DBus.Properties",
-                                "PropertiesChanged",
-                                on_properties_changed,
-                                &f);
-                if (r >= 0)
-                        r = sd_bus_match_signal(
-                                bus,
-                                &s3,
-                                "org.freedesktop.DBus",
-                                "/org/freedesktop/DBus",
-                                "org.freedesktop.DBus",
-                                "NameOwnerChanged",
-                                on_name_owner_changed,
-                                &f);
-                if (r < 0) {
-                        fprintf(stderr, "Cannot subscribe to the daemon's signals: %s\n", strerror(-r));
+                r = subscribe(
+                        bus,
+                        (sd_bus_slot * *[]){&s1, &s2, &s3},
+                        "OperationFinished",
+                        on_finished,
+                        on_properties_changed,
+                        on_name_owner_changed,
+                        &f);
+                if (r < 0)
                         return EXIT_FAILED;
-                }
         }
 
         r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, BUS_PATH, BUS_INTERFACE, method);
@@ -1013,39 +1035,16 @@ static int verb_rehearse(sd_bus *bus, char **args) {
                 return EXIT_USAGE;
         }
         if (!arg_no_wait) {
-                r = sd_bus_match_signal(
+                r = subscribe(
                         bus,
-                        &s1,
-                        BUS_NAME,
-                        BUS_PATH,
-                        BUS_INTERFACE,
+                        (sd_bus_slot * *[]){&s1, &s2, &s3},
                         "RehearsalFinished",
                         on_rehearsal_finished,
+                        on_rehearse_properties,
+                        on_rehearse_owner_changed,
                         &f);
-                if (r >= 0)
-                        r = sd_bus_match_signal(
-                                bus,
-                                &s2,
-                                BUS_NAME,
-                                BUS_PATH,
-                                "org.freedesktop.DBus.Properties",
-                                "PropertiesChanged",
-                                on_rehearse_properties,
-                                &f);
-                if (r >= 0)
-                        r = sd_bus_match_signal(
-                                bus,
-                                &s3,
-                                "org.freedesktop.DBus",
-                                "/org/freedesktop/DBus",
-                                "org.freedesktop.DBus",
-                                "NameOwnerChanged",
-                                on_rehearse_owner_changed,
-                                &f);
-                if (r < 0) {
-                        fprintf(stderr, "Cannot subscribe to the daemon's signals: %s\n", strerror(-r));
+                if (r < 0)
                         return EXIT_FAILED;
-                }
         }
         r = sd_bus_call_method(
                 bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Rehearse", &error, &reply, "st", args[0] ?: "", (uint64_t) 0);
