@@ -1304,8 +1304,13 @@ int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_messag
 }
 
 int engine_cancel(Manager *m, sd_bus_error *error) {
+        if (!m->op && rehearse_running(m)) {
+                /* A rehearsal touches no production: it ends with no verdict, its copy dropped. */
+                rehearse_cancel(m, "canceled by an admin (mbctl cancel)");
+                return 0;
+        }
         if (!m->op)
-                return sd_bus_error_setf(error, MB_ERROR_NOTHING, "No operation is running");
+                return sd_bus_error_setf(error, MB_ERROR_NOTHING, "No operation is running, nor a rehearsal");
         if (m->op->step != STEP_PREFLIGHT)
                 return sd_bus_error_setf(
                         error,

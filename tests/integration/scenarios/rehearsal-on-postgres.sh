@@ -107,6 +107,17 @@ scenario() {
         run_mbctl 0 check
         run_mbctl 0 upgrade window --dry-run
         assert_contains "$OUT" "v0.56.5 -> v0.56.7"
+        # mbctl cancel stops a rehearsal: no verdict, the unit and the copy gone
+        run_mbctl 0 rehearse v0.56.7 --no-wait
+        wait_for 30 rehearsal_unit_active || die "the rehearsal's unit did not start"
+        run_mbctl 0 cancel
+        wait_for 20 rehearsal_unit_gone || die "the rehearsal's unit outlived mbctl cancel"
+        wait_for 20 scratch_gone || die "the scratch copy outlived mbctl cancel"
+        wait_for 10 eval '[[ -n $(rehearsals v0.56.7) ]]' || die "the canceled rehearsal is not in the history"
+        assert_contains "$(rehearsals v0.56.7)" '"result":"canceled"'
+        assert_contains "$(rehearsals v0.56.7)" "mbctl cancel"
+        run_mbctl 1 cancel
+        assert_contains "$OUT" "No operation is running, nor a rehearsal"
         run_mbctl 0 rehearse v0.56.7 --no-wait
         assert_contains "$OUT" "Rehearsing v0.56.7"
         wait_for 30 rehearsal_unit_active || die "the rehearsal's unit did not start"
