@@ -770,6 +770,55 @@ check_dir(Doctor *d, const char *name, const char *key, const char *path, uint64
                (need + (1 << 20) - 1) >> 20);
 }
 
+/* fleet.enabled: the daemon reaches the coordination database, and sees every node it expects
+ * alive. Only with the daemon: the fleet is what its agent last heard. */
+static void check_fleet(Doctor *d) {
+        _cleanup_free_ char *text = NULL;
+        json_object *o, *v;
+        uint64_t expected, healthy;
+
+        if (!d->config->fleet.enabled)
+                return;
+        if (!d->daemon) {
+                report(d,
+                       LEVEL_WARN,
+                       "fleet",
+                       "start mbupgraded",
+                       "fleet.enabled, but the daemon does not answer: the fleet is not checked");
+                return;
+        }
+        text = daemon_property(d, "Fleet");
+        o = isempty(text) ? NULL : json_tokener_parse(text);
+        if (!o) {
+                report(d,
+                       LEVEL_WARN,
+                       "fleet",
+                       "systemctl restart mbupgraded.service",
+                       "fleet.enabled in the configuration, but the daemon is not in a fleet (started before the change?)");
+                return;
+        }
+        expected = json_object_object_get_ex(o, "expected", &v) ? json_object_get_uint64(v) : 0;
+        healthy = json_object_object_get_ex(o, "healthy", &v) ? json_object_get_uint64(v) : 0;
+        if (json_object_object_get_ex(o, "error", &v) && !isempty(json_object_get_string(v)))
+                report(d,
+                       LEVEL_FAIL,
+                       "fleet",
+                       "check fleet.database and that this node reaches its PostgreSQL server (mbctl fleet status)",
+                       "the coordination database can't be reached: %s",
+                       json_object_get_string(v));
+        else if (healthy < expected)
+                report(d,
+                       LEVEL_WARN,
+                       "fleet",
+                       "see mbctl fleet status: a node whose daemon is down or cut off blocks every rollout",
+                       "%" PRIu64 " of %" PRIu64 " nodes healthy",
+                       healthy,
+                       expected);
+        else
+                report(d, LEVEL_OK, "fleet", NULL, "%" PRIu64 " of %" PRIu64 " nodes healthy", healthy, expected);
+        json_object_put(o);
+}
+
 static char *find_in_path(const char *name) {
         _cleanup_free_ char *path = strdup(secure_getenv("PATH") ?: "/usr/bin:/bin");
         char *save = NULL;
@@ -876,6 +925,7 @@ int doctor_run(const char *config_path, bool json) {
         jar_size = d.jar ? d.jar->size : 0;
         check_dir(&d, "state dir", "state_dir", d.config->state_dir, 2 * jar_size, "a staged download and a kept JAR");
         check_nginx(&d);
+        check_fleet(&d);
 
         if (json) {
                 json_object *o = json_object_new_object();

@@ -7,6 +7,11 @@
 source "$MBUP_SRC/tests/integration/fleet-lib.sh"
 
 error_set() { [[ -n $(fleet_of "$1" error) ]]; }
+# doctor_on I: mbctl doctor on node I, with its config and the built helpers (any exit)
+doctor_on() {
+        fleet_node_exec "$1" env MBUPGRADED_FETCH="$MBUP_BUILD/fetch/mbupgraded-fetch" \
+                MBUPGRADED_DB="$MBUP_BUILD/dbhelper/mbupgraded-db" "$MBCTL" doctor --config "$SB/n$1/mbupgraded.yaml" 2>&1 || true
+}
 
 scenario() {
         local i
@@ -26,6 +31,9 @@ scenario() {
                 wait_for 30 fleet_is "$i" healthy 3 || die "node $i does not see 3 healthy nodes: $(fleet_node_exec "$i" "$MBCTL" fleet status 2>&1)"
                 assert_eq "$(fleet_of "$i" node)" "n$i" "node $i's name"
         done
+        # mbctl doctor checks the fleet too
+        OUT=$(doctor_on 1)
+        assert_contains "$OUT" "fleet       3 of 3 nodes healthy"
         OUT=$(fleet_node_exec 1 "$MBCTL" fleet status) || die "fleet status on node 1 exited non-zero with all healthy: $OUT"
         assert_contains "$OUT" "Fleet: 3 of 3 nodes healthy; this node is n1"
         assert_contains "$OUT" "n1 (this)"
@@ -39,6 +47,10 @@ scenario() {
         wait_for 30 lost_is 3 n2 True || die "node 3 does not see n2 lost"
         assert_eq "$(fleet_of 1 healthy)" 2 "healthy nodes seen by node 1"
         wait_for 60 error_set 2 || die "node 2 does not say it can't reach the fleet: $(fleet_node_exec 2 "$MBCTL" fleet status 2>&1)"
+        OUT=$(doctor_on 2)
+        assert_contains "$OUT" "the coordination database can't be reached"
+        OUT=$(doctor_on 1)
+        assert_contains "$OUT" "2 of 3 nodes healthy"
         ! fleet_node_exec 1 "$MBCTL" fleet status >/dev/null 2>&1 || die "fleet status exits 0 with a node lost"
 
         log "the link back: three healthy again everywhere"
