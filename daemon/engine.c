@@ -1682,8 +1682,12 @@ static void step_swap(Manager *m) {
 
         if (fleet_rollback_due(m))
                 return;
-        if (op_in_rollout(m) && m->op->backup_done)
+        if (op_in_rollout(m) && m->op->backup_done && !m->op->fleet_backup_recorded) {
+                /* Nothing is migrated before the fleet knows where the backup is. */
+                m->op->fleet_gate = FLEET_GATE_RECORDED;
                 fleet_backup_taken(m);
+                return;
+        }
         engine_set_step(m, STEP_SWAP);
         manager_set_status(m, "Installing %s as %s", m->op->to_version, m->op->jar_path);
         r = rename_and_sync(m->op->staged_path, m->op->jar_path);
@@ -2301,6 +2305,17 @@ void engine_fleet_restart(Manager *m, bool restore_db, const char *clone) {
                 return;
         }
         rollback_start(m);
+}
+
+void engine_fleet_backup_recorded(Manager *m, const char *error) {
+        if (!pass_gate(m, FLEET_GATE_RECORDED))
+                return;
+        if (error) {
+                engine_fail(m, RESULT_FAILED, "cannot record the backup in the fleet's rollout: %s", error);
+                return;
+        }
+        m->op->fleet_backup_recorded = true;
+        step_swap(m);
 }
 
 const char *engine_fleet_step(Manager *m) {

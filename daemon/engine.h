@@ -47,6 +47,7 @@ typedef enum FleetGate {
         FLEET_GATE_SETTLED,  /* healthy and settled: waiting for the commit */
         FLEET_GATE_REVERTED, /* rolled back but not started: waiting for the database */
         FLEET_GATE_RESUMED,  /* the daemon restarted mid-rollout: waiting to hear of the fleet */
+        FLEET_GATE_RECORDED, /* the leader's backup taken: waiting for the fleet to record where */
 } FleetGate;
 
 /* Joins rollout `rollout` with the staged jar, verified with sha256. */
@@ -66,5 +67,8 @@ void engine_fleet_rollback(Manager *m, const char *reason);
 /* FLEET_GATE_REVERTED: start the previous version; first restore the database, from this node's
  * backup (restore_db) or from the fleet's clone (clone, when not NULL). */
 void engine_fleet_restart(Manager *m, bool restore_db, const char *clone);
+/* FLEET_GATE_RECORDED: the rollout records where the leader's backup is (else error says why
+ * not): only then does the leader migrate, so that whoever ends the rollout can put it back. */
+void engine_fleet_backup_recorded(Manager *m, const char *error);
 /* This node's step in its rollout, for the heartbeat: a token, never NULL. */
 const char *engine_fleet_step(Manager *m);

@@ -405,6 +405,8 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                         break;
                 case COMMAND_SET:
                 case COMMAND_BACKUP:
+                        if (cmd == COMMAND_BACKUP)
+                                engine_fleet_backup_recorded(m, msg);
                         f->set_in_flight = false;
                         if (notleader)
                                 f->leading = 0; /* the lock went with a lost session */
@@ -447,6 +449,10 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                         f->heartbeat_again = true;
                         send_heartbeat(f);
                 }
+                return;
+        }
+        if (cmd == COMMAND_BACKUP && sscanf(line, "backup %" SCNu64, &id) == 1) {
+                engine_fleet_backup_recorded(m, NULL);
                 return;
         }
         if (cmd == COMMAND_SET) {
@@ -496,6 +502,9 @@ static void on_agent_exit(Child *c, int status, const char *last, void *userdata
         for (size_t i = 0; i < f->n_queue; i++)
                 if (f->queue[i] == COMMAND_PROPOSE)
                         engine_fleet_refused(f->m, "the fleet agent ended before the rollout was proposed");
+                else if (f->queue[i] == COMMAND_BACKUP)
+                        engine_fleet_backup_recorded(
+                                f->m, "the fleet agent ended before it recorded the backup");
         f->n_queue = 0;
         f->leading = 0;
         f->lead_in_flight = f->set_in_flight = false;
@@ -1174,8 +1183,10 @@ void fleet_backup_taken(Manager *m) {
         const Operation *op = m->op;
         _cleanup_free_ char *line = NULL;
 
-        if (!f || !op->fleet_rollout || f->leading != op->fleet_rollout)
+        if (!f || !op->fleet_rollout || f->leading != op->fleet_rollout) {
+                engine_fleet_backup_recorded(m, "this node no longer holds the rollout's lock");
                 return;
+        }
         if (op->backup_clone)
                 line = strdup_printf("backup %" PRIu64 " clone:%s", op->fleet_rollout, op->backup_clone);
         else
@@ -1186,8 +1197,8 @@ void fleet_backup_taken(Manager *m) {
                 free(line);
                 line = strdup_printf("backup %" PRIu64 " dump:%s:-", op->fleet_rollout, f->node);
         }
-        if (line)
-                (void) agent_send(f, COMMAND_BACKUP, line);
+        if (!line || agent_send(f, COMMAND_BACKUP, line) < 0)
+                engine_fleet_backup_recorded(m, "the fleet agent can't be asked");
 }
 
 void fleet_operation_finished(Manager *m, const Operation *op) {

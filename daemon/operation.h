@@ -98,9 +98,10 @@ typedef struct Operation {
          * the fleet's, migrated already). */
         uint64_t fleet_rollout;
         bool fleet_converge;
-        int fleet_gate;       /* not persisted: FleetGate, where the engine waits for the fleet */
-        char *fleet_rollback; /* not persisted: the fleet rolls back, at the next step */
-        bool fleet_commit;    /* not persisted: the fleet committed; finish once settled */
+        int fleet_gate;             /* not persisted: FleetGate, where the engine waits for the fleet */
+        char *fleet_rollback;       /* not persisted: the fleet rolls back, at the next step */
+        bool fleet_commit;          /* not persisted: the fleet committed; finish once settled */
+        bool fleet_backup_recorded; /* not persisted: the rollout knows where the backup is */
 
         uint32_t main_pid; /* after our start job, to notice restarts */
         uint32_t n_restarts;
