@@ -29,10 +29,10 @@
 
 #define DISK_MARGIN_BYTES (16u * 1024u * 1024u)
 
-/* Internal flags of engine_begin(): how an upgrade takes part in a fleet. */
+/* An internal flag of engine_begin(): catch up with the fleet's committed version alone (a node
+ * joining a rollout is told by the rollout's id instead). */
 enum {
-        ENGINE_FLEET_JOIN = 1 << 8,     /* join a rollout another node proposed */
-        ENGINE_FLEET_CONVERGE = 1 << 9, /* catch up with the fleet's committed version alone */
+        ENGINE_FLEET_CONVERGE = 1 << 8,
 };
 
 static void step_stop(Manager *m);
@@ -1262,11 +1262,13 @@ static int engine_begin(
         return 1;
 }
 
-int engine_upgrade(
+/* An upgrade to jar, which pre-flight checks against expect_sha256 when given. */
+static int begin_upgrade(
         Manager *m,
         const char *jar,
         const char *expect_sha256,
         uint64_t flags,
+        uint64_t rollout,
         sd_bus_message *call,
         sd_bus_error *error) {
         int r;
@@ -1274,7 +1276,17 @@ int engine_upgrade(
         r = free_and_strdup(&m->expect_sha256, expect_sha256);
         if (r < 0)
                 return r;
-        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, 0, call, error);
+        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, rollout, call, error);
+}
+
+int engine_upgrade(
+        Manager *m,
+        const char *jar,
+        const char *expect_sha256,
+        uint64_t flags,
+        sd_bus_message *call,
+        sd_bus_error *error) {
+        return begin_upgrade(m, jar, expect_sha256, flags, 0, call, error);
 }
 
 int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
@@ -2168,21 +2180,11 @@ int engine_resume(Manager *m) {
 /* Fleet: the gates fleet.c opens. */
 
 int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, sd_bus_error *error) {
-        int r;
-
-        r = free_and_strdup(&m->expect_sha256, sha256);
-        if (r < 0)
-                return r;
-        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, ENGINE_FLEET_JOIN, rollout, NULL, error);
+        return begin_upgrade(m, jar, sha256, 0, rollout, NULL, error);
 }
 
 int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, sd_bus_error *error) {
-        int r;
-
-        r = free_and_strdup(&m->expect_sha256, sha256);
-        if (r < 0)
-                return r;
-        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, ENGINE_FLEET_CONVERGE, 0, NULL, error);
+        return begin_upgrade(m, jar, sha256, ENGINE_FLEET_CONVERGE, 0, NULL, error);
 }
 
 /* Leaves gate g: false when the engine does not wait there (any more). */

@@ -12,6 +12,7 @@
 #include "child.h"
 #include "dbserver.h"
 #include "engine.h"
+#include "fleet-protocol.h"
 #include "fleet.h"
 #include "log.h"
 #include "macro.h"
@@ -75,9 +76,8 @@ struct Fleet {
         uint64_t leading;   /* the rollout whose lock this agent's session holds */
         uint64_t migrating; /* the rollout this node moved to leading: it migrates (only it) */
         bool set_in_flight; /* the leader moved the rollout on; the next answer shows it */
-        bool lead_in_flight;
-        uint64_t joined;  /* the rollout this node tried to join */
-        char *state_seen; /* the rollout's state, as first seen at state_seen_usec */
+        uint64_t joined;    /* the rollout this node tried to join */
+        char *state_seen;   /* the rollout's state, as first seen at state_seen_usec */
         uint64_t state_seen_id, state_seen_usec;
 
         uint64_t part_rollout; /* this node's part when no operation runs: the last one */
@@ -133,20 +133,6 @@ static void set_error(Fleet *f, const char *fmt, ...) {
         free(f->error);
         f->error = TAKE_PTR(s);
         manager_properties_changed(f->m, "Fleet", NULL);
-}
-
-/* "-" for none, as the agent's protocol has it. */
-static const char *none_to_empty(const char *s) {
-        return streq(s, "-") ? "" : s;
-}
-
-/* What follows the first n words of s. */
-static const char *after_words(const char *s, unsigned n) {
-        for (unsigned i = 0; i < n; i++) {
-                s += strspn(s, " ");
-                s += strcspn(s, " ");
-        }
-        return s + strspn(s, " ");
 }
 
 /* A reason as a heartbeat carries it: one line of printable ASCII, not too long. */
@@ -235,9 +221,9 @@ static void read_rollout_line(Fleet *f, const char *line) {
         r->to = strdup(to);
         r->sha256 = strdup(sha);
         r->state = strdup(state);
-        r->leader = strdup(none_to_empty(leader));
-        r->backup = strdup(none_to_empty(backup));
-        r->reason = strdup(after_words(line, 8));
+        r->leader = strdup(fleet_token_to_string(leader));
+        r->backup = strdup(fleet_token_to_string(backup));
+        r->reason = strdup(fleet_after_words(line, 8));
         if (!r->from || !r->to || !r->sha256 || !r->state || !r->leader || !r->backup || !r->reason)
                 rollout_clear(r);
 }
@@ -265,11 +251,11 @@ static void read_node_line(Fleet *f, const char *line) {
         f->pending = p;
         p[f->n_pending++] = (FleetNode){
                 .name = strdup(name),
-                .version = strdup(none_to_empty(version)),
-                .state = strdup(none_to_empty(state)),
-                .staged = strdup(none_to_empty(staged)),
-                .step = strdup(none_to_empty(step)),
-                .reason = strdup(after_words(line, 8)),
+                .version = strdup(fleet_token_to_string(version)),
+                .state = strdup(fleet_token_to_string(state)),
+                .staged = strdup(fleet_token_to_string(staged)),
+                .step = strdup(fleet_token_to_string(step)),
+                .reason = strdup(fleet_after_words(line, 8)),
                 .age_ms = age,
                 .rollout = rollout,
         };
@@ -349,7 +335,7 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 if (sscanf(line, "ended %" SCNu64 " %128s", &id, state) == 2) {
                         f->pending_ended_id = id;
                         (void) free_and_strdup(&f->pending_ended_state, state);
-                        (void) free_and_strdup(&f->pending_ended_reason, after_words(line, 3));
+                        (void) free_and_strdup(&f->pending_ended_reason, fleet_after_words(line, 3));
                 }
                 return;
         }
@@ -368,7 +354,7 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 if (streq(line, "ready"))
                         log_info("Fleet: connected to the coordination database as node %s", f->node);
                 else
-                        set_error(f, "%s", after_words(line, 2));
+                        set_error(f, "%s", fleet_after_words(line, 2));
                 return;
         }
         if (f->n_queue == 0)
@@ -376,7 +362,7 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
         cmd = answered(f);
 
         if (startswith(line, "error ")) {
-                const char *msg = after_words(line, 2);
+                const char *msg = fleet_after_words(line, 2);
                 bool busy = startswith(line, "error busy "), notleader = startswith(line, "error notleader ");
 
                 switch (cmd) {
@@ -401,7 +387,6 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                         set_error(f, "%s", msg);
                         break;
                 case COMMAND_LEAD:
-                        f->lead_in_flight = false;
                         break;
                 case COMMAND_SET:
                 case COMMAND_BACKUP:
@@ -434,14 +419,13 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                                 "Rollout %" PRIu64 " of %s: waiting for every node to stage it",
                                 id,
                                 m->op->to_version);
-                        if (lead && agent_send(f, COMMAND_LEAD, lead) >= 0)
-                                f->lead_in_flight = true;
+                        if (lead)
+                                (void) agent_send(f, COMMAND_LEAD, lead);
                         fleet_changed(m);
                 }
                 return;
         }
         if (cmd == COMMAND_LEAD) {
-                f->lead_in_flight = false;
                 if (sscanf(line, "leader %" SCNu64, &id) == 1) {
                         if (f->leading != id)
                                 log_notice("Fleet: this node leads rollout %" PRIu64, id);
@@ -507,7 +491,7 @@ static void on_agent_exit(Child *c, int status, const char *last, void *userdata
                                 f->m, "the fleet agent ended before it recorded the backup");
         f->n_queue = 0;
         f->leading = 0;
-        f->lead_in_flight = f->set_in_flight = false;
+        f->set_in_flight = false;
         if (!startswith(last, "error "))
                 set_error(
                         f,
@@ -1114,12 +1098,12 @@ static void evaluate(Fleet *f) {
 
                 /* A leader lost (its session, and so the lock, went with it) is replaced by whoever
                  * takes the lock; a rollout without one yet is left to its proposer for a while. */
-                if (f->leading != R->id && !f->lead_in_flight && lost &&
+                if (f->leading != R->id && !in_flight(f, COMMAND_LEAD) && lost &&
                     (!isempty(R->leader) ||
                      now_monotonic_usec() - f->state_seen_usec > 2 * m->config->fleet.heartbeat_usec)) {
                         _cleanup_free_ char *line = strdup_printf("lead %" PRIu64, R->id);
-                        if (line && agent_send(f, COMMAND_LEAD, line) >= 0)
-                                f->lead_in_flight = true;
+                        if (line)
+                                (void) agent_send(f, COMMAND_LEAD, line);
                 }
                 if (f->leading == R->id)
                         coordinate(f);
@@ -1193,7 +1177,7 @@ void fleet_backup_taken(Manager *m) {
                 line = strdup_printf(
                         "backup %" PRIu64 " dump:%s:%s", op->fleet_rollout, f->node, op->backup_path);
         /* A path with a space can't be a token: the record says only which node has it. */
-        if (line && strchr(after_words(line, 2), ' ')) {
+        if (line && strchr(fleet_after_words(line, 2), ' ')) {
                 free(line);
                 line = strdup_printf("backup %" PRIu64 " dump:%s:-", op->fleet_rollout, f->node);
         }

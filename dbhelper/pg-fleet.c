@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "fleet-protocol.h"
 #include "pg-fleet.h"
 #include "pg-util.h"
 #include "report.h"
@@ -112,15 +113,6 @@ static bool rollout_id_ok(const char *s) {
         return safe_atou(s, &v) >= 0 && v >= 1 && v <= INT32_MAX;
 }
 
-/* What follows the first n words of s (and the spaces after them). */
-static const char *skip_words(const char *s, unsigned n) {
-        for (unsigned i = 0; i < n; i++) {
-                s += strspn(s, " ");
-                s += strcspn(s, " ");
-        }
-        return s + strspn(s, " ");
-}
-
 static PGconn *conn_free(PGconn *c) {
         if (c)
                 PQfinish(c);
@@ -137,14 +129,6 @@ static bool token_ok(const char *s) {
                 if ((unsigned char) *c <= 0x20 || (unsigned char) *c >= 0x7f)
                         return false;
         return true;
-}
-
-static const char *none_to_empty(const char *s) {
-        return streq(s, "-") ? "" : s;
-}
-
-static const char *empty_to_none(const char *s) {
-        return isempty(s) ? "-" : s;
 }
 
 /* "dbname" of a libpq connection string, or NULL. */
@@ -281,11 +265,11 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
         params[0] = node;
         params[1] = host;
         params[2] = pid;
-        params[3] = none_to_empty(args[0]);
-        params[4] = none_to_empty(args[1]);
-        params[5] = none_to_empty(args[2]);
+        params[3] = fleet_token_to_string(args[0]);
+        params[4] = fleet_token_to_string(args[1]);
+        params[5] = fleet_token_to_string(args[2]);
         params[6] = args[3] ? args[3] : "0";
-        params[7] = args[4] ? none_to_empty(args[4]) : "";
+        params[7] = args[4] ? fleet_token_to_string(args[4]) : "";
         params[8] = reason;
         up = pg_query(
                 c,
@@ -313,7 +297,7 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
         if (PQntuples(open) == 1) {
                 bool ok = true;
                 for (int k = 0; k < 7; k++)
-                        ok = ok && token_ok(empty_to_none(PQgetvalue(open, 0, k)));
+                        ok = ok && token_ok(fleet_string_to_token(PQgetvalue(open, 0, k)));
                 if (ok)
                         report_line(
                                 "rollout %s %s %s %s %s %s %s%s%s",
@@ -322,8 +306,8 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                                 PQgetvalue(open, 0, 2),
                                 PQgetvalue(open, 0, 3),
                                 PQgetvalue(open, 0, 4),
-                                empty_to_none(PQgetvalue(open, 0, 5)),
-                                empty_to_none(PQgetvalue(open, 0, 6)),
+                                fleet_string_to_token(PQgetvalue(open, 0, 5)),
+                                fleet_string_to_token(PQgetvalue(open, 0, 6)),
                                 reason_ok(PQgetvalue(open, 0, 7)) && *PQgetvalue(open, 0, 7) ? " " : "",
                                 reason_ok(PQgetvalue(open, 0, 7)) ? PQgetvalue(open, 0, 7) : "");
         }
@@ -374,21 +358,21 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                            *age = PQgetvalue(all, i, 4), *rollout = PQgetvalue(all, i, 5),
                            *step = PQgetvalue(all, i, 6), *why = PQgetvalue(all, i, 7);
                 /* Rows are written by every node: one that is not what a node writes is skipped. */
-                if (!token_ok(name) || !token_ok(empty_to_none(version)) ||
-                    !token_ok(empty_to_none(state)) || !token_ok(empty_to_none(staged)) || !token_ok(age) ||
-                    !token_ok(rollout) || !token_ok(empty_to_none(step)))
+                if (!token_ok(name) || !token_ok(fleet_string_to_token(version)) ||
+                    !token_ok(fleet_string_to_token(state)) || !token_ok(fleet_string_to_token(staged)) ||
+                    !token_ok(age) || !token_ok(rollout) || !token_ok(fleet_string_to_token(step)))
                         continue;
                 if (!reason_ok(why))
                         why = "";
                 report_line(
                         "node %s %s %s %s %s %s %s%s%s",
                         name,
-                        empty_to_none(version),
-                        empty_to_none(state),
-                        empty_to_none(staged),
+                        fleet_string_to_token(version),
+                        fleet_string_to_token(state),
+                        fleet_string_to_token(staged),
                         age,
                         rollout,
-                        empty_to_none(step),
+                        fleet_string_to_token(step),
                         *why ? " " : "",
                         why);
         }
@@ -454,8 +438,8 @@ static int lead(PGconn *c, const char *node, const char *id) {
                 "follower %s %s",
                 id,
                 PQresultStatus(who) == PGRES_TUPLES_OK && PQntuples(who) == 1 &&
-                                token_ok(empty_to_none(PQgetvalue(who, 0, 0)))
-                        ? empty_to_none(PQgetvalue(who, 0, 0))
+                                token_ok(fleet_string_to_token(PQgetvalue(who, 0, 0)))
+                        ? fleet_string_to_token(PQgetvalue(who, 0, 0))
                         : "-");
         return 0;
 }
@@ -562,14 +546,14 @@ static void agent_line(Agent *a, char *line) {
         else if (streq(verb, "heartbeat"))
                 ok = (k == 3 && !rest) ||
                         (k == 5 && (streq(args[3], "0") || rollout_id_ok(args[3])) &&
-                         reason_ok(skip_words(copy, 6)));
+                         reason_ok(fleet_after_words(copy, 6)));
         else if (streq(verb, "propose"))
                 ok = k == 3 && !rest;
         else if (streq(verb, "lead"))
                 ok = k == 1 && rollout_id_ok(args[0]) && !rest;
         else if (streq(verb, "set"))
                 ok = k >= 2 && rollout_id_ok(args[0]) && rollout_state_ok(args[1]) &&
-                        reason_ok(skip_words(copy, 3));
+                        reason_ok(fleet_after_words(copy, 3));
         else if (streq(verb, "backup"))
                 ok = k == 2 && rollout_id_ok(args[0]) && !rest;
         else
@@ -590,13 +574,13 @@ static void agent_line(Agent *a, char *line) {
         }
         if (streq(verb, "heartbeat"))
                 r = heartbeat(
-                        a->c, a->node, strempty(a->host), args, k == 5 ? skip_words(copy, 6) : "", a->last);
+                        a->c, a->node, strempty(a->host), args, k == 5 ? fleet_after_words(copy, 6) : "", a->last);
         else if (streq(verb, "propose"))
                 r = propose(a->c, a->node, args);
         else if (streq(verb, "lead"))
                 r = lead(a->c, a->node, args[0]);
         else if (streq(verb, "set"))
-                r = set_state(a->c, args[0], args[1], skip_words(copy, 3)); /* REASON as it came */
+                r = set_state(a->c, args[0], args[1], fleet_after_words(copy, 3)); /* REASON as it came */
         else
                 r = set_backup(a->c, args[0], args[1]);
         if (r != 0 && PQstatus(a->c) != CONNECTION_OK)
