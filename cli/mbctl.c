@@ -1387,6 +1387,51 @@ static int verb_check(sd_bus *bus, char **args) {
         return verb_status(bus, NULL);
 }
 
+/* The feed's "latest" (Metabase's recommendation) and whether its staged rollout admits this
+ * installation, from the entry that carries "latest": true. */
+static void print_latest(json_object *array) {
+        json_object *o = NULL, *v, *target = NULL;
+
+        for (size_t i = 0; i < json_object_array_length(array); i++) {
+                json_object *e = json_object_array_get_idx(array, i);
+
+                if (json_object_object_get_ex(e, "latest", &v) && json_object_get_boolean(v))
+                        o = e;
+                if (json_object_object_get_ex(e, "target", &v) && json_object_get_boolean(v))
+                        target = e;
+        }
+        if (!o)
+                return; /* a daemon from before "latest" was published */
+#define S(x, k) (json_object_object_get_ex(x, k, &v) ? json_object_get_string(v) : "")
+#define B(x, k) (json_object_object_get_ex(x, k, &v) && json_object_get_boolean(v))
+#define I(x, k) (json_object_object_get_ex(x, k, &v) ? json_object_get_int(v) : -1)
+        printf("Latest (Metabase's recommendation): %s", S(o, "version"));
+        if (I(o, "rollout") < 0 || I(o, "rollout") >= 100)
+                printf(", for every installation\n");
+        else if (!B(o, "rollout_applies"))
+                printf(", staged rollout at %d%%, which Metabase applies to major upgrades only: for every "
+                       "installation of this major\n",
+                       I(o, "rollout"));
+        else if (B(o, "in_rollout"))
+                printf(", staged rollout at %d%%: this installation is in it (bucket %d)\n",
+                       I(o, "rollout"),
+                       I(o, "bucket"));
+        else if (I(o, "bucket") >= 0)
+                printf(", staged rollout at %d%%: this installation is not in it yet (bucket %d: from a rollout "
+                       "of %d%%)\n",
+                       I(o, "rollout"),
+                       I(o, "bucket"),
+                       I(o, "bucket") + 1);
+        else
+                printf(", staged rollout at %d%%: this installation has no site id\n", I(o, "rollout"));
+        printf("Unattended upgrades follow: %s (releases.follow); target: %s\n",
+               S(o, "follow"),
+               target ? S(target, "version") : "none");
+#undef S
+#undef B
+#undef I
+}
+
 static int verb_list(sd_bus *bus, char **args) {
         json_object *array;
         int r;
@@ -1400,16 +1445,23 @@ static int verb_list(sd_bus *bus, char **args) {
         else if (json_object_array_length(array) == 0)
                 printf("No releases known yet: run mbctl check (see mbctl status for the last check).\n");
         else {
-                printf("%-12s  %-10s  %-8s  %s\n", "VERSION", "RELEASED", "", "POLICY (unattended)");
+                print_latest(array);
+                printf("%-12s  %-10s  %-6s  %-6s  %s\n", "VERSION", "RELEASED", "FEED", "", "POLICY (unattended)");
                 for (size_t i = 0; i < json_object_array_length(array); i++) {
                         json_object *o = json_object_array_get_idx(array, i), *v;
 #define S(k) (json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "")
 #define B(k) (json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v))
-                        printf("%-12s  %-10s  %-8s  %s\n",
+                        printf("%-12s  %-10s  %-6s  %-6s  %s\n",
                                S("version"),
                                isempty(S("released")) ? "-" : S("released"),
+                               B("latest")         ? "latest"
+                                       : B("beta") ? "beta"
+                                                   : "older",
                                B("staged") ? "staged" : "",
-                               B("eligible") ? "allowed" : S("reason"));
+                               B("target")             ? "allowed: the target"
+                                       : B("step")     ? "allowed: a step on the way to the target"
+                                       : B("eligible") ? "allowed"
+                                                       : S("reason"));
 #undef S
 #undef B
                 }

@@ -48,6 +48,11 @@ static const char *const channel_table[_CHANNEL_MAX] = {
         [CHANNEL_BETA] = "beta",
 };
 
+static const char *const follow_table[_FOLLOW_MAX] = {
+        [FOLLOW_LATEST] = "latest",
+        [FOLLOW_NEWEST] = "newest",
+};
+
 static const char *const apply_mode_table[_APPLY_MAX] = {
         [APPLY_NEVER] = "never",
         [APPLY_WINDOW] = "window",
@@ -69,6 +74,7 @@ static const char *const pg_backup_method_table[_PG_BACKUP_MAX] = {
 
 DEFINE_STRING_TABLE(edition, Edition, edition_table, _EDITION_MAX);
 DEFINE_STRING_TABLE(channel, Channel, channel_table, _CHANNEL_MAX);
+DEFINE_STRING_TABLE(follow, FollowMode, follow_table, _FOLLOW_MAX);
 DEFINE_STRING_TABLE(apply_mode, ApplyMode, apply_mode_table, _APPLY_MAX);
 DEFINE_STRING_TABLE(pg_backup_method, PgBackupMethod, pg_backup_method_table, _PG_BACKUP_MAX);
 
@@ -273,6 +279,7 @@ Config *config_new(void) {
                         {
                                 .edition = EDITION_OSS,
                                 .channel = CHANNEL_LATEST,
+                                .follow = FOLLOW_LATEST,
                                 .check_every_usec = 6 * USEC_PER_HOUR,
                                 .require_checksum = true,
                         },
@@ -584,6 +591,15 @@ static int config_parse_channel(ConfigParser *p, const char *value, void *data) 
         return 0;
 }
 
+static int config_parse_follow(ConfigParser *p, const char *value, void *data) {
+        FollowMode f = follow_from_string(value);
+
+        if (f < 0)
+                return config_bad_value(p, value);
+        *(FollowMode *) data = f;
+        return 0;
+}
+
 static int config_parse_apply(ConfigParser *p, const char *value, void *data) {
         ApplyMode m = apply_mode_from_string(value);
 
@@ -725,6 +741,7 @@ static const ConfigKey releases_keys[] = {
         {"feed", "an https://, http:// or file:/// URL", config_parse_feed, FIELD(releases.feed)},
         {"downloads", "an https://, http:// or file:/// URL", config_parse_downloads, FIELD(releases.downloads)},
         {"channel", "latest or beta", config_parse_channel, FIELD(releases.channel)},
+        {"follow", "latest or newest", config_parse_follow, FIELD(releases.follow)},
         {"check_every",
          NONZERO_DURATION_EXPECTED,
          config_parse_duration_nonzero,

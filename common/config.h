@@ -27,6 +27,14 @@ typedef enum Channel {
         _CHANNEL_INVALID = -EINVAL,
 } Channel;
 
+/* releases.follow: which release unattended upgrades aim at. */
+typedef enum FollowMode {
+        FOLLOW_LATEST, /* the feed's "latest" (Metabase's recommendation, with its rollout), never past it */
+        FOLLOW_NEWEST, /* the newest release in the feed, hotfixes included (never a beta or nightly) */
+        _FOLLOW_MAX,
+        _FOLLOW_INVALID = -EINVAL,
+} FollowMode;
+
 typedef enum PgBackupMethod {
         PG_BACKUP_DUMP,  /* pg_dump --format=custom */
         PG_BACKUP_CLONE, /* CREATE DATABASE ... TEMPLATE, when the role may; else a dump */
@@ -59,6 +67,7 @@ typedef struct Config {
                 char *feed; /* default depends on edition */
                 char *downloads;
                 Channel channel;
+                FollowMode follow;
                 uint64_t check_every_usec;
                 char *ca_file; /* "" = none */
                 bool require_checksum;
@@ -146,6 +155,8 @@ const char *edition_to_string(Edition e); /* "oss", "enterprise" */
 Edition edition_from_string(const char *s);
 const char *channel_to_string(Channel c); /* "latest", "beta" */
 Channel channel_from_string(const char *s);
+const char *follow_to_string(FollowMode f); /* "latest", "newest" */
+FollowMode follow_from_string(const char *s);
 const char *apply_mode_to_string(ApplyMode m); /* "never", "window", "immediately" */
 ApplyMode apply_mode_from_string(const char *s);
 const char *pg_backup_method_to_string(PgBackupMethod m); /* "dump", "clone" */

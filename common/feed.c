@@ -331,8 +331,8 @@ static int feed_reject(Feed *f, const char *where, const char *reason) {
 
 /* Takes one feed entry. Returns -EBADMSG (with the reason) only when the entry is unusable and
  * required is set; otherwise an unusable entry is counted as rejected. */
-static int
-feed_add(FeedBuilder *b, json_object *o, const char *where, bool beta, bool required, char **ret_reason) {
+static int feed_add(
+        FeedBuilder *b, json_object *o, const char *where, bool beta, bool latest, bool required, char **ret_reason) {
         _cleanup_free_ char *reason = NULL;
         Feed *f = b->feed;
         Release r;
@@ -361,6 +361,7 @@ feed_add(FeedBuilder *b, json_object *o, const char *where, bool beta, bool requ
                 return k;
         }
         r.beta = beta;
+        r.latest = latest;
 
         for (size_t i = 0; i < f->n; i++)
                 if (mb_version_compare(&f->releases[i].v, &r.v) == 0) {
@@ -480,7 +481,7 @@ int feed_parse(const char *data, size_t size, bool include_beta, Feed **ret, cha
 
         if (!json_object_object_get_ex(root, "latest", &o) || !o)
                 return set_error_message(ret_error, -EBADMSG, "the feed has no 'latest' release");
-        r = feed_add(&b, o, "'latest'", false, true, &reason);
+        r = feed_add(&b, o, "'latest'", false, true, true, &reason);
         if (r == -EBADMSG)
                 return set_error_message(ret_error, r, "the feed's 'latest' release is not valid: %s", reason);
         if (r < 0)
@@ -494,7 +495,8 @@ int feed_parse(const char *data, size_t size, bool include_beta, Feed **ret, cha
                                 char where[32];
 
                                 (void) snprintf(where, sizeof(where), "'older'[%zu]", i);
-                                r = feed_add(&b, json_object_array_get_idx(o, i), where, false, false, NULL);
+                                r = feed_add(
+                                        &b, json_object_array_get_idx(o, i), where, false, false, false, NULL);
                                 if (r < 0)
                                         return r;
                         }
@@ -507,7 +509,7 @@ int feed_parse(const char *data, size_t size, bool include_beta, Feed **ret, cha
 
         /* After the others, so that a beta that was promoted to a release is not marked beta. */
         if (include_beta && json_object_object_get_ex(root, "beta", &o) && o) {
-                r = feed_add(&b, o, "'beta'", true, false, NULL);
+                r = feed_add(&b, o, "'beta'", true, false, false, NULL);
                 if (r < 0)
                         return r;
         }
@@ -516,6 +518,15 @@ int feed_parse(const char *data, size_t size, bool include_beta, Feed **ret, cha
 
         *ret = TAKE_PTR(f);
         return 0;
+}
+
+const Release *feed_latest(const Feed *f) {
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < f->n; i++)
+                if (f->releases[i].latest)
+                        return &f->releases[i];
+        return NULL;
 }
 
 const Release *feed_find(const Feed *f, const char *version) {

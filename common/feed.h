@@ -35,6 +35,7 @@ typedef struct Release {
         int rollout;            /* 0..100, -1 = absent or not an integer in 0..100 */
         char *announcement_url; /* an http(s) URL or NULL */
         bool beta;              /* from the feed's "beta" entry */
+        bool latest;            /* the feed's "latest" entry: the release Metabase recommends */
 } Release;
 
 typedef struct Feed {
@@ -45,7 +46,9 @@ typedef struct Feed {
                                 * version 'v0.56.4/../x'" (the feed's text sanitized and cut) */
 } Feed;
 
-/* Parses version-info.json: {"latest": R, "older": [R, ...], "beta": R, "nightly": R}.
+/* Parses version-info.json: {"latest": R, "older": [R, ...], "beta": R, "nightly": R}. Metabase's
+ * release tooling adds every new release to "older" first and promotes one later to "latest" (with
+ * a "rollout"), so "older" may hold releases newer than "latest"; those keep latest = false.
  * "beta" is read only with include_beta (and marked beta), "nightly" never. An entry with the
  * same version as an earlier one is dropped silently (latest wins over older, older over beta).
  * Errors: -EFBIG over FEED_SIZE_MAX; -EBADMSG when the data is not JSON, too deep or too big, not
@@ -54,6 +57,9 @@ typedef struct Feed {
  * release". */
 int feed_parse(const char *data, size_t size, bool include_beta, Feed **ret, char **ret_error);
 Feed *feed_free(Feed *f);
+
+/* The "latest" entry (every parsed feed has one). */
+const Release *feed_latest(const Feed *f);
 
 /* The release with this version (any spelling mb_version_parse() accepts), or NULL. */
 const Release *feed_find(const Feed *f, const char *version);

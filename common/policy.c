@@ -77,9 +77,32 @@ static int verdict_set(VerdictKind kind, VerdictKind *ret_kind, char **ret_reaso
         return 0;
 }
 
-/* The first rule the release fails, with a reason for people (NULL when eligible). -ENOMEM. */
+void policy_rollout_state(const Release *latest, const PolicyInput *in, RolloutState *ret) {
+        assert(in);
+        assert(ret);
+
+        *ret = (RolloutState){.rollout = latest ? latest->rollout : -1, .admitted = true};
+        if (!latest)
+                return;
+        if (in->site_id) {
+                ret->has_bucket = true;
+                ret->bucket = policy_rollout_bucket(in->site_id, in->installed.major);
+        }
+        /* Metabase: "it's the same or a minor release" -> shown to everyone. */
+        ret->applies = latest->rollout >= 0 && latest->rollout < 100 && latest->v.major != in->installed.major;
+        if (ret->applies)
+                ret->admitted = ret->has_bucket && ret->bucket < (unsigned) latest->rollout;
+}
+
+/* The first rule the release fails, with a reason for people (NULL when eligible). latest is the
+ * feed's "latest" entry. -ENOMEM. */
 static int release_verdict(
-        const Release *r, const PolicyInput *in, const Rules *rules, VerdictKind *ret_kind, char **ret_reason) {
+        const Release *r,
+        const Release *latest,
+        const PolicyInput *in,
+        const Rules *rules,
+        VerdictKind *ret_kind,
+        char **ret_reason) {
 
         char installed[MB_VERSION_STRING_MAX + 1], dur[64];
         const Config *c = in->config;
@@ -107,6 +130,19 @@ static int release_verdict(
                         mb_version_format(&in->installed, installed));
         if (r->beta && (rules->hop || (c->releases.channel != CHANNEL_BETA && !rules->named)))
                 return verdict_set(VERDICT_BETA, ret_kind, ret_reason, "beta");
+        /* Metabase recommends "latest" (its UI offers that entry only); a release in "older" that is
+         * newer was not promoted yet, and a hotfix never is (release/src/version-info.ts). */
+        if (c->releases.follow == FOLLOW_LATEST && !r->beta && !rules->named && !rules->hop && latest &&
+            mb_version_compare(&r->v, &latest->v) > 0)
+                return verdict_set(
+                        VERDICT_UNPROMOTED,
+                        ret_kind,
+                        ret_reason,
+                        r->v.has_hotfix
+                                ? "a hotfix newer than latest %s: Metabase never promotes hotfixes "
+                                  "(releases.follow: newest takes them)"
+                                : "newer than latest %s: not promoted by Metabase yet (releases.follow: latest)",
+                        latest->version);
         if (!rules->named && is_skipped(c, &r->v))
                 return verdict_set(VERDICT_SKIPPED, ret_kind, ret_reason, "skipped (policy.skip)");
         if (!rules->ignore_hold && policy_holds(in))
@@ -155,25 +191,25 @@ static int release_verdict(
                                 version_step_to_string(step),
                                 version_step_to_string(c->policy.allow));
 
-                if (r->rollout >= 0 && r->rollout < 100) {
-                        unsigned bucket;
+                if (r->latest) {
+                        RolloutState rs;
 
-                        if (!in->site_id)
+                        policy_rollout_state(r, in, &rs);
+                        if (rs.applies && !rs.admitted && !rs.has_bucket)
                                 return verdict_set(
                                         VERDICT_ROLLOUT,
                                         ret_kind,
                                         ret_reason,
                                         "staged rollout at %d%%; this installation has no site id",
-                                        r->rollout);
-                        bucket = policy_rollout_bucket(in->site_id, r->v.major);
-                        if (bucket >= (unsigned) r->rollout)
+                                        rs.rollout);
+                        if (rs.applies && !rs.admitted)
                                 return verdict_set(
                                         VERDICT_ROLLOUT,
                                         ret_kind,
                                         ret_reason,
                                         "staged rollout at %d%%; this installation's bucket is %u",
-                                        r->rollout,
-                                        bucket);
+                                        rs.rollout,
+                                        rs.bucket);
                 }
         }
 
@@ -214,7 +250,8 @@ int policy_evaluate(const Feed *f, const PolicyInput *in, ReleaseVerdict **ret, 
 
         for (size_t i = 0; i < f->n; i++) {
                 v[i].release = &f->releases[i];
-                r = release_verdict(&f->releases[i], in, &(const Rules){}, &v[i].kind, &v[i].reason);
+                r = release_verdict(
+                        &f->releases[i], feed_latest(f), in, &(const Rules){}, &v[i].kind, &v[i].reason);
                 if (r < 0) {
                         release_verdicts_free(v, f->n);
                         return r;
@@ -252,7 +289,7 @@ static int pick_hop(
                 if (rel->v.major != major || rel->v.edition != want_edition)
                         continue;
 
-                r = release_verdict(rel, in, &(const Rules){.hop = true}, &kind, &reason);
+                r = release_verdict(rel, feed_latest(f), in, &(const Rules){.hop = true}, &kind, &reason);
                 if (r < 0)
                         return r;
                 if (kind == VERDICT_ELIGIBLE) {
@@ -314,7 +351,12 @@ int policy_plan(
                                 ret_error, -ENOENT, "%s is not in the release feed", target_or_null);
 
                 r = release_verdict(
-                        target, in, &(const Rules){.named = in->mode == POLICY_ADMIN}, &kind, &reason);
+                        target,
+                        feed_latest(f),
+                        in,
+                        &(const Rules){.named = in->mode == POLICY_ADMIN},
+                        &kind,
+                        &reason);
                 if (r < 0)
                         return r;
                 if (kind == VERDICT_INSTALLED) {
@@ -330,7 +372,12 @@ int policy_plan(
                         VerdictKind kind;
 
                         r = release_verdict(
-                                &f->releases[i], in, &(const Rules){.ignore_hold = true}, &kind, &reason);
+                                &f->releases[i],
+                                feed_latest(f),
+                                in,
+                                &(const Rules){.ignore_hold = true},
+                                &kind,
+                                &reason);
                         if (r < 0)
                                 return r;
                         if (kind == VERDICT_ELIGIBLE)
@@ -381,6 +428,7 @@ static const char *const verdict_kind_table[_VERDICT_KIND_MAX] = {
         [VERDICT_TOO_NEW] = "too-new",
         [VERDICT_STEP] = "step",
         [VERDICT_ROLLOUT] = "rollout",
+        [VERDICT_UNPROMOTED] = "unpromoted",
 };
 
 const char *policy_mode_to_string(PolicyMode m) {

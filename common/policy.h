@@ -6,8 +6,9 @@
  *
  * Unattended decisions (mbctl upgrade window, policy.apply: immediately) apply every rule. An
  * admin's decision (mbctl upgrade now) ignores min_age, allow and staged rollouts; a hold still
- * applies unless forced, and policy.skip unless the admin named that very version. When upgrades
- * run at all (policy.apply) is the caller's business. */
+ * applies unless forced, and policy.skip and releases.follow: latest (nothing newer than the
+ * feed's "latest") unless the admin named that very version. When upgrades run at all
+ * (policy.apply) is the caller's business. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,16 +38,18 @@ typedef struct PolicyInput {
 /* Why a release is not eligible; the first rule that fails, in this order. */
 typedef enum VerdictKind {
         VERDICT_ELIGIBLE,
-        VERDICT_INSTALLED, /* "installed" */
-        VERDICT_EDITION,   /* "other edition (enterprise)" */
-        VERDICT_OLDER,     /* "older than the installed v0.56.2" */
-        VERDICT_BETA,      /* "beta": a beta, and releases.channel is latest */
-        VERDICT_SKIPPED,   /* "skipped (policy.skip)" */
-        VERDICT_HOLD,      /* "upgrades are on hold" */
-        VERDICT_TOO_NEW,   /* "too new: released 2025-01-05, min_age 7d, eligible from 2025-01-12", or
-                            * "release date unknown, min_age 7d" */
-        VERDICT_STEP,      /* "a major step; policy.allow is minor" */
-        VERDICT_ROLLOUT,   /* "staged rollout at 20%; this installation's bucket is 63" */
+        VERDICT_INSTALLED,  /* "installed" */
+        VERDICT_EDITION,    /* "other edition (enterprise)" */
+        VERDICT_OLDER,      /* "older than the installed v0.56.2" */
+        VERDICT_BETA,       /* "beta": a beta, and releases.channel is latest */
+        VERDICT_SKIPPED,    /* "skipped (policy.skip)" */
+        VERDICT_HOLD,       /* "upgrades are on hold" */
+        VERDICT_TOO_NEW,    /* "too new: released 2025-01-05, min_age 7d, eligible from 2025-01-12", or
+                             * "release date unknown, min_age 7d" */
+        VERDICT_STEP,       /* "a major step; policy.allow is minor" */
+        VERDICT_ROLLOUT,    /* "staged rollout at 20%; this installation's bucket is 63" */
+        VERDICT_UNPROMOTED, /* "newer than latest v0.57.1: not promoted by Metabase yet", with
+                             * releases.follow: latest (checked right after VERDICT_BETA) */
         _VERDICT_KIND_MAX,
         _VERDICT_KIND_INVALID = -EINVAL,
 } VerdictKind;
@@ -65,10 +68,12 @@ ReleaseVerdict *release_verdicts_free(ReleaseVerdict *v, size_t n);
 
 /* The versions to install, in order, as a NULL-terminated list (empty, not NULL, when there is
  * nothing to do: the target is installed or nothing newer is eligible). target_or_null NULL means
- * the newest eligible release. With policy.stepwise and a target more than one major ahead, one hop
- * per intermediate major (its newest release that passes the rules, never a beta), then the target.
- * Unattended, every hop must be eligible; for an admin, only edition, beta, skip and hold apply to
- * hops, and skip not to a target the admin named.
+ * the newest eligible release: with releases.follow: latest, never one newer than the feed's
+ * "latest" (the beta channel's beta aside); with newest, the newest in the feed.
+ * With policy.stepwise and a target more than one major ahead, one hop per intermediate major (its
+ * newest release that passes the rules, never a beta), then the target. Unattended, every hop must
+ * be eligible; for an admin, only edition, beta, skip and hold apply to hops, and skip not to a
+ * target the admin named.
  * Errors, with a message in *ret_error (if non-NULL) for all but -ENOMEM:
  *   -EINVAL the target is not a valid version;
  *   -ENOENT the target is not in the feed, or the feed has no usable release of an intermediate
@@ -78,14 +83,30 @@ ReleaseVerdict *release_verdicts_free(ReleaseVerdict *v, size_t n);
 int policy_plan(
         const Feed *f, const PolicyInput *in, const char *target_or_null, char ***ret_hops, char **ret_error);
 
-/* The installation's staged-rollout bucket for a major, 0..99, like Metabase's: the first 4 bytes
- * (big-endian) of SHA-256("{site_id}-{major}") modulo 100. A release with rollout R reaches the
- * buckets below R. 99 (the last to get anything) if hashing fails. */
+/* The installation's staged-rollout bucket for the installed major, 0..99: the first 4 bytes
+ * (big-endian) of SHA-256("{site_id}-{major}") modulo 100. 99 (the last to get anything) if hashing
+ * fails. Metabase's own threshold (src/metabase/version/settings.clj, upgrade-threshold) is
+ * hash("{site-uuid}-{current major}") mod 100 with Clojure's hash and Metabase's site-uuid: the
+ * same rule, another draw. */
 unsigned policy_rollout_bucket(const char *site_id, unsigned major);
+
+/* How the "latest" entry's staged rollout applies to this installation. As in Metabase
+ * (prevent-upgrade? in src/metabase/version/settings.clj) only the "latest" entry's rollout
+ * counts, and only for a major upgrade: latest of the installed major is for everyone. Unlike
+ * Metabase (which admits bucket <= R), a rollout of R admits the buckets below R: R% of
+ * installations, none at 0%. */
+typedef struct RolloutState {
+        int rollout;     /* latest's, 0..100; -1: none */
+        bool applies;    /* a rollout below 100 and a major upgrade from the installed version */
+        bool has_bucket; /* there is a site id */
+        unsigned bucket; /* policy_rollout_bucket(site_id, installed major) */
+        bool admitted;   /* latest is not held back by its rollout */
+} RolloutState;
+void policy_rollout_state(const Release *latest, const PolicyInput *in, RolloutState *ret);
 
 const char *policy_mode_to_string(PolicyMode m); /* "unattended", "admin" */
 PolicyMode policy_mode_from_string(const char *s);
 /* "eligible", "installed", "edition", "older", "beta", "skipped", "hold", "too-new", "step",
- * "rollout" */
+ * "rollout", "unpromoted" */
 const char *verdict_kind_to_string(VerdictKind k);
 VerdictKind verdict_kind_from_string(const char *s);

@@ -1456,9 +1456,12 @@ int releases_window(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_err
 int releases_list_json(Manager *m, char **ret) {
         Releases *rl = m->releases;
         ReleaseVerdict *v = NULL;
+        _cleanup_strv_free_ char **hops = NULL;
+        RolloutState rs = {};
         json_object *a;
         MbVersion installed;
         PolicyInput in;
+        const char *target = NULL;
         size_t n = 0;
         int r;
 
@@ -1472,6 +1475,10 @@ int releases_list_json(Manager *m, char **ret) {
                         json_object_put(a);
                         return r;
                 }
+                policy_rollout_state(feed_latest(rl->feed), &in, &rs);
+                /* What unattended upgrades would install last; none when refused (a hold). */
+                if (policy_plan(rl->feed, &in, NULL, &hops, NULL) >= 0 && hops && hops[0])
+                        target = hops[strv_length(hops) - 1];
         }
         for (size_t i = 0; i < n; i++) {
                 const Release *rel = v[i].release;
@@ -1490,6 +1497,24 @@ int releases_list_json(Manager *m, char **ret) {
                         o,
                         "staged",
                         json_object_new_boolean(sdir && stage_is_verified(sdir, rel->version, NULL)));
+                /* Metabase's recommendation, and how its staged rollout applies here. */
+                json_object_object_add(o, "latest", json_object_new_boolean(rel->latest));
+                if (rel->latest) {
+                        json_object_object_add(
+                                o,
+                                "follow",
+                                json_object_new_string(follow_to_string(m->config->releases.follow)));
+                        json_object_object_add(o, "rollout_applies", json_object_new_boolean(rs.applies));
+                        json_object_object_add(o, "in_rollout", json_object_new_boolean(rs.admitted));
+                        if (rs.has_bucket)
+                                json_object_object_add(o, "bucket", json_object_new_int((int) rs.bucket));
+                }
+                json_object_object_add(o, "target", json_object_new_boolean(streq_ptr(target, rel->version)));
+                json_object_object_add(
+                        o,
+                        "step",
+                        json_object_new_boolean(
+                                hops && strv_contains(hops, rel->version) && !streq_ptr(target, rel->version)));
                 json_object_array_add(a, o);
         }
         release_verdicts_free(v, n);

@@ -23,7 +23,18 @@ static void check_printable(const char *s) {
 }
 
 static void check_feed(const Feed *f, bool include_beta) {
+        size_t n_latest = 0;
+
         if (f->n == 0 || f->n > FEED_RELEASES_MAX)
+                abort();
+        /* Exactly one "latest", never a beta. */
+        for (size_t i = 0; i < f->n; i++)
+                if (f->releases[i].latest) {
+                        n_latest++;
+                        if (f->releases[i].beta || feed_latest(f) != &f->releases[i])
+                                abort();
+                }
+        if (n_latest != 1)
                 abort();
         if ((f->n_rejected == 0) != (f->rejected_reason == NULL))
                 abort();
@@ -80,7 +91,7 @@ static void check_feed(const Feed *f, bool include_beta) {
         }
 }
 
-static void check_policy(const Feed *f, PolicyMode mode, bool stepwise) {
+static void check_policy(const Feed *f, PolicyMode mode, bool stepwise, FollowMode follow) {
         _cleanup_(config_freep) Config *c = config_new();
         PolicyInput in = {
                 .config = c,
@@ -95,6 +106,7 @@ static void check_policy(const Feed *f, PolicyMode mode, bool stepwise) {
                 return;
         c->policy.stepwise = stepwise;
         c->policy.allow = VERSION_STEP_MAJOR;
+        c->releases.follow = follow;
         (void) mb_version_parse("v0.40.0", &in.installed);
 
         if (policy_evaluate(f, &in, &v, &n) >= 0) {
@@ -129,6 +141,10 @@ static void check_policy(const Feed *f, PolicyMode mode, bool stepwise) {
                                         abort();
                                 prev = rel->v;
                         }
+                        /* Following latest, what is chosen (not named) is never past it. */
+                        if (!target && follow == FOLLOW_LATEST && hops[0] &&
+                            mb_version_compare(&prev, &feed_latest(f)->v) > 0)
+                                abort();
                 } else if (r != -ENOMEM && !error)
                         abort();
         }
@@ -153,9 +169,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         abort();
                 check_feed(f, beta);
                 if (beta) {
-                        check_policy(f, POLICY_UNATTENDED, true);
-                        check_policy(f, POLICY_ADMIN, true);
-                        check_policy(f, POLICY_ADMIN, false);
+                        check_policy(f, POLICY_UNATTENDED, true, FOLLOW_LATEST);
+                        check_policy(f, POLICY_UNATTENDED, true, FOLLOW_NEWEST);
+                        check_policy(f, POLICY_ADMIN, true, FOLLOW_LATEST);
+                        check_policy(f, POLICY_ADMIN, false, FOLLOW_NEWEST);
                 }
                 feed_free(f);
         }

@@ -81,6 +81,7 @@ static void assert_defaults(const Config *c) {
         assert_string_equal(c->releases.feed, "https://static.metabase.com/version-info.json");
         assert_string_equal(c->releases.downloads, "https://downloads.metabase.com");
         assert_int_equal(c->releases.channel, CHANNEL_LATEST);
+        assert_int_equal(c->releases.follow, FOLLOW_LATEST);
         assert_int_equal(c->releases.check_every_usec, 6 * HOUR);
         assert_string_equal(c->releases.ca_file, "");
         assert_true(c->releases.require_checksum);
@@ -162,6 +163,7 @@ static void test_every_key(void **state) {
                     "  feed: https://mirror.example.com/feed.json\n"
                     "  downloads: https://mirror.example.com/metabase/\n"
                     "  channel: beta\n"
+                    "  follow: newest\n"
                     "  check_every: 90m\n"
                     "  ca_file: /etc/ssl/mirror-ca.pem\n"
                     "  require_checksum: no\n"
@@ -193,6 +195,7 @@ static void test_every_key(void **state) {
         /* the trailing slash is dropped: {downloads}/{version}/metabase.jar */
         assert_string_equal(c->releases.downloads, "https://mirror.example.com/metabase");
         assert_int_equal(c->releases.channel, CHANNEL_BETA);
+        assert_int_equal(c->releases.follow, FOLLOW_NEWEST);
         assert_int_equal(c->releases.check_every_usec, 90 * MIN);
         assert_string_equal(c->releases.ca_file, "/etc/ssl/mirror-ca.pem");
         assert_false(c->releases.require_checksum);
@@ -313,12 +316,14 @@ static void test_errors(void **state) {
                  "2: backup.postgres: expected dump or clone, got 'snapshot'"},
                 {"releases:\n  channel: nightly\n",
                  "2: releases.channel: expected latest or beta, got 'nightly'"},
+                {"releases:\n  follow: promoted\n",
+                 "2: releases.follow: expected latest or newest, got 'promoted'"},
                 /* unknown keys */
                 {"colour: blue\n",
                  "1: colour: unknown key (known keys: releases, policy, service, backup, notify, rehearsal, fleet, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"releases:\n  edition: oss\n  mirror: x\n",
-                 "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, check_every, "
+                 "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, follow, check_every, "
                  "ca_file, require_checksum, signing_key)"},
                 {"policy:\n  skip: []\n  holds: true\n",
                  "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise, window_max, rehearse)"},
@@ -810,6 +815,10 @@ static void test_enum_strings(void **state) {
                 assert_int_equal(edition_from_string(edition_to_string(e)), e);
         for (Channel ch = 0; ch < _CHANNEL_MAX; ch++)
                 assert_int_equal(channel_from_string(channel_to_string(ch)), ch);
+        for (FollowMode f = 0; f < _FOLLOW_MAX; f++)
+                assert_int_equal(follow_from_string(follow_to_string(f)), f);
+        assert_string_equal(follow_to_string(FOLLOW_NEWEST), "newest");
+        assert_int_equal(follow_from_string("promoted"), _FOLLOW_INVALID);
         for (ApplyMode m = 0; m < _APPLY_MAX; m++)
                 assert_int_equal(apply_mode_from_string(apply_mode_to_string(m)), m);
         for (PgBackupMethod m = 0; m < _PG_BACKUP_MAX; m++)

@@ -94,6 +94,10 @@ static void test_realistic(void **state) {
         assert_null(f->rejected_reason);
 
         r = &f->releases[0];
+        assert_ptr_equal(feed_latest(f), r);
+        assert_true(r->latest);
+        for (size_t i = 1; i < f->n; i++)
+                assert_false(f->releases[i].latest);
         assert_int_equal(r->v.major, 57);
         assert_int_equal(r->v.minor, 1);
         assert_string_equal(r->released, "2025-06-10");
@@ -132,6 +136,66 @@ static void test_realistic(void **state) {
         assert_null(feed_find(f, "v0.59.0"));
         assert_int_equal(f->n_rejected, 0);
         feed_free(f);
+}
+
+/* As Metabase's release tooling leaves it (release/src/version-info.ts): new releases at the front
+ * of "older", one promoted to "latest" later with a rollout, the previous latest back in "older"
+ * without its rollout; so "older" is not in order and holds releases newer than "latest" (v0.57.2
+ * not promoted yet, the hotfix v0.57.1.1 never). A beta named v0.58.0-beta, a nightly, and
+ * major_version_support (read by Metabase's frontend, useEolDate). */
+static const char promoted_feed[] =
+        "{\"latest\": {\"version\": \"v0.57.1\", \"released\": \"2025-06-01\", \"patch\": true,"
+        "            \"highlights\": [\"New visualizer\"], \"rollout\": 20},"
+        " \"older\": ["
+        "  {\"version\": \"v0.57.2\", \"released\": \"2025-06-09\", \"patch\": true, \"highlights\": []},"
+        "  {\"version\": \"v0.57.1.1\", \"released\": \"2025-06-05\", \"patch\": true, \"highlights\": []},"
+        "  {\"version\": \"v0.56.6\", \"released\": \"2025-05-20\", \"patch\": true, \"highlights\": []},"
+        "  {\"version\": \"v0.56.7\", \"released\": \"2025-06-02\", \"patch\": true, \"highlights\": []}"
+        " ],"
+        " \"beta\": {\"version\": \"v0.58.0-beta\", \"released\": \"2025-06-15\", \"rollout\": 100,"
+        "           \"highlights\": []},"
+        " \"nightly\": {\"version\": \"v0.58.0-nightly\", \"released\": \"2025-06-19\", \"rollout\": 100,"
+        "              \"highlights\": []},"
+        " \"major_version_support\": [{\"major\": 57, \"eol\": \"2026-06-01\"}, {\"major\": 56, \"eol\": \"2026-03-01\"}]}";
+
+static void test_promoted(void **state) {
+        static const char *const order[] = {"v0.57.2", "v0.57.1.1", "v0.57.1", "v0.56.7", "v0.56.6"};
+        Feed *f = parse_ok(promoted_feed, false);
+
+        assert_int_equal(f->n, ELEMENTSOF(order));
+        for (size_t i = 0; i < f->n; i++) {
+                assert_string_equal(f->releases[i].version, order[i]);
+                assert_int_equal(f->releases[i].latest, streq(order[i], "v0.57.1"));
+                assert_int_equal(f->releases[i].rollout, streq(order[i], "v0.57.1") ? 20 : -1);
+                assert_false(f->releases[i].beta);
+        }
+        assert_string_equal(feed_latest(f)->version, "v0.57.1");
+        assert_true(f->releases[1].v.has_hotfix);
+        assert_int_equal(f->n_rejected, 0);
+        feed_free(f);
+
+        /* The beta channel: the -beta name is no version that can go into a path or be compared;
+         * the entry is ignored and said so. The nightly is never read. */
+        f = parse_ok(promoted_feed, true);
+        assert_int_equal(f->n, ELEMENTSOF(order));
+        assert_int_equal(f->n_rejected, 1);
+        assert_string_equal(f->rejected_reason, "'beta': invalid version 'v0.58.0-beta'");
+        assert_string_equal(feed_latest(f)->version, "v0.57.1");
+        feed_free(f);
+
+        /* A promoted beta is latest, not beta; a latest given twice in older stays latest. */
+        f = parse_ok(
+                "{\"latest\": {\"version\": \"v0.58.1\", \"rollout\": 5},"
+                " \"older\": [{\"version\": \"v0.58.1\"}, {\"version\": \"v0.58.2\"}],"
+                " \"beta\": {\"version\": \"v0.58.1\"}}",
+                true);
+        assert_int_equal(f->n, 2);
+        assert_string_equal(feed_latest(f)->version, "v0.58.1");
+        assert_int_equal(feed_latest(f)->rollout, 5);
+        assert_false(feed_latest(f)->beta);
+        assert_false(f->releases[0].latest);
+        feed_free(f);
+        assert_null(feed_latest(NULL));
 }
 
 static void test_minimal(void **state) {
@@ -708,6 +772,7 @@ static void test_download_url(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_realistic),
+                cmocka_unit_test(test_promoted),
                 cmocka_unit_test(test_minimal),
                 cmocka_unit_test(test_rejected_versions),
                 cmocka_unit_test(test_duplicates),

@@ -18,14 +18,16 @@
 #define T_2025_06_19 ((uint64_t) 1750291200 * USEC_PER_SEC)
 #define T_2025_06_20 ((uint64_t) 1750377600 * USEC_PER_SEC)
 
-/* Buckets for major 57, from `printf %s site-A-57 | sha256sum`: the first 8 hex digits mod 100. */
-#define SITE_BUCKET_6 "site-A"
-#define SITE_BUCKET_94 "site-B"
-#define SITE_BUCKET_48 "site-E"
-#define SITE_BUCKET_0 "site-206"
-#define SITE_BUCKET_19 "site-52"
-#define SITE_BUCKET_20 "site-59"
-#define SITE_BUCKET_99 "site-234"
+/* Buckets for the installed major (the rollout is drawn per installed major, as Metabase's
+ * upgrade-threshold is), from `printf %s site-40-56 | sha256sum`: the first 8 hex digits mod 100. */
+#define SITE_LOW "site-67"   /* 1, 4 and 8 for majors 54, 55 and 56 */
+#define SITE_HIGH "site-765" /* 88, 89 and 98 for majors 54, 55 and 56 */
+#define SITE56_BUCKET_0 "site-40"
+#define SITE56_BUCKET_19 "site-59"
+#define SITE56_BUCKET_20 "site-64"
+#define SITE56_BUCKET_48 "site-378"
+#define SITE56_BUCKET_94 "site-28"
+#define SITE56_BUCKET_99 "site-394"
 
 /* v0.54.x .. v0.57.x as the OSS feed has them: hotfixes in "older", a beta, the newest major in a
  * staged rollout (the %s: a "rollout" member or nothing), a release without a date. */
@@ -96,7 +98,7 @@ static void env_init(Env *e, const char *installed) {
                 .config = e->config,
                 .mode = POLICY_UNATTENDED,
                 .now_usec = T_2025_06_20,
-                .site_id = SITE_BUCKET_6,
+                .site_id = SITE_LOW,
         };
         assert_int_equal(mb_version_parse(installed, &e->in.installed), 0);
 }
@@ -184,6 +186,18 @@ static void test_rollout_bucket(void **state) {
         assert_int_equal(policy_rollout_bucket("site-234", 57), 99);
         assert_int_equal(policy_rollout_bucket("5f1c0a8e-3d2b-4c1e-9a77-0c2e1d9b4f10", 55), 5);
         assert_int_equal(policy_rollout_bucket("5f1c0a8e-3d2b-4c1e-9a77-0c2e1d9b4f10", 57), 25);
+        assert_int_equal(policy_rollout_bucket(SITE_LOW, 54), 1);
+        assert_int_equal(policy_rollout_bucket(SITE_LOW, 55), 4);
+        assert_int_equal(policy_rollout_bucket(SITE_LOW, 56), 8);
+        assert_int_equal(policy_rollout_bucket(SITE_HIGH, 54), 88);
+        assert_int_equal(policy_rollout_bucket(SITE_HIGH, 55), 89);
+        assert_int_equal(policy_rollout_bucket(SITE_HIGH, 56), 98);
+        assert_int_equal(policy_rollout_bucket(SITE56_BUCKET_0, 56), 0);
+        assert_int_equal(policy_rollout_bucket(SITE56_BUCKET_19, 56), 19);
+        assert_int_equal(policy_rollout_bucket(SITE56_BUCKET_20, 56), 20);
+        assert_int_equal(policy_rollout_bucket(SITE56_BUCKET_48, 56), 48);
+        assert_int_equal(policy_rollout_bucket(SITE56_BUCKET_94, 56), 94);
+        assert_int_equal(policy_rollout_bucket(SITE56_BUCKET_99, 56), 99);
         for (unsigned m = 0; m < 200; m++)
                 assert_true(policy_rollout_bucket("x", m) < 100);
 }
@@ -399,19 +413,19 @@ static void test_rollout(void **state) {
                 const char *site;
                 const char *expected;
         } cases[] = {
-                {20, SITE_BUCKET_6, ""},
-                {20, SITE_BUCKET_94, "staged rollout at 20%; this installation's bucket is 94"},
-                {20, SITE_BUCKET_19, ""},
-                {20, SITE_BUCKET_20, "staged rollout at 20%; this installation's bucket is 20"},
-                {48, SITE_BUCKET_48, "staged rollout at 48%; this installation's bucket is 48"},
-                {49, SITE_BUCKET_48, ""},
-                {0, SITE_BUCKET_0, "staged rollout at 0%; this installation's bucket is 0"},
-                {0, SITE_BUCKET_6, "staged rollout at 0%; this installation's bucket is 6"},
-                {1, SITE_BUCKET_0, ""},
-                {99, SITE_BUCKET_99, "staged rollout at 99%; this installation's bucket is 99"},
-                {100, SITE_BUCKET_99, ""},
-                {100, SITE_BUCKET_94, ""},
-                {-1, SITE_BUCKET_99, ""},
+                {20, SITE56_BUCKET_0, ""},
+                {20, SITE56_BUCKET_94, "staged rollout at 20%; this installation's bucket is 94"},
+                {20, SITE56_BUCKET_19, ""},
+                {20, SITE56_BUCKET_20, "staged rollout at 20%; this installation's bucket is 20"},
+                {48, SITE56_BUCKET_48, "staged rollout at 48%; this installation's bucket is 48"},
+                {49, SITE56_BUCKET_48, ""},
+                {0, SITE56_BUCKET_0, "staged rollout at 0%; this installation's bucket is 0"},
+                {0, SITE_LOW, "staged rollout at 0%; this installation's bucket is 8"},
+                {1, SITE56_BUCKET_0, ""},
+                {99, SITE56_BUCKET_99, "staged rollout at 99%; this installation's bucket is 99"},
+                {100, SITE56_BUCKET_99, ""},
+                {100, SITE56_BUCKET_94, ""},
+                {-1, SITE56_BUCKET_99, ""},
                 {20, NULL, "staged rollout at 20%; this installation has no site id"},
                 {100, NULL, ""},
                 {-1, NULL, ""},
@@ -459,11 +473,11 @@ static void test_stepwise(void **state) {
         e.config->policy.stepwise = true;
 
         /* Staged out of v0.57.1: the newest of major 56 is the target, one hop. */
-        e.in.site_id = SITE_BUCKET_94;
+        e.in.site_id = SITE_HIGH;
         check_plan(f, &e.in, NULL, "v0.56.5");
         check_plan_fails(
-                f, &e.in, "v0.57.1", -EPERM, "v0.57.1: staged rollout at 20%; this installation's bucket is 94");
-        e.in.site_id = SITE_BUCKET_6;
+                f, &e.in, "v0.57.1", -EPERM, "v0.57.1: staged rollout at 20%; this installation's bucket is 89");
+        e.in.site_id = SITE_LOW;
 
         /* Unattended, crossing majors needs allow: major. */
         e.config->policy.allow = VERSION_STEP_MINOR;
@@ -575,7 +589,7 @@ static void test_named_target(void **state) {
         /* An admin: min_age, allow and rollout don't apply; a beta named is taken; a downgrade is
          * still no upgrade. */
         e.in.mode = POLICY_ADMIN;
-        e.in.site_id = SITE_BUCKET_94;
+        e.in.site_id = SITE_HIGH;
         check_plan(f, &e.in, "v0.56.6", "v0.56.6");
         check_plan(f, &e.in, "v0.57.1", "v0.57.1");
         check_plan(f, &e.in, "v0.58.0", "v0.57.1 v0.58.0");
@@ -663,6 +677,169 @@ static void test_enterprise(void **state) {
         feed_free(f);
 }
 
+/* The feed as Metabase's release tooling leaves it (release/src/version-info.ts): every release
+ * went to the front of "older" when it was made; v0.57.1 was promoted to "latest" later with a
+ * rollout of 20%, and the previous latest (v0.56.6) went back to the front of "older" without its
+ * rollout. v0.57.2 came out after the promotion and is not promoted yet; v0.57.1.1 is a hotfix
+ * (never "latest"). The beta is named like v0.58.0-beta, the nightly is a single entry, and the
+ * feed lists each major's end of support. */
+static const char promoted_feed[] =
+        "{\"latest\": {\"version\": \"v0.57.1\", \"released\": \"2025-06-01\", \"patch\": true,"
+        "              \"highlights\": [\"New visualizer\"], \"rollout\": 20},"
+        " \"older\": ["
+        "  {\"version\": \"v0.57.2\", \"released\": \"2025-06-09\", \"patch\": true, \"highlights\": []},"
+        "  {\"version\": \"v0.57.1.1\", \"released\": \"2025-06-05\", \"patch\": true, \"highlights\": []},"
+        "  {\"version\": \"v0.56.6\", \"released\": \"2025-05-20\", \"patch\": true, \"highlights\": []},"
+        "  {\"version\": \"v0.56.7\", \"released\": \"2025-06-02\", \"patch\": true, \"highlights\": []},"
+        "  {\"version\": \"v0.56.5\", \"released\": \"2025-05-10\", \"patch\": true, \"highlights\": []},"
+        "  {\"version\": \"v0.55.9\", \"released\": \"2025-04-20\", \"patch\": true, \"highlights\": []}"
+        " ],"
+        " \"beta\": {\"version\": \"v0.58.0-beta\", \"released\": \"2025-06-15\", \"rollout\": 100, \"highlights\": []},"
+        " \"nightly\": {\"version\": \"v0.58.0-nightly\", \"released\": \"2025-06-19\", \"rollout\": 100,"
+        "             \"highlights\": []},"
+        " \"major_version_support\": [{\"major\": 57, \"eol\": \"2026-06-01\"},"
+        "                             {\"major\": 56, \"eol\": \"2026-03-01\"}]}";
+
+#define UNPROMOTED_V0_57_2 \
+        "newer than latest v0.57.1: not promoted by Metabase yet (releases.follow: latest)"
+#define UNPROMOTED_V0_57_1_1                                                                             \
+        "a hotfix newer than latest v0.57.1: Metabase never promotes hotfixes (releases.follow: newest " \
+        "takes them)"
+
+static void test_follow_latest(void **state) {
+        Feed *f = feed_from(promoted_feed, false);
+        Env e;
+
+        assert_string_equal(feed_latest(f)->version, "v0.57.1");
+        assert_string_equal(f->releases[0].version, "v0.57.2");
+
+        /* The default: latest, and nothing past it. */
+        env_init(&e, "v0.56.6");
+        e.config->policy.allow = VERSION_STEP_MAJOR;
+        assert_int_equal(e.config->releases.follow, FOLLOW_LATEST);
+        check_verdict(f, &e.in, "v0.57.2", UNPROMOTED_V0_57_2);
+        check_verdict(f, &e.in, "v0.57.1.1", UNPROMOTED_V0_57_1_1);
+        check_verdict(f, &e.in, "v0.57.1", "");
+        check_verdict(f, &e.in, "v0.56.7", "");
+        check_plan(f, &e.in, NULL, "v0.57.1");
+        check_plan_fails(f, &e.in, "v0.57.2", -EPERM, "v0.57.2: " UNPROMOTED_V0_57_2);
+        {
+                ReleaseVerdict *v = NULL;
+                size_t n;
+
+                assert_int_equal(policy_evaluate(f, &e.in, &v, &n), 0);
+                assert_int_equal(v[0].kind, VERDICT_UNPROMOTED);
+                assert_int_equal(v[1].kind, VERDICT_UNPROMOTED);
+                assert_int_equal(v[2].kind, VERDICT_ELIGIBLE);
+                release_verdicts_free(v, n);
+        }
+
+        /* Outside latest's rollout: not latest, and still nothing past it; a release of the
+         * installed major older than latest is fine. */
+        e.in.site_id = SITE_HIGH;
+        check_verdict(f, &e.in, "v0.57.1", "staged rollout at 20%; this installation's bucket is 98");
+        check_verdict(f, &e.in, "v0.57.2", UNPROMOTED_V0_57_2);
+        check_plan(f, &e.in, NULL, "v0.56.7");
+        env_done(&e);
+        env_init(&e, "v0.56.7");
+        e.config->policy.allow = VERSION_STEP_MAJOR;
+        e.in.site_id = SITE_HIGH;
+        check_plan(f, &e.in, NULL, "");
+        /* ... while an admin's upgrade now takes latest (no rollout for admins), and --to any. */
+        e.in.mode = POLICY_ADMIN;
+        check_verdict(f, &e.in, "v0.57.2", UNPROMOTED_V0_57_2);
+        check_plan(f, &e.in, NULL, "v0.57.1");
+        check_plan(f, &e.in, "v0.57.2", "v0.57.2");
+        check_plan(f, &e.in, "v0.57.1.1", "v0.57.1.1");
+        env_done(&e);
+
+        /* Stepwise across majors: a hop through 56, then latest. */
+        env_init(&e, "v0.55.9");
+        e.config->policy.allow = VERSION_STEP_MAJOR;
+        check_plan(f, &e.in, NULL, "v0.56.7 v0.57.1");
+        check_plan_fails(f, &e.in, "v0.57.2", -EPERM, "v0.57.2: " UNPROMOTED_V0_57_2);
+        e.in.mode = POLICY_ADMIN;
+        check_plan(f, &e.in, "v0.57.2", "v0.56.7 v0.57.2");
+        env_done(&e);
+
+        /* Metabase stages only major upgrades: latest of the installed major is for everyone. */
+        env_init(&e, "v0.57.0");
+        e.in.site_id = SITE_HIGH;
+        check_verdict(f, &e.in, "v0.57.1", "");
+        check_plan(f, &e.in, NULL, "v0.57.1");
+        e.in.site_id = NULL;
+        check_plan(f, &e.in, NULL, "v0.57.1");
+        env_done(&e);
+
+        /* Installed past latest (by hand): nothing newer is taken unattended. */
+        env_init(&e, "v0.57.1.1");
+        check_verdict(f, &e.in, "v0.57.2", UNPROMOTED_V0_57_2);
+        check_plan(f, &e.in, NULL, "");
+        env_done(&e);
+
+        feed_free(f);
+}
+
+static void test_follow_newest(void **state) {
+        Feed *f = feed_from(promoted_feed, false);
+        Env e;
+
+        env_init(&e, "v0.56.6");
+        e.config->releases.follow = FOLLOW_NEWEST;
+        e.config->policy.allow = VERSION_STEP_MAJOR;
+        check_verdict(f, &e.in, "v0.57.2", "");
+        check_verdict(f, &e.in, "v0.57.1.1", "");
+        check_plan(f, &e.in, NULL, "v0.57.2");
+        check_plan(f, &e.in, "v0.57.1.1", "v0.57.1.1");
+        /* latest's rollout is latest's: it holds back latest, not the releases after it. */
+        e.in.site_id = SITE_HIGH;
+        check_verdict(f, &e.in, "v0.57.1", "staged rollout at 20%; this installation's bucket is 98");
+        check_verdict(f, &e.in, "v0.57.2", "");
+        check_plan(f, &e.in, NULL, "v0.57.2");
+        /* The rules still apply: min_age holds back the newest, and the next one is taken. */
+        e.in.now_usec = T_2025_06_19 - 4 * DAY;
+        check_verdict(
+                f, &e.in, "v0.57.2", "too new: released 2025-06-09, min_age 7d, eligible from 2025-06-16");
+        check_plan(f, &e.in, NULL, "v0.57.1.1");
+        e.in.now_usec = T_2025_06_20;
+        e.config->policy.allow = VERSION_STEP_MINOR;
+        check_plan(f, &e.in, NULL, "v0.56.7");
+        env_done(&e);
+
+        /* A hotfix that is the newest release is taken at once (once min_age allows). */
+        env_init(&e, "v0.57.1");
+        e.config->releases.follow = FOLLOW_NEWEST;
+        e.config->policy.allow = VERSION_STEP_PATCH;
+        check_plan(f, &e.in, NULL, "v0.57.1.1");
+        e.config->releases.follow = FOLLOW_LATEST;
+        check_plan(f, &e.in, NULL, "");
+        env_done(&e);
+        feed_free(f);
+
+        /* Never a beta (nor a nightly, which is never read): the -beta name is not a version it
+         * could install, and a beta named like a release is still the beta channel's. */
+        f = feed_from(
+                "{\"latest\": {\"version\": \"v0.57.1\", \"released\": \"2025-06-01\", \"rollout\": 100},"
+                " \"older\": [{\"version\": \"v0.57.2\", \"released\": \"2025-06-09\"}],"
+                " \"beta\": {\"version\": \"v0.58.0\", \"released\": \"2025-06-01\", \"rollout\": 100},"
+                " \"nightly\": {\"version\": \"v0.58.1\", \"released\": \"2025-06-01\", \"rollout\": 100}}",
+                true);
+        assert_null(feed_find(f, "v0.58.1"));
+        env_init(&e, "v0.57.1");
+        e.config->policy.allow = VERSION_STEP_MAJOR;
+        e.config->releases.follow = FOLLOW_NEWEST;
+        check_verdict(f, &e.in, "v0.58.0", "beta");
+        check_plan(f, &e.in, NULL, "v0.57.2");
+        /* On the beta channel the beta is its own recommendation, under either setting. */
+        e.config->releases.channel = CHANNEL_BETA;
+        check_plan(f, &e.in, NULL, "v0.58.0");
+        e.config->releases.follow = FOLLOW_LATEST;
+        check_verdict(f, &e.in, "v0.57.2", UNPROMOTED_V0_57_2);
+        check_plan(f, &e.in, NULL, "v0.58.0");
+        env_done(&e);
+        feed_free(f);
+}
+
 static void test_strings(void **state) {
         for (int i = 0; i < _POLICY_MODE_MAX; i++)
                 assert_int_equal(policy_mode_from_string(policy_mode_to_string(i)), i);
@@ -670,6 +847,7 @@ static void test_strings(void **state) {
                 assert_int_equal(verdict_kind_from_string(verdict_kind_to_string(i)), i);
         assert_string_equal(policy_mode_to_string(POLICY_ADMIN), "admin");
         assert_string_equal(verdict_kind_to_string(VERDICT_TOO_NEW), "too-new");
+        assert_string_equal(verdict_kind_to_string(VERDICT_UNPROMOTED), "unpromoted");
         assert_null(policy_mode_to_string(_POLICY_MODE_MAX));
         assert_null(verdict_kind_to_string(_VERDICT_KIND_INVALID));
         assert_int_equal(verdict_kind_from_string("nope"), _VERDICT_KIND_INVALID);
@@ -689,6 +867,8 @@ int main(void) {
                 cmocka_unit_test(test_named_target),
                 cmocka_unit_test(test_beta_channel),
                 cmocka_unit_test(test_enterprise),
+                cmocka_unit_test(test_follow_latest),
+                cmocka_unit_test(test_follow_newest),
                 cmocka_unit_test(test_strings),
         };
 
