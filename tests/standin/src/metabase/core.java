@@ -144,10 +144,16 @@ public class core {
     }
 
     static void reply(HttpExchange ex, int status, String body) throws java.io.IOException {
+        reply(ex, status, "application/json; charset=utf-8", body);
+    }
+
+    static void reply(HttpExchange ex, int status, String type, String body) throws java.io.IOException {
         byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
-        ex.sendResponseHeaders(status, bytes.length);
-        try (OutputStream out = ex.getResponseBody()) { out.write(bytes); }
+        ex.getResponseHeaders().set("Content-Type", type);
+        boolean head = ex.getRequestMethod().equals("HEAD");
+        ex.sendResponseHeaders(status, head || bytes.length == 0 ? -1 : bytes.length);
+        if (!head && bytes.length > 0)
+            try (OutputStream out = ex.getResponseBody()) { out.write(bytes); }
     }
 
     /** The progress as Metabase's JSON has it: the integer 0 at first, then doubles (0.1, 0.85). */
@@ -156,19 +162,82 @@ public class core {
         return "{\"status\":\"initializing\",\"progress\":" + (p == 0 ? "0" : Double.toString(p)) + "}";
     }
 
+    /** health-handler of src/metabase/server/routes.clj: /api/health and /readyz. */
+    static void health(HttpExchange ex) throws java.io.IOException {
+        if (ready) reply(ex, 200, "{\"status\":\"ok\"}");
+        else reply(ex, 503, initializing());
+    }
+
+    // ---- "Redirect all requests to HTTPS" (src/metabase/server/middleware/ssl.clj) ------
+
+    /** no-redirect-https-uris */
+    static final Set<String> NO_REDIRECT_HTTPS_URIS = Set.of("/api/health", "/livez", "/readyz");
+
+    static String header(HttpExchange ex, String name) {
+        return ex.getRequestHeaders().getFirst(name);
+    }
+
+    /**
+     * request/https? (src/metabase/request/util.clj): X-Forwarded-Proto, X-Forwarded-Protocol or
+     * X-Url-Scheme (the first present) is "https"; else X-Forwarded-Ssl or Front-End-Https is
+     * "on"; else Origin starts with "https"; else the request's own scheme (plain HTTP here).
+     */
+    static boolean httpsRequest(HttpExchange ex) {
+        String proto = firstNonNull(header(ex, "X-Forwarded-Proto"), header(ex, "X-Forwarded-Protocol"),
+                header(ex, "X-Url-Scheme"));
+        if (proto != null) return proto.toLowerCase(Locale.ROOT).equals("https");
+        String ssl = firstNonNull(header(ex, "X-Forwarded-Ssl"), header(ex, "Front-End-Https"));
+        if (ssl != null) return ssl.toLowerCase(Locale.ROOT).equals("on");
+        String origin = header(ex, "Origin");
+        if (origin != null) return origin.toLowerCase(Locale.ROOT).startsWith("https");
+        return false;
+    }
+
+    static String firstNonNull(String... v) {
+        for (String s : v) if (s != null) return s;
+        return null;
+    }
+
+    /**
+     * redirect-to-https-middleware: with an https: site URL (MB_SITE_URL) and
+     * MB_REDIRECT_ALL_REQUESTS_TO_HTTPS=true, any request but the no-redirect URIs that is not
+     * https? gets a redirect to https://<site URL's host>[:<its port>]<path>[?<query>]: 301 for
+     * GET and HEAD, 307 for anything else. True if it answered.
+     */
+    static boolean redirectToHttps(HttpExchange ex, String path) throws java.io.IOException {
+        String site = env("MB_SITE_URL");
+        if (site == null || site.isBlank() || !site.startsWith("https:")) return false;
+        if (NO_REDIRECT_HTTPS_URIS.contains(path)) return false;
+        String on = env("MB_REDIRECT_ALL_REQUESTS_TO_HTTPS");
+        if (on == null || !on.trim().equalsIgnoreCase("true") || httpsRequest(ex)) return false;
+        java.net.URL siteUrl = new java.net.URL(site);
+        String q = ex.getRequestURI().getRawQuery();
+        String file = ex.getRequestURI().getRawPath() + (q == null ? "" : "?" + q);
+        String m = ex.getRequestMethod();
+        ex.getResponseHeaders().set("Location", new java.net.URL("https", siteUrl.getHost(), siteUrl.getPort(), file).toString());
+        reply(ex, m.equals("GET") || m.equals("HEAD") ? 301 : 307, "text/plain", "");
+        return true;
+    }
+
     static void handle(HttpExchange ex) throws java.io.IOException {
         try {
             String path = ex.getRequestURI().getPath();
-            boolean get = ex.getRequestMethod().equals("GET");
-            if (get && path.equals("/api/health")) {
-                if (ready) reply(ex, 200, "{\"status\":\"ok\"}");
-                else reply(ex, 503, initializing());
+            String m = ex.getRequestMethod();
+            boolean get = m.equals("GET") || m.equals("HEAD"); // Compojure's GET matches HEAD too
+            if (redirectToHttps(ex, path)) return;
+            if (get && (path.equals("/api/health") || path.equals("/readyz"))) {
+                health(ex);
+            } else if (get && path.equals("/livez")) {
+                reply(ex, 200, "{\"status\":\"ok\"}"); // livez-handler: no checks at all
+            } else if (path.startsWith("/api/") && !ready) {
+                // api-handler: every other /api/ route while initializing
+                reply(ex, 503, "text/plain", "Metabase is still initializing. Please sit tight...");
             } else if (get && path.startsWith("/api/") && isReadyPath(path)) {
-                if (!ready) { reply(ex, 503, initializing()); return; }
                 if (path.equals("/api/session/properties")) {
                     reply(ex, 200, "{\"version\":{\"tag\":" + json(tag)
                             + ",\"hash\":" + json(version.getProperty("hash"))
-                            + ",\"branch\":" + json(version.getProperty("branch"))
+                            + (version.getProperty("branch") == null ? ""
+                                    : ",\"branch\":" + json(version.getProperty("branch")))
                             + ",\"date\":" + json(version.getProperty("date")) + "}"
                             + ",\"site-name\":\"Metabase stand-in\",\"has-user-setup\":true}");
                 } else if (path.equals("/api/standin/changelog")) {
@@ -179,7 +248,7 @@ public class core {
                     reply(ex, 200, "{\"count\":" + cardCount() + "}");
                 }
             } else {
-                reply(ex, 404, "{\"message\":\"API endpoint does not exist.\"}");
+                reply(ex, 404, "text/plain", "API endpoint does not exist.");
             }
         } catch (SQLException e) {
             reply(ex, 500, "{\"message\":" + json(e.getMessage()) + "}");
