@@ -400,7 +400,7 @@ typedef struct Preflight {
         char *staged_path, *kept_jar;
         char *error;
         char *summary;
-        char *automigrate;     /* the unit's MB_DB_AUTOMIGRATE, NULL when unset */
+        char *automigrate;     /* "MB_DB_AUTOMIGRATE=..." or "-Dmb.db.automigrate=...", NULL when unset */
         char *db_versions_edn; /* the new JAR's supported-db-versions.edn, NULL when it has none */
         size_t db_versions_edn_size;
 } Preflight;
@@ -454,11 +454,12 @@ static int refuse(Preflight *p, int r, const char *fmt, ...) {
  * src/metabase/config/core.clj): anything but "true" in any case is false. Whether the target
  * would migrate is not worked out from its change sets: another version is taken to migrate. */
 static int preflight_check_automigrate(Preflight *p) {
-        const char *v = p->automigrate;
+        const char *v = p->automigrate ? strchr(p->automigrate, '=') : NULL;
         bool blank = true;
 
         if (!v || p->force || p->kind != OPERATION_UPGRADE)
                 return 0;
+        v++;
         for (const char *c = v; *c; c++)
                 if (!strchr(" \t\n\r\f\v", *c))
                         blank = false;
@@ -469,13 +470,46 @@ static int preflight_check_automigrate(Preflight *p) {
         return refuse(
                 p,
                 -EPERM,
-                "the unit's environment has MB_DB_AUTOMIGRATE=%s: Metabase %s would not migrate the application database but print "
+                "the unit sets %s: Metabase %s would not migrate the application database but print "
                 "the SQL and stop (\"Database requires manual upgrade.\"), and the upgrade would be rolled back. "
-                "Set MB_DB_AUTOMIGRATE=true in the unit's environment for the upgrade, or run the migrations by "
+                "Set MB_DB_AUTOMIGRATE=true in the unit's environment (and no -Dmb.db.automigrate) for the "
+                "upgrade, or run the migrations by "
                 "hand first ('java --add-opens java.base/java.nio=ALL-UNNAMED -jar metabase.jar migrate print' "
                 "with the new JAR gives the SQL) and upgrade with --force",
-                v,
+                p->automigrate,
                 p->new_info->tag);
+}
+
+/* The setting as Metabase sees it: its config reads environ's map, the environment merged with
+ * the JVM's system properties, which win; JAVA_TOOL_OPTIONS, then JDK_JAVA_OPTIONS, then the
+ * options before -jar on the command line, the last one counting. */
+static char *unit_automigrate_setting(const UnitInfo *info) {
+        static const char prop[] = "-Dmb.db.automigrate=";
+        const char *env = unit_info_getenv(info, "MB_DB_AUTOMIGRATE");
+        _cleanup_free_ char *found = env ? strdup_printf("MB_DB_AUTOMIGRATE=%s", env) : NULL;
+        const char *opts[] = {"JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"};
+
+        for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+                const char *o = unit_info_getenv(info, opts[i]);
+                for (const char *w = o; w && *w;) {
+                        size_t n = strcspn(w, " \t\n");
+                        if (n > strlen(prop) && strncmp(w, prop, strlen(prop)) == 0) {
+                                free(found);
+                                found = strndup(w, n);
+                        }
+                        w += n;
+                        w += strspn(w, " \t\n");
+                }
+        }
+        for (char **a = info->exec_argv ? info->exec_argv + (info->exec_argv[0] ? 1 : 0) : NULL; a && *a; a++) {
+                if (streq(*a, "-jar"))
+                        break;
+                if (startswith(*a, prop)) {
+                        free(found);
+                        found = strdup(*a);
+                }
+        }
+        return TAKE_PTR(found);
 }
 
 /* The new JAR's minimum database server versions, read here in the worker (the central directory
@@ -1265,9 +1299,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                 p->restore_version = strdup(strempty(op->restore_version));
         }
         p->source_jar = strdup(strempty(op->source_jar));
-        p->automigrate = unit_info_getenv(info, "MB_DB_AUTOMIGRATE")
-                ? strdup(unit_info_getenv(info, "MB_DB_AUTOMIGRATE"))
-                : NULL;
+        p->automigrate = unit_automigrate_setting(info);
         p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->expect_sha256 ? strdup(m->expect_sha256) : NULL;
 
         if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar ||
