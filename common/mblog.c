@@ -7,7 +7,10 @@
 /* Texts as Metabase prints them (metabase/metabase):
  *  - src/metabase/app_db/liquibase.clj wait-for-migration-lock: "Database has migration lock;
  *    cannot run migrations. You can force-release these locks by running `java [--add-opens
- *    java.base/java.nio=ALL-UNNAMED] -jar metabase.jar migrate release-locks`."
+ *    java.base/java.nio=ALL-UNNAMED] -jar metabase.jar migrate release-locks`." (and its
+ *    force-release-locks! refuses any database but H2 in the newest source: "Database %s does not
+ *    support forcing migration locks. The lock is always automatically removed when the process
+ *    performing the migration completes or fails.")
  *  - src/metabase/app_db/setup.clj error-if-downgrade-required!: "Database has migrations from
  *    v%d but this binary only knows up to v%d:" then "ERROR: Downgrade detected." (wrapped in
  *    colour escapes, so matched as a substring);
@@ -43,11 +46,14 @@ static const char *const names[_MB_LOG_CONDITION_MAX] = {
 
 static const char *const explanations[_MB_LOG_CONDITION_MAX] = {
         [MB_LOG_MIGRATION_LOCK] =
-                "Metabase found the migration lock of its application database held: an earlier "
-                "migration was interrupted, or another Metabase is migrating the same database. "
-                "Make sure no other Metabase runs against it, then release the lock with `java "
-                "--add-opens java.base/java.nio=ALL-UNNAMED -jar metabase.jar migrate release-locks` "
-                "(run as the unit's user with its environment) and retry.",
+                "Metabase found the migration lock of its application database held: another Metabase is "
+                "migrating the same database, or an earlier migration was interrupted. Make sure no other "
+                "Metabase runs against it; on H2 release the lock with `java --add-opens "
+                "java.base/java.nio=ALL-UNNAMED -jar metabase.jar migrate release-locks` (as the unit's user, "
+                "with its environment); on PostgreSQL or MySQL newer releases refuse that command (the lock "
+                "goes with the process that took it), and a lock row an older release left behind is cleared "
+                "with UPDATE DATABASECHANGELOGLOCK SET LOCKED = FALSE, LOCKGRANTED = NULL, LOCKEDBY = NULL "
+                "WHERE ID = 1. Then retry.",
         [MB_LOG_DOWNGRADE] =
                 "The application database was migrated by a newer Metabase than this JAR. Either start "
                 "the newer release again, or downgrade the database first with `java --add-opens "
