@@ -4,7 +4,10 @@
 #include <stdarg.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <inttypes.h>
+#include <unistd.h>
 #include <zip.h>
+#include <zlib.h>
 
 #include "jar.h"
 #include "macro.h"
@@ -21,6 +24,7 @@
 
 #define CLASS_FILE_MAGIC 0xCAFEBABEU
 #define CLASS_FILE_MAJOR_MIN 45U /* Java 1.0 */
+#define CLASS_FILE_MAJOR_MAX (44U + 255U)
 
 DEFINE_POINTER_CLEANUP(zip_t, zip_discard, zip_discardp);
 DEFINE_POINTER_CLEANUP(zip_file_t, zip_fclose, zip_fclosep);
@@ -373,16 +377,323 @@ static int jar_check_main_class(zip_t *za, JarInfo *info, char **ret_error) {
                         "main class %s is not a Java class file (bad magic number): the JAR is damaged",
                         info->main_class);
 
-        info->class_major = (unsigned) header[6] << 8 | header[7];
-        if (info->class_major < CLASS_FILE_MAJOR_MIN)
+        info->main_class_major = (unsigned) header[6] << 8 | header[7];
+        if (info->main_class_major < CLASS_FILE_MAJOR_MIN || info->main_class_major > CLASS_FILE_MAJOR_MAX)
                 return jar_error(
                         ret_error,
                         -EBADMSG,
                         "main class %s has an invalid class-file version %u: the JAR is damaged",
                         info->main_class,
-                        info->class_major);
-        info->java_needed = info->class_major - 44;
+                        info->main_class_major);
         return 0;
+}
+
+/* Limits on the archive itself, checked from the end-of-central-directory record before libzip
+ * reads the directory, so that a hostile ZIP cannot make us allocate or loop much. A Metabase JAR
+ * has some 60 000 entries and a central directory of a few MB. */
+#define JAR_ENTRIES_MAX 500000U
+#define JAR_CENTRAL_DIRECTORY_MAX (64U * 1024U * 1024U)
+#define JAR_ENTRY_NAME_MAX 4096U
+/* How much of a class's compressed data may be read to inflate its first 8 bytes: a deflate stream
+ * has them within its first block, after at most a few hundred bytes of Huffman tables. */
+#define JAR_CLASS_INPUT_CHUNK 512U
+#define JAR_CLASS_INPUT_MAX 4096U
+
+#define EOCD_SIZE 22U
+#define EOCD64_LOCATOR_SIZE 20U
+#define EOCD64_SIZE 56U
+
+#define JAR_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+static uint32_t be32(const unsigned char *p) {
+        return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+static uint16_t le16(const unsigned char *p) {
+        return (uint16_t) (p[0] | p[1] << 8);
+}
+
+static uint32_t le32(const unsigned char *p) {
+        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static uint64_t le64(const unsigned char *p) {
+        return (uint64_t) le32(p) | (uint64_t) le32(p + 4) << 32;
+}
+
+static int pread_full(int fd, void *buf, size_t n, uint64_t offset) {
+        size_t done = 0;
+
+        while (done < n) {
+                ssize_t k = pread(fd, (char *) buf + done, n - done, (off_t) (offset + done));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        return -EIO;
+                done += (size_t) k;
+        }
+        return 0;
+}
+
+/* Reads the entry count and the size of the central directory from the end-of-central-directory
+ * record (and its ZIP64 form) and refuses what is over the limits. What is no ZIP at all is left
+ * to libzip, which says so better. */
+static int jar_check_directory_limits(int fd, uint64_t file_size, char **ret_error) {
+        _cleanup_free_ unsigned char *tail = NULL;
+        uint64_t entries, cd_size;
+        size_t n;
+        int r;
+
+        if (file_size < EOCD_SIZE)
+                return 0;
+        n = (size_t) JAR_MIN(file_size, (uint64_t) (EOCD_SIZE + UINT16_MAX));
+        tail = malloc(n);
+        if (!tail)
+                return -ENOMEM;
+        r = pread_full(fd, tail, n, file_size - n);
+        if (r < 0)
+                return jar_error(ret_error, r, "cannot read the file: %s", strerror(-r));
+
+        for (size_t i = n - EOCD_SIZE + 1; i-- > 0;) {
+                const unsigned char *e = tail + i;
+
+                if (le32(e) != 0x06054b50U)
+                        continue;
+                entries = le16(e + 10);
+                cd_size = le32(e + 12);
+                if ((entries == UINT16_MAX || cd_size == UINT32_MAX) && i >= EOCD64_LOCATOR_SIZE &&
+                    le32(e - EOCD64_LOCATOR_SIZE) == 0x07064b50U) {
+                        unsigned char z[EOCD64_SIZE];
+                        uint64_t off = le64(e - EOCD64_LOCATOR_SIZE + 8);
+
+                        if (off <= file_size - EOCD64_SIZE && pread_full(fd, z, sizeof(z), off) >= 0 &&
+                            le32(z) == 0x06064b50U) {
+                                entries = le64(z + 32);
+                                cd_size = le64(z + 40);
+                        }
+                }
+                if (entries > JAR_ENTRIES_MAX)
+                        return jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "the ZIP archive says it has %" PRIu64
+                                " entries, more than the %u a JAR is allowed here: this is not a "
+                                "usable Metabase JAR",
+                                entries,
+                                JAR_ENTRIES_MAX);
+                if (cd_size > JAR_CENTRAL_DIRECTORY_MAX || cd_size > file_size)
+                        return jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "the ZIP archive's central directory is %" PRIu64
+                                " bytes, more than %u or the file itself: this is not a usable "
+                                "Metabase JAR",
+                                cd_size,
+                                JAR_CENTRAL_DIRECTORY_MAX);
+                return 0;
+        }
+        return 0;
+}
+
+typedef enum ClassHeaderResult {
+        CLASS_HEADER_OK,
+        CLASS_HEADER_SHORT, /* fewer than 8 bytes: no class the JVM could load */
+} ClassHeaderResult;
+
+/* The first 8 bytes of an entry, read raw and inflated here: libzip's own reader inflates in
+ * large chunks and checks the CRC of the whole entry, which we do not need. *budget is what may
+ * still be read across all classes (entries that share data would otherwise multiply it). */
+static int jar_class_header(
+        zip_t *za,
+        zip_uint64_t idx,
+        const zip_stat_t *st,
+        z_stream *z,
+        uint64_t *budget,
+        unsigned char header[static 8],
+        char **ret_error) {
+        _cleanup_(zip_fclosep) zip_file_t *zf = NULL;
+        unsigned char in[JAR_CLASS_INPUT_MAX];
+        uint64_t left = st->comp_size;
+        size_t got = 0, total_in = 0;
+        bool deflate = st->comp_method == ZIP_CM_DEFLATE;
+
+        if (st->encryption_method != ZIP_EM_NONE)
+                return jar_error(
+                        ret_error, -EBADMSG, "%s is encrypted: this is not a usable JAR file", st->name);
+        if (!deflate && st->comp_method != ZIP_CM_STORE)
+                /* java.util.zip reads only these two. */
+                return jar_error(
+                        ret_error,
+                        -EBADMSG,
+                        "%s uses an unsupported compression method: this is not a usable JAR file",
+                        st->name);
+
+        zf = zip_fopen_index(za, idx, ZIP_FL_COMPRESSED);
+        if (!zf)
+                return jar_entry_error(ret_error, zip_get_error(za), st->name);
+
+        if (deflate && inflateReset(z) != Z_OK)
+                return -ENOMEM;
+
+        while (got < 8) {
+                size_t want = JAR_MIN((uint64_t) JAR_CLASS_INPUT_CHUNK, left);
+                zip_int64_t k;
+
+                if (want == 0)
+                        return deflate ? jar_error(
+                                                 ret_error,
+                                                 -EBADMSG,
+                                                 "%s is damaged (its compressed data ends early): the JAR "
+                                                 "is damaged",
+                                                 st->name)
+                                       : CLASS_HEADER_SHORT;
+                if (total_in + want > JAR_CLASS_INPUT_MAX || want > *budget)
+                        return jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "%s does not give its first bytes within %u bytes of compressed data, or "
+                                "the archive's entries overlap: this is not a usable JAR file",
+                                st->name,
+                                JAR_CLASS_INPUT_MAX);
+                k = zip_fread(zf, in, want);
+                if (k < 0)
+                        return jar_entry_error(ret_error, zip_file_get_error(zf), st->name);
+                if (k == 0)
+                        return jar_error(ret_error, -EBADMSG, "%s is truncated: the JAR is damaged", st->name);
+                left -= (uint64_t) k;
+                total_in += (size_t) k;
+                *budget -= (uint64_t) k;
+
+                if (!deflate) {
+                        size_t c = JAR_MIN((size_t) k, 8 - got);
+                        memcpy(header + got, in, c);
+                        got += c;
+                        continue;
+                }
+
+                z->next_in = in;
+                z->avail_in = (uInt) k;
+                z->next_out = header + got;
+                z->avail_out = (uInt) (8 - got);
+                int zr = inflate(z, Z_SYNC_FLUSH);
+                got = 8 - z->avail_out;
+                if (zr == Z_STREAM_END && got < 8)
+                        return CLASS_HEADER_SHORT;
+                if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+                        return jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "%s is damaged (%s): the JAR is damaged",
+                                st->name,
+                                z->msg ?: "invalid compressed data");
+        }
+        return CLASS_HEADER_OK;
+}
+
+static bool is_class_entry(const char *name, size_t len) {
+        if (len < strlen(".class") + 1 || !endswith(name, ".class"))
+                return false;
+        /* A multi-release JAR's copies for newer Javas are loaded only by those Javas. */
+        if (startswith(name, "META-INF/versions/"))
+                return false;
+        /* A module descriptor is never loaded from the class path (Metabase's build drops them). */
+        if (streq(name, "module-info.class") || endswith(name, "/module-info.class"))
+                return false;
+        return true;
+}
+
+/* The highest class-file major among all the classes: what the JVM enforces when it loads them. */
+static int jar_scan_classes(zip_t *za, JarInfo *info, char **ret_error) {
+        z_stream z = {};
+        zip_int64_t n;
+        /* Each class is read once from the file; entries that point at the same data do not get
+         * to read it again and again. */
+        uint64_t budget = 2 * info->size + 16U * 1024U * 1024U;
+        int r = 0;
+
+        n = zip_get_num_entries(za, 0);
+        if (n < 0 || (uint64_t) n > JAR_ENTRIES_MAX)
+                return jar_error(
+                        ret_error, -EBADMSG, "the ZIP archive has too many entries: this is not a usable JAR");
+
+        if (inflateInit2(&z, -MAX_WBITS) != Z_OK)
+                return -ENOMEM;
+
+        for (zip_uint64_t i = 0; i < (zip_uint64_t) n; i++) {
+                unsigned char header[8];
+                zip_stat_t st;
+                size_t len;
+                unsigned major;
+
+                zip_stat_init(&st);
+                if (zip_stat_index(za, i, 0, &st) < 0 || !(st.valid & ZIP_STAT_NAME) || !st.name) {
+                        r = jar_error(ret_error, -EBADMSG, "the ZIP archive's entry %" PRIu64 " is damaged", i);
+                        break;
+                }
+                len = strnlen(st.name, JAR_ENTRY_NAME_MAX + 1);
+                if (len > JAR_ENTRY_NAME_MAX) {
+                        r = jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "the ZIP archive has an entry name longer than %u bytes: this is not a usable "
+                                "JAR",
+                                JAR_ENTRY_NAME_MAX);
+                        break;
+                }
+                if (!is_class_entry(st.name, len))
+                        continue;
+
+                r = jar_class_header(za, i, &st, &z, &budget, header, ret_error);
+                if (r < 0)
+                        break;
+                /* What is no class file (too short, another magic number) is nothing the JVM would
+                 * run: it says nothing about the Java needed. */
+                if (r == CLASS_HEADER_SHORT || be32(header) != CLASS_FILE_MAGIC) {
+                        r = 0;
+                        continue;
+                }
+                r = 0;
+                major = (unsigned) header[6] << 8 | header[7];
+                if (major < CLASS_FILE_MAJOR_MIN || major > CLASS_FILE_MAJOR_MAX) {
+                        _cleanup_free_ char *quoted = strndup_sanitized(st.name, len, JAR_QUOTE_MAX);
+                        r = jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "%s has an invalid class-file version %u: the JAR is damaged",
+                                strempty(quoted),
+                                major);
+                        break;
+                }
+                info->classes++;
+                if (major > info->class_major) {
+                        info->class_major = major;
+                        free(info->newest_class);
+                        info->newest_class = strndup_sanitized(st.name, len, len);
+                        if (!info->newest_class) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                }
+        }
+
+        (void) inflateEnd(&z);
+        if (r < 0)
+                return r;
+        info->scanned = true;
+        return 0;
+}
+
+unsigned jar_java_for_version(const MbVersion *v) {
+        assert(v);
+
+        if (v->major <= 43)
+                return 8;
+        if (v->major <= 52)
+                return 11;
+        return 21;
 }
 
 static const char *inode_type_to_string(mode_t m) {
@@ -437,6 +748,10 @@ int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_erro
         if (!info)
                 return -ENOMEM;
         info->size = (uint64_t) st.st_size;
+
+        r = jar_check_directory_limits(fd, info->size, ret_error);
+        if (r < 0)
+                return r;
 
         /* libzip closes the FILE it reads from, and moves its offset: give it a descriptor of its
          * own. It shares the file offset with 'fd', but we use pread() on 'fd' below. */
@@ -537,6 +852,14 @@ int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_erro
         r = jar_check_main_class(za, info, ret_error);
         if (r < 0)
                 return r;
+        /* The main class is one of the classes: the scan starts from it. */
+        info->class_major = info->main_class_major;
+        if (!(flags & JAR_INSPECT_NO_SCAN)) {
+                r = jar_scan_classes(za, info, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        info->java_needed = info->class_major - 44;
 
         if (flags & JAR_INSPECT_HASH) {
                 r = sha256_fd(fd, info->sha256, NULL);
@@ -583,6 +906,7 @@ JarInfo *jar_info_free(JarInfo *i) {
         free(i->branch);
         free(i->date);
         free(i->main_class);
+        free(i->newest_class);
         free(i);
         return NULL;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Inspects a Metabase JAR with libzip, reading only the central directory and three small
- * entries: version.properties, META-INF/MANIFEST.MF and the main class's header. */
+/* Inspects a Metabase JAR with libzip: the central directory, version.properties,
+ * META-INF/MANIFEST.MF, and the first 8 bytes of every class (the class-file version), which say
+ * which Java the release needs. Metabase's Main-Class is a Clojure gen-class stub that is always
+ * at class-file version 49 (Java 5), whatever the rest needs: the main class alone says nothing. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -11,18 +13,25 @@
 #include "version.h"
 
 typedef enum JarInspectFlags {
-        JAR_INSPECT_HASH = 1 << 0, /* also compute the SHA-256 of the whole file */
+        JAR_INSPECT_HASH = 1 << 0,    /* also compute the SHA-256 of the whole file */
+        JAR_INSPECT_NO_SCAN = 1 << 1, /* skip the class scan (its result was recorded before):
+                                       * class_major is then the main class's alone */
 } JarInspectFlags;
 
 typedef struct JarInfo {
         char *tag; /* version.properties "tag", validated with mb_version_parse() */
         MbVersion version;
-        char *hash;           /* version.properties "hash", may be NULL */
-        char *branch;         /* may be NULL */
-        char *date;           /* may be NULL */
-        char *main_class;     /* Main-Class of META-INF/MANIFEST.MF, e.g. "metabase.core" */
-        unsigned class_major; /* class-file major version of the main class (65 = Java 21) */
-        unsigned java_needed; /* class_major - 44 */
+        char *hash;                /* version.properties "hash", may be NULL */
+        char *branch;              /* may be NULL */
+        char *date;                /* may be NULL */
+        char *main_class;          /* Main-Class of META-INF/MANIFEST.MF, e.g. "metabase.core" */
+        unsigned class_major;      /* highest class-file major among the classes (65 = Java 21), the
+                                    * META-INF/versions/N/ copies of a multi-release JAR aside */
+        unsigned java_needed;      /* class_major - 44 */
+        char *newest_class;        /* an entry at class_major, for messages; NULL if not scanned */
+        unsigned main_class_major; /* the main class's own (49 for a gen-class stub) */
+        unsigned classes;          /* how many classes were scanned */
+        bool scanned;
         uint64_t size;
         bool has_sha256;
         char sha256[SHA256_HEX_SIZE];
@@ -38,3 +47,8 @@ int jar_inspect(const char *path, JarInspectFlags flags, JarInfo **ret, char **r
 int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_error);
 
 JarInfo *jar_info_free(JarInfo *i);
+
+/* The Java Metabase says a release needs, by its number: 8 up to v0.43, 11 for v0.44-v0.52, 21
+ * from v0.53 (v1.x enterprise releases alike). The class scan is what the JVM enforces; this is
+ * the cross-check, and the answer when there is no scan. */
+unsigned jar_java_for_version(const MbVersion *v);
