@@ -680,7 +680,8 @@ static void check_database(Doctor *d) {
                         report(d,
                                LEVEL_WARN,
                                "database",
-                               "java -jar metabase.jar migrate release-locks (with Metabase stopped)",
+                               "java --add-opens java.base/java.nio=ALL-UNNAMED -jar metabase.jar migrate release-locks "
+                               "(with Metabase stopped)",
                                "%s: Liquibase's DATABASECHANGELOGLOCK is held (%s): an upgrade would be refused",
                                strempty(desc),
                                h.report.lock_holder);

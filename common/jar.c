@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <inttypes.h>
 #include <unistd.h>
 #include <zip.h>
@@ -909,4 +910,170 @@ JarInfo *jar_info_free(JarInfo *i) {
         free(i->newest_class);
         free(i);
         return NULL;
+}
+
+bool jar_wants_add_opens(const MbVersion *v) {
+        assert(v);
+        return v->major >= 53;
+}
+
+bool java_argv_has_add_opens(char *const *argv) {
+        if (!argv)
+                return false;
+        for (size_t i = 0; argv[i]; i++) {
+                if (streq(argv[i], "-jar"))
+                        break; /* what follows is Metabase's, not the JVM's */
+                if (streq(argv[i], "--add-opens") && argv[i + 1] && streq(argv[i + 1], JAVA_ADD_OPENS_NIO))
+                        return true;
+                if (streq(argv[i], "--add-opens=" JAVA_ADD_OPENS_NIO))
+                        return true;
+        }
+        return false;
+}
+
+char *java_install_hint(unsigned need, const char *codename, const char *arch, char **ret_java) {
+        char *java, *hint;
+
+        assert(ret_java);
+
+        arch = isempty(arch) ? "amd64" : arch;
+        if (need <= 21 && streq_ptr(codename, "trixie")) {
+                /* Debian 13 has OpenJDK 21 (and no 17). */
+                java = strdup_printf("/usr/lib/jvm/java-21-openjdk-%s/bin/java", arch);
+                hint = strdup("install Java 21 with 'apt install openjdk-21-jre-headless'");
+        } else if (need <= 17 && (!codename || streq(codename, "bookworm"))) {
+                /* Debian 12 has OpenJDK 17, which runs what needs 11 too. */
+                java = strdup_printf("/usr/lib/jvm/java-17-openjdk-%s/bin/java", arch);
+                hint = strdup("install Java 17 with 'apt install openjdk-17-jre-headless'");
+        } else {
+                /* bookworm has no openjdk-21 (not in main, nor in bookworm-backports); Adoptium
+                 * publishes Temurin for every Debian release. */
+                java = strdup_printf("/usr/lib/jvm/temurin-%u-jre-%s/bin/java", need, arch);
+                hint = strdup_printf(
+                        "%s%s%shas no openjdk-%u package: install Eclipse Temurin %u from Adoptium's apt "
+                        "repository (the key from https://packages.adoptium.net/artifactory/api/gpg/key/public "
+                        "in /etc/apt/keyrings/adoptium.asc, the line 'deb "
+                        "[signed-by=/etc/apt/keyrings/adoptium.asc] https://packages.adoptium.net/artifactory/deb "
+                        "%s main' in /etc/apt/sources.list.d/adoptium.list), then 'apt update && apt install "
+                        "temurin-%u-jre'",
+                        codename ? "Debian " : "this system ",
+                        strempty(codename),
+                        codename ? " " : "",
+                        need,
+                        need,
+                        codename ?: "$(. /etc/os-release; echo $VERSION_CODENAME)",
+                        need);
+        }
+        if (!java || !hint) {
+                free(java);
+                free(hint);
+                return NULL;
+        }
+        *ret_java = java;
+        return hint;
+}
+
+static char *os_release_codename(void) {
+        _cleanup_fclose_ FILE *f = fopen("/etc/os-release", "re");
+        char line[256];
+
+        if (!f)
+                f = fopen("/usr/lib/os-release", "re");
+        if (!f)
+                return NULL;
+        while (fgets(line, sizeof(line), f)) {
+                char *v;
+                if (!startswith(line, "VERSION_CODENAME="))
+                        continue;
+                v = line + strlen("VERSION_CODENAME=");
+                v[strcspn(v, "\"'\n")] = '\0';
+                if (*v == '"' || *v == '\'')
+                        v++;
+                v[strcspn(v, "\"'\n")] = '\0';
+                return isempty(v) ? NULL : strdup(v);
+        }
+        return NULL;
+}
+
+static const char *dpkg_arch(void) {
+        struct utsname u;
+
+        if (uname(&u) < 0)
+                return "amd64";
+        if (streq(u.machine, "aarch64"))
+                return "arm64";
+        if (streq(u.machine, "ppc64le"))
+                return "ppc64el";
+        if (streq(u.machine, "s390x"))
+                return "s390x";
+        return "amd64";
+}
+
+char *java_fix_message(unsigned need, const char *unit, const char *jar) {
+        _cleanup_free_ char *codename = os_release_codename(), *java = NULL, *hint = NULL;
+
+        hint = java_install_hint(need, codename, dpkg_arch(), &java);
+        if (!hint)
+                return NULL;
+        return strdup_printf(
+                "%s; it installs %s. Then point %s at it: 'systemctl edit %s', and under [Service] put "
+                "'ExecStart=' and 'ExecStart=%s%s -jar %s'",
+                hint,
+                java,
+                strempty(unit),
+                strempty(unit),
+                java,
+                need >= 21 ? " --add-opens " JAVA_ADD_OPENS_NIO : "",
+                strempty(jar));
+}
+
+unsigned jar_java_needed(const JarInfo *info, char **ret_warning) {
+        unsigned table;
+
+        assert(info);
+
+        table = jar_java_for_version(&info->version);
+        if (ret_warning)
+                *ret_warning = NULL;
+
+        /* Without a scan, or with nothing but the main class scanned, the classes cannot tell. */
+        if (!info->scanned || info->classes <= 1 || !info->newest_class) {
+                if (ret_warning && info->java_needed != table)
+                        *ret_warning = strdup_printf(
+                                "no class of %s but its main class says which Java it needs; going by "
+                                "Metabase's own table: Java %u",
+                                info->tag,
+                                table);
+                return table > info->java_needed ? table : info->java_needed;
+        }
+        if (ret_warning && info->java_needed != table)
+                *ret_warning = strdup_printf(
+                        "the classes of %s need Java %u (class-file version %u, e.g. %s), while Metabase "
+                        "says v%u.%u needs Java %u; going by the classes, which is what the JVM checks",
+                        info->tag,
+                        info->java_needed,
+                        info->class_major,
+                        info->newest_class,
+                        info->version.edition,
+                        info->version.major,
+                        table);
+        return info->java_needed;
+}
+
+char *jar_java_reason(const JarInfo *info, unsigned need) {
+        assert(info);
+
+        if (info->scanned && info->classes > 1 && info->newest_class && need == info->java_needed)
+                return strdup_printf(
+                        "its class %s is at class-file version %u; the main class %s is at %u",
+                        info->newest_class,
+                        info->class_major,
+                        info->main_class,
+                        info->main_class_major);
+        return strdup_printf(
+                "Metabase's own table for v%u.%u; its main class %s is at class-file version %u",
+                info->version.edition,
+                info->version.major,
+                info->main_class,
+                info->main_class_major);
 }

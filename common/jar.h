@@ -52,3 +52,28 @@ JarInfo *jar_info_free(JarInfo *i);
  * from v0.53 (v1.x enterprise releases alike). The class scan is what the JVM enforces; this is
  * the cross-check, and the answer when there is no scan. */
 unsigned jar_java_for_version(const MbVersion *v);
+
+/* --add-opens java.base/java.nio=ALL-UNNAMED: how Metabase says to run v0.53 and later. */
+#define JAVA_ADD_OPENS_NIO "java.base/java.nio=ALL-UNNAMED"
+
+/* Whether Metabase says to run this release with --add-opens java.base/java.nio=ALL-UNNAMED
+ * (v0.53 and later, which need Java 21). */
+bool jar_wants_add_opens(const MbVersion *v);
+/* Whether a command line (ExecStart) has it, as "--add-opens X" or "--add-opens=X". */
+bool java_argv_has_add_opens(char *const *argv);
+
+/* How to get Java 'need' on this Debian, for a fix message. codename is /etc/os-release's
+ * VERSION_CODENAME ("bookworm", "trixie"; NULL if unknown), arch dpkg's ("amd64"). Debian 12 has
+ * OpenJDK 17 only: Java 21 comes from Eclipse Temurin's apt repository there. Returns the sentence
+ * and the java binary that installs, or NULL on OOM. */
+char *java_install_hint(unsigned need, const char *codename, const char *arch, char **ret_java);
+/* The whole fix: install (as above, for this system) and point the unit's ExecStart at it. */
+char *java_fix_message(unsigned need, const char *unit, const char *jar);
+
+/* The Java a release needs: what its classes say (what the JVM enforces), or Metabase's table when
+ * no class but the main class says anything (a gen-class stub at 49 says nothing). *ret_warning
+ * (if wanted) is set to a sentence when the two disagree or the table had to be used, else NULL. */
+unsigned jar_java_needed(const JarInfo *info, char **ret_warning);
+/* Why a release needs Java 'need' (from jar_java_needed()), for a message: "its class X is at
+ * class-file version 65; the main class Y is at 49". */
+char *jar_java_reason(const JarInfo *info, unsigned need);

@@ -773,6 +773,90 @@ static void test_many_classes(void **state) {
         free(path);
 }
 
+static void test_java_needed_and_hints(void **state) {
+        static const JarFixtureClass stand_in[] = {{"metabase/core.class", 55}};
+        char *path = tmp_path("table.jar"), *warning = NULL, *why, *java = NULL, *hint;
+        JarInfo *info = NULL;
+
+        /* A v0.56 whose classes are at 55: the scan wins, with a warning. */
+        assert_int_equal(
+                jar_fixture_write_release(path, "v0.56.3", "metabase.core.bootstrap", 49, stand_in, 1, false),
+                0);
+        assert_int_equal(jar_inspect(path, 0, &info, NULL), 0);
+        assert_int_equal(jar_java_needed(info, &warning), 11);
+        assert_non_null(warning);
+        assert_non_null(strstr(warning, "need Java 11 (class-file version 55, e.g. metabase/core.class)"));
+        assert_non_null(strstr(warning, "v0.56 needs Java 21"));
+        free(warning);
+        why = jar_java_reason(info, 11);
+        assert_string_equal(
+                why,
+                "its class metabase/core.class is at class-file version 55; the main class "
+                "metabase.core.bootstrap is at 49");
+        free(why);
+        info = jar_info_free(info);
+
+        /* Nothing but the stub: the table says. */
+        assert_int_equal(
+                jar_fixture_write_release(path, "v0.53.0", "metabase.core.bootstrap", 49, NULL, 0, false), 0);
+        assert_int_equal(jar_inspect(path, 0, &info, NULL), 0);
+        assert_int_equal(info->java_needed, 5);
+        assert_int_equal(jar_java_needed(info, &warning), 21);
+        assert_non_null(strstr(warning, "going by Metabase's own table: Java 21"));
+        free(warning);
+        why = jar_java_reason(info, 21);
+        assert_non_null(strstr(why, "Metabase's own table for v0.53"));
+        free(why);
+        info = jar_info_free(info);
+
+        /* Where they agree, no warning. */
+        {
+                static const JarFixtureClass c[] = {{"a/B.class", 65}, {"a/C.class", 52}};
+                assert_int_equal(
+                        jar_fixture_write_release(path, "v1.54.2", "metabase.core.bootstrap", 49, c, 2, true),
+                        0);
+                assert_int_equal(jar_inspect(path, 0, &info, NULL), 0);
+                assert_int_equal(jar_java_needed(info, &warning), 21);
+                assert_null(warning);
+                info = jar_info_free(info);
+        }
+
+        /* Debian 12 has no openjdk-21: Temurin from Adoptium's repository. */
+        hint = java_install_hint(21, "bookworm", "amd64", &java);
+        assert_non_null(strstr(hint, "Debian bookworm has no openjdk-21 package"));
+        assert_non_null(strstr(hint, "https://packages.adoptium.net/artifactory/deb bookworm main"));
+        assert_non_null(strstr(hint, "apt install temurin-21-jre"));
+        assert_string_equal(java, "/usr/lib/jvm/temurin-21-jre-amd64/bin/java");
+        free(hint);
+        free(java);
+        hint = java_install_hint(11, "bookworm", "arm64", &java);
+        assert_non_null(strstr(hint, "apt install openjdk-17-jre-headless"));
+        assert_string_equal(java, "/usr/lib/jvm/java-17-openjdk-arm64/bin/java");
+        free(hint);
+        free(java);
+        hint = java_install_hint(21, "trixie", "amd64", &java);
+        assert_non_null(strstr(hint, "apt install openjdk-21-jre-headless"));
+        assert_string_equal(java, "/usr/lib/jvm/java-21-openjdk-amd64/bin/java");
+        free(hint);
+        free(java);
+        hint = java_fix_message(21, "metabase.service", "/opt/metabase/metabase.jar");
+        assert_non_null(
+                strstr(hint, "--add-opens java.base/java.nio=ALL-UNNAMED -jar /opt/metabase/metabase.jar'"));
+        assert_non_null(strstr(hint, "'systemctl edit metabase.service'"));
+        free(hint);
+
+        /* --add-opens, both spellings, and only before -jar. */
+        assert_true(java_argv_has_add_opens(STRV_MAKE(
+                "/usr/bin/java", "--add-opens", "java.base/java.nio=ALL-UNNAMED", "-jar", "/x.jar")));
+        assert_true(java_argv_has_add_opens(
+                STRV_MAKE("/usr/bin/java", "--add-opens=java.base/java.nio=ALL-UNNAMED", "-jar", "/x.jar")));
+        assert_false(java_argv_has_add_opens(STRV_MAKE("/usr/bin/java", "-jar", "/x.jar")));
+        assert_false(java_argv_has_add_opens(STRV_MAKE(
+                "/usr/bin/java", "-jar", "/x.jar", "--add-opens", "java.base/java.nio=ALL-UNNAMED")));
+        assert_false(java_argv_has_add_opens(NULL));
+        free(path);
+}
+
 static void test_free_null(void **state) {
         assert_null(jar_info_free(NULL));
 }
@@ -794,6 +878,7 @@ int main(void) {
                 cmocka_unit_test(test_java_for_version),
                 cmocka_unit_test(test_hostile),
                 cmocka_unit_test(test_many_classes),
+                cmocka_unit_test(test_java_needed_and_hints),
                 cmocka_unit_test(test_free_null),
         };
 
