@@ -19,7 +19,7 @@
 #define JAR_PROPERTIES_MAX (64U * 1024U)
 #define JAR_MANIFEST_MAX (64U * 1024U)
 #define JAR_MAIN_CLASS_MAX 1024U
-#define JAR_STDIO_BUFFER_SIZE (64U * 1024U)
+#define JAR_STDIO_BUFFER_SIZE (64U * 1024U) /* the read cache of JarSource */
 /* How much of a value from the JAR is quoted in an error message. */
 #define JAR_QUOTE_MAX 64U
 
@@ -716,18 +716,132 @@ static const char *inode_type_to_string(mode_t m) {
         }
 }
 
+/* libzip reads the archive through this source: pread() on the caller's descriptor with a read
+ * cache of its own. libzip's stdio source calls lseek() three times and fstat() once for every entry
+ * it opens, which for the 40 000 classes of a Metabase JAR cost more than reading them. */
+typedef struct JarSource {
+        int fd;
+        uint64_t size;
+        uint64_t offset;
+        unsigned char *cache;
+        uint64_t cache_offset;
+        size_t cache_len;
+        zip_error_t error;
+} JarSource;
+
+static zip_int64_t jar_source_read(JarSource *s, unsigned char *buf, uint64_t len) {
+        uint64_t done = 0;
+
+        while (done < len && s->offset < s->size) {
+                if (s->offset >= s->cache_offset && s->offset < s->cache_offset + s->cache_len) {
+                        size_t at = (size_t) (s->offset - s->cache_offset);
+                        size_t c = (size_t) JAR_MIN((uint64_t) (s->cache_len - at), len - done);
+
+                        memcpy(buf + done, s->cache + at, c);
+                        done += c;
+                        s->offset += c;
+                        continue;
+                }
+                if (len - done >= JAR_STDIO_BUFFER_SIZE) {
+                        /* A large read (the central directory, padding): straight into buf. */
+                        ssize_t k = pread(s->fd, buf + done, (size_t) (len - done), (off_t) s->offset);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0) {
+                                zip_error_set(&s->error, ZIP_ER_READ, errno);
+                                return -1;
+                        }
+                        if (k == 0)
+                                break;
+                        done += (uint64_t) k;
+                        s->offset += (uint64_t) k;
+                        continue;
+                }
+                ssize_t k = pread(s->fd, s->cache, JAR_STDIO_BUFFER_SIZE, (off_t) s->offset);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        zip_error_set(&s->error, ZIP_ER_READ, errno);
+                        return -1;
+                }
+                if (k == 0)
+                        break;
+                s->cache_offset = s->offset;
+                s->cache_len = (size_t) k;
+        }
+        return (zip_int64_t) done;
+}
+
+static zip_int64_t jar_source_callback(void *userdata, void *data, zip_uint64_t len, zip_source_cmd_t cmd) {
+        JarSource *s = userdata;
+
+        switch (cmd) {
+        case ZIP_SOURCE_OPEN:
+                s->offset = 0;
+                return 0;
+        case ZIP_SOURCE_READ:
+                return jar_source_read(s, data, len);
+        case ZIP_SOURCE_CLOSE:
+                return 0;
+        case ZIP_SOURCE_STAT: {
+                zip_stat_t *st = data;
+
+                if (len < sizeof(*st)) {
+                        zip_error_set(&s->error, ZIP_ER_INVAL, 0);
+                        return -1;
+                }
+                zip_stat_init(st);
+                st->size = s->size;
+                st->comp_size = s->size;
+                st->comp_method = ZIP_CM_STORE;
+                st->encryption_method = ZIP_EM_NONE;
+                st->valid = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD |
+                        ZIP_STAT_ENCRYPTION_METHOD;
+                return sizeof(*st);
+        }
+        case ZIP_SOURCE_ERROR:
+                return zip_error_to_data(&s->error, data, len);
+        case ZIP_SOURCE_SEEK: {
+                zip_int64_t o = zip_source_seek_compute_offset(s->offset, s->size, data, len, &s->error);
+                if (o < 0)
+                        return -1;
+                s->offset = (uint64_t) o;
+                return 0;
+        }
+        case ZIP_SOURCE_TELL:
+                return (zip_int64_t) s->offset;
+        case ZIP_SOURCE_FREE:
+                zip_error_fini(&s->error);
+                free(s->cache);
+                free(s);
+                return 0;
+        case ZIP_SOURCE_SUPPORTS:
+                return zip_source_make_command_bitmap(
+                        ZIP_SOURCE_OPEN,
+                        ZIP_SOURCE_READ,
+                        ZIP_SOURCE_CLOSE,
+                        ZIP_SOURCE_STAT,
+                        ZIP_SOURCE_ERROR,
+                        ZIP_SOURCE_FREE,
+                        ZIP_SOURCE_SEEK,
+                        ZIP_SOURCE_TELL,
+                        ZIP_SOURCE_SUPPORTS,
+                        -1);
+        default:
+                zip_error_set(&s->error, ZIP_ER_OPNOTSUPP, 0);
+                return -1;
+        }
+}
+
 int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_error) {
         _cleanup_(jar_info_freep) JarInfo *info = NULL;
-        /* Declared before 'za', so freed after libzip closed the FILE that uses it. */
-        _cleanup_free_ char *stdio_buf = NULL;
         _cleanup_(zip_discardp) zip_t *za = NULL;
         _cleanup_free_ char *text = NULL, *quoted = NULL;
-        _cleanup_close_ int zfd = -EBADF;
         zip_source_t *src;
+        JarSource *js;
         zip_error_t zerr;
         struct stat st;
         size_t n;
-        FILE *f;
         int r;
 
         assert(fd >= 0);
@@ -754,29 +868,24 @@ int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_erro
         if (r < 0)
                 return r;
 
-        /* libzip closes the FILE it reads from, and moves its offset: give it a descriptor of its
-         * own. It shares the file offset with 'fd', but we use pread() on 'fd' below. */
-        zfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (zfd < 0) {
-                r = negative_errno();
-                return jar_error(ret_error, r, "cannot read the file: %s", strerror(-r));
+        js = calloc(1, sizeof(JarSource));
+        if (!js)
+                return -ENOMEM;
+        js->cache = malloc(JAR_STDIO_BUFFER_SIZE);
+        if (!js->cache) {
+                free(js);
+                return -ENOMEM;
         }
-        f = fdopen(zfd, "r");
-        if (!f) {
-                r = negative_errno();
-                return jar_error(ret_error, r, "cannot read the file: %s", strerror(-r));
-        }
-        TAKE_FD(zfd);
-        /* The central directory of a Metabase JAR is a few MB, which libzip reads entry by entry:
-         * a larger stdio buffer than the default 4 KiB saves a thousand read()s. */
-        stdio_buf = malloc(JAR_STDIO_BUFFER_SIZE);
-        if (stdio_buf)
-                (void) setvbuf(f, stdio_buf, _IOFBF, JAR_STDIO_BUFFER_SIZE);
+        js->fd = fd;
+        js->size = info->size;
+        zip_error_init(&js->error);
 
         zip_error_init(&zerr);
-        src = zip_source_filep_create(f, 0, -1, &zerr);
+        src = zip_source_function_create(jar_source_callback, js, &zerr);
         if (!src) {
-                (void) fclose(f);
+                zip_error_fini(&js->error);
+                free(js->cache);
+                free(js);
                 r = jar_open_error(&zerr, ret_error);
                 zip_error_fini(&zerr);
                 return r;
