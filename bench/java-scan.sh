@@ -6,7 +6,7 @@
 # The time to find the Java a JAR of real size needs. Metabase's Main-Class is a gen-class stub
 # at class-file version 49, so mbupgraded reads the first 8 bytes of every class (common/jar.c).
 # A generated JAR shaped like a real release (not committed; built in a temporary directory):
-# BENCH_CLASSES (40 000) class files of 1-12 KB, deflated, at 52 (Clojure's AOT) with some at
+# BENCH_CLASSES (40 000) class files of 1-12 KB, deflated, at 52 with some at
 # 55 and one at 65, a few META-INF/versions/N/ copies, the stub Main-Class at 49, and stored
 # padding up to BENCH_JAR_MB (400) MB. Page cache warm, median of BENCH_RUNS (5) runs each:
 #   - `mbctl inspect --no-hash JAR` (opens the archive, reads version.properties and the
