@@ -1055,7 +1055,8 @@ char *java_install_hint(unsigned need, const char *codename, const char *arch, c
                 java = strdup_printf("/usr/lib/jvm/java-17-openjdk-%s/bin/java", arch);
                 hint = strdup("install Java 17 with 'apt install openjdk-17-jre-headless'");
         } else {
-                /* bookworm has no openjdk-21 (not in main, nor in bookworm-backports); Adoptium
+                /* bookworm has no openjdk-21 ('apt-cache policy openjdk-21-jre-headless': no
+                 * candidate; bookworm-backports could not be checked); Adoptium's apt repository
                  * publishes Temurin for every Debian release. */
                 java = strdup_printf("/usr/lib/jvm/temurin-%u-jre-%s/bin/java", need, arch);
                 hint = strdup_printf(
