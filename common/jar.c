@@ -391,9 +391,10 @@ static int jar_check_main_class(zip_t *za, JarInfo *info, char **ret_error) {
 
 /* Limits on the archive itself, checked from the end-of-central-directory record before libzip
  * reads the directory, so that a hostile ZIP cannot make us allocate or loop much. A Metabase JAR
- * has some 60 000 entries and a central directory of a few MB. */
-#define JAR_ENTRIES_MAX 500000U
-#define JAR_CENTRAL_DIRECTORY_MAX (64U * 1024U * 1024U)
+ * has tens of thousands of entries and a central directory of a few MB (not counted here from a
+ * real one): the limits leave well over ten times that. */
+#define JAR_ENTRIES_MAX 1000000U
+#define JAR_CENTRAL_DIRECTORY_MAX (128U * 1024U * 1024U)
 #define JAR_ENTRY_NAME_MAX 4096U
 /* How much of a class's compressed data may be read to inflate its first 8 bytes: a deflate stream
  * has them within its first block, after at most a few hundred bytes of Huffman tables. */
