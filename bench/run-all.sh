@@ -3,7 +3,7 @@
 #
 # bench/run-all.sh BUILD_DIR
 #
-# Runs bench/downtime.sh, bench/inspect.sh, bench/footprint.sh, bench/download.sh,
+# Runs bench/downtime.sh, bench/inspect.sh, bench/java-scan.sh, bench/footprint.sh, bench/download.sh,
 # bench/db-backup.sh, bench/exposure.sh and bench/fleet-downtime.sh one after the other (each
 # prints its own figures as it goes) and ends with one table of the figures to quote, each with
 # its target and whether it was met. Exit status 0 when every benchmark passed.
@@ -16,7 +16,7 @@ OUT=$(mktemp -d "${TMPDIR:-/tmp}/mbup-bench-all.XXXXXX")
 trap 'rm -rf "$OUT"' EXIT
 
 declare -A rc secs
-for b in downtime inspect footprint download db-backup exposure fleet-downtime; do
+for b in downtime inspect java-scan footprint download db-backup exposure fleet-downtime; do
         echo "################ bench/$b.sh"
         t0=$(date +%s)
         rc[$b]=0

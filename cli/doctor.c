@@ -57,6 +57,7 @@ typedef struct Doctor {
         UnitInfo *unit;
         char *jar_path;
         JarInfo *jar;
+        unsigned jar_java; /* the Java the installed JAR needs (jar_java_needed()) */
         AppDb *appdb;
         uint64_t db_size; /* bytes; 0 when unknown */
 } Doctor;
@@ -359,16 +360,22 @@ static void check_jar(Doctor *d) {
                 report(d, LEVEL_FAIL, "jar", fix, "%s: %s", jar, error ?: strerror(-r));
                 return;
         }
+        /* The Java it needs is the highest class-file version among its classes (the main class is
+         * a gen-class stub at 49); Metabase's table when they cannot tell. */
+        d->jar_java = jar_java_needed(d->jar, NULL);
         report(d,
                LEVEL_OK,
                "jar",
                NULL,
-               "%s: %s (%s), main class %s, needs Java %u, %" PRIu64 " MiB",
+               "%s: %s (%s), main class %s, needs Java %u (%u classes, newest at class-file version %u), "
+               "%" PRIu64 " MiB",
                jar,
                d->jar->tag,
                d->jar->version.edition ? "enterprise" : "oss",
                d->jar->main_class,
-               d->jar->java_needed,
+               d->jar_java,
+               d->jar->classes,
+               d->jar->class_major,
                d->jar->size >> 20);
 }
 
@@ -496,7 +503,7 @@ static unsigned java_needed_for(Doctor *d, const char *version, char **ret_sourc
         if (mb_version_parse(version, &v) < 0)
                 return 0;
         *ret_source = strdup("Metabase's requirements for its release");
-        return v.major >= 53 ? 21 : v.major >= 44 ? 11 : 8;
+        return jar_java_for_version(&v);
 }
 
 static void check_java(Doctor *d) {
@@ -513,11 +520,8 @@ static void check_java(Doctor *d) {
                 report(d, LEVEL_WARN, "java", "name Java by its absolute path in ExecStart=", "%s", strempty(error));
                 return;
         }
-        if (d->jar && d->jar->java_needed > have) {
-                fix = strdup_printf(
-                        "install Java %u and point ExecStart= of %s at its bin/java",
-                        d->jar->java_needed,
-                        d->unit->name);
+        if (d->jar && d->jar_java > have) {
+                fix = java_fix_message(d->jar_java, d->unit->name, d->jar_path);
                 report(d,
                        LEVEL_FAIL,
                        "java",
@@ -526,7 +530,7 @@ static void check_java(Doctor *d) {
                        have,
                        d->unit->exec_path,
                        d->jar->tag,
-                       d->jar->java_needed);
+                       d->jar_java);
                 return;
         }
         if (!d->newest) {
@@ -542,13 +546,9 @@ static void check_java(Doctor *d) {
         need = java_needed_for(d, d->newest, &source);
 
         if (need > have) {
+                _cleanup_free_ char *how = java_fix_message(need, d->unit->name, d->jar_path);
                 fix = strdup_printf(
-                        "before upgrading to %s, install a Java %u runtime and point ExecStart= of %s at its "
-                        "bin/java (systemctl edit --full %s)",
-                        d->newest,
-                        need,
-                        d->unit->name,
-                        d->unit->name);
+                        "before upgrading to %s, install a Java %u runtime: %s", d->newest, need, strempty(how));
                 report(d,
                        LEVEL_FAIL,
                        "java",
@@ -571,6 +571,46 @@ static void check_java(Doctor *d) {
                d->newest,
                need,
                strempty(source));
+}
+
+/* Metabase runs v0.53 and later as 'java --add-opens java.base/java.nio=ALL-UNNAMED -jar
+ * metabase.jar': warn when the unit's command line lacks it for the installed or the newest release. */
+static void check_add_opens(Doctor *d) {
+        _cleanup_free_ char *fix = NULL;
+        const char *which = NULL;
+        MbVersion v;
+
+        if (!d->unit)
+                return;
+        if (d->jar && jar_wants_add_opens(&d->jar->version))
+                which = d->jar->tag;
+        else if (d->newest && mb_version_parse(d->newest, &v) >= 0 && jar_wants_add_opens(&v))
+                which = d->newest;
+        if (!which)
+                return;
+        if (java_argv_has_add_opens(d->unit->exec_argv)) {
+                report(d,
+                       LEVEL_OK,
+                       "java-opens",
+                       NULL,
+                       "ExecStart= has --add-opens %s, as Metabase runs %s",
+                       JAVA_ADD_OPENS_NIO,
+                       which);
+                return;
+        }
+        fix = strdup_printf(
+                "systemctl edit %s: 'ExecStart=' then ExecStart= with '--add-opens %s' before -jar",
+                d->unit->name,
+                JAVA_ADD_OPENS_NIO);
+        report(d,
+               LEVEL_WARN,
+               "java-opens",
+               fix,
+               "ExecStart= lacks --add-opens %s, with which Metabase says to run %s ('java --add-opens %s -jar "
+               "metabase.jar')",
+               JAVA_ADD_OPENS_NIO,
+               which,
+               JAVA_ADD_OPENS_NIO);
 }
 
 static void check_database(Doctor *d) {
@@ -680,7 +720,8 @@ static void check_database(Doctor *d) {
                         report(d,
                                LEVEL_WARN,
                                "database",
-                               "java -jar metabase.jar migrate release-locks (with Metabase stopped)",
+                               "java --add-opens java.base/java.nio=ALL-UNNAMED -jar metabase.jar migrate release-locks "
+                               "(with Metabase stopped)",
                                "%s: Liquibase's DATABASECHANGELOGLOCK is held (%s): an upgrade would be refused",
                                strempty(desc),
                                h.report.lock_holder);
@@ -919,6 +960,7 @@ int doctor_run(const char *config_path, bool json) {
         check_jar(&d);
         check_feed(&d);
         check_java(&d);
+        check_add_opens(&d);
         check_database(&d);
         check_dir(&d, "backup dir", "backup.dir", d.config->backup.dir, d.db_size, "a backup of the database");
         /* A download is staged under state_dir, and the installed JAR kept under it. */

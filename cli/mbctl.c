@@ -1561,6 +1561,10 @@ static int verb_inspect(char **args) {
                 fprintf(stderr, "%s: %s\n", args[0], error ?: strerror(-r));
                 return EXIT_FAILED;
         }
+        /* The classes' highest version (the main class is a gen-class stub at 49), or Metabase's
+         * table when they cannot tell; the warning says where the two disagree. */
+        _cleanup_free_ char *warning = NULL;
+        unsigned need = jar_java_needed(info, &warning);
         if (arg_json) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "path", json_object_new_string(args[0]));
@@ -1571,7 +1575,18 @@ static int verb_inspect(char **args) {
                 json_object_object_add(o, "date", json_object_new_string(strempty(info->date)));
                 json_object_object_add(o, "main_class", json_object_new_string(info->main_class));
                 json_object_object_add(o, "class_file_major", json_object_new_int((int) info->class_major));
-                json_object_object_add(o, "java_needed", json_object_new_int((int) info->java_needed));
+                json_object_object_add(o, "java_needed", json_object_new_int((int) need));
+                json_object_object_add(
+                        o, "main_class_major", json_object_new_int((int) info->main_class_major));
+                json_object_object_add(o, "classes", json_object_new_int64(info->classes));
+                if (info->newest_class)
+                        json_object_object_add(o, "newest_class", json_object_new_string(info->newest_class));
+                json_object_object_add(
+                        o,
+                        "java_metabase_says",
+                        json_object_new_int((int) jar_java_for_version(&info->version)));
+                if (warning)
+                        json_object_object_add(o, "warning", json_object_new_string(warning));
                 json_object_object_add(o, "size", json_object_new_uint64(info->size));
                 if (info->has_sha256)
                         json_object_object_add(o, "sha256", json_object_new_string(info->sha256));
@@ -1582,7 +1597,15 @@ static int verb_inspect(char **args) {
                 printf("    Version: %s (%s)\n", info->tag, info->version.edition ? "enterprise" : "oss");
                 printf("      Build: %s %s\n", strempty(info->hash), strempty(info->date));
                 printf(" Main class: %s\n", info->main_class);
-                printf("Java needed: %u (class file %u)\n", info->java_needed, info->class_major);
+                printf("Java needed: %u (class file %u%s%s; main class at %u; %u classes)\n",
+                       need,
+                       info->class_major,
+                       info->newest_class ? ", e.g. " : "",
+                       strempty(info->newest_class),
+                       info->main_class_major,
+                       info->classes);
+                if (warning)
+                        printf("    Warning: %s\n", warning);
                 printf("       Size: %" PRIu64 " bytes\n", info->size);
                 if (info->has_sha256)
                         printf("    SHA-256: %s\n", info->sha256);

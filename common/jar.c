@@ -4,7 +4,11 @@
 #include <stdarg.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
+#include <inttypes.h>
+#include <unistd.h>
 #include <zip.h>
+#include <zlib.h>
 
 #include "jar.h"
 #include "macro.h"
@@ -15,12 +19,13 @@
 #define JAR_PROPERTIES_MAX (64U * 1024U)
 #define JAR_MANIFEST_MAX (64U * 1024U)
 #define JAR_MAIN_CLASS_MAX 1024U
-#define JAR_STDIO_BUFFER_SIZE (64U * 1024U)
+#define JAR_STDIO_BUFFER_SIZE (64U * 1024U) /* the read cache of JarSource */
 /* How much of a value from the JAR is quoted in an error message. */
 #define JAR_QUOTE_MAX 64U
 
 #define CLASS_FILE_MAGIC 0xCAFEBABEU
 #define CLASS_FILE_MAJOR_MIN 45U /* Java 1.0 */
+#define CLASS_FILE_MAJOR_MAX (44U + 255U)
 
 DEFINE_POINTER_CLEANUP(zip_t, zip_discard, zip_discardp);
 DEFINE_POINTER_CLEANUP(zip_file_t, zip_fclose, zip_fclosep);
@@ -373,16 +378,324 @@ static int jar_check_main_class(zip_t *za, JarInfo *info, char **ret_error) {
                         "main class %s is not a Java class file (bad magic number): the JAR is damaged",
                         info->main_class);
 
-        info->class_major = (unsigned) header[6] << 8 | header[7];
-        if (info->class_major < CLASS_FILE_MAJOR_MIN)
+        info->main_class_major = (unsigned) header[6] << 8 | header[7];
+        if (info->main_class_major < CLASS_FILE_MAJOR_MIN || info->main_class_major > CLASS_FILE_MAJOR_MAX)
                 return jar_error(
                         ret_error,
                         -EBADMSG,
                         "main class %s has an invalid class-file version %u: the JAR is damaged",
                         info->main_class,
-                        info->class_major);
-        info->java_needed = info->class_major - 44;
+                        info->main_class_major);
         return 0;
+}
+
+/* Limits on the archive itself, checked from the end-of-central-directory record before libzip
+ * reads the directory, so that a hostile ZIP cannot make us allocate or loop much. A Metabase JAR
+ * has tens of thousands of entries and a central directory of a few MB (not counted here from a
+ * real one): the limits leave well over ten times that. */
+#define JAR_ENTRIES_MAX 1000000U
+#define JAR_CENTRAL_DIRECTORY_MAX (128U * 1024U * 1024U)
+#define JAR_ENTRY_NAME_MAX 4096U
+/* How much of a class's compressed data may be read to inflate its first 8 bytes: a deflate stream
+ * has them within its first block, after at most a few hundred bytes of Huffman tables. */
+#define JAR_CLASS_INPUT_CHUNK 512U
+#define JAR_CLASS_INPUT_MAX 4096U
+
+#define EOCD_SIZE 22U
+#define EOCD64_LOCATOR_SIZE 20U
+#define EOCD64_SIZE 56U
+
+#define JAR_MIN(a, b) ((a) < (b) ? (a) : (b))
+
+static uint32_t be32(const unsigned char *p) {
+        return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+static uint16_t le16(const unsigned char *p) {
+        return (uint16_t) (p[0] | p[1] << 8);
+}
+
+static uint32_t le32(const unsigned char *p) {
+        return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+}
+
+static uint64_t le64(const unsigned char *p) {
+        return (uint64_t) le32(p) | (uint64_t) le32(p + 4) << 32;
+}
+
+static int pread_full(int fd, void *buf, size_t n, uint64_t offset) {
+        size_t done = 0;
+
+        while (done < n) {
+                ssize_t k = pread(fd, (char *) buf + done, n - done, (off_t) (offset + done));
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        return -EIO;
+                done += (size_t) k;
+        }
+        return 0;
+}
+
+/* Reads the entry count and the size of the central directory from the end-of-central-directory
+ * record (and its ZIP64 form) and refuses what is over the limits. What is no ZIP at all is left
+ * to libzip, which says so better. */
+static int jar_check_directory_limits(int fd, uint64_t file_size, char **ret_error) {
+        _cleanup_free_ unsigned char *tail = NULL;
+        uint64_t entries, cd_size;
+        size_t n;
+        int r;
+
+        if (file_size < EOCD_SIZE)
+                return 0;
+        n = (size_t) JAR_MIN(file_size, (uint64_t) (EOCD_SIZE + UINT16_MAX));
+        tail = malloc(n);
+        if (!tail)
+                return -ENOMEM;
+        r = pread_full(fd, tail, n, file_size - n);
+        if (r < 0)
+                return jar_error(ret_error, r, "cannot read the file: %s", strerror(-r));
+
+        for (size_t i = n - EOCD_SIZE + 1; i-- > 0;) {
+                const unsigned char *e = tail + i;
+
+                if (le32(e) != 0x06054b50U)
+                        continue;
+                entries = le16(e + 10);
+                cd_size = le32(e + 12);
+                if ((entries == UINT16_MAX || cd_size == UINT32_MAX) && i >= EOCD64_LOCATOR_SIZE &&
+                    le32(e - EOCD64_LOCATOR_SIZE) == 0x07064b50U) {
+                        unsigned char z[EOCD64_SIZE];
+                        uint64_t off = le64(e - EOCD64_LOCATOR_SIZE + 8);
+
+                        if (off <= file_size - EOCD64_SIZE && pread_full(fd, z, sizeof(z), off) >= 0 &&
+                            le32(z) == 0x06064b50U) {
+                                entries = le64(z + 32);
+                                cd_size = le64(z + 40);
+                        }
+                }
+                if (entries > JAR_ENTRIES_MAX)
+                        return jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "the ZIP archive says it has %" PRIu64
+                                " entries, more than the %u a JAR is allowed here: this is not a "
+                                "usable Metabase JAR",
+                                entries,
+                                JAR_ENTRIES_MAX);
+                if (cd_size > JAR_CENTRAL_DIRECTORY_MAX || cd_size > file_size)
+                        return jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "the ZIP archive's central directory is %" PRIu64
+                                " bytes, more than %u or the file itself: this is not a usable "
+                                "Metabase JAR",
+                                cd_size,
+                                JAR_CENTRAL_DIRECTORY_MAX);
+                return 0;
+        }
+        return 0;
+}
+
+typedef enum ClassHeaderResult {
+        CLASS_HEADER_OK,
+        CLASS_HEADER_SHORT, /* fewer than 8 bytes: no class the JVM could load */
+} ClassHeaderResult;
+
+/* The first 8 bytes of an entry, read raw and inflated here: libzip's own reader inflates in
+ * large chunks and checks the CRC of the whole entry, which we do not need. *budget is what may
+ * still be read across all classes (entries that share data would otherwise multiply it). */
+static int jar_class_header(
+        zip_t *za,
+        zip_uint64_t idx,
+        const zip_stat_t *st,
+        z_stream *z,
+        uint64_t *budget,
+        unsigned char header[static 8],
+        char **ret_error) {
+        _cleanup_(zip_fclosep) zip_file_t *zf = NULL;
+        unsigned char in[JAR_CLASS_INPUT_MAX];
+        uint64_t left = st->comp_size;
+        size_t got = 0, total_in = 0;
+        bool deflate = st->comp_method == ZIP_CM_DEFLATE;
+
+        if (st->encryption_method != ZIP_EM_NONE)
+                return jar_error(
+                        ret_error, -EBADMSG, "%s is encrypted: this is not a usable JAR file", st->name);
+        if (!deflate && st->comp_method != ZIP_CM_STORE)
+                /* java.util.zip reads only these two. */
+                return jar_error(
+                        ret_error,
+                        -EBADMSG,
+                        "%s uses an unsupported compression method: this is not a usable JAR file",
+                        st->name);
+
+        zf = zip_fopen_index(za, idx, ZIP_FL_COMPRESSED);
+        if (!zf)
+                return jar_entry_error(ret_error, zip_get_error(za), st->name);
+
+        if (deflate && inflateReset(z) != Z_OK)
+                return -ENOMEM;
+
+        while (got < 8) {
+                size_t want = JAR_MIN((uint64_t) JAR_CLASS_INPUT_CHUNK, left);
+                zip_int64_t k;
+
+                if (want == 0)
+                        return deflate ? jar_error(
+                                                 ret_error,
+                                                 -EBADMSG,
+                                                 "%s is damaged (its compressed data ends early): the JAR "
+                                                 "is damaged",
+                                                 st->name)
+                                       : CLASS_HEADER_SHORT;
+                if (total_in + want > JAR_CLASS_INPUT_MAX || want > *budget)
+                        return jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "%s does not give its first bytes within %u bytes of compressed data, or "
+                                "the archive's entries overlap: this is not a usable JAR file",
+                                st->name,
+                                JAR_CLASS_INPUT_MAX);
+                k = zip_fread(zf, in, want);
+                if (k < 0)
+                        return jar_entry_error(ret_error, zip_file_get_error(zf), st->name);
+                if (k == 0)
+                        return jar_error(ret_error, -EBADMSG, "%s is truncated: the JAR is damaged", st->name);
+                left -= (uint64_t) k;
+                total_in += (size_t) k;
+                *budget -= (uint64_t) k;
+
+                if (!deflate) {
+                        size_t c = JAR_MIN((size_t) k, 8 - got);
+                        memcpy(header + got, in, c);
+                        got += c;
+                        continue;
+                }
+
+                z->next_in = in;
+                z->avail_in = (uInt) k;
+                z->next_out = header + got;
+                z->avail_out = (uInt) (8 - got);
+                int zr = inflate(z, Z_SYNC_FLUSH);
+                got = 8 - z->avail_out;
+                if (zr == Z_STREAM_END && got < 8)
+                        return CLASS_HEADER_SHORT;
+                if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
+                        return jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "%s is damaged (%s): the JAR is damaged",
+                                st->name,
+                                z->msg ?: "invalid compressed data");
+        }
+        return CLASS_HEADER_OK;
+}
+
+static bool is_class_entry(const char *name, size_t len) {
+        if (len < strlen(".class") + 1 || !endswith(name, ".class"))
+                return false;
+        /* A multi-release JAR's copies for newer Javas are loaded only by those Javas. */
+        if (startswith(name, "META-INF/versions/"))
+                return false;
+        /* A module descriptor is never loaded from the class path (Metabase's build drops them). */
+        if (streq(name, "module-info.class") || endswith(name, "/module-info.class"))
+                return false;
+        return true;
+}
+
+/* The highest class-file major among all the classes: what the JVM enforces when it loads them. */
+static int jar_scan_classes(zip_t *za, JarInfo *info, char **ret_error) {
+        z_stream z = {};
+        zip_int64_t n;
+        /* Each class is read once from the file; entries that point at the same data do not get
+         * to read it again and again. */
+        uint64_t budget = 2 * info->size + 16U * 1024U * 1024U;
+        int r = 0;
+
+        n = zip_get_num_entries(za, 0);
+        if (n < 0 || (uint64_t) n > JAR_ENTRIES_MAX)
+                return jar_error(
+                        ret_error, -EBADMSG, "the ZIP archive has too many entries: this is not a usable JAR");
+
+        if (inflateInit2(&z, -MAX_WBITS) != Z_OK)
+                return -ENOMEM;
+
+        for (zip_uint64_t i = 0; i < (zip_uint64_t) n; i++) {
+                unsigned char header[8];
+                zip_stat_t st;
+                size_t len;
+                unsigned major;
+
+                zip_stat_init(&st);
+                if (zip_stat_index(za, i, 0, &st) < 0 || !(st.valid & ZIP_STAT_NAME) || !st.name) {
+                        r = jar_error(ret_error, -EBADMSG, "the ZIP archive's entry %" PRIu64 " is damaged", i);
+                        break;
+                }
+                len = strnlen(st.name, JAR_ENTRY_NAME_MAX + 1);
+                if (len > JAR_ENTRY_NAME_MAX) {
+                        r = jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "the ZIP archive has an entry name longer than %u bytes: this is not a usable "
+                                "JAR",
+                                JAR_ENTRY_NAME_MAX);
+                        break;
+                }
+                if (!is_class_entry(st.name, len))
+                        continue;
+
+                r = jar_class_header(za, i, &st, &z, &budget, header, ret_error);
+                if (r < 0)
+                        break;
+                /* What is no class file (too short, another magic number) is nothing the JVM would
+                 * run: it says nothing about the Java needed. */
+                if (r == CLASS_HEADER_SHORT || be32(header) != CLASS_FILE_MAGIC) {
+                        r = 0;
+                        continue;
+                }
+                r = 0;
+                major = (unsigned) header[6] << 8 | header[7];
+                if (major < CLASS_FILE_MAJOR_MIN || major > CLASS_FILE_MAJOR_MAX) {
+                        _cleanup_free_ char *quoted = strndup_sanitized(st.name, len, JAR_QUOTE_MAX);
+                        r = jar_error(
+                                ret_error,
+                                -EBADMSG,
+                                "%s has an invalid class-file version %u: the JAR is damaged",
+                                strempty(quoted),
+                                major);
+                        break;
+                }
+                info->classes++;
+                if (major > info->class_major) {
+                        info->class_major = major;
+                        free(info->newest_class);
+                        info->newest_class = strndup_sanitized(st.name, len, len);
+                        if (!info->newest_class) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                }
+        }
+
+        (void) inflateEnd(&z);
+        if (r < 0)
+                return r;
+        info->scanned = true;
+        return 0;
+}
+
+unsigned jar_java_for_version(const MbVersion *v) {
+        assert(v);
+
+        if (v->major <= 43)
+                return 8;
+        if (v->major <= 52)
+                return 11;
+        return 21;
 }
 
 static const char *inode_type_to_string(mode_t m) {
@@ -404,18 +717,132 @@ static const char *inode_type_to_string(mode_t m) {
         }
 }
 
+/* libzip reads the archive through this source: pread() on the caller's descriptor with a read
+ * cache of its own. libzip's stdio source calls lseek() three times and fstat() once for every entry
+ * it opens, which for the 40 000 classes of a Metabase JAR cost more than reading them. */
+typedef struct JarSource {
+        int fd;
+        uint64_t size;
+        uint64_t offset;
+        unsigned char *cache;
+        uint64_t cache_offset;
+        size_t cache_len;
+        zip_error_t error;
+} JarSource;
+
+static zip_int64_t jar_source_read(JarSource *s, unsigned char *buf, uint64_t len) {
+        uint64_t done = 0;
+
+        while (done < len && s->offset < s->size) {
+                if (s->offset >= s->cache_offset && s->offset < s->cache_offset + s->cache_len) {
+                        size_t at = (size_t) (s->offset - s->cache_offset);
+                        size_t c = (size_t) JAR_MIN((uint64_t) (s->cache_len - at), len - done);
+
+                        memcpy(buf + done, s->cache + at, c);
+                        done += c;
+                        s->offset += c;
+                        continue;
+                }
+                if (len - done >= JAR_STDIO_BUFFER_SIZE) {
+                        /* A large read (the central directory, padding): straight into buf. */
+                        ssize_t k = pread(s->fd, buf + done, (size_t) (len - done), (off_t) s->offset);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0) {
+                                zip_error_set(&s->error, ZIP_ER_READ, errno);
+                                return -1;
+                        }
+                        if (k == 0)
+                                break;
+                        done += (uint64_t) k;
+                        s->offset += (uint64_t) k;
+                        continue;
+                }
+                ssize_t k = pread(s->fd, s->cache, JAR_STDIO_BUFFER_SIZE, (off_t) s->offset);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        zip_error_set(&s->error, ZIP_ER_READ, errno);
+                        return -1;
+                }
+                if (k == 0)
+                        break;
+                s->cache_offset = s->offset;
+                s->cache_len = (size_t) k;
+        }
+        return (zip_int64_t) done;
+}
+
+static zip_int64_t jar_source_callback(void *userdata, void *data, zip_uint64_t len, zip_source_cmd_t cmd) {
+        JarSource *s = userdata;
+
+        switch (cmd) {
+        case ZIP_SOURCE_OPEN:
+                s->offset = 0;
+                return 0;
+        case ZIP_SOURCE_READ:
+                return jar_source_read(s, data, len);
+        case ZIP_SOURCE_CLOSE:
+                return 0;
+        case ZIP_SOURCE_STAT: {
+                zip_stat_t *st = data;
+
+                if (len < sizeof(*st)) {
+                        zip_error_set(&s->error, ZIP_ER_INVAL, 0);
+                        return -1;
+                }
+                zip_stat_init(st);
+                st->size = s->size;
+                st->comp_size = s->size;
+                st->comp_method = ZIP_CM_STORE;
+                st->encryption_method = ZIP_EM_NONE;
+                st->valid = ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD |
+                        ZIP_STAT_ENCRYPTION_METHOD;
+                return sizeof(*st);
+        }
+        case ZIP_SOURCE_ERROR:
+                return zip_error_to_data(&s->error, data, len);
+        case ZIP_SOURCE_SEEK: {
+                zip_int64_t o = zip_source_seek_compute_offset(s->offset, s->size, data, len, &s->error);
+                if (o < 0)
+                        return -1;
+                s->offset = (uint64_t) o;
+                return 0;
+        }
+        case ZIP_SOURCE_TELL:
+                return (zip_int64_t) s->offset;
+        case ZIP_SOURCE_FREE:
+                zip_error_fini(&s->error);
+                free(s->cache);
+                free(s);
+                return 0;
+        case ZIP_SOURCE_SUPPORTS:
+                return zip_source_make_command_bitmap(
+                        ZIP_SOURCE_OPEN,
+                        ZIP_SOURCE_READ,
+                        ZIP_SOURCE_CLOSE,
+                        ZIP_SOURCE_STAT,
+                        ZIP_SOURCE_ERROR,
+                        ZIP_SOURCE_FREE,
+                        ZIP_SOURCE_SEEK,
+                        ZIP_SOURCE_TELL,
+                        ZIP_SOURCE_SUPPORTS,
+                        -1);
+        default:
+                zip_error_set(&s->error, ZIP_ER_OPNOTSUPP, 0);
+                return -1;
+        }
+}
+
 int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_error) {
         _cleanup_(jar_info_freep) JarInfo *info = NULL;
-        /* Declared before 'za', so freed after libzip closed the FILE that uses it. */
-        _cleanup_free_ char *stdio_buf = NULL;
         _cleanup_(zip_discardp) zip_t *za = NULL;
         _cleanup_free_ char *text = NULL, *quoted = NULL;
-        _cleanup_close_ int zfd = -EBADF;
         zip_source_t *src;
+        JarSource *js;
         zip_error_t zerr;
         struct stat st;
         size_t n;
-        FILE *f;
         int r;
 
         assert(fd >= 0);
@@ -438,29 +865,28 @@ int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_erro
                 return -ENOMEM;
         info->size = (uint64_t) st.st_size;
 
-        /* libzip closes the FILE it reads from, and moves its offset: give it a descriptor of its
-         * own. It shares the file offset with 'fd', but we use pread() on 'fd' below. */
-        zfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        if (zfd < 0) {
-                r = negative_errno();
-                return jar_error(ret_error, r, "cannot read the file: %s", strerror(-r));
+        r = jar_check_directory_limits(fd, info->size, ret_error);
+        if (r < 0)
+                return r;
+
+        js = calloc(1, sizeof(JarSource));
+        if (!js)
+                return -ENOMEM;
+        js->cache = malloc(JAR_STDIO_BUFFER_SIZE);
+        if (!js->cache) {
+                free(js);
+                return -ENOMEM;
         }
-        f = fdopen(zfd, "r");
-        if (!f) {
-                r = negative_errno();
-                return jar_error(ret_error, r, "cannot read the file: %s", strerror(-r));
-        }
-        TAKE_FD(zfd);
-        /* The central directory of a Metabase JAR is a few MB, which libzip reads entry by entry:
-         * a larger stdio buffer than the default 4 KiB saves a thousand read()s. */
-        stdio_buf = malloc(JAR_STDIO_BUFFER_SIZE);
-        if (stdio_buf)
-                (void) setvbuf(f, stdio_buf, _IOFBF, JAR_STDIO_BUFFER_SIZE);
+        js->fd = fd;
+        js->size = info->size;
+        zip_error_init(&js->error);
 
         zip_error_init(&zerr);
-        src = zip_source_filep_create(f, 0, -1, &zerr);
+        src = zip_source_function_create(jar_source_callback, js, &zerr);
         if (!src) {
-                (void) fclose(f);
+                zip_error_fini(&js->error);
+                free(js->cache);
+                free(js);
                 r = jar_open_error(&zerr, ret_error);
                 zip_error_fini(&zerr);
                 return r;
@@ -537,6 +963,14 @@ int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_erro
         r = jar_check_main_class(za, info, ret_error);
         if (r < 0)
                 return r;
+        /* The main class is one of the classes: the scan starts from it. */
+        info->class_major = info->main_class_major;
+        if (!(flags & JAR_INSPECT_NO_SCAN)) {
+                r = jar_scan_classes(za, info, ret_error);
+                if (r < 0)
+                        return r;
+        }
+        info->java_needed = info->class_major - 44;
 
         if (flags & JAR_INSPECT_HASH) {
                 r = sha256_fd(fd, info->sha256, NULL);
@@ -583,6 +1017,7 @@ JarInfo *jar_info_free(JarInfo *i) {
         free(i->branch);
         free(i->date);
         free(i->main_class);
+        free(i->newest_class);
         free(i);
         return NULL;
 }
@@ -628,4 +1063,171 @@ int jar_read_resource(const char *path, const char *name, size_t max, char **ret
         if (ret_size)
                 *ret_size = size;
         return 0;
+}
+
+bool jar_wants_add_opens(const MbVersion *v) {
+        assert(v);
+        return v->major >= 53;
+}
+
+bool java_argv_has_add_opens(char *const *argv) {
+        if (!argv)
+                return false;
+        for (size_t i = 0; argv[i]; i++) {
+                if (streq(argv[i], "-jar"))
+                        break; /* what follows is Metabase's, not the JVM's */
+                if (streq(argv[i], "--add-opens") && argv[i + 1] && streq(argv[i + 1], JAVA_ADD_OPENS_NIO))
+                        return true;
+                if (streq(argv[i], "--add-opens=" JAVA_ADD_OPENS_NIO))
+                        return true;
+        }
+        return false;
+}
+
+char *java_install_hint(unsigned need, const char *codename, const char *arch, char **ret_java) {
+        char *java, *hint;
+
+        assert(ret_java);
+
+        arch = isempty(arch) ? "amd64" : arch;
+        if (need <= 21 && streq_ptr(codename, "trixie")) {
+                /* Debian 13 has OpenJDK 21 (and no 17). */
+                java = strdup_printf("/usr/lib/jvm/java-21-openjdk-%s/bin/java", arch);
+                hint = strdup("install Java 21 with 'apt install openjdk-21-jre-headless'");
+        } else if (need <= 17 && (!codename || streq(codename, "bookworm"))) {
+                /* Debian 12 has OpenJDK 17, which runs what needs 11 too. */
+                java = strdup_printf("/usr/lib/jvm/java-17-openjdk-%s/bin/java", arch);
+                hint = strdup("install Java 17 with 'apt install openjdk-17-jre-headless'");
+        } else {
+                /* bookworm has no openjdk-21 ('apt-cache policy openjdk-21-jre-headless': no
+                 * candidate; bookworm-backports could not be checked); Adoptium's apt repository
+                 * publishes Temurin for every Debian release. */
+                java = strdup_printf("/usr/lib/jvm/temurin-%u-jre-%s/bin/java", need, arch);
+                hint = strdup_printf(
+                        "%s%s%shas no openjdk-%u package: install Eclipse Temurin %u from Adoptium's apt "
+                        "repository (the key from https://packages.adoptium.net/artifactory/api/gpg/key/public "
+                        "in /etc/apt/keyrings/adoptium.asc, the line 'deb "
+                        "[signed-by=/etc/apt/keyrings/adoptium.asc] https://packages.adoptium.net/artifactory/deb "
+                        "%s main' in /etc/apt/sources.list.d/adoptium.list), then 'apt update && apt install "
+                        "temurin-%u-jre'",
+                        codename ? "Debian " : "this system ",
+                        strempty(codename),
+                        codename ? " " : "",
+                        need,
+                        need,
+                        codename ?: "$(. /etc/os-release; echo $VERSION_CODENAME)",
+                        need);
+        }
+        if (!java || !hint) {
+                free(java);
+                free(hint);
+                return NULL;
+        }
+        *ret_java = java;
+        return hint;
+}
+
+static char *os_release_codename(void) {
+        _cleanup_fclose_ FILE *f = fopen("/etc/os-release", "re");
+        char line[256];
+
+        if (!f)
+                f = fopen("/usr/lib/os-release", "re");
+        if (!f)
+                return NULL;
+        while (fgets(line, sizeof(line), f)) {
+                char *v;
+                if (!startswith(line, "VERSION_CODENAME="))
+                        continue;
+                v = line + strlen("VERSION_CODENAME=");
+                v[strcspn(v, "\"'\n")] = '\0';
+                if (*v == '"' || *v == '\'')
+                        v++;
+                v[strcspn(v, "\"'\n")] = '\0';
+                return isempty(v) ? NULL : strdup(v);
+        }
+        return NULL;
+}
+
+static const char *dpkg_arch(void) {
+        struct utsname u;
+
+        if (uname(&u) < 0)
+                return "amd64";
+        if (streq(u.machine, "aarch64"))
+                return "arm64";
+        if (streq(u.machine, "ppc64le"))
+                return "ppc64el";
+        if (streq(u.machine, "s390x"))
+                return "s390x";
+        return "amd64";
+}
+
+char *java_fix_message(unsigned need, const char *unit, const char *jar) {
+        _cleanup_free_ char *codename = os_release_codename(), *java = NULL, *hint = NULL;
+
+        hint = java_install_hint(need, codename, dpkg_arch(), &java);
+        if (!hint)
+                return NULL;
+        return strdup_printf(
+                "%s; it installs %s. Then point %s at it: 'systemctl edit %s', and under [Service] put "
+                "'ExecStart=' and 'ExecStart=%s%s -jar %s'",
+                hint,
+                java,
+                strempty(unit),
+                strempty(unit),
+                java,
+                need >= 21 ? " --add-opens " JAVA_ADD_OPENS_NIO : "",
+                strempty(jar));
+}
+
+unsigned jar_java_needed(const JarInfo *info, char **ret_warning) {
+        unsigned table;
+
+        assert(info);
+
+        table = jar_java_for_version(&info->version);
+        if (ret_warning)
+                *ret_warning = NULL;
+
+        /* Without a scan, or with nothing but the main class scanned, the classes cannot tell. */
+        if (!info->scanned || info->classes <= 1 || !info->newest_class) {
+                if (ret_warning && info->java_needed != table)
+                        *ret_warning = strdup_printf(
+                                "no class of %s but its main class says which Java it needs; going by "
+                                "Metabase's own table: Java %u",
+                                info->tag,
+                                table);
+                return table > info->java_needed ? table : info->java_needed;
+        }
+        if (ret_warning && info->java_needed != table)
+                *ret_warning = strdup_printf(
+                        "the classes of %s need Java %u (class-file version %u, e.g. %s), while Metabase "
+                        "says v%u.%u needs Java %u; going by the classes, which is what the JVM checks",
+                        info->tag,
+                        info->java_needed,
+                        info->class_major,
+                        info->newest_class,
+                        info->version.edition,
+                        info->version.major,
+                        table);
+        return info->java_needed;
+}
+
+char *jar_java_reason(const JarInfo *info, unsigned need) {
+        assert(info);
+
+        if (info->scanned && info->classes > 1 && info->newest_class && need == info->java_needed)
+                return strdup_printf(
+                        "its class %s is at class-file version %u; the main class %s is at %u",
+                        info->newest_class,
+                        info->class_major,
+                        info->main_class,
+                        info->main_class_major);
+        return strdup_printf(
+                "Metabase's own table for v%u.%u; its main class %s is at class-file version %u",
+                info->version.edition,
+                info->version.major,
+                info->main_class,
+                info->main_class_major);
 }

@@ -395,6 +395,9 @@ typedef struct Preflight {
 
         JarInfo *new_info, *old_info;
         unsigned java_major;
+        char *unit;         /* for the Java fix message */
+        char **exec_argv;   /* the unit's ExecStart, for --add-opens */
+        char *java_warning; /* logged by on_preflight_done(), in the main thread */
         struct stat jar_st, db_st;
         bool db_exists;
         char *staged_path, *kept_jar;
@@ -426,6 +429,9 @@ static Preflight *preflight_free(Preflight *p) {
         free(p->secret_file);
         jar_info_free(p->new_info);
         jar_info_free(p->old_info);
+        free(p->unit);
+        strv_free(p->exec_argv);
+        free(p->java_warning);
         free(p->staged_path);
         free(p->kept_jar);
         free(p->error);
@@ -732,7 +738,7 @@ static int preflight_db_run(void *userdata) {
 
         if (stat(p->jar_path, &p->jar_st) < 0)
                 return refuse(p, negative_errno(), "the installed JAR %s is missing: %m", p->jar_path);
-        r = jar_inspect(p->jar_path, JAR_INSPECT_HASH, &p->old_info, &err);
+        r = jar_inspect(p->jar_path, JAR_INSPECT_HASH | JAR_INSPECT_NO_SCAN, &p->old_info, &err);
         if (r < 0)
                 return refuse(
                         p,
@@ -801,12 +807,44 @@ static int preflight_db_run(void *userdata) {
         return write_secret(p);
 }
 
+/* What staging recorded of a staged release's classes (verified.json beside it): with it, pre-flight
+ * does not scan the 400 MB JAR again. Only a record of the SHA-256 pre-flight checks the JAR
+ * against is taken. */
+static bool staged_java_record(const char *jar, const char *sha256, JarInfo *into) {
+        _cleanup_free_ char *dir = path_dirname(jar), *marker = dir ? path_join(dir, "verified.json") : NULL,
+                            *text = NULL;
+        json_object *o, *v;
+        bool ok = false;
+
+        if (!marker || read_full_file(marker, 64 * 1024, &text, NULL) < 0)
+                return false;
+        o = json_tokener_parse(text);
+        if (o && json_object_object_get_ex(o, "sha256", &v) &&
+            streq(strempty(json_object_get_string(v)), sha256) &&
+            json_object_object_get_ex(o, "class_major", &v) && json_object_get_int(v) >= 45) {
+                if (into) {
+                        into->class_major = (unsigned) json_object_get_int(v);
+                        into->java_needed = into->class_major - 44;
+                        if (json_object_object_get_ex(o, "classes", &v))
+                                into->classes = (unsigned) json_object_get_int64(v);
+                        if (json_object_object_get_ex(o, "newest_class", &v) && json_object_get_string(v))
+                                into->newest_class = strdup(json_object_get_string(v));
+                        into->scanned = true;
+                }
+                ok = true;
+        }
+        json_object_put(o);
+        return ok;
+}
+
 static int preflight_run(void *userdata) {
         Preflight *p = userdata;
         _cleanup_free_ char *err = NULL;
         DiskNeed needs[4];
         size_t n_needs = 0;
         struct stat src_st;
+        unsigned need;
+        bool staged;
         int r, cmp;
 
         /* The file itself, not a link that could be pointed elsewhere between check and copy. */
@@ -828,7 +866,9 @@ static int preflight_run(void *userdata) {
         if (S_ISLNK(src_st.st_mode))
                 return refuse(
                         p, -ELOOP, "%s is a symbolic link; give the path of the JAR file itself", p->source_jar);
-        r = jar_inspect(p->source_jar, JAR_INSPECT_HASH, &p->new_info, &err);
+        staged = p->expect_sha256 && staged_java_record(p->source_jar, p->expect_sha256, NULL);
+        r = jar_inspect(
+                p->source_jar, JAR_INSPECT_HASH | (staged ? JAR_INSPECT_NO_SCAN : 0), &p->new_info, &err);
         if (r < 0)
                 return refuse(p, r, "%s: %s", p->source_jar, err ?: strerror(-r));
         if (p->expect_sha256 && !streq(p->new_info->sha256, p->expect_sha256)) {
@@ -846,6 +886,13 @@ static int preflight_run(void *userdata) {
                         p->new_info->sha256,
                         p->expect_sha256);
         }
+        /* The same JAR as staged (same SHA-256): what staging found in its classes holds. */
+        if (staged && !staged_java_record(p->source_jar, p->expect_sha256, p->new_info))
+                return refuse(
+                        p,
+                        -ESTALE,
+                        "the staging record of %s changed during pre-flight; try again",
+                        p->source_jar);
         if (stat(p->source_jar, &src_st) < 0)
                 return refuse(p, negative_errno(), "cannot stat %s: %m", p->source_jar);
         if (stat(p->jar_path, &p->jar_st) < 0)
@@ -855,7 +902,7 @@ static int preflight_run(void *userdata) {
 
         free(err);
         err = NULL;
-        r = jar_inspect(p->jar_path, JAR_INSPECT_HASH, &p->old_info, &err);
+        r = jar_inspect(p->jar_path, JAR_INSPECT_HASH | JAR_INSPECT_NO_SCAN, &p->old_info, &err);
         if (r < 0)
                 return refuse(
                         p,
@@ -902,20 +949,41 @@ static int preflight_run(void *userdata) {
         r = java_feature_version(p->java_path, &p->java_major, &err);
         if (r < 0)
                 return refuse(p, r, "%s", err ?: "cannot tell the unit's Java version");
-        if (p->new_info->java_needed > p->java_major)
+        /* The highest class-file version among the JAR's classes is what the JVM enforces (the
+         * main class is a gen-class stub at 49); Metabase's table is the cross-check. */
+        _cleanup_free_ char *table_warning = NULL;
+        need = jar_java_needed(p->new_info, &table_warning);
+        if (need > p->java_major) {
+                _cleanup_free_ char *why = jar_java_reason(p->new_info, need),
+                                    *fix = java_fix_message(need, p->unit, p->jar_path);
                 return refuse(
                         p,
                         -ENOEXEC,
-                        "%s needs Java %u (its main class %s has class-file version %u) but the unit runs Java %u "
-                        "(%s); install Java %u (apt install openjdk-%u-jre-headless) and point ExecStart at it first",
+                        "%s needs Java %u (%s) but the unit runs Java %u (%s); %s",
                         p->new_info->tag,
-                        p->new_info->java_needed,
-                        p->new_info->main_class,
-                        p->new_info->class_major,
+                        need,
+                        strempty(why),
                         p->java_major,
                         p->java_path,
-                        p->new_info->java_needed,
-                        p->new_info->java_needed);
+                        strempty(fix));
+        }
+        /* Metabase's instructions run v0.53 and later with --add-opens java.base/java.nio=ALL-UNNAMED:
+         * without it, a warning (the admin's command line is theirs), not a refusal. */
+        _cleanup_free_ char *opens_warning = NULL;
+        if (jar_wants_add_opens(&p->new_info->version) && !java_argv_has_add_opens(p->exec_argv))
+                opens_warning = strdup_printf(
+                        "%s's ExecStart lacks '--add-opens %s', with which Metabase says to run %s and later "
+                        "('java --add-opens %s -jar metabase.jar'); add it before -jar",
+                        strempty(p->unit),
+                        JAVA_ADD_OPENS_NIO,
+                        "v0.53",
+                        JAVA_ADD_OPENS_NIO);
+        if (table_warning || opens_warning)
+                p->java_warning = strdup_printf(
+                        "%s%s%s",
+                        strempty(table_warning),
+                        table_warning && opens_warning ? "; " : "",
+                        strempty(opens_warning));
 
         r = preflight_check_db(p);
         if (r < 0)
@@ -953,14 +1021,16 @@ static int preflight_run(void *userdata) {
                                 needs[i].free >> 20);
 
         p->summary = strdup_printf(
-                "%s %s -> %s (needs Java %u, unit has Java %u; JAR sha256 %s; database %s)",
+                "%s %s -> %s (needs Java %u, unit has Java %u; JAR sha256 %s; database %s)%s%s",
                 p->kind == OPERATION_UPGRADE ? "upgrade" : "rollback",
                 p->old_info->tag,
                 p->new_info->tag,
-                p->new_info->java_needed,
+                need,
                 p->java_major,
                 p->new_info->sha256,
-                p->db_file && !p->db_exists ? "none yet" : p->db_desc);
+                p->db_file && !p->db_exists ? "none yet" : p->db_desc,
+                p->java_warning ? "; warning: " : "",
+                strempty(p->java_warning));
         r = write_secret(p);
         if (r < 0)
                 return r;
@@ -1067,8 +1137,8 @@ static void on_db_preflight(int r, DbReport *report, void *userdata) {
                         RESULT_REFUSED,
                         "Metabase's migration lock (DATABASECHANGELOGLOCK) in %s is held by %s: a Metabase is "
                         "migrating this database now, or one was stopped in the middle of a migration. When no "
-                        "Metabase runs against it, release the lock with 'java -jar metabase.jar migrate "
-                        "release-locks' (or UPDATE DATABASECHANGELOGLOCK SET LOCKED = FALSE, LOCKGRANTED = NULL, "
+                        "Metabase runs against it, release the lock with 'java --add-opens "
+                        "java.base/java.nio=ALL-UNNAMED -jar metabase.jar migrate release-locks' (or UPDATE DATABASECHANGELOGLOCK SET LOCKED = FALSE, LOCKGRANTED = NULL, "
                         "LOCKEDBY = NULL WHERE ID = 1) and try again, or use --force",
                         op->db_desc,
                         report->lock_holder);
@@ -1122,6 +1192,8 @@ static void on_preflight_done(int r, void *userdata) {
         /* Even a failed pre-flight may have staged a copy: engine_finish() removes it. */
         op->staged_path = TAKE_PTR(p->staged_path);
         op->kept_jar = TAKE_PTR(p->kept_jar);
+        if (p->java_warning)
+                log_warning("Pre-flight: %s", p->java_warning);
         if (r < 0) {
                 engine_fail(m, RESULT_REFUSED, "%s", p->error ?: strerror(-r));
                 preflight_free(p);
@@ -1219,6 +1291,8 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         p->dry_run = m->dry_run;
         p->jar_path = strdup(jar);
         p->java_path = strdup(strempty(info->exec_path));
+        p->exec_argv = strv_copy(info->exec_argv);
+        p->unit = strdup(strempty(op->unit));
         p->backup_dir = strdup(m->config->backup.dir);
         p->state_dir = strdup(m->config->state_dir);
         free(op->jar_path); /* "" until now, for the journal */

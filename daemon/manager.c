@@ -240,7 +240,7 @@ static void manager_update_from_unit(Manager *m) {
                 st.st_ino != m->jar_stat.st_ino || st.st_dev != m->jar_stat.st_dev ||
                 st.st_size != m->jar_stat.st_size || st.st_mtim.tv_sec != m->jar_stat.st_mtim.tv_sec ||
                 st.st_mtim.tv_nsec != m->jar_stat.st_mtim.tv_nsec || !m->installed_version) {
-                if (jar_inspect(jar, 0, &info, NULL) >= 0) {
+                if (jar_inspect(jar, JAR_INSPECT_NO_SCAN, &info, NULL) >= 0) {
                         (void) free_and_strdup(&m->installed_version, info->tag);
                         m->jar_stat = st;
                 } else {

@@ -584,8 +584,10 @@ typedef struct VerifyWork {
         Manager *m;
         Stage *s;
         char *java_path;
+        char *unit, *jar; /* for the fix message */
         char *signing_key;
         char *error;
+        char *warning; /* logged by on_verify_done(), in the main thread */
         bool refused;
 } VerifyWork;
 
@@ -656,7 +658,8 @@ static int verify_run(void *userdata) {
         Stage *s = w->s;
         _cleanup_free_ char *err = NULL, *json = NULL, *marker = NULL;
         JarInfo *info = NULL;
-        unsigned java = 0;
+        json_object *o;
+        unsigned java = 0, need;
         int r;
 
         w->refused = true;
@@ -683,34 +686,49 @@ static int verify_run(void *userdata) {
                 jar_info_free(info);
                 return -EBADMSG;
         }
+        /* The scan of every class ran here, in the worker: recorded in verified.json, so that
+         * pre-flight of this staged release does not scan again. */
+        need = jar_java_needed(info, &w->warning);
         if (w->java_path) {
                 free(err);
                 err = NULL;
                 r = java_feature_version(w->java_path, &java, &err);
-                if (r >= 0 && info->java_needed > java) {
+                if (r >= 0 && need > java) {
+                        _cleanup_free_ char *fix = java_fix_message(need, w->unit, w->jar),
+                                            *why = jar_java_reason(info, need);
                         w->error = strdup_printf(
-                                "%s needs Java %u but the unit runs Java %u (%s); install Java %u "
-                                "(apt install openjdk-%u-jre-headless) and point ExecStart at it",
+                                "%s needs Java %u (%s) but the unit runs Java %u (%s); %s",
                                 s->version,
-                                info->java_needed,
+                                need,
+                                strempty(why),
                                 java,
                                 w->java_path,
-                                info->java_needed,
-                                info->java_needed);
+                                strempty(fix));
                         jar_info_free(info);
                         return -ENOEXEC;
                 }
         }
-        json = strdup_printf(
-                "{\"version\":\"%s\",\"sha256\":\"%s\",\"size\":%" PRIu64
-                ",\"java_needed\":%u,\"checksum\":%s,\"signature\":%s,\"verified_usec\":%" PRIu64 "}\n",
-                s->version,
-                s->got_sha,
-                s->size,
-                info->java_needed,
-                s->has_published_sha ? "true" : "false",
-                isempty(w->signing_key) ? "false" : "true",
-                now_realtime_usec());
+        o = json_object_new_object();
+        if (!o || json_object_object_add(o, "version", json_object_new_string(s->version)) < 0 ||
+            json_object_object_add(o, "sha256", json_object_new_string(s->got_sha)) < 0 ||
+            json_object_object_add(o, "size", json_object_new_uint64(s->size)) < 0 ||
+            json_object_object_add(o, "java_needed", json_object_new_int((int) need)) < 0 ||
+            json_object_object_add(o, "class_major", json_object_new_int((int) info->class_major)) < 0 ||
+            json_object_object_add(o, "main_class_major", json_object_new_int((int) info->main_class_major)) <
+                    0 ||
+            json_object_object_add(o, "classes", json_object_new_int64(info->classes)) < 0 ||
+            json_object_object_add(
+                    o, "newest_class", info->newest_class ? json_object_new_string(info->newest_class) : NULL) <
+                    0 ||
+            json_object_object_add(o, "checksum", json_object_new_boolean(s->has_published_sha)) < 0 ||
+            json_object_object_add(o, "signature", json_object_new_boolean(!isempty(w->signing_key))) < 0 ||
+            json_object_object_add(o, "verified_usec", json_object_new_uint64(now_realtime_usec())) < 0) {
+                json_object_put(o);
+                jar_info_free(info);
+                return -ENOMEM;
+        }
+        json = strdup_printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        json_object_put(o);
         jar_info_free(info);
         marker = path_join(s->dir, "verified.json");
         w->refused = false;
@@ -726,11 +744,16 @@ static void on_verify_done(int r, void *userdata) {
         VerifyWork *w = userdata;
         Manager *m = w->m;
 
+        if (w->warning)
+                log_warning("Staging %s: %s", w->s->version, w->warning);
         if (r < 0)
                 stage_fail(m, w->refused, "%s", strempty(w->error));
         else
                 stage_finish(m, 0);
         free(w->java_path);
+        free(w->unit);
+        free(w->jar);
+        free(w->warning);
         free(w->signing_key);
         free(w->error);
         free(w);
@@ -754,9 +777,15 @@ static void stage_verify(Manager *m) {
         w->s = s;
         w->java_path = m->unit && m->unit->exec_path ? strdup(m->unit->exec_path) : NULL;
         w->signing_key = strdup(strempty(m->config->releases.signing_key));
+        w->unit = strdup(strempty(m->config->service.unit));
+        w->jar = strdup(
+                !isempty(m->config->service.jar) ? m->config->service.jar
+                                                 : strempty(m->unit ? unit_info_jar(m->unit) : NULL));
         r = worker_run(m->event, verify_run, on_verify_done, w);
         if (r < 0) {
                 free(w->java_path);
+                free(w->unit);
+                free(w->jar);
                 free(w->signing_key);
                 free(w);
                 stage_fail(m, false, "cannot start the verification: %s", strerror(-r));

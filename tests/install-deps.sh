@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
         # build
         gcc meson ninja-build pkg-config
-        libsystemd-dev libyaml-dev libjson-c-dev libzip-dev libssl-dev libcurl4-openssl-dev libpq-dev
+        libsystemd-dev libyaml-dev libjson-c-dev libzip-dev zlib1g-dev libssl-dev libcurl4-openssl-dev libpq-dev
         libmariadb-dev
         # man pages, bash completion; the Debian package and its checks
         scdoc bash-completion dpkg-dev debhelper lintian

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target for jar_inspect_fd(). Two kinds of input:
  *  - anything: the input is the file (a memfd), which exercises the handling of broken archives;
- *  - 'S', 8 bytes of class-file header, version.properties, NUL, META-INF/MANIFEST.MF: we build a
- *    valid JAR from the parts first (with metabase/core.class), so that the parsers of the two text
- *    files get fuzzed too; mutating a real archive mostly breaks its CRCs.
+ *  - 'S', 8 bytes of class-file header, version.properties, NUL, META-INF/MANIFEST.MF[, NUL,
+ *    classes]: we build a valid JAR from the parts first (with metabase/core.class), so that the
+ *    parsers of the two text files get fuzzed too; mutating a real archive mostly breaks its CRCs.
+ *    The optional tail is the content of more classes, deflated and stored, and of a
+ *    multi-release copy, for the class scan.
  * Either way the JAR must be accepted or refused with a message, without crashing or leaking.
  * Seeds: gen-jar-seed. */
 #include <fcntl.h>
@@ -51,10 +53,17 @@ static int open_structured(const uint8_t *data, size_t size) {
         }
 
         nul = memchr(rest, 0, n);
+        const uint8_t *manifest = nul ? nul + 1 : rest + n, *end = data + size;
+        const uint8_t *nul2 = memchr(manifest, 0, (size_t) (end - manifest));
+        const uint8_t *tail = nul2 ? nul2 + 1 : end;
+        size_t tail_n = (size_t) (end - tail), half = tail_n / 2;
         const JarFixtureEntry entries[] = {
                 {"version.properties", rest, nul ? (size_t) (nul - rest) : n, false},
-                {"META-INF/MANIFEST.MF", nul ? nul + 1 : rest + n, nul ? n - (size_t) (nul + 1 - rest) : 0, false},
+                {"META-INF/MANIFEST.MF", manifest, (size_t) ((nul2 ?: end) - manifest), false},
                 {"metabase/core.class", data + 1, 8, true},
+                {"metabase/util/a.class", tail, half, false},
+                {"metabase/util/b.class", tail + half, tail_n - half, true},
+                {"META-INF/versions/21/metabase/util/a.class", tail, tail_n, false},
         };
         if (jar_fixture_write(path, entries, ELEMENTSOF(entries)) < 0)
                 abort();
@@ -99,7 +108,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         if (!info || error || !info->tag || !mb_version_is_valid(info->tag) || !info->main_class ||
             info->class_major < 45 || info->java_needed != info->class_major - 44 || !info->has_sha256 ||
-            !sha256_hex_is_valid(info->sha256) || info->size != (uint64_t) st.st_size)
+            !sha256_hex_is_valid(info->sha256) || info->size != (uint64_t) st.st_size || !info->scanned ||
+            info->class_major < info->main_class_major || (info->newest_class && info->classes == 0) ||
+            jar_java_needed(info, NULL) < info->java_needed)
                 abort();
         jar_info_free(info);
         return 0;

@@ -37,6 +37,31 @@ int main(int argc, char *argv[]) {
                         return 1;
                 }
         }
+        /* Releases as Metabase builds them: a gen-class stub at 49, the rest at the Java needed. */
+        {
+                static const JarFixtureClass java11[] = {
+                        {"clojure/core__init.class", 52},
+                        {"metabase/util/Native.class", 55},
+                };
+                static const JarFixtureClass java21[] = {
+                        {"metabase/util/Native.class", 65},
+                        {"META-INF/versions/22/metabase/util/Native.class", 66},
+                        {"module-info.class", 67},
+                };
+                int r;
+
+                (void) snprintf(path, sizeof(path), "%s/release-stub49.jar", argv[1]);
+                r = jar_fixture_write_release(path, "v0.52.9", "metabase.core.bootstrap", 49, java11, 2, false);
+                if (r >= 0) {
+                        (void) snprintf(path, sizeof(path), "%s/release-java21-mr.jar", argv[1]);
+                        r = jar_fixture_write_release(
+                                path, "v0.56.3", "metabase.core.bootstrap", 49, java21, 3, true);
+                }
+                if (r < 0) {
+                        fprintf(stderr, "Failed to write %s: %s\n", path, strerror(-r));
+                        return 1;
+                }
+        }
         /* Structured seeds for fuzz-jar (see there): 'S', class header, properties, NUL, manifest. */
         static const struct {
                 const char *name;
@@ -52,6 +77,11 @@ int main(int argc, char *argv[]) {
                      "S\xCA\xFE\xBA\xBE\x00\x00\x00\x37"
                      "tag = v1.49.10.2\r\n\0"
                      "Manifest-Version: 1.0\nClass-Path: a.jar\n b.jar\nMain-Class: metabase.\n core\n"),
+                SEED("structured-classes",
+                     "S\xCA\xFE\xBA\xBE\x00\x00\x00\x31"
+                     "tag=v0.53.1\n\0"
+                     "Main-Class: metabase.core\n\n\0"
+                     "\xCA\xFE\xBA\xBE\x00\x00\x00\x37\x01\x02\xCA\xFE\xBA\xBE\x00\x00\x00\x41\x03\x04"),
 #undef SEED
         };
         for (size_t i = 0; i < sizeof(structured) / sizeof(structured[0]); i++) {

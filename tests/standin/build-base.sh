@@ -35,6 +35,23 @@ javac --release 11 -encoding UTF-8 -Xlint:all,-path -Werror -cp "$h2" -d "$tmp/c
     "$here/src/metabase/core.java" || die "javac failed"
 [[ -f $tmp/classes/metabase/core.class ]] || die "javac produced no metabase/core.class"
 
+# The Main-Class stubs, one per era of Metabase's uberjar.clj (make-jar.sh names the
+# release's in the manifest): compiled for Java 8, then stamped at class-file version 49
+# as Clojure's gen-class writes them. Compiled apart: package metabase.core would clash
+# with the class metabase.core at compile time (not at run time).
+for main in metabase.bootstrap metabase.core.bootstrap; do
+        pkg=${main%.*} cls=${main##*.}
+        dir=$tmp/stub-src/${pkg//.//}
+        mkdir -p "$dir"
+        sed "s/@PACKAGE@/$pkg/; s/@CLASS@/$cls/g" "$here/src/stub/bootstrap.java.in" >"$dir/$cls.java"
+        javac --release 8 -encoding UTF-8 -Xlint:all,-options -Werror -d "$tmp/classes" "$dir/$cls.java" \
+                || die "javac failed for the stub $main"
+        f=$tmp/classes/${main//.//}.class
+        javap -v "$f" >"$tmp/stub.javap" || die "javap failed"
+        ! grep -q invokedynamic "$tmp/stub.javap" || die "the stub $main uses invokedynamic, which class file 49 cannot"
+        printf '\x00\x31' | dd of="$f" bs=1 seek=6 count=2 conv=notrunc status=none
+done
+
 # Each driver's classes and its META-INF/services registration; not its manifest or
 # any signature files. All drivers register in META-INF/services/java.sql.Driver: the
 # registrations are concatenated, not overwritten.

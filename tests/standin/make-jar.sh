@@ -3,7 +3,9 @@
 #
 # make-jar.sh --base BASE.jar --out OUT.jar --version vX.Y.Z [options]
 # Writes a stand-in Metabase release JAR: the base JAR (build-base.sh) plus
-# version.properties, standin.properties (the failure knobs) and a manifest.
+# version.properties, standin.properties (the failure knobs) and a manifest whose
+# Main-Class is, as in real Metabase, a stub at class-file version 49 (Clojure's
+# gen-class) in front of classes at the Java the release needs.
 set -euo pipefail
 
 usage() {
@@ -17,7 +19,8 @@ usage: make-jar.sh --base BASE.jar --out OUT.jar --version vX.Y.Z [options]
   --migration-work W   cpu | server | idle: what works during a migration
                        (default: cpu on H2, server on PostgreSQL/MariaDB)
   --crash-after-ms N   crash-after-ready: exit 1 N ms after ready  (default 1500)
-  --java N             claim Java N: main class file major = 44+N  (default: 11)
+  --java N             the stand-in's classes at class-file major 44+N (default: as
+                       compiled, 55 = Java 11); the Main-Class stub stays at 49
   --pad-mb N           add N MiB of random data, stored (standin/padding.bin)
   --hash H             version.properties hash  (default: sha1 of the version)
   --date D             version.properties date  (default: today, UTC)
@@ -53,6 +56,7 @@ done
 
 [[ -n $base && -n $out && -n $version ]] || { echo "make-jar.sh: --base, --out and --version are required" >&2; usage; }
 [[ -f $base ]] || die "base JAR $base not found (build it with build-base.sh)"
+base=$(cd "$(dirname "$base")" && pwd)/$(basename "$base")
 [[ -d $(dirname "$out") ]] || die "directory of $out does not exist"
 [[ $version =~ ^v[01]\.([0-9]+)\.[0-9]+(\.[0-9]+)?$ ]] || die "bad --version '$version' (want v0.M.m or v0.M.m.h)"
 major=${BASH_REMATCH[1]}
@@ -78,9 +82,22 @@ stage=$tmp/stage
 mkdir -p "$stage/META-INF"
 files=(META-INF/MANIFEST.MF version.properties standin.properties)
 
+# Main-Class per era of Metabase's bin/build/src/build/uberjar.clj: metabase.core (a
+# gen-class itself), then the stubs metabase.bootstrap and metabase.core.bootstrap. The
+# era boundaries (v0.46, v0.52) are approximate; only the shape matters here. Before
+# v0.46 the stand-in's own metabase.core is the Main-Class.
+if ((major >= 52)); then
+    main=metabase.core.bootstrap
+elif ((major >= 46)); then
+    main=metabase.bootstrap
+else
+    main=metabase.core
+fi
+[[ $main == metabase.core ]] || unzip -Z1 "$base" "${main//.//}.class" >/dev/null 2>&1 \
+    || die "$base has no ${main//.//}.class (rebuild it with build-base.sh)"
 cat >"$stage/META-INF/MANIFEST.MF" <<MF
 Manifest-Version: 1.0
-Main-Class: metabase.core
+Main-Class: $main
 Implementation-Title: Metabase stand-in
 Implementation-Version: $version
 
@@ -97,15 +114,20 @@ printf 'tag=%s\nhash=%s\nbranch=release-x.%s.x\ndate=%s\n' \
 } >"$stage/standin.properties"
 
 if [[ -n $java ]]; then
-    # Bytes 6-7 of a class file: its major version, big-endian.
-    mkdir -p "$stage/metabase"
-    unzip -p "$base" metabase/core.class >"$stage/metabase/core.class" || die "$base has no metabase/core.class"
-    [[ $(head -c4 "$stage/metabase/core.class" | od -An -tx1 | tr -d ' \n') == cafebabe ]] \
-        || die "metabase/core.class in $base is not a class file"
+    # The stand-in's own classes (everything under metabase/ but the Main-Class stubs)
+    # at 44+N: bytes 6-7 of a class file are its major version, big-endian. The JDBC
+    # drivers' classes keep theirs (H2's are at 55).
     cls=$((44 + java))
-    printf '%b' "$(printf '\\x%02x\\x%02x' $((cls >> 8)) $((cls & 255)))" |
-        dd of="$stage/metabase/core.class" bs=1 seek=6 count=2 conv=notrunc status=none
-    files+=(metabase/core.class)
+    mapfile -t own < <(unzip -Z1 "$base" 'metabase/*.class' | grep -v -e '^metabase/bootstrap\.class$' \
+        -e '^metabase/core/bootstrap\.class$')
+    ((${#own[@]} > 0)) || die "$base has no stand-in classes under metabase/"
+    (cd "$stage" && unzip -q "$base" "${own[@]}") || die "cannot extract the stand-in's classes from $base"
+    for c in "${own[@]}"; do
+        [[ $(head -c4 "$stage/$c" | od -An -tx1 | tr -d ' \n') == cafebabe ]] || die "$c in $base is not a class file"
+        printf '%b' "$(printf '\\x%02x\\x%02x' $((cls >> 8)) $((cls & 255)))" |
+            dd of="$stage/$c" bs=1 seek=6 count=2 conv=notrunc status=none
+    done
+    files+=("${own[@]}")
 fi
 if [[ -n $pad_mb ]] && ((pad_mb > 0)); then
     mkdir -p "$stage/standin"

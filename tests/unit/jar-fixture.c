@@ -48,6 +48,72 @@ fail:
         return -EIO;
 }
 
+static void class_file_fill(unsigned char *class_file, size_t size, unsigned major) {
+        static const unsigned char magic[4] = {0xCA, 0xFE, 0xBA, 0xBE};
+
+        memcpy(class_file, magic, sizeof(magic));
+        class_file[4] = class_file[5] = 0;
+        class_file[6] = (unsigned char) (major >> 8);
+        class_file[7] = (unsigned char) major;
+        /* Some constant-pool-ish bytes after the header, so the entry compresses. */
+        for (size_t i = 8; i < size; i++)
+                class_file[i] = (unsigned char) (i % 7);
+}
+
+int jar_fixture_write_release(
+        const char *path,
+        const char *tag,
+        const char *main_class,
+        unsigned main_major,
+        const JarFixtureClass *classes,
+        size_t n_classes,
+        bool store) {
+        unsigned char main_file[64], *class_files = NULL;
+        char properties[256], manifest[1024], class_name[512];
+        JarFixtureEntry *entries;
+        size_t n = 0;
+        int r;
+
+        entries = calloc(n_classes + 4, sizeof(JarFixtureEntry));
+        class_files = calloc(n_classes + 1, 64);
+        if (!entries || !class_files) {
+                free(entries);
+                free(class_files);
+                return -ENOMEM;
+        }
+
+        entries[n++] = (JarFixtureEntry){"META-INF/", NULL, 0, false};
+        (void) snprintf(
+                properties, sizeof(properties), "date=2025-08-01\ntag=%s\nhash=0123abc", tag ?: "v0.50.1");
+        entries[n++] = (JarFixtureEntry){"version.properties", properties, strlen(properties), store};
+        (void) snprintf(
+                manifest,
+                sizeof(manifest),
+                "Manifest-Version: 1.0\r\nMulti-Release: true\r\nMain-Class: %s\r\n\r\n",
+                main_class);
+        entries[n++] = (JarFixtureEntry){"META-INF/MANIFEST.MF", manifest, strlen(manifest), store};
+        r = snprintf(class_name, sizeof(class_name), "%s.class", main_class);
+        if (r < 0 || (size_t) r >= sizeof(class_name)) {
+                free(entries);
+                free(class_files);
+                return -EINVAL;
+        }
+        for (char *c = class_name; *c; c++)
+                if (*c == '.' && strcmp(c, ".class") != 0)
+                        *c = '/';
+        class_file_fill(main_file, sizeof(main_file), main_major);
+        entries[n++] = (JarFixtureEntry){class_name, main_file, sizeof(main_file), store};
+        for (size_t i = 0; i < n_classes; i++) {
+                class_file_fill(class_files + 64 * i, 64, classes[i].major);
+                entries[n++] = (JarFixtureEntry){classes[i].name, class_files + 64 * i, 64, store};
+        }
+
+        r = jar_fixture_write(path, entries, n);
+        free(entries);
+        free(class_files);
+        return r;
+}
+
 int jar_fixture_write_metabase(
         const char *path, const char *tag, const char *main_class, unsigned major, bool store) {
         unsigned char class_file[64] = {

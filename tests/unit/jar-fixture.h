@@ -22,3 +22,19 @@ int jar_fixture_write(const char *path, const JarFixtureEntry *entries, size_t n
  * 'store' writes every entry uncompressed. */
 int jar_fixture_write_metabase(
         const char *path, const char *tag, const char *main_class, unsigned major, bool store);
+
+typedef struct JarFixtureClass {
+        const char *name; /* the entry, e.g. "metabase/util__init.class" */
+        unsigned major;   /* class-file major version */
+} JarFixtureClass;
+
+/* Like jar_fixture_write_metabase() (the main class at 'main_major'), plus the given classes:
+ * a release as Metabase builds it, a gen-class main class at 49 and the rest at the Java it needs. */
+int jar_fixture_write_release(
+        const char *path,
+        const char *tag,
+        const char *main_class,
+        unsigned main_major,
+        const JarFixtureClass *classes,
+        size_t n_classes,
+        bool store);

@@ -503,6 +503,360 @@ static void test_not_regular(void **state) {
         free(sock);
 }
 
+static void read_whole(const char *path, char **ret, size_t *ret_size) {
+        FILE *f = fopen(path, "re");
+        long n;
+
+        assert_non_null(f);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        n = ftell(f);
+        assert_true(n > 0);
+        rewind(f);
+        *ret = malloc((size_t) n);
+        assert_non_null(*ret);
+        assert_int_equal(fread(*ret, 1, (size_t) n, f), (size_t) n);
+        assert_int_equal(fclose(f), 0);
+        *ret_size = (size_t) n;
+}
+
+/* Real Metabase: the Main-Class is a Clojure gen-class stub at 49, the rest at the Java the
+ * release needs (55 = Java 11 for v0.44-v0.52). The stub alone would say "Java 5". */
+static void test_gen_class_stub_java11(void **state) {
+        static const JarFixtureClass classes[] = {
+                {"clojure/core__init.class", 52},
+                {"metabase/core/core__init.class", 52},
+                {"com/example/Driver.class", 55},
+                {"org/example/Old.class", 50},
+        };
+        char *path = tmp_path("stub11.jar");
+        JarInfo *info = NULL;
+        char *error = NULL;
+
+        for (int store = 0; store <= 1; store++) {
+                assert_int_equal(
+                        jar_fixture_write_release(
+                                path, "v0.52.9", "metabase.core.bootstrap", 49, classes, ELEMENTSOF(classes), store),
+                        0);
+                assert_int_equal(jar_inspect(path, 0, &info, &error), 0);
+                assert_null(error);
+                assert_string_equal(info->main_class, "metabase.core.bootstrap");
+                assert_int_equal(info->main_class_major, 49);
+                assert_int_equal(info->class_major, 55);
+                assert_int_equal(info->java_needed, 11);
+                assert_string_equal(info->newest_class, "com/example/Driver.class");
+                assert_int_equal(info->classes, 5);
+                assert_true(info->scanned);
+                assert_int_equal(jar_java_for_version(&info->version), 11);
+                info = jar_info_free(info);
+
+                /* A staged release's recorded figure is used instead: no scan. */
+                assert_int_equal(jar_inspect(path, JAR_INSPECT_NO_SCAN, &info, &error), 0);
+                assert_false(info->scanned);
+                assert_int_equal(info->class_major, 49);
+                assert_int_equal(info->classes, 0);
+                info = jar_info_free(info);
+        }
+        free(path);
+}
+
+/* One class at 65 is enough: the JVM refuses it on Java 17 when it is loaded. */
+static void test_one_class_java21(void **state) {
+        static const JarFixtureClass classes[] = {
+                {"clojure/core__init.class", 52},
+                {"metabase/util/Native.class", 65},
+                {"metabase/server/Other.class", 55},
+        };
+        char *path = tmp_path("one21.jar");
+        JarInfo *info = NULL;
+
+        assert_int_equal(
+                jar_fixture_write_release(
+                        path, "v0.53.1", "metabase.core.bootstrap", 49, classes, ELEMENTSOF(classes), false),
+                0);
+        assert_int_equal(jar_inspect(path, 0, &info, NULL), 0);
+        assert_int_equal(info->class_major, 65);
+        assert_int_equal(info->java_needed, 21);
+        assert_string_equal(info->newest_class, "metabase/util/Native.class");
+        jar_info_free(info);
+        free(path);
+}
+
+/* The copies of a multi-release JAR for newer Javas are only loaded by those Javas; a module
+ * descriptor is never loaded from the class path; what is no class file says nothing. */
+static void test_multi_release_ignored(void **state) {
+        static const unsigned char not_a_class[] = "<?xml version=\"1.0\"?>";
+        static const unsigned char short_class[] = {0xCA, 0xFE};
+        static const JarFixtureClass classes[] = {
+                {"com/example/Lib.class", 55},
+                {"META-INF/versions/22/com/example/Lib.class", 66},
+                {"META-INF/versions/21/com/example/Fast.class", 65},
+                {"module-info.class", 67},
+                {"com/example/module-info.class", 67},
+        };
+        char *path = tmp_path("mr.jar"), *odd = tmp_path("odd.jar");
+        JarInfo *info = NULL;
+
+        assert_int_equal(
+                jar_fixture_write_release(
+                        path, "v0.50.3", "metabase.core", 49, classes, ELEMENTSOF(classes), false),
+                0);
+        assert_int_equal(jar_inspect(path, 0, &info, NULL), 0);
+        assert_int_equal(info->class_major, 55);
+        assert_int_equal(info->java_needed, 11);
+        assert_int_equal(info->classes, 2);
+        info = jar_info_free(info);
+
+        {
+                unsigned char cls[16] = {0xCA, 0xFE, 0xBA, 0xBE, 0, 0, 0, 52};
+                const JarFixtureEntry entries[] = {
+                        {"version.properties", "tag=v0.43.1\n", 12, false},
+                        {"META-INF/MANIFEST.MF", "Main-Class: metabase.core\n\n", 27, false},
+                        {"metabase/core.class", cls, sizeof(cls), false},
+                        {"data/example.class", not_a_class, sizeof(not_a_class), false},
+                        {"data/short.class", short_class, sizeof(short_class), true},
+                        {"data/empty.class", "", 0, false},
+                        {".class", cls, sizeof(cls), false},
+                };
+                assert_int_equal(jar_fixture_write(odd, entries, ELEMENTSOF(entries)), 0);
+                assert_int_equal(jar_inspect(odd, 0, &info, NULL), 0);
+                assert_int_equal(info->class_major, 52);
+                assert_int_equal(info->java_needed, 8);
+                assert_int_equal(info->classes, 1);
+                assert_int_equal(jar_java_for_version(&info->version), 8);
+                jar_info_free(info);
+        }
+        free(path);
+        free(odd);
+}
+
+static void test_java_for_version(void **state) {
+        static const struct {
+                const char *v;
+                unsigned java;
+        } table[] = {
+                {"v0.43.7", 8},
+                {"v0.44.0", 11},
+                {"v1.47.2", 11},
+                {"v0.52.9.4", 11},
+                {"v0.53.0", 21},
+                {"v1.57.1.1", 21},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                MbVersion v;
+                assert_int_equal(mb_version_parse(table[i].v, &v), 0);
+                assert_int_equal(jar_java_for_version(&v), table[i].java);
+        }
+}
+
+static void write_le16(unsigned char *p, unsigned v) {
+        p[0] = (unsigned char) v;
+        p[1] = (unsigned char) (v >> 8);
+}
+
+static void write_le32(unsigned char *p, uint32_t v) {
+        write_le16(p, v & 0xFFFF);
+        write_le16(p + 2, v >> 16);
+}
+
+static void write_le64(unsigned char *p, uint64_t v) {
+        write_le32(p, (uint32_t) v);
+        write_le32(p + 4, (uint32_t) (v >> 32));
+}
+
+/* Broken and hostile archives fail with a message, fast. */
+static void test_hostile(void **state) {
+        static const JarFixtureClass classes[] = {
+                {"metabase/util/Native.class", 55},
+        };
+        char *path = tmp_path("hostile.jar"), *good = tmp_path("hostile-src.jar"), *data, *p;
+        size_t n;
+
+        /* A class whose deflate data is broken (an invalid block type). */
+        assert_int_equal(
+                jar_fixture_write_release(
+                        good, "v0.50.1", "metabase.core", 49, classes, ELEMENTSOF(classes), false),
+                0);
+        read_whole(good, &data, &n);
+        p = memmem(data, n, "metabase/util/Native.class", 26);
+        assert_non_null(p);
+        assert_int_equal(memcmp(p - 30, "PK\3\4", 4), 0);
+        p[26 + ((unsigned char) p[-2] | (unsigned char) p[-1] << 8)] = 0x07;
+        write_file(path, data, n);
+        assert_inspect_fails(path, -EBADMSG, "metabase/util/Native.class is damaged");
+        free(data);
+
+        /* A central directory that says it is 2 GB. */
+        read_whole(good, &data, &n);
+        assert_int_equal(memcmp(data + n - 22, "PK\5\6", 4), 0);
+        write_le32((unsigned char *) data + n - 22 + 12, 0x7FFFFFFF);
+        write_file(path, data, n);
+        assert_inspect_fails(path, -EBADMSG, "central directory is 2147483647 bytes");
+        free(data);
+
+        /* A ZIP64 end record that claims a billion entries. */
+        {
+                unsigned char z[56 + 20 + 22] = {};
+                unsigned char *e64 = z, *loc = z + 56, *eocd = z + 76;
+
+                write_le32(e64, 0x06064b50);
+                write_le64(e64 + 4, 44);
+                write_le64(e64 + 24, 1000000000);
+                write_le64(e64 + 32, 1000000000);
+                write_le64(e64 + 40, 46);
+                write_le32(loc, 0x07064b50);
+                write_le64(loc + 8, 0);
+                write_le32(loc + 16, 1);
+                write_le32(eocd, 0x06054b50);
+                write_le16(eocd + 8, 0xFFFF);
+                write_le16(eocd + 10, 0xFFFF);
+                write_le32(eocd + 12, 0xFFFFFFFF);
+                write_le32(eocd + 16, 0xFFFFFFFF);
+                write_file(path, z, sizeof(z));
+                assert_inspect_fails(path, -EBADMSG, "says it has 1000000000 entries");
+        }
+
+        /* An entry name longer than any class path. */
+        {
+                char *name = malloc(5001);
+                assert_non_null(name);
+                memset(name, 'a', 5000);
+                memcpy(name + 4994, ".class", 7);
+                const JarFixtureEntry entries[] = {
+                        {"version.properties", "tag=v0.50.1\n", 12, false},
+                        {"META-INF/MANIFEST.MF", "Main-Class: metabase.core\n\n", 27, false},
+                        {"metabase/core.class", "\xCA\xFE\xBA\xBE\0\0\0\x31", 8, false},
+                        {name, "x", 1, false},
+                };
+                assert_int_equal(jar_fixture_write(path, entries, ELEMENTSOF(entries)), 0);
+                assert_inspect_fails(path, -EBADMSG, "entry name longer than 4096 bytes");
+                free(name);
+        }
+
+        /* A class-file version no Java has. */
+        {
+                static const JarFixtureClass bad[] = {{"x/Y.class", 0xFFFF}};
+                assert_int_equal(
+                        jar_fixture_write_release(path, "v0.50.1", "metabase.core", 49, bad, 1, true), 0);
+                assert_inspect_fails(path, -EBADMSG, "x/Y.class has an invalid class-file version 65535");
+        }
+
+        free(path);
+        free(good);
+}
+
+/* Many classes: all are read, each only as far as its header. */
+static void test_many_classes(void **state) {
+        const size_t n = 20000;
+        JarFixtureClass *classes = calloc(n, sizeof(JarFixtureClass));
+        char **names = calloc(n, sizeof(char *));
+        char *path = tmp_path("many.jar");
+        JarInfo *info = NULL;
+
+        assert_non_null(classes);
+        assert_non_null(names);
+        for (size_t i = 0; i < n; i++) {
+                names[i] = strdup_printf("metabase/pkg%zu/Class%zu.class", i / 100, i);
+                assert_non_null(names[i]);
+                classes[i] = (JarFixtureClass){names[i], i == n - 1 ? 65 : 55};
+        }
+        assert_int_equal(
+                jar_fixture_write_release(path, "v0.53.2", "metabase.core.bootstrap", 49, classes, n, false),
+                0);
+        assert_int_equal(jar_inspect(path, 0, &info, NULL), 0);
+        assert_int_equal(info->classes, n + 1);
+        assert_int_equal(info->java_needed, 21);
+        jar_info_free(info);
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        free(classes);
+        free(path);
+}
+
+static void test_java_needed_and_hints(void **state) {
+        static const JarFixtureClass stand_in[] = {{"metabase/core.class", 55}};
+        char *path = tmp_path("table.jar"), *warning = NULL, *why, *java = NULL, *hint;
+        JarInfo *info = NULL;
+
+        /* A v0.56 whose classes are at 55: the scan wins, with a warning. */
+        assert_int_equal(
+                jar_fixture_write_release(path, "v0.56.3", "metabase.core.bootstrap", 49, stand_in, 1, false),
+                0);
+        assert_int_equal(jar_inspect(path, 0, &info, NULL), 0);
+        assert_int_equal(jar_java_needed(info, &warning), 11);
+        assert_non_null(warning);
+        assert_non_null(strstr(warning, "need Java 11 (class-file version 55, e.g. metabase/core.class)"));
+        assert_non_null(strstr(warning, "v0.56 needs Java 21"));
+        free(warning);
+        why = jar_java_reason(info, 11);
+        assert_string_equal(
+                why,
+                "its class metabase/core.class is at class-file version 55; the main class "
+                "metabase.core.bootstrap is at 49");
+        free(why);
+        info = jar_info_free(info);
+
+        /* Nothing but the stub: the table says. */
+        assert_int_equal(
+                jar_fixture_write_release(path, "v0.53.0", "metabase.core.bootstrap", 49, NULL, 0, false), 0);
+        assert_int_equal(jar_inspect(path, 0, &info, NULL), 0);
+        assert_int_equal(info->java_needed, 5);
+        assert_int_equal(jar_java_needed(info, &warning), 21);
+        assert_non_null(strstr(warning, "going by Metabase's own table: Java 21"));
+        free(warning);
+        why = jar_java_reason(info, 21);
+        assert_non_null(strstr(why, "Metabase's own table for v0.53"));
+        free(why);
+        info = jar_info_free(info);
+
+        /* Where they agree, no warning. */
+        {
+                static const JarFixtureClass c[] = {{"a/B.class", 65}, {"a/C.class", 52}};
+                assert_int_equal(
+                        jar_fixture_write_release(path, "v1.54.2", "metabase.core.bootstrap", 49, c, 2, true),
+                        0);
+                assert_int_equal(jar_inspect(path, 0, &info, NULL), 0);
+                assert_int_equal(jar_java_needed(info, &warning), 21);
+                assert_null(warning);
+                info = jar_info_free(info);
+        }
+
+        /* Debian 12 has no openjdk-21: Temurin from Adoptium's repository. */
+        hint = java_install_hint(21, "bookworm", "amd64", &java);
+        assert_non_null(strstr(hint, "Debian bookworm has no openjdk-21 package"));
+        assert_non_null(strstr(hint, "https://packages.adoptium.net/artifactory/deb bookworm main"));
+        assert_non_null(strstr(hint, "apt install temurin-21-jre"));
+        assert_string_equal(java, "/usr/lib/jvm/temurin-21-jre-amd64/bin/java");
+        free(hint);
+        free(java);
+        hint = java_install_hint(11, "bookworm", "arm64", &java);
+        assert_non_null(strstr(hint, "apt install openjdk-17-jre-headless"));
+        assert_string_equal(java, "/usr/lib/jvm/java-17-openjdk-arm64/bin/java");
+        free(hint);
+        free(java);
+        hint = java_install_hint(21, "trixie", "amd64", &java);
+        assert_non_null(strstr(hint, "apt install openjdk-21-jre-headless"));
+        assert_string_equal(java, "/usr/lib/jvm/java-21-openjdk-amd64/bin/java");
+        free(hint);
+        free(java);
+        hint = java_fix_message(21, "metabase.service", "/opt/metabase/metabase.jar");
+        assert_non_null(
+                strstr(hint, "--add-opens java.base/java.nio=ALL-UNNAMED -jar /opt/metabase/metabase.jar'"));
+        assert_non_null(strstr(hint, "'systemctl edit metabase.service'"));
+        free(hint);
+
+        /* --add-opens, both spellings, and only before -jar. */
+        assert_true(java_argv_has_add_opens(STRV_MAKE(
+                "/usr/bin/java", "--add-opens", "java.base/java.nio=ALL-UNNAMED", "-jar", "/x.jar")));
+        assert_true(java_argv_has_add_opens(
+                STRV_MAKE("/usr/bin/java", "--add-opens=java.base/java.nio=ALL-UNNAMED", "-jar", "/x.jar")));
+        assert_false(java_argv_has_add_opens(STRV_MAKE("/usr/bin/java", "-jar", "/x.jar")));
+        assert_false(java_argv_has_add_opens(STRV_MAKE(
+                "/usr/bin/java", "-jar", "/x.jar", "--add-opens", "java.base/java.nio=ALL-UNNAMED")));
+        assert_false(java_argv_has_add_opens(NULL));
+        free(path);
+}
+
 static void test_free_null(void **state) {
         assert_null(jar_info_free(NULL));
 }
@@ -518,6 +872,13 @@ int main(void) {
                 cmocka_unit_test(test_not_runnable),
                 cmocka_unit_test(test_not_zip),
                 cmocka_unit_test(test_not_regular),
+                cmocka_unit_test(test_gen_class_stub_java11),
+                cmocka_unit_test(test_one_class_java21),
+                cmocka_unit_test(test_multi_release_ignored),
+                cmocka_unit_test(test_java_for_version),
+                cmocka_unit_test(test_hostile),
+                cmocka_unit_test(test_many_classes),
+                cmocka_unit_test(test_java_needed_and_hints),
                 cmocka_unit_test(test_free_null),
         };
 

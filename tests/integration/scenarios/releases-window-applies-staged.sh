@@ -41,6 +41,19 @@ scenario() {
         assert_contains "$OUT" "changed since it was verified"
         assert_eq "$(main_pid)" "$pid" "a tampered staged JAR does not touch the service"
 
+        # pre-flight of a staged release takes what staging found in its classes (verified.json,
+        # of the same SHA-256) instead of scanning the JAR again: a record saying 65 is believed
+        local rec=$SB/state/staging/v0.56.2/verified.json
+        wait_for 30 test -s "$rec" || die "v0.56.2 was not staged again"
+        wait_staged v0.56.2
+        grep -q '"class_major":55' "$rec" || die "staging did not record the classes' version: $(cat "$rec")"
+        cp "$rec" "$SB/verified.json.orig"
+        sed -i 's/"class_major":55/"class_major":65/; s|"newest_class":"[^"]*"|"newest_class":"metabase/recorded.class"|' "$rec"
+        run_mbctl 5 upgrade window
+        assert_contains "$OUT" "its class metabase/recorded.class is at class-file version 65"
+        assert_eq "$(main_pid)" "$pid" "a release needing a newer Java does not touch the service"
+        cp "$SB/verified.json.orig" "$rec"
+
         run_mbctl 0 upgrade window --dry-run
         assert_contains "$OUT" "v0.56.1 -> v0.56.2"
         run_mbctl 0 upgrade window

@@ -11,6 +11,11 @@ scenario() {
 
         run_mbctl 0 upgrade now --jar "$new"
         assert_contains "$OUT" "committed"
+        # pre-flight went by the stand-in's classes (Java 11), said where Metabase's table differs
+        # (v0.53+: Java 21), and that the unit lacks the --add-opens Metabase runs v0.53+ with
+        assert_contains "$OUT" "needs Java 11, unit has Java 17"
+        assert_contains "$OUT" "warning: the classes of v0.56.2 need Java 11 (class-file version 55"
+        assert_contains "$OUT" "lacks '--add-opens java.base/java.nio=ALL-UNNAMED'"
         assert_eq "$(running_version)" "v0.56.2" "the running version"
         assert_eq "$(installed_version)" "v0.56.2" "the JAR on disk"
         [[ "$(main_pid)" != "$pid_before" ]] || die "Metabase was not restarted"

@@ -9,6 +9,11 @@ scenario() {
 
         run_mbctl 5 upgrade now --jar "$(make_release v0.56.3 java21 --java 21)"
         assert_contains "$OUT" "needs Java 21"
+        # Found in the classes: the Main-Class is a gen-class-style stub at 49, as in real Metabase.
+        assert_contains "$OUT" "is at class-file version 65; the main class metabase.core.bootstrap is at 49"
+        # Debian 12 has no openjdk-21: the fix names what installs it there.
+        assert_contains "$OUT" "apt install temurin-21-jre"
+        assert_contains "$OUT" "/usr/lib/jvm/temurin-21-jre-"
         head -c 100000 /dev/urandom >"$SB/jars/garbage.jar"
         run_mbctl 5 upgrade now --jar "$SB/jars/garbage.jar"
         assert_contains "$OUT" "not a ZIP"
