@@ -308,11 +308,14 @@ static const SourceType source_types[_SOURCE_MAX] = {
 };
 
 void liveness_feed_unit(Liveness *l, const UnitInfo *info, uint64_t now) {
-        const char *method = "CPUUsageNSec", *file = unit_info_output_file(info);
+        _cleanup_free_ char *file = unit_info_output_file(info);
+        const char *method = "CPUUsageNSec";
         uint64_t cpu = info->cpu_usage_nsec;
 
-        if (file && l->output)
+        if (file && l->output && !streq_ptr(unit_output_source(l->output), file)) {
                 (void) unit_output_set_file(l->output, file);
+                log_debug("Following %s's output in %s", strempty(l->unit), file);
+        }
         if (cpu == UINT64_MAX) {
                 /* cgroup v1 without CPU accounting: the processes' own figures */
                 method = "/proc";
@@ -359,8 +362,12 @@ char *liveness_describe(const Liveness *l, uint64_t now) {
                         source_types[i].describe(l, now, buf, sizeof(buf));
                         return strdup_printf("%s: %s", source_types[i].verb, buf);
                 }
+        if (last == 0 || now - last < USEC_PER_SEC)
+                return strdup(last == 0 ? "nothing moved yet" : "nothing moved for a moment");
+        /* whole seconds: "1m40s" */
         return strdup_printf(
-                "nothing moved for %s", format_duration(now - (last > 0 ? last : l->begin), d, sizeof(d)));
+                "nothing moved for %s",
+                format_duration((now - last) / USEC_PER_SEC * USEC_PER_SEC, d, sizeof(d)));
 }
 
 char *liveness_watched(const Liveness *l) {

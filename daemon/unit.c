@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -84,12 +85,26 @@ const char *unit_info_jar(const UnitInfo *i) {
         return NULL;
 }
 
-const char *unit_info_output_file(const UnitInfo *i) {
+char *unit_info_output_file(const UnitInfo *i) {
+        char path[64], target[PATH_MAX];
+        ssize_t n;
+
         if (!i->std_output ||
             !(streq(i->std_output, "file") || streq(i->std_output, "append") ||
               streq(i->std_output, "truncate")))
                 return NULL;
-        return i->std_output_file && i->std_output_file[0] == '/' ? i->std_output_file : NULL;
+        if (i->std_output_file && i->std_output_file[0] == '/')
+                return strdup(i->std_output_file);
+        if (i->main_pid == 0)
+                return NULL;
+        (void) snprintf(path, sizeof(path), "/proc/%" PRIu32 "/fd/1", i->main_pid);
+        n = readlink(path, target, sizeof(target) - 1);
+        if (n <= 0 || target[0] != '/')
+                return NULL;
+        target[n] = 0;
+        if (endswith(target, " (deleted)"))
+                return NULL;
+        return strdup(target);
 }
 
 /* utime + stime of one process, in clock ticks, from /proc/PID/stat. */

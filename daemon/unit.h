@@ -36,8 +36,10 @@ DEFINE_POINTER_CLEANUP(UnitInfo, unit_info_free, unit_info_freep);
 const char *unit_info_getenv(const UnitInfo *i, const char *key);
 /* The argument after "-jar" in ExecStart, or NULL. */
 const char *unit_info_jar(const UnitInfo *i);
-/* The unit's output file when StandardOutput= is file:, append: or truncate: (NULL otherwise). */
-const char *unit_info_output_file(const UnitInfo *i);
+/* The unit's output file when StandardOutput= is file:, append: or truncate:, NULL otherwise (or
+ * when it can't be told): systemd's StandardOutputFileDescriptorName when it says (systemd 252 says
+ * nothing for a file), else where the main process's stdout points (/proc/PID/fd/1). */
+char *unit_info_output_file(const UnitInfo *i);
 
 /* CPU time (user + system, nanoseconds) of the unit's processes read from /proc: the PIDs in
  * cgroup.procs of control_group (cgroup v2, or the v1 name=systemd hierarchy), else main_pid alone.

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -195,6 +197,39 @@ static void test_cpu(void **state) {
         assert_int_equal(unit_cpu_nsec_from_proc(NULL, 0, &cpu), -ESRCH);
 }
 
+/* systemd 252 does not say where StandardOutput=append: goes: the main process's stdout does. */
+static void test_output_file_of_pid(void **state) {
+        _cleanup_free_ char *log = path_in("stdout.log"), *got = NULL;
+        UnitInfo info = {.std_output = (char *) "append"};
+        int fd, status;
+        pid_t pid;
+
+        fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                (void) dup2(fd, STDOUT_FILENO);
+                (void) pause();
+                _exit(0);
+        }
+        (void) close(fd);
+        info.main_pid = (uint32_t) pid;
+        for (int i = 0; i < 200 && !got; i++) {
+                got = unit_info_output_file(&info);
+                if (got && !streq(got, log))
+                        got = mfree_str(got); /* not yet dup2()ed */
+                if (!got)
+                        (void) usleep(10000);
+        }
+        assert_non_null(got);
+        assert_string_equal(got, log);
+        info.std_output = (char *) "journal";
+        assert_null(unit_info_output_file(&info));
+        (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, &status, 0);
+}
+
 static void test_output_journal_or_nothing(void **state) {
         UnitOutput *o = NULL;
         const char *src;
@@ -217,6 +252,7 @@ int main(void) {
                 cmocka_unit_test(test_h2_file),
                 cmocka_unit_test(test_output_file),
                 cmocka_unit_test(test_cpu),
+                cmocka_unit_test(test_output_file_of_pid),
                 cmocka_unit_test(test_output_journal_or_nothing),
         };
         return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
