@@ -19,15 +19,16 @@ usage: make-jar.sh --base BASE.jar --out OUT.jar --version vX.Y.Z [options]
   --crash-after-ms N   crash-after-ready: exit 1 N ms after ready  (default 1500)
   --java N             claim Java N: main class file major = 44+N  (default: 11)
   --pad-mb N           add N MiB of random data, stored (standin/padding.bin)
-  --hash H             version.properties hash  (default: sha1 of the version)
+  --hash H             version.properties hash  (default: 7 hex, sha1 of the version)
   --date D             version.properties date  (default: today, UTC)
+  --branch B           also write branch=B, as builds before about v0.50 did (default: none)
 USAGE
     exit 2
 }
 die() { echo "make-jar.sh: $*" >&2; exit 1; }
 uint() { [[ $2 =~ ^[0-9]{1,9}$ ]] || die "$1 wants a non-negative integer, not '$2'"; }
 
-base='' out='' version='' fail=none startup_ms='' migration_ms='' migration_work='' crash_after_ms='' java='' pad_mb='' hash='' date=''
+base='' out='' version='' fail=none startup_ms='' migration_ms='' migration_work='' crash_after_ms='' java='' pad_mb='' hash='' date='' branch=''
 while [[ $# -gt 0 ]]; do
     opt=$1
     [[ $opt == --help || $opt == -h ]] && usage
@@ -47,6 +48,7 @@ while [[ $# -gt 0 ]]; do
     --pad-mb) uint "$opt" "$val"; pad_mb=$val ;;
     --hash) hash=$val ;;
     --date) date=$val ;;
+    --branch) branch=$val ;;
     *) echo "make-jar.sh: unknown option $opt" >&2; usage ;;
     esac
 done
@@ -67,7 +69,8 @@ esac
 if [[ -n $java ]] && ((java < 8 || java > 99)); then die "--java $java is out of range (8..99)"; fi
 [[ -z $hash || $hash =~ ^[A-Za-z0-9._-]+$ ]] || die "bad --hash '$hash'"
 [[ -z $date || $date =~ ^[A-Za-z0-9:._+-]+$ ]] || die "bad --date '$date'"
-[[ -n $hash ]] || hash=$(printf '%s' "$version" | sha1sum | cut -c1-40)
+[[ -z $branch || $branch =~ ^[A-Za-z0-9._/-]+$ ]] || die "bad --branch '$branch'"
+[[ -n $hash ]] || hash=$(printf '%s' "$version" | sha1sum | cut -c1-7)
 [[ -n $date ]] || date=$(date -u +%Y-%m-%d)
 command -v zip >/dev/null || die "zip not found (apt-get install zip)"
 command -v unzip >/dev/null || die "unzip not found (apt-get install unzip)"
@@ -85,8 +88,13 @@ Implementation-Title: Metabase stand-in
 Implementation-Version: $version
 
 MF
-printf 'tag=%s\nhash=%s\nbranch=release-x.%s.x\ndate=%s\n' \
-    "$version" "$hash" "$major" "$date" >"$stage/version.properties"
+# As bin/build/src/build/version_properties.clj writes it: tag, hash (git's 7 hex), date,
+# joined by newlines, no newline at the end.
+if [[ -n $branch ]]; then
+    printf 'tag=%s\nhash=%s\nbranch=%s\ndate=%s' "$version" "$hash" "$branch" "$date"
+else
+    printf 'tag=%s\nhash=%s\ndate=%s' "$version" "$hash" "$date"
+fi >"$stage/version.properties"
 {
     echo "# Knobs of the stand-in Metabase (tests/standin/README.md)"
     echo "fail=$fail"

@@ -723,8 +723,9 @@ public class core {
         if (!List.of("cpu", "server", "idle").contains(migrationWork))
             fatal("Invalid value for migration_work: " + migrationWork + " (cpu, server or idle)");
 
-        log("INFO", "Metabase " + tag + " starting (hash " + version.getProperty("hash", "?") + ", branch "
-                + version.getProperty("branch", "?") + ", stand-in fail=" + fail + ", java "
+        log("INFO", "Metabase " + tag + " starting (hash " + version.getProperty("hash", "?")
+                + (version.getProperty("branch") == null ? "" : ", branch " + version.getProperty("branch"))
+                + ", date " + version.getProperty("date", "?") + ", stand-in fail=" + fail + ", java "
                 + System.getProperty("java.version") + ")");
         // What a real Metabase would do about the outside world, for the tests to check (a rehearsal
         // sends no e-mail and runs no scheduled jobs).
