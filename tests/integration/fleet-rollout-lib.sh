@@ -10,8 +10,9 @@ rollout_is() { [[ $(rollout_state "$1") == "$2" ]]; }
 last_rollout() { coord "SELECT coalesce(max(id), 0) FROM mbup_rollouts"; }
 node_runs() { [[ $(fleet_node_exec "$1" running_version 2>/dev/null) == "$2" ]]; }
 node_idle() { [[ $(fleet_node_exec "$1" "$MBCTL" status --json 2>/dev/null | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin).get("State", ""))') == idle ]]; }
-# migrated_on I VERSION_ID: how many times node I's Metabase ran migration VERSION_ID
-migrated_on() { grep -c "Running migration $2\$" "$SB/n$1/logs/metabase.log" || true; }
+# migrated_on I VERSION_ID: how many times node I's Metabase ran migration VERSION_ID (Liquibase's
+# "ChangeSet <file>::<id>::<author> ran successfully in Nms", logged as each one ends)
+migrated_on() { grep -c "::$2::standin ran successfully in" "$SB/n$1/logs/metabase.log" || true; }
 
 # fleet_add_release VERSION [MAKE_RELEASE_ARGS...]: VERSION (made with those, e.g. --fail
 # crash-at-start) in every node's mirror and feed (the releases added before stay in it; dated a

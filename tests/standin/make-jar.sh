@@ -11,21 +11,24 @@ usage() {
 usage: make-jar.sh --base BASE.jar --out OUT.jar --version vX.Y.Z [options]
   --version V          v0.M.m, v0.M.m.h, v1.M.m or v1.M.m.h (the release tag)
   --fail MODE          none | crash-at-start | never-ready | crash-after-ready |
-                       half-migration | slow-migration            (default none)
+                       half-migration | slow-migration | hang     (default none)
   --startup-ms N       sleep N ms before listening                 (default 0)
-  --migration-ms N     sleep N ms between migrations  (default 0; 2000 if slow-migration)
+  --migration-ms N     each migration takes N ms  (default 0; 2000 if slow-migration)
+  --migration-work W   cpu | server | idle: what works during a migration
+                       (default: cpu on H2, server on PostgreSQL/MariaDB)
   --crash-after-ms N   crash-after-ready: exit 1 N ms after ready  (default 1500)
   --java N             claim Java N: main class file major = 44+N  (default: 11)
   --pad-mb N           add N MiB of random data, stored (standin/padding.bin)
-  --hash H             version.properties hash  (default: sha1 of the version)
+  --hash H             version.properties hash  (default: 7 hex, sha1 of the version)
   --date D             version.properties date  (default: today, UTC)
+  --branch B           also write branch=B, as builds before about v0.50 did (default: none)
 USAGE
     exit 2
 }
 die() { echo "make-jar.sh: $*" >&2; exit 1; }
 uint() { [[ $2 =~ ^[0-9]{1,9}$ ]] || die "$1 wants a non-negative integer, not '$2'"; }
 
-base='' out='' version='' fail=none startup_ms='' migration_ms='' crash_after_ms='' java='' pad_mb='' hash='' date=''
+base='' out='' version='' fail=none startup_ms='' migration_ms='' migration_work='' crash_after_ms='' java='' pad_mb='' hash='' date='' branch=''
 while [[ $# -gt 0 ]]; do
     opt=$1
     [[ $opt == --help || $opt == -h ]] && usage
@@ -39,11 +42,13 @@ while [[ $# -gt 0 ]]; do
     --fail) fail=$val ;;
     --startup-ms) uint "$opt" "$val"; startup_ms=$val ;;
     --migration-ms) uint "$opt" "$val"; migration_ms=$val ;;
+    --migration-work) migration_work=$val ;;
     --crash-after-ms) uint "$opt" "$val"; crash_after_ms=$val ;;
     --java) uint "$opt" "$val"; java=$val ;;
     --pad-mb) uint "$opt" "$val"; pad_mb=$val ;;
     --hash) hash=$val ;;
     --date) date=$val ;;
+    --branch) branch=$val ;;
     *) echo "make-jar.sh: unknown option $opt" >&2; usage ;;
     esac
 done
@@ -54,13 +59,18 @@ done
 [[ $version =~ ^v[01]\.([0-9]+)\.[0-9]+(\.[0-9]+)?$ ]] || die "bad --version '$version' (want v0.M.m or v0.M.m.h)"
 major=${BASH_REMATCH[1]}
 case $fail in
-none | crash-at-start | never-ready | crash-after-ready | half-migration | slow-migration) ;;
+none | crash-at-start | never-ready | crash-after-ready | half-migration | slow-migration | hang) ;;
 *) die "bad --fail '$fail'" ;;
+esac
+case $migration_work in
+'' | cpu | server | idle) ;;
+*) die "bad --migration-work '$migration_work' (cpu, server or idle)" ;;
 esac
 if [[ -n $java ]] && ((java < 8 || java > 99)); then die "--java $java is out of range (8..99)"; fi
 [[ -z $hash || $hash =~ ^[A-Za-z0-9._-]+$ ]] || die "bad --hash '$hash'"
 [[ -z $date || $date =~ ^[A-Za-z0-9:._+-]+$ ]] || die "bad --date '$date'"
-[[ -n $hash ]] || hash=$(printf '%s' "$version" | sha1sum | cut -c1-40)
+[[ -z $branch || $branch =~ ^[A-Za-z0-9._/-]+$ ]] || die "bad --branch '$branch'"
+[[ -n $hash ]] || hash=$(printf '%s' "$version" | sha1sum | cut -c1-7)
 [[ -n $date ]] || date=$(date -u +%Y-%m-%d)
 command -v zip >/dev/null || die "zip not found (apt-get install zip)"
 command -v unzip >/dev/null || die "unzip not found (apt-get install unzip)"
@@ -78,13 +88,19 @@ Implementation-Title: Metabase stand-in
 Implementation-Version: $version
 
 MF
-printf 'tag=%s\nhash=%s\nbranch=release-x.%s.x\ndate=%s\n' \
-    "$version" "$hash" "$major" "$date" >"$stage/version.properties"
+# As bin/build/src/build/version_properties.clj writes it: tag, hash (git's 7 hex), date,
+# joined by newlines, no newline at the end.
+if [[ -n $branch ]]; then
+    printf 'tag=%s\nhash=%s\nbranch=%s\ndate=%s' "$version" "$hash" "$branch" "$date"
+else
+    printf 'tag=%s\nhash=%s\ndate=%s' "$version" "$hash" "$date"
+fi >"$stage/version.properties"
 {
     echo "# Knobs of the stand-in Metabase (tests/standin/README.md)"
     echo "fail=$fail"
     [[ -z $startup_ms ]] || echo "startup_ms=$startup_ms"
     [[ -z $migration_ms ]] || echo "migration_ms=$migration_ms"
+    [[ -z $migration_work ]] || echo "migration_work=$migration_work"
     [[ -z $crash_after_ms ]] || echo "crash_after_ms=$crash_after_ms"
 } >"$stage/standin.properties"
 

@@ -45,10 +45,11 @@ import java.util.regex.Pattern;
 
 public class core {
     static final String CHANGELOG_FILE = "migrations/001_update_migrations.yaml";
+    static final String AUTHOR = "standin";
 
     static Properties version = new Properties();
     static Properties knobs = new Properties();
-    static String tag, fail;
+    static String tag, fail, migrationWork;
     static long startupMs, migrationMs, crashAfterMs;
     static List<String> known = new ArrayList<>(); // this release's migrations, in order
 
@@ -59,12 +60,19 @@ public class core {
     static volatile boolean ready, shuttingDown;
     static volatile double progress;
     static volatile int exitCode = 0; // what the shutdown hook exits with (0 on SIGTERM)
+    static volatile Statement running; // the statement of a "server" migration, cancelled on SIGTERM
+    static volatile double sink; // keeps the "cpu" migration work from being optimised away
 
     // ---- logging and exiting ----------------------------------------------------------
 
-    static synchronized void log(String level, String msg) {
+    /** A line as Metabase's log4j2.xml writes it: "%date %level %logger{2} :: %message". */
+    static synchronized void logAs(String logger, String level, String msg) {
         String ts = new SimpleDateFormat("yyyy-MM-dd HH:mm:ss,SSS").format(new Date());
-        System.out.println(ts + " " + level + " metabase.core :: " + msg);
+        System.out.println(ts + " " + level + " " + logger + " :: " + msg);
+    }
+
+    static void log(String level, String msg) {
+        logAs("metabase.core", level, msg);
     }
 
     /** Exit with code through the shutdown hook (which closes the server and the DB). */
@@ -136,29 +144,100 @@ public class core {
     }
 
     static void reply(HttpExchange ex, int status, String body) throws java.io.IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
-        ex.sendResponseHeaders(status, bytes.length);
-        try (OutputStream out = ex.getResponseBody()) { out.write(bytes); }
+        reply(ex, status, "application/json; charset=utf-8", body);
     }
 
+    static void reply(HttpExchange ex, int status, String type, String body) throws java.io.IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().set("Content-Type", type);
+        boolean head = ex.getRequestMethod().equals("HEAD");
+        ex.sendResponseHeaders(status, head || bytes.length == 0 ? -1 : bytes.length);
+        if (!head && bytes.length > 0)
+            try (OutputStream out = ex.getResponseBody()) { out.write(bytes); }
+    }
+
+    /** The progress as Metabase's JSON has it: the integer 0 at first, then doubles (0.1, 0.85). */
     static String initializing() {
-        return String.format(Locale.ROOT, "{\"status\":\"initializing\",\"progress\":%.2f}", progress);
+        double p = progress;
+        return "{\"status\":\"initializing\",\"progress\":" + (p == 0 ? "0" : Double.toString(p)) + "}";
+    }
+
+    /** health-handler of src/metabase/server/routes.clj: /api/health and /readyz. */
+    static void health(HttpExchange ex) throws java.io.IOException {
+        if (ready) reply(ex, 200, "{\"status\":\"ok\"}");
+        else reply(ex, 503, initializing());
+    }
+
+    // ---- "Redirect all requests to HTTPS" (src/metabase/server/middleware/ssl.clj) ------
+
+    /** no-redirect-https-uris */
+    static final Set<String> NO_REDIRECT_HTTPS_URIS = Set.of("/api/health", "/livez", "/readyz");
+
+    static String header(HttpExchange ex, String name) {
+        return ex.getRequestHeaders().getFirst(name);
+    }
+
+    /**
+     * request/https? (src/metabase/request/util.clj): X-Forwarded-Proto, X-Forwarded-Protocol or
+     * X-Url-Scheme (the first present) is "https"; else X-Forwarded-Ssl or Front-End-Https is
+     * "on"; else Origin starts with "https"; else the request's own scheme (plain HTTP here).
+     */
+    static boolean httpsRequest(HttpExchange ex) {
+        String proto = firstNonNull(header(ex, "X-Forwarded-Proto"), header(ex, "X-Forwarded-Protocol"),
+                header(ex, "X-Url-Scheme"));
+        if (proto != null) return proto.toLowerCase(Locale.ROOT).equals("https");
+        String ssl = firstNonNull(header(ex, "X-Forwarded-Ssl"), header(ex, "Front-End-Https"));
+        if (ssl != null) return ssl.toLowerCase(Locale.ROOT).equals("on");
+        String origin = header(ex, "Origin");
+        if (origin != null) return origin.toLowerCase(Locale.ROOT).startsWith("https");
+        return false;
+    }
+
+    static String firstNonNull(String... v) {
+        for (String s : v) if (s != null) return s;
+        return null;
+    }
+
+    /**
+     * redirect-to-https-middleware: with an https: site URL (MB_SITE_URL) and
+     * MB_REDIRECT_ALL_REQUESTS_TO_HTTPS=true, any request but the no-redirect URIs that is not
+     * https? gets a redirect to https://<site URL's host>[:<its port>]<path>[?<query>]: 301 for
+     * GET and HEAD, 307 for anything else. True if it answered.
+     */
+    static boolean redirectToHttps(HttpExchange ex, String path) throws java.io.IOException {
+        String site = env("MB_SITE_URL");
+        if (site == null || site.isBlank() || !site.startsWith("https:")) return false;
+        if (NO_REDIRECT_HTTPS_URIS.contains(path)) return false;
+        String on = env("MB_REDIRECT_ALL_REQUESTS_TO_HTTPS");
+        if (on == null || !on.trim().equalsIgnoreCase("true") || httpsRequest(ex)) return false;
+        java.net.URL siteUrl = new java.net.URL(site);
+        String q = ex.getRequestURI().getRawQuery();
+        String file = ex.getRequestURI().getRawPath() + (q == null ? "" : "?" + q);
+        String m = ex.getRequestMethod();
+        ex.getResponseHeaders().set("Location", new java.net.URL("https", siteUrl.getHost(), siteUrl.getPort(), file).toString());
+        reply(ex, m.equals("GET") || m.equals("HEAD") ? 301 : 307, "text/plain", "");
+        return true;
     }
 
     static void handle(HttpExchange ex) throws java.io.IOException {
         try {
             String path = ex.getRequestURI().getPath();
-            boolean get = ex.getRequestMethod().equals("GET");
-            if (get && path.equals("/api/health")) {
-                if (ready) reply(ex, 200, "{\"status\":\"ok\"}");
-                else reply(ex, 503, initializing());
+            String m = ex.getRequestMethod();
+            boolean get = m.equals("GET") || m.equals("HEAD"); // Compojure's GET matches HEAD too
+            if (redirectToHttps(ex, path)) return;
+            if (get && (path.equals("/api/health") || path.equals("/readyz"))) {
+                health(ex);
+            } else if (get && path.equals("/livez")) {
+                reply(ex, 200, "{\"status\":\"ok\"}"); // livez-handler: no checks at all
+            } else if (path.startsWith("/api/") && !ready) {
+                // api-handler: every other /api/ route while initializing
+                reply(ex, 503, "text/plain", "Metabase is still initializing. Please sit tight...");
             } else if (get && path.startsWith("/api/") && isReadyPath(path)) {
-                if (!ready) { reply(ex, 503, initializing()); return; }
                 if (path.equals("/api/session/properties")) {
                     reply(ex, 200, "{\"version\":{\"tag\":" + json(tag)
                             + ",\"hash\":" + json(version.getProperty("hash"))
-                            + ",\"branch\":" + json(version.getProperty("branch"))
+                            + (version.getProperty("branch") == null ? ""
+                                    : ",\"branch\":" + json(version.getProperty("branch")))
                             + ",\"date\":" + json(version.getProperty("date")) + "}"
                             + ",\"site-name\":\"Metabase stand-in\",\"has-user-setup\":true}");
                 } else if (path.equals("/api/standin/changelog")) {
@@ -169,7 +248,7 @@ public class core {
                     reply(ex, 200, "{\"count\":" + cardCount() + "}");
                 }
             } else {
-                reply(ex, 404, "{\"message\":\"API endpoint does not exist.\"}");
+                reply(ex, 404, "text/plain", "API endpoint does not exist.");
             }
         } catch (SQLException e) {
             reply(ex, 500, "{\"message\":" + json(e.getMessage()) + "}");
@@ -315,16 +394,18 @@ public class core {
         if (dbType.equals("postgres") || dbType.equals("mysql")) {
             Properties props = new Properties();
             String url = dbType.equals("postgres") ? postgresUrl(props) : mysqlUrl(props);
-            log("INFO", "Verifying " + dbType + " Database Connection ... " + redact(url)
+            logAs("app-db.setup", "INFO", "Verifying " + dbType + " Database Connection ...");
+            log("INFO", "(stand-in) connecting to " + redact(url)
                     + (props.containsKey("user") ? " as " + props.getProperty("user") : ""));
             Connection c = DriverManager.getConnection(url, props);
             DatabaseMetaData md = c.getMetaData();
-            log("INFO", "Successfully verified " + md.getDatabaseProductName() + " "
-                    + md.getDatabaseProductVersion() + " application database connection.");
+            logAs("app-db.setup", "INFO", "Successfully verified " + md.getDatabaseProductName() + " "
+                    + md.getDatabaseProductVersion() + " application database connection. ✅");
             return c;
         }
         String path = dbPath();
-        log("INFO", "Using H2 database file " + path + ".mv.db");
+        logAs("app-db.setup", "INFO", "Verifying h2 Database Connection ...");
+        log("INFO", "(stand-in) using H2 database file " + path + ".mv.db");
         return DriverManager.getConnection("jdbc:h2:file:" + path + ";DB_CLOSE_ON_EXIT=FALSE", "", "");
     }
 
@@ -421,31 +502,115 @@ public class core {
         }
     }
 
-    /** One change set: its table and its changelog row. False if we are shutting down. */
+    /**
+     * The work of one migration, for migration_ms: "cpu" computes in this JVM (as H2 does, in
+     * process), "server" keeps the database server busy with one statement while the JVM waits
+     * (pg_sleep on PostgreSQL, SLEEP on MySQL/MariaDB; on H2 the server is this JVM, so it
+     * computes), "idle" sleeps. Each stops early when we are shutting down.
+     */
+    static void migrationWork(long ms) throws SQLException {
+        if (ms <= 0) return;
+        String how = migrationWork.equals("server") && dbType.equals("h2") ? "cpu" : migrationWork;
+        long end = System.nanoTime() + ms * 1_000_000L;
+        if (how.equals("server")) {
+            String secs = String.format(Locale.ROOT, "%.3f", ms / 1000.0);
+            String sql = dbType.equals("postgres") ? "SELECT pg_sleep(" + secs + ")" : "SELECT SLEEP(" + secs + ")";
+            try (Statement st = conn.createStatement()) {
+                running = st;
+                if (!shuttingDown) st.execute(sql);
+            } finally {
+                running = null;
+            }
+        } else if (how.equals("cpu")) {
+            double x = 0;
+            while (System.nanoTime() < end && !shuttingDown)
+                for (int k = 1; k < 200_000; k++) x += Math.sqrt(k + x % 7);
+            sink = x;
+        } else {
+            while (System.nanoTime() < end && !shuttingDown) sleep(Math.min(50, (end - System.nanoTime()) / 1_000_000L + 1));
+        }
+    }
+
+    /**
+     * One change set, as Liquibase runs it under Metabase: the change, its changelog row, then a
+     * commit (liquibase UpdateVisitor commits after every change set, although Metabase's migrate!
+     * turned autoCommit off), so other sessions see each row as soon as its change set ends. From
+     * v0.51 the "liquibase" logger is at INFO and Liquibase logs the change's confirmation and
+     * "ChangeSet ... ran successfully in Nms"; before, nothing. False if we are shutting down.
+     */
     static boolean applyMigration(String id) throws SQLException {
         synchronized (dbLock) {
             if (shuttingDown || conn == null) return false;
-            log("INFO", "Running migration " + id);
-            exec("CREATE TABLE " + data("MIG_" + id.substring(1).replace('.', '_')) + " (X INT)");
+            long t0 = System.currentTimeMillis();
+            String table = data("MIG_" + id.substring(1).replace('.', '_'));
+            migrationWork(migrationMs);
+            if (shuttingDown) return false;
+            exec("CREATE TABLE " + table + " (X INT)");
             try (PreparedStatement ps = conn.prepareStatement("INSERT INTO DATABASECHANGELOG"
-                    + " (ID, AUTHOR, FILENAME, DATEEXECUTED, ORDEREXECUTED, EXECTYPE) VALUES (?, 'standin', ?, ?,"
+                    + " (ID, AUTHOR, FILENAME, DATEEXECUTED, ORDEREXECUTED, EXECTYPE) VALUES (?, ?, ?, ?,"
                     + " (SELECT COALESCE(MAX(ORDEREXECUTED), 0) + 1 FROM DATABASECHANGELOG), 'EXECUTED')")) {
                 ps.setString(1, id);
-                ps.setString(2, CHANGELOG_FILE);
-                ps.setTimestamp(3, new Timestamp(System.currentTimeMillis()));
+                ps.setString(2, AUTHOR);
+                ps.setString(3, CHANGELOG_FILE);
+                ps.setTimestamp(4, new Timestamp(System.currentTimeMillis()));
                 ps.executeUpdate();
+            }
+            conn.commit();
+            if (liquibaseLogs()) {
+                logAs("liquibase.changelog", "INFO", "Table " + table.toLowerCase(Locale.ROOT) + " created");
+                logAs("liquibase.changelog", "INFO", "ChangeSet " + CHANGELOG_FILE + "::" + id + "::" + AUTHOR
+                        + " ran successfully in " + (System.currentTimeMillis() - t0) + "ms");
             }
         }
         return true;
     }
 
-    static void initDb() throws Exception {
-        progress = 0.05;
-        if (!openDb()) return;
-        progress = 0.1;
-        if (lockHeld())
-            fatal("Database has migration lock; cannot run migrations. You can force-release these locks"
-                    + " by running `java -jar metabase.jar migrate release-locks`.");
+    /** Whether this release logs Liquibase's INFO lines (metabase/metabase PR #47397, v0.51). */
+    static boolean liquibaseLogs() {
+        return majorVersion() >= 51;
+    }
+
+    static int majorVersion() {
+        Matcher m = Pattern.compile("v[01]\\.(\\d+)\\..*").matcher(tag);
+        return m.matches() ? Integer.parseInt(m.group(1)) : 0;
+    }
+
+    /** Metabase's progress steps (core.clj init!*): /api/health reports each one. */
+    static void step(double p) {
+        progress = p;
+    }
+
+    /** Never returns, does nothing: the hang failure mode. */
+    static void hangForever() {
+        for (;;) sleep(Long.MAX_VALUE);
+    }
+
+    /** init!* in Metabase's order: 0.1 0.2 0.3, setup-db! (all migrations), 0.4 ... 0.95, ready. */
+    static void init() throws Exception {
+        log("INFO", "Starting Metabase version " + tag + " ...");
+        step(0.1);
+        step(0.2);
+        step(0.3);
+        log("INFO", "Setting up and migrating Metabase DB. Please sit tight, this may take a minute...");
+        if (!setupDb()) return;
+        for (double p : new double[] {0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95}) {
+            if (shuttingDown) return;
+            step(p);
+        }
+        step(1.0);
+        ready = true;
+        log("INFO", "Metabase Initialization COMPLETE");
+        if (fail.equals("crash-after-ready")) {
+            sleep(crashAfterMs);
+            fatal("Uncaught exception in thread main: java.lang.OutOfMemoryError: Java heap space");
+        }
+    }
+
+    /** setup.clj setup-db!: connect, downgrade check, migrations. False if shutting down. */
+    static boolean setupDb() throws Exception {
+        if (!openDb()) return false;
+        if (fail.equals("hang")) hangForever();
+        logAs("app-db.setup", "INFO", "Checking if a database downgrade is required...");
         Set<String> have = new LinkedHashSet<>(changelog());
         for (String id : have)
             if (!known.contains(id))
@@ -455,37 +620,48 @@ public class core {
         for (String id : known) if (!have.contains(id)) missing.add(id);
         if (fail.equals("half-migration") && missing.isEmpty()) crashAtStart();
 
+        logAs("app-db.setup", "INFO", "Running Database Migrations...");
+        logAs("app-db.setup", "INFO", "Setting up Liquibase...");
+        logAs("app-db.setup", "INFO", "Liquibase is ready.");
+        logAs("app-db.liquibase", "INFO", "Checking if Database has unrun migrations...");
         if (!missing.isEmpty()) {
-            log("INFO", "Database has " + missing.size() + " unrun migration(s); running them now");
+            logAs("app-db.liquibase", "INFO", "Database has unrun migrations. Checking if migration lock is taken...");
+            if (lockHeld())
+                fatal("Database has migration lock; cannot run migrations. You can force-release these locks"
+                        + " by running `java -jar metabase.jar migrate release-locks`.");
             setLock(true);
+            logAs("app-db.liquibase", "INFO", "No migration lock found.");
+            logAs("app-db.liquibase", "INFO", "Migration lock acquired.");
+            logAs("app-db.liquibase", "INFO", "Running " + missing.size() + " migrations ...");
+            long t0 = System.currentTimeMillis();
+            synchronized (dbLock) {
+                if (conn == null) return false;
+                conn.setAutoCommit(false); // migrate!: autoCommit off, Liquibase commits per change set
+            }
             for (int i = 0; i < missing.size(); i++) {
-                if (i > 0) sleep(migrationMs);
-                if (!applyMigration(missing.get(i))) return; // SIGTERM: the lock stays held
-                progress = 0.1 + 0.85 * (i + 1) / missing.size();
+                if (!applyMigration(missing.get(i))) return false; // SIGTERM: the lock stays held
                 if (fail.equals("half-migration")) {
                     String next = i + 1 < missing.size() ? missing.get(i + 1) : missing.get(i) + "-cleanup";
                     sleep(migrationMs);
-                    log("INFO", "Running migration " + next);
-                    fatal("Migration failed: liquibase.exception.MigrationFailedException: Migration failed for"
-                            + " changeset " + CHANGELOG_FILE + "::" + next + "::standin:\n     Reason:"
+                    fatal("Metabase Initialization FAILED\nliquibase.exception.MigrationFailedException: Migration"
+                            + " failed for changeset " + CHANGELOG_FILE + "::" + next + "::" + AUTHOR + ":\n     Reason:"
                             + " liquibase.exception.DatabaseException: " + (dbType.equals("postgres")
                                     ? "ERROR: column \"y\" does not exist"
                                     : dbType.equals("mysql") ? "(conn=7) Unknown column 'y' in 'field list'"
                                     : "Column \"Y\" not found [42122-214]"));
                 }
             }
+            synchronized (dbLock) {
+                if (conn == null) return false;
+                conn.setAutoCommit(true);
+            }
             setLock(false);
-            log("INFO", "Database migrations complete");
+            logAs("app-db.liquibase", "INFO", "Migration complete in " + (System.currentTimeMillis() - t0) + " ms");
         } else {
-            log("INFO", "Database schema is up to date");
+            logAs("app-db.liquibase", "INFO", "No unrun migrations found.");
         }
-        progress = 1.0;
-        ready = true;
-        log("INFO", "Metabase Initialization COMPLETE");
-        if (fail.equals("crash-after-ready")) {
-            sleep(crashAfterMs);
-            fatal("Uncaught exception in thread main: java.lang.OutOfMemoryError: Java heap space");
-        }
+        logAs("app-db.setup", "INFO", "Database Migrations Current ... ✅");
+        return true;
     }
 
     static void crashAtStart() {
@@ -512,6 +688,10 @@ public class core {
             HttpServer s = server;
             if (exitCode == 0 && s != null) log("INFO", "Metabase Shutting Down ...");
             if (s != null) s.stop(0);
+            Statement st = running;
+            if (st != null) {
+                try { st.cancel(); } catch (SQLException e) { log("WARN", "Cancelling the migration: " + e); }
+            }
             synchronized (dbLock) { // waits for the migration step in progress
                 if (conn != null) {
                     try { conn.close(); } catch (SQLException e) { log("WARN", "Closing the database: " + e); }
@@ -532,15 +712,20 @@ public class core {
         }
         fail = knob("STANDIN_FAIL", "fail", "none");
         List<String> modes = List.of("none", "crash-at-start", "never-ready", "crash-after-ready",
-                "half-migration", "slow-migration");
+                "half-migration", "slow-migration", "hang");
         if (!modes.contains(fail)) fatal("Unknown STANDIN_FAIL / fail= mode: " + fail);
         startupMs = knobMs("STANDIN_STARTUP_MS", "startup_ms", 0);
         migrationMs = knobMs("STANDIN_MIGRATION_MS", "migration_ms", fail.equals("slow-migration") ? 2000 : 0);
         crashAfterMs = knobMs("STANDIN_CRASH_AFTER_MS", "crash_after_ms", 1500);
         deriveMigrations();
+        dbType = configuredDbType();
+        migrationWork = knob("STANDIN_MIGRATION_WORK", "migration_work", dbType.equals("h2") ? "cpu" : "server");
+        if (!List.of("cpu", "server", "idle").contains(migrationWork))
+            fatal("Invalid value for migration_work: " + migrationWork + " (cpu, server or idle)");
 
-        log("INFO", "Metabase " + tag + " starting (hash " + version.getProperty("hash", "?") + ", branch "
-                + version.getProperty("branch", "?") + ", stand-in fail=" + fail + ", java "
+        log("INFO", "Metabase " + tag + " starting (hash " + version.getProperty("hash", "?")
+                + (version.getProperty("branch") == null ? "" : ", branch " + version.getProperty("branch"))
+                + ", date " + version.getProperty("date", "?") + ", stand-in fail=" + fail + ", java "
                 + System.getProperty("java.version") + ")");
         // What a real Metabase would do about the outside world, for the tests to check (a rehearsal
         // sends no e-mail and runs no scheduled jobs).
@@ -549,7 +734,6 @@ public class core {
                 + ", email-smtp-host " + System.getenv().getOrDefault("MB_EMAIL_SMTP_HOST", "(unset)")
                 + ", email-smtp-port " + System.getenv().getOrDefault("MB_EMAIL_SMTP_PORT", "(unset)")
                 + ", check-for-updates " + System.getenv().getOrDefault("MB_CHECK_FOR_UPDATES", "(unset)"));
-        dbType = configuredDbType();
         if (!dbType.equals("h2") && !dbType.equals("postgres") && !dbType.equals("mysql"))
             fatal("Unsupported MB_DB_TYPE '" + dbType + "': this stand-in only supports h2, postgres and mysql");
         if (args.length >= 2 && args[0].equals("migrate") && args[1].equals("release-locks")) releaseLocks();
@@ -557,15 +741,17 @@ public class core {
 
         sleep(startupMs);
         if (fail.equals("crash-at-start")) crashAtStart();
-        progress = 0.0;
+        progress = 0;
         startServer();
         if (fail.equals("never-ready")) {
-            progress = 0.3; // never moves; the HTTP threads keep answering 503
+            step(0.1);
+            step(0.2);
+            step(0.3); // never moves; the HTTP threads keep answering 503
             return;
         }
         Thread init = new Thread(() -> {
             try {
-                initDb();
+                init();
             } catch (Throwable e) {
                 if (shuttingDown) return;
                 log("ERROR", "Metabase Initialization FAILED: " + e);
