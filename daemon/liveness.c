@@ -354,14 +354,22 @@ uint64_t liveness_last_moved(const Liveness *l) {
 
 char *liveness_describe(const Liveness *l, uint64_t now) {
         uint64_t last = liveness_last_moved(l);
-        char buf[160], d[32];
+        const char *verb = NULL;
+        char text[512] = "", buf[160], d[32];
+        size_t n = 0;
 
+        /* every signal that moved lately, in the table's order: "migrating: A; B" */
         for (SourceId i = 0; i < _SOURCE_MAX; i++)
                 if (source_types[i].applies(l) && l->sources[i].moved_at > 0 &&
                     now - l->sources[i].moved_at <= LIVENESS_RECENT_USEC) {
                         source_types[i].describe(l, now, buf, sizeof(buf));
-                        return strdup_printf("%s: %s", source_types[i].verb, buf);
+                        verb = verb ?: source_types[i].verb;
+                        n += (size_t) snprintf(
+                                text + n, sizeof(text) - MIN(n, sizeof(text)), "%s%s", n > 0 ? "; " : "", buf);
+                        n = MIN(n, sizeof(text) - 1);
                 }
+        if (verb)
+                return strdup_printf("%s: %s", verb, text);
         if (last == 0 || now - last < USEC_PER_SEC)
                 return strdup(last == 0 ? "nothing moved yet" : "nothing moved for a moment");
         /* whole seconds: "1m40s" */

@@ -218,8 +218,8 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
                         verifier_finish(
                                 v,
                                 false,
-                                "Metabase stalled while starting: nothing moved for %s (stall_timeout; progress "
-                                "at %.0f%%, last answer: %s; watched: the progress figure%s%s)",
+                                "Metabase made no start-up progress for %s (stall_timeout): nothing moved, a stall "
+                                "(progress at %.0f%%, last answer: %s; watched: the progress figure%s%s)",
                                 a,
                                 v->last_progress < 0 ? 0 : v->last_progress * 100,
                                 describe_answer(status, b, sizeof(b)),
