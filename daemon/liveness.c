@@ -84,6 +84,7 @@ struct Liveness {
         const char *cpu_method; /* "CPUUsageNSec", "/proc" */
         uint64_t cpu_t0, cpu_nsec0;
         unsigned cpu_percent;
+        bool cpu_moving; /* in the last window measured */
 };
 
 typedef struct SourceType {
@@ -93,6 +94,8 @@ typedef struct SourceType {
         void (*sample)(Liveness *l, uint64_t now);
         /* what moves, for the status */
         void (*describe)(const Liveness *l, uint64_t now, char *buf, size_t n);
+        /* whether it moves now; NULL: it moved in the last LIVENESS_RECENT_USEC */
+        bool (*moving)(const Liveness *l, uint64_t now);
 } SourceType;
 
 uint64_t liveness_recent_count(const uint64_t *times, const uint64_t *counts, size_t n, uint64_t now) {
@@ -206,6 +209,11 @@ static void describe_changesets(const Liveness *l, uint64_t now, char *buf, size
                 history_recent(&l->changeset_history, now));
 }
 
+static bool moving_server(const Liveness *l, uint64_t now) {
+        /* at the last answer, and that answer is recent */
+        return l->active_statements > 0 && now - l->sources[SOURCE_SERVER].moved_at <= LIVENESS_RECENT_USEC;
+}
+
 static void describe_server(const Liveness *l, uint64_t now, char *buf, size_t n) {
         char d[32], c[32];
 
@@ -292,6 +300,10 @@ static bool applies_cpu(const Liveness *l) {
         return true;
 }
 
+static bool moving_cpu(const Liveness *l, uint64_t now) {
+        return l->cpu_moving && now - l->sources[SOURCE_CPU].moved_at <= LIVENESS_RECENT_USEC;
+}
+
 static void describe_cpu(const Liveness *l, uint64_t now, char *buf, size_t n) {
         (void) snprintf(buf, n, "CPU moving (%u%% of a core)", l->cpu_percent);
 }
@@ -299,12 +311,47 @@ static void describe_cpu(const Liveness *l, uint64_t now, char *buf, size_t n) {
 /* The signals, in the order the status prefers them. A new one is a row. */
 static const SourceType source_types[_SOURCE_MAX] = {
         [SOURCE_CHANGESETS] =
-                {"new change sets in DATABASECHANGELOG", "migrating", applies_db, sample_db, describe_changesets},
+                {
+                        .watched = "new change sets in DATABASECHANGELOG",
+                        .verb = "migrating",
+                        .applies = applies_db,
+                        .sample = sample_db, /* reads the server's statements too */
+                        .describe = describe_changesets,
+                },
         [SOURCE_SERVER] =
-                {"the server's active statements", "migrating", applies_db, sample_nothing, describe_server},
-        [SOURCE_H2] = {"the H2 file's size and time", "migrating", applies_h2, sample_h2, describe_h2},
-        [SOURCE_OUTPUT] = {"the unit's output", "starting", applies_output, sample_output, describe_output},
-        [SOURCE_CPU] = {"the unit's CPU time", "starting", applies_cpu, sample_nothing, describe_cpu},
+                {
+                        .watched = "the server's active statements",
+                        .verb = "migrating",
+                        .applies = applies_db,
+                        .sample = sample_nothing,
+                        .describe = describe_server,
+                        .moving = moving_server,
+                },
+        [SOURCE_H2] =
+                {
+                        .watched = "the H2 file's size and time",
+                        .verb = "migrating",
+                        .applies = applies_h2,
+                        .sample = sample_h2,
+                        .describe = describe_h2,
+                },
+        [SOURCE_OUTPUT] =
+                {
+                        .watched = "the unit's output",
+                        .verb = "starting",
+                        .applies = applies_output,
+                        .sample = sample_output,
+                        .describe = describe_output,
+                },
+        [SOURCE_CPU] =
+                {
+                        .watched = "the unit's CPU time",
+                        .verb = "starting",
+                        .applies = applies_cpu,
+                        .sample = sample_nothing, /* liveness_feed_unit() */
+                        .describe = describe_cpu,
+                        .moving = moving_cpu,
+                },
 };
 
 void liveness_feed_unit(Liveness *l, const UnitInfo *info, uint64_t now) {
@@ -332,7 +379,8 @@ void liveness_feed_unit(Liveness *l, const UnitInfo *info, uint64_t now) {
         if (now - l->cpu_t0 < CPU_WINDOW_USEC)
                 return;
         l->cpu_percent = (unsigned) ((cpu - l->cpu_nsec0) / 10 / (now - l->cpu_t0));
-        if (liveness_cpu_moving(cpu - l->cpu_nsec0, now - l->cpu_t0))
+        l->cpu_moving = liveness_cpu_moving(cpu - l->cpu_nsec0, now - l->cpu_t0);
+        if (l->cpu_moving)
                 moved(l, SOURCE_CPU, now);
         l->cpu_t0 = now;
         l->cpu_nsec0 = cpu;
@@ -361,7 +409,8 @@ char *liveness_describe(const Liveness *l, uint64_t now) {
         /* every signal that moved lately, in the table's order: "migrating: A; B" */
         for (SourceId i = 0; i < _SOURCE_MAX; i++)
                 if (source_types[i].applies(l) && l->sources[i].moved_at > 0 &&
-                    now - l->sources[i].moved_at <= LIVENESS_RECENT_USEC) {
+                    (source_types[i].moving ? source_types[i].moving(l, now)
+                                            : now - l->sources[i].moved_at <= LIVENESS_RECENT_USEC)) {
                         source_types[i].describe(l, now, buf, sizeof(buf));
                         verb = verb ?: source_types[i].verb;
                         n += (size_t) snprintf(

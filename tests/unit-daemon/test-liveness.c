@@ -187,6 +187,9 @@ static void test_cpu(void **state) {
         info.cpu_usage_nsec += 10 * 1000 * 1000;
         liveness_feed_unit(l, &info, T0 + 4 * SEC);
         assert_int_equal(liveness_last_moved(l), T0 + 2 * SEC);
+        free(d);
+        d = liveness_describe(l, T0 + 4 * SEC); /* moved 2 s ago, idle now */
+        assert_string_equal(d, "nothing moved for 2s");
         w = liveness_watched(l);
         assert_non_null(strstr(w, "the unit's CPU time (CPUUsageNSec)"));
         liveness_free(l);
