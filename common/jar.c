@@ -586,3 +586,46 @@ JarInfo *jar_info_free(JarInfo *i) {
         free(i);
         return NULL;
 }
+
+int jar_read_resource(const char *path, const char *name, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_(zip_discardp) zip_t *za = NULL;
+        _cleanup_(zip_fclosep) zip_file_t *zf = NULL;
+        _cleanup_free_ char *buf = NULL;
+        zip_int64_t idx;
+        size_t size = 0;
+        int zerr = 0;
+
+        assert(path);
+        assert(name);
+        assert(ret);
+
+        za = zip_open(path, ZIP_RDONLY, &zerr);
+        if (!za)
+                return zerr == ZIP_ER_OPEN || zerr == ZIP_ER_READ ? -EIO
+                        : zerr == ZIP_ER_MEMORY                   ? -ENOMEM
+                                                                  : -EBADMSG;
+        idx = zip_name_locate(za, name, 0);
+        if (idx < 0)
+                return -ENOENT;
+        zf = zip_fopen_index(za, (zip_uint64_t) idx, 0);
+        if (!zf)
+                return -EBADMSG;
+        buf = malloc(max + 2);
+        if (!buf)
+                return -ENOMEM;
+        while (size <= max) {
+                zip_int64_t n = zip_fread(zf, buf + size, max + 1 - size);
+                if (n < 0)
+                        return -EBADMSG;
+                if (n == 0)
+                        break;
+                size += (size_t) n;
+        }
+        if (size > max)
+                return -EFBIG;
+        buf[size] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}

@@ -38,3 +38,8 @@ int jar_inspect(const char *path, JarInspectFlags flags, JarInfo **ret, char **r
 int jar_inspect_fd(int fd, JarInspectFlags flags, JarInfo **ret, char **ret_error);
 
 JarInfo *jar_info_free(JarInfo *i);
+
+/* Reads the entry 'name' (e.g. "metabase/app_db/supported-db-versions.edn") of the JAR at path
+ * into a NUL-terminated buffer, inflating at most max + 1 bytes whatever the entry declares.
+ * -ENOENT: no such entry; -EFBIG: larger than max; -EBADMSG: not a readable ZIP or entry. */
+int jar_read_resource(const char *path, const char *name, size_t max, char **ret, size_t *ret_size);

@@ -11,6 +11,7 @@
 #include "appdb.h"
 #include "backups.h"
 #include "dbserver.h"
+#include "dbversion.h"
 #include "engine.h"
 #include "fileio.h"
 #include "fleet.h"
@@ -399,6 +400,9 @@ typedef struct Preflight {
         char *staged_path, *kept_jar;
         char *error;
         char *summary;
+        char *automigrate;     /* "MB_DB_AUTOMIGRATE=..." or "-Dmb.db.automigrate=...", NULL when unset */
+        char *db_versions_edn; /* the new JAR's supported-db-versions.edn, NULL when it has none */
+        size_t db_versions_edn_size;
 } Preflight;
 
 static Preflight *preflight_free(Preflight *p) {
@@ -426,6 +430,8 @@ static Preflight *preflight_free(Preflight *p) {
         free(p->kept_jar);
         free(p->error);
         free(p->summary);
+        free(p->automigrate);
+        free(p->db_versions_edn);
         free(p);
         return NULL;
 }
@@ -440,6 +446,145 @@ static int refuse(Preflight *p, int r, const char *fmt, ...) {
                 p->error = NULL;
         va_end(ap);
         return r;
+}
+
+/* MB_DB_AUTOMIGRATE=false: Metabase does not migrate, it logs the SQL and stops with "Database
+ * requires manual upgrade." (src/metabase/app_db/setup.clj print-migrations-and-quit-if-needed!).
+ * Metabase reads it with Boolean/parseBoolean after ignoring a blank value (config-bool of
+ * src/metabase/config/core.clj): anything but "true" in any case is false. Whether the target
+ * would migrate is not worked out from its change sets: another version is taken to migrate. */
+static int preflight_check_automigrate(Preflight *p) {
+        const char *v = p->automigrate ? strchr(p->automigrate, '=') : NULL;
+        bool blank = true;
+
+        if (!v || p->force || p->kind != OPERATION_UPGRADE)
+                return 0;
+        v++;
+        for (const char *c = v; *c; c++)
+                if (!strchr(" \t\n\r\f\v", *c))
+                        blank = false;
+        if (blank || strcasecmp(v, "true") == 0)
+                return 0;
+        if (mb_version_compare(&p->new_info->version, &p->old_info->version) == 0)
+                return 0;
+        return refuse(
+                p,
+                -EPERM,
+                "the unit sets %s: Metabase %s would not migrate the application database but print "
+                "the SQL and stop (\"Database requires manual upgrade.\"), and the upgrade would be rolled back. "
+                "Set MB_DB_AUTOMIGRATE=true in the unit's environment (and no -Dmb.db.automigrate) for the "
+                "upgrade, or run the migrations by "
+                "hand first ('java --add-opens java.base/java.nio=ALL-UNNAMED -jar metabase.jar migrate print' "
+                "with the new JAR gives the SQL) and upgrade with --force",
+                p->automigrate,
+                p->new_info->tag);
+}
+
+/* The setting as Metabase sees it: its config reads environ's map, the environment merged with
+ * the JVM's system properties, which win; JAVA_TOOL_OPTIONS, then JDK_JAVA_OPTIONS, then the
+ * options before -jar on the command line, the last one counting. */
+static char *unit_automigrate_setting(const UnitInfo *info) {
+        static const char prop[] = "-Dmb.db.automigrate=";
+        const char *env = unit_info_getenv(info, "MB_DB_AUTOMIGRATE");
+        _cleanup_free_ char *found = env ? strdup_printf("MB_DB_AUTOMIGRATE=%s", env) : NULL;
+        const char *opts[] = {"JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"};
+
+        for (size_t i = 0; i < ELEMENTSOF(opts); i++) {
+                const char *o = unit_info_getenv(info, opts[i]);
+                for (const char *w = o; w && *w;) {
+                        size_t n = strcspn(w, " \t\n");
+                        if (n > strlen(prop) && strncmp(w, prop, strlen(prop)) == 0) {
+                                free(found);
+                                found = strndup(w, n);
+                        }
+                        w += n;
+                        w += strspn(w, " \t\n");
+                }
+        }
+        for (char **a = info->exec_argv ? info->exec_argv + (info->exec_argv[0] ? 1 : 0) : NULL; a && *a; a++) {
+                if (streq(*a, "-jar"))
+                        break;
+                if (startswith(*a, prop)) {
+                        free(found);
+                        found = strdup(*a);
+                }
+        }
+        return TAKE_PTR(found);
+}
+
+/* The new JAR's minimum database server versions, read here in the worker (the central directory
+ * of a 400 MB JAR is no work for the event loop); compared once mbupgraded-db said the server's. */
+static int preflight_read_db_versions(Preflight *p) {
+        int r;
+
+        if (p->kind != OPERATION_UPGRADE || p->db_file)
+                return 0; /* H2 is inside the JAR: its minimum is always met */
+        r = jar_read_resource(
+                p->source_jar,
+                DB_VERSIONS_EDN_PATH,
+                DB_VERSIONS_EDN_MAX,
+                &p->db_versions_edn,
+                &p->db_versions_edn_size);
+        if (r == -ENOENT)
+                return 0; /* releases before the file: nothing to check */
+        if (r < 0)
+                log_warning(
+                        "Cannot read %s from %s (%s); not checking the database server's version",
+                        DB_VERSIONS_EDN_PATH,
+                        p->source_jar,
+                        strerror(-r));
+        return 0;
+}
+
+/* Refuses (p->error) when the server is older than what the new JAR says it supports, as
+ * Metabase's verify-db-connection would at start (src/metabase/app_db/setup.clj). */
+static int preflight_check_db_version(Preflight *p, const char *db_kind, const char *server_version) {
+        const char *key = NULL, *product = NULL;
+        DbVersion have, need;
+        int r;
+
+        if (!p->db_versions_edn || !p->new_info || p->force)
+                return 0;
+        r = db_version_from_server(db_kind, strempty(server_version), &have, &key, &product);
+        if (r < 0) {
+                log_warning(
+                        "Cannot read the database server's version '%s'; not checking it against %s",
+                        strempty(server_version),
+                        p->new_info->tag);
+                return 0;
+        }
+        r = db_versions_edn_lookup(p->db_versions_edn, p->db_versions_edn_size, key, &need);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                log_warning(
+                        "%s of %s is not in the shape expected (%s); not checking the database server's "
+                        "version",
+                        DB_VERSIONS_EDN_PATH,
+                        p->new_info->tag,
+                        strerror(-r));
+                return 0;
+        }
+        if (db_version_compare(&have, &need) >= 0)
+                return 0;
+        char hv[64], nv[64];
+        if (have.patch)
+                snprintf(hv, sizeof(hv), "%u.%u.%u", have.major, have.minor, have.patch);
+        else
+                snprintf(hv, sizeof(hv), "%u.%u", have.major, have.minor);
+        if (need.patch)
+                snprintf(nv, sizeof(nv), "%u.%u.%u", need.major, need.minor, need.patch);
+        else
+                snprintf(nv, sizeof(nv), "%u.%u", need.major, need.minor);
+        return refuse(
+                p,
+                -EPROTONOSUPPORT,
+                "%s %s is older than the %s Metabase %s requires (\"DB version not supported\" at its start); "
+                "upgrade the database server first",
+                product,
+                hv,
+                nv,
+                p->new_info->tag);
 }
 
 typedef struct DiskNeed {
@@ -747,6 +892,11 @@ static int preflight_run(void *userdata) {
                         p->old_info->tag,
                         strempty(p->expect_installed));
 
+        r = preflight_check_automigrate(p);
+        if (r < 0)
+                return r;
+        (void) preflight_read_db_versions(p);
+
         free(err);
         err = NULL;
         r = java_feature_version(p->java_path, &p->java_major, &err);
@@ -922,6 +1072,11 @@ static void on_db_preflight(int r, DbReport *report, void *userdata) {
                         "LOCKEDBY = NULL WHERE ID = 1) and try again, or use --force",
                         op->db_desc,
                         report->lock_holder);
+                preflight_free(p);
+                return;
+        }
+        if (preflight_check_db_version(p, op->db_kind, report->server_version) < 0) {
+                engine_fail(m, RESULT_REFUSED, "%s", strempty(p->error));
                 preflight_free(p);
                 return;
         }
@@ -1144,6 +1299,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                 p->restore_version = strdup(strempty(op->restore_version));
         }
         p->source_jar = strdup(strempty(op->source_jar));
+        p->automigrate = unit_automigrate_setting(info);
         p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->expect_sha256 ? strdup(m->expect_sha256) : NULL;
 
         if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar ||

@@ -166,6 +166,15 @@ static int on_http_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+const char *http_status_explain(int status) {
+        if (status != 301 && status != 302 && status != 303 && status != 307 && status != 308)
+                return NULL;
+        return "Metabase (or a proxy in front of it) redirected the request although it said it came over "
+               "https (X-Forwarded-Proto: https), and mbupgraded follows no redirect; point health_url at "
+               "Metabase's own port on this host (MB_JETTY_PORT), not at a proxy that redirects, or turn off "
+               "\"Redirect all requests to HTTPS\" in Metabase's admin settings";
+}
+
 int http_get(
         sd_event *e, const char *url, uint64_t timeout_usec, HttpCallback cb, void *userdata, HttpRequest **ret) {
         _cleanup_free_ char *host = NULL, *path = NULL;
@@ -213,7 +222,7 @@ int http_get(
         r->userdata = userdata;
         r->request = strdup_printf(
                 "GET %s HTTP/1.0\r\nHost: %s:%u\r\nUser-Agent: mbupgraded/" PACKAGE_VERSION
-                "\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+                "\r\nAccept: application/json\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n",
                 path,
                 host,
                 (unsigned) port);

@@ -20,6 +20,14 @@ int http_url_parse(const char *url, char **ret_host, uint16_t *ret_port, char **
 /* Derives a sibling URL on the same host: ("http://h:p/api/health", "/api/session/properties"). */
 char *http_url_with_path(const char *url, const char *path);
 
+/* Every request says it came over https (X-Forwarded-Proto: https): with an https site URL and
+ * "Redirect all requests to HTTPS" on, Metabase answers 301/307 to any request it does not take
+ * for https (src/metabase/server/middleware/ssl.clj; the X-Forwarded-Proto header is the first
+ * thing its https? check reads), except /api/health, /livez and /readyz. A redirect is never
+ * followed (it would lead off this host): the callback gets the 3xx status.
+ * http_status_explain() gives a sentence saying what to do for a redirect status, else NULL. */
+const char *http_status_explain(int status);
+
 int http_get(
         sd_event *e, const char *url, uint64_t timeout_usec, HttpCallback cb, void *userdata, HttpRequest **ret);
 /* Cancels a request without calling its callback. Accepts NULL; returns NULL. */

@@ -14,6 +14,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
+#include "mblog.h"
 #include "metrics.h"
 #include "notify.h"
 #include "rehearsal.h"
@@ -531,12 +532,30 @@ static void fail(Rehearsal *r, RehearsalResult result, const char *fmt, ...) {
 
 /* Migration */
 
+/* What Metabase's own words in the log say went wrong (common/mblog.h), named before the lines. */
+static void read_excerpt_name_condition(Rehearsal *r, const char *text, size_t n) {
+        MbLogCondition c = mb_log_classify_text(text, n);
+        char *e;
+
+        if (c <= MB_LOG_NONE || c == MB_LOG_INIT_FAILED)
+                return;
+        e = strdup_printf(
+                "%s: %s Last lines: %s",
+                mb_log_condition_to_string(c),
+                mb_log_condition_explain(c),
+                strempty(r->excerpt));
+        if (e)
+                free_and_replace(r->excerpt, e);
+}
+
 static void read_excerpt(Rehearsal *r) {
         _cleanup_free_ char *log = rehearsal_path(r->m, "rehearsal.log"), *text = NULL;
         size_t n = 0;
 
-        if (log && read_file_tail_lines(log, LOG_READ_MAX, &text, &n) >= 0)
+        if (log && read_file_tail_lines(log, LOG_READ_MAX, &text, &n) >= 0) {
                 r->excerpt = rehearsal_log_excerpt(text, n, EXCERPT_MAX);
+                read_excerpt_name_condition(r, text, n);
+        }
 }
 
 /* A failed rehearsal killed by the kernel for rehearsal.memory_max says nothing of the release:

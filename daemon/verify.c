@@ -114,7 +114,14 @@ static void on_properties(HttpRequest *req, int status, const char *body, void *
 
         v->request = NULL;
         if (status != 200) {
-                verifier_finish(v, false, "/api/session/properties answered %d instead of 200", status);
+                const char *hint = http_status_explain(status);
+                verifier_finish(
+                        v,
+                        false,
+                        "/api/session/properties answered %d instead of 200%s%s",
+                        status,
+                        hint ? ": " : "",
+                        hint ?: "");
                 return;
         }
         o = json_tokener_parse(body);

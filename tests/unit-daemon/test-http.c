@@ -99,6 +99,29 @@ static void test_status_and_body(void **state) {
         assert_true(startswith(s.request, "GET /api/health HTTP/1.0\r\n"));
 }
 
+static void test_redirect_not_followed(void **state) {
+        /* what Metabase's ssl middleware answers: 301 to the https URL of the site */
+        Server s = {
+                .response = "HTTP/1.1 301 Moved Permanently\r\nLocation: https://metabase.example.com/api/session/"
+                            "properties\r\nContent-Length: 0\r\n\r\n"};
+        _cleanup_free_ char *url = NULL;
+        pthread_t t;
+        Got g = {};
+
+        server_start(&s, &t);
+        url = strdup_printf("http://127.0.0.1:%u/api/session/properties", s.port);
+        get(url, 5 * USEC_PER_SEC, &g);
+        pthread_join(t, NULL);
+        close(s.fd);
+        assert_int_equal(g.status, 301);
+        /* the request said it came over https, as that middleware's https? check reads it */
+        assert_non_null(strstr(s.request, "\r\nX-Forwarded-Proto: https\r\n"));
+        assert_non_null(http_status_explain(301));
+        assert_non_null(http_status_explain(307));
+        assert_null(http_status_explain(200));
+        assert_null(http_status_explain(-ECONNREFUSED));
+}
+
 static void test_refused_and_timeout(void **state) {
         Server s = {.response = NULL};
         _cleanup_free_ char *url = NULL, *closed = NULL;
@@ -174,6 +197,7 @@ static void test_url_parse(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_status_and_body),
+                cmocka_unit_test(test_redirect_not_followed),
                 cmocka_unit_test(test_refused_and_timeout),
                 cmocka_unit_test(test_garbage_response),
                 cmocka_unit_test(test_url_parse),
