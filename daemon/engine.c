@@ -2064,6 +2064,7 @@ static void start_verifier(Manager *m, const char *expect) {
                 .db_kind = m->op->db_conninfo ? m->op->db_kind : NULL,
                 .db_conninfo = m->op->db_conninfo,
                 .db_secret = m->op->db_secret,
+                .started = m->unit, /* on_started_info() read it */
         };
         int r;
 

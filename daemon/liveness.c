@@ -386,6 +386,11 @@ void liveness_feed_unit(Liveness *l, const UnitInfo *info, uint64_t now) {
         l->cpu_nsec0 = cpu;
 }
 
+void liveness_read_output(Liveness *l) {
+        if (applies_output(l))
+                (void) unit_output_poll(l->output, NULL);
+}
+
 void liveness_poll(Liveness *l, uint64_t now) {
         for (SourceId i = 0; i < _SOURCE_MAX; i++)
                 if (source_types[i].applies(l))

@@ -45,6 +45,8 @@ Liveness *liveness_free(Liveness *l);
 
 /* Samples the signals that are due (each at its own pace); cheap to call often. */
 void liveness_poll(Liveness *l, uint64_t now);
+/* Reads the unit's output now, whatever its pace: its last lines before a verdict. */
+void liveness_read_output(Liveness *l);
 /* What systemd said about the unit: its CPU time, its output file. */
 void liveness_feed_unit(Liveness *l, const UnitInfo *info, uint64_t now);
 

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "http.h"
 #include "liveness.h"
+#include "mblog.h"
 #include "macro.h"
 #include "strv.h"
 #include "verify.h"
@@ -38,6 +39,7 @@ struct Verifier {
         Liveness *liveness;
         char *moving;         /* what liveness_describe() said last, as told */
         uint64_t moving_told; /* when it was told */
+        MbLogCondition said;  /* the last of Metabase's known messages in its output (mblog.h) */
 
         VerifyCallback cb;
         void *userdata;
@@ -94,12 +96,24 @@ static void verifier_finish(Verifier *v, bool passed, const char *fmt, ...) {
         v->phase = PHASE_FINISHED;
         v->timer = sd_event_source_disable_unref(v->timer);
         v->request = http_request_cancel(v->request);
+        if (!passed && v->liveness)
+                liveness_read_output(v->liveness); /* the last lines, for what Metabase said */
         v->liveness = liveness_free(v->liveness);
         systemd_unwatch_foreign_jobs(v->systemd, v);
         va_start(ap, fmt);
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
+        if (!passed && msg && v->said > MB_LOG_NONE) {
+                /* Metabase's own words name the cause: "... . Metabase said: migration lock held: ..." */
+                char *m = strdup_printf(
+                        "%s. Metabase said: %s: %s",
+                        msg,
+                        mb_log_condition_to_string(v->said),
+                        mb_log_condition_explain(v->said));
+                if (m)
+                        free_and_replace(msg, m);
+        }
         v->cb(passed ? VERIFY_PASSED : VERIFY_FAILED, v->last_progress, msg ?: "out of memory", v->userdata);
 }
 
@@ -397,8 +411,14 @@ uint64_t verify_start_limit(uint64_t start_timeout_usec, uint64_t rehearsed_usec
 }
 
 static void on_output_line(const char *line, void *userdata) {
-        /* Each line Metabase writes while it starts: a known message of Metabase's could be named in
-         * the reason of a failure here. */
+        Verifier *v = userdata;
+        MbLogCondition c = mb_log_classify(line);
+
+        /* Each line Metabase writes while it starts: the last of its known messages is named in the
+         * reason of a failure; "Initialization FAILED", which follows the specific one and says
+         * nothing of why, does not replace it. */
+        if (c > MB_LOG_NONE && !(c == MB_LOG_INIT_FAILED && v->said > MB_LOG_NONE))
+                v->said = c;
 }
 
 int verifier_start(
@@ -452,6 +472,11 @@ int verifier_start(
                 v->freed = true;
                 verifier_release(v);
                 return r;
+        }
+        if (p->started) {
+                /* the output file's size now is where following it starts, not at the first poll */
+                liveness_feed_unit(v->liveness, p->started, v->begin);
+                liveness_read_output(v->liveness);
         }
         r = systemd_watch_foreign_jobs(systemd, p->unit, on_foreign_job, v);
         if (r < 0) {

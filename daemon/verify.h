@@ -27,6 +27,8 @@ typedef struct VerifyParams {
         /* what the migration moves (see liveness.h); all may be NULL */
         const char *h2_file;
         const char *db_kind, *db_conninfo, *db_secret;
+        /* the unit as read right after its start job: its output is followed from there */
+        const UnitInfo *started;
 } VerifyParams;
 
 /* The start-up limit: start_timeout, or when a rehearsal measured this release, that figure times
