@@ -226,7 +226,9 @@ static void describe_server(const Liveness *l, uint64_t now, char *buf, size_t n
                 n,
                 "the database server is working (%s for %s)",
                 c,
-                format_duration(l->active_longest_sec * USEC_PER_SEC, d, sizeof(d)));
+                l->active_longest_sec == 0
+                        ? "under a second"
+                        : format_duration(l->active_longest_sec * USEC_PER_SEC, d, sizeof(d)));
 }
 
 static void sample_nothing(Liveness *l, uint64_t now) {
