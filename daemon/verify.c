@@ -415,9 +415,8 @@ static void on_output_line(const char *line, void *userdata) {
         MbLogCondition c = mb_log_classify(line);
 
         /* Each line Metabase writes while it starts: the last of its known messages is named in the
-         * reason of a failure; "Initialization FAILED", which follows the specific one and says
-         * nothing of why, does not replace it. */
-        if (c > MB_LOG_NONE && !(c == MB_LOG_INIT_FAILED && v->said > MB_LOG_NONE))
+         * reason of a failure. "Initialization FAILED" says no more than that it exited: not named. */
+        if (c > MB_LOG_NONE && c != MB_LOG_INIT_FAILED)
                 v->said = c;
 }
 
