@@ -609,7 +609,15 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
         switch (ev) {
         case VERIFY_PROGRESS:
                 r->progress = progress;
-                set_text(r, "%s: migrating a copy of %s (%.0f%%)", r->version, r->db_desc, progress * 100);
+                /* "...(30%): migrating: the database server is working (one statement for 12m)" */
+                set_text(
+                        r,
+                        "%s: migrating a copy of %s (%.0f%%)%s%s",
+                        r->version,
+                        r->db_desc,
+                        progress * 100,
+                        streq_ptr(message, "initializing") ? "" : ": ",
+                        streq_ptr(message, "initializing") ? "" : strempty(message));
                 return;
         case VERIFY_HEALTHY:
                 r->healthy_usec = now_realtime_usec();
