@@ -360,10 +360,19 @@ void liveness_feed_unit(Liveness *l, const UnitInfo *info, uint64_t now) {
         _cleanup_free_ char *file = unit_info_output_file(info);
         const char *method = "CPUUsageNSec";
         uint64_t cpu = info->cpu_usage_nsec;
+        int r;
 
         if (file && l->output && !streq_ptr(unit_output_source(l->output), file)) {
                 (void) unit_output_set_file(l->output, file);
                 log_debug("Following %s's output in %s", strempty(l->unit), file);
+        } else if (!file && l->output && !unit_output_source(l->output)) {
+                /* no journal (a container, no permission): no output to follow */
+                r = unit_output_follow_journal(l->output, info->control_group);
+                if (r < 0)
+                        log_debug(
+                                "Cannot follow %s's output in the journal: %s",
+                                strempty(l->unit),
+                                strerror(-r));
         }
         if (cpu == UINT64_MAX) {
                 /* cgroup v1 without CPU accounting: the processes' own figures */

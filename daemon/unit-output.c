@@ -46,20 +46,26 @@ UnitOutput *unit_output_free(UnitOutput *o) {
         return NULL;
 }
 
-static int journal_open(UnitOutput *o) {
+int unit_output_follow_journal(UnitOutput *o, const char *control_group) {
         _cleanup_free_ char *m1 = strdup_printf("_SYSTEMD_UNIT=%s", o->unit),
-                            *m2 = strdup_printf("_SYSTEMD_USER_UNIT=%s", o->unit);
+                            *m2 = strdup_printf("_SYSTEMD_USER_UNIT=%s", o->unit),
+                            *m3 = isempty(control_group) ? NULL
+                                                         : strdup_printf("_SYSTEMD_CGROUP=%s", control_group);
         sd_journal *j = NULL;
         int r;
 
-        if (!m1 || !m2)
+        if (o->journal)
+                return 0;
+        if (!m1 || !m2 || (!isempty(control_group) && !m3))
                 return -ENOMEM;
         r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
         if (r < 0)
                 return r;
-        /* A system manager's unit, or a user manager's: whichever the unit is. */
+        /* A system manager's unit, or a user manager's: whichever the unit is; or its cgroup. */
         if ((r = sd_journal_add_match(j, m1, 0)) < 0 || (r = sd_journal_add_disjunction(j)) < 0 ||
-            (r = sd_journal_add_match(j, m2, 0)) < 0 || (r = sd_journal_seek_tail(j)) < 0) {
+            (r = sd_journal_add_match(j, m2, 0)) < 0 ||
+            (m3 && ((r = sd_journal_add_disjunction(j)) < 0 || (r = sd_journal_add_match(j, m3, 0)) < 0)) ||
+            (r = sd_journal_seek_tail(j)) < 0) {
                 sd_journal_close(j);
                 return r;
         }
@@ -82,7 +88,6 @@ int unit_output_new(const char *unit, UnitOutputLineCallback cb, void *userdata,
         }
         o->cb = cb;
         o->userdata = userdata;
-        (void) journal_open(o); /* no journal (a container, no permission): the file, or nothing */
         *ret = o;
         return 0;
 }

@@ -238,6 +238,9 @@ static void test_output_journal_or_nothing(void **state) {
         const char *src;
 
         assert_int_equal(unit_output_new("no-such-unit-mbup.service", NULL, NULL, &o), 0);
+        assert_null(unit_output_source(o));
+        assert_true(unit_output_poll(o, NULL) < 0);
+        (void) unit_output_follow_journal(o, "/no/such.service");
         src = unit_output_source(o);
         /* with a journal: nothing new for a unit that does not exist; without: nothing to follow */
         if (src)
