@@ -278,6 +278,8 @@ static void sample_output(Liveness *l, uint64_t now) {
         k = unit_output_poll(l->output, &lines);
         if (k < 0)
                 return;
+        if (l->line_history.n == 0) /* the lines of the first poll count as new */
+                history_add(&l->line_history, now - 1, l->output_lines);
         l->sources[SOURCE_OUTPUT].sampled = true;
         l->output_lines += lines;
         history_add(&l->line_history, now, l->output_lines);
@@ -416,6 +418,21 @@ uint64_t liveness_last_moved(const Liveness *l) {
         return t;
 }
 
+static bool source_moving(const Liveness *l, SourceId i, uint64_t now) {
+        return source_types[i].applies(l) && l->sources[i].moved_at > 0 &&
+                (source_types[i].moving ? source_types[i].moving(l, now)
+                                        : now - l->sources[i].moved_at <= LIVENESS_RECENT_USEC);
+}
+
+unsigned liveness_moving_mask(const Liveness *l, uint64_t now) {
+        unsigned mask = 0;
+
+        for (SourceId i = 0; i < _SOURCE_MAX; i++)
+                if (source_moving(l, i, now))
+                        mask |= 1U << i;
+        return mask;
+}
+
 char *liveness_describe(const Liveness *l, uint64_t now) {
         uint64_t last = liveness_last_moved(l);
         const char *verb = NULL;
@@ -424,9 +441,7 @@ char *liveness_describe(const Liveness *l, uint64_t now) {
 
         /* every signal that moved lately, in the table's order: "migrating: A; B" */
         for (SourceId i = 0; i < _SOURCE_MAX; i++)
-                if (source_types[i].applies(l) && l->sources[i].moved_at > 0 &&
-                    (source_types[i].moving ? source_types[i].moving(l, now)
-                                            : now - l->sources[i].moved_at <= LIVENESS_RECENT_USEC)) {
+                if (source_moving(l, i, now)) {
                         source_types[i].describe(l, now, buf, sizeof(buf));
                         verb = verb ?: source_types[i].verb;
                         n += (size_t) snprintf(

@@ -56,6 +56,8 @@ uint64_t liveness_last_moved(const Liveness *l);
  * "migrating: the database server is working (one statement for 12m)", "starting: CPU moving
  * (85% of a core)"; or "nothing moved for 40s". Never NULL but out of memory. */
 char *liveness_describe(const Liveness *l, uint64_t now);
+/* The signals that move now, a bit each (the status is told again when this changes). */
+unsigned liveness_moving_mask(const Liveness *l, uint64_t now);
 /* For a stall's reason: the signals that were watched, "new change sets, the server's statements,
  * the output (/var/log/metabase.log), CPU time (CPUUsageNSec)". */
 char *liveness_watched(const Liveness *l);

@@ -15,8 +15,11 @@
 #define PROBE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 /* Consecutive failed probes tolerated while settling (a busy JVM may miss one). */
 #define SETTLE_MISSES_MAX 2
-/* What moves is told (VERIFY_PROGRESS) at most this often, unless the progress rose. */
+/* What moves is told (VERIFY_PROGRESS) when the progress rose, when what moves changed (at most
+ * every STATUS_INTERVAL_USEC), and otherwise every STATUS_REFRESH_USEC: a migration of hours does
+ * not flood the log. */
 #define STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
+#define STATUS_REFRESH_USEC (60 * USEC_PER_SEC)
 
 typedef enum Phase {
         PHASE_STARTING,
@@ -39,6 +42,7 @@ struct Verifier {
         Liveness *liveness;
         char *moving;         /* what liveness_describe() said last, as told */
         uint64_t moving_told; /* when it was told */
+        unsigned moving_mask; /* liveness_moving_mask() then */
         MbLogCondition said;  /* the last of Metabase's known messages in its output (mblog.h) */
 
         VerifyCallback cb;
@@ -187,12 +191,17 @@ static const char *describe_answer(int status, char *buf, size_t n) {
 /* Tells the owner what moves (VERIFY_PROGRESS) when it changed, at most every STATUS_INTERVAL_USEC
  * unless the progress rose. */
 static void tell_moving(Verifier *v, uint64_t now, bool rose) {
-        _cleanup_free_ char *text = liveness_describe(v->liveness, now);
+        unsigned mask = liveness_moving_mask(v->liveness, now);
+        _cleanup_free_ char *text = NULL;
 
-        if (!text)
+        if (!rose && v->moving &&
+            (now - v->moving_told < STATUS_INTERVAL_USEC ||
+             (mask == v->moving_mask && now - v->moving_told < STATUS_REFRESH_USEC)))
                 return;
-        if (!rose && (streq_ptr(text, v->moving) || now - v->moving_told < STATUS_INTERVAL_USEC))
+        text = liveness_describe(v->liveness, now);
+        if (!text || (!rose && streq_ptr(text, v->moving)))
                 return;
+        v->moving_mask = mask;
         free(v->moving);
         v->moving = TAKE_PTR(text);
         v->moving_told = now;

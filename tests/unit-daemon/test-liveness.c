@@ -183,6 +183,7 @@ static void test_cpu(void **state) {
         assert_int_equal(liveness_last_moved(l), T0 + 2 * SEC);
         d = liveness_describe(l, T0 + 2 * SEC);
         assert_string_equal(d, "starting: CPU moving (50% of a core)");
+        assert_int_not_equal(liveness_moving_mask(l, T0 + 2 * SEC), 0);
         /* idle: 10 ms in 2 s */
         info.cpu_usage_nsec += 10 * 1000 * 1000;
         liveness_feed_unit(l, &info, T0 + 4 * SEC);
@@ -190,6 +191,7 @@ static void test_cpu(void **state) {
         free(d);
         d = liveness_describe(l, T0 + 4 * SEC); /* moved 2 s ago, idle now */
         assert_string_equal(d, "nothing moved for 2s");
+        assert_int_equal(liveness_moving_mask(l, T0 + 4 * SEC), 0);
         w = liveness_watched(l);
         assert_non_null(strstr(w, "the unit's CPU time (CPUUsageNSec)"));
         liveness_free(l);
