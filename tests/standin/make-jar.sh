@@ -21,6 +21,8 @@ usage: make-jar.sh --base BASE.jar --out OUT.jar --version vX.Y.Z [options]
   --pad-mb N           add N MiB of random data, stored (standin/padding.bin)
   --hash H             version.properties hash  (default: 7 hex, sha1 of the version)
   --date D             version.properties date  (default: today, UTC)
+  --db-min LIST        oldest supported database servers, e.g. 'postgres=16.0.0,mariadb=10.6.0'
+                       (kinds h2, postgres, mysql, mariadb; the others keep Metabase's minimum)
   --branch B           also write branch=B, as builds before about v0.50 did (default: none)
 USAGE
     exit 2
@@ -28,7 +30,7 @@ USAGE
 die() { echo "make-jar.sh: $*" >&2; exit 1; }
 uint() { [[ $2 =~ ^[0-9]{1,9}$ ]] || die "$1 wants a non-negative integer, not '$2'"; }
 
-base='' out='' version='' fail=none startup_ms='' migration_ms='' migration_work='' crash_after_ms='' java='' pad_mb='' hash='' date='' branch=''
+base='' out='' version='' fail=none startup_ms='' migration_ms='' migration_work='' crash_after_ms='' java='' pad_mb='' hash='' date='' branch='' db_min=''
 while [[ $# -gt 0 ]]; do
     opt=$1
     [[ $opt == --help || $opt == -h ]] && usage
@@ -49,6 +51,7 @@ while [[ $# -gt 0 ]]; do
     --hash) hash=$val ;;
     --date) date=$val ;;
     --branch) branch=$val ;;
+    --db-min) db_min=$val ;;
     *) echo "make-jar.sh: unknown option $opt" >&2; usage ;;
     esac
 done
@@ -114,6 +117,28 @@ if [[ -n $java ]]; then
     printf '%b' "$(printf '\\x%02x\\x%02x' $((cls >> 8)) $((cls & 255)))" |
         dd of="$stage/metabase/core.class" bs=1 seek=6 count=2 conv=notrunc status=none
     files+=(metabase/core.class)
+fi
+if [[ -n $db_min ]]; then
+    # metabase/app_db/supported-db-versions.edn as in Metabase's resources, with these minimums
+    declare -A dbv=([h2]=2.1.214 [postgres]=12.0.0 [mysql]=8.0.17 [mariadb]=10.2.2)
+    IFS=, read -ra pairs <<<"$db_min"
+    for pair in "${pairs[@]}"; do
+        [[ $pair =~ ^(h2|postgres|mysql|mariadb)=([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] ||
+            die "bad --db-min entry '$pair' (want KIND=X.Y.Z, KIND one of h2, postgres, mysql, mariadb)"
+        dbv[${BASH_REMATCH[1]}]=${pair#*=}
+    done
+    mkdir -p "$stage/metabase/app_db"
+    {
+        echo ";; The oldest application database servers this release starts on (make-jar.sh --db-min)."
+        sep='{'
+        for k in h2 postgres mysql mariadb; do
+            IFS=. read -r ma mi pa <<<"${dbv[$k]}"
+            printf '%s%-9s {:major %s :minor %s :patch %s}' "$sep" ":$k" "$ma" "$mi" "$pa"
+            sep=$'\n '
+        done
+        echo '}'
+    } >"$stage/metabase/app_db/supported-db-versions.edn"
+    files+=(metabase/app_db/supported-db-versions.edn)
 fi
 if [[ -n $pad_mb ]] && ((pad_mb > 0)); then
     mkdir -p "$stage/standin"
