@@ -294,7 +294,9 @@ Config *config_new(void) {
                         },
                 .service =
                         {
-                                .start_timeout_usec = 30 * USEC_PER_MINUTE,
+                                /* Metabase's migrations may take hours at one progress figure; the
+                                 * stall_timeout is what ends a hang (verify.h, liveness.h) */
+                                .start_timeout_usec = 6 * USEC_PER_HOUR,
                                 .stall_timeout_usec = 5 * USEC_PER_MINUTE,
                                 .settle_usec = 60 * USEC_PER_SEC,
                         },

@@ -76,6 +76,12 @@ static void on_helper_line(Child *c, const char *line, void *userdata) {
                 (void) safe_atou64(line + strlen("changelog_count "), &r->changelog_count);
         else if (startswith(line, "changelog_latest "))
                 (void) free_and_strdup(&r->changelog_latest, line + strlen("changelog_latest "));
+        else if (startswith(line, "activity "))
+                (void) sscanf(
+                        line + strlen("activity "),
+                        "%" SCNu64 " %" SCNu64,
+                        &r->active_statements,
+                        &r->active_longest_sec);
         else if (startswith(line, "lock held "))
                 (void) free_and_strdup(&r->lock_holder, line + strlen("lock held "));
         else if (streq(line, "clone possible"))

@@ -21,6 +21,8 @@ typedef struct DbReport {
         char *server_version;
         uint64_t database_size;
         bool have_database_size;
+        uint64_t active_statements;  /* activity: statements other sessions run in the database now */
+        uint64_t active_longest_sec; /* activity: how long the oldest of them has run */
         uint64_t changelog_count;
         char *changelog_latest; /* the newest Liquibase change set, NULL when none */
         char *lock_holder;      /* "BY since WHEN" when DATABASECHANGELOGLOCK is held */

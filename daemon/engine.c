@@ -2077,11 +2077,13 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
 
         switch (ev) {
         case VERIFY_PROGRESS:
+                /* "... is starting (30%): migrating: 37 change sets applied, 2 in the last minute" */
                 manager_set_status(
                         m,
-                        "%s is starting: %.0f%%",
+                        "%s is starting (%.0f%%): %s",
                         rollback ? m->op->from_version : m->op->to_version,
-                        progress * 100);
+                        progress * 100,
+                        message);
                 break;
         case VERIFY_HEALTHY:
                 /* Serving again: users may use it while it settles. */
@@ -2127,8 +2129,16 @@ static void start_verifier(Manager *m, const char *expect) {
                 .main_pid = m->op->main_pid,
                 .n_restarts = m->op->n_restarts,
                 .start_timeout_usec = m->config->service.start_timeout_usec,
+                /* a rehearsal's measure of this release's start raises the limit (verify.h) */
+                .rehearsed_usec = step_is_rollback(m->op->step) ? 0 : rehearse_expected_usec(m, expect),
                 .stall_timeout_usec = m->config->service.stall_timeout_usec,
                 .settle_usec = m->config->service.settle_usec,
+                /* what the migration moves besides the progress figure (liveness.h) */
+                .h2_file = m->op->db_file,
+                .db_kind = m->op->db_conninfo ? m->op->db_kind : NULL,
+                .db_conninfo = m->op->db_conninfo,
+                .db_secret = m->op->db_secret,
+                .started = m->unit, /* on_started_info() read it */
         };
         int r;
 

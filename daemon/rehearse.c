@@ -609,7 +609,15 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
         switch (ev) {
         case VERIFY_PROGRESS:
                 r->progress = progress;
-                set_text(r, "%s: migrating a copy of %s (%.0f%%)", r->version, r->db_desc, progress * 100);
+                /* "...(30%): migrating: the database server is working (one statement for 12m)" */
+                set_text(
+                        r,
+                        "%s: migrating a copy of %s (%.0f%%)%s%s",
+                        r->version,
+                        r->db_desc,
+                        progress * 100,
+                        streq_ptr(message, "initializing") ? "" : ": ",
+                        streq_ptr(message, "initializing") ? "" : strempty(message));
                 return;
         case VERIFY_HEALTHY:
                 r->healthy_usec = now_realtime_usec();
@@ -651,7 +659,7 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
 static void on_unit_started(int k, const char *result, const char *error, void *userdata) {
         Rehearsal *r = userdata;
         Manager *m = r->m;
-        _cleanup_free_ char *url = NULL;
+        _cleanup_free_ char *url = NULL, *scratch_conninfo = NULL, *secret = rehearsal_path(m, "appdb.secret");
         VerifyParams p = {};
 
         if (k < 0) {
@@ -678,7 +686,18 @@ static void on_unit_started(int k, const char *result, const char *error, void *
                         ?: m->config->service.start_timeout_usec,
                 .stall_timeout_usec = m->config->service.stall_timeout_usec,
                 .settle_usec = 0,
+                /* what the copy's migration moves (liveness.h): the copied file, or the scratch
+                 * database's change sets and statements */
+                .h2_file = r->h2_copy,
         };
+        if (r->appdb->kind != APPDB_H2 && r->scratch_name) {
+                AppDb scratch = *r->appdb;
+                scratch.dbname = r->scratch_name;
+                scratch_conninfo = dbserver_conninfo(&scratch);
+                p.db_kind = scratch_conninfo && secret ? r->db_kind : NULL;
+                p.db_conninfo = scratch_conninfo;
+                p.db_secret = secret;
+        }
         k = verifier_start(m->event, m->systemd, &p, on_verify, r, &r->verifier);
         if (k < 0)
                 fail(r, REHEARSAL_CANCELED, "cannot watch the rehearsal: %s", strerror(-k));

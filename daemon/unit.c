@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "macro.h"
@@ -53,6 +57,9 @@ UnitInfo *unit_info_free(UnitInfo *i) {
         free(i->user);
         free(i->group);
         free(i->result);
+        free(i->control_group);
+        free(i->std_output);
+        free(i->std_output_file);
         free(i);
         return NULL;
 }
@@ -76,6 +83,90 @@ const char *unit_info_jar(const UnitInfo *i) {
                 if (streq(*a, "-jar"))
                         return a[1];
         return NULL;
+}
+
+char *unit_info_output_file(const UnitInfo *i) {
+        char path[64], target[PATH_MAX];
+        ssize_t n;
+
+        if (!i->std_output ||
+            !(streq(i->std_output, "file") || streq(i->std_output, "append") ||
+              streq(i->std_output, "truncate")))
+                return NULL;
+        if (i->std_output_file && i->std_output_file[0] == '/')
+                return strdup(i->std_output_file);
+        if (i->main_pid == 0)
+                return NULL;
+        (void) snprintf(path, sizeof(path), "/proc/%" PRIu32 "/fd/1", i->main_pid);
+        n = readlink(path, target, sizeof(target) - 1);
+        if (n <= 0 || target[0] != '/')
+                return NULL;
+        target[n] = 0;
+        if (endswith(target, " (deleted)"))
+                return NULL;
+        return strdup(target);
+}
+
+/* utime + stime of one process, in clock ticks, from /proc/PID/stat. */
+static int proc_cpu_ticks(uint32_t pid, uint64_t *ret) {
+        char path[64], buf[1024];
+        _cleanup_fclose_ FILE *f = NULL;
+        unsigned long long utime, stime;
+        const char *p;
+        size_t n;
+
+        (void) snprintf(path, sizeof(path), "/proc/%" PRIu32 "/stat", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[n] = 0;
+        /* "PID (COMM) S PPID ...": COMM may hold anything, even ") ": the last ')' ends it. */
+        p = strrchr(buf, ')');
+        if (!p)
+                return -EBADMSG;
+        /* after ")": state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime */
+        if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+                return -EBADMSG;
+        *ret = utime + stime;
+        return 0;
+}
+
+int unit_cpu_nsec_from_proc(const char *control_group, uint32_t main_pid, uint64_t *ret) {
+        static const char *const roots[] = {
+                "/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"};
+        long hz = sysconf(_SC_CLK_TCK);
+        uint64_t ticks = 0, t;
+        unsigned n = 0;
+
+        if (hz <= 0)
+                hz = 100;
+        if (!isempty(control_group) && control_group[0] == '/' && !strstr(control_group, "/../"))
+                for (size_t k = 0; k < ELEMENTSOF(roots) && n == 0; k++) {
+                        _cleanup_free_ char *path = strdup_printf("%s%s/cgroup.procs", roots[k], control_group);
+                        _cleanup_fclose_ FILE *f = NULL;
+                        unsigned long pid;
+                        unsigned seen = 0;
+
+                        if (!path)
+                                return -ENOMEM;
+                        f = fopen(path, "re");
+                        if (!f)
+                                continue;
+                        while (seen++ < 4096 && fscanf(f, "%lu", &pid) == 1)
+                                if (pid > 0 && pid <= UINT32_MAX && proc_cpu_ticks((uint32_t) pid, &t) >= 0) {
+                                        ticks += t;
+                                        n++;
+                                }
+                }
+        if (n == 0 && main_pid > 0 && proc_cpu_ticks(main_pid, &t) >= 0) {
+                ticks = t;
+                n = 1;
+        }
+        if (n == 0)
+                return -ESRCH;
+        *ret = ticks * (UINT64_C(1000000000) / (uint64_t) hz);
+        return 0;
 }
 
 /* EnvironmentFile= lines: KEY=VALUE, comments, optional quotes. Good enough for Metabase's
@@ -195,14 +286,18 @@ static int unit_info_read_properties(sd_bus_message *m, UnitInfo *i, char ***env
                 if (streq(contents, "s") &&
                     (streq(name, "LoadState") || streq(name, "ActiveState") || streq(name, "SubState") ||
                      streq(name, "WorkingDirectory") || streq(name, "User") || streq(name, "Group") ||
-                     streq(name, "Result"))) {
-                        char **field = streq(name, "LoadState")   ? &i->load_state
-                                : streq(name, "ActiveState")      ? &i->active_state
-                                : streq(name, "SubState")         ? &i->sub_state
-                                : streq(name, "WorkingDirectory") ? &i->working_directory
-                                : streq(name, "User")             ? &i->user
-                                : streq(name, "Result")           ? &i->result
-                                                                  : &i->group;
+                     streq(name, "Result") || streq(name, "ControlGroup") || streq(name, "StandardOutput") ||
+                     streq(name, "StandardOutputFileDescriptorName"))) {
+                        char **field = streq(name, "LoadState")                   ? &i->load_state
+                                : streq(name, "ActiveState")                      ? &i->active_state
+                                : streq(name, "SubState")                         ? &i->sub_state
+                                : streq(name, "WorkingDirectory")                 ? &i->working_directory
+                                : streq(name, "User")                             ? &i->user
+                                : streq(name, "Result")                           ? &i->result
+                                : streq(name, "ControlGroup")                     ? &i->control_group
+                                : streq(name, "StandardOutput")                   ? &i->std_output
+                                : streq(name, "StandardOutputFileDescriptorName") ? &i->std_output_file
+                                                                                  : &i->group;
                         r = sd_bus_message_read(m, "s", &s);
                         if (r < 0)
                                 return r;
@@ -210,6 +305,8 @@ static int unit_info_read_properties(sd_bus_message *m, UnitInfo *i, char ***env
                                 return -ENOMEM;
                 } else if (streq(contents, "u") && streq(name, "MainPID"))
                         r = sd_bus_message_read(m, "u", &i->main_pid);
+                else if (streq(contents, "t") && streq(name, "CPUUsageNSec"))
+                        r = sd_bus_message_read(m, "t", &i->cpu_usage_nsec);
                 else if (streq(contents, "u") && streq(name, "NRestarts"))
                         r = sd_bus_message_read(m, "u", &i->n_restarts);
                 else if (streq(contents, "a(sasbttttuii)") && streq(name, "ExecStart"))
@@ -348,6 +445,7 @@ static int unit_info_new(const char *unit, UnitInfo **ret) {
         i = calloc(1, sizeof(UnitInfo));
         if (!i)
                 return -ENOMEM;
+        i->cpu_usage_nsec = UINT64_MAX;
         i->name = strdup(unit);
         if (!i->name)
                 return -ENOMEM;

@@ -23,7 +23,11 @@ typedef struct UnitInfo {
         char **environment; /* Environment= followed by the contents of EnvironmentFile= */
         char *user;
         char *group;
-        char *result; /* a service's Result: "success", "exit-code", "oom-kill", ... */
+        char *result;            /* a service's Result: "success", "exit-code", "oom-kill", ... */
+        uint64_t cpu_usage_nsec; /* CPUUsageNSec; UINT64_MAX when systemd does not account it */
+        char *control_group;     /* ControlGroup, "/system.slice/metabase.service"; NULL or "" when none */
+        char *std_output;      /* StandardOutput: "journal", "append", "file", "truncate", "inherit", ... */
+        char *std_output_file; /* for file/append/truncate: its path (StandardOutputFileDescriptorName) */
 } UnitInfo;
 
 UnitInfo *unit_info_free(UnitInfo *i);
@@ -32,6 +36,16 @@ DEFINE_POINTER_CLEANUP(UnitInfo, unit_info_free, unit_info_freep);
 const char *unit_info_getenv(const UnitInfo *i, const char *key);
 /* The argument after "-jar" in ExecStart, or NULL. */
 const char *unit_info_jar(const UnitInfo *i);
+/* The unit's output file when StandardOutput= is file:, append: or truncate:, NULL otherwise (or
+ * when it can't be told): systemd's StandardOutputFileDescriptorName when it says (systemd 252 says
+ * nothing for a file), else where the main process's stdout points (/proc/PID/fd/1). */
+char *unit_info_output_file(const UnitInfo *i);
+
+/* CPU time (user + system, nanoseconds) of the unit's processes read from /proc: the PIDs in
+ * cgroup.procs of control_group (cgroup v2, or the v1 name=systemd hierarchy), else main_pid alone.
+ * For when systemd does not account CPU (CPUUsageNSec is UINT64_MAX: cgroup v1 without
+ * CPUAccounting=). Reads at most 4096 processes. -ESRCH when none could be read. */
+int unit_cpu_nsec_from_proc(const char *control_group, uint32_t main_pid, uint64_t *ret);
 
 typedef struct Systemd Systemd;
 

@@ -5,13 +5,21 @@
 
 #include "config.h"
 #include "http.h"
+#include "liveness.h"
+#include "mblog.h"
 #include "macro.h"
 #include "strv.h"
 #include "verify.h"
 
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define PROBE_TIMEOUT_USEC (5 * USEC_PER_SEC)
 /* Consecutive failed probes tolerated while settling (a busy JVM may miss one). */
 #define SETTLE_MISSES_MAX 2
+/* What moves is told (VERIFY_PROGRESS) when the progress rose, when what moves changed (at most
+ * every STATUS_INTERVAL_USEC), and otherwise every STATUS_REFRESH_USEC: a migration of hours does
+ * not flood the log. */
+#define STATUS_INTERVAL_USEC (5 * USEC_PER_SEC)
+#define STATUS_REFRESH_USEC (60 * USEC_PER_SEC)
 
 typedef enum Phase {
         PHASE_STARTING,
@@ -30,6 +38,12 @@ struct Verifier {
         uint32_t main_pid;
         uint32_t n_restarts;
         uint64_t start_timeout_usec, stall_timeout_usec, settle_usec, interval_usec;
+        bool limit_from_rehearsal; /* start_timeout_usec follows a rehearsal's time */
+        Liveness *liveness;
+        char *moving;         /* what liveness_describe() said last, as told */
+        uint64_t moving_told; /* when it was told */
+        unsigned moving_mask; /* liveness_moving_mask() then */
+        MbLogCondition said;  /* the last of Metabase's known messages in its output (mblog.h) */
 
         VerifyCallback cb;
         void *userdata;
@@ -59,6 +73,7 @@ static void verifier_release(Verifier *v) {
         free(v->health_url);
         free(v->properties_url);
         free(v->expect_tag);
+        free(v->moving);
         free(v);
 }
 
@@ -67,6 +82,7 @@ Verifier *verifier_free(Verifier *v) {
                 return NULL;
         v->timer = sd_event_source_disable_unref(v->timer);
         v->request = http_request_cancel(v->request);
+        v->liveness = liveness_free(v->liveness);
         systemd_unwatch_foreign_jobs(v->systemd, v);
         v->phase = PHASE_FINISHED;
         v->freed = true;
@@ -84,11 +100,24 @@ static void verifier_finish(Verifier *v, bool passed, const char *fmt, ...) {
         v->phase = PHASE_FINISHED;
         v->timer = sd_event_source_disable_unref(v->timer);
         v->request = http_request_cancel(v->request);
+        if (!passed && v->liveness)
+                liveness_read_output(v->liveness); /* the last lines, for what Metabase said */
+        v->liveness = liveness_free(v->liveness);
         systemd_unwatch_foreign_jobs(v->systemd, v);
         va_start(ap, fmt);
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
+        if (!passed && msg && v->said > MB_LOG_NONE) {
+                /* Metabase's own words name the cause: "... . Metabase said: migration lock held: ..." */
+                char *m = strdup_printf(
+                        "%s. Metabase said: %s: %s",
+                        msg,
+                        mb_log_condition_to_string(v->said),
+                        mb_log_condition_explain(v->said));
+                if (m)
+                        free_and_replace(msg, m);
+        }
         v->cb(passed ? VERIFY_PASSED : VERIFY_FAILED, v->last_progress, msg ?: "out of memory", v->userdata);
 }
 
@@ -159,6 +188,26 @@ static const char *describe_answer(int status, char *buf, size_t n) {
         return buf;
 }
 
+/* Tells the owner what moves (VERIFY_PROGRESS) when it changed, at most every STATUS_INTERVAL_USEC
+ * unless the progress rose. */
+static void tell_moving(Verifier *v, uint64_t now, bool rose) {
+        unsigned mask = liveness_moving_mask(v->liveness, now);
+        _cleanup_free_ char *text = NULL;
+
+        if (!rose && v->moving &&
+            (now - v->moving_told < STATUS_INTERVAL_USEC ||
+             (mask == v->moving_mask && now - v->moving_told < STATUS_REFRESH_USEC)))
+                return;
+        text = liveness_describe(v->liveness, now);
+        if (!text || (!rose && streq_ptr(text, v->moving)))
+                return;
+        v->moving_mask = mask;
+        free(v->moving);
+        v->moving = TAKE_PTR(text);
+        v->moving_told = now;
+        v->cb(VERIFY_PROGRESS, v->last_progress < 0 ? 0 : v->last_progress, v->moving, v->userdata);
+}
+
 static void on_health(HttpRequest *req, int status, const char *body, void *userdata) {
         Verifier *v = userdata;
         uint64_t now = now_mono();
@@ -166,10 +215,14 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
 
         v->request = NULL;
         if (v->phase == PHASE_STARTING) {
+                uint64_t last_moved;
+                bool rose = false;
+
                 if (status == 200 && body_is_ok(body)) {
                         v->phase = PHASE_SETTLING;
                         v->settle_begin = now;
                         v->misses = 0;
+                        v->liveness = liveness_free(v->liveness);
                         v->cb(VERIFY_HEALTHY, 1.0, "health ok, settling", v->userdata);
                         return;
                 }
@@ -178,19 +231,30 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
                         if (p > v->last_progress) {
                                 v->last_progress = p;
                                 v->last_progress_time = now;
-                                v->cb(VERIFY_PROGRESS, p, "initializing", v->userdata);
+                                rose = true;
                         }
                 }
-                if (now - v->last_progress_time > v->stall_timeout_usec) {
+                /* The progress figure stands still for all of the migrations: what else moves? */
+                last_moved = v->last_progress_time;
+                if (v->liveness) {
+                        last_moved = MAX(last_moved, liveness_last_moved(v->liveness));
+                        tell_moving(v, now, rose);
+                } else if (rose)
+                        v->cb(VERIFY_PROGRESS, v->last_progress, "initializing", v->userdata);
+                if (now - last_moved > v->stall_timeout_usec) {
+                        _cleanup_free_ char *watched = v->liveness ? liveness_watched(v->liveness) : NULL;
+
                         fmt_dur(v->stall_timeout_usec, a, sizeof(a));
                         verifier_finish(
                                 v,
                                 false,
-                                "Metabase made no start-up progress for %s (stall_timeout; last progress %.0f%%, last "
-                                "answer: %s)",
+                                "Metabase made no start-up progress for %s (stall_timeout): nothing moved, a stall "
+                                "(progress at %.0f%%, last answer: %s; watched: the progress figure%s%s)",
                                 a,
                                 v->last_progress < 0 ? 0 : v->last_progress * 100,
-                                describe_answer(status, b, sizeof(b)));
+                                describe_answer(status, b, sizeof(b)),
+                                watched ? ", " : "",
+                                strempty(watched));
                         return;
                 }
                 if (now - v->begin > v->start_timeout_usec) {
@@ -198,8 +262,11 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
                         verifier_finish(
                                 v,
                                 false,
-                                "Metabase was not ready within %s (start_timeout; progress %.0f%%)",
+                                "Metabase was not ready within %s (%s; progress %.0f%%)",
                                 b,
+                                v->limit_from_rehearsal ? "start_timeout from this release's rehearsal: "
+                                                          "its time x3 + 10m"
+                                                        : "start_timeout",
                                 v->last_progress < 0 ? 0 : v->last_progress * 100);
                         return;
                 }
@@ -245,6 +312,8 @@ static void on_unit_info(int r, UnitInfo *info, const char *msg, void *userdata)
                 /* systemd not answering is not Metabase's fault: the health checks decide. */
                 return;
         }
+        if (v->liveness && v->phase == PHASE_STARTING)
+                liveness_feed_unit(v->liveness, info, now_mono());
         /* Stopped or restarted by someone else (systemctl stop, a person, a script): the new version
          * did not prove itself either, but the reason must not blame Metabase. (A JVM stopped in the
          * middle of a migration may exit with a failure: "failed" counts too.) */
@@ -312,6 +381,8 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (v->phase == PHASE_FINISHED)
                 return 0;
         v->unit_queries++; /* keeps v alive if the callback below frees it */
+        if (v->phase == PHASE_STARTING && v->liveness)
+                liveness_poll(v->liveness, now_mono());
         if (v->phase != PHASE_VERSION && !v->request) {
                 r = http_get(v->event, v->health_url, PROBE_TIMEOUT_USEC, on_health, v, &v->request);
                 if (r < 0) {
@@ -339,6 +410,25 @@ static int arm_timer(Verifier *v) {
                 v->event, &v->timer, CLOCK_MONOTONIC, v->interval_usec, 0, on_tick, v);
 }
 
+uint64_t verify_start_limit(uint64_t start_timeout_usec, uint64_t rehearsed_usec) {
+        uint64_t l;
+
+        if (rehearsed_usec == 0 || rehearsed_usec > UINT64_MAX / (2 * VERIFY_REHEARSAL_FACTOR))
+                return start_timeout_usec;
+        l = rehearsed_usec * VERIFY_REHEARSAL_FACTOR + VERIFY_REHEARSAL_MARGIN_USEC;
+        return l > start_timeout_usec ? l : start_timeout_usec;
+}
+
+static void on_output_line(const char *line, void *userdata) {
+        Verifier *v = userdata;
+        MbLogCondition c = mb_log_classify(line);
+
+        /* Each line Metabase writes while it starts: the last of its known messages is named in the
+         * reason of a failure. "Initialization FAILED" says no more than that it exited: not named. */
+        if (c > MB_LOG_NONE && c != MB_LOG_INIT_FAILED)
+                v->said = c;
+}
+
 int verifier_start(
         sd_event *e, Systemd *systemd, const VerifyParams *p, VerifyCallback cb, void *userdata, Verifier **ret) {
         Verifier *v;
@@ -356,7 +446,9 @@ int verifier_start(
                 .expect_tag = strdup(p->expect_tag),
                 .main_pid = p->main_pid,
                 .n_restarts = p->n_restarts,
-                .start_timeout_usec = p->start_timeout_usec,
+                .start_timeout_usec = verify_start_limit(p->start_timeout_usec, p->rehearsed_usec),
+                .limit_from_rehearsal = verify_start_limit(p->start_timeout_usec, p->rehearsed_usec) >
+                        p->start_timeout_usec,
                 .stall_timeout_usec = p->stall_timeout_usec,
                 .settle_usec = p->settle_usec,
                 .interval_usec = p->interval_usec ?: 200 * USEC_PER_MSEC,
@@ -371,8 +463,32 @@ int verifier_start(
                 verifier_release(v);
                 return -ENOMEM;
         }
+        r = liveness_new(
+                e,
+                &(LivenessParams){
+                        .unit = p->unit,
+                        .h2_file = p->h2_file,
+                        .db_kind = p->db_kind,
+                        .db_conninfo = p->db_conninfo,
+                        .db_secret = p->db_secret,
+                        .stall_timeout_usec = p->stall_timeout_usec,
+                        .on_line = on_output_line,
+                        .userdata = v,
+                },
+                &v->liveness);
+        if (r < 0) {
+                v->freed = true;
+                verifier_release(v);
+                return r;
+        }
+        if (p->started) {
+                /* the output file's size now is where following it starts, not at the first poll */
+                liveness_feed_unit(v->liveness, p->started, v->begin);
+                liveness_read_output(v->liveness);
+        }
         r = systemd_watch_foreign_jobs(systemd, p->unit, on_foreign_job, v);
         if (r < 0) {
+                v->liveness = liveness_free(v->liveness);
                 v->freed = true;
                 verifier_release(v);
                 return r;

@@ -24,6 +24,10 @@
  *                                (pg_dump | pg_restore; CREATEDB needed), then "scratch NAME",
  *                                "database_size BYTES", "done"
  *   mbupgraded-db drop-scratch   drops that copy (its sessions ended first)
+ *   mbupgraded-db activity       read only, for the verifier while Metabase starts: "changelog_count N"
+ *                                and "activity N SECONDS" (the statements other sessions of this
+ *                                database are running, not waiting on a lock, the oldest's age),
+ *                                then "done"
  *   mbupgraded-db fleet-agent    a node's long-lived link to the fleet's coordination database
  *                                (pg-fleet.c)
  *
@@ -127,6 +131,40 @@ static int preflight(PGconn *c) {
                 else
                         printf("lock held %s since %s\n", PQgetvalue(lock, 0, 1), PQgetvalue(lock, 0, 2));
         }
+        printf("done\n");
+        return 0;
+}
+
+/* How far the migration is, read from outside: DATABASECHANGELOG's rows (which other sessions
+ * may only see once Metabase commits) and the statements the database's other sessions are
+ * running now (a long ALTER leaves Metabase's JVM idle: the server is what works). A statement
+ * waiting on a lock is not working. Read only, bounded by the statement_timeout main() sets. */
+static int activity(PGconn *c) {
+        _cleanup_pgresult_ PGresult *count = NULL, *act = NULL;
+        _cleanup_free_ char *changelog = NULL, *q = NULL;
+        int r;
+
+        r = find_table(c, "databasechangelog", &changelog);
+        if (r == -ENOENT)
+                printf("changelog_count 0\n");
+        else if (r < 0)
+                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", PQerrorMessage(c));
+        else {
+                q = strdup_printf("SELECT count(*) FROM %s", changelog);
+                count = q ? PQexec(c, q) : NULL;
+                if (PQresultStatus(count) != PGRES_TUPLES_OK)
+                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
+                printf("changelog_count %s\n", PQgetvalue(count, 0, 0));
+        }
+        act = PQexec(
+                c,
+                "SELECT count(*), coalesce(max(extract(epoch FROM now() - query_start))::bigint, 0) "
+                "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND state = 'active' AND backend_type = 'client backend' "
+                "AND coalesce(wait_event_type, '') <> 'Lock'");
+        if (PQresultStatus(act) != PGRES_TUPLES_OK)
+                return report_failure("query", "cannot read pg_stat_activity: %s", PQerrorMessage(c));
+        printf("activity %s %s\n", PQgetvalue(act, 0, 0), PQgetvalue(act, 0, 1));
         printf("done\n");
         return 0;
 }
@@ -478,15 +516,17 @@ static int scratch_copy(PGconn *c, const char *conninfo) {
 /* The verbs both kinds have: preflight, backup FILE, restore FILE; else usage (exit 2). */
 static int check_verb(int argc, char *argv[], const char *connection) {
         if ((argc == 2 &&
-             (streq(argv[1], "preflight") || streq(argv[1], "scratch-copy") || streq(argv[1], "drop-scratch"))) ||
+             (streq(argv[1], "preflight") || streq(argv[1], "scratch-copy") ||
+              streq(argv[1], "drop-scratch") || streq(argv[1], "activity"))) ||
             (argc == 3 && (streq(argv[1], "backup") || streq(argv[1], "restore"))))
                 return 0;
         fprintf(stderr,
-                "usage: %s preflight | backup FILE | restore FILE | scratch-copy | drop-scratch   (%s)\n",
+                "usage: %s preflight | activity | backup FILE | restore FILE | scratch-copy | drop-scratch   (%s)\n",
                 program_invocation_short_name,
                 connection);
         (void) report_failure(
-                "usage", "expected: preflight, backup FILE, restore FILE, scratch-copy or drop-scratch");
+                "usage",
+                "expected: preflight, activity, backup FILE, restore FILE, scratch-copy or drop-scratch");
         return 2;
 }
 
@@ -532,6 +572,12 @@ int main(int argc, char *argv[]) {
         }
         /* Read only, and never waiting long on a lock of Metabase's. */
         PQclear(PQexec(c, "SET default_transaction_read_only = on"));
+        if (streq(argv[1], "activity")) {
+                /* asked every few seconds while Metabase migrates: short */
+                PQclear(PQexec(c, "SET statement_timeout = '5s'"));
+                PQclear(PQexec(c, "SET lock_timeout = '1s'"));
+                return activity(c) == 0 ? 0 : 1;
+        }
         PQclear(PQexec(c, "SET statement_timeout = '30s'"));
         return preflight(c) == 0 ? 0 : 1;
 }

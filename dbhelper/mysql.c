@@ -380,6 +380,45 @@ static int preflight(MYSQL *m) {
         return 0;
 }
 
+/* As db.c's activity(): DATABASECHANGELOG's rows and the statements other sessions of this
+ * database run now, not waiting on a lock. PROCESSLIST shows a user its own sessions (Metabase's
+ * are the same user's). */
+static int activity(MYSQL *m) {
+        _cleanup_free_ char *changelog = NULL, *q = NULL, *count = NULL;
+        char *act[2] = {};
+        int r;
+
+        (void) mysql_query(m, "SET SESSION TRANSACTION READ ONLY");
+        (void) mysql_query(m, "SET SESSION lock_wait_timeout = 1");
+        r = find_table(m, "DATABASECHANGELOG", &changelog);
+        if (r == -ENOENT)
+                printf("changelog_count 0\n");
+        else if (r < 0)
+                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", mysql_error(m));
+        else {
+                q = strdup_printf("SELECT COUNT(*) FROM %s", changelog);
+                if (!q)
+                        return report_failure("io", "out of memory");
+                if (query_row(m, q, 1, &count) <= 0)
+                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
+                printf("changelog_count %s\n", count);
+        }
+        r = query_row(
+                m,
+                "SELECT COUNT(*), COALESCE(MAX(TIME), 0) FROM information_schema.PROCESSLIST "
+                "WHERE DB = DATABASE() AND COMMAND = 'Query' AND ID <> CONNECTION_ID() "
+                "AND COALESCE(STATE, '') NOT LIKE 'Waiting for%lock'",
+                2,
+                act);
+        if (r <= 0)
+                return report_failure("query", "cannot read PROCESSLIST: %s", mysql_error(m));
+        printf("activity %s %s\n", act[0], act[1]);
+        free(act[0]);
+        free(act[1]);
+        printf("done\n");
+        return 0;
+}
+
 #define DUMP_ARGV_MAX 12
 
 /* The dump tool's command line for the whole database: its tables, routines and triggers, one
@@ -752,6 +791,11 @@ int mysql_main(int argc, char *argv[]) {
         }
         /* the dump holds the data: 0600 from its first byte */
         (void) umask(0077);
+
+        if (streq(argv[1], "activity")) { /* needs no client tools */
+                m = connect_db(defaults, database);
+                return m && activity(m) == 0 ? 0 : 1;
+        }
 
         r = find_clients(&clients);
         if (r == -ENOENT)

@@ -78,6 +78,10 @@ grep -qx 'org.h2.Driver' "$tmp/classes/$services" || die "$h2 does not register 
 grep -qx 'org.postgresql.Driver' "$tmp/classes/$services" || die "$pg does not register org.postgresql.Driver"
 grep -qx 'org.mariadb.jdbc.Driver' "$tmp/classes/$services" || die "$my does not register org.mariadb.jdbc.Driver"
 
+# Metabase's resources the stand-in reads (metabase/app_db/supported-db-versions.edn)
+cp -a "$here/resources/." "$tmp/classes/"
+[[ -f $tmp/classes/metabase/app_db/supported-db-versions.edn ]] || die "no resources/metabase/app_db/supported-db-versions.edn"
+
 # jar puts META-INF/MANIFEST.MF first; make-jar.sh replaces it in place.
 jar --create --file "$tmp/base.jar" --main-class metabase.core -C "$tmp/classes" . \
     || die "jar failed"

@@ -22,15 +22,18 @@ usage: make-jar.sh --base BASE.jar --out OUT.jar --version vX.Y.Z [options]
   --java N             the stand-in's classes at class-file major 44+N (default: as
                        compiled, 55 = Java 11); the Main-Class stub stays at 49
   --pad-mb N           add N MiB of random data, stored (standin/padding.bin)
-  --hash H             version.properties hash  (default: sha1 of the version)
+  --hash H             version.properties hash  (default: 7 hex, sha1 of the version)
   --date D             version.properties date  (default: today, UTC)
+  --db-min LIST        oldest supported database servers, e.g. 'postgres=16.0.0,mariadb=10.6.0'
+                       (kinds h2, postgres, mysql, mariadb; the others keep Metabase's minimum)
+  --branch B           also write branch=B, as builds before about v0.50 did (default: none)
 USAGE
     exit 2
 }
 die() { echo "make-jar.sh: $*" >&2; exit 1; }
 uint() { [[ $2 =~ ^[0-9]{1,9}$ ]] || die "$1 wants a non-negative integer, not '$2'"; }
 
-base='' out='' version='' fail=none startup_ms='' migration_ms='' migration_work='' crash_after_ms='' java='' pad_mb='' hash='' date=''
+base='' out='' version='' fail=none startup_ms='' migration_ms='' migration_work='' crash_after_ms='' java='' pad_mb='' hash='' date='' branch='' db_min=''
 while [[ $# -gt 0 ]]; do
     opt=$1
     [[ $opt == --help || $opt == -h ]] && usage
@@ -50,6 +53,8 @@ while [[ $# -gt 0 ]]; do
     --pad-mb) uint "$opt" "$val"; pad_mb=$val ;;
     --hash) hash=$val ;;
     --date) date=$val ;;
+    --branch) branch=$val ;;
+    --db-min) db_min=$val ;;
     *) echo "make-jar.sh: unknown option $opt" >&2; usage ;;
     esac
 done
@@ -71,7 +76,8 @@ esac
 if [[ -n $java ]] && ((java < 8 || java > 99)); then die "--java $java is out of range (8..99)"; fi
 [[ -z $hash || $hash =~ ^[A-Za-z0-9._-]+$ ]] || die "bad --hash '$hash'"
 [[ -z $date || $date =~ ^[A-Za-z0-9:._+-]+$ ]] || die "bad --date '$date'"
-[[ -n $hash ]] || hash=$(printf '%s' "$version" | sha1sum | cut -c1-40)
+[[ -z $branch || $branch =~ ^[A-Za-z0-9._/-]+$ ]] || die "bad --branch '$branch'"
+[[ -n $hash ]] || hash=$(printf '%s' "$version" | sha1sum | cut -c1-7)
 [[ -n $date ]] || date=$(date -u +%Y-%m-%d)
 command -v zip >/dev/null || die "zip not found (apt-get install zip)"
 command -v unzip >/dev/null || die "unzip not found (apt-get install unzip)"
@@ -102,8 +108,13 @@ Implementation-Title: Metabase stand-in
 Implementation-Version: $version
 
 MF
-printf 'tag=%s\nhash=%s\nbranch=release-x.%s.x\ndate=%s\n' \
-    "$version" "$hash" "$major" "$date" >"$stage/version.properties"
+# As bin/build/src/build/version_properties.clj writes it: tag, hash (git's 7 hex), date,
+# joined by newlines, no newline at the end.
+if [[ -n $branch ]]; then
+    printf 'tag=%s\nhash=%s\nbranch=%s\ndate=%s' "$version" "$hash" "$branch" "$date"
+else
+    printf 'tag=%s\nhash=%s\ndate=%s' "$version" "$hash" "$date"
+fi >"$stage/version.properties"
 {
     echo "# Knobs of the stand-in Metabase (tests/standin/README.md)"
     echo "fail=$fail"
@@ -128,6 +139,28 @@ if [[ -n $java ]]; then
             dd of="$stage/$c" bs=1 seek=6 count=2 conv=notrunc status=none
     done
     files+=("${own[@]}")
+fi
+if [[ -n $db_min ]]; then
+    # metabase/app_db/supported-db-versions.edn as in Metabase's resources, with these minimums
+    declare -A dbv=([h2]=2.1.214 [postgres]=12.0.0 [mysql]=8.0.17 [mariadb]=10.2.2)
+    IFS=, read -ra pairs <<<"$db_min"
+    for pair in "${pairs[@]}"; do
+        [[ $pair =~ ^(h2|postgres|mysql|mariadb)=([0-9]+)\.([0-9]+)\.([0-9]+)$ ]] ||
+            die "bad --db-min entry '$pair' (want KIND=X.Y.Z, KIND one of h2, postgres, mysql, mariadb)"
+        dbv[${BASH_REMATCH[1]}]=${pair#*=}
+    done
+    mkdir -p "$stage/metabase/app_db"
+    {
+        echo ";; The oldest application database servers this release starts on (make-jar.sh --db-min)."
+        sep='{'
+        for k in h2 postgres mysql mariadb; do
+            IFS=. read -r ma mi pa <<<"${dbv[$k]}"
+            printf '%s%-9s {:major %s :minor %s :patch %s}' "$sep" ":$k" "$ma" "$mi" "$pa"
+            sep=$'\n '
+        done
+        echo '}'
+    } >"$stage/metabase/app_db/supported-db-versions.edn"
+    files+=(metabase/app_db/supported-db-versions.edn)
 fi
 if [[ -n $pad_mb ]] && ((pad_mb > 0)); then
     mkdir -p "$stage/standin"

@@ -99,7 +99,7 @@ static void assert_defaults(const Config *c) {
         assert_string_equal(c->service.unit, "metabase.service");
         assert_string_equal(c->service.jar, "");
         assert_string_equal(c->service.health_url, "");
-        assert_int_equal(c->service.start_timeout_usec, 30 * MIN);
+        assert_int_equal(c->service.start_timeout_usec, 6 * HOUR);
         assert_int_equal(c->service.stall_timeout_usec, 5 * MIN);
         assert_int_equal(c->service.settle_usec, 60 * USEC_PER_SEC);
 

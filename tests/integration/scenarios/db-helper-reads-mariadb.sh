@@ -225,8 +225,9 @@ scenario_backup_restore() {
         systemctl --user stop metabase.service
         assert_eq "$(my_fingerprint)" "$before" "the database after the old version ran on it"
 
-        # a release whose migration fails half-way leaves the lock held and one change set applied,
-        # as the helper sees; the restore undoes both
+        # a release whose migration fails half-way leaves one change set applied (the lock is
+        # released, as Metabase's Liquibase releases it in a finally), as the helper sees; the
+        # restore undoes it
         cp "$(make_release v0.56.3 v0.56.3-half --fail half-migration)" "$SB/opt/metabase/metabase.jar"
         systemctl --user start metabase.service
         for _ in $(seq 1 100); do
@@ -239,7 +240,7 @@ scenario_backup_restore() {
         OUT=$("$helper" preflight) || die "preflight after a half-applied migration failed: $OUT"
         assert_contains "$OUT" "changelog_count 122"
         assert_contains "$OUT" "changelog_latest v56.002"
-        assert_contains "$OUT" "lock held standin ("
+        assert_contains "$OUT" "lock free"
         OUT=$("$helper" restore "$dump") || die "restore after a half-applied migration failed: $OUT"
         OUT=$("$helper" preflight) || die "preflight after the restore failed: $OUT"
         assert_contains "$OUT" "changelog_count 121"

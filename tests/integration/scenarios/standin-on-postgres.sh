@@ -1,6 +1,7 @@
 # The stand-in Metabase on the sandbox's PostgreSQL, under systemd, without the daemon: it
-# migrates into a real databasechangelog, the next release migrates further, an older JAR
-# refuses the newer schema ("Downgrade detected"), and every way issue 4 says the unit may
+# migrates into a real databasechangelog, the next release migrates further, an older JAR of the
+# same major starts on the newer schema but one of an older major refuses it ("Downgrade
+# detected": Metabase compares major versions only), and every way issue 4 says the unit may
 # carry the connection settings (URI, JDBC URI, MB_DB_* variables, EnvironmentFile=) works.
 scenario() {
         local old new t0 t1 ids n state mode
@@ -52,18 +53,28 @@ scenario() {
         assert_eq "$(psql_mb 'select count(*) from mig_56_002')" "0" "the v56.002 table"
         assert_eq "$(psql_mb 'select locked from databasechangeloglock where id = 1')" "f"
 
-        # the older JAR refuses the newer schema and the unit fails; the schema is untouched
+        # the older JAR of the same major starts: Liquibase ignores the change set it does not know
         systemctl --user stop metabase.service
         cp "$old" "$SB/opt/metabase/metabase.jar"
+        systemctl --user start metabase.service
+        wait_healthy 60 || die "v0.56.1 did not start on the v56.002 schema"
+        assert_eq "$(running_version)" "v0.56.1"
+        assert_eq "$(psql_mb 'select count(*) from databasechangelog')" "122" "the changelog under v0.56.1"
+
+        # a JAR of an older major refuses the newer schema and the unit fails; the schema is untouched
+        systemctl --user stop metabase.service
+        cp "$(make_release v0.55.4)" "$SB/opt/metabase/metabase.jar"
         systemctl --user start metabase.service
         for _ in $(seq 1 100); do
                 state=$(unit_state)
                 [[ $state == failed || $state == inactive ]] && break
                 sleep 0.1
         done
-        assert_eq "$state" "failed" "the unit of the older JAR"
-        assert_contains "$(tail -n 5 "$SB/logs/metabase.log")" "Downgrade detected"
-        assert_contains "$(tail -n 5 "$SB/logs/metabase.log")" "found migration v56.002"
+        assert_eq "$state" "failed" "the unit of the older major's JAR"
+        assert_contains "$(tail -n 30 "$SB/logs/metabase.log")" "Database has migrations from v56 but this binary only knows up to v55:"
+        assert_contains "$(tail -n 30 "$SB/logs/metabase.log")" "  - v56.002"
+        assert_contains "$(tail -n 30 "$SB/logs/metabase.log")" "ERROR: Downgrade detected."
+        assert_contains "$(tail -n 30 "$SB/logs/metabase.log")" "metabase.jar migrate down\` from version 56."
         assert_eq "$(psql_mb 'select count(*) from databasechangelog')" "122" "the changelog after the refusal"
         assert_eq "$(psql_mb 'select locked from databasechangeloglock where id = 1')" "f" "the lock after the refusal"
         systemctl --user reset-failed metabase.service
@@ -94,5 +105,6 @@ scenario() {
                 sleep 0.1
         done
         assert_eq "$state" "failed" "the unit with a wrong password"
-        assert_contains "$(tail -n 5 "$SB/logs/metabase.log")" "password authentication failed"
+        assert_contains "$(tail -n 10 "$SB/logs/metabase.log")" "Unable to connect to Metabase postgres DB."
+        assert_contains "$(tail -n 10 "$SB/logs/metabase.log")" "password authentication failed"
 }

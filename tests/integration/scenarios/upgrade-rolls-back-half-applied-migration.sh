@@ -1,5 +1,6 @@
-# A release whose migrations fail half-way (one applied, the lock left held): without the
-# database restore the old JAR would refuse the schema ("Downgrade detected").
+# A release whose migrations fail half-way (one applied and committed, the failed one rolled
+# back, the lock released, as Metabase's Liquibase does): without the database restore the old
+# JAR would run on a schema it does not know (a change set of v0.56.3 in it).
 source "$MBUP_SRC/tests/integration/rollback-lib.sh"
 scenario() {
         install_metabase "$(make_release v0.56.1)"

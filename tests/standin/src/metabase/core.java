@@ -33,6 +33,7 @@ import java.sql.Statement;
 import java.sql.Timestamp;
 import java.text.SimpleDateFormat;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Date;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -397,16 +398,68 @@ public class core {
             logAs("app-db.setup", "INFO", "Verifying " + dbType + " Database Connection ...");
             log("INFO", "(stand-in) connecting to " + redact(url)
                     + (props.containsKey("user") ? " as " + props.getProperty("user") : ""));
-            Connection c = DriverManager.getConnection(url, props);
-            DatabaseMetaData md = c.getMetaData();
-            logAs("app-db.setup", "INFO", "Successfully verified " + md.getDatabaseProductName() + " "
-                    + md.getDatabaseProductVersion() + " application database connection. ✅");
-            return c;
+            Connection c = null;
+            try {
+                c = DriverManager.getConnection(url, props);
+            } catch (SQLException e) { // verify-db-connection wraps it
+                initFailed("clojure.lang.ExceptionInfo: Unable to connect to Metabase " + dbType + " DB. {}\n"
+                        + "Caused by: " + e);
+            }
+            return verifyVersion(c);
         }
         String path = dbPath();
         logAs("app-db.setup", "INFO", "Verifying h2 Database Connection ...");
         log("INFO", "(stand-in) using H2 database file " + path + ".mv.db");
-        return DriverManager.getConnection("jdbc:h2:file:" + path + ";DB_CLOSE_ON_EXIT=FALSE", "", "");
+        return verifyVersion(DriverManager.getConnection("jdbc:h2:file:" + path + ";DB_CLOSE_ON_EXIT=FALSE", "", ""));
+    }
+
+    static final String SUPPORTED_DB_VERSIONS = "/metabase/app_db/supported-db-versions.edn";
+    static final String SUPPORTED_DB_DOCS = "https://www.metabase.com/docs/latest/installation-and-operation/"
+            + "migrating-from-h2#supported-databases-for-storing-your-metabase-application-data";
+
+    /**
+     * setup.clj verify-db-connection: the server's version (major and minor from the driver,
+     * the patch from the product version) against the JAR's supported-db-versions.edn, by
+     * kind (h2, postgres, mysql; mariadb if the server says it is MariaDB).
+     */
+    static Connection verifyVersion(Connection c) throws SQLException {
+        DatabaseMetaData md = c.getMetaData();
+        String product = md.getDatabaseProductVersion();
+        String kind = md.getDatabaseProductName().equals("MariaDB") ? "mariadb" : dbType;
+        Matcher pm = Pattern.compile("^(\\d+)(?:\\.(\\d+))?(?:\\.(\\d+))?").matcher(product);
+        int patch = pm.find() && pm.group(3) != null ? Integer.parseInt(pm.group(3)) : 0;
+        int[] have = {md.getDatabaseMajorVersion(), md.getDatabaseMinorVersion(), patch};
+        int[] need = supportedDbVersion(kind);
+        if (need == null || Arrays.compare(need, have) > 0) {
+            try { c.close(); } catch (SQLException e) { }
+            initFailed("clojure.lang.ExceptionInfo: Metabase " + kind + " DB version not supported (found "
+                    + have[0] + "." + have[1] + "." + have[2] + " (" + product + "), required "
+                    + (need == null ? "null.null.null" : need[0] + "." + need[1] + "." + need[2])
+                    + "). Please upgrade your database to a supported version and try again.\n" + SUPPORTED_DB_DOCS
+                    + " {}");
+        }
+        logAs("app-db.setup", "INFO", "Successfully verified " + md.getDatabaseProductName() + " " + product
+                + " application database connection. ✅");
+        return c;
+    }
+
+    /** {major, minor, patch} for kind from the JAR's supported-db-versions.edn, or null. */
+    static int[] supportedDbVersion(String kind) {
+        String edn;
+        try (InputStream in = core.class.getResourceAsStream(SUPPORTED_DB_VERSIONS)) {
+            if (in == null) {
+                initFailed("clojure.lang.ExceptionInfo: Resource not found: metabase/app_db/supported-db-versions.edn"
+                        + " {:path \"metabase/app_db/supported-db-versions.edn\"}");
+                return null;
+            }
+            edn = new String(in.readAllBytes(), StandardCharsets.UTF_8).replaceAll(";[^\n]*", "");
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
+        Matcher m = Pattern.compile(":" + Pattern.quote(kind)
+                + "\\s*\\{\\s*:major\\s+(\\d+)\\s*,?\\s*:minor\\s+(\\d+)\\s*,?\\s*:patch\\s+(\\d+)\\s*\\}").matcher(edn);
+        if (!m.find()) return null;
+        return new int[] {Integer.parseInt(m.group(1)), Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3))};
     }
 
     /** Whether a table exists in the connection's current schema (names as the DB folds them). */
@@ -481,11 +534,15 @@ public class core {
         return true;
     }
 
-    static boolean lockHeld() throws SQLException {
+    /** Liquibase's acquireLock: one UPDATE that takes the lock only if it is free (committed at once). */
+    static boolean tryLock() throws SQLException {
         synchronized (dbLock) {
-            try (Statement st = conn.createStatement();
-                 ResultSet rs = st.executeQuery("SELECT LOCKED FROM DATABASECHANGELOGLOCK WHERE ID = 1")) {
-                return rs.next() && rs.getBoolean(1);
+            if (conn == null) return false;
+            try (PreparedStatement ps = conn.prepareStatement("UPDATE DATABASECHANGELOGLOCK SET LOCKED = TRUE,"
+                    + " LOCKGRANTED = ?, LOCKEDBY = ? WHERE ID = 1 AND LOCKED = FALSE")) {
+                ps.setTimestamp(1, new Timestamp(System.currentTimeMillis()));
+                ps.setString(2, "standin (" + ProcessHandle.current().pid() + ")");
+                return ps.executeUpdate() == 1;
             }
         }
     }
@@ -610,12 +667,8 @@ public class core {
     static boolean setupDb() throws Exception {
         if (!openDb()) return false;
         if (fail.equals("hang")) hangForever();
-        logAs("app-db.setup", "INFO", "Checking if a database downgrade is required...");
+        checkDowngrade();
         Set<String> have = new LinkedHashSet<>(changelog());
-        for (String id : have)
-            if (!known.contains(id))
-                fatal("Downgrade detected: the application database was migrated by a newer version of"
-                        + " Metabase (found migration " + id + ")");
         List<String> missing = new ArrayList<>();
         for (String id : known) if (!have.contains(id)) missing.add(id);
         if (fail.equals("half-migration") && missing.isEmpty()) crashAtStart();
@@ -623,45 +676,184 @@ public class core {
         logAs("app-db.setup", "INFO", "Running Database Migrations...");
         logAs("app-db.setup", "INFO", "Setting up Liquibase...");
         logAs("app-db.setup", "INFO", "Liquibase is ready.");
-        logAs("app-db.liquibase", "INFO", "Checking if Database has unrun migrations...");
-        if (!missing.isEmpty()) {
-            logAs("app-db.liquibase", "INFO", "Database has unrun migrations. Checking if migration lock is taken...");
-            if (lockHeld())
-                fatal("Database has migration lock; cannot run migrations. You can force-release these locks"
-                        + " by running `java -jar metabase.jar migrate release-locks`.");
-            setLock(true);
-            logAs("app-db.liquibase", "INFO", "No migration lock found.");
-            logAs("app-db.liquibase", "INFO", "Migration lock acquired.");
-            logAs("app-db.liquibase", "INFO", "Running " + missing.size() + " migrations ...");
-            long t0 = System.currentTimeMillis();
-            synchronized (dbLock) {
-                if (conn == null) return false;
-                conn.setAutoCommit(false); // migrate!: autoCommit off, Liquibase commits per change set
-            }
-            for (int i = 0; i < missing.size(); i++) {
-                if (!applyMigration(missing.get(i))) return false; // SIGTERM: the lock stays held
-                if (fail.equals("half-migration")) {
-                    String next = i + 1 < missing.size() ? missing.get(i + 1) : missing.get(i) + "-cleanup";
-                    sleep(migrationMs);
-                    fatal("Metabase Initialization FAILED\nliquibase.exception.MigrationFailedException: Migration"
-                            + " failed for changeset " + CHANGELOG_FILE + "::" + next + "::" + AUTHOR + ":\n     Reason:"
-                            + " liquibase.exception.DatabaseException: " + (dbType.equals("postgres")
-                                    ? "ERROR: column \"y\" does not exist"
-                                    : dbType.equals("mysql") ? "(conn=7) Unknown column 'y' in 'field list'"
-                                    : "Column \"Y\" not found [42122-214]"));
-                }
-            }
-            synchronized (dbLock) {
-                if (conn == null) return false;
-                conn.setAutoCommit(true);
-            }
-            setLock(false);
-            logAs("app-db.liquibase", "INFO", "Migration complete in " + (System.currentTimeMillis() - t0) + " ms");
-        } else {
-            logAs("app-db.liquibase", "INFO", "No unrun migrations found.");
+        if (!autoMigrate()) {
+            if (!missing.isEmpty()) printMigrationsAndQuit(missing);
+            logAs("app-db.setup", "INFO", "Database Migrations Current ... ✅");
+            return true;
         }
+        logAs("app-db.liquibase", "INFO", "Checking if Database has unrun migrations...");
+        if (missing.isEmpty()) {
+            logAs("app-db.liquibase", "INFO", "No unrun migrations found.");
+            logAs("app-db.setup", "INFO", "Database Migrations Current ... ✅");
+            return true;
+        }
+        logAs("app-db.liquibase", "INFO", "Database has unrun migrations. Checking if migration lock is taken...");
+        if (!waitForMigrationLock()) return false;
+        logAs("app-db.liquibase", "INFO", "Running " + missing.size() + " migrations ...");
+        long t0 = System.currentTimeMillis();
+        synchronized (dbLock) {
+            if (conn == null) return false;
+            conn.setAutoCommit(false); // migrate!: autoCommit off, Liquibase commits per change set
+        }
+        for (int i = 0; i < missing.size(); i++) {
+            if (!applyMigration(missing.get(i))) return false; // SIGTERM: the lock stays held
+            if (fail.equals("half-migration")) {
+                String next = i + 1 < missing.size() ? missing.get(i + 1) : missing.get(i) + "-cleanup";
+                sleep(migrationMs);
+                // the failed change set is rolled back; run-in-scope-locked releases the lock in
+                // its finally, whatever the database
+                synchronized (dbLock) {
+                    if (conn == null) return false;
+                    conn.rollback();
+                    conn.setAutoCommit(true);
+                }
+                setLock(false);
+                initFailed("liquibase.exception.CommandExecutionException: liquibase.exception.LiquibaseException:"
+                        + " liquibase.exception.MigrationFailedException: Migration failed for changeset "
+                        + CHANGELOG_FILE + "::" + next + "::" + AUTHOR + ":\n     Reason:"
+                        + " liquibase.exception.DatabaseException: " + (dbType.equals("postgres")
+                                ? "ERROR: column \"y\" does not exist"
+                                : dbType.equals("mysql") ? "(conn=7) Unknown column 'y' in 'field list'"
+                                : "Column \"Y\" not found [42122-214]"));
+            }
+        }
+        synchronized (dbLock) {
+            if (conn == null) return false;
+            conn.setAutoCommit(true);
+        }
+        setLock(false);
+        logAs("app-db.liquibase", "INFO", "Migration complete in " + formatMs(System.currentTimeMillis() - t0));
         logAs("app-db.setup", "INFO", "Database Migrations Current ... ✅");
         return true;
+    }
+
+    /** u/format-milliseconds, roughly: "850 ms", "2.3 s", "4.1 mins". */
+    static String formatMs(long ms) {
+        if (ms < 1000) return ms + " ms";
+        if (ms < 60_000) return String.format(Locale.ROOT, "%.1f s", ms / 1000.0);
+        return String.format(Locale.ROOT, "%.1f mins", ms / 60_000.0);
+    }
+
+    /** MB_DB_AUTOMIGRATE (default true). */
+    static boolean autoMigrate() {
+        String v = env("MB_DB_AUTOMIGRATE");
+        return v == null || !v.trim().equalsIgnoreCase("false");
+    }
+
+    /**
+     * The major version in a changeset ID ("v56.001" -> 56), as liquibase.clj extract-numbers
+     * takes it (the first number).
+     */
+    static int idMajor(String id) {
+        Matcher m = Pattern.compile("\\d+").matcher(id);
+        return m.find() ? Integer.parseInt(m.group()) : 0;
+    }
+
+    /**
+     * setup.clj error-if-downgrade-required!: only the MAJOR versions count. The newest major
+     * applied (the greatest ID LIKE 'v%') above the newest this release knows: Metabase logs
+     * the later change sets and refuses. Unknown IDs of its own major it ignores (Liquibase
+     * runs only the change sets it knows and has not run).
+     */
+    static void checkDowngrade() throws SQLException {
+        logAs("app-db.setup", "INFO", "Checking if a database downgrade is required...");
+        int available = majorVersion(), applied = 0;
+        List<String> later = new ArrayList<>();
+        for (String id : changelog()) {
+            if (!id.startsWith("v")) continue;
+            applied = Math.max(applied, idMajor(id));
+            if (idMajor(id) > available) later.add(id);
+        }
+        if (applied <= available) return;
+        logAs("app-db.setup", "WARN", String.format(Locale.ROOT,
+                "Database has migrations from v%d but this binary only knows up to v%d:", applied, available));
+        for (String id : later) logAs("app-db.setup", "WARN", "  - " + id);
+        initFailed("clojure.lang.ExceptionInfo: ERROR: Downgrade detected.\n\n"
+                + "Your metabase instance appears to have been downgraded without a corresponding database downgrade.\n\n"
+                + "You must run `java --add-opens java.base/java.nio=ALL-UNNAMED -jar metabase.jar migrate down` from"
+                + " version " + applied + ".\n\n"
+                + "Once your database has been downgraded, try running the application again.\n\n"
+                + "See: https://www.metabase.com/docs/latest/installation-and-operation/upgrading-metabase"
+                + "#rolling-back-an-upgrade {}");
+    }
+
+    static final String LOCK_MESSAGE = "Database has migration lock; cannot run migrations. You can force-release"
+            + " these locks by running `java --add-opens java.base/java.nio=ALL-UNNAMED -jar metabase.jar migrate"
+            + " release-locks`.";
+
+    /**
+     * liquibase.clj wait-for-migration-lock: try to take the lock; on failure sleep 2 s, and
+     * retry 5 times (u/auto-retry 5: six tries in all, each failure logged), then give up with
+     * the LockException. False if we are shutting down.
+     */
+    static boolean waitForMigrationLock() throws SQLException {
+        for (int failures = 0;; ) {
+            if (shuttingDown) return false;
+            if (tryLock()) {
+                if (failures > 0) {
+                    logAs("app-db.liquibase", "WARN", "Migration lock was acquired after " + failures + " retries.");
+                } else {
+                    logAs("app-db.liquibase", "INFO", "No migration lock found.");
+                    logAs("app-db.liquibase", "INFO", "Migration lock acquired.");
+                }
+                return true;
+            }
+            sleep(2000);
+            failures++;
+            if (failures > 5) initFailed("liquibase.exception.LockException: " + LOCK_MESSAGE);
+            logAs("util.jvm", "WARN", "auto-retry metabase.app_db.liquibase$wait_for_migration_lock$fn__51234@1b2c3d4e: "
+                    + LOCK_MESSAGE);
+        }
+    }
+
+    /**
+     * MB_DB_AUTOMIGRATE=false with migrations to run: setup.clj print-migrations-and-quit-if-needed!
+     * logs the SQL (Liquibase's update SQL, here a short likeness of it) and throws.
+     */
+    static void printMigrationsAndQuit(List<String> missing) {
+        boolean pg = dbType.equals("postgres"), my = dbType.equals("mysql");
+        String schema = pg ? "public." : my ? "" : "PUBLIC.";
+        String log = my ? "DATABASECHANGELOG" : pg ? "databasechangelog" : "DATABASECHANGELOG";
+        String lock = my ? "DATABASECHANGELOGLOCK" : pg ? "databasechangeloglock" : "DATABASECHANGELOGLOCK";
+        StringBuilder sql = new StringBuilder();
+        sql.append("-- *********************************************************************\n")
+           .append("-- Update Database Script\n")
+           .append("-- *********************************************************************\n")
+           .append("-- Change Log: ").append(CHANGELOG_FILE).append("\n")
+           .append("-- *********************************************************************\n\n")
+           .append("-- Lock Database\n")
+           .append("UPDATE ").append(schema).append(lock).append(" SET LOCKED = TRUE, LOCKEDBY = 'standin',"
+                   + " LOCKGRANTED = NOW() WHERE ID = 1 AND LOCKED = FALSE;\n\n");
+        int order = 0;
+        for (String id : missing) {
+            String table = "mig_" + id.substring(1).replace('.', '_');
+            sql.append("-- Changeset ").append(CHANGELOG_FILE).append("::").append(id).append("::").append(AUTHOR)
+               .append("\nCREATE TABLE ").append(schema).append(table).append(" (x INT);\n\n")
+               .append("INSERT INTO ").append(schema).append(log)
+               .append(" (ID, AUTHOR, FILENAME, DATEEXECUTED, ORDEREXECUTED, EXECTYPE) VALUES ('").append(id)
+               .append("', '").append(AUTHOR).append("', '").append(CHANGELOG_FILE).append("', NOW(), ")
+               .append(++order).append(", 'EXECUTED');\n\n");
+        }
+        sql.append("-- Release Database Lock\n")
+           .append("UPDATE ").append(schema).append(lock)
+           .append(" SET LOCKED = FALSE, LOCKEDBY = NULL, LOCKGRANTED = NULL WHERE ID = 1;\n");
+        logAs("app-db.setup", "INFO", "Database Upgrade Required\n\n"
+                + "NOTICE: Your database requires updates to work with this version of Metabase.\n"
+                + "Please execute the following sql commands on your database before proceeding.\n\n"
+                + sql + "\n\n"
+                + "Once your database is updated try running the application again.\n");
+        initFailed("java.lang.Exception: Database requires manual upgrade.");
+    }
+
+    /** Thrown by initFailed(), once logged: the init thread exits 1 (outside any lock). */
+    static class InitFailure extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+    }
+
+    /** The end of init!* on an exception: start-normally logs it and exits 1. */
+    static void initFailed(String exception) {
+        logAs("metabase.core", "ERROR", "Metabase Initialization FAILED\n" + exception);
+        throw new InitFailure();
     }
 
     static void crashAtStart() {
@@ -673,12 +865,25 @@ public class core {
 
     // ---- main ---------------------------------------------------------------------------
 
-    /** `java -jar metabase.jar migrate release-locks`, like the real one. */
+    /**
+     * `java -jar metabase.jar migrate release-locks`: setup.clj migrate! :release-locks, which calls
+     * liquibase.clj force-release-locks!. In the newest source that refuses on anything but H2
+     * (its ex-info message keeps the literal "%s"); cmd/core.clj run-cmd prints the stack trace,
+     * "Command failed with exception: <message>" and exits 1. On H2 it clears the lock, exit 0.
+     */
     static void releaseLocks() throws Exception {
-        if (openDb()) {
-            setLock(false);
-            log("INFO", "Migration lock released");
+        if (!openDb()) die(0);
+        logAs("app-db.setup", "INFO", "Setting up Liquibase...");
+        logAs("app-db.setup", "INFO", "Liquibase is ready.");
+        if (!dbType.equals("h2")) {
+            String msg = "Database %s does not support forcing migration locks. The lock is always automatically"
+                    + " removed when the process performing the migration completes or fails.";
+            System.err.println("clojure.lang.ExceptionInfo: " + msg + " {:db-type :" + dbType + "}");
+            System.err.println("\tat metabase.app_db.liquibase$force_release_locks_BANG_.invokeStatic(liquibase.clj)");
+            System.out.println("Command failed with exception: " + msg);
+            die(1);
         }
+        setLock(false);
         die(0);
     }
 
@@ -686,7 +891,9 @@ public class core {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             shuttingDown = true;
             HttpServer s = server;
-            if (exitCode == 0 && s != null) log("INFO", "Metabase Shutting Down ...");
+            // destroy!, the hook init!* registers at step 0.2, logs on any exit after that
+            boolean hooked = progress >= 0.2 || (exitCode == 0 && s != null);
+            if (hooked) log("INFO", "Metabase Shutting Down ...");
             if (s != null) s.stop(0);
             Statement st = running;
             if (st != null) {
@@ -698,7 +905,7 @@ public class core {
                     conn = null;
                 }
             }
-            if (exitCode == 0 && s != null) log("INFO", "Metabase Shutdown COMPLETE");
+            if (hooked) log("INFO", "Metabase Shutdown COMPLETE");
             System.out.flush();
             Runtime.getRuntime().halt(exitCode); // 0 on SIGTERM (the JVM would say 143)
         }, "shutdown"));
@@ -706,8 +913,16 @@ public class core {
         version = resource("/version.properties");
         knobs = resource("/standin.properties");
         tag = version.getProperty("tag", "vUNKNOWN").trim();
-        if (args.length > 0 && args[0].equals("version")) {
-            System.out.println("Metabase " + tag + " (hash " + version.getProperty("hash", "?") + ")");
+        if (args.length > 0 && args[0].equals("version")) { // cmd/core.clj version
+            StringBuilder info = new StringBuilder();
+            for (String k : List.of("tag", "hash", "branch", "date"))
+                if (version.getProperty(k) != null)
+                    info.append(info.length() > 0 ? ", " : "").append(":").append(k).append(" ").append(version.getProperty(k));
+            System.out.println("Metabase version: {" + info + "}");
+            System.out.println("\nOS: " + System.getProperty("os.name") + " " + System.getProperty("os.version") + " "
+                    + System.getProperty("os.arch"));
+            System.out.println("\nJava version: " + System.getProperty("java.vm.name") + " "
+                    + System.getProperty("java.version"));
             die(0);
         }
         fail = knob("STANDIN_FAIL", "fail", "none");
@@ -723,8 +938,9 @@ public class core {
         if (!List.of("cpu", "server", "idle").contains(migrationWork))
             fatal("Invalid value for migration_work: " + migrationWork + " (cpu, server or idle)");
 
-        log("INFO", "Metabase " + tag + " starting (hash " + version.getProperty("hash", "?") + ", branch "
-                + version.getProperty("branch", "?") + ", stand-in fail=" + fail + ", java "
+        log("INFO", "Metabase " + tag + " starting (hash " + version.getProperty("hash", "?")
+                + (version.getProperty("branch") == null ? "" : ", branch " + version.getProperty("branch"))
+                + ", date " + version.getProperty("date", "?") + ", stand-in fail=" + fail + ", java "
                 + System.getProperty("java.version") + ")");
         // What a real Metabase would do about the outside world, for the tests to check (a rehearsal
         // sends no e-mail and runs no scheduled jobs).
@@ -735,7 +951,13 @@ public class core {
                 + ", check-for-updates " + System.getenv().getOrDefault("MB_CHECK_FOR_UPDATES", "(unset)"));
         if (!dbType.equals("h2") && !dbType.equals("postgres") && !dbType.equals("mysql"))
             fatal("Unsupported MB_DB_TYPE '" + dbType + "': this stand-in only supports h2, postgres and mysql");
-        if (args.length >= 2 && args[0].equals("migrate") && args[1].equals("release-locks")) releaseLocks();
+        if (args.length >= 2 && args[0].equals("migrate") && args[1].equals("release-locks")) {
+            try {
+                releaseLocks();
+            } catch (InitFailure e) {
+                die(1);
+            }
+        }
         if (args.length > 0) fatal("Unknown command: " + String.join(" ", args));
 
         sleep(startupMs);
@@ -751,9 +973,11 @@ public class core {
         Thread init = new Thread(() -> {
             try {
                 init();
+            } catch (InitFailure e) {
+                die(1);
             } catch (Throwable e) {
                 if (shuttingDown) return;
-                log("ERROR", "Metabase Initialization FAILED: " + e);
+                logAs("metabase.core", "ERROR", "Metabase Initialization FAILED\n" + e);
                 die(1);
             }
         }, "init");
