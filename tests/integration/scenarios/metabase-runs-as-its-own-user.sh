@@ -3,7 +3,7 @@
 # directory are root's (0644, 0755), the data directory and the H2 file the metabase user's.
 # mbupgraded (root) keeps it that way: a rehearsal (run with the unit's User=) can read the staged
 # JAR and write its scratch copy and passes; after an upgrade that commits, after one rolled back
-# by itself, after mbctl rollback and after mbctl restore, the JAR, the H2 file and their
+# by itself, after mbctl rollback and after mbctl restore (also of an H2 file that was lost), the JAR, the H2 file and their
 # directories have the owners and modes they had, and Metabase's processes run as metabase.
 # The maintenance flag, in a directory mbupgraded creates under its UMask=0077, is readable by
 # another user (nginx's).
@@ -98,4 +98,12 @@ scenario() {
         assert_contains "$OUT" "database: done"
         assert_eq "$(running_version)" "v0.56.1"
         assert_layout "after mbctl restore"
+
+        # the H2 file lost: mbctl restore puts it back as the metabase user's, who makes it
+        systemctl --user stop metabase.service
+        rm -f "$H2"
+        run_mbctl 0 restore "$id" --yes
+        assert_contains "$OUT" "database: done"
+        assert_eq "$(running_version)" "v0.56.1"
+        assert_layout "after mbctl restore of a lost H2 file"
 }
