@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <stdint.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -10,40 +8,6 @@
 #include "macro.h"
 #include "maintenance.h"
 #include "strv.h"
-
-/* The flag's directory, and any parent made for it, 0755 whatever the daemon's UMask=0077 made
- * them: nginx (www-data) must see the file; what it says is no secret. Directories that were
- * there already keep their mode. */
-static int make_flag_dir(const char *dir) {
-        _cleanup_free_ char *p = strdup(dir);
-        size_t first_new = SIZE_MAX, n;
-        struct stat st;
-        int r;
-
-        if (!p)
-                return -ENOMEM;
-        n = strlen(p);
-        for (size_t i = 1; i <= n && first_new == SIZE_MAX; i++) {
-                if (p[i] != '/' && p[i] != '\0')
-                        continue;
-                p[i] = '\0';
-                if (stat(p, &st) < 0 && errno == ENOENT)
-                        first_new = i;
-                p[i] = i < n ? '/' : '\0';
-        }
-        r = mkdir_parents_and_self(dir, 0755);
-        if (r < 0 || first_new == SIZE_MAX)
-                return r;
-        for (size_t i = first_new; i <= n; i++) {
-                if (p[i] != '/' && p[i] != '\0')
-                        continue;
-                p[i] = '\0';
-                if (chmod(p, 0755) < 0)
-                        return negative_errno();
-                p[i] = i < n ? '/' : '\0';
-        }
-        return 0;
-}
 
 void maintenance_begin(Manager *m, const char *what) {
         const char *flag = m->config->maintenance_flag;
@@ -56,7 +20,9 @@ void maintenance_begin(Manager *m, const char *what) {
         text = strdup_printf("%s\n", what);
         if (!dir || !text)
                 return;
-        r = make_flag_dir(dir);
+        /* 0755 (also under the daemon's UMask=0077): nginx (www-data) must see the file; what it
+         * says is no secret. */
+        r = mkdir_parents_and_self_exact(dir, 0755);
         if (r >= 0)
                 r = write_file_atomic(flag, text, strlen(text), 0644);
         if (r < 0)

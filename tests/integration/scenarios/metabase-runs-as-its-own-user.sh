@@ -6,7 +6,7 @@
 # by itself, after mbctl rollback and after mbctl restore (also of an H2 file that was lost), the JAR, the H2 file and their
 # directories have the owners and modes they had, and Metabase's processes run as metabase.
 # The maintenance flag, in a directory mbupgraded creates under its UMask=0077, is readable by
-# another user (nginx's).
+# another user (nginx's); state_dir, made by the daemon too, lets the rehearsal reach its JAR.
 
 # owners DIR-OR-FILE...: "user:group:mode" of each, space-separated
 owners() { stat -c '%U:%G:%a' "$@" | tr '\n' ' ' | sed 's/ $//'; }
@@ -53,7 +53,10 @@ scenario() {
         mirror_release v0.56.2 "$(make_release v0.56.2)"
         mirror_release v0.56.3 "$(make_release v0.56.3 v0.56.3 --fail half-migration)"
         mirror_feed v0.56.3:2025-02-01 v0.56.2:2025-01-20 v0.56.1:2025-01-01
+        # state_dir made by the daemon itself (not by StateDirectory=), under its UMask=0077
+        rmdir "$SB/state"
         start_daemon
+        assert_eq "$(owners "$SB/state")" "root:root:755" "state_dir as the daemon made it"
         run_mbctl 0 check
 
         # a rehearsal runs the staged JAR as the unit's user, on a copy it writes
