@@ -43,13 +43,15 @@ build_tool exit-watch "$EXIT_WATCH"
 OLD=$(make_release v0.56.1)
 NEW=$(make_release v0.56.2)
 MB_DIR=$SB/opt/metabase
+# the H2 file, in the metabase user's data directory (tests/integration/lib.sh)
+DB_FILE=$SB/var/lib/metabase/metabase.db.mv.db
 install_metabase "$OLD"
 [[ $(running_version) == v0.56.1 ]] || die "v0.56.1 is not running"
 
 # The database as v0.56.1 left it, taken with Metabase stopped.
 systemctl --user stop metabase.service
 DB_SNAPSHOT=$SB/bench/metabase.db.v0.56.1.mv.db
-cp "$MB_DIR/metabase.db.mv.db" "$DB_SNAPSHOT"
+cp "$DB_FILE" "$DB_SNAPSHOT"
 systemctl --user start metabase.service
 wait_healthy 60 || die "v0.56.1 did not come back"
 start_daemon
@@ -60,7 +62,7 @@ reset_to_old() {
         systemctl --user stop metabase.service
         cp "$OLD" "$MB_DIR/.metabase.jar.bench-reset"
         mv -f "$MB_DIR/.metabase.jar.bench-reset" "$MB_DIR/metabase.jar"
-        cp "$DB_SNAPSHOT" "$MB_DIR/metabase.db.mv.db"
+        cp "$DB_SNAPSHOT" "$DB_FILE"
         systemctl --user start metabase.service
         wait_healthy 60 || die "v0.56.1 did not come back after the reset"
         [[ $(running_version) == v0.56.1 ]] || die "the reset did not bring back v0.56.1"
@@ -72,7 +74,7 @@ reset_to_old() {
 manual_upgrade() {
         local round=$1
         systemctl --user stop metabase.service
-        cp "$MB_DIR/metabase.db.mv.db" "$SB/manual-backups/metabase.db.mv.db.$round"
+        cp "$DB_FILE" "$SB/manual-backups/metabase.db.mv.db.$round"
         cp "$NEW" "$MB_DIR/metabase.jar"
         systemctl --user start metabase.service
         wait_healthy 60 || die "the hand upgrade did not come up"

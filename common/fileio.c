@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -65,6 +66,38 @@ int mkdir_parents_and_self(const char *path, mode_t mode) {
                 *s = '/';
         }
         return mkdir_and_sync(p, mode);
+}
+
+int mkdir_parents_and_self_exact(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+        size_t first_new = SIZE_MAX, n;
+        struct stat st;
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        /* the first component missing: it and all below it are ours to set */
+        n = strlen(p);
+        for (size_t i = 1; i <= n && first_new == SIZE_MAX; i++) {
+                if (p[i] != '/' && p[i] != '\0')
+                        continue;
+                p[i] = '\0';
+                if (stat(p, &st) < 0 && errno == ENOENT)
+                        first_new = i;
+                p[i] = i < n ? '/' : '\0';
+        }
+        r = mkdir_parents_and_self(path, mode);
+        if (r < 0 || first_new == SIZE_MAX)
+                return r;
+        for (size_t i = first_new; i <= n; i++) {
+                if (p[i] != '/' && p[i] != '\0')
+                        continue;
+                p[i] = '\0';
+                if (chmod(p, mode) < 0)
+                        return negative_errno();
+                p[i] = i < n ? '/' : '\0';
+        }
+        return 0;
 }
 
 /* A temporary name beside path: dir/.name.mbup-tmp-XXXXXX style, unique enough for one writer. */

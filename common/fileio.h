@@ -31,6 +31,10 @@ int fsync_parent_directory(const char *path);
  * parent. */
 int mkdir_parents_and_self(const char *path, mode_t mode);
 
+/* The same, and each directory it creates gets exactly mode, whatever the umask (the daemon's
+ * UMask=0077 would make a 0755 one 0700); directories that were there keep theirs. */
+int mkdir_parents_and_self_exact(const char *path, mode_t mode);
+
 /* Copies the regular file 'from' to 'to' through a temporary name beside 'to': copy, hash while
  * copying, fchown/fchmod to uid/gid/mode (uid == (uid_t)-1: keep), fsync, and then, unless
  * no_replace is set, rename over 'to' and fsync its directory. With no_replace the data stays at

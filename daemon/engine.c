@@ -703,6 +703,16 @@ static int preflight_check_db(Preflight *p) {
                 } else if (errno != ENOENT)
                         return refuse(
                                 p, negative_errno(), "cannot stat the application database %s: %m", p->db_file);
+                else {
+                        /* None (lost, or never made): one restored gets the owner of its directory,
+                         * where Metabase's user makes it, not root's. */
+                        _cleanup_free_ char *dir = path_dirname(p->db_file);
+                        struct stat dst;
+                        if (dir && stat(dir, &dst) >= 0) {
+                                p->db_st.st_uid = dst.st_uid;
+                                p->db_st.st_gid = dst.st_gid;
+                        }
+                }
         }
         if (p->restore_path) {
                 r = check_sha256(p->restore_path, p->restore_sha256);
@@ -1910,7 +1920,10 @@ static void step_backup(Manager *m) {
         }
         if (!streq(strempty(op->db_kind), "h2")) {
                 log_info("No application database file at %s yet: nothing to back up", strempty(op->db_file));
-                step_swap(m);
+                if (op->kind == OPERATION_RESTORE) /* there is no JAR to swap */
+                        step_restore_db(m);
+                else
+                        step_swap(m);
                 return;
         }
         manager_set_status(m, "Backing up %s", op->db_file);

@@ -20,8 +20,9 @@ void maintenance_begin(Manager *m, const char *what) {
         text = strdup_printf("%s\n", what);
         if (!dir || !text)
                 return;
-        /* 0755: nginx (www-data) must see the file; what it says is no secret. */
-        r = mkdir_parents_and_self(dir, 0755);
+        /* 0755 (also under the daemon's UMask=0077): nginx (www-data) must see the file; what it
+         * says is no secret. */
+        r = mkdir_parents_and_self_exact(dir, 0755);
         if (r >= 0)
                 r = write_file_atomic(flag, text, strlen(text), 0644);
         if (r < 0)

@@ -348,7 +348,9 @@ int manager_startup(Manager *m) {
         _cleanup_free_ char *error = NULL, *releases = NULL;
         int r;
 
-        r = mkdir_parents_and_self(m->config->state_dir, 0755);
+        /* 0755 under UMask=0077 too: a rehearsal, run as metabase.service's User=, reads its JAR
+         * under state_dir/staging (StateDirectoryMode=0755 when the unit makes it). */
+        r = mkdir_parents_and_self_exact(m->config->state_dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create state_dir %s: %m", m->config->state_dir);
         releases = manager_state_path(m, "releases");

@@ -740,12 +740,37 @@ static int verify_run(void *userdata) {
         return r;
 }
 
+/* A rehearsal runs the staged JAR with the unit's User=, so the metabase user must read it: the
+ * JAR 0644 (fetched 0600) and root's still (never that user's: root opens it again later), the
+ * directories down to it (root's, made under the daemon's UMask=0077) 0755. */
+static int stage_make_readable(const char *root, const char *dir, const char *jar) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        if (chmod(root, 0755) < 0 || chmod(dir, 0755) < 0)
+                return negative_errno();
+        fd = open(jar, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((st.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0)
+                return negative_errno();
+        return 0;
+}
+
 static void on_verify_done(int r, void *userdata) {
         VerifyWork *w = userdata;
         Manager *m = w->m;
+        _cleanup_free_ char *root = staging_dir(m);
 
         if (w->warning)
                 log_warning("Staging %s: %s", w->s->version, w->warning);
+        if (r >= 0) {
+                r = root ? stage_make_readable(root, w->s->dir, w->s->jar) : -ENOMEM;
+                if (r < 0)
+                        w->error = strdup_printf("cannot make %s readable: %s", w->s->jar, strerror(-r));
+        }
         if (r < 0)
                 stage_fail(m, w->refused, "%s", strempty(w->error));
         else
@@ -1008,6 +1033,12 @@ static void stage_version(Manager *m, const char *version, StageCallback cb) {
                 return;
         }
         if (stage_is_verified(s->dir, version, s->got_sha)) {
+                /* staged by an earlier mbupgraded, which left it 0600 */
+                r = stage_make_readable(root, s->dir, s->jar);
+                if (r < 0) {
+                        stage_fail(m, false, "cannot make %s readable: %s", s->jar, strerror(-r));
+                        return;
+                }
                 set_text(&rl->staged, "%s (verified)", version);
                 rl->stage = NULL;
                 manager_properties_changed(m, "Staged", NULL);

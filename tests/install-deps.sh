@@ -32,6 +32,16 @@ packages=(
         iproute2 jq
 )
 
+# The sandbox's metabase.service runs as this system user, as Metabase's own instructions have
+# it on a real server (tests/integration/lib.sh, metabase_user_ensure).
+if ! getent passwd metabase >/dev/null; then
+        if [[ $(id -u) -ne 0 ]]; then
+                echo "No metabase user; run this as root (useradd --system metabase)" >&2
+                exit 1
+        fi
+        useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin metabase
+fi
+
 missing=()
 for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

@@ -148,6 +148,14 @@ sandbox_start() {
 sandbox_init() {
         mkdir -p "$SB"/{rt,units,logs,jars,state,backups,opt/metabase,cfg,data}
         chmod 700 "$SB/rt"
+        # metabase.service runs as the unprivileged metabase user, as on a real server (Metabase's
+        # docs/installation-and-operation/running-metabase-on-debian.md: User=metabase): it must get
+        # through $SB (mktemp made it 0700) to its JAR, and write its own data directory only.
+        metabase_user_ensure
+        chmod 755 "$SB"
+        mkdir -p "$SB/var/lib/metabase"
+        chown "$MB_USER:$MB_USER" "$SB/var/lib/metabase"
+        chmod 750 "$SB/var/lib/metabase"
 
         # Only this namespace sees the marker systemd --user looks for.
         mount -t tmpfs -o mode=755 tmpfs /run/systemd
@@ -288,8 +296,29 @@ make_release() {
         echo "$out"
 }
 
+# The OS user metabase.service runs as (tests/install-deps.sh creates it; so does
+# metabase_user_ensure on a machine where that was not run).
+MB_USER=metabase
+
+# metabase_user_ensure: the system user and group $MB_USER, as Metabase's instructions create
+# them (groupadd -r metabase; useradd -r -g metabase), without a home: the sandbox's data
+# directory is its own. Sandboxes may start at the same time: useradd's lock is retried.
+metabase_user_ensure() {
+        local i
+        for i in $(seq 1 50); do
+                getent passwd "$MB_USER" >/dev/null && return 0
+                useradd --system --user-group --no-create-home --home-dir /nonexistent \
+                        --shell /usr/sbin/nologin "$MB_USER" 2>/dev/null && return 0
+                sleep 0.1
+        done
+        die "cannot create the $MB_USER user (useradd --system $MB_USER)"
+}
+
 # write_metabase_unit LINE...: writes metabase.service for the JAR at $SB/opt/metabase, on port
-# $MB_PORT, with the given [Service] lines (the application database's settings).
+# $MB_PORT, with the given [Service] lines (the application database's settings). It runs as
+# $MB_USER (User=, Group=) in its data directory $SB/var/lib/metabase (that user's, 0750; an H2
+# database lives there); the JAR and its directory are root's (0644, 0755), which the user can
+# read and not write.
 write_metabase_unit() {
         {
                 cat <<EOT
@@ -297,7 +326,9 @@ write_metabase_unit() {
 Description=Metabase (stand-in)
 [Service]
 ExecStart=/usr/bin/java -Xshare:auto -XX:TieredStopAtLevel=1 -jar $SB/opt/metabase/metabase.jar
-WorkingDirectory=$SB/opt/metabase
+User=$MB_USER
+Group=$MB_USER
+WorkingDirectory=$SB/var/lib/metabase
 Environment=MB_JETTY_PORT=$MB_PORT
 EOT
                 printf '%s\n' "$@"
@@ -309,11 +340,21 @@ EOT
         } >"$SB/units/metabase.service"
 }
 
-# install_metabase JAR: the "existing installation" the admin has, running and healthy.
+# install_jar JAR: JAR as the installed $SB/opt/metabase/metabase.jar, root's and 0644 (its
+# directory root's, 0755), as a root admin installs it for the metabase user to read.
+install_jar() {
+        cp "$1" "$SB/opt/metabase/metabase.jar"
+        chown root:root "$SB/opt/metabase" "$SB/opt/metabase/metabase.jar"
+        chmod 755 "$SB/opt/metabase"
+        chmod 644 "$SB/opt/metabase/metabase.jar"
+}
+
+# install_metabase JAR: the "existing installation" the admin has, running and healthy, on an H2
+# database in its data directory ($SB/var/lib/metabase/metabase.db.mv.db, the metabase user's).
 install_metabase() {
         MB_PORT=$(free_port)
-        cp "$1" "$SB/opt/metabase/metabase.jar"
-        write_metabase_unit "Environment=MB_DB_FILE=$SB/opt/metabase/metabase.db"
+        install_jar "$1"
+        write_metabase_unit "Environment=MB_DB_FILE=$SB/var/lib/metabase/metabase.db"
         systemctl --user daemon-reload
         systemctl --user start metabase.service
         wait_healthy 60 || die "the installed Metabase did not become healthy"
@@ -482,7 +523,7 @@ install_metabase_pg() {
         local jar=$1 mode=${2:-uri} envfile=$SB/opt/metabase/metabase.env
         [[ -n "${PG_PORT:-}" ]] || die "install_metabase_pg: call postgres_start first"
         MB_PORT=${MB_PORT:-$(free_port)}
-        cp "$jar" "$SB/opt/metabase/metabase.jar"
+        install_jar "$jar"
         rm -f "$envfile"
         local vars=("Environment=MB_DB_HOST=${PG_HOST:-127.0.0.1}" "Environment=MB_DB_PORT=$PG_PORT"
                 Environment=MB_DB_DBNAME=metabase Environment=MB_DB_USER=metabase)
@@ -563,6 +604,8 @@ Environment=MBUPGRADED_FETCH=$MBUP_BUILD/fetch/mbupgraded-fetch
 Environment=MBUPGRADED_DB=$MBUP_BUILD/dbhelper/mbupgraded-db
 ${MBUP_DAEMON_ENV:+Environment=$MBUP_DAEMON_ENV}
 WatchdogSec=60s
+# as unit-files/mbupgraded.service.in: what it creates is its own unless it says otherwise
+UMask=0077
 StandardOutput=${MBUP_DAEMON_OUTPUT:-append:$SB/logs/mbupgraded.log}
 StandardError=inherit
 TimeoutStopSec=30s
@@ -760,7 +803,7 @@ install_metabase_my() {
         local jar=$1 mode=${2:-uri}
         [[ -n "${MY_PORT:-}" ]] || die "install_metabase_my: call mariadb_start first"
         MB_PORT=${MB_PORT:-$(free_port)}
-        cp "$jar" "$SB/opt/metabase/metabase.jar"
+        install_jar "$jar"
         case $mode in
         uri) write_metabase_unit Environment=MB_DB_TYPE=mysql "Environment=MB_DB_CONNECTION_URI=$MY_URI" ;;
         vars)

@@ -143,6 +143,30 @@ static void test_copy_hashes_and_keeps_mode(void **state) {
         assert_int_equal(count_entries(d), 2);
 }
 
+static void test_mkdir_exact_mode(void **state) {
+        _cleanup_free_ char *old = path_join(tmpdir, "m"), *p = path_join(tmpdir, "m/a/b");
+        _cleanup_free_ char *a = path_join(tmpdir, "m/a");
+        struct stat st;
+        mode_t u;
+
+        assert_int_equal(mkdir(old, 0700), 0);
+        u = umask(0077);
+        assert_int_equal(mkdir_parents_and_self_exact(p, 0755), 0);
+        (void) umask(u);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+        assert_int_equal(stat(a, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0755);
+        /* what was there keeps its mode */
+        assert_int_equal(stat(old, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0700);
+        /* all there already: nothing changes */
+        assert_int_equal(chmod(p, 0711), 0);
+        assert_int_equal(mkdir_parents_and_self_exact(p, 0755), 0);
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0711);
+}
+
 static void test_disk_free_walks_up(void **state) {
         _cleanup_free_ char *p = path_join(tmpdir, "does/not/exist/yet");
         uint64_t free_bytes = 0, free2 = 0;
@@ -202,6 +226,7 @@ int main(void) {
                 cmocka_unit_test(test_write_atomic),
                 cmocka_unit_test(test_tail_lines),
                 cmocka_unit_test(test_copy_hashes_and_keeps_mode),
+                cmocka_unit_test(test_mkdir_exact_mode),
                 cmocka_unit_test(test_disk_free_walks_up),
                 cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_run_capture),

@@ -1,10 +1,10 @@
 # mbupgraded under the hardening of the unit it installs: the [Service] section of
 # unit-files/mbupgraded.service.in as it is, only ExecStart=, ReadWritePaths= (the sandbox's
-# state, backups and JAR directory) and StateDirectory= swapped for the sandbox's, and still it
-# does the whole job. A release fetched over TLS from nginx by host name (glibc's resolver without
-# AF_NETLINK), staged, verified and applied on H2 in a JAR directory owned by another user (so
-# CAP_CHOWN and CAP_DAC_OVERRIDE are what it takes), then rolled back with the H2 file
-# restored; the same on PostgreSQL (pg_dump, pg_restore and psql as the helper's children); a
+# state, backups, JAR directory and Metabase's data directory) and StateDirectory= swapped for the
+# sandbox's, and still it does the whole job. A release fetched over TLS from nginx by host name
+# (glibc's resolver without AF_NETLINK), staged, verified and applied on H2, then rolled back with
+# the H2 file restored into the metabase user's 0750 data directory and given back to that user
+# (so CAP_DAC_OVERRIDE and CAP_CHOWN are what it takes); the same on PostgreSQL (pg_dump, pg_restore and psql as the helper's children); a
 # non-root admin passes the daemon's own check with ProtectProc=invisible, another user does not;
 # a JAR in the caller's /tmp is refused with the reason.
 #
@@ -32,7 +32,7 @@ write_hardened_unit() {
                 printf '[Unit]\nDescription=mbupgraded (sandbox, the [Service] of %s)\n[Service]\n' "$in"
                 sed -n '/^\[Service\]/,/^\[/{/^\[/d;/^#/d;/^$/d;p}' "$in" |
                         sed -e "s|^ExecStart=.*|ExecStart=$bin/mbupgraded --config $SB/mbupgraded.yaml|" \
-                                -e "s|^ReadWritePaths=.*|ReadWritePaths=$SB/state $SB/backups $SB/opt/metabase $SB/run|" \
+                                -e "s|^ReadWritePaths=.*|ReadWritePaths=$SB/state $SB/backups $SB/opt/metabase $SB/var/lib/metabase $SB/run|" \
                                 -e '/^StateDirectory/d'
                 cat <<EOT
 Environment=DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS
@@ -59,7 +59,7 @@ assert_sandboxed() {
         [[ $(mount_opts "$pid" /) == ro,* ]] || die "/ is not read-only for the daemon"
         [[ $(mount_opts "$pid" /sys) == ro,* ]] || die "/sys is not read-only for the daemon"
         local d
-        for d in "$SB/state" "$SB/backups" "$SB/opt/metabase" /tmp; do
+        for d in "$SB/state" "$SB/backups" "$SB/opt/metabase" "$SB/var/lib/metabase" /tmp; do
                 [[ $(mount_opts "$pid" "$d") == rw,* ]] || die "$d is not a writable mount of the daemon's"
         done
         assert_contains "$(awk '$5 == "/proc"' "/proc/$pid/mountinfo")" "hidepid=invisible,subset=pid"
@@ -80,8 +80,6 @@ scenario() {
         trap 'rc=$?; set +e; nginx_stop; rm -f "${tmpjar:-}"; (exit $rc); sandbox_cleanup' EXIT
         www=$SB/nginx/www
         install_metabase "$(make_release v0.56.1)"
-        # the metabase user's files, as on a real host
-        chown -R nobody:nogroup "$SB/opt/metabase"
         mirror_release v0.56.2 "$(make_release v0.56.2)" "$www"
         MIRROR_ROOT=$www mirror_feed v0.56.2:2025-02-01 v0.56.1:2025-01-01
         MBUP_FEED=https://localhost:$NGINX_PORT/version-info.json MBUP_DOWNLOADS=https://localhost:$NGINX_PORT \
@@ -112,7 +110,7 @@ EOT
         assert_contains "$OUT" "committed"
         assert_eq "$(running_version)" "v0.56.2"
         grep -q 'GET /v0.56.2/metabase.jar' "$NGINX_ACCESS_LOG" || die "the JAR did not come from nginx"
-        assert_eq "$(stat -c %U:%G:%a "$SB/opt/metabase/metabase.jar")" "nobody:nogroup:644" "the new JAR's owner and mode"
+        assert_eq "$(stat -c %U:%G:%a "$SB/opt/metabase/metabase.jar")" "root:root:644" "the new JAR's owner and mode"
         kept_inode=$(stat -c %i "$SB/state/releases/v0.56.1/metabase.jar")
         # ReadWritePaths= makes the state and JAR directories separate mounts: link() gives EXDEV
         [[ $kept_inode != "$jar_inode" ]] || die "the kept JAR is a hard link across two mounts?"
@@ -122,7 +120,10 @@ EOT
         assert_contains "$OUT" "committed"
         assert_eq "$(running_version)" "v0.56.1"
         assert_not_contains "$(changelog)" '"v56.002"' "the H2 database after the rollback"
-        assert_eq "$(stat -c %U:%G "$SB/opt/metabase/metabase.jar")" "nobody:nogroup" "the JAR put back"
+        assert_eq "$(stat -c %U:%G:%a "$SB/opt/metabase/metabase.jar")" "root:root:644" "the JAR put back"
+        # the H2 file restored into the metabase user's directory (0750): CAP_DAC_OVERRIDE to write
+        # there, CAP_CHOWN to give the file back to that user
+        assert_eq "$(stat -c %U:%G "$SB/var/lib/metabase/metabase.db.mv.db")" "$MB_USER:$MB_USER" "the H2 file put back"
 
         # a JAR in the caller's /tmp is not the daemon's to see, and it says so
         tmpjar=$(mktemp /tmp/mbup-hardened.XXXXXX.jar)

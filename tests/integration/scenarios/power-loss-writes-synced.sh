@@ -35,7 +35,7 @@ scenario() {
         local f
         for f in state/operation.json state/last-upgrade.json state/hold.json state/releases/v0.56.1/metabase.jar \
                 state/staging/v0.56.2/verified.json opt/metabase/.metabase.jar.mbup-staged opt/metabase/metabase.jar \
-                opt/metabase/metabase.db.mv.db /backup.json /metabase.db.mv.db state/history.jsonl; do
+                var/lib/metabase/metabase.db.mv.db /backup.json /metabase.db.mv.db state/history.jsonl; do
                 grep -q "^ok .*$f" <<<"$out" || grep -q "^FAIL .*$f" <<<"$out" || die "no write of $f was seen"
         done
         [[ $rc -eq 0 ]] || die "writes that a power loss could lose (see above)"
