@@ -9,7 +9,7 @@ scenario() {
         old=$(make_release v0.56.1)
         new=$(make_release v0.56.2)
         install_metabase "$old"
-        write_metabase_unit "Environment=MB_DB_FILE=$SB/opt/metabase/metabase.db" \
+        write_metabase_unit "Environment=MB_DB_FILE=$SB/var/lib/metabase/metabase.db" \
                 Environment=MB_SITE_URL=https://metabase.example.com \
                 Environment=MB_REDIRECT_ALL_REQUESTS_TO_HTTPS=true
         systemctl --user daemon-reload

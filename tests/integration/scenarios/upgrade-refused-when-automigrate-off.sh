@@ -7,7 +7,7 @@ scenario() {
         local pid new
         new=$(make_release v0.56.2)
         install_metabase "$(make_release v0.56.1)"
-        write_metabase_unit "Environment=MB_DB_FILE=$SB/opt/metabase/metabase.db" Environment=MB_DB_AUTOMIGRATE=false
+        write_metabase_unit "Environment=MB_DB_FILE=$SB/var/lib/metabase/metabase.db" Environment=MB_DB_AUTOMIGRATE=false
         systemctl --user daemon-reload
         systemctl --user restart metabase.service
         wait_healthy 60 || die "Metabase did not come back with MB_DB_AUTOMIGRATE=false"
@@ -27,7 +27,7 @@ scenario() {
         assert_contains "$OUT" '"result":"refused"'
 
         # a JVM system property wins over the environment (environ merges them, properties last)
-        write_metabase_unit "Environment=MB_DB_FILE=$SB/opt/metabase/metabase.db" Environment=MB_DB_AUTOMIGRATE=true \
+        write_metabase_unit "Environment=MB_DB_FILE=$SB/var/lib/metabase/metabase.db" Environment=MB_DB_AUTOMIGRATE=true \
                 "Environment=\"JAVA_TOOL_OPTIONS=-Xss1m -Dmb.db.automigrate=false\""
         systemctl --user daemon-reload
         run_mbctl 5 upgrade now --jar "$new"
@@ -35,7 +35,7 @@ scenario() {
         assert_eq "$(main_pid)" "$pid" "MainPID after the second refusal"
 
         # "TRUE" is true for Metabase (Boolean/parseBoolean ignores case): no refusal
-        write_metabase_unit "Environment=MB_DB_FILE=$SB/opt/metabase/metabase.db" Environment=MB_DB_AUTOMIGRATE=TRUE
+        write_metabase_unit "Environment=MB_DB_FILE=$SB/var/lib/metabase/metabase.db" Environment=MB_DB_AUTOMIGRATE=TRUE
         systemctl --user daemon-reload
         run_mbctl 0 upgrade now --jar "$new"
         assert_contains "$OUT" "committed"
