@@ -20,8 +20,11 @@ scenario() {
         assert_contains "$OUT" ". Metabase said: migration lock held: "
         assert_eq "$(running_version)" "v0.56.1" "the version serving after the rollback"
         # it came from the journal: the unit wrote nothing to a file
-        journalctl --no-pager _SYSTEMD_CGROUP="$(systemctl --user show -p ControlGroup --value metabase.service)" |
-                grep -q "Database has migration lock; cannot run migrations" || die "the journal does not have Metabase's message"
+        # (read whole first: grep -q would close the pipe early, and pipefail would fail journalctl's SIGPIPE)
+        local journal
+        journal=$(journalctl --no-pager _SYSTEMD_CGROUP="$(systemctl --user show -p ControlGroup --value metabase.service)")
+        grep -q "Database has migration lock; cannot run migrations" <<<"$journal" ||
+                die "the journal does not have Metabase's message"
         [[ ! -s $SB/logs/metabase.log ]] || ! grep -q "migration lock; cannot" "$SB/logs/metabase.log" ||
                 die "the message went to the file, not the journal"
 }
