@@ -2,7 +2,8 @@
 # JAR's version.properties and supported-db-versions.edn, progress held at 0.3 through the
 # migrations, the /api/ answers while initializing, /livez and /readyz, "redirect all requests
 # to HTTPS", the lock's six tries, MB_DB_AUTOMIGRATE=false, the DB version check, downgrades by
-# major only, one Liquibase line per migration, and migrate release-locks on H2.
+# major only, one Liquibase line per migration, migrate release-locks on H2, and SIGTERM letting
+# the migrations finish.
 SL_PID=''
 sl_start() { # sl_start JAR LOG [VAR=VALUE...]: the stand-in on $SL_PORT, in the background
         local jar=$1 log=$2
@@ -127,4 +128,15 @@ scenario() {
         assert_contains "$(cat "$SB/sl/down.log")" "ERROR: Downgrade detected."
         assert_contains "$(cat "$SB/sl/down.log")" "migrate down\` from version 56."
         assert_eq "$(sl_query "SELECT COUNT(*) FROM DATABASECHANGELOG")" "122" "the changelog after the refusal"
+
+        # SIGTERM in the middle of migrations: the shutdown hook lets them finish (up to 20 s)
+        sl_start "$(make_release v0.56.5 drain --migration-ms 1000)" "$SB/sl/drain.log"
+        wait_for 30 grep -q "Running 3 migrations \.\.\." "$SB/sl/drain.log" || die "v0.56.5 did not start migrating"
+        kill -TERM "$SL_PID"
+        sl_wait
+        assert_eq "$SL_RC" "0" "the exit status after SIGTERM"
+        assert_contains "$(cat "$SB/sl/drain.log")" "Waiting for migration lock(s) to be released (max 20.0 secs)"
+        assert_contains "$(cat "$SB/sl/drain.log")" "Migration lock(s) have been released"
+        assert_eq "$(sl_query "SELECT COUNT(*) FROM DATABASECHANGELOG")" "125" "the changelog after the stop"
+        assert_eq "$(sl_query "SELECT LOCKED FROM DATABASECHANGELOGLOCK WHERE ID = 1")" "FALSE" "the lock after the stop"
 }
