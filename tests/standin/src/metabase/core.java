@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 //
 // Stand-in Metabase for the mbupgraded integration tests. It behaves like Metabase
-// where the upgrader can see it: version.properties, /api/health while starting and
-// migrating, /api/session/properties, a Liquibase-style DATABASECHANGELOG with a
-// migration lock in an H2, PostgreSQL or MySQL/MariaDB application database, refusal of a
-// newer schema ("Downgrade detected"), clean stop on SIGTERM, and knobs for failing releases.
-// JDK (com.sun.net.httpserver) and the H2, PostgreSQL and MariaDB JDBC drivers only. See
-// ../README.md.
+// where the upgrader can see it, each behaviour as Metabase's source shows it (the file and
+// function are named where it is done; docs/metabase.md has the commits): version.properties,
+// init!*'s progress steps on /api/health, the /api/ answers while initializing, the HTTPS
+// redirect, a Liquibase-style DATABASECHANGELOG committed per change set with its lock in an
+// H2, PostgreSQL or MySQL/MariaDB application database, Metabase's log lines and failure
+// texts, the shutdown hook, and knobs for failing releases. JDK (com.sun.net.httpserver) and
+// the H2, PostgreSQL and MariaDB JDBC drivers only. See ../README.md.
 //
 // The SQL uses unquoted identifiers only, so each database folds them its own way, as
 // Liquibase's tables come out under Metabase: DATABASECHANGELOG on H2, databasechangelog
@@ -58,7 +59,10 @@ public class core {
     static final Object dbLock = new Object(); // guards conn; held for each DB step
     static Connection conn;
     static String dbType; // "h2", "postgres" or "mysql"
-    static volatile boolean ready, shuttingDown;
+    static volatile boolean ready;
+    static volatile boolean stopRequested; // the shutdown hook runs (migrations may go on for a while)
+    static volatile boolean shuttingDown; // stop everything now
+    static volatile boolean lockHeldByUs; // this process holds the migration lock
     static volatile double progress;
     static volatile int exitCode = 0; // what the shutdown hook exits with (0 on SIGTERM)
     static volatile Statement running; // the statement of a "server" migration, cancelled on SIGTERM
@@ -78,7 +82,7 @@ public class core {
 
     /** Exit with code through the shutdown hook (which closes the server and the DB). */
     static void die(int code) {
-        if (shuttingDown) { // already stopping (SIGTERM): keep its exit code, just wait
+        if (stopRequested) { // already stopping (SIGTERM): keep its exit code, just wait
             try { Thread.sleep(Long.MAX_VALUE); } catch (InterruptedException e) { }
         }
         exitCode = code;
@@ -542,7 +546,8 @@ public class core {
                     + " LOCKGRANTED = ?, LOCKEDBY = ? WHERE ID = 1 AND LOCKED = FALSE")) {
                 ps.setTimestamp(1, new Timestamp(System.currentTimeMillis()));
                 ps.setString(2, "standin (" + ProcessHandle.current().pid() + ")");
-                return ps.executeUpdate() == 1;
+                lockHeldByUs = ps.executeUpdate() == 1;
+                return lockHeldByUs;
             }
         }
     }
@@ -555,6 +560,7 @@ public class core {
                 ps.setTimestamp(2, locked ? new Timestamp(System.currentTimeMillis()) : null);
                 ps.setString(3, locked ? "standin (" + ProcessHandle.current().pid() + ")" : null);
                 ps.executeUpdate();
+                if (!locked) lockHeldByUs = false;
             }
         }
     }
@@ -887,14 +893,52 @@ public class core {
         die(0);
     }
 
+    static final long SHUTDOWN_LOCK_WAIT_MS = 20_000; // destroy!: "a 30s default termination grace period"
+
+    /**
+     * setup.clj release-migration-locks! 20, from destroy!: if this process holds the migration
+     * lock, the migrations go on while it waits up to 20 s for the lock to be released; then it
+     * gives up, and releases the lock by force on H2 only (liquibase.clj release-lock-if-needed!):
+     * on PostgreSQL and MySQL the lock stays held, and the change set in progress is lost with
+     * the connection.
+     */
+    static void releaseMigrationLocksOnShutdown() {
+        if (!lockHeldByUs) return;
+        logAs("app-db.liquibase", "INFO", "Waiting for migration lock(s) to be released (max 20.0 secs)");
+        long end = System.nanoTime() + SHUTDOWN_LOCK_WAIT_MS * 1_000_000L;
+        while (lockHeldByUs && System.nanoTime() < end) sleep(100);
+        if (!lockHeldByUs) {
+            logAs("app-db.setup", "INFO", "Migration lock(s) have been released");
+            return;
+        }
+        logAs("app-db.setup", "WARN", "Releasing liquibase locks on shutdown");
+        shuttingDown = true; // the migration stops where it is
+        Statement st = running;
+        if (st != null) {
+            try { st.cancel(); } catch (SQLException e) { log("WARN", "Cancelling the migration: " + e); }
+        }
+        synchronized (dbLock) {
+            if (conn == null) return;
+            try {
+                conn.rollback();
+                conn.setAutoCommit(true);
+                if (dbType.equals("h2")) setLock(false);
+            } catch (SQLException e) {
+                log("WARN", "Releasing the lock: " + e);
+            }
+        }
+    }
+
     public static void main(String[] args) throws Exception {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            shuttingDown = true;
+            stopRequested = true;
             HttpServer s = server;
             // destroy!, the hook init!* registers at step 0.2, logs on any exit after that
             boolean hooked = progress >= 0.2 || (exitCode == 0 && s != null);
             if (hooked) log("INFO", "Metabase Shutting Down ...");
             if (s != null) s.stop(0);
+            if (hooked) releaseMigrationLocksOnShutdown();
+            shuttingDown = true;
             Statement st = running;
             if (st != null) {
                 try { st.cancel(); } catch (SQLException e) { log("WARN", "Cancelling the migration: " + e); }
