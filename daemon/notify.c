@@ -161,8 +161,10 @@ static void webhook_attempt(Delivery *d) {
         argv[k++] = fetch_helper();
         argv[k++] = "--url";
         argv[k++] = url;
+        /* The body on stdin, opened by the daemon: the helper's user cannot read the notify
+         * directory. */
         argv[k++] = "--post-json";
-        argv[k++] = d->path;
+        argv[k++] = "-";
         argv[k++] = "--connect-timeout";
         argv[k++] = "10";
         argv[k++] = "--timeout";
@@ -174,7 +176,10 @@ static void webhook_attempt(Delivery *d) {
                 argv[k++] = m->config->releases.ca_file;
         }
         argv[k] = NULL;
-        r = child_spawn(m->event, (char *const *) argv, NULL, on_webhook_exit, d, &d->child);
+        ChildOptions o = {.stdin_path = d->path, .pass_fd = -EBADF};
+        r = fetch_credentials(&o);
+        if (r >= 0)
+                r = child_spawn_opts(m->event, (char *const *) argv, &o, NULL, on_webhook_exit, d, &d->child);
         if (r < 0)
                 webhook_failed(d, strerror(-r));
 }
@@ -205,10 +210,26 @@ static void on_command_exit(Child *c, int status, const char *last, void *userda
 static void command_run(Delivery *d) {
         Manager *m = d->n->m;
         const char *argv[] = {"/bin/sh", "-c", m->config->notify.command, NULL};
+        const char *user = m->config->notify.user;
+        ChildOptions o = {.extra_env = d->env, .stdin_path = d->path, .pass_fd = -EBADF};
         int r;
 
-        r = child_spawn_full(
-                m->event, (char *const *) argv, d->env, d->path, NULL, on_command_exit, d, &d->child);
+        /* Never as root: as notify.user (nobody unless configured), its only group its own, no
+         * new privileges. The facts come on stdin and in MBUP_* variables. */
+        r = child_lookup_user(user, &o.uid, &o.gid);
+        if (r < 0) {
+                log_warning_errno(
+                        r,
+                        "notify.command not run: notify.user %s: %s",
+                        user,
+                        r == -ENXIO           ? "no such user"
+                                : r == -EPERM ? "is root; refused"
+                                              : strerror(-r));
+                delivery_done(d);
+                return;
+        }
+        o.drop = true;
+        r = child_spawn_opts(m->event, (char *const *) argv, &o, NULL, on_command_exit, d, &d->child);
         if (r < 0) {
                 log_warning_errno(r, "Failed to run notify.command: %m");
                 delivery_done(d);

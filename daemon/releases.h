@@ -7,6 +7,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "child.h"
 #include "manager.h"
 
 typedef struct Releases Releases;
@@ -49,3 +50,6 @@ bool releases_busy(Manager *m);
 
 /* mbupgraded-fetch: $MBUPGRADED_FETCH, or the installed one. */
 const char *fetch_helper(void);
+/* The user it runs as (MBUPGRADED_FETCH_USER, else mbupgrade-fetch), and ChildOptions for it. */
+const char *fetch_user(void);
+int fetch_credentials(ChildOptions *o);
