@@ -737,6 +737,11 @@ static void start_unit(Rehearsal *r) {
                 scratch->password = r->appdb->password ? strdup(r->appdb->password) : NULL;
                 scratch->options = strv_copy(r->appdb->options ?: STRV_MAKE(NULL));
         }
+        _cleanup_free_ char *scratch_dir = r->h2_copy ? strdup(r->h2_copy) : rehearsal_path(m, "");
+        _cleanup_free_ char *wd = r->working_directory ? strdup_printf("-%s", r->working_directory) : NULL;
+        if (scratch_dir && r->h2_copy && strrchr(scratch_dir, '/') && strrchr(scratch_dir, '/') != scratch_dir)
+                *strrchr(scratch_dir, '/') = '\0';
+        char *const rw[] = {scratch_dir, wd, NULL};
         env = rehearsal_environment(r->unit_env, scratch, r->port);
         text = env ? rehearsal_environment_file(env) : NULL;
         if (!text) {
@@ -764,6 +769,9 @@ static void start_unit(Rehearsal *r) {
                                              ?: m->config->service.start_timeout_usec) +
                         5 * 60 * USEC_PER_SEC,
                 .output_file = log,
+                /* Hardened; it writes only its scratch copy's directory and Metabase's working
+                 * directory (./plugins, which the unit's user writes in production anyway). */
+                .read_write_paths = rw,
         };
         r->phase = PHASE_START;
         r->unit_started = true;
