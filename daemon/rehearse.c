@@ -623,8 +623,9 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 r->healthy_usec = now_realtime_usec();
                 set_text(
                         r,
-                        "%s: healthy on the copy after %.1fs; checking its version",
+                        "%s: healthy on the copy (127.0.0.1:%u) after %.1fs; checking its version",
                         r->version,
+                        r->port,
                         (double) migration_usec(r) / USEC_PER_SEC);
                 return;
         case VERIFY_PASSED:
@@ -776,7 +777,9 @@ static void start_unit(Rehearsal *r) {
         r->phase = PHASE_START;
         r->unit_started = true;
         r->unit_start_usec = now_realtime_usec();
-        set_text(r, "%s: starting %s on 127.0.0.1:%u", r->version, REHEARSAL_UNIT, r->port);
+        /* Its port is published only once the rehearsal's own process answers on it (healthy,
+         * below): a local user who learned it earlier could bind it first. */
+        set_text(r, "%s: starting %s", r->version, REHEARSAL_UNIT);
         k = unit_start_transient(m->systemd, &t, on_unit_started, r);
         if (k < 0) {
                 r->unit_started = false;
