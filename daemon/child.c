@@ -247,10 +247,11 @@ _noreturn_ static void forked_child(char *const argv[], char **env, const ChildO
                 goto fail;
         if (dup2(outfd, STDOUT_FILENO) < 0)
                 goto fail;
-        fd = open(o->stdin_path ?: "/dev/null", O_RDONLY | O_NOCTTY | O_NONBLOCK);
+        fd = open(o->stdin_path ?: "/dev/null", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 goto fail;
-        if (fd != STDIN_FILENO && dup2(fd, STDIN_FILENO) < 0)
+        /* dup2() clears close-on-exec on the copy; the original goes at exec. */
+        if (fd == STDIN_FILENO ? fcntl(fd, F_SETFD, 0) < 0 : dup2(fd, STDIN_FILENO) < 0)
                 goto fail;
         /* Blocking again: a helper reads it as a plain file. */
         if (fcntl(STDIN_FILENO, F_SETFL, 0) < 0)

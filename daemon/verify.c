@@ -419,7 +419,11 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         v->unit_queries++; /* keeps v alive if the callback below frees it */
         if (v->phase == PHASE_STARTING && v->liveness)
                 liveness_poll(v->liveness, now_mono());
-        if (v->phase != PHASE_VERSION && !v->request) {
+        if (v->phase != PHASE_VERSION && !v->request && isempty(v->control_group))
+                /* Whose answers count is not known before the unit's control group is: a
+                 * probe that found nothing. */
+                on_health(NULL, -ENODATA, "", v);
+        else if (v->phase != PHASE_VERSION && !v->request) {
                 r = http_get_owned(
                         v->event, v->health_url, v->control_group, PROBE_TIMEOUT_USEC, on_health, v, &v->request);
                 if (r < 0) {
