@@ -242,6 +242,11 @@ _noreturn_ static void forked_child(char *const argv[], char **env, const ChildO
         sigset_t none;
         int fd, e;
 
+        if (errfd <= CHILD_PASS_FD + 1) {
+                int e2 = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
+                if (e2 >= 0)
+                        errfd = e2;
+        }
         sigemptyset(&none);
         if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
                 goto fail;
@@ -256,11 +261,21 @@ _noreturn_ static void forked_child(char *const argv[], char **env, const ChildO
         /* Blocking again: a helper reads it as a plain file. */
         if (fcntl(STDIN_FILENO, F_SETFL, 0) < 0)
                 goto fail;
-        if (o->pass_fd >= 0) {
-                if (o->pass_fd == CHILD_PASS_FD) {
-                        if (fcntl(CHILD_PASS_FD, F_SETFD, 0) < 0)
+        /* fd 3 and 4: first out of the way whatever is there and is not already in place. */
+        int fds[2] = {o->pass_fd, o->pass_fd2};
+        for (int i = 0; i < 2; i++)
+                if (fds[i] >= CHILD_PASS_FD && fds[i] <= CHILD_PASS_FD + 1 && fds[i] != CHILD_PASS_FD + i) {
+                        fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
+                        if (fds[i] < 0)
                                 goto fail;
-                } else if (dup2(o->pass_fd, CHILD_PASS_FD) < 0)
+                }
+        for (int i = 0; i < 2; i++) {
+                if (fds[i] <= 0)
+                        continue;
+                if (fds[i] == CHILD_PASS_FD + i) {
+                        if (fcntl(fds[i], F_SETFD, 0) < 0)
+                                goto fail;
+                } else if (dup2(fds[i], CHILD_PASS_FD + i) < 0)
                         goto fail;
         }
         if (o->drop) {

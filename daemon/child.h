@@ -62,8 +62,10 @@ typedef struct ChildOptions {
         char *const *extra_env; /* KEY=VALUE strings added to the daemon's environment */
         const char *stdin_path; /* opened by the daemon (as root), NULL: /dev/null */
         /* A descriptor the child gets as fd 3 (CHILD_PASS_FD): a file the daemon opened for it,
-         * so that it needs no right to open anything itself. -EBADF: none. Not closed here. */
+         * so that it needs no right to open anything itself. 0 or negative: none (the daemon's
+         * stdin is never one). Not closed here. */
         int pass_fd;
+        int pass_fd2; /* the same, as fd 4 (CHILD_PASS_FD + 1) */
         /* Run as this user and group (no supplementary groups) with PR_SET_NO_NEW_PRIVS, switched
          * between fork and exec: nothing of the helper ever runs with the daemon's credentials. */
         bool drop;

@@ -153,7 +153,7 @@ static void on_webhook_exit(Child *c, int status, const char *last, void *userda
 static void webhook_attempt(Delivery *d) {
         Manager *m = d->n->m;
         const char *url = m->config->notify.webhook;
-        const char *argv[16];
+        const char *argv[20];
         size_t k = 0;
         int r;
 
@@ -171,13 +171,17 @@ static void webhook_attempt(Delivery *d) {
         argv[k++] = WEBHOOK_TIMEOUT_SEC;
         if (startswith(url, "http://"))
                 argv[k++] = "--allow-http-loopback";
+        _cleanup_close_ int ca_fd = -EBADF;
         if (!isempty(m->config->releases.ca_file)) {
                 argv[k++] = "--ca-file";
                 argv[k++] = m->config->releases.ca_file;
+                argv[k++] = "--ca-fd";
+                argv[k++] = "4";
+                ca_fd = fetch_open_ca(m->config->releases.ca_file);
         }
         argv[k] = NULL;
-        ChildOptions o = {.stdin_path = d->path, .pass_fd = -EBADF};
-        r = fetch_credentials(&o);
+        ChildOptions o = {.stdin_path = d->path, .pass_fd = -EBADF, .pass_fd2 = ca_fd};
+        r = isempty(m->config->releases.ca_file) || ca_fd >= 0 ? fetch_credentials(&o) : ca_fd;
         if (r >= 0)
                 r = child_spawn_opts(m->event, (char *const *) argv, &o, NULL, on_webhook_exit, d, &d->child);
         if (r < 0)

@@ -156,11 +156,24 @@ int fetch_credentials(ChildOptions *o) {
         return 0;
 }
 
+int fetch_open_ca(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        struct stat st;
+
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open releases.ca_file %s: %m", path);
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return log_error_errno(-EBADFD, "releases.ca_file %s is not a regular file", path);
+        return TAKE_FD(fd);
+}
+
 /* One download: the daemon opens OUTPUT.part itself, in its root-only staging directory, and
  * hands the helper only that descriptor; on the helper's "done" it renames it to OUTPUT. */
 typedef struct FetchCall {
         char *part, *output;
-        int fd;
+        int fd, ca_fd;
         ChildLineCallback on_line;
         ChildExitCallback on_exit;
         void *userdata;
@@ -173,6 +186,8 @@ static void fetch_call_free(void *p) {
                 return;
         if (fc->fd >= 0)
                 (void) close(fc->fd);
+        if (fc->ca_fd >= 0)
+                (void) close(fc->ca_fd);
         free(fc->part);
         free(fc->output);
         free(fc);
@@ -241,7 +256,7 @@ static int spawn_fetch(
         ChildOptions o = {.pass_fd = -EBADF, .destroy = fetch_call_free};
         FetchCall *fc;
         char max[32], fdstr[16];
-        const char *argv[20];
+        const char *argv[24];
         size_t n = 0;
         int r;
 
@@ -251,7 +266,7 @@ static int spawn_fetch(
         fc = calloc(1, sizeof(FetchCall));
         if (!fc)
                 return -ENOMEM;
-        fc->fd = -EBADF;
+        fc->fd = fc->ca_fd = -EBADF;
         fc->part = strdup_printf("%s.part", output);
         fc->output = strdup(output);
         fc->on_line = on_line;
@@ -290,8 +305,19 @@ static int spawn_fetch(
         if (startswith(url, "http://"))
                 argv[n++] = "--allow-http-loopback";
         if (!isempty(m->config->releases.ca_file)) {
+                /* Opened here: the helper's user need not be able to read it. */
+                fc->ca_fd = fetch_open_ca(m->config->releases.ca_file);
+                if (fc->ca_fd < 0) {
+                        r = fc->ca_fd;
+                        fc->ca_fd = -EBADF;
+                        fetch_call_free(fc);
+                        return r;
+                }
+                o.pass_fd2 = fc->ca_fd;
                 argv[n++] = "--ca-file";
                 argv[n++] = m->config->releases.ca_file;
+                argv[n++] = "--ca-fd";
+                argv[n++] = "4";
         }
         /* The JAR: resumable, and not fsynced (seconds of write-back for 500 MB), since its SHA-256
          * is checked again by pre-flight before it is installed. */

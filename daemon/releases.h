@@ -53,3 +53,5 @@ const char *fetch_helper(void);
 /* The user it runs as (MBUPGRADED_FETCH_USER, else mbupgrade-fetch), and ChildOptions for it. */
 const char *fetch_user(void);
 int fetch_credentials(ChildOptions *o);
+/* releases.ca_file opened for the helper (--ca-fd): a descriptor, or a negative errno (logged). */
+int fetch_open_ca(const char *path);

@@ -118,6 +118,9 @@ static const char *arg_url = NULL;
 static const char *arg_output = NULL;
 static uint64_t arg_max_size = 0; /* 0: no limit */
 static const char *arg_ca_file = NULL;
+static char *arg_ca_blob = NULL; /* --ca-fd: the CA file's contents, read from the descriptor */
+static size_t arg_ca_blob_size = 0;
+#define CA_BLOB_MAX (4U * 1024U * 1024U)
 static uint64_t arg_connect_timeout = 30;
 static uint64_t arg_timeout = 0; /* 0: none; the low-speed limit catches a stalled transfer */
 static uint64_t arg_low_speed_limit = 1000;
@@ -700,7 +703,10 @@ static int fetch_setup(Fetch *f) {
          * OpenSSL's default suites, reordered. TLS 1.2: forward-secret AEAD suites only. */
         SET(CURLOPT_TLS13_CIPHERS, TLS13_CIPHERS);
         SET(CURLOPT_SSL_CIPHER_LIST, TLS12_CIPHERS);
-        if (arg_ca_file)
+        if (arg_ca_blob) {
+                struct curl_blob blob = {.data = arg_ca_blob, .len = arg_ca_blob_size, .flags = CURL_BLOB_COPY};
+                SET(CURLOPT_CAINFO_BLOB, &blob);
+        } else if (arg_ca_file)
                 SET(CURLOPT_CAINFO, arg_ca_file);
         SET(CURLOPT_CONNECTTIMEOUT, (long) arg_connect_timeout);
         SET(CURLOPT_LOW_SPEED_LIMIT, (long) arg_low_speed_limit);
@@ -1011,6 +1017,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_NO_FSYNC,
                 ARG_POST_JSON,
                 ARG_OUTPUT_FD,
+                ARG_CA_FD,
         };
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},
@@ -1028,6 +1035,7 @@ static int parse_argv(int argc, char *argv[]) {
                 {"no-fsync", no_argument, NULL, ARG_NO_FSYNC},
                 {"post-json", required_argument, NULL, ARG_POST_JSON},
                 {"output-fd", required_argument, NULL, ARG_OUTPUT_FD},
+                {"ca-fd", required_argument, NULL, ARG_CA_FD},
                 {},
         };
         int c, r;
@@ -1091,6 +1099,35 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_POST_JSON:
                         arg_post_json = optarg;
                         break;
+                case ARG_CA_FD: {
+                        /* The daemon opened the CA file (which its user need not be able to
+                         * read): read it whole, now. */
+                        uint64_t fd;
+                        size_t n = 0;
+                        if (safe_atou64(optarg, &fd) < 0 || fd < 3 || fd > INT_MAX)
+                                return report_error(
+                                        FETCH_ERROR_USAGE, "--ca-fd needs a descriptor >= 3, not '%s'", optarg);
+                        free(arg_ca_blob);
+                        arg_ca_blob = malloc(CA_BLOB_MAX);
+                        if (!arg_ca_blob)
+                                return report_error(FETCH_ERROR_IO, "out of memory");
+                        for (;;) {
+                                ssize_t k = read((int) fd, arg_ca_blob + n, CA_BLOB_MAX - n);
+                                if (k < 0 && errno == EINTR)
+                                        continue;
+                                if (k < 0)
+                                        return report_error(
+                                                FETCH_ERROR_TLS, "the CA file could not be read: %m");
+                                if (k == 0)
+                                        break;
+                                n += (size_t) k;
+                                if (n == CA_BLOB_MAX)
+                                        return report_error(FETCH_ERROR_TLS, "the CA file is too large");
+                        }
+                        (void) close((int) fd);
+                        arg_ca_blob_size = n;
+                        break;
+                }
                 case ARG_OUTPUT_FD: {
                         uint64_t fd;
                         struct stat st;
