@@ -27,6 +27,9 @@
  * daemon does, on "done". Before any network I/O it sets no_new_privs and, where the kernel has
  * Landlock, gives up every right to write to the file system (see confine()).
  *
+ * --ca-fd FD: the CA file's contents come from FD (opened by the daemon, read whole at start) as
+ * CURLOPT_CAINFO_BLOB, in place of --ca-file's path (still named in messages).
+ *
  * --post-json FILE ("-": standard input) instead of --output: POSTs FILE (at most 64 KiB) as
  * application/json, for the notify.webhook; the answer's body is read and dropped, a redirect is an error (a
  * POST is not repeated elsewhere), and the last line is "posted STATUS" on a 2xx answer.
