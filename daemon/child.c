@@ -252,6 +252,16 @@ _noreturn_ static void forked_child(char *const argv[], char **env, const ChildO
                 goto fail;
         if (dup2(outfd, STDOUT_FILENO) < 0)
                 goto fail;
+        /* Not the daemon's stderr (its log, the journal stream): a helper of another user must not
+         * write lines that read as the daemon's. Its stdout's pipe, or nothing. */
+        if (o->stderr_to_stdout) {
+                if (dup2(outfd, STDERR_FILENO) < 0)
+                        goto fail;
+        } else if (o->drop) {
+                fd = open("/dev/null", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+                if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+                        goto fail;
+        }
         fd = open(o->stdin_path ?: "/dev/null", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 goto fail;

@@ -69,6 +69,8 @@ typedef struct ChildOptions {
         /* Run as this user and group (no supplementary groups) with PR_SET_NO_NEW_PRIVS, switched
          * between fork and exec: nothing of the helper ever runs with the daemon's credentials. */
         bool drop;
+        /* stderr into the same pipe as stdout (else, with drop, /dev/null; without, the daemon's) */
+        bool stderr_to_stdout;
         uid_t uid;
         gid_t gid;
         /* Called with userdata when the child is freed, whether on_exit ran or it was killed. */

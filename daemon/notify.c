@@ -233,6 +233,7 @@ static void command_run(Delivery *d) {
                 return;
         }
         o.drop = true;
+        o.stderr_to_stdout = true; /* its last line, an error message maybe, is logged */
         r = child_spawn_opts(m->event, (char *const *) argv, &o, NULL, on_command_exit, d, &d->child);
         if (r < 0) {
                 log_warning_errno(r, "Failed to run notify.command: %m");

@@ -85,7 +85,7 @@ scenario() {
                 local flags
                 flags=$(sed -n 's/^flags:[[:space:]]*//p' "/proc/$pid/fdinfo/${fd##*/}")
                 # O_WRONLY (1) or O_RDWR (2) on a file (not the pipe to the daemon, not a socket)
-                if (((8#$flags & 3) != 0)) && [[ $(readlink "$fd") == /* ]]; then
+                if (((8#$flags & 3) != 0)) && [[ $(readlink "$fd") == /* && $(readlink "$fd") != /dev/null ]]; then
                         w+=("$(readlink "$fd")")
                 fi
         done
