@@ -3,7 +3,8 @@
 # A port squatter, as any local user can run one: binds 127.0.0.1:PORT as soon as it is free
 # (retrying every 10 ms for up to WAIT seconds) and answers like a healthy Metabase of version
 # TAG: /api/health 200 {"status":"ok"}, /api/session/properties {"version":{"tag":TAG}}.
-# Writes "bound" and then one line per request it answered to LOG (stdout).
+# Prints "bound", then "connected" for each connection and "answered PATH" for each request it
+# answered (a client that checks whose listener it reached closes before asking).
 #   squatter.py PORT TAG WAIT
 import http.server
 import socket
@@ -14,6 +15,10 @@ port, tag, wait = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    def handle(self):
+        print("connected", flush=True)
+        super().handle()
+
     def do_GET(self):
         if self.path.startswith("/api/session/properties"):
             body = '{"version":{"tag":"%s"}}' % tag
@@ -35,6 +40,9 @@ class Server(http.server.HTTPServer):
 
     def server_bind(self):
         deadline = time.monotonic() + wait
+        # as Metabase's Jetty does: past the TIME_WAIT connections the old server leaves on the
+        # port (never past a listener)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         while True:
             try:
                 self.socket.bind(self.server_address)
