@@ -96,7 +96,7 @@ static void http_finish(HttpRequest *r, int status) {
                 char *b = strstr(r->response, "\r\n\r\n");
                 if (b)
                         body = b + 4;
-        } else if (status == HTTP_NOT_THE_UNIT)
+        } else if (status == HTTP_NOT_THE_UNIT || status == HTTP_OWNER_UNKNOWN)
                 body = strempty(r->refusal);
         r->cb(r, status, body, r->userdata);
         http_request_cancel(r);
@@ -132,7 +132,7 @@ static int on_http_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                         if (q != 1) {
                                 if (!r->refusal)
                                         r->refusal = strdup("cannot tell who listens");
-                                http_finish(r, HTTP_NOT_THE_UNIT);
+                                http_finish(r, q == 0 ? HTTP_NOT_THE_UNIT : HTTP_OWNER_UNKNOWN);
                                 return 0;
                         }
                 }

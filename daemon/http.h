@@ -34,10 +34,13 @@ int http_get(
 /* The same, but an answer counts only from a listening socket made by a process of the control
  * group control_group (the unit's ControlGroup; "" when not known: nothing counts; NULL: no check,
  * as http_get()). Any local user may bind a free port (Metabase's while it is stopped, a
- * rehearsal's before it binds): when the listener that took the connection is not the unit's, or
- * that cannot be told (daemon/sockowner.h), the callback gets HTTP_NOT_THE_UNIT and, as the body,
- * the reason ("port 3000 is held by a listener that is not ...'s (pid 123, uid 65534, ...)"). */
+ * rehearsal's before it binds): when the listener that took the connection is not the unit's
+ * (daemon/sockowner.h), the callback gets HTTP_NOT_THE_UNIT and, as the body, the reason ("port
+ * 3000 is held by a listener that is not ...'s (pid 123, uid 65534, ...)"); when that cannot be
+ * told (the unit's cgroup gone, sock_diag refused), HTTP_OWNER_UNKNOWN and why. No request is
+ * sent to such a listener. */
 #define HTTP_NOT_THE_UNIT (-EADDRINUSE)
+#define HTTP_OWNER_UNKNOWN (-ENOLINK)
 int http_get_owned(
         sd_event *e,
         const char *url,

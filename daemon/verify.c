@@ -143,11 +143,11 @@ static void on_properties(HttpRequest *req, int status, const char *body, void *
         const char *got = NULL;
 
         v->request = NULL;
-        if (status == HTTP_NOT_THE_UNIT) {
+        if (status == HTTP_NOT_THE_UNIT || status == HTTP_OWNER_UNKNOWN) {
                 verifier_finish(
                         v,
                         false,
-                        "/api/session/properties was answered by a listener that is not %s's: %s",
+                        "/api/session/properties: the listener on the port does not count as %s's: %s",
                         v->unit,
                         body);
                 return;
@@ -240,6 +240,10 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
                 if (!streq_ptr(v->squatter, body))
                         log_warning("%s: an answer on its port does not count: %s", v->unit, body);
                 (void) free_and_strdup(&v->squatter, body);
+                body = "";
+        } else if (status == HTTP_OWNER_UNKNOWN) {
+                /* Whose it is cannot be told (the unit gone, say): no answer either. */
+                log_debug("%s: an answer on its port cannot count: %s", v->unit, body);
                 body = "";
         }
         if (v->phase == PHASE_STARTING) {

@@ -88,6 +88,9 @@ scenario() {
         out=$(cat "$SB/rehearse.out")
         printf '%s\n' "$out" | sed 's/^/#   rehearse: /' >&2
         assert_not_contains "$out" "rehearsal of v0.56.3: passed" "the squatter forged a pass"
+        # the reason names the squatter
+        assert_contains "$out" "answers that did not count: port $port is held by a listener"
+        assert_contains "$out" "uid $nobody"
         grep -q "^connected" "$SB/squat2.log" || die "the squatter was never reached"
         grep "mbupgraded-rehearsal.service: an answer on its port does not count" "$SB/logs/mbupgraded.log" |
                 grep -q "uid $nobody" || die "the squatter's answers were not refused by name"
