@@ -80,6 +80,19 @@ scenario() {
         # longer publishes it before the rehearsal holds it)
         port=$(tr '\0' '\n' <"/proc/$pid/environ" | sed -n 's/^MB_JETTY_PORT=//p')
         [[ -n $port ]] || die "no MB_JETTY_PORT in the rehearsal's environment"
+        # the rehearsal's unit is hardened like a service (issue 15, item 3)
+        local props
+        props=$(systemctl --user show mbupgraded-rehearsal.service -p User -p NoNewPrivileges -p ProtectSystem \
+                -p CapabilityBoundingSet -p ReadWritePaths -p PrivateDevices -p RestrictNamespaces)
+        printf '%s\n' "$props" | sed 's/^/#   rehearsal unit: /' >&2
+        assert_contains "$props" "User=$MB_USER"
+        assert_contains "$props" "NoNewPrivileges=yes"
+        assert_contains "$props" "ProtectSystem=strict"
+        assert_contains "$props" "CapabilityBoundingSet="$'\n'
+        assert_contains "$props" "ReadWritePaths=$SB/state/rehearsal -$SB/var/lib/metabase"
+        assert_contains "$props" "PrivateDevices=yes"
+        systemd-analyze --user security --no-pager mbupgraded-rehearsal.service 2>&1 | grep -i "overall" |
+                sed 's/^/#   /' >&2 || true
         status=$("$MBCTL" status)
         assert_not_contains "$status" "127.0.0.1:$port" "the rehearsal's port published before it holds it"
         squat "$port" v0.56.3 10 "$SB/squat2.log"
