@@ -825,13 +825,14 @@ static int fetch_run(void) {
         r = check_url(url, false, &f.scheme);
         if (r < 0)
                 return r;
+        /* Before the writer thread starts: Landlock binds the calling thread and those it makes. */
+        r = confine();
+        if (r < 0)
+                return r;
         r = fetch_open_part(&f);
         if (r < 0)
                 return r;
         r = fetch_setup(&f);
-        if (r < 0)
-                return r;
-        r = confine();
         if (r < 0)
                 return r;
 
