@@ -38,7 +38,7 @@ fleet_node_config() {
         fleet_node_exec "$i" write_config
         {
                 printf 'fleet:\n  enabled: true\n  node: n%s\n  heartbeat: %s\n  lost_after: %s\n  parallel: %s\n' \
-                        "$i" "${FLEET_HEARTBEAT:-1s}" "${FLEET_LOST_AFTER:-4s}" "${FLEET_PARALLEL:-2}"
+                        "$i" "${FLEET_HEARTBEAT:-1s}" "${FLEET_LOST_AFTER:-6s}" "${FLEET_PARALLEL:-2}"
                 if [[ -n ${FLEET_EXPECT:-} ]]; then
                         printf '  expect: %s\n' "$FLEET_EXPECT"
                 else
