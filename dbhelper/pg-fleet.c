@@ -891,7 +891,7 @@ static int check_backup(PGconn *c, const char *id) {
                         "the backup of rollout %s, the database %s, can't be read: %s",
                         id,
                         backup + strlen("clone:"),
-                        error && reason_ok(error) ? error : "no such database");
+                        error ?: "no such database");
         if (!streq(marker, want))
                 return report_failure(
                         "nobackup",
