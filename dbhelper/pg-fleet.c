@@ -549,20 +549,29 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
 }
 
 /* Rollout id's row, signed: 1 with *ret (ROLLOUT_FIELDS, then sig); 0 when there is none;
- * -EBADMSG when it is not signed with the fleet's key; -EIO after reporting why. */
-static int load_rollout(PGconn *c, const char *id, PGresult **ret) {
+ * -EBADMSG when it is not signed with the fleet's key; -EIO after reporting why (unless quiet:
+ * a heartbeat's own lines are its answer). */
+static int load_rollout_full(PGconn *c, const char *id, bool quiet, PGresult **ret) {
         _cleanup_pgresult_ PGresult *r = NULL;
         const char *params[1] = {id};
 
         r = pg_query(c, "SELECT " ROLLOUT_FIELDS ", sig FROM mbup_rollouts WHERE id = $1::bigint", 1, params);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK)
-                return -report_failure("connect", "cannot read the rollout: %s", PQresultErrorMessage(r));
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+                if (!quiet)
+                        (void) report_failure(
+                                "connect", "cannot read the rollout: %s", PQresultErrorMessage(r));
+                return -EIO;
+        }
         if (PQntuples(r) != 1)
                 return 0;
         if (!rollout_row_signed(r, 0))
                 return -EBADMSG;
         *ret = TAKE_PTR(r);
         return 1;
+}
+
+static int load_rollout(PGconn *c, const char *id, PGresult **ret) {
+        return load_rollout_full(c, id, false, ret);
 }
 
 /* Writes the rollout row v, signed, over the one signed old_sig read; 0, or < 0 after reporting. */
@@ -677,13 +686,13 @@ static int lead(PGconn *c, const char *node, const char *id) {
                 return report_failure(
                         "connect", "cannot try the rollout's lock: %s", PQresultErrorMessage(lock));
         r = load_rollout(c, id, &row);
+        if (r == -EIO)
+                return 1;
         if (streq(PQgetvalue(lock, 0, 0), "t")) {
                 if (r <= 0) {
                         /* Nothing signed to lead: the lock goes. */
                         unlock = pg_query(
                                 c, "SELECT pg_advisory_unlock(" ROLLOUT_LOCK_CLASS ", $1::integer)", 1, params);
-                        if (r == -EIO)
-                                return 1;
                         return report_failure(
                                 "forged",
                                 "rollout %s %s",
@@ -930,7 +939,7 @@ static void restore_kept(PGconn *c) {
         if (!kept[RF_ID] || !kept[RF_STATE] || rollout_state_is_end(kept[RF_STATE]) ||
             lock_held(c, kept[RF_ID]) != 1)
                 return;
-        r = load_rollout(c, kept[RF_ID], &row);
+        r = load_rollout_full(c, kept[RF_ID], true, &row);
         if (r == -EIO || (r > 0 && streq(PQgetvalue(row, 0, RF_SIG), strempty(kept[RF_SIG]))))
                 return;
         for (int k = 0; k < _RF_MAX; k++)
