@@ -579,7 +579,8 @@ static int fleet_connection(Fleet *f, char **ret_conninfo, char **ret_app_connin
                 }
                 /* The application database too: a rollout's backup (a clone on its server) is
                  * checked there before a node starts a new version. */
-                if (manager_app_db(m, m->unit, &app, NULL) >= 0 && app->kind == APPDB_POSTGRES) {
+                _cleanup_free_ char *app_error = NULL;
+                if (manager_app_db(m, m->unit, &app, &app_error) >= 0 && app->kind == APPDB_POSTGRES) {
                         app_conninfo = appdb_libpq_conninfo(app, false);
                         if (app->password)
                                 secret = appdb_pgpass_line(app);
