@@ -21,6 +21,7 @@ signed() {
 }
 both_serve() { node_runs 1 "$1" && node_runs 2 "$1"; }
 proposed() { [[ $(last_rollout) != "$1" ]]; }
+backup_recorded() { [[ -n $(coord "SELECT backup FROM mbup_rollouts WHERE id = $1") ]]; }
 daemon_log() { cat "$SB/n$1/logs/mbupgraded.log"; }
 
 scenario() {
@@ -74,10 +75,11 @@ scenario() {
         wait_for 20 proposed "$before" || die "n1 proposed no rollout"
         id=$(last_rollout)
         wait_for 30 rollout_is "$id" leading || die "rollout $id is $(rollout_state "$id")"
+        wait_for 30 backup_recorded "$id" || die "the leader recorded no backup"
         peer "UPDATE mbup_rollouts SET state = 'following', backup = '', backup_marker = '' WHERE id = $id; NOTIFY mbup_fleet"
         wait_for 60 rollout_is "$id" rolled-back || die "rollout $id is $(rollout_state "$id"): $(fleet_node_exec 1 "$MBCTL" fleet status 2>&1)"
         log "rollout $id: $(coord "SELECT state || ': ' || reason FROM mbup_rollouts WHERE id = $id")"
-        assert_contains "$(coord "SELECT reason FROM mbup_rollouts WHERE id = $id")" "without the fleet's key"
+        assert_contains "$(coord "SELECT reason FROM mbup_rollouts WHERE id = $id")" "the fleet's key"
         for i in 1 2; do
                 wait_for 30 node_idle "$i" || die "node $i is not idle after the rollback"
         done
