@@ -12,7 +12,10 @@
 source "$MBUP_SRC/tests/integration/fleet-rollout-lib.sh"
 
 # peer SQL: SQL on the coordination database as the role the nodes share, from node 2.
-peer() { fleet_node_exec 2 psql_mb "$1" -d metabase_mbupgraded; }
+peer() {
+        fleet_node_exec 2 env PGPASSWORD="$PG_PASS" "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
+                -h "$FLEET_HUB_ADDR" -p "$PG_PORT" -U metabase -d metabase_mbupgraded -c "$1"
+}
 # signed FIELDS...: the rollout row's signature as an agent with the fleet's key makes it.
 signed() {
         local s=$'mbup-rollout-1\n' f
