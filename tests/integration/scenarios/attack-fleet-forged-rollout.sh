@@ -8,7 +8,9 @@
 #        aborted before anything stopped, both Metabases' MainPIDs unchanged;
 #  (ii)  a real rollout, the leader migrating: the peer rewrites it to following with no backup:
 #        no follower starts v0.56.4, the leader writes its row back and rolls the fleet back, the
-#        database as before, both nodes serving v0.56.1.
+#        database as before, both nodes serving v0.56.1;
+#  (iv)  n2's policy.skip names v0.56.4: n2 refuses to join n1's rollout with the reason, which
+#        aborts before any stop.
 source "$MBUP_SRC/tests/integration/fleet-rollout-lib.sh"
 
 # peer SQL: SQL on the coordination database as the role the nodes share, from node 2.
@@ -90,4 +92,20 @@ scenario() {
         grep -q "v0.56.4 starting" "$SB/n2/logs/metabase.log" && die "the follower n2 started v0.56.4"
         assert_eq "$(migrated_on 2 v56.002)" 0 "the follower's migrations"
         assert_pg_snapshot "$SB/before.sql" "after the forged following state"
+
+        log "(iv) n2's policy skips v0.56.4: n1's rollout is refused by n2 with the reason, aborted before any stop"
+        MBUP_SKIP=v0.56.4 fleet_node_config 2
+        fleet_node_exec 2 systemctl --user restart mbupgraded.service
+        wait_for 30 fleet_is 1 healthy 2 || die "n1 does not see n2 again"
+        fleet_node_exec 2 "$MBCTL" check >/dev/null
+        pids="$(fleet_node_exec 1 main_pid) $(fleet_node_exec 2 main_pid)"
+        before=$(last_rollout)
+        OUT=$(fleet_node_exec 1 "$MBCTL" upgrade now --to v0.56.4 2>&1) || true
+        log "$OUT"
+        id=$(last_rollout)
+        [[ $id != "$before" ]] || die "n1 proposed no rollout"
+        wait_for 20 rollout_is "$id" aborted || die "rollout $id is $(rollout_state "$id")"
+        assert_contains "$(coord "SELECT reason FROM mbup_rollouts WHERE id = $id")" "node n2 can't take part: v0.56.4: skipped (policy.skip)"
+        assert_eq "$(fleet_node_exec 1 main_pid) $(fleet_node_exec 2 main_pid)" "$pids" "MainPIDs after the refused join"
+        both_serve v0.56.1 || die "a node left v0.56.1"
 }
