@@ -266,7 +266,8 @@ static int query_row(MYSQL *m, const char *sql, unsigned ncols, char *ret[]) {
                 return 0;
         for (unsigned i = 0; i < ncols; i++) {
                 unsigned long *len = mysql_fetch_lengths(res);
-                ret[i] = strndup_sanitized(strempty(row[i]), row[i] ? len[i] : 0, 256);
+                /* as the server has it (up to a NUL): report_values() escapes it for the daemon */
+                ret[i] = strndup(strempty(row[i]), row[i] ? len[i] : 0);
                 if (!ret[i]) {
                         for (unsigned j = 0; j < i; j++)
                                 ret[j] = mfree_str(ret[j]);
