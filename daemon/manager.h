@@ -35,6 +35,8 @@ typedef struct Manager {
         char *jar_path;          /* the JAR the unit runs */
         char *installed_version; /* version.properties of that JAR */
         struct stat jar_stat;    /* of the JAR when installed_version was read */
+        bool jar_reading;        /* a worker reads the JAR */
+        unsigned jar_generation; /* of the last read asked for */
         char *running_version;   /* what Metabase itself last reported */
         char *previous_version;  /* what a rollback would return to */
 
