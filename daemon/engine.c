@@ -695,10 +695,20 @@ static int preflight_check_db(Preflight *p) {
         int r;
 
         if (p->db_file) {
-                if (stat(p->db_file, &p->db_st) >= 0) {
+                /* lstat(): the Metabase user owns the file's directory; a link or a FIFO in its
+                 * place is refused now, before Metabase is stopped (the backup opens it
+                 * O_NOFOLLOW|O_NONBLOCK and would refuse it then). */
+                if (lstat(p->db_file, &p->db_st) >= 0) {
                         if (!S_ISREG(p->db_st.st_mode))
                                 return refuse(
-                                        p, -EBADF, "the application database %s is not a file", p->db_file);
+                                        p,
+                                        -EBADF,
+                                        "the application database %s is not a regular file (%s); see what put it there",
+                                        p->db_file,
+                                        S_ISLNK(p->db_st.st_mode) ? "a symbolic link"
+                                                : S_ISFIFO(p->db_st.st_mode)
+                                                ? "a FIFO"
+                                                : "a directory, device or socket");
                         p->db_exists = true;
                 } else if (errno != ENOENT)
                         return refuse(
