@@ -23,7 +23,6 @@
 #include "releases.h"
 #include "strv.h"
 #include "verify.h"
-#include "unit-output.h"
 #include "worker.h"
 
 #define RESULTS_MAX_VERSIONS 16
@@ -32,12 +31,22 @@
 #ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #endif
-/* What is kept of the unit's output (from the journal) for state_dir/rehearsal-last.log */
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+static int safe_close(int fd) {
+        if (fd >= 0)
+                (void) close(fd);
+        return -EBADF;
+}
+/* What is kept of the unit's output (its pipe) for state_dir/rehearsal-last.log */
 #define LOG_KEEP_MAX (1024U * 1024U)
-/* Journal entries read after the unit ended, at most (512 a poll) */
-#define LOG_POLLS_MAX 256
-/* After a failure, the journal is read again until nothing new came for this long (journald
- * takes the last lines from the unit's stream a moment after it ended), at most LOG_SETTLE_MAX. */
+/* One read of the pipe; reads of one drain, at most */
+#define LOG_CHUNK (64U * 1024U)
+#define LOG_READS_MAX 64
+/* After a failure, the pipe is read again until nothing new came for this long (what the unit's
+ * other processes still write), at most LOG_SETTLE_MAX times. */
 #define LOG_SETTLE_USEC (300U * USEC_PER_MSEC)
 #define LOG_SETTLE_MAX 10
 /* The copy of the H2 file: the only place the Metabase user writes; root's files stay above it. */
@@ -49,7 +58,7 @@ typedef enum Phase {
         PHASE_COPY,
         PHASE_START,
         PHASE_MIGRATE,
-        PHASE_READ_LOG, /* it failed: waiting for the journal to have its last lines */
+        PHASE_READ_LOG, /* it failed: reading the last of its output */
         PHASE_JUDGE,    /* it failed: asking systemd whether the kernel killed it for memory */
         PHASE_CLEANUP,
 } Phase;
@@ -103,8 +112,10 @@ struct Rehearsal {
         char *failure;      /* PHASE_JUDGE: what the verifier said */
         bool failure_start; /* PHASE_READ_LOG: systemd could not start the unit (else: the verifier) */
 
-        UnitOutput *output; /* the unit's entries in the journal */
-        char *log;          /* its last LOG_KEEP_MAX bytes of lines */
+        int output_fd; /* the read end of the unit's stdout and stderr, or -1 */
+        sd_event_source *output_source;
+        bool output_used; /* the unit wrote to the pipe: rehearsal-last.log is kept */
+        char *log;        /* its last LOG_KEEP_MAX bytes of lines */
         size_t log_len;
         sd_event_source *log_settle; /* PHASE_READ_LOG */
         unsigned log_settle_n;
@@ -200,7 +211,9 @@ static void run_clear(Rehearsal *r) {
         r->reason = mfree_str(r->reason);
         r->excerpt = mfree_str(r->excerpt);
         r->failure = mfree_str(r->failure);
-        r->output = unit_output_free(r->output);
+        r->output_source = sd_event_source_disable_unref(r->output_source);
+        r->output_fd = safe_close(r->output_fd);
+        r->output_used = false;
         r->log = mfree_str(r->log);
         r->log_len = 0;
         r->log_settle = sd_event_source_disable_unref(r->log_settle);
@@ -468,38 +481,83 @@ static void record(Rehearsal *r) {
 
 /* Cleanup: the unit stopped and forgotten, the copy dropped, the files removed, then the end. */
 
-/* The unit's output: its entries in the journal, never a file. A file in a directory the Metabase
- * user can write would be opened by systemd as root, following symlinks, O_CREAT|O_TRUNC. */
-static void on_output_line(const char *line, void *userdata) {
-        Rehearsal *r = userdata;
-        size_t n = strlen(line);
-
-        if (n + 1 > LOG_KEEP_MAX)
+/* The unit's output: a pipe passed to systemd (StandardOutputFileDescriptor=), never a file. A
+ * file in a directory the Metabase user can write would be opened by systemd as root, following
+ * symlinks, O_CREAT|O_TRUNC; and nothing but the unit's own output can reach the reason. */
+static void output_append(Rehearsal *r, const char *p, size_t n) {
+        if (n > LOG_KEEP_MAX) {
+                p += n - LOG_KEEP_MAX;
+                n = LOG_KEEP_MAX;
+        }
+        if (!r->log && !(r->log = malloc(LOG_KEEP_MAX + 1)))
                 return;
-        if (r->log_len + n + 1 > LOG_KEEP_MAX) {
-                /* the oldest half goes, cut after a line */
-                char *nl = memchr(r->log + r->log_len / 2, '\n', r->log_len - r->log_len / 2);
+        if (r->log_len + n > LOG_KEEP_MAX) {
+                /* the oldest half (at least what is needed) goes, cut after a line */
+                size_t need = r->log_len + n - LOG_KEEP_MAX, from = MAX(need, r->log_len / 2);
+                char *nl = from < r->log_len ? memchr(r->log + from, '\n', r->log_len - from) : NULL;
                 size_t drop = nl ? (size_t) (nl - r->log) + 1 : r->log_len;
                 memmove(r->log, r->log + drop, r->log_len - drop);
                 r->log_len -= drop;
         }
-        if (!r->log && !(r->log = malloc(LOG_KEEP_MAX + 1)))
-                return;
-        memcpy(r->log + r->log_len, line, n);
-        r->log[r->log_len + n] = '\n';
-        r->log_len += n + 1;
+        memcpy(r->log + r->log_len, p, n);
+        r->log_len += n;
         r->log[r->log_len] = '\0';
+        r->output_used = true;
 }
 
-/* Reads what the journal has of the unit now, boundedly; the number of entries read. */
-static int64_t output_drain(Rehearsal *r) {
-        int64_t total = 0, k;
+/* Reads what the pipe has now, boundedly, never waiting; the bytes read. */
+static size_t output_drain(Rehearsal *r) {
+        _cleanup_free_ char *buf = NULL;
+        size_t total = 0;
 
-        if (!r->output)
+        if (r->output_fd < 0 || !(buf = malloc(LOG_CHUNK)))
                 return 0;
-        for (int i = 0; i < LOG_POLLS_MAX && (k = unit_output_poll(r->output, NULL)) > 0; i++)
-                total += k;
+        for (int i = 0; i < LOG_READS_MAX; i++) {
+                ssize_t k = read(r->output_fd, buf, LOG_CHUNK);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && errno == EAGAIN)
+                        break;
+                if (k <= 0) { /* the end: every writer is gone */
+                        r->output_source = sd_event_source_disable_unref(r->output_source);
+                        r->output_fd = safe_close(r->output_fd);
+                        break;
+                }
+                output_append(r, buf, (size_t) k);
+                total += (size_t) k;
+        }
         return total;
+}
+
+static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        (void) output_drain(userdata);
+        return 0;
+}
+
+/* A pipe for the unit's stdout and stderr: its write end for systemd (blocking, as a service's
+ * stdout is), its read end the daemon's, non-blocking, read on the loop. */
+static int output_open(Rehearsal *r, int *ret_write_fd) {
+        int p[2], k;
+
+        r->output_source = sd_event_source_disable_unref(r->output_source);
+        r->output_fd = safe_close(r->output_fd);
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return negative_errno();
+        if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+                k = negative_errno();
+                (void) close(p[0]);
+                (void) close(p[1]);
+                return k;
+        }
+        r->output_fd = p[0];
+        k = sd_event_add_io(r->m->event, &r->output_source, p[0], EPOLLIN, on_output, r);
+        if (k < 0) {
+                r->output_fd = safe_close(r->output_fd);
+                (void) close(p[1]);
+                return k;
+        }
+        *ret_write_fd = p[1];
+        return 0;
 }
 
 /* state_dir/rehearsal/data: the copy's directory, the Metabase user's. Everything in it goes
@@ -543,10 +601,10 @@ static void cleanup_files(Rehearsal *r) {
                 if (p)
                         (void) unlink(p);
         }
-        /* The log of the last rehearsal stays, for a person to read: what the journal had of it,
+        /* The log of the last rehearsal stays, for a person to read: what the pipe had of it,
          * written by root in root's state_dir. */
         (void) output_drain(r);
-        if (keep && r->output) {
+        if (keep && r->output_used) {
                 int k = write_file_atomic(keep, r->log ?: "", r->log_len, 0600);
                 if (k < 0)
                         log_warning_errno(k, "Failed to write %s, continuing: %m", keep);
@@ -687,8 +745,8 @@ static void read_excerpt_name_condition(Rehearsal *r, const char *text, size_t n
                 free_and_replace(r->excerpt, e);
 }
 
-/* From the unit's own output as the journal has it: never a file someone else could point
- * elsewhere (the reason is world-readable). */
+/* From the unit's own output, read from its pipe: never a file someone else could point elsewhere
+ * (the reason is world-readable). */
 static void read_excerpt(Rehearsal *r) {
         const char *text;
         size_t n;
@@ -698,6 +756,13 @@ static void read_excerpt(Rehearsal *r) {
                 return;
         n = MIN(r->log_len, (size_t) LOG_READ_MAX);
         text = r->log + r->log_len - n;
+        if (n < r->log_len) { /* cut in a line: from the next one */
+                const char *nl = memchr(text, '\n', n);
+                if (nl) {
+                        n -= (size_t) (nl + 1 - text);
+                        text = nl + 1;
+                }
+        }
         r->excerpt = mfree_str(r->excerpt);
         r->excerpt = rehearsal_log_excerpt(text, n, EXCERPT_MAX);
         read_excerpt_name_condition(r, text, n);
@@ -748,7 +813,7 @@ static int judge(Rehearsal *r, const char *message) {
         return k;
 }
 
-/* The failure, once the journal has the unit's last lines. */
+/* The failure, once the pipe gave the unit's last lines. */
 static void failed_with_log(Rehearsal *r) {
         _cleanup_free_ char *message = TAKE_PTR(r->failure);
 
@@ -900,6 +965,7 @@ static void start_unit(Rehearsal *r) {
         _cleanup_(appdb_freep) AppDb *scratch = NULL;
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *text = NULL, *env_file = rehearsal_path(m, "rehearsal.env");
+        _cleanup_close_ int write_fd = -EBADF;
         int k;
 
         if (!env_file) {
@@ -954,18 +1020,14 @@ static void start_unit(Rehearsal *r) {
                 .runtime_max_usec = (m->config->rehearsal.timeout_usec
                                              ?: m->config->service.start_timeout_usec) +
                         5 * 60 * USEC_PER_SEC,
-                /* no output_file: the journal (see on_output_line()) */
+                /* no output_file: a pipe (see output_open()) */
         };
-        /* From the journal's end as it is now: nothing of an earlier rehearsal. */
-        r->output = unit_output_free(r->output);
-        k = unit_output_new(REHEARSAL_UNIT, on_output_line, r, &r->output);
-        if (k >= 0)
-                k = unit_output_follow_journal(r->output, NULL);
+        k = output_open(r, &write_fd);
         if (k < 0) {
-                log_warning_errno(
-                        k, "Cannot read the journal; the rehearsal's reason will not quote its log: %m");
-                r->output = unit_output_free(r->output);
+                fail(r, REHEARSAL_CANCELED, "cannot make a pipe for the rehearsal's output: %s", strerror(-k));
+                return;
         }
+        t.output_fd = write_fd;
         r->phase = PHASE_START;
         r->unit_started = true;
         r->unit_start_usec = now_realtime_usec();
@@ -1517,6 +1579,7 @@ int rehearse_new(Manager *m, Rehearsal **ret) {
         if (!r)
                 return -ENOMEM;
         r->m = m;
+        r->output_fd = -EBADF;
         results_load(r);
         show_newest(r);
         *ret = r;

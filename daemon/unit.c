@@ -692,6 +692,12 @@ static int transient_properties(sd_bus_message *m, const TransientService *t) {
                 if (r >= 0)
                         r = append_property_s(m, "StandardError", "inherit");
         }
+        /* a descriptor of the caller's (sd-bus passes a copy), as systemd-run --pipe does */
+        if (r >= 0 && t->output_fd > 0) {
+                r = sd_bus_message_append(m, "(sv)", "StandardOutputFileDescriptor", "h", t->output_fd);
+                if (r >= 0)
+                        r = append_property_s(m, "StandardError", "inherit");
+        }
         if (r >= 0)
                 r = sd_bus_message_close_container(m);
         return r;
