@@ -853,6 +853,7 @@ static int on_log_settle(sd_event_source *s, uint64_t usec, void *userdata) {
         /* more came: wait for the rest, a few times at most */
         if (output_drain(r) > 0 && ++r->log_settle_n < LOG_SETTLE_MAX) {
                 (void) sd_event_source_set_time_relative(s, LOG_SETTLE_USEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
                 return 0;
         }
         r->log_settle = sd_event_source_disable_unref(r->log_settle);
