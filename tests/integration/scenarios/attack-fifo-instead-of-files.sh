@@ -75,7 +75,7 @@ scenario() {
         assert_contains "$OUT" "EnvironmentFile $env"
         assert_contains "$OUT" "not a regular file"
         assert_serving "after the upgrade refused"
-        run_mbctl 5 rehearse v0.56.2
+        run_mbctl 1 rehearse v0.56.2
         assert_contains "$OUT" "EnvironmentFile $env"
         timed_status
         run_mbctl 0 status
@@ -92,7 +92,7 @@ scenario() {
 
         log "the H2 file swapped for a FIFO (Metabase keeps the real one open)"
         runuser -u "$MB_USER" -- sh -c "mv '$h2' '$h2.real' && mkfifo '$h2'" || die "the attack failed to set up"
-        run_mbctl 5 rehearse v0.56.2
+        run_mbctl 1 rehearse v0.56.2
         assert_contains "$OUT" "$h2"
         assert_contains "$OUT" "not a regular file (a FIFO)"
         assert_serving "after the rehearsal refused"
@@ -108,7 +108,7 @@ scenario() {
         runuser -u "$MB_USER" -- sh -c "rm '$h2' && ln -s /etc/shadow '$h2'"
         run_mbctl 5 upgrade now --to v0.56.2
         assert_contains "$OUT" "not a regular file (a symbolic link)"
-        run_mbctl 5 rehearse v0.56.2
+        run_mbctl 1 rehearse v0.56.2
         assert_contains "$OUT" "not a regular file (a symbolic link)"
         assert_serving "after the link was refused"
         runuser -u "$MB_USER" -- sh -c "rm '$h2' && mv '$h2.real' '$h2'"
