@@ -12,9 +12,9 @@ scenario() {
         local canary=$SB/root-canary secret=$SB/root-secret absent=$SB/root-made-by-link
         local canary_sum rpid name t0 t1 ms max=0 entry shadow_line pid out version
         install_metabase "$(make_release v0.56.1)"
-        # v0.56.2: migrations of 1.5 s each, time for the attack; v0.56.3 fails half-way
-        mirror_release v0.56.2 "$(make_release v0.56.2 v0.56.2 --migration-ms 1500)"
-        mirror_release v0.56.3 "$(make_release v0.56.3 v0.56.3 --fail half-migration --migration-ms 1500)"
+        # v0.56.2: a migration of 8 s, time for the attack; v0.56.3 fails half-way
+        mirror_release v0.56.2 "$(make_release v0.56.2 v0.56.2 --migration-ms 8000)"
+        mirror_release v0.56.3 "$(make_release v0.56.3 v0.56.3 --fail half-migration --migration-ms 8000)"
         mirror_feed v0.56.3:2025-02-01 v0.56.2:2025-01-20 v0.56.1:2025-01-01
         start_daemon
         pid=$(main_pid)
