@@ -213,6 +213,25 @@ static void jar_info_freep_local(JarInfo **p) {
 }
 
 static void manager_read_jar(Manager *m, bool sync);
+static void manager_update_from_unit(Manager *m);
+
+/* A JAR that could not be read (missing, a FIFO, not a JAR) is read again every JAR_RETRY_USEC:
+ * nothing else would tell the daemon once it is back, unless the unit changes. */
+#define JAR_RETRY_USEC (5 * USEC_PER_SEC)
+
+static int on_jar_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->jar_retry = sd_event_source_disable_unref(m->jar_retry);
+        manager_update_from_unit(m);
+        return 0;
+}
+
+static void jar_retry_later(Manager *m) {
+        if (!m->jar_retry && m->event)
+                (void) sd_event_add_time_relative(
+                        m->event, &m->jar_retry, CLOCK_MONOTONIC, JAR_RETRY_USEC, 0, on_jar_retry, m);
+}
 
 static void on_running_version(HttpRequest *req, int status, const char *body, void *userdata) {
         Manager *m = userdata;
@@ -258,6 +277,8 @@ static void on_jar_read(int r, void *userdata) {
         if (j->generation == m->jar_generation && streq_ptr(j->path, m->jar_path)) {
                 (void) free_and_strdup(&m->installed_version, r >= 0 ? j->tag : NULL);
                 m->jar_stat = r >= 0 ? j->st : (struct stat){};
+                if (r < 0)
+                        jar_retry_later(m);
                 manager_properties_changed(m, "InstalledVersion", NULL);
                 metrics_update(m);
         } else if (m->jar_path) {
@@ -281,6 +302,8 @@ static void manager_read_jar(Manager *m, bool sync) {
         if (!jar || stat(jar, &st) < 0 || !S_ISREG(st.st_mode)) {
                 (void) free_and_strdup(&m->installed_version, NULL);
                 m->jar_stat = (struct stat){};
+                if (jar)
+                        jar_retry_later(m);
                 return;
         }
         if (st.st_ino == m->jar_stat.st_ino && st.st_dev == m->jar_stat.st_dev &&
@@ -295,6 +318,7 @@ static void manager_read_jar(Manager *m, bool sync) {
                 } else {
                         (void) free_and_strdup(&m->installed_version, NULL);
                         m->jar_stat = (struct stat){};
+                        jar_retry_later(m);
                 }
                 return;
         }
@@ -403,6 +427,7 @@ Manager *manager_free(Manager *m) {
         operation_free(m->op);
         sd_bus_message_unref(m->op_call);
         systemd_free(m->systemd);
+        m->jar_retry = sd_event_source_disable_unref(m->jar_retry);
         unit_info_free(m->unit);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);

@@ -1,6 +1,6 @@
 # Blocking opens (issue 15, item 4), attacked by the Metabase user for real (runuser -u metabase):
-# the unit's EnvironmentFile (in Metabase's data directory, which that user writes) and the H2 file
-# swapped for a FIFO (mkfifo, no writer: a blocking open() would wait forever, on the event loop
+# the unit's EnvironmentFile (in Metabase's data directory, which that user writes), the H2 file and
+# the installed JAR (in a JAR directory given to that user) swapped for a FIFO (mkfifo, no writer: a blocking open() would wait forever, on the event loop
 # for the EnvironmentFile) and for a link to a root file. While an upgrade pre-flight, a rehearsal
 # and a backup are asked for, mbctl status answers within a second throughout (timed), each
 # operation is refused with a message that names the file and what is wrong with it, Metabase keeps
@@ -112,6 +112,21 @@ scenario() {
         assert_contains "$OUT" "not a regular file (a symbolic link)"
         assert_serving "after the link was refused"
         runuser -u "$MB_USER" -- sh -c "rm '$h2' && mv '$h2.real' '$h2'"
+
+        log "the installed JAR a FIFO, in a JAR directory the metabase user owns (as some installs have it)"
+        local jar=$SB/opt/metabase/metabase.jar
+        chown "$MB_USER:$MB_USER" "$SB/opt/metabase"
+        runuser -u "$MB_USER" -- sh -c "mv '$jar' '$jar.real' && mkfifo '$jar'" || die "the attack failed to set up"
+        run_mbctl 5 upgrade now --to v0.56.2
+        assert_contains "$OUT" "$jar"
+        assert_contains "$OUT" "not a JAR file"
+        assert_serving "after the upgrade refused"
+        timed_status
+        runuser -u "$MB_USER" -- sh -c "rm '$jar' && mv '$jar.real' '$jar'"
+        chown root:root "$SB/opt/metabase"
+        # the daemon reads the JAR again by itself (every 5 s while it cannot), in a worker
+        wait_for 15 sh -c "'$MBCTL' status | grep -q 'Installed: v0.56.1'" ||
+                die "the daemon did not read the JAR again: $("$MBCTL" status)"
 
         stop_watch
         [[ ! -e $SB/state/rehearsal ]] || die "state_dir/rehearsal is left: $(ls -la "$SB/state/rehearsal")"
