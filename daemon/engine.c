@@ -1726,7 +1726,10 @@ static int backup_h2_run(void *userdata) {
         Operation *op = m->op;
         _cleanup_free_ char *dir = backup_dir_new(m), *file = NULL;
         char sha[SHA256_HEX_SIZE];
-        CopyOptions o = {.mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1};
+        /* the H2 file as pre-flight saw it: a regular file of its owner, never a link or a FIFO
+         * put in its place since (copy_file_atomic() opens it O_NOFOLLOW|O_NONBLOCK) */
+        CopyOptions o = {
+                .mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1, .check_owner = true, .owner = op->db_uid};
         int r;
 
         if (!dir)
