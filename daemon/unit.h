@@ -80,6 +80,7 @@ typedef struct TransientService {
         uint64_t memory_max;      /* MemoryMax=, 0: none */
         uint64_t runtime_max_usec;
         const char *output_file; /* stdout and stderr, truncated first */
+        int output_fd;           /* > 0: stdout and stderr go to this descriptor (a pipe's write end) */
 } TransientService;
 int unit_start_transient(Systemd *s, const TransientService *t, JobCallback cb, void *userdata);
 
