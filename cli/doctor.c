@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <signal.h>
@@ -328,6 +329,127 @@ static void check_unit(Doctor *d) {
                strempty(d->unit->active_state),
                strempty(d->unit->sub_state),
                cmd);
+}
+
+/* Secrets at rest (issue 15, item 10): a file that holds a database password must not be readable
+ * by every user, nor by a group other than root's and admin_group. Returns the reason, or NULL. */
+static char *secret_file_exposed(Doctor *d, const char *path, struct stat *st) {
+        struct group *g = NULL;
+
+        if (stat(path, st) < 0)
+                return NULL;
+        if (st->st_mode & S_IROTH)
+                return strdup_printf("every user can read it (mode %04o)", (unsigned) (st->st_mode & 07777));
+        if (!(st->st_mode & S_IRGRP) || st->st_gid == 0)
+                return NULL;
+        if (!isempty(d->config->admin_group))
+                g = getgrnam(d->config->admin_group);
+        if (g && g->gr_gid == st->st_gid)
+                return NULL;
+        return strdup_printf(
+                "the group %u can read it (mode %04o)",
+                (unsigned) st->st_gid,
+                (unsigned) (st->st_mode & 07777));
+}
+
+/* Whether an EnvironmentFile= holds a password: MB_DB_PASS, or one in MB_DB_CONNECTION_URI. -errno
+ * when it cannot be read. */
+static int environment_file_has_password(const char *path) {
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[4096];
+
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                const char *l = line + strspn(line, " \t"), *v;
+                if (startswith(l, "export "))
+                        l += strlen("export ");
+                if (startswith(l, "MB_DB_PASS=")) {
+                        v = l + strlen("MB_DB_PASS=");
+                        v += strspn(v, "\"' \t");
+                        if (*v && *v != '\n')
+                                return 1;
+                } else if (startswith(l, "MB_DB_CONNECTION_URI=")) {
+                        const char *at = strchr(l, '@'), *scheme = strstr(l, "://");
+                        if (strstr(l, "password=") ||
+                            (scheme && at && memchr(scheme + 3, ':', (size_t) (at - scheme - 3))))
+                                return 1;
+                }
+        }
+        return 0;
+}
+
+static void check_secrets(Doctor *d) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *unit_path = NULL, *fix = NULL, *where = NULL;
+        _cleanup_(appdb_freep) AppDb *db = NULL;
+        struct stat st;
+        bool warned = false;
+        int r;
+
+        fix = strdup_printf(
+                "chgrp %s FILE && chmod 0640 FILE (root and the admins read it; the daemon runs as root)",
+                isempty(d->config->admin_group) ? "root" : d->config->admin_group);
+        if (d->config->path && !isempty(d->config->backup.app_db) &&
+            appdb_from_string(d->config->backup.app_db, &db, NULL) >= 0 && db && !isempty(db->password)) {
+                _cleanup_free_ char *why = secret_file_exposed(d, d->config->path, &st);
+                if (why) {
+                        report(d,
+                               LEVEL_WARN,
+                               "secrets",
+                               fix,
+                               "%s holds the database password (backup.app_db) and %s",
+                               d->config->path,
+                               why);
+                        warned = true;
+                } else
+                        where = strdup_printf(
+                                "%s (mode %04o)", d->config->path, (unsigned) (st.st_mode & 07777));
+        }
+
+        /* The unit's EnvironmentFile=s, from systemd: the password Metabase itself reads. */
+        if (d->bus &&
+            sd_bus_path_encode("/org/freedesktop/systemd1/unit", d->config->service.unit, &unit_path) >= 0 &&
+            sd_bus_get_property(
+                    d->bus,
+                    "org.freedesktop.systemd1",
+                    unit_path,
+                    "org.freedesktop.systemd1.Service",
+                    "EnvironmentFiles",
+                    NULL,
+                    &reply,
+                    "a(sb)") >= 0 &&
+            sd_bus_message_enter_container(reply, 'a', "(sb)") >= 0) {
+                const char *path;
+                int ignore;
+
+                while (sd_bus_message_read(reply, "(sb)", &path, &ignore) > 0) {
+                        _cleanup_free_ char *why = secret_file_exposed(d, path, &st);
+                        if (!why)
+                                continue;
+                        r = environment_file_has_password(path);
+                        if (r <= 0)
+                                continue;
+                        report(d,
+                               LEVEL_WARN,
+                               "secrets",
+                               fix,
+                               "%s (EnvironmentFile= of %s) holds the database password and %s",
+                               path,
+                               d->config->service.unit,
+                               why);
+                        warned = true;
+                }
+        }
+        if (!warned)
+                report(d,
+                       LEVEL_OK,
+                       "secrets",
+                       NULL,
+                       "no file this checks that holds a password is readable by others%s%s",
+                       where ? "; " : "",
+                       strempty(where));
 }
 
 static void check_jar(Doctor *d) {
@@ -957,6 +1079,7 @@ int doctor_run(const char *config_path, bool json) {
         }
         check_daemon(&d);
         check_unit(&d);
+        check_secrets(&d);
         check_jar(&d);
         check_feed(&d);
         check_java(&d);

@@ -258,6 +258,7 @@ Config *config_free(Config *c) {
         free(c->fleet.node);
         free(c->fleet.database);
         strv_free(c->fleet.nodes);
+        free(c->fleet.key_file);
         free(c->metrics_file);
         free(c->maintenance_flag);
         free(c->state_dir);
@@ -329,7 +330,8 @@ Config *config_new(void) {
             !(c->admin_group = strdup(DEFAULT_ADMIN_GROUP)) || !(c->notify.webhook = strdup("")) ||
             !(c->notify.command = strdup("")) || !(c->metrics_file = strdup("")) ||
             !(c->maintenance_flag = strdup(DEFAULT_MAINTENANCE_FLAG)) || !(c->fleet.node = strdup("")) ||
-            !(c->fleet.database = strdup("")) || !(c->fleet.nodes = calloc(1, sizeof(char *))))
+            !(c->fleet.database = strdup("")) || !(c->fleet.key_file = strdup("")) ||
+            !(c->fleet.nodes = calloc(1, sizeof(char *))))
                 return NULL;
         if (!(c->notify.user = strdup("nobody")))
                 return NULL;
@@ -840,6 +842,7 @@ static const ConfigKey fleet_keys[] = {
         {"heartbeat", NONZERO_DURATION_EXPECTED, config_parse_duration_nonzero, FIELD(fleet.heartbeat_usec)},
         {"lost_after", NONZERO_DURATION_EXPECTED, config_parse_duration_nonzero, FIELD(fleet.lost_after_usec)},
         {"parallel", "a number from 1 to 100", config_parse_parallel, FIELD(fleet.parallel)},
+        {"key_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(fleet.key_file)},
         {},
 };
 

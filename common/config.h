@@ -123,6 +123,7 @@ typedef struct Config {
                 uint64_t heartbeat_usec;
                 uint64_t lost_after_usec;
                 unsigned parallel; /* followers swapped and started at once */
+                char *key_file;    /* "" = rows unsigned; else the fleet's HMAC key, root's 0600 */
         } fleet;
 
         char *metrics_file;     /* "" = none; Prometheus text format, for node_exporter */

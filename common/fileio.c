@@ -157,26 +157,56 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         return r;
 }
 
-/* path opened for reading if it is a regular file (-EBADFD otherwise), with its stat. */
-static int open_regular(const char *path, struct stat *ret_st) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+bool directory_is_trusted(const char *dir) {
+        struct stat st;
 
+        /* Only root may add, remove or rename entries: root's, and not group- or world-writable
+         * (a sticky /tmp included: anyone may create names there). */
+        return stat(dir, &st) >= 0 && S_ISDIR(st.st_mode) && st.st_uid == 0 && (st.st_mode & 0022) == 0;
+}
+
+int open_regular(const char *path, OpenRegularFlags flags, uid_t owner, struct stat *ret_st) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int oflags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
+        /* A symlink is followed only where no one but root could have put it. */
+        if (!(flags & OPEN_REGULAR_NOFOLLOW)) {
+                dir = path_dirname(path);
+                if (!dir)
+                        return -ENOMEM;
+        }
+        if ((flags & OPEN_REGULAR_NOFOLLOW) || !directory_is_trusted(dir))
+                oflags |= O_NOFOLLOW;
+        /* O_NONBLOCK: a FIFO in the file's place opens at once (and is refused below) instead of
+         * waiting for a writer; on a regular file it changes nothing. */
+        fd = open(path, oflags);
         if (fd < 0)
                 return negative_errno();
-        if (fstat(fd, ret_st) < 0)
+        if (fstat(fd, &st) < 0)
                 return negative_errno();
-        if (!S_ISREG(ret_st->st_mode))
+        if (!S_ISREG(st.st_mode))
                 return -EBADFD;
+        if (owner != (uid_t) -1 && st.st_uid != owner)
+                return -EPERM;
+        if (ret_st)
+                *ret_st = st;
         return TAKE_FD(fd);
 }
 
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        return read_full_file_full(path, max, 0, (uid_t) -1, ret, ret_size);
+}
+
+int read_full_file_full(
+        const char *path, size_t max, OpenRegularFlags flags, uid_t owner, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         size_t n = 0, allocated = 0;
         struct stat st;
 
-        fd = open_regular(path, &st);
+        fd = open_regular(path, flags, owner, &st);
         if (fd < 0)
                 return fd;
         for (;;) {
@@ -218,7 +248,7 @@ int read_file_tail_lines(const char *path, size_t max, char **ret, size_t *ret_s
         off_t start;
         struct stat st;
 
-        fd = open_regular(path, &st);
+        fd = open_regular(path, 0, (uid_t) -1, &st);
         if (fd < 0)
                 return fd;
         start = (uint64_t) st.st_size > max ? st.st_size - (off_t) max : 0;
@@ -277,13 +307,10 @@ int copy_file_atomic(
         if (opts->no_replace && !ret_tmp_path)
                 return -EINVAL;
 
-        in = open(from, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        /* Never a symlink, never waiting on a FIFO put in the file's place; the owner when asked. */
+        in = open_regular(from, OPEN_REGULAR_NOFOLLOW, opts->check_owner ? opts->owner : (uid_t) -1, &st);
         if (in < 0)
-                return negative_errno();
-        if (fstat(in, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
+                return in;
         (void) posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
 
         buf = malloc(bufsz);

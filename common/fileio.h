@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "hash.h"
@@ -14,11 +15,28 @@
 /* Writes data to path atomically with the given mode. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
 
-/* Reads a whole (regular) file, at most max bytes (-EFBIG beyond), NUL-terminated. */
 /* write(2) until all n bytes are written; -errno. */
 int write_all(int fd, const void *p, size_t n);
 
+/* Whether only root can add, remove or rename entries in dir: root's and not writable by group
+ * or others. */
+bool directory_is_trusted(const char *dir);
+
+/* Opens path for reading in a way another user who controls the file or its directory can't turn
+ * against root: O_NONBLOCK (a FIFO in its place never blocks the open), O_NOFOLLOW unless the
+ * directory holding it is trusted (directory_is_trusted()) or always with OPEN_REGULAR_NOFOLLOW
+ * (-ELOOP on a symlink), then fstat() of what was opened: -EBADFD unless a regular file, -EPERM
+ * unless owned by owner (when owner != (uid_t) -1). The descriptor, or -errno. */
+typedef enum OpenRegularFlags {
+        OPEN_REGULAR_NOFOLLOW = 1 << 0,
+} OpenRegularFlags;
+int open_regular(const char *path, OpenRegularFlags flags, uid_t owner, struct stat *ret_st);
+
+/* Reads a whole (regular) file, at most max bytes (-EFBIG beyond), NUL-terminated; opened with
+ * open_regular() (the _full variant with its flags and owner). */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+int read_full_file_full(
+        const char *path, size_t max, OpenRegularFlags flags, uid_t owner, char **ret, size_t *ret_size);
 
 /* The end of a (regular) text file: its last whole lines that fit in max bytes, NUL-terminated; the
  * whole file when it is smaller. For logs that only grow, like the history. */
@@ -44,6 +62,8 @@ typedef struct CopyOptions {
         uid_t uid;
         gid_t gid;
         bool no_replace;
+        bool check_owner; /* 'from' must be owned by owner (-EPERM otherwise) */
+        uid_t owner;
 } CopyOptions;
 int copy_file_atomic(
         const char *from,

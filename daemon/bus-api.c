@@ -71,18 +71,18 @@ static int check_admin(Manager *m, sd_bus_message *message, sd_bus_error *error)
                 (unsigned) uid);
 }
 
-/* The flags a method takes, and for anything but a dry run, an admin. */
+/* The flags a method takes, and an admin, for a dry run as much as for the real thing: a dry run
+ * has root resolve and open the paths it names (an oracle of what exists where) and holds the
+ * operation slot while it checks, so it needs the rights of what it rehearses. */
 static int check_flags_and_admin(
         Manager *m, sd_bus_message *message, uint64_t flags, uint64_t allowed, sd_bus_error *error) {
         if (flags & ~allowed)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown flags 0x%" PRIx64, flags);
-        if (flags & ENGINE_DRY_RUN)
-                return 0;
         return check_admin(m, message, error);
 }
 
 /* Checked before anything echoes the path: it goes into messages, logs and the history. */
-/* A method's only argument, its flags: read, checked, and the caller an admin unless a dry run. */
+/* A method's only argument, its flags: read, checked, and the caller an admin. */
 static int read_flags(Manager *m, sd_bus_message *message, uint64_t allowed, uint64_t *ret, sd_bus_error *error) {
         int r;
 
@@ -116,13 +116,6 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
         r = check_flags_and_admin(m, message, flags, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), error);
         if (r < 0)
                 return r;
-        /* A dry run is open to everyone, but a JAR file's dry run has root open, hash and inspect a
-         * path of the caller's choosing: that is for those who may upgrade. */
-        if (!isempty(jar) && (flags & ENGINE_DRY_RUN)) {
-                r = check_admin(m, message, error);
-                if (r < 0)
-                        return r;
-        }
         if (!isempty(version) && !mb_version_is_valid(version)) {
                 _cleanup_free_ char *q = strndup_sanitized(version, strlen(version), 40);
                 return sd_bus_error_setf(

@@ -27,6 +27,7 @@ struct Child {
         size_t n;
         char *last_line;
         bool exited, eof, killed;
+        bool overlong; /* the rest of an overlong line is being skipped */
         int status;
         ChildLineCallback on_line;
         ChildExitCallback on_exit;
@@ -87,14 +88,19 @@ static int on_child_io(sd_event_source *s, int fd, uint32_t revents, void *userd
                 char *nl;
                 while ((nl = memchr(c->buf, '\n', c->n))) {
                         *nl = '\0';
-                        child_line(c, c->buf);
+                        if (!c->overlong)
+                                child_line(c, c->buf);
+                        c->overlong = false;
                         c->n -= (size_t) (nl + 1 - c->buf);
                         memmove(c->buf, nl + 1, c->n);
                 }
                 if (c->n == sizeof(c->buf) - 1) {
-                        /* An overlong line: take it as it is. */
+                        /* An overlong line: its start as it is, and the rest up to its newline
+                         * dropped, never read as lines of their own. */
                         c->buf[c->n] = '\0';
-                        child_line(c, c->buf);
+                        if (!c->overlong)
+                                child_line(c, c->buf);
+                        c->overlong = true;
                         c->n = 0;
                 }
         }

@@ -7,6 +7,7 @@
 #include "build-config.h"
 #include "dbserver.h"
 #include "fileio.h"
+#include "lineproto.h"
 #include "macro.h"
 #include "strv.h"
 
@@ -16,6 +17,7 @@ struct DbRun {
         DbHelperCallback cb;
         void *userdata;
         DbRun **owner; /* cleared when the run ends */
+        unsigned seen; /* the keys read so far (SEEN_*) */
 };
 
 static void report_done(DbReport *r) {
@@ -64,33 +66,81 @@ int dbserver_write_secret(const char *path, const char *secret) {
         return write_file_atomic(path, secret, strlen(secret), 0600);
 }
 
-static void on_helper_line(Child *c, const char *line, void *userdata) {
-        DbReport *r = &((DbRun *) userdata)->report;
-        const char *v;
+/* The helper's keys: a key said twice keeps its first value (a second can only be a forgery or
+ * a bug); a key not known is ignored. */
+enum {
+        SEEN_SERVER_VERSION = 1 << 0,
+        SEEN_DATABASE_SIZE = 1 << 1,
+        SEEN_CHANGELOG_COUNT = 1 << 2,
+        SEEN_CHANGELOG_LATEST = 1 << 3,
+        SEEN_ACTIVITY = 1 << 4,
+        SEEN_LOCK = 1 << 5,
+        SEEN_CLONE = 1 << 6,
+        SEEN_SIZE = 1 << 7,
+};
 
-        if ((v = startswith(line, "server_version ") ? line + strlen("server_version ") : NULL))
-                (void) free_and_strdup(&r->server_version, v);
-        else if (startswith(line, "database_size "))
-                r->have_database_size = safe_atou64(line + strlen("database_size "), &r->database_size) >= 0;
-        else if (startswith(line, "changelog_count "))
-                (void) safe_atou64(line + strlen("changelog_count "), &r->changelog_count);
-        else if (startswith(line, "changelog_latest "))
-                (void) free_and_strdup(&r->changelog_latest, line + strlen("changelog_latest "));
-        else if (startswith(line, "activity "))
-                (void) sscanf(
-                        line + strlen("activity "),
-                        "%" SCNu64 " %" SCNu64,
-                        &r->active_statements,
-                        &r->active_longest_sec);
-        else if (startswith(line, "lock held "))
-                (void) free_and_strdup(&r->lock_holder, line + strlen("lock held "));
-        else if (streq(line, "clone possible"))
+static bool first_time(DbRun *run, unsigned key) {
+        if (run->seen & key)
+                return false;
+        run->seen |= key;
+        return true;
+}
+
+/* A value as the report keeps it: escaped for people (lineproto_display()). */
+static void set_display(char **field, const char *value) {
+        char *d = lineproto_display(value);
+        if (d) {
+                free(*field);
+                *field = d;
+        }
+}
+
+static void on_helper_line(Child *c, const char *line, void *userdata) {
+        DbRun *run = userdata;
+        DbReport *r = &run->report;
+        _cleanup_strv_free_ char **w = NULL;
+        size_t n;
+
+        /* "error KIND MESSAGE" and "clone impossible REASON" are free text that the helper made
+         * one line (report_line()); they are read whole, as they are. */
+        if (startswith(line, "error "))
+                return;
+        if (startswith(line, "clone impossible")) {
+                if (first_time(run, SEEN_CLONE)) {
+                        r->clone = 0;
+                        (void) free_and_strdup(
+                                &r->clone_reason, line[16] ? line + 17 : "the helper did not say why");
+                }
+                return;
+        }
+        /* A line that does not decode (a tool's output, say) carries no value. */
+        if (lineproto_split(line, &w) < 0)
+                return;
+        n = strv_length(w);
+        if (n == 2 && streq(w[0], "server_version") && first_time(run, SEEN_SERVER_VERSION))
+                set_display(&r->server_version, w[1]);
+        else if (n == 2 && streq(w[0], "database_size") && first_time(run, SEEN_DATABASE_SIZE))
+                r->have_database_size = safe_atou64(w[1], &r->database_size) >= 0;
+        else if (n == 2 && streq(w[0], "changelog_count") && first_time(run, SEEN_CHANGELOG_COUNT))
+                (void) safe_atou64(w[1], &r->changelog_count);
+        else if (n == 2 && streq(w[0], "changelog_latest") && first_time(run, SEEN_CHANGELOG_LATEST))
+                set_display(&r->changelog_latest, w[1]);
+        else if (n == 3 && streq(w[0], "activity") && first_time(run, SEEN_ACTIVITY)) {
+                if (safe_atou64(w[1], &r->active_statements) < 0 ||
+                    safe_atou64(w[2], &r->active_longest_sec) < 0)
+                        r->active_statements = r->active_longest_sec = 0;
+        } else if (n == 4 && streq(w[0], "lock") && streq(w[1], "held") && first_time(run, SEEN_LOCK)) {
+                _cleanup_free_ char *by = lineproto_display(w[2]), *when = lineproto_display(w[3]);
+                if (by && when) {
+                        free(r->lock_holder);
+                        r->lock_holder = strdup_printf("%s since %s", by, when);
+                }
+        } else if (n == 2 && streq(w[0], "lock") && streq(w[1], "free"))
+                (void) first_time(run, SEEN_LOCK);
+        else if (n == 2 && streq(w[0], "clone") && streq(w[1], "possible") && first_time(run, SEEN_CLONE))
                 r->clone = 1;
-        else if (startswith(line, "clone impossible")) {
-                r->clone = 0;
-                (void) free_and_strdup(&r->clone_reason, line[16] ? line + 17 : "the helper did not say why");
-        } else if (startswith(line, "size "))
-                (void) safe_atou64(line + strlen("size "), &r->size);
+        else if (n == 2 && streq(w[0], "size") && first_time(run, SEEN_SIZE))
+                (void) safe_atou64(w[1], &r->size);
 }
 
 static void on_helper_exit(Child *c, int status, const char *last, void *userdata) {

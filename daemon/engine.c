@@ -695,10 +695,20 @@ static int preflight_check_db(Preflight *p) {
         int r;
 
         if (p->db_file) {
-                if (stat(p->db_file, &p->db_st) >= 0) {
+                /* lstat(): the Metabase user owns the file's directory; a link or a FIFO in its
+                 * place is refused now, before Metabase is stopped (the backup opens it
+                 * O_NOFOLLOW|O_NONBLOCK and would refuse it then). */
+                if (lstat(p->db_file, &p->db_st) >= 0) {
                         if (!S_ISREG(p->db_st.st_mode))
                                 return refuse(
-                                        p, -EBADF, "the application database %s is not a file", p->db_file);
+                                        p,
+                                        -EBADF,
+                                        "the application database %s is not a regular file (%s); see what put it there",
+                                        p->db_file,
+                                        S_ISLNK(p->db_st.st_mode) ? "a symbolic link"
+                                                : S_ISFIFO(p->db_st.st_mode)
+                                                ? "a FIFO"
+                                                : "a directory, device or socket");
                         p->db_exists = true;
                 } else if (errno != ENOENT)
                         return refuse(
@@ -1716,7 +1726,10 @@ static int backup_h2_run(void *userdata) {
         Operation *op = m->op;
         _cleanup_free_ char *dir = backup_dir_new(m), *file = NULL;
         char sha[SHA256_HEX_SIZE];
-        CopyOptions o = {.mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1};
+        /* the H2 file as pre-flight saw it: a regular file of its owner, never a link or a FIFO
+         * put in its place since (copy_file_atomic() opens it O_NOFOLLOW|O_NONBLOCK) */
+        CopyOptions o = {
+                .mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1, .check_owner = true, .owner = op->db_uid};
         int r;
 
         if (!dir)

@@ -48,6 +48,7 @@ typedef enum Command {
         COMMAND_LEAD,
         COMMAND_SET,
         COMMAND_BACKUP,
+        COMMAND_CHECK,
 } Command;
 
 struct Fleet {
@@ -84,7 +85,13 @@ struct Fleet {
         char *part_step, *part_reason;
 
         uint64_t converge_id, converge_usec; /* the last attempt to catch up, and when */
-        char *proposal_lost;                 /* "busy": why this node's proposal was refused */
+
+        /* check-backup: a rollout's backup checked before this node starts its new version. */
+        uint64_t checking_id, backup_ok_id, backup_bad_id;
+        char *backup_bad_reason;
+        /* Rows not signed with the fleet's key: this node's rollout's, as the last answer says. */
+        uint64_t forged_id, pending_forged_id, forged_warned[8];
+        char *proposal_lost; /* "busy": why this node's proposal was refused */
 };
 
 static uint64_t now_monotonic_usec(void) {
@@ -184,6 +191,10 @@ static Command answered(Fleet *f) {
 
 static void send_heartbeat(Fleet *f);
 static void evaluate(Fleet *f);
+
+static bool rollout_state_is_end(const char *s) {
+        return streq_ptr(s, "committed") || streq_ptr(s, "rolled-back") || streq_ptr(s, "aborted");
+}
 static void proposal_lost(Fleet *f);
 
 /* This node's part, for the heartbeat and the others: the running operation's, else the last. */
@@ -278,6 +289,8 @@ static void heartbeat_answered(Fleet *f) {
         free_and_replace(f->ended_state, f->pending_ended_state);
         free_and_replace(f->ended_reason, f->pending_ended_reason);
         f->pending_ended_id = 0;
+        f->forged_id = f->pending_forged_id;
+        f->pending_forged_id = 0;
         f->answered_usec = now_monotonic_usec();
         f->restart_usec = 0; /* it works: a later failure starts again quickly */
         f->set_in_flight = false;
@@ -339,6 +352,37 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 }
                 return;
         }
+        if (startswith(line, "forged ")) {
+                /* A row someone without the fleet's key wrote: not believed; said once. */
+                bool warned = false;
+                if (sscanf(line, "forged %" SCNu64, &id) != 1)
+                        return;
+                for (size_t i = 0; i < ELEMENTSOF(f->forged_warned); i++)
+                        warned = warned || f->forged_warned[i] == id;
+                if (!warned) {
+                        memmove(f->forged_warned + 1,
+                                f->forged_warned,
+                                sizeof(f->forged_warned) - sizeof(f->forged_warned[0]));
+                        f->forged_warned[0] = id;
+                        log_warning(
+                                "Fleet: rollout %" PRIu64
+                                " in the coordination database is not signed with the fleet's key "
+                                "(written by someone without it): ignored",
+                                id);
+                }
+                if (m->op && m->op->fleet_rollout == id)
+                        f->pending_forged_id = id;
+                return;
+        }
+        if (startswith(line, "restored ")) {
+                if (sscanf(line, "restored %" SCNu64, &id) == 1 && m->op && m->op->fleet_rollout == id)
+                        f->pending_forged_id = id;
+                log_warning(
+                        "Fleet: rollout %s was changed by someone without the fleet's key; this node, its leader, "
+                        "wrote it back as it signed it",
+                        line + strlen("restored "));
+                return;
+        }
         if (streq(line, "notify")) {
                 /* Another node changed something: look now, not a period later. */
                 f->heartbeat_again = true;
@@ -388,6 +432,15 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                         break;
                 case COMMAND_LEAD:
                         break;
+                case COMMAND_CHECK:
+                        if (startswith(line, "error nobackup ")) {
+                                f->backup_bad_id = f->checking_id;
+                                (void) free_and_strdup(&f->backup_bad_reason, msg);
+                                log_warning("Fleet: %s", msg);
+                                evaluate(f);
+                        } else
+                                log_warning("Fleet: cannot check the rollout's backup: %s", msg);
+                        break;
                 case COMMAND_SET:
                 case COMMAND_BACKUP:
                         if (cmd == COMMAND_BACKUP)
@@ -433,6 +486,13 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                         f->heartbeat_again = true;
                         send_heartbeat(f);
                 }
+                return;
+        }
+        if (cmd == COMMAND_CHECK && sscanf(line, "backup-ok %" SCNu64, &id) == 1) {
+                if (f->backup_ok_id != id)
+                        log_info("Fleet: rollout %" PRIu64 "'s backup of the database exists, as recorded", id);
+                f->backup_ok_id = id;
+                evaluate(f);
                 return;
         }
         if (cmd == COMMAND_BACKUP && sscanf(line, "backup %" SCNu64, &id) == 1) {
@@ -517,6 +577,14 @@ static int fleet_connection(Fleet *f, char **ret_conninfo, char **ret_app_connin
                         set_error(f, "fleet.database: %s", error ?: "not a PostgreSQL database");
                         return -EINVAL;
                 }
+                /* The application database too: a rollout's backup (a clone on its server) is
+                 * checked there before a node starts a new version. */
+                _cleanup_free_ char *app_error = NULL;
+                if (manager_app_db(m, m->unit, &app, &app_error) >= 0 && app->kind == APPDB_POSTGRES) {
+                        app_conninfo = appdb_libpq_conninfo(app, false);
+                        if (app->password)
+                                secret = appdb_pgpass_line(app);
+                }
         } else {
                 r = manager_app_db(m, m->unit, &app, &error);
                 if (r < 0 || app->kind != APPDB_POSTGRES) {
@@ -548,7 +616,17 @@ static int fleet_connection(Fleet *f, char **ret_conninfo, char **ret_app_connin
         if (!conninfo)
                 return -ENOMEM;
         if (db->password) {
-                secret = appdb_pgpass_line(db);
+                _cleanup_free_ char *line = appdb_pgpass_line(db);
+                if (!line)
+                        return -ENOMEM;
+                if (secret) {
+                        char *both = strdup_printf("%s%s", line, secret);
+                        explicit_bzero(secret, strlen(secret));
+                        explicit_bzero(line, strlen(line));
+                        free(secret);
+                        secret = both;
+                } else
+                        secret = TAKE_PTR(line);
                 if (!secret)
                         return -ENOMEM;
         }
@@ -561,9 +639,9 @@ static int fleet_connection(Fleet *f, char **ret_conninfo, char **ret_app_connin
 static int fleet_start_agent(Fleet *f) {
         Manager *m = f->m;
         _cleanup_free_ char *conninfo = NULL, *app_conninfo = NULL, *secret = NULL, *e_conn = NULL,
-                            *e_app = NULL, *e_pass = NULL, *e_node = NULL, *e_host = NULL;
+                            *e_app = NULL, *e_pass = NULL, *e_node = NULL, *e_host = NULL, *e_key = NULL;
         char host[256] = "";
-        const char *env[6];
+        const char *env[7];
         size_t k = 0;
         int r;
 
@@ -596,6 +674,13 @@ static int fleet_start_agent(Fleet *f) {
                 env[k++] = e_app;
         if (e_pass)
                 env[k++] = e_pass;
+        /* The fleet's key: the agent signs and checks rows with it (README, the fleet). */
+        if (!isempty(m->config->fleet.key_file)) {
+                e_key = strdup_printf("MBUP_FLEET_KEY_FILE=%s", m->config->fleet.key_file);
+                if (!e_key)
+                        return -ENOMEM;
+                env[k++] = e_key;
+        }
         env[k] = NULL;
         f->agent_starting = true;
         r = child_spawn_writable(
@@ -888,6 +973,48 @@ static bool my_turn(Fleet *f) {
         return ahead < f->m->config->fleet.parallel;
 }
 
+/* Whether rollout id names a backup that exists (check-backup): 1 yes, -1 no (why in
+ * backup_bad_reason), 0 not known yet (asked; evaluate() comes again with the answer). */
+static int backup_verified(Fleet *f, uint64_t id) {
+        _cleanup_free_ char *line = NULL;
+
+        if (f->backup_ok_id == id)
+                return 1;
+        if (f->backup_bad_id == id)
+                return -1;
+        if (in_flight(f, COMMAND_CHECK))
+                return 0;
+        line = strdup_printf("check-backup %" PRIu64, id);
+        if (line && agent_send(f, COMMAND_CHECK, line) >= 0)
+                f->checking_id = id;
+        return 0;
+}
+
+/* A node starts the new version on the migrated database only when the rollout names a backup
+ * that exists; else it goes back to its old version (and so the fleet rolls back), with why.
+ * commit: the rollout was committed meanwhile. */
+static void follow_if_backed_up(Fleet *f, uint64_t id, bool commit) {
+        Manager *m = f->m;
+        _cleanup_free_ char *why = NULL;
+        int r = backup_verified(f, id);
+
+        if (r == 0) {
+                manager_set_status(
+                        m, "Rollout %" PRIu64 ": checking its backup of the database before starting", id);
+                return;
+        }
+        if (r < 0) {
+                why = strdup_printf(
+                        "this node does not start the new version: %s", strempty(f->backup_bad_reason));
+                engine_fleet_rollback(m, why ?: "the rollout names no backup that exists");
+                return;
+        }
+        if (commit)
+                engine_fleet_commit(m);
+        else
+                engine_fleet_follow(m);
+}
+
 /* This node's operation is in the open rollout: open the gate the state allows. */
 static void follow(Fleet *f) {
         Manager *m = f->m;
@@ -915,9 +1042,9 @@ static void follow(Fleet *f) {
                 if (streq(R->state, "leading") && f->leading == R->id && f->migrating == R->id)
                         engine_fleet_lead(m);
                 else if (streq(R->state, "following") && f->leading != R->id && my_turn(f))
-                        engine_fleet_follow(m);
+                        follow_if_backed_up(f, R->id, false);
                 else if (streq(R->state, "following") && f->leading == R->id)
-                        engine_fleet_follow(m); /* took over from a leader that was healthy */
+                        follow_if_backed_up(f, R->id, false); /* took over from a leader that was healthy */
                 break;
         default:
                 break;
@@ -934,7 +1061,10 @@ static void rollout_ended(Fleet *f) {
         if (f->ended_id != op->fleet_rollout)
                 return;
         if (streq_ptr(f->ended_state, "committed")) {
-                engine_fleet_commit(m);
+                if (op->fleet_gate == FLEET_GATE_STOPPED)
+                        follow_if_backed_up(f, op->fleet_rollout, true); /* it would start the new version */
+                else
+                        engine_fleet_commit(m);
                 return;
         }
         if (op->fleet_gate == FLEET_GATE_REVERTED) {
@@ -988,11 +1118,29 @@ static void join(Fleet *f) {
         Manager *m = f->m;
         const Rollout *R = &f->rollout;
 
+        _cleanup_free_ char *refused = NULL;
+
         f->joined = R->id;
         if (isempty(m->installed_version) || !streq(m->installed_version, R->from)) {
                 _cleanup_free_ char *why = strdup_printf(
                         "this node runs %s, not %s", strempty(m->installed_version), R->from);
                 set_part(f, R->id, "failed", why);
+                return;
+        }
+        /* This node's own policy decides whether it takes the release (README: a join applies
+         * local policy): its admin's hold first, then what it would take unattended. */
+        if (m->hold)
+                refused = strdup_printf(
+                        "this node is on hold%s%s: it does not join the rollout to %s",
+                        m->hold_reason ? ": " : "",
+                        strempty(m->hold_reason),
+                        R->to);
+        else
+                refused = releases_policy_refuses(m, R->to);
+        if (refused) {
+                log_notice(
+                        "Fleet: not joining rollout %" PRIu64 " of %s -> %s: %s", R->id, R->from, R->to, refused);
+                set_part(f, R->id, "failed", refused);
                 return;
         }
         log_notice("Fleet: joining rollout %" PRIu64 " of %s -> %s", R->id, R->from, R->to);
@@ -1034,6 +1182,7 @@ on_converge_staged(Manager *m, int r, bool refused, const char *jar, const char 
 static void converge(Fleet *f) {
         Manager *m = f->m;
         MbVersion mine, fleet;
+        int r;
 
         if (!f->committed_id || isempty(f->committed_to) || isempty(m->installed_version) ||
             streq(m->installed_version, f->committed_to))
@@ -1044,7 +1193,24 @@ static void converge(Fleet *f) {
         if (f->converge_id == f->committed_id &&
             now_monotonic_usec() - f->converge_usec < FLEET_CONVERGE_RETRY_USEC)
                 return;
+        /* A catch-up starts the new version on the fleet's migrated database: only when the
+         * committed rollout names a backup that exists. */
+        r = backup_verified(f, f->committed_id);
+        if (r == 0)
+                return;
         f->converge_id = f->committed_id;
+        f->converge_usec = now_monotonic_usec();
+        if (r < 0) {
+                log_warning(
+                        "Fleet: the fleet committed %s (rollout %" PRIu64
+                        "), but this node does not catch up: %s",
+                        f->committed_to,
+                        f->committed_id,
+                        strempty(f->backup_bad_reason));
+                f->backup_bad_id = 0; /* asked again at the next attempt */
+                return;
+        }
+        f->backup_ok_id = 0; /* a later attempt checks again */
         f->converge_usec = now_monotonic_usec();
         log_notice(
                 "Fleet: the fleet committed %s (rollout %" PRIu64 ") and this node runs %s; catching up",
@@ -1091,6 +1257,17 @@ static void evaluate(Fleet *f) {
         Operation *op = m->op;
         const Rollout *R = &f->rollout;
 
+        /* This node's rollout was changed by someone without the fleet's key: it does not go on
+         * with it. The leader (which wrote the row back) rolls the fleet back, the others go
+         * back to their old version. */
+        if (op && op->fleet_rollout && op->fleet_rollout == f->forged_id && !op->fleet_converge) {
+                const char *why = "the rollout's row was changed by someone without the fleet's key";
+                f->forged_id = 0;
+                if (f->leading == R->id && R->id == op->fleet_rollout && !rollout_state_is_end(R->state))
+                        rollout_set(f, streq(R->state, "staging") ? "aborted" : "rolling-back", "%s", why);
+                else
+                        engine_fleet_rollback(m, why);
+        }
         if (R->id) {
                 FleetNode *leader = isempty(R->leader) ? NULL : find_node(f, R->leader);
                 bool lost = !leader || node_lost(f, leader) ||
@@ -1249,6 +1426,11 @@ int fleet_new(Manager *m, Fleet **ret) {
                 fleet_free(f);
                 return r;
         }
+        if (isempty(m->config->fleet.key_file))
+                log_warning(
+                        "Fleet: fleet.key_file is not set: the coordination database's rows are not signed, and "
+                        "whoever can write them (any node's Metabase has the role's password) can forge a "
+                        "rollout; see README, the fleet");
         (void) fleet_start_agent(f);
         /* The first heartbeat at once, not after a period. */
         send_heartbeat(f);
@@ -1280,6 +1462,7 @@ Fleet *fleet_free(Fleet *f) {
         free(f->part_step);
         free(f->part_reason);
         free(f->proposal_lost);
+        free(f->backup_bad_reason);
         free(f->node);
         free(f->secret_file);
         free(f->error);
@@ -1340,6 +1523,7 @@ char *fleet_json(Manager *m) {
         json_object_object_add(
                 o, "lost_after_ms", json_object_new_uint64(c->fleet.lost_after_usec / USEC_PER_MSEC));
         json_object_object_add(o, "parallel", json_object_new_uint64(c->fleet.parallel));
+        json_object_object_add(o, "signed", json_object_new_boolean(!isempty(c->fleet.key_file)));
         for (size_t i = 0; i < f->n_nodes; i++) {
                 const FleetNode *n = f->nodes + i;
                 json_object *e = json_object_new_object();

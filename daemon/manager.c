@@ -22,6 +22,7 @@
 #include "rehearse.h"
 #include "releases.h"
 #include "strv.h"
+#include "worker.h"
 
 char *manager_state_path(Manager *m, const char *name) {
         return path_join(m->config->state_dir, name);
@@ -211,6 +212,27 @@ static void jar_info_freep_local(JarInfo **p) {
         jar_info_free(*p);
 }
 
+static void manager_read_jar(Manager *m, bool sync);
+static void manager_update_from_unit(Manager *m);
+
+/* A JAR that could not be read (missing, a FIFO, not a JAR) is read again every JAR_RETRY_USEC:
+ * nothing else would tell the daemon once it is back, unless the unit changes. */
+#define JAR_RETRY_USEC (5 * USEC_PER_SEC)
+
+static int on_jar_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->jar_retry = sd_event_source_disable_unref(m->jar_retry);
+        manager_update_from_unit(m);
+        return 0;
+}
+
+static void jar_retry_later(Manager *m) {
+        if (!m->jar_retry && m->event)
+                (void) sd_event_add_time_relative(
+                        m->event, &m->jar_retry, CLOCK_MONOTONIC, JAR_RETRY_USEC, 0, on_jar_retry, m);
+}
+
 static void on_running_version(HttpRequest *req, int status, const char *body, void *userdata) {
         Manager *m = userdata;
         json_object *o = NULL, *v, *t;
@@ -223,31 +245,108 @@ static void on_running_version(HttpRequest *req, int status, const char *body, v
         json_object_put(o);
 }
 
-static void manager_update_from_unit(Manager *m) {
-        _cleanup_(jar_info_freep_local) JarInfo *info = NULL;
-        const char *jar;
-
-        jar = !isempty(m->config->service.jar) ? m->config->service.jar
-                                               : (m->unit ? unit_info_jar(m->unit) : NULL);
-        (void) free_and_strdup(&m->jar_path, jar);
-        /* systemd tells about every state change of the unit: read the JAR (its central directory,
-         * on the loop) only when the file itself changed. */
+/* The installed JAR's version.properties, read in a worker: the JAR's directory may be the
+ * Metabase user's, who could put a ZIP there whose central directory takes seconds to walk (jar.c
+ * bounds it) or a FIFO (jar_inspect() opens O_NONBLOCK and refuses it). */
+typedef struct JarRead {
+        Manager *m;
+        char *path;
         struct stat st;
-        if (!jar || stat(jar, &st) < 0) {
+        char *tag;
+        unsigned generation;
+} JarRead;
+
+static int jar_read_run(void *userdata) {
+        JarRead *j = userdata;
+        _cleanup_(jar_info_freep_local) JarInfo *info = NULL;
+        int r;
+
+        r = jar_inspect(j->path, JAR_INSPECT_NO_SCAN, &info, NULL);
+        if (r < 0)
+                return r;
+        j->tag = info->tag ? strdup(info->tag) : NULL;
+        return j->tag ? 0 : -ENOMEM;
+}
+
+static void on_jar_read(int r, void *userdata) {
+        JarRead *j = userdata;
+        Manager *m = j->m;
+
+        m->jar_reading = false;
+        /* a newer read was asked for meanwhile (or the JAR is another): only its result counts */
+        if (j->generation == m->jar_generation && streq_ptr(j->path, m->jar_path)) {
+                (void) free_and_strdup(&m->installed_version, r >= 0 ? j->tag : NULL);
+                m->jar_stat = r >= 0 ? j->st : (struct stat){};
+                if (r < 0)
+                        jar_retry_later(m);
+                manager_properties_changed(m, "InstalledVersion", NULL);
+                metrics_update(m);
+        } else if (m->jar_path) {
+                m->jar_stat = (struct stat){};
+                manager_read_jar(m, false);
+        }
+        free(j->path);
+        free(j->tag);
+        free(j);
+}
+
+/* sync: before the loop runs (start-up), when nothing else waits on it. */
+static void manager_read_jar(Manager *m, bool sync) {
+        _cleanup_(jar_info_freep_local) JarInfo *info = NULL;
+        const char *jar = m->jar_path;
+        struct stat st;
+        JarRead *j;
+
+        /* systemd tells about every state change of the unit: read the JAR only when the file itself
+         * changed. stat() of a FIFO does not block. */
+        if (!jar || stat(jar, &st) < 0 || !S_ISREG(st.st_mode)) {
                 (void) free_and_strdup(&m->installed_version, NULL);
                 m->jar_stat = (struct stat){};
-        } else if (
-                st.st_ino != m->jar_stat.st_ino || st.st_dev != m->jar_stat.st_dev ||
-                st.st_size != m->jar_stat.st_size || st.st_mtim.tv_sec != m->jar_stat.st_mtim.tv_sec ||
-                st.st_mtim.tv_nsec != m->jar_stat.st_mtim.tv_nsec || !m->installed_version) {
+                if (jar)
+                        jar_retry_later(m);
+                return;
+        }
+        if (st.st_ino == m->jar_stat.st_ino && st.st_dev == m->jar_stat.st_dev &&
+            st.st_size == m->jar_stat.st_size && st.st_mtim.tv_sec == m->jar_stat.st_mtim.tv_sec &&
+            st.st_mtim.tv_nsec == m->jar_stat.st_mtim.tv_nsec && m->installed_version)
+                return;
+        m->jar_generation++;
+        if (sync) {
                 if (jar_inspect(jar, JAR_INSPECT_NO_SCAN, &info, NULL) >= 0) {
                         (void) free_and_strdup(&m->installed_version, info->tag);
                         m->jar_stat = st;
                 } else {
                         (void) free_and_strdup(&m->installed_version, NULL);
                         m->jar_stat = (struct stat){};
+                        jar_retry_later(m);
                 }
+                return;
         }
+        if (m->jar_reading) /* on_jar_read() sees the new generation and reads again */
+                return;
+        j = calloc(1, sizeof(JarRead));
+        if (!j || !(j->path = strdup(jar))) {
+                free(j);
+                return;
+        }
+        j->m = m;
+        j->st = st;
+        j->generation = m->jar_generation;
+        if (worker_run(m->event, jar_read_run, on_jar_read, j) < 0) {
+                free(j->path);
+                free(j);
+                return;
+        }
+        m->jar_reading = true;
+}
+
+static void manager_update_from_unit_full(Manager *m, bool sync) {
+        const char *jar;
+
+        jar = !isempty(m->config->service.jar) ? m->config->service.jar
+                                               : (m->unit ? unit_info_jar(m->unit) : NULL);
+        (void) free_and_strdup(&m->jar_path, jar);
+        manager_read_jar(m, sync);
 
         if (m->unit && m->unit->active_state && streq(m->unit->active_state, "active")) {
                 const char *port = unit_info_getenv(m->unit, "MB_JETTY_PORT");
@@ -275,6 +374,10 @@ static void manager_update_from_unit(Manager *m) {
                 m->probe_app_db = false;
                 manager_probe_app_db(m);
         }
+}
+
+static void manager_update_from_unit(Manager *m) {
+        manager_update_from_unit_full(m, false);
 }
 
 static void on_unit_refreshed(int r, UnitInfo *info, const char *error, void *userdata) {
@@ -332,6 +435,7 @@ Manager *manager_free(Manager *m) {
         operation_free(m->op);
         sd_bus_message_unref(m->op_call);
         systemd_free(m->systemd);
+        m->jar_retry = sd_event_source_disable_unref(m->jar_retry);
         unit_info_free(m->unit);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);
@@ -395,7 +499,7 @@ int manager_startup(Manager *m) {
         r = unit_info_load_sync(m->systemd, m->config->service.unit, &m->unit, &error);
         if (r < 0)
                 log_warning("%s; will retry when an operation starts", strempty(error));
-        manager_update_from_unit(m);
+        manager_update_from_unit_full(m, true);
         manager_refresh(m);
 
         r = bus_api_register(m);

@@ -32,11 +32,14 @@ typedef struct Manager {
 
         UnitInfo *unit; /* last known */
         bool unit_refreshing;
-        char *jar_path;          /* the JAR the unit runs */
-        char *installed_version; /* version.properties of that JAR */
-        struct stat jar_stat;    /* of the JAR when installed_version was read */
-        char *running_version;   /* what Metabase itself last reported */
-        char *previous_version;  /* what a rollback would return to */
+        char *jar_path;             /* the JAR the unit runs */
+        char *installed_version;    /* version.properties of that JAR */
+        struct stat jar_stat;       /* of the JAR when installed_version was read */
+        bool jar_reading;           /* a worker reads the JAR */
+        unsigned jar_generation;    /* of the last read asked for */
+        sd_event_source *jar_retry; /* the JAR could not be read: read again later */
+        char *running_version;      /* what Metabase itself last reported */
+        char *previous_version;     /* what a rollback would return to */
 
         bool hold; /* mbctl hold (persisted) or policy.hold */
         char *hold_reason;

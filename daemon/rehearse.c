@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
@@ -27,6 +28,29 @@
 #define RESULTS_MAX_VERSIONS 16
 #define EXCERPT_MAX 1024U
 #define LOG_READ_MAX (256U * 1024U)
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+static int safe_close(int fd) {
+        if (fd >= 0)
+                (void) close(fd);
+        return -EBADF;
+}
+/* What is kept of the unit's output (its pipe) for state_dir/rehearsal-last.log */
+#define LOG_KEEP_MAX (1024U * 1024U)
+/* One read of the pipe; reads of one drain, at most */
+#define LOG_CHUNK (64U * 1024U)
+#define LOG_READS_MAX 64
+/* After a failure, the pipe is read again until nothing new came for this long (what the unit's
+ * other processes still write), at most LOG_SETTLE_MAX times. */
+#define LOG_SETTLE_USEC (300U * USEC_PER_MSEC)
+#define LOG_SETTLE_MAX 10
+/* The copy of the H2 file: the only place the Metabase user writes; root's files stay above it. */
+#define REHEARSAL_DATA_DIR "rehearsal/data"
 
 typedef enum Phase {
         PHASE_IDLE,
@@ -34,7 +58,8 @@ typedef enum Phase {
         PHASE_COPY,
         PHASE_START,
         PHASE_MIGRATE,
-        PHASE_JUDGE, /* it failed: asking systemd whether the kernel killed it for memory */
+        PHASE_READ_LOG, /* it failed: reading the last of its output */
+        PHASE_JUDGE,    /* it failed: asking systemd whether the kernel killed it for memory */
         PHASE_CLEANUP,
 } Phase;
 
@@ -84,8 +109,17 @@ struct Rehearsal {
         RehearsalResult result;
         char *reason;
         char *excerpt;
-        char *failure; /* PHASE_JUDGE: what the verifier said */
-        char *text;    /* the Rehearsal property */
+        char *failure;      /* PHASE_JUDGE: what the verifier said */
+        bool failure_start; /* PHASE_READ_LOG: systemd could not start the unit (else: the verifier) */
+
+        int output_fd; /* the read end of the unit's stdout and stderr, or -1 */
+        sd_event_source *output_source;
+        bool output_used; /* the unit wrote to the pipe: rehearsal-last.log is kept */
+        char *log;        /* its last LOG_KEEP_MAX bytes of lines */
+        size_t log_len;
+        sd_event_source *log_settle; /* PHASE_READ_LOG */
+        unsigned log_settle_n;
+        char *text; /* the Rehearsal property */
 
         json_object *results; /* state_dir/rehearsals.json, by version */
 };
@@ -93,6 +127,50 @@ struct Rehearsal {
 static char *rehearsal_path(Manager *m, const char *name) {
         _cleanup_free_ char *dir = manager_state_path(m, "rehearsal");
         return dir ? path_join(dir, name) : NULL;
+}
+
+/* state_dir/rehearsal: root's, 0755, whatever an earlier version left (it gave it to the Metabase
+ * user): root writes the unit's environment file, the marker and the database secret there, so
+ * no one else may add, remove or rename a name in it. Its descriptor, or -errno. */
+static int rehearsal_dir_open(Manager *m) {
+        _cleanup_free_ char *dir = manager_state_path(m, "rehearsal");
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int k;
+
+        if (!dir)
+                return -ENOMEM;
+        k = mkdir_parents_and_self(dir, 0755);
+        if (k < 0)
+                return k;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if ((st.st_uid != 0 || st.st_gid != 0) && fchown(fd, 0, 0) < 0)
+                return negative_errno();
+        if ((st.st_mode & 07777) != 0755 && fchmod(fd, 0755) < 0)
+                return negative_errno();
+        return TAKE_FD(fd);
+}
+
+/* state_dir/rehearsal/data: the H2 copy's directory, the only one the Metabase user writes (H2
+ * puts its .trace.db and temporary files beside the database). Root opens nothing in it by path. */
+static int rehearsal_data_dir_make(Manager *m, uid_t uid, gid_t gid) {
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+
+        dfd = rehearsal_dir_open(m);
+        if (dfd < 0)
+                return dfd;
+        if (mkdirat(dfd, "data", 0700) < 0 && errno != EEXIST)
+                return negative_errno();
+        fd = openat(dfd, "data", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0700) < 0)
+                return negative_errno();
+        return 0;
 }
 
 static void set_text(Rehearsal *r, const char *fmt, ...) _printf_(2, 3);
@@ -133,6 +211,14 @@ static void run_clear(Rehearsal *r) {
         r->reason = mfree_str(r->reason);
         r->excerpt = mfree_str(r->excerpt);
         r->failure = mfree_str(r->failure);
+        r->output_source = sd_event_source_disable_unref(r->output_source);
+        r->output_fd = safe_close(r->output_fd);
+        r->output_used = false;
+        r->log = mfree_str(r->log);
+        r->log_len = 0;
+        r->log_settle = sd_event_source_disable_unref(r->log_settle);
+        r->log_settle_n = 0;
+        r->failure_start = false;
         r->best_effort = r->copied = r->unit_started = false;
         r->cb = NULL;
         r->userdata = NULL;
@@ -395,26 +481,136 @@ static void record(Rehearsal *r) {
 
 /* Cleanup: the unit stopped and forgotten, the copy dropped, the files removed, then the end. */
 
+/* The unit's output: a pipe passed to systemd (StandardOutputFileDescriptor=), never a file. A
+ * file in a directory the Metabase user can write would be opened by systemd as root, following
+ * symlinks, O_CREAT|O_TRUNC; and nothing but the unit's own output can reach the reason. */
+static void output_append(Rehearsal *r, const char *p, size_t n) {
+        if (n > LOG_KEEP_MAX) {
+                p += n - LOG_KEEP_MAX;
+                n = LOG_KEEP_MAX;
+        }
+        if (!r->log && !(r->log = malloc(LOG_KEEP_MAX + 1)))
+                return;
+        if (r->log_len + n > LOG_KEEP_MAX) {
+                /* the oldest half (at least what is needed) goes, cut after a line */
+                size_t need = r->log_len + n - LOG_KEEP_MAX, from = MAX(need, r->log_len / 2);
+                char *nl = from < r->log_len ? memchr(r->log + from, '\n', r->log_len - from) : NULL;
+                size_t drop = nl ? (size_t) (nl - r->log) + 1 : r->log_len;
+                memmove(r->log, r->log + drop, r->log_len - drop);
+                r->log_len -= drop;
+        }
+        memcpy(r->log + r->log_len, p, n);
+        r->log_len += n;
+        r->log[r->log_len] = '\0';
+        r->output_used = true;
+}
+
+/* Reads what the pipe has now, boundedly, never waiting; the bytes read. */
+static size_t output_drain(Rehearsal *r) {
+        _cleanup_free_ char *buf = NULL;
+        size_t total = 0;
+
+        if (r->output_fd < 0 || !(buf = malloc(LOG_CHUNK)))
+                return 0;
+        for (int i = 0; i < LOG_READS_MAX; i++) {
+                ssize_t k = read(r->output_fd, buf, LOG_CHUNK);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && errno == EAGAIN)
+                        break;
+                if (k <= 0) { /* the end: every writer is gone */
+                        r->output_source = sd_event_source_disable_unref(r->output_source);
+                        r->output_fd = safe_close(r->output_fd);
+                        break;
+                }
+                output_append(r, buf, (size_t) k);
+                total += (size_t) k;
+        }
+        return total;
+}
+
+static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        (void) output_drain(userdata);
+        return 0;
+}
+
+/* A pipe for the unit's stdout and stderr: its write end for systemd (blocking, as a service's
+ * stdout is), its read end the daemon's, non-blocking, read on the loop. */
+static int output_open(Rehearsal *r, int *ret_write_fd) {
+        int p[2], k;
+
+        r->output_source = sd_event_source_disable_unref(r->output_source);
+        r->output_fd = safe_close(r->output_fd);
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return negative_errno();
+        if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+                k = negative_errno();
+                (void) close(p[0]);
+                (void) close(p[1]);
+                return k;
+        }
+        r->output_fd = p[0];
+        k = sd_event_add_io(r->m->event, &r->output_source, p[0], EPOLLIN, on_output, r);
+        if (k < 0) {
+                r->output_fd = safe_close(r->output_fd);
+                (void) close(p[1]);
+                return k;
+        }
+        *ret_write_fd = p[1];
+        return 0;
+}
+
+/* state_dir/rehearsal/data: the copy's directory, the Metabase user's. Everything in it goes
+ * (H2's .mv.db, .trace.db, temporary files), each unlinked by name under a descriptor of the
+ * directory: nothing there is followed. */
+static void remove_data_dir(Manager *m) {
+        _cleanup_free_ char *data = manager_state_path(m, REHEARSAL_DATA_DIR);
+        _cleanup_close_ int fd = -EBADF;
+        DIR *d;
+        struct dirent *e;
+
+        if (!data)
+                return;
+        fd = open(data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        d = fdopendir(fd);
+        if (!d)
+                return;
+        fd = -EBADF; /* the DIR's now */
+        for (unsigned n = 0; n < 10000 && (e = readdir(d)); n++)
+                if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
+                        (void) unlinkat(dirfd(d), e->d_name, 0);
+        closedir(d);
+        (void) rmdir(data);
+}
+
 static void cleanup_files(Rehearsal *r) {
-        static const char *const names[] = {"rehearsal.env", "appdb.secret", "rehearsal.json"};
-        _cleanup_free_ char *log = rehearsal_path(r->m, "rehearsal.log"),
-                            *keep = manager_state_path(r->m, "rehearsal-last.log");
+        /* and what earlier versions left there: their log, their H2 copy */
+        static const char *const names[] = {
+                "rehearsal.env",
+                "appdb.secret",
+                "rehearsal.json",
+                "rehearsal.log",
+                "metabase.db.mv.db",
+                "metabase.db.trace.db"};
+        _cleanup_free_ char *keep = manager_state_path(r->m, "rehearsal-last.log");
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 _cleanup_free_ char *p = rehearsal_path(r->m, names[i]);
                 if (p)
                         (void) unlink(p);
         }
-        /* The whole log of the last rehearsal stays, for a person to read. */
-        if (log && keep)
-                (void) rename(log, keep);
-        if (r->h2_copy) {
-                (void) unlink(r->h2_copy);
-                _cleanup_free_ char *trace = strdup_printf(
-                        "%.*s.trace.db", (int) (strlen(r->h2_copy) - strlen(".mv.db")), r->h2_copy);
-                if (trace)
-                        (void) unlink(trace);
+        /* The log of the last rehearsal stays, for a person to read: what the pipe had of it,
+         * written by root in root's state_dir. */
+        (void) output_drain(r);
+        if (keep && r->output_used) {
+                int k = write_file_atomic(keep, r->log ?: "", r->log_len, 0600);
+                if (k < 0)
+                        log_warning_errno(k, "Failed to write %s, continuing: %m", keep);
         }
+        if (r->h2_copy)
+                remove_data_dir(r->m);
         _cleanup_free_ char *dir = manager_state_path(r->m, "rehearsal");
         if (dir)
                 (void) rmdir(dir);
@@ -504,6 +700,7 @@ static void cleanup(Rehearsal *r) {
 
         r->phase = PHASE_CLEANUP;
         r->verifier = verifier_free(r->verifier);
+        r->log_settle = sd_event_source_disable_unref(r->log_settle);
         r->db_run = dbserver_cancel(r->db_run);
         if (!r->unit_started) {
                 drop_copy(r);
@@ -548,14 +745,27 @@ static void read_excerpt_name_condition(Rehearsal *r, const char *text, size_t n
                 free_and_replace(r->excerpt, e);
 }
 
+/* From the unit's own output, read from its pipe: never a file someone else could point elsewhere
+ * (the reason is world-readable). */
 static void read_excerpt(Rehearsal *r) {
-        _cleanup_free_ char *log = rehearsal_path(r->m, "rehearsal.log"), *text = NULL;
-        size_t n = 0;
+        const char *text;
+        size_t n;
 
-        if (log && read_file_tail_lines(log, LOG_READ_MAX, &text, &n) >= 0) {
-                r->excerpt = rehearsal_log_excerpt(text, n, EXCERPT_MAX);
-                read_excerpt_name_condition(r, text, n);
+        (void) output_drain(r);
+        if (!r->log)
+                return;
+        n = MIN(r->log_len, (size_t) LOG_READ_MAX);
+        text = r->log + r->log_len - n;
+        if (n < r->log_len) { /* cut in a line: from the next one */
+                const char *nl = memchr(text, '\n', n);
+                if (nl) {
+                        n -= (size_t) (nl + 1 - text);
+                        text = nl + 1;
+                }
         }
+        r->excerpt = mfree_str(r->excerpt);
+        r->excerpt = rehearsal_log_excerpt(text, n, EXCERPT_MAX);
+        read_excerpt_name_condition(r, text, n);
 }
 
 /* A failed rehearsal killed by the kernel for rehearsal.memory_max says nothing of the release:
@@ -603,6 +813,74 @@ static int judge(Rehearsal *r, const char *message) {
         return k;
 }
 
+/* The failure, once the pipe gave the unit's last lines. */
+static void failed_with_log(Rehearsal *r) {
+        _cleanup_free_ char *message = TAKE_PTR(r->failure);
+
+        read_excerpt(r);
+        if (r->failure_start) {
+                fail(r,
+                     REHEARSAL_WARNING,
+                     "systemd could not start %s: %s (not the release's fault: no verdict on it)",
+                     REHEARSAL_UNIT,
+                     strempty(message));
+                return;
+        }
+        if (!r->best_effort && judge(r, message) >= 0)
+                return; /* on_judged() decides */
+        if (r->best_effort)
+                fail(r,
+                     REHEARSAL_WARNING,
+                     "%s on a copy of the H2 file taken while Metabase had it open, which may not be "
+                     "consistent: a warning, not a block; back it up and watch the upgrade%s%s",
+                     strempty(message),
+                     isempty(r->excerpt) ? "" : ". The log says: ",
+                     strempty(r->excerpt));
+        else
+                fail(r,
+                     REHEARSAL_FAILED,
+                     "%s%s%s",
+                     strempty(message),
+                     isempty(r->excerpt) ? "" : ". The log says: ",
+                     strempty(r->excerpt));
+}
+
+static int on_log_settle(sd_event_source *s, uint64_t usec, void *userdata) {
+        Rehearsal *r = userdata;
+
+        if (r->phase != PHASE_READ_LOG)
+                return 0;
+        /* more came: wait for the rest, a few times at most */
+        if (output_drain(r) > 0 && ++r->log_settle_n < LOG_SETTLE_MAX) {
+                (void) sd_event_source_set_time_relative(s, LOG_SETTLE_USEC);
+                (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        r->log_settle = sd_event_source_disable_unref(r->log_settle);
+        r->phase = PHASE_MIGRATE;
+        failed_with_log(r);
+        return 0;
+}
+
+static int read_log_then_fail(Rehearsal *r, const char *message, bool start) {
+        int k;
+
+        k = free_and_strdup(&r->failure, message);
+        if (k < 0)
+                return k;
+        r->failure_start = start;
+        r->log_settle_n = 0;
+        (void) output_drain(r);
+        k = sd_event_add_time_relative(
+                r->m->event, &r->log_settle, CLOCK_MONOTONIC, LOG_SETTLE_USEC, 0, on_log_settle, r);
+        if (k < 0) {
+                failed_with_log(r);
+                return 0;
+        }
+        r->phase = PHASE_READ_LOG;
+        return 0;
+}
+
 static void on_verify(VerifyEvent ev, double progress, const char *message, void *userdata) {
         Rehearsal *r = userdata;
 
@@ -635,24 +913,8 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 return;
         case VERIFY_FAILED:
                 r->verifier = verifier_free(r->verifier);
-                read_excerpt(r);
-                if (!r->best_effort && judge(r, message) >= 0)
-                        return; /* on_judged() decides */
-                if (r->best_effort)
-                        fail(r,
-                             REHEARSAL_WARNING,
-                             "%s on a copy of the H2 file taken while Metabase had it open, which may not be "
-                             "consistent: a warning, not a block; back it up and watch the upgrade%s%s",
-                             message,
-                             isempty(r->excerpt) ? "" : ". The log says: ",
-                             strempty(r->excerpt));
-                else
-                        fail(r,
-                             REHEARSAL_FAILED,
-                             "%s%s%s",
-                             message,
-                             isempty(r->excerpt) ? "" : ". The log says: ",
-                             strempty(r->excerpt));
+                if (read_log_then_fail(r, message, false) < 0)
+                        fail(r, REHEARSAL_CANCELED, "out of memory");
                 return;
         }
 }
@@ -664,12 +926,8 @@ static void on_unit_started(int k, const char *result, const char *error, void *
         VerifyParams p = {};
 
         if (k < 0) {
-                read_excerpt(r);
-                fail(r,
-                     REHEARSAL_WARNING,
-                     "systemd could not start %s: %s (not the release's fault: no verdict on it)",
-                     REHEARSAL_UNIT,
-                     strempty(error));
+                if (read_log_then_fail(r, strempty(error), true) < 0)
+                        fail(r, REHEARSAL_CANCELED, "out of memory");
                 return;
         }
         url = strdup_printf("http://127.0.0.1:%u/api/health", r->port);
@@ -708,11 +966,11 @@ static void start_unit(Rehearsal *r) {
         Manager *m = r->m;
         _cleanup_(appdb_freep) AppDb *scratch = NULL;
         _cleanup_strv_free_ char **env = NULL;
-        _cleanup_free_ char *text = NULL, *env_file = rehearsal_path(m, "rehearsal.env"),
-                            *log = rehearsal_path(m, "rehearsal.log");
+        _cleanup_free_ char *text = NULL, *env_file = rehearsal_path(m, "rehearsal.env");
+        _cleanup_close_ int write_fd = -EBADF;
         int k;
 
-        if (!env_file || !log) {
+        if (!env_file) {
                 fail(r, REHEARSAL_CANCELED, "out of memory");
                 return;
         }
@@ -738,11 +996,18 @@ static void start_unit(Rehearsal *r) {
                 scratch->password = r->appdb->password ? strdup(r->appdb->password) : NULL;
                 scratch->options = strv_copy(r->appdb->options ?: STRV_MAKE(NULL));
         }
-        _cleanup_free_ char *scratch_dir = r->h2_copy ? strdup(r->h2_copy) : rehearsal_path(m, "");
+        /* What the hardened unit may write: the H2 copy's directory (none on a database server)
+         * and Metabase's working directory, if it exists. */
+        _cleanup_free_ char *scratch_dir = r->h2_copy ? strdup(r->h2_copy) : NULL;
         _cleanup_free_ char *wd = r->working_directory ? strdup_printf("-%s", r->working_directory) : NULL;
-        if (scratch_dir && r->h2_copy && strrchr(scratch_dir, '/') && strrchr(scratch_dir, '/') != scratch_dir)
+        if (scratch_dir && strrchr(scratch_dir, '/') && strrchr(scratch_dir, '/') != scratch_dir)
                 *strrchr(scratch_dir, '/') = '\0';
-        char *const rw[] = {scratch_dir, wd, NULL};
+        char *rw[3] = {};
+        size_t n_rw = 0;
+        if (scratch_dir)
+                rw[n_rw++] = scratch_dir;
+        if (wd)
+                rw[n_rw++] = wd;
         env = rehearsal_environment(r->unit_env, scratch, r->port);
         text = env ? rehearsal_environment_file(env) : NULL;
         if (!text) {
@@ -769,11 +1034,17 @@ static void start_unit(Rehearsal *r) {
                 .runtime_max_usec = (m->config->rehearsal.timeout_usec
                                              ?: m->config->service.start_timeout_usec) +
                         5 * 60 * USEC_PER_SEC,
-                .output_file = log,
+                /* no output_file: a pipe (see output_open()) */
                 /* Hardened; it writes only its scratch copy's directory and Metabase's working
                  * directory (./plugins, which the unit's user writes in production anyway). */
                 .read_write_paths = rw,
         };
+        k = output_open(r, &write_fd);
+        if (k < 0) {
+                fail(r, REHEARSAL_CANCELED, "cannot make a pipe for the rehearsal's output: %s", strerror(-k));
+                return;
+        }
+        t.output_fd = write_fd;
         r->phase = PHASE_START;
         r->unit_started = true;
         r->unit_start_usec = now_realtime_usec();
@@ -813,7 +1084,8 @@ typedef struct H2Copy {
 
 static int h2_copy_run(void *userdata) {
         H2Copy *c = userdata;
-        CopyOptions o = {.mode = 0600, .uid = c->uid, .gid = c->gid};
+        /* the source: a regular file of the owner seen before, never a link or a FIFO */
+        CopyOptions o = {.mode = 0600, .uid = c->uid, .gid = c->gid, .check_owner = true, .owner = c->uid};
 
         return copy_file_atomic(c->from, c->to, &o, NULL, NULL, NULL);
 }
@@ -826,7 +1098,13 @@ static void on_h2_copied(int k, void *userdata) {
         free(c->to);
         free(c);
         if (k < 0) {
-                fail(r, REHEARSAL_WARNING, "cannot copy the H2 database for the rehearsal: %s", strerror(-k));
+                fail(r,
+                     k == -EBADFD || k == -ELOOP || k == -EPERM ? REHEARSAL_CANCELED : REHEARSAL_WARNING,
+                     "cannot copy the H2 database for the rehearsal: %s",
+                     k == -EBADFD          ? "it is no longer a regular file (a FIFO?)"
+                             : k == -ELOOP ? "it became a symbolic link"
+                             : k == -EPERM ? "its owner changed"
+                                           : strerror(-k));
                 return;
         }
         start_unit(r);
@@ -1006,26 +1284,42 @@ static void on_unit_info(int k, UnitInfo *info, const char *error, void *userdat
                 fail(r, REHEARSAL_CANCELED, "out of memory");
                 return;
         }
-        k = mkdir_parents_and_self(dir, 0755);
+        k = rehearsal_dir_open(m);
         if (k < 0) {
                 fail(r, REHEARSAL_CANCELED, "cannot create %s: %s", dir, strerror(-k));
                 return;
         }
+        (void) close(k);
         if (r->appdb->kind == APPDB_H2) {
-                if (stat(r->appdb->h2_file, &st) < 0) {
+                /* lstat(): the Metabase user owns the file and its directory; a FIFO, a link or a
+                 * device in its place is refused here, and the copy opens it O_NOFOLLOW|O_NONBLOCK
+                 * and checks it is a regular file of the same owner. */
+                if (lstat(r->appdb->h2_file, &st) < 0) {
                         fail(r,
                              REHEARSAL_SKIPPED,
                              "there is no H2 database at %s yet: nothing to rehearse on",
                              r->appdb->h2_file);
                         return;
                 }
+                if (!S_ISREG(st.st_mode)) {
+                        fail(r,
+                             REHEARSAL_CANCELED,
+                             "the H2 database %s is not a regular file (%s): not copying it; see what put it "
+                             "there",
+                             r->appdb->h2_file,
+                             S_ISLNK(st.st_mode)            ? "a symbolic link"
+                                     : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                     : S_ISDIR(st.st_mode)  ? "a directory"
+                                                            : "a device or socket");
+                        return;
+                }
                 r->best_effort = true;
                 r->db_uid = st.st_uid;
                 r->db_gid = st.st_gid;
-                r->h2_copy = path_join(dir, "metabase.db.mv.db");
-                /* the copy's directory is the rehearsal's: Metabase's user writes its files there */
-                if (!r->h2_copy || chown(dir, st.st_uid, st.st_gid) < 0) {
-                        fail(r, REHEARSAL_CANCELED, "cannot prepare %s for the copy: %m", dir);
+                r->h2_copy = manager_state_path(m, REHEARSAL_DATA_DIR "/metabase.db.mv.db");
+                k = r->h2_copy ? rehearsal_data_dir_make(m, st.st_uid, st.st_gid) : -ENOMEM;
+                if (k < 0) {
+                        fail(r, REHEARSAL_CANCELED, "cannot prepare %s/data for the copy: %s", dir, strerror(-k));
                         return;
                 }
                 decide(r, (uint64_t) st.st_size);
@@ -1063,8 +1357,9 @@ static int write_marker(Rehearsal *r) {
                 json_object_put(o);
                 return -ENOMEM;
         }
-        k = mkdir_parents_and_self(dir, 0755);
+        k = rehearsal_dir_open(r->m);
         if (k >= 0) {
+                (void) close(k);
                 json_object_object_add(o, "id", json_object_new_uint64(r->id));
                 json_object_object_add(o, "version", json_object_new_string(r->version));
                 json_object_object_add(o, "started_usec", json_object_new_uint64(r->started_usec));
@@ -1249,7 +1544,7 @@ static void on_leftover_unit_info(int k, UnitInfo *info, const char *error, void
         unit_info_free(info);
         if (k < 0 || r->appdb->kind == APPDB_H2) {
                 if (r->appdb && r->appdb->kind == APPDB_H2)
-                        r->h2_copy = rehearsal_path(m, "metabase.db.mv.db");
+                        r->h2_copy = manager_state_path(m, REHEARSAL_DATA_DIR "/metabase.db.mv.db");
                 r->result = REHEARSAL_CANCELED;
                 finish(r);
                 return;
@@ -1303,6 +1598,7 @@ int rehearse_new(Manager *m, Rehearsal **ret) {
         if (!r)
                 return -ENOMEM;
         r->m = m;
+        r->output_fd = -EBADF;
         results_load(r);
         show_newest(r);
         *ret = r;
@@ -1310,7 +1606,7 @@ int rehearse_new(Manager *m, Rehearsal **ret) {
         /* A marker: a rehearsal was running when an earlier daemon stopped. Its unit goes in any
          * case (systemd also ends it after RuntimeMaxSec=), its copy when there was a marker. */
         marker = rehearsal_path(m, "rehearsal.json");
-        if (marker && read_full_file(marker, 64 * 1024, &text, NULL) >= 0) {
+        if (marker && read_full_file_full(marker, 64 * 1024, OPEN_REGULAR_NOFOLLOW, 0, &text, NULL) >= 0) {
                 json_object *o = json_tokener_parse(text);
                 const char *v = json_str(o, "version");
                 r->version = strdup(v && mb_version_is_valid(v) ? v : "unknown");

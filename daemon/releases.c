@@ -1840,3 +1840,26 @@ Releases *releases_free(Releases *rl) {
         free(rl);
         return NULL;
 }
+
+/* Fleet: why this node's policy, unattended, does not take version (hold, skip, allow, min_age,
+ * edition, stepwise...), NULL when it does. A rollout another node proposed is joined only then. */
+char *releases_policy_refuses(Manager *m, const char *version) {
+        Releases *rl = m->releases;
+        _cleanup_strv_free_ char **hops = NULL;
+        char *err = NULL;
+        MbVersion installed;
+        PolicyInput in;
+        int r;
+
+        if (!rl || !rl->feed)
+                return strdup("this node has not read the release feed yet, so its policy can't say yes");
+        in = policy_input(m, POLICY_UNATTENDED, false, &installed);
+        r = policy_plan(rl->feed, &in, version, &hops, &err);
+        if (r < 0)
+                return err ?: strdup_printf("this node's policy does not allow %s: %s", version, strerror(-r));
+        free(err);
+        if (!hops || !hops[0] || !streq(hops[0], version) || hops[1])
+                return strdup_printf(
+                        "this node's policy would not go to %s in one step (policy.stepwise)", version);
+        return NULL;
+}

@@ -47,6 +47,8 @@ const char *releases_newest_allowed(Manager *m);
 const char *releases_staged(Manager *m);
 const char *releases_last_check(Manager *m);
 bool releases_busy(Manager *m);
+/* Fleet: why this node's own policy, unattended, refuses version; NULL when it takes it. */
+char *releases_policy_refuses(Manager *m, const char *version);
 
 /* mbupgraded-fetch: $MBUPGRADED_FETCH, or the installed one. */
 const char *fetch_helper(void);

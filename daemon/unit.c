@@ -337,7 +337,7 @@ static int unit_info_read_properties(sd_bus_message *m, UnitInfo *i, char ***env
         return sd_bus_message_exit_container(m);
 }
 
-static int unit_info_finish(UnitInfo *i, char **env_files) {
+static int unit_info_finish(UnitInfo *i, char **env_files, char **ret_error) {
         int r;
 
         /* WorkingDirectory "!" and "-" prefixes and "~" are systemd syntax, not paths. */
@@ -355,9 +355,22 @@ static int unit_info_finish(UnitInfo *i, char **env_files) {
         }
         if (env_files)
                 for (char **f = env_files; *f; f++) {
+                        /* read as open_regular() opens: never blocking on a FIFO put there, never
+                         * following a link in a directory someone other than root can write */
                         r = parse_environment_file(*f, &i->environment);
-                        if (r < 0 && r != -ENOENT)
+                        if (r < 0 && r != -ENOENT) {
+                                if (ret_error)
+                                        *ret_error = strdup_printf(
+                                                "cannot read the EnvironmentFile %s of %s: %s",
+                                                *f,
+                                                i->name,
+                                                r == -EBADFD
+                                                        ? "not a regular file (a FIFO or a device in its place)"
+                                                        : r == -ELOOP
+                                                        ? "a symbolic link in a directory others can write"
+                                                        : strerror(-r));
                                 return r;
+                        }
                 }
         return 0;
 }
@@ -393,11 +406,13 @@ static void info_load_done(InfoLoad *l, int r, const char *msg) {
         void *userdata = l->userdata;
         UnitInfo *info = TAKE_PTR(l->info);
 
+        _cleanup_free_ char *finish_error = NULL;
+
         if (r >= 0)
-                r = unit_info_finish(info, l->env_files);
+                r = unit_info_finish(info, l->env_files, &finish_error);
         info_load_free(l);
         if (r < 0) {
-                cb(r, NULL, msg, userdata);
+                cb(r, NULL, finish_error ?: msg, userdata);
                 unit_info_free(info);
         } else
                 cb(0, info, NULL, userdata);
@@ -523,7 +538,7 @@ int unit_info_load_bus(sd_bus *bus, const char *unit, UnitInfo **ret, char **ret
                 if (r < 0)
                         return r;
         }
-        r = unit_info_finish(i, env_files);
+        r = unit_info_finish(i, env_files, ret_error);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(i);
@@ -758,6 +773,12 @@ static int transient_properties(sd_bus_message *m, const TransientService *t) {
                 r = sd_bus_message_append(m, "(sv)", "TimeoutStopUSec", "t", (uint64_t) 30 * USEC_PER_SEC);
         if (r >= 0 && t->output_file) {
                 r = append_property_s(m, "StandardOutputFileToTruncate", t->output_file);
+                if (r >= 0)
+                        r = append_property_s(m, "StandardError", "inherit");
+        }
+        /* a descriptor of the caller's (sd-bus passes a copy), as systemd-run --pipe does */
+        if (r >= 0 && t->output_fd > 0) {
+                r = sd_bus_message_append(m, "(sv)", "StandardOutputFileDescriptor", "h", t->output_fd);
                 if (r >= 0)
                         r = append_property_s(m, "StandardError", "inherit");
         }

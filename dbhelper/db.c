@@ -84,11 +84,15 @@ static int preflight(PGconn *c) {
         _cleanup_free_ char *changelog = NULL, *locktable = NULL, *q = NULL;
         int r;
 
-        printf("server_version %d\n", PQserverVersion(c));
+        {
+                char v[32];
+                (void) snprintf(v, sizeof(v), "%d", PQserverVersion(c));
+                report_value("server_version", v);
+        }
         size = PQexec(c, "SELECT pg_database_size(current_database())");
         if (PQresultStatus(size) != PGRES_TUPLES_OK)
                 return report_failure("query", "cannot read the database's size: %s", PQerrorMessage(c));
-        printf("database_size %s\n", PQgetvalue(size, 0, 0));
+        report_value("database_size", PQgetvalue(size, 0, 0));
         printf("free_space unknown\n");
 
         r = find_table(c, "databasechangelog", &changelog);
@@ -101,14 +105,14 @@ static int preflight(PGconn *c) {
                 count = q ? PQexec(c, q) : NULL;
                 if (PQresultStatus(count) != PGRES_TUPLES_OK)
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
-                printf("changelog_count %s\n", PQgetvalue(count, 0, 0));
+                report_value("changelog_count", PQgetvalue(count, 0, 0));
                 free(q);
                 q = strdup_printf("SELECT id FROM %s ORDER BY orderexecuted DESC LIMIT 1", changelog);
                 latest = q ? PQexec(c, q) : NULL;
                 if (PQresultStatus(latest) != PGRES_TUPLES_OK)
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
                 if (PQntuples(latest) > 0)
-                        printf("changelog_latest %s\n", PQgetvalue(latest, 0, 0));
+                        report_value("changelog_latest", PQgetvalue(latest, 0, 0));
         }
 
         r = find_table(c, "databasechangeloglock", &locktable);
@@ -129,7 +133,7 @@ static int preflight(PGconn *c) {
                 if (PQntuples(lock) == 0)
                         printf("lock free\n");
                 else
-                        printf("lock held %s since %s\n", PQgetvalue(lock, 0, 1), PQgetvalue(lock, 0, 2));
+                        report_value("lock held", PQgetvalue(lock, 0, 1), PQgetvalue(lock, 0, 2));
         }
         printf("done\n");
         return 0;
@@ -154,7 +158,7 @@ static int activity(PGconn *c) {
                 count = q ? PQexec(c, q) : NULL;
                 if (PQresultStatus(count) != PGRES_TUPLES_OK)
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
-                printf("changelog_count %s\n", PQgetvalue(count, 0, 0));
+                report_value("changelog_count", PQgetvalue(count, 0, 0));
         }
         act = PQexec(
                 c,
@@ -164,7 +168,7 @@ static int activity(PGconn *c) {
                 "AND coalesce(wait_event_type, '') <> 'Lock'");
         if (PQresultStatus(act) != PGRES_TUPLES_OK)
                 return report_failure("query", "cannot read pg_stat_activity: %s", PQerrorMessage(c));
-        printf("activity %s %s\n", PQgetvalue(act, 0, 0), PQgetvalue(act, 0, 1));
+        report_value("activity", PQgetvalue(act, 0, 0), PQgetvalue(act, 0, 1));
         printf("done\n");
         return 0;
 }
@@ -506,9 +510,9 @@ static int scratch_copy(PGconn *c, const char *conninfo) {
                 const char *params[1] = {name};
                 size = pg_query(c, "SELECT pg_database_size($1)", 1, params);
         }
-        printf("scratch %s\n", name);
+        report_value("scratch", name);
         if (PQresultStatus(size) == PGRES_TUPLES_OK && PQntuples(size) == 1)
-                printf("database_size %s\n", PQgetvalue(size, 0, 0));
+                report_value("database_size", PQgetvalue(size, 0, 0));
         printf("done\n");
         return 0;
 }

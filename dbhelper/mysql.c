@@ -266,7 +266,8 @@ static int query_row(MYSQL *m, const char *sql, unsigned ncols, char *ret[]) {
                 return 0;
         for (unsigned i = 0; i < ncols; i++) {
                 unsigned long *len = mysql_fetch_lengths(res);
-                ret[i] = strndup_sanitized(strempty(row[i]), row[i] ? len[i] : 0, 256);
+                /* as the server has it (up to a NUL): report_values() escapes it for the daemon */
+                ret[i] = strndup(strempty(row[i]), row[i] ? len[i] : 0);
                 if (!ret[i]) {
                         for (unsigned j = 0; j < i; j++)
                                 ret[j] = mfree_str(ret[j]);
@@ -316,7 +317,7 @@ static int preflight(MYSQL *m) {
         for (char *c = version; *c; c++)
                 if ((unsigned char) *c <= ' ' || *c == 0x7f)
                         *c = '_';
-        printf("server_version %s\n", version);
+        report_value("server_version", version);
 
         r = query_row(
                 m,
@@ -326,7 +327,7 @@ static int preflight(MYSQL *m) {
                 &size);
         if (r <= 0)
                 return report_failure("query", "cannot read the database's size: %s", mysql_error(m));
-        printf("database_size %s\n", size);
+        report_value("database_size", size);
         printf("free_space unknown\n");
 
         r = find_table(m, "DATABASECHANGELOG", &changelog);
@@ -340,7 +341,7 @@ static int preflight(MYSQL *m) {
                         return report_failure("io", "out of memory");
                 if (query_row(m, q, 1, &count) <= 0)
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
-                printf("changelog_count %s\n", count);
+                report_value("changelog_count", count);
                 free(q);
                 q = strdup_printf("SELECT ID FROM %s ORDER BY ORDEREXECUTED DESC LIMIT 1", changelog);
                 if (!q)
@@ -349,7 +350,7 @@ static int preflight(MYSQL *m) {
                 if (r < 0)
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
                 if (r > 0)
-                        printf("changelog_latest %s\n", latest);
+                        report_value("changelog_latest", latest);
         }
 
         r = find_table(m, "DATABASECHANGELOGLOCK", &locktable);
@@ -372,7 +373,7 @@ static int preflight(MYSQL *m) {
                 if (r == 0)
                         printf("lock free\n");
                 else
-                        printf("lock held %s since %s\n", lock[0], lock[1]);
+                        report_value("lock held", lock[0], lock[1]);
                 free(lock[0]);
                 free(lock[1]);
         }
@@ -401,7 +402,7 @@ static int activity(MYSQL *m) {
                         return report_failure("io", "out of memory");
                 if (query_row(m, q, 1, &count) <= 0)
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
-                printf("changelog_count %s\n", count);
+                report_value("changelog_count", count);
         }
         r = query_row(
                 m,
@@ -412,7 +413,7 @@ static int activity(MYSQL *m) {
                 act);
         if (r <= 0)
                 return report_failure("query", "cannot read PROCESSLIST: %s", mysql_error(m));
-        printf("activity %s %s\n", act[0], act[1]);
+        report_value("activity", act[0], act[1]);
         free(act[0]);
         free(act[1]);
         printf("done\n");
@@ -759,7 +760,7 @@ static int scratch_copy(const Clients *c, MYSQL *m, const char *defaults, const 
                         c->client,
                         r_load);
         }
-        printf("scratch %s\n", name);
+        report_value("scratch", name);
         {
                 _cleanup_free_ char *size_sql = strdup_printf(
                         "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES WHERE "
@@ -767,7 +768,7 @@ static int scratch_copy(const Clients *c, MYSQL *m, const char *defaults, const 
                         esc);
                 char *size[1] = {};
                 if (size_sql && query_row(m, size_sql, 1, size) > 0)
-                        printf("database_size %s\n", size[0]);
+                        report_value("database_size", size[0]);
                 free(size[0]);
         }
         printf("done\n");

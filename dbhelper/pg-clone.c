@@ -645,7 +645,7 @@ static int verb_clone(PGconn *c, const char *db, const char *name) {
         if (PQresultStatus(size) != PGRES_TUPLES_OK)
                 return report_error(
                         1, "query", "cannot read the size of %s: %s", name, result_message(c, size));
-        printf("size %s\n", PQgetvalue(size, 0, 0));
+        report_value("size", PQgetvalue(size, 0, 0));
         printf("done\n");
         return 0;
 }

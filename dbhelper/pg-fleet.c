@@ -20,7 +20,15 @@
  *   set ID STATE [REASON]    -> "set ID STATE", by the leader only ("error notleader ..." else);
  *                               an end state (committed, rolled-back, aborted) lets the lock go
  *   backup ID WHERE          -> "backup ID": where the leader's backup is (clone:DB, or
- *                               dump:NODE:PATH), by the leader only
+ *                               dump:NODE:PATH), by the leader only; a clone's changelog
+ *                               (COUNT:LATEST) is read from it and recorded as its marker
+ *   check-backup ID          -> "backup-ok ID" when the rollout (signed) names a backup that
+ *                               exists: the clone on the server, with the recorded marker, of
+ *                               this database before its migration; else "error nobackup WHY"
+ *
+ * With MBUP_FLEET_KEY_FILE (fleet.key_file) every row is signed (see "Signed rows" below): a
+ * heartbeat's answer then also has "forged ID" for a rollout row not signed with the key (not
+ * believed, not shown), and "restored ID" when this agent, the leader, wrote its rollout back.
  *
  * Every change (a node's rollout, step, state or version, a proposal, a new state) is also a
  * NOTIFY on the channel mbup_fleet, which every agent LISTENs to: another node's change is the
@@ -34,12 +42,17 @@
  * A lost connection is "error connect MESSAGE" after that heartbeat, and the next heartbeat
  * connects again. EOF on stdin ends it (exit 0). */
 #include <errno.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -79,6 +92,9 @@ static const char schema_sql[] =
         " created timestamptz NOT NULL DEFAULT now(),"
         " updated timestamptz NOT NULL DEFAULT now());"
         "ALTER TABLE mbup_rollouts ADD COLUMN IF NOT EXISTS backup text NOT NULL DEFAULT '';"
+        "ALTER TABLE mbup_rollouts ADD COLUMN IF NOT EXISTS backup_marker text NOT NULL DEFAULT '';"
+        "ALTER TABLE mbup_rollouts ADD COLUMN IF NOT EXISTS sig text NOT NULL DEFAULT '';"
+        "ALTER TABLE mbup_nodes ADD COLUMN IF NOT EXISTS sig text NOT NULL DEFAULT '';"
         "CREATE UNIQUE INDEX IF NOT EXISTS mbup_rollouts_one_open ON mbup_rollouts ((true))"
         " WHERE state NOT IN ('committed', 'rolled-back', 'aborted')";
 
@@ -112,6 +128,130 @@ static bool rollout_id_ok(const char *s) {
         unsigned v;
         return safe_atou(s, &v) >= 0 && v >= 1 && v <= INT32_MAX;
 }
+
+/* Signed rows (README, "What a writer of the coordination database can do"). With fleet.key_file,
+ * every row an agent writes carries sig, the HMAC-SHA256 with the fleet's key of its fields (each
+ * as LENGTH:VALUE, so that no field can run into the next); a row whose sig does not verify was
+ * written by someone without the key and is not believed: an open rollout or a committed one so
+ * written is reported as "forged ID", a node row so written is left out. The leader keeps the
+ * last rollout row it signed and writes it back when it finds it changed or gone. Without a key
+ * rows are not signed and every row is believed (the daemon says so). */
+#define FLEET_KEY_MAX 4096U
+static uint8_t fleet_key[FLEET_KEY_MAX];
+static size_t fleet_key_len;
+
+#define ROLLOUT_FIELDS \
+        "id::text, from_version, to_version, sha256, state, leader, backup, backup_marker, reason, proposer"
+enum {
+        RF_ID,
+        RF_FROM,
+        RF_TO,
+        RF_SHA256,
+        RF_STATE,
+        RF_LEADER,
+        RF_BACKUP,
+        RF_MARKER,
+        RF_REASON,
+        RF_PROPOSER,
+        RF_SIG, /* not signed: the signature */
+        _RF_MAX,
+};
+#define NODE_FIELDS "name, host, pid::text, version, state, staged, rollout::text, step, reason"
+#define NODE_NFIELDS 9
+
+/* The rollout row this agent signed last, while it leads: written back when changed. */
+static char *kept[_RF_MAX];
+
+static int load_key(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        struct stat st;
+        ssize_t n;
+
+        if (fd < 0)
+                return report_failure("key", "cannot open fleet.key_file %s: %s", path, strerror(errno));
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return report_failure("key", "fleet.key_file %s is not a regular file", path);
+        if (st.st_uid != geteuid() || (st.st_mode & 0077))
+                return report_failure(
+                        "key",
+                        "fleet.key_file %s must be this user's alone (uid %u, mode 0600 or 0400): whoever reads it "
+                        "can sign the fleet's rows",
+                        path,
+                        (unsigned) geteuid());
+        n = read(fd, fleet_key, sizeof(fleet_key));
+        while (n > 0 && (fleet_key[n - 1] == '\n' || fleet_key[n - 1] == '\r' || fleet_key[n - 1] == ' '))
+                n--;
+        if (n < 16)
+                return report_failure(
+                        "key",
+                        "fleet.key_file %s holds fewer than 16 bytes; make one on a node with: head -c 32 /dev/urandom "
+                        "| base64 >%s; chmod 0600 %s (and copy it to every node)",
+                        path,
+                        path,
+                        path);
+        fleet_key_len = (size_t) n;
+        return 0;
+}
+
+/* out: the hex HMAC-SHA256 of kind and the n fields; "" without a key (or on OOM). */
+static void sign_fields(const char *kind, const char *const *v, size_t n, char out[65]) {
+        _cleanup_free_ char *text = NULL;
+        uint8_t mac[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+        size_t size = strlen(kind) + 2;
+        char *p;
+
+        out[0] = '\0';
+        if (fleet_key_len == 0)
+                return;
+        for (size_t i = 0; i < n; i++)
+                size += strlen(v[i]) + 24;
+        text = malloc(size);
+        if (!text)
+                return;
+        p = stpcpy(text, kind);
+        *p++ = '\n';
+        for (size_t i = 0; i < n; i++)
+                p += sprintf(p, "%zu:%s,", strlen(v[i]), v[i]);
+        if (!HMAC(EVP_sha256(),
+                  fleet_key,
+                  (int) fleet_key_len,
+                  (const uint8_t *) text,
+                  (size_t) (p - text),
+                  mac,
+                  &len) ||
+            len != 32)
+                return;
+        for (unsigned k = 0; k < len; k++)
+                (void) sprintf(out + 2 * k, "%02x", mac[k]);
+}
+
+static bool fields_signed(const char *kind, const char *const *v, size_t n, const char *sig) {
+        char want[65];
+
+        if (fleet_key_len == 0)
+                return true;
+        sign_fields(kind, v, n, want);
+        return want[0] && strlen(sig) == 64 && CRYPTO_memcmp(want, sig, 64) == 0;
+}
+
+/* Row `row` of a result whose columns are ROLLOUT_FIELDS then sig. */
+static bool rollout_row_signed(const PGresult *r, int row) {
+        const char *v[RF_SIG];
+
+        for (int k = 0; k < RF_SIG; k++)
+                v[k] = PQgetvalue(r, row, k);
+        return fields_signed("mbup-rollout-1", v, RF_SIG, PQgetvalue(r, row, RF_SIG));
+}
+
+static void keep_row(const char *const *v, const char *sig) {
+        for (int k = 0; k < _RF_MAX; k++) {
+                free(kept[k]);
+                kept[k] = strdup(k == RF_SIG ? sig : v[k]);
+        }
+}
+
+static void restore_kept(PGconn *c);
 
 static PGconn *conn_free(PGconn *c) {
         if (c)
@@ -257,8 +397,8 @@ static void notify_change(PGconn *c) {
 static int
 heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], const char *reason, char *last) {
         _cleanup_pgresult_ PGresult *up = NULL, *all = NULL, *open = NULL, *done = NULL, *ended = NULL;
-        char pid[16], said[LINE_MAX_FLEET];
-        const char *params[9];
+        char pid[16], said[LINE_MAX_FLEET], sig[65];
+        const char *params[10];
         int n;
 
         (void) snprintf(pid, sizeof(pid), "%d", (int) getppid());
@@ -271,14 +411,17 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
         params[6] = args[3] ? args[3] : "0";
         params[7] = args[4] ? fleet_token_to_string(args[4]) : "";
         params[8] = reason;
+        sign_fields("mbup-node-1", params, NODE_NFIELDS, sig);
+        params[9] = sig;
         up = pg_query(
                 c,
-                "INSERT INTO mbup_nodes (name, host, pid, version, state, staged, rollout, step, reason, last_seen) "
-                "VALUES ($1, $2, $3::integer, $4, $5, $6, $7::bigint, $8, $9, now()) "
+                "INSERT INTO mbup_nodes (name, host, pid, version, state, staged, rollout, step, reason, sig, last_seen) "
+                "VALUES ($1, $2, $3::integer, $4, $5, $6, $7::bigint, $8, $9, $10, now()) "
                 "ON CONFLICT (name) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, "
                 "version = EXCLUDED.version, state = EXCLUDED.state, staged = EXCLUDED.staged, "
-                "rollout = EXCLUDED.rollout, step = EXCLUDED.step, reason = EXCLUDED.reason, last_seen = now()",
-                9,
+                "rollout = EXCLUDED.rollout, step = EXCLUDED.step, reason = EXCLUDED.reason, sig = EXCLUDED.sig, "
+                "last_seen = now()",
+                10,
                 params);
         if (PQresultStatus(up) != PGRES_COMMAND_OK)
                 return report_failure("connect", "cannot record the heartbeat: %s", PQresultErrorMessage(up));
@@ -288,76 +431,101 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                 notify_change(c);
                 memcpy(last, said, sizeof(said));
         }
+        /* The leader puts its rollout back as it signed it, before anyone reads it. */
+        restore_kept(c);
         open = PQexec(
                 c,
-                "SELECT id, from_version, to_version, sha256, state, leader, backup, reason FROM mbup_rollouts "
+                "SELECT " ROLLOUT_FIELDS ", sig FROM mbup_rollouts "
                 "WHERE state NOT IN ('committed', 'rolled-back', 'aborted')");
         if (PQresultStatus(open) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the rollout: %s", PQresultErrorMessage(open));
-        if (PQntuples(open) == 1) {
+        if (PQntuples(open) == 1 && !rollout_row_signed(open, 0))
+                report_line(
+                        "forged %s", token_ok(PQgetvalue(open, 0, RF_ID)) ? PQgetvalue(open, 0, RF_ID) : "0");
+        else if (PQntuples(open) == 1) {
                 bool ok = true;
-                for (int k = 0; k < 7; k++)
+                for (int k = 0; k <= RF_BACKUP; k++)
                         ok = ok && token_ok(fleet_string_to_token(PQgetvalue(open, 0, k)));
                 if (ok)
                         report_line(
                                 "rollout %s %s %s %s %s %s %s%s%s",
-                                PQgetvalue(open, 0, 0),
-                                PQgetvalue(open, 0, 1),
-                                PQgetvalue(open, 0, 2),
-                                PQgetvalue(open, 0, 3),
-                                PQgetvalue(open, 0, 4),
-                                fleet_string_to_token(PQgetvalue(open, 0, 5)),
-                                fleet_string_to_token(PQgetvalue(open, 0, 6)),
-                                reason_ok(PQgetvalue(open, 0, 7)) && *PQgetvalue(open, 0, 7) ? " " : "",
-                                reason_ok(PQgetvalue(open, 0, 7)) ? PQgetvalue(open, 0, 7) : "");
+                                PQgetvalue(open, 0, RF_ID),
+                                PQgetvalue(open, 0, RF_FROM),
+                                PQgetvalue(open, 0, RF_TO),
+                                PQgetvalue(open, 0, RF_SHA256),
+                                PQgetvalue(open, 0, RF_STATE),
+                                fleet_string_to_token(PQgetvalue(open, 0, RF_LEADER)),
+                                fleet_string_to_token(PQgetvalue(open, 0, RF_BACKUP)),
+                                reason_ok(PQgetvalue(open, 0, RF_REASON)) && *PQgetvalue(open, 0, RF_REASON)
+                                        ? " "
+                                        : "",
+                                reason_ok(PQgetvalue(open, 0, RF_REASON)) ? PQgetvalue(open, 0, RF_REASON)
+                                                                          : "");
         }
         /* The rollout this node is in, when it is over: how it ended, and why. */
         if (args[3] && !streq(args[3], "0")) {
                 const char *p1[1] = {args[3]};
                 ended = pg_query(
                         c,
-                        "SELECT state, reason FROM mbup_rollouts WHERE id = $1::bigint "
+                        "SELECT " ROLLOUT_FIELDS ", sig FROM mbup_rollouts WHERE id = $1::bigint "
                         "AND state IN ('committed', 'rolled-back', 'aborted')",
                         1,
                         p1);
                 if (PQresultStatus(ended) != PGRES_TUPLES_OK)
                         return report_failure(
                                 "connect", "cannot read the rollout: %s", PQresultErrorMessage(ended));
-                if (PQntuples(ended) == 1)
+                if (PQntuples(ended) == 1 && !rollout_row_signed(ended, 0))
+                        report_line("forged %s", args[3]);
+                else if (PQntuples(ended) == 1)
                         report_line(
                                 "ended %s %s%s%s",
                                 args[3],
-                                PQgetvalue(ended, 0, 0),
-                                reason_ok(PQgetvalue(ended, 0, 1)) && *PQgetvalue(ended, 0, 1) ? " " : "",
-                                reason_ok(PQgetvalue(ended, 0, 1)) ? PQgetvalue(ended, 0, 1) : "");
+                                PQgetvalue(ended, 0, RF_STATE),
+                                reason_ok(PQgetvalue(ended, 0, RF_REASON)) && *PQgetvalue(ended, 0, RF_REASON)
+                                        ? " "
+                                        : "",
+                                reason_ok(PQgetvalue(ended, 0, RF_REASON)) ? PQgetvalue(ended, 0, RF_REASON)
+                                                                           : "");
         }
-        /* The version the fleet last committed to: a node that was away converges on it. */
+        /* The version the fleet last committed to, signed: a node that was away converges on it. */
         done = PQexec(
                 c,
-                "SELECT id, to_version, sha256 FROM mbup_rollouts WHERE state = 'committed' "
-                "ORDER BY id DESC LIMIT 1");
+                "SELECT " ROLLOUT_FIELDS ", sig FROM mbup_rollouts WHERE state = 'committed' "
+                "ORDER BY id DESC LIMIT 20");
         if (PQresultStatus(done) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the rollouts: %s", PQresultErrorMessage(done));
-        if (PQntuples(done) == 1 && token_ok(PQgetvalue(done, 0, 1)) && token_ok(PQgetvalue(done, 0, 2)))
-                report_line(
-                        "committed %s %s %s",
-                        PQgetvalue(done, 0, 0),
-                        PQgetvalue(done, 0, 1),
-                        PQgetvalue(done, 0, 2));
+        for (int i = 0; i < PQntuples(done); i++) {
+                if (!rollout_row_signed(done, i)) {
+                        if (token_ok(PQgetvalue(done, i, RF_ID)))
+                                report_line("forged %s", PQgetvalue(done, i, RF_ID));
+                        continue;
+                }
+                if (token_ok(PQgetvalue(done, i, RF_TO)) && token_ok(PQgetvalue(done, i, RF_SHA256)))
+                        report_line(
+                                "committed %s %s %s",
+                                PQgetvalue(done, i, RF_ID),
+                                PQgetvalue(done, i, RF_TO),
+                                PQgetvalue(done, i, RF_SHA256));
+                break;
+        }
         all = PQexec(
                 c,
-                "SELECT name, version, state, staged, "
-                "(extract(epoch FROM (now() - last_seen)) * 1000)::bigint, rollout, step, reason "
+                "SELECT " NODE_FIELDS ", sig, "
+                "(extract(epoch FROM (now() - last_seen)) * 1000)::bigint "
                 "FROM mbup_nodes ORDER BY name");
         if (PQresultStatus(all) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the nodes: %s", PQresultErrorMessage(all));
         n = PQntuples(all);
         for (int i = 0; i < n; i++) {
-                const char *name = PQgetvalue(all, i, 0), *version = PQgetvalue(all, i, 1),
-                           *state = PQgetvalue(all, i, 2), *staged = PQgetvalue(all, i, 3),
-                           *age = PQgetvalue(all, i, 4), *rollout = PQgetvalue(all, i, 5),
-                           *step = PQgetvalue(all, i, 6), *why = PQgetvalue(all, i, 7);
-                /* Rows are written by every node: one that is not what a node writes is skipped. */
+                const char *v[NODE_NFIELDS];
+                for (int k = 0; k < NODE_NFIELDS; k++)
+                        v[k] = PQgetvalue(all, i, k);
+                const char *name = v[0], *version = v[3], *state = v[4], *staged = v[5], *rollout = v[6],
+                           *step = v[7], *why = v[8], *age = PQgetvalue(all, i, NODE_NFIELDS + 1);
+                /* Rows are written by every node: one not signed with the fleet's key, or not what a
+                 * node writes, is skipped. */
+                if (!fields_signed("mbup-node-1", v, NODE_NFIELDS, PQgetvalue(all, i, NODE_NFIELDS)))
+                        continue;
                 if (!token_ok(name) || !token_ok(fleet_string_to_token(version)) ||
                     !token_ok(fleet_string_to_token(state)) || !token_ok(fleet_string_to_token(staged)) ||
                     !token_ok(age) || !token_ok(rollout) || !token_ok(fleet_string_to_token(step)))
@@ -380,17 +548,95 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
         return 0;
 }
 
-static int propose(PGconn *c, const char *node, char *const args[3]) {
-        _cleanup_pgresult_ PGresult *r = NULL, *open = NULL;
-        const char *params[4] = {args[0], args[1], args[2], node};
+/* Rollout id's row, signed: 1 with *ret (ROLLOUT_FIELDS, then sig); 0 when there is none;
+ * -EBADMSG when it is not signed with the fleet's key; -EIO after reporting why (unless quiet:
+ * a heartbeat's own lines are its answer). */
+static int load_rollout_full(PGconn *c, const char *id, bool quiet, PGresult **ret) {
+        _cleanup_pgresult_ PGresult *r = NULL;
+        const char *params[1] = {id};
 
+        r = pg_query(c, "SELECT " ROLLOUT_FIELDS ", sig FROM mbup_rollouts WHERE id = $1::bigint", 1, params);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+                if (!quiet)
+                        (void) report_failure(
+                                "connect", "cannot read the rollout: %s", PQresultErrorMessage(r));
+                return -EIO;
+        }
+        if (PQntuples(r) != 1)
+                return 0;
+        if (!rollout_row_signed(r, 0))
+                return -EBADMSG;
+        *ret = TAKE_PTR(r);
+        return 1;
+}
+
+static int load_rollout(PGconn *c, const char *id, PGresult **ret) {
+        return load_rollout_full(c, id, false, ret);
+}
+
+/* Writes the rollout row v, signed, over the one signed old_sig read; 0, or < 0 after reporting. */
+static int store_rollout(PGconn *c, const char *const v[RF_SIG], const char *old_sig) {
+        _cleanup_pgresult_ PGresult *up = NULL;
+        const char *params[_RF_MAX + 1];
+        char sig[65];
+
+        sign_fields("mbup-rollout-1", v, RF_SIG, sig);
+        for (int k = 0; k < RF_SIG; k++)
+                params[k] = v[k];
+        params[RF_SIG] = sig;
+        params[_RF_MAX] = old_sig;
+        up = pg_query(
+                c,
+                "UPDATE mbup_rollouts SET from_version = $2, to_version = $3, sha256 = $4, state = $5, leader = $6, "
+                "backup = $7, backup_marker = $8, reason = $9, proposer = $10, sig = $11, updated = now() "
+                "WHERE id = $1::bigint AND sig = $12",
+                _RF_MAX + 1,
+                params);
+        if (PQresultStatus(up) != PGRES_COMMAND_OK)
+                return -report_failure("connect", "cannot write the rollout: %s", PQresultErrorMessage(up));
+        if (!streq(PQcmdTuples(up), "1"))
+                return -report_failure(
+                        "forged", "rollout %s was changed by someone else meanwhile; not written", v[RF_ID]);
+        keep_row(v, sig);
+        return 0;
+}
+
+/* A copy of row r's fields, to change some before store_rollout(). */
+static void row_fields(const PGresult *r, const char *v[RF_SIG]) {
+        for (int k = 0; k < RF_SIG; k++)
+                v[k] = PQgetvalue(r, 0, k);
+}
+
+static int propose(PGconn *c, const char *node, char *const args[3]) {
+        _cleanup_pgresult_ PGresult *seq = NULL, *r = NULL, *open = NULL;
+        const char *v[RF_SIG], *params[7];
+        char sig[65];
+
+        seq = PQexec(c, "SELECT nextval(pg_get_serial_sequence('mbup_rollouts', 'id'))::text");
+        if (PQresultStatus(seq) != PGRES_TUPLES_OK || PQntuples(seq) != 1)
+                return report_failure("connect", "cannot propose the rollout: %s", PQresultErrorMessage(seq));
+        v[RF_ID] = PQgetvalue(seq, 0, 0);
+        v[RF_FROM] = args[0];
+        v[RF_TO] = args[1];
+        v[RF_SHA256] = args[2];
+        v[RF_STATE] = "staging";
+        v[RF_LEADER] = v[RF_BACKUP] = v[RF_MARKER] = v[RF_REASON] = "";
+        v[RF_PROPOSER] = node;
+        sign_fields("mbup-rollout-1", v, RF_SIG, sig);
+        params[0] = v[RF_ID];
+        params[1] = args[0];
+        params[2] = args[1];
+        params[3] = args[2];
+        params[4] = node;
+        params[5] = sig;
         r = pg_query(
                 c,
-                "INSERT INTO mbup_rollouts (from_version, to_version, sha256, proposer) VALUES ($1, $2, $3, $4) "
-                "RETURNING id",
-                4,
+                "INSERT INTO mbup_rollouts (id, from_version, to_version, sha256, proposer, sig) "
+                "VALUES ($1::bigint, $2, $3, $4, $5, $6) RETURNING id",
+                6,
                 params);
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+                keep_row(v, sig);
                 notify_change(c);
                 report_line("proposed %s", PQgetvalue(r, 0, 0));
                 return 0;
@@ -402,50 +648,19 @@ static int propose(PGconn *c, const char *node, char *const args[3]) {
                 c,
                 "SELECT id, state, proposer FROM mbup_rollouts "
                 "WHERE state NOT IN ('committed', 'rolled-back', 'aborted')");
-        if (PQresultStatus(open) == PGRES_TUPLES_OK && PQntuples(open) == 1)
+        if (PQresultStatus(open) == PGRES_TUPLES_OK && PQntuples(open) == 1 &&
+            token_ok(fleet_string_to_token(PQgetvalue(open, 0, 2))))
                 return report_failure(
                         "busy",
                         "rollout %s (%s, proposed by %s) is open; it must end first",
                         PQgetvalue(open, 0, 0),
-                        PQgetvalue(open, 0, 1),
-                        PQgetvalue(open, 0, 2));
+                        token_ok(PQgetvalue(open, 0, 1)) ? PQgetvalue(open, 0, 1) : "?",
+                        fleet_string_to_token(PQgetvalue(open, 0, 2)));
         return report_failure("busy", "another rollout is open; it must end first");
 }
 
-static int lead(PGconn *c, const char *node, const char *id) {
-        _cleanup_pgresult_ PGresult *lock = NULL, *up = NULL, *who = NULL;
-        const char *params[2] = {id, node};
-
-        lock = pg_query(c, "SELECT pg_try_advisory_lock(" ROLLOUT_LOCK_CLASS ", $1::integer)", 1, params);
-        if (PQresultStatus(lock) != PGRES_TUPLES_OK)
-                return report_failure(
-                        "connect", "cannot try the rollout's lock: %s", PQresultErrorMessage(lock));
-        if (streq(PQgetvalue(lock, 0, 0), "t")) {
-                up = pg_query(
-                        c,
-                        "UPDATE mbup_rollouts SET leader = $2, updated = now() WHERE id = $1::bigint",
-                        2,
-                        params);
-                if (PQresultStatus(up) != PGRES_COMMAND_OK)
-                        return report_failure(
-                                "connect", "cannot record the leader: %s", PQresultErrorMessage(up));
-                notify_change(c);
-                report_line("leader %s", id);
-                return 0;
-        }
-        who = pg_query(c, "SELECT leader FROM mbup_rollouts WHERE id = $1::bigint", 1, params);
-        report_line(
-                "follower %s %s",
-                id,
-                PQresultStatus(who) == PGRES_TUPLES_OK && PQntuples(who) == 1 &&
-                                token_ok(fleet_string_to_token(PQgetvalue(who, 0, 0)))
-                        ? fleet_string_to_token(PQgetvalue(who, 0, 0))
-                        : "-");
-        return 0;
-}
-
-/* Whether this agent's session holds rollout id's lock: 1, 0, or < 0 after reporting why not. */
-static int holds_lock(PGconn *c, const char *id) {
+/* Whether this agent's session holds rollout id's lock: 1, 0, or < 0 when it can't be asked. */
+static int lock_held(PGconn *c, const char *id) {
         _cleanup_pgresult_ PGresult *held = NULL;
         const char *params[1] = {id};
 
@@ -457,9 +672,57 @@ static int holds_lock(PGconn *c, const char *id) {
                 1,
                 params);
         if (PQresultStatus(held) != PGRES_TUPLES_OK)
-                return -report_failure(
-                        "connect", "cannot check the rollout's lock: %s", PQresultErrorMessage(held));
-        if (!streq(PQgetvalue(held, 0, 0), "1")) {
+                return -EIO;
+        return streq(PQgetvalue(held, 0, 0), "1");
+}
+
+static int lead(PGconn *c, const char *node, const char *id) {
+        _cleanup_pgresult_ PGresult *lock = NULL, *row = NULL, *unlock = NULL;
+        const char *params[1] = {id}, *v[RF_SIG];
+        int r;
+
+        lock = pg_query(c, "SELECT pg_try_advisory_lock(" ROLLOUT_LOCK_CLASS ", $1::integer)", 1, params);
+        if (PQresultStatus(lock) != PGRES_TUPLES_OK)
+                return report_failure(
+                        "connect", "cannot try the rollout's lock: %s", PQresultErrorMessage(lock));
+        r = load_rollout(c, id, &row);
+        if (r == -EIO)
+                return 1;
+        if (streq(PQgetvalue(lock, 0, 0), "t")) {
+                if (r <= 0) {
+                        /* Nothing signed to lead: the lock goes. */
+                        unlock = pg_query(
+                                c, "SELECT pg_advisory_unlock(" ROLLOUT_LOCK_CLASS ", $1::integer)", 1, params);
+                        return report_failure(
+                                "forged",
+                                "rollout %s %s",
+                                id,
+                                r == 0 ? "is gone" : "is not signed with the fleet's key; not led");
+                }
+                row_fields(row, v);
+                v[RF_LEADER] = node;
+                if (store_rollout(c, v, PQgetvalue(row, 0, RF_SIG)) < 0)
+                        return 1;
+                notify_change(c);
+                report_line("leader %s", id);
+                return 0;
+        }
+        report_line(
+                "follower %s %s",
+                id,
+                r > 0 && token_ok(fleet_string_to_token(PQgetvalue(row, 0, RF_LEADER)))
+                        ? fleet_string_to_token(PQgetvalue(row, 0, RF_LEADER))
+                        : "-");
+        return 0;
+}
+
+/* Whether this agent's session holds rollout id's lock: 1, 0, or < 0 after reporting why not. */
+static int holds_lock(PGconn *c, const char *id) {
+        int r = lock_held(c, id);
+
+        if (r < 0)
+                return -report_failure("connect", "cannot check the rollout's lock: %s", PQerrorMessage(c));
+        if (r == 0) {
                 (void) report_failure(
                         "notleader", "this node does not lead rollout %s (lead %s first)", id, id);
                 return 0;
@@ -468,20 +731,24 @@ static int holds_lock(PGconn *c, const char *id) {
 }
 
 static int set_state(PGconn *c, const char *id, const char *state, const char *reason) {
-        _cleanup_pgresult_ PGresult *up = NULL, *unlock = NULL;
-        const char *params[3] = {id, state, reason_ok(reason) ? reason : ""};
+        _cleanup_pgresult_ PGresult *row = NULL, *unlock = NULL;
+        const char *params[1] = {id}, *v[RF_SIG];
         int r;
 
         r = holds_lock(c, id);
         if (r <= 0)
                 return 1;
-        up = pg_query(
-                c,
-                "UPDATE mbup_rollouts SET state = $2, reason = $3, updated = now() WHERE id = $1::bigint",
-                3,
-                params);
-        if (PQresultStatus(up) != PGRES_COMMAND_OK)
-                return report_failure("connect", "cannot move the rollout on: %s", PQresultErrorMessage(up));
+        r = load_rollout(c, id, &row);
+        if (r == -EIO)
+                return 1;
+        if (r <= 0)
+                return report_failure(
+                        "forged", "rollout %s is not signed with the fleet's key; not moved on", id);
+        row_fields(row, v);
+        v[RF_STATE] = state;
+        v[RF_REASON] = reason_ok(reason) ? reason : "";
+        if (store_rollout(c, v, PQgetvalue(row, 0, RF_SIG)) < 0)
+                return 1;
         /* An ended rollout has nothing left to lead. */
         if (rollout_state_is_end(state))
                 unlock = pg_query(
@@ -491,20 +758,205 @@ static int set_state(PGconn *c, const char *id, const char *state, const char *r
         return 0;
 }
 
+/* A connection string for database db (NULL: the one base names) on base's server. */
+static char *conninfo_for(const char *base, const char *db) {
+        _cleanup_free_ char *q = NULL;
+        char *p;
+
+        if (!db)
+                return strdup_printf("%s connect_timeout=10", base);
+        q = malloc(2 * strlen(db) + 1);
+        if (!q)
+                return NULL;
+        p = q;
+        for (const char *s = db; *s; s++) {
+                if (*s == '\'' || *s == '\\')
+                        *p++ = '\\';
+                *p++ = *s;
+        }
+        *p = '\0';
+        return strdup_printf("%s connect_timeout=10 dbname='%s'", base, q);
+}
+
+/* The changelog of database db (NULL: the application database) as "COUNT:LATEST" (LATEST "-"
+ * when empty), and whether it has a change set of id has_id; < 0 with *ret_error. */
+static int changelog_read(const char *db, const char *has_id, char **ret_marker, bool *ret_has, char **ret_error) {
+        const char *app = secure_getenv("MBUP_PG_CONNINFO"),
+                   *base = !isempty(app) ? app : secure_getenv("MBUP_FLEET_CONNINFO");
+        _cleanup_free_ char *conninfo = conninfo_for(strempty(base), db), *table = NULL, *q = NULL;
+        _cleanup_pgconn_ PGconn *c = NULL;
+        _cleanup_pgresult_ PGresult *t = NULL, *r = NULL;
+        const char *params[2] = {"databasechangelog", has_id ?: ""};
+
+        if (!conninfo)
+                return -ENOMEM;
+        c = PQconnectdb(conninfo);
+        if (PQstatus(c) != CONNECTION_OK) {
+                *ret_error = strdup_printf(
+                        "cannot connect to the %s database%s%s: %s",
+                        db ? "backup" : "application",
+                        db ? " " : "",
+                        strempty(db),
+                        PQerrorMessage(c));
+                return -ENOENT;
+        }
+        t = pg_query(
+                c,
+                "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) FROM information_schema.tables "
+                "WHERE lower(table_name) = $1 AND table_schema NOT IN ('pg_catalog', 'information_schema') "
+                "ORDER BY table_schema = current_schema() DESC LIMIT 1",
+                1,
+                params);
+        if (PQresultStatus(t) != PGRES_TUPLES_OK) {
+                *ret_error = strdup_printf("cannot read %s: %s", strempty(db), PQresultErrorMessage(t));
+                return -EIO;
+        }
+        if (PQntuples(t) == 0) {
+                *ret_marker = strdup("0:-");
+                *ret_has = false;
+                return *ret_marker ? 0 : -ENOMEM;
+        }
+        q = strdup_printf(
+                "SELECT count(*)::text, coalesce((SELECT id FROM %1$s ORDER BY orderexecuted DESC LIMIT 1), '-'), "
+                "(SELECT count(*) FROM %1$s WHERE id = $1) > 0 FROM %1$s",
+                PQgetvalue(t, 0, 0));
+        if (!q)
+                return -ENOMEM;
+        r = pg_query(c, q, 1, params + 1);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+                *ret_error = strdup_printf("cannot read the changelog: %s", PQresultErrorMessage(r));
+                return -EIO;
+        }
+        *ret_marker = strdup_printf("%s:%s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+        *ret_has = streq(PQgetvalue(r, 0, 2), "t");
+        return *ret_marker ? 0 : -ENOMEM;
+}
+
 static int set_backup(PGconn *c, const char *id, const char *where) {
-        _cleanup_pgresult_ PGresult *up = NULL;
-        const char *params[2] = {id, where};
+        _cleanup_pgresult_ PGresult *row = NULL;
+        _cleanup_free_ char *marker = NULL, *error = NULL;
+        const char *v[RF_SIG];
+        bool has;
         int r;
 
         r = holds_lock(c, id);
         if (r <= 0)
                 return 1;
-        up = pg_query(
-                c, "UPDATE mbup_rollouts SET backup = $2, updated = now() WHERE id = $1::bigint", 2, params);
-        if (PQresultStatus(up) != PGRES_COMMAND_OK)
-                return report_failure("connect", "cannot record the backup: %s", PQresultErrorMessage(up));
+        /* A clone's marker, read from it now, before any migration: its changelog. */
+        if (startswith(where, "clone:")) {
+                r = changelog_read(where + strlen("clone:"), NULL, &marker, &has, &error);
+                if (r < 0)
+                        return report_failure("connect", "cannot read the backup: %s", strempty(error));
+        }
+        r = load_rollout(c, id, &row);
+        if (r == -EIO)
+                return 1;
+        if (r <= 0)
+                return report_failure(
+                        "forged", "rollout %s is not signed with the fleet's key; not recorded", id);
+        row_fields(row, v);
+        v[RF_BACKUP] = where;
+        v[RF_MARKER] = strempty(marker);
+        if (store_rollout(c, v, PQgetvalue(row, 0, RF_SIG)) < 0)
+                return 1;
         report_line("backup %s", id);
         return 0;
+}
+
+/* check-backup ID: before a node starts the new version on the migrated database, the rollout
+ * (signed) must name a backup that exists: the clone by name on the shared server, with the
+ * changelog the leader recorded when it took it, which the application database's changelog
+ * goes on from (the clone is of this database, before the migration). A dump is on its node:
+ * the leader's signed record is all there is to check. */
+static int check_backup(PGconn *c, const char *id) {
+        _cleanup_pgresult_ PGresult *row = NULL;
+        _cleanup_free_ char *marker = NULL, *live = NULL, *error = NULL;
+        const char *backup, *want, *latest;
+        unsigned long long n_clone = 0, n_live = 0;
+        bool has;
+        int r;
+
+        r = load_rollout(c, id, &row);
+        if (r == -EIO)
+                return 1;
+        if (r == 0)
+                return report_failure("nobackup", "rollout %s is not in the coordination database", id);
+        if (r < 0)
+                return report_failure("nobackup", "rollout %s is not signed with the fleet's key", id);
+        backup = PQgetvalue(row, 0, RF_BACKUP);
+        want = PQgetvalue(row, 0, RF_MARKER);
+        if (isempty(backup))
+                return report_failure("nobackup", "rollout %s records no backup of the database", id);
+        if (startswith(backup, "dump:")) {
+                report_line("backup-ok %s", id);
+                return 0;
+        }
+        if (!startswith(backup, "clone:") || isempty(want))
+                return report_failure("nobackup", "rollout %s records no backup this node can check", id);
+        r = changelog_read(backup + strlen("clone:"), NULL, &marker, &has, &error);
+        if (r < 0)
+                return report_failure(
+                        "nobackup",
+                        "the backup of rollout %s, the database %s, can't be read: %s",
+                        id,
+                        backup + strlen("clone:"),
+                        error ?: "no such database");
+        if (!streq(marker, want))
+                return report_failure(
+                        "nobackup",
+                        "the backup of rollout %s, the database %s, is not the one recorded (its changelog is %s, "
+                        "recorded %s)",
+                        id,
+                        backup + strlen("clone:"),
+                        reason_ok(marker) ? marker : "?",
+                        reason_ok(want) ? want : "?");
+        latest = strchr(marker, ':') + 1;
+        r = changelog_read(NULL, latest, &live, &has, &error);
+        if (r < 0)
+                return report_failure("connect", "%s", strempty(error));
+        (void) sscanf(marker, "%llu", &n_clone);
+        (void) sscanf(live, "%llu", &n_live);
+        if (n_live < n_clone || (!streq(latest, "-") && !has))
+                return report_failure(
+                        "nobackup",
+                        "the backup of rollout %s, the database %s, is not of this database before its migration "
+                        "(changelog %s, the database's %s)",
+                        id,
+                        backup + strlen("clone:"),
+                        reason_ok(marker) ? marker : "?",
+                        reason_ok(live) ? live : "?");
+        report_line("backup-ok %s", id);
+        return 0;
+}
+
+/* The leader's rollout row, changed or deleted by someone without the fleet's key: written back
+ * as this agent signed it last. */
+static void restore_kept(PGconn *c) {
+        _cleanup_pgresult_ PGresult *row = NULL, *up = NULL;
+        const char *params[_RF_MAX];
+        int r;
+
+        if (!kept[RF_ID] || !kept[RF_STATE] || rollout_state_is_end(kept[RF_STATE]) ||
+            lock_held(c, kept[RF_ID]) != 1)
+                return;
+        r = load_rollout_full(c, kept[RF_ID], true, &row);
+        if (r == -EIO || (r > 0 && streq(PQgetvalue(row, 0, RF_SIG), strempty(kept[RF_SIG]))))
+                return;
+        for (int k = 0; k < _RF_MAX; k++)
+                params[k] = strempty(kept[k]);
+        up = pg_query(
+                c,
+                "INSERT INTO mbup_rollouts (id, from_version, to_version, sha256, state, leader, backup, "
+                "backup_marker, reason, proposer, sig) VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                "ON CONFLICT (id) DO UPDATE SET from_version = $2, to_version = $3, sha256 = $4, state = $5, "
+                "leader = $6, backup = $7, backup_marker = $8, reason = $9, proposer = $10, sig = $11, "
+                "updated = now()",
+                _RF_MAX,
+                params);
+        if (PQresultStatus(up) == PGRES_COMMAND_OK) {
+                report_line("restored %s", kept[RF_ID]);
+                notify_change(c);
+        }
 }
 
 /* "notify" once for any number of other agents' notifications waiting; our own are not news. */
@@ -556,13 +1008,15 @@ static void agent_line(Agent *a, char *line) {
                         reason_ok(fleet_after_words(copy, 3));
         else if (streq(verb, "backup"))
                 ok = k == 2 && rollout_id_ok(args[0]) && !rest;
+        else if (streq(verb, "check-backup"))
+                ok = k == 1 && rollout_id_ok(args[0]) && !rest;
         else
                 ok = false;
         if (!ok) {
                 (void) report_failure(
                         "usage",
                         "expected: heartbeat VERSION STATE STAGED [ROLLOUT STEP [REASON]], propose FROM TO SHA256, "
-                        "lead ID, set ID STATE [REASON] or backup ID WHERE");
+                        "lead ID, set ID STATE [REASON], backup ID WHERE or check-backup ID");
                 return;
         }
         if (!a->c || PQstatus(a->c) != CONNECTION_OK) {
@@ -581,8 +1035,10 @@ static void agent_line(Agent *a, char *line) {
                 r = lead(a->c, a->node, args[0]);
         else if (streq(verb, "set"))
                 r = set_state(a->c, args[0], args[1], fleet_after_words(copy, 3)); /* REASON as it came */
-        else
+        else if (streq(verb, "backup"))
                 r = set_backup(a->c, args[0], args[1]);
+        else
+                r = check_backup(a->c, args[0]);
         if (r != 0 && PQstatus(a->c) != CONNECTION_OK)
                 a->c = conn_free(a->c);
         else
@@ -609,6 +1065,9 @@ int pg_fleet_main(int argc, char *argv[]) {
         }
         /* A line at a time into the daemon's pipe. */
         (void) setvbuf(stdout, NULL, _IOLBF, 0);
+        if (!isempty(secure_getenv("MBUP_FLEET_KEY_FILE")) &&
+            load_key(secure_getenv("MBUP_FLEET_KEY_FILE")) != 0)
+                return 2;
         a.c = fleet_connect(a.conninfo);
         if (a.c)
                 report_line("ready");
@@ -660,5 +1119,8 @@ int pg_fleet_main(int argc, char *argv[]) {
                 }
         }
         a.c = conn_free(a.c);
+        explicit_bzero(fleet_key, sizeof(fleet_key));
+        for (int k = 0; k < _RF_MAX; k++)
+                kept[k] = mfree_str(kept[k]);
         return 0;
 }

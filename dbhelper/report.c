@@ -2,7 +2,9 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "lineproto.h"
 #include "report.h"
 
 static void report_vline(const char *prefix, const char *fmt, va_list ap) _printf_(2, 0);
@@ -44,4 +46,18 @@ int report_failure(const char *kind, const char *fmt, ...) {
         report_vline(prefix, fmt, ap);
         va_end(ap);
         return 1;
+}
+
+void report_values(const char *key, ...) {
+        va_list ap;
+
+        fputs(key, stdout);
+        va_start(ap, key);
+        for (const char *v; (v = va_arg(ap, const char *));) {
+                _cleanup_free_ char *t = lineproto_encode(v, strnlen(v, LINEPROTO_VALUE_MAX));
+                putchar(' ');
+                fputs(t ?: "-", stdout);
+        }
+        va_end(ap);
+        putchar('\n');
 }

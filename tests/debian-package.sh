@@ -89,6 +89,16 @@ dpkg-query -W -f='${Conffiles}\n' "$PKG" | grep -q '^ /etc/mbupgraded/mbupgraded
 dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./postinst | grep -q '^ *systemd-sysusers .*mbupgraded.conf' ||
         fail "the postinst does not run systemd-sysusers for mbupgraded.conf"
 getent group mbupgrade >/dev/null || fail "the group mbupgrade was not created"
+# The config file may hold database passwords: 0640 root:mbupgrade (issue 15, item 10); a
+# member of the group reads it (mbctl config check, mbctl doctor), another user does not.
+cfg_mode=$(stat -c '%a %U %G' /etc/mbupgraded/mbupgraded.yaml)
+[[ $cfg_mode == "640 root mbupgrade" ]] || fail "/etc/mbupgraded/mbupgraded.yaml is $cfg_mode, not 640 root mbupgrade"
+setpriv --reuid=nobody --regid="$(getent group mbupgrade | cut -d: -f3)" --clear-groups \
+        /usr/bin/mbctl config check /etc/mbupgraded/mbupgraded.yaml >/dev/null ||
+        fail "a member of mbupgrade cannot read the config file"
+! setpriv --reuid=nobody --regid=nogroup --clear-groups cat /etc/mbupgraded/mbupgraded.yaml >/dev/null 2>&1 ||
+        fail "a user outside mbupgrade reads the config file"
+echo "# /etc/mbupgraded/mbupgraded.yaml: $cfg_mode"
 [[ -d /var/lib/mbupgraded/backups ]] || fail "the state directory was not created (tmpfiles)"
 [[ $(stat -c %a /var/lib/mbupgraded/backups) == 700 ]] || fail "/var/lib/mbupgraded/backups is not 0700"
 # Enabled (links only, nothing started); the maintenance window is the admin's choice.

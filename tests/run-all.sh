@@ -113,7 +113,9 @@ if meson compile -C build-asan >/dev/null; then
                 meson_tests integration-asan build-asan --suite integration --num-processes "$TEST_JOBS" upgrade-commits releases-stepwise-two-majors \
                 upgrade-rolls-back-on-crash-during-settle hold-cancel-and-busy postgres-upgrade-commits backup-and-restore \
                 notify-webhook-and-command metrics-file fleet-agent-against-postgres fleet-status-heartbeats \
-                db-helper-scratch-copy-postgres db-helper-scratch-copy-mariadb rehearsal-on-h2 fleet-rollout-rolls-back
+                db-helper-scratch-copy-postgres db-helper-scratch-copy-mariadb rehearsal-on-h2 fleet-rollout-rolls-back \
+                postgres-upgrade-commits-during-long-migration upgrade-rolls-back-when-start-hangs \
+                upgrade-commits-with-https-redirect postgres-refuses-old-server
         unset ASAN_OPTIONS UBSAN_OPTIONS
 else
         failed=$((failed + 1))

@@ -31,14 +31,18 @@ fleet_add_release() {
 }
 
 # fleet_node_config I: node I's config, fleet.enabled with every node named (or, with FLEET_EXPECT,
-# counted), FLEET_HEARTBEAT, FLEET_LOST_AFTER, FLEET_PARALLEL.
+# counted), FLEET_HEARTBEAT, FLEET_LOST_AFTER, FLEET_PARALLEL, and the fleet's key (the same on
+# every node, root's 0600: $SB/fleet.key, copied to the node's directory) in fleet.key_file.
 fleet_node_config() {
         local i=$1 j nodes=''
         for j in $(fleet_nodes); do nodes+="${nodes:+, }n$j"; done
         fleet_node_exec "$i" write_config
+        [[ -s $SB/fleet.key ]] || (umask 077 && head -c 32 /dev/urandom | base64 >"$SB/fleet.key")
+        install -m 0600 "$SB/fleet.key" "$SB/n$i/fleet.key"
         {
                 printf 'fleet:\n  enabled: true\n  node: n%s\n  heartbeat: %s\n  lost_after: %s\n  parallel: %s\n' \
-                        "$i" "${FLEET_HEARTBEAT:-1s}" "${FLEET_LOST_AFTER:-4s}" "${FLEET_PARALLEL:-2}"
+                        "$i" "${FLEET_HEARTBEAT:-1s}" "${FLEET_LOST_AFTER:-6s}" "${FLEET_PARALLEL:-2}"
+                printf '  key_file: %s\n' "$SB/n$i/fleet.key"
                 if [[ -n ${FLEET_EXPECT:-} ]]; then
                         printf '  expect: %s\n' "$FLEET_EXPECT"
                 else

@@ -221,6 +221,71 @@ static void test_run_capture(void **state) {
         free(out);
 }
 
+/* Files another user controls: a FIFO in their place never blocks (the open returns at once, with
+ * no writer, and is refused), a symlink is never followed where others can write the directory
+ * (nor with OPEN_REGULAR_NOFOLLOW anywhere), an owner other than the expected one is refused. */
+static void test_open_regular_refuses(void **state) {
+        _cleanup_free_ char *d = path_join(tmpdir, "hostile"), *file = NULL, *fifo = NULL, *link = NULL,
+                            *to = NULL, *text = NULL;
+        CopyOptions o = {.mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1};
+        struct stat st;
+        size_t n;
+        int fd;
+
+        assert_int_equal(mkdir_parents_and_self(d, 0755), 0);
+        /* a directory anyone can write, like a data directory the Metabase user owns */
+        assert_int_equal(chmod(d, 01777), 0);
+        assert_false(directory_is_trusted(d));
+        file = path_join(d, "real");
+        fifo = path_join(d, "fifo");
+        link = path_join(d, "link");
+        to = path_join(d, "copy");
+        assert_int_equal(write_file_atomic(file, "secret\n", 7, 0600), 0);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        assert_int_equal(symlink(file, link), 0);
+
+        /* the FIFO: refused, not waited on (a blocking open would hang this test: no writer) */
+        assert_int_equal(open_regular(fifo, 0, (uid_t) -1, NULL), -EBADFD);
+        assert_int_equal(read_full_file(fifo, 100, &text, &n), -EBADFD);
+        assert_int_equal(read_file_tail_lines(fifo, 100, &text, &n), -EBADFD);
+        assert_int_equal(copy_file_atomic(fifo, to, &o, NULL, NULL, NULL), -EBADFD);
+        assert_null(text);
+
+        /* the link: not followed in a directory others write, nor with OPEN_REGULAR_NOFOLLOW */
+        assert_int_equal(open_regular(link, 0, (uid_t) -1, NULL), -ELOOP);
+        assert_int_equal(open_regular(link, OPEN_REGULAR_NOFOLLOW, (uid_t) -1, NULL), -ELOOP);
+        assert_int_equal(read_full_file(link, 100, &text, &n), -ELOOP);
+        assert_int_equal(copy_file_atomic(link, to, &o, NULL, NULL, NULL), -ELOOP);
+        assert_int_equal(access(to, F_OK), -1); /* nothing made */
+
+        /* the owner: checked on what was opened */
+        fd = open_regular(file, 0, getuid(), &st);
+        assert_true(fd >= 0);
+        assert_true(S_ISREG(st.st_mode));
+        close(fd);
+        assert_int_equal(open_regular(file, 0, getuid() + 1, NULL), -EPERM);
+        assert_int_equal(read_full_file_full(file, 100, 0, getuid() + 1, &text, &n), -EPERM);
+        o.check_owner = true;
+        o.owner = getuid() + 1;
+        assert_int_equal(copy_file_atomic(file, to, &o, NULL, NULL, NULL), -EPERM);
+        o.owner = getuid();
+        assert_int_equal(copy_file_atomic(file, to, &o, NULL, NULL, NULL), 0);
+        assert_int_equal(read_full_file_full(to, 100, OPEN_REGULAR_NOFOLLOW, getuid(), &text, &n), 0);
+        assert_string_equal(text, "secret\n");
+
+        /* a directory only root writes: a link root put there is followed (as root only) */
+        if (getuid() == 0) {
+                _cleanup_free_ char *t = path_join(tmpdir, "trusted"), *tl = NULL, *tt = NULL;
+                assert_int_equal(mkdir_parents_and_self(t, 0755), 0);
+                assert_int_equal(chmod(t, 0755), 0);
+                assert_true(directory_is_trusted(t));
+                tl = path_join(t, "link");
+                assert_int_equal(symlink(file, tl), 0);
+                assert_int_equal(read_full_file(tl, 100, &tt, &n), 0);
+                assert_string_equal(tt, "secret\n");
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_write_atomic),
@@ -230,6 +295,7 @@ int main(void) {
                 cmocka_unit_test(test_disk_free_walks_up),
                 cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_run_capture),
+                cmocka_unit_test(test_open_regular_refuses),
         };
         return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -89,7 +89,7 @@ scenario() {
         assert_contains "$props" "NoNewPrivileges=yes"
         assert_contains "$props" "ProtectSystem=strict"
         assert_contains "$props" "CapabilityBoundingSet="$'\n'
-        assert_contains "$props" "ReadWritePaths=$SB/state/rehearsal -$SB/var/lib/metabase"
+        assert_contains "$props" "ReadWritePaths=$SB/state/rehearsal/data -$SB/var/lib/metabase"
         assert_contains "$props" "PrivateDevices=yes"
         systemd-analyze --user security --no-pager mbupgraded-rehearsal.service 2>&1 | grep -i "overall" |
                 sed 's/^/#   /' >&2 || true

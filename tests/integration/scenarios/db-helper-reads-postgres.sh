@@ -21,7 +21,7 @@ scenario() {
 
         psql_mb "UPDATE databasechangeloglock SET locked = true, lockedby = 'node-1 (10.0.0.1)', lockgranted = now() WHERE id = 1" >/dev/null
         OUT=$(MBUP_PG_CONNINFO=$conninfo PGPASSFILE=$pass "$helper" preflight)
-        assert_contains "$OUT" "lock held node-1 (10.0.0.1) since"
+        assert_contains "$OUT" "lock held node-1\\x20(10.0.0.1) "
         psql_mb "UPDATE databasechangeloglock SET locked = false WHERE id = 1" >/dev/null
 
         printf '127.0.0.1:%s:metabase:metabase:wrong\n' "$PG_PORT" >"$pass"

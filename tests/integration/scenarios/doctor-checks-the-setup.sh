@@ -1,5 +1,6 @@
 # mbctl doctor on a good setup (Metabase on PostgreSQL, the daemon up): every check ok or warn,
-# exit 0, --json that parses. Then the setup broken one way at a time -- JAR missing, feed
+# exit 0, --json that parses. A file holding the database password that others can read (the
+# unit's EnvironmentFile=, the config's backup.app_db) is a warning. Then the setup broken one way at a time -- JAR missing, feed
 # unreachable, database password wrong, backup dir read-only, Java too old for the newest
 # release, config invalid -- each a `fail` line with its fix and exit 1. Through all of it doctor
 # changes nothing: state_dir, backup.dir and the JAR's directory are the same before and after.
@@ -53,7 +54,7 @@ scenario() {
         # the good setup: nginx without the snippet is a warning, not a failure
         doctor_expect 0 nginx warn "/mbupgraded/nginx/maintenance.conf;"
         local c
-        for c in config daemon unit jar feed java database "backup dir" "state dir"; do
+        for c in config daemon unit secrets jar feed java database "backup dir" "state dir"; do
                 grep -qE "^ok +$c " <<<"$OUT" || die "doctor: '$c' is not ok on a good setup"
         done
         assert_contains "$OUT" "PostgreSQL metabase@127.0.0.1:$PG_PORT/metabase: server PostgreSQL"
@@ -77,10 +78,32 @@ scenario() {
 import json, sys
 d = json.loads(sys.argv[1])
 names = [c["check"] for c in d["checks"]]
-assert names == ["config", "daemon", "unit", "jar", "feed", "java", "database", "backup dir", "state dir", "nginx"], names
+assert names == ["config", "daemon", "unit", "secrets", "jar", "feed", "java", "database", "backup dir", "state dir", "nginx"], names
 assert d["failed"] == 0 and all(c["result"] in ("ok", "warn") for c in d["checks"]), d
 assert all("fix" in c for c in d["checks"] if c["result"] != "ok"), d
 ' "$OUT" || die "doctor --json"
+
+        # secrets at rest (issue 15, item 10): the unit's EnvironmentFile= holds MB_DB_PASS; 0600 is
+        # ok, readable by every user is a warning that names it
+        chmod 0644 "$SB/opt/metabase/metabase.env"
+        doctor_expect 0 secrets warn "$SB/opt/metabase/metabase.env (EnvironmentFile= of metabase.service) holds the database password and every user can read it (mode 0644)" "fix: chgrp"
+        chmod 0600 "$SB/opt/metabase/metabase.env"
+        doctor_expect 0 secrets ok
+        # ... and a config file with the password in backup.app_db: 0644 warns, 0640 (root's
+        # group, or admin_group) is ok; a group other than those warns too
+        sed "s|^  dir: $SB/backups|  dir: $SB/backups\n  app_db: \"$PG_URI\"|" "$SB/mbupgraded.yaml" >"$SB/secret.yaml"
+        grep -q "app_db: \"postgres://metabase:" "$SB/secret.yaml" || die "no app_db in secret.yaml"
+        chmod 0644 "$SB/secret.yaml"
+        DOCTOR_ARGS="--config $SB/secret.yaml" doctor_expect 0 secrets warn "$SB/secret.yaml holds the database password (backup.app_db) and every user can read it (mode 0644)"
+        assert_not_contains "$OUT" "$PG_PASS"
+        chgrp nogroup "$SB/secret.yaml"
+        chmod 0640 "$SB/secret.yaml"
+        DOCTOR_ARGS="--config $SB/secret.yaml" doctor_expect 0 secrets warn "$SB/secret.yaml holds the database password (backup.app_db) and the group $(getent group nogroup | cut -d: -f3) can read it (mode 0640)"
+        chgrp root "$SB/secret.yaml"
+        DOCTOR_ARGS="--config $SB/secret.yaml" doctor_expect 0 secrets ok "$SB/secret.yaml (mode 0640)"
+        sed -i "s/^admin_group: .*/admin_group: nogroup/" "$SB/secret.yaml"
+        chgrp nogroup "$SB/secret.yaml"
+        DOCTOR_ARGS="--config $SB/secret.yaml" doctor_expect 0 secrets ok "$SB/secret.yaml (mode 0640)"
 
         # the JAR missing
         mv "$SB/opt/metabase/metabase.jar" "$SB/away.jar"

@@ -182,10 +182,24 @@ scenario() {
         echo "backup 1 clone:metabase_mbup_1" >&"${AGENT_IN[a]}"
         agent_read a "error"
         assert_contains "$OUT" "error notleader"
+        # a clone that is not there is not recorded: its changelog is the backup's marker
+        echo "backup 1 clone:metabase_mbup_1" >&"${AGENT_IN[c]}"
+        agent_read c "error"
+        assert_contains "$OUT" "error connect cannot read the backup"
+        pg_super "CREATE DATABASE metabase_mbup_1 OWNER metabase" >/dev/null
         echo "backup 1 clone:metabase_mbup_1" >&"${AGENT_IN[c]}"
         agent_read c backup
         heartbeat a v0.56.1 idle -
         assert_contains "$OUT" "rollout 1 v0.56.1 v0.56.2 $SHA stopping c clone:metabase_mbup_1"
+        assert_eq "$(pg_super "SELECT backup_marker FROM mbup_rollouts WHERE id = 1" metabase_mbupgraded)" "0:-" "the clone's marker"
+        # before a node starts the new version: the backup is there, with its marker
+        echo "check-backup 1" >&"${AGENT_IN[a]}"
+        agent_read a backup-ok
+        assert_contains "$OUT" "backup-ok 1"
+        pg_super "DROP DATABASE metabase_mbup_1" >/dev/null
+        echo "check-backup 1" >&"${AGENT_IN[a]}"
+        agent_read a "error"
+        assert_contains "$OUT" "error nobackup the backup of rollout 1, the database metabase_mbup_1, can't be read"
         # ended: the next one may be proposed, and nobody leads the old one any more
         echo "set 1 committed" >&"${AGENT_IN[c]}"
         agent_read c set
@@ -196,7 +210,7 @@ scenario() {
         agent_read a proposed
         [[ $OUT =~ proposed\ ([0-9]+) ]] && ((BASH_REMATCH[1] > 1)) || die "no new rollout: $OUT" # (a refused proposal used up an id)
         assert_eq "$(pg_super "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" 0 "advisory locks held"
-        for bad in "lead 0" "lead x" "set 3 flying" "propose a b" "heartbeat v x - 1" "lead 2 extra" "backup 2" "backup x clone:y"; do
+        for bad in "lead 0" "lead x" "set 3 flying" "propose a b" "heartbeat v x - 1" "lead 2 extra" "backup 2" "backup x clone:y" "check-backup x"; do
                 echo "$bad" >&"${AGENT_IN[a]}"
                 agent_read a "error"
                 assert_contains "$OUT" "error usage" "'$bad'"
