@@ -526,6 +526,10 @@ dump_argv(const Clients *c, char *defarg, char *result_arg, const char *database
         argv[n++] = (char *) "--max-allowed-packet=1G";
         if (result_arg)
                 argv[n++] = result_arg;
+        else
+                /* into the client directly: no comment lines, where mariadb-dump writes names as
+                 * they are (a newline in one would start a client command line) */
+                argv[n++] = (char *) "--skip-comments";
         argv[n++] = (char *) database;
         argv[n] = NULL;
 }
