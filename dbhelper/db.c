@@ -432,7 +432,8 @@ static int restore(int server_version, const char *conninfo, const char *in) {
         if (r_psql != 0 || write_failed || !copied_all)
                 return report_failure(
                         "restore",
-                        "restoring %s failed (psql exit %d); the database is as it was before",
+                        "restoring %s failed (psql exit %d: an SQL error, or a meta-command the restricted psql refused; see "
+                        "the daemon's log); the database is as it was before",
                         in,
                         r_psql);
         printf("done\n");
