@@ -970,6 +970,13 @@ int mysql_main(int argc, char *argv[]) {
         }
         /* the dump holds the data: 0600 from its first byte */
         (void) umask(0077);
+        /* The client's \e and "edit" run $EDITOR (else vi, whose input would be the rest of the
+         * dump: ":!cmd") even in --sandbox mode (MariaDB 10.11.19, tried); the dump is scanned for
+         * them, and the editor is one that does nothing besides. */
+        if (setenv("EDITOR", "/bin/false", 1) < 0 || setenv("VISUAL", "/bin/false", 1) < 0) {
+                (void) report_failure("io", "out of memory");
+                return 1;
+        }
 
         if (streq(argv[1], "activity")) { /* needs no client tools */
                 m = connect_db(defaults, database);

@@ -34,6 +34,7 @@ tamper() {
 
 scenario() {
         local id dump before=$SB/before.sql canary=$SB/CANARY rc
+        MBUP_KEEP_BACKUPS=20 write_config # every refused restore leaves a backup: keep the attacked one
         mariadb_start
         install_metabase_my "$(make_release v0.56.1)" vars
         mysql_mb "INSERT INTO report_card (id, name) VALUES (100, 'in the backup')" >/dev/null
@@ -49,8 +50,10 @@ scenario() {
         my_snapshot >"$before"
 
         local attack
-        for attack in "\\! touch $canary" "system touch $canary" "SELECT 1; \\! touch $canary"; do
-                log "attack: a backup with the line: $attack"
+        # \e and edit run $EDITOR (vi: the rest of the dump its keystrokes) even in --sandbox mode
+        for attack in "\\! touch $canary" "system touch $canary" "SELECT 1; \\! touch $canary" \
+                "\\e"$'\n'":!touch $canary"$'\n'":q!" "edit"$'\n'":!touch $canary"$'\n'":q!"; do
+                log "attack: a backup with the line(s): $attack"
                 tamper "$dump" "$attack"
                 rc=0
                 OUT=$("$MBCTL" restore "$id" --yes 2>&1) || rc=$?
