@@ -1,7 +1,8 @@
 # Issue 15, item 2: a MariaDB dump is SQL text for the client, which runs "\! cmd" and "system
-# cmd" lines through a shell, as root. The attacker can write a backup and its checksum (the
-# backup directory's owner, or a hostile database server): a backup gets "\! touch CANARY" and
-# "system touch CANARY" lines, backup.json the new SHA-256. mbctl restore refuses it before
+# cmd" lines through a shell, as root, and "\e"/"edit" through $EDITOR (vi: the rest of the dump
+# its keystrokes, ":!cmd"; not stopped by --sandbox). The attacker can write a backup and its
+# checksum (the backup directory's owner, or a hostile database server): a backup gets "\! touch
+# CANARY", "system touch CANARY", "\e" or "edit" lines, backup.json the new SHA-256. mbctl restore refuses it before
 # anything is dropped (the helper finds the client commands), the canary never appears, Metabase
 # is back with the database as it was. The client's --sandbox, the second wall, refuses the same
 # dump fed to it directly as the helper runs it. A clean backup still restores.
