@@ -69,6 +69,9 @@ PY
                 die "the patched archive does not carry the \\! line"
         tamper "$dump"
         restore_refused "a \\! line in the archive" "psql exit"
+        # psql said why: restricted mode, not some other error
+        grep -q 'backslash commands are restricted' "$SB/logs/mbupgraded.log" ||
+                die "psql did not refuse the \\! line as a restricted meta-command"
 
         log "attack 2: a plain-text dump with \\! touch CANARY in the backup's place"
         { echo "\\! touch $canary"; PGPASSFILE=$PG_PASSFILE "$PG_BIN/pg_dump" --no-owner -h 127.0.0.1 -p "$PG_PORT" \
