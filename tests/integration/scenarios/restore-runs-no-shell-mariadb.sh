@@ -69,11 +69,12 @@ scenario() {
         done
 
         # The second wall: the client as the helper runs it, on the dump itself.
-        log "the client in sandbox mode, fed the tampered dump directly"
+        # without the dump's own sandbox marker (the attacker can drop that line): --sandbox alone
+        log "the client in sandbox mode, fed the tampered dump directly, its sandbox marker removed"
         tamper "$dump" "\\! touch $canary" "system touch $canary"
         rc=0
         OUT=$(mariadb --defaults-extra-file="$MY_CNF" --default-character-set=utf8mb4 --batch --sandbox \
-                --skip-local-infile --database=metabase <"$dump" 2>&1) || rc=$?
+                --skip-local-infile --database=metabase < <(grep -v 'enable the sandbox mode' "$dump") 2>&1) || rc=$?
         log "client: exit $rc: $OUT"
         [[ $rc -ne 0 ]] || die "the sandboxed client ran the tampered dump"
         assert_contains "${OUT,,}" "sandbox"
