@@ -161,7 +161,7 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
                                 op->backup_path);
                 else if (streq_ptr(op->db_kind, "mysql"))
                         restore_db = strdup_printf(
-                                "drop the tables of %s and load %s into it with mysql; ",
+                                "drop the tables of %s and load %s into it with mariadb --sandbox; ",
                                 strempty(op->db_desc),
                                 op->backup_path);
                 else
