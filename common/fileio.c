@@ -28,6 +28,68 @@ char *path_join(const char *a, const char *b) {
         return strdup_printf("%s/%s", a, b[0] == '/' ? b + 1 : b);
 }
 
+bool path_is_canonical(const char *p) {
+        size_t n;
+
+        if (!p || p[0] != '/')
+                return false;
+        n = strlen(p);
+        if (n >= PATH_MAX)
+                return false;
+        for (const unsigned char *c = (const unsigned char *) p; *c; c++)
+                if (*c < ' ' || *c == 0x7f)
+                        return false;
+        if (n == 1)
+                return true;
+        if (p[n - 1] == '/')
+                return false;
+        for (const char *c = p; c; c = strchr(c + 1, '/')) {
+                const char *e = c + 1 + strcspn(c + 1, "/");
+                size_t len = (size_t) (e - (c + 1));
+                if (len == 0 || (len == 1 && c[1] == '.') || (len == 2 && c[1] == '.' && c[2] == '.'))
+                        return false;
+        }
+        return true;
+}
+
+int path_make_canonical(const char *p, char **ret) {
+        _cleanup_free_ char *dir = NULL, *real = NULL;
+        const char *base;
+        char *c;
+
+        if (!p || p[0] != '/' || strlen(p) >= PATH_MAX)
+                return -EINVAL;
+        if (path_is_canonical(p)) {
+                c = strdup(p);
+                if (!c)
+                        return -ENOMEM;
+                *ret = c;
+                return 0;
+        }
+        dir = strdup(p);
+        if (!dir)
+                return -ENOMEM;
+        while (strlen(dir) > 1 && endswith(dir, "/"))
+                dir[strlen(dir) - 1] = '\0';
+        base = strrchr(dir, '/') + 1;
+        if (!*base || streq(base, ".") || streq(base, ".."))
+                return -EINVAL;
+        base = p + (base - dir);
+        dir[base - p] = '\0';
+        real = realpath(dir, NULL);
+        if (!real)
+                return negative_errno();
+        c = path_join(real, strndupa(base, strcspn(base, "/")));
+        if (!c)
+                return -ENOMEM;
+        if (!path_is_canonical(c)) {
+                free(c);
+                return -EINVAL;
+        }
+        *ret = c;
+        return 0;
+}
+
 int fsync_parent_directory(const char *path) {
         _cleanup_free_ char *d = path_dirname(path);
         _cleanup_close_ int fd = -EBADF;

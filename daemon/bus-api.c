@@ -101,6 +101,13 @@ static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         if (jar[0] != '/')
                 return sd_bus_error_setf(
                         error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path must be absolute: %s", jar);
+        /* The journal's rule (operation.c): no ".", ".." or empty component. mbctl sends them so. */
+        if (!path_is_canonical(jar))
+                return sd_bus_error_setf(
+                        error,
+                        SD_BUS_ERROR_INVALID_ARGS,
+                        "The JAR path must be canonical (no '.', '..' or '//' components): %s",
+                        jar);
         return 0;
 }
 
@@ -179,6 +186,11 @@ static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error 
         if (string_has_control_chars(backup))
                 return sd_bus_error_setf(
                         error, SD_BUS_ERROR_INVALID_ARGS, "The backup's name contains control characters");
+        if (strchr(backup, '/') && !path_is_canonical(backup))
+                return sd_bus_error_setf(
+                        error,
+                        SD_BUS_ERROR_INVALID_ARGS,
+                        "The backup's path must be absolute and canonical (no '.', '..' or '//' components)");
         return engine_restore(m, backup, flags, message, error);
 }
 
