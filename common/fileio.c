@@ -53,40 +53,78 @@ bool path_is_canonical(const char *p) {
 }
 
 int path_make_canonical(const char *p, char **ret) {
-        _cleanup_free_ char *dir = NULL, *real = NULL;
-        const char *base;
-        char *c;
+        _cleanup_free_ char *out = NULL, *dir = NULL;
+        const char *last, *c;
+        struct stat a, b;
+        size_t n = 0, len;
 
         if (!p || p[0] != '/' || strlen(p) >= PATH_MAX)
                 return -EINVAL;
         if (path_is_canonical(p)) {
-                c = strdup(p);
-                if (!c)
+                out = strdup(p);
+                if (!out)
                         return -ENOMEM;
-                *ret = c;
+                *ret = TAKE_PTR(out);
                 return 0;
         }
-        dir = strdup(p);
+        /* The last component, which must name something */
+        len = strlen(p);
+        while (len > 1 && p[len - 1] == '/')
+                len--;
+        last = p + len;
+        while (last > p && last[-1] != '/')
+                last--;
+        if (last == p + len || (p + len - last == 1 && last[0] == '.') ||
+            (p + len - last == 2 && last[0] == '.' && last[1] == '.'))
+                return -EINVAL;
+
+        /* Lexically: empty and "." components dropped, ".." takes the one before away. */
+        out = malloc(len + 2);
+        if (!out)
+                return -ENOMEM;
+        for (c = p; c < p + len;) {
+                size_t k;
+                while (c < p + len && *c == '/')
+                        c++;
+                k = strcspn(c, "/");
+                if (c + k > p + len)
+                        k = (size_t) (p + len - c);
+                if (k == 0 || (k == 1 && c[0] == '.')) {
+                } else if (k == 2 && c[0] == '.' && c[1] == '.') {
+                        while (n > 0 && out[n - 1] != '/')
+                                n--;
+                        if (n > 0)
+                                n--; /* the '/' before it */
+                } else {
+                        out[n++] = '/';
+                        memcpy(out + n, c, k);
+                        n += k;
+                }
+                c += k;
+        }
+        if (n == 0)
+                out[n++] = '/';
+        out[n] = '\0';
+
+        /* It must mean what the kernel makes of the original: a symbolic link before a ".."
+         * would make them differ, and then neither is guessed. */
+        dir = strndup(p, (size_t) (last - p));
         if (!dir)
                 return -ENOMEM;
-        while (strlen(dir) > 1 && endswith(dir, "/"))
-                dir[strlen(dir) - 1] = '\0';
-        base = strrchr(dir, '/') + 1;
-        if (!*base || streq(base, ".") || streq(base, ".."))
-                return -EINVAL;
-        base = p + (base - dir);
-        dir[base - p] = '\0';
-        real = realpath(dir, NULL);
-        if (!real)
+        if (stat(dir, &a) < 0)
                 return negative_errno();
-        c = path_join(real, strndupa(base, strcspn(base, "/")));
-        if (!c)
-                return -ENOMEM;
-        if (!path_is_canonical(c)) {
-                free(c);
-                return -EINVAL;
+        {
+                _cleanup_free_ char *ldir = path_dirname(out);
+                if (!ldir)
+                        return -ENOMEM;
+                if (stat(ldir, &b) < 0)
+                        return negative_errno();
         }
-        *ret = c;
+        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                return -ELOOP;
+        if (!path_is_canonical(out))
+                return -EINVAL;
+        *ret = TAKE_PTR(out);
         return 0;
 }
 

@@ -69,10 +69,11 @@ char *path_join(const char *a, const char *b);
  * What enters (a caller's argument, the unit's paths) is made canonical first; what the journal
  * holds is checked with it both when written and when read back. */
 bool path_is_canonical(const char *p);
-/* An absolute path made canonical: as is when it already is, otherwise its directory resolved
- * with realpath() (so "a/link/.." means what the kernel means) and its last component kept
- * unresolved (so that a symbolic link there can still be refused by whoever opens it). -EINVAL
- * for a relative path or one that ends in "." or "..", -ENOENT when its directory is missing. */
+/* An absolute path made canonical, lexically: empty and "." components dropped, ".." taking the
+ * component before it away. Symbolic links are not resolved: the result's directory must be the
+ * very directory the original names (same device and inode), else -ELOOP (a link before a ".."
+ * makes them differ; neither is guessed). -EINVAL for a relative path or one ending in "." or
+ * "..", -ENOENT (or another stat() error) when its directory is missing. */
 int path_make_canonical(const char *p, char **ret);
 
 /* Runs argv (argv[0] an absolute path), stdin /dev/null, stdout and stderr into one pipe; returns

@@ -1836,7 +1836,8 @@ static void server_dump(Manager *m) {
         op->backup_path = path_join(dir, backup_file_name(op->db_kind));
         engine_save(m);
         manager_set_status(m, "Backing up %s to %s", op->db_desc, op->backup_path);
-        (void) db_helper(m, STRV_MAKE("backup", op->backup_path), on_server_backup, m);
+        if (db_helper(m, STRV_MAKE("backup", op->backup_path), on_server_backup, m) >= 0)
+                test_hook_crash_point("dump"); /* the dump running, the journal naming its file */
 }
 
 /* backup.postgres: clone. The backup directory holds a marker naming the copy, checksummed like
