@@ -4,12 +4,14 @@
 #include <limits.h>
 #include <pwd.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backups.h"
 #include "engine.h"
 #include "fleet.h"
 #include "fileio.h"
 #include "log.h"
+#include "maintenance.h"
 #include "manager.h"
 #include "rehearse.h"
 #include "releases.h"
@@ -248,9 +250,29 @@ static int method_unhold(sd_bus_message *message, void *userdata, sd_bus_error *
         r = check_admin(m, message, error);
         if (r < 0)
                 return r;
+        /* The hold of an unreadable journal (engine.c, journal_damaged()) goes once a person has
+         * looked: the damaged journal removed. Then the maintenance flag goes too. */
+        if (m->journal_damaged) {
+                _cleanup_free_ char *bad = manager_state_path(m, "operation.json.unreadable");
+                if (!bad)
+                        return -ENOMEM;
+                if (access(bad, F_OK) >= 0)
+                        return sd_bus_error_setf(
+                                error,
+                                SD_BUS_ERROR_FAILED,
+                                "The journal of an interrupted operation could not be read: check %s as the "
+                                "status says, then remove %s and unhold again",
+                                m->config->service.unit,
+                                bad);
+        }
         r = manager_set_hold(m, false, NULL);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to remove the hold: %m");
+        if (m->journal_damaged && !m->op) {
+                m->journal_damaged = false;
+                maintenance_end(m);
+                manager_set_status(m, "Idle; held no longer (the unreadable journal was removed)");
+        }
         log_notice("Upgrades no longer held by an administrator");
         return sd_bus_reply_method_return(message, NULL);
 }
