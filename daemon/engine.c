@@ -2375,6 +2375,10 @@ static void journal_damaged(Manager *m, const char *kept, int error) {
                 m->config->service.unit,
                 kept);
         m->journal_damaged = true;
+        /* The interrupted operation's password file, if any: no operation will remove it now. */
+        _cleanup_free_ char *secret = manager_state_path(m, "appdb.secret");
+        if (secret)
+                (void) unlink(secret);
         r = manager_set_hold(m, true, reason ?: "the journal of an interrupted operation can't be read");
         if (r < 0)
                 log_error_errno(r, "Failed to persist the hold: %m");
