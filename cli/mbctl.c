@@ -950,7 +950,11 @@ static int verb_upgrade(sd_bus *bus, char **args) {
                 _cleanup_free_ char *canon = NULL;
                 int k = path_make_canonical(path, &canon);
                 if (k < 0) {
-                        fprintf(stderr, "Cannot make %s a canonical path: %s\n", path, strerror(-k));
+                        fprintf(stderr,
+                                "Cannot make %s a canonical path: %s\n",
+                                path,
+                                k == -ELOOP ? "a symbolic link comes before a '..'; give the path without '..'"
+                                            : strerror(-k));
                         return EXIT_USAGE;
                 }
                 snprintf(path, sizeof(path), "%s", canon);
