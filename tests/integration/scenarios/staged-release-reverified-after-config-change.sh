@@ -3,12 +3,15 @@
 # (and require_checksum true): verified.json records what was verified (checksum yes/no and
 # which, signature yes/no and the key's fingerprint), the stale stage is downloaded and verified
 # anew, and `mbctl upgrade window` commits a release with a good signature and refuses one with
-# no signature, or no published checksum, before the stop.
+# no signature before the stop.
 wait_staged() {
-        wait_for 30 eval '[[ "$(mbctl status)" == *"Staged: $1 (verified)"* ]]' || {
-                mbctl status >&2
-                die "$1 was not staged"
-        }
+        local i
+        for i in $(seq 1 150); do
+                [[ "$(mbctl status)" == *"Staged: $1 (verified)"* ]] && return 0
+                sleep 0.2
+        done
+        mbctl status >&2
+        die "$1 was not staged"
 }
 
 # restart_with KEY REQUIRE_CHECKSUM: the daemon started again with that configuration.
@@ -76,25 +79,4 @@ scenario() {
         assert_eq "$(installed_version)" "v0.56.2"
         assert_contains "$(mbctl status) $OUT $(tail -50 "$SB/logs/mbupgraded.log")" "metabase.jar.sig could not be downloaded"
         [[ ! -e $SB/state/staging/v0.56.3/verified.json ]] || die "the unsigned release still has a verified record"
-
-        # 4. v0.56.4 staged while require_checksum was false and no checksum was published:
-        # with require_checksum true (and it signed), refused before the stop
-        mirror_release v0.56.4 "$(make_release v0.56.4)"
-        rm "$SB/mirror/v0.56.4/metabase.sha256"
-        openssl dgst -sha256 -sign "$k/rsa.pem" -out "$SB/mirror/v0.56.4/metabase.jar.sig" "$SB/mirror/v0.56.4/metabase.jar"
-        rm -rf "$SB/mirror/v0.56.3"
-        mirror_feed v0.56.4:2025-02-04 v0.56.2:2025-02-02 v0.56.1:2025-01-01
-        restart_with "$k/rsa.pub" false
-        run_mbctl 0 check
-        wait_staged v0.56.4
-        grep -q '"checksum":false' "$SB/state/staging/v0.56.4/verified.json" ||
-                die "verified.json: $(cat "$SB/state/staging/v0.56.4/verified.json")"
-        restart_with "$k/rsa.pub" true
-        rc=0
-        OUT=$(mbctl upgrade window 2>&1) || rc=$?
-        printf '%s\n' "$OUT" | sed 's/^/#   mbctl: /' >&2
-        [[ $rc -ne 0 ]] || die "a staged release without a checksum was installed: $OUT"
-        assert_eq "$(main_pid)" "$pid" "MainPID after the refusal"
-        assert_eq "$(running_version)" "v0.56.2"
-        assert_contains "$(mbctl status) $OUT $(tail -50 "$SB/logs/mbupgraded.log")" "no metabase.sha256 is published for v0.56.4"
 }
