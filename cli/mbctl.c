@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "doctor.h"
+#include "fileio.h"
 #include "jar.h"
 #include "macro.h"
 #include "strv.h"
@@ -943,6 +944,21 @@ static int verb_upgrade(sd_bus *bus, char **args) {
                         return EXIT_USAGE;
                 }
         }
+        /* Canonical ("..", "." and "//" resolved in the directory part): the daemon takes no
+         * other path, so that what its journal records reads back after a crash. */
+        {
+                _cleanup_free_ char *canon = NULL;
+                int k = path_make_canonical(path, &canon);
+                if (k < 0) {
+                        fprintf(stderr,
+                                "Cannot make %s a canonical path: %s\n",
+                                path,
+                                k == -ELOOP ? "a symbolic link comes before a '..'; give the path without '..'"
+                                            : strerror(-k));
+                        return EXIT_USAGE;
+                }
+                snprintf(path, sizeof(path), "%s", canon);
+        }
         if (access(path, R_OK) < 0) {
                 fprintf(stderr, "Cannot read %s: %s\n", path, strerror(errno));
                 return EXIT_USAGE;
@@ -1119,6 +1135,16 @@ static int verb_restore(sd_bus *bus, char **args) {
                         fprintf(stderr, "Cannot make %s an absolute path\n", backup);
                         return EXIT_USAGE;
                 }
+                backup = path;
+        }
+        if (backup[0] == '/') {
+                _cleanup_free_ char *canon = NULL;
+                int k = path_make_canonical(backup, &canon);
+                if (k < 0) {
+                        fprintf(stderr, "Cannot make %s a canonical path: %s\n", backup, strerror(-k));
+                        return EXIT_USAGE;
+                }
+                snprintf(path, sizeof(path), "%s", canon);
                 backup = path;
         }
         if (!arg_yes && !arg_dry_run) {

@@ -28,6 +28,106 @@ char *path_join(const char *a, const char *b) {
         return strdup_printf("%s/%s", a, b[0] == '/' ? b + 1 : b);
 }
 
+bool path_is_canonical(const char *p) {
+        size_t n;
+
+        if (!p || p[0] != '/')
+                return false;
+        n = strlen(p);
+        if (n >= PATH_MAX)
+                return false;
+        for (const unsigned char *c = (const unsigned char *) p; *c; c++)
+                if (*c < ' ' || *c == 0x7f)
+                        return false;
+        if (n == 1)
+                return true;
+        if (p[n - 1] == '/')
+                return false;
+        for (const char *c = p; c; c = strchr(c + 1, '/')) {
+                const char *e = c + 1 + strcspn(c + 1, "/");
+                size_t len = (size_t) (e - (c + 1));
+                if (len == 0 || (len == 1 && c[1] == '.') || (len == 2 && c[1] == '.' && c[2] == '.'))
+                        return false;
+        }
+        return true;
+}
+
+int path_make_canonical(const char *p, char **ret) {
+        _cleanup_free_ char *out = NULL, *dir = NULL;
+        const char *last, *c;
+        struct stat a, b;
+        size_t n = 0, len;
+
+        if (!p || p[0] != '/' || strlen(p) >= PATH_MAX)
+                return -EINVAL;
+        if (path_is_canonical(p)) {
+                out = strdup(p);
+                if (!out)
+                        return -ENOMEM;
+                *ret = TAKE_PTR(out);
+                return 0;
+        }
+        /* The last component, which must name something */
+        len = strlen(p);
+        while (len > 1 && p[len - 1] == '/')
+                len--;
+        last = p + len;
+        while (last > p && last[-1] != '/')
+                last--;
+        if (last == p + len || (p + len - last == 1 && last[0] == '.') ||
+            (p + len - last == 2 && last[0] == '.' && last[1] == '.'))
+                return -EINVAL;
+
+        /* Lexically: empty and "." components dropped, ".." takes the one before away. */
+        out = malloc(len + 2);
+        if (!out)
+                return -ENOMEM;
+        for (c = p; c < p + len;) {
+                size_t k;
+                while (c < p + len && *c == '/')
+                        c++;
+                k = strcspn(c, "/");
+                if (c + k > p + len)
+                        k = (size_t) (p + len - c);
+                if (k == 0 || (k == 1 && c[0] == '.')) {
+                } else if (k == 2 && c[0] == '.' && c[1] == '.') {
+                        while (n > 0 && out[n - 1] != '/')
+                                n--;
+                        if (n > 0)
+                                n--; /* the '/' before it */
+                } else {
+                        out[n++] = '/';
+                        memcpy(out + n, c, k);
+                        n += k;
+                }
+                c += k;
+        }
+        if (n == 0)
+                out[n++] = '/';
+        out[n] = '\0';
+
+        /* It must mean what the kernel makes of the original: a symbolic link before a ".."
+         * would make them differ, and then neither is guessed. */
+        dir = strndup(p, (size_t) (last - p));
+        if (!dir)
+                return -ENOMEM;
+        if (stat(dir, &a) < 0)
+                return negative_errno();
+        {
+                _cleanup_free_ char *ldir = path_dirname(out);
+                if (!ldir)
+                        return -ENOMEM;
+                if (stat(ldir, &b) < 0)
+                        return negative_errno();
+        }
+        if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                return -ELOOP;
+        if (!path_is_canonical(out))
+                return -EINVAL;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
 int fsync_parent_directory(const char *path) {
         _cleanup_free_ char *d = path_dirname(path);
         _cleanup_close_ int fd = -EBADF;

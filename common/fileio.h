@@ -84,6 +84,18 @@ int disk_free_bytes(const char *path, uint64_t *ret_bytes, dev_t *ret_dev);
 char *path_dirname(const char *path);
 char *path_join(const char *a, const char *b);
 
+/* The one rule for the paths the daemon acts on and journals (operation.json): absolute, shorter
+ * than PATH_MAX, printable, and canonical: no empty, "." or ".." component and no trailing '/'.
+ * What enters (a caller's argument, the unit's paths) is made canonical first; what the journal
+ * holds is checked with it both when written and when read back. */
+bool path_is_canonical(const char *p);
+/* An absolute path made canonical, lexically: empty and "." components dropped, ".." taking the
+ * component before it away. Symbolic links are not resolved: the result's directory must be the
+ * very directory the original names (same device and inode), else -ELOOP (a link before a ".."
+ * makes them differ; neither is guessed). -EINVAL for a relative path or one ending in "." or
+ * "..", -ENOENT (or another stat() error) when its directory is missing. */
+int path_make_canonical(const char *p, char **ret);
+
 /* Runs argv (argv[0] an absolute path), stdin /dev/null, stdout and stderr into one pipe; returns
  * the first max bytes it printed (the rest is read and dropped, so it never blocks on a full pipe)
  * and its exit status (128 + the signal when killed). -ENOENT or -EACCES when argv[0] can't be

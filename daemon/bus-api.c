@@ -4,12 +4,14 @@
 #include <limits.h>
 #include <pwd.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backups.h"
 #include "engine.h"
 #include "fleet.h"
 #include "fileio.h"
 #include "log.h"
+#include "maintenance.h"
 #include "manager.h"
 #include "rehearse.h"
 #include "releases.h"
@@ -101,6 +103,13 @@ static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         if (jar[0] != '/')
                 return sd_bus_error_setf(
                         error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path must be absolute: %s", jar);
+        /* The journal's rule (operation.c): no ".", ".." or empty component. mbctl sends them so. */
+        if (!path_is_canonical(jar))
+                return sd_bus_error_setf(
+                        error,
+                        SD_BUS_ERROR_INVALID_ARGS,
+                        "The JAR path must be canonical (no '.', '..' or '//' components): %s",
+                        jar);
         return 0;
 }
 
@@ -172,6 +181,8 @@ static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error 
         if (string_has_control_chars(backup))
                 return sd_bus_error_setf(
                         error, SD_BUS_ERROR_INVALID_ARGS, "The backup's name contains control characters");
+        /* A path is resolved by backups_find() (realpath, under backup.dir): what the journal
+         * records is canonical without a check here. */
         return engine_restore(m, backup, flags, message, error);
 }
 
@@ -229,9 +240,29 @@ static int method_unhold(sd_bus_message *message, void *userdata, sd_bus_error *
         r = check_admin(m, message, error);
         if (r < 0)
                 return r;
+        /* The hold of an unreadable journal (engine.c, journal_damaged()) goes once a person has
+         * looked: the damaged journal removed. Then the maintenance flag goes too. */
+        if (m->journal_damaged) {
+                _cleanup_free_ char *bad = manager_state_path(m, "operation.json.unreadable");
+                if (!bad)
+                        return -ENOMEM;
+                if (access(bad, F_OK) >= 0)
+                        return sd_bus_error_setf(
+                                error,
+                                SD_BUS_ERROR_FAILED,
+                                "The journal of an interrupted operation could not be read: check %s as the "
+                                "status says, then remove %s and unhold again",
+                                m->config->service.unit,
+                                bad);
+        }
         r = manager_set_hold(m, false, NULL);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to remove the hold: %m");
+        if (m->journal_damaged && !m->op) {
+                m->journal_damaged = false;
+                maintenance_end(m);
+                manager_set_status(m, "Idle; held no longer (the unreadable journal was removed)");
+        }
         log_notice("Upgrades no longer held by an administrator");
         return sd_bus_reply_method_return(message, NULL);
 }

@@ -161,7 +161,7 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
                                 op->backup_path);
                 else if (streq_ptr(op->db_kind, "mysql"))
                         restore_db = strdup_printf(
-                                "drop the tables of %s and load %s into it with mysql; ",
+                                "drop the tables of %s and load %s into it with mariadb --sandbox; ",
                                 strempty(op->db_desc),
                                 op->backup_path);
                 else
@@ -1291,6 +1291,15 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                         op->unit);
                 return;
         }
+        /* The unit's paths enter canonical ("/opt/x/../metabase.jar" resolved): the journal
+         * holds no other kind (operation.c), so a crash after the stop always resumes. */
+        _cleanup_free_ char *canon_jar = NULL;
+        r = path_make_canonical(jar, &canon_jar);
+        if (r < 0) {
+                engine_fail(m, RESULT_REFUSED, "cannot make the JAR path %s canonical: %s", jar, strerror(-r));
+                return;
+        }
+        jar = canon_jar;
         r = manager_app_db(m, info, &appdb, &db_error);
         if (r < 0) {
                 engine_fail(
@@ -1299,6 +1308,21 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                         "cannot tell the application database: %s (set backup.app_db)",
                         db_error ?: strerror(-r));
                 return;
+        }
+        if (appdb->kind == APPDB_H2 && appdb->h2_file && !path_is_canonical(appdb->h2_file)) {
+                char *c = NULL;
+                r = path_make_canonical(appdb->h2_file, &c);
+                if (r < 0) {
+                        engine_fail(
+                                m,
+                                RESULT_REFUSED,
+                                "cannot make the H2 file %s canonical: %s",
+                                appdb->h2_file,
+                                strerror(-r));
+                        return;
+                }
+                free(appdb->h2_file);
+                appdb->h2_file = c;
         }
         p = calloc(1, sizeof(Preflight));
         if (!p) {
@@ -1825,7 +1849,8 @@ static void server_dump(Manager *m) {
         op->backup_path = path_join(dir, backup_file_name(op->db_kind));
         engine_save(m);
         manager_set_status(m, "Backing up %s to %s", op->db_desc, op->backup_path);
-        (void) db_helper(m, STRV_MAKE("backup", op->backup_path), on_server_backup, m);
+        if (db_helper(m, STRV_MAKE("backup", op->backup_path), on_server_backup, m) >= 0)
+                test_hook_crash_point("dump"); /* the dump running, the journal naming its file */
 }
 
 /* backup.postgres: clone. The backup directory holds a marker naming the copy, checksummed like
@@ -2341,6 +2366,39 @@ static void rollback_start(Manager *m) {
 
 /* Resume after a restart of the daemon. */
 
+/* The journal can't say what the interrupted operation did: which JAR jar_path holds, whether the
+ * database was migrated or restored. Nothing is guessed: the service is left as it is (running or
+ * not: starting a JAR nobody verified on a database in an unknown state is worse than the outage
+ * a person is told about), unattended upgrades are held (a persistent `mbctl hold`), the
+ * maintenance flag stays where it is, and the status says what to check. It stays so, across
+ * restarts, until a person removes the .unreadable file and runs `mbctl unhold`. */
+static void journal_damaged(Manager *m, const char *kept, int error) {
+        _cleanup_free_ char *reason = NULL;
+        int r;
+
+        reason = strdup_printf(
+                "the journal of an interrupted operation can't be read (%s) and is kept as %s; %s was left "
+                "as it is: check which JAR it runs (sha256sum against %s/releases/*/metabase.jar) and "
+                "its database (mbctl backups), start it if need be (systemctl start %s), then remove %s "
+                "and run 'mbctl unhold'",
+                strerror(-error),
+                kept,
+                m->config->service.unit,
+                m->config->state_dir,
+                m->config->service.unit,
+                kept);
+        m->journal_damaged = true;
+        /* The interrupted operation's password file, if any: no operation will remove it now. */
+        _cleanup_free_ char *secret = manager_state_path(m, "appdb.secret");
+        if (secret)
+                (void) unlink(secret);
+        r = manager_set_hold(m, true, reason ?: "the journal of an interrupted operation can't be read");
+        if (r < 0)
+                log_error_errno(r, "Failed to persist the hold: %m");
+        log_error("Held: %s", strempty(reason));
+        manager_set_status(m, "Held, needs a person: %s", reason ?: "the journal can't be read");
+}
+
 int engine_resume(Manager *m) {
         _cleanup_free_ char *path = manager_state_path(m, "operation.json");
         _cleanup_free_ char *reason = NULL;
@@ -2351,8 +2409,13 @@ int engine_resume(Manager *m) {
         if (!path)
                 return -ENOMEM;
         r = operation_load(path, &op);
-        if (r == -ENOENT)
+        if (r == -ENOENT) {
+                /* A damaged journal set aside by an earlier start, not cleared by a person yet. */
+                _cleanup_free_ char *bad = strdup_printf("%s.unreadable", path);
+                if (bad && access(bad, F_OK) >= 0)
+                        journal_damaged(m, bad, -EBADMSG);
                 return 0;
+        }
         if (r < 0) {
                 /* Keep the unreadable journal for a person; never guess. */
                 _cleanup_free_ char *bad = strdup_printf("%s.unreadable", path);
@@ -2361,8 +2424,9 @@ int engine_resume(Manager *m) {
                         "The journal %s can't be read (%m); kept as %s. Check the service by hand.",
                         path,
                         strempty(bad));
-                if (bad)
-                        (void) rename(path, bad);
+                if (bad && rename(path, bad) >= 0)
+                        (void) fsync_parent_directory(bad);
+                journal_damaged(m, bad ?: path, r);
                 return 0;
         }
         m->op = op;
@@ -2385,6 +2449,34 @@ int engine_resume(Manager *m) {
                         "Resumed in rollout %" PRIu64 " at step %s; asking the fleet",
                         op->fleet_rollout,
                         step_to_string(op->step));
+                return 0;
+        }
+
+        /* An online backup (pg_dump or mysqldump of a running Metabase) never stopped anything:
+         * it is discarded, or kept when the journal says it was whole, and the service is left
+         * alone. A rollback here would stop production for a backup. */
+        if (op->kind == OPERATION_BACKUP && !op->stopped_usec && op->step != STEP_DONE) {
+                if (op->backup_done) {
+                        engine_finish(m, RESULT_COMMITTED);
+                        return 0;
+                }
+                if (op->backup_path) {
+                        _cleanup_free_ char *dir = path_dirname(op->backup_path),
+                                            *tmp = strdup_printf("%s.tmp", op->backup_path),
+                                            *meta = dir ? path_join(dir, "backup.json") : NULL;
+                        if (tmp)
+                                (void) unlink(tmp);
+                        if (meta)
+                                (void) unlink(meta);
+                        backup_discard(dir, op->backup_path);
+                        free(op->backup_path);
+                        op->backup_path = NULL;
+                }
+                (void) free_and_strdup(
+                        &op->reason,
+                        "the daemon stopped during an online backup; the partial backup was discarded and "
+                        "the service was not touched");
+                engine_finish(m, RESULT_FAILED);
                 return 0;
         }
 

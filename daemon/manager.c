@@ -527,10 +527,10 @@ int manager_startup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the fleet: %m");
         /* A flag left by a daemon that died, or by a boot that did not remove /run. */
-        if (!m->op)
+        if (!m->op && !m->journal_damaged)
                 maintenance_end(m);
         metrics_update(m);
-        if (!m->op)
+        if (!m->op && !m->journal_damaged)
                 manager_set_status(
                         m,
                         "Idle; %s runs %s",

@@ -43,6 +43,9 @@ typedef struct Manager {
 
         bool hold; /* mbctl hold (persisted) or policy.hold */
         char *hold_reason;
+        /* The journal of an interrupted operation could not be read (engine_resume()): held, the
+         * maintenance flag kept, the status saying what to check; until a person clears it. */
+        bool journal_damaged;
 
         Releases *releases;        /* the feed, staging and plans */
         struct Notifier *notifier; /* journal, webhook and command for finished operations */

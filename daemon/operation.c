@@ -201,9 +201,15 @@ char *operation_format(const Operation *op) {
         return s;
 }
 
-int operation_save(const Operation *op, const char *path) {
-        _cleanup_free_ char *s = operation_format(op);
+static bool operation_valid(const Operation *op);
 
+int operation_save(const Operation *op, const char *path) {
+        _cleanup_free_ char *s = NULL;
+
+        /* Never a journal that operation_load() would refuse after a crash. */
+        if (!operation_valid(op))
+                return -EINVAL;
+        s = operation_format(op);
         if (!s)
                 return -ENOMEM;
         return write_file_atomic(path, s, strlen(s), 0600);
@@ -220,19 +226,16 @@ int operation_load(const char *path, Operation **ret) {
         return operation_parse(text, n, ret);
 }
 
-/* What resume acts on must be what the daemon could have written: paths absolute and printable,
- * versions valid, checksums hex. Anything else is a damaged journal, kept for a person. */
+/* What resume acts on must be what the daemon could have written: paths canonical (fileio.c's
+ * path_is_canonical(), the rule the daemon's arguments and the unit's paths are held to when they
+ * enter), versions valid, checksums hex. operation_save() checks the same before it writes, so
+ * that whatever is written reads back; anything else is a damaged journal, kept for a person. */
 static bool path_ok(const char *p, bool may_be_empty) {
         if (!p)
                 return true;
         if (!*p)
                 return may_be_empty;
-        if (p[0] != '/' || strlen(p) >= 4096)
-                return false;
-        for (const unsigned char *c = (const unsigned char *) p; *c; c++)
-                if (*c < ' ' || *c == 0x7f)
-                        return false;
-        return !strstr(p, "/../") && !endswith(p, "/..");
+        return path_is_canonical(p);
 }
 
 static bool operation_valid(const Operation *op) {

@@ -122,10 +122,11 @@ static inline void operation_freep(Operation **p) {
 
 /* The journal's text (pretty JSON). */
 char *operation_format(const Operation *op);
+/* -EINVAL, and nothing written, for an operation operation_parse() would refuse. */
 int operation_save(const Operation *op, const char *path);
 /* The journal's text back: -EBADMSG for anything the daemon could not have written (bad JSON,
- * trailing bytes, unknown kind/step/result, relative or unprintable paths, invalid versions or
- * checksums). */
+ * trailing bytes, unknown kind/step/result, paths that are not canonical (path_is_canonical()),
+ * invalid versions or checksums). */
 int operation_parse(const char *text, size_t n, Operation **ret);
 /* -ENOENT when there is no journal. */
 int operation_load(const char *path, Operation **ret);

@@ -24,6 +24,7 @@
 #include "policy.h"
 #include "rehearse.h"
 #include "fleet.h"
+#include "hash.h"
 #include "releases.h"
 #include "strv.h"
 #include "test-hook.h"
@@ -385,7 +386,8 @@ static PolicyInput policy_input(Manager *m, PolicyMode mode, bool force, MbVersi
 }
 
 static void stage_version(Manager *m, const char *version, StageCallback cb);
-static bool stage_is_verified(const char *dir, const char *version, char *ret_sha256);
+static bool
+stage_is_verified(Manager *m, const char *dir, const char *version, char *ret_sha256, const char **ret_stale);
 static void plan_start_from_pending(Manager *m);
 
 static void
@@ -739,6 +741,32 @@ typedef struct VerifyWork {
         bool refused;
 } VerifyWork;
 
+/* The signing key's fingerprint: SHA-256 of its DER SubjectPublicKeyInfo (what
+ * `openssl pkey -pubin -outform DER | sha256sum` prints), recorded in verified.json. */
+static int key_fingerprint(const char *key_path, char ret_hex[static SHA256_HEX_SIZE]) {
+        _cleanup_fclose_ FILE *kf = NULL;
+        unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+        unsigned md_len = 0;
+        EVP_PKEY *key;
+        int n, r = 0;
+
+        kf = fopen(key_path, "re");
+        if (!kf)
+                return -errno;
+        key = PEM_read_PUBKEY(kf, NULL, NULL, NULL);
+        if (!key)
+                return -EINVAL;
+        n = i2d_PUBKEY(key, &der);
+        if (n <= 0 || EVP_Digest(der, (size_t) n, md, &md_len, EVP_sha256(), NULL) != 1 || md_len != 32)
+                r = -EIO;
+        else
+                for (unsigned i = 0; i < md_len; i++)
+                        (void) snprintf(ret_hex + 2 * i, 3, "%02x", md[i]);
+        OPENSSL_free(der);
+        EVP_PKEY_free(key);
+        return r;
+}
+
 static int verify_signature(const char *key_path, const char *file, const char *sig_path, char **error) {
         _cleanup_free_ char *sig = NULL;
         _cleanup_fclose_ FILE *kf = NULL;
@@ -818,10 +846,17 @@ static int verify_run(void *userdata) {
                         s->published_sha);
                 return -EBADMSG;
         }
+        char key_fp[SHA256_HEX_SIZE] = "";
         if (!isempty(w->signing_key)) {
                 r = verify_signature(w->signing_key, s->jar, s->sig_file, &w->error);
                 if (r < 0)
                         return r;
+                r = key_fingerprint(w->signing_key, key_fp);
+                if (r < 0) {
+                        w->error = strdup_printf(
+                                "cannot read releases.signing_key %s: %s", w->signing_key, strerror(-r));
+                        return r;
+                }
         }
         r = jar_inspect(s->jar, 0, &info, &err);
         if (r < 0) {
@@ -869,7 +904,13 @@ static int verify_run(void *userdata) {
                     o, "newest_class", info->newest_class ? json_object_new_string(info->newest_class) : NULL) <
                     0 ||
             json_object_object_add(o, "checksum", json_object_new_boolean(s->has_published_sha)) < 0 ||
+            json_object_object_add(
+                    o,
+                    "checksum_sha256",
+                    s->has_published_sha ? json_object_new_string(s->published_sha) : NULL) < 0 ||
             json_object_object_add(o, "signature", json_object_new_boolean(!isempty(w->signing_key))) < 0 ||
+            json_object_object_add(o, "signing_key_sha256", *key_fp ? json_object_new_string(key_fp) : NULL) <
+                    0 ||
             json_object_object_add(o, "verified_usec", json_object_new_uint64(now_realtime_usec())) < 0) {
                 json_object_put(o);
                 jar_info_free(info);
@@ -1108,11 +1149,17 @@ static void stage_next(Manager *m) {
                 stage_fail(m, false, "cannot start the download helper %s: %s", fetch_helper(), strerror(-r));
 }
 
-/* An already verified staging directory: its verified.json matches the JAR's size. */
-static bool stage_is_verified(const char *dir, const char *version, char *ret_sha256) {
+/* An already verified staging directory: its verified.json matches the JAR's size, and what was
+ * verified then is what the configuration requires now (a checksum when require_checksum is
+ * true, a signature by this very signing_key when one is set). A stage verified under a laxer
+ * configuration is stale: it is staged again, never installed on the old verdict. */
+static bool
+stage_is_verified(Manager *m, const char *dir, const char *version, char *ret_sha256, const char **ret_stale) {
         _cleanup_free_ char *marker = path_join(dir, "verified.json"), *jar = path_join(dir, "metabase.jar"),
                             *text = NULL;
         json_object *o, *v, *sha;
+        const char *stale = NULL;
+        char fp[SHA256_HEX_SIZE];
         struct stat st;
         bool ok = false;
 
@@ -1124,10 +1171,28 @@ static bool stage_is_verified(const char *dir, const char *version, char *ret_sh
             (uint64_t) json_object_get_uint64(v) == (uint64_t) st.st_size &&
             json_object_object_get_ex(o, "sha256", &sha) &&
             sha256_hex_is_valid(strempty(json_object_get_string(sha)))) {
-                ok = true;
-                if (ret_sha256)
-                        memcpy(ret_sha256, json_object_get_string(sha), SHA256_HEX_SIZE);
+                if (m->config->releases.require_checksum &&
+                    !(json_object_object_get_ex(o, "checksum", &v) && json_object_get_boolean(v)))
+                        stale = "it was staged without a published checksum and releases.require_checksum is "
+                                "true now";
+                else if (
+                        !isempty(m->config->releases.signing_key) &&
+                        !(json_object_object_get_ex(o, "signature", &v) && json_object_get_boolean(v)))
+                        stale = "it was staged without a signature check and releases.signing_key is set now";
+                else if (
+                        !isempty(m->config->releases.signing_key) &&
+                        (key_fingerprint(m->config->releases.signing_key, fp) < 0 ||
+                         !json_object_object_get_ex(o, "signing_key_sha256", &v) ||
+                         !streq(strempty(json_object_get_string(v)), fp)))
+                        stale = "its signature was checked with another key than releases.signing_key";
+                else {
+                        ok = true;
+                        if (ret_sha256)
+                                memcpy(ret_sha256, json_object_get_string(sha), SHA256_HEX_SIZE);
+                }
         }
+        if (ret_stale)
+                *ret_stale = stale;
         json_object_put(o);
         return ok;
 }
@@ -1180,7 +1245,8 @@ static void stage_version(Manager *m, const char *version, StageCallback cb) {
                         edition_to_string(m->config->releases.edition));
                 return;
         }
-        if (stage_is_verified(s->dir, version, s->got_sha)) {
+        const char *stale = NULL;
+        if (stage_is_verified(m, s->dir, version, s->got_sha, &stale)) {
                 /* staged by an earlier mbupgraded, which left it 0600 */
                 r = stage_make_readable(root, s->dir, s->jar);
                 if (r < 0) {
@@ -1193,6 +1259,16 @@ static void stage_version(Manager *m, const char *version, StageCallback cb) {
                 cb(m, 0, false, s->jar, s->got_sha, NULL);
                 stage_free(s);
                 return;
+        }
+        if (stale) {
+                /* Staged anew, from the download on: the old files carry the old verdict. */
+                _cleanup_free_ char *marker = path_join(s->dir, "verified.json");
+                log_notice("The staged %s is downloaded and verified anew: %s", version, stale);
+                if (marker)
+                        (void) unlink(marker);
+                (void) unlink(s->jar);
+                (void) unlink(s->sha_file);
+                (void) unlink(s->sig_file);
         }
         r = mkdir_parents_and_self(s->dir, 0755);
         if (r < 0) {
@@ -1446,7 +1522,7 @@ static int plan_begin(
                 for (char **h = hops; text && root && *h; h++) {
                         _cleanup_free_ char *dir = path_join(root, *h), *url = NULL, *line = NULL;
 
-                        if (dir && stage_is_verified(dir, *h, NULL))
+                        if (dir && stage_is_verified(m, dir, *h, NULL, NULL))
                                 line = strdup_printf("%s\n  %s: staged and verified", text, *h);
                         else {
                                 url = feed_download_url(
@@ -1704,7 +1780,7 @@ int releases_list_json(Manager *m, char **ret) {
                 json_object_object_add(
                         o,
                         "staged",
-                        json_object_new_boolean(sdir && stage_is_verified(sdir, rel->version, NULL)));
+                        json_object_new_boolean(sdir && stage_is_verified(m, sdir, rel->version, NULL, NULL)));
                 /* Metabase's recommendation, and how its staged rollout applies here. */
                 json_object_object_add(o, "latest", json_object_new_boolean(rel->latest));
                 if (rel->latest) {

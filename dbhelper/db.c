@@ -40,6 +40,7 @@
 #include <libpq-fe.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdarg.h>
@@ -262,16 +263,60 @@ static int backup(PGconn *c, const char *conninfo, const char *out) {
         return 0;
 }
 
+/* Reads pg_restore's output up to and including its first line that is neither blank nor a "--"
+ * comment, into buf (at most size bytes); that line must be "\restrict KEY" with our key: psql then
+ * refuses every meta-command (\!, \i, \o, \copy ..., CVE-2025-8714) until "\unrestrict KEY",
+ * which nothing in the archive can know. The bytes read, or -EPROTO when the line is another
+ * (a pg_restore older than 15.14/16.10/17.6 refuses --restrict-key and writes nothing: -EPROTO). */
+static ssize_t read_restrict_line(int fd, char *buf, size_t size, const char *key) {
+        size_t have = 0, line = 0;
+
+        for (;;) {
+                char *nl = memchr(buf + line, '\n', have - line);
+                if (!nl) {
+                        if (have >= size)
+                                return -EPROTO;
+                        ssize_t n = read(fd, buf + have, size - have);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n <= 0)
+                                return -EPROTO;
+                        have += (size_t) n;
+                        continue;
+                }
+                size_t len = (size_t) (nl - (buf + line));
+                const char *l = buf + line;
+                if (len > 0 && !(len >= 2 && l[0] == '-' && l[1] == '-')) {
+                        _cleanup_free_ char *want = strdup_printf("\\restrict %s", key);
+                        if (!want || len != strlen(want) || memcmp(l, want, len) != 0)
+                                return -EPROTO;
+                        return (ssize_t) have;
+                }
+                line += len + 1;
+        }
+}
+
 /* One pass: pg_restore writes the dump as SQL into a pipe, this copies it to psql inside a
  * transaction that first drops everything the role owns in this database (the newer version's
  * tables too, which pg_restore --clean would leave behind and whose CREATE would fail at the next
- * upgrade). COMMIT is sent only when pg_restore read the whole dump and psql took every statement
- * (ON_ERROR_STOP): a damaged dump, or any error, ends in ROLLBACK or a dropped connection, and the
- * database stays as it was. */
+ * upgrade; pg_restore --dbname --single-transaction can't run that DROP in its own transaction,
+ * hence psql). COMMIT is sent only when pg_restore read the whole dump and psql took every
+ * statement (ON_ERROR_STOP): a damaged dump, or any error, ends in ROLLBACK or a dropped
+ * connection, and the database stays as it was.
+ *
+ * psql runs no meta-command from the dump (issue 15): pg_restore reads only custom-format
+ * archives (a plain-text dump is refused: "appears to be a text format dump"), and its output
+ * starts with "\restrict KEY", a random key of ours, checked here before psql gets a byte of the
+ * archive: from there psql accepts no backslash command but "\unrestrict KEY". A hostile archive
+ * (a tampered backup, or object names chosen by a hostile server) can only carry SQL, run as the
+ * application database's role. */
 static int restore(int server_version, const char *conninfo, const char *in) {
         _cleanup_free_ char *pg_restore = find_tool("pg_restore", server_version),
-                            *psql = find_tool("psql", server_version), *dbarg = NULL;
+                            *psql = find_tool("psql", server_version), *dbarg = NULL, *keyarg = NULL;
         int from[2] = {-1, -1}, to[2] = {-1, -1}, r_restore, r_psql;
+        uint8_t rnd[16];
+        char key[sizeof(rnd) * 2 + 1];
+        ssize_t head;
         pid_t restore_pid = 0, psql_pid = 0;
         bool write_failed = false;
         static char buf[256 * 1024];
@@ -286,8 +331,13 @@ static int restore(int server_version, const char *conninfo, const char *in) {
                         server_version / 10000);
         if (access(in, R_OK) < 0)
                 return report_failure("io", "cannot read the backup %s: %m", in);
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
+                return report_failure("io", "cannot get random bytes: %m");
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                (void) snprintf(key + 2 * i, 3, "%02x", rnd[i]);
         dbarg = strdup_printf("--dbname=%s", conninfo);
-        if (!dbarg)
+        keyarg = strdup_printf("--restrict-key=%s", key);
+        if (!dbarg || !keyarg)
                 return report_failure("io", "out of memory");
         if (pipe2(from, O_CLOEXEC) < 0 || pipe2(to, O_CLOEXEC) < 0)
                 return report_failure("io", "cannot create a pipe: %m");
@@ -310,6 +360,7 @@ static int restore(int server_version, const char *conninfo, const char *in) {
                                 pg_restore,
                                 (char *) "--no-owner",
                                 (char *) "--no-privileges",
+                                keyarg,
                                 (char *) "--file=-",
                                 (char *) in,
                                 NULL},
@@ -328,7 +379,23 @@ static int restore(int server_version, const char *conninfo, const char *in) {
         }
         (void) signal(SIGPIPE, SIG_IGN);
         static const char begin[] = "BEGIN;\nDROP OWNED BY CURRENT_USER;\n";
-        write_failed = write_all(to[1], begin, strlen(begin)) < 0;
+        head = read_restrict_line(from[0], buf, sizeof(buf), key);
+        if (head < 0) {
+                /* psql gets nothing: EOF without COMMIT, nothing done */
+                (void) close(to[1]);
+                (void) close(from[0]);
+                r_restore = wait_exit(restore_pid);
+                (void) wait_exit(psql_pid);
+                return report_failure(
+                        "restore",
+                        "the backup %s is not a PostgreSQL custom-format archive, or %s can't restrict psql's "
+                        "meta-commands (pg_restore exit %d; --restrict-key needs postgresql-client 15.14, 16.10, "
+                        "17.6 or newer); nothing was run, the database is as it was before",
+                        in,
+                        pg_restore,
+                        r_restore);
+        }
+        write_failed = write_all(to[1], begin, strlen(begin)) < 0 || write_all(to[1], buf, (size_t) head) < 0;
         /* Pipe to pipe inside the kernel; read and write where splice can't. */
         bool can_splice = true, copied_all = false;
         while (!write_failed) {
@@ -369,7 +436,8 @@ static int restore(int server_version, const char *conninfo, const char *in) {
         if (r_psql != 0 || write_failed || !copied_all)
                 return report_failure(
                         "restore",
-                        "restoring %s failed (psql exit %d); the database is as it was before",
+                        "restoring %s failed (psql exit %d: an SQL error, or a meta-command the restricted psql refused; see "
+                        "the daemon's log); the database is as it was before",
                         in,
                         r_psql);
         printf("done\n");

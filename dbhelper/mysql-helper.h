@@ -24,3 +24,12 @@ char *mydb_quote_identifier(const char *name);
  * "-- Dump completed..." that the dump writes last. Each NULL when it is, else why not. */
 const char *mydb_dump_head_problem(const char *head, size_t n);
 const char *mydb_dump_tail_problem(const char *tail, size_t n);
+
+/* The 1-based line of the first client command in a dump's text, 0 when it has none: a backslash
+ * outside quotes ("\! cmd", "\. file", "SELECT 1; \! cmd"), or a line that starts with one of
+ * the client's own words that reach the file system or another server (system, source, tee,
+ * pager, edit, connect). mariadb-dump writes neither (newlines and backslashes in values are
+ * escaped inside quotes); MariaDB's sandbox marker on the first line is not one. Checked before
+ * anything is dropped, so a tampered dump is refused whole; the client's --sandbox is the
+ * guarantee, this the early refusal. */
+size_t mydb_dump_client_command(const char *s, size_t n);

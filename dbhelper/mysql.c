@@ -14,7 +14,9 @@
  *                                FILE: "done SIZE SHA256"
  *   mbupgraded-db restore FILE   FILE checked to be a complete dump first (else nothing is touched);
  *                                then every view, table and routine of the database dropped and
- *                                FILE loaded with the mysql client, which stops at the first error.
+ *                                FILE loaded with the mariadb client in --sandbox mode (no \!,
+ *                                system, source, tee: a client without --sandbox is refused
+ *                                before anything is dropped), which stops at the first error.
  *                                Metabase must be stopped. MySQL can't drop tables inside a
  *                                transaction: a load that fails half-way says the database is
  *                                partly restored, and running the restore again finishes it.
@@ -36,10 +38,12 @@
 #include <inttypes.h>
 #include <mysql.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -130,6 +134,90 @@ const char *mydb_dump_tail_problem(const char *tail, size_t n) {
         if (!line_starts_with(start, n - (size_t) (start - tail), "-- Dump completed"))
                 return "it does not end with \"-- Dump completed\": the dump was cut short";
         return NULL;
+}
+
+static bool is_word_char(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                c == '$';
+}
+
+size_t mydb_dump_client_command(const char *s, size_t n) {
+        static const char marker[] = "/*M!999999\\- enable the sandbox mode */";
+        static const char *const words[] = {"system", "source", "tee", "pager", "edit", "connect"};
+        enum { NORMAL, QUOTED, BLOCK, LINE } state = NORMAL;
+        char quote = 0;
+        size_t line = 1, i = 0;
+        bool line_start = true;
+
+        if (n >= strlen(marker) && memcmp(s, marker, strlen(marker)) == 0)
+                i = strlen(marker);
+        for (; i < n; i++) {
+                char c = s[i];
+
+                if (c == '\n') {
+                        line++;
+                        line_start = true;
+                        if (state == LINE)
+                                state = NORMAL;
+                        continue;
+                }
+                switch (state) {
+                case NORMAL:
+                        if (line_start && (c == ' ' || c == '\t' || c == '\r'))
+                                continue;
+                        if (line_start) {
+                                line_start = false;
+                                for (size_t w = 0; w < ELEMENTSOF(words); w++) {
+                                        size_t k = strlen(words[w]);
+                                        if (n - i >= k && strncasecmp(s + i, words[w], k) == 0 &&
+                                            (n - i == k || !is_word_char(s[i + k])))
+                                                return line;
+                                }
+                        }
+                        if (c == '\\')
+                                return line;
+                        if (c == '\'' || c == '"' || c == '`') {
+                                state = QUOTED;
+                                quote = c;
+                        } else if (c == '#')
+                                state = LINE;
+                        else if (
+                                c == '-' && i + 1 < n && s[i + 1] == '-' &&
+                                (i + 2 == n || s[i + 2] == ' ' || s[i + 2] == '\t' || s[i + 2] == '\n' ||
+                                 s[i + 2] == '\r'))
+                                state = LINE;
+                        else if (c == '/' && i + 1 < n && s[i + 1] == '*') {
+                                /* an executable comment (slash-star-bang, slash-star-M-bang) holds SQL: lexed as SQL */
+                                if (!(i + 2 < n && (s[i + 2] == '!' || s[i + 2] == 'M')))
+                                        state = BLOCK;
+                                i++;
+                        }
+                        break;
+                case QUOTED:
+                        line_start = false;
+                        if (c == '\\' && quote != '`')
+                                i++; /* an escaped character, whatever it is */
+                        else if (c == quote) {
+                                if (i + 1 < n && s[i + 1] == quote)
+                                        i++;
+                                else
+                                        state = NORMAL;
+                        }
+                        break;
+                case BLOCK:
+                        line_start = false;
+                        if (c == '\\')
+                                return line;
+                        if (c == '*' && i + 1 < n && s[i + 1] == '/') {
+                                state = NORMAL;
+                                i++;
+                        }
+                        break;
+                case LINE:
+                        break;
+                }
+        }
+        return 0;
 }
 
 /* Reads the first and the last few KiB of a dump and checks both ends; NULL if they are right. */
@@ -439,6 +527,10 @@ dump_argv(const Clients *c, char *defarg, char *result_arg, const char *database
         argv[n++] = (char *) "--max-allowed-packet=1G";
         if (result_arg)
                 argv[n++] = result_arg;
+        else
+                /* into the client directly: no comment lines, where mariadb-dump writes names as
+                 * they are (a newline in one would start a client command line) */
+                argv[n++] = (char *) "--skip-comments";
         argv[n++] = (char *) database;
         argv[n] = NULL;
 }
@@ -554,13 +646,53 @@ static int drop_everything(MYSQL *m) {
         return 0;
 }
 
+/* Whether the client has --sandbox (MariaDB's client from 10.5.25, 10.6.18, 10.11.8, 11.0.6 on):
+ * "Disallow commands that access the file system". Read from its --help, which lists it; the
+ * client exits 0 on an unknown option next to --help or --version, so trying the option says
+ * nothing. */
+static bool client_has_sandbox(const Clients *c) {
+        _cleanup_free_ char *out = NULL;
+        size_t have = 0, size = 256 * 1024;
+        int p[2];
+        pid_t pid;
+        bool found;
+
+        out = malloc(size + 1);
+        if (!out || pipe2(p, O_CLOEXEC) < 0)
+                return false;
+        if (spawn_piped(
+                    (char *[]){c->client, (char *) "--no-defaults", (char *) "--help", NULL}, -1, p[1], &pid) <
+            0) {
+                (void) close(p[0]);
+                (void) close(p[1]);
+                return false;
+        }
+        (void) close(p[1]);
+        for (;;) {
+                ssize_t n = read(p[0], out + have, size - have);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                have += (size_t) n;
+                if (have == size)
+                        break;
+        }
+        (void) close(p[0]);
+        (void) wait_exit(pid);
+        out[have] = '\0';
+        found = strstr(out, "\n  --sandbox ") != NULL;
+        return found;
+}
+
 static int restore(const Clients *c, const char *defaults, const char *database, const char *in) {
         _cleanup_mysql_ MYSQL *m = NULL;
         _cleanup_free_ char *defarg = NULL, *dbarg = NULL;
         const char *problem;
         int r;
 
-        /* The whole check before anything is touched: a dump cut short stops here. */
+        /* The whole check before anything is touched: a dump cut short stops here, and so does one
+         * that carries client commands (issue 15). */
         {
                 _cleanup_close_ int fd = open(in, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
@@ -569,6 +701,30 @@ static int restore(const Clients *c, const char *defaults, const char *database,
                                 "cannot read the backup %s: %m; the database is as it was before",
                                 in);
                 problem = dump_problem(fd);
+                if (!problem) {
+                        struct stat st;
+                        void *map = MAP_FAILED;
+                        if (fstat(fd, &st) < 0 ||
+                            (st.st_size > 0 &&
+                             (map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) ==
+                                     MAP_FAILED))
+                                return report_failure(
+                                        "restore",
+                                        "cannot read the backup %s: %m; the database is as it was before",
+                                        in);
+                        size_t line = map == MAP_FAILED ? 0
+                                                        : mydb_dump_client_command(map, (size_t) st.st_size);
+                        if (map != MAP_FAILED)
+                                (void) munmap(map, (size_t) st.st_size);
+                        if (line > 0)
+                                return report_failure(
+                                        "restore",
+                                        "the backup %s can't be used: line %zu is a client command (\\!, system, "
+                                        "source ...), which mariadb-dump never writes: the dump was tampered with; "
+                                        "nothing was run, the database is as it was before",
+                                        in,
+                                        line);
+                }
         }
         if (problem)
                 return report_failure(
@@ -577,6 +733,16 @@ static int restore(const Clients *c, const char *defaults, const char *database,
                         in,
                         problem);
 
+        /* The dump is text for the client, which would run its \! (system), \. (source), \T (tee)
+         * and \o lines as root: only in sandbox mode, or not at all (issue 15). */
+        if (!client_has_sandbox(c))
+                return report_failure(
+                        "restore",
+                        "%s has no --sandbox mode, and the dump %s would be run by a client that executes "
+                        "\\! system commands: install MariaDB's client 10.5.25, 10.6.18, 10.11.8 or newer; "
+                        "nothing was run, the database is as it was before",
+                        c->client,
+                        in);
         defarg = strdup_printf("--defaults-extra-file=%s", defaults);
         dbarg = strdup_printf("--database=%s", database);
         if (!defarg || !dbarg)
@@ -602,6 +768,8 @@ static int restore(const Clients *c, const char *defaults, const char *database,
                         (char *) "--default-character-set=utf8mb4",
                         (char *) "--max-allowed-packet=1G",
                         (char *) "--batch",
+                        (char *) "--sandbox",
+                        (char *) "--skip-local-infile", /* LOAD DATA LOCAL would read root's files */
                         dbarg,
                         NULL},
                 in);
@@ -735,6 +903,14 @@ static int scratch_copy(const Clients *c, MYSQL *m, const char *defaults, const 
                         name,
                         mysql_error(m),
                         ident);
+        if (!client_has_sandbox(c)) {
+                (void) drop_scratch_database(m, name);
+                return report_failure(
+                        "copy",
+                        "%s has no --sandbox mode, and it would run the dump's \\! system commands: install "
+                        "MariaDB's client 10.5.25, 10.6.18, 10.11.8 or newer",
+                        c->client);
+        }
         dump_argv(c, defarg, NULL, database, argv);
         r = run_pipeline(
                 argv,
@@ -743,6 +919,9 @@ static int scratch_copy(const Clients *c, MYSQL *m, const char *defaults, const 
                         defarg,
                         (char *) "--default-character-set=utf8mb4",
                         (char *) "--max-allowed-packet=1G",
+                        (char *) "--batch",
+                        (char *) "--sandbox",
+                        (char *) "--skip-local-infile",
                         dbarg,
                         NULL},
                 &r_dump,
@@ -792,6 +971,13 @@ int mysql_main(int argc, char *argv[]) {
         }
         /* the dump holds the data: 0600 from its first byte */
         (void) umask(0077);
+        /* The client's \e and "edit" run $EDITOR (else vi, whose input would be the rest of the
+         * dump: ":!cmd") even in --sandbox mode (MariaDB 10.11.19, tried); the dump is scanned for
+         * them, and the editor is one that does nothing besides. */
+        if (setenv("EDITOR", "/bin/false", 1) < 0 || setenv("VISUAL", "/bin/false", 1) < 0) {
+                (void) report_failure("io", "out of memory");
+                return 1;
+        }
 
         if (streq(argv[1], "activity")) { /* needs no client tools */
                 m = connect_db(defaults, database);

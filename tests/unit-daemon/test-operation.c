@@ -144,6 +144,99 @@ static void test_damaged_journal(void **state) {
         op = operation_free(op);
 }
 
+/* One rule for writing and reading: whatever operation_save() writes, operation_load() reads
+ * back; what it would refuse is never written (and the journal on disk is left as it was). */
+static void test_save_load_one_rule(void **state) {
+        _cleanup_free_ char *path = path_join(tmpdir, "rule.json"), *text = NULL, *after = NULL;
+        const char *bad_paths[] = {
+                "/opt/metabase/../metabase/metabase.jar",
+                "/opt/metabase/./metabase.jar",
+                "/opt//metabase.jar",
+                "/opt/metabase/",
+                "/opt/metabase/..",
+                "opt/metabase.jar",
+                "/opt/meta\tbase.jar",
+        };
+        Operation *op = sample(), *back = NULL;
+
+        assert_int_equal(operation_save(op, path), 0);
+        assert_int_equal(read_full_file(path, 1 << 20, &text, NULL), 0);
+        for (size_t i = 0; i < ELEMENTSOF(bad_paths); i++) {
+                char **fields[] = {
+                        &op->jar_path, &op->staged_path, &op->kept_jar, &op->db_file, &op->backup_path};
+                for (size_t f = 0; f < ELEMENTSOF(fields); f++) {
+                        char *was = *fields[f];
+                        *fields[f] = (char *) bad_paths[i];
+                        assert_int_equal(operation_save(op, path), -EINVAL);
+                        /* and what was there is still there, and reads */
+                        assert_int_equal(operation_load(path, &back), 0);
+                        back = operation_free(back);
+                        *fields[f] = was;
+                }
+        }
+        assert_int_equal(read_full_file(path, 1 << 20, &after, NULL), 0);
+        assert_string_equal(text, after);
+
+        /* every step, kind and result written reads back */
+        for (OperationKind k = 0; k < _OPERATION_KIND_MAX; k++)
+                for (Step st = 0; st < _STEP_MAX; st++) {
+                        op->kind = k;
+                        op->step = st;
+                        assert_int_equal(operation_save(op, path), 0);
+                        assert_int_equal(operation_load(path, &back), 0);
+                        assert_int_equal(back->kind, k);
+                        assert_int_equal(back->step, st);
+                        back = operation_free(back);
+                }
+        operation_free(op);
+}
+
+static void test_canonical_paths(void **state) {
+        _cleanup_free_ char *dir = path_join(tmpdir, "canon"), *sub = path_join(tmpdir, "canon/sub"),
+                            *in = NULL, *out = NULL;
+        char *c = NULL;
+
+        assert_true(path_is_canonical("/"));
+        assert_true(path_is_canonical("/opt/metabase/metabase.jar"));
+        assert_true(path_is_canonical("/opt/.metabase.jar.mbup-staged"));
+        assert_true(path_is_canonical("/opt/..x/x.."));
+        assert_false(path_is_canonical("/opt/../x"));
+        assert_false(path_is_canonical("/opt/.."));
+        assert_false(path_is_canonical("/opt/./x"));
+        assert_false(path_is_canonical("/opt//x"));
+        assert_false(path_is_canonical("//x"));
+        assert_false(path_is_canonical("/opt/"));
+        assert_false(path_is_canonical("x"));
+        assert_false(path_is_canonical(""));
+        assert_false(path_is_canonical("/a\nb"));
+
+        assert_int_equal(mkdir_parents_and_self(sub, 0755), 0);
+        /* "..", "." and "//" in the directory part resolved; the last component kept */
+        in = strdup_printf("%s/sub/.././/sub/../metabase.jar", dir);
+        out = path_join(dir, "metabase.jar");
+        assert_int_equal(path_make_canonical(in, &c), 0);
+        assert_true(path_is_canonical(c));
+        assert_string_equal(c, out);
+        c = mfree_str(c);
+        /* a symbolic link before "..": the kernel's meaning differs from the text's, refused */
+        {
+                _cleanup_free_ char *deeper = path_join(sub, "deeper"), *link = path_join(dir, "link"),
+                                    *via = path_join(dir, "link/../metabase.jar");
+                assert_int_equal(mkdir_parents_and_self(deeper, 0755), 0);
+                assert_int_equal(symlink(deeper, link), 0);
+                assert_int_equal(path_make_canonical(via, &c), -ELOOP);
+                assert_null(c);
+        }
+        c = mfree_str(c);
+        assert_int_equal(path_make_canonical("/opt/metabase/metabase.jar", &c), 0);
+        assert_string_equal(c, "/opt/metabase/metabase.jar");
+        c = mfree_str(c);
+        assert_int_equal(path_make_canonical("/opt/..", &c), -EINVAL);
+        assert_int_equal(path_make_canonical("relative/x", &c), -EINVAL);
+        assert_int_equal(path_make_canonical("/nonexistent-dir-mbup/../../x/../y/z", &c), -ENOENT);
+        assert_null(c);
+}
+
 static void test_tables(void **state) {
         for (Step s = 0; s < _STEP_MAX; s++)
                 assert_int_equal(step_from_string(step_to_string(s)), s);
@@ -162,6 +255,8 @@ int main(void) {
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_history_json),
                 cmocka_unit_test(test_damaged_journal),
+                cmocka_unit_test(test_save_load_one_rule),
+                cmocka_unit_test(test_canonical_paths),
                 cmocka_unit_test(test_tables),
         };
         return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);

@@ -100,12 +100,50 @@ static void test_dump_tail(void **state) {
         assert_non_null(mydb_dump_tail_problem("-- Dump completed\n", 10));
 }
 
+static void test_dump_client_command(void **state) {
+        static const char *const clean[] = {
+                "/*M!999999\\- enable the sandbox mode */ \n-- MariaDB dump 10.19\n",
+                "INSERT INTO `t` VALUES (1,'a\\\\! b\\'\\n\\\\. c','system x');\n",
+                "CREATE TABLE `t` (\n  `source` int,\n  `system` varchar(3) COMMENT 'tee \\\\'\n);\n",
+                "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n",
+                "DELIMITER ;;\n/*!50003 CREATE*/ /*!50003 TRIGGER x BEFORE INSERT ON t FOR EACH ROW SET NEW.a = "
+                "'\\\\'; */;;\nDELIMITER ;\n",
+                "-- a comment with system words\n# and one more: source x\nSELECT 1;\n",
+                "SELECT \"a\"\"b\", `c``d`;\nsystem_x;\n",
+                "",
+        };
+        static const struct {
+                const char *dump;
+                size_t line;
+        } tampered[] = {
+                {"-- MariaDB dump\n\\! touch /tmp/CANARY\n", 2},
+                {"SELECT 1;\n  system touch /tmp/CANARY\n", 2},
+                {"SELECT 1;\nSYSTEM touch /tmp/CANARY\n", 2},
+                {"SELECT 1; \\! touch /tmp/CANARY\n", 1},
+                {"\\. /etc/evil.sql\n", 1},
+                {"source /etc/evil.sql\n", 1},
+                {"tee /etc/passwd\n", 1},
+                {"INSERT INTO t VALUES ('it''s');\n\\!id\n", 2},
+                {"/* a comment \\! id */\n", 1},
+                {"/*M!999999\\- enable the sandbox mode */ \\! id\n", 1},
+                {"x\n/*M!999999\\- enable the sandbox mode */\n", 2},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(clean); i++)
+                assert_int_equal(mydb_dump_client_command(clean[i], strlen(clean[i])), 0);
+        for (size_t i = 0; i < ELEMENTSOF(tampered); i++)
+                assert_int_equal(
+                        mydb_dump_client_command(tampered[i].dump, strlen(tampered[i].dump)),
+                        tampered[i].line);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_database_name),
                 cmocka_unit_test(test_quote_identifier),
                 cmocka_unit_test(test_dump_head),
                 cmocka_unit_test(test_dump_tail),
+                cmocka_unit_test(test_dump_client_command),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,10 @@
 # half-written JAR; the JAR on disk is the version running; the database's newest migration is
 # that version's; the history tells the end; the backup a rollback needs is there; no leftovers;
 # and the next upgrade goes through (the next round is one).
+# Every path given with "/../" (issue 15): the unit's -jar and MB_DB_FILE, and the JAR mbctl is
+# given, relative to a working directory, through ".."; the journal written at each crash point
+# must read back, or the daemon would throw it away and leave Metabase stopped. Then a crash in
+# an online backup (PostgreSQL, Metabase running): discarded, the service never touched.
 N=1 # the stand-in's patch level running now: v0.56.$N, newest migration v56.00$N
 
 daemon_idle() { [[ $(mbctl status 2>/dev/null) == *"Daemon: idle"* ]]; }
@@ -54,8 +58,11 @@ check() {
 # An upgrade to the next patch level with a crash at POINT; good tells whether it should commit.
 upgrade_round() {
         local point=$1 expect=$2 fail=${3:-none} next=$((N + 1))
+        local jar
+        jar=$(make_release "v0.56.$next" "r$next-$fail" --fail "$fail")
         arm "$point"
-        mbctl upgrade now --jar "$(make_release "v0.56.$next" "r$next-$fail" --fail "$fail")" >/dev/null 2>&1 || true
+        # relative, through "..": mbctl joins its working directory and makes it canonical
+        (cd "$SB/jars" && "$MBCTL" upgrade now --jar "../jars/./$(basename "$jar")" >/dev/null 2>&1) || true
         restart "$point"
         [[ $expect == committed ]] && N=$next
         check "$point" upgrade "$expect"
@@ -72,6 +79,13 @@ scenario() {
         CRASHES=0 RELEASES=1
         MBUP_SETTLE=1s MBUP_STALL_TIMEOUT=5s write_config
         install_metabase "$(make_release v0.56.1)"
+        # the unit names its JAR and H2 database through "/../", as an admin may write it
+        sed -i "s|-jar $SB/opt/metabase/metabase.jar|-jar $SB/opt/metabase/../metabase/metabase.jar|; s|MB_DB_FILE=$SB/var/lib/metabase/metabase.db|MB_DB_FILE=$SB/var/lib/metabase/../metabase/metabase.db|" \
+                "$SB/units/metabase.service"
+        grep -q -- "-jar $SB/opt/metabase/../metabase/metabase.jar" "$SB/units/metabase.service" || die "unit not rewritten"
+        systemctl --user daemon-reload
+        systemctl --user restart metabase.service
+        wait_healthy 60 || die "Metabase with /../ paths did not become healthy"
         start_daemon
 
         # before the stop: nothing changed; after it and before the swap is known: rolled back
@@ -128,8 +142,44 @@ scenario() {
         RELEASES=$v
 
         host_crash_round
+        online_backup_rounds
         log "$CRASHES crash points, each ended consistent"
-        [[ $CRASHES -eq 18 ]] || die "expected 18 crash points, ran $CRASHES"
+        [[ $CRASHES -eq 20 ]] || die "expected 20 crash points, ran $CRASHES"
+}
+
+# mbctl backup on PostgreSQL is a pg_dump of the running Metabase: killed as the step is
+# journaled and while the dump runs, the daemon discards the partial backup and leaves the
+# service alone (before issue 15 it resumed as a rollback: a stop of production).
+online_backup_rounds() {
+        local point pid backups
+        postgres_start
+        install_metabase_pg "$(make_release "v0.56.$N" "pg$N")"
+        systemctl --user stop mbupgraded.service
+        start_daemon
+        run_mbctl 0 backup
+        for point in step:backup dump; do
+                pid=$(main_pid)
+                backups=$(ls "$SB/backups" | sort)
+                arm "$point"
+                mbctl backup >/dev/null 2>&1 || true
+                restart "$point"
+                wait_healthy 30 || die "$point: Metabase is not healthy"
+                assert_eq "$(unit_state)" "active" "$point: metabase.service"
+                assert_eq "$(main_pid)" "$pid" "$point: Metabase's MainPID (the service must not be touched)"
+                local last=$(last_history)
+                assert_contains "$last" '"kind":"backup"' "$point: the history's last entry"
+                assert_contains "$last" '"result":"failed"' "$point: the history's last entry"
+                assert_contains "$last" "online backup" "$point: the history's reason"
+                assert_eq "$(ls "$SB/backups" | sort)" "$backups" "$point: a partial backup is left"
+                [[ ! -e $SB/state/operation.json ]] || die "$point: the journal is still there"
+                [[ ! -e $SB/state/appdb.secret ]] || die "$point: a password file is left"
+                [[ ! -e $SB/run/maintenance ]] || die "$point: the maintenance flag is set"
+                mbctl status --json | grep -q '"Hold": *false' || die "$point: a hold: $(mbctl status)"
+                log "$point: online backup discarded, Metabase untouched (MainPID $pid)"
+                CRASHES=$((CRASHES + 1))
+        done
+        run_mbctl 0 backup
+        assert_eq "$(main_pid)" "$pid" "the next online backup"
 }
 
 # The whole host: everything of the sandbox SIGKILLed at once while the new version settles,
