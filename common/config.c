@@ -254,6 +254,7 @@ Config *config_free(Config *c) {
         free(c->backup.app_db);
         free(c->notify.webhook);
         free(c->notify.command);
+        free(c->notify.user);
         free(c->fleet.node);
         free(c->fleet.database);
         strv_free(c->fleet.nodes);
@@ -331,6 +332,8 @@ Config *config_new(void) {
             !(c->maintenance_flag = strdup(DEFAULT_MAINTENANCE_FLAG)) || !(c->fleet.node = strdup("")) ||
             !(c->fleet.database = strdup("")) || !(c->fleet.key_file = strdup("")) ||
             !(c->fleet.nodes = calloc(1, sizeof(char *))))
+                return NULL;
+        if (!(c->notify.user = strdup("nobody")))
                 return NULL;
 
         return TAKE_PTR(c);
@@ -804,6 +807,7 @@ static const ConfigKey notify_keys[] = {
          config_parse_webhook,
          FIELD(notify.webhook)},
         {"command", "a single-line shell command, or \"\"", config_parse_string, FIELD(notify.command)},
+        {"user", "the user notify.command runs as (not root)", config_parse_string, FIELD(notify.user)},
         {},
 };
 

@@ -105,6 +105,7 @@ typedef struct Config {
         struct {
                 char *webhook; /* "" = none; https://, or http:// to this machine */
                 char *command; /* "" = none; run through /bin/sh -c */
+                char *user;    /* the command runs as this user (never root), default nobody */
         } notify;
 
         struct {

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "child.h"
 #include "macro.h"
@@ -28,6 +32,7 @@ struct Child {
         ChildLineCallback on_line;
         ChildExitCallback on_exit;
         void *userdata;
+        void (*destroy)(void *userdata);
 };
 
 static void child_free(Child *c) {
@@ -38,6 +43,8 @@ static void child_free(Child *c) {
         if (c->stdin_fd >= 0)
                 (void) close(c->stdin_fd);
         free(c->last_line);
+        if (c->destroy)
+                c->destroy(c->userdata);
         free(c);
 }
 
@@ -232,6 +239,175 @@ static int spawn_impl(
         }
         if (ret)
                 *ret = c;
+        return 0;
+}
+
+/* Between fork and exec: only system calls (async-signal-safe), the daemon has threads. Reports
+ * the errno of what failed on errfd (close-on-exec: an exec that works closes it unwritten). */
+_noreturn_ static void forked_child(char *const argv[], char **env, const ChildOptions *o, int outfd, int errfd) {
+        sigset_t none;
+        int fd, e;
+
+        if (errfd <= CHILD_PASS_FD + 1) {
+                int e2 = fcntl(errfd, F_DUPFD_CLOEXEC, 10);
+                if (e2 >= 0)
+                        errfd = e2;
+        }
+        sigemptyset(&none);
+        if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+                goto fail;
+        if (dup2(outfd, STDOUT_FILENO) < 0)
+                goto fail;
+        /* Not the daemon's stderr (its log, the journal stream): a helper of another user must not
+         * write lines that read as the daemon's. Its stdout's pipe, or nothing. */
+        if (o->stderr_to_stdout) {
+                if (dup2(outfd, STDERR_FILENO) < 0)
+                        goto fail;
+        } else if (o->drop) {
+                fd = open("/dev/null", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+                if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+                        goto fail;
+        }
+        fd = open(o->stdin_path ?: "/dev/null", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+                goto fail;
+        /* dup2() clears close-on-exec on the copy; the original goes at exec. */
+        if (fd == STDIN_FILENO ? fcntl(fd, F_SETFD, 0) < 0 : dup2(fd, STDIN_FILENO) < 0)
+                goto fail;
+        /* Blocking again: a helper reads it as a plain file. */
+        if (fcntl(STDIN_FILENO, F_SETFL, 0) < 0)
+                goto fail;
+        /* fd 3 and 4: first out of the way whatever is there and is not already in place. */
+        int fds[2] = {o->pass_fd, o->pass_fd2};
+        for (int i = 0; i < 2; i++)
+                if (fds[i] >= CHILD_PASS_FD && fds[i] <= CHILD_PASS_FD + 1 && fds[i] != CHILD_PASS_FD + i) {
+                        fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 10);
+                        if (fds[i] < 0)
+                                goto fail;
+                }
+        for (int i = 0; i < 2; i++) {
+                if (fds[i] <= 0)
+                        continue;
+                if (fds[i] == CHILD_PASS_FD + i) {
+                        if (fcntl(fds[i], F_SETFD, 0) < 0)
+                                goto fail;
+                } else if (dup2(fds[i], CHILD_PASS_FD + i) < 0)
+                        goto fail;
+        }
+        if (o->drop) {
+                if (setgroups(0, NULL) < 0 || setresgid(o->gid, o->gid, o->gid) < 0 ||
+                    setresuid(o->uid, o->uid, o->uid) < 0)
+                        goto fail;
+                /* Make sure: a switch that silently did nothing is a failure. */
+                if (getuid() != o->uid || geteuid() != o->uid || getgid() != o->gid || getegid() != o->gid)
+                        goto fail;
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                goto fail;
+        if (chdir("/") < 0)
+                goto fail;
+        execve(argv[0], argv, env);
+fail:
+        e = errno;
+        (void) !write(errfd, &e, sizeof(e));
+        _exit(127);
+}
+
+int child_spawn_opts(
+        sd_event *e,
+        char *const argv[],
+        const ChildOptions *o,
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret) {
+        _cleanup_(strv_freep) char **env = NULL;
+        int pipefd[2], errpipe[2], err = 0, r;
+        ssize_t k;
+        Child *c;
+
+        if (o->extra_env) {
+                env = env_merge(o->extra_env);
+                if (!env)
+                        return -ENOMEM;
+        }
+        if (o->drop && (o->uid == 0 || o->gid == 0))
+                return -EPERM;
+        c = calloc(1, sizeof(Child));
+        if (!c)
+                return -ENOMEM;
+        c->fd = c->stdin_fd = -EBADF;
+        c->on_line = on_line;
+        c->on_exit = on_exit;
+        c->userdata = userdata;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                r = negative_errno();
+                free(c);
+                return r;
+        }
+        if (pipe2(errpipe, O_CLOEXEC) < 0) {
+                r = negative_errno();
+                (void) close(pipefd[0]);
+                (void) close(pipefd[1]);
+                free(c);
+                return r;
+        }
+        c->pid = fork();
+        if (c->pid == 0)
+                forked_child(argv, env ?: environ, o, pipefd[1], errpipe[1]);
+        r = c->pid < 0 ? negative_errno() : 0;
+        (void) close(pipefd[1]);
+        (void) close(errpipe[1]);
+        c->fd = pipefd[0];
+        if (r >= 0) {
+                /* Until the exec: a few system calls. */
+                do
+                        k = read(errpipe[0], &err, sizeof(err));
+                while (k < 0 && errno == EINTR);
+                if (k == sizeof(err)) {
+                        (void) waitpid(c->pid, NULL, 0);
+                        r = err > 0 ? -err : -EIO;
+                }
+        }
+        (void) close(errpipe[0]);
+        if (r < 0) {
+                child_free(c);
+                return r;
+        }
+        /* From here on, the child owns the userdata's lifetime. */
+        c->destroy = o->destroy;
+        (void) fcntl(c->fd, F_SETFL, O_NONBLOCK);
+
+        r = sd_event_add_io(e, &c->io_source, c->fd, EPOLLIN, on_child_io, c);
+        if (r >= 0)
+                r = sd_event_add_child(e, &c->exit_source, c->pid, WEXITED, on_child_exit, c);
+        if (r < 0) {
+                (void) kill(c->pid, SIGKILL);
+                (void) waitpid(c->pid, NULL, 0);
+                c->destroy = NULL; /* the caller still owns it on failure */
+                child_free(c);
+                return r;
+        }
+        if (ret)
+                *ret = c;
+        return 0;
+}
+
+int child_lookup_user(const char *name, uid_t *ret_uid, gid_t *ret_gid) {
+        struct passwd pw, *p = NULL;
+        char buf[4096];
+        int r;
+
+        r = getpwnam_r(name, &pw, buf, sizeof(buf), &p);
+        if (r != 0)
+                return -r;
+        if (!p)
+                return -ENXIO;
+        if (p->pw_uid == 0 || p->pw_gid == 0)
+                return -EPERM;
+        *ret_uid = p->pw_uid;
+        *ret_gid = p->pw_gid;
         return 0;
 }
 

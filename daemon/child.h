@@ -5,7 +5,9 @@
  * event loop: its stdout is read line by line, its exit is reaped by sd-event. The daemon never
  * waits on the network itself. */
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <systemd/sd-event.h>
 
 typedef struct Child Child;
@@ -55,6 +57,41 @@ int child_spawn_writable(
         ChildExitCallback on_exit,
         void *userdata,
         Child **ret);
+/* What a child gets besides the daemon's environment and /dev/null on stdin. */
+typedef struct ChildOptions {
+        char *const *extra_env; /* KEY=VALUE strings added to the daemon's environment */
+        const char *stdin_path; /* opened by the daemon (as root), NULL: /dev/null */
+        /* A descriptor the child gets as fd 3 (CHILD_PASS_FD): a file the daemon opened for it,
+         * so that it needs no right to open anything itself. 0 or negative: none (the daemon's
+         * stdin is never one). Not closed here. */
+        int pass_fd;
+        int pass_fd2; /* the same, as fd 4 (CHILD_PASS_FD + 1) */
+        /* Run as this user and group (no supplementary groups) with PR_SET_NO_NEW_PRIVS, switched
+         * between fork and exec: nothing of the helper ever runs with the daemon's credentials. */
+        bool drop;
+        /* stderr into the same pipe as stdout (else, with drop, /dev/null; without, the daemon's) */
+        bool stderr_to_stdout;
+        uid_t uid;
+        gid_t gid;
+        /* Called with userdata when the child is freed, whether on_exit ran or it was killed. */
+        void (*destroy)(void *userdata);
+} ChildOptions;
+
+#define CHILD_PASS_FD 3
+
+int child_spawn_opts(
+        sd_event *e,
+        char *const argv[],
+        const ChildOptions *o,
+        ChildLineCallback on_line,
+        ChildExitCallback on_exit,
+        void *userdata,
+        Child **ret);
+
+/* The uid and primary gid of an unprivileged user: -ENXIO when there is no such user, -EPERM when
+ * it is root (uid 0 or gid 0). */
+int child_lookup_user(const char *name, uid_t *ret_uid, gid_t *ret_gid);
+
 /* Writes line and a newline to its stdin, never blocking: -EAGAIN when the child is not reading,
  * -EPIPE when it has no stdin pipe or has ended. */
 int child_write_line(Child *c, const char *line);

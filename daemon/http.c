@@ -9,6 +9,7 @@
 
 #include "http.h"
 #include "macro.h"
+#include "sockowner.h"
 #include "strv.h"
 
 #define HTTP_RESPONSE_MAX (256u * 1024u)
@@ -23,6 +24,8 @@ struct HttpRequest {
         size_t response_len;
         HttpCallback cb;
         void *userdata;
+        char *owner_cgroup; /* http_get_owned(): the listener must be this cgroup's */
+        char *refusal;      /* why the listener does not count */
 };
 
 int http_url_parse(const char *url, char **ret_host, uint16_t *ret_port, char **ret_path) {
@@ -80,6 +83,8 @@ HttpRequest *http_request_cancel(HttpRequest *r) {
                 (void) close(r->fd);
         free(r->request);
         free(r->response);
+        free(r->owner_cgroup);
+        free(r->refusal);
         free(r);
         return NULL;
 }
@@ -91,7 +96,8 @@ static void http_finish(HttpRequest *r, int status) {
                 char *b = strstr(r->response, "\r\n\r\n");
                 if (b)
                         body = b + 4;
-        }
+        } else if (status == HTTP_NOT_THE_UNIT || status == HTTP_OWNER_UNKNOWN)
+                body = strempty(r->refusal);
         r->cb(r, status, body, r->userdata);
         http_request_cancel(r);
 }
@@ -118,6 +124,17 @@ static int on_http_io(sd_event_source *s, int fd, uint32_t revents, void *userda
                 if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err != 0) {
                         http_finish(r, err ? -err : -ECONNREFUSED);
                         return 0;
+                }
+                /* Connected: whose listener took it? Asked before a byte is sent, while the
+                 * listener that accepted us still holds the port. */
+                if (r->request_sent == 0 && r->owner_cgroup) {
+                        int q = sockowner_check(fd, r->owner_cgroup, &r->refusal);
+                        if (q != 1) {
+                                if (!r->refusal)
+                                        r->refusal = strdup("cannot tell who listens");
+                                http_finish(r, q == 0 ? HTTP_NOT_THE_UNIT : HTTP_OWNER_UNKNOWN);
+                                return 0;
+                        }
                 }
                 k = send(fd, r->request + r->request_sent, r->request_len - r->request_sent, MSG_NOSIGNAL);
                 if (k < 0) {
@@ -177,6 +194,17 @@ const char *http_status_explain(int status) {
 
 int http_get(
         sd_event *e, const char *url, uint64_t timeout_usec, HttpCallback cb, void *userdata, HttpRequest **ret) {
+        return http_get_owned(e, url, NULL, timeout_usec, cb, userdata, ret);
+}
+
+int http_get_owned(
+        sd_event *e,
+        const char *url,
+        const char *control_group,
+        uint64_t timeout_usec,
+        HttpCallback cb,
+        void *userdata,
+        HttpRequest **ret) {
         _cleanup_free_ char *host = NULL, *path = NULL;
         union {
                 struct sockaddr sa;
@@ -220,6 +248,14 @@ int http_get(
         r->fd = -EBADF;
         r->cb = cb;
         r->userdata = userdata;
+        /* "": the unit's cgroup is not known (yet): no answer can count. */
+        if (control_group) {
+                r->owner_cgroup = strdup(control_group);
+                if (!r->owner_cgroup) {
+                        q = -ENOMEM;
+                        goto fail;
+                }
+        }
         r->request = strdup_printf(
                 "GET %s HTTP/1.0\r\nHost: %s:%u\r\nUser-Agent: mbupgraded/" PACKAGE_VERSION
                 "\r\nAccept: application/json\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n",

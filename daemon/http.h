@@ -5,6 +5,7 @@
  * (/api/health, /api/session/properties). Plain HTTP to an IP literal or "localhost" only:
  * anything that goes over a network is done by helper processes, not the daemon's core. */
 
+#include <errno.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -30,5 +31,23 @@ const char *http_status_explain(int status);
 
 int http_get(
         sd_event *e, const char *url, uint64_t timeout_usec, HttpCallback cb, void *userdata, HttpRequest **ret);
+/* The same, but an answer counts only from a listening socket made by a process of the control
+ * group control_group (the unit's ControlGroup; "" when not known: nothing counts; NULL: no check,
+ * as http_get()). Any local user may bind a free port (Metabase's while it is stopped, a
+ * rehearsal's before it binds): when the listener that took the connection is not the unit's
+ * (daemon/sockowner.h), the callback gets HTTP_NOT_THE_UNIT and, as the body, the reason ("port
+ * 3000 is held by a listener that is not ...'s (pid 123, uid 65534, ...)"); when that cannot be
+ * told (the unit's cgroup gone, sock_diag refused), HTTP_OWNER_UNKNOWN and why. No request is
+ * sent to such a listener. */
+#define HTTP_NOT_THE_UNIT (-EADDRINUSE)
+#define HTTP_OWNER_UNKNOWN (-ENOLINK)
+int http_get_owned(
+        sd_event *e,
+        const char *url,
+        const char *control_group,
+        uint64_t timeout_usec,
+        HttpCallback cb,
+        void *userdata,
+        HttpRequest **ret);
 /* Cancels a request without calling its callback. Accepts NULL; returns NULL. */
 HttpRequest *http_request_cancel(HttpRequest *r);

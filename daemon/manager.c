@@ -358,7 +358,15 @@ static void manager_update_from_unit_full(Manager *m, bool sync) {
                         url = strdup_printf(
                                 "http://127.0.0.1:%s/api/session/properties", isempty(port) ? "3000" : port);
                 if (url)
-                        (void) http_get(m->event, url, 5 * USEC_PER_SEC, on_running_version, m, NULL);
+                        /* Only the unit's own listener is believed (http.h). */
+                        (void) http_get_owned(
+                                m->event,
+                                url,
+                                strempty(m->unit->control_group),
+                                5 * USEC_PER_SEC,
+                                on_running_version,
+                                m,
+                                NULL);
         } else if (!m->op)
                 (void) free_and_strdup(&m->running_version, NULL);
         manager_properties_changed(m, "InstalledVersion", "RunningVersion", "UnitActiveState", "JarPath", NULL);

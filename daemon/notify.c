@@ -153,7 +153,7 @@ static void on_webhook_exit(Child *c, int status, const char *last, void *userda
 static void webhook_attempt(Delivery *d) {
         Manager *m = d->n->m;
         const char *url = m->config->notify.webhook;
-        const char *argv[16];
+        const char *argv[20];
         size_t k = 0;
         int r;
 
@@ -161,20 +161,29 @@ static void webhook_attempt(Delivery *d) {
         argv[k++] = fetch_helper();
         argv[k++] = "--url";
         argv[k++] = url;
+        /* The body on stdin, opened by the daemon: the helper's user cannot read the notify
+         * directory. */
         argv[k++] = "--post-json";
-        argv[k++] = d->path;
+        argv[k++] = "-";
         argv[k++] = "--connect-timeout";
         argv[k++] = "10";
         argv[k++] = "--timeout";
         argv[k++] = WEBHOOK_TIMEOUT_SEC;
         if (startswith(url, "http://"))
                 argv[k++] = "--allow-http-loopback";
+        _cleanup_close_ int ca_fd = -EBADF;
         if (!isempty(m->config->releases.ca_file)) {
                 argv[k++] = "--ca-file";
                 argv[k++] = m->config->releases.ca_file;
+                argv[k++] = "--ca-fd";
+                argv[k++] = "4";
+                ca_fd = fetch_open_ca(m->config->releases.ca_file);
         }
         argv[k] = NULL;
-        r = child_spawn(m->event, (char *const *) argv, NULL, on_webhook_exit, d, &d->child);
+        ChildOptions o = {.stdin_path = d->path, .pass_fd = -EBADF, .pass_fd2 = ca_fd};
+        r = isempty(m->config->releases.ca_file) || ca_fd >= 0 ? fetch_credentials(&o) : ca_fd;
+        if (r >= 0)
+                r = child_spawn_opts(m->event, (char *const *) argv, &o, NULL, on_webhook_exit, d, &d->child);
         if (r < 0)
                 webhook_failed(d, strerror(-r));
 }
@@ -205,10 +214,27 @@ static void on_command_exit(Child *c, int status, const char *last, void *userda
 static void command_run(Delivery *d) {
         Manager *m = d->n->m;
         const char *argv[] = {"/bin/sh", "-c", m->config->notify.command, NULL};
+        const char *user = m->config->notify.user;
+        ChildOptions o = {.extra_env = d->env, .stdin_path = d->path, .pass_fd = -EBADF};
         int r;
 
-        r = child_spawn_full(
-                m->event, (char *const *) argv, d->env, d->path, NULL, on_command_exit, d, &d->child);
+        /* Never as root: as notify.user (nobody unless configured), its only group its own, no
+         * new privileges. The facts come on stdin and in MBUP_* variables. */
+        r = child_lookup_user(user, &o.uid, &o.gid);
+        if (r < 0) {
+                log_warning_errno(
+                        r,
+                        "notify.command not run: notify.user %s: %s",
+                        user,
+                        r == -ENXIO           ? "no such user"
+                                : r == -EPERM ? "is root; refused"
+                                              : strerror(-r));
+                delivery_done(d);
+                return;
+        }
+        o.drop = true;
+        o.stderr_to_stdout = true; /* its last line, an error message maybe, is logged */
+        r = child_spawn_opts(m->event, (char *const *) argv, &o, NULL, on_command_exit, d, &d->child);
         if (r < 0) {
                 log_warning_errno(r, "Failed to run notify.command: %m");
                 delivery_done(d);

@@ -901,8 +901,9 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 r->healthy_usec = now_realtime_usec();
                 set_text(
                         r,
-                        "%s: healthy on the copy after %.1fs; checking its version",
+                        "%s: healthy on the copy (127.0.0.1:%u) after %.1fs; checking its version",
                         r->version,
+                        r->port,
                         (double) migration_usec(r) / USEC_PER_SEC);
                 return;
         case VERIFY_PASSED:
@@ -995,6 +996,18 @@ static void start_unit(Rehearsal *r) {
                 scratch->password = r->appdb->password ? strdup(r->appdb->password) : NULL;
                 scratch->options = strv_copy(r->appdb->options ?: STRV_MAKE(NULL));
         }
+        /* What the hardened unit may write: the H2 copy's directory (none on a database server)
+         * and Metabase's working directory, if it exists. */
+        _cleanup_free_ char *scratch_dir = r->h2_copy ? strdup(r->h2_copy) : NULL;
+        _cleanup_free_ char *wd = r->working_directory ? strdup_printf("-%s", r->working_directory) : NULL;
+        if (scratch_dir && strrchr(scratch_dir, '/') && strrchr(scratch_dir, '/') != scratch_dir)
+                *strrchr(scratch_dir, '/') = '\0';
+        char *rw[3] = {};
+        size_t n_rw = 0;
+        if (scratch_dir)
+                rw[n_rw++] = scratch_dir;
+        if (wd)
+                rw[n_rw++] = wd;
         env = rehearsal_environment(r->unit_env, scratch, r->port);
         text = env ? rehearsal_environment_file(env) : NULL;
         if (!text) {
@@ -1022,6 +1035,9 @@ static void start_unit(Rehearsal *r) {
                                              ?: m->config->service.start_timeout_usec) +
                         5 * 60 * USEC_PER_SEC,
                 /* no output_file: a pipe (see output_open()) */
+                /* Hardened; it writes only its scratch copy's directory and Metabase's working
+                 * directory (./plugins, which the unit's user writes in production anyway). */
+                .read_write_paths = rw,
         };
         k = output_open(r, &write_fd);
         if (k < 0) {
@@ -1032,7 +1048,9 @@ static void start_unit(Rehearsal *r) {
         r->phase = PHASE_START;
         r->unit_started = true;
         r->unit_start_usec = now_realtime_usec();
-        set_text(r, "%s: starting %s on 127.0.0.1:%u", r->version, REHEARSAL_UNIT, r->port);
+        /* Its port is published only once the rehearsal's own process answers on it (healthy,
+         * below): a local user who learned it earlier could bind it first. */
+        set_text(r, "%s: starting %s", r->version, REHEARSAL_UNIT);
         k = unit_start_transient(m->systemd, &t, on_unit_started, r);
         if (k < 0) {
                 r->unit_started = false;

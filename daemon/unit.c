@@ -646,6 +646,88 @@ static int append_property_s(sd_bus_message *m, const char *name, const char *va
         return sd_bus_message_append(m, "(sv)", name, "s", value);
 }
 
+static int append_property_b(sd_bus_message *m, const char *name, bool value) {
+        return sd_bus_message_append(m, "(sv)", name, "b", (int) value);
+}
+
+/* Whether any of paths lies under /tmp or /var/tmp, which PrivateTmp=yes would hide. */
+static bool paths_under_tmp(char *const *paths) {
+        for (char *const *p = paths; p && *p; p++) {
+                const char *s = **p == '-' ? *p + 1 : *p;
+                if (streq(s, "/tmp") || startswith(s, "/tmp/") || streq(s, "/var/tmp") ||
+                    startswith(s, "/var/tmp/"))
+                        return true;
+        }
+        return false;
+}
+
+/* The rehearsal's sandbox: what mbupgraded.service.in has that a JVM allows (no
+ * MemoryDenyWriteExecute=: its JIT writes code), as systemd 252 takes it for a transient unit. */
+static int transient_hardening(sd_bus_message *m, const TransientService *t) {
+        static const char *const bools[] = {
+                "NoNewPrivileges",
+                "PrivateDevices",
+                "ProtectKernelTunables",
+                "ProtectKernelModules",
+                "ProtectKernelLogs",
+                "ProtectControlGroups",
+                "ProtectClock",
+                "ProtectHostname",
+                "RestrictSUIDSGID",
+                "RestrictRealtime",
+                "LockPersonality",
+        };
+        int r = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(bools) && r >= 0; i++)
+                r = append_property_b(m, bools[i], true);
+        if (r >= 0)
+                r = append_property_s(m, "ProtectSystem", "strict");
+        /* Read-only rather than hidden: a JAR may have been given from a home. */
+        if (r >= 0)
+                r = append_property_s(m, "ProtectHome", "read-only");
+        if (r >= 0)
+                r = append_property_s(m, "ProtectProc", "invisible");
+        /* Its own /tmp, unless its files are there (then it would not see them). */
+        if (r >= 0 && !paths_under_tmp(t->read_write_paths) && !paths_under_tmp(t->argv) &&
+            !(t->working_directory && paths_under_tmp(STRV_MAKE((char *) t->working_directory))) &&
+            !(t->environment_file && paths_under_tmp(STRV_MAKE((char *) t->environment_file))))
+                r = append_property_b(m, "PrivateTmp", true);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)", "CapabilityBoundingSet", "t", (uint64_t) 0);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)", "AmbientCapabilities", "t", (uint64_t) 0);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)", "RestrictNamespaces", "t", (uint64_t) 0);
+        if (r >= 0)
+                r = sd_bus_message_append(
+                        m, "(sv)", "RestrictAddressFamilies", "(bas)", 1, 3, "AF_UNIX", "AF_INET", "AF_INET6");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)", "SystemCallArchitectures", "as", 1, "native");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)", "SystemCallFilter", "(bas)", 1, 1, "@system-service");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)", "SystemCallErrorNumber", "i", (int32_t) EPERM);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)", "UMask", "u", (uint32_t) 0077);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "(sv)", "KeyringMode", "s", "private");
+        if (r >= 0) {
+                r = sd_bus_message_open_container(m, 'r', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "s", "ReadWritePaths");
+                if (r >= 0)
+                        r = sd_bus_message_open_container(m, 'v', "as");
+                if (r >= 0)
+                        r = sd_bus_message_append_strv(m, (char **) t->read_write_paths);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+        }
+        return r;
+}
+
 static int transient_properties(sd_bus_message *m, const TransientService *t) {
         int r;
 
@@ -673,6 +755,8 @@ static int transient_properties(sd_bus_message *m, const TransientService *t) {
                 r = sd_bus_message_append(m, "b", 0);
         for (int i = 0; i < 4 && r >= 0; i++)
                 r = sd_bus_message_close_container(m);
+        if (r >= 0 && t->read_write_paths)
+                r = transient_hardening(m, t);
         if (r >= 0 && t->environment_file)
                 r = sd_bus_message_append(m, "(sv)", "EnvironmentFiles", "a(sb)", 1, t->environment_file, 0);
         if (r >= 0 && !isempty(t->working_directory))

@@ -81,6 +81,9 @@ typedef struct TransientService {
         uint64_t runtime_max_usec;
         const char *output_file; /* stdout and stderr, truncated first */
         int output_fd;           /* > 0: stdout and stderr go to this descriptor (a pipe's write end) */
+        /* Hardened like a service (ProtectSystem=strict, NoNewPrivileges=, no capabilities, ...):
+         * it may write only these (a leading "-": if it exists). NULL: not hardened. */
+        char *const *read_write_paths;
 } TransientService;
 int unit_start_transient(Systemd *s, const TransientService *t, JobCallback cb, void *userdata);
 

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "http.h"
 #include "liveness.h"
+#include "log.h"
 #include "mblog.h"
 #include "macro.h"
 #include "strv.h"
@@ -44,6 +45,8 @@ struct Verifier {
         uint64_t moving_told; /* when it was told */
         unsigned moving_mask; /* liveness_moving_mask() then */
         MbLogCondition said;  /* the last of Metabase's known messages in its output (mblog.h) */
+        char *control_group;  /* the unit's: only its listeners' answers count ("" until known) */
+        char *squatter;       /* why the last answer that did not count did not */
 
         VerifyCallback cb;
         void *userdata;
@@ -74,6 +77,8 @@ static void verifier_release(Verifier *v) {
         free(v->properties_url);
         free(v->expect_tag);
         free(v->moving);
+        free(v->control_group);
+        free(v->squatter);
         free(v);
 }
 
@@ -108,6 +113,13 @@ static void verifier_finish(Verifier *v, bool passed, const char *fmt, ...) {
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
+        if (!passed && msg && v->squatter) {
+                /* Someone else answered on the port: named, as it may be why Metabase could not
+                 * bind it. */
+                char *m = strdup_printf("%s (answers that did not count: %s)", msg, v->squatter);
+                if (m)
+                        free_and_replace(msg, m);
+        }
         if (!passed && msg && v->said > MB_LOG_NONE) {
                 /* Metabase's own words name the cause: "... . Metabase said: migration lock held: ..." */
                 char *m = strdup_printf(
@@ -131,6 +143,15 @@ static void on_properties(HttpRequest *req, int status, const char *body, void *
         const char *got = NULL;
 
         v->request = NULL;
+        if (status == HTTP_NOT_THE_UNIT || status == HTTP_OWNER_UNKNOWN) {
+                verifier_finish(
+                        v,
+                        false,
+                        "/api/session/properties: the listener on the port does not count as %s's: %s",
+                        v->unit,
+                        body);
+                return;
+        }
         if (status != 200) {
                 const char *hint = http_status_explain(status);
                 verifier_finish(
@@ -214,6 +235,17 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
         char a[64], b[64];
 
         v->request = NULL;
+        if (status == HTTP_NOT_THE_UNIT) {
+                /* Not Metabase's answer (whatever it would have said): the same as no answer. */
+                if (!streq_ptr(v->squatter, body))
+                        log_warning("%s: an answer on its port does not count: %s", v->unit, body);
+                (void) free_and_strdup(&v->squatter, body);
+                body = "";
+        } else if (status == HTTP_OWNER_UNKNOWN) {
+                /* Whose it is cannot be told (the unit gone, say): no answer either. */
+                log_debug("%s: an answer on its port cannot count: %s", v->unit, body);
+                body = "";
+        }
         if (v->phase == PHASE_STARTING) {
                 uint64_t last_moved;
                 bool rose = false;
@@ -290,8 +322,14 @@ static void on_health(HttpRequest *req, int status, const char *body, void *user
                         int r;
 
                         v->phase = PHASE_VERSION;
-                        r = http_get(
-                                v->event, v->properties_url, PROBE_TIMEOUT_USEC, on_properties, v, &v->request);
+                        r = http_get_owned(
+                                v->event,
+                                v->properties_url,
+                                v->control_group,
+                                PROBE_TIMEOUT_USEC,
+                                on_properties,
+                                v,
+                                &v->request);
                         if (r < 0)
                                 verifier_finish(
                                         v, false, "could not ask /api/session/properties: %s", strerror(-r));
@@ -312,6 +350,8 @@ static void on_unit_info(int r, UnitInfo *info, const char *msg, void *userdata)
                 /* systemd not answering is not Metabase's fault: the health checks decide. */
                 return;
         }
+        if (!isempty(info->control_group) && !streq_ptr(info->control_group, v->control_group))
+                (void) free_and_strdup(&v->control_group, info->control_group);
         if (v->liveness && v->phase == PHASE_STARTING)
                 liveness_feed_unit(v->liveness, info, now_mono());
         /* Stopped or restarted by someone else (systemctl stop, a person, a script): the new version
@@ -383,8 +423,13 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         v->unit_queries++; /* keeps v alive if the callback below frees it */
         if (v->phase == PHASE_STARTING && v->liveness)
                 liveness_poll(v->liveness, now_mono());
-        if (v->phase != PHASE_VERSION && !v->request) {
-                r = http_get(v->event, v->health_url, PROBE_TIMEOUT_USEC, on_health, v, &v->request);
+        if (v->phase != PHASE_VERSION && !v->request && isempty(v->control_group))
+                /* Whose answers count is not known before the unit's control group is: a
+                 * probe that found nothing. */
+                on_health(NULL, -ENODATA, "", v);
+        else if (v->phase != PHASE_VERSION && !v->request) {
+                r = http_get_owned(
+                        v->event, v->health_url, v->control_group, PROBE_TIMEOUT_USEC, on_health, v, &v->request);
                 if (r < 0) {
                         /* Refused at once (nothing listens yet): the same as a failed probe. */
                         v->request = NULL;
@@ -456,9 +501,10 @@ int verifier_start(
                 .userdata = userdata,
                 .begin = now_mono(),
                 .last_progress = -1,
+                .control_group = strdup(p->started ? strempty(p->started->control_group) : ""),
         };
         v->last_progress_time = v->begin;
-        if (!v->unit || !v->health_url || !v->properties_url || !v->expect_tag) {
+        if (!v->unit || !v->health_url || !v->properties_url || !v->expect_tag || !v->control_group) {
                 v->freed = true;
                 verifier_release(v);
                 return -ENOMEM;

@@ -2,7 +2,7 @@
 /* mbupgraded-fetch: downloads one URL into a file, for mbupgraded, which runs it as a short-lived
  * child process and reads its stdout from a pipe (DESIGN.md §2).
  *
- *   mbupgraded-fetch --url URL --output PATH [--max-size BYTES] [--ca-file FILE]
+ *   mbupgraded-fetch --url URL (--output PATH | --output-fd FD) [--max-size BYTES] [--ca-file FILE]
  *                    [--connect-timeout SEC] [--timeout SEC]
  *                    [--low-speed-limit BYTES_PER_SEC] [--low-speed-time SEC]
  *                    [--allow-http-loopback] [--resume]
@@ -21,9 +21,18 @@
  *   error KIND MESSAGE            last line on failure, exit status 1 (2 for KIND usage)
  * KIND is one of http, size, timeout, tls, redirect, protocol, network, io, usage.
  *
- * --post-json FILE instead of --output: POSTs FILE (at most 64 KiB) as application/json, for the
- * notify.webhook; the answer's body is read and dropped, a redirect is an error (a POST is not
- * repeated elsewhere), and the last line is "posted STATUS" on a 2xx answer.
+ * --output-fd FD: the daemon's way. It opens PATH.part itself (root's, in its root-only staging
+ * directory) and starts this helper as the unprivileged fetch user with that descriptor; the helper
+ * writes and hashes into it (with --resume, after what is already there) and never renames: the
+ * daemon does, on "done". Before any network I/O it sets no_new_privs and, where the kernel has
+ * Landlock, gives up every right to write to the file system (see confine()).
+ *
+ * --ca-fd FD: the CA file's contents come from FD (opened by the daemon, read whole at start) as
+ * CURLOPT_CAINFO_BLOB, in place of --ca-file's path (still named in messages).
+ *
+ * --post-json FILE ("-": standard input) instead of --output: POSTs FILE (at most 64 KiB) as
+ * application/json, for the notify.webhook; the answer's body is read and dropped, a redirect is an error (a
+ * POST is not repeated elsewhere), and the last line is "posted STATUS" on a 2xx answer.
  *
  * Only https is fetched (and file:// when the URL given is one, for a mirror on disk); plain http
  * only with --allow-http-loopback and only to this machine. Redirects are followed here rather than
@@ -46,7 +55,10 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <strings.h>
+#include <linux/landlock.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "file-writer.h"
@@ -109,6 +121,9 @@ static const char *arg_url = NULL;
 static const char *arg_output = NULL;
 static uint64_t arg_max_size = 0; /* 0: no limit */
 static const char *arg_ca_file = NULL;
+static char *arg_ca_blob = NULL; /* --ca-fd: the CA file's contents, read from the descriptor */
+static size_t arg_ca_blob_size = 0;
+#define CA_BLOB_MAX (4U * 1024U * 1024U)
 static uint64_t arg_connect_timeout = 30;
 static uint64_t arg_timeout = 0; /* 0: none; the low-speed limit catches a stalled transfer */
 static uint64_t arg_low_speed_limit = 1000;
@@ -117,6 +132,7 @@ static bool arg_allow_http_loopback = false;
 static bool arg_resume = false;
 static bool arg_no_fsync = false;
 static const char *arg_post_json = NULL;
+static int arg_output_fd = -EBADF;
 
 #define POST_BODY_MAX (64U * 1024U)
 
@@ -154,8 +170,9 @@ static void curl_freep(char **p) {
 #define _cleanup_curl_free_ _cleanup_(curl_freep)
 
 static void fetch_done(Fetch *f) {
-        /* A failure before the first byte leaves no empty PATH.part behind. */
-        if (!f->renamed && f->fd >= 0 && f->size == 0)
+        /* A failure before the first byte leaves no empty PATH.part behind (--output-fd: the
+         * caller's file, the caller's to remove). */
+        if (!f->renamed && f->fd >= 0 && f->size == 0 && arg_output_fd < 0)
                 (void) unlink(f->part_path);
         curl_easy_cleanup(f->curl);
         free(f->part_path);
@@ -322,14 +339,26 @@ static int fetch_open_part(Fetch *f) {
         struct stat st;
         int r;
 
-        f->part_path = strdup_printf("%s.part", arg_output);
-        if (!f->part_path)
-                return report_error(FETCH_ERROR_IO, "out of memory");
+        if (arg_output_fd >= 0) {
+                /* The file the daemon opened for us: the only one we may write. */
+                f->part_path = strdup_printf("the output file (fd %d)", arg_output_fd);
+                if (!f->part_path)
+                        return report_error(FETCH_ERROR_IO, "out of memory");
+                f->fd = arg_output_fd;
+                if (!arg_resume && ftruncate(f->fd, 0) < 0)
+                        return report_error(FETCH_ERROR_IO, "Failed to truncate %s: %m", f->part_path);
+        } else {
+                f->part_path = strdup_printf("%s.part", arg_output);
+                if (!f->part_path)
+                        return report_error(FETCH_ERROR_IO, "out of memory");
 
-        f->fd = open(
-                f->part_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (arg_resume ? 0 : O_TRUNC), 0600);
-        if (f->fd < 0)
-                return report_error(FETCH_ERROR_IO, "Failed to open %s: %m", f->part_path);
+                f->fd = open(
+                        f->part_path,
+                        O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (arg_resume ? 0 : O_TRUNC),
+                        0600);
+                if (f->fd < 0)
+                        return report_error(FETCH_ERROR_IO, "Failed to open %s: %m", f->part_path);
+        }
         if (fstat(f->fd, &st) < 0)
                 return report_error(FETCH_ERROR_IO, "Failed to stat %s: %m", f->part_path);
         if (!S_ISREG(st.st_mode))
@@ -602,6 +631,50 @@ static char *no_proxy_list(void) {
         return strdup_printf("%s,localhost,127.0.0.0/8,::1", e);
 }
 
+/* Newer than some kernel headers (linux/landlock.h of Linux 6.1 lacks it: ABI 3, Linux 6.2). */
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+
+/* Before any network I/O: no new privileges, and (Landlock, where the kernel has it) no right to
+ * create, write, truncate, rename or remove any file: the one it fills was opened by the daemon
+ * and came as a descriptor. Reading stays allowed (the CA bundle, a file:// mirror, DNS). The
+ * daemon already switched to the unprivileged fetch user before the exec; this is the second
+ * wall, for the world-writable directories that user could otherwise still write. */
+static int confine(void) {
+        struct landlock_ruleset_attr attr = {
+                .handled_access_fs = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |
+                        LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+                        LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+                        LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO |
+                        LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM,
+        };
+        long abi;
+        int fd;
+
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return report_error(FETCH_ERROR_IO, "Failed to set no_new_privs: %m");
+        /* Only with --output-fd: a helper run by hand with --output writes PATH.part itself. */
+        if (arg_output_fd < 0 && !arg_post_json)
+                return 0;
+        abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+        if (abi < 1)
+                return 0; /* no Landlock here (or a seccomp filter refuses it): the user switch stands */
+        if (abi >= 2)
+                attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
+        if (abi >= 3)
+                attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
+        fd = (int) syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+        if (fd < 0)
+                return 0;
+        if (syscall(SYS_landlock_restrict_self, fd, 0) < 0) {
+                (void) close(fd);
+                return report_error(FETCH_ERROR_IO, "Failed to restrict file system access: %m");
+        }
+        (void) close(fd);
+        return 0;
+}
+
 static int fetch_setup(Fetch *f) {
         _cleanup_free_ char *no_proxy = NULL;
         CURLcode c = CURLE_OK;
@@ -633,7 +706,10 @@ static int fetch_setup(Fetch *f) {
          * OpenSSL's default suites, reordered. TLS 1.2: forward-secret AEAD suites only. */
         SET(CURLOPT_TLS13_CIPHERS, TLS13_CIPHERS);
         SET(CURLOPT_SSL_CIPHER_LIST, TLS12_CIPHERS);
-        if (arg_ca_file)
+        if (arg_ca_blob) {
+                struct curl_blob blob = {.data = arg_ca_blob, .len = arg_ca_blob_size, .flags = CURL_BLOB_COPY};
+                SET(CURLOPT_CAINFO_BLOB, &blob);
+        } else if (arg_ca_file)
                 SET(CURLOPT_CAINFO, arg_ca_file);
         SET(CURLOPT_CONNECTTIMEOUT, (long) arg_connect_timeout);
         SET(CURLOPT_LOW_SPEED_LIMIT, (long) arg_low_speed_limit);
@@ -749,6 +825,10 @@ static int fetch_run(void) {
         r = check_url(url, false, &f.scheme);
         if (r < 0)
                 return r;
+        /* Before the writer thread starts: Landlock binds the calling thread and those it makes. */
+        r = confine();
+        if (r < 0)
+                return r;
         r = fetch_open_part(&f);
         if (r < 0)
                 return r;
@@ -770,15 +850,47 @@ static int fetch_run(void) {
          * uses the file, so a power loss can't slip a torn file past it; the rename is still one. */
         if (!arg_no_fsync && fsync(f.fd) < 0)
                 return report_error(FETCH_ERROR_IO, "Failed to write %s to disk: %m", f.part_path);
-        r = rename_and_sync(f.part_path, arg_output);
-        if (r < 0)
-                return report_error(
-                        FETCH_ERROR_IO, "Failed to rename %s to %s: %s", f.part_path, arg_output, strerror(-r));
+        if (arg_output_fd < 0) {
+                r = rename_and_sync(f.part_path, arg_output);
+                if (r < 0)
+                        return report_error(
+                                FETCH_ERROR_IO,
+                                "Failed to rename %s to %s: %s",
+                                f.part_path,
+                                arg_output,
+                                strerror(-r));
+        }
         f.renamed = true;
 
         printf("done %" PRIu64 " %s\n", f.size, hex);
         if (fflush(stdout) == EOF)
                 return -EIO; /* nobody to tell */
+        return 0;
+}
+
+/* Standard input, at most POST_BODY_MAX bytes: the body the daemon opened for us. */
+static int read_stdin(char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = malloc(POST_BODY_MAX + 1);
+        size_t n = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t k = read(STDIN_FILENO, buf + n, POST_BODY_MAX + 1 - n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > POST_BODY_MAX)
+                        return -EFBIG;
+        }
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
         return 0;
 }
 
@@ -809,10 +921,14 @@ static int post_run(void) {
                 return r;
         if (f.scheme == URL_SCHEME_FILE)
                 return report_error(FETCH_ERROR_USAGE, "--post-json needs an https:// URL, not a file");
-        r = read_full_file(arg_post_json, POST_BODY_MAX, &body, &n);
+        r = streq(arg_post_json, "-") ? read_stdin(&body, &n)
+                                      : read_full_file(arg_post_json, POST_BODY_MAX, &body, &n);
         if (r < 0)
                 return report_error(FETCH_ERROR_IO, "Failed to read %s: %s", arg_post_json, strerror(-r));
         r = fetch_setup(&f);
+        if (r < 0)
+                return r;
+        r = confine();
         if (r < 0)
                 return r;
         headers = curl_slist_append(NULL, "Content-Type: application/json");
@@ -904,6 +1020,8 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_RESUME,
                 ARG_NO_FSYNC,
                 ARG_POST_JSON,
+                ARG_OUTPUT_FD,
+                ARG_CA_FD,
         };
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},
@@ -920,6 +1038,8 @@ static int parse_argv(int argc, char *argv[]) {
                 {"resume", no_argument, NULL, ARG_RESUME},
                 {"no-fsync", no_argument, NULL, ARG_NO_FSYNC},
                 {"post-json", required_argument, NULL, ARG_POST_JSON},
+                {"output-fd", required_argument, NULL, ARG_OUTPUT_FD},
+                {"ca-fd", required_argument, NULL, ARG_CA_FD},
                 {},
         };
         int c, r;
@@ -983,6 +1103,53 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_POST_JSON:
                         arg_post_json = optarg;
                         break;
+                case ARG_CA_FD: {
+                        /* The daemon opened the CA file (which its user need not be able to
+                         * read): read it whole, now. */
+                        uint64_t fd;
+                        size_t n = 0;
+                        if (safe_atou64(optarg, &fd) < 0 || fd < 3 || fd > INT_MAX)
+                                return report_error(
+                                        FETCH_ERROR_USAGE, "--ca-fd needs a descriptor >= 3, not '%s'", optarg);
+                        free(arg_ca_blob);
+                        arg_ca_blob = malloc(CA_BLOB_MAX);
+                        if (!arg_ca_blob)
+                                return report_error(FETCH_ERROR_IO, "out of memory");
+                        for (;;) {
+                                ssize_t k = read((int) fd, arg_ca_blob + n, CA_BLOB_MAX - n);
+                                if (k < 0 && errno == EINTR)
+                                        continue;
+                                if (k < 0)
+                                        return report_error(
+                                                FETCH_ERROR_TLS, "the CA file could not be read: %m");
+                                if (k == 0)
+                                        break;
+                                n += (size_t) k;
+                                if (n == CA_BLOB_MAX)
+                                        return report_error(FETCH_ERROR_TLS, "the CA file is too large");
+                        }
+                        (void) close((int) fd);
+                        arg_ca_blob_size = n;
+                        break;
+                }
+                case ARG_OUTPUT_FD: {
+                        uint64_t fd;
+                        struct stat st;
+                        if (safe_atou64(optarg, &fd) < 0 || fd < 3 || fd > INT_MAX)
+                                return report_error(
+                                        FETCH_ERROR_USAGE,
+                                        "--output-fd needs a descriptor >= 3, not '%s'",
+                                        optarg);
+                        arg_output_fd = (int) fd;
+                        if (fstat(arg_output_fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+                            (fcntl(arg_output_fd, F_GETFL) & O_ACCMODE) != O_RDWR)
+                                return report_error(
+                                        FETCH_ERROR_USAGE,
+                                        "--output-fd %d is not a regular file open for reading and writing",
+                                        arg_output_fd);
+                        (void) fcntl(arg_output_fd, F_SETFD, FD_CLOEXEC);
+                        break;
+                }
                 case '?':
                         return report_error(
                                 FETCH_ERROR_USAGE,
@@ -994,15 +1161,17 @@ static int parse_argv(int argc, char *argv[]) {
 
         if (optind < argc)
                 return report_error(FETCH_ERROR_USAGE, "unexpected argument '%s'", argv[optind]);
+        if (arg_output && arg_output_fd >= 0)
+                return report_error(FETCH_ERROR_USAGE, "--output and --output-fd exclude each other");
         if (arg_post_json) {
-                if (isempty(arg_url) || arg_output || arg_resume)
+                if (isempty(arg_url) || arg_output || arg_output_fd >= 0 || arg_resume)
                         return report_error(
                                 FETCH_ERROR_USAGE,
                                 "--post-json needs --url, and takes no --output or --resume");
                 return 1;
         }
-        if (isempty(arg_url) || isempty(arg_output))
-                return report_error(FETCH_ERROR_USAGE, "--url and --output are required");
+        if (isempty(arg_url) || (isempty(arg_output) && arg_output_fd < 0))
+                return report_error(FETCH_ERROR_USAGE, "--url and --output (or --output-fd) are required");
         return 1;
 }
 

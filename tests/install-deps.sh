@@ -42,6 +42,12 @@ if ! getent passwd metabase >/dev/null; then
         useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin metabase
 fi
 
+# The download helper's user (unit-files/mbupgraded.sysusers): the daemon runs mbupgraded-fetch as it.
+if ! getent passwd mbupgrade-fetch >/dev/null && [[ $(id -u) -eq 0 ]]; then
+        useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+                mbupgrade-fetch
+fi
+
 missing=()
 for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")

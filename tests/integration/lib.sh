@@ -152,6 +152,7 @@ sandbox_init() {
         # docs/installation-and-operation/running-metabase-on-debian.md: User=metabase): it must get
         # through $SB (mktemp made it 0700) to its JAR, and write its own data directory only.
         metabase_user_ensure
+        fetch_user_ensure
         chmod 755 "$SB"
         mkdir -p "$SB/var/lib/metabase"
         chown "$MB_USER:$MB_USER" "$SB/var/lib/metabase"
@@ -312,6 +313,20 @@ metabase_user_ensure() {
                 sleep 0.1
         done
         die "cannot create the $MB_USER user (useradd --system $MB_USER)"
+}
+
+# fetch_user_ensure: mbupgraded-fetch's unprivileged user (unit-files/mbupgraded.sysusers), which
+# the daemon switches to before it runs the helper.
+FETCH_USER=mbupgrade-fetch
+fetch_user_ensure() {
+        local i
+        for i in $(seq 1 50); do
+                getent passwd "$FETCH_USER" >/dev/null && return 0
+                useradd --system --user-group --no-create-home --home-dir /nonexistent \
+                        --shell /usr/sbin/nologin "$FETCH_USER" 2>/dev/null && return 0
+                sleep 0.1
+        done
+        die "cannot create the $FETCH_USER user (useradd --system $FETCH_USER)"
 }
 
 # write_metabase_unit LINE...: writes metabase.service for the JAR at $SB/opt/metabase, on port

@@ -8,7 +8,10 @@
 #include <signal.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "child.h"
+#include "fileio.h"
 #include "macro.h"
 #include "strv.h"
 
@@ -114,6 +117,68 @@ static void test_kill_calls_nothing(void **state) {
         sd_event_unref(s.e);
 }
 
+static void run_opts(const char *script, const ChildOptions *o, Seen *s) {
+        char *argv[] = {(char *) "/bin/sh", (char *) "-c", (char *) script, NULL};
+
+        assert_int_equal(sd_event_new(&s->e), 0);
+        assert_int_equal(child_spawn_opts(s->e, argv, o, on_line, on_exit_cb, s, NULL), 0);
+        assert_int_equal(sd_event_loop(s->e), 0);
+        sd_event_unref(s->e);
+}
+
+static void destroy_count(void *userdata) {
+        ((Seen *) userdata)->status += 1000;
+}
+
+/* The descriptor passed as fd 3 is the one file the child writes; stdin is the file named. */
+static void test_pass_fd_and_stdin(void **state) {
+        char path[] = "/tmp/test-child-XXXXXX", in[] = "/tmp/test-child-in-XXXXXX";
+        _cleanup_free_ char *text = NULL;
+        int fd = mkstemp(path), infd = mkstemp(in);
+        Seen s = {};
+        ChildOptions o = {.pass_fd = fd, .stdin_path = in};
+
+        assert_true(fd >= 0 && infd >= 0);
+        assert_int_equal(write(infd, "from stdin\n", 11), 11);
+        close(infd);
+        run_opts("read l; echo \"$l\" >&3; echo ok", &o, &s);
+        assert_int_equal(s.status, 0);
+        assert_string_equal(s.last, "ok");
+        assert_int_equal(read_full_file(path, 1024, &text, NULL), 0);
+        assert_string_equal(text, "from stdin\n");
+        close(fd);
+        unlink(path);
+        unlink(in);
+        seen_done(&s);
+}
+
+/* As root: the child runs as nobody with no groups and no_new_privs, and destroy() runs. */
+static void test_drop(void **state) {
+        Seen s = {};
+        ChildOptions o = {.pass_fd = -EBADF, .drop = true, .destroy = destroy_count};
+
+        if (geteuid() != 0)
+                skip();
+        assert_int_equal(child_lookup_user("nobody", &o.uid, &o.gid), 0);
+        assert_int_equal(child_lookup_user("root", &o.uid, &o.gid), -EPERM);
+        assert_int_equal(child_lookup_user("no-such-user-mbup", &o.uid, &o.gid), -ENXIO);
+        assert_int_equal(child_lookup_user("nobody", &o.uid, &o.gid), 0);
+        run_opts("echo $(id -u) $(id -g) $(id -G) $(grep NoNewPrivs /proc/self/status | cut -f2)", &o, &s);
+        _cleanup_free_ char *want = strdup_printf("%u %u %u 1", o.uid, o.gid, o.gid);
+        assert_string_equal(s.last, want);
+        /* exit status 0, plus destroy() once */
+        assert_int_equal(s.status, 1000);
+        seen_done(&s);
+
+        /* root is never a target */
+        o.uid = 0;
+        assert_int_equal(sd_event_new(&s.e), 0);
+        assert_int_equal(
+                child_spawn_opts(s.e, (char *[]){(char *) "/bin/true", NULL}, &o, NULL, on_exit_cb, &s, NULL),
+                -EPERM);
+        sd_event_unref(s.e);
+}
+
 int main(void) {
         sigset_t mask;
 
@@ -126,6 +191,8 @@ int main(void) {
                 cmocka_unit_test(test_exit_status_and_signal),
                 cmocka_unit_test(test_missing_binary),
                 cmocka_unit_test(test_kill_calls_nothing),
+                cmocka_unit_test(test_pass_fd_and_stdin),
+                cmocka_unit_test(test_drop),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -579,7 +579,8 @@ static void test_notify_metrics_maintenance(void **state) {
                 "notify:\n  webhook: file:///tmp/x\n",
                 "2: notify.webhook: expected an https:// URL (http:// only to this machine), or \"\", got "
                 "'file:///tmp/x'");
-        load_fails("notify:\n  mail: root\n", "2: notify.mail: unknown key (known keys: webhook, command)");
+        load_fails(
+                "notify:\n  mail: root\n", "2: notify.mail: unknown key (known keys: webhook, command, user)");
         load_fails(
                 "metrics_file: metrics.prom\n",
                 "1: metrics_file: expected an absolute path or \"\", got 'metrics.prom'");

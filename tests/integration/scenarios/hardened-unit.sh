@@ -2,7 +2,7 @@
 # unit-files/mbupgraded.service.in as it is, only ExecStart=, ReadWritePaths= (the sandbox's
 # state, backups, JAR directory and Metabase's data directory) and StateDirectory= swapped for the
 # sandbox's, and still it does the whole job. A release fetched over TLS from nginx by host name
-# (glibc's resolver without AF_NETLINK), staged, verified and applied on H2, then rolled back with
+# (glibc's resolver; AF_NETLINK is there for sock_diag), fetched as mbupgrade-fetch, staged, verified and applied on H2, then rolled back with
 # the H2 file restored into the metabase user's 0750 data directory and given back to that user
 # (so CAP_DAC_OVERRIDE and CAP_CHOWN are what it takes); the same on PostgreSQL (pg_dump, pg_restore and psql as the helper's children); a
 # non-root admin passes the daemon's own check with ProtectProc=invisible, another user does not;
@@ -54,8 +54,9 @@ assert_sandboxed() {
         status=$(cat "/proc/$pid/status")
         assert_contains "$status" $'NoNewPrivs:\t1'
         assert_contains "$status" $'Seccomp:\t2'
-        # CAP_CHOWN (0), CAP_DAC_OVERRIDE (1)
-        assert_contains "$status" $'CapBnd:\t0000000000000003'
+        # CAP_CHOWN (0), CAP_DAC_OVERRIDE (1); CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7) to run
+        # and stop its helpers as other users
+        assert_contains "$status" $'CapBnd:\t00000000000000e3'
         [[ $(mount_opts "$pid" /) == ro,* ]] || die "/ is not read-only for the daemon"
         [[ $(mount_opts "$pid" /sys) == ro,* ]] || die "/sys is not read-only for the daemon"
         local d

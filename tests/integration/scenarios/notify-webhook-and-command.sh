@@ -74,6 +74,8 @@ EOT
         install_metabase "$(make_release v0.56.1)"
         MBUP_NOTIFY_WEBHOOK=http://127.0.0.1:$HOOK_PORT/services/T000/B000/xyz \
                 MBUP_NOTIFY_COMMAND=$SB/notify-cmd.sh write_config
+        # the command runs as nobody (notify.user): its directory is nobody's
+        chown nobody "$SB/cmd"
         start_daemon
 
         log "a committed upgrade; the webhook answers 500 first"

@@ -28,6 +28,8 @@ scenario() {
         mirror_feed v0.56.5:2025-02-01 v0.56.1:2025-01-01
         MBUP_REHEARSE=always MBUP_METRICS_FILE=$SB/metrics.prom \
                 MBUP_NOTIFY_COMMAND="env | grep ^MBUP_ >>$SB/notify.env" write_config
+        # the command runs as nobody (notify.user): the file it appends to is nobody's
+        install -o nobody -m 0644 /dev/null "$SB/notify.env"
         start_daemon
         pid=$(main_pid)
 
