@@ -783,7 +783,7 @@ static char *conninfo_for(const char *base, const char *db) {
 static int changelog_read(const char *db, const char *has_id, char **ret_marker, bool *ret_has, char **ret_error) {
         const char *app = secure_getenv("MBUP_PG_CONNINFO"),
                    *base = !isempty(app) ? app : secure_getenv("MBUP_FLEET_CONNINFO");
-        _cleanup_free_ char *conninfo = conninfo_for(strempty(base), db), *table = NULL, *q = NULL;
+        _cleanup_free_ char *conninfo = conninfo_for(strempty(base), db), *q = NULL;
         _cleanup_pgconn_ PGconn *c = NULL;
         _cleanup_pgresult_ PGresult *t = NULL, *r = NULL;
         const char *params[2] = {"databasechangelog", has_id ?: ""};

@@ -106,8 +106,8 @@ static void test_dump_client_command(void **state) {
                 "INSERT INTO `t` VALUES (1,'a\\\\! b\\'\\n\\\\. c','system x');\n",
                 "CREATE TABLE `t` (\n  `source` int,\n  `system` varchar(3) COMMENT 'tee \\\\'\n);\n",
                 "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;\n",
-                "DELIMITER ;;\n/*!50003 CREATE*/ /*!50003 TRIGGER x BEFORE INSERT ON t FOR EACH ROW SET NEW.a = "
-                "'\\\\'; */;;\nDELIMITER ;\n",
+                ("DELIMITER ;;\n/*!50003 CREATE*/ /*!50003 TRIGGER x BEFORE INSERT ON t FOR EACH ROW SET NEW.a = "
+                 "'\\\\'; */;;\nDELIMITER ;\n"),
                 "-- a comment with system words\n# and one more: source x\nSELECT 1;\n",
                 "SELECT \"a\"\"b\", `c``d`;\nsystem_x;\n",
                 "",
