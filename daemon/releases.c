@@ -1610,8 +1610,10 @@ static int begin_or_wait(
                 r = releases_check(m, NULL, error);
                 return r < 0 ? r : 1;
         }
-        /* The window waits for a rehearsal's verdict rather than apply what it may refuse. */
-        if (window && !(flags & ENGINE_DRY_RUN) && rehearse_running(m)) {
+        /* The window waits for a rehearsal's verdict rather than apply what it may refuse. Not
+         * for the leftover unit's removal at start, which has no version: it never reports a
+         * verdict (releases_rehearsal_finished()), so the window would wait for ever. */
+        if (window && !(flags & ENGINE_DRY_RUN) && rehearse_running_version(m)) {
                 if (rl->plan_call)
                         return sd_bus_error_setf(error, MB_ERROR_BUSY, "An upgrade already waits");
                 log_info("The window waits for the rehearsal of %s", rehearse_running_version(m));

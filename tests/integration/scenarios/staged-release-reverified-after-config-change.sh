@@ -3,7 +3,8 @@
 # (and require_checksum true): verified.json records what was verified (checksum yes/no and
 # which, signature yes/no and the key's fingerprint), the stale stage is downloaded and verified
 # anew, and `mbctl upgrade window` commits a release with a good signature and refuses one with
-# no signature before the stop.
+# no signature before the stop. Then, after that refused stage and with its mirror gone, one with
+# no published checksum is staged (require_checksum false) and refused once it is true.
 wait_staged() {
         local i
         for i in $(seq 1 150); do
@@ -42,6 +43,8 @@ scenario() {
         grep -q '"checksum":true' "$rec" || die "verified.json does not record the checksum: $(cat "$rec")"
         grep -q "\"checksum_sha256\":\"$(cut -d' ' -f1 "$SB/mirror/v0.56.2/metabase.sha256")\"" "$rec" ||
                 die "verified.json does not say which checksum: $(cat "$rec")"
+        # a second link keeps the old JAR's inode in use: a new file can't get its number again
+        ln "$SB/state/staging/v0.56.2/metabase.jar" "$k/v0.56.2-first-stage.jar"
         local staged_ino=$(stat -c %i "$SB/state/staging/v0.56.2/metabase.jar")
 
         # 2. signing_key set (the release is signed meanwhile): verified again, with the key, then
@@ -79,4 +82,27 @@ scenario() {
         assert_eq "$(installed_version)" "v0.56.2"
         assert_contains "$(mbctl status) $OUT $(tail -50 "$SB/logs/mbupgraded.log")" "metabase.jar.sig could not be downloaded"
         [[ ! -e $SB/state/staging/v0.56.3/verified.json ]] || die "the unsigned release still has a verified record"
+
+        # 4. v0.56.4 staged while require_checksum was false and no checksum was published:
+        # with require_checksum true (and it signed), refused before the stop. Staged after the
+        # refused v0.56.3 with its mirror removed: nothing of that stage holds this one up
+        # (staged-release-reverified-checksum does the same on a fresh daemon).
+        mirror_release v0.56.4 "$(make_release v0.56.4)"
+        rm "$SB/mirror/v0.56.4/metabase.sha256"
+        openssl dgst -sha256 -sign "$k/rsa.pem" -out "$SB/mirror/v0.56.4/metabase.jar.sig" "$SB/mirror/v0.56.4/metabase.jar"
+        rm -rf "$SB/mirror/v0.56.3"
+        mirror_feed v0.56.4:2025-02-04 v0.56.2:2025-02-02 v0.56.1:2025-01-01
+        restart_with "$k/rsa.pub" false
+        run_mbctl 0 check
+        wait_staged v0.56.4
+        grep -q '"checksum":false' "$SB/state/staging/v0.56.4/verified.json" ||
+                die "verified.json: $(cat "$SB/state/staging/v0.56.4/verified.json")"
+        restart_with "$k/rsa.pub" true
+        rc=0
+        OUT=$(mbctl upgrade window 2>&1) || rc=$?
+        printf '%s\n' "$OUT" | sed 's/^/#   mbctl: /' >&2
+        [[ $rc -ne 0 ]] || die "a staged release without a checksum was installed: $OUT"
+        assert_eq "$(main_pid)" "$pid" "MainPID after the refusal"
+        assert_eq "$(running_version)" "v0.56.2"
+        assert_contains "$(mbctl status) $OUT $(tail -50 "$SB/logs/mbupgraded.log")" "no metabase.sha256 is published for v0.56.4"
 }
