@@ -22,10 +22,11 @@ scenario() {
         # a good upgrade: its clone is the backup mbctl rollback needs
         run_mbctl 0 upgrade now --jar "$(make_release v0.56.3)"
         assert_eq "$(running_version)" "v0.56.3"
-        # keep: 1 -> the older clone is dropped in the background, the needed one stays
+        # keep: 1 -> the older clone is dropped in the background, the needed one stays (its
+        # directory goes after the drop: wait for both)
         for i in $(seq 1 50); do
                 dbs=$(pg_super "SELECT count(*) FROM pg_database WHERE datname ~ '^metabase_mbup_[0-9]+$'")
-                [[ $dbs == 1 ]] && break
+                [[ $dbs == 1 && $(ls "$SB/backups" | wc -l) == 1 ]] && break
                 sleep 0.2
         done
         assert_eq "$dbs" "1" "clones left after pruning"
