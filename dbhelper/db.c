@@ -80,8 +80,32 @@ static int find_table(PGconn *c, const char *lower, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* Reports changelog_count (0 without the table); *ret_table is the table's name, or NULL when
+ * there is none. Returns 0, or report_failure()'s status once it has reported. */
+static int report_changelog_count(PGconn *c, char **ret_table) {
+        _cleanup_pgresult_ PGresult *count = NULL;
+        _cleanup_free_ char *table = NULL, *q = NULL;
+        int r;
+
+        *ret_table = NULL;
+        r = find_table(c, "databasechangelog", &table);
+        if (r == -ENOENT) {
+                printf("changelog_count 0\n");
+                return 0;
+        }
+        if (r < 0)
+                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", PQerrorMessage(c));
+        q = strdup_printf("SELECT count(*) FROM %s", table);
+        count = q ? PQexec(c, q) : NULL;
+        if (PQresultStatus(count) != PGRES_TUPLES_OK)
+                return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
+        report_value("changelog_count", PQgetvalue(count, 0, 0));
+        *ret_table = TAKE_PTR(table);
+        return 0;
+}
+
 static int preflight(PGconn *c) {
-        _cleanup_pgresult_ PGresult *size = NULL, *count = NULL, *latest = NULL, *lock = NULL;
+        _cleanup_pgresult_ PGresult *size = NULL, *latest = NULL, *lock = NULL;
         _cleanup_free_ char *changelog = NULL, *locktable = NULL, *q = NULL;
         int r;
 
@@ -96,18 +120,10 @@ static int preflight(PGconn *c) {
         report_value("database_size", PQgetvalue(size, 0, 0));
         printf("free_space unknown\n");
 
-        r = find_table(c, "databasechangelog", &changelog);
-        if (r == -ENOENT)
-                printf("changelog_count 0\n");
-        else if (r < 0)
-                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", PQerrorMessage(c));
-        else {
-                q = strdup_printf("SELECT count(*) FROM %s", changelog);
-                count = q ? PQexec(c, q) : NULL;
-                if (PQresultStatus(count) != PGRES_TUPLES_OK)
-                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
-                report_value("changelog_count", PQgetvalue(count, 0, 0));
-                free(q);
+        r = report_changelog_count(c, &changelog);
+        if (r != 0) /* reported */
+                return r;
+        if (changelog) {
                 q = strdup_printf("SELECT id FROM %s ORDER BY orderexecuted DESC LIMIT 1", changelog);
                 latest = q ? PQexec(c, q) : NULL;
                 if (PQresultStatus(latest) != PGRES_TUPLES_OK)
@@ -145,22 +161,13 @@ static int preflight(PGconn *c) {
  * running now (a long ALTER leaves Metabase's JVM idle: the server is what works). A statement
  * waiting on a lock is not working. Read only, bounded by the statement_timeout main() sets. */
 static int activity(PGconn *c) {
-        _cleanup_pgresult_ PGresult *count = NULL, *act = NULL;
-        _cleanup_free_ char *changelog = NULL, *q = NULL;
+        _cleanup_pgresult_ PGresult *act = NULL;
+        _cleanup_free_ char *changelog = NULL;
         int r;
 
-        r = find_table(c, "databasechangelog", &changelog);
-        if (r == -ENOENT)
-                printf("changelog_count 0\n");
-        else if (r < 0)
-                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", PQerrorMessage(c));
-        else {
-                q = strdup_printf("SELECT count(*) FROM %s", changelog);
-                count = q ? PQexec(c, q) : NULL;
-                if (PQresultStatus(count) != PGRES_TUPLES_OK)
-                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
-                report_value("changelog_count", PQgetvalue(count, 0, 0));
-        }
+        r = report_changelog_count(c, &changelog);
+        if (r != 0) /* reported */
+                return r;
         act = PQexec(
                 c,
                 "SELECT count(*), coalesce(max(extract(epoch FROM now() - query_start))::bigint, 0) "

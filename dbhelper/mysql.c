@@ -388,9 +388,33 @@ static int find_table(MYSQL *m, const char *upper, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
+/* Reports changelog_count (0 without the table); *ret_table is the table's name, or NULL when
+ * there is none. Returns 0, or report_failure()'s status once it has reported. */
+static int report_changelog_count(MYSQL *m, char **ret_table) {
+        _cleanup_free_ char *table = NULL, *q = NULL, *count = NULL;
+        int r;
+
+        *ret_table = NULL;
+        r = find_table(m, "DATABASECHANGELOG", &table);
+        if (r == -ENOENT) {
+                printf("changelog_count 0\n");
+                return 0;
+        }
+        if (r < 0)
+                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", mysql_error(m));
+        q = strdup_printf("SELECT COUNT(*) FROM %s", table);
+        if (!q)
+                return report_failure("io", "out of memory");
+        if (query_row(m, q, 1, &count) <= 0)
+                return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
+        report_value("changelog_count", count);
+        *ret_table = TAKE_PTR(table);
+        return 0;
+}
+
 static int preflight(MYSQL *m) {
         _cleanup_free_ char *version = NULL, *size = NULL, *changelog = NULL, *locktable = NULL, *q = NULL,
-                            *count = NULL, *latest = NULL;
+                            *latest = NULL;
         char *lock[2] = {};
         int r;
 
@@ -418,19 +442,10 @@ static int preflight(MYSQL *m) {
         report_value("database_size", size);
         printf("free_space unknown\n");
 
-        r = find_table(m, "DATABASECHANGELOG", &changelog);
-        if (r == -ENOENT)
-                printf("changelog_count 0\n");
-        else if (r < 0)
-                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", mysql_error(m));
-        else {
-                q = strdup_printf("SELECT COUNT(*) FROM %s", changelog);
-                if (!q)
-                        return report_failure("io", "out of memory");
-                if (query_row(m, q, 1, &count) <= 0)
-                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
-                report_value("changelog_count", count);
-                free(q);
+        r = report_changelog_count(m, &changelog);
+        if (r != 0) /* reported */
+                return r;
+        if (changelog) {
                 q = strdup_printf("SELECT ID FROM %s ORDER BY ORDEREXECUTED DESC LIMIT 1", changelog);
                 if (!q)
                         return report_failure("io", "out of memory");
@@ -473,25 +488,15 @@ static int preflight(MYSQL *m) {
  * database run now, not waiting on a lock. PROCESSLIST shows a user its own sessions (Metabase's
  * are the same user's). */
 static int activity(MYSQL *m) {
-        _cleanup_free_ char *changelog = NULL, *q = NULL, *count = NULL;
+        _cleanup_free_ char *changelog = NULL;
         char *act[2] = {};
         int r;
 
         (void) mysql_query(m, "SET SESSION TRANSACTION READ ONLY");
         (void) mysql_query(m, "SET SESSION lock_wait_timeout = 1");
-        r = find_table(m, "DATABASECHANGELOG", &changelog);
-        if (r == -ENOENT)
-                printf("changelog_count 0\n");
-        else if (r < 0)
-                return report_failure("query", "cannot look for DATABASECHANGELOG: %s", mysql_error(m));
-        else {
-                q = strdup_printf("SELECT COUNT(*) FROM %s", changelog);
-                if (!q)
-                        return report_failure("io", "out of memory");
-                if (query_row(m, q, 1, &count) <= 0)
-                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
-                report_value("changelog_count", count);
-        }
+        r = report_changelog_count(m, &changelog);
+        if (r != 0) /* reported */
+                return r;
         r = query_row(
                 m,
                 "SELECT COUNT(*), COALESCE(MAX(TIME), 0) FROM information_schema.PROCESSLIST "
