@@ -302,13 +302,17 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
 int read_full_file_full(
         const char *path, size_t max, OpenRegularFlags flags, uid_t owner, char **ret, size_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *buf = NULL;
-        size_t n = 0, allocated = 0;
-        struct stat st;
 
-        fd = open_regular(path, flags, owner, &st);
+        fd = open_regular(path, flags, owner, NULL);
         if (fd < 0)
                 return fd;
+        return read_full_fd(fd, max, ret, ret_size);
+}
+
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0, allocated = 0;
+
         for (;;) {
                 ssize_t k;
 

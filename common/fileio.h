@@ -37,6 +37,8 @@ int open_regular(const char *path, OpenRegularFlags flags, uid_t owner, struct s
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 int read_full_file_full(
         const char *path, size_t max, OpenRegularFlags flags, uid_t owner, char **ret, size_t *ret_size);
+/* Reads fd to its end (a pipe too), at most max bytes (-EFBIG past that), NUL-terminated. */
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);
 
 /* The end of a (regular) text file: its last whole lines that fit in max bytes, NUL-terminated; the
  * whole file when it is smaller. For logs that only grow, like the history. */

@@ -870,28 +870,7 @@ static int fetch_run(void) {
 
 /* Standard input, at most POST_BODY_MAX bytes: the body the daemon opened for us. */
 static int read_stdin(char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = malloc(POST_BODY_MAX + 1);
-        size_t n = 0;
-
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k = read(STDIN_FILENO, buf + n, POST_BODY_MAX + 1 - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n > POST_BODY_MAX)
-                        return -EFBIG;
-        }
-        buf[n] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_size = n;
-        return 0;
+        return read_full_fd(STDIN_FILENO, POST_BODY_MAX, ret, ret_size);
 }
 
 static size_t post_write_callback(char *p, size_t size, size_t nmemb, void *userdata) {
