@@ -436,6 +436,7 @@ Manager *manager_free(Manager *m) {
         sd_bus_message_unref(m->op_call);
         systemd_free(m->systemd);
         m->jar_retry = sd_event_source_disable_unref(m->jar_retry);
+        m->port_wait = sd_event_source_disable_unref(m->port_wait);
         unit_info_free(m->unit);
         sd_bus_flush_close_unref(m->bus);
         sd_event_unref(m->event);

@@ -54,6 +54,11 @@ typedef struct Manager {
         Operation *op;             /* the operation in progress, NULL when idle */
         sd_bus_message *op_call;   /* the Upgrade/Rollback call to answer after pre-flight */
         Verifier *verifier;
+
+        /* Metabase's port held by another process: the start waits (engine.c, port_wait()). */
+        sd_event_source *port_wait;
+        uint64_t port_wait_since; /* CLOCK_MONOTONIC of the first look that found it held; 0 */
+
         struct DbRun *db_run;   /* mbupgraded-db, while it runs for the operation */
         struct DbRun *probe;    /* mbupgraded-db reading the schema for status */
         struct DbRun *drop_run; /* mbupgraded-db dropping pruned backup clones */
