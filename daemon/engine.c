@@ -249,6 +249,8 @@ static void engine_finish(Manager *m, Result result) {
         int r;
 
         m->verifier = verifier_free(m->verifier);
+        m->port_wait = sd_event_source_disable_unref(m->port_wait); /* a start waiting for its port */
+        m->port_wait_since = 0;
         op->result = result;
         op->finished_usec = now_realtime_usec();
 
@@ -2375,6 +2377,9 @@ static void rollback_begin(Manager *m, const char *reason) {
         (void) free_and_strdup(&m->op->reason, reason);
         m->op->fleet_gate = FLEET_GATE_NONE;
         m->op->fleet_rollback = mfree_str(m->op->fleet_rollback);
+        /* a new version's start waiting for its port waits no more: the rollback's own start may */
+        m->port_wait = sd_event_source_disable_unref(m->port_wait);
+        m->port_wait_since = 0;
         log_warning(
                 "%s %s -> %s failed: %s; rolling back",
                 operation_kind_to_string(m->op->kind),
