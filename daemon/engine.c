@@ -1670,10 +1670,12 @@ static void maintenance_flag_set(Manager *m) {
 #define PORT_WAIT_USEC_MAX (5 * 60 * USEC_PER_SEC)
 #define PORT_RECHECK_USEC (1 * USEC_PER_SEC)
 
-/* Whether a process outside control_group (the unit's; NULL: it is stopped) holds Metabase's
- * port: 1 with *ret_reason naming it; 0 when none does, or when it can't be told (logged: the
- * verification still counts only the unit's own listener). */
-static int port_squatted(Manager *m, const char *control_group, char **ret_reason) {
+/* Whether a process outside the unit's control group holds Metabase's port: 1 with *ret_reason
+ * naming it; 0 when none does, or when it can't be told (logged: the verification still counts
+ * only the unit's own listener). The control group as last read: a running unit's listener is its
+ * own (a start resumed after a crash finds Metabase running); a stopped unit has no cgroup2
+ * directory any more, so that every listener is another's. */
+static int port_squatted(Manager *m, char **ret_reason) {
         _cleanup_free_ char *host = NULL, *path = NULL, *why = NULL;
         uint16_t port;
         int r;
@@ -1681,7 +1683,7 @@ static int port_squatted(Manager *m, const char *control_group, char **ret_reaso
         *ret_reason = NULL;
         if (isempty(m->op->health_url) || http_url_parse(m->op->health_url, &host, &port, &path) < 0)
                 return 0;
-        r = sockowner_port_held(host, port, control_group, &why);
+        r = sockowner_port_held(host, port, m->unit ? m->unit->control_group : NULL, &why);
         if (r < 0)
                 log_warning(
                         "Cannot tell whether another process holds %s's port: %s", m->op->unit, strempty(why));
@@ -1717,7 +1719,7 @@ static bool port_wait(Manager *m) {
         if (limit > PORT_WAIT_USEC_MAX)
                 limit = PORT_WAIT_USEC_MAX;
 
-        if (port_squatted(m, NULL, &squatter) <= 0) {
+        if (port_squatted(m, &squatter) <= 0) {
                 if (m->port_wait_since)
                         log_notice("%s's port is free again: starting it", op->unit);
                 m->port_wait_since = 0;
@@ -1760,7 +1762,7 @@ static void step_stop(Manager *m) {
         int r;
 
         /* The unit's own listener is no squatter; another's would keep Metabase from binding again. */
-        if (port_squatted(m, m->unit ? m->unit->control_group : NULL, &squatter) > 0) {
+        if (port_squatted(m, &squatter) > 0) {
                 engine_fail(
                         m,
                         RESULT_REFUSED,
