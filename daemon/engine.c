@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "fileio.h"
 #include "fleet.h"
+#include "history.h"
 #include "jar.h"
 #include "java.h"
 #include "log.h"
@@ -190,32 +191,14 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
 
 /* may_exist: the operation was already done when the daemon stopped, so its entry may be written;
  * only then is the history read to look for it. */
-static int history_append(Manager *m, const Operation *op, bool may_exist) {
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"),
-                            *line = operation_to_history_json(op);
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *text = NULL;
-        size_t n;
+static int history_record(Manager *m, const Operation *op, bool may_exist) {
+        _cleanup_free_ char *line = operation_to_history_json(op);
 
-        if (!path || !line)
+        if (!line)
                 return -ENOMEM;
-        /* After a crash between the append and the journal's removal the entry may exist already. */
-        if (may_exist && read_full_file(path, 64 * 1024 * 1024, &text, NULL) >= 0) {
-                _cleanup_free_ char *needle = strdup_printf("{\"id\":%" PRIu64 ",", op->id);
-                if (needle && (startswith(text, needle) || strstr(text, needle)))
-                        return 0;
-        }
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
-                return negative_errno();
-        n = strlen(line);
-        line[n] = '\n'; /* replaces the NUL; written with its length below */
-        if (write(fd, line, n + 1) != (ssize_t) (n + 1))
-                return -EIO;
-        line[n] = '\0';
-        if (fsync(fd) < 0)
-                return negative_errno();
-        return 0;
+        if (may_exist)
+                return history_append_once(m->config->state_dir, line);
+        return history_append(m->config->state_dir, line);
 }
 
 static int write_last_upgrade(Manager *m, const Operation *op) {
@@ -280,7 +263,7 @@ static void engine_finish(Manager *m, Result result) {
         op->step = STEP_DONE;
         engine_save(m);
         test_hook_crash_point("done");
-        r = history_append(m, op, was_done);
+        r = history_record(m, op, was_done);
         if (r < 0)
                 log_error_errno(r, "Failed to append to the history, continuing: %m");
         test_hook_crash_point("history");

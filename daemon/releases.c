@@ -25,6 +25,7 @@
 #include "rehearse.h"
 #include "fleet.h"
 #include "hash.h"
+#include "history.h"
 #include "releases.h"
 #include "strv.h"
 #include "test-hook.h"
@@ -1379,29 +1380,12 @@ static char *plan_summary(char **hops, const char *from) {
 
 /* The longest of the last upgrades (start to end, rolled back ones included: a window must have
  * room for a rollback too), from the history; 0 when there is none. */
-static uint64_t past_upgrade_usec(Manager *m) {
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *text = NULL;
-        uint64_t longest = 0;
-        char *save = NULL;
+static bool is_finished_upgrade(const char *kind, const char *result) {
+        return streq(kind, "upgrade") && (streq(result, "committed") || streq(result, "rolled-back"));
+}
 
-        if (!path || read_full_file(path, 16 * 1024 * 1024, &text, NULL) < 0)
-                return 0;
-        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                json_object *o = json_tokener_parse(line), *kind, *result, *a, *b;
-                if (o && json_object_object_get_ex(o, "kind", &kind) &&
-                    streq(strempty(json_object_get_string(kind)), "upgrade") &&
-                    json_object_object_get_ex(o, "result", &result) &&
-                    (streq(strempty(json_object_get_string(result)), "committed") ||
-                     streq(strempty(json_object_get_string(result)), "rolled-back")) &&
-                    json_object_object_get_ex(o, "started_usec", &a) &&
-                    json_object_object_get_ex(o, "finished_usec", &b)) {
-                        uint64_t s = json_object_get_uint64(a), e = json_object_get_uint64(b);
-                        if (e > s && e - s > longest)
-                                longest = e - s;
-                }
-                json_object_put(o);
-        }
-        return longest;
+static uint64_t past_upgrade_usec(Manager *m) {
+        return history_longest_usec(m->config->state_dir, is_finished_upgrade);
 }
 
 static int plan_begin(
