@@ -18,6 +18,7 @@
 #include "history.h"
 #include "jar.h"
 #include "java.h"
+#include "last-upgrade.h"
 #include "log.h"
 #include "macro.h"
 #include "maintenance.h"
@@ -202,26 +203,16 @@ static int history_record(Manager *m, const Operation *op, bool may_exist) {
 }
 
 static int write_last_upgrade(Manager *m, const Operation *op) {
-        _cleanup_free_ char *path = manager_state_path(m, "last-upgrade.json");
-        json_object *o = json_object_new_object();
-        const char *s;
-        int r;
+        const LastUpgrade u = {
+                .id = op->id,
+                .from = op->from_version,
+                .to = op->to_version,
+                .kept_jar = op->kept_jar,
+                .backup = op->backup_done ? op->backup_path : NULL,
+                .backup_sha256 = op->backup_done ? op->backup_sha256 : NULL,
+        };
 
-        if (!path || !o) {
-                json_object_put(o);
-                return -ENOMEM;
-        }
-        json_object_object_add(o, "id", json_object_new_uint64(op->id));
-        json_object_object_add(o, "from", json_object_new_string(op->from_version));
-        json_object_object_add(o, "to", json_object_new_string(op->to_version));
-        json_object_object_add(o, "kept_jar", json_object_new_string(strempty(op->kept_jar)));
-        json_object_object_add(o, "backup", json_object_new_string(op->backup_done ? op->backup_path : ""));
-        json_object_object_add(
-                o, "backup_sha256", json_object_new_string(op->backup_done ? strempty(op->backup_sha256) : ""));
-        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = write_file_atomic(path, s, strlen(s), 0600);
-        json_object_put(o);
-        return r;
+        return last_upgrade_write(m->config->state_dir, &u);
 }
 
 static void engine_finish(Manager *m, Result result) {
@@ -272,11 +263,8 @@ static void engine_finish(Manager *m, Result result) {
                 r = write_last_upgrade(m, op);
                 if (r < 0)
                         log_error_errno(r, "Failed to record the upgrade for a later rollback: %m");
-        } else if (result == RESULT_COMMITTED && op->kind == OPERATION_ROLLBACK) {
-                _cleanup_free_ char *p = manager_state_path(m, "last-upgrade.json");
-                if (p && unlink(p) >= 0)
-                        (void) fsync_parent_directory(p);
-        }
+        } else if (result == RESULT_COMMITTED && op->kind == OPERATION_ROLLBACK)
+                (void) last_upgrade_remove(m->config->state_dir);
 
         if (journal && unlink(journal) >= 0)
                 (void) fsync_parent_directory(journal);
