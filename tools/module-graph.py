@@ -160,17 +160,18 @@ def main(argv):
         for n in sorted(in_cycle):
             print(f"    style {n.replace('-', '_')} fill:#fdd")
         print("```")
+    item = "- " if fmt == "mermaid" else ""  # a Markdown list under the Mermaid block
     print()
-    print(f"{len(nodes)} modules, {len(edges)} arrows, {len(pairs)} pairs that call each other.")
+    print(f"{item}{len(nodes)} modules, {len(edges)} arrows, {len(pairs)} pairs that call each other.")
     if not cycles:
-        print("No cycles: every arrow points one way.")
+        print(f"{item}No cycles: every arrow points one way.")
     for c in cycles:
-        print(f"cycle ({len(c)} modules): {' '.join(c)}")
+        print(f"{item}cycle ({len(c)} modules): {' '.join(c)}")
     for (a, b) in pairs:
-        print(f"both ways: {a} <-> {b}")
+        print(f"{item}both ways: {a} <-> {b}")
     if show_calls:
         for (a, b) in sorted(edges):
-            print(f"{a} -> {b}: {' '.join(sorted(edges[(a, b)]))}")
+            print(f"{item}{a} -> {b}: {' '.join(sorted(edges[(a, b)]))}")
     return 1 if cycles else 0
 
 
