@@ -26,6 +26,7 @@
 #include "notify.h"
 #include "rehearse.h"
 #include "releases.h"
+#include "staged-record.h"
 #include "strv.h"
 #include "test-hook.h"
 #include "worker.h"
@@ -802,30 +803,19 @@ static int preflight_db_run(void *userdata) {
  * does not scan the 400 MB JAR again. Only a record of the SHA-256 pre-flight checks the JAR
  * against is taken. */
 static bool staged_java_record(const char *jar, const char *sha256, JarInfo *into) {
-        _cleanup_free_ char *dir = path_dirname(jar), *marker = dir ? path_join(dir, "verified.json") : NULL,
-                            *text = NULL;
-        json_object *o, *v;
-        bool ok = false;
+        _cleanup_free_ char *dir = path_dirname(jar);
+        _cleanup_(staged_record_done) StagedRecord rec = {};
 
-        if (!marker || read_full_file(marker, 64 * 1024, &text, NULL) < 0)
+        if (!dir || staged_record_read(dir, &rec) < 0 || !streq(rec.sha256, sha256) || rec.class_major < 45)
                 return false;
-        o = json_tokener_parse(text);
-        if (o && json_object_object_get_ex(o, "sha256", &v) &&
-            streq(strempty(json_object_get_string(v)), sha256) &&
-            json_object_object_get_ex(o, "class_major", &v) && json_object_get_int(v) >= 45) {
-                if (into) {
-                        into->class_major = (unsigned) json_object_get_int(v);
-                        into->java_needed = into->class_major - 44;
-                        if (json_object_object_get_ex(o, "classes", &v))
-                                into->classes = (unsigned) json_object_get_int64(v);
-                        if (json_object_object_get_ex(o, "newest_class", &v) && json_object_get_string(v))
-                                into->newest_class = strdup(json_object_get_string(v));
-                        into->scanned = true;
-                }
-                ok = true;
+        if (into) {
+                into->class_major = rec.class_major;
+                into->java_needed = into->class_major - 44;
+                into->classes = (unsigned) rec.classes;
+                into->newest_class = TAKE_PTR(rec.newest_class);
+                into->scanned = true;
         }
-        json_object_put(o);
-        return ok;
+        return true;
 }
 
 static int preflight_run(void *userdata) {
@@ -864,10 +854,9 @@ static int preflight_run(void *userdata) {
                 return refuse(p, r, "%s: %s", p->source_jar, err ?: strerror(-r));
         if (p->expect_sha256 && !streq(p->new_info->sha256, p->expect_sha256)) {
                 /* Staged and verified earlier, different now: never install it; stage it again. */
-                _cleanup_free_ char *dir = path_dirname(p->source_jar),
-                                    *marker = dir ? path_join(dir, "verified.json") : NULL;
-                if (marker)
-                        (void) unlink(marker);
+                _cleanup_free_ char *dir = path_dirname(p->source_jar);
+                if (dir)
+                        (void) staged_record_remove(dir);
                 return refuse(
                         p,
                         -EBADMSG,
