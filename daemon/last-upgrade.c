@@ -45,7 +45,7 @@ int last_upgrade_write(const char *state_dir, const LastUpgrade *u) {
 
 int last_upgrade_read(const char *state_dir, LastUpgrade *ret) {
         _cleanup_free_ char *path = path_join(state_dir, LAST_UPGRADE_FILE), *text = NULL;
-        LastUpgrade u = {};
+        _cleanup_(last_upgrade_done) LastUpgrade u = {};
         char **outs[] = {&u.from, &u.to, &u.kept_jar, &u.backup, &u.backup_sha256};
         const char *keys[] = {"from", "to", "kept_jar", "backup", "backup_sha256"};
         json_object *o, *v;
@@ -65,25 +65,17 @@ int last_upgrade_read(const char *state_dir, LastUpgrade *ret) {
                 *outs[i] = strdup(
                         json_object_object_get_ex(o, keys[i], &v) ? strempty(json_object_get_string(v)) : "");
         json_object_put(o);
-        if (!u.from || !u.to || !u.kept_jar || !u.backup || !u.backup_sha256) {
-                last_upgrade_done(&u);
+        if (!u.from || !u.to || !u.kept_jar || !u.backup || !u.backup_sha256)
                 return -ENOMEM;
-        }
-        if (!mb_version_is_valid(u.from) || !mb_version_is_valid(u.to)) {
-                last_upgrade_done(&u);
+        if (!mb_version_is_valid(u.from) || !mb_version_is_valid(u.to))
                 return -EBADMSG;
-        }
         *ret = u;
+        u = (LastUpgrade){}; /* now the caller's */
         return 0;
 }
 
 int last_upgrade_remove(const char *state_dir) {
         _cleanup_free_ char *path = path_join(state_dir, LAST_UPGRADE_FILE);
 
-        if (!path)
-                return -ENOMEM;
-        if (unlink(path) < 0)
-                return negative_errno();
-        (void) fsync_parent_directory(path);
-        return 0;
+        return path ? unlink_synced(path) : -ENOMEM;
 }

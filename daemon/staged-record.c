@@ -115,7 +115,5 @@ int staged_record_read(const char *dir, StagedRecord *ret) {
 int staged_record_remove(const char *dir) {
         _cleanup_free_ char *path = path_join(dir, STAGED_RECORD_FILE);
 
-        if (!path)
-                return -ENOMEM;
-        return unlink(path) < 0 ? negative_errno() : 0;
+        return path ? unlink_synced(path) : -ENOMEM;
 }

@@ -33,5 +33,5 @@ int staged_record_write(const char *dir, const StagedRecord *s);
  * optional ones NULL), missing numbers 0. */
 int staged_record_read(const char *dir, StagedRecord *ret);
 
-/* Removes it: the stage carries no verdict any more. */
+/* Removes it (and syncs the directory): the stage carries no verdict any more. */
 int staged_record_remove(const char *dir);
