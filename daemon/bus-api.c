@@ -444,7 +444,10 @@ static int property_get_operation_id(
         return sd_bus_message_append(reply, "t", m->op ? m->op->id : m->last_op_id);
 }
 
-void bus_api_emit_finished(Manager *m, const Operation *op) {
+/* OperationFinished: an operation's end, or a plan's (its hops summed up as one). */
+static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
+        const Operation *op = e->op;
+
         (void) sd_bus_emit_signal(
                 m->bus,
                 MB_BUS_PATH,
@@ -555,6 +558,45 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+static void on_rehearsal_finished(Manager *m, const Event *e, void *userdata) {
+        const RehearsalEnd *r = e->rehearsal;
+
+        (void) sd_bus_emit_signal(
+                m->bus,
+                MB_BUS_PATH,
+                MB_BUS_INTERFACE,
+                "RehearsalFinished",
+                "tssts",
+                r->id,
+                r->version,
+                r->result,
+                r->migration_usec,
+                strempty(r->reason));
+}
+
+static void on_step_began(Manager *m, const Event *e, void *userdata) {
+        manager_properties_changed(m, "Step", "State", NULL);
+}
+
+static int subscribe(Manager *m) {
+        static const struct {
+                EventKind kind;
+                EventHandler handler;
+        } table[] = {
+                {EVENT_OPERATION_FINISHED, on_operation_finished},
+                {EVENT_PLAN_FINISHED, on_operation_finished},
+                {EVENT_REHEARSAL_FINISHED, on_rehearsal_finished},
+                {EVENT_STEP_BEGAN, on_step_began},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                int r = events_subscribe(m->events, table[i].kind, EVENT_ORDER_SIGNAL, table[i].handler, m);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int bus_api_register(Manager *m) {
         int r;
 
@@ -568,5 +610,8 @@ int bus_api_register(Manager *m) {
                         "Failed to own the bus name %s (is another mbupgraded running? is the "
                         "D-Bus policy installed?): %m",
                         MB_BUS_NAME);
+        r = subscribe(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen to the daemon's events: %m");
         return 0;
 }

@@ -22,10 +22,7 @@
 #include "log.h"
 #include "macro.h"
 #include "maintenance.h"
-#include "metrics.h"
-#include "notify.h"
 #include "rehearse.h"
-#include "releases.h"
 #include "staged-record.h"
 #include "strv.h"
 #include "test-hook.h"
@@ -125,7 +122,7 @@ static int engine_set_step(Manager *m, Step s) {
         m->op->step = s;
         r = engine_save(m);
         crash_point_step(s);
-        manager_properties_changed(m, "Step", "State", NULL);
+        events_emit(m, &(Event){.kind = EVENT_STEP_BEGAN, .op = m->op});
         return r;
 }
 
@@ -321,20 +318,17 @@ static void engine_finish(Manager *m, Result result) {
         /* Nor the database password's copy. */
         if (op->db_secret)
                 (void) unlink(op->db_secret);
-        /* The journal entry (with its MESSAGE_ID), the webhook and the command, the metrics: the
-         * history has it already, so a crash from here on tells them again rather than never. */
         maintenance_end(m);
-        fleet_operation_finished(m, op);
-        notify_operation_finished(m, op);
-        metrics_operation_finished(m, op);
-        bus_api_emit_finished(m, op);
         m->probe_app_db = true;
         m->op = NULL;
         m->cancel_requested = false;
         manager_refresh(m);
         manager_properties_changed(m, "State", "Step", "LastResult", "OperationId", NULL);
-        /* Last: a plan may start its next hop from here, which needs the engine idle. */
-        releases_operation_finished(m, op);
+        /* The engine is idle: the fleet's step, the metrics, the journal entry (with its
+         * MESSAGE_ID), the webhook and the command, the signal, and last a plan's next hop. The
+         * history has the operation already, so a crash from here on tells them again rather
+         * than never. */
+        events_emit(m, &(Event){.kind = EVENT_OPERATION_FINISHED, .op = op});
         operation_free(op);
 }
 

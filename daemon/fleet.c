@@ -1362,11 +1362,13 @@ void fleet_backup_taken(Manager *m) {
                 engine_fleet_backup_recorded(m, "the fleet agent can't be asked");
 }
 
-void fleet_operation_finished(Manager *m, const Operation *op) {
-        Fleet *f = m->fleet;
+/* An operation ended: what this node says of its part from now on. */
+static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
+        Fleet *f = userdata;
+        const Operation *op = e->op;
         const char *step;
 
-        if (!f || !op->fleet_rollout || op->fleet_converge)
+        if (!op->fleet_rollout || op->fleet_converge)
                 return;
         switch (op->result) {
         case RESULT_COMMITTED:
@@ -1422,6 +1424,9 @@ int fleet_new(Manager *m, Fleet **ret) {
                 f);
         if (r >= 0)
                 r = sd_event_source_set_enabled(f->heartbeat_timer, SD_EVENT_ON);
+        if (r >= 0)
+                r = events_subscribe(
+                        m->events, EVENT_OPERATION_FINISHED, EVENT_ORDER_RECORD, on_operation_finished, f);
         if (r < 0) {
                 fleet_free(f);
                 return r;

@@ -36,8 +36,6 @@ void fleet_propose(Manager *m);
 void fleet_changed(Manager *m);
 /* The leader's backup is taken: record where, so that whoever ends the rollout finds it. */
 void fleet_backup_taken(Manager *m);
-/* An operation ended: what this node says of its part from now on. */
-void fleet_operation_finished(Manager *m, const Operation *op);
 
 /* Whether this node rehearses releases by itself (policy.rehearse): outside a fleet always; in one
  * a single node does for all of them (they share the database): the first by name of those up. */

@@ -60,7 +60,7 @@ void manager_properties_changed(Manager *m, ...) {
         if (names)
                 (void) sd_bus_emit_properties_changed_strv(m->bus, MB_BUS_PATH, MB_BUS_INTERFACE, names);
         /* What status shows is what the metrics say: the same moments change them. */
-        metrics_update(m);
+        events_emit(m, &(Event){.kind = EVENT_STATE_CHANGED, .names = names});
 }
 
 static void load_hold(Manager *m) {
@@ -408,6 +408,10 @@ int manager_new(Config *config, Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->config = config;
+        if (events_new(&m->events) < 0) {
+                free(m);
+                return -ENOMEM;
+        }
         *ret = m;
         return 0;
 }
@@ -444,6 +448,7 @@ Manager *manager_free(Manager *m) {
         free(m->app_db);
         free(m->app_db_schema);
         config_free(m->config);
+        events_free(m->events);
         free(m);
         return NULL;
 }

@@ -9,6 +9,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "events.h"
 #include "macro.h"
 #include "operation.h"
 #include "unit.h"
@@ -29,6 +30,7 @@ typedef struct Manager {
         sd_bus *bus;
         Systemd *systemd;
         Config *config;
+        Events *events; /* who listens to what happened (events.h) */
 
         UnitInfo *unit; /* last known */
         bool unit_refreshing;
@@ -108,4 +110,3 @@ void manager_set_app_db(Manager *m, const char *desc, const char *schema);
 
 /* bus-api.c */
 int bus_api_register(Manager *m);
-void bus_api_emit_finished(Manager *m, const Operation *op);

@@ -63,8 +63,16 @@ static void load_last_from_history(Manager *m, Metrics *x) {
         x->have_last = true;
 }
 
+static void on_operation_finished(Manager *m, const Event *e, void *userdata);
+
+/* Whatever changed what status shows changes the metrics too. */
+static void on_changed(Manager *m, const Event *e, void *userdata) {
+        metrics_update(m);
+}
+
 int metrics_new(Manager *m, Metrics **ret) {
         Metrics *x = calloc(1, sizeof(Metrics));
+        int r;
 
         if (!x)
                 return -ENOMEM;
@@ -72,7 +80,12 @@ int metrics_new(Manager *m, Metrics **ret) {
         *ret = x;
         m->metrics = x;
         metrics_count_backups(m);
-        return 0;
+        r = events_subscribe(m->events, EVENT_OPERATION_FINISHED, EVENT_ORDER_RECORD, on_operation_finished, x);
+        if (r >= 0)
+                r = events_subscribe(m->events, EVENT_STATE_CHANGED, EVENT_ORDER_RECORD, on_changed, x);
+        if (r >= 0)
+                r = events_subscribe(m->events, EVENT_REHEARSAL_FINISHED, EVENT_ORDER_RECORD, on_changed, x);
+        return r;
 }
 
 Metrics *metrics_free(Metrics *x) {
@@ -84,12 +97,11 @@ Metrics *metrics_free(Metrics *x) {
         return NULL;
 }
 
-void metrics_operation_finished(Manager *m, const Operation *op) {
-        Metrics *x = m->metrics;
+static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
+        Metrics *x = userdata;
+        const Operation *op = e->op;
         const char *kind = operation_kind_to_string(op->kind), *result = result_to_string(op->result);
 
-        if (!x)
-                return;
         if (counts_as_upgrade(kind, result)) {
                 last_clear(&x->last);
                 x->last = (LastOperation){

@@ -35,9 +35,6 @@ typedef enum RehearsalResult {
 
 const char *rehearsal_result_to_string(RehearsalResult r);
 
-/* Called when a rehearsal ended (not when it could not start). */
-typedef void (*RehearsalCallback)(Manager *m, const char *version, RehearsalResult result, void *userdata);
-
 enum {
         REHEARSE_UNATTENDED = 1 << 0, /* policy.rehearse decides whether it runs at all */
 };
@@ -54,8 +51,6 @@ int rehearse_start(
         const char *jar,
         const char *sha256,
         uint64_t flags,
-        RehearsalCallback cb,
-        void *userdata,
         uint64_t *ret_id,
         sd_bus_error *error);
 /* An operation begins: a running rehearsal is stopped and cleaned up (no verdict). */

@@ -442,12 +442,12 @@ on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha
         _cleanup_free_ char *version = staged_version(jar);
         if (version && m->config->policy.rehearse != REHEARSE_NEVER && !rehearse_has_result(m, version) &&
             !rehearse_running(m) && !rl->plan && !m->op && fleet_rehearses_here(m)) {
-                r = rehearse_start(m, version, jar, sha256, REHEARSE_UNATTENDED, NULL, NULL, NULL, &e);
+                r = rehearse_start(m, version, jar, sha256, REHEARSE_UNATTENDED, NULL, &e);
                 if (r < 0 || sd_bus_error_is_set(&e))
                         log_warning("Not rehearsing %s: %s", version, e.message ?: strerror(-r));
                 sd_bus_error_free(&e);
                 if (rehearse_running(m))
-                        return; /* releases_rehearsal_finished() goes on */
+                        return; /* on_rehearsal_finished() goes on */
         }
         if (m->config->policy.apply == APPLY_IMMEDIATELY && !rl->plan && !m->op) {
                 log_info("policy.apply is immediately: applying what the policy allows");
@@ -1271,7 +1271,7 @@ static void plan_finish(Manager *m, Result result, const char *reason) {
         };
 
         rl->plan = NULL;
-        bus_api_emit_finished(m, &fake);
+        events_emit(m, &(Event){.kind = EVENT_PLAN_FINISHED, .op = &fake});
         if (result != RESULT_COMMITTED)
                 manager_set_status(
                         m,
@@ -1316,7 +1316,9 @@ static void plan_next_hop(Manager *m) {
         stage_version(m, hop, on_hop_staged);
 }
 
-void releases_operation_finished(Manager *m, const Operation *op) {
+/* An operation ended: a plan's next hop, or its end. */
+static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
+        const Operation *op = e->op;
         Plan *p = m->releases ? m->releases->plan : NULL;
 
         if (!p || op->id != p->op_id)
@@ -1567,7 +1569,7 @@ static int begin_or_wait(
         }
         /* The window waits for a rehearsal's verdict rather than apply what it may refuse. Not
          * for the leftover unit's removal at start, which has no version: it never reports a
-         * verdict (releases_rehearsal_finished()), so the window would wait for ever. */
+         * verdict (on_rehearsal_finished()), so the window would wait for ever. */
         if (window && !(flags & ENGINE_DRY_RUN) && rehearse_running_version(m)) {
                 if (rl->plan_call)
                         return sd_bus_error_setf(error, MB_ERROR_BUSY, "An upgrade already waits");
@@ -1583,11 +1585,14 @@ static int begin_or_wait(
         return r < 0 ? r : 1;
 }
 
-void releases_rehearsal_finished(Manager *m, const char *version, int result) {
-        Releases *rl = m->releases;
+/* A rehearsal ended: the plan that waited for it, or policy.apply: immediately. */
+static void on_rehearsal_finished(Manager *m, const Event *ev, void *userdata) {
+        Releases *rl = userdata;
+        const char *version = ev->rehearsal->version;
+        int result = ev->rehearsal->result_code;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-        if (!rl)
+        if (isempty(version))
                 return;
         if (rl->plan_after_rehearsal) {
                 rl->plan_after_rehearsal = false;
@@ -1625,7 +1630,7 @@ on_rehearse_staged(Manager *m, int r, bool refused, const char *jar, const char 
                         strempty(error));
                 return;
         }
-        r = rehearse_start(m, version, jar, sha256, 0, NULL, NULL, &id, &e);
+        r = rehearse_start(m, version, jar, sha256, 0, &id, &e);
         if (r < 0 || sd_bus_error_is_set(&e)) {
                 if (!sd_bus_error_is_set(&e))
                         (void) sd_bus_error_set_errno(&e, r);
@@ -1842,6 +1847,14 @@ int releases_new(Manager *m, Releases **ret) {
         r = arm_check_timer(m, FIRST_CHECK_DELAY_USEC);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the release check timer: %m");
+        /* Last among the listeners: they start new work, which needs the engine idle and the
+         * others told. */
+        r = events_subscribe(m->events, EVENT_OPERATION_FINISHED, EVENT_ORDER_NEXT, on_operation_finished, rl);
+        if (r >= 0)
+                r = events_subscribe(
+                        m->events, EVENT_REHEARSAL_FINISHED, EVENT_ORDER_NEXT, on_rehearsal_finished, rl);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen to the daemon's events: %m");
         *ret = rl;
         return 0;
 }

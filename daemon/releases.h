@@ -34,12 +34,9 @@ int releases_list_json(Manager *m, char **ret);
 /* mbctl rehearse [VERSION] (version may be "": the newest allowed, else the newest): the release
  * staged, then rehearsed; answers (t id, s summary) once the rehearsal started. */
 int releases_rehearse(Manager *m, const char *version, sd_bus_message *call, sd_bus_error *error);
-/* rehearse.c tells when a rehearsal ended: a window that waited for it goes on, and with
- * policy.apply: immediately a passed release is applied. */
-void releases_rehearsal_finished(Manager *m, const char *version, int result);
-
-/* The engine tells when an operation ended, so a plan can go on with its next hop. */
-void releases_operation_finished(Manager *m, const Operation *op);
+/* releases_new() listens to operations ending (a plan goes on with its next hop) and to
+ * rehearsals ending (a window that waited for one goes on; with policy.apply: immediately a
+ * passed release is applied). */
 
 /* For the D-Bus properties; never NULL. */
 const char *releases_newest_available(Manager *m);
