@@ -10,6 +10,7 @@
 #include "engine.h"
 #include "fleet.h"
 #include "fileio.h"
+#include "history.h"
 #include "log.h"
 #include "maintenance.h"
 #include "manager.h"
@@ -269,18 +270,15 @@ static int method_unhold(sd_bus_message *message, void *userdata, sd_bus_error *
 
 static int method_get_history(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *text = NULL;
+        _cleanup_free_ char *text = NULL;
         int r;
 
-        if (!path)
-                return -ENOMEM;
         /* The newest entries: the history only grows (a refused upgrade is an entry too), and a
          * long one must not stop anyone from reading the recent past. */
-        r = read_file_tail_lines(path, HISTORY_REPLY_MAX, &text, NULL);
-        if (r == -ENOENT)
-                return sd_bus_reply_method_return(message, "s", "");
+        r = history_read_tail(m->config->state_dir, HISTORY_REPLY_MAX, &text);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Failed to read the history %s: %m", path);
+                return sd_bus_error_set_errnof(
+                        error, r, "Failed to read the history in %s: %m", m->config->state_dir);
         return sd_bus_reply_method_return(message, "s", text);
 }
 

@@ -15,12 +15,15 @@
 #include "engine.h"
 #include "fileio.h"
 #include "fleet.h"
+#include "history.h"
 #include "jar.h"
 #include "java.h"
+#include "last-upgrade.h"
 #include "log.h"
 #include "macro.h"
 #include "maintenance.h"
 #include "rehearse.h"
+#include "staged-record.h"
 #include "strv.h"
 #include "test-hook.h"
 #include "worker.h"
@@ -187,55 +190,27 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
 
 /* may_exist: the operation was already done when the daemon stopped, so its entry may be written;
  * only then is the history read to look for it. */
-static int history_append(Manager *m, const Operation *op, bool may_exist) {
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"),
-                            *line = operation_to_history_json(op);
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *text = NULL;
-        size_t n;
+static int history_record(Manager *m, const Operation *op, bool may_exist) {
+        _cleanup_free_ char *line = operation_to_history_json(op);
 
-        if (!path || !line)
+        if (!line)
                 return -ENOMEM;
-        /* After a crash between the append and the journal's removal the entry may exist already. */
-        if (may_exist && read_full_file(path, 64 * 1024 * 1024, &text, NULL) >= 0) {
-                _cleanup_free_ char *needle = strdup_printf("{\"id\":%" PRIu64 ",", op->id);
-                if (needle && (startswith(text, needle) || strstr(text, needle)))
-                        return 0;
-        }
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
-                return negative_errno();
-        n = strlen(line);
-        line[n] = '\n'; /* replaces the NUL; written with its length below */
-        if (write(fd, line, n + 1) != (ssize_t) (n + 1))
-                return -EIO;
-        line[n] = '\0';
-        if (fsync(fd) < 0)
-                return negative_errno();
-        return 0;
+        if (may_exist)
+                return history_append_once(m->config->state_dir, line);
+        return history_append(m->config->state_dir, line);
 }
 
 static int write_last_upgrade(Manager *m, const Operation *op) {
-        _cleanup_free_ char *path = manager_state_path(m, "last-upgrade.json");
-        json_object *o = json_object_new_object();
-        const char *s;
-        int r;
+        const LastUpgrade u = {
+                .id = op->id,
+                .from = op->from_version,
+                .to = op->to_version,
+                .kept_jar = op->kept_jar,
+                .backup = op->backup_done ? op->backup_path : NULL,
+                .backup_sha256 = op->backup_done ? op->backup_sha256 : NULL,
+        };
 
-        if (!path || !o) {
-                json_object_put(o);
-                return -ENOMEM;
-        }
-        json_object_object_add(o, "id", json_object_new_uint64(op->id));
-        json_object_object_add(o, "from", json_object_new_string(op->from_version));
-        json_object_object_add(o, "to", json_object_new_string(op->to_version));
-        json_object_object_add(o, "kept_jar", json_object_new_string(strempty(op->kept_jar)));
-        json_object_object_add(o, "backup", json_object_new_string(op->backup_done ? op->backup_path : ""));
-        json_object_object_add(
-                o, "backup_sha256", json_object_new_string(op->backup_done ? strempty(op->backup_sha256) : ""));
-        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = write_file_atomic(path, s, strlen(s), 0600);
-        json_object_put(o);
-        return r;
+        return last_upgrade_write(m->config->state_dir, &u);
 }
 
 static void engine_finish(Manager *m, Result result) {
@@ -277,7 +252,7 @@ static void engine_finish(Manager *m, Result result) {
         op->step = STEP_DONE;
         engine_save(m);
         test_hook_crash_point("done");
-        r = history_append(m, op, was_done);
+        r = history_record(m, op, was_done);
         if (r < 0)
                 log_error_errno(r, "Failed to append to the history, continuing: %m");
         test_hook_crash_point("history");
@@ -286,11 +261,8 @@ static void engine_finish(Manager *m, Result result) {
                 r = write_last_upgrade(m, op);
                 if (r < 0)
                         log_error_errno(r, "Failed to record the upgrade for a later rollback: %m");
-        } else if (result == RESULT_COMMITTED && op->kind == OPERATION_ROLLBACK) {
-                _cleanup_free_ char *p = manager_state_path(m, "last-upgrade.json");
-                if (p && unlink(p) >= 0)
-                        (void) fsync_parent_directory(p);
-        }
+        } else if (result == RESULT_COMMITTED && op->kind == OPERATION_ROLLBACK)
+                (void) last_upgrade_remove(m->config->state_dir);
 
         if (journal && unlink(journal) >= 0)
                 (void) fsync_parent_directory(journal);
@@ -825,30 +797,19 @@ static int preflight_db_run(void *userdata) {
  * does not scan the 400 MB JAR again. Only a record of the SHA-256 pre-flight checks the JAR
  * against is taken. */
 static bool staged_java_record(const char *jar, const char *sha256, JarInfo *into) {
-        _cleanup_free_ char *dir = path_dirname(jar), *marker = dir ? path_join(dir, "verified.json") : NULL,
-                            *text = NULL;
-        json_object *o, *v;
-        bool ok = false;
+        _cleanup_free_ char *dir = path_dirname(jar);
+        _cleanup_(staged_record_done) StagedRecord rec = {};
 
-        if (!marker || read_full_file(marker, 64 * 1024, &text, NULL) < 0)
+        if (!dir || staged_record_read(dir, &rec) < 0 || !streq(rec.sha256, sha256) || rec.class_major < 45)
                 return false;
-        o = json_tokener_parse(text);
-        if (o && json_object_object_get_ex(o, "sha256", &v) &&
-            streq(strempty(json_object_get_string(v)), sha256) &&
-            json_object_object_get_ex(o, "class_major", &v) && json_object_get_int(v) >= 45) {
-                if (into) {
-                        into->class_major = (unsigned) json_object_get_int(v);
-                        into->java_needed = into->class_major - 44;
-                        if (json_object_object_get_ex(o, "classes", &v))
-                                into->classes = (unsigned) json_object_get_int64(v);
-                        if (json_object_object_get_ex(o, "newest_class", &v) && json_object_get_string(v))
-                                into->newest_class = strdup(json_object_get_string(v));
-                        into->scanned = true;
-                }
-                ok = true;
+        if (into) {
+                into->class_major = rec.class_major;
+                into->java_needed = into->class_major - 44;
+                into->classes = (unsigned) rec.classes;
+                into->newest_class = TAKE_PTR(rec.newest_class);
+                into->scanned = true;
         }
-        json_object_put(o);
-        return ok;
+        return true;
 }
 
 static int preflight_run(void *userdata) {
@@ -887,10 +848,9 @@ static int preflight_run(void *userdata) {
                 return refuse(p, r, "%s: %s", p->source_jar, err ?: strerror(-r));
         if (p->expect_sha256 && !streq(p->new_info->sha256, p->expect_sha256)) {
                 /* Staged and verified earlier, different now: never install it; stage it again. */
-                _cleanup_free_ char *dir = path_dirname(p->source_jar),
-                                    *marker = dir ? path_join(dir, "verified.json") : NULL;
-                if (marker)
-                        (void) unlink(marker);
+                _cleanup_free_ char *dir = path_dirname(p->source_jar);
+                if (dir)
+                        (void) staged_record_remove(dir);
                 return refuse(
                         p,
                         -EBADMSG,

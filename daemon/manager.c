@@ -14,6 +14,7 @@
 #include "fileio.h"
 #include "http.h"
 #include "jar.h"
+#include "last-upgrade.h"
 #include "log.h"
 #include "maintenance.h"
 #include "manager.h"
@@ -117,26 +118,17 @@ int manager_last_upgrade(
         char **ret_kept_jar,
         char **ret_backup,
         char **ret_backup_sha256) {
-        _cleanup_free_ char *path = manager_state_path(m, "last-upgrade.json"), *text = NULL;
-        char **outs[] = {ret_from, ret_to, ret_kept_jar, ret_backup, ret_backup_sha256};
-        const char *keys[] = {"from", "to", "kept_jar", "backup", "backup_sha256"};
-        json_object *o, *v;
+        LastUpgrade u = {};
         int r;
 
-        if (!path)
-                return -ENOMEM;
-        r = read_full_file(path, 64 * 1024, &text, NULL);
+        r = last_upgrade_read(m->config->state_dir, &u);
         if (r < 0)
                 return r;
-        o = json_tokener_parse(text);
-        if (!o)
-                return -EBADMSG;
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                *outs[i] = strdup(
-                        json_object_object_get_ex(o, keys[i], &v) ? strempty(json_object_get_string(v)) : "");
-        json_object_put(o);
-        if (!mb_version_is_valid(*ret_from) || !mb_version_is_valid(*ret_to))
-                return -EBADMSG;
+        *ret_from = TAKE_PTR(u.from);
+        *ret_to = TAKE_PTR(u.to);
+        *ret_kept_jar = TAKE_PTR(u.kept_jar);
+        *ret_backup = TAKE_PTR(u.backup);
+        *ret_backup_sha256 = TAKE_PTR(u.backup_sha256);
         return 0;
 }
 

@@ -93,7 +93,7 @@ void manager_refresh(Manager *m);
 
 int manager_set_hold(Manager *m, bool hold, const char *reason);
 
-/* Reads state_dir/last-upgrade.json: what `mbctl rollback` would return to. */
+/* The last-upgrade record (last-upgrade.h): what `mbctl rollback` would return to. */
 int manager_last_upgrade(
         Manager *m,
         char **ret_from,

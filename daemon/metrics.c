@@ -7,6 +7,7 @@
 
 #include "backups.h"
 #include "fileio.h"
+#include "history.h"
 #include "log.h"
 #include "macro.h"
 #include "metrics.h"
@@ -14,8 +15,6 @@
 #include "releases.h"
 #include "strv.h"
 #include "version.h"
-
-#define HISTORY_READ_MAX (16U * 1024U * 1024U)
 
 /* The last upgrade or rollback (an operation that changes the version or tried to). */
 typedef struct LastOperation {
@@ -42,48 +41,26 @@ static void last_clear(LastOperation *l) {
         *l = (LastOperation){};
 }
 
-static const char *json_str(json_object *o, const char *key) {
-        json_object *v;
-        return json_object_object_get_ex(o, key, &v) ? strempty(json_object_get_string(v)) : "";
-}
-
-static uint64_t json_u64(json_object *o, const char *key) {
-        json_object *v;
-        return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
-}
-
 static bool counts_as_upgrade(const char *kind, const char *result) {
         return (streq(kind, "upgrade") || streq(kind, "rollback")) && !streq(result, "canceled");
 }
 
-/* The newest upgrade or rollback in state_dir/history.jsonl, from before this start. */
+/* The newest upgrade or rollback in the history, from before this start. */
 static void load_last_from_history(Manager *m, Metrics *x) {
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *text = NULL;
-        char *save = NULL;
+        HistoryEntry e = {};
 
-        if (!path || read_full_file(path, HISTORY_READ_MAX, &text, NULL) < 0)
+        if (history_find_last(m->config->state_dir, counts_as_upgrade, &e) <= 0)
                 return;
-        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                json_object *o = json_tokener_parse(line);
-                if (!o)
-                        continue;
-                const char *kind = json_str(o, "kind"), *result = json_str(o, "result");
-                if (counts_as_upgrade(kind, result)) {
-                        uint64_t start = json_u64(o, "started_usec"), end = json_u64(o, "finished_usec");
-                        last_clear(&x->last);
-                        x->last = (LastOperation){
-                                .kind = strdup(kind),
-                                .result = strdup(result),
-                                .from = strdup(json_str(o, "from")),
-                                .to = strdup(json_str(o, "to")),
-                                .finished_usec = end,
-                                .duration_usec = end > start ? end - start : 0,
-                                .downtime_usec = json_u64(o, "downtime_ms") * USEC_PER_MSEC,
-                        };
-                        x->have_last = x->last.kind && x->last.result && x->last.from && x->last.to;
-                }
-                json_object_put(o);
-        }
+        x->last = (LastOperation){
+                .kind = TAKE_PTR(e.kind),
+                .result = TAKE_PTR(e.result),
+                .from = TAKE_PTR(e.from),
+                .to = TAKE_PTR(e.to),
+                .finished_usec = e.finished_usec,
+                .duration_usec = e.finished_usec > e.started_usec ? e.finished_usec - e.started_usec : 0,
+                .downtime_usec = e.downtime_usec,
+        };
+        x->have_last = true;
 }
 
 static void on_operation_finished(Manager *m, const Event *e, void *userdata);

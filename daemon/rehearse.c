@@ -13,6 +13,7 @@
 #include "appdb.h"
 #include "dbserver.h"
 #include "fileio.h"
+#include "history.h"
 #include "log.h"
 #include "macro.h"
 #include "mblog.h"
@@ -351,7 +352,6 @@ static void show_newest(Rehearsal *r) {
 static void record(Rehearsal *r, uint64_t now) {
         Manager *m = r->m;
         uint64_t d = migration_usec(r);
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl");
         const char *result = rehearsal_result_to_string(r->result);
         json_object *h = json_object_new_object();
 
@@ -372,16 +372,14 @@ static void record(Rehearsal *r, uint64_t now) {
         if (!isempty(r->excerpt))
                 json_object_object_add(h, "log", json_object_new_string(r->excerpt));
 
-        /* history.jsonl: one line, appended and synced, as the engine writes its own */
-        if (path) {
-                const char *line = json_object_to_json_string_ext(
-                        h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-                _cleanup_close_ int fd = open(
-                        path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-                _cleanup_free_ char *l = strdup_printf("%s\n", line);
-                if (fd < 0 || !l || write(fd, l, strlen(l)) != (ssize_t) strlen(l) || fsync(fd) < 0)
-                        log_warning("Failed to append the rehearsal to %s, continuing", path);
-        }
+        /* the history: one line, appended and synced, as the engine writes its own */
+        if (history_append(
+                    m->config->state_dir,
+                    json_object_to_json_string_ext(
+                            h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+                log_warning(
+                        "Failed to append the rehearsal to the history in %s, continuing",
+                        m->config->state_dir);
 
         /* A verdict, for the unattended upgrade: not for one canceled or skipped. */
         if (r->result == REHEARSAL_PASSED || r->result == REHEARSAL_FAILED || r->result == REHEARSAL_WARNING) {

@@ -25,7 +25,9 @@
 #include "rehearse.h"
 #include "fleet.h"
 #include "hash.h"
+#include "history.h"
 #include "releases.h"
+#include "staged-record.h"
 #include "strv.h"
 #include "test-hook.h"
 #include "worker.h"
@@ -715,11 +717,9 @@ static void prune_staging(Manager *m, const char *keep) {
                 }
                 _cleanup_free_ char *d = path_join(dir, versions[i]);
                 const char *files[] = {
-                        "metabase.jar",
-                        "metabase.jar.part",
-                        "metabase.sha256",
-                        "metabase.jar.sig",
-                        "verified.json"};
+                        "metabase.jar", "metabase.jar.part", "metabase.sha256", "metabase.jar.sig"};
+                if (d)
+                        (void) staged_record_remove(d);
                 for (size_t k = 0; d && k < ELEMENTSOF(files); k++) {
                         _cleanup_free_ char *f = path_join(d, files[k]);
                         if (f)
@@ -742,7 +742,7 @@ typedef struct VerifyWork {
 } VerifyWork;
 
 /* The signing key's fingerprint: SHA-256 of its DER SubjectPublicKeyInfo (what
- * `openssl pkey -pubin -outform DER | sha256sum` prints), recorded in verified.json. */
+ * `openssl pkey -pubin -outform DER | sha256sum` prints), recorded in the staging record. */
 static int key_fingerprint(const char *key_path, char ret_hex[static SHA256_HEX_SIZE]) {
         _cleanup_fclose_ FILE *kf = NULL;
         unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
@@ -832,9 +832,8 @@ finish:
 static int verify_run(void *userdata) {
         VerifyWork *w = userdata;
         Stage *s = w->s;
-        _cleanup_free_ char *err = NULL, *json = NULL, *marker = NULL;
+        _cleanup_free_ char *err = NULL;
         JarInfo *info = NULL;
-        json_object *o;
         unsigned java = 0, need;
         int r;
 
@@ -869,7 +868,7 @@ static int verify_run(void *userdata) {
                 jar_info_free(info);
                 return -EBADMSG;
         }
-        /* The scan of every class ran here, in the worker: recorded in verified.json, so that
+        /* The scan of every class ran here, in the worker: recorded in the staging record, so that
          * pre-flight of this staged release does not scan again. */
         need = jar_java_needed(info, &w->warning);
         if (w->java_path) {
@@ -891,41 +890,26 @@ static int verify_run(void *userdata) {
                         return -ENOEXEC;
                 }
         }
-        o = json_object_new_object();
-        if (!o || json_object_object_add(o, "version", json_object_new_string(s->version)) < 0 ||
-            json_object_object_add(o, "sha256", json_object_new_string(s->got_sha)) < 0 ||
-            json_object_object_add(o, "size", json_object_new_uint64(s->size)) < 0 ||
-            json_object_object_add(o, "java_needed", json_object_new_int((int) need)) < 0 ||
-            json_object_object_add(o, "class_major", json_object_new_int((int) info->class_major)) < 0 ||
-            json_object_object_add(o, "main_class_major", json_object_new_int((int) info->main_class_major)) <
-                    0 ||
-            json_object_object_add(o, "classes", json_object_new_int64(info->classes)) < 0 ||
-            json_object_object_add(
-                    o, "newest_class", info->newest_class ? json_object_new_string(info->newest_class) : NULL) <
-                    0 ||
-            json_object_object_add(o, "checksum", json_object_new_boolean(s->has_published_sha)) < 0 ||
-            json_object_object_add(
-                    o,
-                    "checksum_sha256",
-                    s->has_published_sha ? json_object_new_string(s->published_sha) : NULL) < 0 ||
-            json_object_object_add(o, "signature", json_object_new_boolean(!isempty(w->signing_key))) < 0 ||
-            json_object_object_add(o, "signing_key_sha256", *key_fp ? json_object_new_string(key_fp) : NULL) <
-                    0 ||
-            json_object_object_add(o, "verified_usec", json_object_new_uint64(now_realtime_usec())) < 0) {
-                json_object_put(o);
-                jar_info_free(info);
-                return -ENOMEM;
-        }
-        json = strdup_printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-        json_object_put(o);
+        StagedRecord rec = {
+                .version = s->version,
+                .sha256 = s->got_sha,
+                .size = s->size,
+                .java_needed = need,
+                .class_major = info->class_major,
+                .main_class_major = info->main_class_major,
+                .classes = info->classes,
+                .newest_class = info->newest_class,
+                .checksum = s->has_published_sha,
+                .checksum_sha256 = s->has_published_sha ? s->published_sha : NULL,
+                .signature = !isempty(w->signing_key),
+                .signing_key_sha256 = *key_fp ? key_fp : NULL,
+                .verified_usec = now_realtime_usec(),
+        };
+        r = staged_record_write(s->dir, &rec);
         jar_info_free(info);
-        marker = path_join(s->dir, "verified.json");
         w->refused = false;
-        if (!json || !marker)
-                return -ENOMEM;
-        r = write_file_atomic(marker, json, strlen(json), 0644);
         if (r < 0)
-                w->error = strdup_printf("cannot write %s: %s", marker, strerror(-r));
+                w->error = strdup_printf("cannot write the staging record in %s: %s", s->dir, strerror(-r));
         return r;
 }
 
@@ -1149,51 +1133,41 @@ static void stage_next(Manager *m) {
                 stage_fail(m, false, "cannot start the download helper %s: %s", fetch_helper(), strerror(-r));
 }
 
-/* An already verified staging directory: its verified.json matches the JAR's size, and what was
+/* An already verified staging directory: its staging record matches the JAR's size, and what was
  * verified then is what the configuration requires now (a checksum when require_checksum is
  * true, a signature by this very signing_key when one is set). A stage verified under a laxer
  * configuration is stale: it is staged again, never installed on the old verdict. */
 static bool
 stage_is_verified(Manager *m, const char *dir, const char *version, char *ret_sha256, const char **ret_stale) {
-        _cleanup_free_ char *marker = path_join(dir, "verified.json"), *jar = path_join(dir, "metabase.jar"),
-                            *text = NULL;
-        json_object *o, *v, *sha;
+        _cleanup_free_ char *jar = path_join(dir, "metabase.jar");
+        _cleanup_(staged_record_done) StagedRecord rec = {};
         const char *stale = NULL;
         char fp[SHA256_HEX_SIZE];
         struct stat st;
         bool ok = false;
 
-        if (!marker || !jar || read_full_file(marker, 64 * 1024, &text, NULL) < 0 || stat(jar, &st) < 0)
+        if (!jar || staged_record_read(dir, &rec) < 0 || stat(jar, &st) < 0)
                 return false;
-        o = json_tokener_parse(text);
-        if (o && json_object_object_get_ex(o, "version", &v) &&
-            streq(strempty(json_object_get_string(v)), version) && json_object_object_get_ex(o, "size", &v) &&
-            (uint64_t) json_object_get_uint64(v) == (uint64_t) st.st_size &&
-            json_object_object_get_ex(o, "sha256", &sha) &&
-            sha256_hex_is_valid(strempty(json_object_get_string(sha)))) {
-                if (m->config->releases.require_checksum &&
-                    !(json_object_object_get_ex(o, "checksum", &v) && json_object_get_boolean(v)))
+        if (streq(rec.version, version) && rec.size == (uint64_t) st.st_size &&
+            sha256_hex_is_valid(rec.sha256)) {
+                if (m->config->releases.require_checksum && !rec.checksum)
                         stale = "it was staged without a published checksum and releases.require_checksum is "
                                 "true now";
-                else if (
-                        !isempty(m->config->releases.signing_key) &&
-                        !(json_object_object_get_ex(o, "signature", &v) && json_object_get_boolean(v)))
+                else if (!isempty(m->config->releases.signing_key) && !rec.signature)
                         stale = "it was staged without a signature check and releases.signing_key is set now";
                 else if (
                         !isempty(m->config->releases.signing_key) &&
                         (key_fingerprint(m->config->releases.signing_key, fp) < 0 ||
-                         !json_object_object_get_ex(o, "signing_key_sha256", &v) ||
-                         !streq(strempty(json_object_get_string(v)), fp)))
+                         !streq(strempty(rec.signing_key_sha256), fp)))
                         stale = "its signature was checked with another key than releases.signing_key";
                 else {
                         ok = true;
                         if (ret_sha256)
-                                memcpy(ret_sha256, json_object_get_string(sha), SHA256_HEX_SIZE);
+                                memcpy(ret_sha256, rec.sha256, SHA256_HEX_SIZE);
                 }
         }
         if (ret_stale)
                 *ret_stale = stale;
-        json_object_put(o);
         return ok;
 }
 
@@ -1262,10 +1236,8 @@ static void stage_version(Manager *m, const char *version, StageCallback cb) {
         }
         if (stale) {
                 /* Staged anew, from the download on: the old files carry the old verdict. */
-                _cleanup_free_ char *marker = path_join(s->dir, "verified.json");
                 log_notice("The staged %s is downloaded and verified anew: %s", version, stale);
-                if (marker)
-                        (void) unlink(marker);
+                (void) staged_record_remove(s->dir);
                 (void) unlink(s->jar);
                 (void) unlink(s->sha_file);
                 (void) unlink(s->sig_file);
@@ -1381,29 +1353,12 @@ static char *plan_summary(char **hops, const char *from) {
 
 /* The longest of the last upgrades (start to end, rolled back ones included: a window must have
  * room for a rollback too), from the history; 0 when there is none. */
-static uint64_t past_upgrade_usec(Manager *m) {
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *text = NULL;
-        uint64_t longest = 0;
-        char *save = NULL;
+static bool is_finished_upgrade(const char *kind, const char *result) {
+        return streq(kind, "upgrade") && (streq(result, "committed") || streq(result, "rolled-back"));
+}
 
-        if (!path || read_full_file(path, 16 * 1024 * 1024, &text, NULL) < 0)
-                return 0;
-        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                json_object *o = json_tokener_parse(line), *kind, *result, *a, *b;
-                if (o && json_object_object_get_ex(o, "kind", &kind) &&
-                    streq(strempty(json_object_get_string(kind)), "upgrade") &&
-                    json_object_object_get_ex(o, "result", &result) &&
-                    (streq(strempty(json_object_get_string(result)), "committed") ||
-                     streq(strempty(json_object_get_string(result)), "rolled-back")) &&
-                    json_object_object_get_ex(o, "started_usec", &a) &&
-                    json_object_object_get_ex(o, "finished_usec", &b)) {
-                        uint64_t s = json_object_get_uint64(a), e = json_object_get_uint64(b);
-                        if (e > s && e - s > longest)
-                                longest = e - s;
-                }
-                json_object_put(o);
-        }
-        return longest;
+static uint64_t past_upgrade_usec(Manager *m) {
+        return history_longest_usec(m->config->state_dir, is_finished_upgrade);
 }
 
 static int plan_begin(
