@@ -113,6 +113,19 @@ static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         return 0;
 }
 
+/* A refusal as the caller's D-Bus error; r when the module said nothing more. */
+static int refusal_to_bus_error(int r, const Refusal *refusal, sd_bus_error *error) {
+        if (refusal->reason)
+                return sd_bus_error_set(error, outcome_to_error_name(refusal->outcome), refusal->reason);
+        return r;
+}
+
+/* An operation the engine started answers through its Reply once pre-flight decided; one it
+ * refused is answered now. */
+static int started(int r, const Refusal *refusal, sd_bus_error *error) {
+        return r >= 0 ? 1 : refusal_to_bus_error(r, refusal, error);
+}
+
 static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *jar, *version;
@@ -140,7 +153,12 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
         r = validate_jar_argument(jar, error);
         if (r < 0)
                 return r;
-        return engine_upgrade(m, jar, NULL, flags, message, error);
+        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        if (!reply)
+                return -ENOMEM;
+        r = engine_upgrade(m, jar, NULL, flags, reply, &refusal);
+        return started(r, &refusal, error);
 }
 
 static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -151,8 +169,13 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         r = read_flags(m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), &flags, error);
         if (r < 0)
                 return r;
+        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        if (!reply)
+                return -ENOMEM;
         /* A rollback is not held: it is how an admin gets out of trouble. */
-        return engine_rollback(m, flags | ENGINE_IGNORE_HOLD, message, error);
+        r = engine_rollback(m, flags | ENGINE_IGNORE_HOLD, reply, &refusal);
+        return started(r, &refusal, error);
 }
 
 static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -163,7 +186,12 @@ static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *
         r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
-        return engine_backup(m, flags, message, error);
+        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        if (!reply)
+                return -ENOMEM;
+        r = engine_backup(m, flags, reply, &refusal);
+        return started(r, &refusal, error);
 }
 
 static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -183,7 +211,12 @@ static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error 
                         error, SD_BUS_ERROR_INVALID_ARGS, "The backup's name contains control characters");
         /* A path is resolved by backups_find() (realpath, under backup.dir): what the journal
          * records is canonical without a check here. */
-        return engine_restore(m, backup, flags, message, error);
+        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        if (!reply)
+                return -ENOMEM;
+        r = engine_restore(m, backup, flags, reply, &refusal);
+        return started(r, &refusal, error);
 }
 
 static int method_list_backups(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -203,9 +236,10 @@ static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *
         r = check_admin(m, message, error);
         if (r < 0)
                 return r;
-        r = engine_cancel(m, error);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        r = engine_cancel(m, &refusal);
         if (r < 0)
-                return r;
+                return refusal_to_bus_error(r, &refusal, error);
         return sd_bus_reply_method_return(message, NULL);
 }
 

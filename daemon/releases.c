@@ -1317,7 +1317,7 @@ static void
 on_hop_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Releases *rl = m->releases;
         Plan *p = rl->plan;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
 
         if (!p)
                 return;
@@ -1326,11 +1326,11 @@ on_hop_staged(Manager *m, int r, bool refused, const char *jar, const char *sha2
                 return;
         }
         r = engine_upgrade(m, jar, sha256, p->flags & ENGINE_FORCE, NULL, &e);
-        if (r < 0 || sd_bus_error_is_set(&e)) {
+        if (r < 0) {
                 plan_finish(
                         m,
-                        sd_bus_error_has_name(&e, MB_ERROR_REFUSED) ? RESULT_REFUSED : RESULT_FAILED,
-                        e.message ?: strerror(-r));
+                        e.outcome == OUTCOME_REFUSED ? RESULT_REFUSED : RESULT_FAILED,
+                        e.reason ?: strerror(-r));
                 return;
         }
         p->op_id = m->op ? m->op->id : 0;
