@@ -120,10 +120,58 @@ static int refusal_to_bus_error(int r, const Refusal *refusal, sd_bus_error *err
         return r;
 }
 
-/* An operation the engine started answers through its Reply once pre-flight decided; one it
- * refused is answered now. */
-static int started(int r, const Refusal *refusal, sd_bus_error *error) {
-        return r >= 0 ? 1 : refusal_to_bus_error(r, refusal, error);
+/* What a method asks the engine or the releases for. */
+typedef struct Request {
+        const char *jar, *version, *backup;
+        uint64_t flags;
+} Request;
+
+typedef int (*Starter)(Manager *m, const Request *q, Reply *reply, Refusal *refusal);
+
+/* Started, it answers through its Reply once it decided (an operation after its pre-flight);
+ * refused at once, the answer is the refusal, now. */
+static int start(sd_bus_message *message, Manager *m, Starter f, const Request *q, sd_bus_error *error) {
+        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        int r;
+
+        if (!reply)
+                return -ENOMEM;
+        r = f(m, q, reply, &refusal);
+        return r >= 0 ? 1 : refusal_to_bus_error(r, &refusal, error);
+}
+
+static int start_upgrade_jar(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return engine_upgrade(m, q->jar, NULL, q->flags, reply, refusal);
+}
+
+static int start_upgrade_version(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_upgrade(m, q->version, q->flags, reply, refusal);
+}
+
+static int start_rollback(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        /* A rollback is not held: it is how an admin gets out of trouble. */
+        return engine_rollback(m, q->flags | ENGINE_IGNORE_HOLD, reply, refusal);
+}
+
+static int start_backup(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return engine_backup(m, q->flags, reply, refusal);
+}
+
+static int start_restore(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return engine_restore(m, q->backup, q->flags, reply, refusal);
+}
+
+static int start_window(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_window(m, q->flags, reply, refusal);
+}
+
+static int start_rehearse(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_rehearse(m, q->version, reply, refusal);
+}
+
+static int start_check(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_check(m, reply, refusal);
 }
 
 static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -147,18 +195,14 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
                         strempty(q));
         }
         if (isempty(jar))
-                return releases_upgrade(m, version, flags, message, error);
+                return start(
+                        message, m, start_upgrade_version, &(Request){.version = version, .flags = flags}, error);
         if (!isempty(version))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Give a JAR or a version, not both");
         r = validate_jar_argument(jar, error);
         if (r < 0)
                 return r;
-        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
-        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
-        if (!reply)
-                return -ENOMEM;
-        r = engine_upgrade(m, jar, NULL, flags, reply, &refusal);
-        return started(r, &refusal, error);
+        return start(message, m, start_upgrade_jar, &(Request){.jar = jar, .flags = flags}, error);
 }
 
 static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -169,13 +213,7 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         r = read_flags(m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), &flags, error);
         if (r < 0)
                 return r;
-        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
-        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
-        if (!reply)
-                return -ENOMEM;
-        /* A rollback is not held: it is how an admin gets out of trouble. */
-        r = engine_rollback(m, flags | ENGINE_IGNORE_HOLD, reply, &refusal);
-        return started(r, &refusal, error);
+        return start(message, m, start_rollback, &(Request){.flags = flags}, error);
 }
 
 static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -186,12 +224,7 @@ static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *
         r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
-        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
-        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
-        if (!reply)
-                return -ENOMEM;
-        r = engine_backup(m, flags, reply, &refusal);
-        return started(r, &refusal, error);
+        return start(message, m, start_backup, &(Request){.flags = flags}, error);
 }
 
 static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -211,12 +244,7 @@ static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error 
                         error, SD_BUS_ERROR_INVALID_ARGS, "The backup's name contains control characters");
         /* A path is resolved by backups_find() (realpath, under backup.dir): what the journal
          * records is canonical without a check here. */
-        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
-        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
-        if (!reply)
-                return -ENOMEM;
-        r = engine_restore(m, backup, flags, reply, &refusal);
-        return started(r, &refusal, error);
+        return start(message, m, start_restore, &(Request){.backup = backup, .flags = flags}, error);
 }
 
 static int method_list_backups(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -326,7 +354,7 @@ static int method_window(sd_bus_message *message, void *userdata, sd_bus_error *
         r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
-        return releases_window(m, flags, message, error);
+        return start(message, m, start_window, &(Request){.flags = flags}, error);
 }
 
 static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -349,11 +377,11 @@ static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error
                         "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
                         strempty(q));
         }
-        return releases_rehearse(m, version, message, error);
+        return start(message, m, start_rehearse, &(Request){.version = version}, error);
 }
 
 static int method_check(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return releases_check(userdata, message, error);
+        return start(message, userdata, start_check, &(Request){}, error);
 }
 
 static int method_list(sd_bus_message *message, void *userdata, sd_bus_error *error) {

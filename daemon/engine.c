@@ -294,7 +294,8 @@ static void engine_finish(Manager *m, Result result) {
 
         /* Pre-flight never got to answer: say why. */
         reply_refused(
-                &m->engine->reply, result == RESULT_REFUSED ? OUTCOME_REFUSED : OUTCOME_FAILED, op->reason);
+                m->engine->reply, result == RESULT_REFUSED ? OUTCOME_REFUSED : OUTCOME_FAILED, op->reason);
+        m->engine->reply = reply_unref(m->engine->reply);
 
         if (m->engine->dry_run) {
                 /* A dry run leaves no trace but its answer: not even "Pre-flight checks for ..." as
@@ -1114,12 +1115,12 @@ static void preflight_passed(Preflight *p) {
                 goto finish;
         }
         if (m->engine->dry_run) {
-                reply_accepted(&m->engine->reply, 0, p->summary);
+                reply_accepted(m->engine->reply, 0, p->summary);
                 engine_finish(m, RESULT_NONE);
                 goto finish;
         }
         log_info("Pre-flight passed: %s", p->summary);
-        reply_accepted(&m->engine->reply, op->id, p->summary);
+        reply_accepted(m->engine->reply, op->id, p->summary);
         if (op_in_rollout(m)) {
                 /* The fleet says when: once every node has staged. */
                 if (op->fleet_rollout == 0) {

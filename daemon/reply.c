@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <systemd/sd-bus.h>
 
 #include "bus-names.h"
@@ -10,8 +12,17 @@
 
 struct Reply {
         unsigned n_ref;
+        bool answered;
         sd_bus_message *call;
 };
+
+/* Whether r is there to be answered; from now on it is answered. */
+static bool answer_once(Reply *r) {
+        if (!r || r->answered)
+                return false;
+        r->answered = true;
+        return true;
+}
 
 int refusal_set(Refusal *r, Outcome outcome, int err, const char *fmt, ...) {
         va_list ap;
@@ -62,33 +73,29 @@ Reply *reply_unref(Reply *r) {
         return NULL;
 }
 
-void reply_accepted(Reply **r, uint64_t id, const char *summary) {
-        if (!*r)
+void reply_accepted(Reply *r, uint64_t id, const char *summary) {
+        if (!answer_once(r))
                 return;
-        (void) sd_bus_reply_method_return((*r)->call, "ts", id, strempty(summary));
-        *r = reply_unref(*r);
+        (void) sd_bus_reply_method_return(r->call, "ts", id, strempty(summary));
 }
 
-void reply_text(Reply **r, const char *text) {
-        if (!*r)
+void reply_text(Reply *r, const char *text) {
+        if (!answer_once(r))
                 return;
-        (void) sd_bus_reply_method_return((*r)->call, "s", strempty(text));
-        *r = reply_unref(*r);
+        (void) sd_bus_reply_method_return(r->call, "s", strempty(text));
 }
 
-void reply_done(Reply **r) {
-        if (!*r)
+void reply_done(Reply *r) {
+        if (!answer_once(r))
                 return;
-        (void) sd_bus_reply_method_return((*r)->call, NULL);
-        *r = reply_unref(*r);
+        (void) sd_bus_reply_method_return(r->call, NULL);
 }
 
-void reply_refused(Reply **r, Outcome outcome, const char *reason) {
-        if (!*r)
+void reply_refused(Reply *r, Outcome outcome, const char *reason) {
+        if (!answer_once(r))
                 return;
         (void) sd_bus_reply_method_errorf(
-                (*r)->call, outcome_to_error_name(outcome) ?: SD_BUS_ERROR_FAILED, "%s", strempty(reason));
-        *r = reply_unref(*r);
+                r->call, outcome_to_error_name(outcome) ?: SD_BUS_ERROR_FAILED, "%s", strempty(reason));
 }
 
 const char *outcome_to_error_name(Outcome o) {
@@ -102,4 +109,12 @@ const char *outcome_to_error_name(Outcome o) {
                 [OUTCOME_INVALID] = SD_BUS_ERROR_INVALID_ARGS,
         };
         return o >= 0 && o < _OUTCOME_MAX ? names[o] : SD_BUS_ERROR_FAILED;
+}
+
+int reply_refusal(Reply *reply, int r, const Refusal *refusal) {
+        if (refusal && refusal->reason)
+                reply_refused(reply, refusal->outcome, refusal->reason);
+        else
+                reply_refused(reply, OUTCOME_FAILED, strerror(-r));
+        return r;
 }

@@ -43,11 +43,14 @@ Reply *reply_ref(Reply *r);
 Reply *reply_unref(Reply *r);
 DEFINE_POINTER_CLEANUP(Reply, reply_unref, reply_unrefp)
 
-/* Each answers once and drops the caller's reference (*r becomes NULL); nothing when *r is NULL. */
-void reply_accepted(Reply **r, uint64_t id, const char *summary); /* (t id, s summary) */
-void reply_text(Reply **r, const char *text);                     /* (s text) */
-void reply_done(Reply **r);                                       /* () */
-void reply_refused(Reply **r, Outcome outcome, const char *reason);
+/* The answer: the first of these for a Reply goes to the caller, the others are ignored; nothing
+ * when r is NULL (nobody waits). The holders' references are theirs to drop. */
+void reply_accepted(Reply *r, uint64_t id, const char *summary); /* (t id, s summary) */
+void reply_text(Reply *r, const char *text);                     /* (s text) */
+void reply_done(Reply *r);                                       /* () */
+void reply_refused(Reply *r, Outcome outcome, const char *reason);
+/* A refusal that was said at once (r < 0), as the answer; returns r. */
+int reply_refusal(Reply *reply, int r, const Refusal *refusal);
 
 /* The D-Bus error name of an outcome (NULL for OUTCOME_OK). */
 const char *outcome_to_error_name(Outcome o);
