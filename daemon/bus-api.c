@@ -114,6 +114,67 @@ static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         return 0;
 }
 
+/* A refusal as the caller's D-Bus error; r when the module said nothing more. */
+static int refusal_to_bus_error(int r, const Refusal *refusal, sd_bus_error *error) {
+        if (refusal->reason)
+                return sd_bus_error_set(error, outcome_to_error_name(refusal->outcome), refusal->reason);
+        return r;
+}
+
+/* What a method asks the engine or the releases for. */
+typedef struct Request {
+        const char *jar, *version, *backup;
+        uint64_t flags;
+} Request;
+
+typedef int (*Starter)(Manager *m, const Request *q, Reply *reply, Refusal *refusal);
+
+/* Started, it answers through its Reply once it decided (an operation after its pre-flight);
+ * refused at once, the answer is the refusal, now. */
+static int start(sd_bus_message *message, Manager *m, Starter f, const Request *q, sd_bus_error *error) {
+        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        int r;
+
+        if (!reply)
+                return -ENOMEM;
+        r = f(m, q, reply, &refusal);
+        return r >= 0 ? 1 : refusal_to_bus_error(r, &refusal, error);
+}
+
+static int start_upgrade_jar(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return engine_upgrade(m, q->jar, NULL, q->flags, reply, refusal);
+}
+
+static int start_upgrade_version(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_upgrade(m, q->version, q->flags, reply, refusal);
+}
+
+static int start_rollback(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        /* A rollback is not held: it is how an admin gets out of trouble. */
+        return engine_rollback(m, q->flags | ENGINE_IGNORE_HOLD, reply, refusal);
+}
+
+static int start_backup(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return engine_backup(m, q->flags, reply, refusal);
+}
+
+static int start_restore(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return engine_restore(m, q->backup, q->flags, reply, refusal);
+}
+
+static int start_window(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_window(m, q->flags, reply, refusal);
+}
+
+static int start_rehearse(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_rehearse(m, q->version, reply, refusal);
+}
+
+static int start_check(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_check(m, reply, refusal);
+}
+
 static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *jar, *version;
@@ -135,13 +196,14 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
                         strempty(q));
         }
         if (isempty(jar))
-                return releases_upgrade(m, version, flags, message, error);
+                return start(
+                        message, m, start_upgrade_version, &(Request){.version = version, .flags = flags}, error);
         if (!isempty(version))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Give a JAR or a version, not both");
         r = validate_jar_argument(jar, error);
         if (r < 0)
                 return r;
-        return engine_upgrade(m, jar, NULL, flags, message, error);
+        return start(message, m, start_upgrade_jar, &(Request){.jar = jar, .flags = flags}, error);
 }
 
 static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -152,8 +214,7 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         r = read_flags(m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), &flags, error);
         if (r < 0)
                 return r;
-        /* A rollback is not held: it is how an admin gets out of trouble. */
-        return engine_rollback(m, flags | ENGINE_IGNORE_HOLD, message, error);
+        return start(message, m, start_rollback, &(Request){.flags = flags}, error);
 }
 
 static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -164,7 +225,7 @@ static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *
         r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
-        return engine_backup(m, flags, message, error);
+        return start(message, m, start_backup, &(Request){.flags = flags}, error);
 }
 
 static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -184,7 +245,7 @@ static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error 
                         error, SD_BUS_ERROR_INVALID_ARGS, "The backup's name contains control characters");
         /* A path is resolved by backups_find() (realpath, under backup.dir): what the journal
          * records is canonical without a check here. */
-        return engine_restore(m, backup, flags, message, error);
+        return start(message, m, start_restore, &(Request){.backup = backup, .flags = flags}, error);
 }
 
 static int method_list_backups(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -204,9 +265,10 @@ static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *
         r = check_admin(m, message, error);
         if (r < 0)
                 return r;
-        r = engine_cancel(m, error);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        r = engine_cancel(m, &refusal);
         if (r < 0)
-                return r;
+                return refusal_to_bus_error(r, &refusal, error);
         return sd_bus_reply_method_return(message, NULL);
 }
 
@@ -290,7 +352,7 @@ static int method_window(sd_bus_message *message, void *userdata, sd_bus_error *
         r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
-        return releases_window(m, flags, message, error);
+        return start(message, m, start_window, &(Request){.flags = flags}, error);
 }
 
 static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -313,11 +375,11 @@ static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error
                         "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
                         strempty(q));
         }
-        return releases_rehearse(m, version, message, error);
+        return start(message, m, start_rehearse, &(Request){.version = version}, error);
 }
 
 static int method_check(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return releases_check(userdata, message, error);
+        return start(message, userdata, start_check, &(Request){}, error);
 }
 
 static int method_list(sd_bus_message *message, void *userdata, sd_bus_error *error) {

@@ -46,6 +46,37 @@ static void rollback_begin(Manager *m, const char *reason);
 static void rollback_restore(Manager *m);
 static void rollback_start(Manager *m);
 static void engine_finish(Manager *m, Result result);
+
+struct Engine {
+        Reply *reply;                /* who waits for pre-flight's answer */
+        Verifier *verifier;          /* the start being watched */
+        struct DbRun *db_run;        /* mbupgraded-db, while it runs for the operation */
+        char *expect_sha256;         /* the staged JAR's verified SHA-256, for the next pre-flight */
+        bool dry_run;                /* pre-flight only: no trace but the answer */
+        bool cancel_requested;       /* mbctl cancel during pre-flight */
+        char *status_before_dry_run; /* a dry run's status lines are undone when it ends */
+};
+
+int engine_new(Manager *m, Engine **ret) {
+        Engine *e = calloc(1, sizeof(Engine));
+
+        if (!e)
+                return -ENOMEM;
+        *ret = e;
+        return 0;
+}
+
+Engine *engine_free(Engine *e) {
+        if (!e)
+                return NULL;
+        e->verifier = verifier_free(e->verifier);
+        e->db_run = dbserver_cancel(e->db_run);
+        reply_unref(e->reply);
+        free(e->expect_sha256);
+        free(e->status_before_dry_run);
+        free(e);
+        return NULL;
+}
 static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) _printf_(3, 4);
 
 /* The application database is on a server (PostgreSQL, MySQL): mbupgraded-db does the work. */
@@ -90,7 +121,14 @@ static int db_helper(Manager *m, char *const args[], DbHelperCallback cb, void *
         int r;
 
         r = dbserver_run(
-                m->event, m->op->db_kind, m->op->db_conninfo, m->op->db_secret, args, cb, userdata, &m->db_run);
+                m->event,
+                m->op->db_kind,
+                m->op->db_conninfo,
+                m->op->db_secret,
+                args,
+                cb,
+                userdata,
+                &m->engine->db_run);
         if (r < 0)
                 engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
         return r;
@@ -218,32 +256,30 @@ static void engine_finish(Manager *m, Result result) {
         _cleanup_free_ char *journal = manager_state_path(m, "operation.json");
         int r;
 
-        m->verifier = verifier_free(m->verifier);
+        m->engine->verifier = verifier_free(m->engine->verifier);
         op->result = result;
         op->finished_usec = now_realtime_usec();
 
         /* A staged JAR that was never swapped in is of no use any more. */
         if (op->staged_path && !op->swapped)
                 (void) unlink(op->staged_path);
-        m->db_run = dbserver_cancel(m->db_run);
-        if (m->dry_run && op->db_secret)
+        m->engine->db_run = dbserver_cancel(m->engine->db_run);
+        if (m->engine->dry_run && op->db_secret)
                 (void) unlink(op->db_secret);
 
-        if (m->op_call) {
-                /* Pre-flight never got to answer: say why. */
-                const char *name = result == RESULT_REFUSED ? MB_ERROR_REFUSED : SD_BUS_ERROR_FAILED;
-                (void) sd_bus_reply_method_errorf(m->op_call, name, "%s", strempty(op->reason));
-                m->op_call = sd_bus_message_unref(m->op_call);
-        }
+        /* Pre-flight never got to answer: say why. */
+        reply_refused(
+                m->engine->reply, result == RESULT_REFUSED ? OUTCOME_REFUSED : OUTCOME_FAILED, op->reason);
+        m->engine->reply = reply_unref(m->engine->reply);
 
-        if (m->dry_run) {
+        if (m->engine->dry_run) {
                 /* A dry run leaves no trace but its answer: not even "Pre-flight checks for ..." as
                  * the status of an idle daemon. */
-                if (m->status_before_dry_run)
-                        manager_set_status(m, "%s", m->status_before_dry_run);
-                m->status_before_dry_run = mfree_str(m->status_before_dry_run);
+                if (m->engine->status_before_dry_run)
+                        manager_set_status(m, "%s", m->engine->status_before_dry_run);
+                m->engine->status_before_dry_run = mfree_str(m->engine->status_before_dry_run);
                 m->op = operation_free(m->op);
-                m->dry_run = false;
+                m->engine->dry_run = false;
                 manager_properties_changed(m, "State", "Step", NULL);
                 return;
         }
@@ -321,7 +357,7 @@ static void engine_finish(Manager *m, Result result) {
         maintenance_end(m);
         m->probe_app_db = true;
         m->op = NULL;
-        m->cancel_requested = false;
+        m->engine->cancel_requested = false;
         manager_refresh(m);
         manager_properties_changed(m, "State", "Step", "LastResult", "OperationId", NULL);
         /* The engine is idle: the fleet's step, the metrics, the journal entry (with its
@@ -1028,33 +1064,23 @@ static int preflight_run(void *userdata) {
         return keep_previous_jar(p);
 }
 
-static void reply_and_continue(Manager *m, const char *summary) {
-        if (m->op_call) {
-                (void) sd_bus_reply_method_return(m->op_call, "ts", m->op->id, strempty(summary));
-                m->op_call = sd_bus_message_unref(m->op_call);
-        }
-}
-
 /* The last of pre-flight, once the database said yes too. */
 static void preflight_passed(Preflight *p) {
         Manager *m = p->m;
         Operation *op = m->op;
 
-        if (m->cancel_requested) {
+        if (m->engine->cancel_requested) {
                 (void) free_and_strdup(&op->reason, "canceled before the service was stopped");
                 engine_finish(m, RESULT_CANCELED);
                 goto finish;
         }
-        if (m->dry_run) {
-                if (m->op_call) {
-                        (void) sd_bus_reply_method_return(m->op_call, "ts", (uint64_t) 0, p->summary);
-                        m->op_call = sd_bus_message_unref(m->op_call);
-                }
+        if (m->engine->dry_run) {
+                reply_accepted(m->engine->reply, 0, p->summary);
                 engine_finish(m, RESULT_NONE);
                 goto finish;
         }
         log_info("Pre-flight passed: %s", p->summary);
-        reply_and_continue(m, p->summary);
+        reply_accepted(m->engine->reply, op->id, p->summary);
         if (op_in_rollout(m)) {
                 /* The fleet says when: once every node has staged. */
                 if (op->fleet_rollout == 0) {
@@ -1286,7 +1312,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         p->m = m;
         p->kind = op->kind;
         p->force = op->force;
-        p->dry_run = m->dry_run;
+        p->dry_run = m->engine->dry_run;
         p->jar_path = strdup(jar);
         p->java_path = strdup(strempty(info->exec_path));
         p->exec_argv = strv_copy(info->exec_argv);
@@ -1372,7 +1398,9 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         }
         p->source_jar = strdup(strempty(op->source_jar));
         p->automigrate = unit_automigrate_setting(info);
-        p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->expect_sha256 ? strdup(m->expect_sha256) : NULL;
+        p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->engine->expect_sha256
+                ? strdup(m->engine->expect_sha256)
+                : NULL;
 
         if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar ||
             !op->jar_path || !op->health_url || !op->db_desc || (appdb->kind == APPDB_H2 && !p->db_file)) {
@@ -1400,22 +1428,24 @@ static int engine_begin(
         const BackupInfo *restore,
         uint64_t flags,
         uint64_t rollout,
-        sd_bus_message *call,
-        sd_bus_error *error) {
+        Reply *reply,
+        Refusal *refusal) {
         _cleanup_(operation_freep) Operation *op = NULL;
         int r;
 
         if (m->op)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_BUSY,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_BUSY,
+                        -EBUSY,
                         "An operation is already running (%s, step %s); wait for it, or see mbctl status",
                         operation_kind_to_string(m->op->kind),
                         step_to_string(m->op->step));
         if (m->hold && !(flags & (ENGINE_FORCE | ENGINE_IGNORE_HOLD)))
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "Upgrades are on hold%s%s; run 'mbctl unhold' or use --force",
                         m->hold_reason ? ": " : "",
                         strempty(m->hold_reason));
@@ -1423,9 +1453,10 @@ static int engine_begin(
         /* In a fleet the nodes upgrade together (docs/fleet.md); a rollback or a restore by one
          * node alone would leave the others on another version than the database. */
         if (m->config->fleet.enabled && (kind == OPERATION_ROLLBACK || kind == OPERATION_RESTORE))
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "fleet.enabled is set: one node alone must not %s, the others would run another version "
                         "than the database. A failed rollout rolls the whole fleet back by itself; to go back "
                         "after a committed one, stop every node, %s on one, then start the others (or upgrade the "
@@ -1464,12 +1495,13 @@ static int engine_begin(
                 rehearse_cancel(m, "an operation was asked for");
 
         m->op = TAKE_PTR(op);
-        m->dry_run = flags & ENGINE_DRY_RUN;
-        if (m->dry_run)
-                (void) free_and_strdup(&m->status_before_dry_run, m->status_text);
-        m->cancel_requested = false;
-        m->op_call = sd_bus_message_ref(call);
-        if (!m->dry_run) {
+        m->engine->dry_run = flags & ENGINE_DRY_RUN;
+        if (m->engine->dry_run)
+                (void) free_and_strdup(&m->engine->status_before_dry_run, m->status_text);
+        m->engine->cancel_requested = false;
+        reply_unref(m->engine->reply);
+        m->engine->reply = reply_ref(reply);
+        if (!m->engine->dry_run) {
                 /* jar_path is filled in by pre-flight; the journal needs one to be valid. */
                 m->op->jar_path = strdup("");
                 engine_save(m);
@@ -1478,14 +1510,15 @@ static int engine_begin(
         manager_properties_changed(m, "State", "Step", "OperationId", NULL);
         r = unit_info_load(m->systemd, m->op->unit, on_preflight_unit, m);
         if (r < 0) {
-                m->op_call = sd_bus_message_unref(m->op_call);
+                m->engine->reply = reply_unref(m->engine->reply);
                 engine_fail(
                         m,
                         RESULT_FAILED,
                         "cannot ask systemd about %s: %s",
                         m->config->service.unit,
                         strerror(-r));
-                return sd_bus_error_set_errnof(error, r, "Cannot ask systemd about the unit: %m");
+                return refusal_set(
+                        refusal, OUTCOME_FAILED, r, "Cannot ask systemd about the unit: %s", strerror(-r));
         }
         return 1;
 }
@@ -1497,38 +1530,33 @@ static int begin_upgrade(
         const char *expect_sha256,
         uint64_t flags,
         uint64_t rollout,
-        sd_bus_message *call,
-        sd_bus_error *error) {
+        Reply *reply,
+        Refusal *refusal) {
         int r;
 
-        r = free_and_strdup(&m->expect_sha256, expect_sha256);
+        r = free_and_strdup(&m->engine->expect_sha256, expect_sha256);
         if (r < 0)
                 return r;
-        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, rollout, call, error);
+        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, rollout, reply, refusal);
 }
 
 int engine_upgrade(
-        Manager *m,
-        const char *jar,
-        const char *expect_sha256,
-        uint64_t flags,
-        sd_bus_message *call,
-        sd_bus_error *error) {
-        return begin_upgrade(m, jar, expect_sha256, flags, 0, call, error);
+        Manager *m, const char *jar, const char *expect_sha256, uint64_t flags, Reply *reply, Refusal *refusal) {
+        return begin_upgrade(m, jar, expect_sha256, flags, 0, reply, refusal);
 }
 
-int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
-        m->expect_sha256 = mfree_str(m->expect_sha256);
-        return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, call, error);
+int engine_rollback(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+        m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
+        return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, reply, refusal);
 }
 
-int engine_backup(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
-        m->expect_sha256 = mfree_str(m->expect_sha256);
+int engine_backup(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+        m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
         /* Taking a backup is never held. */
-        return engine_begin(m, OPERATION_BACKUP, NULL, NULL, flags | ENGINE_IGNORE_HOLD, 0, call, error);
+        return engine_begin(m, OPERATION_BACKUP, NULL, NULL, flags | ENGINE_IGNORE_HOLD, 0, reply, refusal);
 }
 
-int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+int engine_restore(Manager *m, const char *backup, uint64_t flags, Reply *reply, Refusal *refusal) {
         _cleanup_(backup_info_freep) BackupInfo *b = NULL;
         _cleanup_free_ char *msg = NULL;
         int r;
@@ -1537,24 +1565,26 @@ int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_messag
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return sd_bus_error_setf(error, MB_ERROR_REFUSED, "%s", strempty(msg));
-        m->expect_sha256 = mfree_str(m->expect_sha256);
+                return refusal_set(refusal, OUTCOME_REFUSED, r, "%s", strempty(msg));
+        m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
         /* Like a rollback, a restore is how an admin gets out of trouble: never held. */
-        return engine_begin(m, OPERATION_RESTORE, NULL, b, flags | ENGINE_IGNORE_HOLD, 0, call, error);
+        return engine_begin(m, OPERATION_RESTORE, NULL, b, flags | ENGINE_IGNORE_HOLD, 0, reply, refusal);
 }
 
-int engine_cancel(Manager *m, sd_bus_error *error) {
+int engine_cancel(Manager *m, Refusal *refusal) {
         if (!m->op && rehearse_running(m)) {
                 /* A rehearsal touches no production: it ends with no verdict, its copy dropped. */
                 rehearse_cancel(m, "canceled by an admin (mbctl cancel)");
                 return 0;
         }
         if (!m->op)
-                return sd_bus_error_setf(error, MB_ERROR_NOTHING, "No operation is running, nor a rehearsal");
+                return refusal_set(
+                        refusal, OUTCOME_NOTHING, -ENOENT, "No operation is running, nor a rehearsal");
         if (m->op->step != STEP_PREFLIGHT)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_TOO_LATE,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_TOO_LATE,
+                        -EBUSY,
                         "Too late to cancel: %s is already stopped (step %s); the operation will finish or roll back",
                         m->op->unit,
                         step_to_string(m->op->step));
@@ -1565,7 +1595,7 @@ int engine_cancel(Manager *m, sd_bus_error *error) {
                 engine_finish(m, RESULT_CANCELED);
                 return 0;
         }
-        m->cancel_requested = true;
+        m->engine->cancel_requested = true;
         return 0;
 }
 
@@ -2106,7 +2136,7 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                         format_duration(m->config->service.settle_usec, (char[32]){}, 32));
                 break;
         case VERIFY_PASSED:
-                m->verifier = verifier_free(m->verifier);
+                m->engine->verifier = verifier_free(m->engine->verifier);
                 if (!rollback && op_in_rollout(m) && !m->op->fleet_commit) {
                         /* Committed when every node is. */
                         fleet_wait(
@@ -2120,7 +2150,7 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 engine_finish(m, rollback ? RESULT_ROLLED_BACK : RESULT_COMMITTED);
                 break;
         case VERIFY_FAILED:
-                m->verifier = verifier_free(m->verifier);
+                m->engine->verifier = verifier_free(m->engine->verifier);
                 engine_fail(m, RESULT_FAILED, "%s", message);
                 break;
         }
@@ -2147,8 +2177,8 @@ static void start_verifier(Manager *m, const char *expect) {
         };
         int r;
 
-        m->verifier = verifier_free(m->verifier);
-        r = verifier_start(m->event, m->systemd, &p, on_verify, m, &m->verifier);
+        m->engine->verifier = verifier_free(m->engine->verifier);
+        r = verifier_start(m->event, m->systemd, &p, on_verify, m, &m->engine->verifier);
         if (r < 0)
                 engine_fail(m, RESULT_FAILED, "cannot start verification: %s", strerror(-r));
 }
@@ -2491,12 +2521,12 @@ int engine_resume(Manager *m) {
 
 /* Fleet: the gates fleet.c opens. */
 
-int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, sd_bus_error *error) {
-        return begin_upgrade(m, jar, sha256, 0, rollout, NULL, error);
+int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, Refusal *refusal) {
+        return begin_upgrade(m, jar, sha256, 0, rollout, NULL, refusal);
 }
 
-int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, sd_bus_error *error) {
-        return begin_upgrade(m, jar, sha256, ENGINE_FLEET_CONVERGE, 0, NULL, error);
+int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, Refusal *refusal) {
+        return begin_upgrade(m, jar, sha256, ENGINE_FLEET_CONVERGE, 0, NULL, refusal);
 }
 
 /* Leaves gate g: false when the engine does not wait there (any more). */
@@ -2590,11 +2620,11 @@ void engine_fleet_rollback(Manager *m, const char *reason) {
                 break;
         }
         if (op->step == STEP_PREFLIGHT) {
-                m->cancel_requested = true; /* pre-flight ends as canceled */
+                m->engine->cancel_requested = true; /* pre-flight ends as canceled */
                 return;
         }
-        if ((op->step == STEP_VERIFY || op->step == STEP_SETTLE) && m->verifier) {
-                m->verifier = verifier_free(m->verifier);
+        if ((op->step == STEP_VERIFY || op->step == STEP_SETTLE) && m->engine->verifier) {
+                m->engine->verifier = verifier_free(m->engine->verifier);
                 rollback_begin(m, reason);
                 return;
         }

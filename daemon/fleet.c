@@ -1083,7 +1083,7 @@ static void rollout_ended(Fleet *f) {
 static void
 on_join_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Fleet *f = m->fleet;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
         uint64_t id = f ? f->joined : 0;
 
         if (!f || !id)
@@ -1109,8 +1109,8 @@ on_join_staged(Manager *m, int r, bool refused, const char *jar, const char *sha
                 return;
         }
         r = engine_fleet_join(m, jar, sha256, id, &e);
-        if (r < 0 || sd_bus_error_is_set(&e))
-                set_part(f, id, "failed", e.message ?: strerror(-r));
+        if (r < 0)
+                set_part(f, id, "failed", e.reason ?: strerror(-r));
 }
 
 /* A rollout another node proposed: stage it and pass pre-flight. */
@@ -1151,7 +1151,7 @@ static void join(Fleet *f) {
 static void
 on_converge_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Fleet *f = m->fleet;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
 
         if (!f)
                 return;
@@ -1171,11 +1171,11 @@ on_converge_staged(Manager *m, int r, bool refused, const char *jar, const char 
         if (m->op || f->rollout.id)
                 return;
         r = engine_fleet_converge(m, jar, sha256, &e);
-        if (r < 0 || sd_bus_error_is_set(&e))
+        if (r < 0)
                 log_warning(
                         "Fleet: cannot catch up with %s: %s",
                         strempty(f->committed_to),
-                        e.message ?: strerror(-r));
+                        e.reason ?: strerror(-r));
 }
 
 /* No rollout open: a node that was away catches up with the version the fleet committed. */

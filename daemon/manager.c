@@ -408,7 +408,8 @@ int manager_new(Config *config, Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->config = config;
-        if (events_new(&m->events) < 0) {
+        if (events_new(&m->events) < 0 || engine_new(m, &m->engine) < 0) {
+                events_free(m->events);
                 free(m);
                 return -ENOMEM;
         }
@@ -419,8 +420,7 @@ int manager_new(Config *config, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        m->verifier = verifier_free(m->verifier);
-        m->db_run = dbserver_cancel(m->db_run);
+        m->engine = engine_free(m->engine);
         m->probe = dbserver_cancel(m->probe);
         backups_cancel(m);
         releases_free(m->releases);
@@ -429,7 +429,6 @@ Manager *manager_free(Manager *m) {
         m->rehearsal = rehearse_free(m->rehearsal);
         m->metrics = metrics_free(m->metrics);
         operation_free(m->op);
-        sd_bus_message_unref(m->op_call);
         systemd_free(m->systemd);
         m->jar_retry = sd_event_source_disable_unref(m->jar_retry);
         unit_info_free(m->unit);
@@ -440,9 +439,6 @@ Manager *manager_free(Manager *m) {
         free(m->running_version);
         free(m->previous_version);
         free(m->hold_reason);
-        free(m->dry_run_summary);
-        free(m->status_before_dry_run);
-        free(m->expect_sha256);
         free(m->last_result);
         free(m->status_text);
         free(m->app_db);

@@ -8,20 +8,13 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-names.h"
 #include "config.h"
 #include "events.h"
 #include "macro.h"
 #include "operation.h"
 #include "unit.h"
 #include "verify.h"
-
-#define MB_BUS_NAME "org.mbupgraded.Manager1"
-#define MB_BUS_PATH "/org/mbupgraded/Manager1"
-#define MB_BUS_INTERFACE "org.mbupgraded.Manager1"
-#define MB_ERROR_REFUSED "org.mbupgraded.Error.Refused"
-#define MB_ERROR_BUSY "org.mbupgraded.Error.Busy"
-#define MB_ERROR_NOTHING "org.mbupgraded.Error.NothingToDo"
-#define MB_ERROR_TOO_LATE "org.mbupgraded.Error.TooLate"
 
 typedef struct Releases Releases;
 
@@ -54,20 +47,13 @@ typedef struct Manager {
         struct Metrics *metrics;   /* metrics_file */
         struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */
         Operation *op;             /* the operation in progress, NULL when idle */
-        sd_bus_message *op_call;   /* the Upgrade/Rollback call to answer after pre-flight */
-        Verifier *verifier;
-        struct DbRun *db_run;   /* mbupgraded-db, while it runs for the operation */
-        struct DbRun *probe;    /* mbupgraded-db reading the schema for status */
-        struct DbRun *drop_run; /* mbupgraded-db dropping pruned backup clones */
+        struct Engine *engine;     /* the operation's own state (engine.c) */
+        struct DbRun *probe;       /* mbupgraded-db reading the schema for status */
+        struct DbRun *drop_run;    /* mbupgraded-db dropping pruned backup clones */
         struct DropClones *drop_clones;
         bool probe_app_db;   /* read it at the next refresh */
         char *app_db;        /* "PostgreSQL metabase@host:5432/metabase", no password */
         char *app_db_schema; /* its newest DATABASECHANGELOG entry, NULL when unknown */
-        bool dry_run;
-        bool cancel_requested;
-        char *dry_run_summary;
-        char *status_before_dry_run; /* a dry run's status lines are undone when it ends */
-        char *expect_sha256;         /* the staged JAR's verified SHA-256, for the next pre-flight */
         uint64_t last_op_id;
         char *last_result;
         char *status_text;

@@ -1322,22 +1322,24 @@ int rehearse_start(
         const char *sha256,
         uint64_t flags,
         uint64_t *ret_id,
-        sd_bus_error *error) {
+        Refusal *refusal) {
         Rehearsal *r = m->rehearsal;
         int k;
 
         if (!r)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Rehearsals are not set up");
+                return refusal_set(refusal, OUTCOME_FAILED, -ENODEV, "Rehearsals are not set up");
         if (r->phase != PHASE_IDLE)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_BUSY,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_BUSY,
+                        -EBUSY,
                         "The rehearsal of %s is running; wait for it (mbctl status)",
                         strempty(r->version));
         if (m->op)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_BUSY,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_BUSY,
+                        -EBUSY,
                         "An operation is running; rehearse when it is done (mbctl status)");
         r->version = strdup(version);
         r->jar = strdup(jar);
@@ -1356,8 +1358,13 @@ int rehearse_start(
         k = write_marker(r);
         if (k < 0) {
                 run_clear(r);
-                return sd_bus_error_set_errnof(
-                        error, k, "Cannot write the rehearsal's marker under %s: %m", m->config->state_dir);
+                return refusal_set(
+                        refusal,
+                        OUTCOME_FAILED,
+                        k,
+                        "Cannot write the rehearsal's marker under %s: %s",
+                        m->config->state_dir,
+                        strerror(-k));
         }
         r->phase = PHASE_PREPARE;
         set_text(r, "%s: preparing the rehearsal", version);
@@ -1368,7 +1375,8 @@ int rehearse_start(
                      "cannot ask systemd about %s: %s",
                      m->config->service.unit,
                      strerror(-k));
-                return sd_bus_error_set_errnof(error, k, "Cannot ask systemd about the unit: %m");
+                return refusal_set(
+                        refusal, OUTCOME_FAILED, k, "Cannot ask systemd about the unit: %s", strerror(-k));
         }
         log_info("Rehearsing %s (%s) on a copy of the application database", version, jar);
         if (ret_id)

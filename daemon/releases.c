@@ -73,7 +73,7 @@ struct Releases {
         sd_event_source *timer;
         Child *check_child;
         char *check_output;
-        sd_bus_message *check_calls[CHECK_CALLS_MAX];
+        Reply *check_replies[CHECK_CALLS_MAX];
         size_t n_check_calls;
         bool plan_after_check; /* an upgrade waits for the first feed */
         Child *stage_child;    /* the JAR's download, then the signature's */
@@ -84,13 +84,13 @@ struct Releases {
         char *staged;         /* the Staged property */
         char *newest_allowed; /* the NewestAllowed property */
         Plan *plan;
-        sd_bus_message *plan_call; /* an upgrade that waits for the first feed */
-        char *blocked;             /* an unattended upgrade to this version failed: not again unattended */
+        Reply *plan_reply; /* an upgrade that waits for the first feed */
+        char *blocked;     /* an unattended upgrade to this version failed: not again unattended */
         char *pending_version;
         uint64_t pending_flags;
         bool pending_window;
-        bool plan_after_rehearsal;     /* the window waits for the running rehearsal's verdict */
-        sd_bus_message *rehearse_call; /* mbctl rehearse, while its release is staged */
+        bool plan_after_rehearsal; /* the window waits for the running rehearsal's verdict */
+        Reply *rehearse_reply;     /* mbctl rehearse, while its release is staged */
         char *rehearse_version;
 };
 
@@ -364,10 +364,10 @@ static void check_reply_all(Manager *m, int r, const char *error) {
 
         for (size_t i = 0; i < rl->n_check_calls; i++) {
                 if (r < 0)
-                        (void) sd_bus_reply_method_errorf(rl->check_calls[i], SD_BUS_ERROR_FAILED, "%s", error);
+                        reply_refused(rl->check_replies[i], OUTCOME_FAILED, error);
                 else
-                        (void) sd_bus_reply_method_return(rl->check_calls[i], "s", strempty(rl->last_check));
-                rl->check_calls[i] = sd_bus_message_unref(rl->check_calls[i]);
+                        reply_text(rl->check_replies[i], rl->last_check);
+                rl->check_replies[i] = reply_unref(rl->check_replies[i]);
         }
         rl->n_check_calls = 0;
 }
@@ -433,7 +433,7 @@ static char *staged_version(const char *jar) {
 static void
 on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Releases *rl = m->releases;
-        sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
 
         if (r < 0)
                 return;
@@ -443,18 +443,16 @@ on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha
         if (version && m->config->policy.rehearse != REHEARSE_NEVER && !rehearse_has_result(m, version) &&
             !rehearse_running(m) && !rl->plan && !m->op && fleet_rehearses_here(m)) {
                 r = rehearse_start(m, version, jar, sha256, REHEARSE_UNATTENDED, NULL, &e);
-                if (r < 0 || sd_bus_error_is_set(&e))
-                        log_warning("Not rehearsing %s: %s", version, e.message ?: strerror(-r));
-                sd_bus_error_free(&e);
+                if (r < 0)
+                        log_warning("Not rehearsing %s: %s", version, e.reason ?: strerror(-r));
+                refusal_done(&e);
                 if (rehearse_running(m))
                         return; /* on_rehearsal_finished() goes on */
         }
         if (m->config->policy.apply == APPLY_IMMEDIATELY && !rl->plan && !m->op) {
                 log_info("policy.apply is immediately: applying what the policy allows");
-                (void) releases_window(m, 0, NULL, &e);
-                if (sd_bus_error_is_set(&e))
-                        log_warning("Not applying: %s", e.message);
-                sd_bus_error_free(&e);
+                if (releases_window(m, 0, NULL, &e) < 0 && e.reason)
+                        log_warning("Not applying: %s", e.reason);
         }
 }
 
@@ -544,15 +542,15 @@ static void on_check_exit(Child *c, int status, const char *last, void *userdata
                 releases_decide(m);
 }
 
-int releases_check(Manager *m, sd_bus_message *call, sd_bus_error *error) {
+int releases_check(Manager *m, Reply *reply, Refusal *refusal) {
         Releases *rl = m->releases;
         _cleanup_free_ char *dir = staging_dir(m);
         int r;
 
-        if (call) {
+        if (reply) {
                 if (rl->n_check_calls >= CHECK_CALLS_MAX)
-                        return sd_bus_error_setf(error, MB_ERROR_BUSY, "Too many checks waiting; try again");
-                rl->check_calls[rl->n_check_calls++] = sd_bus_message_ref(call);
+                        return refusal_set(refusal, OUTCOME_BUSY, -EBUSY, "Too many checks waiting; try again");
+                rl->check_replies[rl->n_check_calls++] = reply_ref(reply);
         }
         if (rl->check_child)
                 return 1; /* answered when the running check ends */
@@ -578,7 +576,7 @@ int releases_check(Manager *m, sd_bus_message *call, sd_bus_error *error) {
                 _cleanup_free_ char *msg = strdup_printf(
                         "cannot start the download helper %s: %s", fetch_helper(), strerror(-r));
                 check_reply_all(m, r, msg);
-                return call ? 1 : r;
+                return reply ? 1 : r;
         }
         return 1;
 }
@@ -587,10 +585,8 @@ static int arm_check_timer(Manager *m, uint64_t delay);
 
 static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        sd_bus_error e = SD_BUS_ERROR_NULL;
 
-        (void) releases_check(m, NULL, &e);
-        sd_bus_error_free(&e);
+        (void) releases_check(m, NULL, NULL);
         (void) arm_check_timer(m, m->config->releases.check_every_usec);
         return 0;
 }
@@ -1289,7 +1285,7 @@ static void
 on_hop_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Releases *rl = m->releases;
         Plan *p = rl->plan;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
 
         if (!p)
                 return;
@@ -1298,11 +1294,11 @@ on_hop_staged(Manager *m, int r, bool refused, const char *jar, const char *sha2
                 return;
         }
         r = engine_upgrade(m, jar, sha256, p->flags & ENGINE_FORCE, NULL, &e);
-        if (r < 0 || sd_bus_error_is_set(&e)) {
+        if (r < 0) {
                 plan_finish(
                         m,
-                        sd_bus_error_has_name(&e, MB_ERROR_REFUSED) ? RESULT_REFUSED : RESULT_FAILED,
-                        e.message ?: strerror(-r));
+                        e.outcome == OUTCOME_REFUSED ? RESULT_REFUSED : RESULT_FAILED,
+                        e.reason ?: strerror(-r));
                 return;
         }
         p->op_id = m->op ? m->op->id : 0;
@@ -1361,13 +1357,8 @@ static uint64_t past_upgrade_usec(Manager *m) {
         return history_longest_usec(m->config->state_dir, is_finished_upgrade);
 }
 
-static int plan_begin(
-        Manager *m,
-        const char *version,
-        uint64_t flags,
-        bool unattended,
-        sd_bus_message *call,
-        sd_bus_error *error) {
+static int
+plan_begin(Manager *m, const char *version, uint64_t flags, bool unattended, Reply *reply, Refusal *refusal) {
         Releases *rl = m->releases;
         _cleanup_free_ char *err = NULL, *summary = NULL;
         _cleanup_strv_free_ char **hops = NULL;
@@ -1377,47 +1368,48 @@ static int plan_begin(
         int r;
 
         if (m->op || rl->plan)
-                return sd_bus_error_setf(
-                        error, MB_ERROR_BUSY, "An upgrade is already running; see mbctl status");
+                return refusal_set(
+                        refusal, OUTCOME_BUSY, -EBUSY, "An upgrade is already running; see mbctl status");
         if (!m->installed_version)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "The installed Metabase version is unknown (cannot read the JAR of %s)",
                         m->config->service.unit);
         if (!rl->feed)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "No release feed has been read yet%s%s",
                         rl->feed_error && *rl->feed_error ? ": " : "; run mbctl check",
                         strempty(rl->feed_error));
         in = policy_input(m, unattended ? POLICY_UNATTENDED : POLICY_ADMIN, flags & ENGINE_FORCE, &installed);
         r = policy_plan(rl->feed, &in, isempty(version) ? NULL : version, &hops, &err);
         if (r == -EINVAL)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", strempty(err));
+                return refusal_set(refusal, OUTCOME_INVALID, -EINVAL, "%s", strempty(err));
         if (r < 0)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "%s%s",
                         err ?: strerror(-r),
                         r == -EPERM && m->hold && !unattended ? " (run mbctl unhold, or use --force)" : "");
         if (!hops || !hops[0]) {
-                if (call)
-                        return sd_bus_reply_method_return(
-                                call,
-                                "ts",
-                                (uint64_t) 0,
-                                unattended ? "Nothing the policy allows is newer than the "
-                                             "installed version; nothing to do"
-                                           : "The installed version is the newest; nothing to do");
+                reply_accepted(
+                        reply,
+                        0,
+                        unattended ? "Nothing the policy allows is newer than the installed version; nothing to do"
+                                   : "The installed version is the newest; nothing to do");
                 return 0;
         }
         if (unattended && rl->blocked && strv_contains(hops, rl->blocked))
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "the last unattended upgrade to %s failed and was rolled back; it is not "
                         "retried unattended (try it with: mbctl upgrade now --to %s)",
                         rl->blocked,
@@ -1426,9 +1418,10 @@ static int plan_begin(
         for (char **h = hops; !(flags & ENGINE_FORCE) && *h; h++) {
                 const char *why = rehearse_blocked(m, *h);
                 if (why)
-                        return sd_bus_error_setf(
-                                error,
-                                MB_ERROR_REFUSED,
+                        return refusal_set(
+                                refusal,
+                                OUTCOME_REFUSED,
+                                -EPERM,
                                 "the rehearsal of %s on a copy of the application database failed: %s. It is not "
                                 "applied%s; to upgrade anyway: mbctl upgrade now --to %s --force",
                                 *h,
@@ -1449,9 +1442,10 @@ static int plan_begin(
                         need += e > 0 ? e + m->config->service.settle_usec : past;
                 }
                 if (need > m->config->policy.window_max_usec)
-                        return sd_bus_error_setf(
-                                error,
-                                MB_ERROR_REFUSED,
+                        return refusal_set(
+                                refusal,
+                                OUTCOME_REFUSED,
+                                -EPERM,
                                 "%zu upgrade%s would not fit in the window: they would take about %s (%s), "
                                 "policy.window_max is %s; run it by hand (mbctl upgrade now) or widen the window",
                                 strv_length(hops),
@@ -1514,7 +1508,8 @@ static int plan_begin(
                                 text = TAKE_PTR(line);
                         }
                 }
-                return call ? sd_bus_reply_method_return(call, "ts", (uint64_t) 0, strempty(text)) : 0;
+                reply_accepted(reply, 0, text);
+                return 0;
         }
         p = calloc(1, sizeof(Plan));
         if (!p)
@@ -1529,59 +1524,56 @@ static int plan_begin(
         p->from = strdup(m->installed_version);
         rl->plan = p;
         log_notice("Upgrade plan %" PRIu64 ": %s", p->id, strempty(summary));
-        if (call)
-                r = sd_bus_reply_method_return(call, "ts", p->id, strempty(summary));
+        reply_accepted(reply, p->id, summary);
         plan_next_hop(m);
-        return call ? r : 1;
+        return 1;
 }
 
 static void plan_start_from_pending(Manager *m) {
         Releases *rl = m->releases;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(rl->plan_call);
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(reply_unrefp) Reply *reply = TAKE_PTR(rl->plan_reply);
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
         _cleanup_free_ char *version = TAKE_PTR(rl->pending_version);
         int r;
 
-        r = plan_begin(m, version, rl->pending_flags, rl->pending_window, call, &e);
-        if (call && (r < 0 || sd_bus_error_is_set(&e))) {
-                if (!sd_bus_error_is_set(&e))
-                        (void) sd_bus_error_set_errno(&e, r);
-                (void) sd_bus_reply_method_error(call, &e);
-        }
+        r = plan_begin(m, version, rl->pending_flags, rl->pending_window, reply, &e);
+        if (r < 0)
+                (void) reply_refusal(reply, r, &e);
 }
 
-static int begin_or_wait(
-        Manager *m, const char *version, uint64_t flags, bool window, sd_bus_message *call, sd_bus_error *error) {
+static int
+begin_or_wait(Manager *m, const char *version, uint64_t flags, bool window, Reply *reply, Refusal *refusal) {
         Releases *rl = m->releases;
         int r;
 
         /* No feed yet (the first check is still running or failed): read it, then plan. */
         if (!rl->feed) {
-                if (rl->plan_call)
-                        return sd_bus_error_setf(error, MB_ERROR_BUSY, "An upgrade already waits for the feed");
-                rl->plan_call = sd_bus_message_ref(call);
+                if (rl->plan_reply)
+                        return refusal_set(
+                                refusal, OUTCOME_BUSY, -EBUSY, "An upgrade already waits for the feed");
+                rl->plan_reply = reply_ref(reply);
                 rl->pending_version = strdup(strempty(version));
                 rl->pending_flags = flags;
                 rl->pending_window = window;
                 rl->plan_after_check = true;
-                r = releases_check(m, NULL, error);
+                r = releases_check(m, NULL, refusal);
                 return r < 0 ? r : 1;
         }
         /* The window waits for a rehearsal's verdict rather than apply what it may refuse. Not
          * for the leftover unit's removal at start, which has no version: it never reports a
          * verdict (on_rehearsal_finished()), so the window would wait for ever. */
         if (window && !(flags & ENGINE_DRY_RUN) && rehearse_running_version(m)) {
-                if (rl->plan_call)
-                        return sd_bus_error_setf(error, MB_ERROR_BUSY, "An upgrade already waits");
+                if (rl->plan_reply)
+                        return refusal_set(refusal, OUTCOME_BUSY, -EBUSY, "An upgrade already waits");
                 log_info("The window waits for the rehearsal of %s", rehearse_running_version(m));
-                rl->plan_call = sd_bus_message_ref(call);
+                rl->plan_reply = reply_ref(reply);
                 rl->pending_version = strdup(strempty(version));
                 rl->pending_flags = flags;
                 rl->pending_window = window;
                 rl->plan_after_rehearsal = true;
                 return 1;
         }
-        r = plan_begin(m, version, flags, window, call, error);
+        r = plan_begin(m, version, flags, window, reply, refusal);
         return r < 0 ? r : 1;
 }
 
@@ -1590,7 +1582,7 @@ static void on_rehearsal_finished(Manager *m, const Event *ev, void *userdata) {
         Releases *rl = userdata;
         const char *version = ev->rehearsal->version;
         int result = ev->rehearsal->result_code;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
 
         if (isempty(version))
                 return;
@@ -1604,99 +1596,100 @@ static void on_rehearsal_finished(Manager *m, const Event *ev, void *userdata) {
         log_info(
                 "policy.apply is immediately: applying what the policy allows after the rehearsal of %s",
                 version);
-        (void) releases_window(m, 0, NULL, &e);
-        if (sd_bus_error_is_set(&e))
-                log_warning("Not applying: %s", e.message);
+        if (releases_window(m, 0, NULL, &e) < 0 && e.reason)
+                log_warning("Not applying: %s", e.reason);
 }
 
 /* mbctl rehearse: the release staged (downloaded and verified) if need be, then rehearsed. */
 static void
 on_rehearse_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Releases *rl = m->releases;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = TAKE_PTR(rl->rehearse_call);
+        _cleanup_(reply_unrefp) Reply *reply = TAKE_PTR(rl->rehearse_reply);
         _cleanup_free_ char *version = TAKE_PTR(rl->rehearse_version), *summary = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
         uint64_t id = 0;
 
-        if (!call)
+        if (!reply)
                 return;
         if (r < 0) {
-                (void) sd_bus_reply_method_errorf(
-                        call,
-                        refused ? MB_ERROR_REFUSED : SD_BUS_ERROR_FAILED,
+                _cleanup_free_ char *why = strdup_printf(
                         "%s can't be rehearsed: staging it %s: %s",
                         strempty(version),
                         refused ? "was refused" : "failed",
                         strempty(error));
+                reply_refused(reply, refused ? OUTCOME_REFUSED : OUTCOME_FAILED, why ?: strempty(error));
                 return;
         }
         r = rehearse_start(m, version, jar, sha256, 0, &id, &e);
-        if (r < 0 || sd_bus_error_is_set(&e)) {
-                if (!sd_bus_error_is_set(&e))
-                        (void) sd_bus_error_set_errno(&e, r);
-                (void) sd_bus_reply_method_error(call, &e);
+        if (r < 0) {
+                (void) reply_refusal(reply, r, &e);
                 return;
         }
         summary = strdup_printf(
                 "Rehearsing %s on a copy of the application database (%s runs on, untouched)",
                 version,
                 m->config->service.unit);
-        (void) sd_bus_reply_method_return(call, "ts", id, strempty(summary));
+        reply_accepted(reply, id, summary);
 }
 
-int releases_rehearse(Manager *m, const char *version, sd_bus_message *call, sd_bus_error *error) {
+int releases_rehearse(Manager *m, const char *version, Reply *reply, Refusal *refusal) {
         Releases *rl = m->releases;
         const char *v = version;
         MbVersion a, b;
 
-        if (m->op || rl->plan || rehearse_running(m) || rl->rehearse_call)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_BUSY,
+        if (m->op || rl->plan || rehearse_running(m) || rl->rehearse_reply)
+                return refusal_set(
+                        refusal,
+                        OUTCOME_BUSY,
+                        -EBUSY,
                         "%s is running; rehearse when it is done (mbctl status)",
                         rehearse_running(m) ? "A rehearsal" : "An operation");
         if (!rl->feed)
-                return sd_bus_error_setf(
-                        error, MB_ERROR_REFUSED, "No release feed has been read yet; run mbctl check first");
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
+                        "No release feed has been read yet; run mbctl check first");
         if (isempty(v))
                 v = !isempty(rl->newest_allowed) ? rl->newest_allowed : releases_newest_available(m);
         if (isempty(v) || !feed_find(rl->feed, v))
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "%s%s is not in the release feed; mbctl list shows what is",
                         isempty(v) ? "No release" : v,
                         "");
         if (m->installed_version && mb_version_parse(v, &a) >= 0 &&
             mb_version_parse(m->installed_version, &b) >= 0 && mb_version_compare(&a, &b) <= 0)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "%s is not newer than the installed %s: there is no migration to rehearse",
                         v,
                         m->installed_version);
-        rl->rehearse_call = sd_bus_message_ref(call);
         rl->rehearse_version = strdup(v);
-        if (!rl->rehearse_version) {
-                rl->rehearse_call = sd_bus_message_unref(rl->rehearse_call);
+        if (!rl->rehearse_version)
                 return -ENOMEM;
-        }
+        rl->rehearse_reply = reply_ref(reply);
         log_info("Rehearsal of %s asked for: staging it first", v);
         stage_version(m, v, on_rehearse_staged);
         return 1;
 }
 
-int releases_upgrade(Manager *m, const char *version, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
-        return begin_or_wait(m, version, flags, false, call, error);
+int releases_upgrade(Manager *m, const char *version, uint64_t flags, Reply *reply, Refusal *refusal) {
+        return begin_or_wait(m, version, flags, false, reply, refusal);
 }
 
-int releases_window(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+int releases_window(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
         if (m->config->policy.apply == APPLY_NEVER)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "policy.apply is never: releases are only staged; upgrade with mbctl upgrade now");
-        return begin_or_wait(m, NULL, flags & ENGINE_DRY_RUN, true, call, error);
+        return begin_or_wait(m, NULL, flags & ENGINE_DRY_RUN, true, reply, refusal);
 }
 
 int releases_list_json(Manager *m, char **ret) {
@@ -1867,8 +1860,8 @@ Releases *releases_free(Releases *rl) {
         child_kill(rl->stage_child);
         child_kill(rl->checksum_child);
         for (size_t i = 0; i < rl->n_check_calls; i++)
-                sd_bus_message_unref(rl->check_calls[i]);
-        sd_bus_message_unref(rl->plan_call);
+                reply_unref(rl->check_replies[i]);
+        reply_unref(rl->plan_reply);
         stage_free(rl->stage);
         plan_free(rl->plan);
         feed_free(rl->feed);
@@ -1880,7 +1873,7 @@ Releases *releases_free(Releases *rl) {
         free(rl->newest_allowed);
         free(rl->pending_version);
         free(rl->rehearse_version);
-        sd_bus_message_unref(rl->rehearse_call);
+        reply_unref(rl->rehearse_reply);
         free(rl->blocked);
         free(rl->queued_version);
         free(rl);
