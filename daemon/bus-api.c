@@ -13,6 +13,7 @@
 #include "history.h"
 #include "log.h"
 #include "maintenance.h"
+#include "bus-api.h"
 #include "manager.h"
 #include "rehearse.h"
 #include "releases.h"

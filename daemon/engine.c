@@ -14,7 +14,6 @@
 #include "dbversion.h"
 #include "engine.h"
 #include "fileio.h"
-#include "fleet.h"
 #include "history.h"
 #include "jar.h"
 #include "java.h"
@@ -99,6 +98,11 @@ static bool fleet_rollback_due(Manager *m) {
         return true;
 }
 
+/* The fleet (fleet.c, which listens) hears of this node's part. */
+static void fleet_ask(Manager *m, FleetAsk ask) {
+        events_emit(m, &(Event){.kind = EVENT_FLEET_PART, .op = m->op, .fleet = ask});
+}
+
 /* Waits at gate g, with the status saying for what, and tells the fleet this node's new step. */
 static void fleet_wait(Manager *m, FleetGate g, const char *fmt, ...) _printf_(3, 4);
 static void fleet_wait(Manager *m, FleetGate g, const char *fmt, ...) {
@@ -112,7 +116,7 @@ static void fleet_wait(Manager *m, FleetGate g, const char *fmt, ...) {
         va_end(ap);
         if (text)
                 manager_set_status(m, "%s", text);
-        fleet_changed(m);
+        fleet_ask(m, FLEET_ASK_TELL);
 }
 
 /* mbupgraded-db ARGS for the operation's database; cb when it is done. When it can't even be
@@ -1086,7 +1090,7 @@ static void preflight_passed(Preflight *p) {
                 if (op->fleet_rollout == 0) {
                         op->fleet_gate = FLEET_GATE_STAGED;
                         manager_set_status(m, "Proposing the rollout of %s to the fleet", op->to_version);
-                        fleet_propose(m);
+                        fleet_ask(m, FLEET_ASK_PROPOSE);
                 } else
                         fleet_wait(
                                 m,
@@ -1962,7 +1966,7 @@ static void step_swap(Manager *m) {
         if (op_in_rollout(m) && m->op->backup_done && !m->op->fleet_backup_recorded) {
                 /* Nothing is migrated before the fleet knows where the backup is. */
                 m->op->fleet_gate = FLEET_GATE_RECORDED;
-                fleet_backup_taken(m);
+                fleet_ask(m, FLEET_ASK_RECORD);
                 return;
         }
         engine_set_step(m, STEP_SWAP);
@@ -2127,7 +2131,7 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                         m->op->serving_usec = now_realtime_usec();
                         engine_set_step(m, STEP_SETTLE);
                         if (op_in_rollout(m))
-                                fleet_changed(m); /* the leader's health lets the followers go */
+                                fleet_ask(m, FLEET_ASK_TELL); /* the leader's health lets the followers go */
                 }
                 manager_set_status(
                         m,
@@ -2260,7 +2264,7 @@ static void rollback_begin(Manager *m, const char *reason) {
                 reason);
         engine_set_step(m, STEP_ROLLBACK_STOP);
         if (op_in_rollout(m))
-                fleet_changed(m); /* a node rolling back rolls the fleet back */
+                fleet_ask(m, FLEET_ASK_TELL); /* a node rolling back rolls the fleet back */
         manager_set_status(m, "Rolling back: stopping %s", m->op->unit);
         maintenance_flag_set(m);
         r = unit_job(m->systemd, "StopUnit", m->op->unit, on_rollback_stopped, m);

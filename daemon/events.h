@@ -22,6 +22,8 @@ typedef enum EventKind {
         EVENT_OPERATION_FINISHED, /* .op: ended, in the history; the engine is idle again */
         EVENT_PLAN_FINISHED,      /* .op: a plan of several upgrades ended, summed up as one */
         EVENT_REHEARSAL_FINISHED, /* .rehearsal: a rehearsal ended (not one that never started) */
+        EVENT_FLEET_PART,         /* .op, .fleet: this node's part of a rollout changed */
+        EVENT_CHECK_FINISHED,     /* .ok: a read of the release feed ended */
         _EVENT_KIND_MAX,
 } EventKind;
 
@@ -39,11 +41,20 @@ typedef struct RehearsalEnd {
         uint64_t migration_usec; /* from start to healthy; 0 when it never got there */
 } RehearsalEnd;
 
+/* What the engine asks of the fleet with EVENT_FLEET_PART. */
+typedef enum FleetAsk {
+        FLEET_ASK_TELL,    /* say this node's new step (a heartbeat now) */
+        FLEET_ASK_PROPOSE, /* pre-flight passed: propose the rollout */
+        FLEET_ASK_RECORD,  /* the leader's backup is taken: record where */
+} FleetAsk;
+
 typedef struct Event {
         EventKind kind;
         const Operation *op;
         const RehearsalEnd *rehearsal;
         char *const *names;
+        FleetAsk fleet;
+        bool ok;
 } Event;
 
 /* The orders the modules use, so that who runs before whom is read in one place. */

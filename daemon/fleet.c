@@ -195,6 +195,16 @@ static void evaluate(Fleet *f);
 static bool rollout_state_is_end(const char *s) {
         return streq_ptr(s, "committed") || streq_ptr(s, "rolled-back") || streq_ptr(s, "aborted");
 }
+
+/* This node's step changed: tell the fleet now. */
+static bool rehearses_here(Fleet *f);
+
+static void fleet_changed(Fleet *f) {
+        if (!f)
+                return;
+        f->heartbeat_again = true;
+        send_heartbeat(f);
+}
 static void proposal_lost(Fleet *f);
 
 /* This node's part, for the heartbeat and the others: the running operation's, else the last. */
@@ -214,7 +224,7 @@ static void set_part(Fleet *f, uint64_t rollout, const char *step, const char *r
         f->part_rollout = rollout;
         (void) free_and_strdup(&f->part_step, step);
         (void) free_and_strdup(&f->part_reason, reason);
-        fleet_changed(f->m);
+        fleet_changed(f);
 }
 
 /* A line of the rollout: rollout ID FROM TO SHA256 STATE LEADER BACKUP [REASON...] */
@@ -292,6 +302,7 @@ static void heartbeat_answered(Fleet *f) {
         f->forged_id = f->pending_forged_id;
         f->pending_forged_id = 0;
         f->answered_usec = now_monotonic_usec();
+        f->m->fleet_rehearses = rehearses_here(f);
         f->restart_usec = 0; /* it works: a later failure starts again quickly */
         f->set_in_flight = false;
         if (f->rollout.id &&
@@ -474,7 +485,7 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                                 m->op->to_version);
                         if (lead)
                                 (void) agent_send(f, COMMAND_LEAD, lead);
-                        fleet_changed(m);
+                        fleet_changed(m->fleet);
                 }
                 return;
         }
@@ -1246,7 +1257,7 @@ static void proposal_lost(Fleet *f) {
                 f->joined = R->id;
                 manager_set_status(
                         m, "Staged %s for rollout %" PRIu64 "; waiting for every node", op->to_version, R->id);
-                fleet_changed(m);
+                fleet_changed(m->fleet);
                 return;
         }
         engine_fleet_refused(m, why ?: "another rollout is open");
@@ -1307,7 +1318,9 @@ static int on_heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return sd_event_source_set_time_relative(s, f->m->config->fleet.heartbeat_usec);
 }
 
-void fleet_propose(Manager *m) {
+/* Pre-flight of an upgrade asked of this node passed: propose it to the fleet. The answer opens
+ * the gate (engine_fleet_*) or refuses (engine_fleet_refused). */
+static void propose(Manager *m) {
         Fleet *f = m->fleet;
         Operation *op = m->op;
         _cleanup_free_ char *line = NULL;
@@ -1330,16 +1343,8 @@ void fleet_propose(Manager *m) {
                 engine_fleet_refused(m, "cannot ask the fleet agent");
 }
 
-void fleet_changed(Manager *m) {
-        Fleet *f = m->fleet;
-
-        if (!f)
-                return;
-        f->heartbeat_again = true;
-        send_heartbeat(f);
-}
-
-void fleet_backup_taken(Manager *m) {
+/* The leader's backup is taken: record where, so that whoever ends the rollout finds it. */
+static void backup_taken(Manager *m) {
         Fleet *f = m->fleet;
         const Operation *op = m->op;
         _cleanup_free_ char *line = NULL;
@@ -1360,6 +1365,22 @@ void fleet_backup_taken(Manager *m) {
         }
         if (!line || agent_send(f, COMMAND_BACKUP, line) < 0)
                 engine_fleet_backup_recorded(m, "the fleet agent can't be asked");
+}
+
+/* The engine asks: propose the rollout, record the leader's backup, or say the new step now. */
+static void on_fleet_part(Manager *m, const Event *e, void *userdata) {
+        Fleet *f = userdata;
+
+        switch (e->fleet) {
+        case FLEET_ASK_PROPOSE:
+                propose(m);
+                break;
+        case FLEET_ASK_RECORD:
+                backup_taken(m);
+                break;
+        default:
+                fleet_changed(f);
+        }
 }
 
 /* An operation ended: what this node says of its part from now on. */
@@ -1427,6 +1448,8 @@ int fleet_new(Manager *m, Fleet **ret) {
         if (r >= 0)
                 r = events_subscribe(
                         m->events, EVENT_OPERATION_FINISHED, EVENT_ORDER_RECORD, on_operation_finished, f);
+        if (r >= 0)
+                r = events_subscribe(m->events, EVENT_FLEET_PART, EVENT_ORDER_RECORD, on_fleet_part, f);
         if (r < 0) {
                 fleet_free(f);
                 return r;
@@ -1475,11 +1498,8 @@ Fleet *fleet_free(Fleet *f) {
         return NULL;
 }
 
-bool fleet_rehearses_here(Manager *m) {
-        Fleet *f = m->fleet;
-
-        if (!f)
-                return !m->config->fleet.enabled;
+/* Whether this node rehearses for its fleet, as the last answer says. */
+static bool rehearses_here(Fleet *f) {
         if (!f->answered_usec)
                 return false;
         for (size_t i = 0; i < f->n_nodes; i++)

@@ -46,10 +46,13 @@ typedef struct Manager {
         struct Notifier *notifier; /* journal, webhook and command for finished operations */
         struct Metrics *metrics;   /* metrics_file */
         struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */
-        Operation *op;             /* the operation in progress, NULL when idle */
-        struct Engine *engine;     /* the operation's own state (engine.c) */
-        struct DbRun *probe;       /* mbupgraded-db reading the schema for status */
-        struct DbRun *drop_run;    /* mbupgraded-db dropping pruned backup clones */
+        /* In a fleet a single node rehearses releases for all of them (they share the database):
+         * the first by name of those up. fleet.c keeps it from each answer of the fleet. */
+        bool fleet_rehearses;
+        Operation *op;          /* the operation in progress, NULL when idle */
+        struct Engine *engine;  /* the operation's own state (engine.c) */
+        struct DbRun *probe;    /* mbupgraded-db reading the schema for status */
+        struct DbRun *drop_run; /* mbupgraded-db dropping pruned backup clones */
         struct DropClones *drop_clones;
         bool probe_app_db;   /* read it at the next refresh */
         char *app_db;        /* "PostgreSQL metabase@host:5432/metabase", no password */
@@ -62,9 +65,11 @@ typedef struct Manager {
         struct Rehearsal *rehearsal;
 } Manager;
 
-int manager_new(Config *config, Manager **ret);
-Manager *manager_free(Manager *m);
-int manager_startup(Manager *m);
+/* The daemon's view of Metabase's unit, which it keeps up to date: watches the unit, reads it,
+ * its JAR and the hold (daemon_startup() calls it once the bus is up). */
+int manager_load(Manager *m);
+/* Frees what manager.c itself keeps in m (daemon_free() the rest). */
+void manager_done(Manager *m);
 
 /* Paths under state_dir. Return newly allocated strings. */
 char *manager_state_path(Manager *m, const char *name);
@@ -93,6 +98,3 @@ typedef struct AppDb AppDb;
 int manager_app_db(Manager *m, const UnitInfo *info, AppDb **ret, char **ret_error);
 /* Sets the AppDatabase and AppDatabaseSchema properties. */
 void manager_set_app_db(Manager *m, const char *desc, const char *schema);
-
-/* bus-api.c */
-int bus_api_register(Manager *m);

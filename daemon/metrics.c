@@ -64,6 +64,7 @@ static void load_last_from_history(Manager *m, Metrics *x) {
 }
 
 static void on_operation_finished(Manager *m, const Event *e, void *userdata);
+static void on_check_finished(Manager *m, const Event *e, void *userdata);
 
 /* Whatever changed what status shows changes the metrics too. */
 static void on_changed(Manager *m, const Event *e, void *userdata) {
@@ -85,6 +86,8 @@ int metrics_new(Manager *m, Metrics **ret) {
                 r = events_subscribe(m->events, EVENT_STATE_CHANGED, EVENT_ORDER_RECORD, on_changed, x);
         if (r >= 0)
                 r = events_subscribe(m->events, EVENT_REHEARSAL_FINISHED, EVENT_ORDER_RECORD, on_changed, x);
+        if (r >= 0)
+                r = events_subscribe(m->events, EVENT_CHECK_FINISHED, EVENT_ORDER_RECORD, on_check_finished, x);
         return r;
 }
 
@@ -121,13 +124,12 @@ static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
         metrics_update(m);
 }
 
-void metrics_check_finished(Manager *m, bool ok) {
-        Metrics *x = m->metrics;
+/* A read of the feed ended, well or not. */
+static void on_check_finished(Manager *m, const Event *e, void *userdata) {
+        Metrics *x = userdata;
 
-        if (!x)
-                return;
         x->have_check = true;
-        x->check_ok = ok;
+        x->check_ok = e->ok;
         x->check_usec = now_realtime_usec();
         metrics_update(m);
 }

@@ -17,7 +17,6 @@ typedef struct Metrics Metrics;
 int metrics_new(Manager *m, Metrics **ret);
 Metrics *metrics_free(Metrics *x);
 
-void metrics_check_finished(Manager *m, bool ok);
 /* Counts the backups again (after an operation, or once pruned clones are dropped). */
 void metrics_count_backups(Manager *m);
 /* Writes metrics_file if what it would say changed. Cheap when nothing did. */

@@ -14,7 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
-#include "releases.h"
+#include "fetchclient.h"
 #include "strv.h"
 
 /* After the first attempt: 5s, 30s, 2m, 10m, 30m; then the delivery is given up. */

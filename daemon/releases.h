@@ -45,11 +45,3 @@ const char *releases_last_check(Manager *m);
 bool releases_busy(Manager *m);
 /* Fleet: why this node's own policy, unattended, refuses version; NULL when it takes it. */
 char *releases_policy_refuses(Manager *m, const char *version);
-
-/* mbupgraded-fetch: $MBUPGRADED_FETCH, or the installed one. */
-const char *fetch_helper(void);
-/* The user it runs as (MBUPGRADED_FETCH_USER, else mbupgrade-fetch), and ChildOptions for it. */
-const char *fetch_user(void);
-int fetch_credentials(ChildOptions *o);
-/* releases.ca_file opened for the helper (--ca-fd): a descriptor, or a negative errno (logged). */
-int fetch_open_ca(const char *path);
