@@ -73,6 +73,14 @@ check_format() {
 }
 gate clang-format check_format
 
+step "module graph (no circle among the daemon's modules: docs/architecture.md, section 8)"
+check_graph() {
+        local out
+        out=$(python3 tools/module-graph.py) || { printf '%s\n' "$out" | tail -n 15; return 1; }
+        printf '%s\n' "$out" | tail -n 2
+}
+gate module-graph check_graph
+
 step "meson install (into a scratch DESTDIR)"
 check_install() {
         local dest f
