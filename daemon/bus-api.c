@@ -17,6 +17,7 @@
 #include "manager.h"
 #include "rehearse.h"
 #include "releases.h"
+#include "staging.h"
 #include "strv.h"
 
 #define HISTORY_REPLY_MAX (4U * 1024U * 1024U)
@@ -456,7 +457,7 @@ static int property_get_string(
         else if (streq(property, "NewestAllowed"))
                 v = releases_newest_allowed(m);
         else if (streq(property, "Staged"))
-                v = releases_staged(m);
+                v = staging_staged(m);
         else if (streq(property, "LastCheck"))
                 v = releases_last_check(m);
         else if (streq(property, "AppDatabase"))

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "rehearse.h"
+#include "staging.h"
 #include "releases.h"
 
 int daemon_new(Config *config, Manager **ret) {
@@ -38,6 +39,7 @@ Manager *daemon_free(Manager *m) {
         m->engine = engine_free(m->engine);
         backups_cancel(m);
         releases_free(m->releases);
+        m->staging = staging_free(m->staging);
         m->notifier = notifier_free(m->notifier);
         m->fleet = fleet_free(m->fleet);
         m->rehearsal = rehearse_free(m->rehearsal);
@@ -103,6 +105,9 @@ int daemon_startup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up rehearsals: %m");
         r = engine_resume(m);
+        if (r < 0)
+                return r;
+        r = staging_new(m, &m->staging);
         if (r < 0)
                 return r;
         r = releases_new(m, &m->releases);

@@ -213,3 +213,25 @@ int fetchclient_spawn(
                 fetch_call_free(fc);
         return r;
 }
+
+/* "done SIZE SHA" -> 0; "error KIND MESSAGE" -> -EIO with the message. */
+int fetchclient_verdict(int status, const char *last, uint64_t *ret_size, char *ret_sha, char **ret_error) {
+        uint64_t size;
+        char sha[SHA256_HEX_SIZE + 1];
+
+        if (status == 0 && sscanf(last, "done %" SCNu64 " %64s", &size, sha) == 2 && sha256_hex_is_valid(sha)) {
+                if (ret_size)
+                        *ret_size = size;
+                if (ret_sha)
+                        memcpy(ret_sha, sha, SHA256_HEX_SIZE);
+                return 0;
+        }
+        if (startswith(last, "error ")) {
+                const char *kind = last + strlen("error "), *msg = strchr(kind, ' ');
+                *ret_error = strdup(msg ? msg + 1 : kind);
+        } else if (status < 0)
+                *ret_error = strdup_printf("the download helper died (signal %d)", -status - 128);
+        else
+                *ret_error = strdup_printf("the download helper failed (exit %d, '%.200s')", status, last);
+        return -EIO;
+}

@@ -32,3 +32,7 @@ int fetchclient_spawn(
         ChildExitCallback on_exit,
         void *userdata,
         Child **ret);
+
+/* The helper's end: "done SIZE SHA" -> 0 (size and SHA-256 when asked); "error KIND MESSAGE", a
+ * crash or another exit -> -EIO with a message for people in *ret_error. */
+int fetchclient_verdict(int status, const char *last, uint64_t *ret_size, char *ret_sha, char **ret_error);

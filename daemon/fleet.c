@@ -17,6 +17,7 @@
 #include "log.h"
 #include "macro.h"
 #include "releases.h"
+#include "staging.h"
 #include "strv.h"
 #include "version.h"
 
@@ -712,7 +713,7 @@ static int fleet_start_agent(Fleet *f) {
 /* What this node says of itself: VERSION STATE STAGED ROLLOUT STEP [REASON]. */
 static void send_heartbeat(Fleet *f) {
         Manager *m = f->m;
-        const char *version = m->running_version ?: m->installed_version, *staged = releases_staged(m);
+        const char *version = m->running_version ?: m->installed_version, *staged = staging_staged(m);
         _cleanup_free_ char *line = NULL, *staged_version = NULL, *reason = NULL;
         const char *why = m->op && m->op->fleet_rollout ? m->op->reason : f->part_reason;
 
@@ -1156,7 +1157,7 @@ static void join(Fleet *f) {
         }
         log_notice("Fleet: joining rollout %" PRIu64 " of %s -> %s", R->id, R->from, R->to);
         set_part(f, R->id, "preparing", "");
-        releases_stage(m, R->to, on_join_staged);
+        staging_stage(m, R->to, on_join_staged);
 }
 
 static void
@@ -1228,7 +1229,7 @@ static void converge(Fleet *f) {
                 f->committed_to,
                 f->committed_id,
                 m->installed_version);
-        releases_stage(m, f->committed_to, on_converge_staged);
+        staging_stage(m, f->committed_to, on_converge_staged);
 }
 
 /* This node's proposal lost to another one: the same upgrade joins it, anything else is

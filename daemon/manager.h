@@ -42,7 +42,8 @@ typedef struct Manager {
          * maintenance flag kept, the status saying what to check; until a person clears it. */
         bool journal_damaged;
 
-        Releases *releases;        /* the feed, staging and plans */
+        Releases *releases;        /* the feed and plans */
+        struct Staging *staging;   /* releases downloaded and verified ahead of time */
         struct Notifier *notifier; /* journal, webhook and command for finished operations */
         struct Metrics *metrics;   /* metrics_file */
         struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */

@@ -8,6 +8,7 @@
 #include "child.h"
 #include "manager.h"
 #include "reply.h"
+#include "staging.h"
 
 typedef struct Releases Releases;
 
@@ -20,12 +21,6 @@ int releases_check(Manager *m, Reply *reply, Refusal *refusal);
  * with (t id, s summary); id 0 means nothing was started (nothing to do, or a dry run). */
 int releases_upgrade(Manager *m, const char *version, uint64_t flags, Reply *reply, Refusal *refusal);
 int releases_window(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal);
-/* Stages version (downloads and verifies it, or finds it staged already) and calls cb: on success
- * jar is the verified JAR and sha256 what it was verified with; refused when verification said
- * no. For a node joining its fleet's rollout. */
-typedef void (*StageCallback)(
-        Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error);
-void releases_stage(Manager *m, const char *version, StageCallback cb);
 
 /* mbctl list: a JSON array, one object per release with the policy's verdict. */
 int releases_list_json(Manager *m, char **ret);
@@ -40,7 +35,6 @@ int releases_rehearse(Manager *m, const char *version, Reply *reply, Refusal *re
 /* For the D-Bus properties; never NULL. */
 const char *releases_newest_available(Manager *m);
 const char *releases_newest_allowed(Manager *m);
-const char *releases_staged(Manager *m);
 const char *releases_last_check(Manager *m);
 bool releases_busy(Manager *m);
 /* Fleet: why this node's own policy, unattended, refuses version; NULL when it takes it. */
