@@ -74,34 +74,6 @@ static char *staging_dir(Manager *m) {
         return manager_state_path(m, "staging");
 }
 
-static void set_text(char **field, const char *fmt, ...) _printf_(2, 3);
-static void set_text(char **field, const char *fmt, ...) {
-        char *s = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*field);
-        *field = s;
-}
-
-/* Spawns the fetch helper for releases.ca_file's trust. */
-static int spawn_fetch(
-        Manager *m,
-        const char *url,
-        const char *output,
-        uint64_t max_size,
-        bool resume,
-        ChildLineCallback on_line,
-        ChildExitCallback on_exit,
-        void *userdata,
-        Child **ret) {
-        return fetchclient_spawn(
-                m->event, m->config->releases.ca_file, url, output, max_size, resume, on_line, on_exit, userdata, ret);
-}
-
 /* Feed */
 
 static void check_reply_all(Manager *m, int r, const char *error) {
@@ -152,11 +124,11 @@ static void releases_decide(Manager *m) {
         in = policy_input(m, POLICY_UNATTENDED, false, &installed);
         r = policy_plan(rl->feed, &in, NULL, &hops, &error);
         if (r < 0 || !hops || !hops[0]) {
-                set_text(&rl->newest_allowed, "%s", r < 0 ? "" : "");
+                free_and_printf(&rl->newest_allowed, "%s", r < 0 ? "" : "");
                 manager_properties_changed(m, "NewestAllowed", "NewestAvailable", NULL);
                 return;
         }
-        set_text(&rl->newest_allowed, "%s", hops[strv_length(hops) - 1]);
+        free_and_printf(&rl->newest_allowed, "%s", hops[strv_length(hops) - 1]);
         manager_properties_changed(m, "NewestAllowed", "NewestAvailable", NULL);
         if (m->config->policy.apply == APPLY_NEVER && !staging_busy(m))
                 log_info("policy.apply is never: %s is staged only", hops[0]);
@@ -238,8 +210,8 @@ static void on_check_exit(Child *c, int status, const char *last, void *userdata
         }
         if (r < 0) {
                 /* A broken feed keeps the last good one. */
-                set_text(&rl->feed_error, "%s", strempty(error));
-                set_text(
+                free_and_printf(&rl->feed_error, "%s", strempty(error));
+                free_and_printf(
                         &rl->last_check,
                         "%s failed: %s%s",
                         stamp,
@@ -260,8 +232,8 @@ static void on_check_exit(Child *c, int status, const char *last, void *userdata
         rl->feed = feed;
         announce_new_release(m, was_newest);
         events_emit(m, &(Event){.kind = EVENT_CHECK_FINISHED, .ok = true});
-        set_text(&rl->feed_error, "%s", "");
-        set_text(
+        free_and_printf(&rl->feed_error, "%s", "");
+        free_and_printf(
                 &rl->last_check,
                 "%s ok: %zu releases, newest %s%s%s",
                 stamp,
@@ -304,8 +276,9 @@ int releases_check(Manager *m, Reply *reply, Refusal *refusal) {
         if (r >= 0 && !rl->check_output)
                 r = -ENOMEM;
         if (r >= 0)
-                r = spawn_fetch(
-                        m,
+                r = fetchclient_spawn(
+                        m->event,
+                        m->config->releases.ca_file,
                         m->config->releases.feed,
                         rl->check_output,
                         FEED_SIZE_MAX,
@@ -465,54 +438,11 @@ static uint64_t past_upgrade_usec(Manager *m) {
         return history_longest_usec(m->config->state_dir, is_finished_upgrade);
 }
 
-static int
-plan_begin(Manager *m, const char *version, uint64_t flags, bool unattended, Reply *reply, Refusal *refusal) {
+/* What refuses hops that the policy allows: the unattended retry of a release that rolled back,
+ * a failed rehearsal (but with --force), and a window they would not fit in. */
+static int plan_refuses(Manager *m, char **hops, uint64_t flags, bool unattended, Refusal *refusal) {
         Releases *rl = m->releases;
-        _cleanup_free_ char *err = NULL, *summary = NULL;
-        _cleanup_strv_free_ char **hops = NULL;
-        MbVersion installed;
-        PolicyInput in;
-        Plan *p;
-        int r;
 
-        if (m->op || rl->plan)
-                return refusal_set(
-                        refusal, OUTCOME_BUSY, -EBUSY, "An upgrade is already running; see mbctl status");
-        if (!m->installed_version)
-                return refusal_set(
-                        refusal,
-                        OUTCOME_REFUSED,
-                        -EPERM,
-                        "The installed Metabase version is unknown (cannot read the JAR of %s)",
-                        m->config->service.unit);
-        if (!rl->feed)
-                return refusal_set(
-                        refusal,
-                        OUTCOME_REFUSED,
-                        -EPERM,
-                        "No release feed has been read yet%s%s",
-                        rl->feed_error && *rl->feed_error ? ": " : "; run mbctl check",
-                        strempty(rl->feed_error));
-        in = policy_input(m, unattended ? POLICY_UNATTENDED : POLICY_ADMIN, flags & ENGINE_FORCE, &installed);
-        r = policy_plan(rl->feed, &in, isempty(version) ? NULL : version, &hops, &err);
-        if (r == -EINVAL)
-                return refusal_set(refusal, OUTCOME_INVALID, -EINVAL, "%s", strempty(err));
-        if (r < 0)
-                return refusal_set(
-                        refusal,
-                        OUTCOME_REFUSED,
-                        -EPERM,
-                        "%s%s",
-                        err ?: strerror(-r),
-                        r == -EPERM && m->hold && !unattended ? " (run mbctl unhold, or use --force)" : "");
-        if (!hops || !hops[0]) {
-                reply_accepted(
-                        reply,
-                        0,
-                        unattended ? "Nothing the policy allows is newer than the installed version; nothing to do"
-                                   : "The installed version is the newest; nothing to do");
-                return 0;
-        }
         if (unattended && rl->blocked && strv_contains(hops, rl->blocked))
                 return refusal_set(
                         refusal,
@@ -567,55 +497,113 @@ plan_begin(Manager *m, const char *version, uint64_t flags, bool unattended, Rep
                                         : "past upgrades' durations",
                                 format_duration(m->config->policy.window_max_usec, b, sizeof(b)));
         }
-        summary = plan_summary(hops, m->installed_version);
-        if (flags & ENGINE_DRY_RUN) {
-                _cleanup_free_ char *text = NULL, *root = staging_dir(m);
+        return 0;
+}
 
-                text = strdup_printf(
-                        "Plan: %s (%zu hop%s; each: stop, back up the database, swap, start, verify, and roll "
-                        "back on failure)",
-                        strempty(summary),
-                        strv_length(hops),
-                        strv_length(hops) == 1 ? "" : "s");
-                /* What each hop needs first: a staged JAR, or a download and its checks. */
-                for (char **h = hops; text && root && *h; h++) {
-                        _cleanup_free_ char *dir = path_join(root, *h), *url = NULL, *line = NULL;
+/* A dry run's answer: the plan, and what each hop needs first and is expected to cost. */
+static char *plan_dry_run_text(Manager *m, char **hops, const char *summary) {
+        _cleanup_free_ char *text = NULL, *root = staging_dir(m);
 
-                        if (dir && staging_is_verified(m, dir, *h, NULL, NULL))
-                                line = strdup_printf("%s\n  %s: staged and verified", text, *h);
-                        else {
-                                url = feed_download_url(
-                                        m->config->releases.downloads, m->config->releases.edition, *h);
-                                line = strdup_printf(
-                                        "%s\n  %s: download %s, check %s%s, its version.properties and the Java it needs",
-                                        text,
-                                        *h,
-                                        strempty(url),
-                                        m->config->releases.require_checksum
-                                                ? "metabase.sha256 (required)"
-                                                : "metabase.sha256 (if published)",
-                                        isempty(m->config->releases.signing_key) ? "" : ", the signature");
-                        }
+        text = strdup_printf(
+                "Plan: %s (%zu hop%s; each: stop, back up the database, swap, start, verify, and roll "
+                "back on failure)",
+                strempty(summary),
+                strv_length(hops),
+                strv_length(hops) == 1 ? "" : "s");
+        /* What each hop needs first: a staged JAR, or a download and its checks. */
+        for (char **h = hops; text && root && *h; h++) {
+                _cleanup_free_ char *dir = path_join(root, *h), *url = NULL, *line = NULL;
+
+                if (dir && staging_is_verified(m, dir, *h, NULL, NULL))
+                        line = strdup_printf("%s\n  %s: staged and verified", text, *h);
+                else {
+                        url = feed_download_url(m->config->releases.downloads, m->config->releases.edition, *h);
+                        line = strdup_printf(
+                                "%s\n  %s: download %s, check %s%s, its version.properties and the Java it needs",
+                                text,
+                                *h,
+                                strempty(url),
+                                m->config->releases.require_checksum ? "metabase.sha256 (required)"
+                                                                     : "metabase.sha256 (if published)",
+                                isempty(m->config->releases.signing_key) ? "" : ", the signature");
+                }
+                free(text);
+                text = TAKE_PTR(line);
+                uint64_t e = rehearse_expected_usec(m, *h);
+                if (text && e > 0)
+                        line = strdup_printf(
+                                "%s\n  %s: expected downtime %.1fs (its rehearsal on a copy of the database)",
+                                text,
+                                *h,
+                                (double) e / USEC_PER_SEC);
+                else if (text)
+                        line = strdup_printf(
+                                "%s\n  %s: expected downtime unknown (not rehearsed: mbctl rehearse %s)",
+                                text,
+                                *h,
+                                *h);
+                if (line) {
                         free(text);
                         text = TAKE_PTR(line);
-                        uint64_t e = rehearse_expected_usec(m, *h);
-                        if (text && e > 0)
-                                line = strdup_printf(
-                                        "%s\n  %s: expected downtime %.1fs (its rehearsal on a copy of the database)",
-                                        text,
-                                        *h,
-                                        (double) e / USEC_PER_SEC);
-                        else if (text)
-                                line = strdup_printf(
-                                        "%s\n  %s: expected downtime unknown (not rehearsed: mbctl rehearse %s)",
-                                        text,
-                                        *h,
-                                        *h);
-                        if (line) {
-                                free(text);
-                                text = TAKE_PTR(line);
-                        }
                 }
+        }
+        return TAKE_PTR(text);
+}
+
+static int
+plan_begin(Manager *m, const char *version, uint64_t flags, bool unattended, Reply *reply, Refusal *refusal) {
+        Releases *rl = m->releases;
+        _cleanup_free_ char *err = NULL, *summary = NULL;
+        _cleanup_strv_free_ char **hops = NULL;
+        MbVersion installed;
+        PolicyInput in;
+        Plan *p;
+        int r;
+
+        if (m->op || rl->plan)
+                return refusal_set(
+                        refusal, OUTCOME_BUSY, -EBUSY, "An upgrade is already running; see mbctl status");
+        if (!m->installed_version)
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
+                        "The installed Metabase version is unknown (cannot read the JAR of %s)",
+                        m->config->service.unit);
+        if (!rl->feed)
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
+                        "No release feed has been read yet%s%s",
+                        rl->feed_error && *rl->feed_error ? ": " : "; run mbctl check",
+                        strempty(rl->feed_error));
+        in = policy_input(m, unattended ? POLICY_UNATTENDED : POLICY_ADMIN, flags & ENGINE_FORCE, &installed);
+        r = policy_plan(rl->feed, &in, isempty(version) ? NULL : version, &hops, &err);
+        if (r == -EINVAL)
+                return refusal_set(refusal, OUTCOME_INVALID, -EINVAL, "%s", strempty(err));
+        if (r < 0)
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
+                        "%s%s",
+                        err ?: strerror(-r),
+                        r == -EPERM && m->hold && !unattended ? " (run mbctl unhold, or use --force)" : "");
+        if (!hops || !hops[0]) {
+                reply_accepted(
+                        reply,
+                        0,
+                        unattended ? "Nothing the policy allows is newer than the installed version; nothing to do"
+                                   : "The installed version is the newest; nothing to do");
+                return 0;
+        }
+        r = plan_refuses(m, hops, flags, unattended, refusal);
+        if (r < 0)
+                return r;
+        summary = plan_summary(hops, m->installed_version);
+        if (flags & ENGINE_DRY_RUN) {
+                _cleanup_free_ char *text = plan_dry_run_text(m, hops, summary);
                 reply_accepted(reply, 0, text);
                 return 0;
         }
@@ -941,7 +929,8 @@ int releases_new(Manager *m, Releases **ret) {
         if (cache && read_full_file(cache, FEED_SIZE_MAX, &text, &size) >= 0 &&
             feed_parse(text, size, m->config->releases.channel == CHANNEL_BETA, &rl->feed, &error) < 0)
                 log_warning("Ignoring the cached feed %s: %s", cache, strempty(error));
-        set_text(&rl->last_check, "%s", rl->feed ? "not yet since start (using the cached feed)" : "not yet");
+        free_and_printf(
+                &rl->last_check, "%s", rl->feed ? "not yet since start (using the cached feed)" : "not yet");
         r = arm_check_timer(m, FIRST_CHECK_DELAY_USEC);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the release check timer: %m");
