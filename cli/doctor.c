@@ -931,6 +931,131 @@ check_dir(Doctor *d, const char *name, const char *key, const char *path, uint64
                (need + (1 << 20) - 1) >> 20);
 }
 
+/* Metabase's port as the daemon checks it: service.health_url's, else the unit's MB_JETTY_PORT,
+ * else 3000. 0 when it can't be told. */
+static unsigned metabase_port(Doctor *d) {
+        const char *url = d->config->service.health_url, *p, *env;
+        unsigned port = 3000;
+
+        if (!isempty(url)) {
+                p = strstr(url, "://");
+                p = p ? p + 3 : url;
+                p += strcspn(p, "/");
+                while (p > url && p[-1] >= '0' && p[-1] <= '9')
+                        p--;
+                if (p == url || p[-1] != ':' || sscanf(p, "%u", &port) != 1)
+                        return startswith(url, "https:") ? 443 : 80;
+                return port;
+        }
+        env = d->unit ? unit_info_getenv(d->unit, "MB_JETTY_PORT") : NULL;
+        if (!isempty(env) && (safe_atou(env, &port) < 0 || port == 0 || port > 65535))
+                return 0;
+        return port;
+}
+
+/* A squatted port (issue 15, item 4): a port at or above net.ipv4.ip_unprivileged_port_start is one
+ * any local user may bind while Metabase is stopped for an upgrade; the daemon then does not stop
+ * it, or does not start the new version, but the admin can close the window for good. */
+static void check_port(Doctor *d) {
+        _cleanup_free_ char *text = NULL, *fix = NULL;
+        unsigned port = metabase_port(d), start = 1024;
+
+        if (port == 0)
+                return;
+        if (read_full_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", 64, &text, NULL) >= 0)
+                (void) sscanf(text, "%u", &start);
+        if (port < start) {
+                report(d,
+                       LEVEL_OK,
+                       "port",
+                       NULL,
+                       "Metabase's port %u is below net.ipv4.ip_unprivileged_port_start (%u): only root can bind it",
+                       port,
+                       start);
+                return;
+        }
+        fix = strdup_printf(
+                "move Metabase to a port below %u: MB_JETTY_PORT=PORT and AmbientCapabilities=CAP_NET_BIND_SERVICE "
+                "in a drop-in (systemctl edit %s), and the proxy in front (nginx) sent there; the daemon checks "
+                "the port before it stops Metabase and before it starts it",
+                start,
+                d->config->service.unit);
+        report(d,
+               LEVEL_WARN,
+               "port",
+               fix,
+               "Metabase's port %u is at or above net.ipv4.ip_unprivileged_port_start (%u): any local user can bind "
+               "it while Metabase is stopped for an upgrade, and keep it from starting (the daemon then waits or "
+               "rolls back, naming the user)",
+               port,
+               start);
+}
+
+/* fleet.key_file (README, "What a writer of the coordination database can do"): without it the
+ * coordination database's rows are not signed and whoever can write them (every node's Metabase
+ * has the role's password) forges a rollout that skips the backup. The file: regular, root's
+ * alone, and a key in it (the agent refuses fewer than 16 bytes). Config only: no daemon needed. */
+static void check_fleet_key(Doctor *d) {
+        static const char make[] =
+                "head -c 32 /dev/urandom | base64 > /etc/mbupgraded/fleet.key; chmod 0600 /etc/mbupgraded/fleet.key; "
+                "copy the same file to every node (root's, mode 0600), set fleet.key_file: /etc/mbupgraded/fleet.key "
+                "and restart mbupgraded on each";
+        const char *path = d->config->fleet.key_file;
+        _cleanup_free_ char *fix = NULL;
+        struct stat st;
+
+        if (!d->config->fleet.enabled)
+                return;
+        if (isempty(path)) {
+                report(d,
+                       LEVEL_FAIL,
+                       "fleet-key",
+                       make,
+                       "fleet.enabled without fleet.key_file: the coordination database's rows are not signed, so "
+                       "whoever can write it (any node's Metabase has the role's password) can forge a rollout "
+                       "that skips the backup");
+                return;
+        }
+        if (lstat(path, &st) < 0) {
+                report(d, LEVEL_FAIL, "fleet-key", make, "fleet.key_file %s: %s", path, strerror(errno));
+                return;
+        }
+        fix = strdup_printf("chown root:root %s && chmod 0600 %s (the same file on every node)", path, path);
+        if (!S_ISREG(st.st_mode))
+                report(d,
+                       LEVEL_FAIL,
+                       "fleet-key",
+                       make,
+                       "fleet.key_file %s is not a regular file (a symlink, a directory...): the agent refuses it",
+                       path);
+        else if (st.st_uid != 0 || (st.st_mode & 0077))
+                report(d,
+                       LEVEL_FAIL,
+                       "fleet-key",
+                       fix,
+                       "fleet.key_file %s is owned by uid %u with mode %04o: whoever else can read it can sign the "
+                       "fleet's rows (it must be root's alone, 0600 or 0400; the agent refuses it)",
+                       path,
+                       (unsigned) st.st_uid,
+                       (unsigned) (st.st_mode & 07777));
+        else if (st.st_size < 16)
+                report(d,
+                       LEVEL_FAIL,
+                       "fleet-key",
+                       make,
+                       "fleet.key_file %s holds %jd bytes, fewer than 16: no key",
+                       path,
+                       (intmax_t) st.st_size);
+        else
+                report(d,
+                       LEVEL_OK,
+                       "fleet-key",
+                       NULL,
+                       "%s, root's alone (mode %04o): the fleet's rows are signed",
+                       path,
+                       (unsigned) (st.st_mode & 07777));
+}
+
 /* fleet.enabled: the daemon reaches the coordination database, and sees every node it expects
  * alive. Only with the daemon: the fleet is what its agent last heard. */
 static void check_fleet(Doctor *d) {
@@ -1088,6 +1213,8 @@ int doctor_run(const char *config_path, bool json) {
         jar_size = d.jar ? d.jar->size : 0;
         check_dir(&d, "state dir", "state_dir", d.config->state_dir, 2 * jar_size, "a staged download and a kept JAR");
         check_nginx(&d);
+        check_port(&d);
+        check_fleet_key(&d);
         check_fleet(&d);
 
         if (json) {

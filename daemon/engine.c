@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "fileio.h"
 #include "history.h"
+#include "http.h"
 #include "jar.h"
 #include "java.h"
 #include "last-upgrade.h"
@@ -22,6 +23,7 @@
 #include "macro.h"
 #include "maintenance.h"
 #include "rehearse.h"
+#include "sockowner.h"
 #include "staged-record.h"
 #include "strv.h"
 #include "test-hook.h"
@@ -54,6 +56,10 @@ struct Engine {
         bool dry_run;                /* pre-flight only: no trace but the answer */
         bool cancel_requested;       /* mbctl cancel during pre-flight */
         char *status_before_dry_run; /* a dry run's status lines are undone when it ends */
+
+        /* Metabase's port held by another process: the start waits (port_wait()). */
+        sd_event_source *port_wait;
+        uint64_t port_wait_since; /* CLOCK_MONOTONIC of the first look that found it held; 0 */
 };
 
 int engine_new(Manager *m, Engine **ret) {
@@ -69,6 +75,7 @@ Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
         e->verifier = verifier_free(e->verifier);
+        e->port_wait = sd_event_source_disable_unref(e->port_wait);
         e->db_run = dbserver_cancel(e->db_run);
         reply_unref(e->reply);
         free(e->expect_sha256);
@@ -261,6 +268,9 @@ static void engine_finish(Manager *m, Result result) {
         int r;
 
         m->engine->verifier = verifier_free(m->engine->verifier);
+        /* a start waiting for its port */
+        m->engine->port_wait = sd_event_source_disable_unref(m->engine->port_wait);
+        m->engine->port_wait_since = 0;
         op->result = result;
         op->finished_usec = now_realtime_usec();
 
@@ -1646,9 +1656,117 @@ static void maintenance_flag_set(Manager *m) {
         maintenance_begin(m, what ?: "an operation");
 }
 
-static void step_stop(Manager *m) {
+/* A squatted port (issue 15, item 4): any local user may bind Metabase's port (>= 1024) while it
+ * is stopped, and then neither the new version nor the old one can bind it. Checked before the
+ * stop (nothing is stopped then) and right before each start, which waits for the port, saying
+ * whose it is; a new version's start gives up after service.start_timeout (at most
+ * PORT_WAIT_USEC_MAX) and rolls back, whose start waits as long as it takes: it is all there is. */
+#define PORT_WAIT_USEC_MAX (5 * 60 * USEC_PER_SEC)
+#define PORT_RECHECK_USEC (1 * USEC_PER_SEC)
+
+/* Whether a process outside the unit's control group holds Metabase's port: 1 with *ret_reason
+ * naming it; 0 when none does, or when it can't be told (logged: the verification still counts
+ * only the unit's own listener). The control group as last read: a running unit's listener is its
+ * own (a start resumed after a crash finds Metabase running); a stopped unit has no cgroup2
+ * directory any more, so that every listener is another's. */
+static int port_squatted(Manager *m, char **ret_reason) {
+        _cleanup_free_ char *host = NULL, *path = NULL, *why = NULL;
+        uint16_t port;
         int r;
 
+        *ret_reason = NULL;
+        if (isempty(m->op->health_url) || http_url_parse(m->op->health_url, &host, &port, &path) < 0)
+                return 0;
+        r = sockowner_port_held(host, port, m->unit ? m->unit->control_group : NULL, &why);
+        if (r < 0)
+                log_warning(
+                        "Cannot tell whether another process holds %s's port: %s", m->op->unit, strempty(why));
+        if (r <= 0)
+                return 0;
+        *ret_reason = TAKE_PTR(why);
+        return 1;
+}
+
+static int on_port_wait(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        m->engine->port_wait = sd_event_source_disable_unref(m->engine->port_wait);
+        if (!m->op)
+                return 0;
+        if (step_is_rollback(m->op->step))
+                rollback_start(m);
+        else
+                step_start(m);
+        return 0;
+}
+
+/* Right before a start: true while the port is another's (the start comes again a second later,
+ * or the upgrade rolls back), false to start now. */
+static bool port_wait(Manager *m) {
+        Operation *op = m->op;
+        _cleanup_free_ char *squatter = NULL, *reason = NULL;
+        bool rollback = step_is_rollback(op->step);
+        uint64_t now = 0, limit = m->config->service.start_timeout_usec;
+        char buf[64];
+
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        if (limit > PORT_WAIT_USEC_MAX)
+                limit = PORT_WAIT_USEC_MAX;
+
+        if (port_squatted(m, &squatter) <= 0) {
+                if (m->engine->port_wait_since)
+                        log_notice("%s's port is free again: starting it", op->unit);
+                m->engine->port_wait_since = 0;
+                return false;
+        }
+        if (!m->engine->port_wait_since) {
+                m->engine->port_wait_since = now;
+                log_warning(
+                        "%s: %s is not started with %s until it is free; stop that process (mbctl doctor says how "
+                        "to keep other users off the port)",
+                        squatter,
+                        op->unit,
+                        rollback ? op->from_version : op->to_version);
+        } else if (!rollback && now - m->engine->port_wait_since >= limit) {
+                m->engine->port_wait_since = 0;
+                reason = strdup_printf(
+                        "%s for %s: %s could not have bound it; stop that process (mbctl doctor says how to keep "
+                        "other users off the port)",
+                        squatter,
+                        format_duration(limit, buf, sizeof(buf)),
+                        op->to_version);
+                rollback_begin(m, reason ?: squatter);
+                return true;
+        }
+        manager_set_status(
+                m,
+                "Waiting to start %s with %s: %s; stop that process",
+                op->unit,
+                rollback ? op->from_version : op->to_version,
+                squatter);
+        m->engine->port_wait = sd_event_source_disable_unref(m->engine->port_wait);
+        if (sd_event_add_time_relative(
+                    m->event, &m->engine->port_wait, CLOCK_MONOTONIC, PORT_RECHECK_USEC, 0, on_port_wait, m) <
+            0)
+                return false; /* no timer: start, and let the verification say whose the port is */
+        return true;
+}
+
+static void step_stop(Manager *m) {
+        _cleanup_free_ char *squatter = NULL;
+        int r;
+
+        /* The unit's own listener is no squatter; another's would keep Metabase from binding again. */
+        if (port_squatted(m, &squatter) > 0) {
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "%s, so %s was not stopped: it could not bind its port again; stop that process, then try "
+                        "again (mbctl doctor says how to keep other users off the port)",
+                        squatter,
+                        m->op->unit);
+                return;
+        }
         m->op->stopped_usec = now_realtime_usec();
         r = engine_set_step(m, STEP_STOP);
         if (r < 0) {
@@ -2218,7 +2336,7 @@ static void on_started(int r, const char *result, const char *error, void *userd
 static void step_start(Manager *m) {
         int r;
 
-        if (fleet_rollback_due(m))
+        if (fleet_rollback_due(m) || port_wait(m))
                 return;
         engine_set_step(m, STEP_START);
         manager_set_status(m, "Starting %s with %s", m->op->unit, m->op->to_version);
@@ -2256,6 +2374,9 @@ static void rollback_begin(Manager *m, const char *reason) {
         (void) free_and_strdup(&m->op->reason, reason);
         m->op->fleet_gate = FLEET_GATE_NONE;
         m->op->fleet_rollback = mfree_str(m->op->fleet_rollback);
+        /* a new version's start waiting for its port waits no more: the rollback's own start may */
+        m->engine->port_wait = sd_event_source_disable_unref(m->engine->port_wait);
+        m->engine->port_wait_since = 0;
         log_warning(
                 "%s %s -> %s failed: %s; rolling back",
                 operation_kind_to_string(m->op->kind),
@@ -2344,6 +2465,8 @@ static void rollback_restore(Manager *m) {
 static void rollback_start(Manager *m) {
         int r;
 
+        if (port_wait(m))
+                return;
         engine_set_step(m, STEP_ROLLBACK_START);
         manager_set_status(m, "Rolling back: starting %s with %s", m->op->unit, m->op->from_version);
         m->op->main_pid = 0;

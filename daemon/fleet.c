@@ -14,6 +14,7 @@
 #include "engine.h"
 #include "fleet-protocol.h"
 #include "fleet.h"
+#include "lineproto.h"
 #include "log.h"
 #include "macro.h"
 #include "releases.h"
@@ -93,6 +94,7 @@ struct Fleet {
         /* Rows not signed with the fleet's key: this node's rollout's, as the last answer says. */
         uint64_t forged_id, pending_forged_id, forged_warned[8];
         char *proposal_lost; /* "busy": why this node's proposal was refused */
+        char *refused_line;  /* the last line of the agent that was none of the protocol's */
 };
 
 static uint64_t now_monotonic_usec(void) {
@@ -228,58 +230,41 @@ static void set_part(Fleet *f, uint64_t rollout, const char *step, const char *r
         fleet_changed(f);
 }
 
-/* A line of the rollout: rollout ID FROM TO SHA256 STATE LEADER BACKUP [REASON...] */
-static void read_rollout_line(Fleet *f, const char *line) {
-        char id[32], from[129], to[129], sha[129], state[129], leader[129], backup[129];
+/* A line of the rollout: its strings become the pending rollout's. */
+static void read_rollout_line(Fleet *f, FleetLine *l) {
         Rollout *r = &f->pending_rollout;
 
-        if (sscanf(line, "rollout %31s %128s %128s %128s %128s %128s %128s", id, from, to, sha, state, leader, backup) !=
-            7)
-                return;
         rollout_clear(r);
-        if (safe_atou64(id, &r->id) < 0)
-                return;
-        r->from = strdup(from);
-        r->to = strdup(to);
-        r->sha256 = strdup(sha);
-        r->state = strdup(state);
-        r->leader = strdup(fleet_token_to_string(leader));
-        r->backup = strdup(fleet_token_to_string(backup));
-        r->reason = strdup(fleet_after_words(line, 8));
-        if (!r->from || !r->to || !r->sha256 || !r->state || !r->leader || !r->backup || !r->reason)
-                rollout_clear(r);
+        *r = (Rollout){
+                .id = l->id,
+                .from = TAKE_PTR(l->from),
+                .to = TAKE_PTR(l->to),
+                .sha256 = TAKE_PTR(l->sha256),
+                .state = TAKE_PTR(l->state),
+                .leader = TAKE_PTR(l->leader),
+                .backup = TAKE_PTR(l->backup),
+                .reason = TAKE_PTR(l->reason),
+        };
 }
 
-static void read_node_line(Fleet *f, const char *line) {
-        char name[129], version[129], state[129], staged[129], step[129];
-        uint64_t age, rollout;
+static void read_node_line(Fleet *f, FleetLine *l) {
         FleetNode *p;
 
-        if (sscanf(line,
-                   "node %128s %128s %128s %128s %" SCNu64 " %" SCNu64 " %128s",
-                   name,
-                   version,
-                   state,
-                   staged,
-                   &age,
-                   &rollout,
-                   step) != 7)
-                return;
-        if (f->n_pending >= FLEET_NODES_MAX)
+        if (isempty(l->name) || f->n_pending >= FLEET_NODES_MAX)
                 return;
         p = reallocarray(f->pending, f->n_pending + 1, sizeof(FleetNode));
         if (!p)
                 return;
         f->pending = p;
         p[f->n_pending++] = (FleetNode){
-                .name = strdup(name),
-                .version = strdup(fleet_token_to_string(version)),
-                .state = strdup(fleet_token_to_string(state)),
-                .staged = strdup(fleet_token_to_string(staged)),
-                .step = strdup(fleet_token_to_string(step)),
-                .reason = strdup(fleet_after_words(line, 8)),
-                .age_ms = age,
-                .rollout = rollout,
+                .name = TAKE_PTR(l->name),
+                .version = TAKE_PTR(l->version),
+                .state = TAKE_PTR(l->state),
+                .staged = TAKE_PTR(l->staged),
+                .step = TAKE_PTR(l->step),
+                .reason = TAKE_PTR(l->reason),
+                .age_ms = l->age_ms,
+                .rollout = l->id,
         };
 }
 
@@ -331,44 +316,34 @@ static void heartbeat_answered(Fleet *f) {
                 send_heartbeat(f);
 }
 
-static void on_agent_line(Child *c, const char *line, void *userdata) {
-        Fleet *f = userdata;
+static void on_agent_fleet_line(Fleet *f, FleetLine *l) {
         Manager *m = f->m;
-        uint64_t id;
-        char word[32];
+        uint64_t id = l->id;
         Command cmd;
 
-        if (startswith(line, "node ")) {
-                read_node_line(f, line);
+        if (l->kind == FLEET_LINE_NODE) {
+                read_node_line(f, l);
                 return;
         }
-        if (startswith(line, "rollout ")) {
-                read_rollout_line(f, line);
+        if (l->kind == FLEET_LINE_ROLLOUT) {
+                read_rollout_line(f, l);
                 return;
         }
-        if (startswith(line, "committed ")) {
-                char to[129], sha[129];
-                if (sscanf(line, "committed %" SCNu64 " %128s %128s", &id, to, sha) == 3) {
-                        f->pending_committed_id = id;
-                        (void) free_and_strdup(&f->pending_committed_to, to);
-                        (void) free_and_strdup(&f->pending_committed_sha256, sha);
-                }
+        if (l->kind == FLEET_LINE_COMMITTED) {
+                f->pending_committed_id = id;
+                free_and_replace(f->pending_committed_to, l->to);
+                free_and_replace(f->pending_committed_sha256, l->sha256);
                 return;
         }
-        if (startswith(line, "ended ")) {
-                char state[129];
-                if (sscanf(line, "ended %" SCNu64 " %128s", &id, state) == 2) {
-                        f->pending_ended_id = id;
-                        (void) free_and_strdup(&f->pending_ended_state, state);
-                        (void) free_and_strdup(&f->pending_ended_reason, fleet_after_words(line, 3));
-                }
+        if (l->kind == FLEET_LINE_ENDED) {
+                f->pending_ended_id = id;
+                free_and_replace(f->pending_ended_state, l->state);
+                free_and_replace(f->pending_ended_reason, l->reason);
                 return;
         }
-        if (startswith(line, "forged ")) {
+        if (l->kind == FLEET_LINE_FORGED) {
                 /* A row someone without the fleet's key wrote: not believed; said once. */
                 bool warned = false;
-                if (sscanf(line, "forged %" SCNu64, &id) != 1)
-                        return;
                 for (size_t i = 0; i < ELEMENTSOF(f->forged_warned); i++)
                         warned = warned || f->forged_warned[i] == id;
                 if (!warned) {
@@ -386,40 +361,41 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                         f->pending_forged_id = id;
                 return;
         }
-        if (startswith(line, "restored ")) {
-                if (sscanf(line, "restored %" SCNu64, &id) == 1 && m->op && m->op->fleet_rollout == id)
+        if (l->kind == FLEET_LINE_RESTORED) {
+                if (m->op && m->op->fleet_rollout == id)
                         f->pending_forged_id = id;
                 log_warning(
-                        "Fleet: rollout %s was changed by someone without the fleet's key; this node, its leader, "
+                        "Fleet: rollout %" PRIu64
+                        " was changed by someone without the fleet's key; this node, its leader, "
                         "wrote it back as it signed it",
-                        line + strlen("restored "));
+                        id);
                 return;
         }
-        if (streq(line, "notify")) {
+        if (l->kind == FLEET_LINE_NOTIFY) {
                 /* Another node changed something: look now, not a period later. */
                 f->heartbeat_again = true;
                 send_heartbeat(f);
                 return;
         }
-        if (startswith(line, "created ")) {
-                log_info("Fleet: created the coordination database %s", line + strlen("created "));
+        if (l->kind == FLEET_LINE_CREATED) {
+                log_info("Fleet: created the coordination database %s", l->name);
                 return;
         }
-        if (f->agent_starting && (streq(line, "ready") || startswith(line, "error "))) {
+        if (f->agent_starting && (l->kind == FLEET_LINE_READY || l->kind == FLEET_LINE_ERROR)) {
                 f->agent_starting = false;
-                if (streq(line, "ready"))
+                if (l->kind == FLEET_LINE_READY)
                         log_info("Fleet: connected to the coordination database as node %s", f->node);
                 else
-                        set_error(f, "%s", fleet_after_words(line, 2));
+                        set_error(f, "%s", l->reason);
                 return;
         }
         if (f->n_queue == 0)
                 return; /* nothing asked: not an answer */
         cmd = answered(f);
 
-        if (startswith(line, "error ")) {
-                const char *msg = fleet_after_words(line, 2);
-                bool busy = startswith(line, "error busy "), notleader = startswith(line, "error notleader ");
+        if (l->kind == FLEET_LINE_ERROR) {
+                const char *msg = l->reason;
+                bool busy = streq(l->name, "busy"), notleader = streq(l->name, "notleader");
 
                 switch (cmd) {
                 case COMMAND_HEARTBEAT:
@@ -445,7 +421,7 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 case COMMAND_LEAD:
                         break;
                 case COMMAND_CHECK:
-                        if (startswith(line, "error nobackup ")) {
+                        if (streq(l->name, "nobackup")) {
                                 f->backup_bad_id = f->checking_id;
                                 (void) free_and_strdup(&f->backup_bad_reason, msg);
                                 log_warning("Fleet: %s", msg);
@@ -465,11 +441,11 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 }
                 return;
         }
-        if (cmd == COMMAND_HEARTBEAT && sscanf(line, "fleet %31s", word) == 1) {
+        if (cmd == COMMAND_HEARTBEAT && l->kind == FLEET_LINE_FLEET) {
                 heartbeat_answered(f);
                 return;
         }
-        if (cmd == COMMAND_PROPOSE && sscanf(line, "proposed %" SCNu64, &id) == 1) {
+        if (cmd == COMMAND_PROPOSE && l->kind == FLEET_LINE_PROPOSED) {
                 if (m->op && m->op->fleet_gate == FLEET_GATE_STAGED && m->op->fleet_rollout == 0) {
                         _cleanup_free_ char *lead = strdup_printf("lead %" PRIu64, id);
                         m->op->fleet_rollout = id;
@@ -491,7 +467,7 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 return;
         }
         if (cmd == COMMAND_LEAD) {
-                if (sscanf(line, "leader %" SCNu64, &id) == 1) {
+                if (l->kind == FLEET_LINE_LEADER) {
                         if (f->leading != id)
                                 log_notice("Fleet: this node leads rollout %" PRIu64, id);
                         f->leading = id;
@@ -500,14 +476,14 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 }
                 return;
         }
-        if (cmd == COMMAND_CHECK && sscanf(line, "backup-ok %" SCNu64, &id) == 1) {
+        if (cmd == COMMAND_CHECK && l->kind == FLEET_LINE_BACKUP_OK) {
                 if (f->backup_ok_id != id)
                         log_info("Fleet: rollout %" PRIu64 "'s backup of the database exists, as recorded", id);
                 f->backup_ok_id = id;
                 evaluate(f);
                 return;
         }
-        if (cmd == COMMAND_BACKUP && sscanf(line, "backup %" SCNu64, &id) == 1) {
+        if (cmd == COMMAND_BACKUP && l->kind == FLEET_LINE_BACKUP) {
                 engine_fleet_backup_recorded(m, NULL);
                 return;
         }
@@ -517,6 +493,25 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                 send_heartbeat(f);
                 return;
         }
+}
+
+static void on_agent_line(Child *c, const char *line, void *userdata) {
+        _cleanup_(fleet_line_done) FleetLine l = {};
+        Fleet *f = userdata;
+
+        /* One parser for every line (common/fleet-protocol.c): a line that is none of the agent's
+         * (a value that is no token, a word too many) is not acted on. */
+        if (fleet_line_parse(line, &l) < 0) {
+                _cleanup_free_ char *shown = lineproto_display(line);
+                /* said once, not at every heartbeat that brings the row again */
+                if (!streq_ptr(shown, f->refused_line))
+                        log_warning(
+                                "Fleet: the agent's line \"%s\" is none of the protocol's: ignored",
+                                shown ?: "?");
+                free_and_replace(f->refused_line, shown);
+                return;
+        }
+        on_agent_fleet_line(f, &l);
 }
 
 static int fleet_start_agent(Fleet *f);
@@ -1491,6 +1486,7 @@ Fleet *fleet_free(Fleet *f) {
         free(f->part_step);
         free(f->part_reason);
         free(f->proposal_lost);
+        free(f->refused_line);
         free(f->backup_bad_reason);
         free(f->node);
         free(f->secret_file);

@@ -81,10 +81,13 @@ static int peer_of(int fd, Peer *ret) {
         return 0;
 }
 
-/* Whether a listener of this family on this address could take a connection to peer. */
+/* Whether a listener of this family on this address could take a connection to peer (family 0:
+ * an address not known, which any listener on the port could be in the way of). */
 static bool could_accept(const Peer *peer, int family, const uint32_t src[4]) {
         static const uint32_t any[4] = {};
 
+        if (peer->family == 0)
+                return true;
         if (family == AF_INET)
                 return peer->family == AF_INET && (src[0] == 0 || src[0] == peer->addr[0]);
         if (memcmp(src, any, 16) == 0)
@@ -141,6 +144,7 @@ typedef struct Verdict {
         uint64_t inode;
 } Verdict;
 
+/* want: the unit's cgroup id; 0 (the unit has none: it is stopped) makes every listener foreign. */
 static int dump_family(int nl, int family, const Peer *peer, uint64_t want, Verdict *v) {
         struct {
                 struct nlmsghdr nlh;
@@ -215,8 +219,63 @@ static int dump_family(int nl, int family, const Peer *peer, uint64_t want, Verd
         }
 }
 
-int sockowner_check(int fd, const char *control_group, char **ret_reason) {
+/* Asks the kernel about every listener that could take a connection to peer: into *v. */
+static int listeners(const Peer *peer, uint64_t want, Verdict *v, char **ret_reason) {
         _cleanup_close_ int nl = -EBADF;
+        int r;
+
+        nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        r = nl < 0 ? negative_errno() : dump_family(nl, AF_INET6, peer, want, v);
+        if (r >= 0 && peer->family != AF_INET6)
+                r = dump_family(nl, AF_INET, peer, want, v);
+        if (r < 0)
+                *ret_reason = strdup_printf("cannot ask the kernel who listens (sock_diag): %s", strerror(-r));
+        return r;
+}
+
+/* Whose the foreign listener v found is: "pid P, uid U" (pid when /proc shows it). */
+static char *foreign_owner(const Verdict *v) {
+        pid_t pid = pid_of_inode(v->inode);
+
+        if (pid > 0)
+                return strdup_printf("pid %d, uid %u, socket inode %" PRIu64, (int) pid, v->uid, v->inode);
+        return strdup_printf("uid %u, socket inode %" PRIu64, v->uid, v->inode);
+}
+
+int sockowner_port_held(const char *host, uint16_t port, const char *control_group, char **ret_reason) {
+        _cleanup_free_ char *owner = NULL;
+        Verdict v = {};
+        Peer peer = {.port = htons(port)};
+        int r;
+
+        *ret_reason = NULL;
+        if (streq_ptr(host, "localhost"))
+                host = "127.0.0.1";
+        if (host && inet_pton(AF_INET, host, peer.addr) == 1)
+                peer.family = AF_INET;
+        else if (host && inet_pton(AF_INET6, host, peer.addr) == 1) {
+                peer.family = AF_INET6;
+                if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *) peer.addr)) {
+                        peer.family = AF_INET;
+                        peer.addr[0] = peer.addr[3];
+                        peer.addr[1] = peer.addr[2] = peer.addr[3] = 0;
+                }
+        }
+        r = listeners(&peer, sockowner_cgroup_id(control_group), &v, ret_reason);
+        if (r < 0)
+                return r;
+        if (!v.foreign)
+                return 0;
+        owner = foreign_owner(&v);
+        *ret_reason = strdup_printf(
+                "port %u is held by a listener that is not %s's (%s)",
+                (unsigned) port,
+                isempty(control_group) ? "the unit" : control_group,
+                strempty(owner));
+        return 1;
+}
+
+int sockowner_check(int fd, const char *control_group, char **ret_reason) {
         Verdict v = {};
         uint64_t want;
         Peer peer;
@@ -234,32 +293,16 @@ int sockowner_check(int fd, const char *control_group, char **ret_reason) {
                 *ret_reason = strdup_printf("cannot tell whom the connection went to: %s", strerror(-r));
                 return r;
         }
-        nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-        if (nl < 0) {
-                r = negative_errno();
-                *ret_reason = strdup_printf("cannot ask the kernel who listens (sock_diag): %s", strerror(-r));
+        r = listeners(&peer, want, &v, ret_reason);
+        if (r < 0)
                 return r;
-        }
-        r = dump_family(nl, AF_INET6, &peer, want, &v);
-        if (r >= 0 && peer.family == AF_INET)
-                r = dump_family(nl, AF_INET, &peer, want, &v);
-        if (r < 0) {
-                *ret_reason = strdup_printf("cannot ask the kernel who listens (sock_diag): %s", strerror(-r));
-                return r;
-        }
         if (v.foreign) {
-                pid_t pid = pid_of_inode(v.inode);
-                char p[32] = "";
-
-                if (pid > 0)
-                        snprintf(p, sizeof(p), "pid %d, ", (int) pid);
+                _cleanup_free_ char *owner = foreign_owner(&v);
                 *ret_reason = strdup_printf(
-                        "port %u is held by a listener that is not %s's (%suid %u, socket inode %" PRIu64 ")",
+                        "port %u is held by a listener that is not %s's (%s)",
                         (unsigned) ntohs(peer.port),
                         control_group,
-                        p,
-                        v.uid,
-                        v.inode);
+                        strempty(owner));
                 return 0;
         }
         if (v.candidates == 0) {

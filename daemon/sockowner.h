@@ -23,3 +23,11 @@ int sockowner_check(int fd, const char *control_group, char **ret_reason);
 
 /* The cgroup id of a ControlGroup path (the inode of its cgroup2 directory); 0 when unknown. */
 uint64_t sockowner_cgroup_id(const char *control_group);
+
+/* Before Metabase is stopped and again right before it is started (issue 15, item 4): whether a
+ * listener that is not the unit's could take a connection to host:port (host numeric, or
+ * "localhost"; another name: any listener on the port), so that Metabase could not bind it. With
+ * control_group "" or NULL (the unit is stopped: it has none) every listener is foreign. 1 with
+ * *ret_reason ("port 3000 is held by a listener that is not ...'s (pid P, uid U, ...)"), 0 when
+ * none is, a negative errno when the kernel can't be asked (*ret_reason says why). */
+int sockowner_port_held(const char *host, uint16_t port, const char *control_group, char **ret_reason);

@@ -2,7 +2,9 @@
 /* mbupgraded-db fleet-agent: the long-lived child through which a node's daemon takes part in a
  * fleet (docs/fleet.md). It holds one connection to the coordination database (a database of its
  * own beside the application database, never in its dumps), creates the node table once, and
- * then answers the daemon's lines on stdin, one report a line on stdout:
+ * then answers the daemon's lines on stdin, one report a line on stdout (each value there one
+ * token of common/lineproto.h: what a row holds, a reason with a newline, can't add a line or a
+ * word; common/fleet-protocol.c writes and reads them; a REASON is always there, "-" for none):
  *
  *   heartbeat VERSION STATE STAGED [ROLLOUT STEP [REASON...]]   (each a token; "-" for none)
  *       -> this node's row upserted (last_seen = the server's now()), then the open rollout if
@@ -65,6 +67,26 @@
 #define LINE_MAX_FLEET 1024U
 #define TOKEN_MAX 128U
 #define REASON_MAX 600U
+
+/* The FleetLine's strings are the rows' own, never changed by fleet_line_format(). */
+static char *row_value(const char *s) {
+        return (char *) s;
+}
+
+static void emit(const FleetLine *l) {
+        _cleanup_free_ char *s = fleet_line_format(l);
+
+        if (s)
+                printf("%s\n", s);
+}
+
+/* A line with a rollout's id: left out when id (from a row) is no number. */
+static void emit_id(FleetLineKind kind, const char *id) {
+        FleetLine l = {.kind = kind};
+
+        if (safe_atou64(id, &l.id) >= 0)
+                emit(&l);
+}
 /* pg_advisory_xact_lock key serializing the schema's creation among nodes starting together. */
 #define SCHEMA_LOCK_KEY "7415020661"
 
@@ -322,7 +344,7 @@ static int create_database(const char *db) {
                         PQresultErrorMessage(r),
                         db,
                         PQuser(c));
-        report_line("created %s", db);
+        emit(&(FleetLine){.kind = FLEET_LINE_CREATED, .name = row_value(db)});
         return 0;
 }
 
@@ -439,28 +461,23 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                 "WHERE state NOT IN ('committed', 'rolled-back', 'aborted')");
         if (PQresultStatus(open) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the rollout: %s", PQresultErrorMessage(open));
-        if (PQntuples(open) == 1 && !rollout_row_signed(open, 0))
-                report_line(
-                        "forged %s", token_ok(PQgetvalue(open, 0, RF_ID)) ? PQgetvalue(open, 0, RF_ID) : "0");
-        else if (PQntuples(open) == 1) {
-                bool ok = true;
-                for (int k = 0; k <= RF_BACKUP; k++)
-                        ok = ok && token_ok(fleet_string_to_token(PQgetvalue(open, 0, k)));
-                if (ok)
-                        report_line(
-                                "rollout %s %s %s %s %s %s %s%s%s",
-                                PQgetvalue(open, 0, RF_ID),
-                                PQgetvalue(open, 0, RF_FROM),
-                                PQgetvalue(open, 0, RF_TO),
-                                PQgetvalue(open, 0, RF_SHA256),
-                                PQgetvalue(open, 0, RF_STATE),
-                                fleet_string_to_token(PQgetvalue(open, 0, RF_LEADER)),
-                                fleet_string_to_token(PQgetvalue(open, 0, RF_BACKUP)),
-                                reason_ok(PQgetvalue(open, 0, RF_REASON)) && *PQgetvalue(open, 0, RF_REASON)
-                                        ? " "
-                                        : "",
-                                reason_ok(PQgetvalue(open, 0, RF_REASON)) ? PQgetvalue(open, 0, RF_REASON)
-                                                                          : "");
+        if (PQntuples(open) == 1 && !rollout_row_signed(open, 0)) {
+                FleetLine l = {.kind = FLEET_LINE_FORGED}; /* id 0 when the row's is no number */
+                (void) safe_atou64(PQgetvalue(open, 0, RF_ID), &l.id);
+                emit(&l);
+        } else if (PQntuples(open) == 1) {
+                FleetLine l = {
+                        .kind = FLEET_LINE_ROLLOUT,
+                        .from = row_value(PQgetvalue(open, 0, RF_FROM)),
+                        .to = row_value(PQgetvalue(open, 0, RF_TO)),
+                        .sha256 = row_value(PQgetvalue(open, 0, RF_SHA256)),
+                        .state = row_value(PQgetvalue(open, 0, RF_STATE)),
+                        .leader = row_value(PQgetvalue(open, 0, RF_LEADER)),
+                        .backup = row_value(PQgetvalue(open, 0, RF_BACKUP)),
+                        .reason = row_value(PQgetvalue(open, 0, RF_REASON)),
+                };
+                if (safe_atou64(PQgetvalue(open, 0, RF_ID), &l.id) >= 0)
+                        emit(&l);
         }
         /* The rollout this node is in, when it is over: how it ended, and why. */
         if (args[3] && !streq(args[3], "0")) {
@@ -474,18 +491,15 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                 if (PQresultStatus(ended) != PGRES_TUPLES_OK)
                         return report_failure(
                                 "connect", "cannot read the rollout: %s", PQresultErrorMessage(ended));
+                FleetLine l = {
+                        .kind = FLEET_LINE_ENDED,
+                        .state = row_value(PQgetvalue(ended, 0, RF_STATE)),
+                        .reason = row_value(PQgetvalue(ended, 0, RF_REASON)),
+                };
                 if (PQntuples(ended) == 1 && !rollout_row_signed(ended, 0))
-                        report_line("forged %s", args[3]);
-                else if (PQntuples(ended) == 1)
-                        report_line(
-                                "ended %s %s%s%s",
-                                args[3],
-                                PQgetvalue(ended, 0, RF_STATE),
-                                reason_ok(PQgetvalue(ended, 0, RF_REASON)) && *PQgetvalue(ended, 0, RF_REASON)
-                                        ? " "
-                                        : "",
-                                reason_ok(PQgetvalue(ended, 0, RF_REASON)) ? PQgetvalue(ended, 0, RF_REASON)
-                                                                           : "");
+                        emit_id(FLEET_LINE_FORGED, args[3]);
+                else if (PQntuples(ended) == 1 && safe_atou64(args[3], &l.id) >= 0)
+                        emit(&l);
         }
         /* The version the fleet last committed to, signed: a node that was away converges on it. */
         done = PQexec(
@@ -495,17 +509,17 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
         if (PQresultStatus(done) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the rollouts: %s", PQresultErrorMessage(done));
         for (int i = 0; i < PQntuples(done); i++) {
+                FleetLine l = {
+                        .kind = FLEET_LINE_COMMITTED,
+                        .to = row_value(PQgetvalue(done, i, RF_TO)),
+                        .sha256 = row_value(PQgetvalue(done, i, RF_SHA256)),
+                };
                 if (!rollout_row_signed(done, i)) {
-                        if (token_ok(PQgetvalue(done, i, RF_ID)))
-                                report_line("forged %s", PQgetvalue(done, i, RF_ID));
+                        emit_id(FLEET_LINE_FORGED, PQgetvalue(done, i, RF_ID));
                         continue;
                 }
-                if (token_ok(PQgetvalue(done, i, RF_TO)) && token_ok(PQgetvalue(done, i, RF_SHA256)))
-                        report_line(
-                                "committed %s %s %s",
-                                PQgetvalue(done, i, RF_ID),
-                                PQgetvalue(done, i, RF_TO),
-                                PQgetvalue(done, i, RF_SHA256));
+                if (safe_atou64(PQgetvalue(done, i, RF_ID), &l.id) >= 0)
+                        emit(&l);
                 break;
         }
         all = PQexec(
@@ -520,31 +534,27 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                 const char *v[NODE_NFIELDS];
                 for (int k = 0; k < NODE_NFIELDS; k++)
                         v[k] = PQgetvalue(all, i, k);
-                const char *name = v[0], *version = v[3], *state = v[4], *staged = v[5], *rollout = v[6],
-                           *step = v[7], *why = v[8], *age = PQgetvalue(all, i, NODE_NFIELDS + 1);
+                FleetLine l = {
+                        .kind = FLEET_LINE_NODE,
+                        .name = row_value(v[0]),
+                        .version = row_value(v[3]),
+                        .state = row_value(v[4]),
+                        .staged = row_value(v[5]),
+                        .step = row_value(v[7]),
+                        .reason = row_value(v[8]),
+                };
                 /* Rows are written by every node: one not signed with the fleet's key, or not what a
                  * node writes, is skipped. */
                 if (!fields_signed("mbup-node-1", v, NODE_NFIELDS, PQgetvalue(all, i, NODE_NFIELDS)))
                         continue;
-                if (!token_ok(name) || !token_ok(fleet_string_to_token(version)) ||
-                    !token_ok(fleet_string_to_token(state)) || !token_ok(fleet_string_to_token(staged)) ||
-                    !token_ok(age) || !token_ok(rollout) || !token_ok(fleet_string_to_token(step)))
+                /* A node's name, version, state... are tokens (the daemon refuses a line with
+                 * another); its reason is anything, escaped. */
+                if (!token_ok(l.name) || safe_atou64(PQgetvalue(all, i, NODE_NFIELDS + 1), &l.age_ms) < 0 ||
+                    safe_atou64(v[6], &l.id) < 0)
                         continue;
-                if (!reason_ok(why))
-                        why = "";
-                report_line(
-                        "node %s %s %s %s %s %s %s%s%s",
-                        name,
-                        fleet_string_to_token(version),
-                        fleet_string_to_token(state),
-                        fleet_string_to_token(staged),
-                        age,
-                        rollout,
-                        fleet_string_to_token(step),
-                        *why ? " " : "",
-                        why);
+                emit(&l);
         }
-        report_line("fleet %d", n);
+        emit(&(FleetLine){.kind = FLEET_LINE_FLEET, .id = (uint64_t) n});
         return 0;
 }
 
@@ -638,7 +648,7 @@ static int propose(PGconn *c, const char *node, char *const args[3]) {
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
                 keep_row(v, sig);
                 notify_change(c);
-                report_line("proposed %s", PQgetvalue(r, 0, 0));
+                emit_id(FLEET_LINE_PROPOSED, PQgetvalue(r, 0, 0));
                 return 0;
         }
         /* 23505: the unique index of open rollouts. */
@@ -704,15 +714,15 @@ static int lead(PGconn *c, const char *node, const char *id) {
                 if (store_rollout(c, v, PQgetvalue(row, 0, RF_SIG)) < 0)
                         return 1;
                 notify_change(c);
-                report_line("leader %s", id);
+                emit_id(FLEET_LINE_LEADER, id);
                 return 0;
         }
-        report_line(
-                "follower %s %s",
-                id,
-                r > 0 && token_ok(fleet_string_to_token(PQgetvalue(row, 0, RF_LEADER)))
-                        ? fleet_string_to_token(PQgetvalue(row, 0, RF_LEADER))
-                        : "-");
+        /* The answer the daemon waits for: its leader a token, or none. */
+        FleetLine l = {.kind = FLEET_LINE_FOLLOWER};
+        if (r > 0 && token_ok(PQgetvalue(row, 0, RF_LEADER)))
+                l.leader = row_value(PQgetvalue(row, 0, RF_LEADER));
+        if (safe_atou64(id, &l.id) >= 0)
+                emit(&l);
         return 0;
 }
 
@@ -754,7 +764,9 @@ static int set_state(PGconn *c, const char *id, const char *state, const char *r
                 unlock = pg_query(
                         c, "SELECT pg_advisory_unlock(" ROLLOUT_LOCK_CLASS ", $1::integer)", 1, params);
         notify_change(c);
-        report_line("set %s %s", id, state);
+        FleetLine l = {.kind = FLEET_LINE_SET, .state = row_value(state)};
+        if (safe_atou64(id, &l.id) >= 0)
+                emit(&l);
         return 0;
 }
 
@@ -859,7 +871,7 @@ static int set_backup(PGconn *c, const char *id, const char *where) {
         v[RF_MARKER] = strempty(marker);
         if (store_rollout(c, v, PQgetvalue(row, 0, RF_SIG)) < 0)
                 return 1;
-        report_line("backup %s", id);
+        emit_id(FLEET_LINE_BACKUP, id);
         return 0;
 }
 
@@ -888,7 +900,7 @@ static int check_backup(PGconn *c, const char *id) {
         if (isempty(backup))
                 return report_failure("nobackup", "rollout %s records no backup of the database", id);
         if (startswith(backup, "dump:")) {
-                report_line("backup-ok %s", id);
+                emit_id(FLEET_LINE_BACKUP_OK, id);
                 return 0;
         }
         if (!startswith(backup, "clone:") || isempty(want))
@@ -925,7 +937,7 @@ static int check_backup(PGconn *c, const char *id) {
                         backup + strlen("clone:"),
                         reason_ok(marker) ? marker : "?",
                         reason_ok(live) ? live : "?");
-        report_line("backup-ok %s", id);
+        emit_id(FLEET_LINE_BACKUP_OK, id);
         return 0;
 }
 
@@ -954,7 +966,7 @@ static void restore_kept(PGconn *c) {
                 _RF_MAX,
                 params);
         if (PQresultStatus(up) == PGRES_COMMAND_OK) {
-                report_line("restored %s", kept[RF_ID]);
+                emit_id(FLEET_LINE_RESTORED, kept[RF_ID]);
                 notify_change(c);
         }
 }
@@ -970,7 +982,7 @@ static void drain_notifications(PGconn *c) {
                 PQfreemem(n);
         }
         if (other)
-                report_line("notify");
+                emit(&(FleetLine){.kind = FLEET_LINE_NOTIFY});
 }
 
 typedef struct Agent {
@@ -1070,7 +1082,7 @@ int pg_fleet_main(int argc, char *argv[]) {
                 return 2;
         a.c = fleet_connect(a.conninfo);
         if (a.c)
-                report_line("ready");
+                emit(&(FleetLine){.kind = FLEET_LINE_READY});
 
         /* stdin and the connection's socket at once: the other agents' notifications come in
          * between the daemon's lines. */

@@ -640,7 +640,9 @@ static char *no_proxy_list(void) {
  * create, write, truncate, rename or remove any file: the one it fills was opened by the daemon
  * and came as a descriptor. Reading stays allowed (the CA bundle, a file:// mirror, DNS). The
  * daemon already switched to the unprivileged fetch user before the exec; this is the second
- * wall, for the world-writable directories that user could otherwise still write. */
+ * wall, for the world-writable directories that user could otherwise still write. A kernel
+ * without Landlock (or a seccomp filter that refuses it) is said on stderr, not an error.
+ * Returns the Landlock ABI in force (0: none), or < 0 after reporting. */
 static int confine(void) {
         struct landlock_ruleset_attr attr = {
                 .handled_access_fs = LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_DIR |
@@ -658,21 +660,59 @@ static int confine(void) {
         if (arg_output_fd < 0 && !arg_post_json)
                 return 0;
         abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
-        if (abi < 1)
-                return 0; /* no Landlock here (or a seccomp filter refuses it): the user switch stands */
+        if (abi < 1) {
+                /* the user switch and no_new_privs stand */
+                fprintf(stderr,
+                        "mbupgraded-fetch: Landlock is not available on this kernel (%s): only the fetch user's own "
+                        "rights limit what this helper can write\n",
+                        abi < 0 ? strerror(errno) : "ABI 0");
+                return 0;
+        }
         if (abi >= 2)
                 attr.handled_access_fs |= LANDLOCK_ACCESS_FS_REFER;
         if (abi >= 3)
                 attr.handled_access_fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
         fd = (int) syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
-        if (fd < 0)
+        if (fd < 0) {
+                fprintf(stderr, "mbupgraded-fetch: Landlock refused the ruleset (%m): not confined by it\n");
                 return 0;
+        }
         if (syscall(SYS_landlock_restrict_self, fd, 0) < 0) {
                 (void) close(fd);
                 return report_error(FETCH_ERROR_IO, "Failed to restrict file system access: %m");
         }
         (void) close(fd);
-        return 0;
+        return (int) abi;
+}
+
+/* Test hooks only (-Dtest_hooks=true, never in a package): MBUP_TEST_FETCH_PROBE=DIR makes the
+ * helper, once confined, do what an exploited helper would try: create a file in DIR (one its user
+ * may write) and read /etc/shadow. It says on stderr what the kernel answered, "probe landlock
+ * ABI|none", "probe create PATH: ok|ERRNO", "probe read /etc/shadow: ok|ERRNO", for
+ * tests/unit/test-fetch-landlock.c. */
+static void test_probe(int abi) {
+#if ENABLE_TEST_HOOKS
+        const char *dir = getenv("MBUP_TEST_FETCH_PROBE");
+        _cleanup_free_ char *path = NULL;
+        int fd;
+
+        if (isempty(dir))
+                return;
+        path = strdup_printf("%s/mbup-fetch-probe", dir);
+        if (!path)
+                return;
+        fprintf(stderr, "probe landlock %s%.0d\n", abi > 0 ? "ABI " : "none", abi);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fprintf(stderr, "probe create %s: %s\n", path, fd >= 0 ? "ok" : strerrorname_np(errno));
+        if (fd >= 0) {
+                (void) close(fd);
+                (void) unlink(path);
+        }
+        fd = open("/etc/shadow", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fprintf(stderr, "probe read /etc/shadow: %s\n", fd >= 0 ? "ok" : strerrorname_np(errno));
+        if (fd >= 0)
+                (void) close(fd);
+#endif
 }
 
 static int fetch_setup(Fetch *f) {
@@ -829,6 +869,7 @@ static int fetch_run(void) {
         r = confine();
         if (r < 0)
                 return r;
+        test_probe(r);
         r = fetch_open_part(&f);
         if (r < 0)
                 return r;

@@ -153,10 +153,45 @@ static void test_ipv6_wildcard_listener(void **state) {
         check(AF_INET6);
 }
 
+/* sockowner_port_held(), before a stop and a start: whose listener is on the port, with no
+ * connection to it. */
+static void test_port_held(void **state) {
+        _cleanup_free_ char *cg = own_cgroup(), *reason = NULL, *me = strdup_printf("pid %d,", (int) getpid());
+        uint16_t port;
+        int l, r;
+
+        if (sockowner_cgroup_id(cg) == 0)
+                skip(); /* no cgroup2 file system visible here */
+        l = listener(AF_INET, &port);
+        /* the unit's own listener (ours): not held by another */
+        r = sockowner_port_held("127.0.0.1", port, cg, &reason);
+        if (r == -EOPNOTSUPP)
+                skip();
+        assert_int_equal(r, 0);
+        assert_null(reason);
+        /* the unit stopped (no cgroup): any listener is another's, named */
+        assert_int_equal(sockowner_port_held("127.0.0.1", port, NULL, &reason), 1);
+        assert_non_null(strstr(reason, "is held by a listener that is not the unit's"));
+        assert_non_null(strstr(reason, me));
+        reason = mfree_str(reason);
+        assert_int_equal(sockowner_port_held("localhost", port, "", &reason), 1);
+        reason = mfree_str(reason);
+        /* a name it does not resolve: any listener on the port could be in the way */
+        assert_int_equal(sockowner_port_held("metabase.example", port, NULL, &reason), 1);
+        reason = mfree_str(reason);
+        /* 127.0.0.1's listener takes no connection to ::1 */
+        assert_int_equal(sockowner_port_held("::1", port, NULL, &reason), 0);
+        close(l);
+        /* gone: nothing holds it */
+        assert_int_equal(sockowner_port_held("127.0.0.1", port, NULL, &reason), 0);
+        assert_null(reason);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ipv4_listener),
                 cmocka_unit_test(test_ipv6_wildcard_listener),
+                cmocka_unit_test(test_port_held),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

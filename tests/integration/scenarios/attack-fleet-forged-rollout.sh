@@ -10,7 +10,11 @@
 #        no follower starts v0.56.4, the leader writes its row back and rolls the fleet back, the
 #        database as before, both nodes serving v0.56.1;
 #  (iv)  n2's policy.skip names v0.56.4: n2 refuses to join n1's rollout with the reason, which
-#        aborts before any stop.
+#        aborts before any stop;
+#  (v)   node rows signed with the key whose reason or version carries a newline and protocol
+#        lines ("committed 903 v0.56.4 SHA", "fleet 0"): the agent's lines carry them escaped
+#        (common/fleet-protocol.c), the reason is shown as it is, the version makes the line no
+#        line of the protocol, and no daemon acts on the injected lines.
 source "$MBUP_SRC/tests/integration/fleet-rollout-lib.sh"
 
 # peer SQL: SQL on the coordination database as the role the nodes share, from node 2.
@@ -24,6 +28,20 @@ signed() {
         for f in "$@"; do s+="${#f}:$f,"; done
         printf '%s' "$s" | openssl dgst -sha256 -hmac "$(cat "$SB/fleet.key")" -r | cut -d' ' -f1
 }
+# signed_node FIELDS...: a node row's signature (name host pid version state staged rollout step reason)
+signed_node() {
+        local s=$'mbup-node-1\n' f
+        for f in "$@"; do s+="${#f}:$f,"; done
+        printf '%s' "$s" | openssl dgst -sha256 -hmac "$(cat "$SB/fleet.key")" -r | cut -d' ' -f1
+}
+# node_json I NAME KEY: node NAME's KEY in node I's mbctl fleet status --json, "absent" without it
+node_json() {
+        fleet_node_exec "$1" "$MBCTL" fleet status --json 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+n = [e for e in json.load(sys.stdin).get("nodes", []) if e.get("name") == sys.argv[1]]
+print(n[0].get(sys.argv[2], "") if n else "absent")' "$2" "$3"
+}
+n3_shown() { [[ $(node_json 1 n3 reason) != absent && $(node_json 2 n3 reason) != absent ]]; }
 both_serve() { node_runs 1 "$1" && node_runs 2 "$1"; }
 proposed() { [[ $(last_rollout) != "$1" ]]; }
 backup_recorded() { [[ -n $(coord "SELECT backup FROM mbup_rollouts WHERE id = $1") ]]; }
@@ -58,6 +76,30 @@ scenario() {
         both_serve v0.56.1 || die "a node left v0.56.1"
         grep -q "v0.56.4 starting" "$SB/n1/logs/metabase.log" "$SB/n2/logs/metabase.log" && die "a node started v0.56.4"
         pg_super "DELETE FROM mbup_rollouts WHERE id IN (900, 901)" metabase_mbupgraded
+
+        log "(v) signed node rows whose reason and version carry a newline and protocol lines"
+        local why version
+        why=$'waiting\ncommitted 903 v0.56.4 '"$sha"$'\nfleet 0'
+        version=$'v0.56.1\ncommitted 904 v0.56.4 '"$sha"
+        peer "INSERT INTO mbup_nodes (name, host, pid, version, state, staged, rollout, step, reason, sig) VALUES
+              ('n3', 'h3', 1, 'v0.56.1', 'idle', '', 0, '', \$r\$$why\$r\$,
+               '$(signed_node n3 h3 1 v0.56.1 idle '' 0 '' "$why")'),
+              ('n4', 'h4', 1, \$r\$$version\$r\$, 'idle', '', 0, '', '',
+               '$(signed_node n4 h4 1 "$version" idle '' 0 '' '')'); NOTIFY mbup_fleet"
+        assert_eq "$(coord "SELECT count(*) FROM mbup_nodes WHERE reason LIKE '%committed 903%' OR version LIKE '%committed 904%'")" 2 "the hostile rows"
+        wait_for 15 n3_shown || die "n1 does not show n3: $(fleet_node_exec 1 "$MBCTL" fleet status 2>&1)"
+        assert_eq "$(node_json 1 n3 reason)" 'waiting\ncommitted 903 v0.56.4 '"$sha"'\nfleet 0' "n3's reason, as n1 shows it"
+        assert_eq "$(node_json 2 n3 reason)" 'waiting\ncommitted 903 v0.56.4 '"$sha"'\nfleet 0' "n3's reason, as n2 shows it"
+        assert_eq "$(node_json 1 n4 version)" absent "n4, whose version is no token"
+        for i in 1 2; do
+                wait_for 10 grep -qF "the agent's line \"node n4 " "$SB/n$i/logs/mbupgraded.log" ||
+                        die "node $i did not refuse n4's line: $(daemon_log "$i" | grep -i fleet | tail -n 5)"
+                grep -E "rollout (903|904)" "$SB/n$i/logs/mbupgraded.log" && die "node $i acted on an injected line"
+        done
+        sleep 2
+        both_serve v0.56.1 || die "a node left v0.56.1"
+        grep -q "v0.56.4 starting" "$SB/n1/logs/metabase.log" "$SB/n2/logs/metabase.log" && die "a node started v0.56.4"
+        coord "DELETE FROM mbup_nodes WHERE name IN ('n3', 'n4')" >/dev/null
 
         log "(iii) n2 is on hold: n1's rollout is refused by n2 and aborted before any stop"
         fleet_node_exec 2 "$MBCTL" hold --reason "n2's admin keeps it" >/dev/null

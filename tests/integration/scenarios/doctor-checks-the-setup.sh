@@ -61,6 +61,13 @@ scenario() {
         assert_contains "$OUT" "v0.52.0 (oss)"
         assert_contains "$OUT" "ExecStart=/usr/bin/java"
         assert_not_contains "$OUT" "$PG_PASS"
+        # Metabase's port (a free one above 1024 here) is one any local user may bind: a warning
+        # with the fix; a port below net.ipv4.ip_unprivileged_port_start is ok
+        grep -qE "^warn +port +Metabase's port [0-9]+ is at or above net.ipv4.ip_unprivileged_port_start \($(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)\): any local user can bind it" <<<"$OUT" ||
+                die "doctor: no warning for Metabase's port"
+        assert_contains "$OUT" "AmbientCapabilities=CAP_NET_BIND_SERVICE"
+        sed "s|^service:|service:\n  health_url: http://127.0.0.1:80/api/health|" "$SB/mbupgraded.yaml" >"$SB/port80.yaml"
+        DOCTOR_ARGS="--config $SB/port80.yaml" doctor_expect 0 port ok "Metabase's port 80 is below net.ipv4.ip_unprivileged_port_start"
         # the snippet's flag in nginx's configuration: ok
         printf 'events {}\nhttp { server { listen 127.0.0.1:%s; location / { if (-f %s) { return 503; } } }}\n' \
                 "$(free_port)" "$SB/run/maintenance" >"$SB/nginx.conf"
@@ -78,7 +85,7 @@ scenario() {
 import json, sys
 d = json.loads(sys.argv[1])
 names = [c["check"] for c in d["checks"]]
-assert names == ["config", "daemon", "unit", "secrets", "jar", "feed", "java", "database", "backup dir", "state dir", "nginx"], names
+assert names == ["config", "daemon", "unit", "secrets", "jar", "feed", "java", "database", "backup dir", "state dir", "nginx", "port"], names
 assert d["failed"] == 0 and all(c["result"] in ("ok", "warn") for c in d["checks"]), d
 assert all("fix" in c for c in d["checks"] if c["result"] != "ok"), d
 ' "$OUT" || die "doctor --json"
@@ -104,6 +111,24 @@ assert all("fix" in c for c in d["checks"] if c["result"] != "ok"), d
         sed -i "s/^admin_group: .*/admin_group: nogroup/" "$SB/secret.yaml"
         chgrp nogroup "$SB/secret.yaml"
         DOCTOR_ARGS="--config $SB/secret.yaml" doctor_expect 0 secrets ok "$SB/secret.yaml (mode 0640)"
+
+        # fleet.key_file (issue 15): a fleet without one fails with how to make it; one others can
+        # read, not root's, or empty fails too; root's alone (0600) with a key is ok
+        cp "$SB/mbupgraded.yaml" "$SB/fleet.yaml"
+        printf 'fleet:\n  enabled: true\n  node: n1\n  nodes: [n1, n2]\n' >>"$SB/fleet.yaml"
+        DOCTOR_ARGS="--config $SB/fleet.yaml" doctor_expect 1 fleet-key fail "fleet.enabled without fleet.key_file: the coordination database's rows are not signed" \
+                "fix: head -c 32 /dev/urandom | base64 > /etc/mbupgraded/fleet.key; chmod 0600 /etc/mbupgraded/fleet.key; copy the same file to every node"
+        printf '  key_file: %s\n' "$SB/fleet.key" >>"$SB/fleet.yaml"
+        head -c 32 /dev/urandom | base64 >"$SB/fleet.key"
+        chmod 0644 "$SB/fleet.key"
+        DOCTOR_ARGS="--config $SB/fleet.yaml" doctor_expect 1 fleet-key fail "fleet.key_file $SB/fleet.key is owned by uid 0 with mode 0644: whoever else can read it can sign" "fix: chown root:root $SB/fleet.key && chmod 0600 $SB/fleet.key"
+        chmod 0600 "$SB/fleet.key"
+        chown nobody "$SB/fleet.key"
+        DOCTOR_ARGS="--config $SB/fleet.yaml" doctor_expect 1 fleet-key fail "is owned by uid $(id -u nobody) with mode 0600"
+        chown root "$SB/fleet.key"
+        DOCTOR_ARGS="--config $SB/fleet.yaml" doctor_expect 0 fleet-key ok "$SB/fleet.key, root's alone (mode 0600): the fleet's rows are signed"
+        : >"$SB/fleet.key"
+        DOCTOR_ARGS="--config $SB/fleet.yaml" doctor_expect 1 fleet-key fail "holds 0 bytes, fewer than 16: no key"
 
         # the JAR missing
         mv "$SB/opt/metabase/metabase.jar" "$SB/away.jar"

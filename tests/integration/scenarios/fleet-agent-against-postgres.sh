@@ -158,8 +158,8 @@ scenario() {
         agent_read a notify
         # a node's step and its reason
         heartbeat c v0.56.0 idle - 1 failed this node runs v0.56.0, not v0.56.1
-        [[ $OUT == *"node c v0.56.0 idle - "*" 1 failed this node runs v0.56.0, not v0.56.1"* ]] || die "c's reason: $OUT"
-        assert_contains "$OUT" "rollout 1 v0.56.1 v0.56.2 $SHA stopping b - every node stops its Metabase"
+        [[ $OUT == *"node c v0.56.0 idle - "*" 1 failed this\x20node\x20runs\x20v0.56.0,\x20not\x20v0.56.1"* ]] || die "c's reason: $OUT"
+        assert_contains "$OUT" "rollout 1 v0.56.1 v0.56.2 $SHA stopping b - every\x20node\x20stops\x20its\x20Metabase"
         assert_eq "$(pg_super "SELECT state || '|' || reason FROM mbup_rollouts WHERE id = 1" metabase_mbupgraded)" \
                 "stopping|every node stops its Metabase" "the rollout's row"
         # the leader dies: its session ends, the lock with it; another node takes over
