@@ -71,6 +71,11 @@ typedef struct ChildOptions {
         bool drop;
         /* stderr into the same pipe as stdout (else, with drop, /dev/null; without, the daemon's) */
         bool stderr_to_stdout;
+        /* With drop, stderr stays the daemon's all the same (its log): for mbupgraded-db, whose
+         * client tools (pg_dump, psql, mariadb) say there why a backup or a restore failed. */
+        bool keep_stderr;
+        /* A pipe to its stdin for child_write_line() instead of stdin_path (the fleet agent). */
+        bool stdin_pipe;
         uid_t uid;
         gid_t gid;
         /* Called with userdata when the child is freed, whether on_exit ran or it was killed. */
