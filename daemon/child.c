@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "log.h"
 #include "macro.h"
 #include "strv.h"
 
@@ -424,6 +425,19 @@ int child_lookup_user(const char *name, uid_t *ret_uid, gid_t *ret_gid) {
                 return -EPERM;
         *ret_uid = p->pw_uid;
         *ret_gid = p->pw_gid;
+        return 0;
+}
+
+int child_options_user(ChildOptions *o, const char *user, const char *helper) {
+        int r = child_lookup_user(user, &o->uid, &o->gid);
+        if (r < 0)
+                return log_error_errno(
+                        r,
+                        "%s's user %s: %s (systemd-sysusers creates it)",
+                        helper,
+                        user,
+                        r == -ENXIO ? "no such user" : strerror(-r));
+        o->drop = true;
         return 0;
 }
 

@@ -83,14 +83,9 @@ const char *dbserver_user(void) {
 }
 
 int dbserver_credentials(ChildOptions *o) {
-        int r = child_lookup_user(dbserver_user(), &o->uid, &o->gid);
+        int r = child_options_user(o, dbserver_user(), "The database helper");
         if (r < 0)
-                return log_error_errno(
-                        r,
-                        "The database helper's user %s: %s (systemd-sysusers creates it)",
-                        dbserver_user(),
-                        r == -ENXIO ? "no such user" : strerror(-r));
-        o->drop = true;
+                return r;
         o->keep_stderr = true;
         return 0;
 }

@@ -146,15 +146,7 @@ const char *fetch_user(void) {
 }
 
 int fetch_credentials(ChildOptions *o) {
-        int r = child_lookup_user(fetch_user(), &o->uid, &o->gid);
-        if (r < 0)
-                return log_error_errno(
-                        r,
-                        "The download helper's user %s: %s (systemd-sysusers creates it)",
-                        fetch_user(),
-                        r == -ENXIO ? "no such user" : strerror(-r));
-        o->drop = true;
-        return 0;
+        return child_options_user(o, fetch_user(), "The download helper");
 }
 
 int fetch_open_ca(const char *path) {
