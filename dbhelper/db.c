@@ -660,7 +660,8 @@ int main(int argc, char *argv[]) {
                 return check_verb(
                                argc,
                                argv,
-                               "MBUP_DB_KIND=mysql: connection from MBUP_MY_DEFAULTS and MBUP_MY_DATABASE")
+                               "MBUP_DB_KIND=mysql: connection from MBUP_MY_DATABASE and MBUP_MY_DEFAULTS or "
+                               "MBUP_DB_SECRET_FD; FILE, or open on MBUP_DB_FILE_FD")
                         ?: passed_secret_setup("MBUP_MY_DEFAULTS") ?: mysql_main(argc, argv); /* mysql.c */
         if (!isempty(kind) && !streq(kind, "postgres")) {
                 (void) report_failure("usage", "MBUP_DB_KIND=%s: expected postgres or mysql", kind);
@@ -673,7 +674,11 @@ int main(int argc, char *argv[]) {
                 return pg_clone_main(argc, argv);
         if (argc >= 2 && streq(argv[1], "fleet-agent"))
                 return pg_fleet_main(argc, argv);
-        if (check_verb(argc, argv, "connection from MBUP_PG_CONNINFO and PGPASSFILE") != 0)
+        if (check_verb(
+                    argc,
+                    argv,
+                    "connection from MBUP_PG_CONNINFO and PGPASSFILE or MBUP_DB_SECRET_FD; FILE, or open on "
+                    "MBUP_DB_FILE_FD") != 0)
                 return 2;
         if (isempty(conninfo)) {
                 (void) report_failure("usage", "MBUP_PG_CONNINFO is not set");
