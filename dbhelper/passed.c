@@ -6,19 +6,53 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fileio.h"
 #include "macro.h"
 #include "passed.h"
 #include "report.h"
+#include "strv.h"
 
 /* The credentials are a few lines; anything far larger is not them. */
 #define SECRET_MAX (64 * 1024)
 
 /* Fixed buffers, for the signal handler. */
 static char secret_dir[64], secret_file[80];
+/* Held (flock) on secret_dir while this process lives: how another helper tells a directory in
+ * use from one a killed helper left. */
+static int secret_lock = -EBADF;
+
+/* What a helper killed with SIGKILL left (kill -9, the daemon's cgroup killed when it does not
+ * stop): this user's directories under parent that no live helper holds locked, with their copy
+ * of the password. One made a moment ago may not be locked yet: those go only once two seconds
+ * old. Only this user's: /tmp's sticky bit would refuse the others anyway. */
+static void sweep_stale(const char *parent) {
+        DIR *d = opendir(parent);
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                _cleanup_close_ int fd = -EBADF;
+                struct stat st;
+
+                if (!startswith(de->d_name, "mbupgraded-db."))
+                        continue;
+                fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != getuid() || st.st_mtime > time(NULL) - 2)
+                        continue;
+                if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                        continue;
+                (void) unlinkat(fd, "secret", 0);
+                (void) unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
+        }
+        (void) closedir(d);
+}
 
 static void secret_remove(void) {
         if (secret_file[0])
@@ -96,6 +130,15 @@ int passed_secret_setup(const char *target_env) {
                                 "cannot create a private directory under /tmp or /dev/shm: %s",
                                 strerror(e));
                 }
+        }
+        secret_lock = open(secret_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (secret_lock >= 0)
+                (void) flock(secret_lock, LOCK_EX | LOCK_NB);
+        {
+                char parent[sizeof(secret_dir)];
+                (void) snprintf(
+                        parent, sizeof(parent), "%.*s", (int) (strrchr(secret_dir, '/') - secret_dir), secret_dir);
+                sweep_stale(parent);
         }
         (void) snprintf(secret_file, sizeof(secret_file), "%s/secret", secret_dir);
         /* Gone at exit, and when the daemon ends the helper (child_kill(): SIGTERM). */

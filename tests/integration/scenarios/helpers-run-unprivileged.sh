@@ -200,9 +200,10 @@ db_helper_unprivileged() {
         assert_eq "$(fds_writable "$pid")" "$target" "files the db helper may write"
         assert_eq "$(fds_writable "$dump")" "$target" "files pg_dump may write"
         # its copy of the password: a directory of its own, 0700, the file 0600
-        dir=$(find /tmp /dev/shm -maxdepth 1 -name 'mbupgraded-db.*' -uid "$duid" -newer "$SB/mbupgraded.yaml" \
-                2>/dev/null | head -1) || true
-        [[ -n $dir ]] || die "no private directory of mbupgrade-db's under /tmp or /dev/shm"
+        # (the helper holds it open, locked, while it lives)
+        dir=$(find /proc/"$pid"/fd -lname '*/mbupgraded-db.*' -printf '%l\n' 2>/dev/null | head -1) || true
+        [[ $dir == /tmp/mbupgraded-db.* || $dir == /dev/shm/mbupgraded-db.* ]] ||
+                die "no private directory of the helper's under /tmp or /dev/shm: '$dir'"
         assert_eq "$(stat -c '%U %a' "$dir")" "mbupgrade-db 700" "the helper's directory"
         assert_eq "$(stat -c '%U %a' "$dir/secret")" "mbupgrade-db 600" "the helper's copy of the password"
 
