@@ -13,7 +13,8 @@
  * (created 0700, the file 0600, both removed at exit or on SIGTERM/SIGINT/SIGHUP), and target_env
  * (PGPASSFILE or MBUP_MY_DEFAULTS) set to the file, for libpq, libmariadb and the client tools
  * alike. The directory stays locked (flock) while this process lives; ones of this user's that no
- * live helper holds (a helper killed with SIGKILL) are removed on the way. 0 (nothing to do without it), or report_failure()'s status once it has reported. */
+ * live helper holds (a helper killed with SIGKILL) are removed on the way. 0 (nothing to do
+ * without it), or report_failure()'s status once it has reported. */
 int passed_secret_setup(const char *target_env);
 
 /* The descriptor an environment variable names (N >= 3): -EBADF when it is not set, -EINVAL when
