@@ -82,7 +82,12 @@ int passed_fd(const char *name) {
 }
 
 int passed_file_fd(void) {
-        return passed_fd("MBUP_DB_FILE_FD");
+        int fd = passed_fd("MBUP_DB_FILE_FD");
+
+        /* Only to the tool that is given it as stdin or stdout, not to every child. */
+        if (fd >= 0)
+                (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+        return fd;
 }
 
 /* Why a file and not PGPASSWORD / MYSQL_PWD: pg_dump, pg_restore, psql, mariadb-dump and mariadb

@@ -198,7 +198,9 @@ db_helper_unprivileged() {
         id=$(basename "$(dirname "$target")")
         assert_eq "$(stat -c '%U %a' "$target")" "root 600" "the .tmp's owner and mode"
         assert_eq "$(fds_writable "$pid")" "$target" "files the db helper may write"
-        assert_eq "$(fds_writable "$dump")" "$target" "files pg_dump may write"
+        # pg_dump writes the archive to its stdout, the same file, and holds no other
+        assert_eq "$(readlink "/proc/$dump/fd/1")" "$target" "pg_dump's stdout"
+        assert_eq "$(fds_writable "$dump")" "" "other files pg_dump may write"
         # its copy of the password: a directory of its own, 0700, the file 0600
         # (the helper holds it open, locked, while it lives)
         dir=$(find /proc/"$pid"/fd -lname '*/mbupgraded-db.*' -printf '%l\n' 2>/dev/null | head -1) || true
