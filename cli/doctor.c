@@ -18,6 +18,7 @@
 
 #include "appdb.h"
 #include "build-config.h"
+#include "bus-names.h"
 #include "config.h"
 #include "daemon/child.h"
 #include "daemon/dbserver.h"
@@ -31,9 +32,6 @@
 #include "strv.h"
 #include "ui.h"
 
-#define BUS_NAME "org.mbupgraded.Manager1"
-#define BUS_PATH "/org/mbupgraded/Manager1"
-#define BUS_INTERFACE "org.mbupgraded.Manager1"
 #define NGINX_SNIPPET PKGDATADIR "/nginx/maintenance.conf"
 #define HELPER_TIMEOUT_USEC (60 * USEC_PER_SEC)
 
@@ -226,7 +224,7 @@ static void check_config(Doctor *d) {
 
 static char *daemon_property(Doctor *d, const char *name) {
         char *v = NULL;
-        if (sd_bus_get_property_string(d->bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, name, NULL, &v) < 0)
+        if (sd_bus_get_property_string(d->bus, MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, name, NULL, &v) < 0)
                 return NULL;
         return v;
 }
@@ -248,7 +246,7 @@ static void check_daemon(Doctor *d) {
                        strerror(-r));
                 return;
         }
-        r = sd_bus_get_property_string(d->bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "State", &error, &v);
+        r = sd_bus_get_property_string(d->bus, MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, "State", &error, &v);
         if (r < 0) {
                 report(d,
                        LEVEL_WARN,

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bus-names.h"
 #include "config.h"
 #include "doctor.h"
 #include "fileio.h"
@@ -25,9 +26,6 @@
 #include "strv.h"
 #include "ui.h"
 
-#define BUS_NAME "org.mbupgraded.Manager1"
-#define BUS_PATH "/org/mbupgraded/Manager1"
-#define BUS_INTERFACE "org.mbupgraded.Manager1"
 #define CALL_TIMEOUT_USEC (10 * 60 * USEC_PER_SEC) /* pre-flight hashes and stages big JARs */
 
 enum {
@@ -271,9 +269,9 @@ static int parse_argv(int argc, char *argv[]) {
 /* Bus helpers */
 
 static int exit_status_for_error(const sd_bus_error *e) {
-        if (sd_bus_error_has_names(e, "org.mbupgraded.Error.Refused", "org.mbupgraded.Error.Busy"))
+        if (sd_bus_error_has_names(e, MB_ERROR_REFUSED, MB_ERROR_BUSY))
                 return EXIT_REFUSED;
-        if (sd_bus_error_has_names(e, SD_BUS_ERROR_INVALID_ARGS, "org.mbupgraded.Error.NoReleaseSource"))
+        if (sd_bus_error_has_name(e, SD_BUS_ERROR_INVALID_ARGS))
                 return EXIT_USAGE;
         return EXIT_FAILED;
 }
@@ -400,14 +398,14 @@ static int get_all(sd_bus *bus, Props *p) {
 
         r = sd_bus_call_method(
                 bus,
-                BUS_NAME,
-                BUS_PATH,
+                MB_BUS_NAME,
+                MB_BUS_PATH,
                 "org.freedesktop.DBus.Properties",
                 "GetAll",
                 &error,
                 &reply,
                 "s",
-                BUS_INTERFACE);
+                MB_BUS_INTERFACE);
         if (r < 0)
                 return report_bus_error("Cannot read the daemon's state", r, &error);
         r = props_read(reply, p);
@@ -690,7 +688,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
         Follow *f = userdata;
         const char *iface;
 
-        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, BUS_INTERFACE))
+        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, MB_BUS_INTERFACE))
                 return 0;
         if (props_read(m, &f->props) >= 0)
                 follow_update(f);
@@ -776,7 +774,7 @@ static int on_name_owner_changed(sd_bus_message *m, void *userdata, sd_bus_error
         Follow *f = userdata;
         const char *name, *old, *new;
 
-        if (sd_bus_message_read(m, "sss", &name, &old, &new) >= 0 && streq(name, BUS_NAME) && isempty(new))
+        if (sd_bus_message_read(m, "sss", &name, &old, &new) >= 0 && streq(name, MB_BUS_NAME) && isempty(new))
                 f->gone = true;
         return 0;
 }
@@ -793,13 +791,14 @@ static int subscribe(
         void *userdata) {
         int r;
 
-        r = sd_bus_match_signal(bus, slots[0], BUS_NAME, BUS_PATH, BUS_INTERFACE, end_signal, on_end, userdata);
+        r = sd_bus_match_signal(
+                bus, slots[0], MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, end_signal, on_end, userdata);
         if (r >= 0)
                 r = sd_bus_match_signal(
                         bus,
                         slots[1],
-                        BUS_NAME,
-                        BUS_PATH,
+                        MB_BUS_NAME,
+                        MB_BUS_PATH,
                         "org.freedesktop.DBus.Properties",
                         "PropertiesChanged",
                         on_properties,
@@ -848,7 +847,7 @@ static int run_operation(sd_bus *bus, const char *method, const char *what, cons
                         return EXIT_FAILED;
         }
 
-        r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, BUS_PATH, BUS_INTERFACE, method);
+        r = sd_bus_message_new_method_call(bus, &call, MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, method);
         if (r >= 0) {
                 va_start(ap, signature);
                 r = sd_bus_message_appendv(call, signature, ap);
@@ -979,7 +978,7 @@ static int on_rehearse_properties(sd_bus_message *m, void *userdata, sd_bus_erro
         RehearseFollow *f = userdata;
         const char *iface, *v;
 
-        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, BUS_INTERFACE))
+        if (sd_bus_message_read(m, "s", &iface) < 0 || !streq(iface, MB_BUS_INTERFACE))
                 return 0;
         if (props_read(m, &f->props) < 0)
                 return 0;
@@ -1033,7 +1032,7 @@ static int on_rehearse_owner_changed(sd_bus_message *m, void *userdata, sd_bus_e
         RehearseFollow *f = userdata;
         const char *name, *old, *new;
 
-        if (sd_bus_message_read(m, "sss", &name, &old, &new) >= 0 && streq(name, BUS_NAME) && isempty(new))
+        if (sd_bus_message_read(m, "sss", &name, &old, &new) >= 0 && streq(name, MB_BUS_NAME) && isempty(new))
                 f->gone = true;
         return 0;
 }
@@ -1063,7 +1062,16 @@ static int verb_rehearse(sd_bus *bus, char **args) {
                         return EXIT_FAILED;
         }
         r = sd_bus_call_method(
-                bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Rehearse", &error, &reply, "st", args[0] ?: "", (uint64_t) 0);
+                bus,
+                MB_BUS_NAME,
+                MB_BUS_PATH,
+                MB_BUS_INTERFACE,
+                "Rehearse",
+                &error,
+                &reply,
+                "st",
+                args[0] ?: "",
+                (uint64_t) 0);
         if (r < 0)
                 return report_bus_error("Rehearse", r, &error);
         r = sd_bus_message_read(reply, "ts", &f.id, &summary);
@@ -1176,7 +1184,7 @@ static int call_json_array(sd_bus *bus, const char *method, const char *what, js
         const char *text;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, method, &error, &reply, "");
+        r = sd_bus_call_method(bus, MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, method, &error, &reply, "");
         if (r < 0)
                 return report_bus_error(what, r, &error);
         if (sd_bus_message_read(reply, "s", &text) < 0)
@@ -1254,7 +1262,7 @@ static int verb_fleet(sd_bus *bus, char **args) {
                 fprintf(stderr, "Usage: mbctl fleet status [--json]\n");
                 return EXIT_USAGE;
         }
-        r = sd_bus_get_property_string(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Fleet", &error, &text);
+        r = sd_bus_get_property_string(bus, MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, "Fleet", &error, &text);
         if (r < 0)
                 return report_bus_error("Fleet", r, &error);
         if (isempty(text)) {
@@ -1355,7 +1363,8 @@ static int simple_call(sd_bus *bus, const char *method, const char *what, const 
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, method, &error, NULL, signature, arg);
+        r = sd_bus_call_method(
+                bus, MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, method, &error, NULL, signature, arg);
         if (r < 0)
                 return report_bus_error(what, r, &error);
         return 0;
@@ -1388,7 +1397,7 @@ static int verb_check(sd_bus *bus, char **args) {
         const char *text;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Check", &error, &reply, "");
+        r = sd_bus_call_method(bus, MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, "Check", &error, &reply, "");
         if (r < 0)
                 return report_bus_error("Check", r, &error);
         if (sd_bus_message_read(reply, "s", &text) < 0)
@@ -1513,7 +1522,8 @@ static int verb_history(sd_bus *bus, char **args) {
         _cleanup_free_ char *copy = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "GetHistory", &error, &reply, "");
+        r = sd_bus_call_method(
+                bus, MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, "GetHistory", &error, &reply, "");
         if (r < 0)
                 return report_bus_error("History", r, &error);
         r = sd_bus_message_read(reply, "s", &text);

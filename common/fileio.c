@@ -571,3 +571,10 @@ int run_capture(char *const argv[], size_t max, char **ret_output, int *ret_stat
         *ret_output = TAKE_PTR(buf);
         return 0;
 }
+
+int unlink_synced(const char *path) {
+        if (unlink(path) < 0)
+                return negative_errno();
+        (void) fsync_parent_directory(path);
+        return 0;
+}

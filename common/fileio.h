@@ -103,3 +103,7 @@ int path_make_canonical(const char *p, char **ret);
  * and its exit status (128 + the signal when killed). -ENOENT or -EACCES when argv[0] can't be
  * run. Blocking: for mbctl and worker threads, never the daemon's event loop. */
 int run_capture(char *const argv[], size_t max, char **ret_output, int *ret_status);
+
+/* unlink() and, when it removed something, an fsync of the directory that held it: the removal
+ * survives a power loss. -errno of the unlink (-ENOENT: there was nothing). */
+int unlink_synced(const char *path);

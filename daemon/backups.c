@@ -8,6 +8,7 @@
 #include "backups.h"
 #include "dbserver.h"
 #include "fileio.h"
+#include "last-upgrade.h"
 #include "log.h"
 #include "macro.h"
 #include "strv.h"
@@ -164,11 +165,14 @@ static char **backup_ids(Manager *m) {
 
 /* The backup mbctl rollback would restore: never deleted. */
 static char *needed_backup(Manager *m) {
-        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *path = NULL, *d = NULL;
+        LastUpgrade u = {};
+        char *path;
 
-        if (manager_last_upgrade(m, &a, &b, &c, &path, &d) < 0 || isempty(path))
+        if (last_upgrade_read(m->config->state_dir, &u) < 0)
                 return NULL;
-        return TAKE_PTR(path);
+        path = isempty(u.backup) ? NULL : TAKE_PTR(u.backup);
+        last_upgrade_done(&u);
+        return path;
 }
 
 static bool dir_holds(const char *dir, const char *file) {

@@ -10,11 +10,14 @@
 #include "engine.h"
 #include "fleet.h"
 #include "fileio.h"
+#include "history.h"
 #include "log.h"
 #include "maintenance.h"
+#include "bus-api.h"
 #include "manager.h"
 #include "rehearse.h"
 #include "releases.h"
+#include "staging.h"
 #include "strv.h"
 
 #define HISTORY_REPLY_MAX (4U * 1024U * 1024U)
@@ -113,6 +116,67 @@ static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         return 0;
 }
 
+/* A refusal as the caller's D-Bus error; r when the module said nothing more. */
+static int refusal_to_bus_error(int r, const Refusal *refusal, sd_bus_error *error) {
+        if (refusal->reason)
+                return sd_bus_error_set(error, outcome_to_error_name(refusal->outcome), refusal->reason);
+        return r;
+}
+
+/* What a method asks the engine or the releases for. */
+typedef struct Request {
+        const char *jar, *version, *backup;
+        uint64_t flags;
+} Request;
+
+typedef int (*Starter)(Manager *m, const Request *q, Reply *reply, Refusal *refusal);
+
+/* Started, it answers through its Reply once it decided (an operation after its pre-flight);
+ * refused at once, the answer is the refusal, now. */
+static int start(sd_bus_message *message, Manager *m, Starter f, const Request *q, sd_bus_error *error) {
+        _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        int r;
+
+        if (!reply)
+                return -ENOMEM;
+        r = f(m, q, reply, &refusal);
+        return r >= 0 ? 1 : refusal_to_bus_error(r, &refusal, error);
+}
+
+static int start_upgrade_jar(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return engine_upgrade(m, q->jar, NULL, q->flags, reply, refusal);
+}
+
+static int start_upgrade_version(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_upgrade(m, q->version, q->flags, reply, refusal);
+}
+
+static int start_rollback(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        /* A rollback is not held: it is how an admin gets out of trouble. */
+        return engine_rollback(m, q->flags | ENGINE_IGNORE_HOLD, reply, refusal);
+}
+
+static int start_backup(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return engine_backup(m, q->flags, reply, refusal);
+}
+
+static int start_restore(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return engine_restore(m, q->backup, q->flags, reply, refusal);
+}
+
+static int start_window(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_window(m, q->flags, reply, refusal);
+}
+
+static int start_rehearse(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_rehearse(m, q->version, reply, refusal);
+}
+
+static int start_check(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
+        return releases_check(m, reply, refusal);
+}
+
 static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         const char *jar, *version;
@@ -134,13 +198,14 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
                         strempty(q));
         }
         if (isempty(jar))
-                return releases_upgrade(m, version, flags, message, error);
+                return start(
+                        message, m, start_upgrade_version, &(Request){.version = version, .flags = flags}, error);
         if (!isempty(version))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Give a JAR or a version, not both");
         r = validate_jar_argument(jar, error);
         if (r < 0)
                 return r;
-        return engine_upgrade(m, jar, NULL, flags, message, error);
+        return start(message, m, start_upgrade_jar, &(Request){.jar = jar, .flags = flags}, error);
 }
 
 static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -151,8 +216,7 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         r = read_flags(m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), &flags, error);
         if (r < 0)
                 return r;
-        /* A rollback is not held: it is how an admin gets out of trouble. */
-        return engine_rollback(m, flags | ENGINE_IGNORE_HOLD, message, error);
+        return start(message, m, start_rollback, &(Request){.flags = flags}, error);
 }
 
 static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -163,7 +227,7 @@ static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *
         r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
-        return engine_backup(m, flags, message, error);
+        return start(message, m, start_backup, &(Request){.flags = flags}, error);
 }
 
 static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -183,7 +247,7 @@ static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error 
                         error, SD_BUS_ERROR_INVALID_ARGS, "The backup's name contains control characters");
         /* A path is resolved by backups_find() (realpath, under backup.dir): what the journal
          * records is canonical without a check here. */
-        return engine_restore(m, backup, flags, message, error);
+        return start(message, m, start_restore, &(Request){.backup = backup, .flags = flags}, error);
 }
 
 static int method_list_backups(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -203,9 +267,10 @@ static int method_cancel(sd_bus_message *message, void *userdata, sd_bus_error *
         r = check_admin(m, message, error);
         if (r < 0)
                 return r;
-        r = engine_cancel(m, error);
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        r = engine_cancel(m, &refusal);
         if (r < 0)
-                return r;
+                return refusal_to_bus_error(r, &refusal, error);
         return sd_bus_reply_method_return(message, NULL);
 }
 
@@ -269,18 +334,15 @@ static int method_unhold(sd_bus_message *message, void *userdata, sd_bus_error *
 
 static int method_get_history(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *text = NULL;
+        _cleanup_free_ char *text = NULL;
         int r;
 
-        if (!path)
-                return -ENOMEM;
         /* The newest entries: the history only grows (a refused upgrade is an entry too), and a
          * long one must not stop anyone from reading the recent past. */
-        r = read_file_tail_lines(path, HISTORY_REPLY_MAX, &text, NULL);
-        if (r == -ENOENT)
-                return sd_bus_reply_method_return(message, "s", "");
+        r = history_read_tail(m->config->state_dir, HISTORY_REPLY_MAX, &text);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Failed to read the history %s: %m", path);
+                return sd_bus_error_set_errnof(
+                        error, r, "Failed to read the history in %s: %m", m->config->state_dir);
         return sd_bus_reply_method_return(message, "s", text);
 }
 
@@ -292,7 +354,7 @@ static int method_window(sd_bus_message *message, void *userdata, sd_bus_error *
         r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
-        return releases_window(m, flags, message, error);
+        return start(message, m, start_window, &(Request){.flags = flags}, error);
 }
 
 static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -315,11 +377,11 @@ static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error
                         "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
                         strempty(q));
         }
-        return releases_rehearse(m, version, message, error);
+        return start(message, m, start_rehearse, &(Request){.version = version}, error);
 }
 
 static int method_check(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return releases_check(userdata, message, error);
+        return start(message, userdata, start_check, &(Request){}, error);
 }
 
 static int method_list(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -395,7 +457,7 @@ static int property_get_string(
         else if (streq(property, "NewestAllowed"))
                 v = releases_newest_allowed(m);
         else if (streq(property, "Staged"))
-                v = releases_staged(m);
+                v = staging_staged(m);
         else if (streq(property, "LastCheck"))
                 v = releases_last_check(m);
         else if (streq(property, "AppDatabase"))
@@ -446,7 +508,10 @@ static int property_get_operation_id(
         return sd_bus_message_append(reply, "t", m->op ? m->op->id : m->last_op_id);
 }
 
-void bus_api_emit_finished(Manager *m, const Operation *op) {
+/* OperationFinished: an operation's end, or a plan's (its hops summed up as one). */
+static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
+        const Operation *op = e->op;
+
         (void) sd_bus_emit_signal(
                 m->bus,
                 MB_BUS_PATH,
@@ -557,6 +622,45 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_END,
 };
 
+static void on_rehearsal_finished(Manager *m, const Event *e, void *userdata) {
+        const RehearsalEnd *r = e->rehearsal;
+
+        (void) sd_bus_emit_signal(
+                m->bus,
+                MB_BUS_PATH,
+                MB_BUS_INTERFACE,
+                "RehearsalFinished",
+                "tssts",
+                r->id,
+                r->version,
+                r->result,
+                r->migration_usec,
+                strempty(r->reason));
+}
+
+static void on_step_began(Manager *m, const Event *e, void *userdata) {
+        manager_properties_changed(m, "Step", "State", NULL);
+}
+
+static int subscribe(Manager *m) {
+        static const struct {
+                EventKind kind;
+                EventHandler handler;
+        } table[] = {
+                {EVENT_OPERATION_FINISHED, on_operation_finished},
+                {EVENT_PLAN_FINISHED, on_operation_finished},
+                {EVENT_REHEARSAL_FINISHED, on_rehearsal_finished},
+                {EVENT_STEP_BEGAN, on_step_began},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                int r = events_subscribe(m->events, table[i].kind, EVENT_ORDER_SIGNAL, table[i].handler, m);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int bus_api_register(Manager *m) {
         int r;
 
@@ -570,5 +674,8 @@ int bus_api_register(Manager *m) {
                         "Failed to own the bus name %s (is another mbupgraded running? is the "
                         "D-Bus policy installed?): %m",
                         MB_BUS_NAME);
+        r = subscribe(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to listen to the daemon's events: %m");
         return 0;
 }

@@ -14,16 +14,15 @@
 #include "dbversion.h"
 #include "engine.h"
 #include "fileio.h"
-#include "fleet.h"
+#include "history.h"
 #include "jar.h"
 #include "java.h"
+#include "last-upgrade.h"
 #include "log.h"
 #include "macro.h"
 #include "maintenance.h"
-#include "metrics.h"
-#include "notify.h"
 #include "rehearse.h"
-#include "releases.h"
+#include "staged-record.h"
 #include "strv.h"
 #include "test-hook.h"
 #include "worker.h"
@@ -46,6 +45,37 @@ static void rollback_begin(Manager *m, const char *reason);
 static void rollback_restore(Manager *m);
 static void rollback_start(Manager *m);
 static void engine_finish(Manager *m, Result result);
+
+struct Engine {
+        Reply *reply;                /* who waits for pre-flight's answer */
+        Verifier *verifier;          /* the start being watched */
+        struct DbRun *db_run;        /* mbupgraded-db, while it runs for the operation */
+        char *expect_sha256;         /* the staged JAR's verified SHA-256, for the next pre-flight */
+        bool dry_run;                /* pre-flight only: no trace but the answer */
+        bool cancel_requested;       /* mbctl cancel during pre-flight */
+        char *status_before_dry_run; /* a dry run's status lines are undone when it ends */
+};
+
+int engine_new(Manager *m, Engine **ret) {
+        Engine *e = calloc(1, sizeof(Engine));
+
+        if (!e)
+                return -ENOMEM;
+        *ret = e;
+        return 0;
+}
+
+Engine *engine_free(Engine *e) {
+        if (!e)
+                return NULL;
+        e->verifier = verifier_free(e->verifier);
+        e->db_run = dbserver_cancel(e->db_run);
+        reply_unref(e->reply);
+        free(e->expect_sha256);
+        free(e->status_before_dry_run);
+        free(e);
+        return NULL;
+}
 static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) _printf_(3, 4);
 
 /* The application database is on a server (PostgreSQL, MySQL): mbupgraded-db does the work. */
@@ -68,6 +98,11 @@ static bool fleet_rollback_due(Manager *m) {
         return true;
 }
 
+/* The fleet (fleet.c, which listens) hears of this node's part. */
+static void fleet_ask(Manager *m, FleetAsk ask) {
+        events_emit(m, &(Event){.kind = EVENT_FLEET_PART, .op = m->op, .fleet = ask});
+}
+
 /* Waits at gate g, with the status saying for what, and tells the fleet this node's new step. */
 static void fleet_wait(Manager *m, FleetGate g, const char *fmt, ...) _printf_(3, 4);
 static void fleet_wait(Manager *m, FleetGate g, const char *fmt, ...) {
@@ -81,7 +116,7 @@ static void fleet_wait(Manager *m, FleetGate g, const char *fmt, ...) {
         va_end(ap);
         if (text)
                 manager_set_status(m, "%s", text);
-        fleet_changed(m);
+        fleet_ask(m, FLEET_ASK_TELL);
 }
 
 /* mbupgraded-db ARGS for the operation's database; cb when it is done. When it can't even be
@@ -90,7 +125,14 @@ static int db_helper(Manager *m, char *const args[], DbHelperCallback cb, void *
         int r;
 
         r = dbserver_run(
-                m->event, m->op->db_kind, m->op->db_conninfo, m->op->db_secret, args, cb, userdata, &m->db_run);
+                m->event,
+                m->op->db_kind,
+                m->op->db_conninfo,
+                m->op->db_secret,
+                args,
+                cb,
+                userdata,
+                &m->engine->db_run);
         if (r < 0)
                 engine_fail(m, RESULT_FAILED, "cannot run %s: %s", dbserver_helper_path(), strerror(-r));
         return r;
@@ -122,7 +164,7 @@ static int engine_set_step(Manager *m, Step s) {
         m->op->step = s;
         r = engine_save(m);
         crash_point_step(s);
-        manager_properties_changed(m, "Step", "State", NULL);
+        events_emit(m, &(Event){.kind = EVENT_STEP_BEGAN, .op = m->op});
         return r;
 }
 
@@ -190,55 +232,27 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
 
 /* may_exist: the operation was already done when the daemon stopped, so its entry may be written;
  * only then is the history read to look for it. */
-static int history_append(Manager *m, const Operation *op, bool may_exist) {
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"),
-                            *line = operation_to_history_json(op);
-        _cleanup_close_ int fd = -EBADF;
-        _cleanup_free_ char *text = NULL;
-        size_t n;
+static int history_record(Manager *m, const Operation *op, bool may_exist) {
+        _cleanup_free_ char *line = operation_to_history_json(op);
 
-        if (!path || !line)
+        if (!line)
                 return -ENOMEM;
-        /* After a crash between the append and the journal's removal the entry may exist already. */
-        if (may_exist && read_full_file(path, 64 * 1024 * 1024, &text, NULL) >= 0) {
-                _cleanup_free_ char *needle = strdup_printf("{\"id\":%" PRIu64 ",", op->id);
-                if (needle && (startswith(text, needle) || strstr(text, needle)))
-                        return 0;
-        }
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
-                return negative_errno();
-        n = strlen(line);
-        line[n] = '\n'; /* replaces the NUL; written with its length below */
-        if (write(fd, line, n + 1) != (ssize_t) (n + 1))
-                return -EIO;
-        line[n] = '\0';
-        if (fsync(fd) < 0)
-                return negative_errno();
-        return 0;
+        if (may_exist)
+                return history_append_once(m->config->state_dir, line);
+        return history_append(m->config->state_dir, line);
 }
 
 static int write_last_upgrade(Manager *m, const Operation *op) {
-        _cleanup_free_ char *path = manager_state_path(m, "last-upgrade.json");
-        json_object *o = json_object_new_object();
-        const char *s;
-        int r;
+        const LastUpgrade u = {
+                .id = op->id,
+                .from = op->from_version,
+                .to = op->to_version,
+                .kept_jar = op->kept_jar,
+                .backup = op->backup_done ? op->backup_path : NULL,
+                .backup_sha256 = op->backup_done ? op->backup_sha256 : NULL,
+        };
 
-        if (!path || !o) {
-                json_object_put(o);
-                return -ENOMEM;
-        }
-        json_object_object_add(o, "id", json_object_new_uint64(op->id));
-        json_object_object_add(o, "from", json_object_new_string(op->from_version));
-        json_object_object_add(o, "to", json_object_new_string(op->to_version));
-        json_object_object_add(o, "kept_jar", json_object_new_string(strempty(op->kept_jar)));
-        json_object_object_add(o, "backup", json_object_new_string(op->backup_done ? op->backup_path : ""));
-        json_object_object_add(
-                o, "backup_sha256", json_object_new_string(op->backup_done ? strempty(op->backup_sha256) : ""));
-        s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = write_file_atomic(path, s, strlen(s), 0600);
-        json_object_put(o);
-        return r;
+        return last_upgrade_write(m->config->state_dir, &u);
 }
 
 static void engine_finish(Manager *m, Result result) {
@@ -246,32 +260,30 @@ static void engine_finish(Manager *m, Result result) {
         _cleanup_free_ char *journal = manager_state_path(m, "operation.json");
         int r;
 
-        m->verifier = verifier_free(m->verifier);
+        m->engine->verifier = verifier_free(m->engine->verifier);
         op->result = result;
         op->finished_usec = now_realtime_usec();
 
         /* A staged JAR that was never swapped in is of no use any more. */
         if (op->staged_path && !op->swapped)
                 (void) unlink(op->staged_path);
-        m->db_run = dbserver_cancel(m->db_run);
-        if (m->dry_run && op->db_secret)
+        m->engine->db_run = dbserver_cancel(m->engine->db_run);
+        if (m->engine->dry_run && op->db_secret)
                 (void) unlink(op->db_secret);
 
-        if (m->op_call) {
-                /* Pre-flight never got to answer: say why. */
-                const char *name = result == RESULT_REFUSED ? MB_ERROR_REFUSED : SD_BUS_ERROR_FAILED;
-                (void) sd_bus_reply_method_errorf(m->op_call, name, "%s", strempty(op->reason));
-                m->op_call = sd_bus_message_unref(m->op_call);
-        }
+        /* Pre-flight never got to answer: say why. */
+        reply_refused(
+                m->engine->reply, result == RESULT_REFUSED ? OUTCOME_REFUSED : OUTCOME_FAILED, op->reason);
+        m->engine->reply = reply_unref(m->engine->reply);
 
-        if (m->dry_run) {
+        if (m->engine->dry_run) {
                 /* A dry run leaves no trace but its answer: not even "Pre-flight checks for ..." as
                  * the status of an idle daemon. */
-                if (m->status_before_dry_run)
-                        manager_set_status(m, "%s", m->status_before_dry_run);
-                m->status_before_dry_run = mfree_str(m->status_before_dry_run);
+                if (m->engine->status_before_dry_run)
+                        manager_set_status(m, "%s", m->engine->status_before_dry_run);
+                m->engine->status_before_dry_run = mfree_str(m->engine->status_before_dry_run);
                 m->op = operation_free(m->op);
-                m->dry_run = false;
+                m->engine->dry_run = false;
                 manager_properties_changed(m, "State", "Step", NULL);
                 return;
         }
@@ -280,7 +292,7 @@ static void engine_finish(Manager *m, Result result) {
         op->step = STEP_DONE;
         engine_save(m);
         test_hook_crash_point("done");
-        r = history_append(m, op, was_done);
+        r = history_record(m, op, was_done);
         if (r < 0)
                 log_error_errno(r, "Failed to append to the history, continuing: %m");
         test_hook_crash_point("history");
@@ -289,11 +301,8 @@ static void engine_finish(Manager *m, Result result) {
                 r = write_last_upgrade(m, op);
                 if (r < 0)
                         log_error_errno(r, "Failed to record the upgrade for a later rollback: %m");
-        } else if (result == RESULT_COMMITTED && op->kind == OPERATION_ROLLBACK) {
-                _cleanup_free_ char *p = manager_state_path(m, "last-upgrade.json");
-                if (p && unlink(p) >= 0)
-                        (void) fsync_parent_directory(p);
-        }
+        } else if (result == RESULT_COMMITTED && op->kind == OPERATION_ROLLBACK)
+                (void) last_upgrade_remove(m->config->state_dir);
 
         if (journal && unlink(journal) >= 0)
                 (void) fsync_parent_directory(journal);
@@ -349,20 +358,17 @@ static void engine_finish(Manager *m, Result result) {
         /* Nor the database password's copy. */
         if (op->db_secret)
                 (void) unlink(op->db_secret);
-        /* The journal entry (with its MESSAGE_ID), the webhook and the command, the metrics: the
-         * history has it already, so a crash from here on tells them again rather than never. */
         maintenance_end(m);
-        fleet_operation_finished(m, op);
-        notify_operation_finished(m, op);
-        metrics_operation_finished(m, op);
-        bus_api_emit_finished(m, op);
         m->probe_app_db = true;
         m->op = NULL;
-        m->cancel_requested = false;
+        m->engine->cancel_requested = false;
         manager_refresh(m);
         manager_properties_changed(m, "State", "Step", "LastResult", "OperationId", NULL);
-        /* Last: a plan may start its next hop from here, which needs the engine idle. */
-        releases_operation_finished(m, op);
+        /* The engine is idle: the fleet's step, the metrics, the journal entry (with its
+         * MESSAGE_ID), the webhook and the command, the signal, and last a plan's next hop. The
+         * history has the operation already, so a crash from here on tells them again rather
+         * than never. */
+        events_emit(m, &(Event){.kind = EVENT_OPERATION_FINISHED, .op = op});
         operation_free(op);
 }
 
@@ -831,30 +837,19 @@ static int preflight_db_run(void *userdata) {
  * does not scan the 400 MB JAR again. Only a record of the SHA-256 pre-flight checks the JAR
  * against is taken. */
 static bool staged_java_record(const char *jar, const char *sha256, JarInfo *into) {
-        _cleanup_free_ char *dir = path_dirname(jar), *marker = dir ? path_join(dir, "verified.json") : NULL,
-                            *text = NULL;
-        json_object *o, *v;
-        bool ok = false;
+        _cleanup_free_ char *dir = path_dirname(jar);
+        _cleanup_(staged_record_done) StagedRecord rec = {};
 
-        if (!marker || read_full_file(marker, 64 * 1024, &text, NULL) < 0)
+        if (!dir || staged_record_read(dir, &rec) < 0 || !streq(rec.sha256, sha256) || rec.class_major < 45)
                 return false;
-        o = json_tokener_parse(text);
-        if (o && json_object_object_get_ex(o, "sha256", &v) &&
-            streq(strempty(json_object_get_string(v)), sha256) &&
-            json_object_object_get_ex(o, "class_major", &v) && json_object_get_int(v) >= 45) {
-                if (into) {
-                        into->class_major = (unsigned) json_object_get_int(v);
-                        into->java_needed = into->class_major - 44;
-                        if (json_object_object_get_ex(o, "classes", &v))
-                                into->classes = (unsigned) json_object_get_int64(v);
-                        if (json_object_object_get_ex(o, "newest_class", &v) && json_object_get_string(v))
-                                into->newest_class = strdup(json_object_get_string(v));
-                        into->scanned = true;
-                }
-                ok = true;
+        if (into) {
+                into->class_major = rec.class_major;
+                into->java_needed = into->class_major - 44;
+                into->classes = (unsigned) rec.classes;
+                into->newest_class = TAKE_PTR(rec.newest_class);
+                into->scanned = true;
         }
-        json_object_put(o);
-        return ok;
+        return true;
 }
 
 static int preflight_run(void *userdata) {
@@ -893,10 +888,9 @@ static int preflight_run(void *userdata) {
                 return refuse(p, r, "%s: %s", p->source_jar, err ?: strerror(-r));
         if (p->expect_sha256 && !streq(p->new_info->sha256, p->expect_sha256)) {
                 /* Staged and verified earlier, different now: never install it; stage it again. */
-                _cleanup_free_ char *dir = path_dirname(p->source_jar),
-                                    *marker = dir ? path_join(dir, "verified.json") : NULL;
-                if (marker)
-                        (void) unlink(marker);
+                _cleanup_free_ char *dir = path_dirname(p->source_jar);
+                if (dir)
+                        (void) staged_record_remove(dir);
                 return refuse(
                         p,
                         -EBADMSG,
@@ -1074,43 +1068,33 @@ static int preflight_run(void *userdata) {
         return keep_previous_jar(p);
 }
 
-static void reply_and_continue(Manager *m, const char *summary) {
-        if (m->op_call) {
-                (void) sd_bus_reply_method_return(m->op_call, "ts", m->op->id, strempty(summary));
-                m->op_call = sd_bus_message_unref(m->op_call);
-        }
-}
-
 /* The last of pre-flight, once the database said yes too. */
 static void preflight_passed(Preflight *p) {
         Manager *m = p->m;
         Operation *op = m->op;
 
-        if (m->cancel_requested) {
+        if (m->engine->cancel_requested) {
                 (void) free_and_strdup(&op->reason, "canceled before the service was stopped");
                 engine_finish(m, RESULT_CANCELED);
                 goto finish;
         }
-        if (m->dry_run) {
+        if (m->engine->dry_run) {
                 /* Gone before the answer: whoever got it may look (postgres-upgrade-commits did,
                  * and once in a while found it still there). */
                 if (op->db_secret)
                         (void) unlink(op->db_secret);
-                if (m->op_call) {
-                        (void) sd_bus_reply_method_return(m->op_call, "ts", (uint64_t) 0, p->summary);
-                        m->op_call = sd_bus_message_unref(m->op_call);
-                }
+                reply_accepted(m->engine->reply, 0, p->summary);
                 engine_finish(m, RESULT_NONE);
                 goto finish;
         }
         log_info("Pre-flight passed: %s", p->summary);
-        reply_and_continue(m, p->summary);
+        reply_accepted(m->engine->reply, op->id, p->summary);
         if (op_in_rollout(m)) {
                 /* The fleet says when: once every node has staged. */
                 if (op->fleet_rollout == 0) {
                         op->fleet_gate = FLEET_GATE_STAGED;
                         manager_set_status(m, "Proposing the rollout of %s to the fleet", op->to_version);
-                        fleet_propose(m);
+                        fleet_ask(m, FLEET_ASK_PROPOSE);
                 } else
                         fleet_wait(
                                 m,
@@ -1336,7 +1320,7 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         p->m = m;
         p->kind = op->kind;
         p->force = op->force;
-        p->dry_run = m->dry_run;
+        p->dry_run = m->engine->dry_run;
         p->jar_path = strdup(jar);
         p->java_path = strdup(strempty(info->exec_path));
         p->exec_argv = strv_copy(info->exec_argv);
@@ -1422,7 +1406,9 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         }
         p->source_jar = strdup(strempty(op->source_jar));
         p->automigrate = unit_automigrate_setting(info);
-        p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->expect_sha256 ? strdup(m->expect_sha256) : NULL;
+        p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->engine->expect_sha256
+                ? strdup(m->engine->expect_sha256)
+                : NULL;
 
         if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar ||
             !op->jar_path || !op->health_url || !op->db_desc || (appdb->kind == APPDB_H2 && !p->db_file)) {
@@ -1450,22 +1436,24 @@ static int engine_begin(
         const BackupInfo *restore,
         uint64_t flags,
         uint64_t rollout,
-        sd_bus_message *call,
-        sd_bus_error *error) {
+        Reply *reply,
+        Refusal *refusal) {
         _cleanup_(operation_freep) Operation *op = NULL;
         int r;
 
         if (m->op)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_BUSY,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_BUSY,
+                        -EBUSY,
                         "An operation is already running (%s, step %s); wait for it, or see mbctl status",
                         operation_kind_to_string(m->op->kind),
                         step_to_string(m->op->step));
         if (m->hold && !(flags & (ENGINE_FORCE | ENGINE_IGNORE_HOLD)))
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "Upgrades are on hold%s%s; run 'mbctl unhold' or use --force",
                         m->hold_reason ? ": " : "",
                         strempty(m->hold_reason));
@@ -1473,9 +1461,10 @@ static int engine_begin(
         /* In a fleet the nodes upgrade together (docs/fleet.md); a rollback or a restore by one
          * node alone would leave the others on another version than the database. */
         if (m->config->fleet.enabled && (kind == OPERATION_ROLLBACK || kind == OPERATION_RESTORE))
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_REFUSED,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
                         "fleet.enabled is set: one node alone must not %s, the others would run another version "
                         "than the database. A failed rollout rolls the whole fleet back by itself; to go back "
                         "after a committed one, stop every node, %s on one, then start the others (or upgrade the "
@@ -1514,12 +1503,13 @@ static int engine_begin(
                 rehearse_cancel(m, "an operation was asked for");
 
         m->op = TAKE_PTR(op);
-        m->dry_run = flags & ENGINE_DRY_RUN;
-        if (m->dry_run)
-                (void) free_and_strdup(&m->status_before_dry_run, m->status_text);
-        m->cancel_requested = false;
-        m->op_call = sd_bus_message_ref(call);
-        if (!m->dry_run) {
+        m->engine->dry_run = flags & ENGINE_DRY_RUN;
+        if (m->engine->dry_run)
+                (void) free_and_strdup(&m->engine->status_before_dry_run, m->status_text);
+        m->engine->cancel_requested = false;
+        reply_unref(m->engine->reply);
+        m->engine->reply = reply_ref(reply);
+        if (!m->engine->dry_run) {
                 /* jar_path is filled in by pre-flight; the journal needs one to be valid. */
                 m->op->jar_path = strdup("");
                 engine_save(m);
@@ -1528,14 +1518,15 @@ static int engine_begin(
         manager_properties_changed(m, "State", "Step", "OperationId", NULL);
         r = unit_info_load(m->systemd, m->op->unit, on_preflight_unit, m);
         if (r < 0) {
-                m->op_call = sd_bus_message_unref(m->op_call);
+                m->engine->reply = reply_unref(m->engine->reply);
                 engine_fail(
                         m,
                         RESULT_FAILED,
                         "cannot ask systemd about %s: %s",
                         m->config->service.unit,
                         strerror(-r));
-                return sd_bus_error_set_errnof(error, r, "Cannot ask systemd about the unit: %m");
+                return refusal_set(
+                        refusal, OUTCOME_FAILED, r, "Cannot ask systemd about the unit: %s", strerror(-r));
         }
         return 1;
 }
@@ -1547,38 +1538,33 @@ static int begin_upgrade(
         const char *expect_sha256,
         uint64_t flags,
         uint64_t rollout,
-        sd_bus_message *call,
-        sd_bus_error *error) {
+        Reply *reply,
+        Refusal *refusal) {
         int r;
 
-        r = free_and_strdup(&m->expect_sha256, expect_sha256);
+        r = free_and_strdup(&m->engine->expect_sha256, expect_sha256);
         if (r < 0)
                 return r;
-        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, rollout, call, error);
+        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, rollout, reply, refusal);
 }
 
 int engine_upgrade(
-        Manager *m,
-        const char *jar,
-        const char *expect_sha256,
-        uint64_t flags,
-        sd_bus_message *call,
-        sd_bus_error *error) {
-        return begin_upgrade(m, jar, expect_sha256, flags, 0, call, error);
+        Manager *m, const char *jar, const char *expect_sha256, uint64_t flags, Reply *reply, Refusal *refusal) {
+        return begin_upgrade(m, jar, expect_sha256, flags, 0, reply, refusal);
 }
 
-int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
-        m->expect_sha256 = mfree_str(m->expect_sha256);
-        return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, call, error);
+int engine_rollback(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+        m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
+        return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, reply, refusal);
 }
 
-int engine_backup(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
-        m->expect_sha256 = mfree_str(m->expect_sha256);
+int engine_backup(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+        m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
         /* Taking a backup is never held. */
-        return engine_begin(m, OPERATION_BACKUP, NULL, NULL, flags | ENGINE_IGNORE_HOLD, 0, call, error);
+        return engine_begin(m, OPERATION_BACKUP, NULL, NULL, flags | ENGINE_IGNORE_HOLD, 0, reply, refusal);
 }
 
-int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_message *call, sd_bus_error *error) {
+int engine_restore(Manager *m, const char *backup, uint64_t flags, Reply *reply, Refusal *refusal) {
         _cleanup_(backup_info_freep) BackupInfo *b = NULL;
         _cleanup_free_ char *msg = NULL;
         int r;
@@ -1587,24 +1573,26 @@ int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_messag
         if (r == -ENOMEM)
                 return r;
         if (r < 0)
-                return sd_bus_error_setf(error, MB_ERROR_REFUSED, "%s", strempty(msg));
-        m->expect_sha256 = mfree_str(m->expect_sha256);
+                return refusal_set(refusal, OUTCOME_REFUSED, r, "%s", strempty(msg));
+        m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
         /* Like a rollback, a restore is how an admin gets out of trouble: never held. */
-        return engine_begin(m, OPERATION_RESTORE, NULL, b, flags | ENGINE_IGNORE_HOLD, 0, call, error);
+        return engine_begin(m, OPERATION_RESTORE, NULL, b, flags | ENGINE_IGNORE_HOLD, 0, reply, refusal);
 }
 
-int engine_cancel(Manager *m, sd_bus_error *error) {
+int engine_cancel(Manager *m, Refusal *refusal) {
         if (!m->op && rehearse_running(m)) {
                 /* A rehearsal touches no production: it ends with no verdict, its copy dropped. */
                 rehearse_cancel(m, "canceled by an admin (mbctl cancel)");
                 return 0;
         }
         if (!m->op)
-                return sd_bus_error_setf(error, MB_ERROR_NOTHING, "No operation is running, nor a rehearsal");
+                return refusal_set(
+                        refusal, OUTCOME_NOTHING, -ENOENT, "No operation is running, nor a rehearsal");
         if (m->op->step != STEP_PREFLIGHT)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_TOO_LATE,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_TOO_LATE,
+                        -EBUSY,
                         "Too late to cancel: %s is already stopped (step %s); the operation will finish or roll back",
                         m->op->unit,
                         step_to_string(m->op->step));
@@ -1615,7 +1603,7 @@ int engine_cancel(Manager *m, sd_bus_error *error) {
                 engine_finish(m, RESULT_CANCELED);
                 return 0;
         }
-        m->cancel_requested = true;
+        m->engine->cancel_requested = true;
         return 0;
 }
 
@@ -1982,7 +1970,7 @@ static void step_swap(Manager *m) {
         if (op_in_rollout(m) && m->op->backup_done && !m->op->fleet_backup_recorded) {
                 /* Nothing is migrated before the fleet knows where the backup is. */
                 m->op->fleet_gate = FLEET_GATE_RECORDED;
-                fleet_backup_taken(m);
+                fleet_ask(m, FLEET_ASK_RECORD);
                 return;
         }
         engine_set_step(m, STEP_SWAP);
@@ -2147,7 +2135,7 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                         m->op->serving_usec = now_realtime_usec();
                         engine_set_step(m, STEP_SETTLE);
                         if (op_in_rollout(m))
-                                fleet_changed(m); /* the leader's health lets the followers go */
+                                fleet_ask(m, FLEET_ASK_TELL); /* the leader's health lets the followers go */
                 }
                 manager_set_status(
                         m,
@@ -2156,7 +2144,7 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                         format_duration(m->config->service.settle_usec, (char[32]){}, 32));
                 break;
         case VERIFY_PASSED:
-                m->verifier = verifier_free(m->verifier);
+                m->engine->verifier = verifier_free(m->engine->verifier);
                 if (!rollback && op_in_rollout(m) && !m->op->fleet_commit) {
                         /* Committed when every node is. */
                         fleet_wait(
@@ -2170,7 +2158,7 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 engine_finish(m, rollback ? RESULT_ROLLED_BACK : RESULT_COMMITTED);
                 break;
         case VERIFY_FAILED:
-                m->verifier = verifier_free(m->verifier);
+                m->engine->verifier = verifier_free(m->engine->verifier);
                 engine_fail(m, RESULT_FAILED, "%s", message);
                 break;
         }
@@ -2197,8 +2185,8 @@ static void start_verifier(Manager *m, const char *expect) {
         };
         int r;
 
-        m->verifier = verifier_free(m->verifier);
-        r = verifier_start(m->event, m->systemd, &p, on_verify, m, &m->verifier);
+        m->engine->verifier = verifier_free(m->engine->verifier);
+        r = verifier_start(m->event, m->systemd, &p, on_verify, m, &m->engine->verifier);
         if (r < 0)
                 engine_fail(m, RESULT_FAILED, "cannot start verification: %s", strerror(-r));
 }
@@ -2280,7 +2268,7 @@ static void rollback_begin(Manager *m, const char *reason) {
                 reason);
         engine_set_step(m, STEP_ROLLBACK_STOP);
         if (op_in_rollout(m))
-                fleet_changed(m); /* a node rolling back rolls the fleet back */
+                fleet_ask(m, FLEET_ASK_TELL); /* a node rolling back rolls the fleet back */
         manager_set_status(m, "Rolling back: stopping %s", m->op->unit);
         maintenance_flag_set(m);
         r = unit_job(m->systemd, "StopUnit", m->op->unit, on_rollback_stopped, m);
@@ -2541,12 +2529,12 @@ int engine_resume(Manager *m) {
 
 /* Fleet: the gates fleet.c opens. */
 
-int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, sd_bus_error *error) {
-        return begin_upgrade(m, jar, sha256, 0, rollout, NULL, error);
+int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, Refusal *refusal) {
+        return begin_upgrade(m, jar, sha256, 0, rollout, NULL, refusal);
 }
 
-int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, sd_bus_error *error) {
-        return begin_upgrade(m, jar, sha256, ENGINE_FLEET_CONVERGE, 0, NULL, error);
+int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, Refusal *refusal) {
+        return begin_upgrade(m, jar, sha256, ENGINE_FLEET_CONVERGE, 0, NULL, refusal);
 }
 
 /* Leaves gate g: false when the engine does not wait there (any more). */
@@ -2640,11 +2628,11 @@ void engine_fleet_rollback(Manager *m, const char *reason) {
                 break;
         }
         if (op->step == STEP_PREFLIGHT) {
-                m->cancel_requested = true; /* pre-flight ends as canceled */
+                m->engine->cancel_requested = true; /* pre-flight ends as canceled */
                 return;
         }
-        if ((op->step == STEP_VERIFY || op->step == STEP_SETTLE) && m->verifier) {
-                m->verifier = verifier_free(m->verifier);
+        if ((op->step == STEP_VERIFY || op->step == STEP_SETTLE) && m->engine->verifier) {
+                m->engine->verifier = verifier_free(m->engine->verifier);
                 rollback_begin(m, reason);
                 return;
         }

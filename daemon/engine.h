@@ -5,9 +5,9 @@
  * in the journal before it is acted on, so a restarted daemon resumes or rolls back. */
 
 #include <stdint.h>
-#include <systemd/sd-bus.h>
 
 #include "manager.h"
+#include "reply.h"
 
 enum {
         ENGINE_FORCE = 1 << 0,       /* allow the same or an older version, ignore a hold */
@@ -15,23 +15,27 @@ enum {
         ENGINE_IGNORE_HOLD = 1 << 2, /* internal: rollbacks are never held */
 };
 
-/* Both answer 'call' once pre-flight has decided: with (t id, s summary) or a D-Bus error. */
+/* The engine's own state: who waits for pre-flight's answer, the verifier, mbupgraded-db's run,
+ * what a dry run undoes. The operation itself is Manager.op, which the others read. */
+typedef struct Engine Engine;
+int engine_new(Manager *m, Engine **ret);
+Engine *engine_free(Engine *e);
+
+/* Each starts an operation and returns 1, or refuses it at once: a negative errno, why in
+ * *refusal (OUTCOME_BUSY, OUTCOME_REFUSED, ...). Once pre-flight has decided, reply (when not
+ * NULL) is answered: accepted with (id, summary), or refused with the reason. */
 /* expect_sha256: for a staged release, the SHA-256 it was verified with; pre-flight refuses a JAR
  * that no longer has it (changed on disk, or torn by a power loss). NULL for a JAR given by hand. */
 int engine_upgrade(
-        Manager *m,
-        const char *jar,
-        const char *expect_sha256,
-        uint64_t flags,
-        sd_bus_message *call,
-        sd_bus_error *error);
-int engine_rollback(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
+        Manager *m, const char *jar, const char *expect_sha256, uint64_t flags, Reply *reply, Refusal *refusal);
+int engine_rollback(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal);
 /* mbctl backup: a backup of the application database now; H2 only with the service stopped. */
-int engine_backup(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
+int engine_backup(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal);
 /* mbctl restore: backup (an id or a path under backup.dir) put back, after a backup of the
  * database as it is; the service is stopped and started again. */
-int engine_restore(Manager *m, const char *backup, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
-int engine_cancel(Manager *m, sd_bus_error *error);
+int engine_restore(Manager *m, const char *backup, uint64_t flags, Reply *reply, Refusal *refusal);
+/* 0 when canceled (or the rehearsal that ran), else a negative errno and why. */
+int engine_cancel(Manager *m, Refusal *refusal);
 
 /* At start-up: finish or roll back what an earlier instance left in the journal. */
 int engine_resume(Manager *m);
@@ -51,9 +55,9 @@ typedef enum FleetGate {
 } FleetGate;
 
 /* Joins rollout `rollout` with the staged jar, verified with sha256. */
-int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, sd_bus_error *error);
+int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, Refusal *refusal);
 /* Upgrades this node alone to the version its fleet committed: no backup, no gates. */
-int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, sd_bus_error *error);
+int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, Refusal *refusal);
 /* The proposal failed (another rollout is open, the agent is gone): refused, nothing changed. */
 void engine_fleet_refused(Manager *m, const char *reason);
 void engine_fleet_stop(Manager *m);   /* FLEET_GATE_STAGED: stop now */

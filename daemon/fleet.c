@@ -19,6 +19,7 @@
 #include "log.h"
 #include "macro.h"
 #include "releases.h"
+#include "staging.h"
 #include "strv.h"
 #include "version.h"
 
@@ -197,6 +198,16 @@ static void evaluate(Fleet *f);
 static bool rollout_state_is_end(const char *s) {
         return streq_ptr(s, "committed") || streq_ptr(s, "rolled-back") || streq_ptr(s, "aborted");
 }
+
+/* This node's step changed: tell the fleet now. */
+static bool rehearses_here(Fleet *f);
+
+static void fleet_changed(Fleet *f) {
+        if (!f)
+                return;
+        f->heartbeat_again = true;
+        send_heartbeat(f);
+}
 static void proposal_lost(Fleet *f);
 
 /* This node's part, for the heartbeat and the others: the running operation's, else the last. */
@@ -216,7 +227,7 @@ static void set_part(Fleet *f, uint64_t rollout, const char *step, const char *r
         f->part_rollout = rollout;
         (void) free_and_strdup(&f->part_step, step);
         (void) free_and_strdup(&f->part_reason, reason);
-        fleet_changed(f->m);
+        fleet_changed(f);
 }
 
 /* A line of the rollout: rollout ID FROM TO SHA256 STATE LEADER BACKUP [REASON...] */
@@ -294,6 +305,7 @@ static void heartbeat_answered(Fleet *f) {
         f->forged_id = f->pending_forged_id;
         f->pending_forged_id = 0;
         f->answered_usec = now_monotonic_usec();
+        f->m->fleet_rehearses = rehearses_here(f);
         f->restart_usec = 0; /* it works: a later failure starts again quickly */
         f->set_in_flight = false;
         if (f->rollout.id &&
@@ -476,7 +488,7 @@ static void on_agent_line(Child *c, const char *line, void *userdata) {
                                 m->op->to_version);
                         if (lead)
                                 (void) agent_send(f, COMMAND_LEAD, lead);
-                        fleet_changed(m);
+                        fleet_changed(m->fleet);
                 }
                 return;
         }
@@ -742,7 +754,7 @@ static int fleet_start_agent(Fleet *f) {
 /* What this node says of itself: VERSION STATE STAGED ROLLOUT STEP [REASON]. */
 static void send_heartbeat(Fleet *f) {
         Manager *m = f->m;
-        const char *version = m->running_version ?: m->installed_version, *staged = releases_staged(m);
+        const char *version = m->running_version ?: m->installed_version, *staged = staging_staged(m);
         _cleanup_free_ char *line = NULL, *staged_version = NULL, *reason = NULL;
         const char *why = m->op && m->op->fleet_rollout ? m->op->reason : f->part_reason;
 
@@ -1124,7 +1136,7 @@ static void rollout_ended(Fleet *f) {
 static void
 on_join_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Fleet *f = m->fleet;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
         uint64_t id = f ? f->joined : 0;
 
         if (!f || !id)
@@ -1150,8 +1162,8 @@ on_join_staged(Manager *m, int r, bool refused, const char *jar, const char *sha
                 return;
         }
         r = engine_fleet_join(m, jar, sha256, id, &e);
-        if (r < 0 || sd_bus_error_is_set(&e))
-                set_part(f, id, "failed", e.message ?: strerror(-r));
+        if (r < 0)
+                set_part(f, id, "failed", e.reason ?: strerror(-r));
 }
 
 /* A rollout another node proposed: stage it and pass pre-flight. */
@@ -1186,13 +1198,13 @@ static void join(Fleet *f) {
         }
         log_notice("Fleet: joining rollout %" PRIu64 " of %s -> %s", R->id, R->from, R->to);
         set_part(f, R->id, "preparing", "");
-        releases_stage(m, R->to, on_join_staged);
+        staging_stage(m, R->to, on_join_staged);
 }
 
 static void
 on_converge_staged(Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error) {
         Fleet *f = m->fleet;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(refusal_done) Refusal e = REFUSAL_NULL;
 
         if (!f)
                 return;
@@ -1212,11 +1224,11 @@ on_converge_staged(Manager *m, int r, bool refused, const char *jar, const char 
         if (m->op || f->rollout.id)
                 return;
         r = engine_fleet_converge(m, jar, sha256, &e);
-        if (r < 0 || sd_bus_error_is_set(&e))
+        if (r < 0)
                 log_warning(
                         "Fleet: cannot catch up with %s: %s",
                         strempty(f->committed_to),
-                        e.message ?: strerror(-r));
+                        e.reason ?: strerror(-r));
 }
 
 /* No rollout open: a node that was away catches up with the version the fleet committed. */
@@ -1258,7 +1270,7 @@ static void converge(Fleet *f) {
                 f->committed_to,
                 f->committed_id,
                 m->installed_version);
-        releases_stage(m, f->committed_to, on_converge_staged);
+        staging_stage(m, f->committed_to, on_converge_staged);
 }
 
 /* This node's proposal lost to another one: the same upgrade joins it, anything else is
@@ -1287,7 +1299,7 @@ static void proposal_lost(Fleet *f) {
                 f->joined = R->id;
                 manager_set_status(
                         m, "Staged %s for rollout %" PRIu64 "; waiting for every node", op->to_version, R->id);
-                fleet_changed(m);
+                fleet_changed(m->fleet);
                 return;
         }
         engine_fleet_refused(m, why ?: "another rollout is open");
@@ -1348,7 +1360,9 @@ static int on_heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata)
         return sd_event_source_set_time_relative(s, f->m->config->fleet.heartbeat_usec);
 }
 
-void fleet_propose(Manager *m) {
+/* Pre-flight of an upgrade asked of this node passed: propose it to the fleet. The answer opens
+ * the gate (engine_fleet_*) or refuses (engine_fleet_refused). */
+static void propose(Manager *m) {
         Fleet *f = m->fleet;
         Operation *op = m->op;
         _cleanup_free_ char *line = NULL;
@@ -1371,16 +1385,8 @@ void fleet_propose(Manager *m) {
                 engine_fleet_refused(m, "cannot ask the fleet agent");
 }
 
-void fleet_changed(Manager *m) {
-        Fleet *f = m->fleet;
-
-        if (!f)
-                return;
-        f->heartbeat_again = true;
-        send_heartbeat(f);
-}
-
-void fleet_backup_taken(Manager *m) {
+/* The leader's backup is taken: record where, so that whoever ends the rollout finds it. */
+static void backup_taken(Manager *m) {
         Fleet *f = m->fleet;
         const Operation *op = m->op;
         _cleanup_free_ char *line = NULL;
@@ -1403,11 +1409,29 @@ void fleet_backup_taken(Manager *m) {
                 engine_fleet_backup_recorded(m, "the fleet agent can't be asked");
 }
 
-void fleet_operation_finished(Manager *m, const Operation *op) {
-        Fleet *f = m->fleet;
+/* The engine asks: propose the rollout, record the leader's backup, or say the new step now. */
+static void on_fleet_part(Manager *m, const Event *e, void *userdata) {
+        Fleet *f = userdata;
+
+        switch (e->fleet) {
+        case FLEET_ASK_PROPOSE:
+                propose(m);
+                break;
+        case FLEET_ASK_RECORD:
+                backup_taken(m);
+                break;
+        default:
+                fleet_changed(f);
+        }
+}
+
+/* An operation ended: what this node says of its part from now on. */
+static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
+        Fleet *f = userdata;
+        const Operation *op = e->op;
         const char *step;
 
-        if (!f || !op->fleet_rollout || op->fleet_converge)
+        if (!op->fleet_rollout || op->fleet_converge)
                 return;
         switch (op->result) {
         case RESULT_COMMITTED:
@@ -1463,6 +1487,11 @@ int fleet_new(Manager *m, Fleet **ret) {
                 f);
         if (r >= 0)
                 r = sd_event_source_set_enabled(f->heartbeat_timer, SD_EVENT_ON);
+        if (r >= 0)
+                r = events_subscribe(
+                        m->events, EVENT_OPERATION_FINISHED, EVENT_ORDER_RECORD, on_operation_finished, f);
+        if (r >= 0)
+                r = events_subscribe(m->events, EVENT_FLEET_PART, EVENT_ORDER_RECORD, on_fleet_part, f);
         if (r < 0) {
                 fleet_free(f);
                 return r;
@@ -1511,11 +1540,8 @@ Fleet *fleet_free(Fleet *f) {
         return NULL;
 }
 
-bool fleet_rehearses_here(Manager *m) {
-        Fleet *f = m->fleet;
-
-        if (!f)
-                return !m->config->fleet.enabled;
+/* Whether this node rehearses for its fleet, as the last answer says. */
+static bool rehearses_here(Fleet *f) {
         if (!f->answered_usec)
                 return false;
         for (size_t i = 0; i < f->n_nodes; i++)

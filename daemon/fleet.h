@@ -28,17 +28,5 @@ Fleet *fleet_free(Fleet *f);
  * "committed": {"id", "version"} or null}; "" when not in a fleet. */
 char *fleet_json(Manager *m);
 
-/* The engine's side. */
-/* Pre-flight of an upgrade asked of this node passed: propose it to the fleet. The answer opens
- * the gate (engine_fleet_*) or refuses (engine_fleet_refused). */
-void fleet_propose(Manager *m);
-/* This node's step changed: tell the fleet now. */
-void fleet_changed(Manager *m);
-/* The leader's backup is taken: record where, so that whoever ends the rollout finds it. */
-void fleet_backup_taken(Manager *m);
-/* An operation ended: what this node says of its part from now on. */
-void fleet_operation_finished(Manager *m, const Operation *op);
-
-/* Whether this node rehearses releases by itself (policy.rehearse): outside a fleet always; in one
- * a single node does for all of them (they share the database): the first by name of those up. */
-bool fleet_rehearses_here(Manager *m);
+/* The engine's side: fleet_new() listens to EVENT_FLEET_PART (propose, record the backup, tell
+ * the new step) and opens the engine's gates with engine_fleet_*(). */

@@ -9,7 +9,7 @@
 #include "log.h"
 #include "test-hook.h"
 #include "macro.h"
-#include "manager.h"
+#include "daemon.h"
 
 static const char *arg_config = NULL;
 
@@ -111,12 +111,12 @@ static int run(int argc, char *argv[]) {
         sigaddset(&mask, SIGCHLD); /* sd_event_add_child() needs it blocked in every thread */
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        r = manager_new(config, &m);
+        r = daemon_new(config, &m);
         if (r < 0) {
                 config_free(config);
                 return log_error_errno(r, "Out of memory");
         }
-        r = manager_startup(m);
+        r = daemon_startup(m);
         if (r < 0)
                 goto finish;
         (void) sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
@@ -127,7 +127,7 @@ static int run(int argc, char *argv[]) {
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
 finish:
-        manager_free(m);
+        daemon_free(m);
         return r;
 }
 

@@ -7,20 +7,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "appdb.h"
-#include "backups.h"
 #include "dbserver.h"
-#include "engine.h"
-#include "fleet.h"
 #include "fileio.h"
 #include "http.h"
 #include "jar.h"
+#include "last-upgrade.h"
 #include "log.h"
-#include "maintenance.h"
 #include "manager.h"
-#include "metrics.h"
-#include "notify.h"
-#include "rehearse.h"
-#include "releases.h"
 #include "strv.h"
 #include "worker.h"
 
@@ -59,7 +52,7 @@ void manager_properties_changed(Manager *m, ...) {
         if (names)
                 (void) sd_bus_emit_properties_changed_strv(m->bus, MB_BUS_PATH, MB_BUS_INTERFACE, names);
         /* What status shows is what the metrics say: the same moments change them. */
-        metrics_update(m);
+        events_emit(m, &(Event){.kind = EVENT_STATE_CHANGED, .names = names});
 }
 
 static void load_hold(Manager *m) {
@@ -117,26 +110,17 @@ int manager_last_upgrade(
         char **ret_kept_jar,
         char **ret_backup,
         char **ret_backup_sha256) {
-        _cleanup_free_ char *path = manager_state_path(m, "last-upgrade.json"), *text = NULL;
-        char **outs[] = {ret_from, ret_to, ret_kept_jar, ret_backup, ret_backup_sha256};
-        const char *keys[] = {"from", "to", "kept_jar", "backup", "backup_sha256"};
-        json_object *o, *v;
+        LastUpgrade u = {};
         int r;
 
-        if (!path)
-                return -ENOMEM;
-        r = read_full_file(path, 64 * 1024, &text, NULL);
+        r = last_upgrade_read(m->config->state_dir, &u);
         if (r < 0)
                 return r;
-        o = json_tokener_parse(text);
-        if (!o)
-                return -EBADMSG;
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
-                *outs[i] = strdup(
-                        json_object_object_get_ex(o, keys[i], &v) ? strempty(json_object_get_string(v)) : "");
-        json_object_put(o);
-        if (!mb_version_is_valid(*ret_from) || !mb_version_is_valid(*ret_to))
-                return -EBADMSG;
+        *ret_from = TAKE_PTR(u.from);
+        *ret_to = TAKE_PTR(u.to);
+        *ret_kept_jar = TAKE_PTR(u.kept_jar);
+        *ret_backup = TAKE_PTR(u.backup);
+        *ret_backup_sha256 = TAKE_PTR(u.backup_sha256);
         return 0;
 }
 
@@ -279,8 +263,7 @@ static void on_jar_read(int r, void *userdata) {
                 m->jar_stat = r >= 0 ? j->st : (struct stat){};
                 if (r < 0)
                         jar_retry_later(m);
-                manager_properties_changed(m, "InstalledVersion", NULL);
-                metrics_update(m);
+                manager_properties_changed(m, "InstalledVersion", NULL); /* and the metrics */
         } else if (m->jar_path) {
                 m->jar_stat = (struct stat){};
                 manager_read_jar(m, false);
@@ -409,83 +392,9 @@ static void on_unit_changed(void *userdata) {
         manager_refresh(userdata);
 }
 
-int manager_new(Config *config, Manager **ret) {
-        Manager *m;
-
-        m = calloc(1, sizeof(Manager));
-        if (!m)
-                return -ENOMEM;
-        m->config = config;
-        *ret = m;
-        return 0;
-}
-
-Manager *manager_free(Manager *m) {
-        if (!m)
-                return NULL;
-        m->verifier = verifier_free(m->verifier);
-        m->db_run = dbserver_cancel(m->db_run);
-        m->probe = dbserver_cancel(m->probe);
-        backups_cancel(m);
-        releases_free(m->releases);
-        m->notifier = notifier_free(m->notifier);
-        m->fleet = fleet_free(m->fleet);
-        m->rehearsal = rehearse_free(m->rehearsal);
-        m->metrics = metrics_free(m->metrics);
-        operation_free(m->op);
-        sd_bus_message_unref(m->op_call);
-        systemd_free(m->systemd);
-        m->jar_retry = sd_event_source_disable_unref(m->jar_retry);
-        unit_info_free(m->unit);
-        sd_bus_flush_close_unref(m->bus);
-        sd_event_unref(m->event);
-        free(m->jar_path);
-        free(m->installed_version);
-        free(m->running_version);
-        free(m->previous_version);
-        free(m->hold_reason);
-        free(m->dry_run_summary);
-        free(m->status_before_dry_run);
-        free(m->expect_sha256);
-        free(m->last_result);
-        free(m->status_text);
-        free(m->app_db);
-        free(m->app_db_schema);
-        config_free(m->config);
-        free(m);
-        return NULL;
-}
-
-int manager_startup(Manager *m) {
-        _cleanup_free_ char *error = NULL, *releases = NULL;
+int manager_load(Manager *m) {
+        _cleanup_free_ char *error = NULL;
         int r;
-
-        /* 0755 under UMask=0077 too: a rehearsal, run as metabase.service's User=, reads its JAR
-         * under state_dir/staging (StateDirectoryMode=0755 when the unit makes it). */
-        r = mkdir_parents_and_self_exact(m->config->state_dir, 0755);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create state_dir %s: %m", m->config->state_dir);
-        releases = manager_state_path(m, "releases");
-        if (!releases)
-                return -ENOMEM;
-        r = mkdir_parents_and_self(releases, 0755);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create %s: %m", releases);
-        r = mkdir_parents_and_self(m->config->backup.dir, 0700);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create backup.dir %s: %m", m->config->backup.dir);
-
-        r = sd_event_default(&m->event);
-        if (r < 0)
-                return log_error_errno(r, "Failed to allocate the event loop: %m");
-        (void) sd_event_set_watchdog(m->event, true);
-
-        r = sd_bus_open_system(&m->bus);
-        if (r < 0)
-                return log_error_errno(r, "Failed to connect to the system bus: %m");
-        r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
-        if (r < 0)
-                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
 
         r = systemd_new(m->bus, &m->systemd);
         if (r < 0)
@@ -501,40 +410,21 @@ int manager_startup(Manager *m) {
                 log_warning("%s; will retry when an operation starts", strempty(error));
         manager_update_from_unit_full(m, true);
         manager_refresh(m);
-
-        r = bus_api_register(m);
-        if (r < 0)
-                return r;
-
-        r = notifier_new(m, &m->notifier);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up notifications: %m");
-        r = metrics_new(m, &m->metrics);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up metrics: %m");
-
-        /* Before the engine: a rehearsal left by a daemon that died is removed first. */
-        r = rehearse_new(m, &m->rehearsal);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up rehearsals: %m");
-        r = engine_resume(m);
-        if (r < 0)
-                return r;
-        r = releases_new(m, &m->releases);
-        if (r < 0)
-                return r;
-        r = fleet_new(m, &m->fleet);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up the fleet: %m");
-        /* A flag left by a daemon that died, or by a boot that did not remove /run. */
-        if (!m->op && !m->journal_damaged)
-                maintenance_end(m);
-        metrics_update(m);
-        if (!m->op && !m->journal_damaged)
-                manager_set_status(
-                        m,
-                        "Idle; %s runs %s",
-                        m->config->service.unit,
-                        m->installed_version ?: "an unknown version");
         return 0;
+}
+
+void manager_done(Manager *m) {
+        m->probe = dbserver_cancel(m->probe);
+        systemd_free(m->systemd);
+        m->jar_retry = sd_event_source_disable_unref(m->jar_retry);
+        unit_info_free(m->unit);
+        free(m->jar_path);
+        free(m->installed_version);
+        free(m->running_version);
+        free(m->previous_version);
+        free(m->hold_reason);
+        free(m->last_result);
+        free(m->status_text);
+        free(m->app_db);
+        free(m->app_db_schema);
 }

@@ -8,19 +8,13 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-names.h"
 #include "config.h"
+#include "events.h"
 #include "macro.h"
 #include "operation.h"
 #include "unit.h"
 #include "verify.h"
-
-#define MB_BUS_NAME "org.mbupgraded.Manager1"
-#define MB_BUS_PATH "/org/mbupgraded/Manager1"
-#define MB_BUS_INTERFACE "org.mbupgraded.Manager1"
-#define MB_ERROR_REFUSED "org.mbupgraded.Error.Refused"
-#define MB_ERROR_BUSY "org.mbupgraded.Error.Busy"
-#define MB_ERROR_NOTHING "org.mbupgraded.Error.NothingToDo"
-#define MB_ERROR_TOO_LATE "org.mbupgraded.Error.TooLate"
 
 typedef struct Releases Releases;
 
@@ -29,6 +23,7 @@ typedef struct Manager {
         sd_bus *bus;
         Systemd *systemd;
         Config *config;
+        Events *events; /* who listens to what happened (events.h) */
 
         UnitInfo *unit; /* last known */
         bool unit_refreshing;
@@ -47,25 +42,22 @@ typedef struct Manager {
          * maintenance flag kept, the status saying what to check; until a person clears it. */
         bool journal_damaged;
 
-        Releases *releases;        /* the feed, staging and plans */
+        Releases *releases;        /* the feed and plans */
+        struct Staging *staging;   /* releases downloaded and verified ahead of time */
         struct Notifier *notifier; /* journal, webhook and command for finished operations */
         struct Metrics *metrics;   /* metrics_file */
         struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */
-        Operation *op;             /* the operation in progress, NULL when idle */
-        sd_bus_message *op_call;   /* the Upgrade/Rollback call to answer after pre-flight */
-        Verifier *verifier;
-        struct DbRun *db_run;   /* mbupgraded-db, while it runs for the operation */
+        /* In a fleet a single node rehearses releases for all of them (they share the database):
+         * the first by name of those up. fleet.c keeps it from each answer of the fleet. */
+        bool fleet_rehearses;
+        Operation *op;          /* the operation in progress, NULL when idle */
+        struct Engine *engine;  /* the operation's own state (engine.c) */
         struct DbRun *probe;    /* mbupgraded-db reading the schema for status */
         struct DbRun *drop_run; /* mbupgraded-db dropping pruned backup clones */
         struct DropClones *drop_clones;
         bool probe_app_db;   /* read it at the next refresh */
         char *app_db;        /* "PostgreSQL metabase@host:5432/metabase", no password */
         char *app_db_schema; /* its newest DATABASECHANGELOG entry, NULL when unknown */
-        bool dry_run;
-        bool cancel_requested;
-        char *dry_run_summary;
-        char *status_before_dry_run; /* a dry run's status lines are undone when it ends */
-        char *expect_sha256;         /* the staged JAR's verified SHA-256, for the next pre-flight */
         uint64_t last_op_id;
         char *last_result;
         char *status_text;
@@ -74,9 +66,11 @@ typedef struct Manager {
         struct Rehearsal *rehearsal;
 } Manager;
 
-int manager_new(Config *config, Manager **ret);
-Manager *manager_free(Manager *m);
-int manager_startup(Manager *m);
+/* The daemon's view of Metabase's unit, which it keeps up to date: watches the unit, reads it,
+ * its JAR and the hold (daemon_startup() calls it once the bus is up). */
+int manager_load(Manager *m);
+/* Frees what manager.c itself keeps in m (daemon_free() the rest). */
+void manager_done(Manager *m);
 
 /* Paths under state_dir. Return newly allocated strings. */
 char *manager_state_path(Manager *m, const char *name);
@@ -91,7 +85,7 @@ void manager_refresh(Manager *m);
 
 int manager_set_hold(Manager *m, bool hold, const char *reason);
 
-/* Reads state_dir/last-upgrade.json: what `mbctl rollback` would return to. */
+/* The last-upgrade record (last-upgrade.h): what `mbctl rollback` would return to. */
 int manager_last_upgrade(
         Manager *m,
         char **ret_from,
@@ -105,7 +99,3 @@ typedef struct AppDb AppDb;
 int manager_app_db(Manager *m, const UnitInfo *info, AppDb **ret, char **ret_error);
 /* Sets the AppDatabase and AppDatabaseSchema properties. */
 void manager_set_app_db(Manager *m, const char *desc, const char *schema);
-
-/* bus-api.c */
-int bus_api_register(Manager *m);
-void bus_api_emit_finished(Manager *m, const Operation *op);

@@ -7,6 +7,7 @@
 
 #include "backups.h"
 #include "fileio.h"
+#include "history.h"
 #include "log.h"
 #include "macro.h"
 #include "metrics.h"
@@ -14,8 +15,6 @@
 #include "releases.h"
 #include "strv.h"
 #include "version.h"
-
-#define HISTORY_READ_MAX (16U * 1024U * 1024U)
 
 /* The last upgrade or rollback (an operation that changes the version or tried to). */
 typedef struct LastOperation {
@@ -42,52 +41,39 @@ static void last_clear(LastOperation *l) {
         *l = (LastOperation){};
 }
 
-static const char *json_str(json_object *o, const char *key) {
-        json_object *v;
-        return json_object_object_get_ex(o, key, &v) ? strempty(json_object_get_string(v)) : "";
-}
-
-static uint64_t json_u64(json_object *o, const char *key) {
-        json_object *v;
-        return json_object_object_get_ex(o, key, &v) ? json_object_get_uint64(v) : 0;
-}
-
 static bool counts_as_upgrade(const char *kind, const char *result) {
         return (streq(kind, "upgrade") || streq(kind, "rollback")) && !streq(result, "canceled");
 }
 
-/* The newest upgrade or rollback in state_dir/history.jsonl, from before this start. */
+/* The newest upgrade or rollback in the history, from before this start. */
 static void load_last_from_history(Manager *m, Metrics *x) {
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *text = NULL;
-        char *save = NULL;
+        HistoryEntry e = {};
 
-        if (!path || read_full_file(path, HISTORY_READ_MAX, &text, NULL) < 0)
+        if (history_find_last(m->config->state_dir, counts_as_upgrade, &e) <= 0)
                 return;
-        for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                json_object *o = json_tokener_parse(line);
-                if (!o)
-                        continue;
-                const char *kind = json_str(o, "kind"), *result = json_str(o, "result");
-                if (counts_as_upgrade(kind, result)) {
-                        uint64_t start = json_u64(o, "started_usec"), end = json_u64(o, "finished_usec");
-                        last_clear(&x->last);
-                        x->last = (LastOperation){
-                                .kind = strdup(kind),
-                                .result = strdup(result),
-                                .from = strdup(json_str(o, "from")),
-                                .to = strdup(json_str(o, "to")),
-                                .finished_usec = end,
-                                .duration_usec = end > start ? end - start : 0,
-                                .downtime_usec = json_u64(o, "downtime_ms") * USEC_PER_MSEC,
-                        };
-                        x->have_last = x->last.kind && x->last.result && x->last.from && x->last.to;
-                }
-                json_object_put(o);
-        }
+        x->last = (LastOperation){
+                .kind = TAKE_PTR(e.kind),
+                .result = TAKE_PTR(e.result),
+                .from = TAKE_PTR(e.from),
+                .to = TAKE_PTR(e.to),
+                .finished_usec = e.finished_usec,
+                .duration_usec = e.finished_usec > e.started_usec ? e.finished_usec - e.started_usec : 0,
+                .downtime_usec = e.downtime_usec,
+        };
+        x->have_last = true;
+}
+
+static void on_operation_finished(Manager *m, const Event *e, void *userdata);
+static void on_check_finished(Manager *m, const Event *e, void *userdata);
+
+/* Whatever changed what status shows changes the metrics too. */
+static void on_changed(Manager *m, const Event *e, void *userdata) {
+        metrics_update(m);
 }
 
 int metrics_new(Manager *m, Metrics **ret) {
         Metrics *x = calloc(1, sizeof(Metrics));
+        int r;
 
         if (!x)
                 return -ENOMEM;
@@ -95,7 +81,14 @@ int metrics_new(Manager *m, Metrics **ret) {
         *ret = x;
         m->metrics = x;
         metrics_count_backups(m);
-        return 0;
+        r = events_subscribe(m->events, EVENT_OPERATION_FINISHED, EVENT_ORDER_RECORD, on_operation_finished, x);
+        if (r >= 0)
+                r = events_subscribe(m->events, EVENT_STATE_CHANGED, EVENT_ORDER_RECORD, on_changed, x);
+        if (r >= 0)
+                r = events_subscribe(m->events, EVENT_REHEARSAL_FINISHED, EVENT_ORDER_RECORD, on_changed, x);
+        if (r >= 0)
+                r = events_subscribe(m->events, EVENT_CHECK_FINISHED, EVENT_ORDER_RECORD, on_check_finished, x);
+        return r;
 }
 
 Metrics *metrics_free(Metrics *x) {
@@ -107,12 +100,11 @@ Metrics *metrics_free(Metrics *x) {
         return NULL;
 }
 
-void metrics_operation_finished(Manager *m, const Operation *op) {
-        Metrics *x = m->metrics;
+static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
+        Metrics *x = userdata;
+        const Operation *op = e->op;
         const char *kind = operation_kind_to_string(op->kind), *result = result_to_string(op->result);
 
-        if (!x)
-                return;
         if (counts_as_upgrade(kind, result)) {
                 last_clear(&x->last);
                 x->last = (LastOperation){
@@ -132,13 +124,12 @@ void metrics_operation_finished(Manager *m, const Operation *op) {
         metrics_update(m);
 }
 
-void metrics_check_finished(Manager *m, bool ok) {
-        Metrics *x = m->metrics;
+/* A read of the feed ended, well or not. */
+static void on_check_finished(Manager *m, const Event *e, void *userdata) {
+        Metrics *x = userdata;
 
-        if (!x)
-                return;
         x->have_check = true;
-        x->check_ok = ok;
+        x->check_ok = e->ok;
         x->check_usec = now_realtime_usec();
         metrics_update(m);
 }

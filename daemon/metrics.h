@@ -12,12 +12,11 @@
 
 typedef struct Metrics Metrics;
 
-/* Reads the last upgrade or rollback from the history and counts the backups. */
+/* Reads the last upgrade or rollback from the history and counts the backups; listens to
+ * operations and rehearsals finishing and to the state changing (events.h). */
 int metrics_new(Manager *m, Metrics **ret);
 Metrics *metrics_free(Metrics *x);
 
-void metrics_operation_finished(Manager *m, const Operation *op);
-void metrics_check_finished(Manager *m, bool ok);
 /* Counts the backups again (after an operation, or once pruned clones are dropped). */
 void metrics_count_backups(Manager *m);
 /* Writes metrics_file if what it would say changed. Cheap when nothing did. */

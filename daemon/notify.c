@@ -14,7 +14,7 @@
 #include "log.h"
 #include "macro.h"
 #include "notify.h"
-#include "releases.h"
+#include "fetchclient.h"
 #include "strv.h"
 
 /* After the first attempt: 5s, 30s, 2m, 10m, 30m; then the delivery is given up. */
@@ -452,7 +452,8 @@ static char *hostname(void) {
         return strdup(buf);
 }
 
-void notify_operation_finished(Manager *m, const Operation *op) {
+static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
+        const Operation *op = e->op;
         _cleanup_free_ char *host = hostname(), *json = NULL, *text = NULL, *f_from = NULL, *f_to = NULL,
                             *f_result = NULL, *f_op = NULL, *f_id = NULL, *f_reason = NULL;
         _cleanup_strv_free_ char **env = NULL;
@@ -494,7 +495,71 @@ void notify_operation_finished(Manager *m, const Operation *op) {
         }
 }
 
-void notify_facts(Manager *m, uint64_t id, int level, const char *json) {
+static void notify_facts(Manager *m, uint64_t id, int level, const char *json);
+
+/* A rehearsal's facts: the same fields as an operation's, to the same places. */
+static void on_rehearsal_finished(Manager *m, const Event *e, void *userdata) {
+        const RehearsalEnd *r = e->rehearsal;
+        _cleanup_free_ char *host = hostname(), *text = NULL;
+        json_object *facts;
+        double migrated = (double) r->migration_usec / USEC_PER_SEC;
+        char stamp[64] = "";
+        time_t t = (time_t) (r->finished_usec / USEC_PER_SEC);
+        struct tm tm;
+
+        if (!host)
+                return;
+        if (streq(r->result, "passed"))
+                text = strdup_printf(
+                        "Metabase on %s: the rehearsal of %s passed: it migrated a copy of the database in %.1fs",
+                        host,
+                        r->version,
+                        migrated);
+        else
+                text = strdup_printf(
+                        "Metabase on %s: the rehearsal of %s %s: %s",
+                        host,
+                        r->version,
+                        streq(r->result, "warning") ? "failed (a warning, not a block)" : r->result,
+                        strempty(r->reason));
+        if (!text)
+                return;
+        /* canceled or skipped: no verdict, nothing to tell but the journal */
+        if (!r->verdict) {
+                log_info("%s", text);
+                return;
+        }
+        facts = json_object_new_object();
+        if (!facts)
+                return;
+        if (gmtime_r(&t, &tm))
+                (void) strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_object_object_add(facts, "text", json_object_new_string(text));
+        json_object_object_add(facts, "host", json_object_new_string(host));
+        json_object_object_add(facts, "operation", json_object_new_string("rehearsal"));
+        json_object_object_add(facts, "result", json_object_new_string(r->result));
+        json_object_object_add(facts, "version_from", json_object_new_string(strempty(r->from_version)));
+        json_object_object_add(facts, "version_to", json_object_new_string(r->version));
+        json_object_object_add(
+                facts,
+                "duration_sec",
+                json_object_new_double((double) (r->finished_usec - r->started_usec) / USEC_PER_SEC));
+        json_object_object_add(facts, "downtime_sec", json_object_new_double(0));
+        json_object_object_add(facts, "rehearsal_sec", json_object_new_double(migrated));
+        json_object_object_add(facts, "reason", json_object_new_string(strempty(r->reason)));
+        json_object_object_add(facts, "id", json_object_new_uint64(r->id));
+        json_object_object_add(facts, "time", json_object_new_string(stamp));
+        notify_facts(
+                m,
+                r->id,
+                streq(r->result, "passed") ? LOG_NOTICE : LOG_WARNING,
+                json_object_to_json_string_ext(facts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(facts);
+}
+
+/* Facts that are not an operation's (a rehearsal's): json has "text" and the webhook's other
+ * fields; it goes to the journal (its fields as MBUP_*), the webhook and the command. */
+static void notify_facts(Manager *m, uint64_t id, int level, const char *json) {
         _cleanup_strv_free_ char **env = facts_env(json);
         json_object *o = json_tokener_parse(json), *text;
 
@@ -562,6 +627,7 @@ static void resend_leftovers(Notifier *n) {
 
 int notifier_new(Manager *m, Notifier **ret) {
         Notifier *n = calloc(1, sizeof(Notifier));
+        int r;
 
         if (!n)
                 return -ENOMEM;
@@ -573,7 +639,11 @@ int notifier_new(Manager *m, Notifier **ret) {
         }
         resend_leftovers(n);
         *ret = n;
-        return 0;
+        r = events_subscribe(m->events, EVENT_OPERATION_FINISHED, EVENT_ORDER_TELL, on_operation_finished, n);
+        if (r >= 0)
+                r = events_subscribe(
+                        m->events, EVENT_REHEARSAL_FINISHED, EVENT_ORDER_TELL, on_rehearsal_finished, n);
+        return r;
 }
 
 Notifier *notifier_free(Notifier *n) {

@@ -14,17 +14,12 @@
 typedef struct Notifier Notifier;
 
 /* Also sends again the webhooks a previous run of the daemon had not delivered
- * (state_dir/notify/). */
+ * (state_dir/notify/). Tells of the operations and rehearsals that finish (events.h). */
 int notifier_new(Manager *m, Notifier **ret);
 Notifier *notifier_free(Notifier *n);
 
-void notify_operation_finished(Manager *m, const Operation *op);
 /* version is newer than the installed one and was not in the feed before. */
 void notify_new_release(Manager *m, const char *version, const char *installed);
-
-/* Facts that are not an operation's (a rehearsal's): json has "text" and the webhook's other
- * fields; it goes to the journal (its fields as MBUP_*), the webhook and the command. */
-void notify_facts(Manager *m, uint64_t id, int level, const char *json);
 
 /* The facts of a finished operation, as the webhook's JSON (and, one by one, the command's
  * environment): text, host, operation, result, version_from, version_to, duration_sec,

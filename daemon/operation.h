@@ -140,7 +140,7 @@ const char *step_to_string(Step s);
 Step step_from_string(const char *s);
 const char *result_to_string(Result r);
 Result result_from_string(const char *s);
-/* mbctl's exit code for a result (DESIGN.md §4). */
+/* mbctl's exit code for a result (docs/architecture.md §4, mbctl(1)). */
 int result_to_exit_status(Result r);
 
 /* How long Metabase was down: from the stop to the new version's first healthy answer when

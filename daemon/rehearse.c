@@ -13,6 +13,7 @@
 #include "appdb.h"
 #include "dbserver.h"
 #include "fileio.h"
+#include "history.h"
 #include "log.h"
 #include "macro.h"
 #include "mblog.h"
@@ -81,8 +82,6 @@ struct Rehearsal {
         uint64_t id;
         uint64_t flags;
         char *version, *jar, *sha256;
-        RehearsalCallback cb;
-        void *userdata;
 
         AppDb *appdb;       /* production's */
         char *db_kind;      /* "h2", "postgres", "mysql" */
@@ -220,8 +219,6 @@ static void run_clear(Rehearsal *r) {
         r->log_settle_n = 0;
         r->failure_start = false;
         r->best_effort = r->copied = r->unit_started = false;
-        r->cb = NULL;
-        r->userdata = NULL;
         r->flags = 0;
         r->progress = 0;
         r->started_usec = r->unit_start_usec = r->healthy_usec = 0;
@@ -351,15 +348,12 @@ static void show_newest(Rehearsal *r) {
                 set_text(r, "%s", "");
 }
 
-/* The end: history, results, notifications, metrics, the signal. */
-static void record(Rehearsal *r) {
+/* The end, as this module keeps it: the history and the results. */
+static void record(Rehearsal *r, uint64_t now) {
         Manager *m = r->m;
-        uint64_t now = now_realtime_usec(), d = migration_usec(r);
-        _cleanup_free_ char *path = manager_state_path(m, "history.jsonl"), *host = NULL, *text = NULL;
+        uint64_t d = migration_usec(r);
         const char *result = rehearsal_result_to_string(r->result);
-        json_object *h = json_object_new_object(), *facts = NULL;
-        char hostbuf[256] = "";
-        int level;
+        json_object *h = json_object_new_object();
 
         if (!h)
                 return;
@@ -378,16 +372,14 @@ static void record(Rehearsal *r) {
         if (!isempty(r->excerpt))
                 json_object_object_add(h, "log", json_object_new_string(r->excerpt));
 
-        /* history.jsonl: one line, appended and synced, as the engine writes its own */
-        if (path) {
-                const char *line = json_object_to_json_string_ext(
-                        h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-                _cleanup_close_ int fd = open(
-                        path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-                _cleanup_free_ char *l = strdup_printf("%s\n", line);
-                if (fd < 0 || !l || write(fd, l, strlen(l)) != (ssize_t) strlen(l) || fsync(fd) < 0)
-                        log_warning("Failed to append the rehearsal to %s, continuing", path);
-        }
+        /* the history: one line, appended and synced, as the engine writes its own */
+        if (history_append(
+                    m->config->state_dir,
+                    json_object_to_json_string_ext(
+                            h, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+                log_warning(
+                        "Failed to append the rehearsal to the history in %s, continuing",
+                        m->config->state_dir);
 
         /* A verdict, for the unattended upgrade: not for one canceled or skipped. */
         if (r->result == REHEARSAL_PASSED || r->result == REHEARSAL_FAILED || r->result == REHEARSAL_WARNING) {
@@ -413,70 +405,7 @@ static void record(Rehearsal *r) {
                 show_newest(r);
         }
 
-        /* journal, webhook, command: the same facts as an operation's */
-        if (gethostname(hostbuf, sizeof(hostbuf) - 1) < 0 || !hostbuf[0])
-                snprintf(hostbuf, sizeof(hostbuf), "localhost");
-        host = strdup(hostbuf);
-        if (r->result == REHEARSAL_PASSED)
-                text = strdup_printf(
-                        "Metabase on %s: the rehearsal of %s passed: it migrated a copy of the database in %.1fs",
-                        hostbuf,
-                        r->version,
-                        (double) d / USEC_PER_SEC);
-        else
-                text = strdup_printf(
-                        "Metabase on %s: the rehearsal of %s %s: %s",
-                        hostbuf,
-                        r->version,
-                        r->result == REHEARSAL_WARNING ? "failed (a warning, not a block)" : result,
-                        strempty(r->reason));
-        facts = json_object_new_object();
-        if (facts && text && host && r->result != REHEARSAL_CANCELED && r->result != REHEARSAL_SKIPPED) {
-                char stamp[64] = "";
-                time_t t = (time_t) (now / USEC_PER_SEC);
-                struct tm tm;
-                if (gmtime_r(&t, &tm))
-                        (void) strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-                json_object_object_add(facts, "text", json_object_new_string(text));
-                json_object_object_add(facts, "host", json_object_new_string(host));
-                json_object_object_add(facts, "operation", json_object_new_string("rehearsal"));
-                json_object_object_add(facts, "result", json_object_new_string(result));
-                json_object_object_add(
-                        facts, "version_from", json_object_new_string(strempty(m->installed_version)));
-                json_object_object_add(facts, "version_to", json_object_new_string(r->version));
-                json_object_object_add(
-                        facts,
-                        "duration_sec",
-                        json_object_new_double((double) (now - r->started_usec) / USEC_PER_SEC));
-                json_object_object_add(facts, "downtime_sec", json_object_new_double(0));
-                json_object_object_add(
-                        facts, "rehearsal_sec", json_object_new_double((double) d / USEC_PER_SEC));
-                json_object_object_add(facts, "reason", json_object_new_string(strempty(r->reason)));
-                json_object_object_add(facts, "id", json_object_new_uint64(r->id));
-                json_object_object_add(facts, "time", json_object_new_string(stamp));
-                level = r->result == REHEARSAL_PASSED ? LOG_NOTICE : LOG_WARNING;
-                notify_facts(
-                        m,
-                        r->id,
-                        level,
-                        json_object_to_json_string_ext(
-                                facts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-        } else if (text)
-                log_info("%s", text);
-        json_object_put(facts);
         json_object_put(h);
-        metrics_update(m);
-        (void) sd_bus_emit_signal(
-                m->bus,
-                MB_BUS_PATH,
-                MB_BUS_INTERFACE,
-                "RehearsalFinished",
-                "tssts",
-                r->id,
-                r->version,
-                result,
-                d,
-                strempty(r->reason));
 }
 
 /* Cleanup: the unit stopped and forgotten, the copy dropped, the files removed, then the end. */
@@ -618,10 +547,26 @@ static void cleanup_files(Rehearsal *r) {
 
 static void finish(Rehearsal *r) {
         Manager *m = r->m;
-        RehearsalCallback cb = r->cb;
-        void *ud = r->userdata;
-        _cleanup_free_ char *version = strdup(strempty(r->version));
-        RehearsalResult result = r->result;
+        uint64_t now = now_realtime_usec();
+        /* What the others are told, copied: the run's own fields go with run_clear() */
+        _cleanup_free_ char *version = strdup(strempty(r->version)),
+                            *from = strdup(strempty(m->installed_version)),
+                            *database = strdup(strempty(r->db_desc)), *reason = strdup(strempty(r->reason));
+        RehearsalEnd end = {
+                .id = r->id,
+                .version = version,
+                .from_version = from,
+                .result = rehearsal_result_to_string(r->result),
+                .result_code = r->result,
+                .verdict = r->result == REHEARSAL_PASSED || r->result == REHEARSAL_FAILED ||
+                        r->result == REHEARSAL_WARNING,
+                .database = database,
+                .reason = reason,
+                .started_usec = r->started_usec,
+                .finished_usec = now,
+                .migration_usec = migration_usec(r),
+        };
+        bool tell = r->version != NULL;
 
         cleanup_files(r);
         if (r->result == REHEARSAL_PASSED)
@@ -636,15 +581,14 @@ static void finish(Rehearsal *r) {
                         strempty(r->version),
                         rehearsal_result_to_string(r->result),
                         strempty(r->reason));
-        if (r->version)
-                record(r);
+        if (tell)
+                record(r, now);
         r->phase = PHASE_IDLE;
         run_clear(r);
         manager_properties_changed(m, "State", NULL);
-        if (cb && version)
-                cb(m, version, result, ud);
-        if (version && !isempty(version))
-                releases_rehearsal_finished(m, version, result);
+        /* The notifications, the metrics, the signal, and last what waited for it (releases.c) */
+        if (tell && version && from && database && reason)
+                events_emit(m, &(Event){.kind = EVENT_REHEARSAL_FINISHED, .rehearsal = &end});
 }
 
 static void on_scratch_dropped(int k, DbReport *report, void *userdata) {
@@ -1377,25 +1321,25 @@ int rehearse_start(
         const char *jar,
         const char *sha256,
         uint64_t flags,
-        RehearsalCallback cb,
-        void *userdata,
         uint64_t *ret_id,
-        sd_bus_error *error) {
+        Refusal *refusal) {
         Rehearsal *r = m->rehearsal;
         int k;
 
         if (!r)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_FAILED, "Rehearsals are not set up");
+                return refusal_set(refusal, OUTCOME_FAILED, -ENODEV, "Rehearsals are not set up");
         if (r->phase != PHASE_IDLE)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_BUSY,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_BUSY,
+                        -EBUSY,
                         "The rehearsal of %s is running; wait for it (mbctl status)",
                         strempty(r->version));
         if (m->op)
-                return sd_bus_error_setf(
-                        error,
-                        MB_ERROR_BUSY,
+                return refusal_set(
+                        refusal,
+                        OUTCOME_BUSY,
+                        -EBUSY,
                         "An operation is running; rehearse when it is done (mbctl status)");
         r->version = strdup(version);
         r->jar = strdup(jar);
@@ -1405,8 +1349,6 @@ int rehearse_start(
                 return -ENOMEM;
         }
         r->flags = flags;
-        r->cb = cb;
-        r->userdata = userdata;
         r->started_usec = now_realtime_usec();
         r->id = r->started_usec / 1000;
         if (r->id <= m->last_op_id)
@@ -1416,8 +1358,13 @@ int rehearse_start(
         k = write_marker(r);
         if (k < 0) {
                 run_clear(r);
-                return sd_bus_error_set_errnof(
-                        error, k, "Cannot write the rehearsal's marker under %s: %m", m->config->state_dir);
+                return refusal_set(
+                        refusal,
+                        OUTCOME_FAILED,
+                        k,
+                        "Cannot write the rehearsal's marker under %s: %s",
+                        m->config->state_dir,
+                        strerror(-k));
         }
         r->phase = PHASE_PREPARE;
         set_text(r, "%s: preparing the rehearsal", version);
@@ -1428,7 +1375,8 @@ int rehearse_start(
                      "cannot ask systemd about %s: %s",
                      m->config->service.unit,
                      strerror(-k));
-                return sd_bus_error_set_errnof(error, k, "Cannot ask systemd about the unit: %m");
+                return refusal_set(
+                        refusal, OUTCOME_FAILED, k, "Cannot ask systemd about the unit: %s", strerror(-k));
         }
         log_info("Rehearsing %s (%s) on a copy of the application database", version, jar);
         if (ret_id)

@@ -18,6 +18,7 @@
 #include <systemd/sd-bus.h>
 
 #include "manager.h"
+#include "reply.h"
 
 #define REHEARSAL_UNIT "mbupgraded-rehearsal.service"
 
@@ -35,9 +36,6 @@ typedef enum RehearsalResult {
 
 const char *rehearsal_result_to_string(RehearsalResult r);
 
-/* Called when a rehearsal ended (not when it could not start). */
-typedef void (*RehearsalCallback)(Manager *m, const char *version, RehearsalResult result, void *userdata);
-
 enum {
         REHEARSE_UNATTENDED = 1 << 0, /* policy.rehearse decides whether it runs at all */
 };
@@ -46,18 +44,16 @@ enum {
 int rehearse_new(Manager *m, Rehearsal **ret);
 Rehearsal *rehearse_free(Rehearsal *r);
 
-/* Starts a rehearsal of version (its verified JAR: jar, sha256). Returns the rehearsal's id
- * (> 0), or a D-Bus error in error: Busy while an operation or another rehearsal runs. */
+/* Starts a rehearsal of version (its verified JAR: jar, sha256): 0 and its id in *ret_id, or a
+ * negative errno and why in *refusal (OUTCOME_BUSY while an operation or another rehearsal runs). */
 int rehearse_start(
         Manager *m,
         const char *version,
         const char *jar,
         const char *sha256,
         uint64_t flags,
-        RehearsalCallback cb,
-        void *userdata,
         uint64_t *ret_id,
-        sd_bus_error *error);
+        Refusal *refusal);
 /* An operation begins: a running rehearsal is stopped and cleaned up (no verdict). */
 void rehearse_cancel(Manager *m, const char *why);
 

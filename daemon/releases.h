@@ -5,55 +5,37 @@
  * policy, stages and verifies JARs ahead of time under state_dir/staging, and runs plans: one or
  * more hops, each a full upgrade by the engine that must commit before the next. */
 
-#include <systemd/sd-bus.h>
-
 #include "child.h"
 #include "manager.h"
+#include "reply.h"
+#include "staging.h"
 
 typedef struct Releases Releases;
 
 int releases_new(Manager *m, Releases **ret);
 Releases *releases_free(Releases *r);
 
-/* mbctl check: answers 'call' (may be NULL for the timer) when the feed has been read. */
-int releases_check(Manager *m, sd_bus_message *call, sd_bus_error *error);
+/* mbctl check: answers reply (NULL for the timer) with (s last check) when the feed has been read. */
+int releases_check(Manager *m, Reply *reply, Refusal *refusal);
 /* mbctl upgrade now [--to VERSION] (version may be ""), and mbctl upgrade window. Both answer
  * with (t id, s summary); id 0 means nothing was started (nothing to do, or a dry run). */
-int releases_upgrade(Manager *m, const char *version, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
-int releases_window(Manager *m, uint64_t flags, sd_bus_message *call, sd_bus_error *error);
-/* Stages version (downloads and verifies it, or finds it staged already) and calls cb: on success
- * jar is the verified JAR and sha256 what it was verified with; refused when verification said
- * no. For a node joining its fleet's rollout. */
-typedef void (*StageCallback)(
-        Manager *m, int r, bool refused, const char *jar, const char *sha256, const char *error);
-void releases_stage(Manager *m, const char *version, StageCallback cb);
+int releases_upgrade(Manager *m, const char *version, uint64_t flags, Reply *reply, Refusal *refusal);
+int releases_window(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal);
 
 /* mbctl list: a JSON array, one object per release with the policy's verdict. */
 int releases_list_json(Manager *m, char **ret);
 
 /* mbctl rehearse [VERSION] (version may be "": the newest allowed, else the newest): the release
  * staged, then rehearsed; answers (t id, s summary) once the rehearsal started. */
-int releases_rehearse(Manager *m, const char *version, sd_bus_message *call, sd_bus_error *error);
-/* rehearse.c tells when a rehearsal ended: a window that waited for it goes on, and with
- * policy.apply: immediately a passed release is applied. */
-void releases_rehearsal_finished(Manager *m, const char *version, int result);
-
-/* The engine tells when an operation ended, so a plan can go on with its next hop. */
-void releases_operation_finished(Manager *m, const Operation *op);
+int releases_rehearse(Manager *m, const char *version, Reply *reply, Refusal *refusal);
+/* releases_new() listens to operations ending (a plan goes on with its next hop) and to
+ * rehearsals ending (a window that waited for one goes on; with policy.apply: immediately a
+ * passed release is applied). */
 
 /* For the D-Bus properties; never NULL. */
 const char *releases_newest_available(Manager *m);
 const char *releases_newest_allowed(Manager *m);
-const char *releases_staged(Manager *m);
 const char *releases_last_check(Manager *m);
 bool releases_busy(Manager *m);
 /* Fleet: why this node's own policy, unattended, refuses version; NULL when it takes it. */
 char *releases_policy_refuses(Manager *m, const char *version);
-
-/* mbupgraded-fetch: $MBUPGRADED_FETCH, or the installed one. */
-const char *fetch_helper(void);
-/* The user it runs as (MBUPGRADED_FETCH_USER, else mbupgrade-fetch), and ChildOptions for it. */
-const char *fetch_user(void);
-int fetch_credentials(ChildOptions *o);
-/* releases.ca_file opened for the helper (--ca-fd): a descriptor, or a negative errno (logged). */
-int fetch_open_ca(const char *path);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* mbupgraded-db: the daemon's helper for a PostgreSQL application database (DESIGN.md §2: work
- * that talks to a database server runs in a short-lived child, so libpq never runs in the core).
+/* mbupgraded-db: the daemon's helper for a PostgreSQL application database (docs/architecture.md §2:
+ * work that talks to a database server runs in a short-lived child, so libpq never runs in the core).
  *
  *   mbupgraded-db preflight
  *   mbupgraded-db backup FILE     pg_dump --format=custom of the database into FILE (through a

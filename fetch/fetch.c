@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* mbupgraded-fetch: downloads one URL into a file, for mbupgraded, which runs it as a short-lived
- * child process and reads its stdout from a pipe (DESIGN.md §2).
+ * child process and reads its stdout from a pipe (docs/architecture.md §2).
  *
  *   mbupgraded-fetch --url URL (--output PATH | --output-fd FD) [--max-size BYTES] [--ca-file FILE]
  *                    [--connect-timeout SEC] [--timeout SEC]

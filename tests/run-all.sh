@@ -13,6 +13,7 @@ TEST_JOBS=${TEST_JOBS:-2}
 passed=0
 failed=0
 failures=()
+digest="" # the FAIL lines of failed scenarios, printed again at the end (the output above is cut)
 
 step() { printf '\n=== %s\n' "$*"; }
 gate() { # gate NAME COMMAND...: a pass/fail gate of its own
@@ -32,6 +33,15 @@ meson_tests() {
         out=$(meson test -C "$dir" --print-errorlogs "$@" 2>&1)
         local rc=$?
         printf '%s\n' "$out" | grep -vE '^\s*$' | tail -n 60
+        # each failure's last progress lines ("# ...") and its FAIL line, kept for the summary
+        digest+=$(printf '%s\n' "$out" | awk '
+                /^ *[0-9]+\/[0-9]+ .* (FAIL|TIMEOUT) / { name = $0; n = 0 }
+                /^# / { ring[n % 6] = $0; n++ }
+                /^FAIL: / {
+                        print "--- " name
+                        for (i = (n > 6 ? n - 6 : 0); i < n; i++) print substr(ring[i % 6], 1, 300)
+                        print substr($0, 1, 1500)
+                }')$'\n'
         ok=$(printf '%s\n' "$out" | sed -n 's/^Ok: *\([0-9]*\).*/\1/p' | tail -1)
         fail=$(printf '%s\n' "$out" | sed -n 's/^Fail: *\([0-9]*\).*/\1/p' | tail -1)
         passed=$((passed + ${ok:-0}))
@@ -62,6 +72,14 @@ check_format() {
         [[ ${#bad[@]} -eq 0 ]] || { echo "clang-format would change: ${bad[*]}"; return 1; }
 }
 gate clang-format check_format
+
+step "module graph (no circle among the daemon's modules: docs/architecture.md, section 8)"
+check_graph() {
+        local out
+        out=$(python3 tools/module-graph.py) || { printf '%s\n' "$out" | tail -n 15; return 1; }
+        printf '%s\n' "$out" | tail -n 2
+}
+gate module-graph check_graph
 
 step "meson install (into a scratch DESTDIR)"
 check_install() {
@@ -153,6 +171,7 @@ else
 fi
 
 step "summary"
+[[ -z "${digest//$'\n'/}" ]] || printf '%s' "$digest"
 [[ ${#failures[@]} -eq 0 ]] || echo "failed: ${failures[*]}"
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The integration sandbox (DESIGN.md §7): a private dbus-daemon with a system-bus-style policy,
+# The integration sandbox (docs/architecture.md §7): a private dbus-daemon with a system-bus-style policy,
 # a real `systemd --user` manager on it in a private mount namespace, metabase.service running
 # the stand-in Metabase on an H2 database (or on a PostgreSQL cluster of the sandbox's own:
 # postgres_start, install_metabase_pg), and mbupgraded itself as a Type=notify unit.

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# nginx with TLS from a throw-away test CA, on loopback ports, for tests that download (DESIGN.md §7).
+# nginx with TLS from a throw-away test CA, on loopback ports, for tests that download (docs/architecture.md §7).
 # Source this file, then:
 #
 #   nginx_start DIR     certificates under DIR/tls, config and logs under DIR, serves DIR/www
