@@ -22,7 +22,7 @@ struct Child {
         sd_event_source *exit_source;
         sd_event_source *io_source;
         int fd;
-        int stdin_fd; /* child_spawn_writable(): the write end of its stdin */
+        int stdin_fd; /* ChildOptions.stdin_pipe: the write end of its stdin */
         pid_t pid;
         char buf[CHILD_LINE_MAX];
         size_t n;
@@ -451,17 +451,6 @@ int child_spawn_full(
         void *userdata,
         Child **ret) {
         return spawn_impl(e, argv, extra_env, stdin_path, false, on_line, on_exit, userdata, ret);
-}
-
-int child_spawn_writable(
-        sd_event *e,
-        char *const argv[],
-        char *const extra_env[],
-        ChildLineCallback on_line,
-        ChildExitCallback on_exit,
-        void *userdata,
-        Child **ret) {
-        return spawn_impl(e, argv, extra_env, NULL, true, on_line, on_exit, userdata, ret);
 }
 
 int child_write_line(Child *c, const char *line) {

@@ -47,16 +47,6 @@ int child_spawn_full(
         ChildExitCallback on_exit,
         void *userdata,
         Child **ret);
-/* The same, with a pipe to the child's stdin for child_write_line(): a long-lived helper the
- * daemon talks to (the fleet agent). */
-int child_spawn_writable(
-        sd_event *e,
-        char *const argv[],
-        char *const extra_env[],
-        ChildLineCallback on_line,
-        ChildExitCallback on_exit,
-        void *userdata,
-        Child **ret);
 /* What a child gets besides the daemon's environment and /dev/null on stdin. */
 typedef struct ChildOptions {
         char *const *extra_env; /* KEY=VALUE strings added to the daemon's environment */
