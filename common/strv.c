@@ -74,6 +74,18 @@ char *strdup_printf(const char *fmt, ...) {
         return r < 0 ? NULL : s;
 }
 
+void free_and_printf(char **p, const char *fmt, ...) {
+        va_list ap;
+        char *s;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        free(*p);
+        *p = s;
+}
+
 int free_and_strdup(char **p, const char *s) {
         char *c = NULL;
 

@@ -21,6 +21,8 @@ char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 
 /* Replaces *p with a copy of s (NULL allowed). -ENOMEM on failure, *p untouched. */
 int free_and_strdup(char **p, const char *s);
+/* *p replaced by the formatted text (NULL when out of memory). */
+void free_and_printf(char **p, const char *fmt, ...) _printf_(2, 3);
 
 /* Checked unsigned parsing: the whole string must be a decimal number that fits. */
 int safe_atou64(const char *s, uint64_t *ret);

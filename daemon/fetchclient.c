@@ -27,7 +27,14 @@ const char *fetch_user(void) {
 }
 
 int fetch_credentials(ChildOptions *o) {
-        return child_options_user(o, fetch_user(), "The download helper");
+        int r = child_options_user(o, fetch_user());
+        if (r < 0)
+                return log_error_errno(
+                        r,
+                        "The download helper's user %s: %s (systemd-sysusers creates it)",
+                        fetch_user(),
+                        r == -ENXIO ? "no such user" : strerror(-r));
+        return 0;
 }
 
 int fetch_open_ca(const char *path) {

@@ -74,34 +74,6 @@ static char *staging_dir(Manager *m) {
         return manager_state_path(m, "staging");
 }
 
-static void set_text(char **field, const char *fmt, ...) _printf_(2, 3);
-static void set_text(char **field, const char *fmt, ...) {
-        char *s = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*field);
-        *field = s;
-}
-
-/* Spawns the fetch helper for releases.ca_file's trust. */
-static int spawn_fetch(
-        Manager *m,
-        const char *url,
-        const char *output,
-        uint64_t max_size,
-        bool resume,
-        ChildLineCallback on_line,
-        ChildExitCallback on_exit,
-        void *userdata,
-        Child **ret) {
-        return fetchclient_spawn(
-                m->event, m->config->releases.ca_file, url, output, max_size, resume, on_line, on_exit, userdata, ret);
-}
-
 /* Feed */
 
 static void check_reply_all(Manager *m, int r, const char *error) {
@@ -152,11 +124,11 @@ static void releases_decide(Manager *m) {
         in = policy_input(m, POLICY_UNATTENDED, false, &installed);
         r = policy_plan(rl->feed, &in, NULL, &hops, &error);
         if (r < 0 || !hops || !hops[0]) {
-                set_text(&rl->newest_allowed, "%s", r < 0 ? "" : "");
+                free_and_printf(&rl->newest_allowed, "%s", r < 0 ? "" : "");
                 manager_properties_changed(m, "NewestAllowed", "NewestAvailable", NULL);
                 return;
         }
-        set_text(&rl->newest_allowed, "%s", hops[strv_length(hops) - 1]);
+        free_and_printf(&rl->newest_allowed, "%s", hops[strv_length(hops) - 1]);
         manager_properties_changed(m, "NewestAllowed", "NewestAvailable", NULL);
         if (m->config->policy.apply == APPLY_NEVER && !staging_busy(m))
                 log_info("policy.apply is never: %s is staged only", hops[0]);
@@ -238,8 +210,8 @@ static void on_check_exit(Child *c, int status, const char *last, void *userdata
         }
         if (r < 0) {
                 /* A broken feed keeps the last good one. */
-                set_text(&rl->feed_error, "%s", strempty(error));
-                set_text(
+                free_and_printf(&rl->feed_error, "%s", strempty(error));
+                free_and_printf(
                         &rl->last_check,
                         "%s failed: %s%s",
                         stamp,
@@ -260,8 +232,8 @@ static void on_check_exit(Child *c, int status, const char *last, void *userdata
         rl->feed = feed;
         announce_new_release(m, was_newest);
         events_emit(m, &(Event){.kind = EVENT_CHECK_FINISHED, .ok = true});
-        set_text(&rl->feed_error, "%s", "");
-        set_text(
+        free_and_printf(&rl->feed_error, "%s", "");
+        free_and_printf(
                 &rl->last_check,
                 "%s ok: %zu releases, newest %s%s%s",
                 stamp,
@@ -304,8 +276,9 @@ int releases_check(Manager *m, Reply *reply, Refusal *refusal) {
         if (r >= 0 && !rl->check_output)
                 r = -ENOMEM;
         if (r >= 0)
-                r = spawn_fetch(
-                        m,
+                r = fetchclient_spawn(
+                        m->event,
+                        m->config->releases.ca_file,
                         m->config->releases.feed,
                         rl->check_output,
                         FEED_SIZE_MAX,
@@ -956,7 +929,8 @@ int releases_new(Manager *m, Releases **ret) {
         if (cache && read_full_file(cache, FEED_SIZE_MAX, &text, &size) >= 0 &&
             feed_parse(text, size, m->config->releases.channel == CHANNEL_BETA, &rl->feed, &error) < 0)
                 log_warning("Ignoring the cached feed %s: %s", cache, strempty(error));
-        set_text(&rl->last_check, "%s", rl->feed ? "not yet since start (using the cached feed)" : "not yet");
+        free_and_printf(
+                &rl->last_check, "%s", rl->feed ? "not yet since start (using the cached feed)" : "not yet");
         r = arm_check_timer(m, FIRST_CHECK_DELAY_USEC);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the release check timer: %m");

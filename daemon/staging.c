@@ -73,33 +73,6 @@ static char *staging_dir(Manager *m) {
         return manager_state_path(m, "staging");
 }
 
-static void set_text(char **field, const char *fmt, ...) _printf_(2, 3);
-static void set_text(char **field, const char *fmt, ...) {
-        char *s = NULL;
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*field);
-        *field = s;
-}
-
-static int spawn_fetch(
-        Manager *m,
-        const char *url,
-        const char *output,
-        uint64_t max_size,
-        bool resume,
-        ChildLineCallback on_line,
-        ChildExitCallback on_exit,
-        void *userdata,
-        Child **ret) {
-        return fetchclient_spawn(
-                m->event, m->config->releases.ca_file, url, output, max_size, resume, on_line, on_exit, userdata, ret);
-}
-
 static void stage_version(Manager *m, const char *version, StageCallback cb);
 
 static void stage_finish(Manager *m, int r) {
@@ -120,7 +93,7 @@ static void stage_finish(Manager *m, int r) {
                                 if (files[i])
                                         (void) unlink(files[i]);
                 }
-                set_text(
+                free_and_printf(
                         &st->staged,
                         "%s (%s: %s)",
                         s->version,
@@ -129,7 +102,7 @@ static void stage_finish(Manager *m, int r) {
                 log_warning(
                         "Staging %s %s: %s", s->version, s->refused ? "refused" : "failed", strempty(s->error));
         } else {
-                set_text(&st->staged, "%s (verified)", s->version);
+                free_and_printf(&st->staged, "%s (verified)", s->version);
                 log_info("Staged %s (verified, sha256 %s)", s->version, s->got_sha);
         }
         manager_properties_changed(m, "Staged", NULL);
@@ -442,7 +415,7 @@ static void stage_verify(Manager *m) {
 
         s->phase = 3;
         test_hook_crash_point("verify");
-        set_text(&m->staging->staged, "%s (verifying)", s->version);
+        free_and_printf(&m->staging->staged, "%s (verifying)", s->version);
         manager_properties_changed(m, "Staged", NULL);
         w = calloc(1, sizeof(VerifyWork));
         if (!w) {
@@ -480,14 +453,15 @@ static void on_stage_line(Child *c, const char *line, void *userdata) {
         s->downloaded = done;
         s->total = total;
         if (total > 0)
-                set_text(
+                free_and_printf(
                         &m->staging->staged,
                         "%s (downloading %" PRIu64 "%%, %" PRIu64 " MB)",
                         s->version,
                         done * 100 / total,
                         done >> 20);
         else
-                set_text(&m->staging->staged, "%s (downloading, %" PRIu64 " MB)", s->version, done >> 20);
+                free_and_printf(
+                        &m->staging->staged, "%s (downloading, %" PRIu64 " MB)", s->version, done >> 20);
         manager_properties_changed(m, "Staged", NULL);
 }
 
@@ -580,9 +554,10 @@ static void stage_next(Manager *m) {
 
         switch (s->phase) {
         case 1:
-                set_text(&st->staged, "%s (downloading)", s->version);
-                r = spawn_fetch(
-                        m,
+                free_and_printf(&st->staged, "%s (downloading)", s->version);
+                r = fetchclient_spawn(
+                        m->event,
+                        m->config->releases.ca_file,
                         s->sha_url,
                         s->sha_file,
                         SMALL_FILE_MAX,
@@ -593,14 +568,32 @@ static void stage_next(Manager *m) {
                         &st->checksum_child);
                 if (r < 0)
                         break;
-                r = spawn_fetch(
-                        m, s->jar_url, s->jar, JAR_SIZE_MAX, true, on_stage_line, on_stage_exit, m, &st->stage_child);
+                r = fetchclient_spawn(
+                        m->event,
+                        m->config->releases.ca_file,
+                        s->jar_url,
+                        s->jar,
+                        JAR_SIZE_MAX,
+                        true,
+                        on_stage_line,
+                        on_stage_exit,
+                        m,
+                        &st->stage_child);
                 if (r >= 0)
                         test_hook_crash_point("download");
                 break;
         case 2:
-                r = spawn_fetch(
-                        m, s->sig_url, s->sig_file, SMALL_FILE_MAX, false, NULL, on_stage_exit, m, &st->stage_child);
+                r = fetchclient_spawn(
+                        m->event,
+                        m->config->releases.ca_file,
+                        s->sig_url,
+                        s->sig_file,
+                        SMALL_FILE_MAX,
+                        false,
+                        NULL,
+                        on_stage_exit,
+                        m,
+                        &st->stage_child);
                 break;
         case 3:
                 stage_verify(m);
@@ -705,7 +698,7 @@ static void stage_version(Manager *m, const char *version, StageCallback cb) {
                         stage_fail(m, false, "cannot make %s readable: %s", s->jar, strerror(-r));
                         return;
                 }
-                set_text(&st->staged, "%s (verified)", version);
+                free_and_printf(&st->staged, "%s (verified)", version);
                 st->stage = NULL;
                 manager_properties_changed(m, "Staged", NULL);
                 cb(m, 0, false, s->jar, s->got_sha, NULL);

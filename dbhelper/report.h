@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* mbupgraded-db's report on stdout, one line each, read by the daemon (daemon/dbserver.c). */
+/* mbupgraded-db's report on stdout, one line each, read by the daemon (shared/dbserver.c). */
 
 #include "macro.h"
 

@@ -86,8 +86,8 @@ int child_spawn_opts(
 /* The uid and primary gid of an unprivileged user: -ENXIO when there is no such user, -EPERM when
  * it is root (uid 0 or gid 0). */
 int child_lookup_user(const char *name, uid_t *ret_uid, gid_t *ret_gid);
-/* o->uid and o->gid of user, and o->drop; logs why not ("HELPER's user USER: ..."). */
-int child_options_user(ChildOptions *o, const char *user, const char *helper);
+/* o->uid and o->gid of user, and o->drop; child_lookup_user()'s errors. */
+int child_options_user(ChildOptions *o, const char *user);
 
 /* Writes line and a newline to its stdin, never blocking: -EAGAIN when the child is not reading,
  * -EPIPE when it has no stdin pipe or has ended. */

@@ -9,7 +9,6 @@
 #include "dbserver.h"
 #include "fileio.h"
 #include "lineproto.h"
-#include "log.h"
 #include "macro.h"
 #include "strv.h"
 
@@ -83,7 +82,7 @@ const char *dbserver_user(void) {
 }
 
 int dbserver_credentials(ChildOptions *o) {
-        int r = child_options_user(o, dbserver_user(), "The database helper");
+        int r = child_options_user(o, dbserver_user());
         if (r < 0)
                 return r;
         o->keep_stderr = true;
@@ -269,7 +268,7 @@ int dbserver_run(
                 goto fail;
         secret_fd = dbserver_open_secret(secret_file);
         if (secret_fd < 0) {
-                r = log_error_errno(secret_fd, "Failed to open the credentials %s: %m", secret_file);
+                r = secret_fd;
                 goto fail;
         }
         if (args[0] && args[1] && streq(args[0], "backup")) {
@@ -284,7 +283,7 @@ int dbserver_run(
                 (void) unlink(run->backup_tmp);
                 file_fd = open(run->backup_tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (file_fd < 0) {
-                        r = log_error_errno(negative_errno(), "Failed to create %s: %m", run->backup_tmp);
+                        r = negative_errno();
                         run->backup_tmp = mfree_str(run->backup_tmp);
                         goto fail;
                 }
@@ -292,7 +291,7 @@ int dbserver_run(
                 /* a backup root made: root's, a regular file, no link */
                 file_fd = open_regular(args[1], OPEN_REGULAR_NOFOLLOW, 0, NULL);
                 if (file_fd < 0) {
-                        r = log_error_errno(file_fd, "Failed to open the backup %s: %m", args[1]);
+                        r = file_fd;
                         goto fail;
                 }
         }

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "child.h"
-#include "log.h"
 #include "macro.h"
 #include "strv.h"
 
@@ -428,15 +427,10 @@ int child_lookup_user(const char *name, uid_t *ret_uid, gid_t *ret_gid) {
         return 0;
 }
 
-int child_options_user(ChildOptions *o, const char *user, const char *helper) {
+int child_options_user(ChildOptions *o, const char *user) {
         int r = child_lookup_user(user, &o->uid, &o->gid);
         if (r < 0)
-                return log_error_errno(
-                        r,
-                        "%s's user %s: %s (systemd-sysusers creates it)",
-                        helper,
-                        user,
-                        r == -ENXIO ? "no such user" : strerror(-r));
+                return r;
         o->drop = true;
         return 0;
 }
