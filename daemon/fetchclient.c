@@ -27,14 +27,13 @@ const char *fetch_user(void) {
 }
 
 int fetch_credentials(ChildOptions *o) {
-        int r = child_lookup_user(fetch_user(), &o->uid, &o->gid);
+        int r = child_options_user(o, fetch_user());
         if (r < 0)
                 return log_error_errno(
                         r,
                         "The download helper's user %s: %s (systemd-sysusers creates it)",
                         fetch_user(),
                         r == -ENXIO ? "no such user" : strerror(-r));
-        o->drop = true;
         return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "dbserver.h"
 #include "engine.h"
 #include "fleet-protocol.h"
+#include "fileio.h"
 #include "fleet.h"
 #include "lineproto.h"
 #include "log.h"
@@ -643,12 +645,34 @@ static int fleet_connection(Fleet *f, char **ret_conninfo, char **ret_app_connin
         return 0;
 }
 
+/* The fleet's key file, root's alone (whoever reads it can sign the fleet's rows), opened for the
+ * agent's fd 4: the agent runs as dbserver_user() and can't open it. */
+static int open_key_file(Fleet *f, const char *path) {
+        struct stat st;
+        int fd = open_regular(path, OPEN_REGULAR_NOFOLLOW, 0, &st);
+
+        if (fd == -EPERM || (fd >= 0 && (st.st_mode & 0077))) {
+                if (fd >= 0)
+                        (void) close(fd);
+                set_error(
+                        f,
+                        "fleet.key_file %s must be root's alone (mode 0600 or 0400): whoever reads it can sign the fleet's rows",
+                        path);
+                return -EPERM;
+        }
+        if (fd < 0)
+                set_error(f, "cannot open fleet.key_file %s: %s", path, strerror(-fd));
+        return fd;
+}
+
 static int fleet_start_agent(Fleet *f) {
         Manager *m = f->m;
         _cleanup_free_ char *conninfo = NULL, *app_conninfo = NULL, *secret = NULL, *e_conn = NULL,
-                            *e_app = NULL, *e_pass = NULL, *e_node = NULL, *e_host = NULL, *e_key = NULL;
+                            *e_app = NULL, *e_node = NULL, *e_host = NULL, *e_key = NULL;
+        _cleanup_close_ int secret_fd = -EBADF, key_fd = -EBADF;
+        ChildOptions o = {.stdin_pipe = true};
         char host[256] = "";
-        const char *env[7];
+        const char *env[9];
         size_t k = 0;
         int r;
 
@@ -660,40 +684,57 @@ static int fleet_start_agent(Fleet *f) {
         if (secret) {
                 r = dbserver_write_secret(f->secret_file, secret);
                 explicit_bzero(secret, strlen(secret));
+                if (r >= 0)
+                        r = secret_fd = dbserver_open_secret(f->secret_file);
                 if (r < 0) {
                         set_error(f, "cannot write %s: %s", f->secret_file, strerror(-r));
                         schedule_restart(f);
                         return r;
                 }
         }
+        /* The agent runs as the database helper's user; what is root's it gets as fd 3 and 4. */
+        r = dbserver_credentials(&o);
+        if (r < 0) {
+                set_error(f, "no user %s for %s fleet-agent", dbserver_user(), dbserver_helper_path());
+                schedule_restart(f);
+                return r;
+        }
         (void) gethostname(host, sizeof(host) - 1);
         e_conn = strdup_printf("MBUP_FLEET_CONNINFO=%s", conninfo);
         e_app = app_conninfo ? strdup_printf("MBUP_PG_CONNINFO=%s", app_conninfo) : NULL;
-        e_pass = secret ? strdup_printf("PGPASSFILE=%s", f->secret_file) : NULL;
         e_node = strdup_printf("MBUP_FLEET_NODE=%s", f->node);
         e_host = strdup_printf("MBUP_FLEET_HOST=%s", host);
-        if (!e_conn || !e_node || !e_host || (app_conninfo && !e_app) || (secret && !e_pass))
+        if (!e_conn || !e_node || !e_host || (app_conninfo && !e_app))
                 return -ENOMEM;
         env[k++] = e_conn;
         env[k++] = e_node;
         env[k++] = e_host;
         if (e_app)
                 env[k++] = e_app;
-        if (e_pass)
-                env[k++] = e_pass;
+        if (secret)
+                env[k++] = "MBUP_DB_SECRET_FD=3";
         /* The fleet's key: the agent signs and checks rows with it (README, the fleet). */
         if (!isempty(m->config->fleet.key_file)) {
+                key_fd = open_key_file(f, m->config->fleet.key_file);
+                if (key_fd < 0) {
+                        schedule_restart(f);
+                        return key_fd;
+                }
                 e_key = strdup_printf("MBUP_FLEET_KEY_FILE=%s", m->config->fleet.key_file);
                 if (!e_key)
                         return -ENOMEM;
                 env[k++] = e_key;
+                env[k++] = "MBUP_FLEET_KEY_FD=4";
         }
         env[k] = NULL;
+        o.extra_env = (char *const *) env;
+        o.pass_fd = secret_fd;
+        o.pass_fd2 = key_fd;
         f->agent_starting = true;
-        r = child_spawn_writable(
+        r = child_spawn_opts(
                 m->event,
                 STRV_MAKE((char *) dbserver_helper_path(), "fleet-agent"),
-                (char *const *) env,
+                &o,
                 on_agent_line,
                 on_agent_exit,
                 f,

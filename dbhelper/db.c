@@ -11,7 +11,10 @@
  *
  * The connection comes from the environment, never from the command line, where other users
  * could read it: MBUP_PG_CONNINFO (a libpq connection string without the password) and
- * PGPASSFILE (a 0600 file with the password), as the daemon sets them up.
+ * PGPASSFILE (a 0600 file with the password). The daemon runs this helper as the unprivileged
+ * mbupgrade-db and hands it what is root's as descriptors (passed.h): the password file's lines
+ * on MBUP_DB_SECRET_FD (copied into a private directory for libpq and the tools), and for backup
+ * and restore FILE itself, open, on MBUP_DB_FILE_FD (FILE then only names it in messages).
  * Reports on stdout, a line each, then "done" (exit 0) or "error KIND MESSAGE" (exit 1):
  *   server_version 150018
  *   database_size BYTES
@@ -55,6 +58,7 @@
 #include "tools.h"
 #include "macro.h"
 #include "mysql-helper.h"
+#include "passed.h"
 #include "pg-clone.h"
 #include "report.h"
 #include "strv.h"
@@ -223,11 +227,24 @@ static int run_tool(char *const argv[]) {
         return run_tool_full(argv, false);
 }
 
+/* Runs argv with stdin from in_fd and stdout to out_fd (-1: /dev/null); its exit status. */
+static int run_tool_fds(char *const argv[], int in_fd, int out_fd) {
+        pid_t pid;
+        int r;
+
+        r = spawn_piped(argv, in_fd, out_fd, &pid);
+        return r < 0 ? r : wait_exit(pid);
+}
+
+/* Into FILE.tmp, renamed to FILE when it is whole; or, with MBUP_DB_FILE_FD, into the file the
+ * daemon opened (FILE.tmp in its backup directory, O_EXCL, root's 0600), which the daemon renames
+ * on "done": this helper can then write nothing else there. */
 static int backup(PGconn *c, const char *conninfo, const char *out) {
         _cleanup_free_ char *pg_dump = find_tool("pg_dump", PQserverVersion(c)),
                             *pg_restore = find_tool("pg_restore", PQserverVersion(c)), *tmp = NULL,
                             *dbarg = NULL;
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_close_ int fd = passed_file_fd();
+        bool passed = fd >= 0;
         char sha[SHA256_HEX_SIZE];
         uint64_t size;
         int r;
@@ -238,33 +255,58 @@ static int backup(PGconn *c, const char *conninfo, const char *out) {
                         "no pg_dump for PostgreSQL %d: install postgresql-client-%d",
                         PQserverVersion(c) / 10000,
                         PQserverVersion(c) / 10000);
-        tmp = strdup_printf("%s.tmp", out);
+        tmp = passed ? strdup(out) : strdup_printf("%s.tmp", out);
         dbarg = strdup_printf("--dbname=%s", conninfo);
         if (!tmp || !dbarg)
                 return report_failure("io", "out of memory");
-        (void) unlink(tmp);
-        r = run_tool((char *[]){
-                pg_dump, (char *) "--format=custom", (char *) "--no-password", dbarg, (char *) "--file", tmp, NULL});
-        if (r != 0) {
+        if (passed)
+                /* a seekable stdout: pg_dump writes the table of contents' offsets back */
+                r = run_tool_fds(
+                        (char *[]){pg_dump, (char *) "--format=custom", (char *) "--no-password", dbarg, NULL},
+                        -1,
+                        fd);
+        else {
                 (void) unlink(tmp);
+                r = run_tool((char *[]){
+                        pg_dump,
+                        (char *) "--format=custom",
+                        (char *) "--no-password",
+                        dbarg,
+                        (char *) "--file",
+                        tmp,
+                        NULL});
+        }
+        if (r != 0) {
+                if (!passed)
+                        (void) unlink(tmp);
                 return report_failure("dump", "%s failed (exit %d); see the daemon's log", pg_dump, r);
         }
         /* Readable, to the last entry, before it counts as a backup (the list itself is of no use). */
-        r = run_tool_full((char *[]){pg_restore, (char *) "--list", tmp, NULL}, true);
+        if (passed)
+                r = lseek(fd, 0, SEEK_SET) < 0
+                        ? -errno
+                        : run_tool_fds((char *[]){pg_restore, (char *) "--list", NULL}, fd, -1);
+        else
+                r = run_tool_full((char *[]){pg_restore, (char *) "--list", tmp, NULL}, true);
         if (r != 0) {
-                (void) unlink(tmp);
+                if (!passed)
+                        (void) unlink(tmp);
                 return report_failure("dump", "the dump %s does not read back with pg_restore --list", tmp);
         }
-        fd = open(tmp, O_RDONLY | O_CLOEXEC);
+        if (!passed)
+                fd = open(tmp, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fsync(fd) < 0 || sha256_fd(fd, sha, &size) < 0) {
-                (void) unlink(tmp);
+                if (!passed)
+                        (void) unlink(tmp);
                 return report_failure("io", "cannot write %s to disk: %m", tmp);
         }
-        (void) fchmod(fd, 0600);
-        r = rename_and_sync(tmp, out);
-        if (r < 0) {
-                (void) unlink(tmp);
-                return report_failure("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
+        if (!passed) {
+                (void) fchmod(fd, 0600);
+                r = rename_and_sync(tmp, out);
+                if (r < 0) {
+                        (void) unlink(tmp);
+                        return report_failure("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
+                }
         }
         printf("done %" PRIu64 " %s\n", size, sha);
         return 0;
@@ -317,7 +359,7 @@ static ssize_t read_restrict_line(int fd, char *buf, size_t size, const char *ke
  * archive: from there psql accepts no backslash command but "\unrestrict KEY". A hostile archive
  * (a tampered backup, or object names chosen by a hostile server) can only carry SQL, run as the
  * application database's role. */
-static int restore(int server_version, const char *conninfo, const char *in) {
+static int restore(int server_version, const char *conninfo, const char *in, int in_fd) {
         _cleanup_free_ char *pg_restore = find_tool("pg_restore", server_version),
                             *psql = find_tool("psql", server_version), *dbarg = NULL, *keyarg = NULL;
         int from[2] = {-1, -1}, to[2] = {-1, -1}, r_restore, r_psql;
@@ -336,7 +378,7 @@ static int restore(int server_version, const char *conninfo, const char *in) {
                         "no pg_restore/psql for PostgreSQL %d: install postgresql-client-%d",
                         server_version / 10000,
                         server_version / 10000);
-        if (access(in, R_OK) < 0)
+        if (in_fd < 0 && access(in, R_OK) < 0)
                 return report_failure("io", "cannot read the backup %s: %m", in);
         if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd))
                 return report_failure("io", "cannot get random bytes: %m");
@@ -369,9 +411,10 @@ static int restore(int server_version, const char *conninfo, const char *in) {
                                 (char *) "--no-privileges",
                                 keyarg,
                                 (char *) "--file=-",
-                                (char *) in,
+                                /* the daemon's descriptor on stdin, or the path */
+                                in_fd >= 0 ? NULL : (char *) in,
                                 NULL},
-                        -1,
+                        in_fd,
                         from[1],
                         &restore_pid);
         (void) close(to[0]);
@@ -617,17 +660,25 @@ int main(int argc, char *argv[]) {
                 return check_verb(
                                argc,
                                argv,
-                               "MBUP_DB_KIND=mysql: connection from MBUP_MY_DEFAULTS and MBUP_MY_DATABASE")
-                        ?: mysql_main(argc, argv); /* mysql.c */
+                               "MBUP_DB_KIND=mysql: connection from MBUP_MY_DATABASE and MBUP_MY_DEFAULTS or "
+                               "MBUP_DB_SECRET_FD; FILE, or open on MBUP_DB_FILE_FD")
+                        ?: passed_secret_setup("MBUP_MY_DEFAULTS") ?: mysql_main(argc, argv); /* mysql.c */
         if (!isempty(kind) && !streq(kind, "postgres")) {
                 (void) report_failure("usage", "MBUP_DB_KIND=%s: expected postgres or mysql", kind);
                 return 2;
         }
+        /* The daemon's credentials, from a descriptor: PGPASSFILE for every verb below. */
+        if (passed_secret_setup("PGPASSFILE") != 0)
+                return 1;
         if (argc >= 2 && pg_clone_verb(argv[1]))
                 return pg_clone_main(argc, argv);
         if (argc >= 2 && streq(argv[1], "fleet-agent"))
                 return pg_fleet_main(argc, argv);
-        if (check_verb(argc, argv, "connection from MBUP_PG_CONNINFO and PGPASSFILE") != 0)
+        if (check_verb(
+                    argc,
+                    argv,
+                    "connection from MBUP_PG_CONNINFO and PGPASSFILE or MBUP_DB_SECRET_FD; FILE, or open on "
+                    "MBUP_DB_FILE_FD") != 0)
                 return 2;
         if (isempty(conninfo)) {
                 (void) report_failure("usage", "MBUP_PG_CONNINFO is not set");
@@ -646,8 +697,9 @@ int main(int argc, char *argv[]) {
         if (streq(argv[1], "restore")) {
                 /* pg_restore connects on its own; ours is only for the server's version. */
                 int version = PQserverVersion(c);
+                _cleanup_close_ int in_fd = passed_file_fd();
                 PQfinish(TAKE_PTR(c));
-                return restore(version, conninfo, argv[2]) == 0 ? 0 : 1;
+                return restore(version, conninfo, argv[2], in_fd) == 0 ? 0 : 1;
         }
         /* Read only, and never waiting long on a lock of Metabase's. */
         PQclear(PQexec(c, "SET default_transaction_read_only = on"));

@@ -30,7 +30,8 @@
  * The connection comes from the environment, the password never from a command line:
  * MBUP_MY_DEFAULTS, a 0600 option file with a [client] section (host=, port=, user=, password=)
  * that libmariadb reads and the clients get as --defaults-extra-file (their first option), and
- * MBUP_MY_DATABASE, the database. The clients are mariadb and mariadb-dump, else mysql and
+ * MBUP_MY_DATABASE, the database (from the daemon: the option file's text on MBUP_DB_SECRET_FD and
+ * FILE open on MBUP_DB_FILE_FD, see passed.h). The clients are mariadb and mariadb-dump, else mysql and
  * mysqldump, from PATH; without them every verb fails with "error tool ..." (install
  * mariadb-client), so pre-flight finds out before anything is stopped.
  */
@@ -52,6 +53,7 @@
 #include "hash.h"
 #include "macro.h"
 #include "mysql-helper.h"
+#include "passed.h"
 #include "report.h"
 #include "strv.h"
 
@@ -293,17 +295,17 @@ static int find_clients(Clients *ret) {
 
 extern char **environ;
 
-/* Runs argv with stdin from stdin_path (or ours), its stdout and stderr to our stderr (our
- * stdout is the report); its exit status. */
-static int run_tool(char *const argv[], const char *stdin_path) {
+/* Runs argv with stdin from stdin_fd (negative: ours), its stdout to out_fd (negative: our stderr,
+ * as its stderr; our stdout is the report); its exit status. */
+static int run_tool(char *const argv[], int stdin_fd, int out_fd) {
         posix_spawn_file_actions_t fa;
         pid_t pid;
         int status, r;
 
         (void) posix_spawn_file_actions_init(&fa);
-        if (stdin_path)
-                (void) posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, stdin_path, O_RDONLY, 0);
-        (void) posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+        if (stdin_fd >= 0)
+                (void) posix_spawn_file_actions_adddup2(&fa, stdin_fd, STDIN_FILENO);
+        (void) posix_spawn_file_actions_adddup2(&fa, out_fd >= 0 ? out_fd : STDERR_FILENO, STDOUT_FILENO);
         r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
         (void) posix_spawn_file_actions_destroy(&fa);
         if (r != 0)
@@ -540,28 +542,37 @@ dump_argv(const Clients *c, char *defarg, char *result_arg, const char *database
         argv[n] = NULL;
 }
 
+/* Into FILE.tmp, renamed to FILE when it is whole; or, with MBUP_DB_FILE_FD, into the file the
+ * daemon opened (FILE.tmp in its backup directory, O_EXCL, root's 0600), which the daemon renames
+ * on "done": this helper can then write nothing else there. */
 static int backup(const Clients *c, const char *defaults, const char *database, const char *out) {
         _cleanup_free_ char *tmp = NULL, *defarg = NULL, *resarg = NULL;
         char *argv[DUMP_ARGV_MAX];
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_close_ int fd = passed_file_fd();
+        bool passed = fd >= 0;
         char sha[SHA256_HEX_SIZE];
         const char *problem;
         uint64_t size;
         int r;
 
-        tmp = strdup_printf("%s.tmp", out);
+        tmp = passed ? strdup(out) : strdup_printf("%s.tmp", out);
         defarg = strdup_printf("--defaults-extra-file=%s", defaults);
-        resarg = tmp ? strdup_printf("--result-file=%s", tmp) : NULL;
+        /* into the descriptor: stdout, with the comments (the default; "-- Dump completed" is one)
+         * where --result-file would stand */
+        resarg = !tmp ? NULL : passed ? strdup("--comments") : strdup_printf("--result-file=%s", tmp);
         if (!defarg || !resarg)
                 return report_failure("io", "out of memory");
-        (void) unlink(tmp);
-        dump_argv(c, defarg, resarg, database, argv);
-        r = run_tool(argv, NULL);
-        if (r != 0) {
+        if (!passed)
                 (void) unlink(tmp);
+        dump_argv(c, defarg, resarg, database, argv);
+        r = run_tool(argv, -1, fd);
+        if (r != 0) {
+                if (!passed)
+                        (void) unlink(tmp);
                 return report_failure("dump", "%s failed (exit %d); see the daemon's log", c->dump, r);
         }
-        fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (!passed)
+                fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0) {
                 (void) unlink(tmp);
                 return report_failure("io", "cannot open the dump %s: %m", tmp);
@@ -569,17 +580,21 @@ static int backup(const Clients *c, const char *defaults, const char *database, 
         /* Complete, to its last line, before it counts as a backup. */
         problem = dump_problem(fd);
         if (problem) {
-                (void) unlink(tmp);
+                if (!passed)
+                        (void) unlink(tmp);
                 return report_failure("dump", "the dump %s is not complete: %s", tmp, problem);
         }
-        if (fsync(fd) < 0 || sha256_fd(fd, sha, &size) < 0 || fchmod(fd, 0600) < 0) {
-                (void) unlink(tmp);
+        if (fsync(fd) < 0 || sha256_fd(fd, sha, &size) < 0 || (!passed && fchmod(fd, 0600) < 0)) {
+                if (!passed)
+                        (void) unlink(tmp);
                 return report_failure("io", "cannot write %s to disk: %m", tmp);
         }
-        r = rename_and_sync(tmp, out);
-        if (r < 0) {
-                (void) unlink(tmp);
-                return report_failure("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
+        if (!passed) {
+                r = rename_and_sync(tmp, out);
+                if (r < 0) {
+                        (void) unlink(tmp);
+                        return report_failure("io", "cannot rename %s to %s: %s", tmp, out, strerror(-r));
+                }
         }
         printf("done %" PRIu64 " %s\n", size, sha);
         return 0;
@@ -690,16 +705,19 @@ static bool client_has_sandbox(const Clients *c) {
         return found;
 }
 
+/* FILE from MBUP_DB_FILE_FD's descriptor (the daemon opened it), else by its path. */
 static int restore(const Clients *c, const char *defaults, const char *database, const char *in) {
         _cleanup_mysql_ MYSQL *m = NULL;
         _cleanup_free_ char *defarg = NULL, *dbarg = NULL;
+        _cleanup_close_ int fd = passed_file_fd();
         const char *problem;
         int r;
 
         /* The whole check before anything is touched: a dump cut short stops here, and so does one
          * that carries client commands (issue 15). */
         {
-                _cleanup_close_ int fd = open(in, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        fd = open(in, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
                         return report_failure(
                                 "restore",
@@ -766,6 +784,11 @@ static int restore(const Clients *c, const char *defaults, const char *database,
                         mysql_error(m));
         mysql_close(TAKE_PTR(m));
 
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return report_failure(
+                        "restore",
+                        "cannot read the backup %s: %m; the database is emptied: run the restore again",
+                        in);
         r = run_tool(
                 (char *[]){
                         c->client,
@@ -777,7 +800,8 @@ static int restore(const Clients *c, const char *defaults, const char *database,
                         (char *) "--skip-local-infile", /* LOAD DATA LOCAL would read root's files */
                         dbarg,
                         NULL},
-                in);
+                fd,
+                -1);
         if (r != 0)
                 return report_failure(
                         "restore",

@@ -28,9 +28,10 @@
  *                               exists: the clone on the server, with the recorded marker, of
  *                               this database before its migration; else "error nobackup WHY"
  *
- * With MBUP_FLEET_KEY_FILE (fleet.key_file) every row is signed (see "Signed rows" below): a
- * heartbeat's answer then also has "forged ID" for a rollout row not signed with the key (not
- * believed, not shown), and "restored ID" when this agent, the leader, wrote its rollout back.
+ * With MBUP_FLEET_KEY_FILE (fleet.key_file; the daemon passes the file open as the descriptor
+ * MBUP_FLEET_KEY_FD, having checked that it is root's alone) every row is signed (see "Signed
+ * rows" below): a heartbeat's answer then also has "forged ID" for a rollout row not signed with the key
+ * (not believed, not shown), and "restored ID" when this agent, the leader, wrote its rollout back.
  *
  * Every change (a node's rollout, step, state or version, a proposal, a new state) is also a
  * NOTIFY on the channel mbup_fleet, which every agent LISTENs to: another node's change is the
@@ -38,11 +39,11 @@
  * So a rollout moves on in milliseconds, not heartbeats.
  *
  * The connection comes from the environment: MBUP_FLEET_CONNINFO (libpq, without the password),
- * PGPASSFILE (0600), MBUP_FLEET_NODE (this node's name), MBUP_FLEET_HOST (shown to people). A
- * database of that name that does not exist is created, when the role may (CREATEDB), through the
- * application database's connection in MBUP_PG_CONNINFO; else the error says what to run.
- * A lost connection is "error connect MESSAGE" after that heartbeat, and the next heartbeat
- * connects again. EOF on stdin ends it (exit 0). */
+ * PGPASSFILE (0600) or MBUP_DB_SECRET_FD (passed.h), MBUP_FLEET_NODE (this node's name), MBUP_FLEET_HOST
+ * (shown to people). A database of that name that does not exist is created, when the role may (CREATEDB),
+ * through the application database's connection in MBUP_PG_CONNINFO; else the error says what to run. A lost
+ * connection is "error connect MESSAGE" after that heartbeat, and the next heartbeat connects again. EOF on
+ * stdin ends it (exit 0). */
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
@@ -59,6 +60,7 @@
 
 #include "macro.h"
 #include "fleet-protocol.h"
+#include "passed.h"
 #include "pg-fleet.h"
 #include "pg-util.h"
 #include "report.h"
@@ -184,8 +186,10 @@ enum {
 /* The rollout row this agent signed last, while it leads: written back when changed. */
 static char *kept[_RF_MAX];
 
-static int load_key(const char *path) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+/* From passed_fd, the daemon's descriptor (it checked the owner and the mode), else by path. */
+static int load_key(const char *path, int passed_fd) {
+        _cleanup_close_ int fd = passed_fd >= 0 ? passed_fd
+                                                : open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
         struct stat st;
         ssize_t n;
 
@@ -193,7 +197,7 @@ static int load_key(const char *path) {
                 return report_failure("key", "cannot open fleet.key_file %s: %s", path, strerror(errno));
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return report_failure("key", "fleet.key_file %s is not a regular file", path);
-        if (st.st_uid != geteuid() || (st.st_mode & 0077))
+        if (passed_fd < 0 && (st.st_uid != geteuid() || (st.st_mode & 0077)))
                 return report_failure(
                         "key",
                         "fleet.key_file %s must be this user's alone (uid %u, mode 0600 or 0400): whoever reads it "
@@ -1077,9 +1081,12 @@ int pg_fleet_main(int argc, char *argv[]) {
         }
         /* A line at a time into the daemon's pipe. */
         (void) setvbuf(stdout, NULL, _IOLBF, 0);
-        if (!isempty(secure_getenv("MBUP_FLEET_KEY_FILE")) &&
-            load_key(secure_getenv("MBUP_FLEET_KEY_FILE")) != 0)
-                return 2;
+        {
+                const char *key_file = secure_getenv("MBUP_FLEET_KEY_FILE");
+                int key_fd = passed_fd("MBUP_FLEET_KEY_FD");
+                if ((key_fd >= 0 || !isempty(key_file)) && load_key(strempty(key_file), key_fd) != 0)
+                        return 2;
+        }
         a.c = fleet_connect(a.conninfo);
         if (a.c)
                 emit(&(FleetLine){.kind = FLEET_LINE_READY});

@@ -21,7 +21,7 @@ struct Child {
         sd_event_source *exit_source;
         sd_event_source *io_source;
         int fd;
-        int stdin_fd; /* child_spawn_writable(): the write end of its stdin */
+        int stdin_fd; /* ChildOptions.stdin_pipe: the write end of its stdin */
         pid_t pid;
         char buf[CHILD_LINE_MAX];
         size_t n;
@@ -244,7 +244,8 @@ static int spawn_impl(
 
 /* Between fork and exec: only system calls (async-signal-safe), the daemon has threads. Reports
  * the errno of what failed on errfd (close-on-exec: an exec that works closes it unwritten). */
-_noreturn_ static void forked_child(char *const argv[], char **env, const ChildOptions *o, int outfd, int errfd) {
+_noreturn_ static void
+forked_child(char *const argv[], char **env, const ChildOptions *o, int outfd, int infd, int errfd) {
         sigset_t none;
         int fd, e;
 
@@ -263,12 +264,13 @@ _noreturn_ static void forked_child(char *const argv[], char **env, const ChildO
         if (o->stderr_to_stdout) {
                 if (dup2(outfd, STDERR_FILENO) < 0)
                         goto fail;
-        } else if (o->drop) {
+        } else if (o->drop && !o->keep_stderr) {
                 fd = open("/dev/null", O_WRONLY | O_NOCTTY | O_CLOEXEC);
                 if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
                         goto fail;
         }
-        fd = open(o->stdin_path ?: "/dev/null", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        fd = infd >= 0 ? infd
+                       : open(o->stdin_path ?: "/dev/null", O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 goto fail;
         /* dup2() clears close-on-exec on the copy; the original goes at exec. */
@@ -322,7 +324,7 @@ int child_spawn_opts(
         void *userdata,
         Child **ret) {
         _cleanup_(strv_freep) char **env = NULL;
-        int pipefd[2], errpipe[2], err = 0, r;
+        int pipefd[2], errpipe[2], infd[2] = {-EBADF, -EBADF}, err = 0, r;
         ssize_t k;
         Child *c;
 
@@ -353,13 +355,25 @@ int child_spawn_opts(
                 free(c);
                 return r;
         }
+        if (o->stdin_pipe && pipe2(infd, O_CLOEXEC) < 0) {
+                r = negative_errno();
+                (void) close(pipefd[0]);
+                (void) close(pipefd[1]);
+                (void) close(errpipe[0]);
+                (void) close(errpipe[1]);
+                free(c);
+                return r;
+        }
         c->pid = fork();
         if (c->pid == 0)
-                forked_child(argv, env ?: environ, o, pipefd[1], errpipe[1]);
+                forked_child(argv, env ?: environ, o, pipefd[1], infd[0], errpipe[1]);
         r = c->pid < 0 ? negative_errno() : 0;
         (void) close(pipefd[1]);
         (void) close(errpipe[1]);
+        if (infd[0] >= 0)
+                (void) close(infd[0]);
         c->fd = pipefd[0];
+        c->stdin_fd = infd[1];
         if (r >= 0) {
                 /* Until the exec: a few system calls. */
                 do
@@ -378,6 +392,8 @@ int child_spawn_opts(
         /* From here on, the child owns the userdata's lifetime. */
         c->destroy = o->destroy;
         (void) fcntl(c->fd, F_SETFL, O_NONBLOCK);
+        if (c->stdin_fd >= 0)
+                (void) fcntl(c->stdin_fd, F_SETFL, O_NONBLOCK);
 
         r = sd_event_add_io(e, &c->io_source, c->fd, EPOLLIN, on_child_io, c);
         if (r >= 0)
@@ -411,6 +427,14 @@ int child_lookup_user(const char *name, uid_t *ret_uid, gid_t *ret_gid) {
         return 0;
 }
 
+int child_options_user(ChildOptions *o, const char *user) {
+        int r = child_lookup_user(user, &o->uid, &o->gid);
+        if (r < 0)
+                return r;
+        o->drop = true;
+        return 0;
+}
+
 int child_spawn_full(
         sd_event *e,
         char *const argv[],
@@ -421,17 +445,6 @@ int child_spawn_full(
         void *userdata,
         Child **ret) {
         return spawn_impl(e, argv, extra_env, stdin_path, false, on_line, on_exit, userdata, ret);
-}
-
-int child_spawn_writable(
-        sd_event *e,
-        char *const argv[],
-        char *const extra_env[],
-        ChildLineCallback on_line,
-        ChildExitCallback on_exit,
-        void *userdata,
-        Child **ret) {
-        return spawn_impl(e, argv, extra_env, NULL, true, on_line, on_exit, userdata, ret);
 }
 
 int child_write_line(Child *c, const char *line) {

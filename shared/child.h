@@ -47,16 +47,6 @@ int child_spawn_full(
         ChildExitCallback on_exit,
         void *userdata,
         Child **ret);
-/* The same, with a pipe to the child's stdin for child_write_line(): a long-lived helper the
- * daemon talks to (the fleet agent). */
-int child_spawn_writable(
-        sd_event *e,
-        char *const argv[],
-        char *const extra_env[],
-        ChildLineCallback on_line,
-        ChildExitCallback on_exit,
-        void *userdata,
-        Child **ret);
 /* What a child gets besides the daemon's environment and /dev/null on stdin. */
 typedef struct ChildOptions {
         char *const *extra_env; /* KEY=VALUE strings added to the daemon's environment */
@@ -71,6 +61,11 @@ typedef struct ChildOptions {
         bool drop;
         /* stderr into the same pipe as stdout (else, with drop, /dev/null; without, the daemon's) */
         bool stderr_to_stdout;
+        /* With drop, stderr stays the daemon's all the same (its log): for mbupgraded-db, whose
+         * client tools (pg_dump, psql, mariadb) say there why a backup or a restore failed. */
+        bool keep_stderr;
+        /* A pipe to its stdin for child_write_line() instead of stdin_path (the fleet agent). */
+        bool stdin_pipe;
         uid_t uid;
         gid_t gid;
         /* Called with userdata when the child is freed, whether on_exit ran or it was killed. */
@@ -91,6 +86,8 @@ int child_spawn_opts(
 /* The uid and primary gid of an unprivileged user: -ENXIO when there is no such user, -EPERM when
  * it is root (uid 0 or gid 0). */
 int child_lookup_user(const char *name, uid_t *ret_uid, gid_t *ret_gid);
+/* o->uid and o->gid of user, and o->drop; child_lookup_user()'s errors. */
+int child_options_user(ChildOptions *o, const char *user);
 
 /* Writes line and a newline to its stdin, never blocking: -EAGAIN when the child is not reading,
  * -EPIPE when it has no stdin pipe or has ended. */

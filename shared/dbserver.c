@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,16 @@ struct DbRun {
         DbReport report;
         DbHelperCallback cb;
         void *userdata;
-        DbRun **owner; /* cleared when the run ends */
-        unsigned seen; /* the keys read so far (SEEN_*) */
+        DbRun **owner;                 /* cleared when the run ends */
+        unsigned seen;                 /* the keys read so far (SEEN_*) */
+        char *backup_tmp, *backup_out; /* backup FILE: FILE.tmp, which the helper fills, and FILE */
 };
+
+static void run_free(DbRun *run) {
+        free(run->backup_tmp);
+        free(run->backup_out);
+        free(run);
+}
 
 static void report_done(DbReport *r) {
         free(r->server_version);
@@ -64,6 +72,26 @@ char *dbserver_secret(const AppDb *db) {
 
 int dbserver_write_secret(const char *path, const char *secret) {
         return write_file_atomic(path, secret, strlen(secret), 0600);
+}
+
+/* The user the database helper runs as (unit-files/mbupgraded.sysusers): libpq, libmariadb and the
+ * client tools, which parse what a server sends, run under it, never as root. */
+const char *dbserver_user(void) {
+        const char *u = secure_getenv("MBUPGRADED_DB_USER");
+        return !isempty(u) ? u : DB_USER;
+}
+
+int dbserver_credentials(ChildOptions *o) {
+        int r = child_options_user(o, dbserver_user());
+        if (r < 0)
+                return r;
+        o->keep_stderr = true;
+        return 0;
+}
+
+int dbserver_open_secret(const char *path) {
+        /* root's own file in its state directory: root's, a regular file, no link */
+        return open_regular(path, OPEN_REGULAR_NOFOLLOW, 0, NULL);
 }
 
 /* The helper's keys: a key said twice keeps its first value (a second can only be a forgery or
@@ -153,7 +181,14 @@ static void on_helper_exit(Child *c, int status, const char *last, void *userdat
         if (status == 0 && sscanf(last, "done %" SCNu64 " %64s", &size, sha) == 2 && sha256_hex_is_valid(sha)) {
                 r->size = size;
                 memcpy(r->sha256, sha, SHA256_HEX_SIZE);
-        } else if (status == 0 && startswith(last, "done"))
+                /* the helper filled FILE.tmp, which it can't rename: that is ours */
+                ret = run->backup_tmp ? rename_and_sync(run->backup_tmp, run->backup_out) : 0;
+                if (ret < 0) {
+                        r->error_kind = strdup("io");
+                        r->error = strdup_printf(
+                                "cannot rename %s to %s: %s", run->backup_tmp, run->backup_out, strerror(-ret));
+                }
+        } else if (status == 0 && startswith(last, "done") && !run->backup_tmp)
                 ;
         else {
                 ret = -EIO;
@@ -167,11 +202,13 @@ static void on_helper_exit(Child *c, int status, const char *last, void *userdat
                         r->error = strdup_printf(
                                 "the database helper failed (exit %d, '%.200s')", status, last);
         }
+        if (ret < 0 && run->backup_tmp)
+                (void) unlink(run->backup_tmp);
         if (run->owner)
                 *run->owner = NULL;
         run->cb(ret, r, run->userdata);
         report_done(r);
-        free(run);
+        run_free(run);
 }
 
 DbRun *dbserver_cancel(DbRun *run) {
@@ -180,8 +217,10 @@ DbRun *dbserver_cancel(DbRun *run) {
         if (run->owner)
                 *run->owner = NULL;
         (void) child_kill(run->child);
+        if (run->backup_tmp)
+                (void) unlink(run->backup_tmp);
         report_done(&run->report);
-        free(run);
+        run_free(run);
         return NULL;
 }
 
@@ -195,6 +234,8 @@ int dbserver_run(
         void *userdata,
         DbRun **ret) {
         _cleanup_strv_free_ char **argv = NULL, **env = NULL;
+        _cleanup_close_ int secret_fd = -EBADF, file_fd = -EBADF;
+        ChildOptions o = {};
         DbRun *run;
         int r;
 
@@ -204,16 +245,12 @@ int dbserver_run(
                 if (strv_extend(&argv, *a) < 0)
                         return -ENOMEM;
         if (streq(kind, "mysql")) {
-                _cleanup_free_ char *db = strdup_printf("MBUP_MY_DATABASE=%s", conninfo),
-                                    *defaults = strdup_printf("MBUP_MY_DEFAULTS=%s", secret_file);
-                if (!db || !defaults || strv_extend(&env, "MBUP_DB_KIND=mysql") < 0 ||
-                    strv_extend(&env, db) < 0 || strv_extend(&env, defaults) < 0)
+                _cleanup_free_ char *db = strdup_printf("MBUP_MY_DATABASE=%s", conninfo);
+                if (!db || strv_extend(&env, "MBUP_DB_KIND=mysql") < 0 || strv_extend(&env, db) < 0)
                         return -ENOMEM;
         } else if (streq(kind, "postgres")) {
-                _cleanup_free_ char *ci = strdup_printf("MBUP_PG_CONNINFO=%s", conninfo),
-                                    *pass = strdup_printf("PGPASSFILE=%s", secret_file);
-                if (!ci || !pass || strv_extend(&env, "MBUP_DB_KIND=postgres") < 0 ||
-                    strv_extend(&env, ci) < 0 || strv_extend(&env, pass) < 0)
+                _cleanup_free_ char *ci = strdup_printf("MBUP_PG_CONNINFO=%s", conninfo);
+                if (!ci || strv_extend(&env, "MBUP_DB_KIND=postgres") < 0 || strv_extend(&env, ci) < 0)
                         return -ENOMEM;
         } else
                 return -EINVAL;
@@ -224,13 +261,58 @@ int dbserver_run(
         run->report.clone = -1;
         run->cb = cb;
         run->userdata = userdata;
-        r = child_spawn_env(e, argv, env, on_helper_line, on_helper_exit, run, &run->child);
-        if (r < 0) {
-                free(run);
-                return r;
+        /* Everything of root's that the helper needs, opened here and handed over as a
+         * descriptor: it runs as dbserver_user() and can open none of it itself. */
+        r = dbserver_credentials(&o);
+        if (r < 0)
+                goto fail;
+        secret_fd = dbserver_open_secret(secret_file);
+        if (secret_fd < 0) {
+                r = secret_fd;
+                goto fail;
         }
+        if (args[0] && args[1] && streq(args[0], "backup")) {
+                /* In root's backup directory: a stale FILE.tmp goes, the new one is ours, 0600,
+                 * the helper's output; renamed to FILE on its "done" (on_helper_exit()). */
+                run->backup_tmp = strdup_printf("%s.tmp", args[1]);
+                run->backup_out = strdup(args[1]);
+                if (!run->backup_tmp || !run->backup_out) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                (void) unlink(run->backup_tmp);
+                file_fd = open(run->backup_tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (file_fd < 0) {
+                        r = negative_errno();
+                        run->backup_tmp = mfree_str(run->backup_tmp);
+                        goto fail;
+                }
+        } else if (args[0] && args[1] && streq(args[0], "restore")) {
+                /* a backup root made: root's, a regular file, no link */
+                file_fd = open_regular(args[1], OPEN_REGULAR_NOFOLLOW, 0, NULL);
+                if (file_fd < 0) {
+                        r = file_fd;
+                        goto fail;
+                }
+        }
+        if (strv_extend(&env, "MBUP_DB_SECRET_FD=3") < 0 ||
+            (file_fd >= 0 && strv_extend(&env, "MBUP_DB_FILE_FD=4") < 0)) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        o.extra_env = env;
+        o.pass_fd = secret_fd;
+        o.pass_fd2 = file_fd;
+        r = child_spawn_opts(e, argv, &o, on_helper_line, on_helper_exit, run, &run->child);
+        if (r < 0)
+                goto fail;
         run->owner = ret;
         if (ret)
                 *ret = run;
         return 0;
+fail:
+        if (run->backup_tmp)
+                (void) unlink(run->backup_tmp);
+        run_free(run);
+        return r;
 }

@@ -2,10 +2,13 @@
 #pragma once
 
 /* The application database on a server (PostgreSQL, MySQL/MariaDB), through the helper
- * mbupgraded-db: every step is a short-lived child that the event loop watches. The connection
- * reaches it in its environment and the password in a 0600 file, never on a command line:
- *   PostgreSQL  MBUP_PG_CONNINFO (libpq, no password) and PGPASSFILE
- *   MySQL       MBUP_DB_KIND=mysql, MBUP_MY_DATABASE and MBUP_MY_DEFAULTS (an option file) */
+ * mbupgraded-db: every step is a short-lived child that the event loop watches, run as the
+ * unprivileged dbserver_user(). The connection reaches it in its environment and the password as
+ * a descriptor, never on a command line nor as a path:
+ *   PostgreSQL  MBUP_PG_CONNINFO (libpq, no password); the PGPASSFILE lines on fd 3
+ *   MySQL       MBUP_DB_KIND=mysql, MBUP_MY_DATABASE; the option file on fd 3
+ * (MBUP_DB_SECRET_FD=3). backup FILE and restore FILE get FILE.tmp (then renamed here) or FILE
+ * on fd 4 (MBUP_DB_FILE_FD=4), opened by the daemon in its backup directory. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -61,3 +64,10 @@ DbRun *dbserver_cancel(DbRun *run);
 
 /* The helper's path: $MBUPGRADED_DB or LIBEXECDIR/mbupgraded-db. */
 const char *dbserver_helper_path(void);
+
+/* The user it runs as (MBUPGRADED_DB_USER, else mbupgrade-db), and ChildOptions for it: that
+ * user, no supplementary groups, no_new_privs, stderr the daemon's log. */
+const char *dbserver_user(void);
+int dbserver_credentials(ChildOptions *o);
+/* Opens a credentials file dbserver_write_secret() wrote, for the helper's fd 3. */
+int dbserver_open_secret(const char *path);

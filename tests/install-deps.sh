@@ -47,6 +47,11 @@ if ! getent passwd mbupgrade-fetch >/dev/null && [[ $(id -u) -eq 0 ]]; then
         useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
                 mbupgrade-fetch
 fi
+# The database helper's user: the daemon runs mbupgraded-db and the fleet agent as it.
+if ! getent passwd mbupgrade-db >/dev/null && [[ $(id -u) -eq 0 ]]; then
+        useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+                mbupgrade-db
+fi
 
 missing=()
 for p in "${packages[@]}"; do

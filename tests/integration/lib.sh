@@ -317,16 +317,20 @@ metabase_user_ensure() {
 
 # fetch_user_ensure: mbupgraded-fetch's unprivileged user (unit-files/mbupgraded.sysusers), which
 # the daemon switches to before it runs the helper.
+# The same for mbupgraded-db's (and the fleet agent's), mbupgrade-db.
 FETCH_USER=mbupgrade-fetch
+DB_USER=mbupgrade-db
 fetch_user_ensure() {
-        local i
-        for i in $(seq 1 50); do
-                getent passwd "$FETCH_USER" >/dev/null && return 0
-                useradd --system --user-group --no-create-home --home-dir /nonexistent \
-                        --shell /usr/sbin/nologin "$FETCH_USER" 2>/dev/null && return 0
-                sleep 0.1
+        local i u
+        for u in "$FETCH_USER" "$DB_USER"; do
+                for i in $(seq 1 51); do
+                        ((i <= 50)) || die "cannot create the $u user (useradd --system $u)"
+                        getent passwd "$u" >/dev/null && break
+                        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+                                --shell /usr/sbin/nologin "$u" 2>/dev/null && break
+                        sleep 0.1
+                done
         done
-        die "cannot create the $FETCH_USER user (useradd --system $FETCH_USER)"
 }
 
 # write_metabase_unit LINE...: writes metabase.service for the JAR at $SB/opt/metabase, on port

@@ -68,8 +68,14 @@ scenario() {
         daemon=$(systemctl --user show -p MainPID --value mbupgraded.service)
         agent=$(pgrep -P "$daemon" -f -- "fleet-agent" || true)
         [[ -n $agent ]] || die "no fleet agent under the daemon"
+        # its copy of the password (a 0700 directory of mbupgrade-db's, held open while it lives)
+        local copy
+        copy=$(find /proc/"$agent"/fd -lname '*/mbupgraded-db.*' -printf '%l\n' 2>/dev/null | head -1) || true
+        [[ -n $copy && -e $copy/secret ]] || die "the agent holds no copy of the password: '$copy'"
         kill -KILL "$agent"
         wait_for 20 bash -c "pgrep -P '$daemon' -f -- fleet-agent | grep -vqx '$agent'" || die "the agent was not started again"
+        # killed, it could not remove it: the next helper of that user does
+        wait_for 10 test ! -e "$copy" || die "the killed agent's copy of the password is left in $copy"
         sleep 2
         age=$(node_field node-a age_ms)
         ((age < 3000)) || die "node-a's heartbeats stopped after the agent's restart (age $age ms)"
