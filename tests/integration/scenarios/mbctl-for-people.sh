@@ -85,8 +85,17 @@ assert [r["version"] for r in json.loads(sys.argv[1])] == ["v0.56.2", "v0.56.1"]
         for verb in status upgrade rollback cancel hold unhold history backup backups restore check list inspect config doctor; do
                 run_mbctl 0 "$verb" --help
                 assert_contains "$OUT" "mbctl $verb"
+                # 'mbctl help VERB' is 'mbctl VERB --help' (issue 17, part 6)
+                local by_flag=$OUT
+                run_mbctl 0 help "$verb"
+                assert_eq "$OUT" "$by_flag" "mbctl help $verb"
         done
         run_mbctl 2 frobnicate --help
+        run_mbctl 2 help frobnicate
+        # no verb: the status, as 'mbctl status' shows it
+        run_mbctl 0
+        assert_contains "$OUT" "Installed: v0.56.1"
+        assert_eq "$(head -n 1 <<<"$OUT")" "$("$MBCTL" status | head -n 1)" "mbctl with no verb"
 
         # following an upgrade on a terminal: the download, then the steps, each done
         LANG=C.UTF-8 TERM=xterm on_pty 0 "$MBCTL" upgrade now --to v0.56.2
