@@ -318,30 +318,31 @@ static void heartbeat_answered(Fleet *f) {
                 send_heartbeat(f);
 }
 
-static void on_agent_fleet_line(Fleet *f, FleetLine *l) {
+/* A line of an answer being read (the nodes, the rollout, the last committed and ended ones, the
+ * rows not signed): kept for heartbeat_answered(). */
+static bool read_record_line(Fleet *f, FleetLine *l) {
         Manager *m = f->m;
         uint64_t id = l->id;
-        Command cmd;
 
         if (l->kind == FLEET_LINE_NODE) {
                 read_node_line(f, l);
-                return;
+                return true;
         }
         if (l->kind == FLEET_LINE_ROLLOUT) {
                 read_rollout_line(f, l);
-                return;
+                return true;
         }
         if (l->kind == FLEET_LINE_COMMITTED) {
                 f->pending_committed_id = id;
                 free_and_replace(f->pending_committed_to, l->to);
                 free_and_replace(f->pending_committed_sha256, l->sha256);
-                return;
+                return true;
         }
         if (l->kind == FLEET_LINE_ENDED) {
                 f->pending_ended_id = id;
                 free_and_replace(f->pending_ended_state, l->state);
                 free_and_replace(f->pending_ended_reason, l->reason);
-                return;
+                return true;
         }
         if (l->kind == FLEET_LINE_FORGED) {
                 /* A row someone without the fleet's key wrote: not believed; said once. */
@@ -361,7 +362,7 @@ static void on_agent_fleet_line(Fleet *f, FleetLine *l) {
                 }
                 if (m->op && m->op->fleet_rollout == id)
                         f->pending_forged_id = id;
-                return;
+                return true;
         }
         if (l->kind == FLEET_LINE_RESTORED) {
                 if (m->op && m->op->fleet_rollout == id)
@@ -371,17 +372,22 @@ static void on_agent_fleet_line(Fleet *f, FleetLine *l) {
                         " was changed by someone without the fleet's key; this node, its leader, "
                         "wrote it back as it signed it",
                         id);
-                return;
+                return true;
         }
+        return false;
+}
+
+/* A line nobody asked for: another node's notification, the agent's start. */
+static bool read_unasked_line(Fleet *f, FleetLine *l) {
         if (l->kind == FLEET_LINE_NOTIFY) {
                 /* Another node changed something: look now, not a period later. */
                 f->heartbeat_again = true;
                 send_heartbeat(f);
-                return;
+                return true;
         }
         if (l->kind == FLEET_LINE_CREATED) {
                 log_info("Fleet: created the coordination database %s", l->name);
-                return;
+                return true;
         }
         if (f->agent_starting && (l->kind == FLEET_LINE_READY || l->kind == FLEET_LINE_ERROR)) {
                 f->agent_starting = false;
@@ -389,60 +395,65 @@ static void on_agent_fleet_line(Fleet *f, FleetLine *l) {
                         log_info("Fleet: connected to the coordination database as node %s", f->node);
                 else
                         set_error(f, "%s", l->reason);
-                return;
+                return true;
         }
-        if (f->n_queue == 0)
-                return; /* nothing asked: not an answer */
-        cmd = answered(f);
+        return false;
+}
 
-        if (l->kind == FLEET_LINE_ERROR) {
-                const char *msg = l->reason;
-                bool busy = streq(l->name, "busy"), notleader = streq(l->name, "notleader");
+/* The agent could not do what cmd asked. */
+static void on_answer_error(Fleet *f, Command cmd, FleetLine *l) {
+        Manager *m = f->m;
+        const char *msg = l->reason;
+        bool busy = streq(l->name, "busy"), notleader = streq(l->name, "notleader");
 
-                switch (cmd) {
-                case COMMAND_HEARTBEAT:
-                        nodes_free(f->pending, f->n_pending);
-                        f->pending = NULL;
-                        f->n_pending = 0;
-                        rollout_clear(&f->pending_rollout);
-                        set_error(f, "%s", msg);
-                        break;
-                case COMMAND_PROPOSE:
-                        if (busy) {
-                                /* Another node proposed first (the window runs on every node at
-                                 * once): the same upgrade joins it, the next answer tells. */
-                                (void) free_and_strdup(&f->proposal_lost, msg);
-                                f->heartbeat_again = true;
-                                send_heartbeat(f);
-                                break;
-                        }
-                        engine_fleet_refused(
-                                m, "the fleet can't be asked: the coordination database does not answer");
-                        set_error(f, "%s", msg);
-                        break;
-                case COMMAND_LEAD:
-                        break;
-                case COMMAND_CHECK:
-                        if (streq(l->name, "nobackup")) {
-                                f->backup_bad_id = f->checking_id;
-                                (void) free_and_strdup(&f->backup_bad_reason, msg);
-                                log_warning("Fleet: %s", msg);
-                                evaluate(f);
-                        } else
-                                log_warning("Fleet: cannot check the rollout's backup: %s", msg);
-                        break;
-                case COMMAND_SET:
-                case COMMAND_BACKUP:
-                        if (cmd == COMMAND_BACKUP)
-                                engine_fleet_backup_recorded(m, msg);
-                        f->set_in_flight = false;
-                        if (notleader)
-                                f->leading = 0; /* the lock went with a lost session */
-                        log_warning("Fleet: %s", msg);
+        switch (cmd) {
+        case COMMAND_HEARTBEAT:
+                nodes_free(f->pending, f->n_pending);
+                f->pending = NULL;
+                f->n_pending = 0;
+                rollout_clear(&f->pending_rollout);
+                set_error(f, "%s", msg);
+                break;
+        case COMMAND_PROPOSE:
+                if (busy) {
+                        /* Another node proposed first (the window runs on every node at
+                         * once): the same upgrade joins it, the next answer tells. */
+                        (void) free_and_strdup(&f->proposal_lost, msg);
+                        f->heartbeat_again = true;
+                        send_heartbeat(f);
                         break;
                 }
-                return;
+                engine_fleet_refused(m, "the fleet can't be asked: the coordination database does not answer");
+                set_error(f, "%s", msg);
+                break;
+        case COMMAND_LEAD:
+                break;
+        case COMMAND_CHECK:
+                if (streq(l->name, "nobackup")) {
+                        f->backup_bad_id = f->checking_id;
+                        (void) free_and_strdup(&f->backup_bad_reason, msg);
+                        log_warning("Fleet: %s", msg);
+                        evaluate(f);
+                } else
+                        log_warning("Fleet: cannot check the rollout's backup: %s", msg);
+                break;
+        case COMMAND_SET:
+        case COMMAND_BACKUP:
+                if (cmd == COMMAND_BACKUP)
+                        engine_fleet_backup_recorded(m, msg);
+                f->set_in_flight = false;
+                if (notleader)
+                        f->leading = 0; /* the lock went with a lost session */
+                log_warning("Fleet: %s", msg);
+                break;
         }
+}
+
+/* The answer to cmd. */
+static void on_answer(Fleet *f, Command cmd, FleetLine *l) {
+        Manager *m = f->m;
+        uint64_t id = l->id;
+
         if (cmd == COMMAND_HEARTBEAT && l->kind == FLEET_LINE_FLEET) {
                 heartbeat_answered(f);
                 return;
@@ -495,6 +506,20 @@ static void on_agent_fleet_line(Fleet *f, FleetLine *l) {
                 send_heartbeat(f);
                 return;
         }
+}
+
+static void on_agent_fleet_line(Fleet *f, FleetLine *l) {
+        Command cmd;
+
+        if (read_record_line(f, l) || read_unasked_line(f, l))
+                return;
+        if (f->n_queue == 0)
+                return; /* nothing asked: not an answer */
+        cmd = answered(f);
+        if (l->kind == FLEET_LINE_ERROR)
+                on_answer_error(f, cmd, l);
+        else
+                on_answer(f, cmd, l);
 }
 
 static void on_agent_line(Child *c, const char *line, void *userdata) {
