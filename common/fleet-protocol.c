@@ -154,8 +154,11 @@ int fleet_line_parse(const char *line, FleetLine *ret) {
                         r = l.reason ? 0 : -ENOMEM;
                 } else if (!token_ok(w[i]))
                         r = -EBADMSG;
-                else
-                        *field(&l, *c) = TAKE_PTR(w[i]);
+                else {
+                        /* a copy: w[i] taken out would end w early, and strv_free() leak the rest */
+                        *field(&l, *c) = strdup(w[i]);
+                        r = *field(&l, *c) ? 0 : -ENOMEM;
+                }
                 if (r < 0) {
                         fleet_line_done(&l);
                         return r == -ENOMEM ? r : -EBADMSG;
