@@ -23,7 +23,6 @@
 #include "test-hook.h"
 #include "worker.h"
 
-
 /* An internal flag of engine_begin(): catch up with the fleet's committed version alone (a node
  * joining a rollout is told by the rollout's id instead). */
 enum {

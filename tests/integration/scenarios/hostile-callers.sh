@@ -71,7 +71,7 @@ snapshot() {
                         org.mbupgraded.Manager1 Hold)"
                 "$MBCTL" history --json
                 "$MBCTL" backups --json
-                (cd "$SB" && find state backups opt -not -name '*.db' -not -path state/staging \( -type d -printf '%p/\n' -o -printf '%p %s %T@\n' \) | sort)
+                (cd "$SB" && find state backups opt -not -name '*.db' -not -path 'state/staging*' \( -type d -printf '%p/\n' -o -printf '%p %s %T@\n' \) | sort)
         } >"$1"
 }
 
