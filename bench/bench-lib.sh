@@ -58,7 +58,7 @@ analyze_probes() {
                                 next
                         }
                         if (state == 2) {
-                                if (st == 200) { state = 3; os = send; or = res; if (ans == "") ans = send }
+                                if (st == 200) { state = 3; os = send; ok_res = res; if (ans == "") ans = send }
                                 else { nf++; codes[st]++; if (st > 0 && ans == "") ans = send }
                                 next
                         }
@@ -70,7 +70,7 @@ analyze_probes() {
                         if (state == 2) { print "norecovery"; exit }
                         s = ""
                         for (c in codes) s = s (s == "" ? "" : ",") c ":" codes[c]
-                        printf "%.1f %.1f %d %d %.1f %.2f %d %.1f %.1f %.3f %.3f %s\n", os - fs, or - fr, nf, n,
+                        printf "%.1f %.1f %d %d %.1f %.2f %d %.1f %.1f %.3f %.3f %s\n", os - fs, ok_res - fr, nf, n,
                                 maxgap, (n > 1 ? sum / (n - 1) : 0), flaps + 0, ans - fs, os - ans, fs, os, s
                 }'
 }
