@@ -75,6 +75,7 @@ Engine *engine_free(Engine *e) {
         free(e);
         return NULL;
 }
+
 static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) _printf_(3, 4);
 
 /* The application database is on a server (PostgreSQL, MySQL): mbupgraded-db does the work. */
@@ -550,79 +551,57 @@ static char *health_url_from_unit(Manager *m, const UnitInfo *u) {
         return strdup_printf("http://%s:%s/api/health", host, isempty(port) ? "3000" : port);
 }
 
-static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *userdata) {
-        Manager *m = userdata;
-        Operation *op = m->op;
-        _cleanup_free_ char *last_to = NULL, *last_from = NULL, *kept = NULL, *backup = NULL,
-                            *backup_sha = NULL;
-        Preflight *p;
+/* The JAR the unit runs and its application database, each path canonical ("/opt/x/../metabase.jar"
+ * resolved): the journal holds no other kind (operation.c), so a crash after the stop always
+ * resumes. A refusal says why in *ret_why. */
+static int unit_paths(Manager *m, const UnitInfo *info, char **ret_jar, AppDb **ret_appdb, char **ret_why) {
         _cleanup_(appdb_freep) AppDb *appdb = NULL;
         _cleanup_free_ char *db_error = NULL;
         const char *jar;
+        int r;
 
-        if (r < 0) {
-                engine_fail(
-                        m, RESULT_REFUSED, "cannot read %s from systemd: %s", op->unit, error ?: strerror(-r));
-                return;
-        }
-        unit_info_free(m->unit);
-        m->unit = info;
-        if (!info->load_state || !streq(info->load_state, "loaded")) {
-                engine_fail(
-                        m,
-                        RESULT_REFUSED,
-                        "%s is not loaded (%s); check service.unit in the config",
-                        op->unit,
-                        strempty(info->load_state));
-                return;
-        }
         jar = !isempty(m->config->service.jar) ? m->config->service.jar : unit_info_jar(info);
         if (isempty(jar) || jar[0] != '/') {
-                engine_fail(
-                        m,
-                        RESULT_REFUSED,
+                *ret_why = strdup_printf(
                         "cannot tell which JAR %s runs (no absolute '-jar PATH' in ExecStart); set service.jar",
-                        op->unit);
-                return;
+                        m->config->service.unit);
+                return -EINVAL;
         }
-        /* The unit's paths enter canonical ("/opt/x/../metabase.jar" resolved): the journal
-         * holds no other kind (operation.c), so a crash after the stop always resumes. */
-        _cleanup_free_ char *canon_jar = NULL;
-        r = path_make_canonical(jar, &canon_jar);
+        r = path_make_canonical(jar, ret_jar);
         if (r < 0) {
-                engine_fail(m, RESULT_REFUSED, "cannot make the JAR path %s canonical: %s", jar, strerror(-r));
-                return;
+                *ret_why = strdup_printf("cannot make the JAR path %s canonical: %s", jar, strerror(-r));
+                return r;
         }
-        jar = canon_jar;
         r = manager_app_db(m, info, &appdb, &db_error);
         if (r < 0) {
-                engine_fail(
-                        m,
-                        RESULT_REFUSED,
+                *ret_why = strdup_printf(
                         "cannot tell the application database: %s (set backup.app_db)",
                         db_error ?: strerror(-r));
-                return;
+                return r;
         }
         if (appdb->kind == APPDB_H2 && appdb->h2_file && !path_is_canonical(appdb->h2_file)) {
                 char *c = NULL;
                 r = path_make_canonical(appdb->h2_file, &c);
                 if (r < 0) {
-                        engine_fail(
-                                m,
-                                RESULT_REFUSED,
-                                "cannot make the H2 file %s canonical: %s",
-                                appdb->h2_file,
-                                strerror(-r));
-                        return;
+                        *ret_why = strdup_printf(
+                                "cannot make the H2 file %s canonical: %s", appdb->h2_file, strerror(-r));
+                        return r;
                 }
                 free(appdb->h2_file);
                 appdb->h2_file = c;
         }
-        p = calloc(1, sizeof(Preflight));
-        if (!p) {
-                engine_fail(m, RESULT_FAILED, "out of memory");
-                return;
-        }
+        *ret_appdb = TAKE_PTR(appdb);
+        return 0;
+}
+
+/* A Preflight for op from the unit: its JAR, Java, command line and database (the same facts
+ * recorded in op for the journal). NULL when out of memory. */
+static Preflight *
+preflight_from_unit(Manager *m, Operation *op, const UnitInfo *info, const char *jar, const AppDb *appdb) {
+        _cleanup_(preflight_freep) Preflight *p = calloc(1, sizeof(Preflight));
+
+        if (!p)
+                return NULL;
         p->m = m;
         p->kind = op->kind;
         p->force = op->force;
@@ -641,6 +620,8 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
         if (appdb->kind == APPDB_H2) {
                 p->db_file = strdup(appdb->h2_file);
                 op->db_file = strdup(appdb->h2_file);
+                if (!p->db_file)
+                        return NULL;
         } else {
                 op->db_kind = strdup(appdb_kind_to_string(appdb->kind));
                 op->db_conninfo = dbserver_conninfo(appdb);
@@ -648,76 +629,110 @@ static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *us
                 op->db_secret = manager_state_path(m, "appdb.secret");
                 p->secret = dbserver_secret(appdb);
                 p->secret_file = op->db_secret ? strdup(op->db_secret) : NULL;
-                if (!op->db_kind || !op->db_conninfo || !p->secret || !p->secret_file) {
-                        preflight_free(p);
-                        engine_fail(m, RESULT_FAILED, "out of memory");
-                        return;
-                }
+                if (!op->db_kind || !op->db_conninfo || !p->secret || !p->secret_file)
+                        return NULL;
         }
+        p->automigrate = unit_automigrate_setting(info);
+        if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !op->jar_path ||
+            !op->health_url || !op->db_desc)
+                return NULL;
+        return TAKE_PTR(p);
+}
 
-        if (op->kind == OPERATION_ROLLBACK) {
-                r = manager_last_upgrade(m, &last_from, &last_to, &kept, &backup, &backup_sha);
-                if (r < 0) {
-                        preflight_free(p);
-                        engine_fail(
-                                m,
-                                RESULT_REFUSED,
-                                "there is no committed upgrade to roll back (see mbctl history)");
-                        return;
-                }
-                if (isempty(backup)) {
-                        preflight_free(p);
-                        engine_fail(
-                                m,
-                                RESULT_REFUSED,
-                                "the last upgrade (%s -> %s) has no database backup to return to",
-                                last_from,
-                                last_to);
-                        return;
-                }
-                if (!backup_file_matches(backup, op->db_kind ?: "h2")) {
-                        preflight_free(p);
-                        engine_fail(
-                                m,
-                                RESULT_REFUSED,
-                                "the last upgrade's backup %s is not of the application database the unit uses "
-                                "now (%s); restore it by hand or roll back with 'mbctl upgrade now --jar %s "
-                                "--force'",
-                                backup,
-                                op->db_desc,
-                                kept);
-                        return;
-                }
-                op->source_jar = strdup(kept);
-                op->restore_path = strdup(backup);
-                op->restore_sha256 = strdup(backup_sha);
-                p->expect_installed = TAKE_PTR(last_to);
-                p->restore_path = strdup(backup);
-                p->restore_sha256 = TAKE_PTR(backup_sha);
-        }
+/* A rollback returns to the last committed upgrade's kept JAR and backup; a restore puts back a
+ * backup of the database the unit uses now. A refusal says why in *ret_why. */
+static int preflight_restore_source(Manager *m, Operation *op, Preflight *p, char **ret_why) {
+        _cleanup_free_ char *last_to = NULL, *last_from = NULL, *kept = NULL, *backup = NULL,
+                            *backup_sha = NULL;
+        int r;
+
         if (op->kind == OPERATION_RESTORE) {
                 if (!backup_file_matches(op->restore_path, op->db_kind ?: "h2")) {
-                        preflight_free(p);
-                        engine_fail(
-                                m,
-                                RESULT_REFUSED,
+                        *ret_why = strdup_printf(
                                 "the backup %s is not of the kind of application database the unit uses now (%s)",
                                 op->restore_path,
                                 op->db_desc);
-                        return;
+                        return -EINVAL;
                 }
                 p->restore_path = strdup(op->restore_path);
                 p->restore_sha256 = strdup(op->restore_sha256);
                 p->restore_version = strdup(strempty(op->restore_version));
+                return 0;
+        }
+        if (op->kind != OPERATION_ROLLBACK)
+                return 0;
+        r = manager_last_upgrade(m, &last_from, &last_to, &kept, &backup, &backup_sha);
+        if (r < 0) {
+                *ret_why = strdup("there is no committed upgrade to roll back (see mbctl history)");
+                return r;
+        }
+        if (isempty(backup)) {
+                *ret_why = strdup_printf(
+                        "the last upgrade (%s -> %s) has no database backup to return to", last_from, last_to);
+                return -ENOENT;
+        }
+        if (!backup_file_matches(backup, op->db_kind ?: "h2")) {
+                *ret_why = strdup_printf(
+                        "the last upgrade's backup %s is not of the application database the unit uses now (%s); "
+                        "restore it by hand or roll back with 'mbctl upgrade now --jar %s --force'",
+                        backup,
+                        op->db_desc,
+                        kept);
+                return -EINVAL;
+        }
+        op->source_jar = strdup(kept);
+        op->restore_path = strdup(backup);
+        op->restore_sha256 = strdup(backup_sha);
+        p->expect_installed = TAKE_PTR(last_to);
+        p->restore_path = strdup(backup);
+        p->restore_sha256 = TAKE_PTR(backup_sha);
+        return 0;
+}
+
+static void on_preflight_unit(int r, UnitInfo *info, const char *error, void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+        _cleanup_(appdb_freep) AppDb *appdb = NULL;
+        _cleanup_free_ char *jar = NULL, *why = NULL;
+        Preflight *p;
+
+        if (r < 0) {
+                engine_fail(
+                        m, RESULT_REFUSED, "cannot read %s from systemd: %s", op->unit, error ?: strerror(-r));
+                return;
+        }
+        unit_info_free(m->unit);
+        m->unit = info;
+        if (!info->load_state || !streq(info->load_state, "loaded")) {
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "%s is not loaded (%s); check service.unit in the config",
+                        op->unit,
+                        strempty(info->load_state));
+                return;
+        }
+        r = unit_paths(m, info, &jar, &appdb, &why);
+        if (r < 0) {
+                engine_fail(m, RESULT_REFUSED, "%s", why ?: strerror(-r));
+                return;
+        }
+        p = preflight_from_unit(m, op, info, jar, appdb);
+        if (!p) {
+                engine_fail(m, RESULT_FAILED, "out of memory");
+                return;
+        }
+        r = preflight_restore_source(m, op, p, &why);
+        if (r < 0) {
+                preflight_free(p);
+                engine_fail(m, RESULT_REFUSED, "%s", why ?: strerror(-r));
+                return;
         }
         p->source_jar = strdup(strempty(op->source_jar));
-        p->automigrate = unit_automigrate_setting(info);
         p->expect_sha256 = op->kind == OPERATION_UPGRADE && m->engine->expect_sha256
                 ? strdup(m->engine->expect_sha256)
                 : NULL;
-
-        if (!p->jar_path || !p->java_path || !p->backup_dir || !p->state_dir || !p->source_jar ||
-            !op->jar_path || !op->health_url || !op->db_desc || (appdb->kind == APPDB_H2 && !p->db_file)) {
+        if (!p->source_jar) {
                 preflight_free(p);
                 engine_fail(m, RESULT_FAILED, "out of memory");
                 return;
@@ -1810,15 +1825,12 @@ static void journal_damaged(Manager *m, const char *kept, int error) {
         manager_set_status(m, "Held, needs a person: %s", reason ?: "the journal can't be read");
 }
 
-int engine_resume(Manager *m) {
-        _cleanup_free_ char *path = manager_state_path(m, "operation.json");
-        _cleanup_free_ char *reason = NULL;
+/* The journal, read back: 1 with *ret an operation to resume, 0 when there is none (or it could
+ * not be read: held, kept for a person). */
+static int journal_read(Manager *m, const char *path, Operation **ret) {
         Operation *op = NULL;
-        struct stat st;
         int r;
 
-        if (!path)
-                return -ENOMEM;
         r = operation_load(path, &op);
         if (r == -ENOENT) {
                 /* A damaged journal set aside by an earlier start, not cleared by a person yet. */
@@ -1840,6 +1852,107 @@ int engine_resume(Manager *m) {
                 journal_damaged(m, bad ?: path, r);
                 return 0;
         }
+        *ret = op;
+        return 1;
+}
+
+/* An online backup (pg_dump or mysqldump of a running Metabase) never stopped anything: it is
+ * discarded, or kept when the journal says it was whole, and the service is left alone. A
+ * rollback here would stop production for a backup. */
+static void resume_online_backup(Manager *m, Operation *op) {
+        if (op->backup_done) {
+                engine_finish(m, RESULT_COMMITTED);
+                return;
+        }
+        if (op->backup_path) {
+                _cleanup_free_ char *dir = path_dirname(op->backup_path),
+                                    *tmp = strdup_printf("%s.tmp", op->backup_path),
+                                    *meta = dir ? path_join(dir, "backup.json") : NULL;
+                if (tmp)
+                        (void) unlink(tmp);
+                if (meta)
+                        (void) unlink(meta);
+                backup_discard(dir, op->backup_path);
+                free(op->backup_path);
+                op->backup_path = NULL;
+        }
+        (void) free_and_strdup(
+                &op->reason,
+                "the daemon stopped during an online backup; the partial backup was discarded and "
+                "the service was not touched");
+        engine_finish(m, RESULT_FAILED);
+}
+
+/* Where the journal says the operation was: finish, roll back, or start and verify again. */
+static void resume_at_step(Manager *m, Operation *op) {
+        _cleanup_free_ char *reason = NULL;
+        struct stat st;
+
+        switch (op->step) {
+        case STEP_PREFLIGHT:
+                /* Nothing was touched but a staged copy. */
+                if (!isempty(op->jar_path)) {
+                        _cleanup_free_ char *dir = path_dirname(op->jar_path);
+                        _cleanup_free_ char *staged = dir
+                                ? strdup_printf("%s/.%s.mbup-staged", dir, strrchr(op->jar_path, '/') + 1)
+                                : NULL;
+                        if (staged)
+                                (void) unlink(staged);
+                }
+                (void) free_and_strdup(
+                        &op->reason, "the daemon stopped during pre-flight; nothing was changed");
+                engine_finish(m, RESULT_FAILED);
+                return;
+        case STEP_DONE:
+                engine_finish(m, op->result);
+                return;
+        case STEP_SWAP:
+                /* The rename either happened or not: the staged file tells. */
+                if (!op->swapped && op->staged_path && stat(op->staged_path, &st) < 0 && errno == ENOENT)
+                        op->swapped = true;
+                _fallthrough_;
+        case STEP_STOP:
+        case STEP_BACKUP:
+        case STEP_RESTORE_DB:
+                reason = strdup_printf("the daemon stopped during step %s", step_to_string(op->step));
+                rollback_begin(m, reason ?: "the daemon stopped");
+                return;
+        case STEP_START:
+        case STEP_VERIFY:
+        case STEP_SETTLE:
+                /* The new version may be up already: start (a no-op when running) and verify again. */
+                op->main_pid = 0;
+                if (op->step != STEP_SETTLE)
+                        maintenance_flag_set(m); /* /run did not survive a reboot */
+                step_start(m);
+                return;
+        case STEP_ROLLBACK_STOP:
+                rollback_begin(m, op->reason ?: "resumed");
+                return;
+        case STEP_ROLLBACK_RESTORE:
+                maintenance_flag_set(m);
+                rollback_restore(m);
+                return;
+        case STEP_ROLLBACK_START:
+        case STEP_ROLLBACK_VERIFY:
+                maintenance_flag_set(m);
+                rollback_start(m);
+                return;
+        default:
+                return;
+        }
+}
+
+int engine_resume(Manager *m) {
+        _cleanup_free_ char *path = manager_state_path(m, "operation.json");
+        Operation *op = NULL;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = journal_read(m, path, &op);
+        if (r <= 0)
+                return r;
         m->op = op;
         if (op->id > m->last_op_id)
                 m->last_op_id = op->id;
@@ -1863,87 +1976,11 @@ int engine_resume(Manager *m) {
                 return 0;
         }
 
-        /* An online backup (pg_dump or mysqldump of a running Metabase) never stopped anything:
-         * it is discarded, or kept when the journal says it was whole, and the service is left
-         * alone. A rollback here would stop production for a backup. */
-        if (op->kind == OPERATION_BACKUP && !op->stopped_usec && op->step != STEP_DONE) {
-                if (op->backup_done) {
-                        engine_finish(m, RESULT_COMMITTED);
-                        return 0;
-                }
-                if (op->backup_path) {
-                        _cleanup_free_ char *dir = path_dirname(op->backup_path),
-                                            *tmp = strdup_printf("%s.tmp", op->backup_path),
-                                            *meta = dir ? path_join(dir, "backup.json") : NULL;
-                        if (tmp)
-                                (void) unlink(tmp);
-                        if (meta)
-                                (void) unlink(meta);
-                        backup_discard(dir, op->backup_path);
-                        free(op->backup_path);
-                        op->backup_path = NULL;
-                }
-                (void) free_and_strdup(
-                        &op->reason,
-                        "the daemon stopped during an online backup; the partial backup was discarded and "
-                        "the service was not touched");
-                engine_finish(m, RESULT_FAILED);
-                return 0;
-        }
-
-        switch (op->step) {
-        case STEP_PREFLIGHT:
-                /* Nothing was touched but a staged copy. */
-                if (!isempty(op->jar_path)) {
-                        _cleanup_free_ char *dir = path_dirname(op->jar_path);
-                        _cleanup_free_ char *staged = dir
-                                ? strdup_printf("%s/.%s.mbup-staged", dir, strrchr(op->jar_path, '/') + 1)
-                                : NULL;
-                        if (staged)
-                                (void) unlink(staged);
-                }
-                (void) free_and_strdup(
-                        &op->reason, "the daemon stopped during pre-flight; nothing was changed");
-                engine_finish(m, RESULT_FAILED);
-                return 0;
-        case STEP_DONE:
-                engine_finish(m, op->result);
-                return 0;
-        case STEP_SWAP:
-                /* The rename either happened or not: the staged file tells. */
-                if (!op->swapped && op->staged_path && stat(op->staged_path, &st) < 0 && errno == ENOENT)
-                        op->swapped = true;
-                _fallthrough_;
-        case STEP_STOP:
-        case STEP_BACKUP:
-        case STEP_RESTORE_DB:
-                reason = strdup_printf("the daemon stopped during step %s", step_to_string(op->step));
-                rollback_begin(m, reason ?: "the daemon stopped");
-                return 0;
-        case STEP_START:
-        case STEP_VERIFY:
-        case STEP_SETTLE:
-                /* The new version may be up already: start (a no-op when running) and verify again. */
-                op->main_pid = 0;
-                if (op->step != STEP_SETTLE)
-                        maintenance_flag_set(m); /* /run did not survive a reboot */
-                step_start(m);
-                return 0;
-        case STEP_ROLLBACK_STOP:
-                rollback_begin(m, op->reason ?: "resumed");
-                return 0;
-        case STEP_ROLLBACK_RESTORE:
-                maintenance_flag_set(m);
-                rollback_restore(m);
-                return 0;
-        case STEP_ROLLBACK_START:
-        case STEP_ROLLBACK_VERIFY:
-                maintenance_flag_set(m);
-                rollback_start(m);
-                return 0;
-        default:
-                return 0;
-        }
+        if (op->kind == OPERATION_BACKUP && !op->stopped_usec && op->step != STEP_DONE)
+                resume_online_backup(m, op);
+        else
+                resume_at_step(m, op);
+        return 0;
 }
 
 /* Fleet: the gates fleet.c opens. */
