@@ -371,17 +371,11 @@ static int write_secret(Preflight *p) {
         return 0;
 }
 
-/* Pre-flight of mbctl backup and mbctl restore: the installed JAR says which version the database
- * belongs to; nothing is staged. */
-int preflight_db_run(void *userdata) {
-        Preflight *p = userdata;
+/* The installed JAR, read as Metabase (its hash, not its classes: it runs already). */
+static int read_installed_jar(Preflight *p) {
         _cleanup_free_ char *err = NULL;
-        uint64_t free_bytes;
-        dev_t dev;
         int r;
 
-        if (stat(p->jar_path, &p->jar_st) < 0)
-                return refuse(p, negative_errno(), "the installed JAR %s is missing: %m", p->jar_path);
         r = jar_inspect(p->jar_path, JAR_INSPECT_HASH | JAR_INSPECT_NO_SCAN, &p->old_info, &err);
         if (r < 0)
                 return refuse(
@@ -390,6 +384,22 @@ int preflight_db_run(void *userdata) {
                         "the installed JAR %s can't be read as Metabase: %s",
                         p->jar_path,
                         err ?: strerror(-r));
+        return 0;
+}
+
+/* Pre-flight of mbctl backup and mbctl restore: the installed JAR says which version the database
+ * belongs to; nothing is staged. */
+int preflight_db_run(void *userdata) {
+        Preflight *p = userdata;
+        uint64_t free_bytes;
+        dev_t dev;
+        int r;
+
+        if (stat(p->jar_path, &p->jar_st) < 0)
+                return refuse(p, negative_errno(), "the installed JAR %s is missing: %m", p->jar_path);
+        r = read_installed_jar(p);
+        if (r < 0)
+                return r;
         r = preflight_check_db(p);
         if (r < 0)
                 return r;
@@ -533,17 +543,11 @@ static int preflight_new_jar(Preflight *p) {
 
 /* The installed JAR, and whether going from it to the new one is what was asked for. */
 static int preflight_installed_jar(Preflight *p) {
-        _cleanup_free_ char *err = NULL;
         int r, cmp;
 
-        r = jar_inspect(p->jar_path, JAR_INSPECT_HASH | JAR_INSPECT_NO_SCAN, &p->old_info, &err);
+        r = read_installed_jar(p);
         if (r < 0)
-                return refuse(
-                        p,
-                        r,
-                        "the installed JAR %s can't be read as Metabase: %s",
-                        p->jar_path,
-                        err ?: strerror(-r));
+                return r;
 
         cmp = mb_version_compare(&p->new_info->version, &p->old_info->version);
         if (p->kind == OPERATION_UPGRADE) {

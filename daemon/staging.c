@@ -237,7 +237,7 @@ static int verify_signature(const char *key_path, const char *file, const char *
         if (!key)
                 return *error = strdup_printf("releases.signing_key %s is not a PEM public key", key_path),
                        -EINVAL;
-        fd = open(file, O_RDONLY | O_CLOEXEC);
+        fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         ctx = EVP_MD_CTX_new();
         if (fd < 0 || !ctx) {
                 r = fd < 0 ? negative_errno() : -ENOMEM;

@@ -294,7 +294,7 @@ static int backup(PGconn *c, const char *conninfo, const char *out) {
                 return report_failure("dump", "the dump %s does not read back with pg_restore --list", tmp);
         }
         if (!passed)
-                fd = open(tmp, O_RDONLY | O_CLOEXEC);
+                fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0 || fsync(fd) < 0 || sha256_fd(fd, sha, &size) < 0) {
                 if (!passed)
                         (void) unlink(tmp);

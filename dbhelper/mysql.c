@@ -717,7 +717,7 @@ static int restore(const Clients *c, const char *defaults, const char *database,
          * that carries client commands (issue 15). */
         {
                 if (fd < 0)
-                        fd = open(in, O_RDONLY | O_CLOEXEC);
+                        fd = open(in, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (fd < 0)
                         return report_failure(
                                 "restore",
