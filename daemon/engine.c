@@ -1083,11 +1083,12 @@ static void step_stop(Manager *m) {
                 return;
         }
         m->op->stopped_usec = now_realtime_usec();
+        operation_down_begin(m->op, m->op->stopped_usec);
         r = engine_set_step(m, STEP_STOP);
         if (r < 0) {
                 /* A daemon that dies after the stop resumes from the journal: without it, no stop. */
                 m->op->step = STEP_PREFLIGHT;
-                m->op->stopped_usec = 0;
+                m->op->stopped_usec = m->op->down_at_usec = 0;
                 engine_fail(
                         m,
                         RESULT_FAILED,
@@ -1560,7 +1561,10 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
         case VERIFY_HEALTHY:
                 /* Serving again: users may use it while it settles. */
                 maintenance_end(m);
-                if (!rollback) {
+                operation_down_end(m->op, now_realtime_usec());
+                if (rollback)
+                        engine_save(m);
+                else {
                         m->op->serving_usec = now_realtime_usec();
                         engine_set_step(m, STEP_SETTLE);
                         if (op_in_rollout(m))
@@ -1698,6 +1702,7 @@ static void rollback_begin(Manager *m, const char *reason) {
                 m->op->from_version,
                 m->op->to_version,
                 reason);
+        operation_down_begin(m->op, now_realtime_usec()); /* a crash while settling, say */
         engine_set_step(m, STEP_ROLLBACK_STOP);
         if (op_in_rollout(m))
                 fleet_ask(m, FLEET_ASK_TELL); /* a node rolling back rolls the fleet back */
@@ -1956,6 +1961,7 @@ int engine_resume(Manager *m) {
         m->op = op;
         if (op->id > m->last_op_id)
                 m->last_op_id = op->id;
+        operation_down_resumed(op, now_realtime_usec());
         log_notice(
                 "Resuming %s %s -> %s interrupted at step %s",
                 operation_kind_to_string(op->kind),
