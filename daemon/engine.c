@@ -250,6 +250,8 @@ static int write_last_upgrade(Manager *m, const Operation *op) {
                 .kept_jar = op->kept_jar,
                 .backup = op->backup_done ? op->backup_path : NULL,
                 .backup_sha256 = op->backup_done ? op->backup_sha256 : NULL,
+                .backup_usec = op->backup_done ? op->stopped_usec : 0,
+                .committed_usec = op->finished_usec,
         };
 
         return last_upgrade_write(m->config->state_dir, &u);
@@ -875,6 +877,14 @@ int engine_upgrade(
 }
 
 int engine_rollback(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+        _cleanup_(last_upgrade_done) LastUpgrade u = {};
+        _cleanup_free_ char *why = NULL;
+
+        /* Past settle, what users wrote since the backup goes with it: only if the caller says so. */
+        if (!(flags & (ENGINE_CONFIRMED | ENGINE_DRY_RUN)) && !m->op && !m->config->fleet.enabled &&
+            last_upgrade_read(m->config->state_dir, &u) >= 0 &&
+            last_upgrade_rollback_loses_data(&u, m->config->service.settle_usec, now_realtime_usec(), &why) > 0)
+                return refusal_set(refusal, OUTCOME_CONFIRM, -EPERM, "%s", why);
         m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
         return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, reply, refusal);
 }
