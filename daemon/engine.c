@@ -1637,6 +1637,7 @@ static void start_verifier(Manager *m, const char *expect) {
 static void on_started_info(int r, UnitInfo *info, const char *error, void *userdata) {
         Manager *m = userdata;
 
+        operation_down_started(m->op, r >= 0 ? info->main_pid : 0); /* restarted while nobody watched? */
         if (r >= 0) {
                 m->op->main_pid = info->main_pid;
                 m->op->n_restarts = info->n_restarts;

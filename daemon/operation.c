@@ -163,6 +163,7 @@ Operation *operation_free(Operation *op) {
         X(stopped_usec)  \
         X(serving_usec)  \
         X(down_usec)     \
+        X(up_usec)       \
         X(down_at_usec)  \
         X(finished_usec) \
         X(fleet_rollout)
@@ -276,6 +277,7 @@ static void down_from_older_journal(Operation *op) {
                 return;
         if (op->serving_usec >= op->stopped_usec) {
                 op->down_usec = op->serving_usec - op->stopped_usec;
+                op->up_usec = op->serving_usec;
                 if (op->step >= STEP_ROLLBACK_STOP && op->step <= STEP_ROLLBACK_VERIFY)
                         op->down_at_usec = op->serving_usec; /* when is unknown: the most it can be */
         } else
@@ -386,13 +388,24 @@ void operation_down_end(Operation *op, uint64_t now) {
         if (now > op->down_at_usec)
                 op->down_usec += now - op->down_at_usec;
         op->down_at_usec = 0;
+        op->up_usec = now;
 }
 
 void operation_down_resumed(Operation *op, uint64_t now) {
         /* Before the stop nothing was down; at the end nothing is watched any more. */
         if (!op->stopped_usec || op->step == STEP_PREFLIGHT || op->step == STEP_DONE)
                 return;
+        if (!op->down_at_usec)
+                op->down_watch_pid = op->main_pid ?: UINT32_MAX;
         operation_down_begin(op, now);
+}
+
+void operation_down_started(Operation *op, uint32_t main_pid) {
+        if (!op->down_watch_pid)
+                return;
+        if (main_pid != op->down_watch_pid && op->down_at_usec && op->up_usec && op->up_usec < op->down_at_usec)
+                op->down_at_usec = op->up_usec;
+        op->down_watch_pid = 0;
 }
 
 uint64_t operation_downtime_usec(const Operation *op) {

@@ -143,14 +143,29 @@ static void test_down_periods(void **state) {
         assert_int_equal(operation_downtime_usec(back), 1500000 + 14000000);
         operation_free(back);
 
-        /* closed when the daemon died (settling): open again from the resume to the first healthy answer */
+        /* closed when the daemon died (settling), the same Metabase process serving after it: open
+         * again from the resume to the first healthy answer */
         op->step = STEP_SETTLE;
         operation_down_end(op, 8000000);
+        assert_int_equal(op->up_usec, 8000000);
         operation_down_resumed(op, 30000000);
+        assert_int_equal(op->down_at_usec, 30000000);
+        operation_down_started(op, 4242);
         assert_int_equal(op->down_at_usec, 30000000);
         operation_down_end(op, 30200000);
         op->finished_usec = 40000000;
         assert_int_equal(operation_downtime_usec(op), 1500000 + 1000000 + 200000);
+        /* another process after the resume's start: it went down while nobody watched, counted
+         * from the last healthy answer; later starts (the rollback's) change nothing */
+        op->main_pid = 4242;
+        operation_down_resumed(op, 50000000);
+        operation_down_started(op, 5151);
+        assert_int_equal(op->down_at_usec, 30200000);
+        operation_down_started(op, 6161);
+        assert_int_equal(op->down_at_usec, 30200000);
+        operation_down_end(op, 51000000);
+        assert_int_equal(operation_downtime_usec(op), 2700000 + 20800000);
+        op->down_usec = 2700000;
         /* a period still open at the end counts to the end (a failed rollback) */
         operation_down_begin(op, 39000000);
         assert_int_equal(operation_downtime_usec(op), 2700000 + 1000000);
