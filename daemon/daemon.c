@@ -14,8 +14,10 @@
 #include "metrics.h"
 #include "notify.h"
 #include "rehearse.h"
+#include "secrets.h"
+#include "feed-watch.h"
+#include "plan.h"
 #include "staging.h"
-#include "releases.h"
 
 int daemon_new(Config *config, Manager **ret) {
         Manager *m;
@@ -38,7 +40,8 @@ Manager *daemon_free(Manager *m) {
                 return NULL;
         m->engine = engine_free(m->engine);
         backups_cancel(m);
-        releases_free(m->releases);
+        m->planner = planner_free(m->planner);
+        m->feed_watch = feed_watch_free(m->feed_watch);
         m->staging = staging_free(m->staging);
         m->notifier = notifier_free(m->notifier);
         m->fleet = fleet_free(m->fleet);
@@ -107,10 +110,14 @@ int daemon_startup(Manager *m) {
         r = engine_resume(m);
         if (r < 0)
                 return r;
+        secrets_clear_stale(m->config->state_dir, m->op != NULL);
         r = staging_new(m, &m->staging);
         if (r < 0)
                 return r;
-        r = releases_new(m, &m->releases);
+        r = feed_watch_new(m, &m->feed_watch);
+        if (r < 0)
+                return r;
+        r = planner_new(m, &m->planner);
         if (r < 0)
                 return r;
         r = fleet_new(m, &m->fleet);
