@@ -110,6 +110,10 @@ if [ -e $SB/gate/smoke-fails ]; then
         exit 1
 fi
 echo "saved question 1 answered"
+if [ -e $SB/gate/slow ]; then
+        echo run >>$SB/out/verify.runs
+        sleep 2
+fi
 EOT
         cat >"$SB/hooks/post-rollback.d/10-record" <<EOT
 #!/bin/sh
@@ -152,6 +156,24 @@ EOT
         [[ -n $r ]] || die "the verify hook's output is not in the log"
         run_mbctl 0 status
         assert_contains "$OUT" "v0.56.2"
+
+        log "the daemon killed while a verify hook runs: it verifies again, runs the hook again, commits"
+        touch "$SB/gate/slow"
+        rm -f "$SB/out/post-commit"
+        run_mbctl 0 upgrade now --no-wait --jar "$(make_release v0.56.3)"
+        wait_for 60 test -s "$SB/out/verify.runs" || die "the verify hook did not start"
+        systemctl --user kill --signal=SIGKILL mbupgraded.service
+        wait_for 10 bash -c '[[ $(systemctl --user show -p ActiveState --value mbupgraded.service) != active ]]' ||
+                die "the daemon is still alive"
+        grep -q '"step":"settle"' "$SB/state/operation.json" || die "the journal is not at settle: $(cat "$SB/state/operation.json")"
+        start_daemon
+        wait_for 60 bash -c "[[ ! -e '$SB/state/operation.json' ]]" || die "the resumed upgrade did not finish"
+        assert_eq "$(running_version)" v0.56.3
+        assert_eq "$(wc -l <"$SB/out/verify.runs")" 2 "the verify hook's runs"
+        assert_contains "$(last_history)" '"result":"committed"'
+        assert_contains "$(last_history)" '"hooks":"pre-upgrade: 2 passed; verify: 1 passed"'
+        wait_for 20 test -s "$SB/out/post-commit" || die "the post-commit hook did not run after the resumed upgrade"
+        assert_eq "$(cat "$SB/out/post-commit")" "committed v0.56.2 v0.56.3 post-commit"
 }
 
 # journal_or_log TEXT: the daemon's log lines that hold TEXT.
