@@ -123,7 +123,21 @@ int hooks_scan_dir(const char *dir, uid_t owner, char ***ret_files, char ***ret_
 
         if (!files || !refused)
                 return -ENOMEM;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* Its parent too: whoever may write it could put another directory (a link to one) here. */
+        _cleanup_free_ char *parent = path_dirname(dir);
+        if (!parent)
+                return -ENOMEM;
+        if (stat(parent, &st) >= 0 && (st.st_uid != owner || (st.st_mode & (S_IWGRP | S_IWOTH)))) {
+                _cleanup_free_ char *why = strdup_printf(
+                        "%s: the directory %s is %s",
+                        dir,
+                        parent,
+                        st.st_uid != owner ? "not root's" : "writable by group or others");
+                if (!why || strv_extend(&refused, why) < 0)
+                        return -ENOMEM;
+                goto done;
+        }
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOENT)
                 goto done;
         if (fd < 0) {
@@ -192,6 +206,17 @@ static const char *hook_command(Manager *m, HookType t) {
                 [HOOK_POST_ROLLBACK] = m->config->hooks.post_rollback,
         };
         return c[t];
+}
+
+/* The config's key, for people. */
+static const char *hook_key(HookType t) {
+        static const char *const k[_HOOK_TYPE_MAX] = {
+                [HOOK_PRE_UPGRADE] = "hooks.pre_upgrade",
+                [HOOK_VERIFY] = "hooks.verify",
+                [HOOK_POST_COMMIT] = "hooks.post_commit",
+                [HOOK_POST_ROLLBACK] = "hooks.post_rollback",
+        };
+        return k[t];
 }
 
 /* The last lines, for the reason: "line | line | line". */
@@ -321,7 +346,7 @@ static void run_next(HookRun *h) {
                 argv[0] = "/bin/sh";
                 argv[1] = "-c";
                 argv[2] = h->command;
-                r = free_and_strdup(&h->name, "(the config's command)");
+                r = free_and_strdup(&h->name, hook_key(h->type));
         } else {
                 const char *path = h->files[h->next - !!h->command];
                 argv[0] = path;
@@ -422,7 +447,7 @@ static int run_new(Manager *m, HookType type, const Operation *op, HookRun **ret
                         r == -ENXIO           ? "does not exist"
                                 : r == -EPERM ? "is root; refused"
                                               : strerror(-r));
-        else if (!strv_length(refused) == 0 && h->gate) {
+        else if (strv_length(refused) > 0 && h->gate) {
                 /* A gate the administrator set up does not open without one of its hooks. */
                 h->reason = strdup_printf("%s hooks not run: refused", hook_type_to_string(type));
                 for (char **x = refused; h->reason && *x; x++)

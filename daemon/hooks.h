@@ -40,8 +40,8 @@ const char *hook_type_to_string(HookType t);
  * '.', end in '~' or hold ".dpkg-" are skipped, and so is a file nobody else may execute (a
  * README). Anything else (a symbolic link, a FIFO, a directory, a file of another owner or that
  * others may write) is refused: logged, and said in *ret_refused ("NAME: a symbolic link"). A dir
- * that is not owner's or that group or others may write is refused as a whole. A missing dir has
- * no files. Both lists are never NULL on success. */
+ * (or its parent) that is not owner's or that group or others may write, or that is a symbolic
+ * link, is refused as a whole. A missing dir has no files. Both lists are never NULL on success. */
 int hooks_scan_dir(const char *dir, uid_t owner, char ***ret_files, char ***ret_refused);
 
 typedef struct HookRun HookRun;

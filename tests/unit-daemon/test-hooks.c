@@ -104,6 +104,26 @@ static void test_directory(void **state) {
         files = strv_free(files);
         refused = strv_free(refused);
 
+        /* a link to a directory: refused, not followed */
+        _cleanup_free_ char *link = path_join(tmpdir, "post-commit.d");
+        assert_int_equal(symlink(open_dir, link), 0);
+        assert_int_equal(hooks_scan_dir(link, getuid(), &files, &refused), 0);
+        assert_int_equal(strv_length(files), 0);
+        assert_int_equal(strv_length(refused), 1);
+        files = strv_free(files);
+        refused = strv_free(refused);
+
+        /* in a directory others may write */
+        _cleanup_free_ char *parent = make_dir("open", 0777), *sub = path_join(parent, "verify.d");
+        assert_int_equal(mkdir(sub, 0755), 0);
+        make_file(sub, "10-check", 0755);
+        assert_int_equal(hooks_scan_dir(sub, getuid(), &files, &refused), 0);
+        assert_int_equal(strv_length(files), 0);
+        assert_int_equal(strv_length(refused), 1);
+        assert_non_null(strstr(refused[0], "is writable by group or others"));
+        files = strv_free(files);
+        refused = strv_free(refused);
+
         /* none: no hooks, nothing refused */
         assert_int_equal(hooks_scan_dir(missing, getuid(), &files, &refused), 0);
         assert_non_null(files);
