@@ -11,6 +11,7 @@
 #include "fleet.h"
 #include "fileio.h"
 #include "history.h"
+#include "journal.h"
 #include "log.h"
 #include "maintenance.h"
 #include "bus-api.h"
@@ -305,10 +306,10 @@ static int method_unhold(sd_bus_message *message, void *userdata, sd_bus_error *
         r = check_admin(m, message, error);
         if (r < 0)
                 return r;
-        /* The hold of an unreadable journal (engine.c, journal_damaged()) goes once a person has
+        /* The hold of an unreadable journal (engine.c, hold_for_damaged_journal()) goes once a person has
          * looked: the damaged journal removed. Then the maintenance flag goes too. */
         if (m->journal_damaged) {
-                _cleanup_free_ char *bad = manager_state_path(m, "operation.json.unreadable");
+                _cleanup_free_ char *bad = journal_unreadable_path(m->config->state_dir);
                 if (!bad)
                         return -ENOMEM;
                 if (access(bad, F_OK) >= 0)

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "rehearse.h"
+#include "secrets.h"
 #include "staging.h"
 #include "releases.h"
 
@@ -112,6 +113,7 @@ int daemon_startup(Manager *m) {
         r = engine_resume(m);
         if (r < 0)
                 return r;
+        secrets_clear_stale(m->config->state_dir, m->op != NULL);
         r = staging_new(m, &m->staging);
         if (r < 0)
                 return r;

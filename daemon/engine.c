@@ -12,6 +12,7 @@
 #include "fileio.h"
 #include "history.h"
 #include "hooks.h"
+#include "journal.h"
 #include "http.h"
 #include "last-upgrade.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 #include "maintenance.h"
 #include "preflight.h"
 #include "rehearse.h"
+#include "secrets.h"
 #include "sockowner.h"
 #include "strv.h"
 #include "test-hook.h"
@@ -146,12 +148,11 @@ static int db_helper(Manager *m, char *const args[], DbHelperCallback cb, void *
 }
 
 static int engine_save(Manager *m) {
-        _cleanup_free_ char *p = manager_state_path(m, "operation.json");
         int r;
 
-        r = p ? operation_save(m->op, p) : -ENOMEM;
+        r = journal_save(m->config->state_dir, m->op);
         if (r < 0)
-                log_error_errno(r, "Failed to write the journal %s, continuing: %m", strempty(p));
+                log_error_errno(r, "Failed to write the journal in %s, continuing: %m", m->config->state_dir);
         return r;
 }
 
@@ -264,7 +265,6 @@ static int write_last_upgrade(Manager *m, const Operation *op) {
 
 static void engine_finish(Manager *m, Result result) {
         Operation *op = m->op;
-        _cleanup_free_ char *journal = manager_state_path(m, "operation.json");
         int r;
 
         m->engine->verifier = verifier_free(m->engine->verifier);
@@ -316,8 +316,7 @@ static void engine_finish(Manager *m, Result result) {
         } else if (result == RESULT_COMMITTED && op->kind == OPERATION_ROLLBACK)
                 (void) last_upgrade_remove(m->config->state_dir);
 
-        if (journal && unlink(journal) >= 0)
-                (void) fsync_parent_directory(journal);
+        journal_remove(m->config->state_dir);
 
         const char *verb = result_to_string(result);
         switch (result) {
@@ -363,7 +362,7 @@ static void engine_finish(Manager *m, Result result) {
         backups_prune(m, op->backup_path, &clones);
         if (clones && streq_ptr(op->db_kind, "postgres") && op->db_secret && op->db_conninfo) {
                 /* The clones are dropped in the background, with a password file of their own. */
-                _cleanup_free_ char *drop_secret = manager_state_path(m, "appdb.drop");
+                _cleanup_free_ char *drop_secret = secret_path(m->config->state_dir, SECRET_DROP);
                 if (drop_secret && rename(op->db_secret, drop_secret) >= 0)
                         backups_drop_clones(m, TAKE_PTR(clones), op->db_conninfo, drop_secret);
         }
@@ -663,7 +662,7 @@ preflight_from_unit(Manager *m, Operation *op, const UnitInfo *info, const char 
                 op->db_kind = strdup(appdb_kind_to_string(appdb->kind));
                 op->db_conninfo = dbserver_conninfo(appdb);
                 op->db_name = strdup(appdb->dbname);
-                op->db_secret = manager_state_path(m, "appdb.secret");
+                op->db_secret = secret_path(m->config->state_dir, SECRET_OPERATION);
                 p->secret = dbserver_secret(appdb);
                 p->secret_file = op->db_secret ? strdup(op->db_secret) : NULL;
                 if (!op->db_kind || !op->db_conninfo || !p->secret || !p->secret_file)
@@ -1867,7 +1866,7 @@ static void rollback_start(Manager *m) {
  * a person is told about), unattended upgrades are held (a persistent `mbctl hold`), the
  * maintenance flag stays where it is, and the status says what to check. It stays so, across
  * restarts, until a person removes the .unreadable file and runs `mbctl unhold`. */
-static void journal_damaged(Manager *m, const char *kept, int error) {
+static void hold_for_damaged_journal(Manager *m, const char *kept, int error) {
         _cleanup_free_ char *reason = NULL;
         int r;
 
@@ -1884,7 +1883,7 @@ static void journal_damaged(Manager *m, const char *kept, int error) {
                 kept);
         m->journal_damaged = true;
         /* The interrupted operation's password file, if any: no operation will remove it now. */
-        _cleanup_free_ char *secret = manager_state_path(m, "appdb.secret");
+        _cleanup_free_ char *secret = secret_path(m->config->state_dir, SECRET_OPERATION);
         if (secret)
                 (void) unlink(secret);
         r = manager_set_hold(m, true, reason ?: "the journal of an interrupted operation can't be read");
@@ -1892,37 +1891,6 @@ static void journal_damaged(Manager *m, const char *kept, int error) {
                 log_error_errno(r, "Failed to persist the hold: %m");
         log_error("Held: %s", strempty(reason));
         manager_set_status(m, "Held, needs a person: %s", reason ?: "the journal can't be read");
-}
-
-/* The journal, read back: 1 with *ret an operation to resume, 0 when there is none (or it could
- * not be read: held, kept for a person). */
-static int journal_read(Manager *m, const char *path, Operation **ret) {
-        Operation *op = NULL;
-        int r;
-
-        r = operation_load(path, &op);
-        if (r == -ENOENT) {
-                /* A damaged journal set aside by an earlier start, not cleared by a person yet. */
-                _cleanup_free_ char *bad = strdup_printf("%s.unreadable", path);
-                if (bad && access(bad, F_OK) >= 0)
-                        journal_damaged(m, bad, -EBADMSG);
-                return 0;
-        }
-        if (r < 0) {
-                /* Keep the unreadable journal for a person; never guess. */
-                _cleanup_free_ char *bad = strdup_printf("%s.unreadable", path);
-                log_error_errno(
-                        r,
-                        "The journal %s can't be read (%m); kept as %s. Check the service by hand.",
-                        path,
-                        strempty(bad));
-                if (bad && rename(path, bad) >= 0)
-                        (void) fsync_parent_directory(bad);
-                journal_damaged(m, bad ?: path, r);
-                return 0;
-        }
-        *ret = op;
-        return 1;
 }
 
 /* An online backup (pg_dump or mysqldump of a running Metabase) never stopped anything: it is
@@ -2013,15 +1981,17 @@ static void resume_at_step(Manager *m, Operation *op) {
 }
 
 int engine_resume(Manager *m) {
-        _cleanup_free_ char *path = manager_state_path(m, "operation.json");
+        _cleanup_free_ char *unreadable = NULL;
         Operation *op = NULL;
-        int r;
+        int r, error;
 
-        if (!path)
-                return -ENOMEM;
-        r = journal_read(m, path, &op);
-        if (r <= 0)
+        r = journal_load(m->config->state_dir, &op, &unreadable, &error);
+        if (r < 0)
                 return r;
+        if (unreadable)
+                hold_for_damaged_journal(m, unreadable, error);
+        if (r == 0)
+                return 0;
         m->op = op;
         if (op->id > m->last_op_id)
                 m->last_op_id = op->id;

@@ -4,19 +4,14 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "appdb.h"
-#include "child.h"
-#include "dbserver.h"
 #include "engine.h"
+#include "fleet-agent.h"
 #include "fleet-protocol.h"
-#include "fileio.h"
 #include "fleet.h"
-#include "lineproto.h"
 #include "log.h"
 #include "macro.h"
 #include "releases.h"
@@ -24,11 +19,7 @@
 #include "strv.h"
 #include "version.h"
 
-#define FLEET_RESTART_MIN_USEC (1 * USEC_PER_SEC)
-#define FLEET_RESTART_MAX_USEC (60 * USEC_PER_SEC)
 #define FLEET_NODES_MAX 1000U
-#define FLEET_QUEUE_MAX 32U
-#define FLEET_REASON_MAX 500U
 /* A named node that is up but does not join a rollout in this long aborts it (it may be busy
  * with an operation of its own); at least lost_after. */
 #define FLEET_JOIN_TIMEOUT_USEC (120 * USEC_PER_SEC)
@@ -45,25 +36,11 @@ typedef struct Rollout {
         char *from, *to, *sha256, *state, *leader, *backup, *reason;
 } Rollout;
 
-/* What the agent is asked, in order: each answer ends with a line of its own. */
-typedef enum Command {
-        COMMAND_HEARTBEAT,
-        COMMAND_PROPOSE,
-        COMMAND_LEAD,
-        COMMAND_SET,
-        COMMAND_BACKUP,
-        COMMAND_CHECK,
-} Command;
-
 struct Fleet {
         Manager *m;
         char *node;
-        char *secret_file; /* state_dir/fleet.pass, 0600, while the agent runs */
-        Child *agent;
-        bool agent_starting; /* its first line ("ready" or an error) is not an answer */
+        FleetAgent *agent; /* the process and its line protocol (fleet-agent.h) */
         sd_event_source *heartbeat_timer;
-        sd_event_source *restart_timer;
-        uint64_t restart_usec;
         FleetNode *nodes, *pending; /* the last full answer, and the one being read */
         size_t n_nodes, n_pending;
         Rollout rollout, pending_rollout;
@@ -74,8 +51,6 @@ struct Fleet {
         uint64_t answered_usec; /* CLOCK_MONOTONIC of the last full answer, 0 before the first */
         char *error;            /* why the fleet can't be seen, "" when it can */
 
-        Command queue[FLEET_QUEUE_MAX]; /* written, not yet answered */
-        size_t n_queue;
         bool heartbeat_again; /* something changed while a heartbeat was in hand */
 
         uint64_t leading;   /* the rollout whose lock this agent's session holds */
@@ -96,7 +71,6 @@ struct Fleet {
         /* Rows not signed with the fleet's key: this node's rollout's, as the last answer says. */
         uint64_t forged_id, pending_forged_id, forged_warned[8];
         char *proposal_lost; /* "busy": why this node's proposal was refused */
-        char *refused_line;  /* the last line of the agent that was none of the protocol's */
 };
 
 static uint64_t now_monotonic_usec(void) {
@@ -129,69 +103,20 @@ static void rollout_clear(Rollout *r) {
         *r = (Rollout){};
 }
 
-static void set_error(Fleet *f, const char *fmt, ...) _printf_(2, 3);
-static void set_error(Fleet *f, const char *fmt, ...) {
-        _cleanup_free_ char *s = NULL;
-        va_list ap;
+/* Why the fleet can't be seen: message, "" when it can. */
+static void set_error(Fleet *f, const char *message) {
+        char *s;
 
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        if (!s || streq_ptr(s, f->error))
+        if (streq_ptr(strempty(message), f->error))
+                return;
+        s = strdup(strempty(message));
+        if (!s)
                 return;
         if (!isempty(s))
                 log_warning("Fleet: %s", s);
         free(f->error);
-        f->error = TAKE_PTR(s);
+        f->error = s;
         manager_properties_changed(f->m, "Fleet", NULL);
-}
-
-/* A reason as a heartbeat carries it: one line of printable ASCII, not too long. */
-static char *reason_for_agent(const char *s) {
-        size_t n = strlen(strempty(s));
-        char *r;
-
-        if (n > FLEET_REASON_MAX)
-                n = FLEET_REASON_MAX;
-        r = strndup(strempty(s), n);
-
-        for (char *c = r; c && *c; c++)
-                if ((unsigned char) *c < 0x20 || (unsigned char) *c >= 0x7f)
-                        *c = '?';
-        return r;
-}
-
-static int agent_send(Fleet *f, Command cmd, const char *line) {
-        int r;
-
-        if (!f->agent)
-                return -ENOTCONN;
-        if (f->n_queue >= FLEET_QUEUE_MAX)
-                return -ENOBUFS;
-        r = child_write_line(f->agent, line);
-        if (r < 0) {
-                set_error(f, "cannot tell the fleet agent: %s", strerror(-r));
-                return r;
-        }
-        f->queue[f->n_queue++] = cmd;
-        return 0;
-}
-
-static bool in_flight(Fleet *f, Command cmd) {
-        for (size_t i = 0; i < f->n_queue; i++)
-                if (f->queue[i] == cmd)
-                        return true;
-        return false;
-}
-
-/* The answer to the oldest command: which one it was. */
-static Command answered(Fleet *f) {
-        Command c = f->queue[0];
-
-        memmove(f->queue, f->queue + 1, (f->n_queue - 1) * sizeof(Command));
-        f->n_queue--;
-        return c;
 }
 
 static void send_heartbeat(Fleet *f);
@@ -291,7 +216,6 @@ static void heartbeat_answered(Fleet *f) {
         f->pending_forged_id = 0;
         f->answered_usec = now_monotonic_usec();
         f->m->fleet_rehearses = rehearses_here(f);
-        f->restart_usec = 0; /* it works: a later failure starts again quickly */
         f->set_in_flight = false;
         if (f->rollout.id &&
             (f->rollout.id != f->state_seen_id || !streq_ptr(f->rollout.state, f->state_seen))) {
@@ -309,7 +233,7 @@ static void heartbeat_answered(Fleet *f) {
         }
         if (f->leading && f->leading != f->rollout.id)
                 f->leading = 0; /* ended: the agent let the lock go */
-        set_error(f, "%s", "");
+        set_error(f, "");
         manager_properties_changed(f->m, "Fleet", NULL);
         if (f->proposal_lost)
                 proposal_lost(f);
@@ -319,30 +243,37 @@ static void heartbeat_answered(Fleet *f) {
 }
 
 /* A line of an answer being read (the nodes, the rollout, the last committed and ended ones, the
- * rows not signed): kept for heartbeat_answered(). */
-static bool read_record_line(Fleet *f, FleetLine *l) {
+ * rows not signed), kept for heartbeat_answered(); or another node's notification. */
+static void on_agent_line(FleetLine *l, void *userdata) {
+        Fleet *f = userdata;
         Manager *m = f->m;
         uint64_t id = l->id;
 
+        if (l->kind == FLEET_LINE_NOTIFY) {
+                /* Another node changed something: look now, not a period later. */
+                f->heartbeat_again = true;
+                send_heartbeat(f);
+                return;
+        }
         if (l->kind == FLEET_LINE_NODE) {
                 read_node_line(f, l);
-                return true;
+                return;
         }
         if (l->kind == FLEET_LINE_ROLLOUT) {
                 read_rollout_line(f, l);
-                return true;
+                return;
         }
         if (l->kind == FLEET_LINE_COMMITTED) {
                 f->pending_committed_id = id;
                 free_and_replace(f->pending_committed_to, l->to);
                 free_and_replace(f->pending_committed_sha256, l->sha256);
-                return true;
+                return;
         }
         if (l->kind == FLEET_LINE_ENDED) {
                 f->pending_ended_id = id;
                 free_and_replace(f->pending_ended_state, l->state);
                 free_and_replace(f->pending_ended_reason, l->reason);
-                return true;
+                return;
         }
         if (l->kind == FLEET_LINE_FORGED) {
                 /* A row someone without the fleet's key wrote: not believed; said once. */
@@ -362,7 +293,7 @@ static bool read_record_line(Fleet *f, FleetLine *l) {
                 }
                 if (m->op && m->op->fleet_rollout == id)
                         f->pending_forged_id = id;
-                return true;
+                return;
         }
         if (l->kind == FLEET_LINE_RESTORED) {
                 if (m->op && m->op->fleet_rollout == id)
@@ -372,49 +303,24 @@ static bool read_record_line(Fleet *f, FleetLine *l) {
                         " was changed by someone without the fleet's key; this node, its leader, "
                         "wrote it back as it signed it",
                         id);
-                return true;
         }
-        return false;
-}
-
-/* A line nobody asked for: another node's notification, the agent's start. */
-static bool read_unasked_line(Fleet *f, FleetLine *l) {
-        if (l->kind == FLEET_LINE_NOTIFY) {
-                /* Another node changed something: look now, not a period later. */
-                f->heartbeat_again = true;
-                send_heartbeat(f);
-                return true;
-        }
-        if (l->kind == FLEET_LINE_CREATED) {
-                log_info("Fleet: created the coordination database %s", l->name);
-                return true;
-        }
-        if (f->agent_starting && (l->kind == FLEET_LINE_READY || l->kind == FLEET_LINE_ERROR)) {
-                f->agent_starting = false;
-                if (l->kind == FLEET_LINE_READY)
-                        log_info("Fleet: connected to the coordination database as node %s", f->node);
-                else
-                        set_error(f, "%s", l->reason);
-                return true;
-        }
-        return false;
 }
 
 /* The agent could not do what cmd asked. */
-static void on_answer_error(Fleet *f, Command cmd, FleetLine *l) {
+static void on_answer_error(Fleet *f, FleetCommand cmd, FleetLine *l) {
         Manager *m = f->m;
         const char *msg = l->reason;
         bool busy = streq(l->name, "busy"), notleader = streq(l->name, "notleader");
 
         switch (cmd) {
-        case COMMAND_HEARTBEAT:
+        case FLEET_COMMAND_HEARTBEAT:
                 nodes_free(f->pending, f->n_pending);
                 f->pending = NULL;
                 f->n_pending = 0;
                 rollout_clear(&f->pending_rollout);
-                set_error(f, "%s", msg);
+                set_error(f, msg);
                 break;
-        case COMMAND_PROPOSE:
+        case FLEET_COMMAND_PROPOSE:
                 if (busy) {
                         /* Another node proposed first (the window runs on every node at
                          * once): the same upgrade joins it, the next answer tells. */
@@ -424,11 +330,11 @@ static void on_answer_error(Fleet *f, Command cmd, FleetLine *l) {
                         break;
                 }
                 engine_fleet_refused(m, "the fleet can't be asked: the coordination database does not answer");
-                set_error(f, "%s", msg);
+                set_error(f, msg);
                 break;
-        case COMMAND_LEAD:
+        case FLEET_COMMAND_LEAD:
                 break;
-        case COMMAND_CHECK:
+        case FLEET_COMMAND_CHECK:
                 if (streq(l->name, "nobackup")) {
                         f->backup_bad_id = f->checking_id;
                         (void) free_and_strdup(&f->backup_bad_reason, msg);
@@ -437,9 +343,9 @@ static void on_answer_error(Fleet *f, Command cmd, FleetLine *l) {
                 } else
                         log_warning("Fleet: cannot check the rollout's backup: %s", msg);
                 break;
-        case COMMAND_SET:
-        case COMMAND_BACKUP:
-                if (cmd == COMMAND_BACKUP)
+        case FLEET_COMMAND_SET:
+        case FLEET_COMMAND_BACKUP:
+                if (cmd == FLEET_COMMAND_BACKUP)
                         engine_fleet_backup_recorded(m, msg);
                 f->set_in_flight = false;
                 if (notleader)
@@ -450,17 +356,16 @@ static void on_answer_error(Fleet *f, Command cmd, FleetLine *l) {
 }
 
 /* The answer to cmd. */
-static void on_answer(Fleet *f, Command cmd, FleetLine *l) {
+static void on_answer(Fleet *f, FleetCommand cmd, FleetLine *l) {
         Manager *m = f->m;
         uint64_t id = l->id;
 
-        if (cmd == COMMAND_HEARTBEAT && l->kind == FLEET_LINE_FLEET) {
+        if (cmd == FLEET_COMMAND_HEARTBEAT && l->kind == FLEET_LINE_FLEET) {
                 heartbeat_answered(f);
                 return;
         }
-        if (cmd == COMMAND_PROPOSE && l->kind == FLEET_LINE_PROPOSED) {
+        if (cmd == FLEET_COMMAND_PROPOSE && l->kind == FLEET_LINE_PROPOSED) {
                 if (m->op && m->op->fleet_gate == FLEET_GATE_STAGED && m->op->fleet_rollout == 0) {
-                        _cleanup_free_ char *lead = strdup_printf("lead %" PRIu64, id);
                         m->op->fleet_rollout = id;
                         f->joined = id;
                         log_notice(
@@ -473,13 +378,12 @@ static void on_answer(Fleet *f, Command cmd, FleetLine *l) {
                                 "Rollout %" PRIu64 " of %s: waiting for every node to stage it",
                                 id,
                                 m->op->to_version);
-                        if (lead)
-                                (void) agent_send(f, COMMAND_LEAD, lead);
+                        (void) fleet_agent_lead(f->agent, id);
                         fleet_changed(m->fleet);
                 }
                 return;
         }
-        if (cmd == COMMAND_LEAD) {
+        if (cmd == FLEET_COMMAND_LEAD) {
                 if (l->kind == FLEET_LINE_LEADER) {
                         if (f->leading != id)
                                 log_notice("Fleet: this node leads rollout %" PRIu64, id);
@@ -489,18 +393,18 @@ static void on_answer(Fleet *f, Command cmd, FleetLine *l) {
                 }
                 return;
         }
-        if (cmd == COMMAND_CHECK && l->kind == FLEET_LINE_BACKUP_OK) {
+        if (cmd == FLEET_COMMAND_CHECK && l->kind == FLEET_LINE_BACKUP_OK) {
                 if (f->backup_ok_id != id)
                         log_info("Fleet: rollout %" PRIu64 "'s backup of the database exists, as recorded", id);
                 f->backup_ok_id = id;
                 evaluate(f);
                 return;
         }
-        if (cmd == COMMAND_BACKUP && l->kind == FLEET_LINE_BACKUP) {
+        if (cmd == FLEET_COMMAND_BACKUP && l->kind == FLEET_LINE_BACKUP) {
                 engine_fleet_backup_recorded(m, NULL);
                 return;
         }
-        if (cmd == COMMAND_SET) {
+        if (cmd == FLEET_COMMAND_SET) {
                 /* The next answer shows it: ask now. */
                 f->heartbeat_again = true;
                 send_heartbeat(f);
@@ -508,298 +412,61 @@ static void on_answer(Fleet *f, Command cmd, FleetLine *l) {
         }
 }
 
-static void on_agent_fleet_line(Fleet *f, FleetLine *l) {
-        Command cmd;
+/* The agent's answer to cmd. */
+static void on_agent_answer(FleetCommand cmd, FleetLine *l, void *userdata) {
+        Fleet *f = userdata;
 
-        if (read_record_line(f, l) || read_unasked_line(f, l))
-                return;
-        if (f->n_queue == 0)
-                return; /* nothing asked: not an answer */
-        cmd = answered(f);
         if (l->kind == FLEET_LINE_ERROR)
                 on_answer_error(f, cmd, l);
         else
                 on_answer(f, cmd, l);
 }
 
-static void on_agent_line(Child *c, const char *line, void *userdata) {
-        _cleanup_(fleet_line_done) FleetLine l = {};
+/* The agent ended: what was asked is lost with it, and so is the lock (its session is gone). It
+ * is started again by itself. */
+static void on_agent_ended(const FleetCommand *unanswered, size_t n, void *userdata) {
         Fleet *f = userdata;
 
-        /* One parser for every line (common/fleet-protocol.c): a line that is none of the agent's
-         * (a value that is no token, a word too many) is not acted on. */
-        if (fleet_line_parse(line, &l) < 0) {
-                _cleanup_free_ char *shown = lineproto_display(line);
-                /* said once, not at every heartbeat that brings the row again */
-                if (!streq_ptr(shown, f->refused_line))
-                        log_warning(
-                                "Fleet: the agent's line \"%s\" is none of the protocol's: ignored",
-                                shown ?: "?");
-                free_and_replace(f->refused_line, shown);
-                return;
-        }
-        on_agent_fleet_line(f, &l);
-}
-
-static int fleet_start_agent(Fleet *f);
-
-static int on_restart_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Fleet *f = userdata;
-
-        f->restart_timer = sd_event_source_disable_unref(f->restart_timer);
-        (void) fleet_start_agent(f);
-        return 0;
-}
-
-static void schedule_restart(Fleet *f) {
-        int r;
-
-        if (f->restart_usec == 0)
-                f->restart_usec = FLEET_RESTART_MIN_USEC;
-        else if (f->restart_usec < FLEET_RESTART_MAX_USEC / 2)
-                f->restart_usec *= 2;
-        else
-                f->restart_usec = FLEET_RESTART_MAX_USEC;
-        r = sd_event_add_time_relative(
-                f->m->event,
-                &f->restart_timer,
-                CLOCK_BOOTTIME,
-                f->restart_usec,
-                USEC_PER_SEC / 10,
-                on_restart_timer,
-                f);
-        if (r < 0)
-                log_error_errno(r, "Fleet: cannot schedule the agent's restart: %m");
-}
-
-static void on_agent_exit(Child *c, int status, const char *last, void *userdata) {
-        Fleet *f = userdata;
-
-        f->agent = NULL;
-        /* What was asked is lost with it, and so is the lock: its session is gone. */
-        for (size_t i = 0; i < f->n_queue; i++)
-                if (f->queue[i] == COMMAND_PROPOSE)
+        for (size_t i = 0; i < n; i++)
+                if (unanswered[i] == FLEET_COMMAND_PROPOSE)
                         engine_fleet_refused(f->m, "the fleet agent ended before the rollout was proposed");
-                else if (f->queue[i] == COMMAND_BACKUP)
+                else if (unanswered[i] == FLEET_COMMAND_BACKUP)
                         engine_fleet_backup_recorded(
                                 f->m, "the fleet agent ended before it recorded the backup");
-        f->n_queue = 0;
         f->leading = 0;
         f->set_in_flight = false;
-        if (!startswith(last, "error "))
-                set_error(
-                        f,
-                        "the fleet agent ended (%s %d)%s%s",
-                        status < 0 ? "signal" : "exit status",
-                        status < 0 ? -status - 128 : status,
-                        *last ? ": " : "",
-                        last);
-        schedule_restart(f);
 }
 
-/* The coordination database's connection: fleet.database, or the application database's server
- * and role with the database <name>_mbupgraded. */
-static int fleet_connection(Fleet *f, char **ret_conninfo, char **ret_app_conninfo, char **ret_secret) {
-        Manager *m = f->m;
-        _cleanup_(appdb_freep) AppDb *db = NULL, *app = NULL;
-        _cleanup_free_ char *error = NULL, *conninfo = NULL, *app_conninfo = NULL, *secret = NULL;
-        int r;
-
-        if (!isempty(m->config->fleet.database)) {
-                r = appdb_from_string(m->config->fleet.database, &db, &error);
-                if (r < 0 || db->kind != APPDB_POSTGRES) {
-                        set_error(f, "fleet.database: %s", error ?: "not a PostgreSQL database");
-                        return -EINVAL;
-                }
-                /* The application database too: a rollout's backup (a clone on its server) is
-                 * checked there before a node starts a new version. */
-                _cleanup_free_ char *app_error = NULL;
-                if (manager_app_db(m, m->unit, &app, &app_error) >= 0 && app->kind == APPDB_POSTGRES) {
-                        app_conninfo = appdb_libpq_conninfo(app, false);
-                        if (app->password)
-                                secret = appdb_pgpass_line(app);
-                }
-        } else {
-                r = manager_app_db(m, m->unit, &app, &error);
-                if (r < 0 || app->kind != APPDB_POSTGRES) {
-                        set_error(
-                                f,
-                                "the application database %s, so fleet.database must name the coordination "
-                                "database",
-                                r < 0 ? strempty(error) : "is not PostgreSQL");
-                        return r < 0 ? r : -EINVAL;
-                }
-                db = calloc(1, sizeof(AppDb));
-                if (!db)
-                        return -ENOMEM;
-                *db = (AppDb){
-                        .kind = APPDB_POSTGRES,
-                        .host = strdup(strempty(app->host)),
-                        .port = app->port,
-                        .dbname = strdup_printf("%s_mbupgraded", app->dbname),
-                        .user = app->user ? strdup(app->user) : NULL,
-                        .password = app->password ? strdup(app->password) : NULL,
-                        .options = strv_copy(app->options),
-                };
-                if (!db->host || !db->dbname || (app->user && !db->user) ||
-                    (app->password && !db->password) || (app->options && !db->options))
-                        return -ENOMEM;
-                app_conninfo = appdb_libpq_conninfo(app, false);
-        }
-        conninfo = appdb_libpq_conninfo(db, false);
-        if (!conninfo)
-                return -ENOMEM;
-        if (db->password) {
-                _cleanup_free_ char *line = appdb_pgpass_line(db);
-                if (!line)
-                        return -ENOMEM;
-                if (secret) {
-                        char *both = strdup_printf("%s%s", line, secret);
-                        explicit_bzero(secret, strlen(secret));
-                        explicit_bzero(line, strlen(line));
-                        free(secret);
-                        secret = both;
-                } else
-                        secret = TAKE_PTR(line);
-                if (!secret)
-                        return -ENOMEM;
-        }
-        *ret_conninfo = TAKE_PTR(conninfo);
-        *ret_app_conninfo = TAKE_PTR(app_conninfo);
-        *ret_secret = TAKE_PTR(secret);
-        return 0;
+static void on_agent_error(const char *message, void *userdata) {
+        set_error(userdata, message);
 }
 
-/* The fleet's key file, root's alone (whoever reads it can sign the fleet's rows), opened for the
- * agent's fd 4: the agent runs as dbserver_user() and can't open it. */
-static int open_key_file(Fleet *f, const char *path) {
-        struct stat st;
-        int fd = open_regular(path, OPEN_REGULAR_NOFOLLOW, 0, &st);
-
-        if (fd == -EPERM || (fd >= 0 && (st.st_mode & 0077))) {
-                if (fd >= 0)
-                        (void) close(fd);
-                set_error(
-                        f,
-                        "fleet.key_file %s must be root's alone (mode 0600 or 0400): whoever reads it can sign the fleet's rows",
-                        path);
-                return -EPERM;
-        }
-        if (fd < 0)
-                set_error(f, "cannot open fleet.key_file %s: %s", path, strerror(-fd));
-        return fd;
-}
-
-static int fleet_start_agent(Fleet *f) {
-        Manager *m = f->m;
-        _cleanup_free_ char *conninfo = NULL, *app_conninfo = NULL, *secret = NULL, *e_conn = NULL,
-                            *e_app = NULL, *e_node = NULL, *e_host = NULL, *e_key = NULL;
-        _cleanup_close_ int secret_fd = -EBADF, key_fd = -EBADF;
-        ChildOptions o = {.stdin_pipe = true};
-        char host[256] = "";
-        const char *env[9];
-        size_t k = 0;
-        int r;
-
-        r = fleet_connection(f, &conninfo, &app_conninfo, &secret);
-        if (r < 0) {
-                schedule_restart(f);
-                return r;
-        }
-        if (secret) {
-                r = dbserver_write_secret(f->secret_file, secret);
-                explicit_bzero(secret, strlen(secret));
-                if (r >= 0)
-                        r = secret_fd = dbserver_open_secret(f->secret_file);
-                if (r < 0) {
-                        set_error(f, "cannot write %s: %s", f->secret_file, strerror(-r));
-                        schedule_restart(f);
-                        return r;
-                }
-        }
-        /* The agent runs as the database helper's user; what is root's it gets as fd 3 and 4. */
-        r = dbserver_credentials(&o);
-        if (r < 0) {
-                set_error(f, "no user %s for %s fleet-agent", dbserver_user(), dbserver_helper_path());
-                schedule_restart(f);
-                return r;
-        }
-        (void) gethostname(host, sizeof(host) - 1);
-        e_conn = strdup_printf("MBUP_FLEET_CONNINFO=%s", conninfo);
-        e_app = app_conninfo ? strdup_printf("MBUP_PG_CONNINFO=%s", app_conninfo) : NULL;
-        e_node = strdup_printf("MBUP_FLEET_NODE=%s", f->node);
-        e_host = strdup_printf("MBUP_FLEET_HOST=%s", host);
-        if (!e_conn || !e_node || !e_host || (app_conninfo && !e_app))
-                return -ENOMEM;
-        env[k++] = e_conn;
-        env[k++] = e_node;
-        env[k++] = e_host;
-        if (e_app)
-                env[k++] = e_app;
-        if (secret)
-                env[k++] = "MBUP_DB_SECRET_FD=3";
-        /* The fleet's key: the agent signs and checks rows with it (README, the fleet). */
-        if (!isempty(m->config->fleet.key_file)) {
-                key_fd = open_key_file(f, m->config->fleet.key_file);
-                if (key_fd < 0) {
-                        schedule_restart(f);
-                        return key_fd;
-                }
-                e_key = strdup_printf("MBUP_FLEET_KEY_FILE=%s", m->config->fleet.key_file);
-                if (!e_key)
-                        return -ENOMEM;
-                env[k++] = e_key;
-                env[k++] = "MBUP_FLEET_KEY_FD=4";
-        }
-        env[k] = NULL;
-        o.extra_env = (char *const *) env;
-        o.pass_fd = secret_fd;
-        o.pass_fd2 = key_fd;
-        f->agent_starting = true;
-        r = child_spawn_opts(
-                m->event,
-                STRV_MAKE((char *) dbserver_helper_path(), "fleet-agent"),
-                &o,
-                on_agent_line,
-                on_agent_exit,
-                f,
-                &f->agent);
-        if (r < 0) {
-                set_error(f, "cannot start %s fleet-agent: %s", dbserver_helper_path(), strerror(-r));
-                schedule_restart(f);
-        }
-        return r;
-}
+static const FleetAgentOps agent_ops = {
+        .line = on_agent_line,
+        .answer = on_agent_answer,
+        .ended = on_agent_ended,
+        .error = on_agent_error,
+};
 
 /* What this node says of itself: VERSION STATE STAGED ROLLOUT STEP [REASON]. */
 static void send_heartbeat(Fleet *f) {
         Manager *m = f->m;
         const char *version = m->running_version ?: m->installed_version, *staged = staging_staged(m);
-        _cleanup_free_ char *line = NULL, *staged_version = NULL, *reason = NULL;
+        _cleanup_free_ char *staged_version = NULL;
         const char *why = m->op && m->op->fleet_rollout ? m->op->reason : f->part_reason;
 
-        if (!f->agent)
+        if (!fleet_agent_running(f->agent))
                 return;
         /* An agent waiting on the server (a cut link, until its TCP timeouts) is not sent a
          * backlog to work through when it is back: one heartbeat in hand is enough, and one more
          * is sent when it answers if something changed meanwhile. */
-        if (in_flight(f, COMMAND_HEARTBEAT))
+        if (fleet_agent_asked(f->agent, FLEET_COMMAND_HEARTBEAT))
                 return;
         f->heartbeat_again = false;
         if (endswith(strempty(staged), " (verified)"))
                 staged_version = strndup(staged, strcspn(staged, " "));
-        reason = reason_for_agent(why);
-        line = strdup_printf(
-                "heartbeat %s %s %s %" PRIu64 " %s%s%s",
-                isempty(version) ? "-" : version,
-                m->op ? "busy" : "idle",
-                isempty(staged_version) ? "-" : staged_version,
-                my_rollout(f),
-                my_step(f),
-                isempty(reason) ? "" : " ",
-                strempty(reason));
-        if (line)
-                (void) agent_send(f, COMMAND_HEARTBEAT, line);
+        (void) fleet_agent_heartbeat(
+                f->agent, version, m->op != NULL, staged_version, my_rollout(f), my_step(f), why);
 }
 
 /* Lost, as the last answer says: its heartbeat older than fleet.lost_after by the server's clock.
@@ -853,7 +520,7 @@ static size_t participants(Fleet *f, uint64_t id, const char **names, size_t max
 
 static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) _printf_(3, 4);
 static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) {
-        _cleanup_free_ char *reason = NULL, *line = NULL, *clean = NULL;
+        _cleanup_free_ char *reason = NULL, *clean = NULL;
         va_list ap;
 
         if (f->set_in_flight)
@@ -862,10 +529,8 @@ static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) {
         if (vasprintf(&reason, fmt, ap) < 0)
                 reason = NULL;
         va_end(ap);
-        clean = reason_for_agent(reason);
-        line = strdup_printf(
-                "set %" PRIu64 " %s%s%s", f->rollout.id, state, isempty(clean) ? "" : " ", strempty(clean));
-        if (!line)
+        clean = fleet_agent_reason(reason);
+        if (!clean)
                 return;
         /* The node that moves the rollout to leading is the one that migrates: a leader that took
          * over later never does (the database may be half-way through the migration). */
@@ -877,7 +542,7 @@ static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) {
                 state,
                 isempty(clean) ? "" : ": ",
                 strempty(clean));
-        if (agent_send(f, COMMAND_SET, line) >= 0)
+        if (fleet_agent_set(f->agent, f->rollout.id, state, clean) >= 0)
                 f->set_in_flight = true;
 }
 
@@ -1049,16 +714,13 @@ static bool my_turn(Fleet *f) {
 /* Whether rollout id names a backup that exists (check-backup): 1 yes, -1 no (why in
  * backup_bad_reason), 0 not known yet (asked; evaluate() comes again with the answer). */
 static int backup_verified(Fleet *f, uint64_t id) {
-        _cleanup_free_ char *line = NULL;
-
         if (f->backup_ok_id == id)
                 return 1;
         if (f->backup_bad_id == id)
                 return -1;
-        if (in_flight(f, COMMAND_CHECK))
+        if (fleet_agent_asked(f->agent, FLEET_COMMAND_CHECK))
                 return 0;
-        line = strdup_printf("check-backup %" PRIu64, id);
-        if (line && agent_send(f, COMMAND_CHECK, line) >= 0)
+        if (fleet_agent_check_backup(f->agent, id) >= 0)
                 f->checking_id = id;
         return 0;
 }
@@ -1348,13 +1010,10 @@ static void evaluate(Fleet *f) {
 
                 /* A leader lost (its session, and so the lock, went with it) is replaced by whoever
                  * takes the lock; a rollout without one yet is left to its proposer for a while. */
-                if (f->leading != R->id && !in_flight(f, COMMAND_LEAD) && lost &&
+                if (f->leading != R->id && !fleet_agent_asked(f->agent, FLEET_COMMAND_LEAD) && lost &&
                     (!isempty(R->leader) ||
-                     now_monotonic_usec() - f->state_seen_usec > 2 * m->config->fleet.heartbeat_usec)) {
-                        _cleanup_free_ char *line = strdup_printf("lead %" PRIu64, R->id);
-                        if (line)
-                                (void) agent_send(f, COMMAND_LEAD, line);
-                }
+                     now_monotonic_usec() - f->state_seen_usec > 2 * m->config->fleet.heartbeat_usec))
+                        (void) fleet_agent_lead(f->agent, R->id);
                 if (f->leading == R->id)
                         coordinate(f);
                 if (f->set_in_flight)
@@ -1385,9 +1044,8 @@ static int on_heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static void propose(Manager *m) {
         Fleet *f = m->fleet;
         Operation *op = m->op;
-        _cleanup_free_ char *line = NULL;
 
-        if (!f || !f->agent || !f->answered_usec || !isempty(f->error)) {
+        if (!f || !fleet_agent_running(f->agent) || !f->answered_usec || !isempty(f->error)) {
                 engine_fleet_refused(
                         m,
                         f && !isempty(f->error)
@@ -1400,8 +1058,7 @@ static void propose(Manager *m) {
                 proposal_lost(f);
                 return;
         }
-        line = strdup_printf("propose %s %s %s", op->from_version, op->to_version, op->to_sha256);
-        if (!line || agent_send(f, COMMAND_PROPOSE, line) < 0)
+        if (fleet_agent_propose(f->agent, op->from_version, op->to_version, op->to_sha256) < 0)
                 engine_fleet_refused(m, "cannot ask the fleet agent");
 }
 
@@ -1409,23 +1066,22 @@ static void propose(Manager *m) {
 static void backup_taken(Manager *m) {
         Fleet *f = m->fleet;
         const Operation *op = m->op;
-        _cleanup_free_ char *line = NULL;
+        _cleanup_free_ char *where = NULL;
 
         if (!f || !op->fleet_rollout || f->leading != op->fleet_rollout) {
                 engine_fleet_backup_recorded(m, "this node no longer holds the rollout's lock");
                 return;
         }
         if (op->backup_clone)
-                line = strdup_printf("backup %" PRIu64 " clone:%s", op->fleet_rollout, op->backup_clone);
+                where = strdup_printf("clone:%s", op->backup_clone);
         else
-                line = strdup_printf(
-                        "backup %" PRIu64 " dump:%s:%s", op->fleet_rollout, f->node, op->backup_path);
+                where = strdup_printf("dump:%s:%s", f->node, op->backup_path);
         /* A path with a space can't be a token: the record says only which node has it. */
-        if (line && strchr(fleet_after_words(line, 2), ' ')) {
-                free(line);
-                line = strdup_printf("backup %" PRIu64 " dump:%s:-", op->fleet_rollout, f->node);
+        if (where && strchr(where, ' ')) {
+                free(where);
+                where = strdup_printf("dump:%s:-", f->node);
         }
-        if (!line || agent_send(f, COMMAND_BACKUP, line) < 0)
+        if (!where || fleet_agent_backup(f->agent, op->fleet_rollout, where) < 0)
                 engine_fleet_backup_recorded(m, "the fleet agent can't be asked");
 }
 
@@ -1491,11 +1147,15 @@ int fleet_new(Manager *m, Fleet **ret) {
         if (isempty(m->config->fleet.node))
                 (void) gethostname(host, sizeof(host) - 1);
         f->node = strdup(isempty(m->config->fleet.node) ? host : m->config->fleet.node);
-        f->secret_file = manager_state_path(m, "fleet.pass");
         f->error = strdup("");
-        if (!f->node || !f->secret_file || !f->error) {
+        if (!f->node || !f->error) {
                 fleet_free(f);
                 return -ENOMEM;
+        }
+        r = fleet_agent_new(m, f->node, &agent_ops, f, &f->agent);
+        if (r < 0) {
+                fleet_free(f);
+                return r;
         }
         r = sd_event_add_time_relative(
                 m->event,
@@ -1521,7 +1181,7 @@ int fleet_new(Manager *m, Fleet **ret) {
                         "Fleet: fleet.key_file is not set: the coordination database's rows are not signed, and "
                         "whoever can write them (any node's Metabase has the role's password) can forge a "
                         "rollout; see README, the fleet");
-        (void) fleet_start_agent(f);
+        (void) fleet_agent_start(f->agent);
         /* The first heartbeat at once, not after a period. */
         send_heartbeat(f);
         *ret = f;
@@ -1532,10 +1192,7 @@ Fleet *fleet_free(Fleet *f) {
         if (!f)
                 return NULL;
         f->heartbeat_timer = sd_event_source_disable_unref(f->heartbeat_timer);
-        f->restart_timer = sd_event_source_disable_unref(f->restart_timer);
-        f->agent = child_kill(f->agent);
-        if (f->secret_file)
-                (void) unlink(f->secret_file);
+        f->agent = fleet_agent_free(f->agent);
         nodes_free(f->nodes, f->n_nodes);
         nodes_free(f->pending, f->n_pending);
         rollout_clear(&f->rollout);
@@ -1552,10 +1209,8 @@ Fleet *fleet_free(Fleet *f) {
         free(f->part_step);
         free(f->part_reason);
         free(f->proposal_lost);
-        free(f->refused_line);
         free(f->backup_bad_reason);
         free(f->node);
-        free(f->secret_file);
         free(f->error);
         free(f);
         return NULL;

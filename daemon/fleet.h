@@ -2,10 +2,11 @@
 #pragma once
 
 /* This node's place in a fleet (fleet.enabled; docs/fleet.md). mbupgraded-db fleet-agent runs
- * beside the daemon for as long as it does (started again, with backoff, when it ends) and holds
- * its connection to the coordination database. Every fleet.heartbeat, and at once whenever this
- * node's part changes or another node's agent says something changed, the daemon tells it this
- * node's version, state and step in the rollout, and reads back the rollout and every node.
+ * beside the daemon for as long as it does (started again, with backoff, when it ends: all that is
+ * fleet-agent.h's) and holds its connection to the coordination database. Every fleet.heartbeat,
+ * and at once whenever this node's part changes or another node's agent says something changed,
+ * the daemon tells it this node's version, state and step in the rollout, and reads back the
+ * rollout and every node.
  *
  * From that answer this node follows the rollout: it joins one another node proposed (stages the
  * release and passes pre-flight), and opens the engine's gates as the rollout's state allows.

@@ -14,6 +14,7 @@
 #include "last-upgrade.h"
 #include "log.h"
 #include "manager.h"
+#include "secrets.h"
 #include "strv.h"
 #include "worker.h"
 
@@ -140,7 +141,7 @@ void manager_set_app_db(Manager *m, const char *desc, const char *schema) {
 
 static void on_probe_done(int r, DbReport *report, void *userdata) {
         Manager *m = userdata;
-        _cleanup_free_ char *path = manager_state_path(m, "appdb.probe");
+        _cleanup_free_ char *path = secret_path(m->config->state_dir, SECRET_PROBE);
 
         if (path)
                 (void) unlink(path);
@@ -155,8 +156,7 @@ static void on_probe_done(int r, DbReport *report, void *userdata) {
  * mbupgraded-db when idle; an H2 file is locked by the running Metabase, so only named. */
 static void manager_probe_app_db(Manager *m) {
         _cleanup_(appdb_freep) AppDb *db = NULL;
-        _cleanup_free_ char *desc = NULL, *conninfo = NULL, *secret = NULL, *path = NULL;
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *desc = NULL, *conninfo = NULL, *path = NULL;
         int r;
 
         if (m->op || m->probe || manager_app_db(m, m->unit, &db, NULL) < 0)
@@ -167,15 +167,10 @@ static void manager_probe_app_db(Manager *m) {
         if (db->kind == APPDB_H2)
                 return;
         conninfo = dbserver_conninfo(db);
-        secret = dbserver_secret(db);
-        path = manager_state_path(m, "appdb.probe");
-        if (!conninfo || !secret || !path)
+        path = secret_path(m->config->state_dir, SECRET_PROBE);
+        if (!conninfo || !path)
                 return;
-        /* Not fsynced: it lives for the second the helper runs. */
-        (void) unlink(path);
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        r = fd < 0 ? negative_errno() : write_all(fd, secret, strlen(secret));
-        explicit_bzero(secret, strlen(secret));
+        r = secret_write(path, db);
         if (r >= 0)
                 r = dbserver_run(
                         m->event,

@@ -22,6 +22,7 @@
 #include "rehearsal.h"
 #include "rehearse.h"
 #include "releases.h"
+#include "secrets.h"
 #include "strv.h"
 #include "verify.h"
 #include "worker.h"
@@ -1056,7 +1057,7 @@ static void on_h2_copied(int k, void *userdata) {
 
 static void copy_database(Rehearsal *r) {
         Manager *m = r->m;
-        _cleanup_free_ char *secret_file = rehearsal_path(m, "appdb.secret"), *secret = NULL;
+        _cleanup_free_ char *secret_file = rehearsal_path(m, "appdb.secret");
         int k;
 
         r->phase = PHASE_COPY;
@@ -1083,13 +1084,7 @@ static void copy_database(Rehearsal *r) {
                 }
                 return;
         }
-        secret = dbserver_secret(r->appdb);
-        if (!secret_file || !secret) {
-                fail(r, REHEARSAL_CANCELED, "out of memory");
-                return;
-        }
-        k = dbserver_write_secret(secret_file, secret);
-        explicit_bzero(secret, strlen(secret));
+        k = secret_file ? secret_write(secret_file, r->appdb) : -ENOMEM;
         if (k < 0) {
                 fail(r, REHEARSAL_CANCELED, "cannot write %s: %s", secret_file, strerror(-k));
                 return;
@@ -1176,7 +1171,7 @@ static void on_unit_info(int k, UnitInfo *info, const char *error, void *userdat
         Rehearsal *r = userdata;
         Manager *m = r->m;
         _cleanup_free_ char *db_error = NULL, *dir = manager_state_path(m, "rehearsal"),
-                            *secret_file = rehearsal_path(m, "appdb.secret"), *secret = NULL;
+                            *secret_file = rehearsal_path(m, "appdb.secret");
         const char *jar;
         struct stat st;
 
@@ -1271,13 +1266,11 @@ static void on_unit_info(int k, UnitInfo *info, const char *error, void *userdat
         }
         r->conninfo = dbserver_conninfo(r->appdb);
         r->scratch_name = strdup_printf("%s" REHEARSAL_SCRATCH_SUFFIX, r->appdb->dbname);
-        secret = dbserver_secret(r->appdb);
-        if (!r->conninfo || !r->scratch_name || !secret || !secret_file) {
+        if (!r->conninfo || !r->scratch_name || !secret_file) {
                 fail(r, REHEARSAL_CANCELED, "out of memory");
                 return;
         }
-        k = dbserver_write_secret(secret_file, secret);
-        explicit_bzero(secret, strlen(secret));
+        k = secret_write(secret_file, r->appdb);
         if (k < 0) {
                 fail(r, REHEARSAL_CANCELED, "cannot write %s: %s", secret_file, strerror(-k));
                 return;
@@ -1485,7 +1478,7 @@ static void on_leftover_dropped(int k, DbReport *report, void *userdata) {
 static void on_leftover_unit_info(int k, UnitInfo *info, const char *error, void *userdata) {
         Rehearsal *r = userdata;
         Manager *m = r->m;
-        _cleanup_free_ char *secret_file = rehearsal_path(m, "appdb.secret"), *secret = NULL;
+        _cleanup_free_ char *secret_file = rehearsal_path(m, "appdb.secret");
 
         if (k >= 0)
                 k = manager_app_db(m, info, &r->appdb, NULL);
@@ -1501,9 +1494,7 @@ static void on_leftover_unit_info(int k, UnitInfo *info, const char *error, void
         r->db_kind = strdup(appdb_kind_to_string(r->appdb->kind));
         r->conninfo = dbserver_conninfo(r->appdb);
         r->scratch_name = strdup_printf("%s" REHEARSAL_SCRATCH_SUFFIX, r->appdb->dbname);
-        secret = dbserver_secret(r->appdb);
-        if (!r->db_kind || !r->conninfo || !secret || !secret_file ||
-            dbserver_write_secret(secret_file, secret) < 0 ||
+        if (!r->db_kind || !r->conninfo || !secret_file || secret_write(secret_file, r->appdb) < 0 ||
             dbserver_run(
                     m->event,
                     r->db_kind,
@@ -1518,8 +1509,6 @@ static void on_leftover_unit_info(int k, UnitInfo *info, const char *error, void
                         strempty(r->scratch_name));
                 finish(r);
         }
-        if (secret)
-                explicit_bzero(secret, strlen(secret));
 }
 
 static void on_leftover_unit_forgotten(int k, const char *result, const char *error, void *userdata) {

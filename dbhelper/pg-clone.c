@@ -565,6 +565,29 @@ done:
         return 0;
 }
 
+/* A copy, a rename and a drop need nobody else connected to db: 0 when nobody is, else the
+ * helper's error line (step, then "what db is in use by ...", then hint) and its status. */
+static int refuse_in_use(PGconn *c, const char *step, const char *what, const char *db, const char *hint) {
+        _cleanup_free_ char *sessions = NULL;
+        int n = other_sessions(c, db, &sessions);
+
+        if (n < 0)
+                return report_error(1, "query", "cannot read pg_stat_activity: %s", PQerrorMessage(c));
+        if (n > 0) {
+                report_line(
+                        "error %s %s %s is in use by %d other session%s: %s%s",
+                        step,
+                        what,
+                        db,
+                        n,
+                        n == 1 ? "" : "s",
+                        sessions,
+                        hint);
+                return 1;
+        }
+        return 0;
+}
+
 static int verb_clone(PGconn *c, const char *db, const char *name) {
         _cleanup_(db_facts_done) DbFacts f = {};
         _cleanup_pgresult_ PGresult *r = NULL, *size = NULL;
@@ -577,18 +600,14 @@ static int verb_clone(PGconn *c, const char *db, const char *name) {
                 return report_error(1, "query", "%s", strempty(err));
         if (!f.exists)
                 return report_error(1, "clone", "there is no database %s", db);
-        n = other_sessions(c, db, &sessions);
-        if (n < 0)
-                return report_error(1, "query", "cannot read pg_stat_activity: %s", PQerrorMessage(c));
-        if (n > 0)
-                return report_error(
-                        1,
-                        "clone",
-                        "the database %s is in use by %d other session%s: %s; a database is copied only with nobody connected (is Metabase still running?)",
-                        db,
-                        n,
-                        n == 1 ? "" : "s",
-                        sessions);
+        n = refuse_in_use(
+                c,
+                "clone",
+                "the database",
+                db,
+                "; a database is copied only with nobody connected (is Metabase still running?)");
+        if (n != 0)
+                return n;
 
         qdb = PQescapeIdentifier(c, db, strlen(db));
         qname = PQescapeIdentifier(c, name, strlen(name));
@@ -687,20 +706,14 @@ static int verb_restore_clone(PGconn *c, const char *db, const char *name, const
         if (exists[2])
                 return report_error(1, "restore", "a database %s exists already; nothing was renamed", keep_as);
         for (size_t i = 0; i < 2; i++) {
-                _cleanup_free_ char *sessions = NULL;
-                int n = other_sessions(c, names[i], &sessions);
-
-                if (n < 0)
-                        return report_error(1, "query", "cannot read pg_stat_activity: %s", PQerrorMessage(c));
-                if (n > 0)
-                        return report_error(
-                                1,
-                                "restore",
-                                "the database %s is in use by %d other session%s: %s; it is renamed only with nobody connected (is Metabase still running?)",
-                                names[i],
-                                n,
-                                n == 1 ? "" : "s",
-                                sessions);
+                int n = refuse_in_use(
+                        c,
+                        "restore",
+                        "the database",
+                        names[i],
+                        "; it is renamed only with nobody connected (is Metabase still running?)");
+                if (n != 0)
+                        return n;
         }
 
         qdb = PQescapeIdentifier(c, db, strlen(db));
@@ -743,7 +756,7 @@ static int verb_restore_clone(PGconn *c, const char *db, const char *name, const
 
 static int verb_drop_clone(PGconn *c, const char *db, const char *name) {
         _cleanup_pqfree_ char *qname = NULL;
-        _cleanup_free_ char *err = NULL, *sessions = NULL, *sql = NULL;
+        _cleanup_free_ char *err = NULL, *sql = NULL;
         const char *names[3] = {name, name, name};
         bool exists[3];
         int n;
@@ -758,18 +771,9 @@ static int verb_drop_clone(PGconn *c, const char *db, const char *name) {
                 printf("done\n");
                 return 0;
         }
-        n = other_sessions(c, name, &sessions);
-        if (n < 0)
-                return report_error(1, "query", "cannot read pg_stat_activity: %s", PQerrorMessage(c));
-        if (n > 0)
-                return report_error(
-                        1,
-                        "drop",
-                        "the clone %s is in use by %d other session%s: %s",
-                        name,
-                        n,
-                        n == 1 ? "" : "s",
-                        sessions);
+        n = refuse_in_use(c, "drop", "the clone", name, "");
+        if (n != 0)
+                return n;
         qname = PQescapeIdentifier(c, name, strlen(name));
         sql = qname ? strdup_printf("DROP DATABASE %s", qname) : NULL;
         if (exec_command(c, sql, &err) < 0)
