@@ -17,7 +17,8 @@
 #include "bus-api.h"
 #include "manager.h"
 #include "rehearse.h"
-#include "releases.h"
+#include "feed-watch.h"
+#include "plan.h"
 #include "staging.h"
 #include "strv.h"
 
@@ -150,7 +151,7 @@ static int start_upgrade_jar(Manager *m, const Request *q, Reply *reply, Refusal
 }
 
 static int start_upgrade_version(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return releases_upgrade(m, q->version, q->flags, reply, refusal);
+        return plan_upgrade(m, q->version, q->flags, reply, refusal);
 }
 
 static int start_rollback(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
@@ -167,15 +168,15 @@ static int start_restore(Manager *m, const Request *q, Reply *reply, Refusal *re
 }
 
 static int start_window(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return releases_window(m, q->flags, reply, refusal);
+        return plan_window(m, q->flags, reply, refusal);
 }
 
 static int start_rehearse(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return releases_rehearse(m, q->version, reply, refusal);
+        return plan_rehearse(m, q->version, reply, refusal);
 }
 
 static int start_check(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return releases_check(m, reply, refusal);
+        return feed_watch_check(m, reply, refusal);
 }
 
 static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -389,7 +390,7 @@ static int method_list(sd_bus_message *message, void *userdata, sd_bus_error *er
         _cleanup_free_ char *json = NULL;
         int r;
 
-        r = releases_list_json(userdata, &json);
+        r = feed_watch_list_json(userdata, &json);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to list the releases: %m");
         return sd_bus_reply_method_return(message, "s", json);
@@ -397,7 +398,7 @@ static int method_list(sd_bus_message *message, void *userdata, sd_bus_error *er
 
 static const char *manager_state(Manager *m) {
         if (!m->op)
-                return releases_busy(m) ? "staging" : rehearse_running(m) ? "rehearsing" : "idle";
+                return plan_busy(m) ? "staging" : rehearse_running(m) ? "rehearsing" : "idle";
         if (m->op->step == STEP_PREFLIGHT)
                 return "preflight";
         if (m->op->step >= STEP_ROLLBACK_STOP && m->op->step <= STEP_ROLLBACK_VERIFY)
@@ -454,13 +455,13 @@ static int property_get_string(
         else if (streq(property, "LastResult"))
                 v = m->last_result;
         else if (streq(property, "NewestAvailable"))
-                v = releases_newest_available(m);
+                v = feed_watch_newest_available(m);
         else if (streq(property, "NewestAllowed"))
-                v = releases_newest_allowed(m);
+                v = feed_watch_newest_allowed(m);
         else if (streq(property, "Staged"))
                 v = staging_staged(m);
         else if (streq(property, "LastCheck"))
-                v = releases_last_check(m);
+                v = feed_watch_last_check(m);
         else if (streq(property, "AppDatabase"))
                 v = m->app_db;
         else if (streq(property, "AppDatabaseSchema"))

@@ -16,8 +16,9 @@
 #include "notify.h"
 #include "rehearse.h"
 #include "secrets.h"
+#include "feed-watch.h"
+#include "plan.h"
 #include "staging.h"
-#include "releases.h"
 
 int daemon_new(Config *config, Manager **ret) {
         Manager *m;
@@ -40,7 +41,8 @@ Manager *daemon_free(Manager *m) {
                 return NULL;
         m->engine = engine_free(m->engine);
         backups_cancel(m);
-        releases_free(m->releases);
+        m->planner = planner_free(m->planner);
+        m->feed_watch = feed_watch_free(m->feed_watch);
         m->staging = staging_free(m->staging);
         m->notifier = notifier_free(m->notifier);
         m->hooks = hooks_free(m->hooks);
@@ -117,7 +119,10 @@ int daemon_startup(Manager *m) {
         r = staging_new(m, &m->staging);
         if (r < 0)
                 return r;
-        r = releases_new(m, &m->releases);
+        r = feed_watch_new(m, &m->feed_watch);
+        if (r < 0)
+                return r;
+        r = planner_new(m, &m->planner);
         if (r < 0)
                 return r;
         r = fleet_new(m, &m->fleet);

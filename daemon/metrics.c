@@ -12,7 +12,7 @@
 #include "macro.h"
 #include "metrics.h"
 #include "rehearse.h"
-#include "releases.h"
+#include "feed-watch.h"
 #include "strv.h"
 #include "version.h"
 
@@ -171,7 +171,7 @@ static void put_gauge(FILE *f, const char *name, const char *help, double value)
 
 char *metrics_format(Manager *m) {
         Metrics *x = m->metrics;
-        const char *newest = releases_newest_available(m);
+        const char *newest = feed_watch_newest_available(m);
         MbVersion a, b;
         char *text = NULL;
         size_t size = 0;
