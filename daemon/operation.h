@@ -110,6 +110,7 @@ typedef struct Operation {
         uint64_t serving_usec; /* health ok again */
         uint64_t finished_usec;
         char *reason; /* why it failed, rolled back or was refused */
+        char *hooks;  /* what the pre-upgrade and verify hooks did (hooks.h), for the history */
 } Operation;
 
 Operation *operation_free(Operation *op);
