@@ -116,6 +116,7 @@ Operation *operation_free(Operation *op) {
         free(op->restore_sha256);
         free(op->restore_version);
         free(op->reason);
+        free(op->hooks);
         free(op);
         return NULL;
 }
@@ -146,7 +147,8 @@ Operation *operation_free(Operation *op) {
         X(restore_path)    \
         X(restore_sha256)  \
         X(restore_version) \
-        X(reason)
+        X(reason)          \
+        X(hooks)
 
 #define UINT_FIELDS(X)   \
         X(id)            \
@@ -368,6 +370,8 @@ char *operation_to_history_json(const Operation *op) {
                 json_object_object_add(o, "schema", json_object_new_string(op->db_schema));
         if (op->to_sha256)
                 json_object_object_add(o, "sha256", json_object_new_string(op->to_sha256));
+        if (op->hooks)
+                json_object_object_add(o, "hooks", json_object_new_string(op->hooks));
         if (op->fleet_rollout)
                 json_object_object_add(o, "fleet_rollout", json_object_new_uint64(op->fleet_rollout));
         if (op->fleet_converge)

@@ -119,6 +119,7 @@ typedef struct Operation {
         uint32_t down_watch_pid; /* not persisted: resumed with no period open, Metabase's main PID then */
         uint64_t finished_usec;
         char *reason; /* why it failed, rolled back or was refused */
+        char *hooks;  /* what the pre-upgrade and verify hooks did (hooks.h), for the history */
 } Operation;
 
 Operation *operation_free(Operation *op);
