@@ -1,5 +1,5 @@
 # `java -jar metabase.jar migrate down` as Metabase has it (docs/metabase.md, tests/standin/README.md),
-# on the sandbox's PostgreSQL, run as the metabase user with the unit's environment, the service
+# on the sandbox's PostgreSQL (then briefly H2 and MariaDB), run as the metabase user with the unit's environment, the service
 # stopped: v0.56.3 with rows the test adds, upgraded to v0.57.2 (the rest of v56 and two v57 change
 # sets), more rows added under v0.57.2. The older JAR's `migrate down` is refused before anything changes; a held
 # migration lock stops it after six tries; the newer JAR's takes the schema back to the v56 change
@@ -131,4 +131,24 @@ scenario() {
         systemctl --user start metabase.service
         wait_healthy 60 || die "v0.56.3 did not start on H2 after migrate down"
         assert_eq "$(http /api/standin/cards)" '{"count":4}' "the rows on H2"
+
+        # and on MariaDB (DDL commits at once there; the result is the same)
+        systemctl --user stop metabase.service
+        mariadb_start
+        install_metabase_my "$old" uri
+        mysql_mb "INSERT INTO report_card VALUES (10, 'Added under v0.56.3')"
+        systemctl --user stop metabase.service
+        install_jar "$new"
+        systemctl --user start metabase.service
+        wait_healthy 60 || die "v0.57.2 did not become healthy on MariaDB"
+        systemctl --user stop metabase.service
+        out=$(mb_run "$SB/opt/metabase/metabase.jar" migrate down 2>&1) || die "migrate down failed on MariaDB: $out"
+        assert_eq "$(mysql_mb "SELECT COUNT(*) FROM DATABASECHANGELOG WHERE ID LIKE 'v57%'")" "0" "v57 rows on MariaDB"
+        assert_eq "$(mysql_mb "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'metabase'
+                AND table_name LIKE 'mig\\_57\\_%'")" "0" "v57 tables on MariaDB"
+        assert_eq "$(mysql_mb 'SELECT LOCKED + 0 FROM DATABASECHANGELOGLOCK WHERE ID = 1')" "0" "the lock on MariaDB"
+        install_jar "$old"
+        systemctl --user start metabase.service
+        wait_healthy 60 || die "v0.56.3 did not start on MariaDB after migrate down"
+        assert_eq "$(http /api/standin/cards)" '{"count":4}' "the rows on MariaDB"
 }
