@@ -290,15 +290,20 @@ static int write_last_upgrade(Manager *m, const Operation *op) {
         return last_upgrade_write(m->config->state_dir, &u);
 }
 
+/* What watched or ran for the operation that ends. */
+static void engine_release(Engine *e) {
+        e->verifier = verifier_free(e->verifier);
+        e->hook = hook_run_free(e->hook);
+        e->hooks_passed = e->settled = false;
+        e->migrate_down = migrate_down_free(e->migrate_down);
+        e->migrate_down_said = mfree_str(e->migrate_down_said);
+}
+
 static void engine_finish(Manager *m, Result result) {
         Operation *op = m->op;
         int r;
 
-        m->engine->verifier = verifier_free(m->engine->verifier);
-        m->engine->hook = hook_run_free(m->engine->hook);
-        m->engine->hooks_passed = m->engine->settled = false;
-        m->engine->migrate_down = migrate_down_free(m->engine->migrate_down);
-        m->engine->migrate_down_said = mfree_str(m->engine->migrate_down_said);
+        engine_release(m->engine);
         /* a start waiting for its port */
         m->engine->port_wait = sd_event_source_disable_unref(m->engine->port_wait);
         m->engine->port_wait_since = 0;
@@ -2183,7 +2188,8 @@ static void resume_at_step(Manager *m, Operation *op) {
                 step_start(m);
                 return;
         case STEP_MIGRATE_DOWN:
-                if (migrate_down_stop(m->systemd, on_resume_migrate_down_stopped, m) < 0)
+                if (migrate_down_cleanup(m->systemd, m->config->state_dir, on_resume_migrate_down_stopped, m) <
+                    0)
                         on_resume_migrate_down_stopped(-EIO, NULL, "cannot ask systemd", m);
                 return;
         case STEP_ROLLBACK_STOP:

@@ -54,10 +54,10 @@ MigrateDown *migrate_down_free(MigrateDown *d) {
         if (d->pending > 0) {
                 /* a start job or a load in flight: its callback ends it */
                 d->abandoned = true;
-                (void) migrate_down_stop(d->systemd, on_stopped_quietly, NULL);
+                (void) unit_stop_and_forget(d->systemd, MIGRATE_DOWN_UNIT, on_stopped_quietly, NULL);
                 return NULL;
         }
-        (void) migrate_down_stop(d->systemd, on_stopped_quietly, NULL);
+        (void) unit_stop_and_forget(d->systemd, MIGRATE_DOWN_UNIT, on_stopped_quietly, NULL);
         destroy(d);
         return NULL;
 }
@@ -231,6 +231,10 @@ int migrate_down_start(
         return 0;
 }
 
-int migrate_down_stop(Systemd *s, JobCallback cb, void *userdata) {
+int migrate_down_cleanup(Systemd *s, const char *state_dir, JobCallback cb, void *userdata) {
+        _cleanup_free_ char *env = path_join(state_dir, "migrate-down.env");
+
+        if (env)
+                (void) unlink(env);
         return unit_stop_and_forget(s, MIGRATE_DOWN_UNIT, cb, userdata);
 }

@@ -37,5 +37,6 @@ int migrate_down_start(
 /* Stops watching; the unit, if it still runs, is stopped (in the background). */
 MigrateDown *migrate_down_free(MigrateDown *d);
 
-/* Stops and forgets a migrate down an earlier daemon left running; cb when it is gone. */
-int migrate_down_stop(Systemd *s, JobCallback cb, void *userdata);
+/* What an earlier daemon left: the environment file (it holds the database's password) is
+ * removed, a migrate down still running stopped and forgotten; cb when it is gone. */
+int migrate_down_cleanup(Systemd *s, const char *state_dir, JobCallback cb, void *userdata);
