@@ -47,11 +47,13 @@ static void rollback_start(Manager *m);
 static void engine_finish(Manager *m, Result result);
 
 struct Engine {
-        Reply *reply;                /* who waits for pre-flight's answer */
-        Verifier *verifier;          /* the start being watched */
-        struct DbRun *db_run;        /* mbupgraded-db, while it runs for the operation */
-        MigrateDown *migrate_down;   /* a keep-data rollback's migrate down, while it runs */
-        char *migrate_down_said;     /* what its output said, for the reason if it failed */
+        Reply *reply;              /* who waits for pre-flight's answer */
+        Verifier *verifier;        /* the start being watched */
+        struct DbRun *db_run;      /* mbupgraded-db, while it runs for the operation */
+        MigrateDown *migrate_down; /* a keep-data rollback's migrate down, while it runs */
+        MigrateDownRehearsal *migrate_down_rehearsal; /* and its rehearsal on a scratch copy */
+        bool migrate_down_rehearsed;                  /* that rehearsal had its say */
+        char *migrate_down_said;                      /* what its output said, for the reason if it failed */
         char *expect_sha256;         /* the staged JAR's verified SHA-256, for the next pre-flight */
         bool dry_run;                /* pre-flight only: no trace but the answer */
         bool cancel_requested;       /* mbctl cancel during pre-flight */
@@ -84,6 +86,7 @@ Engine *engine_free(Engine *e) {
         e->port_wait = sd_event_source_disable_unref(e->port_wait);
         e->db_run = dbserver_cancel(e->db_run);
         e->migrate_down = migrate_down_free(e->migrate_down);
+        e->migrate_down_rehearsal = migrate_down_rehearsal_free(e->migrate_down_rehearsal);
         free(e->migrate_down_said);
         reply_unref(e->reply);
         free(e->expect_sha256);
@@ -297,6 +300,8 @@ static void engine_release(Engine *e) {
         e->hooks_passed = e->settled = false;
         e->migrate_down = migrate_down_free(e->migrate_down);
         e->migrate_down_said = mfree_str(e->migrate_down_said);
+        e->migrate_down_rehearsal = migrate_down_rehearsal_free(e->migrate_down_rehearsal);
+        e->migrate_down_rehearsed = false;
 }
 
 static void engine_finish(Manager *m, Result result) {
@@ -419,6 +424,79 @@ static void engine_finish(Manager *m, Result result) {
 
 static void preflight_passed(Preflight *p);
 
+/* The rehearsal of a keep-data rollback's migrate down had its say: a failure refuses it with
+ * nothing touched; one that could not be done (no CREATEDB, say) leaves the fresh backup and the
+ * changelog check as the guards, and the summary says so. */
+static void on_migrate_down_rehearsed(int verdict, const char *message, void *userdata) {
+        Preflight *p = userdata;
+        Manager *m = p->m;
+        _cleanup_free_ char *summary = NULL;
+
+        m->engine->migrate_down_rehearsed = true;
+        if (verdict == 0) {
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "%s's migrate down was rehearsed and failed: %s. Nothing was changed; 'mbctl rollback' "
+                        "without --keep-data restores the backup taken before the upgrade (what was written since "
+                        "is lost)",
+                        m->op->from_version,
+                        strempty(message));
+                preflight_free(p);
+                return;
+        }
+        if (verdict < 0)
+                log_warning("Keep-data rollback: migrate down not rehearsed: %s", strempty(message));
+        else
+                log_info("Keep-data rollback: migrate down rehearsed: %s", strempty(message));
+        summary = strdup_printf(
+                "%s; migrate down %s: %s",
+                p->summary,
+                verdict > 0 ? "rehearsed" : "NOT rehearsed",
+                strempty(message));
+        if (summary)
+                free_and_replace(p->summary, summary);
+        preflight_passed(p);
+}
+
+/* 1 when the rehearsal runs (p is its), 0 when there is none to run. */
+static int migrate_down_rehearse_start(Manager *m, Preflight *p) {
+        _cleanup_(appdb_freep) AppDb *appdb = NULL;
+        _cleanup_free_ char *error = NULL;
+        Operation *op = m->op;
+        MbVersion older;
+        int r;
+
+        if (!op_migrates_down(op) || m->engine->migrate_down_rehearsed)
+                return 0;
+        r = m->unit ? manager_app_db(m, m->unit, &appdb, &error) : -ENOENT;
+        if (r >= 0)
+                r = mb_version_parse(op->to_version, &older);
+        if (r >= 0) {
+                manager_set_status(
+                        m, "Rehearsing %s's migrate down on a copy of %s", op->from_version, op->db_desc);
+                r = migrate_down_rehearse(
+                        m->event,
+                        m->systemd,
+                        m->unit,
+                        appdb,
+                        op->jar_path,
+                        op->db_secret,
+                        m->config->state_dir,
+                        older.major,
+                        m->config->service.start_timeout_usec,
+                        on_migrate_down_rehearsed,
+                        p,
+                        &m->engine->migrate_down_rehearsal);
+        }
+        if (r < 0) {
+                _cleanup_free_ char *why = strdup_printf("cannot start it: %s", error ?: strerror(-r));
+                on_migrate_down_rehearsed(-1, why, p);
+                return 1;
+        }
+        return 1;
+}
+
 static void on_pre_upgrade_hooks(bool ok, const char *reason, void *userdata) {
         Preflight *p = userdata;
 
@@ -452,6 +530,9 @@ static void preflight_passed(Preflight *p) {
                 engine_finish(m, RESULT_NONE);
                 goto finish;
         }
+        /* A keep-data rollback's migrate down, on a scratch copy first. */
+        if (migrate_down_rehearse_start(m, p) > 0)
+                return;
         /* Last, the administrator's pre-upgrade hooks: they may refuse it. */
         if (!m->engine->hooks_passed) {
                 manager_set_status(m, "Running the pre-upgrade hooks");
@@ -1003,6 +1084,15 @@ static int keep_data_refusal(Manager *m, Refusal *refusal) {
 
         if (m->op || last_upgrade_read(m->config->state_dir, &u) < 0)
                 return 0; /* busy, or nothing to roll back: engine_begin() and pre-flight say so */
+        /* its scratch copy would be the keep-data rehearsal's */
+        if (rehearse_running(m))
+                return refusal_set(
+                        refusal,
+                        OUTCOME_BUSY,
+                        -EBUSY,
+                        "A rehearsal of %s is running, and --keep-data rehearses migrate down on the same scratch "
+                        "copy; wait for it or stop it (mbctl cancel)",
+                        strempty(rehearse_running_version(m)));
         back = majors_back(u.to, u.from);
         if (back < 0 || back > 1)
                 return refusal_set(
@@ -1754,6 +1844,7 @@ static void on_migrated_down(int r, const char *result, const char *message, voi
 }
 
 static void step_migrate_down(Manager *m) {
+        _cleanup_(migrate_down_command_done) MigrateDownCommand c = {};
         Operation *op = m->op;
         int r;
 
@@ -1767,17 +1858,17 @@ static void step_migrate_down(Manager *m) {
                 strempty(op->db_desc),
                 op->to_version);
         m->engine->migrate_down = migrate_down_free(m->engine->migrate_down);
-        r = m->unit ? migrate_down_start(
-                              m->event,
-                              m->systemd,
-                              m->unit,
-                              op->jar_path,
-                              m->config->state_dir,
-                              m->config->service.start_timeout_usec,
-                              on_migrated_down,
-                              m,
-                              &m->engine->migrate_down)
-                    : -ENOENT;
+        r = m->unit ? migrate_down_command(m->unit, op->jar_path, &c) : -ENOENT;
+        if (r >= 0)
+                r = migrate_down_start(
+                        m->event,
+                        m->systemd,
+                        &c,
+                        m->config->state_dir,
+                        m->config->service.start_timeout_usec,
+                        on_migrated_down,
+                        m,
+                        &m->engine->migrate_down);
         if (r < 0)
                 engine_fail(
                         m,
@@ -2135,6 +2226,11 @@ static void resume_online_backup(Manager *m, Operation *op) {
         engine_finish(m, RESULT_FAILED);
 }
 
+static void on_leftover_stopped(int r, const char *result, const char *error, void *userdata) {
+        if (r < 0)
+                log_warning("Stopping %s failed: %s", MIGRATE_DOWN_UNIT, strempty(error));
+}
+
 /* A migrate down may still run as its own unit: it is stopped before the backup goes back. */
 static void on_resume_migrate_down_stopped(int r, const char *result, const char *error, void *userdata) {
         Manager *m = userdata;
@@ -2160,6 +2256,11 @@ static void resume_at_step(Manager *m, Operation *op) {
                         if (staged)
                                 (void) unlink(staged);
                 }
+                /* a keep-data rollback's rehearsal of migrate down, on its scratch copy (which the
+                 * next scratch copy replaces) */
+                if (op->keep_data)
+                        (void) migrate_down_cleanup(
+                                m->systemd, m->config->state_dir, on_leftover_stopped, NULL);
                 (void) free_and_strdup(
                         &op->reason, "the daemon stopped during pre-flight; nothing was changed");
                 engine_finish(m, RESULT_FAILED);

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "appdb.h"
+#include "dbserver.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -169,35 +173,57 @@ static void on_started(int r, const char *result, const char *error, void *userd
                 finish(d, r, "cannot watch it");
 }
 
+void migrate_down_command_done(MigrateDownCommand *c) {
+        c->argv = strv_free(c->argv);
+        c->env = strv_free(c->env);
+        c->working_directory = mfree_str(c->working_directory);
+        c->user = mfree_str(c->user);
+        c->group = mfree_str(c->group);
+}
+
+int migrate_down_command(const UnitInfo *info, const char *jar, MigrateDownCommand *ret) {
+        MigrateDownCommand c = {
+                .argv = unit_info_argv_with_jar(info, unit_info_jar(info), jar, STRV_MAKE("migrate", "down")),
+                .env = strv_copy(info->environment ?: STRV_MAKE(NULL)),
+                .working_directory = info->working_directory ? strdup(info->working_directory) : NULL,
+                .user = info->user ? strdup(info->user) : NULL,
+                .group = info->group ? strdup(info->group) : NULL,
+        };
+
+        if (!c.argv || !c.env || (info->working_directory && !c.working_directory) ||
+            (info->user && !c.user) || (info->group && !c.group)) {
+                int r = c.argv ? -ENOMEM : -EINVAL; /* no "-jar JAR" in ExecStart */
+                migrate_down_command_done(&c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
 int migrate_down_start(
         sd_event *e,
         Systemd *s,
-        const UnitInfo *info,
-        const char *jar,
+        const MigrateDownCommand *c,
         const char *state_dir,
         uint64_t timeout_usec,
         MigrateDownCallback cb,
         void *userdata,
         MigrateDown **ret) {
-        _cleanup_strv_free_ char **argv = unit_info_argv_with_jar(
-                info, unit_info_jar(info), jar, STRV_MAKE("migrate", "down"));
         _cleanup_free_ char *env = NULL, *wd = NULL;
         MigrateDown *d;
         int r;
 
-        if (!argv)
-                return -EINVAL; /* no "-jar JAR" in ExecStart (pre-flight found one) */
         d = calloc(1, sizeof(MigrateDown));
         if (!d)
                 return -ENOMEM;
         *d = (MigrateDown){.event = e, .systemd = s, .cb = cb, .userdata = userdata};
         d->log_path = path_join(state_dir, "migrate-down.log");
         d->env_path = path_join(state_dir, "migrate-down.env");
-        /* The unit's environment as it is: its database settings with their password, so 0600,
-         * read by systemd before it drops privileges. */
-        env = rehearsal_environment_file(info->environment ?: STRV_MAKE(NULL));
-        wd = info->working_directory ? strdup_printf("-%s", info->working_directory) : NULL;
-        if (!d->log_path || !d->env_path || !env || (info->working_directory && !wd)) {
+        /* Its database settings with their password, so 0600, read by systemd before it drops
+         * privileges. */
+        env = rehearsal_environment_file(c->env);
+        wd = c->working_directory ? strdup_printf("-%s", c->working_directory) : NULL;
+        if (!d->log_path || !d->env_path || !env || (c->working_directory && !wd)) {
                 destroy(d);
                 return -ENOMEM;
         }
@@ -211,11 +237,11 @@ int migrate_down_start(
         TransientService t = {
                 .name = MIGRATE_DOWN_UNIT,
                 .description = "mbupgraded: Metabase's migrate down, the schema one major back",
-                .argv = argv,
+                .argv = c->argv,
                 .environment_file = d->env_path,
-                .working_directory = info->working_directory,
-                .user = info->user,
-                .group = info->group,
+                .working_directory = c->working_directory,
+                .user = c->user,
+                .group = c->group,
                 .runtime_max_usec = timeout_usec,
                 .output_file = d->log_path,
                 /* Hardened; it writes only Metabase's working directory (./plugins), if any. */
@@ -237,4 +263,196 @@ int migrate_down_cleanup(Systemd *s, const char *state_dir, JobCallback cb, void
         if (env)
                 (void) unlink(env);
         return unit_stop_and_forget(s, MIGRATE_DOWN_UNIT, cb, userdata);
+}
+
+/* The rehearsal on a scratch copy */
+
+struct MigrateDownRehearsal {
+        sd_event *event;
+        Systemd *systemd;
+        MigrateDownCommand cmd;
+        char *kind, *conninfo, *scratch_conninfo, *secret_file, *state_dir;
+        unsigned target_major;
+        uint64_t timeout_usec;
+        DbRun *db_run;
+        MigrateDown *run;
+        int verdict;
+        char *message, *said;
+        MigrateDownRehearsalCallback cb;
+        void *userdata;
+};
+
+MigrateDownRehearsal *migrate_down_rehearsal_free(MigrateDownRehearsal *r) {
+        if (!r)
+                return NULL;
+        /* a copy left behind goes with the next scratch copy */
+        r->db_run = dbserver_cancel(r->db_run);
+        r->run = migrate_down_free(r->run);
+        migrate_down_command_done(&r->cmd);
+        free(r->kind);
+        free(r->conninfo);
+        free(r->scratch_conninfo);
+        free(r->secret_file);
+        free(r->state_dir);
+        free(r->message);
+        free(r->said);
+        free(r);
+        return NULL;
+}
+
+static void rehearsal_end(MigrateDownRehearsal *r) {
+        MigrateDownRehearsalCallback cb = r->cb;
+
+        r->cb = NULL;
+        if (cb)
+                cb(r->verdict, r->message, r->userdata);
+}
+
+static void on_scratch_dropped(int k, DbReport *report, void *userdata) {
+        MigrateDownRehearsal *r = userdata;
+
+        if (k < 0)
+                log_warning(
+                        "Dropping the scratch copy of the migrate down rehearsal failed: %s", report->error);
+        rehearsal_end(r);
+}
+
+/* verdict: 1 passed, 0 failed, -1 could not rehearse; then the copy is dropped. */
+static void rehearsal_verdict(MigrateDownRehearsal *r, int verdict, const char *fmt, ...) _printf_(3, 4);
+static void rehearsal_verdict(MigrateDownRehearsal *r, int verdict, const char *fmt, ...) {
+        va_list ap;
+
+        r->verdict = verdict;
+        free(r->message);
+        va_start(ap, fmt);
+        if (vasprintf(&r->message, fmt, ap) < 0)
+                r->message = NULL;
+        va_end(ap);
+        if (dbserver_run(
+                    r->event,
+                    r->kind,
+                    r->conninfo,
+                    r->secret_file,
+                    STRV_MAKE("drop-scratch"),
+                    on_scratch_dropped,
+                    r,
+                    &r->db_run) < 0)
+                rehearsal_end(r);
+}
+
+static void on_scratch_read(int k, DbReport *report, void *userdata) {
+        MigrateDownRehearsal *r = userdata;
+
+        if (k < 0)
+                rehearsal_verdict(r, -1, "cannot read the copy's changelog: %s", strempty(report->error));
+        else if (report->changelog_major < 0 || (unsigned) report->changelog_major > r->target_major)
+                rehearsal_verdict(
+                        r,
+                        0,
+                        "on a copy of the database it left change sets of v%d (newest %s), above v%u: %s",
+                        report->changelog_major,
+                        strempty(report->changelog_latest),
+                        r->target_major,
+                        strempty(r->said));
+        else
+                rehearsal_verdict(
+                        r, 1, "on a copy of the database it went to v%d's schema", report->changelog_major);
+}
+
+static void on_scratch_migrated(int k, const char *result, const char *message, void *userdata) {
+        MigrateDownRehearsal *r = userdata;
+
+        (void) free_and_strdup(&r->said, message);
+        if (k < 0) {
+                rehearsal_verdict(r, -1, "it could not run on the copy: %s", strempty(message));
+                return;
+        }
+        k = dbserver_run(
+                r->event,
+                r->kind,
+                r->scratch_conninfo,
+                r->secret_file,
+                STRV_MAKE("preflight"),
+                on_scratch_read,
+                r,
+                &r->db_run);
+        if (k < 0)
+                rehearsal_verdict(r, -1, "cannot run %s: %s", dbserver_helper_path(), strerror(-k));
+}
+
+static void on_scratch_copied(int k, DbReport *report, void *userdata) {
+        MigrateDownRehearsal *r = userdata;
+
+        if (k < 0) {
+                /* the helper dropped what it made */
+                r->verdict = -1;
+                r->message = strdup_printf("cannot copy the database: %s", strempty(report->error));
+                rehearsal_end(r);
+                return;
+        }
+        k = migrate_down_start(
+                r->event, r->systemd, &r->cmd, r->state_dir, r->timeout_usec, on_scratch_migrated, r, &r->run);
+        if (k < 0)
+                rehearsal_verdict(r, -1, "cannot start it on the copy: %s", strerror(-k));
+}
+
+int migrate_down_rehearse(
+        sd_event *e,
+        Systemd *s,
+        const UnitInfo *info,
+        const AppDb *appdb,
+        const char *jar,
+        const char *secret_file,
+        const char *state_dir,
+        unsigned target_major,
+        uint64_t timeout_usec,
+        MigrateDownRehearsalCallback cb,
+        void *userdata,
+        MigrateDownRehearsal **ret) {
+        _cleanup_free_ char *name = NULL;
+        MigrateDownRehearsal *r;
+        int k;
+
+        if (appdb->kind == APPDB_H2 || isempty(appdb->dbname))
+                return -EOPNOTSUPP;
+        r = calloc(1, sizeof(MigrateDownRehearsal));
+        if (!r)
+                return -ENOMEM;
+        *r = (MigrateDownRehearsal){
+                .event = e,
+                .systemd = s,
+                .target_major = target_major,
+                .timeout_usec = timeout_usec,
+                .cb = cb,
+                .userdata = userdata,
+        };
+        k = migrate_down_command(info, jar, &r->cmd);
+        if (k < 0) {
+                migrate_down_rehearsal_free(r);
+                return k;
+        }
+        /* The same server, role and password under the copy's name (mbupgraded-db's). */
+        name = strdup_printf("%s" REHEARSAL_SCRATCH_SUFFIX, appdb->dbname);
+        AppDb scratch = *appdb;
+        scratch.dbname = name;
+        r->cmd.env = strv_free(r->cmd.env);
+        r->cmd.env = name ? rehearsal_environment(info->environment ?: STRV_MAKE(NULL), &scratch, 0) : NULL;
+        r->kind = strdup(appdb_kind_to_string(appdb->kind));
+        r->conninfo = dbserver_conninfo(appdb);
+        r->scratch_conninfo = name ? dbserver_conninfo(&scratch) : NULL;
+        r->secret_file = strdup(secret_file);
+        r->state_dir = strdup(state_dir);
+        if (!r->cmd.env || !r->kind || !r->conninfo || !r->scratch_conninfo || !r->secret_file ||
+            !r->state_dir) {
+                migrate_down_rehearsal_free(r);
+                return -ENOMEM;
+        }
+        k = dbserver_run(
+                e, r->kind, r->conninfo, r->secret_file, STRV_MAKE("scratch-copy"), on_scratch_copied, r, &r->db_run);
+        if (k < 0) {
+                migrate_down_rehearsal_free(r);
+                return k;
+        }
+        *ret = r;
+        return 0;
 }

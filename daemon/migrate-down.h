@@ -21,13 +21,21 @@ typedef struct MigrateDown MigrateDown;
  * output that say the most (escaped for people). */
 typedef void (*MigrateDownCallback)(int r, const char *result, const char *message, void *userdata);
 
-/* Starts it for the unit described by info with jar in place of the JAR its ExecStart runs.
- * timeout_usec bounds it (RuntimeMaxSec=). */
+/* The command as the unit runs Metabase: its Java and options with jar in place of its JAR, then
+ * "migrate down"; its environment, working directory, user and group. -EINVAL when ExecStart has
+ * no "-jar JAR". */
+typedef struct MigrateDownCommand {
+        char **argv, **env;
+        char *working_directory, *user, *group;
+} MigrateDownCommand;
+int migrate_down_command(const UnitInfo *info, const char *jar, MigrateDownCommand *ret);
+void migrate_down_command_done(MigrateDownCommand *c);
+
+/* Starts it; timeout_usec bounds it (RuntimeMaxSec=). */
 int migrate_down_start(
         sd_event *e,
         Systemd *s,
-        const UnitInfo *info,
-        const char *jar,
+        const MigrateDownCommand *c,
         const char *state_dir,
         uint64_t timeout_usec,
         MigrateDownCallback cb,
@@ -40,3 +48,25 @@ MigrateDown *migrate_down_free(MigrateDown *d);
 /* What an earlier daemon left: the environment file (it holds the database's password) is
  * removed, a migrate down still running stopped and forgotten; cb when it is gone. */
 int migrate_down_cleanup(Systemd *s, const char *state_dir, JobCallback cb, void *userdata);
+
+/* Before production: the same command on a scratch copy of appdb (mbupgraded-db scratch-copy,
+ * <db>_mbup_rehearsal, while Metabase serves), its changelog read afterwards, the copy dropped.
+ * cb's verdict: 1 the copy went to target_major's schema, 0 it did not (message says how), -1 it
+ * could not be rehearsed (message says why). -EOPNOTSUPP for H2. */
+typedef struct AppDb AppDb;
+typedef struct MigrateDownRehearsal MigrateDownRehearsal;
+typedef void (*MigrateDownRehearsalCallback)(int verdict, const char *message, void *userdata);
+int migrate_down_rehearse(
+        sd_event *e,
+        Systemd *s,
+        const UnitInfo *info,
+        const AppDb *appdb,
+        const char *jar,
+        const char *secret_file,
+        const char *state_dir,
+        unsigned target_major,
+        uint64_t timeout_usec,
+        MigrateDownRehearsalCallback cb,
+        void *userdata,
+        MigrateDownRehearsal **ret);
+MigrateDownRehearsal *migrate_down_rehearsal_free(MigrateDownRehearsal *r);

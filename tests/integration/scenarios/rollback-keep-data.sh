@@ -1,11 +1,14 @@
 # mbctl rollback --keep-data on PostgreSQL (issue 17 part 3): what users wrote after the upgrade
 # stays. v0.56.3 -> v0.57.2, rows added under v0.57.2 (report_card, a table migrate down keeps):
 # - a migrate down that fails (a v57 table dropped by hand, as standin-migrate-down does: its
-#   rollback fails and the command still exits 0) is caught by the changelog afterwards: the fresh
-#   backup goes back, v0.57.2 serves again with every row;
+#   rollback fails and the command still exits 0), not rehearsed first (the role may not create
+#   the scratch copy), is caught by the changelog afterwards: the fresh backup goes back, v0.57.2
+#   serves again with every row;
+# - the same once the role may create databases: rehearsed on a scratch copy first, it fails there
+#   and the rollback is refused with production untouched (same MainPID, no backup taken);
 # - with the table back, Metabase's migrate down (the newer JAR, as a transient unit with the unit's
-#   user and EnvironmentFile=) takes the schema to v56: v0.56.3 serves every row, no v57 change set
-#   is left, and the fresh backup taken before is listed;
+#   user and EnvironmentFile=), rehearsed on the copy, takes the schema to v56: v0.56.3 serves every
+#   row, no v57 change set is left, and the fresh backup taken before is listed;
 # - within one major (v0.56.4 -> v0.56.3) only the JAR goes back, no restore, the rows stay;
 # - two majors back (v0.58.1 -> v0.56.3) is refused before anything is touched.
 v57_rows() { psql_mb "select count(*) from databasechangelog where id like 'v57.%'"; }
@@ -30,6 +33,7 @@ scenario() {
         n=$(n_backups)
         run_mbctl 3 rollback --keep-data --yes
         assert_contains "$OUT" "keeping the data: a fresh backup, then v0.57.2's migrate down"
+        assert_contains "$OUT" "migrate down NOT rehearsed: cannot copy the database"
         assert_contains "$OUT" "Metabase's migrate down left"
         assert_contains "$OUT" "change sets of v57"
         assert_contains "$OUT" "Error rolling back migration v57.001"
@@ -44,10 +48,24 @@ scenario() {
         run_mbctl 0 history --json
         assert_contains "$OUT" '"keep_data":true'
 
-        # with the table back, it works: v0.56.3 on the v56 schema, every row kept
+        # rehearsed on a scratch copy, where it fails the same: refused, production untouched
+        pg_super "ALTER ROLE metabase CREATEDB" >/dev/null
+        pid=$(main_pid)
+        run_mbctl 5 rollback --keep-data --yes
+        assert_contains "$OUT" "v0.57.2's migrate down was rehearsed and failed: on a copy of the database it left change sets of v57"
+        assert_contains "$OUT" "Error rolling back migration v57.001"
+        assert_contains "$OUT" "Nothing was changed"
+        assert_eq "$(main_pid)" "$pid" "Metabase's MainPID after the failed rehearsal"
+        assert_eq "$(running_version)" "v0.57.2" "after the failed rehearsal"
+        assert_eq "$(n_backups)" "$((n + 1))" "no backup taken for the refused rollback"
+        assert_eq "$(pg_super "select count(*) from pg_database where datname = 'metabase_mbup_rehearsal'")" "0" \
+                "the scratch copy after the rehearsal"
+
+        # with the table back, it works: rehearsed, then v0.56.3 on the v56 schema, every row kept
         psql_mb "CREATE TABLE mig_57_001 (x INT)" >/dev/null
         n=$(n_backups)
         run_mbctl 0 rollback --keep-data --yes
+        assert_contains "$OUT" "migrate down rehearsed: on a copy of the database it went to v56's schema"
         assert_contains "$OUT" "committed"
         assert_eq "$(running_version)" "v0.56.3" "after the keep-data rollback"
         assert_eq "$(installed_version)" "v0.56.3"
@@ -89,9 +107,9 @@ scenario() {
         assert_eq "$(main_pid)" "$pid" "Metabase's MainPID after the refusal"
         assert_eq "$(n_backups)" "$n" "backups after the refusal"
         assert_eq "$(cards)" "1,2,3,20,21,30,40" "the rows after the refusal"
-        # in the history: the failed, the done, the refused for want of an upgrade, the same major;
-        # the refusal above never began an operation
+        # in the history: the failed, the refused by its rehearsal, the done, the refused for want of
+        # an upgrade, the same major; the refusal above never began an operation
         run_mbctl 0 history --json
-        assert_eq "$(grep -o '"kind":"rollback"' <<<"$OUT" | wc -l)" "4" "rollbacks in the history"
+        assert_eq "$(grep -o '"kind":"rollback"' <<<"$OUT" | wc -l)" "5" "rollbacks in the history"
         assert_not_contains "$OUT" "v0.58.1 back to" "the refusal in the history"
 }
