@@ -138,8 +138,9 @@ static const struct {
          "upgrade committed more than service.settle ago, mbctl says when the backup was taken and\n"
          "asks (without a terminal, it is refused unless --yes).\n\n"
          "--keep-data keeps it instead: within the same major only the JAR goes back; one major back,\n"
-         "after a fresh backup, the newer JAR's own 'migrate down' takes the schema back (PostgreSQL,\n"
-         "MySQL/MariaDB); if anything fails the fresh backup and the newer version come back.\n\n"
+         "the newer JAR's own 'migrate down' takes the schema back (PostgreSQL, MySQL/MariaDB):\n"
+         "rehearsed on a scratch copy, then after a fresh backup; if anything fails the fresh backup\n"
+         "and the newer version come back.\n\n"
          "  --keep-data  Keep what was written since the upgrade (no restore)\n"
          "  --yes        Roll back without asking, losing what was written since the backup\n"},
         {"cancel", "mbctl cancel\n\nStops an upgrade that has not yet stopped the service.\n"},
