@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "approvals.h"
 #include "child.h"
 #include "engine.h"
 #include "feed.h"
@@ -26,6 +27,8 @@
 #define STAGED_KEEP 2
 #define FIRST_CHECK_DELAY_USEC (5 * USEC_PER_SEC)
 
+static const Initiator immediately = {.kind = INITIATOR_IMMEDIATELY};
+
 typedef struct Plan {
         uint64_t id;
         char **hops;
@@ -35,6 +38,7 @@ typedef struct Plan {
         char *from;
         char *last_to;
         uint64_t op_id; /* the engine operation of the current hop */
+        Initiator who;  /* who asked for the plan; each hop names it with its place */
 } Plan;
 
 struct Releases {
@@ -55,6 +59,7 @@ struct Releases {
         char *blocked;     /* an unattended upgrade to this version failed: not again unattended */
         char *pending_version;
         uint64_t pending_flags;
+        Initiator pending_who;
         bool pending_window;
         bool plan_after_rehearsal; /* the window waits for the running rehearsal's verdict */
         Reply *rehearse_reply;     /* mbctl rehearse, while its release is staged */
@@ -165,7 +170,7 @@ on_auto_staged(Manager *m, int r, bool refused, const char *jar, const char *sha
         }
         if (m->config->policy.apply == APPLY_IMMEDIATELY && !rl->plan && !m->op) {
                 log_info("policy.apply is immediately: applying what the policy allows");
-                if (releases_window(m, 0, NULL, &e) < 0 && e.reason)
+                if (releases_window(m, 0, &immediately, NULL, &e) < 0 && e.reason)
                         log_warning("Not applying: %s", e.reason);
         }
 }
@@ -374,7 +379,13 @@ on_hop_staged(Manager *m, int r, bool refused, const char *jar, const char *sha2
                 plan_finish(m, refused ? RESULT_REFUSED : RESULT_FAILED, error);
                 return;
         }
-        r = engine_upgrade(m, jar, sha256, p->flags & ENGINE_FORCE, NULL, &e);
+        Initiator who = p->who;
+        if (strv_length(p->hops) > 1) {
+                who.plan = p->id;
+                who.hop = (unsigned) p->next;
+                who.hops = (unsigned) strv_length(p->hops);
+        }
+        r = engine_upgrade(m, jar, sha256, p->flags & ENGINE_FORCE, &who, NULL, &e);
         if (r < 0) {
                 plan_finish(
                         m,
@@ -452,6 +463,16 @@ static int plan_refuses(Manager *m, char **hops, uint64_t flags, bool unattended
                         "retried unattended (try it with: mbctl upgrade now --to %s)",
                         rl->blocked,
                         rl->blocked);
+        /* policy.approve: a release waits for mbctl approve (approvals.c) before it is applied unattended. */
+        const char *unapproved = unattended ? approvals_missing(m->config, hops) : NULL;
+        if (unapproved)
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
+                        "%s is waiting for approval (mbctl approve %s)",
+                        unapproved,
+                        unapproved);
         /* A release whose rehearsal failed is not applied but by an admin's --force (issue 8). */
         for (char **h = hops; !(flags & ENGINE_FORCE) && *h; h++) {
                 const char *why = rehearse_blocked(m, *h);
@@ -550,8 +571,14 @@ static char *plan_dry_run_text(Manager *m, char **hops, const char *summary) {
         return TAKE_PTR(text);
 }
 
-static int
-plan_begin(Manager *m, const char *version, uint64_t flags, bool unattended, Reply *reply, Refusal *refusal) {
+static int plan_begin(
+        Manager *m,
+        const char *version,
+        uint64_t flags,
+        bool unattended,
+        const Initiator *who,
+        Reply *reply,
+        Refusal *refusal) {
         Releases *rl = m->releases;
         _cleanup_free_ char *err = NULL, *summary = NULL;
         _cleanup_strv_free_ char **hops = NULL;
@@ -617,6 +644,7 @@ plan_begin(Manager *m, const char *version, uint64_t flags, bool unattended, Rep
         p->hops = TAKE_PTR(hops);
         p->flags = flags;
         p->unattended = unattended;
+        p->who = *who;
         p->from = strdup(m->installed_version);
         rl->plan = p;
         log_notice("Upgrade plan %" PRIu64 ": %s", p->id, strempty(summary));
@@ -632,13 +660,19 @@ static void plan_start_from_pending(Manager *m) {
         _cleanup_free_ char *version = TAKE_PTR(rl->pending_version);
         int r;
 
-        r = plan_begin(m, version, rl->pending_flags, rl->pending_window, reply, &e);
+        r = plan_begin(m, version, rl->pending_flags, rl->pending_window, &rl->pending_who, reply, &e);
         if (r < 0)
                 (void) reply_refusal(reply, r, &e);
 }
 
-static int
-begin_or_wait(Manager *m, const char *version, uint64_t flags, bool window, Reply *reply, Refusal *refusal) {
+static int begin_or_wait(
+        Manager *m,
+        const char *version,
+        uint64_t flags,
+        bool window,
+        const Initiator *who,
+        Reply *reply,
+        Refusal *refusal) {
         Releases *rl = m->releases;
         int r;
 
@@ -650,6 +684,7 @@ begin_or_wait(Manager *m, const char *version, uint64_t flags, bool window, Repl
                 rl->plan_reply = reply_ref(reply);
                 rl->pending_version = strdup(strempty(version));
                 rl->pending_flags = flags;
+                rl->pending_who = *who;
                 rl->pending_window = window;
                 rl->plan_after_check = true;
                 r = releases_check(m, NULL, refusal);
@@ -665,11 +700,12 @@ begin_or_wait(Manager *m, const char *version, uint64_t flags, bool window, Repl
                 rl->plan_reply = reply_ref(reply);
                 rl->pending_version = strdup(strempty(version));
                 rl->pending_flags = flags;
+                rl->pending_who = *who;
                 rl->pending_window = window;
                 rl->plan_after_rehearsal = true;
                 return 1;
         }
-        r = plan_begin(m, version, flags, window, reply, refusal);
+        r = plan_begin(m, version, flags, window, who, reply, refusal);
         return r < 0 ? r : 1;
 }
 
@@ -692,7 +728,7 @@ static void on_rehearsal_finished(Manager *m, const Event *ev, void *userdata) {
         log_info(
                 "policy.apply is immediately: applying what the policy allows after the rehearsal of %s",
                 version);
-        if (releases_window(m, 0, NULL, &e) < 0 && e.reason)
+        if (releases_window(m, 0, &immediately, NULL, &e) < 0 && e.reason)
                 log_warning("Not applying: %s", e.reason);
 }
 
@@ -774,18 +810,19 @@ int releases_rehearse(Manager *m, const char *version, Reply *reply, Refusal *re
         return 1;
 }
 
-int releases_upgrade(Manager *m, const char *version, uint64_t flags, Reply *reply, Refusal *refusal) {
-        return begin_or_wait(m, version, flags, false, reply, refusal);
+int releases_upgrade(
+        Manager *m, const char *version, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal) {
+        return begin_or_wait(m, version, flags, false, who, reply, refusal);
 }
 
-int releases_window(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+int releases_window(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal) {
         if (m->config->policy.apply == APPLY_NEVER)
                 return refusal_set(
                         refusal,
                         OUTCOME_REFUSED,
                         -EPERM,
                         "policy.apply is never: releases are only staged; upgrade with mbctl upgrade now");
-        return begin_or_wait(m, NULL, flags & ENGINE_DRY_RUN, true, reply, refusal);
+        return begin_or_wait(m, NULL, flags & ENGINE_DRY_RUN, true, who, reply, refusal);
 }
 
 int releases_list_json(Manager *m, char **ret) {
@@ -851,6 +888,12 @@ int releases_list_json(Manager *m, char **ret) {
                         "step",
                         json_object_new_boolean(
                                 hops && strv_contains(hops, rel->version) && !streq_ptr(target, rel->version)));
+                json_object_object_add(
+                        o,
+                        "waiting_approval",
+                        json_object_new_boolean(
+                                hops && strv_contains(hops, rel->version) &&
+                                approvals_waiting(m->config, rel->version)));
                 json_object_array_add(a, o);
         }
         release_verdicts_free(v, n);

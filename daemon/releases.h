@@ -19,8 +19,10 @@ Releases *releases_free(Releases *r);
 int releases_check(Manager *m, Reply *reply, Refusal *refusal);
 /* mbctl upgrade now [--to VERSION] (version may be ""), and mbctl upgrade window. Both answer
  * with (t id, s summary); id 0 means nothing was started (nothing to do, or a dry run). */
-int releases_upgrade(Manager *m, const char *version, uint64_t flags, Reply *reply, Refusal *refusal);
-int releases_window(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal);
+/* who: what asked (operation.h), handed to each hop's operation. */
+int releases_upgrade(
+        Manager *m, const char *version, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal);
+int releases_window(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal);
 
 /* mbctl list: a JSON array, one object per release with the policy's verdict. */
 int releases_list_json(Manager *m, char **ret);
