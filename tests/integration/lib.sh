@@ -587,6 +587,7 @@ policy:
   stepwise: ${MBUP_STEPWISE:-true}
   window_max: ${MBUP_WINDOW_MAX:-0}
   rehearse: ${MBUP_REHEARSE:-never}
+  approve: ${MBUP_APPROVE:-false}
   skip: [${MBUP_SKIP:-}]
 service:
   unit: metabase.service
