@@ -129,6 +129,20 @@ static int read_flags(Manager *m, sd_bus_message *message, uint64_t allowed, uin
         return check_flags_and_admin(m, message, *ret, allowed, error);
 }
 
+/* A version argument: "v0.56.3"; "" too when may_be_empty. Echoed sanitized when it is not one. */
+static int validate_version(const char *version, bool may_be_empty, sd_bus_error *error) {
+        _cleanup_free_ char *q = NULL;
+
+        if ((may_be_empty && isempty(version)) || mb_version_is_valid(version))
+                return 0;
+        q = strndup_sanitized(version, strlen(version), 40);
+        return sd_bus_error_setf(
+                error,
+                SD_BUS_ERROR_INVALID_ARGS,
+                "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
+                strempty(q));
+}
+
 static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         if (strlen(jar) >= PATH_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path is too long");
@@ -228,14 +242,9 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
         r = check_flags_and_admin(m, message, flags, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), error);
         if (r < 0)
                 return r;
-        if (!isempty(version) && !mb_version_is_valid(version)) {
-                _cleanup_free_ char *q = strndup_sanitized(version, strlen(version), 40);
-                return sd_bus_error_setf(
-                        error,
-                        SD_BUS_ERROR_INVALID_ARGS,
-                        "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
-                        strempty(q));
-        }
+        r = validate_version(version, true, error);
+        if (r < 0)
+                return r;
         if (isempty(jar))
                 return start(
                         message,
@@ -415,14 +424,9 @@ static int method_approve(sd_bus_message *message, void *userdata, sd_bus_error 
         r = check_admin(m, message, error);
         if (r < 0)
                 return r;
-        if (!mb_version_is_valid(version)) {
-                _cleanup_free_ char *q = strndup_sanitized(version, strlen(version), 40);
-                return sd_bus_error_setf(
-                        error,
-                        SD_BUS_ERROR_INVALID_ARGS,
-                        "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
-                        strempty(q));
-        }
+        r = validate_version(version, false, error);
+        if (r < 0)
+                return r;
         r = who_asks(message, INITIATOR_MBCTL, 0, &who, error);
         if (r < 0)
                 return r;
@@ -477,14 +481,9 @@ static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error
         r = check_flags_and_admin(m, message, flags, 0, error);
         if (r < 0)
                 return r;
-        if (!isempty(version) && !mb_version_is_valid(version)) {
-                _cleanup_free_ char *q = strndup_sanitized(version, strlen(version), 40);
-                return sd_bus_error_setf(
-                        error,
-                        SD_BUS_ERROR_INVALID_ARGS,
-                        "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
-                        strempty(q));
-        }
+        r = validate_version(version, true, error);
+        if (r < 0)
+                return r;
         return start(message, m, start_rehearse, &(Request){.version = version}, error);
 }
 
