@@ -258,6 +258,8 @@ static int write_last_upgrade(Manager *m, const Operation *op) {
                 .kept_jar = op->kept_jar,
                 .backup = op->backup_done ? op->backup_path : NULL,
                 .backup_sha256 = op->backup_done ? op->backup_sha256 : NULL,
+                .backup_usec = op->backup_done ? op->stopped_usec : 0,
+                .committed_usec = op->finished_usec,
         };
 
         return last_upgrade_write(m->config->state_dir, &u);
@@ -911,6 +913,14 @@ int engine_upgrade(
 }
 
 int engine_rollback(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+        _cleanup_(last_upgrade_done) LastUpgrade u = {};
+        _cleanup_free_ char *why = NULL;
+
+        /* Past settle, what users wrote since the backup goes with it: only if the caller says so. */
+        if (!(flags & (ENGINE_CONFIRMED | ENGINE_DRY_RUN)) && !m->op && !m->config->fleet.enabled &&
+            last_upgrade_read(m->config->state_dir, &u) >= 0 &&
+            last_upgrade_rollback_loses_data(&u, m->config->service.settle_usec, now_realtime_usec(), &why) > 0)
+                return refusal_set(refusal, OUTCOME_CONFIRM, -EPERM, "%s", why);
         m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
         return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, reply, refusal);
 }
@@ -1119,11 +1129,12 @@ static void step_stop(Manager *m) {
                 return;
         }
         m->op->stopped_usec = now_realtime_usec();
+        operation_down_begin(m->op, m->op->stopped_usec);
         r = engine_set_step(m, STEP_STOP);
         if (r < 0) {
                 /* A daemon that dies after the stop resumes from the journal: without it, no stop. */
                 m->op->step = STEP_PREFLIGHT;
-                m->op->stopped_usec = 0;
+                m->op->stopped_usec = m->op->down_at_usec = 0;
                 engine_fail(
                         m,
                         RESULT_FAILED,
@@ -1613,7 +1624,10 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
         case VERIFY_HEALTHY:
                 /* Serving again: users may use it while it settles. */
                 maintenance_end(m);
-                if (!rollback) {
+                operation_down_end(m->op, now_realtime_usec());
+                if (rollback)
+                        engine_save(m);
+                else {
                         m->op->serving_usec = now_realtime_usec();
                         engine_set_step(m, STEP_SETTLE);
                         if (op_in_rollout(m))
@@ -1689,6 +1703,7 @@ static void start_verifier(Manager *m, const char *expect) {
 static void on_started_info(int r, UnitInfo *info, const char *error, void *userdata) {
         Manager *m = userdata;
 
+        operation_down_started(m->op, r >= 0 ? info->main_pid : 0); /* restarted while nobody watched? */
         if (r >= 0) {
                 m->op->main_pid = info->main_pid;
                 m->op->n_restarts = info->n_restarts;
@@ -1766,6 +1781,7 @@ static void rollback_begin(Manager *m, const char *reason) {
                 m->op->from_version,
                 m->op->to_version,
                 reason);
+        operation_down_begin(m->op, now_realtime_usec()); /* a crash while settling, say */
         engine_set_step(m, STEP_ROLLBACK_STOP);
         if (op_in_rollout(m))
                 fleet_ask(m, FLEET_ASK_TELL); /* a node rolling back rolls the fleet back */
@@ -1995,6 +2011,7 @@ int engine_resume(Manager *m) {
         m->op = op;
         if (op->id > m->last_op_id)
                 m->last_op_id = op->id;
+        operation_down_resumed(op, now_realtime_usec());
         log_notice(
                 "Resuming %s %s -> %s interrupted at step %s",
                 operation_kind_to_string(op->kind),

@@ -344,12 +344,14 @@ char *notify_text(const Operation *op, const char *host) {
                         step_to_string(op->step));
         case RESULT_ROLLED_BACK:
                 return strdup_printf(
-                        "Metabase on %s: the %s %s -> %s failed and was rolled back, %s is serving: %s",
+                        "Metabase on %s: the %s %s -> %s failed and was rolled back, %s is serving (Metabase "
+                        "down %.0f s): %s",
                         host,
                         operation_kind_to_string(op->kind),
                         from,
                         to,
                         from,
+                        (double) down / USEC_PER_SEC,
                         reason);
         case RESULT_ROLLBACK_FAILED:
                 return strdup_printf(
