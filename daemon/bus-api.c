@@ -18,7 +18,8 @@
 #include "bus-api.h"
 #include "manager.h"
 #include "rehearse.h"
-#include "releases.h"
+#include "feed-watch.h"
+#include "plan.h"
 #include "staging.h"
 #include "strv.h"
 
@@ -202,7 +203,7 @@ static int start_upgrade_jar(Manager *m, const Request *q, Reply *reply, Refusal
 }
 
 static int start_upgrade_version(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return releases_upgrade(m, q->version, q->flags, &q->who, reply, refusal);
+        return plan_upgrade(m, q->version, q->flags, &q->who, reply, refusal);
 }
 
 static int start_rollback(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
@@ -219,15 +220,15 @@ static int start_restore(Manager *m, const Request *q, Reply *reply, Refusal *re
 }
 
 static int start_window(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return releases_window(m, q->flags, &q->who, reply, refusal);
+        return plan_window(m, q->flags, &q->who, reply, refusal);
 }
 
 static int start_rehearse(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return releases_rehearse(m, q->version, reply, refusal);
+        return plan_rehearse(m, q->version, reply, refusal);
 }
 
 static int start_check(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return releases_check(m, reply, refusal);
+        return feed_watch_check(m, reply, refusal);
 }
 
 static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -270,7 +271,9 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         uint64_t flags;
         int r;
 
-        r = read_flags(m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), &flags, error);
+        /* ENGINE_CONFIRMED (8): a bit callers without it never set, so they are asked, not skipped. */
+        r = read_flags(
+                m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN | ENGINE_CONFIRMED), &flags, error);
         if (r < 0)
                 return r;
         return start(
@@ -451,8 +454,8 @@ static int method_approve(sd_bus_message *message, void *userdata, sd_bus_error 
                 return -ENOMEM;
         manager_properties_changed(m, "WaitingApproval", NULL);
         /* With apply: immediately what waited for this approval goes now; the window waits for its time. */
-        if (m->config->policy.apply == APPLY_IMMEDIATELY && !m->op && !releases_busy(m) &&
-            releases_window(m, 0, &(Initiator){.kind = INITIATOR_IMMEDIATELY}, NULL, &refusal) < 0 &&
+        if (m->config->policy.apply == APPLY_IMMEDIATELY && !m->op && !plan_busy(m) &&
+            plan_window(m, 0, &(Initiator){.kind = INITIATOR_IMMEDIATELY}, NULL, &refusal) < 0 &&
             refusal.reason)
                 log_info("Not applying after the approval: %s", refusal.reason);
         return sd_bus_reply_method_return(message, "s", text);
@@ -495,7 +498,7 @@ static int method_list(sd_bus_message *message, void *userdata, sd_bus_error *er
         _cleanup_free_ char *json = NULL;
         int r;
 
-        r = releases_list_json(userdata, &json);
+        r = feed_watch_list_json(userdata, &json);
         if (r < 0)
                 return sd_bus_error_set_errnof(error, r, "Failed to list the releases: %m");
         return sd_bus_reply_method_return(message, "s", json);
@@ -503,7 +506,7 @@ static int method_list(sd_bus_message *message, void *userdata, sd_bus_error *er
 
 static const char *manager_state(Manager *m) {
         if (!m->op)
-                return releases_busy(m) ? "staging" : rehearse_running(m) ? "rehearsing" : "idle";
+                return plan_busy(m) ? "staging" : rehearse_running(m) ? "rehearsing" : "idle";
         if (m->op->step == STEP_PREFLIGHT)
                 return "preflight";
         if (m->op->step >= STEP_ROLLBACK_STOP && m->op->step <= STEP_ROLLBACK_VERIFY)
@@ -560,13 +563,13 @@ static int property_get_string(
         else if (streq(property, "LastResult"))
                 v = m->last_result;
         else if (streq(property, "NewestAvailable"))
-                v = releases_newest_available(m);
+                v = feed_watch_newest_available(m);
         else if (streq(property, "NewestAllowed"))
-                v = releases_newest_allowed(m);
+                v = feed_watch_newest_allowed(m);
         else if (streq(property, "Staged"))
                 v = staging_staged(m);
         else if (streq(property, "LastCheck"))
-                v = releases_last_check(m);
+                v = feed_watch_last_check(m);
         else if (streq(property, "AppDatabase"))
                 v = m->app_db;
         else if (streq(property, "AppDatabaseSchema"))
@@ -574,7 +577,7 @@ static int property_get_string(
         else if (streq(property, "Rehearsal"))
                 v = rehearse_status(m);
         else if (streq(property, "WaitingApproval")) {
-                v = releases_newest_allowed(m);
+                v = feed_watch_newest_allowed(m);
                 if (isempty(v) || !approvals_waiting(m->config, v))
                         v = NULL;
         }

@@ -9,14 +9,16 @@
 #include "engine.h"
 #include "fileio.h"
 #include "fleet.h"
+#include "hooks.h"
 #include "log.h"
 #include "maintenance.h"
 #include "metrics.h"
 #include "notify.h"
 #include "rehearse.h"
 #include "secrets.h"
+#include "feed-watch.h"
+#include "plan.h"
 #include "staging.h"
-#include "releases.h"
 
 int daemon_new(Config *config, Manager **ret) {
         Manager *m;
@@ -39,9 +41,11 @@ Manager *daemon_free(Manager *m) {
                 return NULL;
         m->engine = engine_free(m->engine);
         backups_cancel(m);
-        releases_free(m->releases);
+        m->planner = planner_free(m->planner);
+        m->feed_watch = feed_watch_free(m->feed_watch);
         m->staging = staging_free(m->staging);
         m->notifier = notifier_free(m->notifier);
+        m->hooks = hooks_free(m->hooks);
         m->fleet = fleet_free(m->fleet);
         m->rehearsal = rehearse_free(m->rehearsal);
         m->metrics = metrics_free(m->metrics);
@@ -97,6 +101,9 @@ int daemon_startup(Manager *m) {
         r = notifier_new(m, &m->notifier);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up notifications: %m");
+        r = hooks_new(m, &m->hooks);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the hooks: %m");
         r = metrics_new(m, &m->metrics);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up metrics: %m");
@@ -112,7 +119,10 @@ int daemon_startup(Manager *m) {
         r = staging_new(m, &m->staging);
         if (r < 0)
                 return r;
-        r = releases_new(m, &m->releases);
+        r = feed_watch_new(m, &m->feed_watch);
+        if (r < 0)
+                return r;
+        r = planner_new(m, &m->planner);
         if (r < 0)
                 return r;
         r = fleet_new(m, &m->fleet);

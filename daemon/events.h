@@ -24,6 +24,7 @@ typedef enum EventKind {
         EVENT_REHEARSAL_FINISHED, /* .rehearsal: a rehearsal ended (not one that never started) */
         EVENT_FLEET_PART,         /* .op, .fleet: this node's part of a rollout changed */
         EVENT_CHECK_FINISHED,     /* .ok: a read of the release feed ended */
+        EVENT_RELEASE_STAGED,     /* .staged, .ok: what the policy takes unattended, staged ahead */
         _EVENT_KIND_MAX,
 } EventKind;
 
@@ -41,6 +42,19 @@ typedef struct RehearsalEnd {
         uint64_t migration_usec; /* from start to healthy; 0 when it never got there */
 } RehearsalEnd;
 
+/* A release the feed staged ahead of time (feed-watch.c): verified (.ok), or refused or failed.
+ * Emitted after EVENT_CHECK_FINISHED's handlers ran. Who listens: plan.c at EVENT_ORDER_NEXT
+ * (rehearses it with policy.rehearse, applies it with policy.apply: immediately); notifications
+ * of it would come before, at EVENT_ORDER_TELL. EVENT_CHECK_FINISHED: the metrics at
+ * EVENT_ORDER_RECORD, then plan.c at EVENT_ORDER_NEXT (an upgrade that waited for the feed). */
+typedef struct StagedRelease {
+        const char *version; /* NULL when the stage's path did not say */
+        const char *jar;     /* the verified JAR under state_dir/staging */
+        const char *sha256;  /* what it was verified with */
+        bool refused;        /* not .ok: verification said no (bad content), else it failed */
+        const char *error;
+} StagedRelease;
+
 /* What the engine asks of the fleet with EVENT_FLEET_PART. */
 typedef enum FleetAsk {
         FLEET_ASK_TELL,    /* say this node's new step (a heartbeat now) */
@@ -52,6 +66,7 @@ typedef struct Event {
         EventKind kind;
         const Operation *op;
         const RehearsalEnd *rehearsal;
+        const StagedRelease *staged;
         char *const *names;
         FleetAsk fleet;
         bool ok;
@@ -62,7 +77,7 @@ enum {
         EVENT_ORDER_RECORD = 10, /* what others read afterwards: metrics, the fleet's step */
         EVENT_ORDER_TELL = 20,   /* people: journal, webhook, command */
         EVENT_ORDER_SIGNAL = 30, /* D-Bus signals: a client waiting for the end sees the above done */
-        EVENT_ORDER_NEXT = 90,   /* what starts new work (the next hop of a plan): last */
+        EVENT_ORDER_NEXT = 90,   /* what starts new work (a plan's next hop, plan.c): last */
 };
 
 typedef void (*EventHandler)(struct Manager *m, const Event *e, void *userdata);

@@ -14,7 +14,8 @@
 #include "fleet.h"
 #include "log.h"
 #include "macro.h"
-#include "releases.h"
+#include "feed-watch.h"
+#include "plan.h"
 #include "staging.h"
 #include "strv.h"
 #include "version.h"
@@ -871,7 +872,7 @@ static void join(Fleet *f) {
                         strempty(m->hold_reason),
                         R->to);
         else
-                refused = releases_policy_refuses(m, R->to);
+                refused = feed_watch_policy_refuses(m, R->to);
         if (refused) {
                 log_notice(
                         "Fleet: not joining rollout %" PRIu64 " of %s -> %s: %s", R->id, R->from, R->to, refused);
@@ -1022,13 +1023,13 @@ static void evaluate(Fleet *f) {
                         follow(f);
                 else if (op && op->fleet_rollout && !op->fleet_converge)
                         rollout_ended(f);
-                else if (!op && f->joined != R->id && streq(R->state, "staging") && m->releases)
+                else if (!op && f->joined != R->id && streq(R->state, "staging") && m->feed_watch)
                         join(f);
                 return;
         }
         if (op && op->fleet_rollout && !op->fleet_converge)
                 rollout_ended(f);
-        else if (!op && !releases_busy(m))
+        else if (!op && !plan_busy(m))
                 converge(f);
 }
 

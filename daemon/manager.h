@@ -16,8 +16,6 @@
 #include "unit.h"
 #include "verify.h"
 
-typedef struct Releases Releases;
-
 typedef struct Manager {
         sd_event *event;
         sd_bus *bus;
@@ -42,9 +40,12 @@ typedef struct Manager {
          * maintenance flag kept, the status saying what to check; until a person clears it. */
         bool journal_damaged;
 
-        Releases *releases;        /* the feed and plans */
+        /* The release feed (its reads, what it lists, the verdicts), and the plans of upgrades. */
+        struct FeedWatch *feed_watch;
+        struct Planner *planner;
         struct Staging *staging;   /* releases downloaded and verified ahead of time */
         struct Notifier *notifier; /* journal, webhook and command for finished operations */
+        struct Hooks *hooks;       /* the post-commit and post-rollback hooks running */
         struct Metrics *metrics;   /* metrics_file */
         struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */
         /* In a fleet a single node rehearses releases for all of them (they share the database):

@@ -21,7 +21,6 @@
 #include "notify.h"
 #include "rehearsal.h"
 #include "rehearse.h"
-#include "releases.h"
 #include "secrets.h"
 #include "strv.h"
 #include "verify.h"
@@ -587,7 +586,7 @@ static void finish(Rehearsal *r) {
         r->phase = PHASE_IDLE;
         run_clear(r);
         manager_properties_changed(m, "State", NULL);
-        /* The notifications, the metrics, the signal, and last what waited for it (releases.c) */
+        /* The notifications, the metrics, the signal, and last what waited for it (plan.c) */
         if (tell && version && from && database && reason)
                 events_emit(m, &(Event){.kind = EVENT_REHEARSAL_FINISHED, .rehearsal = &end});
 }
