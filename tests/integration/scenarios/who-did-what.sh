@@ -127,4 +127,18 @@ EOT
         assert_contains "$OUT" "by the window timer"
         assert_contains "$OUT" "by $TEST_ADMIN (uid $admin_uid)"
         printf '%s\n' "$OUT" >"$SB/logs/history.txt"
+
+        log "with policy.apply: immediately, an approval applies the waiting release at once"
+        sed -i 's/^  apply: window$/  apply: immediately/' "$SB/mbupgraded.yaml"
+        systemctl --user restart mbupgraded.service
+        mirror_release v0.56.5 "$(make_release v0.56.5)"
+        mirror_feed v0.56.5:2025-05-01 v0.56.4:2025-04-01 v0.56.3:2025-03-01 v0.56.2:2025-02-01 v0.56.1:2025-01-01
+        wait_for 20 "$MBCTL" check >/dev/null 2>&1 || die "the restarted daemon does not answer"
+        wait_for 60 bash -c "'$MBCTL' status | grep -q 'waiting for approval (mbctl approve v0.56.5)'" ||
+                die "v0.56.5 does not wait for an approval"
+        sleep 2
+        assert_eq "$(running_version)" v0.56.4 "the running version before the approval"
+        as_mbctl "$TEST_ADMIN" 0 approve v0.56.5
+        wait_for 60 committed_to v0.56.5 || die "v0.56.5 was not applied after the approval"
+        assert_eq "$(history_last 'e["initiator"]["kind"]')" immediately "the initiator after the approval"
 }
