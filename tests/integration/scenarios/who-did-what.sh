@@ -4,7 +4,8 @@
 # and --force. policy.apply: immediately then applies a release by itself: the history names the
 # policy. With policy.approve: true a release waits: status and list say so, the window refuses it,
 # an unprivileged user's mbctl approve is refused (nothing written), an admin's is recorded in the
-# history with the approver, and the window timer then applies it.
+# history with the approver, and the window timer then applies it; with apply: immediately an
+# approval applies the waiting release at once.
 
 # The users, as() and as_mbctl() of hostile-callers (their scenario() is replaced by ours below).
 source "$MBUP_SRC/tests/integration/scenarios/hostile-callers.sh"
