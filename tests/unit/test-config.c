@@ -729,6 +729,22 @@ static void test_fleet(void **state) {
                 "1: fleet: enabled, but neither expect nor nodes says how many nodes there are");
 }
 
+/* The commented config the package installs loads as it is: every key in it is known, every
+ * value is one its parser takes. */
+static void test_shipped_config(void **state) {
+        const char *root = getenv("MBUP_SOURCE_ROOT");
+        _cleanup_free_ char *path = NULL, *error = NULL;
+        Config *c = NULL;
+
+        if (!root)
+                skip(); /* run outside meson test */
+        path = strdup_printf("%s/config/mbupgraded.yaml", root);
+        assert_non_null(path);
+        if (config_load(path, &c, &error) < 0)
+                fail_msg("%s: %s", path, error);
+        config_free(c);
+}
+
 static void test_parse_duration(void **state) {
         static const struct {
                 const char *s;
@@ -898,6 +914,7 @@ int main(void) {
                 cmocka_unit_test(test_notify_metrics_maintenance),
                 cmocka_unit_test(test_fleet),
                 cmocka_unit_test(test_rehearsal),
+                cmocka_unit_test(test_shipped_config),
                 cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_format_duration),
                 cmocka_unit_test(test_enum_strings),
