@@ -587,6 +587,7 @@ policy:
   stepwise: ${MBUP_STEPWISE:-true}
   window_max: ${MBUP_WINDOW_MAX:-0}
   rehearse: ${MBUP_REHEARSE:-never}
+  approve: ${MBUP_APPROVE:-false}
   skip: [${MBUP_SKIP:-}]
 service:
   unit: metabase.service
@@ -664,7 +665,14 @@ changelog() { http /api/standin/changelog; }
 main_pid() { systemctl --user show -p MainPID --value metabase.service; }
 unit_state() { systemctl --user show -p ActiveState --value metabase.service; }
 installed_version() { "$MBCTL" inspect --no-hash --json "$SB/opt/metabase/metabase.jar" | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p'; }
-last_history() { "$MBCTL" history --json | tr -d '\n' | sed 's/.*{\(.*\)}[^}]*$/{\1}/'; }
+# last_history: the newest history entry as one line of compact JSON (it has objects inside: the
+# initiator).
+last_history() {
+        "$MBCTL" history --json | /usr/bin/python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+print(json.dumps(a[-1], separators=(",", ":"), ensure_ascii=False) if a else "")'
+}
 
 assert_eq() { [[ "$1" == "$2" ]] || die "${3:-values differ}: expected '$2', got '$1'"; }
 assert_contains() { [[ "$1" == *"$2"* ]] || die "${3:-missing text}: '$2' not in: $1"; }

@@ -326,7 +326,7 @@ static void test_errors(void **state) {
                  "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, follow, check_every, "
                  "ca_file, require_checksum, signing_key)"},
                 {"policy:\n  skip: []\n  holds: true\n",
-                 "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise, window_max, rehearse)"},
+                 "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise, window_max, rehearse, approve)"},
                 {"service:\n\n\n  Unit: x.service\n",
                  "4: service.Unit: unknown key (known keys: unit, jar, health_url, start_timeout, stall_timeout, "
                  "settle)"},
@@ -635,6 +635,13 @@ static void test_rehearsal(void **state) {
         config_free(c);
         c = load_ok("policy:\n  rehearse: never\n");
         assert_int_equal(c->policy.rehearse, REHEARSE_NEVER);
+        config_free(c);
+        /* policy.approve: off unless asked for */
+        c = config_new();
+        assert_false(c->policy.approve);
+        config_free(c);
+        c = load_ok("policy:\n  approve: true\n");
+        assert_true(c->policy.approve);
         config_free(c);
 
         load_fails(
