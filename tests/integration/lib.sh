@@ -870,3 +870,15 @@ prober_down_ms() {
                 $1 >= a && $1 <= b { if (have && prev == "down") sum += $1 - pt; pt = $1; prev = $2; have = 1 }
                 END { print sum + 0 }' "$SB/prober.log"
 }
+
+# prober_down_periods FROM_MS TO_MS: each period the prober saw no healthy answer between the two,
+# its length in ms, one per line, in order.
+prober_down_periods() {
+        awk -v a="$1" -v b="$2" '
+                $1 >= a && $1 <= b {
+                        if (have && prev == "down") len += $1 - pt
+                        if (have && prev == "down" && $2 == "ok") { print len; len = 0 }
+                        pt = $1; prev = $2; have = 1
+                }
+                END { if (have && prev == "down") print len }' "$SB/prober.log"
+}
