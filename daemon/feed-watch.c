@@ -4,6 +4,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "approvals.h"
 #include "child.h"
 #include "feed-watch.h"
 #include "fetchclient.h"
@@ -330,6 +331,12 @@ list_entry(Manager *m, const ReleaseVerdict *v, const RolloutState *rs, char **h
                 "step",
                 json_object_new_boolean(
                         hops && strv_contains(hops, rel->version) && !streq_ptr(target, rel->version)));
+        json_object_object_add(
+                o,
+                "waiting_approval",
+                json_object_new_boolean(
+                        hops && strv_contains(hops, rel->version) &&
+                        approvals_waiting(m->config, rel->version)));
         return o;
 }
 
