@@ -10,7 +10,8 @@
 #   user and EnvironmentFile=), rehearsed on the copy, takes the schema to v56: v0.56.3 serves every
 #   row, no v57 change set is left, and the fresh backup taken before is listed;
 # - within one major (v0.56.4 -> v0.56.3) only the JAR goes back, no restore, the rows stay;
-# - two majors back (v0.58.1 -> v0.56.3) is refused before anything is touched.
+# - two majors back (v0.58.1 -> v0.56.3) is refused before anything is touched;
+# - on MariaDB the same one major back keeps its row; on H2 it is refused, nothing touched.
 v57_rows() { psql_mb "select count(*) from databasechangelog where id like 'v57.%'"; }
 cards() { psql_mb "select string_agg(id::text, ',' order by id) from report_card"; }
 n_backups() { find "$SB/backups" -name metabase.dump | wc -l; }
@@ -112,4 +113,28 @@ scenario() {
         run_mbctl 0 history --json
         assert_eq "$(grep -o '"kind":"rollback"' <<<"$OUT" | wc -l)" "5" "rollbacks in the history"
         assert_not_contains "$OUT" "v0.58.1 back to" "the refusal in the history"
+
+        # MariaDB: the same rule on its changelog (mbupgraded-db's MySQL half)
+        systemctl --user stop metabase.service
+        mariadb_start
+        install_metabase_my "$old" vars
+        run_mbctl 0 upgrade now --jar "$new"
+        mysql_mb "INSERT INTO report_card VALUES (50, 'Written under v0.57.2 on MariaDB')"
+        run_mbctl 0 rollback --keep-data --yes
+        assert_contains "$OUT" "committed"
+        assert_eq "$(running_version)" "v0.56.3" "after the keep-data rollback on MariaDB"
+        assert_eq "$(mysql_mb "SELECT COUNT(*) FROM DATABASECHANGELOG WHERE ID LIKE 'v57%'")" "0" "v57 rows on MariaDB"
+        assert_eq "$(mysql_mb 'SELECT name FROM report_card WHERE id = 50')" "Written under v0.57.2 on MariaDB" \
+                "the row on MariaDB"
+
+        # H2, one major back: refused before anything is touched (a plain rollback restores)
+        systemctl --user stop metabase.service
+        install_metabase "$old"
+        run_mbctl 0 upgrade now --jar "$new"
+        pid=$(main_pid)
+        run_mbctl 5 rollback --keep-data --yes
+        assert_contains "$OUT" "not of H2"
+        assert_contains "$OUT" "Nothing was changed"
+        assert_eq "$(running_version)" "v0.57.2" "after the refusal on H2"
+        assert_eq "$(main_pid)" "$pid" "Metabase's MainPID after the refusal on H2"
 }
