@@ -47,17 +47,20 @@ static void rollback_start(Manager *m);
 static void engine_finish(Manager *m, Result result);
 
 struct Engine {
-        Reply *reply;              /* who waits for pre-flight's answer */
-        Verifier *verifier;        /* the start being watched */
-        struct DbRun *db_run;      /* mbupgraded-db, while it runs for the operation */
-        MigrateDown *migrate_down; /* a keep-data rollback's migrate down, while it runs */
-        MigrateDownRehearsal *migrate_down_rehearsal; /* and its rehearsal on a scratch copy */
-        bool migrate_down_rehearsed;                  /* that rehearsal had its say */
-        char *migrate_down_said;                      /* what its output said, for the reason if it failed */
+        Reply *reply;                /* who waits for pre-flight's answer */
+        Verifier *verifier;          /* the start being watched */
+        struct DbRun *db_run;        /* mbupgraded-db, while it runs for the operation */
         char *expect_sha256;         /* the staged JAR's verified SHA-256, for the next pre-flight */
         bool dry_run;                /* pre-flight only: no trace but the answer */
         bool cancel_requested;       /* mbctl cancel during pre-flight */
         char *status_before_dry_run; /* a dry run's status lines are undone when it ends */
+
+        /* A keep-data rollback's migrate down, its rehearsal on a scratch copy, whether that had
+         * its say, what the output said (for the reason if it failed). */
+        MigrateDown *migrate_down;
+        MigrateDownRehearsal *migrate_down_rehearsal;
+        bool migrate_down_rehearsed;
+        char *migrate_down_said;
 
         /* Metabase's port held by another process: the start waits (port_wait()). */
         sd_event_source *port_wait;
