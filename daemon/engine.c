@@ -1096,15 +1096,16 @@ static int keep_data_refusal(Manager *m, Refusal *refusal) {
 
         if (m->op || last_upgrade_read(m->config->state_dir, &u) < 0)
                 return 0; /* busy, or nothing to roll back: engine_begin() and pre-flight say so */
-        /* its scratch copy would be the keep-data rehearsal's */
-        if (rehearse_running(m))
+        /* its scratch copy would be the keep-data rehearsal's (a start-up's look for a leftover
+         * unit, which names no version, touches no copy) */
+        if (rehearse_running_version(m))
                 return refusal_set(
                         refusal,
                         OUTCOME_BUSY,
                         -EBUSY,
-                        "A rehearsal of %s is running, and --keep-data rehearses migrate down on the same scratch "
-                        "copy; wait for it or stop it (mbctl cancel)",
-                        strempty(rehearse_running_version(m)));
+                        "A rehearsal of %s is running or being cleaned up, and --keep-data rehearses migrate down "
+                        "on the same scratch copy; wait for it or stop it (mbctl cancel)",
+                        rehearse_running_version(m));
         back = majors_back(u.to, u.from);
         if (back < 0 || back > 1)
                 return refusal_set(

@@ -12,6 +12,7 @@
 #include "migrate-down.h"
 #include "rehearsal.h"
 #include "strv.h"
+#include "test-hook.h"
 
 #define POLL_USEC (500 * USEC_PER_MSEC)
 #define LOG_MAX (1024 * 1024)
@@ -168,6 +169,7 @@ static void on_started(int r, const char *result, const char *error, void *userd
                 finish(d, r, error ?: strempty(result));
                 return;
         }
+        test_hook_crash_point("migrate-down-running"); /* systemd runs it on without the daemon */
         r = schedule(d);
         if (r < 0)
                 finish(d, r, "cannot watch it");
