@@ -39,6 +39,9 @@ enum {
 
 #define FLAG_FORCE 1
 #define FLAG_DRY_RUN 2
+#define FLAG_CONFIRMED 8 /* Rollback: losing what was written since the backup is accepted */
+/* run_operation(): the daemon asked for a confirmation, and the person on the terminal gave it */
+#define RUN_CONFIRMED (-1)
 
 #define STR_IN_SET(x, ...) strv_contains(STRV_MAKE(__VA_ARGS__), (x))
 
@@ -127,8 +130,12 @@ static const struct {
          "  --force        Override a hold; allow reinstalling or downgrading\n"
          "  --no-wait      Start the upgrade and return\n"},
         {"rollback",
-         "mbctl rollback [--dry-run] [--force] [--no-wait]\n\n"
-         "Back to the version before the last committed upgrade, with the database backup taken then.\n"},
+         "mbctl rollback [--yes] [--dry-run] [--force] [--no-wait]\n\n"
+         "Back to the version before the last committed upgrade, with the database backup taken then.\n"
+         "Everything written to the application database since that backup is lost: once the\n"
+         "upgrade committed more than service.settle ago, mbctl says when the backup was taken and\n"
+         "asks (without a terminal, it is refused unless --yes).\n\n"
+         "  --yes     Roll back without asking, losing what was written since the backup\n"},
         {"cancel", "mbctl cancel\n\nStops an upgrade that has not yet stopped the service.\n"},
         {"hold",
          "mbctl hold [--reason TEXT]\n\n"
@@ -269,7 +276,7 @@ static int parse_argv(int argc, char *argv[]) {
 /* Bus helpers */
 
 static int exit_status_for_error(const sd_bus_error *e) {
-        if (sd_bus_error_has_names(e, MB_ERROR_REFUSED, MB_ERROR_BUSY))
+        if (sd_bus_error_has_names(e, MB_ERROR_REFUSED, MB_ERROR_BUSY, MB_ERROR_UNCONFIRMED))
                 return EXIT_REFUSED;
         if (sd_bus_error_has_name(e, SD_BUS_ERROR_INVALID_ARGS))
                 return EXIT_USAGE;
@@ -888,6 +895,16 @@ static int run_operation(sd_bus *bus, const char *method, const char *what, cons
                 return EXIT_FAILED;
         }
         r = sd_bus_call(bus, call, CALL_TIMEOUT_USEC, &error, &reply);
+        if (r < 0 && sd_bus_error_has_name(&error, MB_ERROR_UNCONFIRMED) && isatty(STDIN_FILENO) > 0) {
+                char answer[16] = "";
+
+                printf("%s: %s.\nGo on? [y/N] ", what, error.message);
+                fflush(stdout);
+                if (fgets(answer, sizeof(answer), stdin) && (answer[0] == 'y' || answer[0] == 'Y'))
+                        return RUN_CONFIRMED;
+                printf("Nothing was changed.\n");
+                return EXIT_DONE;
+        }
         if (r < 0)
                 return report_bus_error(what, r, &error);
         r = sd_bus_message_read(reply, "ts", &f.id, &summary);
@@ -1137,13 +1154,19 @@ static int verb_rehearse(sd_bus *bus, char **args) {
 }
 
 static int verb_rollback(sd_bus *bus, char **args) {
-        uint64_t flags = (arg_force ? FLAG_FORCE : 0) | (arg_dry_run ? FLAG_DRY_RUN : 0);
+        uint64_t flags = (arg_force ? FLAG_FORCE : 0) | (arg_dry_run ? FLAG_DRY_RUN : 0) |
+                (arg_yes ? FLAG_CONFIRMED : 0);
+        int r;
 
         if (args[0]) {
-                fprintf(stderr, "Usage: mbctl rollback [--no-wait] [--dry-run] [--force]\n");
+                fprintf(stderr, "Usage: mbctl rollback [--yes] [--no-wait] [--dry-run] [--force]\n");
                 return EXIT_USAGE;
         }
-        return run_operation(bus, "Rollback", "Rollback", "t", flags);
+        /* Past settle the daemon asks first: what was written since the backup is lost. */
+        r = run_operation(bus, "Rollback", "Rollback", "t", flags);
+        if (r == RUN_CONFIRMED)
+                r = run_operation(bus, "Rollback", "Rollback", "t", flags | FLAG_CONFIRMED);
+        return r;
 }
 
 static int verb_backup(sd_bus *bus, char **args) {

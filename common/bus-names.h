@@ -11,3 +11,4 @@
 #define MB_ERROR_BUSY "org.mbupgraded.Error.Busy"
 #define MB_ERROR_NOTHING "org.mbupgraded.Error.NothingToDo"
 #define MB_ERROR_TOO_LATE "org.mbupgraded.Error.TooLate"
+#define MB_ERROR_UNCONFIRMED "org.mbupgraded.Error.NeedsConfirmation"

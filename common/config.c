@@ -269,6 +269,12 @@ Config *config_free(Config *c) {
         free(c->notify.webhook);
         free(c->notify.command);
         free(c->notify.user);
+        free(c->hooks.pre_upgrade);
+        free(c->hooks.verify);
+        free(c->hooks.post_commit);
+        free(c->hooks.post_rollback);
+        free(c->hooks.user);
+        free(c->hooks.dir);
         free(c->fleet.node);
         free(c->fleet.database);
         strv_free(c->fleet.nodes);
@@ -325,6 +331,10 @@ Config *config_new(void) {
                                 .memory_max = 3ULL << 30,
                                 .max_copy_size = 20ULL << 30,
                         },
+                .hooks =
+                        {
+                                .timeout_usec = 5 * USEC_PER_MINUTE,
+                        },
                 .fleet =
                         {
                                 .heartbeat_usec = 5 * USEC_PER_SEC,
@@ -348,6 +358,10 @@ Config *config_new(void) {
             !(c->fleet.nodes = calloc(1, sizeof(char *))))
                 return NULL;
         if (!(c->notify.user = strdup("nobody")))
+                return NULL;
+        if (!(c->hooks.pre_upgrade = strdup("")) || !(c->hooks.verify = strdup("")) ||
+            !(c->hooks.post_commit = strdup("")) || !(c->hooks.post_rollback = strdup("")) ||
+            !(c->hooks.user = strdup("nobody")) || !(c->hooks.dir = strdup("")))
                 return NULL;
         c->notify.webhook_events.mask = c->notify.command_events.mask = NOTIFY_EVENTS_ALL;
 
@@ -853,6 +867,19 @@ static const ConfigKey notify_keys[] = {
         {},
 };
 
+#define HOOK_EXPECTED "a single-line shell command, or \"\""
+
+static const ConfigKey hooks_keys[] = {
+        {"pre_upgrade", HOOK_EXPECTED, config_parse_string, FIELD(hooks.pre_upgrade)},
+        {"verify", HOOK_EXPECTED, config_parse_string, FIELD(hooks.verify)},
+        {"post_commit", HOOK_EXPECTED, config_parse_string, FIELD(hooks.post_commit)},
+        {"post_rollback", HOOK_EXPECTED, config_parse_string, FIELD(hooks.post_rollback)},
+        {"timeout", NONZERO_DURATION_EXPECTED, config_parse_duration_nonzero, FIELD(hooks.timeout_usec)},
+        {"user", "the user the hooks run as (not root)", config_parse_string, FIELD(hooks.user)},
+        {"dir", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(hooks.dir)},
+        {},
+};
+
 #define SIZE_EXPECTED "a size like 512M, 3G or 1T"
 
 static const ConfigKey rehearsal_keys[] = {
@@ -894,6 +921,7 @@ static const ConfigKey root_keys[] = {
         {"service", "a mapping of keys", .section = service_keys},
         {"backup", "a mapping of keys", .section = backup_keys},
         {"notify", "a mapping of keys", .section = notify_keys},
+        {"hooks", "a mapping of keys", .section = hooks_keys},
         {"rehearsal", "a mapping of keys", .section = rehearsal_keys},
         {"fleet", "a mapping of keys", .section = fleet_keys},
         {"metrics_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(metrics_file)},

@@ -135,6 +135,18 @@ typedef struct Config {
         } notify;
 
         struct {
+                /* single-line shell commands run through /bin/sh -c, "" = none; before the files of
+                 * DIR/<type>.d/ (pre-upgrade.d, verify.d, post-commit.d, post-rollback.d) */
+                char *pre_upgrade;
+                char *verify;
+                char *post_commit;
+                char *post_rollback;
+                uint64_t timeout_usec; /* each hook's limit; killed at it, and failed */
+                char *user;            /* the hooks run as this user (never root), default nobody */
+                char *dir;             /* "" = the config file's directory's hooks/ */
+        } hooks;
+
+        struct {
                 uint64_t memory_max; /* bytes: MemoryMax= of the rehearsal's unit; auto needs this much free */
                 uint64_t max_copy_size; /* bytes: auto copies no bigger database than this; 0 = no limit */
                 uint64_t timeout_usec;  /* the longest a rehearsal may run; 0 = service.start_timeout */

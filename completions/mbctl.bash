@@ -65,7 +65,7 @@ _mbctl() {
                 window) opts='--dry-run --no-wait' ;;
                 esac
                 ;;
-        rollback) opts='--dry-run --no-wait --force' ;;
+        rollback) opts='--yes --dry-run --no-wait --force' ;;
         backup) opts='--dry-run --no-wait' ;;
         restore) opts='--yes --force --dry-run --no-wait' ;;
         rehearse) opts='--no-wait' ;;

@@ -216,7 +216,9 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         uint64_t flags;
         int r;
 
-        r = read_flags(m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), &flags, error);
+        /* ENGINE_CONFIRMED (8): a bit callers without it never set, so they are asked, not skipped. */
+        r = read_flags(
+                m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN | ENGINE_CONFIRMED), &flags, error);
         if (r < 0)
                 return r;
         return start(message, m, start_rollback, &(Request){.flags = flags}, error);

@@ -9,6 +9,7 @@
 #include "engine.h"
 #include "fileio.h"
 #include "fleet.h"
+#include "hooks.h"
 #include "log.h"
 #include "maintenance.h"
 #include "metrics.h"
@@ -46,6 +47,7 @@ Manager *daemon_free(Manager *m) {
         m->feed_watch = feed_watch_free(m->feed_watch);
         m->staging = staging_free(m->staging);
         m->notifier = notifier_free(m->notifier);
+        m->hooks = hooks_free(m->hooks);
         m->fleet = fleet_free(m->fleet);
         m->rehearsal = rehearse_free(m->rehearsal);
         m->metrics = metrics_free(m->metrics);
@@ -101,6 +103,9 @@ int daemon_startup(Manager *m) {
         r = notifier_new(m, &m->notifier);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up notifications: %m");
+        r = hooks_new(m, &m->hooks);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the hooks: %m");
         r = metrics_new(m, &m->metrics);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up metrics: %m");

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "fileio.h"
 #include "history.h"
+#include "hooks.h"
 #include "journal.h"
 #include "http.h"
 #include "last-upgrade.h"
@@ -54,6 +55,11 @@ struct Engine {
         /* Metabase's port held by another process: the start waits (port_wait()). */
         sd_event_source *port_wait;
         uint64_t port_wait_since; /* CLOCK_MONOTONIC of the first look that found it held; 0 */
+
+        /* The administrator's gates (hooks.h): the pre-upgrade hooks passed (pre-flight goes on);
+         * the new version settled while its verify hooks still ran. */
+        HookRun *hook;
+        bool hooks_passed, settled;
 };
 
 int engine_new(Manager *m, Engine **ret) {
@@ -69,6 +75,7 @@ Engine *engine_free(Engine *e) {
         if (!e)
                 return NULL;
         e->verifier = verifier_free(e->verifier);
+        e->hook = hook_run_free(e->hook);
         e->port_wait = sd_event_source_disable_unref(e->port_wait);
         e->db_run = dbserver_cancel(e->db_run);
         reply_unref(e->reply);
@@ -251,6 +258,8 @@ static int write_last_upgrade(Manager *m, const Operation *op) {
                 .kept_jar = op->kept_jar,
                 .backup = op->backup_done ? op->backup_path : NULL,
                 .backup_sha256 = op->backup_done ? op->backup_sha256 : NULL,
+                .backup_usec = op->backup_done ? op->stopped_usec : 0,
+                .committed_usec = op->finished_usec,
         };
 
         return last_upgrade_write(m->config->state_dir, &u);
@@ -261,6 +270,8 @@ static void engine_finish(Manager *m, Result result) {
         int r;
 
         m->engine->verifier = verifier_free(m->engine->verifier);
+        m->engine->hook = hook_run_free(m->engine->hook);
+        m->engine->hooks_passed = m->engine->settled = false;
         /* a start waiting for its port */
         m->engine->port_wait = sd_event_source_disable_unref(m->engine->port_wait);
         m->engine->port_wait_since = 0;
@@ -374,10 +385,26 @@ static void engine_finish(Manager *m, Result result) {
         operation_free(op);
 }
 
+static void preflight_passed(Preflight *p);
+
+static void on_pre_upgrade_hooks(bool ok, const char *reason, void *userdata) {
+        Preflight *p = userdata;
+
+        p->m->engine->hook = NULL;
+        if (!ok) {
+                engine_fail(p->m, RESULT_REFUSED, "%s", reason);
+                preflight_free(p);
+                return;
+        }
+        p->m->engine->hooks_passed = true;
+        preflight_passed(p);
+}
+
 /* The last of pre-flight, once the database said yes too. */
 static void preflight_passed(Preflight *p) {
         Manager *m = p->m;
         Operation *op = m->op;
+        int r;
 
         if (m->engine->cancel_requested) {
                 (void) free_and_strdup(&op->reason, "canceled before the service was stopped");
@@ -393,6 +420,18 @@ static void preflight_passed(Preflight *p) {
                 engine_finish(m, RESULT_NONE);
                 goto finish;
         }
+        /* Last, the administrator's pre-upgrade hooks: they may refuse it. */
+        if (!m->engine->hooks_passed) {
+                manager_set_status(m, "Running the pre-upgrade hooks");
+                r = hook_gate_start(m, HOOK_PRE_UPGRADE, op, on_pre_upgrade_hooks, p, &m->engine->hook);
+                if (r > 0)
+                        return;
+                if (r < 0) {
+                        engine_fail(m, RESULT_FAILED, "cannot run the pre-upgrade hooks: %s", strerror(-r));
+                        goto finish;
+                }
+        }
+        m->engine->hooks_passed = false;
         log_info("Pre-flight passed: %s", p->summary);
         reply_accepted(m->engine->reply, op->id, p->summary);
         if (op_in_rollout(m)) {
@@ -874,6 +913,14 @@ int engine_upgrade(
 }
 
 int engine_rollback(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+        _cleanup_(last_upgrade_done) LastUpgrade u = {};
+        _cleanup_free_ char *why = NULL;
+
+        /* Past settle, what users wrote since the backup goes with it: only if the caller says so. */
+        if (!(flags & (ENGINE_CONFIRMED | ENGINE_DRY_RUN)) && !m->op && !m->config->fleet.enabled &&
+            last_upgrade_read(m->config->state_dir, &u) >= 0 &&
+            last_upgrade_rollback_loses_data(&u, m->config->service.settle_usec, now_realtime_usec(), &why) > 0)
+                return refusal_set(refusal, OUTCOME_CONFIRM, -EPERM, "%s", why);
         m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
         return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, reply, refusal);
 }
@@ -1082,11 +1129,12 @@ static void step_stop(Manager *m) {
                 return;
         }
         m->op->stopped_usec = now_realtime_usec();
+        operation_down_begin(m->op, m->op->stopped_usec);
         r = engine_set_step(m, STEP_STOP);
         if (r < 0) {
                 /* A daemon that dies after the stop resumes from the journal: without it, no stop. */
                 m->op->step = STEP_PREFLIGHT;
-                m->op->stopped_usec = 0;
+                m->op->stopped_usec = m->op->down_at_usec = 0;
                 engine_fail(
                         m,
                         RESULT_FAILED,
@@ -1542,6 +1590,23 @@ static void step_restore_db(Manager *m) {
 
 /* Starting and verifying, shared by the forward path and the rollback. */
 
+static void on_verify(VerifyEvent ev, double progress, const char *message, void *userdata);
+
+/* The verify hooks ended: a failure is a failed verification; a pass waits for the settle. */
+static void on_verify_hooks(bool ok, const char *reason, void *userdata) {
+        Manager *m = userdata;
+
+        m->engine->hook = NULL;
+        if (!ok) {
+                m->engine->verifier = verifier_free(m->engine->verifier);
+                m->engine->settled = false;
+                engine_fail(m, RESULT_FAILED, "%s", reason);
+        } else if (m->engine->settled && !fleet_rollback_due(m)) {
+                m->engine->settled = false;
+                on_verify(VERIFY_PASSED, 1, NULL, m);
+        }
+}
+
 static void on_verify(VerifyEvent ev, double progress, const char *message, void *userdata) {
         Manager *m = userdata;
         bool rollback = step_is_rollback(m->op->step);
@@ -1559,11 +1624,21 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
         case VERIFY_HEALTHY:
                 /* Serving again: users may use it while it settles. */
                 maintenance_end(m);
-                if (!rollback) {
+                operation_down_end(m->op, now_realtime_usec());
+                if (rollback)
+                        engine_save(m);
+                else {
                         m->op->serving_usec = now_realtime_usec();
                         engine_set_step(m, STEP_SETTLE);
                         if (op_in_rollout(m))
                                 fleet_ask(m, FLEET_ASK_TELL); /* the leader's health lets the followers go */
+                        /* The administrator's verify hooks, while it settles. */
+                        m->engine->hook = hook_run_free(m->engine->hook);
+                        if (hook_gate_start(m, HOOK_VERIFY, m->op, on_verify_hooks, m, &m->engine->hook) < 0) {
+                                m->engine->verifier = verifier_free(m->engine->verifier);
+                                engine_fail(m, RESULT_FAILED, "cannot run the verify hooks: out of memory");
+                                return;
+                        }
                 }
                 manager_set_status(
                         m,
@@ -1573,6 +1648,12 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
                 break;
         case VERIFY_PASSED:
                 m->engine->verifier = verifier_free(m->engine->verifier);
+                if (!rollback && m->engine->hook) {
+                        m->engine->settled = true;
+                        manager_set_status(
+                                m, "%s has settled; waiting for its verify hooks", m->op->to_version);
+                        break;
+                }
                 if (!rollback && op_in_rollout(m) && !m->op->fleet_commit) {
                         /* Committed when every node is. */
                         fleet_wait(
@@ -1622,6 +1703,7 @@ static void start_verifier(Manager *m, const char *expect) {
 static void on_started_info(int r, UnitInfo *info, const char *error, void *userdata) {
         Manager *m = userdata;
 
+        operation_down_started(m->op, r >= 0 ? info->main_pid : 0); /* restarted while nobody watched? */
         if (r >= 0) {
                 m->op->main_pid = info->main_pid;
                 m->op->n_restarts = info->n_restarts;
@@ -1686,6 +1768,8 @@ static void rollback_begin(Manager *m, const char *reason) {
         int r;
 
         (void) free_and_strdup(&m->op->reason, reason);
+        m->engine->hook = hook_run_free(m->engine->hook); /* a verify hook has no more to say */
+        m->engine->settled = false;
         m->op->fleet_gate = FLEET_GATE_NONE;
         m->op->fleet_rollback = mfree_str(m->op->fleet_rollback);
         /* a new version's start waiting for its port waits no more: the rollback's own start may */
@@ -1697,6 +1781,7 @@ static void rollback_begin(Manager *m, const char *reason) {
                 m->op->from_version,
                 m->op->to_version,
                 reason);
+        operation_down_begin(m->op, now_realtime_usec()); /* a crash while settling, say */
         engine_set_step(m, STEP_ROLLBACK_STOP);
         if (op_in_rollout(m))
                 fleet_ask(m, FLEET_ASK_TELL); /* a node rolling back rolls the fleet back */
@@ -1926,6 +2011,7 @@ int engine_resume(Manager *m) {
         m->op = op;
         if (op->id > m->last_op_id)
                 m->last_op_id = op->id;
+        operation_down_resumed(op, now_realtime_usec());
         log_notice(
                 "Resuming %s %s -> %s interrupted at step %s",
                 operation_kind_to_string(op->kind),

@@ -13,6 +13,7 @@ enum {
         ENGINE_FORCE = 1 << 0,       /* allow the same or an older version, ignore a hold */
         ENGINE_DRY_RUN = 1 << 1,     /* pre-flight only */
         ENGINE_IGNORE_HOLD = 1 << 2, /* internal: rollbacks are never held */
+        ENGINE_CONFIRMED = 1 << 3,   /* a rollback past settle: what was written since may go */
 };
 
 /* The engine's own state: who waits for pre-flight's answer, the verifier, mbupgraded-db's run,

@@ -173,6 +173,18 @@ int history_find_last(const char *state_dir, HistoryMatch match, HistoryEntry *r
         return 1;
 }
 
+static int add_downtime(json_object *o, void *userdata) {
+        *(uint64_t *) userdata += json_u64(o, "downtime_ms") * USEC_PER_MSEC;
+        return 0;
+}
+
+uint64_t history_downtime_total_usec(const char *state_dir) {
+        uint64_t total = 0;
+
+        (void) history_foreach(state_dir, add_downtime, &total);
+        return total;
+}
+
 uint64_t history_longest_usec(const char *state_dir, HistoryMatch match) {
         Query q = {.match = match};
 

@@ -38,5 +38,9 @@ typedef bool (*HistoryMatch)(const char *kind, const char *result);
 /* The newest entry that matches: 1 and *ret filled, 0 when there is none (or no history). */
 int history_find_last(const char *state_dir, HistoryMatch match, HistoryEntry *ret);
 
+/* The downtime of every operation in the history, summed ("downtime_ms": every period in which
+ * Metabase did not answer healthy); 0 when there is none. */
+uint64_t history_downtime_total_usec(const char *state_dir);
+
 /* The longest time from start to end among the entries that match; 0 when there is none. */
 uint64_t history_longest_usec(const char *state_dir, HistoryMatch match);

@@ -45,6 +45,7 @@ typedef struct Manager {
         struct Planner *planner;
         struct Staging *staging;   /* releases downloaded and verified ahead of time */
         struct Notifier *notifier; /* journal, webhook and command for finished operations */
+        struct Hooks *hooks;       /* the post-commit and post-rollback hooks running */
         struct Metrics *metrics;   /* metrics_file */
         struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */
         /* In a fleet a single node rehearses releases for all of them (they share the database):

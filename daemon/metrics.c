@@ -29,8 +29,9 @@ struct Metrics {
         bool check_ok;
         uint64_t check_usec;
         uint64_t backups, backup_bytes;
-        char *written; /* the text last written */
-        bool failed;   /* writing failed: said once, not at every change */
+        uint64_t down_total_usec; /* every operation's downtime in the history, and since */
+        char *written;            /* the text last written */
+        bool failed;              /* writing failed: said once, not at every change */
 };
 
 static void last_clear(LastOperation *l) {
@@ -78,6 +79,7 @@ int metrics_new(Manager *m, Metrics **ret) {
         if (!x)
                 return -ENOMEM;
         load_last_from_history(m, x);
+        x->down_total_usec = history_downtime_total_usec(m->config->state_dir);
         *ret = x;
         m->metrics = x;
         metrics_count_backups(m);
@@ -105,6 +107,7 @@ static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
         const Operation *op = e->op;
         const char *kind = operation_kind_to_string(op->kind), *result = result_to_string(op->result);
 
+        x->down_total_usec += operation_downtime_usec(op);
         if (counts_as_upgrade(kind, result)) {
                 last_clear(&x->last);
                 x->last = (LastOperation){
@@ -249,9 +252,17 @@ char *metrics_format(Manager *m) {
                 put_gauge(
                         f,
                         "mbupgraded_last_upgrade_downtime_seconds",
-                        "How long Metabase was down during the last upgrade or rollback.",
+                        "How long Metabase was down during the last upgrade or rollback: every period "
+                        "it did not answer healthy, a rollback's included.",
                         (double) x->last.downtime_usec / USEC_PER_SEC);
         }
+        put_metric(
+                f,
+                "mbupgraded_downtime_seconds_total",
+                "How long Metabase did not answer healthy during the operations in the history (upgrades, "
+                "rollbacks, restores, backups that stop it).",
+                "counter");
+        fprintf(f, "mbupgraded_downtime_seconds_total %.17g\n", (double) x->down_total_usec / USEC_PER_SEC);
         put_gauge(
                 f,
                 "mbupgraded_backups",

@@ -334,14 +334,24 @@ char *notify_text(const Operation *op, const char *host) {
                 break;
         }
         switch (op->result) {
+        case RESULT_NONE: /* a hook's facts, while it runs */
+                return strdup_printf(
+                        "Metabase on %s: the %s %s -> %s is under way (step %s)",
+                        host,
+                        operation_kind_to_string(op->kind),
+                        from,
+                        to,
+                        step_to_string(op->step));
         case RESULT_ROLLED_BACK:
                 return strdup_printf(
-                        "Metabase on %s: the %s %s -> %s failed and was rolled back, %s is serving: %s",
+                        "Metabase on %s: the %s %s -> %s failed and was rolled back, %s is serving (Metabase "
+                        "down %.0f s): %s",
                         host,
                         operation_kind_to_string(op->kind),
                         from,
                         to,
                         from,
+                        (double) down / USEC_PER_SEC,
                         reason);
         case RESULT_ROLLBACK_FAILED:
                 return strdup_printf(
@@ -372,7 +382,7 @@ char *notify_facts_json(const Operation *op, const char *host) {
         _cleanup_free_ char *text = notify_text(op, host);
         json_object *o = json_object_new_object();
         char stamp[64] = "";
-        time_t t = (time_t) (op->finished_usec / USEC_PER_SEC);
+        time_t t = (time_t) ((op->finished_usec ?: now_realtime_usec()) / USEC_PER_SEC);
         struct tm tm;
         char *s;
 
@@ -510,6 +520,12 @@ static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
                 if (env)
                         deliver(m->notifier, DELIVERY_COMMAND, op->id, json, env);
         }
+}
+
+char **notify_facts_env(const Operation *op) {
+        _cleanup_free_ char *host = hostname(), *json = host ? notify_facts_json(op, host) : NULL;
+
+        return json ? facts_env(json) : NULL;
 }
 
 /* A rehearsal's facts: the same fields as an operation's, to the same places. */

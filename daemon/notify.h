@@ -27,5 +27,9 @@ void notify_tell(Manager *m, NotifyEvent kind, uint64_t id, int level, const cha
  * environment): text, host, operation, result, version_from, version_to, duration_sec,
  * downtime_sec, reason, id, time. NULL on OOM. */
 char *notify_facts_json(const Operation *op, const char *host);
+/* The same facts as the command's environment (MBUP_TEXT, MBUP_HOST, MBUP_OPERATION, MBUP_RESULT,
+ * MBUP_VERSION_FROM, ...), of a finished operation or of one under way (the hooks, hooks.h). NULL
+ * on OOM. */
+char **notify_facts_env(const Operation *op);
 /* One line for people ("Metabase on HOST: ..."), also the JSON's "text". */
 char *notify_text(const Operation *op, const char *host);

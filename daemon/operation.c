@@ -116,6 +116,7 @@ Operation *operation_free(Operation *op) {
         free(op->restore_sha256);
         free(op->restore_version);
         free(op->reason);
+        free(op->hooks);
         free(op);
         return NULL;
 }
@@ -146,7 +147,8 @@ Operation *operation_free(Operation *op) {
         X(restore_path)    \
         X(restore_sha256)  \
         X(restore_version) \
-        X(reason)
+        X(reason)          \
+        X(hooks)
 
 #define UINT_FIELDS(X)   \
         X(id)            \
@@ -162,6 +164,9 @@ Operation *operation_free(Operation *op) {
         X(started_usec)  \
         X(stopped_usec)  \
         X(serving_usec)  \
+        X(down_usec)     \
+        X(up_usec)       \
+        X(down_at_usec)  \
         X(finished_usec) \
         X(fleet_rollout)
 
@@ -267,6 +272,20 @@ static bool operation_valid(const Operation *op) {
         return true;
 }
 
+/* A journal from a daemon before down_usec: the stop to the first healthy answer was down, and
+ * everything since the stop when there was none yet or a rollback began after it. */
+static void down_from_older_journal(Operation *op) {
+        if (!op->stopped_usec || op->down_usec || op->down_at_usec)
+                return;
+        if (op->serving_usec >= op->stopped_usec) {
+                op->down_usec = op->serving_usec - op->stopped_usec;
+                op->up_usec = op->serving_usec;
+                if (op->step >= STEP_ROLLBACK_STOP && op->step <= STEP_ROLLBACK_VERIFY)
+                        op->down_at_usec = op->serving_usec; /* when is unknown: the most it can be */
+        } else
+                op->down_at_usec = op->stopped_usec;
+}
+
 int operation_parse(const char *text, size_t n, Operation **ret) {
         _cleanup_(operation_freep) Operation *op = NULL;
         json_tokener *tok;
@@ -313,6 +332,7 @@ int operation_parse(const char *text, size_t n, Operation **ret) {
         json_object_put(o);
         if (!operation_valid(op))
                 return -EBADMSG;
+        down_from_older_journal(op);
         *ret = TAKE_PTR(op);
         return 0;
 }
@@ -333,12 +353,14 @@ char *operation_to_history_json(const Operation *op) {
         json_object_object_add(o, "reason", json_object_new_string(strempty(op->reason)));
         json_object_object_add(o, "started_usec", json_object_new_uint64(op->started_usec));
         json_object_object_add(o, "finished_usec", json_object_new_uint64(op->finished_usec));
-        if (op->stopped_usec && op->serving_usec >= op->stopped_usec) {
+        if (op->stopped_usec) {
+                /* Every period without a healthy answer, the rollback's included. */
                 json_object_object_add(
-                        o, "downtime_ms", json_object_new_uint64((op->serving_usec - op->stopped_usec) / 1000));
+                        o, "downtime_ms", json_object_new_uint64(operation_downtime_usec(op) / USEC_PER_MSEC));
                 /* When, too: a fleet's nodes are down together, from the first stop to the last start. */
                 json_object_object_add(o, "stopped_usec", json_object_new_uint64(op->stopped_usec));
-                json_object_object_add(o, "serving_usec", json_object_new_uint64(op->serving_usec));
+                if (op->serving_usec >= op->stopped_usec)
+                        json_object_object_add(o, "serving_usec", json_object_new_uint64(op->serving_usec));
         }
         if (op->backup_done && op->backup_path)
                 json_object_object_add(o, "backup", json_object_new_string(op->backup_path));
@@ -348,6 +370,8 @@ char *operation_to_history_json(const Operation *op) {
                 json_object_object_add(o, "schema", json_object_new_string(op->db_schema));
         if (op->to_sha256)
                 json_object_object_add(o, "sha256", json_object_new_string(op->to_sha256));
+        if (op->hooks)
+                json_object_object_add(o, "hooks", json_object_new_string(op->hooks));
         if (op->fleet_rollout)
                 json_object_object_add(o, "fleet_rollout", json_object_new_uint64(op->fleet_rollout));
         if (op->fleet_converge)
@@ -357,10 +381,44 @@ char *operation_to_history_json(const Operation *op) {
         return s;
 }
 
+void operation_down_begin(Operation *op, uint64_t now) {
+        if (!op->down_at_usec)
+                op->down_at_usec = now;
+}
+
+void operation_down_end(Operation *op, uint64_t now) {
+        if (!op->down_at_usec)
+                return;
+        if (now > op->down_at_usec)
+                op->down_usec += now - op->down_at_usec;
+        op->down_at_usec = 0;
+        op->up_usec = now;
+}
+
+void operation_down_resumed(Operation *op, uint64_t now) {
+        /* Before the stop nothing was down; at the end nothing is watched any more. */
+        if (!op->stopped_usec || op->step == STEP_PREFLIGHT || op->step == STEP_DONE)
+                return;
+        if (!op->down_at_usec)
+                op->down_watch_pid = op->main_pid ?: UINT32_MAX;
+        operation_down_begin(op, now);
+}
+
+void operation_down_started(Operation *op, uint32_t main_pid) {
+        if (!op->down_watch_pid)
+                return;
+        if (main_pid != op->down_watch_pid && op->down_at_usec && op->up_usec && op->up_usec < op->down_at_usec)
+                op->down_at_usec = op->up_usec;
+        op->down_watch_pid = 0;
+}
+
 uint64_t operation_downtime_usec(const Operation *op) {
+        uint64_t end;
+
         if (op->stopped_usec == 0)
                 return 0;
-        if (op->result == RESULT_COMMITTED && op->serving_usec >= op->stopped_usec)
-                return op->serving_usec - op->stopped_usec;
-        return op->finished_usec > op->stopped_usec ? op->finished_usec - op->stopped_usec : 0;
+        if (!op->down_at_usec)
+                return op->down_usec;
+        end = op->finished_usec ?: now_realtime_usec();
+        return op->down_usec + (end > op->down_at_usec ? end - op->down_at_usec : 0);
 }

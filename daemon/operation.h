@@ -108,8 +108,18 @@ typedef struct Operation {
         uint64_t started_usec; /* CLOCK_REALTIME */
         uint64_t stopped_usec;
         uint64_t serving_usec; /* health ok again */
+        /* Downtime as users saw it: every period in which Metabase did not answer healthy, from
+         * the first stop to the end. down_usec: the periods closed so far; down_at_usec: the
+         * start of the open one (the engine stopped the unit, or saw Metabase crash or stop
+         * answering), 0 while Metabase answers healthy. Both persisted: a resumed daemon keeps
+         * counting (operation_down_resumed()). */
+        uint64_t down_usec;
+        uint64_t down_at_usec;
+        uint64_t up_usec;        /* the healthy answer that closed the last period */
+        uint32_t down_watch_pid; /* not persisted: resumed with no period open, Metabase's main PID then */
         uint64_t finished_usec;
         char *reason; /* why it failed, rolled back or was refused */
+        char *hooks;  /* what the pre-upgrade and verify hooks did (hooks.h), for the history */
 } Operation;
 
 Operation *operation_free(Operation *op);
@@ -143,8 +153,24 @@ Result result_from_string(const char *s);
 /* mbctl's exit code for a result (docs/architecture.md §4, mbctl(1)). */
 int result_to_exit_status(Result r);
 
-/* How long Metabase was down: from the stop to the new version's first healthy answer when
- * committed, to the end when rolled back (the old version healthy again); 0 without a stop. */
+/* A down period begins at now (the unit stopped, Metabase crashed or stopped answering), unless
+ * one is open already. */
+void operation_down_begin(Operation *op, uint64_t now);
+/* Metabase answered healthy at now: the open period, if any, ends. */
+void operation_down_end(Operation *op, uint64_t now);
+/* A daemon resumed the operation at now: it cannot know whether Metabase answered while nobody
+ * watched, so it counts conservatively. An open period runs on through the time the daemon was
+ * dead (counted as down); a closed one (Metabase was healthy, settling) opens again at now, and
+ * the resumed verification's first healthy answer closes it; but see operation_down_started(). */
+void operation_down_resumed(Operation *op, uint64_t now);
+/* The unit's main PID after the first start job since the resume (0: unknown): a Metabase that is
+ * not the process the daemon last saw healthy went down while nobody watched, when is unknown, so
+ * the period counts from that last healthy answer (up_usec). */
+void operation_down_started(Operation *op, uint32_t main_pid);
+/* How long Metabase was down, as users saw it: every period from the first stop to the end in
+ * which it did not answer healthy (for a rolled-back upgrade, the stop to the new version's first
+ * healthy answer plus its crash to the old version's healthy answer). A period still open counts
+ * to finished_usec, or to now while the operation runs. 0 without a stop. */
 uint64_t operation_downtime_usec(const Operation *op);
 
 uint64_t now_realtime_usec(void);

@@ -107,6 +107,7 @@ const char *outcome_to_error_name(Outcome o) {
                 [OUTCOME_NOTHING] = MB_ERROR_NOTHING,
                 [OUTCOME_TOO_LATE] = MB_ERROR_TOO_LATE,
                 [OUTCOME_INVALID] = SD_BUS_ERROR_INVALID_ARGS,
+                [OUTCOME_CONFIRM] = MB_ERROR_UNCONFIRMED,
         };
         return o >= 0 && o < _OUTCOME_MAX ? names[o] : SD_BUS_ERROR_FAILED;
 }

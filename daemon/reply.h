@@ -18,6 +18,7 @@ typedef enum Outcome {
         OUTCOME_NOTHING,  /* nothing to do */
         OUTCOME_TOO_LATE, /* past the point where it could be done */
         OUTCOME_INVALID,  /* the request itself is wrong */
+        OUTCOME_CONFIRM,  /* it loses data: only if the caller confirms (mbctl's exit code 5) */
         _OUTCOME_MAX,
 } Outcome;
 

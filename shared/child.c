@@ -27,7 +27,8 @@ struct Child {
         size_t n;
         char *last_line;
         bool exited, eof, killed;
-        bool overlong; /* the rest of an overlong line is being skipped */
+        bool overlong;  /* the rest of an overlong line is being skipped */
+        bool own_group; /* ChildOptions.own_group: its pid is its process group's id */
         int status;
         ChildLineCallback on_line;
         ChildExitCallback on_exit;
@@ -304,6 +305,8 @@ forked_child(char *const argv[], char **env, const ChildOptions *o, int outfd, i
                 if (getuid() != o->uid || geteuid() != o->uid || getgid() != o->gid || getegid() != o->gid)
                         goto fail;
         }
+        if (o->own_group && setpgid(0, 0) < 0)
+                goto fail;
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 goto fail;
         if (chdir("/") < 0)
@@ -328,8 +331,8 @@ int child_spawn_opts(
         ssize_t k;
         Child *c;
 
-        if (o->extra_env) {
-                env = env_merge(o->extra_env);
+        if (o->extra_env || o->clean_env) {
+                env = o->clean_env ? strv_copy(o->extra_env) : env_merge(o->extra_env);
                 if (!env)
                         return -ENOMEM;
         }
@@ -367,6 +370,9 @@ int child_spawn_opts(
         c->pid = fork();
         if (c->pid == 0)
                 forked_child(argv, env ?: environ, o, pipefd[1], infd[0], errpipe[1]);
+        c->own_group = o->own_group;
+        if (c->pid > 0 && o->own_group)
+                (void) setpgid(c->pid, c->pid); /* the child does it too: whichever comes first */
         r = c->pid < 0 ? negative_errno() : 0;
         (void) close(pipefd[1]);
         (void) close(errpipe[1]);
@@ -466,7 +472,9 @@ Child *child_kill(Child *c) {
         if (!c)
                 return NULL;
         c->killed = true;
-        if (!c->exited)
+        if (c->own_group)
+                (void) kill(-c->pid, SIGKILL); /* also what it left behind after its own exit */
+        else if (!c->exited)
                 (void) kill(c->pid, SIGTERM);
         return NULL;
 }

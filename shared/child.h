@@ -66,6 +66,11 @@ typedef struct ChildOptions {
         bool keep_stderr;
         /* A pipe to its stdin for child_write_line() instead of stdin_path (the fleet agent). */
         bool stdin_pipe;
+        /* Only extra_env, nothing of the daemon's environment (an administrator's hook). */
+        bool clean_env;
+        /* In a process group of its own, which child_kill() ends with SIGKILL, whatever the child
+         * started meanwhile (a hook's shell and its commands). */
+        bool own_group;
         uid_t uid;
         gid_t gid;
         /* Called with userdata when the child is freed, whether on_exit ran or it was killed. */
@@ -92,5 +97,6 @@ int child_options_user(ChildOptions *o, const char *user);
 /* Writes line and a newline to its stdin, never blocking: -EAGAIN when the child is not reading,
  * -EPIPE when it has no stdin pipe or has ended. */
 int child_write_line(Child *c, const char *line);
-/* Kills the helper (SIGTERM, then the event loop reaps it) without calling on_exit. NULL is fine. */
+/* Kills the helper (SIGTERM, then the event loop reaps it; own_group: SIGKILL to its process
+ * group) without calling on_exit. NULL is fine. */
 Child *child_kill(Child *c);

@@ -835,3 +835,30 @@ install_metabase_my() {
         systemctl --user restart metabase.service
         wait_healthy 60 || die "the installed Metabase (on MariaDB, $mode) did not become healthy"
 }
+
+# An independent prober of what users see, for the downtime scenarios.
+# prober_start: one line per probe into $SB/prober.log, "<epoch ms> ok|down".
+prober_start() {
+        (
+                while :; do
+                        local t s=down
+                        t=$(date +%s%3N)
+                        [[ $(curl -s --max-time 0.5 "http://127.0.0.1:$MB_PORT/api/health" 2>/dev/null) == *'"ok"'* ]] && s=ok
+                        echo "$t $s"
+                        sleep 0.1
+                done
+        ) >"$SB/prober.log" 2>/dev/null &
+        PROBER_PID=$!
+}
+prober_stop() {
+        kill "$PROBER_PID"
+        wait "$PROBER_PID" 2>/dev/null || true
+}
+
+# prober_down_ms FROM_MS TO_MS: the time the prober saw no healthy answer between the two; a
+# probe stands for the time until the next one.
+prober_down_ms() {
+        awk -v a="$1" -v b="$2" '
+                $1 >= a && $1 <= b { if (have && prev == "down") sum += $1 - pt; pt = $1; prev = $2; have = 1 }
+                END { print sum + 0 }' "$SB/prober.log"
+}

@@ -37,6 +37,8 @@ static void test_round_trip(void **state) {
                 .kept_jar = (char *) "/var/lib/mbupgraded/releases/v0.55.1/metabase.jar",
                 .backup = (char *) "/var/lib/mbupgraded/backups/x/metabase.db.mv.db",
                 .backup_sha256 = (char *) "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                .backup_usec = 1795668000000000,
+                .committed_usec = 1795668123307000,
         };
         LastUpgrade out = {};
         struct stat st;
@@ -52,6 +54,8 @@ static void test_round_trip(void **state) {
         assert_string_equal(out.kept_jar, in.kept_jar);
         assert_string_equal(out.backup, in.backup);
         assert_string_equal(out.backup_sha256, in.backup_sha256);
+        assert_int_equal(out.backup_usec, in.backup_usec);
+        assert_int_equal(out.committed_usec, in.committed_usec);
         last_upgrade_done(&out);
         assert_null(out.from);
 
@@ -91,10 +95,41 @@ static void test_missing_and_damaged(void **state) {
         last_upgrade_done(&out);
 }
 
+/* A rollback past settle says what it throws away; within settle, or without a backup, it does not ask. */
+static void test_rollback_loses_data(void **state) {
+        LastUpgrade u = {
+                .from = (char *) "v0.55.1",
+                .to = (char *) "v0.56.2",
+                .backup = (char *) "/var/lib/mbupgraded/backups/x/metabase.db.mv.db",
+                .backup_usec = 1000 * USEC_PER_SEC,
+                .committed_usec = 1100 * USEC_PER_SEC,
+        };
+        _cleanup_free_ char *why = NULL;
+        const uint64_t settle = 60 * USEC_PER_SEC;
+
+        assert_int_equal(last_upgrade_rollback_loses_data(&u, settle, 1150 * USEC_PER_SEC, &why), 0);
+        assert_null(why);
+        assert_int_equal(
+                last_upgrade_rollback_loses_data(&u, settle, (1000 + 3 * 86400) * USEC_PER_SEC, &why), 1);
+        assert_non_null(strstr(why, "backup taken on "));
+        assert_non_null(strstr(why, "3 days ago"));
+        assert_non_null(strstr(why, "everything written to the application database since"));
+        assert_non_null(strstr(why, "--yes"));
+        why = mfree_str(why);
+        /* an older daemon's record: when is unknown, so it asks */
+        u.backup_usec = u.committed_usec = 0;
+        assert_int_equal(last_upgrade_rollback_loses_data(&u, settle, 1150 * USEC_PER_SEC, &why), 1);
+        assert_non_null(strstr(why, "at a time this record does not keep"));
+        why = mfree_str(why);
+        u.backup = (char *) "";
+        assert_int_equal(last_upgrade_rollback_loses_data(&u, settle, 1150 * USEC_PER_SEC, &why), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_missing_and_damaged),
+                cmocka_unit_test(test_rollback_loses_data),
         };
         return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -30,6 +30,7 @@ static Operation *op_new(OperationKind kind, Result result, const char *from, co
         op->started_usec = T0;
         op->stopped_usec = T0 + 2 * 1000000ULL;
         op->serving_usec = T0 + 47 * 1000000ULL;
+        op->down_usec = op->serving_usec - op->stopped_usec; /* down from the stop to healthy */
         op->finished_usec = T0 + 110 * 1000000ULL;
         return op;
 }
@@ -81,15 +82,19 @@ static void test_committed(void **state) {
 static void test_rolled_back(void **state) {
         Operation *op = op_new(
                 OPERATION_UPGRADE, RESULT_ROLLED_BACK, "v0.56.1", "v0.56.2", "Metabase exited (status 1)");
-        json_object *o = facts(op);
+        json_object *o;
 
+        /* the new version crashed at 80 s while settling, the old one healthy again at 100 s */
+        operation_down_begin(op, T0 + 80 * 1000000ULL);
+        operation_down_end(op, T0 + 100 * 1000000ULL);
+        o = facts(op);
         assert_string_equal(
                 member(o, "text"),
                 "Metabase on mb1.example.com: the upgrade v0.56.1 -> v0.56.2 failed and was rolled back, v0.56.1 is "
-                "serving: Metabase exited (status 1)");
+                "serving (Metabase down 65 s): Metabase exited (status 1)");
         assert_string_equal(member(o, "result"), "rolled-back");
         assert_string_equal(member(o, "reason"), "Metabase exited (status 1)");
-        assert_true(number(o, "downtime_sec") == 108.0); /* the stop to the end */
+        assert_true(number(o, "downtime_sec") == 65.0); /* both periods, not the healthy 33 s between */
         json_object_put(o);
         operation_free(op);
 }

@@ -92,10 +92,20 @@ static void test_history_json(void **state) {
         _cleanup_free_ char *s = NULL;
 
         op->result = RESULT_ROLLED_BACK;
+        /* down from the stop to the new version's first healthy answer, up while it settled,
+         * down again from its crash to the old version's healthy answer */
+        operation_down_begin(op, op->stopped_usec);
+        operation_down_end(op, op->serving_usec);
+        operation_down_begin(op, 9000000);
+        operation_down_begin(op, 9500000); /* the rollback's stop: the period is open already */
+        operation_down_end(op, 11000000);
+        operation_down_end(op, 12000000); /* nothing open: nothing added */
+        op->finished_usec = 12000000;
+        assert_int_equal(operation_downtime_usec(op), 3500000);
         s = operation_to_history_json(op);
         assert_non_null(s);
         assert_non_null(strstr(s, "\"result\":\"rolled-back\""));
-        assert_non_null(strstr(s, "\"downtime_ms\":1500"));
+        assert_non_null(strstr(s, "\"downtime_ms\":3500"));
         assert_non_null(strstr(s, "\"kind\":\"rollback\""));
         assert_non_null(strstr(s, "\"stopped_usec\":2000000,\"serving_usec\":3500000"));
         assert_null(strstr(s, "fleet_rollout"));
@@ -107,6 +117,65 @@ static void test_history_json(void **state) {
         s = operation_to_history_json(op);
         assert_non_null(strstr(s, "\"fleet_rollout\":3"));
         operation_free(op);
+}
+
+/* The down periods survive a restart; a journal from before them counts from its stop and first
+ * healthy answer; a resumed daemon counts what it could not watch. */
+static void test_down_periods(void **state) {
+        _cleanup_free_ char *path = path_join(tmpdir, "operation.json");
+        Operation *op = sample(), *back = NULL;
+        const char *older =
+                "{\"id\":1,\"kind\":\"upgrade\",\"step\":\"rollback-start\",\"unit\":\"metabase.service\","
+                "\"jar_path\":\"/opt/metabase/metabase.jar\",\"stopped_usec\":2000000,\"serving_usec\":3500000}";
+
+        operation_down_begin(op, 2000000);
+        operation_down_end(op, 3500000);
+        operation_down_begin(op, 7000000);
+        assert_int_equal(operation_save(op, path), 0);
+        assert_int_equal(operation_load(path, &back), 0);
+        assert_int_equal(back->down_usec, 1500000);
+        assert_int_equal(back->down_at_usec, 7000000);
+        /* dead from 7 s to 20 s: the open period runs on */
+        operation_down_resumed(back, 20000000);
+        assert_int_equal(back->down_at_usec, 7000000);
+        operation_down_end(back, 21000000);
+        back->finished_usec = 22000000;
+        assert_int_equal(operation_downtime_usec(back), 1500000 + 14000000);
+        operation_free(back);
+
+        /* closed when the daemon died (settling), the same Metabase process serving after it: open
+         * again from the resume to the first healthy answer */
+        op->step = STEP_SETTLE;
+        operation_down_end(op, 8000000);
+        assert_int_equal(op->up_usec, 8000000);
+        operation_down_resumed(op, 30000000);
+        assert_int_equal(op->down_at_usec, 30000000);
+        operation_down_started(op, 4242);
+        assert_int_equal(op->down_at_usec, 30000000);
+        operation_down_end(op, 30200000);
+        op->finished_usec = 40000000;
+        assert_int_equal(operation_downtime_usec(op), 1500000 + 1000000 + 200000);
+        /* another process after the resume's start: it went down while nobody watched, counted
+         * from the last healthy answer; later starts (the rollback's) change nothing */
+        op->main_pid = 4242;
+        operation_down_resumed(op, 50000000);
+        operation_down_started(op, 5151);
+        assert_int_equal(op->down_at_usec, 30200000);
+        operation_down_started(op, 6161);
+        assert_int_equal(op->down_at_usec, 30200000);
+        operation_down_end(op, 51000000);
+        assert_int_equal(operation_downtime_usec(op), 2700000 + 20800000);
+        op->down_usec = 2700000;
+        /* a period still open at the end counts to the end (a failed rollback) */
+        operation_down_begin(op, 39000000);
+        assert_int_equal(operation_downtime_usec(op), 2700000 + 1000000);
+        operation_free(op);
+
+        /* an older daemon's journal, interrupted while rolling back */
+        assert_int_equal(operation_parse(older, strlen(older), &back), 0);
+        assert_int_equal(back->down_usec, 1500000);
+        assert_int_equal(back->down_at_usec, 3500000);
+        operation_free(back);
 }
 
 static void test_damaged_journal(void **state) {
@@ -254,6 +323,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
                 cmocka_unit_test(test_history_json),
+                cmocka_unit_test(test_down_periods),
                 cmocka_unit_test(test_damaged_journal),
                 cmocka_unit_test(test_save_load_one_rule),
                 cmocka_unit_test(test_canonical_paths),

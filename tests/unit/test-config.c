@@ -320,7 +320,7 @@ static void test_errors(void **state) {
                  "2: releases.follow: expected latest or newest, got 'promoted'"},
                 /* unknown keys */
                 {"colour: blue\n",
-                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, rehearsal, fleet, metrics_file, maintenance_flag, "
+                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"releases:\n  edition: oss\n  mirror: x\n",
                  "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, follow, check_every, "
@@ -333,7 +333,7 @@ static void test_errors(void **state) {
                 {"backup:\n  keep: 3\n  kept: 3\n",
                  "3: backup.kept: unknown key (known keys: dir, keep, app_db, postgres)"},
                 {"\"\": 1\n",
-                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, rehearsal, fleet, metrics_file, maintenance_flag, "
+                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 /* wrong types */
                 {"policy:\n  allow:\n    step: minor\n",
@@ -463,7 +463,7 @@ static void test_errors(void **state) {
                  "3: invalid YAML: found unexpected end of stream "
                  "(while scanning a quoted scalar started on line 2)"},
                 {"a: &x 1\nb: *x\n",
-                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, rehearsal, fleet, metrics_file, "
+                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, metrics_file, "
                  "maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"state_dir: &x /a\nadmin_group: *x\n", "2: YAML aliases (*name) are not supported here"},
@@ -560,6 +560,31 @@ static void test_notify_metrics_maintenance(void **state) {
         assert_string_equal(c->metrics_file, "/var/lib/prometheus/node-exporter/mbupgraded.prom");
         assert_string_equal(c->maintenance_flag, "");
         config_free(c);
+
+        /* hooks: their defaults, and the commands and limit as given */
+        c = load_ok("state_dir: /a\n");
+        assert_string_equal(c->hooks.pre_upgrade, "");
+        assert_string_equal(c->hooks.user, "nobody");
+        assert_string_equal(c->hooks.dir, "");
+        assert_int_equal(c->hooks.timeout_usec, 300 * USEC_PER_SEC);
+        config_free(c);
+        c = load_ok("hooks:\n"
+                    "  pre_upgrade: '/usr/local/bin/drain \"$MBUP_VERSION_TO\"'\n"
+                    "  verify: /usr/local/bin/smoke-test\n"
+                    "  timeout: 30s\n"
+                    "  user: mbhooks\n"
+                    "  dir: /srv/hooks\n");
+        assert_string_equal(c->hooks.pre_upgrade, "/usr/local/bin/drain \"$MBUP_VERSION_TO\"");
+        assert_string_equal(c->hooks.verify, "/usr/local/bin/smoke-test");
+        assert_string_equal(c->hooks.post_commit, "");
+        assert_int_equal(c->hooks.timeout_usec, 30 * USEC_PER_SEC);
+        assert_string_equal(c->hooks.user, "mbhooks");
+        assert_string_equal(c->hooks.dir, "/srv/hooks");
+        config_free(c);
+        load_fails(
+                "hooks:\n  timeout: 0\n",
+                "2: hooks.timeout: expected a duration longer than 0 like 90s, 5m, 6h or 7d, got '0'");
+        load_fails("hooks:\n  dir: hooks\n", "2: hooks.dir: expected an absolute path or \"\", got 'hooks'");
 
         /* plain http only to this machine, as the fetch helper allows */
         c = load_ok("notify:\n  webhook: http://127.0.0.1:8080/hook\n");

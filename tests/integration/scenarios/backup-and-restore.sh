@@ -60,7 +60,7 @@ scenario() {
         run_mbctl 0 backup
         local newer
         newer=$(ls "$SB/backups" | tail -n 1)
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_eq "$(running_version)" "v0.56.1"
         run_mbctl 5 restore "$newer" --yes
         assert_contains "$OUT" "the backup is of v0.56.2, newer than the installed v0.56.1"
@@ -75,7 +75,7 @@ scenario() {
         [[ -f $needed ]] || die "the backup mbctl rollback needs was pruned"
         run_mbctl 0 backups
         assert_contains "$OUT" "(mbctl rollback needs it)"
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_eq "$(running_version)" "v0.56.1"
         scenario_h2
 }

@@ -110,7 +110,7 @@ scenario() {
         # mbctl rollback, killed as it restores the older database: it rolls back itself, so the
         # newer version (and its database) stays
         arm step:restore-database
-        mbctl rollback >/dev/null 2>&1 || true
+        mbctl rollback --yes >/dev/null 2>&1 || true
         restart step:restore-database
         check step:restore-database rollback rolled-back
         CRASHES=$((CRASHES + 1))

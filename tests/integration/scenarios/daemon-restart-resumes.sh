@@ -24,6 +24,7 @@ scenario() {
         run_mbctl 0 history --json
         assert_contains "$OUT" '"result":"committed"'
 
+        prober_start
         run_mbctl 0 upgrade now --no-wait --jar "$(make_release v0.56.3 bad --fail crash-after-ready --crash-after-ms 2500)"
         for i in $(seq 1 200); do
                 grep -q '"step":"settle"' "$SB/state/operation.json" 2>/dev/null && break
@@ -42,4 +43,13 @@ scenario() {
         assert_not_contains "$(changelog)" '"v56.003"'
         run_mbctl 0 history --json
         assert_contains "$OUT" '"result":"rolled-back"'
+        # the downtime counts what happened while no daemon watched (the crash, systemd's restart)
+        # conservatively: never less than an independent prober saw
+        prober_stop
+        local entry recorded seen
+        entry=$(grep '"result":"rolled-back"' "$SB/state/history.jsonl" | tail -n 1)
+        recorded=$(jq -r .downtime_ms <<<"$entry")
+        seen=$(prober_down_ms $(($(jq -r .stopped_usec <<<"$entry") / 1000 - 1000)) $(($(jq -r .finished_usec <<<"$entry") / 1000)))
+        log "downtime across the daemon's death: prober ${seen} ms, recorded ${recorded} ms"
+        [[ $recorded -ge $((seen - 300)) ]] || die "the recorded downtime (${recorded} ms) is less than the prober saw (${seen} ms)"
 }

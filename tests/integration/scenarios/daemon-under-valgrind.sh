@@ -14,7 +14,7 @@ scenario() {
         run_mbctl 0 status
         run_mbctl 0 history
         run_mbctl 0 backups
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_contains "$OUT" "committed"
         assert_eq "$(running_version)" "v0.56.1"
         # a release that crashes at start: the failure path, rolled back by itself

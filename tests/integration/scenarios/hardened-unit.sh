@@ -117,7 +117,7 @@ EOT
         [[ $kept_inode != "$jar_inode" ]] || die "the kept JAR is a hard link across two mounts?"
         log "kept JAR: a copy (inode $kept_inode, was $jar_inode), as across the unit's mounts it must be"
 
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_contains "$OUT" "committed"
         assert_eq "$(running_version)" "v0.56.1"
         assert_not_contains "$(changelog)" '"v56.002"' "the H2 database after the rollback"
@@ -151,7 +151,7 @@ EOT
         assert_contains "$OUT" "committed"
         assert_eq "$(psql_mb 'select id from databasechangelog order by orderexecuted desc limit 1')" "v56.002"
         [[ -s $(ls "$SB"/backups/*/metabase.dump) ]] || die "no pg_dump backup"
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_contains "$OUT" "committed"
         assert_eq "$(running_version)" "v0.56.1"
         assert_pg_snapshot "$before" "after the rollback under the hardened unit"

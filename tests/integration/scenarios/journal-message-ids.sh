@@ -53,7 +53,7 @@ scenario() {
                 "the commit's message in the journal"
 
         log "mbctl rollback"
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         expect_entry "$ID_ROLLED_BACK" 1 v0.56.2 v0.56.1 committed rollback
 
         log "an upgrade rolled back"

@@ -43,7 +43,7 @@ scenario() {
         assert_eq "$(running_version)" "v0.56.2" "the version serving after the rollback"
         assert_my_snapshot "$v2" "after the rollback of the half-applied migration"
 
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_eq "$(running_version)" "v0.56.1"
         assert_my_snapshot "$v1" "after mbctl rollback"
         [[ ! -e "$SB/state/appdb.secret" ]] || die "the password file outlived the operations"

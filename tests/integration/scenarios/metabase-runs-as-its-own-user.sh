@@ -86,7 +86,7 @@ scenario() {
         assert_layout "after the rollback from v0.56.3"
 
         # mbctl rollback: the kept JAR and the backup put back
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_contains "$OUT" "committed"
         assert_eq "$(running_version)" "v0.56.1"
         assert_not_contains "$(changelog)" '"v56.002"' "the H2 database after the rollback"

@@ -61,6 +61,10 @@ scenario() {
         wait_metric 'mbupgraded_last_upgrade_info{from="v0.56.2",operation="upgrade",result="rolled-back",to="v0.56.3"} 1'
         has_metric 'mbupgraded_last_upgrade_success 0' || die "success: $(metrics)"
         has_metric 'mbupgraded_backups 2' || die "backups: $(metrics)"
+        # the total: the two operations' downtimes as the history has them (ms there), summed
+        total=$(jq -s 'map(.downtime_ms // 0) | add' "$SB/state/history.jsonl")
+        /usr/bin/python3 -c 'import sys; v, w = float(sys.argv[1]), float(sys.argv[2]) / 1000; sys.exit(0 if w > 0 and abs(v - w) < 0.01 else 1)' \
+                "$(value mbupgraded_downtime_seconds_total)" "$total" || die "downtime total ($total ms in the history): $(metrics)"
 
         log "a hold, a broken feed"
         run_mbctl 0 hold --reason "metrics test"
@@ -74,6 +78,8 @@ scenario() {
         wait_for 20 has_metric 'mbupgraded_operation_in_progress 0' || die "no metrics after the restart"
         wait_metric 'mbupgraded_last_upgrade_info{from="v0.56.2",operation="upgrade",result="rolled-back",to="v0.56.3"} 1'
         has_metric 'mbupgraded_hold 1' || die "hold after the restart: $(metrics)"
+        /usr/bin/python3 -c 'import sys; v, w = float(sys.argv[1]), float(sys.argv[2]) / 1000; sys.exit(0 if abs(v - w) < 0.01 else 1)' \
+                "$(value mbupgraded_downtime_seconds_total)" "$total" || die "downtime total after the restart: $(metrics)"
         # written with a temporary file and a rename: nothing else in the directory
         assert_eq "$(ls -A "$SB/textfile")" "mbupgraded.prom" "the textfile directory"
 }

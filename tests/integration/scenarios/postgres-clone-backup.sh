@@ -33,7 +33,7 @@ scenario() {
         assert_eq "$(ls "$SB/backups" | wc -l)" "1" "backup directories after pruning"
         [[ ! -e $SB/state/appdb.drop && ! -e $SB/state/appdb.secret ]] || die "a password file was left behind"
 
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_eq "$(running_version)" "v0.56.1"
         assert_eq "$(psql_mb "SELECT name FROM report_card WHERE id = 100")" "cloned"
         assert_eq "$(psql_mb 'select id from databasechangelog order by orderexecuted desc limit 1')" "v56.001"

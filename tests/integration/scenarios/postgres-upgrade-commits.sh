@@ -51,7 +51,7 @@ scenario() {
         assert_contains "$OUT" "Schema: v56.002"
 
         # back to v0.56.1 with its database, as it was before the upgrade
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_contains "$OUT" "committed"
         assert_eq "$(running_version)" "v0.56.1"
         assert_pg_snapshot "$before" "after mbctl rollback"

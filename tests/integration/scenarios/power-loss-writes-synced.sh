@@ -21,7 +21,7 @@ scenario() {
         run_mbctl 0 upgrade now --to v0.56.2
         assert_contains "$OUT" "committed"
         [[ -f $SB/state/staging/v0.56.2/verified.json ]] || die "no verified.json for the staged release"
-        run_mbctl 0 rollback
+        run_mbctl 0 rollback --yes
         assert_contains "$OUT" "committed"
         assert_eq "$(running_version)" "v0.56.1"
         run_mbctl 0 hold --reason "power-loss test"

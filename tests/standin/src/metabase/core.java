@@ -35,6 +35,7 @@ import java.sql.Timestamp;
 import java.text.SimpleDateFormat;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Date;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -67,6 +68,7 @@ public class core {
     static volatile int exitCode = 0; // what the shutdown hook exits with (0 on SIGTERM)
     static volatile Statement running; // the statement of a "server" migration, cancelled on SIGTERM
     static volatile double sink; // keeps the "cpu" migration work from being optimised away
+    static boolean inCommand; // a `migrate` command (cmd/core.clj run-cmd), not the server
 
     // ---- logging and exiting ----------------------------------------------------------
 
@@ -399,22 +401,24 @@ public class core {
         if (dbType.equals("postgres") || dbType.equals("mysql")) {
             Properties props = new Properties();
             String url = dbType.equals("postgres") ? postgresUrl(props) : mysqlUrl(props);
-            logAs("app-db.setup", "INFO", "Verifying " + dbType + " Database Connection ...");
+            if (!inCommand) logAs("app-db.setup", "INFO", "Verifying " + dbType + " Database Connection ...");
             log("INFO", "(stand-in) connecting to " + redact(url)
                     + (props.containsKey("user") ? " as " + props.getProperty("user") : ""));
             Connection c = null;
             try {
                 c = DriverManager.getConnection(url, props);
-            } catch (SQLException e) { // verify-db-connection wraps it
+            } catch (SQLException e) { // verify-db-connection wraps it; a command has none
+                if (inCommand) throw e;
                 initFailed("clojure.lang.ExceptionInfo: Unable to connect to Metabase " + dbType + " DB. {}\n"
                         + "Caused by: " + e);
             }
-            return verifyVersion(c);
+            return inCommand ? c : verifyVersion(c);
         }
         String path = dbPath();
-        logAs("app-db.setup", "INFO", "Verifying h2 Database Connection ...");
+        if (!inCommand) logAs("app-db.setup", "INFO", "Verifying h2 Database Connection ...");
         log("INFO", "(stand-in) using H2 database file " + path + ".mv.db");
-        return verifyVersion(DriverManager.getConnection("jdbc:h2:file:" + path + ";DB_CLOSE_ON_EXIT=FALSE", "", ""));
+        Connection c = DriverManager.getConnection("jdbc:h2:file:" + path + ";DB_CLOSE_ON_EXIT=FALSE", "", "");
+        return inCommand ? c : verifyVersion(c); // the `migrate` command checks no version (no setup-db!)
     }
 
     static final String SUPPORTED_DB_VERSIONS = "/metabase/app_db/supported-db-versions.edn";
@@ -806,6 +810,7 @@ public class core {
             }
             sleep(2000);
             failures++;
+            if (failures > 5 && inCommand) throw new CommandError("liquibase.exception.LockException", LOCK_MESSAGE);
             if (failures > 5) initFailed("liquibase.exception.LockException: " + LOCK_MESSAGE);
             logAs("util.jvm", "WARN", "auto-retry metabase.app_db.liquibase$wait_for_migration_lock$fn__51234@1b2c3d4e: "
                     + LOCK_MESSAGE);
@@ -878,19 +883,171 @@ public class core {
      * "Command failed with exception: <message>" and exits 1. On H2 it clears the lock, exit 0.
      */
     static void releaseLocks() throws Exception {
-        if (!openDb()) die(0);
-        logAs("app-db.setup", "INFO", "Setting up Liquibase...");
-        logAs("app-db.setup", "INFO", "Liquibase is ready.");
-        if (!dbType.equals("h2")) {
-            String msg = "Database %s does not support forcing migration locks. The lock is always automatically"
-                    + " removed when the process performing the migration completes or fails.";
-            System.err.println("clojure.lang.ExceptionInfo: " + msg + " {:db-type :" + dbType + "}");
-            System.err.println("\tat metabase.app_db.liquibase$force_release_locks_BANG_.invokeStatic(liquibase.clj)");
-            System.out.println("Command failed with exception: " + msg);
+        if (!dbType.equals("h2"))
+            throw new CommandError("clojure.lang.ExceptionInfo", "Database %s does not support forcing migration"
+                    + " locks. The lock is always automatically removed when the process performing the migration"
+                    + " completes or fails.", " {:db-type :" + dbType + "}");
+        setLock(false);
+    }
+
+    /** An exception out of a `migrate` command: cmd/core.clj run-cmd prints it and exits 1. */
+    static class CommandError extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+        final String type, data;
+
+        CommandError(String type, String msg) {
+            this(type, msg, "");
+        }
+
+        CommandError(String type, String msg, String data) {
+            super(msg);
+            this.type = type;
+            this.data = data;
+        }
+    }
+
+    /**
+     * `java -jar metabase.jar migrate DIRECTION`: cmd/core.clj `migrate` (one argument), then
+     * setup.clj migrate!: "Setting up Liquibase...", "Liquibase is ready.", the direction (an
+     * unknown one is Clojure's `case` failing), commit; run-cmd exits 0, or on an exception prints
+     * its stack trace on stderr and "Command failed with exception: <message>" on stdout, exit 1.
+     * No connection check and no downgrade check here: those are setup-db!'s, the server's.
+     */
+    static void migrateCommand(String[] args) throws Exception {
+        inCommand = true;
+        if (args.length != 2) {
+            System.out.println("Usage:\nmigrate [direction]");
+            System.out.println("The 'migrate' command requires the following arguments: [direction], but received: "
+                    + Arrays.toString(Arrays.copyOfRange(args, 1, args.length)) + ".");
             die(1);
         }
-        setLock(false);
+        try {
+            if (!openDb()) die(0);
+            logAs("app-db.setup", "INFO", "Setting up Liquibase...");
+            logAs("app-db.setup", "INFO", "Liquibase is ready.");
+            if (args[1].equals("release-locks")) releaseLocks();
+            else if (args[1].equals("down")) migrateDown();
+            else if (List.of("up", "force", "down-force", "print").contains(args[1]))
+                fatal("The stand-in does not model `migrate " + args[1] + "`");
+            else throw new CommandError("java.lang.IllegalArgumentException", "No matching clause: :" + args[1]);
+            synchronized (dbLock) {
+                conn.setAutoCommit(true);
+            }
+        } catch (SQLException e) {
+            System.err.println(e);
+            System.out.println("Command failed with exception: " + e.getMessage());
+            die(1);
+        } catch (CommandError e) {
+            System.err.println(e.type + ": " + e.getMessage() + e.data);
+            System.err.println("\tat metabase.app_db.setup$migrate_BANG_.invokeStatic(setup.clj)");
+            System.out.println("Command failed with exception: " + e.getMessage());
+            die(1);
+        }
         die(0);
+    }
+
+    /**
+     * liquibase.clj rollback-major-version! (0804483b), with force false and the target the JAR's
+     * major minus one, inside with-scope-locked (the migration lock: wait-for-migration-lock's six
+     * tries, released in a finally). Every applied change set whose ID starts with v and whose
+     * first number is above the target is to go: those this JAR's changelog has are rolled back
+     * in reverse changelog order (the change undone, the row deleted, committed one by one); the
+     * others' rows are then deleted with their schema left as is. A database with a major newer
+     * than this JAR's changelog is refused before anything changes. A change set whose rollback
+     * fails stops the rollback; the rest stay, a warning names them, and the command still exits 0.
+     */
+    static void migrateDown() throws Exception {
+        int current = majorVersion(), target = current - 1;
+        if (target < 44)
+            throw new CommandError("java.lang.IllegalArgumentException", String.format(Locale.ROOT,
+                    "target version must be a number between 44 and the previous major version (%d), inclusive",
+                    current));
+        if (!waitForMigrationLock()) die(0);
+        synchronized (dbLock) {
+            conn.setAutoCommit(false);
+        }
+        try {
+            rollbackMajorVersion(target);
+        } finally {
+            synchronized (dbLock) {
+                if (conn != null) {
+                    conn.rollback();
+                    setLock(false);
+                    conn.commit();
+                }
+            }
+        }
+    }
+
+    static void rollbackMajorVersion(int target) throws SQLException {
+        List<String> ids = new ArrayList<>();
+        for (String id : changelog())
+            if (id.startsWith("v")) ids.add(id);
+        Set<String> toDrop = new LinkedHashSet<>();
+        for (String id : ids)
+            if (idMajor(id) > target) toDrop.add(id);
+        int available = idMajor(known.get(known.size() - 1));
+        int applied = ids.isEmpty() ? 0 : idMajor(Collections.max(ids));
+        if (applied > available)
+            throw new CommandError("clojure.lang.ExceptionInfo", String.format(Locale.ROOT, "Cannot downgrade a"
+                    + " database at version %d from Metabase version %d. You must run 'migrate down' from Metabase"
+                    + " version >= %d.", applied, available, applied), String.format(Locale.ROOT,
+                    " {:latest-available %d, :latest-applied %d}", available, applied));
+        logAs("app-db.liquibase", "INFO", "Rolling back app database schema to version " + target);
+        if (toDrop.isEmpty()) {
+            logAs("app-db.liquibase", "INFO", "No changesets to roll back");
+            return;
+        }
+        List<String> errors = new ArrayList<>();
+        for (int i = known.size() - 1; i >= 0 && errors.isEmpty(); i--) {
+            String id = known.get(i);
+            if (!toDrop.contains(id)) continue;
+            logAs("app-db.liquibase", "INFO", "Going to roll back changeset " + id);
+            if (!rollbackChangeSet(id)) errors.add(id);
+        }
+        List<String> remaining = new ArrayList<>(changelog());
+        remaining.retainAll(toDrop);
+        if (remaining.isEmpty()) return;
+        if (!errors.isEmpty()) {
+            logAs("app-db.liquibase", "WARN", "The following changesets were not rolled back due to errors ("
+                    + String.join(", ", errors) + "): " + String.join(", ", remaining));
+            return;
+        }
+        logAs("app-db.liquibase", "INFO", "Cleaning up " + remaining.size()
+                + " changelog entries with mismatched filenames");
+        synchronized (dbLock) {
+            for (String id : remaining) deleteChangelogRow(id);
+            conn.commit();
+        }
+    }
+
+    static void deleteChangelogRow(String id) throws SQLException {
+        try (PreparedStatement ps = conn.prepareStatement("DELETE FROM DATABASECHANGELOG WHERE ID = ?")) {
+            ps.setString(1, id);
+            ps.executeUpdate();
+        }
+    }
+
+    /**
+     * Liquibase's RollbackVisitor on one change set: its change undone (createTable's automatic
+     * rollback, a DROP TABLE), its row removed, committed. On an error: rolled back, logged as
+     * Metabase's rollbackFailed listener does, false.
+     */
+    static boolean rollbackChangeSet(String id) throws SQLException {
+        synchronized (dbLock) {
+            try {
+                exec("DROP TABLE " + data("MIG_" + id.substring(1).replace('.', '_')));
+                deleteChangelogRow(id);
+                conn.commit();
+                return true;
+            } catch (SQLException e) {
+                conn.rollback();
+                logAs("app-db.liquibase", "ERROR", "Error rolling back migration " + id
+                        + "\nliquibase.exception.RollbackFailedException: liquibase.exception.DatabaseException: "
+                        + e.getMessage());
+                return false;
+            }
+        }
     }
 
     static final long SHUTDOWN_LOCK_WAIT_MS = 20_000; // destroy!: "a 30s default termination grace period"
@@ -995,13 +1152,7 @@ public class core {
                 + ", check-for-updates " + System.getenv().getOrDefault("MB_CHECK_FOR_UPDATES", "(unset)"));
         if (!dbType.equals("h2") && !dbType.equals("postgres") && !dbType.equals("mysql"))
             fatal("Unsupported MB_DB_TYPE '" + dbType + "': this stand-in only supports h2, postgres and mysql");
-        if (args.length >= 2 && args[0].equals("migrate") && args[1].equals("release-locks")) {
-            try {
-                releaseLocks();
-            } catch (InitFailure e) {
-                die(1);
-            }
-        }
+        if (args.length > 0 && args[0].equals("migrate")) migrateCommand(args);
         if (args.length > 0) fatal("Unknown command: " + String.join(" ", args));
 
         sleep(startupMs);
