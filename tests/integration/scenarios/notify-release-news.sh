@@ -2,9 +2,10 @@
 # a command: a new release in the feed is told once as available (with what the policy will do and
 # when the window opens), then staged, then due (policy.apply: window); a second check and a
 # restart of the daemon tell none of it again. A release that needs a newer Java than the unit's is
-# told as blocked, with what to do. notify.command_events lists available and blocked only: the
-# command hears nothing of staged and due while the webhook does. mbctl status says when the
-# window opens, as systemd says its timer elapses next.
+# told as blocked, with what to do; so is one the window is too short for (policy.window_max, the
+# plans' refusal). notify.command_events lists available and blocked only: the command hears
+# nothing of staged, due or a committed upgrade while the webhook does. mbctl status says when the
+# window opens, as systemd says its timer elapses next, and follows it when a reload moves it.
 WEBHOOK_PID=
 
 webhook_start() {
@@ -167,4 +168,31 @@ EOT
         assert_eq "$(posts blocked v0.56.3)" 1 "POSTs of v0.56.3 blocked after another check"
         assert_eq "$(posts due v0.56.3)" 0 "a blocked release is not due"
         assert_eq "$(main_pid)" "$pid" "a blocked release touches nothing"
+
+        log "a window too short for the upgrades past: the plans tell the staged release blocked"
+        systemctl --user stop mbupgraded.service
+        MBUP_WINDOW_MAX=1s MBUP_NOTIFY_WEBHOOK=http://127.0.0.1:$HOOK_PORT/services/T000/B000/xyz \
+                MBUP_NOTIFY_COMMAND=$SB/notify-cmd.sh write_config
+        sed -i '/^notify:/a\  command_events: [available, blocked]' "$SB/mbupgraded.yaml"
+        start_daemon
+        run_mbctl 0 upgrade now --jar "$(make_release v0.56.4)"
+        wait_for 20 posted committed v0.56.4 || die "no POST of the committed upgrade"
+        mirror_release v0.56.5 "$(make_release v0.56.5)"
+        mirror_feed v0.56.5:2025-04-01 v0.56.4:2025-03-15 v0.56.3:2025-03-01 v0.56.2:2025-02-01 v0.56.1:2025-01-01
+        run_mbctl 0 check
+        wait_for 60 posted blocked v0.56.5 || die "no POST of the release the window can't hold: $(mbctl status)"
+        assert_eq "$(posts available v0.56.5)" 1 "POSTs of v0.56.5 available"
+        assert_eq "$(posts staged v0.56.5)" 1 "POSTs of v0.56.5 staged"
+        assert_contains "$(post blocked v0.56.5 reason)" "would not fit in the window"
+        assert_contains "$(post blocked v0.56.5 reason)" "policy.window_max is 1s"
+        assert_eq "$(post blocked v0.56.5 what_to_do)" \
+                "mbctl upgrade now --to v0.56.5 outside the window, or widen policy.window_max" "blocked: what to do"
+        wait_for 20 bash -c "ls '$SB'/cmd/*.env | xargs cat | grep -q '^MBUP_VERSION_TO=v0.56.5'" ||
+                die "notify.command did not hear of v0.56.5"
+        sleep 2
+        assert_eq "$(posts due v0.56.5)" 0 "a release the window can't hold is not due"
+        # the command: available and blocked, never committed (notify.command_events)
+        assert_eq "$(runs committed)" 0 "commands run for the committed upgrade"
+        assert_eq "$(runs available)" 3 "commands run for available releases"
+        assert_eq "$(runs blocked)" 2 "commands run for blocked releases"
 }
