@@ -90,7 +90,8 @@ static void help(void) {
                "  cancel                      Stop an upgrade that has not yet stopped the service\n"
                "  hold [--reason TEXT]        Refuse upgrades until unhold\n"
                "  unhold                      Allow upgrades again\n"
-               "  history                     Past operations\n"
+               "  history                     Past operations, and who or what started each\n"
+               "  approve VERSION             Let the window apply VERSION (policy.approve)\n"
                "  backup                      Back up the application database now\n"
                "  backups                     The backups\n"
                "  restore BACKUP              Put a backup back\n"
@@ -141,7 +142,15 @@ static const struct {
          "mbctl hold [--reason TEXT]\n\n"
          "Refuses upgrades (not rollbacks, backups or restores) until 'mbctl unhold'.\n"},
         {"unhold", "mbctl unhold\n\nAllows upgrades again after 'mbctl hold'.\n"},
-        {"history", "mbctl history [--json]\n\nPast operations, oldest first.\n"},
+        {"history",
+         "mbctl history [--json]\n\nPast operations, oldest first, each with who or what started it (an\n"
+         "admin by user name and uid, the window timer, policy.apply: immediately, a fleet rollout), and\n"
+         "the approvals of mbctl approve.\n"},
+        {"approve",
+         "mbctl approve VERSION\n\n"
+         "With policy.approve: true a release waits for this before the window (or apply: immediately)\n"
+         "applies it; mbctl list and status say which one waits. An upgrade by hand (mbctl upgrade now\n"
+         "--to VERSION) is an approval in itself. Recorded in the history with who approved.\n"},
         {"backup",
          "mbctl backup [--dry-run] [--no-wait]\n\n"
          "Backs up the application database now: a server database while Metabase runs; H2 with\n"
@@ -454,6 +463,7 @@ static const StatusField status_fields[] = {
         {"NewestAllowed", "Allowed", false},
         {"Staged", "Staged", false},
         {"Rehearsal", "Rehearsal", false},
+        {"WaitingApproval", "Approval", false},
         {"LastCheck", "Last check", false},
 };
 
@@ -502,6 +512,7 @@ static void status_next_window(const Props *p, bool colors) {
 
 static void status_print(const Props *p, bool colors) {
         const char *installed = props_get(p, "InstalledVersion");
+        char waiting[128];
 
         for (size_t i = 0; i < ELEMENTSOF(status_fields); i++) {
                 const StatusField *f = &status_fields[i];
@@ -519,6 +530,7 @@ static void status_print(const Props *p, bool colors) {
                                 "NewestAllowed",
                                 "Staged",
                                 "Rehearsal",
+                                "WaitingApproval",
                                 "AppDatabaseSchema",
                                 "LastResult"))
                         continue;
@@ -526,7 +538,11 @@ static void status_print(const Props *p, bool colors) {
                         v = "(unknown: the release feed has not been read; mbctl check)";
                 else if (streq(f->property, "AppDatabaseSchema"))
                         note = " (newest DATABASECHANGELOG entry)";
-                else if (streq(f->property, "PreviousVersion") && !isempty(v))
+                else if (streq(f->property, "WaitingApproval")) {
+                        snprintf(waiting, sizeof(waiting), "waiting for approval (mbctl approve %s)", v);
+                        v = waiting;
+                        c = UI_NOTICE;
+                } else if (streq(f->property, "PreviousVersion") && !isempty(v))
                         note = " (mbctl rollback returns to it)";
                 else if (streq(f->property, "RunningVersion") && !isempty(v) && !isempty(installed))
                         /* Another version running than the one on disk: an upgrade is not done. */
@@ -1437,6 +1453,26 @@ static int verb_hold(sd_bus *bus, char **args) {
         return r;
 }
 
+static int verb_approve(sd_bus *bus, char **args) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *text;
+        int r;
+
+        if (!args[0] || args[1]) {
+                fprintf(stderr, "Usage: mbctl approve VERSION\n");
+                return EXIT_USAGE;
+        }
+        r = sd_bus_call_method(
+                bus, MB_BUS_NAME, MB_BUS_PATH, MB_BUS_INTERFACE, "Approve", &error, &reply, "s", args[0]);
+        if (r < 0)
+                return report_bus_error("Approve", r, &error);
+        if (sd_bus_message_read(reply, "s", &text) < 0)
+                return EXIT_FAILED;
+        printf("%s.\n", text);
+        return EXIT_DONE;
+}
+
 static int verb_unhold(sd_bus *bus, char **args) {
         int r = simple_call(bus, "Unhold", "Unhold", "", NULL);
         if (r == 0)
@@ -1539,7 +1575,7 @@ static int verb_list(sd_bus *bus, char **args) {
                         json_object *o = json_object_array_get_idx(array, i), *v;
 #define S(k) (json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "")
 #define B(k) (json_object_object_get_ex(o, k, &v) && json_object_get_boolean(v))
-                        printf("%-12s  %-10s  %-6s  %-6s  %s\n",
+                        printf("%-12s  %-10s  %-6s  %-6s  %s%s%s%s\n",
                                S("version"),
                                isempty(S("released")) ? "-" : S("released"),
                                B("latest")         ? "latest"
@@ -1549,7 +1585,10 @@ static int verb_list(sd_bus *bus, char **args) {
                                B("target")             ? "allowed: the target"
                                        : B("step")     ? "allowed: a step on the way to the target"
                                        : B("eligible") ? "allowed"
-                                                       : S("reason"));
+                                                       : S("reason"),
+                               B("waiting_approval") ? "; waiting for approval (mbctl approve " : "",
+                               B("waiting_approval") ? S("version") : "",
+                               B("waiting_approval") ? ")" : "");
 #undef S
 #undef B
                 }
@@ -1629,6 +1668,11 @@ static int verb_history(sd_bus *bus, char **args) {
                                S("result"),
                                down,
                                S("reason"));
+                        /* Who or what started it, on a line of its own: "by alice (uid 1001), --force". */
+                        json_object *who = json_object_object_get_ex(o, "initiator", &v) ? v : NULL;
+                        if (who && json_object_object_get_ex(who, "text", &v) &&
+                            !isempty(json_object_get_string(v)))
+                                printf("%-19s  %s\n", "", json_object_get_string(v));
 #undef S
                 }
         }
@@ -1757,6 +1801,7 @@ static int run(int argc, char *argv[]) {
                 {"restore", verb_restore},
                 {"rehearse", verb_rehearse},
                 {"fleet", verb_fleet},
+                {"approve", verb_approve},
         };
         char **args;
         const char *verb;

@@ -813,6 +813,7 @@ static const ConfigKey policy_keys[] = {
         {"stepwise", "true or false", config_parse_bool, FIELD(policy.stepwise)},
         {"window_max", DURATION_EXPECTED, config_parse_duration, FIELD(policy.window_max_usec)},
         {"rehearse", "auto, always or never", config_parse_rehearse, FIELD(policy.rehearse)},
+        {"approve", "true or false", config_parse_bool, FIELD(policy.approve)},
         {},
 };
 

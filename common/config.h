@@ -109,6 +109,7 @@ typedef struct Config {
                 bool stepwise;
                 uint64_t window_max_usec; /* 0: no limit; else the window's length */
                 RehearseMode rehearse;
+                bool approve; /* a release waits for mbctl approve before the window applies it */
         } policy;
 
         struct {

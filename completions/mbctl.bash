@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # bash completion for mbctl(1): verbs, each verb's options, files for inspect, config check and
-# --jar, backup ids for restore (from `mbctl backups --json`) and release versions for --to (from
-# `mbctl list --json`). When the daemon cannot be reached, those two complete nothing, quietly.
+# --jar, backup ids for restore (from `mbctl backups --json`) and release versions for --to,
+# rehearse and approve (from `mbctl list --json`). When the daemon cannot be reached, those
+# complete nothing, quietly.
 
 # _mbctl_json_values KEY MBCTL ARGS...: the string values of KEY in MBCTL's JSON output (flat
 # objects, one key per line as json-c prints them), or nothing within 3 seconds.
@@ -18,7 +19,7 @@ _mbctl() {
 
         local mbctl=${words[0]}
         local verbs='status check list upgrade rollback cancel hold unhold history backup backups
-                restore rehearse inspect config doctor fleet help'
+                restore rehearse approve inspect config doctor fleet help'
         local i verb='' sub='' nargs=0
 
         # The verb is the first word that is not an option or an option's argument; options may
@@ -99,7 +100,7 @@ _mbctl() {
         inspect)
                 [[ -z $sub ]] && _filedir
                 ;;
-        rehearse)
+        rehearse | approve)
                 [[ -z $sub ]] &&
                         COMPREPLY=($(compgen -W "$(_mbctl_json_values version "$mbctl" list --json)" -- "$cur"))
                 ;;

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "approvals.h"
 #include "backups.h"
 #include "engine.h"
 #include "fleet.h"
@@ -25,6 +26,45 @@
 
 #define HISTORY_REPLY_MAX (4U * 1024U * 1024U)
 
+/* The caller's credentials, and its user: the effective uid, else the real one. */
+static int sender_creds(sd_bus_message *message, sd_bus_creds **ret, uid_t *ret_uid, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_query_sender_creds(
+                message,
+                SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
+                        SD_BUS_CREDS_AUGMENT,
+                ret);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's credentials: %m");
+        r = sd_bus_creds_get_euid(*ret, ret_uid);
+        if (r < 0)
+                r = sd_bus_creds_get_uid(*ret, ret_uid);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's user: %m");
+        return 0;
+}
+
+/* Who asks (operation.h's Initiator): the caller's uid and user name, and the flags it gave. The
+ * journal gets a line for it: a dry run leaves no other trace. */
+static int
+who_asks(sd_bus_message *message, InitiatorKind kind, uint64_t flags, Initiator *ret, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        _cleanup_free_ char *desc = NULL;
+        uid_t uid;
+        int r;
+
+        r = sender_creds(message, &creds, &uid, error);
+        if (r < 0)
+                return r;
+        *ret = initiator_for_uid(kind, uid);
+        ret->force = flags & ENGINE_FORCE;
+        ret->dry_run = flags & ENGINE_DRY_RUN;
+        desc = initiator_describe(ret);
+        log_info("%s asked %s", sd_bus_message_get_member(message), strempty(desc));
+        return 0;
+}
+
 /* Mutating methods: root and members of admin_group. The D-Bus policy file says the same; this
  * check holds even on a bus without that policy. */
 static int check_admin(Manager *m, sd_bus_message *message, sd_bus_error *error) {
@@ -34,18 +74,9 @@ static int check_admin(Manager *m, sd_bus_message *message, sd_bus_error *error)
         gid_t gid, admin_gid;
         int r, n;
 
-        r = sd_bus_query_sender_creds(
-                message,
-                SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID | SD_BUS_CREDS_EGID | SD_BUS_CREDS_SUPPLEMENTARY_GIDS |
-                        SD_BUS_CREDS_AUGMENT,
-                &creds);
+        r = sender_creds(message, &creds, &uid, error);
         if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's credentials: %m");
-        r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                r = sd_bus_creds_get_uid(creds, &uid);
-        if (r < 0)
-                return sd_bus_error_set_errnof(error, r, "Cannot determine the caller's user: %m");
+                return r;
         if (uid == 0)
                 return 0;
 
@@ -100,6 +131,20 @@ static int read_flags(Manager *m, sd_bus_message *message, uint64_t allowed, uin
         return check_flags_and_admin(m, message, *ret, allowed, error);
 }
 
+/* A version argument: "v0.56.3"; "" too when may_be_empty. Echoed sanitized when it is not one. */
+static int validate_version(const char *version, bool may_be_empty, sd_bus_error *error) {
+        _cleanup_free_ char *q = NULL;
+
+        if ((may_be_empty && isempty(version)) || mb_version_is_valid(version))
+                return 0;
+        q = strndup_sanitized(version, strlen(version), 40);
+        return sd_bus_error_setf(
+                error,
+                SD_BUS_ERROR_INVALID_ARGS,
+                "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
+                strempty(q));
+}
+
 static int validate_jar_argument(const char *jar, sd_bus_error *error) {
         if (strlen(jar) >= PATH_MAX)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "The JAR path is too long");
@@ -130,46 +175,53 @@ static int refusal_to_bus_error(int r, const Refusal *refusal, sd_bus_error *err
 typedef struct Request {
         const char *jar, *version, *backup;
         uint64_t flags;
+        InitiatorKind who_kind; /* an operation's: who (filled by start()) is named in its history */
+        Initiator who;
 } Request;
 
 typedef int (*Starter)(Manager *m, const Request *q, Reply *reply, Refusal *refusal);
 
 /* Started, it answers through its Reply once it decided (an operation after its pre-flight);
  * refused at once, the answer is the refusal, now. */
-static int start(sd_bus_message *message, Manager *m, Starter f, const Request *q, sd_bus_error *error) {
+static int start(sd_bus_message *message, Manager *m, Starter f, Request *q, sd_bus_error *error) {
         _cleanup_(reply_unrefp) Reply *reply = reply_new(message);
         _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
         int r;
 
         if (!reply)
                 return -ENOMEM;
+        if (q->who_kind != INITIATOR_UNKNOWN) {
+                r = who_asks(message, q->who_kind, q->flags, &q->who, error);
+                if (r < 0)
+                        return r;
+        }
         r = f(m, q, reply, &refusal);
         return r >= 0 ? 1 : refusal_to_bus_error(r, &refusal, error);
 }
 
 static int start_upgrade_jar(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return engine_upgrade(m, q->jar, NULL, q->flags, reply, refusal);
+        return engine_upgrade(m, q->jar, NULL, q->flags, &q->who, reply, refusal);
 }
 
 static int start_upgrade_version(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return plan_upgrade(m, q->version, q->flags, reply, refusal);
+        return plan_upgrade(m, q->version, q->flags, &q->who, reply, refusal);
 }
 
 static int start_rollback(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
         /* A rollback is not held: it is how an admin gets out of trouble. */
-        return engine_rollback(m, q->flags | ENGINE_IGNORE_HOLD, reply, refusal);
+        return engine_rollback(m, q->flags | ENGINE_IGNORE_HOLD, &q->who, reply, refusal);
 }
 
 static int start_backup(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return engine_backup(m, q->flags, reply, refusal);
+        return engine_backup(m, q->flags, &q->who, reply, refusal);
 }
 
 static int start_restore(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return engine_restore(m, q->backup, q->flags, reply, refusal);
+        return engine_restore(m, q->backup, q->flags, &q->who, reply, refusal);
 }
 
 static int start_window(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
-        return plan_window(m, q->flags, reply, refusal);
+        return plan_window(m, q->flags, &q->who, reply, refusal);
 }
 
 static int start_rehearse(Manager *m, const Request *q, Reply *reply, Refusal *refusal) {
@@ -192,23 +244,27 @@ static int method_upgrade(sd_bus_message *message, void *userdata, sd_bus_error 
         r = check_flags_and_admin(m, message, flags, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN), error);
         if (r < 0)
                 return r;
-        if (!isempty(version) && !mb_version_is_valid(version)) {
-                _cleanup_free_ char *q = strndup_sanitized(version, strlen(version), 40);
-                return sd_bus_error_setf(
-                        error,
-                        SD_BUS_ERROR_INVALID_ARGS,
-                        "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
-                        strempty(q));
-        }
+        r = validate_version(version, true, error);
+        if (r < 0)
+                return r;
         if (isempty(jar))
                 return start(
-                        message, m, start_upgrade_version, &(Request){.version = version, .flags = flags}, error);
+                        message,
+                        m,
+                        start_upgrade_version,
+                        &(Request){.version = version, .flags = flags, .who_kind = INITIATOR_MBCTL},
+                        error);
         if (!isempty(version))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Give a JAR or a version, not both");
         r = validate_jar_argument(jar, error);
         if (r < 0)
                 return r;
-        return start(message, m, start_upgrade_jar, &(Request){.jar = jar, .flags = flags}, error);
+        return start(
+                message,
+                m,
+                start_upgrade_jar,
+                &(Request){.jar = jar, .flags = flags, .who_kind = INITIATOR_MBCTL},
+                error);
 }
 
 static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -221,7 +277,8 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
                 m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN | ENGINE_CONFIRMED), &flags, error);
         if (r < 0)
                 return r;
-        return start(message, m, start_rollback, &(Request){.flags = flags}, error);
+        return start(
+                message, m, start_rollback, &(Request){.flags = flags, .who_kind = INITIATOR_MBCTL}, error);
 }
 
 static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -232,7 +289,7 @@ static int method_backup(sd_bus_message *message, void *userdata, sd_bus_error *
         r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
-        return start(message, m, start_backup, &(Request){.flags = flags}, error);
+        return start(message, m, start_backup, &(Request){.flags = flags, .who_kind = INITIATOR_MBCTL}, error);
 }
 
 static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -252,7 +309,12 @@ static int method_restore(sd_bus_message *message, void *userdata, sd_bus_error 
                         error, SD_BUS_ERROR_INVALID_ARGS, "The backup's name contains control characters");
         /* A path is resolved by backups_find() (realpath, under backup.dir): what the journal
          * records is canonical without a check here. */
-        return start(message, m, start_restore, &(Request){.backup = backup, .flags = flags}, error);
+        return start(
+                message,
+                m,
+                start_restore,
+                &(Request){.backup = backup, .flags = flags, .who_kind = INITIATOR_MBCTL},
+                error);
 }
 
 static int method_list_backups(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -351,6 +413,55 @@ static int method_get_history(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_reply_method_return(message, "s", text);
 }
 
+/* mbctl approve VERSION: policy.approve lets the window (or apply: immediately) apply it. */
+static int method_approve(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
+        _cleanup_free_ char *entry = NULL, *desc = NULL, *text = NULL;
+        Manager *m = userdata;
+        const char *version;
+        Initiator who;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &version);
+        if (r < 0)
+                return r;
+        r = check_admin(m, message, error);
+        if (r < 0)
+                return r;
+        r = validate_version(version, false, error);
+        if (r < 0)
+                return r;
+        r = who_asks(message, INITIATOR_MBCTL, 0, &who, error);
+        if (r < 0)
+                return r;
+        r = approvals_add(m->config->state_dir, version, &who);
+        if (r < 0)
+                return sd_bus_error_set_errnof(error, r, "Failed to save the approval: %m");
+        entry = operation_approval_history_json(version, &who);
+        desc = initiator_describe(&who);
+        if (!entry || !desc)
+                return -ENOMEM;
+        r = history_append(m->config->state_dir, entry);
+        if (r < 0)
+                log_error_errno(r, "Failed to append the approval to the history, continuing: %m");
+        log_notice("%s approved %s", version, desc);
+        text = strdup_printf(
+                "%s approved%s",
+                version,
+                m->config->policy.approve
+                        ? ""
+                        : " (policy.approve is false: releases do not wait for an approval)");
+        if (!text)
+                return -ENOMEM;
+        manager_properties_changed(m, "WaitingApproval", NULL);
+        /* With apply: immediately what waited for this approval goes now; the window waits for its time. */
+        if (m->config->policy.apply == APPLY_IMMEDIATELY && !m->op && !plan_busy(m) &&
+            plan_window(m, 0, &(Initiator){.kind = INITIATOR_IMMEDIATELY}, NULL, &refusal) < 0 &&
+            refusal.reason)
+                log_info("Not applying after the approval: %s", refusal.reason);
+        return sd_bus_reply_method_return(message, "s", text);
+}
+
 static int method_window(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         uint64_t flags;
@@ -359,7 +470,7 @@ static int method_window(sd_bus_message *message, void *userdata, sd_bus_error *
         r = read_flags(m, message, (uint64_t) ENGINE_DRY_RUN, &flags, error);
         if (r < 0)
                 return r;
-        return start(message, m, start_window, &(Request){.flags = flags}, error);
+        return start(message, m, start_window, &(Request){.flags = flags, .who_kind = INITIATOR_WINDOW}, error);
 }
 
 static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -374,14 +485,9 @@ static int method_rehearse(sd_bus_message *message, void *userdata, sd_bus_error
         r = check_flags_and_admin(m, message, flags, 0, error);
         if (r < 0)
                 return r;
-        if (!isempty(version) && !mb_version_is_valid(version)) {
-                _cleanup_free_ char *q = strndup_sanitized(version, strlen(version), 40);
-                return sd_bus_error_setf(
-                        error,
-                        SD_BUS_ERROR_INVALID_ARGS,
-                        "Not a Metabase version: '%s' (expected e.g. v0.56.3)",
-                        strempty(q));
-        }
+        r = validate_version(version, true, error);
+        if (r < 0)
+                return r;
         return start(message, m, start_rehearse, &(Request){.version = version}, error);
 }
 
@@ -471,6 +577,11 @@ static int property_get_string(
                 v = m->app_db_schema;
         else if (streq(property, "Rehearsal"))
                 v = rehearse_status(m);
+        else if (streq(property, "WaitingApproval")) {
+                v = feed_watch_newest_allowed(m);
+                if (isempty(v) || !approvals_waiting(m->config, v))
+                        v = NULL;
+        }
         return sd_bus_message_append(reply, "s", strempty(v));
 }
 
@@ -572,6 +683,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("AppDatabaseSchema", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Fleet", "s", property_get_fleet, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Rehearsal", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("WaitingApproval", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS(
                 "Upgrade",
                 SD_BUS_ARGS("s", jar, "s", version, "t", flags),
@@ -617,6 +729,12 @@ static const sd_bus_vtable manager_vtable[] = {
                 SD_BUS_ARGS("t", flags),
                 SD_BUS_RESULT("t", id, "s", summary),
                 method_window,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "Approve",
+                SD_BUS_ARGS("s", version),
+                SD_BUS_RESULT("s", summary),
+                method_approve,
                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS(
                 "Check", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", result), method_check, SD_BUS_VTABLE_UNPRIVILEGED),

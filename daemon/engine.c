@@ -795,6 +795,7 @@ static int engine_begin(
         const BackupInfo *restore,
         uint64_t flags,
         uint64_t rollout,
+        const Initiator *who,
         Reply *reply,
         Refusal *refusal) {
         _cleanup_(operation_freep) Operation *op = NULL;
@@ -837,6 +838,7 @@ static int engine_begin(
         op->kind = kind;
         op->step = STEP_PREFLIGHT;
         op->force = flags & ENGINE_FORCE;
+        op->initiator = *who; /* carried, never interpreted */
         op->started_usec = now_realtime_usec();
         op->fleet_rollout = rollout;
         op->fleet_converge = flags & ENGINE_FLEET_CONVERGE;
@@ -897,6 +899,7 @@ static int begin_upgrade(
         const char *expect_sha256,
         uint64_t flags,
         uint64_t rollout,
+        const Initiator *who,
         Reply *reply,
         Refusal *refusal) {
         int r;
@@ -904,15 +907,21 @@ static int begin_upgrade(
         r = free_and_strdup(&m->engine->expect_sha256, expect_sha256);
         if (r < 0)
                 return r;
-        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, rollout, reply, refusal);
+        return engine_begin(m, OPERATION_UPGRADE, jar, NULL, flags, rollout, who, reply, refusal);
 }
 
 int engine_upgrade(
-        Manager *m, const char *jar, const char *expect_sha256, uint64_t flags, Reply *reply, Refusal *refusal) {
-        return begin_upgrade(m, jar, expect_sha256, flags, 0, reply, refusal);
+        Manager *m,
+        const char *jar,
+        const char *expect_sha256,
+        uint64_t flags,
+        const Initiator *who,
+        Reply *reply,
+        Refusal *refusal) {
+        return begin_upgrade(m, jar, expect_sha256, flags, 0, who, reply, refusal);
 }
 
-int engine_rollback(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+int engine_rollback(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal) {
         _cleanup_(last_upgrade_done) LastUpgrade u = {};
         _cleanup_free_ char *why = NULL;
 
@@ -922,16 +931,18 @@ int engine_rollback(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) 
             last_upgrade_rollback_loses_data(&u, m->config->service.settle_usec, now_realtime_usec(), &why) > 0)
                 return refusal_set(refusal, OUTCOME_CONFIRM, -EPERM, "%s", why);
         m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
-        return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, reply, refusal);
+        return engine_begin(m, OPERATION_ROLLBACK, NULL, NULL, flags, 0, who, reply, refusal);
 }
 
-int engine_backup(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+int engine_backup(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal) {
         m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
         /* Taking a backup is never held. */
-        return engine_begin(m, OPERATION_BACKUP, NULL, NULL, flags | ENGINE_IGNORE_HOLD, 0, reply, refusal);
+        return engine_begin(
+                m, OPERATION_BACKUP, NULL, NULL, flags | ENGINE_IGNORE_HOLD, 0, who, reply, refusal);
 }
 
-int engine_restore(Manager *m, const char *backup, uint64_t flags, Reply *reply, Refusal *refusal) {
+int engine_restore(
+        Manager *m, const char *backup, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal) {
         _cleanup_(backup_info_freep) BackupInfo *b = NULL;
         _cleanup_free_ char *msg = NULL;
         int r;
@@ -943,7 +954,7 @@ int engine_restore(Manager *m, const char *backup, uint64_t flags, Reply *reply,
                 return refusal_set(refusal, OUTCOME_REFUSED, r, "%s", strempty(msg));
         m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
         /* Like a rollback, a restore is how an admin gets out of trouble: never held. */
-        return engine_begin(m, OPERATION_RESTORE, NULL, b, flags | ENGINE_IGNORE_HOLD, 0, reply, refusal);
+        return engine_begin(m, OPERATION_RESTORE, NULL, b, flags | ENGINE_IGNORE_HOLD, 0, who, reply, refusal);
 }
 
 int engine_cancel(Manager *m, Refusal *refusal) {
@@ -2041,12 +2052,14 @@ int engine_resume(Manager *m) {
 
 /* Fleet: the gates fleet.c opens. */
 
-int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, Refusal *refusal) {
-        return begin_upgrade(m, jar, sha256, 0, rollout, NULL, refusal);
+int engine_fleet_join(
+        Manager *m, const char *jar, const char *sha256, uint64_t rollout, const Initiator *who, Refusal *refusal) {
+        return begin_upgrade(m, jar, sha256, 0, rollout, who, NULL, refusal);
 }
 
-int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, Refusal *refusal) {
-        return begin_upgrade(m, jar, sha256, ENGINE_FLEET_CONVERGE, 0, NULL, refusal);
+int engine_fleet_converge(
+        Manager *m, const char *jar, const char *sha256, const Initiator *who, Refusal *refusal) {
+        return begin_upgrade(m, jar, sha256, ENGINE_FLEET_CONVERGE, 0, who, NULL, refusal);
 }
 
 /* Leaves gate g: false when the engine does not wait there (any more). */

@@ -25,16 +25,24 @@ Engine *engine_free(Engine *e);
 /* Each starts an operation and returns 1, or refuses it at once: a negative errno, why in
  * *refusal (OUTCOME_BUSY, OUTCOME_REFUSED, ...). Once pre-flight has decided, reply (when not
  * NULL) is answered: accepted with (id, summary), or refused with the reason. */
+/* who: what started it (operation.h), kept in the journal and the history, never interpreted. */
 /* expect_sha256: for a staged release, the SHA-256 it was verified with; pre-flight refuses a JAR
  * that no longer has it (changed on disk, or torn by a power loss). NULL for a JAR given by hand. */
 int engine_upgrade(
-        Manager *m, const char *jar, const char *expect_sha256, uint64_t flags, Reply *reply, Refusal *refusal);
-int engine_rollback(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal);
+        Manager *m,
+        const char *jar,
+        const char *expect_sha256,
+        uint64_t flags,
+        const Initiator *who,
+        Reply *reply,
+        Refusal *refusal);
+int engine_rollback(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal);
 /* mbctl backup: a backup of the application database now; H2 only with the service stopped. */
-int engine_backup(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal);
+int engine_backup(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal);
 /* mbctl restore: backup (an id or a path under backup.dir) put back, after a backup of the
  * database as it is; the service is stopped and started again. */
-int engine_restore(Manager *m, const char *backup, uint64_t flags, Reply *reply, Refusal *refusal);
+int engine_restore(
+        Manager *m, const char *backup, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal);
 /* 0 when canceled (or the rehearsal that ran), else a negative errno and why. */
 int engine_cancel(Manager *m, Refusal *refusal);
 
@@ -56,9 +64,10 @@ typedef enum FleetGate {
 } FleetGate;
 
 /* Joins rollout `rollout` with the staged jar, verified with sha256. */
-int engine_fleet_join(Manager *m, const char *jar, const char *sha256, uint64_t rollout, Refusal *refusal);
+int engine_fleet_join(
+        Manager *m, const char *jar, const char *sha256, uint64_t rollout, const Initiator *who, Refusal *refusal);
 /* Upgrades this node alone to the version its fleet committed: no backup, no gates. */
-int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, Refusal *refusal);
+int engine_fleet_converge(Manager *m, const char *jar, const char *sha256, const Initiator *who, Refusal *refusal);
 /* The proposal failed (another rollout is open, the agent is gone): refused, nothing changed. */
 void engine_fleet_refused(Manager *m, const char *reason);
 void engine_fleet_stop(Manager *m);   /* FLEET_GATE_STAGED: stop now */

@@ -4,6 +4,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "approvals.h"
 #include "child.h"
 #include "feed-watch.h"
 #include "fetchclient.h"
@@ -201,6 +202,8 @@ static void on_check_exit(Child *c, int status, const char *last, void *userdata
         stage_due(m, due);
 }
 
+static int arm_check_timer(Manager *m, uint64_t delay);
+
 int feed_watch_check(Manager *m, Reply *reply, Refusal *refusal) {
         FeedWatch *fw = m->feed_watch;
         _cleanup_free_ char *dir = staging_dir(m);
@@ -213,6 +216,9 @@ int feed_watch_check(Manager *m, Reply *reply, Refusal *refusal) {
         }
         if (fw->check_child)
                 return 1; /* answered when the running check ends */
+        /* Whoever asked, the next periodic check is check_every from this one: a check right
+         * after mbctl check (the first one, seconds after start) would read the same feed again. */
+        (void) arm_check_timer(m, m->config->releases.check_every_usec);
         if (!dir)
                 return -ENOMEM;
         r = mkdir_parents_and_self(dir, 0755);
@@ -241,13 +247,10 @@ int feed_watch_check(Manager *m, Reply *reply, Refusal *refusal) {
         return 1;
 }
 
-static int arm_check_timer(Manager *m, uint64_t delay);
-
 static int on_check_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
         (void) feed_watch_check(m, NULL, NULL);
-        (void) arm_check_timer(m, m->config->releases.check_every_usec);
         return 0;
 }
 
@@ -315,6 +318,12 @@ list_entry(Manager *m, const ReleaseVerdict *v, const RolloutState *rs, char **h
                 "step",
                 json_object_new_boolean(
                         hops && strv_contains(hops, rel->version) && !streq_ptr(target, rel->version)));
+        json_object_object_add(
+                o,
+                "waiting_approval",
+                json_object_new_boolean(
+                        hops && strv_contains(hops, rel->version) &&
+                        approvals_waiting(m->config, rel->version)));
         return o;
 }
 

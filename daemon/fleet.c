@@ -844,7 +844,7 @@ on_join_staged(Manager *m, int r, bool refused, const char *jar, const char *sha
                 set_part(f, id, "failed", "this node is busy with another operation");
                 return;
         }
-        r = engine_fleet_join(m, jar, sha256, id, &e);
+        r = engine_fleet_join(m, jar, sha256, id, &(Initiator){.kind = INITIATOR_FLEET, .rollout = id}, &e);
         if (r < 0)
                 set_part(f, id, "failed", e.reason ?: strerror(-r));
 }
@@ -906,7 +906,7 @@ on_converge_staged(Manager *m, int r, bool refused, const char *jar, const char 
         }
         if (m->op || f->rollout.id)
                 return;
-        r = engine_fleet_converge(m, jar, sha256, &e);
+        r = engine_fleet_converge(m, jar, sha256, &(Initiator){.kind = INITIATOR_FLEET}, &e);
         if (r < 0)
                 log_warning(
                         "Fleet: cannot catch up with %s: %s",

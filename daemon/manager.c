@@ -141,10 +141,7 @@ void manager_set_app_db(Manager *m, const char *desc, const char *schema) {
 
 static void on_probe_done(int r, DbReport *report, void *userdata) {
         Manager *m = userdata;
-        _cleanup_free_ char *path = secret_path(m->config->state_dir, SECRET_PROBE);
 
-        if (path)
-                (void) unlink(path);
         if (r < 0) {
                 log_warning("Cannot read the application database %s: %s", strempty(m->app_db), report->error);
                 return;
@@ -181,8 +178,9 @@ static void manager_probe_app_db(Manager *m) {
                         on_probe_done,
                         m,
                         &m->probe);
+        /* The helper has it open as fd 3 by now: the copy on disk is of no more use. */
+        (void) unlink(path);
         if (r < 0) {
-                (void) unlink(path);
                 log_warning_errno(r, "Cannot read the application database %s: %m", strempty(desc));
         }
 }

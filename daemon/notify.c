@@ -378,6 +378,20 @@ static json_object *json_string_or_null(const char *s) {
         return isempty(s) ? NULL : json_object_new_string(s);
 }
 
+/* Who started it, flat (the command gets MBUP_INITIATOR, MBUP_INITIATOR_USER, ...). */
+static void notify_add_initiator(json_object *o, const Initiator *who) {
+        _cleanup_free_ char *desc = initiator_describe(who);
+
+        json_object_object_add(o, "initiator", json_object_new_string(initiator_kind_to_string(who->kind)));
+        json_object_object_add(o, "initiated_by", json_object_new_string(strempty(desc)));
+        if (who->kind == INITIATOR_MBCTL || who->kind == INITIATOR_WINDOW) {
+                json_object_object_add(o, "initiator_uid", json_object_new_uint64(who->uid));
+                json_object_object_add(o, "initiator_user", json_object_new_string(who->user));
+        }
+        if (who->rollout)
+                json_object_object_add(o, "initiator_rollout", json_object_new_uint64(who->rollout));
+}
+
 char *notify_facts_json(const Operation *op, const char *host) {
         _cleanup_free_ char *text = notify_text(op, host);
         json_object *o = json_object_new_object();
@@ -410,6 +424,7 @@ char *notify_facts_json(const Operation *op, const char *host) {
         json_object_object_add(o, "reason", json_string_or_null(op->reason));
         json_object_object_add(o, "id", json_object_new_uint64(op->id));
         json_object_object_add(o, "time", json_object_new_string(stamp));
+        notify_add_initiator(o, &op->initiator);
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         return s;
@@ -481,7 +496,8 @@ static NotifyEvent notify_event_of(Result result) {
 static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
         const Operation *op = e->op;
         _cleanup_free_ char *host = hostname(), *json = NULL, *text = NULL, *f_from = NULL, *f_to = NULL,
-                            *f_result = NULL, *f_op = NULL, *f_id = NULL, *f_reason = NULL;
+                            *f_result = NULL, *f_op = NULL, *f_id = NULL, *f_reason = NULL, *by = NULL,
+                            *f_by = NULL, *f_who = NULL, *f_uid = NULL, *f_user = NULL;
         _cleanup_strv_free_ char **env = NULL;
         int level;
 
@@ -495,7 +511,16 @@ static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
         f_op = strdup_printf("MBUP_OPERATION=%s", operation_kind_to_string(op->kind));
         f_id = strdup_printf("MBUP_OPERATION_ID=%" PRIu64, op->id);
         f_reason = strdup_printf("MBUP_REASON=%s", strempty(op->reason));
-        if (!text || !f_from || !f_to || !f_result || !f_op || !f_id || !f_reason)
+        by = initiator_describe(&op->initiator);
+        f_by = strdup_printf("MBUP_INITIATED_BY=%s", strempty(by));
+        f_who = strdup_printf("MBUP_INITIATOR=%s", initiator_kind_to_string(op->initiator.kind));
+        /* The caller, where there is one (mbctl, the window): its uid and user name. */
+        bool caller = op->initiator.kind == INITIATOR_MBCTL || op->initiator.kind == INITIATOR_WINDOW;
+        f_uid = caller ? strdup_printf("MBUP_INITIATOR_UID=%u", (unsigned) op->initiator.uid)
+                       : strdup("MBUP_INITIATOR_UID=");
+        f_user = strdup_printf("MBUP_INITIATOR_USER=%s", caller ? op->initiator.user : "");
+        if (!text || !f_from || !f_to || !f_result || !f_op || !f_id || !f_reason || !by || !f_by ||
+            !f_who || !f_uid || !f_user)
                 return;
         level = op->result == RESULT_ROLLBACK_FAILED ? LOG_ERR
                 : op->result == RESULT_COMMITTED     ? LOG_NOTICE
@@ -503,9 +528,10 @@ static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
         log_struct(
                 level,
                 message_id_for(op),
-                (char *const[]){f_from, f_to, f_result, f_op, f_id, f_reason, NULL},
-                "%s",
-                text);
+                (char *const[]){f_from, f_to, f_result, f_op, f_id, f_reason, f_by, f_who, f_uid, f_user, NULL},
+                "%s (%s)",
+                text,
+                by);
 
         if (!m->notifier || (isempty(m->config->notify.webhook) && isempty(m->config->notify.command)))
                 return;

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
 #include <json-c/json.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,6 +44,133 @@ static const char *const result_table[_RESULT_MAX] = {
         [RESULT_ROLLED_BACK] = "rolled-back",
         [RESULT_ROLLBACK_FAILED] = "rollback-failed",
 };
+
+static const char *const initiator_kind_table[_INITIATOR_KIND_MAX] = {
+        [INITIATOR_UNKNOWN] = "unknown",
+        [INITIATOR_MBCTL] = "mbctl",
+        [INITIATOR_WINDOW] = "window",
+        [INITIATOR_IMMEDIATELY] = "immediately",
+        [INITIATOR_FLEET] = "fleet",
+};
+
+const char *initiator_kind_to_string(InitiatorKind k) {
+        return k >= 0 && k < _INITIATOR_KIND_MAX ? initiator_kind_table[k] : NULL;
+}
+InitiatorKind initiator_kind_from_string(const char *s) {
+        return (InitiatorKind) string_table_lookup(initiator_kind_table, _INITIATOR_KIND_MAX, s);
+}
+
+Initiator initiator_for_uid(InitiatorKind kind, uid_t uid) {
+        Initiator who = {.kind = kind, .uid = uid};
+        struct passwd *pw = getpwuid(uid);
+
+        if (pw && pw->pw_name && strlen(pw->pw_name) < sizeof(who.user) &&
+            !string_has_control_chars(pw->pw_name))
+                strcpy(who.user, pw->pw_name);
+        return who;
+}
+
+static char *initiator_caller(const Initiator *who) {
+        return isempty(who->user) ? strdup_printf("uid %u", (unsigned) who->uid)
+                                  : strdup_printf("%s (uid %u)", who->user, (unsigned) who->uid);
+}
+
+char *initiator_describe(const Initiator *who) {
+        _cleanup_free_ char *caller = initiator_caller(who), *base = NULL, *hop = NULL;
+
+        if (!caller)
+                return NULL;
+        switch (who->kind) {
+        case INITIATOR_MBCTL:
+                base = strdup_printf("by %s", caller);
+                break;
+        case INITIATOR_WINDOW:
+                base = who->uid == 0 ? strdup("by the window timer")
+                                     : strdup_printf("by the window, run by %s", caller);
+                break;
+        case INITIATOR_IMMEDIATELY:
+                base = strdup("by policy.apply: immediately");
+                break;
+        case INITIATOR_FLEET:
+                base = who->rollout ? strdup_printf("by fleet rollout %" PRIu64, who->rollout)
+                                    : strdup("by the fleet (catching up with its committed version)");
+                break;
+        default:
+                base = strdup("by (not recorded)");
+        }
+        if (who->plan)
+                hop = strdup_printf(", hop %u of %u of plan %" PRIu64, who->hop, who->hops, who->plan);
+        if (!base || (who->plan && !hop))
+                return NULL;
+        return strdup_printf(
+                "%s%s%s%s", base, strempty(hop), who->force ? ", --force" : "", who->dry_run ? ", --dry-run" : "");
+}
+
+/* For the history and the journal: kind, uid and user (callers), rollout, plan/hop/hops, force,
+ * dry_run; with describe, also "text", initiator_describe()'s (the history's, for mbctl history). */
+static json_object *initiator_to_json_full(const Initiator *who, bool describe) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "kind", json_object_new_string(initiator_kind_to_string(who->kind)));
+        if (describe) {
+                _cleanup_free_ char *text = initiator_describe(who);
+                json_object_object_add(o, "text", json_object_new_string(strempty(text)));
+        }
+        if (who->kind == INITIATOR_MBCTL || who->kind == INITIATOR_WINDOW) {
+                json_object_object_add(o, "uid", json_object_new_uint64(who->uid));
+                json_object_object_add(o, "user", json_object_new_string(who->user));
+        }
+        if (who->rollout)
+                json_object_object_add(o, "rollout", json_object_new_uint64(who->rollout));
+        if (who->plan) {
+                json_object_object_add(o, "plan", json_object_new_uint64(who->plan));
+                json_object_object_add(o, "hop", json_object_new_uint64(who->hop));
+                json_object_object_add(o, "hops", json_object_new_uint64(who->hops));
+        }
+        json_object_object_add(o, "force", json_object_new_boolean(who->force));
+        json_object_object_add(o, "dry_run", json_object_new_boolean(who->dry_run));
+        return o;
+}
+
+static json_object *initiator_to_json(const Initiator *who) {
+        return initiator_to_json_full(who, false);
+}
+
+/* The journal's "initiator" back; false for anything initiator_to_json() could not have written. */
+static bool initiator_from_json(json_object *o, Initiator *ret) {
+        Initiator who = {};
+        json_object *v;
+
+        if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "kind", &v))
+                return false;
+        who.kind = initiator_kind_from_string(json_object_get_string(v));
+        if (who.kind < 0)
+                return false;
+        if (json_object_object_get_ex(o, "uid", &v))
+                who.uid = (uid_t) json_object_get_uint64(v);
+        if (json_object_object_get_ex(o, "user", &v)) {
+                const char *u = json_object_get_string(v);
+                if (!u || strlen(u) >= sizeof(who.user) || string_has_control_chars(u))
+                        return false;
+                strcpy(who.user, u);
+        }
+        if (json_object_object_get_ex(o, "rollout", &v))
+                who.rollout = json_object_get_uint64(v);
+        if (json_object_object_get_ex(o, "plan", &v))
+                who.plan = json_object_get_uint64(v);
+        if (json_object_object_get_ex(o, "hop", &v))
+                who.hop = (unsigned) json_object_get_uint64(v);
+        if (json_object_object_get_ex(o, "hops", &v))
+                who.hops = (unsigned) json_object_get_uint64(v);
+        if (json_object_object_get_ex(o, "force", &v))
+                who.force = json_object_get_boolean(v);
+        if (json_object_object_get_ex(o, "dry_run", &v))
+                who.dry_run = json_object_get_boolean(v);
+        *ret = who;
+        return true;
+}
 
 const char *operation_kind_to_string(OperationKind k) {
         return k >= 0 && k < _OPERATION_KIND_MAX ? operation_kind_table[k] : NULL;
@@ -192,6 +322,7 @@ static json_object *operation_to_json(const Operation *op) {
         json_object_object_add(o, "kind", json_object_new_string(operation_kind_to_string(op->kind)));
         json_object_object_add(o, "step", json_object_new_string(step_to_string(op->step)));
         json_object_object_add(o, "result", json_object_new_string(result_to_string(op->result)));
+        json_object_object_add(o, "initiator", initiator_to_json(&op->initiator));
         return o;
 }
 
@@ -329,8 +460,11 @@ int operation_parse(const char *text, size_t n, Operation **ret) {
         op->result = json_object_object_get_ex(o, "result", &v)
                 ? result_from_string(json_object_get_string(v))
                 : RESULT_NONE;
+        /* A journal written before the initiator was recorded has none: "unknown". */
+        bool initiator_ok = !json_object_object_get_ex(o, "initiator", &v) ||
+                initiator_from_json(v, &op->initiator);
         json_object_put(o);
-        if (!operation_valid(op))
+        if (!initiator_ok || !operation_valid(op))
                 return -EBADMSG;
         down_from_older_journal(op);
         *ret = TAKE_PTR(op);
@@ -376,6 +510,26 @@ char *operation_to_history_json(const Operation *op) {
                 json_object_object_add(o, "fleet_rollout", json_object_new_uint64(op->fleet_rollout));
         if (op->fleet_converge)
                 json_object_object_add(o, "fleet_converge", json_object_new_boolean(true));
+        json_object_object_add(o, "initiator", initiator_to_json_full(&op->initiator, true));
+        s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(o);
+        return s;
+}
+
+char *operation_approval_history_json(const char *version, const Initiator *who) {
+        json_object *o = json_object_new_object();
+        uint64_t now = now_realtime_usec();
+        char *s;
+
+        if (!o)
+                return NULL;
+        json_object_object_add(o, "id", json_object_new_uint64(now / 1000));
+        json_object_object_add(o, "kind", json_object_new_string("approve"));
+        json_object_object_add(o, "result", json_object_new_string("approved"));
+        json_object_object_add(o, "to", json_object_new_string(version));
+        json_object_object_add(o, "started_usec", json_object_new_uint64(now));
+        json_object_object_add(o, "finished_usec", json_object_new_uint64(now));
+        json_object_object_add(o, "initiator", initiator_to_json_full(who, true));
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);
         return s;

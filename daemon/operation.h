@@ -51,12 +51,45 @@ typedef enum Result {
         _RESULT_INVALID = -EINVAL,
 } Result;
 
+/* Who or what started an operation, as the history, the journal and the notifications name it.
+ * Set by whoever starts it (bus-api.c for mbctl, releases.c for the window, apply: immediately and
+ * a plan's hops, fleet.c for a rollout); the engine carries it without looking at it. */
+typedef enum InitiatorKind {
+        INITIATOR_UNKNOWN, /* a journal or history entry from before it was recorded */
+        INITIATOR_MBCTL,   /* an admin: uid and user */
+        INITIATOR_WINDOW,  /* the maintenance window (mbctl upgrade window: uid and user of the caller) */
+        INITIATOR_IMMEDIATELY, /* policy.apply: immediately */
+        INITIATOR_FLEET,       /* this node's part of a fleet rollout (rollout), or its catching up */
+        _INITIATOR_KIND_MAX,
+        _INITIATOR_KIND_INVALID = -EINVAL,
+} InitiatorKind;
+
+#define INITIATOR_USER_MAX 64
+
+typedef struct Initiator {
+        InitiatorKind kind;
+        uid_t uid;                     /* the D-Bus caller's (mbctl, window) */
+        char user[INITIATOR_USER_MAX]; /* its name, "" when it has none */
+        uint64_t rollout;              /* INITIATOR_FLEET: the rollout, 0 when catching up */
+        uint64_t plan;                 /* a plan's hop: the plan's id, else 0 */
+        unsigned hop, hops;            /* a plan's hop: which (from 1) of how many */
+        bool force, dry_run;           /* mbctl's --force and --dry-run */
+} Initiator;
+
+/* The initiator of a caller with uid (its user name looked up). */
+Initiator initiator_for_uid(InitiatorKind kind, uid_t uid);
+const char *initiator_kind_to_string(InitiatorKind k);
+InitiatorKind initiator_kind_from_string(const char *s);
+/* For people: "by alice (uid 1001), --force", "by the window timer", ...; NULL on OOM. */
+char *initiator_describe(const Initiator *who);
+
 typedef struct Operation {
         uint64_t id;
         OperationKind kind;
         Step step;
         Result result;
         bool force;
+        Initiator initiator; /* persisted: a resumed operation keeps it */
 
         char *unit;
         char *from_version;
@@ -143,6 +176,8 @@ int operation_load(const char *path, Operation **ret);
 
 /* The history entry for a finished operation, as a JSON object string. */
 char *operation_to_history_json(const Operation *op);
+/* The history entry of mbctl approve: kind "approve", result "approved", to: version, initiator: who. */
+char *operation_approval_history_json(const char *version, const Initiator *who);
 
 const char *operation_kind_to_string(OperationKind k);
 OperationKind operation_kind_from_string(const char *s);

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "approvals.h"
 #include "engine.h"
 #include "feed-watch.h"
 #include "fileio.h"
@@ -12,6 +13,8 @@
 #include "staging.h"
 #include "strv.h"
 
+static const Initiator immediately = {.kind = INITIATOR_IMMEDIATELY};
+
 typedef struct Plan {
         uint64_t id;
         char **hops;
@@ -21,6 +24,7 @@ typedef struct Plan {
         char *from;
         char *last_to;
         uint64_t op_id; /* the engine operation of the current hop */
+        Initiator who;  /* who asked for the plan; each hop names it with its place */
 } Plan;
 
 struct Planner {
@@ -31,6 +35,7 @@ struct Planner {
         char *blocked;         /* an unattended upgrade to this version failed: not again unattended */
         char *pending_version;
         uint64_t pending_flags;
+        Initiator pending_who;
         bool pending_window;
         bool plan_after_rehearsal; /* the window waits for the running rehearsal's verdict */
         Reply *rehearse_reply;     /* mbctl rehearse, while its release is staged */
@@ -89,7 +94,13 @@ on_hop_staged(Manager *m, int r, bool refused, const char *jar, const char *sha2
                 plan_finish(m, refused ? RESULT_REFUSED : RESULT_FAILED, error);
                 return;
         }
-        r = engine_upgrade(m, jar, sha256, p->flags & ENGINE_FORCE, NULL, &e);
+        Initiator who = p->who;
+        if (strv_length(p->hops) > 1) {
+                who.plan = p->id;
+                who.hop = (unsigned) p->next;
+                who.hops = (unsigned) strv_length(p->hops);
+        }
+        r = engine_upgrade(m, jar, sha256, p->flags & ENGINE_FORCE, &who, NULL, &e);
         if (r < 0) {
                 plan_finish(
                         m,
@@ -175,14 +186,16 @@ static uint64_t past_upgrade_usec(Manager *m) {
         return history_longest_usec(m->config->state_dir, is_finished_upgrade);
 }
 
-/* An unattended plan of hops refused (plan_refuses()): told as a blocked release, with what to do;
- * not the retry of a release that rolled back, told when it did. Returns r. */
+/* An unattended plan of hops refused (plan_refuses()): told as a blocked release, with what to do.
+ * Returns r. */
 static int refuses_blocked(Manager *m, char **hops, int r, const Refusal *refusal) {
         const char *version = hops[strv_length(hops) - 1],
                    *then = " outside the window, or widen policy.window_max";
         _cleanup_free_ char *todo = NULL;
 
-        if (m->planner->blocked && strv_contains(hops, m->planner->blocked))
+        /* Told when it rolled back; and a release waiting for mbctl approve is not blocked. */
+        if ((m->planner->blocked && strv_contains(hops, m->planner->blocked)) ||
+            approvals_missing(m->config, hops))
                 return r;
         for (char **h = hops; *h; h++)
                 if (rehearse_blocked(m, *h)) {
@@ -209,6 +222,16 @@ static int plan_refuses(Manager *m, char **hops, uint64_t flags, bool unattended
                         "retried unattended (try it with: mbctl upgrade now --to %s)",
                         pl->blocked,
                         pl->blocked);
+        /* policy.approve: a release waits for mbctl approve (approvals.c) before it is applied unattended. */
+        const char *unapproved = unattended ? approvals_missing(m->config, hops) : NULL;
+        if (unapproved)
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
+                        "%s is waiting for approval (mbctl approve %s)",
+                        unapproved,
+                        unapproved);
         /* A release whose rehearsal failed is not applied but by an admin's --force (issue 8). */
         for (char **h = hops; !(flags & ENGINE_FORCE) && *h; h++) {
                 const char *why = rehearse_blocked(m, *h);
@@ -307,8 +330,14 @@ static char *plan_dry_run_text(Manager *m, char **hops, const char *summary) {
         return TAKE_PTR(text);
 }
 
-static int
-plan_begin(Manager *m, const char *version, uint64_t flags, bool unattended, Reply *reply, Refusal *refusal) {
+static int plan_begin(
+        Manager *m,
+        const char *version,
+        uint64_t flags,
+        bool unattended,
+        const Initiator *who,
+        Reply *reply,
+        Refusal *refusal) {
         Planner *pl = m->planner;
         _cleanup_free_ char *err = NULL, *summary = NULL;
         _cleanup_strv_free_ char **hops = NULL;
@@ -377,6 +406,7 @@ plan_begin(Manager *m, const char *version, uint64_t flags, bool unattended, Rep
         p->hops = TAKE_PTR(hops);
         p->flags = flags;
         p->unattended = unattended;
+        p->who = *who;
         p->from = strdup(m->installed_version);
         pl->plan = p;
         log_notice("Upgrade plan %" PRIu64 ": %s", p->id, strempty(summary));
@@ -392,13 +422,19 @@ static void plan_start_from_pending(Manager *m) {
         _cleanup_free_ char *version = TAKE_PTR(pl->pending_version);
         int r;
 
-        r = plan_begin(m, version, pl->pending_flags, pl->pending_window, reply, &e);
+        r = plan_begin(m, version, pl->pending_flags, pl->pending_window, &pl->pending_who, reply, &e);
         if (r < 0)
                 (void) reply_refusal(reply, r, &e);
 }
 
-static int
-begin_or_wait(Manager *m, const char *version, uint64_t flags, bool window, Reply *reply, Refusal *refusal) {
+static int begin_or_wait(
+        Manager *m,
+        const char *version,
+        uint64_t flags,
+        bool window,
+        const Initiator *who,
+        Reply *reply,
+        Refusal *refusal) {
         Planner *pl = m->planner;
         int r;
 
@@ -410,6 +446,7 @@ begin_or_wait(Manager *m, const char *version, uint64_t flags, bool window, Repl
                 pl->plan_reply = reply_ref(reply);
                 pl->pending_version = strdup(strempty(version));
                 pl->pending_flags = flags;
+                pl->pending_who = *who;
                 pl->pending_window = window;
                 pl->plan_after_check = true;
                 r = feed_watch_check(m, NULL, refusal);
@@ -425,11 +462,12 @@ begin_or_wait(Manager *m, const char *version, uint64_t flags, bool window, Repl
                 pl->plan_reply = reply_ref(reply);
                 pl->pending_version = strdup(strempty(version));
                 pl->pending_flags = flags;
+                pl->pending_who = *who;
                 pl->pending_window = window;
                 pl->plan_after_rehearsal = true;
                 return 1;
         }
-        r = plan_begin(m, version, flags, window, reply, refusal);
+        r = plan_begin(m, version, flags, window, who, reply, refusal);
         return r < 0 ? r : 1;
 }
 
@@ -452,7 +490,7 @@ static void on_rehearsal_finished(Manager *m, const Event *ev, void *userdata) {
         log_info(
                 "policy.apply is immediately: applying what the policy allows after the rehearsal of %s",
                 version);
-        if (plan_window(m, 0, NULL, &e) < 0 && e.reason)
+        if (plan_window(m, 0, &immediately, NULL, &e) < 0 && e.reason)
                 log_warning("Not applying: %s", e.reason);
 }
 
@@ -535,18 +573,19 @@ int plan_rehearse(Manager *m, const char *version, Reply *reply, Refusal *refusa
         return 1;
 }
 
-int plan_upgrade(Manager *m, const char *version, uint64_t flags, Reply *reply, Refusal *refusal) {
-        return begin_or_wait(m, version, flags, false, reply, refusal);
+int plan_upgrade(
+        Manager *m, const char *version, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal) {
+        return begin_or_wait(m, version, flags, false, who, reply, refusal);
 }
 
-int plan_window(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal) {
+int plan_window(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal) {
         if (m->config->policy.apply == APPLY_NEVER)
                 return refusal_set(
                         refusal,
                         OUTCOME_REFUSED,
                         -EPERM,
                         "policy.apply is never: releases are only staged; upgrade with mbctl upgrade now");
-        return begin_or_wait(m, NULL, flags & ENGINE_DRY_RUN, true, reply, refusal);
+        return begin_or_wait(m, NULL, flags & ENGINE_DRY_RUN, true, who, reply, refusal);
 }
 
 /* A read of the feed ended: the upgrade that waited for the first feed begins (or is refused). */
@@ -582,7 +621,7 @@ static void on_release_staged(Manager *m, const Event *ev, void *userdata) {
         }
         if (m->config->policy.apply == APPLY_IMMEDIATELY && !pl->plan && !m->op) {
                 log_info("policy.apply is immediately: applying what the policy allows");
-                if (plan_window(m, 0, NULL, &e) < 0 && e.reason)
+                if (plan_window(m, 0, &immediately, NULL, &e) < 0 && e.reason)
                         log_warning("Not applying: %s", e.reason);
         }
 }

@@ -25,8 +25,10 @@ Planner *planner_free(Planner *p);
 
 /* mbctl upgrade now [--to VERSION] (version may be ""), and mbctl upgrade window. Both answer
  * with (t id, s summary); id 0 means nothing was started (nothing to do, or a dry run). */
-int plan_upgrade(Manager *m, const char *version, uint64_t flags, Reply *reply, Refusal *refusal);
-int plan_window(Manager *m, uint64_t flags, Reply *reply, Refusal *refusal);
+/* who: what asked (operation.h), handed to each hop's operation. */
+int plan_upgrade(
+        Manager *m, const char *version, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal);
+int plan_window(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal);
 
 /* mbctl rehearse [VERSION] (version may be "": the newest allowed, else the newest): the release
  * staged, then rehearsed; answers (t id, s summary) once the rehearsal started. */

@@ -4,6 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "approvals.h"
 #include "feed-watch.h"
 #include "fileio.h"
 #include "log.h"
@@ -217,6 +218,11 @@ static void tell_available(ReleaseNews *rn, const char *version) {
                         strempty(allowed));
         else if (!target)
                 what = strdup_printf("the policy takes %s first", isempty(allowed) ? "nothing" : allowed);
+        else if (m->config->policy.apply != APPLY_NEVER && approvals_waiting(m->config, version))
+                what = strdup_printf(
+                        "staged now, applied %s once approved (policy.approve): mbctl approve %s",
+                        m->config->policy.apply == APPLY_IMMEDIATELY ? "at once" : "in the next window",
+                        version);
         else if (m->config->policy.apply == APPLY_NEVER)
                 what = strdup_printf(
                         "staged only (policy.apply is never); apply it with: mbctl upgrade now --to %s",

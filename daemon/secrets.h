@@ -13,7 +13,7 @@
 typedef enum SecretUse {
         SECRET_OPERATION, /* appdb.secret: an operation's, from pre-flight to its end; in its journal */
         SECRET_DROP,      /* appdb.drop: dropping old clones in the background after an operation */
-        SECRET_PROBE,     /* appdb.probe: the idle daemon's look at the database for the status */
+        SECRET_PROBE,     /* appdb.probe: the idle daemon's look at the database, until the helper has it */
         _SECRET_USE_MAX,
 } SecretUse;
 

@@ -26,7 +26,7 @@ expect() { # expect LINE WANTED: the offered words are exactly WANTED (space-sep
         fi
 }
 
-all_verbs='status check list upgrade rollback cancel hold unhold history backup backups restore rehearse inspect config doctor fleet help'
+all_verbs='status check list upgrade rollback cancel hold unhold history backup backups restore rehearse approve inspect config doctor fleet help'
 expect 'mbctl ' "$all_verbs"
 expect 'mbctl st' 'status'
 expect 'mbctl back' 'backup backups'
@@ -41,6 +41,7 @@ expect 'mbctl rollback --' '--dry-run --no-wait --force'
 expect 'mbctl restore --' '--yes --force --dry-run --no-wait'
 expect 'mbctl rehearse --' '--no-wait'
 expect 'mbctl re' 'restore rehearse'
+expect 'mbctl appr' 'approve'
 expect 'mbctl hold --' '--reason'
 expect 'mbctl hold --reason ' ''
 expect 'mbctl status --' '--json'

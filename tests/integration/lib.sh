@@ -587,6 +587,7 @@ policy:
   stepwise: ${MBUP_STEPWISE:-true}
   window_max: ${MBUP_WINDOW_MAX:-0}
   rehearse: ${MBUP_REHEARSE:-never}
+  approve: ${MBUP_APPROVE:-false}
   skip: [${MBUP_SKIP:-}]
 service:
   unit: metabase.service
@@ -664,7 +665,14 @@ changelog() { http /api/standin/changelog; }
 main_pid() { systemctl --user show -p MainPID --value metabase.service; }
 unit_state() { systemctl --user show -p ActiveState --value metabase.service; }
 installed_version() { "$MBCTL" inspect --no-hash --json "$SB/opt/metabase/metabase.jar" | sed -n 's/.*"version": *"\([^"]*\)".*/\1/p'; }
-last_history() { "$MBCTL" history --json | tr -d '\n' | sed 's/.*{\(.*\)}[^}]*$/{\1}/'; }
+# last_history: the newest history entry as one line of compact JSON (it has objects inside: the
+# initiator).
+last_history() {
+        "$MBCTL" history --json | /usr/bin/python3 -c '
+import json, sys
+a = json.load(sys.stdin)
+print(json.dumps(a[-1], separators=(",", ":"), ensure_ascii=False) if a else "")'
+}
 
 assert_eq() { [[ "$1" == "$2" ]] || die "${3:-values differ}: expected '$2', got '$1'"; }
 assert_contains() { [[ "$1" == *"$2"* ]] || die "${3:-missing text}: '$2' not in: $1"; }
@@ -861,4 +869,16 @@ prober_down_ms() {
         awk -v a="$1" -v b="$2" '
                 $1 >= a && $1 <= b { if (have && prev == "down") sum += $1 - pt; pt = $1; prev = $2; have = 1 }
                 END { print sum + 0 }' "$SB/prober.log"
+}
+
+# prober_down_periods FROM_MS TO_MS: each period the prober saw no healthy answer between the two,
+# its length in ms, one per line, in order.
+prober_down_periods() {
+        awk -v a="$1" -v b="$2" '
+                $1 >= a && $1 <= b {
+                        if (have && prev == "down") len += $1 - pt
+                        if (have && prev == "down" && $2 == "ok") { print len; len = 0 }
+                        pt = $1; prev = $2; have = 1
+                }
+                END { if (have && prev == "down") print len }' "$SB/prober.log"
 }

@@ -87,6 +87,60 @@ static void test_round_trip(void **state) {
         operation_free(back);
 }
 
+/* Who started it survives a restart (a resumed operation keeps it), and the history and a person
+ * read it; a journal from before it was recorded reads as "unknown", a forged one not at all. */
+static void test_initiator(void **state) {
+        _cleanup_free_ char *path = path_join(tmpdir, "operation-who.json"), *s = NULL, *desc = NULL;
+        Operation *op = sample(), *back = NULL;
+
+        op->initiator = (Initiator){.kind = INITIATOR_MBCTL, .uid = 1001, .user = "alice", .force = true};
+        assert_int_equal(operation_save(op, path), 0);
+        assert_int_equal(operation_load(path, &back), 0);
+        assert_int_equal(back->initiator.kind, INITIATOR_MBCTL);
+        assert_int_equal(back->initiator.uid, 1001);
+        assert_string_equal(back->initiator.user, "alice");
+        assert_true(back->initiator.force);
+        assert_false(back->initiator.dry_run);
+        desc = initiator_describe(&back->initiator);
+        assert_string_equal(desc, "by alice (uid 1001), --force");
+        s = operation_to_history_json(back);
+        assert_non_null(strstr(
+                s,
+                "\"initiator\":{\"kind\":\"mbctl\",\"text\":\"by alice (uid 1001), --force\",\"uid\":1001,"
+                "\"user\":\"alice\",\"force\":true,\"dry_run\":false}"));
+        operation_free(back);
+        free(desc);
+
+        /* a plan's second hop, started by the window timer */
+        op->initiator = (Initiator){.kind = INITIATOR_WINDOW, .plan = 7, .hop = 2, .hops = 2};
+        desc = initiator_describe(&op->initiator);
+        assert_string_equal(desc, "by the window timer, hop 2 of 2 of plan 7");
+        free(desc);
+        op->initiator = (Initiator){.kind = INITIATOR_FLEET, .rollout = 12};
+        desc = initiator_describe(&op->initiator);
+        assert_string_equal(desc, "by fleet rollout 12");
+        free(desc);
+        op->initiator = (Initiator){.kind = INITIATOR_IMMEDIATELY};
+        desc = initiator_describe(&op->initiator);
+        assert_string_equal(desc, "by policy.apply: immediately");
+        free(desc);
+        desc = NULL;
+
+        /* a journal from before: unknown; an unknown kind or a user with a newline: damaged */
+        const char *old =
+                "{\"id\":5,\"kind\":\"upgrade\",\"step\":\"stop\",\"unit\":\"m.service\",\"jar_path\":\"\"}";
+        assert_int_equal(operation_parse(old, strlen(old), &back), 0);
+        assert_int_equal(back->initiator.kind, INITIATOR_UNKNOWN);
+        operation_free(back);
+        const char *bad_kind = "{\"id\":5,\"kind\":\"upgrade\",\"step\":\"stop\",\"unit\":\"m.service\","
+                               "\"jar_path\":\"\",\"initiator\":{\"kind\":\"god\"}}";
+        assert_int_equal(operation_parse(bad_kind, strlen(bad_kind), &back), -EBADMSG);
+        const char *bad_user = "{\"id\":5,\"kind\":\"upgrade\",\"step\":\"stop\",\"unit\":\"m.service\","
+                               "\"jar_path\":\"\",\"initiator\":{\"kind\":\"mbctl\",\"user\":\"a\\nb\"}}";
+        assert_int_equal(operation_parse(bad_user, strlen(bad_user), &back), -EBADMSG);
+        operation_free(op);
+}
+
 static void test_history_json(void **state) {
         Operation *op = sample();
         _cleanup_free_ char *s = NULL;
@@ -322,6 +376,7 @@ static void test_tables(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_initiator),
                 cmocka_unit_test(test_history_json),
                 cmocka_unit_test(test_down_periods),
                 cmocka_unit_test(test_damaged_journal),

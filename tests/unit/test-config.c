@@ -326,7 +326,7 @@ static void test_errors(void **state) {
                  "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, follow, check_every, "
                  "ca_file, require_checksum, signing_key)"},
                 {"policy:\n  skip: []\n  holds: true\n",
-                 "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise, window_max, rehearse)"},
+                 "3: policy.holds: unknown key (known keys: apply, allow, min_age, hold, skip, stepwise, window_max, rehearse, approve)"},
                 {"service:\n\n\n  Unit: x.service\n",
                  "4: service.Unit: unknown key (known keys: unit, jar, health_url, start_timeout, stall_timeout, "
                  "settle)"},
@@ -650,6 +650,13 @@ static void test_rehearsal(void **state) {
         c = load_ok("policy:\n  rehearse: never\n");
         assert_int_equal(c->policy.rehearse, REHEARSE_NEVER);
         config_free(c);
+        /* policy.approve: off unless asked for */
+        c = config_new();
+        assert_false(c->policy.approve);
+        config_free(c);
+        c = load_ok("policy:\n  approve: true\n");
+        assert_true(c->policy.approve);
+        config_free(c);
 
         load_fails(
                 "policy:\n  rehearse: sometimes\n",
@@ -734,6 +741,22 @@ static void test_fleet(void **state) {
         load_fails(
                 "fleet:\n  enabled: true\n",
                 "1: fleet: enabled, but neither expect nor nodes says how many nodes there are");
+}
+
+/* The commented config the package installs loads as it is: every key in it is known, every
+ * value is one its parser takes. */
+static void test_shipped_config(void **state) {
+        const char *root = getenv("MBUP_SOURCE_ROOT");
+        _cleanup_free_ char *path = NULL, *error = NULL;
+        Config *c = NULL;
+
+        if (!root)
+                skip(); /* run outside meson test */
+        path = strdup_printf("%s/config/mbupgraded.yaml", root);
+        assert_non_null(path);
+        if (config_load(path, &c, &error) < 0)
+                fail_msg("%s: %s", path, error);
+        config_free(c);
 }
 
 static void test_parse_duration(void **state) {
@@ -905,6 +928,7 @@ int main(void) {
                 cmocka_unit_test(test_notify_metrics_maintenance),
                 cmocka_unit_test(test_fleet),
                 cmocka_unit_test(test_rehearsal),
+                cmocka_unit_test(test_shipped_config),
                 cmocka_unit_test(test_parse_duration),
                 cmocka_unit_test(test_format_duration),
                 cmocka_unit_test(test_enum_strings),

@@ -26,6 +26,8 @@ scenario() {
         assert_eq "$got" "v0.56.1 v0.56.1.1" "--to v0.56.1 completion"
         got=$(completions "$MBCTL --dry-run upgrade --to v0.56.2")
         assert_eq "$got" "v0.56.2" "--to completion after other options"
+        got=$(completions "$MBCTL approve v0.56.")
+        assert_eq "$got" "v0.56.1 v0.56.1.1 v0.56.2 v0.56.3" "approve completion"
 
         # no backups yet: nothing; after an upgrade (which takes one) and a backup: their ids
         got=$(completions "$MBCTL restore ")

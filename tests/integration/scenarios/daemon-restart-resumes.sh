@@ -23,6 +23,8 @@ scenario() {
         assert_eq "$(running_version)" "v0.56.2"
         run_mbctl 0 history --json
         assert_contains "$OUT" '"result":"committed"'
+        # who asked is in the journal: the resumed operation still names them
+        assert_contains "$("$MBCTL" history)" "by root (uid 0)"
 
         prober_start
         run_mbctl 0 upgrade now --no-wait --jar "$(make_release v0.56.3 bad --fail crash-after-ready --crash-after-ms 2500)"

@@ -109,7 +109,10 @@ scenario() {
                 'v0.56.2;rm -rf /' '$(reboot)' 'v0.56.2`id`' $'v0.56.2\n' $'v0.56.2\e[2J' $'v0.56.2\xc2\x9b' \
                 v99999999999999999999.0.0 v0.99999999999.1 v0.56.2.4.5 v-1.56.2 v0.56.2- 'v0.56.*' '.' '..'; do
                 refused $A "Not a Metabase version" Upgrade sst "" "$v" 0
+                refused $A "Not a Metabase version" Approve s "$v"
         done
+        refused $A "Not a Metabase version" Approve s ""
+        [[ ! -e $SB/state/approved.json ]] || die "a refused approval wrote approved.json"
         head -c 1000000 /dev/zero | tr '\0' 9 | sed 's/^/v0.56./' >"$SB/long-version"
         refused $A "Not a Metabase version" Upgrade sst "" "@$SB/long-version" 0
         # ...and the message quotes no control character back
@@ -198,6 +201,8 @@ scenario() {
         assert_eq "$(running_version)" "v0.56.2"
         OUT=$("$MBCTL" history) || die "mbctl history failed on a long history"
         log "mbctl history: $(wc -l <<<"$OUT") lines"
-        assert_contains "$(tail -n 1 <<<"$OUT")" "v0.56.2" "the newest entry"
+        # the newest entry: its row, then who started it on a line of its own
+        assert_contains "$(tail -n 2 <<<"$OUT" | head -n 1)" "v0.56.2" "the newest entry"
+        assert_contains "$(tail -n 1 <<<"$OUT")" "by root (uid 0)" "who started the newest entry"
         [[ $(wc -l <<<"$OUT") -gt 1000 ]] || die "mbctl history: only $(wc -l <<<"$OUT") lines"
 }
