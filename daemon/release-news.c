@@ -212,8 +212,9 @@ static void tell_available(ReleaseNews *rn, const char *version) {
                 return;
         if (kind != VERDICT_ELIGIBLE)
                 what = strdup_printf(
-                        "not applied unattended: %s%s%s",
+                        "not applied unattended: %s%s%s%s",
                         strempty(reason),
+                        kind == VERDICT_HOLD ? " (mbctl unhold ends the hold)" : "",
                         isempty(allowed) ? "" : "; the policy takes ",
                         strempty(allowed));
         else if (!target)
