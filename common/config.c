@@ -64,6 +64,19 @@ static const char *const pg_backup_method_table[_PG_BACKUP_MAX] = {
         [PG_BACKUP_CLONE] = "clone",
 };
 
+static const char *const notify_event_table[_NOTIFY_EVENT_MAX] = {
+        [NOTIFY_AVAILABLE] = "available",
+        [NOTIFY_STAGED] = "staged",
+        [NOTIFY_DUE] = "due",
+        [NOTIFY_BLOCKED] = "blocked",
+        [NOTIFY_COMMITTED] = "committed",
+        [NOTIFY_ROLLED_BACK] = "rolled-back",
+        [NOTIFY_ROLLBACK_FAILED] = "rollback-failed",
+        [NOTIFY_FAILED] = "failed",
+        [NOTIFY_REFUSED] = "refused",
+        [NOTIFY_REHEARSAL] = "rehearsal",
+};
+
 #define DEFINE_STRING_TABLE(name, type, table, max)                             \
         const char *name##_to_string(type v) {                                  \
                 return v >= 0 && v < max ? table[v] : NULL;                     \
@@ -77,6 +90,7 @@ DEFINE_STRING_TABLE(channel, Channel, channel_table, _CHANNEL_MAX);
 DEFINE_STRING_TABLE(follow, FollowMode, follow_table, _FOLLOW_MAX);
 DEFINE_STRING_TABLE(apply_mode, ApplyMode, apply_mode_table, _APPLY_MAX);
 DEFINE_STRING_TABLE(pg_backup_method, PgBackupMethod, pg_backup_method_table, _PG_BACKUP_MAX);
+DEFINE_STRING_TABLE(notify_event, NotifyEvent, notify_event_table, _NOTIFY_EVENT_MAX);
 
 static const char *const rehearse_mode_table[_REHEARSE_MAX] = {
         [REHEARSE_AUTO] = "auto",
@@ -349,6 +363,7 @@ Config *config_new(void) {
             !(c->hooks.post_commit = strdup("")) || !(c->hooks.post_rollback = strdup("")) ||
             !(c->hooks.user = strdup("nobody")) || !(c->hooks.dir = strdup("")))
                 return NULL;
+        c->notify.webhook_events.mask = c->notify.command_events.mask = NOTIFY_EVENTS_ALL;
 
         return TAKE_PTR(c);
 }
@@ -657,6 +672,19 @@ static int config_parse_keep(ConfigParser *p, const char *value, void *data) {
         return 0;
 }
 
+/* One item of notify.webhook_events or notify.command_events: the first replaces the default (all). */
+static int config_parse_notify_event_item(ConfigParser *p, const char *value, void *data) {
+        NotifyEvents *events = data;
+        NotifyEvent e = notify_event_from_string(value);
+
+        if (e < 0)
+                return config_bad_value(p, value);
+        if (!events->listed)
+                *events = (NotifyEvents){.listed = true};
+        events->mask |= 1U << e;
+        return 0;
+}
+
 /* One item of policy.skip. Stored in canonical form, without duplicates. */
 static int config_parse_skip_item(ConfigParser *p, const char *value, void *data) {
         char ***l = data, buf[MB_VERSION_STRING_MAX + 1];
@@ -816,6 +844,10 @@ static const ConfigKey backup_keys[] = {
         {},
 };
 
+#define NOTIFY_EVENTS_EXPECTED                                                                               \
+        "one of available, staged, due, blocked, committed, rolled-back, rollback-failed, failed, refused, " \
+        "rehearsal"
+
 static const ConfigKey notify_keys[] = {
         {"webhook",
          "an https:// URL (http:// only to this machine), or \"\"",
@@ -823,6 +855,16 @@ static const ConfigKey notify_keys[] = {
          FIELD(notify.webhook)},
         {"command", "a single-line shell command, or \"\"", config_parse_string, FIELD(notify.command)},
         {"user", "the user notify.command runs as (not root)", config_parse_string, FIELD(notify.user)},
+        {"webhook_events",
+         NOTIFY_EVENTS_EXPECTED,
+         config_parse_notify_event_item,
+         FIELD(notify.webhook_events),
+         .list = true},
+        {"command_events",
+         NOTIFY_EVENTS_EXPECTED,
+         config_parse_notify_event_item,
+         FIELD(notify.command_events),
+         .list = true},
         {},
 };
 

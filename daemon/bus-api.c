@@ -17,6 +17,7 @@
 #include "maintenance.h"
 #include "bus-api.h"
 #include "manager.h"
+#include "release-news.h"
 #include "rehearse.h"
 #include "feed-watch.h"
 #include "plan.h"
@@ -611,6 +612,17 @@ static int property_get_hold(
         return sd_bus_message_append(reply, "b", m->hold);
 }
 
+static int property_get_next_window(
+        sd_bus *bus,
+        const char *path,
+        const char *interface,
+        const char *property,
+        sd_bus_message *reply,
+        void *userdata,
+        sd_bus_error *error) {
+        return sd_bus_message_append(reply, "t", release_news_next_window(userdata));
+}
+
 static int property_get_operation_id(
         sd_bus *bus,
         const char *path,
@@ -663,6 +675,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("NewestAllowed", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Staged", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastCheck", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NextWindow", "t", property_get_next_window, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Hold", "b", property_get_hold, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("HoldReason", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastResult", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),

@@ -18,6 +18,7 @@
 #include "secrets.h"
 #include "feed-watch.h"
 #include "plan.h"
+#include "release-news.h"
 #include "staging.h"
 
 int daemon_new(Config *config, Manager **ret) {
@@ -41,6 +42,7 @@ Manager *daemon_free(Manager *m) {
                 return NULL;
         m->engine = engine_free(m->engine);
         backups_cancel(m);
+        m->release_news = release_news_free(m->release_news);
         m->planner = planner_free(m->planner);
         m->feed_watch = feed_watch_free(m->feed_watch);
         m->staging = staging_free(m->staging);
@@ -125,6 +127,9 @@ int daemon_startup(Manager *m) {
         r = planner_new(m, &m->planner);
         if (r < 0)
                 return r;
+        r = release_news_new(m, &m->release_news);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the word of new releases: %m");
         r = fleet_new(m, &m->fleet);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the fleet: %m");

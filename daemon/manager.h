@@ -65,6 +65,9 @@ typedef struct Manager {
 
         /* rehearse.c: the new JAR on a copy of the database (issue 8) */
         struct Rehearsal *rehearsal;
+
+        /* release-news.c: the word of a release (available, staged, due, blocked) */
+        struct ReleaseNews *release_news;
 } Manager;
 
 /* The daemon's view of Metabase's unit, which it keeps up to date: watches the unit, reads it,

@@ -605,7 +605,21 @@ static void test_notify_metrics_maintenance(void **state) {
                 "2: notify.webhook: expected an https:// URL (http:// only to this machine), or \"\", got "
                 "'file:///tmp/x'");
         load_fails(
-                "notify:\n  mail: root\n", "2: notify.mail: unknown key (known keys: webhook, command, user)");
+                "notify:\n  mail: root\n",
+                "2: notify.mail: unknown key (known keys: webhook, command, user, webhook_events, command_events)");
+        /* the kinds each channel is told of: all by default, else those listed */
+        c = load_ok("notify:\n  command_events: [available, blocked, rolled-back]\n");
+        assert_true(c->notify.webhook_events.mask == NOTIFY_EVENTS_ALL);
+        assert_true(notify_events_has(&c->notify.command_events, NOTIFY_AVAILABLE));
+        assert_true(notify_events_has(&c->notify.command_events, NOTIFY_BLOCKED));
+        assert_true(notify_events_has(&c->notify.command_events, NOTIFY_ROLLED_BACK));
+        assert_false(notify_events_has(&c->notify.command_events, NOTIFY_STAGED));
+        assert_false(notify_events_has(&c->notify.command_events, NOTIFY_COMMITTED));
+        config_free(c);
+        load_fails(
+                "notify:\n  webhook_events:\n    - due\n    - released\n",
+                "4: notify.webhook_events: expected one of available, staged, due, blocked, committed, rolled-back, "
+                "rollback-failed, failed, refused, rehearsal, got 'released'");
         load_fails(
                 "metrics_file: metrics.prom\n",
                 "1: metrics_file: expected an absolute path or \"\", got 'metrics.prom'");
