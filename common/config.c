@@ -887,7 +887,7 @@ static const ConfigKey fleet_keys[] = {
 static const ConfigKey proxy_keys[] = {
         {"upstream_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(proxy.upstream_file)},
         {"nginx_unit", "a unit name ending in .service", config_parse_unit, FIELD(proxy.nginx_unit)},
-        {"url", "an http:// or https:// URL, or \"\"", config_parse_url_or_empty, FIELD(proxy.url)},
+        {"url", "an https:// URL (http:// only to this machine), or \"\"", config_parse_webhook, FIELD(proxy.url)},
         {"ca_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(proxy.ca_file)},
         {},
 };
