@@ -65,7 +65,8 @@ int unit_info_load_sync(Systemd *s, const char *unit, UnitInfo **ret, char **ret
  * (for mbctl doctor). */
 int unit_info_load_bus(sd_bus *bus, const char *unit, UnitInfo **ret, char **ret_error);
 
-/* method: "StartUnit" or "StopUnit" (mode "replace"). */
+/* method: "StartUnit", "StopUnit" or "ReloadUnit" (mode "replace"). A reload job's "done" says
+ * only that the unit's ExecReload= ran (daemon/proxy.h for nginx's). */
 int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, void *userdata);
 
 /* A transient service (StartTransientUnit, mode "fail"): systemd tracks it, limits it and cleans up
