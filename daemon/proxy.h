@@ -21,9 +21,15 @@
  * reloads with "nginx -s reload", which parses the configuration first and fails (the reload job's
  * result is "failed") when it is invalid, but a unit that reloads with "kill -HUP $MAINPID" says
  * "done" while nginx's master logs [emerg] and keeps the old configuration. So after the reload
- * job, proxy.url's /api/session/properties must report the expected version before the time
- * limit; otherwise the previous file goes back and nginx is reloaded again (the old backend is
- * still running). */
+ * job, proxy.url's /api/session/properties must report the expected version, twice in a row,
+ * before the time limit; otherwise the previous file goes back and nginx is reloaded again (the
+ * old backend is still running). Twice: during a reload nginx's old worker still accepts beside
+ * the new one until the master tells it to stop (measured 60-80 ms, proxy-switch-through-nginx),
+ * so for that moment users get either version, every answer a 200.
+ *
+ * The version is the honest signal only when the two backends differ in it. Switching back after
+ * an upgrade (the unit now runs the bridge's version) proves that nginx serves that version, not
+ * which process answered; the caller should stop the bridge only once the unit's port serves. */
 
 #include <stdint.h>
 
@@ -53,11 +59,12 @@ uint16_t proxy_own_port(Manager *m);
 /* Points nginx at 127.0.0.1:port. First asks the backend itself (http_get_owned(): only a listener
  * of control_group counts, the bridge's or the unit's ControlGroup; NULL: any) for
  * /api/session/properties: unless it reports expected_version, nginx is not touched and cb says
- * why. Then writes upstream_file, reloads nginx_unit over D-Bus, waits for
- * the job, then polls proxy.url/api/session/properties until it reports expected_version (at most
- * timeout_usec); on failure writes the previous port back and reloads again. cb once, later.
- * -EBUSY while a switch runs, -EOPNOTSUPP without upstream_file or url, or the write's error (then
- * nothing changed). */
+ * why. Then writes upstream_file, reloads nginx_unit over D-Bus, waits for the job, then polls
+ * proxy.url/api/session/properties until it reports expected_version (the limit: timeout_usec from
+ * the job's end); on failure writes the previous port back, reloads again and waits until nginx
+ * answers again. cb once, later (never from within this call). -EBUSY while a switch runs,
+ * -EOPNOTSUPP without upstream_file or url, -EINVAL for port 0 or a version that is not one:
+ * then nothing changed and cb is not called. */
 int proxy_switch(
         Proxy *p,
         uint16_t port,
