@@ -32,6 +32,8 @@
 #define DEFAULT_STATE_DIR "/var/lib/mbupgraded"
 #define DEFAULT_ADMIN_GROUP "mbupgrade"
 #define DEFAULT_MAINTENANCE_FLAG "/run/mbupgraded/maintenance"
+#define DEFAULT_UPSTREAM_FILE "/run/mbupgraded/upstream.conf"
+#define DEFAULT_NGINX_UNIT "nginx.service"
 
 #define USEC_PER_MINUTE (60U * USEC_PER_SEC)
 #define USEC_PER_HOUR (60U * USEC_PER_MINUTE)
@@ -281,6 +283,10 @@ Config *config_free(Config *c) {
         free(c->fleet.key_file);
         free(c->metrics_file);
         free(c->maintenance_flag);
+        free(c->proxy.upstream_file);
+        free(c->proxy.nginx_unit);
+        free(c->proxy.url);
+        free(c->proxy.ca_file);
         free(c->state_dir);
         free(c->admin_group);
         free(c);
@@ -364,6 +370,10 @@ Config *config_new(void) {
             !(c->hooks.user = strdup("nobody")) || !(c->hooks.dir = strdup("")))
                 return NULL;
         c->notify.webhook_events.mask = c->notify.command_events.mask = NOTIFY_EVENTS_ALL;
+        if (!(c->proxy.upstream_file = strdup(DEFAULT_UPSTREAM_FILE)) ||
+            !(c->proxy.nginx_unit = strdup(DEFAULT_NGINX_UNIT)) || !(c->proxy.url = strdup("")) ||
+            !(c->proxy.ca_file = strdup("")))
+                return NULL;
 
         return TAKE_PTR(c);
 }
@@ -916,6 +926,14 @@ static const ConfigKey fleet_keys[] = {
         {},
 };
 
+static const ConfigKey proxy_keys[] = {
+        {"upstream_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(proxy.upstream_file)},
+        {"nginx_unit", "a unit name ending in .service", config_parse_unit, FIELD(proxy.nginx_unit)},
+        {"url", "an https:// URL (http:// only to this machine), or \"\"", config_parse_webhook, FIELD(proxy.url)},
+        {"ca_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(proxy.ca_file)},
+        {},
+};
+
 static const ConfigKey root_keys[] = {
         {"releases", "a mapping of keys", .section = releases_keys},
         {"policy", "a mapping of keys", .section = policy_keys},
@@ -925,6 +943,7 @@ static const ConfigKey root_keys[] = {
         {"hooks", "a mapping of keys", .section = hooks_keys},
         {"rehearsal", "a mapping of keys", .section = rehearsal_keys},
         {"fleet", "a mapping of keys", .section = fleet_keys},
+        {"proxy", "a mapping of keys", .section = proxy_keys},
         {"metrics_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(metrics_file)},
         {"maintenance_flag", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(maintenance_flag)},
         {"state_dir", "an absolute path", config_parse_path, FIELD(state_dir)},

@@ -165,6 +165,15 @@ typedef struct Config {
                 char *key_file;    /* "" = rows unsigned; else the fleet's HMAC key, root's 0600 */
         } fleet;
 
+        struct {
+                /* "" = none; where nginx's upstream is (daemon/proxy.h): root's, in a directory
+                 * only root can write */
+                char *upstream_file;
+                char *nginx_unit; /* the unit reloaded after a switch, default nginx.service */
+                char *url;        /* "" = none; the site through nginx, for the version it serves */
+                char *ca_file;    /* "" = the system's CAs; for url */
+        } proxy;
+
         char *metrics_file;     /* "" = none; Prometheus text format, for node_exporter */
         char *maintenance_flag; /* "" = none; exists while Metabase is down for an operation */
         char *state_dir;

@@ -19,6 +19,7 @@
 #include "feed-watch.h"
 #include "plan.h"
 #include "release-news.h"
+#include "proxy.h"
 #include "staging.h"
 
 int daemon_new(Config *config, Manager **ret) {
@@ -51,6 +52,7 @@ Manager *daemon_free(Manager *m) {
         m->fleet = fleet_free(m->fleet);
         m->rehearsal = rehearse_free(m->rehearsal);
         m->metrics = metrics_free(m->metrics);
+        m->proxy = proxy_free(m->proxy);
         operation_free(m->op);
         manager_done(m);
         sd_bus_flush_close_unref(m->bus);
@@ -109,6 +111,10 @@ int daemon_startup(Manager *m) {
         r = metrics_new(m, &m->metrics);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up metrics: %m");
+        r = proxy_new(m, &m->proxy);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the proxy: %m");
+        proxy_start(m->proxy);
 
         /* Before the engine: a rehearsal left by a daemon that died is removed first. */
         r = rehearse_new(m, &m->rehearsal);

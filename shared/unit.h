@@ -74,7 +74,8 @@ int unit_timer_next_elapse(sd_bus *bus, const char *unit, uint64_t *ret);
 int unit_timer_next_elapse_async(
         sd_bus *bus, const char *unit, sd_bus_slot **ret_slot, TimerElapseCallback cb, void *userdata);
 
-/* method: "StartUnit" or "StopUnit" (mode "replace"). */
+/* method: "StartUnit", "StopUnit" or "ReloadUnit" (mode "replace"). A reload job's "done" says
+ * only that the unit's ExecReload= ran (daemon/proxy.h for nginx's). */
 int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, void *userdata);
 
 /* A transient service (StartTransientUnit, mode "fail"): systemd tracks it, limits it and cleans up
