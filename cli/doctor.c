@@ -33,6 +33,7 @@
 #include "ui.h"
 
 #define NGINX_SNIPPET PKGDATADIR "/nginx/maintenance.conf"
+#define NGINX_UPSTREAM_SNIPPET PKGDATADIR "/nginx/upstream.conf"
 #define HELPER_TIMEOUT_USEC (60 * USEC_PER_SEC)
 
 typedef enum Level {
@@ -1119,6 +1120,41 @@ static char *find_in_path(const char *name) {
         return NULL;
 }
 
+/* The upstream snippet (daemon/proxy.h): without it nginx can't be switched to a second Metabase,
+ * so an upgrade can't be without downtime. Seen in nginx -T as its proxy_pass, and the file's
+ * header says whether it is the shipped one or a copy (the snippet's comments name its path). */
+static void check_nginx_upstream(Doctor *d, const char *dump) {
+        const char *file = d->config ? d->config->proxy.upstream_file : "/run/mbupgraded/upstream.conf";
+        _cleanup_free_ char *fix = NULL;
+
+        if (isempty(file)) {
+                report(d, LEVEL_OK, "nginx upstream", NULL, "proxy.upstream_file is \"\": no switching wanted");
+                return;
+        }
+        if (strstr(dump, "proxy_pass http://$mbupgraded_upstream")) {
+                report(d,
+                       LEVEL_OK,
+                       "nginx upstream",
+                       NULL,
+                       "the configuration (nginx -T) %s",
+                       strstr(dump, "# configuration file " NGINX_UPSTREAM_SNIPPET ":")
+                               ? "includes " NGINX_UPSTREAM_SNIPPET
+                               : "proxies to $mbupgraded_upstream");
+                return;
+        }
+        fix = strdup_printf(
+                "replace the proxy_pass line in the location that proxies Metabase with 'include %s;', then: "
+                "nginx -t && systemctl reload nginx",
+                NGINX_UPSTREAM_SNIPPET);
+        report(d,
+               LEVEL_WARN,
+               "nginx upstream",
+               fix,
+               "the configuration (nginx -T) does not include %s: nginx can't be switched to a second Metabase, "
+               "so upgrades without downtime are not possible",
+               NGINX_UPSTREAM_SNIPPET);
+}
+
 static void check_nginx(Doctor *d) {
         _cleanup_free_ char *nginx = find_in_path("nginx"), *out = NULL, *fix = NULL;
         const char *flag = d->config ? d->config->maintenance_flag : "/run/mbupgraded/maintenance";
@@ -1126,10 +1162,6 @@ static void check_nginx(Doctor *d) {
 
         if (!nginx) {
                 report(d, LEVEL_OK, "nginx", NULL, "nginx not installed");
-                return;
-        }
-        if (isempty(flag)) {
-                report(d, LEVEL_OK, "nginx", NULL, "maintenance_flag is \"\": no maintenance page wanted");
                 return;
         }
         /* nginx -T: the whole configuration, includes and all */
@@ -1151,6 +1183,11 @@ static void check_nginx(Doctor *d) {
                        "%s -T failed: %s",
                        nginx,
                        r < 0 ? strerror(-r) : strempty(last));
+                return;
+        }
+        check_nginx_upstream(d, out);
+        if (isempty(flag)) {
+                report(d, LEVEL_OK, "nginx", NULL, "maintenance_flag is \"\": no maintenance page wanted");
                 return;
         }
         if (strstr(out, flag) || strstr(out, NGINX_SNIPPET)) {

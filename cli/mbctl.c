@@ -343,6 +343,7 @@ typedef struct Props {
         size_t n;
         bool hold;
         uint64_t op_id;
+        uint64_t next_window; /* NextWindow: µs since the epoch, 0: none */
 } Props;
 
 static void props_clear(Props *p) {
@@ -406,6 +407,8 @@ static int props_read(sd_bus_message *m, Props *p) {
                         p->hold = b;
                 } else if (streq(name, "OperationId") && streq(contents, "t"))
                         r = sd_bus_message_read(m, "v", "t", &p->op_id);
+                else if (streq(name, "NextWindow") && streq(contents, "t"))
+                        r = sd_bus_message_read(m, "v", "t", &p->next_window);
                 else
                         r = sd_bus_message_skip(m, "v");
                 if (r < 0)
@@ -490,7 +493,33 @@ static json_object *status_to_json(const Props *p) {
                 json_object_object_add(o, p->names[i], json_object_new_string(p->values[i]));
         json_object_object_add(o, "Hold", json_object_new_boolean(p->hold));
         json_object_object_add(o, "OperationId", json_object_new_uint64(p->op_id));
+        json_object_object_add(o, "NextWindow", json_object_new_uint64(p->next_window));
         return o;
+}
+
+/* When the maintenance window's timer elapses next, as systemctl says it, and in how long. */
+static void status_next_window(const Props *p, bool colors) {
+        time_t t = (time_t) (p->next_window / USEC_PER_SEC);
+        uint64_t now = (uint64_t) time(NULL) * USEC_PER_SEC;
+        char when[64] = "", left[32] = "", note[64] = "";
+        struct tm tm;
+
+        if (p->next_window == 0) {
+                status_line(colors, "Next window", UI_PLAIN, "-", " (mbupgraded-window.timer is not active)");
+                return;
+        }
+        (void) strftime(when, sizeof(when), "%a %Y-%m-%d %H:%M:%S %Z", localtime_r(&t, &tm));
+        if (p->next_window > now) {
+                uint64_t min = (p->next_window - now) / (60 * USEC_PER_SEC);
+                if (min >= 24 * 60)
+                        snprintf(left, sizeof(left), "%" PRIu64 "d %" PRIu64 "h", min / (24 * 60), min / 60 % 24);
+                else if (min >= 60)
+                        snprintf(left, sizeof(left), "%" PRIu64 "h %" PRIu64 "min", min / 60, min % 60);
+                else
+                        snprintf(left, sizeof(left), "%" PRIu64 "min", min);
+                snprintf(note, sizeof(note), " (in %s)", left);
+        }
+        status_line(colors, "Next window", UI_PLAIN, when, note);
 }
 
 static void status_print(const Props *p, bool colors) {
@@ -538,6 +567,7 @@ static void status_print(const Props *p, bool colors) {
                         putchar('\n');
                 status_line(colors, f->label, c, isempty(v) ? "-" : v, note);
         }
+        status_next_window(p, colors);
 }
 
 static int verb_status(sd_bus *bus, char **args) {

@@ -32,6 +32,8 @@
 #define DEFAULT_STATE_DIR "/var/lib/mbupgraded"
 #define DEFAULT_ADMIN_GROUP "mbupgrade"
 #define DEFAULT_MAINTENANCE_FLAG "/run/mbupgraded/maintenance"
+#define DEFAULT_UPSTREAM_FILE "/run/mbupgraded/upstream.conf"
+#define DEFAULT_NGINX_UNIT "nginx.service"
 
 #define USEC_PER_MINUTE (60U * USEC_PER_SEC)
 #define USEC_PER_HOUR (60U * USEC_PER_MINUTE)
@@ -64,6 +66,19 @@ static const char *const pg_backup_method_table[_PG_BACKUP_MAX] = {
         [PG_BACKUP_CLONE] = "clone",
 };
 
+static const char *const notify_event_table[_NOTIFY_EVENT_MAX] = {
+        [NOTIFY_AVAILABLE] = "available",
+        [NOTIFY_STAGED] = "staged",
+        [NOTIFY_DUE] = "due",
+        [NOTIFY_BLOCKED] = "blocked",
+        [NOTIFY_COMMITTED] = "committed",
+        [NOTIFY_ROLLED_BACK] = "rolled-back",
+        [NOTIFY_ROLLBACK_FAILED] = "rollback-failed",
+        [NOTIFY_FAILED] = "failed",
+        [NOTIFY_REFUSED] = "refused",
+        [NOTIFY_REHEARSAL] = "rehearsal",
+};
+
 #define DEFINE_STRING_TABLE(name, type, table, max)                             \
         const char *name##_to_string(type v) {                                  \
                 return v >= 0 && v < max ? table[v] : NULL;                     \
@@ -77,6 +92,7 @@ DEFINE_STRING_TABLE(channel, Channel, channel_table, _CHANNEL_MAX);
 DEFINE_STRING_TABLE(follow, FollowMode, follow_table, _FOLLOW_MAX);
 DEFINE_STRING_TABLE(apply_mode, ApplyMode, apply_mode_table, _APPLY_MAX);
 DEFINE_STRING_TABLE(pg_backup_method, PgBackupMethod, pg_backup_method_table, _PG_BACKUP_MAX);
+DEFINE_STRING_TABLE(notify_event, NotifyEvent, notify_event_table, _NOTIFY_EVENT_MAX);
 
 static const char *const rehearse_mode_table[_REHEARSE_MAX] = {
         [REHEARSE_AUTO] = "auto",
@@ -267,6 +283,10 @@ Config *config_free(Config *c) {
         free(c->fleet.key_file);
         free(c->metrics_file);
         free(c->maintenance_flag);
+        free(c->proxy.upstream_file);
+        free(c->proxy.nginx_unit);
+        free(c->proxy.url);
+        free(c->proxy.ca_file);
         free(c->state_dir);
         free(c->admin_group);
         free(c);
@@ -348,6 +368,11 @@ Config *config_new(void) {
         if (!(c->hooks.pre_upgrade = strdup("")) || !(c->hooks.verify = strdup("")) ||
             !(c->hooks.post_commit = strdup("")) || !(c->hooks.post_rollback = strdup("")) ||
             !(c->hooks.user = strdup("nobody")) || !(c->hooks.dir = strdup("")))
+                return NULL;
+        c->notify.webhook_events.mask = c->notify.command_events.mask = NOTIFY_EVENTS_ALL;
+        if (!(c->proxy.upstream_file = strdup(DEFAULT_UPSTREAM_FILE)) ||
+            !(c->proxy.nginx_unit = strdup(DEFAULT_NGINX_UNIT)) || !(c->proxy.url = strdup("")) ||
+            !(c->proxy.ca_file = strdup("")))
                 return NULL;
 
         return TAKE_PTR(c);
@@ -657,6 +682,19 @@ static int config_parse_keep(ConfigParser *p, const char *value, void *data) {
         return 0;
 }
 
+/* One item of notify.webhook_events or notify.command_events: the first replaces the default (all). */
+static int config_parse_notify_event_item(ConfigParser *p, const char *value, void *data) {
+        NotifyEvents *events = data;
+        NotifyEvent e = notify_event_from_string(value);
+
+        if (e < 0)
+                return config_bad_value(p, value);
+        if (!events->listed)
+                *events = (NotifyEvents){.listed = true};
+        events->mask |= 1U << e;
+        return 0;
+}
+
 /* One item of policy.skip. Stored in canonical form, without duplicates. */
 static int config_parse_skip_item(ConfigParser *p, const char *value, void *data) {
         char ***l = data, buf[MB_VERSION_STRING_MAX + 1];
@@ -816,6 +854,10 @@ static const ConfigKey backup_keys[] = {
         {},
 };
 
+#define NOTIFY_EVENTS_EXPECTED                                                                               \
+        "one of available, staged, due, blocked, committed, rolled-back, rollback-failed, failed, refused, " \
+        "rehearsal"
+
 static const ConfigKey notify_keys[] = {
         {"webhook",
          "an https:// URL (http:// only to this machine), or \"\"",
@@ -823,6 +865,16 @@ static const ConfigKey notify_keys[] = {
          FIELD(notify.webhook)},
         {"command", "a single-line shell command, or \"\"", config_parse_string, FIELD(notify.command)},
         {"user", "the user notify.command runs as (not root)", config_parse_string, FIELD(notify.user)},
+        {"webhook_events",
+         NOTIFY_EVENTS_EXPECTED,
+         config_parse_notify_event_item,
+         FIELD(notify.webhook_events),
+         .list = true},
+        {"command_events",
+         NOTIFY_EVENTS_EXPECTED,
+         config_parse_notify_event_item,
+         FIELD(notify.command_events),
+         .list = true},
         {},
 };
 
@@ -874,6 +926,14 @@ static const ConfigKey fleet_keys[] = {
         {},
 };
 
+static const ConfigKey proxy_keys[] = {
+        {"upstream_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(proxy.upstream_file)},
+        {"nginx_unit", "a unit name ending in .service", config_parse_unit, FIELD(proxy.nginx_unit)},
+        {"url", "an https:// URL (http:// only to this machine), or \"\"", config_parse_webhook, FIELD(proxy.url)},
+        {"ca_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(proxy.ca_file)},
+        {},
+};
+
 static const ConfigKey root_keys[] = {
         {"releases", "a mapping of keys", .section = releases_keys},
         {"policy", "a mapping of keys", .section = policy_keys},
@@ -883,6 +943,7 @@ static const ConfigKey root_keys[] = {
         {"hooks", "a mapping of keys", .section = hooks_keys},
         {"rehearsal", "a mapping of keys", .section = rehearsal_keys},
         {"fleet", "a mapping of keys", .section = fleet_keys},
+        {"proxy", "a mapping of keys", .section = proxy_keys},
         {"metrics_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(metrics_file)},
         {"maintenance_flag", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(maintenance_flag)},
         {"state_dir", "an absolute path", config_parse_path, FIELD(state_dir)},

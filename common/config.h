@@ -42,6 +42,31 @@ typedef enum PgBackupMethod {
         _PG_BACKUP_INVALID = -EINVAL,
 } PgBackupMethod;
 
+/* What notify.webhook and notify.command are told of (notify.webhook_events, notify.command_events):
+ * the word of a release (release-news.c) and the end of an operation or a rehearsal (notify.c). */
+typedef enum NotifyEvent {
+        NOTIFY_AVAILABLE,       /* a new release in the feed, with what the policy will do with it */
+        NOTIFY_STAGED,          /* staged ahead: downloaded and verified */
+        NOTIFY_DUE,             /* the next window will apply it */
+        NOTIFY_BLOCKED,         /* it won't be applied unattended: why, what to do */
+        NOTIFY_COMMITTED,       /* an operation committed */
+        NOTIFY_ROLLED_BACK,     /* an operation failed and was rolled back */
+        NOTIFY_ROLLBACK_FAILED, /* so did its rollback: a person is needed */
+        NOTIFY_FAILED,          /* an operation failed, nothing was changed */
+        NOTIFY_REFUSED,         /* an operation was refused, nothing was changed */
+        NOTIFY_REHEARSAL,       /* a rehearsal's verdict */
+        _NOTIFY_EVENT_MAX,
+        _NOTIFY_EVENT_INVALID = -EINVAL,
+} NotifyEvent;
+
+#define NOTIFY_EVENTS_ALL ((1U << _NOTIFY_EVENT_MAX) - 1)
+
+/* notify.*_events: the kinds a channel is told of, a bit per NotifyEvent. */
+typedef struct NotifyEvents {
+        uint32_t mask;
+        bool listed; /* the key listed kinds: the default (all) no longer applies */
+} NotifyEvents;
+
 typedef enum ApplyMode {
         APPLY_NEVER,
         APPLY_WINDOW,
@@ -107,6 +132,7 @@ typedef struct Config {
                 char *webhook; /* "" = none; https://, or http:// to this machine */
                 char *command; /* "" = none; run through /bin/sh -c */
                 char *user;    /* the command runs as this user (never root), default nobody */
+                NotifyEvents webhook_events, command_events; /* default: all */
         } notify;
 
         struct {
@@ -138,6 +164,15 @@ typedef struct Config {
                 unsigned parallel; /* followers swapped and started at once */
                 char *key_file;    /* "" = rows unsigned; else the fleet's HMAC key, root's 0600 */
         } fleet;
+
+        struct {
+                /* "" = none; where nginx's upstream is (daemon/proxy.h): root's, in a directory
+                 * only root can write */
+                char *upstream_file;
+                char *nginx_unit; /* the unit reloaded after a switch, default nginx.service */
+                char *url;        /* "" = none; the site through nginx, for the version it serves */
+                char *ca_file;    /* "" = the system's CAs; for url */
+        } proxy;
 
         char *metrics_file;     /* "" = none; Prometheus text format, for node_exporter */
         char *maintenance_flag; /* "" = none; exists while Metabase is down for an operation */
@@ -172,6 +207,14 @@ const char *channel_to_string(Channel c); /* "latest", "beta" */
 Channel channel_from_string(const char *s);
 const char *follow_to_string(FollowMode f); /* "latest", "newest" */
 FollowMode follow_from_string(const char *s);
+/* "available", "staged", "due", "blocked", "committed", "rolled-back", "rollback-failed", "failed",
+ * "refused", "rehearsal" */
+const char *notify_event_to_string(NotifyEvent e);
+NotifyEvent notify_event_from_string(const char *s);
+/* Whether a channel told of events is told of e. */
+static inline bool notify_events_has(const NotifyEvents *events, NotifyEvent e) {
+        return e >= 0 && e < _NOTIFY_EVENT_MAX && (events->mask & (1U << e));
+}
 const char *apply_mode_to_string(ApplyMode m); /* "never", "window", "immediately" */
 ApplyMode apply_mode_from_string(const char *s);
 const char *pg_backup_method_to_string(PgBackupMethod m); /* "dump", "clone" */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "approvals.h"
+#include "build-config.h"
 #include "backups.h"
 #include "engine.h"
 #include "fleet.h"
@@ -17,9 +18,11 @@
 #include "maintenance.h"
 #include "bus-api.h"
 #include "manager.h"
+#include "release-news.h"
 #include "rehearse.h"
 #include "feed-watch.h"
 #include "plan.h"
+#include "proxy.h"
 #include "staging.h"
 #include "strv.h"
 
@@ -417,6 +420,45 @@ static int method_get_history(sd_bus_message *message, void *userdata, sd_bus_er
         return sd_bus_reply_method_return(message, "s", text);
 }
 
+#if ENABLE_TEST_HOOKS
+/* TestProxySwitch(port, version, control_group, timeout_usec): proxy_switch() alone, for the scenario
+ * proxy-switch-through-nginx, until the engine uses it (issue 18). Test builds only. */
+static void on_test_proxy_switched(int r, const char *message, void *userdata) {
+        _cleanup_(reply_unrefp) Reply *reply = userdata;
+
+        if (r < 0)
+                reply_refused(reply, OUTCOME_FAILED, message);
+        else
+                reply_text(reply, message);
+}
+
+static int method_test_proxy_switch(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        Reply *reply;
+        const char *version, *cgroup;
+        uint64_t timeout;
+        uint16_t port;
+        int r;
+
+        r = sd_bus_message_read(message, "qsst", &port, &version, &cgroup, &timeout);
+        if (r < 0)
+                return r;
+        r = check_admin(m, message, error);
+        if (r < 0)
+                return r;
+        reply = reply_new(message);
+        if (!reply)
+                return -ENOMEM;
+        r = proxy_switch(
+                m->proxy, port, version, isempty(cgroup) ? NULL : cgroup, timeout, on_test_proxy_switched, reply);
+        if (r < 0) {
+                reply_unref(reply);
+                return sd_bus_error_set_errnof(error, r, "Cannot switch nginx: %m");
+        }
+        return 1;
+}
+#endif
+
 /* mbctl approve VERSION: policy.approve lets the window (or apply: immediately) apply it. */
 static int method_approve(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_(refusal_done) Refusal refusal = REFUSAL_NULL;
@@ -616,6 +658,17 @@ static int property_get_hold(
         return sd_bus_message_append(reply, "b", m->hold);
 }
 
+static int property_get_next_window(
+        sd_bus *bus,
+        const char *path,
+        const char *interface,
+        const char *property,
+        sd_bus_message *reply,
+        void *userdata,
+        sd_bus_error *error) {
+        return sd_bus_message_append(reply, "t", release_news_next_window(userdata));
+}
+
 static int property_get_operation_id(
         sd_bus *bus,
         const char *path,
@@ -668,6 +721,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("NewestAllowed", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Staged", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastCheck", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NextWindow", "t", property_get_next_window, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Hold", "b", property_get_hold, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("HoldReason", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("LastResult", "s", property_get_string, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -738,6 +792,14 @@ static const sd_bus_vtable manager_vtable[] = {
                 SD_BUS_RESULT("t", id, "s", summary),
                 method_rehearse,
                 SD_BUS_VTABLE_UNPRIVILEGED),
+#if ENABLE_TEST_HOOKS
+        SD_BUS_METHOD_WITH_ARGS(
+                "TestProxySwitch",
+                SD_BUS_ARGS("q", port, "s", version, "s", control_group, "t", timeout_usec),
+                SD_BUS_RESULT("s", text),
+                method_test_proxy_switch,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+#endif
         SD_BUS_SIGNAL_WITH_ARGS(
                 "RehearsalFinished",
                 SD_BUS_ARGS("t", id, "s", version, "s", result, "t", duration_usec, "s", reason),

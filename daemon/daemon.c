@@ -18,6 +18,8 @@
 #include "secrets.h"
 #include "feed-watch.h"
 #include "plan.h"
+#include "release-news.h"
+#include "proxy.h"
 #include "staging.h"
 
 int daemon_new(Config *config, Manager **ret) {
@@ -41,6 +43,7 @@ Manager *daemon_free(Manager *m) {
                 return NULL;
         m->engine = engine_free(m->engine);
         backups_cancel(m);
+        m->release_news = release_news_free(m->release_news);
         m->planner = planner_free(m->planner);
         m->feed_watch = feed_watch_free(m->feed_watch);
         m->staging = staging_free(m->staging);
@@ -49,6 +52,7 @@ Manager *daemon_free(Manager *m) {
         m->fleet = fleet_free(m->fleet);
         m->rehearsal = rehearse_free(m->rehearsal);
         m->metrics = metrics_free(m->metrics);
+        m->proxy = proxy_free(m->proxy);
         operation_free(m->op);
         manager_done(m);
         sd_bus_flush_close_unref(m->bus);
@@ -107,6 +111,10 @@ int daemon_startup(Manager *m) {
         r = metrics_new(m, &m->metrics);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up metrics: %m");
+        r = proxy_new(m, &m->proxy);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the proxy: %m");
+        proxy_start(m->proxy);
 
         /* Before the engine: a rehearsal left by a daemon that died is removed first. */
         r = rehearse_new(m, &m->rehearsal);
@@ -125,6 +133,9 @@ int daemon_startup(Manager *m) {
         r = planner_new(m, &m->planner);
         if (r < 0)
                 return r;
+        r = release_news_new(m, &m->release_news);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the word of new releases: %m");
         r = fleet_new(m, &m->fleet);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the fleet: %m");

@@ -25,6 +25,7 @@ typedef enum EventKind {
         EVENT_FLEET_PART,         /* .op, .fleet: this node's part of a rollout changed */
         EVENT_CHECK_FINISHED,     /* .ok: a read of the release feed ended */
         EVENT_RELEASE_STAGED,     /* .staged, .ok: what the policy takes unattended, staged ahead */
+        EVENT_RELEASE_BLOCKED,    /* .blocked: a release the policy takes won't be applied unattended */
         _EVENT_KIND_MAX,
 } EventKind;
 
@@ -55,6 +56,17 @@ typedef struct StagedRelease {
         const char *error;
 } StagedRelease;
 
+/* A release that unattended upgrades will not apply, and why, as the plans (plan.c) find it: its
+ * unattended upgrade failed (pre-flight refused it: a database server too old; it rolled back), a
+ * failed rehearsal refuses it, it would not fit in policy.window_max. A failed rehearsal itself is
+ * EVENT_REHEARSAL_FINISHED's, a refused stage EVENT_RELEASE_STAGED's. Who listens: the word of a
+ * release (release-news.c). */
+typedef struct BlockedRelease {
+        const char *version;
+        const char *reason;     /* for people */
+        const char *what_to_do; /* for people: the command that would apply it anyway, or the fix */
+} BlockedRelease;
+
 /* What the engine asks of the fleet with EVENT_FLEET_PART. */
 typedef enum FleetAsk {
         FLEET_ASK_TELL,    /* say this node's new step (a heartbeat now) */
@@ -67,6 +79,7 @@ typedef struct Event {
         const Operation *op;
         const RehearsalEnd *rehearsal;
         const StagedRelease *staged;
+        const BlockedRelease *blocked;
         char *const *names;
         FleetAsk fleet;
         bool ok;

@@ -10,7 +10,6 @@
 #include "fetchclient.h"
 #include "fileio.h"
 #include "log.h"
-#include "notify.h"
 #include "staging.h"
 #include "strv.h"
 
@@ -124,19 +123,6 @@ static void stage_due(Manager *m, char **hops) {
                 staging_stage(m, hops[0], on_due_staged);
 }
 
-/* The journal hears of a release once: when the feed first lists it as the newest, and it is
- * newer than the installed one. */
-static void announce_new_release(Manager *m, const char *was_newest) {
-        const char *newest = feed_watch_newest_available(m);
-        MbVersion a, b;
-
-        if (isempty(newest) || streq_ptr(newest, was_newest) || !m->installed_version ||
-            mb_version_parse(newest, &a) < 0 || mb_version_parse(m->installed_version, &b) < 0 ||
-            mb_version_compare(&a, &b) <= 0)
-                return;
-        notify_new_release(m, newest, m->installed_version);
-}
-
 /* A read failed: the last good feed is kept. */
 static void check_failed(Manager *m, const char *stamp, const char *error) {
         FeedWatch *fw = m->feed_watch;
@@ -156,11 +142,10 @@ static void check_failed(Manager *m, const char *stamp, const char *error) {
 /* A read gave feed (parsed from text): it replaces the last good one, and is cached. */
 static void check_succeeded(Manager *m, const char *stamp, Feed *feed, const char *text, size_t size) {
         FeedWatch *fw = m->feed_watch;
-        _cleanup_free_ char *was_newest = strdup(feed_watch_newest_available(m)), *cache = NULL;
+        _cleanup_free_ char *cache = NULL;
 
         feed_free(fw->feed);
         fw->feed = feed;
-        announce_new_release(m, was_newest);
         free_and_printf(&fw->feed_error, "%s", "");
         free_and_printf(
                 &fw->last_check,
@@ -375,6 +360,31 @@ int feed_watch_list_json(Manager *m, char **ret) {
                 json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(a);
         return *ret ? 0 : -ENOMEM;
+}
+
+int feed_watch_verdict(Manager *m, const char *version, VerdictKind *ret_kind, char **ret_reason) {
+        FeedWatch *fw = m->feed_watch;
+        ReleaseVerdict *v = NULL;
+        PolicyInput in;
+        size_t n = 0;
+        int r;
+
+        if (!fw || !fw->feed || !m->installed_version)
+                return -ENOENT;
+        in = policy_input(m, POLICY_UNATTENDED, false);
+        r = policy_evaluate(fw->feed, &in, &v, &n);
+        if (r < 0)
+                return r;
+        r = -ENOENT;
+        for (size_t i = 0; i < n; i++)
+                if (streq(v[i].release->version, version)) {
+                        *ret_kind = v[i].kind;
+                        *ret_reason = v[i].reason ? strdup(v[i].reason) : NULL;
+                        r = 0;
+                        break;
+                }
+        release_verdicts_free(v, n);
+        return r;
 }
 
 const Feed *feed_watch_feed(Manager *m) {

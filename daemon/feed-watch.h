@@ -34,6 +34,10 @@ const char *feed_watch_error(Manager *m);
 int feed_watch_plan(
         Manager *m, PolicyMode mode, bool force, const char *version, char ***ret_hops, char **ret_error);
 
+/* The policy's unattended verdict on version (in the last good feed): its kind and, when not
+ * eligible, why (for people; NULL when eligible). -ENOENT when the feed does not list it. */
+int feed_watch_verdict(Manager *m, const char *version, VerdictKind *ret_kind, char **ret_reason);
+
 /* mbctl list: a JSON array, one object per release with the policy's verdict. */
 int feed_watch_list_json(Manager *m, char **ret);
 

@@ -47,6 +47,7 @@ typedef struct Manager {
         struct Notifier *notifier; /* journal, webhook and command for finished operations */
         struct Hooks *hooks;       /* the post-commit and post-rollback hooks running */
         struct Metrics *metrics;   /* metrics_file */
+        struct Proxy *proxy;       /* proxy.upstream_file: where nginx sends requests */
         struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */
         /* In a fleet a single node rehearses releases for all of them (they share the database):
          * the first by name of those up. fleet.c keeps it from each answer of the fleet. */
@@ -65,6 +66,9 @@ typedef struct Manager {
 
         /* rehearse.c: the new JAR on a copy of the database (issue 8) */
         struct Rehearsal *rehearsal;
+
+        /* release-news.c: the word of a release (available, staged, due, blocked) */
+        struct ReleaseNews *release_news;
 } Manager;
 
 /* The daemon's view of Metabase's unit, which it keeps up to date: watches the unit, reads it,

@@ -477,6 +477,22 @@ static char *hostname(void) {
         return strdup(buf);
 }
 
+/* The kind notify.*_events filters a finished operation by. */
+static NotifyEvent notify_event_of(Result result) {
+        switch (result) {
+        case RESULT_COMMITTED:
+                return NOTIFY_COMMITTED;
+        case RESULT_ROLLED_BACK:
+                return NOTIFY_ROLLED_BACK;
+        case RESULT_ROLLBACK_FAILED:
+                return NOTIFY_ROLLBACK_FAILED;
+        case RESULT_REFUSED:
+                return NOTIFY_REFUSED;
+        default:
+                return NOTIFY_FAILED;
+        }
+}
+
 static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
         const Operation *op = e->op;
         _cleanup_free_ char *host = hostname(), *json = NULL, *text = NULL, *f_from = NULL, *f_to = NULL,
@@ -522,16 +538,15 @@ static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
         json = notify_facts_json(op, host);
         if (!json)
                 return;
-        if (!isempty(m->config->notify.webhook))
+        NotifyEvent kind = notify_event_of(op->result);
+        if (!isempty(m->config->notify.webhook) && notify_events_has(&m->config->notify.webhook_events, kind))
                 deliver(m->notifier, DELIVERY_WEBHOOK, op->id, json, NULL);
-        if (!isempty(m->config->notify.command)) {
+        if (!isempty(m->config->notify.command) && notify_events_has(&m->config->notify.command_events, kind)) {
                 env = facts_env(json);
                 if (env)
                         deliver(m->notifier, DELIVERY_COMMAND, op->id, json, env);
         }
 }
-
-static void notify_facts(Manager *m, uint64_t id, int level, const char *json);
 
 char **notify_facts_env(const Operation *op) {
         _cleanup_free_ char *host = hostname(), *json = host ? notify_facts_json(op, host) : NULL;
@@ -591,17 +606,17 @@ static void on_rehearsal_finished(Manager *m, const Event *e, void *userdata) {
         json_object_object_add(facts, "reason", json_object_new_string(strempty(r->reason)));
         json_object_object_add(facts, "id", json_object_new_uint64(r->id));
         json_object_object_add(facts, "time", json_object_new_string(stamp));
-        notify_facts(
+        notify_tell(
                 m,
+                NOTIFY_REHEARSAL,
                 r->id,
                 streq(r->result, "passed") ? LOG_NOTICE : LOG_WARNING,
+                NULL,
                 json_object_to_json_string_ext(facts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(facts);
 }
 
-/* Facts that are not an operation's (a rehearsal's): json has "text" and the webhook's other
- * fields; it goes to the journal (its fields as MBUP_*), the webhook and the command. */
-static void notify_facts(Manager *m, uint64_t id, int level, const char *json) {
+void notify_tell(Manager *m, NotifyEvent kind, uint64_t id, int level, const char *message_id, const char *json) {
         _cleanup_strv_free_ char **env = facts_env(json);
         json_object *o = json_tokener_parse(json), *text;
 
@@ -610,29 +625,14 @@ static void notify_facts(Manager *m, uint64_t id, int level, const char *json) {
                 return;
         }
         if (json_object_object_get_ex(o, "text", &text))
-                log_struct(level, NULL, env, "%s", json_object_get_string(text));
+                log_struct(level, message_id, env, "%s", json_object_get_string(text));
         json_object_put(o);
         if (!m->notifier)
                 return;
-        if (!isempty(m->config->notify.webhook))
+        if (!isempty(m->config->notify.webhook) && notify_events_has(&m->config->notify.webhook_events, kind))
                 deliver(m->notifier, DELIVERY_WEBHOOK, id, json, NULL);
-        if (!isempty(m->config->notify.command))
+        if (!isempty(m->config->notify.command) && notify_events_has(&m->config->notify.command_events, kind))
                 deliver(m->notifier, DELIVERY_COMMAND, id, json, env);
-}
-
-void notify_new_release(Manager *m, const char *version, const char *installed) {
-        _cleanup_free_ char *f_to = strdup_printf("MBUP_VERSION_TO=%s", version),
-                            *f_from = strdup_printf("MBUP_VERSION_FROM=%s", strempty(installed));
-
-        if (!f_to || !f_from)
-                return;
-        log_struct(
-                LOG_NOTICE,
-                MESSAGE_ID_NEW_RELEASE,
-                (char *const[]){f_from, f_to, (char *) "MBUP_RESULT=available", NULL},
-                "New Metabase release available: %s (installed: %s)",
-                version,
-                strempty(installed));
 }
 
 DEFINE_POINTER_CLEANUP(DIR, closedir, closedirp);

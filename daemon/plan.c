@@ -119,6 +119,20 @@ static void plan_next_hop(Manager *m) {
         staging_stage(m, hop, on_hop_staged);
 }
 
+/* Unattended upgrades will not apply version: told to whoever listens (the word of a release). */
+static void tell_blocked(Manager *m, const char *version, const char *reason, const char *what_to_do) {
+        if (isempty(version))
+                return;
+        events_emit(
+                m,
+                &(Event){
+                        .kind = EVENT_RELEASE_BLOCKED,
+                        .blocked = &(BlockedRelease){
+                                .version = version,
+                                .reason = strempty(reason),
+                                .what_to_do = strempty(what_to_do)}});
+}
+
 /* An operation ended: a plan's next hop, or its end. */
 static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
         const Operation *op = e->op;
@@ -130,8 +144,16 @@ static void on_operation_finished(Manager *m, const Event *e, void *userdata) {
                 /* Unattended, the same release would fail the same way at the next check; not
                  * so a fleet's node whose proposal lost to another node's (it joins that one). */
                 if (p->unattended &&
-                    !(m->config->fleet.enabled && op->result == RESULT_REFUSED && !op->fleet_rollout))
+                    !(m->config->fleet.enabled && op->result == RESULT_REFUSED && !op->fleet_rollout)) {
+                        _cleanup_free_ char *todo = strdup_printf(
+                                "%s; once fixed: mbctl upgrade now --to %s",
+                                op->result == RESULT_REFUSED
+                                        ? "pre-flight refused it before any stop: fix what it says"
+                                        : "it is not retried unattended: see mbctl history",
+                                strempty(op->to_version));
                         (void) free_and_strdup(&m->planner->blocked, op->to_version);
+                        tell_blocked(m, op->to_version, op->reason, todo);
+                }
                 plan_finish(m, op->result, op->reason);
                 return;
         }
@@ -162,6 +184,28 @@ static bool is_finished_upgrade(const char *kind, const char *result) {
 
 static uint64_t past_upgrade_usec(Manager *m) {
         return history_longest_usec(m->config->state_dir, is_finished_upgrade);
+}
+
+/* An unattended plan of hops refused (plan_refuses()): told as a blocked release, with what to do.
+ * Returns r. */
+static int refuses_blocked(Manager *m, char **hops, int r, const Refusal *refusal) {
+        const char *version = hops[strv_length(hops) - 1],
+                   *then = " outside the window, or widen policy.window_max";
+        _cleanup_free_ char *todo = NULL;
+
+        /* Told when it rolled back; and a release waiting for mbctl approve is not blocked. */
+        if ((m->planner->blocked && strv_contains(hops, m->planner->blocked)) ||
+            approvals_missing(m->config, hops))
+                return r;
+        for (char **h = hops; *h; h++)
+                if (rehearse_blocked(m, *h)) {
+                        version = *h;
+                        then = " --force";
+                        break;
+                }
+        todo = strdup_printf("mbctl upgrade now --to %s%s", version, then);
+        tell_blocked(m, version, refusal ? refusal->reason : NULL, todo);
+        return r;
 }
 
 /* What refuses hops that the policy allows: the unattended retry of a release that rolled back,
@@ -345,7 +389,7 @@ static int plan_begin(
         }
         r = plan_refuses(m, hops, flags, unattended, refusal);
         if (r < 0)
-                return r;
+                return unattended ? refuses_blocked(m, hops, r, refusal) : r;
         summary = plan_summary(hops, m->installed_version);
         if (flags & ENGINE_DRY_RUN) {
                 _cleanup_free_ char *text = plan_dry_run_text(m, hops, summary);
@@ -580,6 +624,23 @@ static void on_release_staged(Manager *m, const Event *ev, void *userdata) {
                 if (plan_window(m, 0, &immediately, NULL, &e) < 0 && e.reason)
                         log_warning("Not applying: %s", e.reason);
         }
+}
+
+int plan_window_preview(Manager *m, char ***ret_hops, Refusal *refusal) {
+        _cleanup_strv_free_ char **hops = NULL;
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = feed_watch_plan(m, POLICY_UNATTENDED, false, NULL, &hops, &err);
+        if (r < 0)
+                return refusal_set(refusal, OUTCOME_REFUSED, r, "%s", err ?: strerror(-r));
+        if (hops && hops[0]) {
+                r = plan_refuses(m, hops, 0, true, refusal);
+                if (r < 0)
+                        return refuses_blocked(m, hops, r, refusal);
+        }
+        *ret_hops = TAKE_PTR(hops);
+        return 0;
 }
 
 bool plan_busy(Manager *m) {

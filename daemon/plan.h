@@ -34,5 +34,9 @@ int plan_window(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, 
  * staged, then rehearsed; answers (t id, s summary) once the rehearsal started. */
 int plan_rehearse(Manager *m, const char *version, Reply *reply, Refusal *refusal);
 
+/* What the window would apply now (the word of a release): the hops, empty when nothing; or why it
+ * would refuse them. Starts nothing. */
+int plan_window_preview(Manager *m, char ***ret_hops, Refusal *refusal);
+
 /* A plan runs (the State property says "staging"). */
 bool plan_busy(Manager *m);

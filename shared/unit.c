@@ -571,6 +571,102 @@ int unit_info_load_bus(sd_bus *bus, const char *unit, UnitInfo **ret, char **ret
 
 /* Jobs */
 
+/* No such unit, or not a timer: -ENOENT; else r. */
+static int timer_bus_error(const sd_bus_error *e, int r) {
+        return sd_bus_error_has_name(e, SD_BUS_ERROR_UNKNOWN_INTERFACE) ||
+                        sd_bus_error_has_name(e, SD_BUS_ERROR_UNKNOWN_PROPERTY) ||
+                        sd_bus_error_has_name(e, SD_BUS_ERROR_UNKNOWN_OBJECT)
+                ? -ENOENT
+                : r;
+}
+
+/* NextElapseUSecRealtime from a Get reply; systemd's "never" (UINT64_MAX) as 0. */
+static int timer_reply_read(sd_bus_message *reply, uint64_t *ret) {
+        const sd_bus_error *e = sd_bus_message_get_error(reply);
+        uint64_t usec;
+        int r;
+
+        if (e)
+                return timer_bus_error(e, -sd_bus_error_get_errno(e) ?: -EIO);
+        r = sd_bus_message_read(reply, "v", "t", &usec);
+        if (r < 0)
+                return r;
+        *ret = usec == UINT64_MAX ? 0 : usec;
+        return 0;
+}
+
+int unit_timer_next_elapse(sd_bus *bus, const char *unit, uint64_t *ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = sd_bus_path_encode(SYSTEMD_PATH "/unit", unit, &path);
+        if (r < 0)
+                return r;
+        r = sd_bus_call_method(
+                bus,
+                SYSTEMD_DEST,
+                path,
+                "org.freedesktop.DBus.Properties",
+                "Get",
+                &error,
+                &reply,
+                "ss",
+                "org.freedesktop.systemd1.Timer",
+                "NextElapseUSecRealtime");
+        if (r < 0)
+                return timer_bus_error(&error, r);
+        return timer_reply_read(reply, ret);
+}
+
+typedef struct TimerRead {
+        TimerElapseCallback cb;
+        void *userdata;
+} TimerRead;
+
+static int on_timer_get(sd_bus_message *reply, void *userdata, sd_bus_error *ret_error) {
+        TimerRead *t = userdata;
+        uint64_t usec = 0;
+        int r = timer_reply_read(reply, &usec);
+
+        t->cb(r, r < 0 ? 0 : usec, t->userdata);
+        return 0;
+}
+
+int unit_timer_next_elapse_async(
+        sd_bus *bus, const char *unit, sd_bus_slot **ret_slot, TimerElapseCallback cb, void *userdata) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ TimerRead *t = NULL;
+        int r;
+
+        r = sd_bus_path_encode(SYSTEMD_PATH "/unit", unit, &path);
+        if (r < 0)
+                return r;
+        t = calloc(1, sizeof(TimerRead));
+        if (!t)
+                return -ENOMEM;
+        *t = (TimerRead){.cb = cb, .userdata = userdata};
+        r = sd_bus_call_method_async(
+                bus,
+                ret_slot,
+                SYSTEMD_DEST,
+                path,
+                "org.freedesktop.DBus.Properties",
+                "Get",
+                on_timer_get,
+                t,
+                "ss",
+                "org.freedesktop.systemd1.Timer",
+                "NextElapseUSecRealtime");
+        if (r < 0)
+                return r;
+        /* freed with the slot */
+        (void) sd_bus_slot_set_destroy_callback(*ret_slot, free);
+        TAKE_PTR(t);
+        return 0;
+}
+
 static void pending_job_unlink(Systemd *s, PendingJob *j) {
         for (PendingJob **p = &s->jobs; *p; p = &(*p)->next)
                 if (*p == j) {

@@ -69,7 +69,17 @@ int unit_info_load_sync(Systemd *s, const char *unit, UnitInfo **ret, char **ret
  * (for mbctl doctor). */
 int unit_info_load_bus(sd_bus *bus, const char *unit, UnitInfo **ret, char **ret_error);
 
-/* method: "StartUnit" or "StopUnit" (mode "replace"). */
+/* A timer unit's next elapse on the realtime clock (NextElapseUSecRealtime, µs since the epoch): 0
+ * when systemd says none (the timer is not active, or it has no calendar trigger). -ENOENT when the
+ * unit is not loaded or not a timer. The callback variant reads it asynchronously; cancel it by
+ * unreffing *ret_slot. */
+typedef void (*TimerElapseCallback)(int r, uint64_t next_usec, void *userdata);
+int unit_timer_next_elapse(sd_bus *bus, const char *unit, uint64_t *ret);
+int unit_timer_next_elapse_async(
+        sd_bus *bus, const char *unit, sd_bus_slot **ret_slot, TimerElapseCallback cb, void *userdata);
+
+/* method: "StartUnit", "StopUnit" or "ReloadUnit" (mode "replace"). A reload job's "done" says
+ * only that the unit's ExecReload= ran (daemon/proxy.h for nginx's). */
 int unit_job(Systemd *s, const char *method, const char *unit, JobCallback cb, void *userdata);
 
 /* A transient service (StartTransientUnit, mode "fail"): systemd tracks it, limits it and cleans up

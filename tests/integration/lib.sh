@@ -606,6 +606,10 @@ notify:
   command: '${MBUP_NOTIFY_COMMAND:-}'
 metrics_file: "${MBUP_METRICS_FILE:-}"
 maintenance_flag: "${MBUP_MAINTENANCE_FLAG-$SB/run/maintenance}"
+proxy:
+  upstream_file: "${MBUP_UPSTREAM_FILE-$SB/run/upstream.conf}"
+  url: "${MBUP_PROXY_URL:-}"
+  ca_file: "${MBUP_PROXY_CA_FILE:-}"
 state_dir: $SB/state
 admin_group: ""
 EOT

@@ -121,6 +121,10 @@ static void assert_defaults(const Config *c) {
         assert_string_equal(c->notify.command, "");
         assert_string_equal(c->metrics_file, "");
         assert_string_equal(c->maintenance_flag, "/run/mbupgraded/maintenance");
+        assert_string_equal(c->proxy.upstream_file, "/run/mbupgraded/upstream.conf");
+        assert_string_equal(c->proxy.nginx_unit, "nginx.service");
+        assert_string_equal(c->proxy.url, "");
+        assert_string_equal(c->proxy.ca_file, "");
         assert_string_equal(c->state_dir, "/var/lib/mbupgraded");
         assert_string_equal(c->admin_group, "mbupgrade");
 }
@@ -320,7 +324,7 @@ static void test_errors(void **state) {
                  "2: releases.follow: expected latest or newest, got 'promoted'"},
                 /* unknown keys */
                 {"colour: blue\n",
-                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, metrics_file, maintenance_flag, "
+                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, proxy, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"releases:\n  edition: oss\n  mirror: x\n",
                  "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, follow, check_every, "
@@ -333,7 +337,7 @@ static void test_errors(void **state) {
                 {"backup:\n  keep: 3\n  kept: 3\n",
                  "3: backup.kept: unknown key (known keys: dir, keep, app_db, postgres)"},
                 {"\"\": 1\n",
-                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, metrics_file, maintenance_flag, "
+                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, proxy, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 /* wrong types */
                 {"policy:\n  allow:\n    step: minor\n",
@@ -463,7 +467,7 @@ static void test_errors(void **state) {
                  "3: invalid YAML: found unexpected end of stream "
                  "(while scanning a quoted scalar started on line 2)"},
                 {"a: &x 1\nb: *x\n",
-                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, metrics_file, "
+                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, proxy, metrics_file, "
                  "maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"state_dir: &x /a\nadmin_group: *x\n", "2: YAML aliases (*name) are not supported here"},
@@ -605,13 +609,34 @@ static void test_notify_metrics_maintenance(void **state) {
                 "2: notify.webhook: expected an https:// URL (http:// only to this machine), or \"\", got "
                 "'file:///tmp/x'");
         load_fails(
-                "notify:\n  mail: root\n", "2: notify.mail: unknown key (known keys: webhook, command, user)");
+                "notify:\n  mail: root\n",
+                "2: notify.mail: unknown key (known keys: webhook, command, user, webhook_events, command_events)");
+        /* the kinds each channel is told of: all by default, else those listed */
+        c = load_ok("notify:\n  command_events: [available, blocked, rolled-back]\n");
+        assert_true(c->notify.webhook_events.mask == NOTIFY_EVENTS_ALL);
+        assert_true(notify_events_has(&c->notify.command_events, NOTIFY_AVAILABLE));
+        assert_true(notify_events_has(&c->notify.command_events, NOTIFY_BLOCKED));
+        assert_true(notify_events_has(&c->notify.command_events, NOTIFY_ROLLED_BACK));
+        assert_false(notify_events_has(&c->notify.command_events, NOTIFY_STAGED));
+        assert_false(notify_events_has(&c->notify.command_events, NOTIFY_COMMITTED));
+        config_free(c);
+        load_fails(
+                "notify:\n  webhook_events:\n    - due\n    - released\n",
+                "4: notify.webhook_events: expected one of available, staged, due, blocked, committed, rolled-back, "
+                "rollback-failed, failed, refused, rehearsal, got 'released'");
         load_fails(
                 "metrics_file: metrics.prom\n",
                 "1: metrics_file: expected an absolute path or \"\", got 'metrics.prom'");
         load_fails(
                 "maintenance_flag: run/flag\n",
                 "1: maintenance_flag: expected an absolute path or \"\", got 'run/flag'");
+        load_fails(
+                "proxy:\n  url: file:///tmp/x\n",
+                "2: proxy.url: expected an https:// URL (http:// only to this machine), or \"\", got "
+                "'file:///tmp/x'");
+        load_fails(
+                "proxy:\n  nginx_unit: nginx\n",
+                "2: proxy.nginx_unit: expected a unit name ending in .service, got 'nginx'");
 }
 
 static void test_rehearsal(void **state) {

@@ -54,6 +54,8 @@ scenario() {
 
         # the good setup: nginx without the snippet is a warning, not a failure
         doctor_expect 0 nginx warn "/mbupgraded/nginx/maintenance.conf;"
+        grep -qE "^warn +nginx upstream .*upgrades without downtime are not possible" <<<"$OUT" ||
+                die "doctor: no warning for the missing upstream snippet"
         local c
         for c in config daemon unit secrets jar feed java database "backup dir" "state dir"; do
                 grep -qE "^ok +$c " <<<"$OUT" || die "doctor: '$c' is not ok on a good setup"
@@ -73,6 +75,11 @@ scenario() {
         printf 'events {}\nhttp { server { listen 127.0.0.1:%s; location / { if (-f %s) { return 503; } } }}\n' \
                 "$(free_port)" "$SB/run/maintenance" >"$SB/nginx.conf"
         doctor_expect 0 nginx ok "checks the maintenance flag"
+        # the upstream snippet (a copy of the built one, pointed at the sandbox) in place of proxy_pass: ok
+        sed "s|/run/mbupgraded/upstream.con\[f\]|$SB/run/upstream.con[f]|" "$MBUP_BUILD/config/upstream.conf" >"$SB/upstream.conf"
+        printf 'events {}\nhttp { server { listen 127.0.0.1:%s; location / { include %s; } }}\n' \
+                "$(free_port)" "$SB/upstream.conf" >"$SB/nginx.conf"
+        doctor_expect 0 "nginx upstream" ok 'proxies to $mbupgraded_upstream'
         cp "$SB/nginx-plain.conf" "$SB/nginx.conf"
         # no nginx on the PATH: ok
         (
@@ -86,7 +93,7 @@ scenario() {
 import json, sys
 d = json.loads(sys.argv[1])
 names = [c["check"] for c in d["checks"]]
-assert names == ["config", "daemon", "unit", "secrets", "jar", "feed", "java", "database", "backup dir", "state dir", "nginx", "port"], names
+assert names == ["config", "daemon", "unit", "secrets", "jar", "feed", "java", "database", "backup dir", "state dir", "nginx upstream", "nginx", "port"], names
 assert d["failed"] == 0 and all(c["result"] in ("ok", "warn") for c in d["checks"]), d
 assert all("fix" in c for c in d["checks"] if c["result"] != "ok"), d
 ' "$OUT" || die "doctor --json"

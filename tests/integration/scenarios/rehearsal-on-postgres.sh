@@ -91,11 +91,16 @@ scenario() {
         run_mbctl 0 status
         assert_contains "$OUT" "Rehearsal: v0.56.6 failed"
         wait_for 10 grep -q MBUP_RESULT=failed "$SB/notify.env" || die "no notification of the failed rehearsal"
+        # and the word of the release: blocked, with what to do (once, however many windows refuse it)
+        wait_for 10 grep -q MBUP_RESULT=blocked "$SB/notify.env" || die "no word of the blocked release"
+        grep -q "^MBUP_WHAT_TO_DO=.*mbctl upgrade now --to v0.56.6 --force" "$SB/notify.env" ||
+                die "the blocked release's what to do: $(grep MBUP_WHAT_TO_DO "$SB/notify.env")"
         # refused unattended with the log's lines, and by hand without --force; --force may
         run_mbctl 5 upgrade window
         assert_contains "$OUT" "the rehearsal of v0.56.6 on a copy of the application database failed"
         assert_contains "$OUT" "MigrationFailedException"
         assert_contains "$OUT" "mbctl upgrade now --to v0.56.6 --force"
+        assert_eq "$(grep -c MBUP_RESULT=blocked "$SB/notify.env")" 1 "words of the blocked v0.56.6"
         run_mbctl 5 upgrade now --to v0.56.6
         run_mbctl 0 upgrade now --to v0.56.6 --force --dry-run
         assert_contains "$OUT" "v0.56.5 -> v0.56.6"

@@ -44,6 +44,8 @@ EOT
         mirror_feed v0.56.1:2025-01-01
         MBUP_APPLY=immediately MBUP_NOTIFY_COMMAND=$SB/notify-cmd.sh write_config
         sed -i "s/^admin_group: .*/admin_group: $TEST_GROUP/" "$SB/mbupgraded.yaml"
+        # the command hears of operations only, not the word of a release (available, staged)
+        sed -i '/^notify:/a\  command_events: [committed, rolled-back, rollback-failed, failed, refused]' "$SB/mbupgraded.yaml"
         chown nobody "$SB/cmd"
         MBUP_DAEMON_OUTPUT=journal start_daemon
 
