@@ -39,7 +39,8 @@ enum {
 
 #define FLAG_FORCE 1
 #define FLAG_DRY_RUN 2
-#define FLAG_CONFIRMED 8 /* Rollback: losing what was written since the backup is accepted */
+#define FLAG_CONFIRMED 8  /* Rollback: losing what was written since the backup is accepted */
+#define FLAG_KEEP_DATA 16 /* Rollback: Metabase's migrate down keeps the data */
 /* run_operation(): the daemon asked for a confirmation, and the person on the terminal gave it */
 #define RUN_CONFIRMED (-1)
 
@@ -72,6 +73,7 @@ static bool arg_dry_run = false;
 static bool arg_force = false;
 static bool arg_no_hash = false;
 static bool arg_yes = false;
+static bool arg_keep_data = false;
 static const char *arg_jar = NULL;
 static const char *arg_to = NULL;
 static const char *arg_reason = NULL;
@@ -131,12 +133,17 @@ static const struct {
          "  --force        Override a hold; allow reinstalling or downgrading\n"
          "  --no-wait      Start the upgrade and return\n"},
         {"rollback",
-         "mbctl rollback [--yes] [--dry-run] [--force] [--no-wait]\n\n"
+         "mbctl rollback [--keep-data] [--yes] [--dry-run] [--force] [--no-wait]\n\n"
          "Back to the version before the last committed upgrade, with the database backup taken then.\n"
          "Everything written to the application database since that backup is lost: once the\n"
          "upgrade committed more than service.settle ago, mbctl says when the backup was taken and\n"
          "asks (without a terminal, it is refused unless --yes).\n\n"
-         "  --yes     Roll back without asking, losing what was written since the backup\n"},
+         "--keep-data keeps it instead: within the same major only the JAR goes back; one major back,\n"
+         "the newer JAR's own 'migrate down' takes the schema back (PostgreSQL, MySQL/MariaDB):\n"
+         "rehearsed on a scratch copy, then after a fresh backup; if anything fails the fresh backup\n"
+         "and the newer version come back.\n\n"
+         "  --keep-data  Keep what was written since the upgrade (no restore)\n"
+         "  --yes        Roll back without asking, losing what was written since the backup\n"},
         {"cancel", "mbctl cancel\n\nStops an upgrade that has not yet stopped the service.\n"},
         {"hold",
          "mbctl hold [--reason TEXT]\n\n"
@@ -219,6 +226,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_REASON,
                 ARG_NO_HASH,
                 ARG_YES,
+                ARG_KEEP_DATA,
                 ARG_CONFIG,
         };
         static const struct option options[] = {
@@ -233,6 +241,7 @@ static int parse_argv(int argc, char *argv[]) {
                 {"reason", required_argument, NULL, ARG_REASON},
                 {"no-hash", no_argument, NULL, ARG_NO_HASH},
                 {"yes", no_argument, NULL, ARG_YES},
+                {"keep-data", no_argument, NULL, ARG_KEEP_DATA},
                 {"config", required_argument, NULL, ARG_CONFIG},
                 {},
         };
@@ -269,6 +278,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_YES:
                         arg_yes = true;
+                        break;
+                case ARG_KEEP_DATA:
+                        arg_keep_data = true;
                         break;
                 case ARG_CONFIG:
                         arg_config = optarg;
@@ -1171,11 +1183,12 @@ static int verb_rehearse(sd_bus *bus, char **args) {
 
 static int verb_rollback(sd_bus *bus, char **args) {
         uint64_t flags = (arg_force ? FLAG_FORCE : 0) | (arg_dry_run ? FLAG_DRY_RUN : 0) |
-                (arg_yes ? FLAG_CONFIRMED : 0);
+                (arg_yes ? FLAG_CONFIRMED : 0) | (arg_keep_data ? FLAG_KEEP_DATA : 0);
         int r;
 
         if (args[0]) {
-                fprintf(stderr, "Usage: mbctl rollback [--yes] [--no-wait] [--dry-run] [--force]\n");
+                fprintf(stderr,
+                        "Usage: mbctl rollback [--keep-data] [--yes] [--no-wait] [--dry-run] [--force]\n");
                 return EXIT_USAGE;
         }
         /* Past settle the daemon asks first: what was written since the backup is lost. */

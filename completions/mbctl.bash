@@ -66,7 +66,7 @@ _mbctl() {
                 window) opts='--dry-run --no-wait' ;;
                 esac
                 ;;
-        rollback) opts='--yes --dry-run --no-wait --force' ;;
+        rollback) opts='--keep-data --yes --dry-run --no-wait --force' ;;
         backup) opts='--dry-run --no-wait' ;;
         restore) opts='--yes --force --dry-run --no-wait' ;;
         rehearse) opts='--no-wait' ;;

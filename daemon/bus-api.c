@@ -274,9 +274,14 @@ static int method_rollback(sd_bus_message *message, void *userdata, sd_bus_error
         uint64_t flags;
         int r;
 
-        /* ENGINE_CONFIRMED (8): a bit callers without it never set, so they are asked, not skipped. */
+        /* ENGINE_CONFIRMED (8): a bit callers without it never set, so they are asked, not skipped.
+         * ENGINE_KEEP_DATA (16): Metabase's migrate down instead of the restore. */
         r = read_flags(
-                m, message, (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN | ENGINE_CONFIRMED), &flags, error);
+                m,
+                message,
+                (uint64_t) (ENGINE_FORCE | ENGINE_DRY_RUN | ENGINE_CONFIRMED | ENGINE_KEEP_DATA),
+                &flags,
+                error);
         if (r < 0)
                 return r;
         return start(

@@ -18,12 +18,14 @@
 #include "log.h"
 #include "macro.h"
 #include "maintenance.h"
+#include "migrate-down.h"
 #include "preflight.h"
 #include "rehearse.h"
 #include "secrets.h"
 #include "sockowner.h"
 #include "strv.h"
 #include "test-hook.h"
+#include "version.h"
 #include "worker.h"
 
 /* An internal flag of engine_begin(): catch up with the fleet's committed version alone (a node
@@ -36,6 +38,7 @@ static void step_stop(Manager *m);
 static void step_backup(Manager *m);
 static void step_swap(Manager *m);
 static void step_restore_db(Manager *m);
+static void step_migrate_down(Manager *m);
 static void step_start(Manager *m);
 static void step_verify(Manager *m);
 static void rollback_begin(Manager *m, const char *reason);
@@ -51,6 +54,13 @@ struct Engine {
         bool dry_run;                /* pre-flight only: no trace but the answer */
         bool cancel_requested;       /* mbctl cancel during pre-flight */
         char *status_before_dry_run; /* a dry run's status lines are undone when it ends */
+
+        /* A keep-data rollback's migrate down, its rehearsal on a scratch copy, whether that had
+         * its say, what the output said (for the reason if it failed). */
+        MigrateDown *migrate_down;
+        MigrateDownRehearsal *migrate_down_rehearsal;
+        bool migrate_down_rehearsed;
+        char *migrate_down_said;
 
         /* Metabase's port held by another process: the start waits (port_wait()). */
         sd_event_source *port_wait;
@@ -78,6 +88,9 @@ Engine *engine_free(Engine *e) {
         e->hook = hook_run_free(e->hook);
         e->port_wait = sd_event_source_disable_unref(e->port_wait);
         e->db_run = dbserver_cancel(e->db_run);
+        e->migrate_down = migrate_down_free(e->migrate_down);
+        e->migrate_down_rehearsal = migrate_down_rehearsal_free(e->migrate_down_rehearsal);
+        free(e->migrate_down_said);
         reply_unref(e->reply);
         free(e->expect_sha256);
         free(e->status_before_dry_run);
@@ -90,6 +103,24 @@ static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, 
 /* The application database is on a server (PostgreSQL, MySQL): mbupgraded-db does the work. */
 static bool op_db_on_server(const Operation *op) {
         return op->db_kind && (streq(op->db_kind, "postgres") || streq(op->db_kind, "mysql"));
+}
+
+/* How many majors from newer back to older (v0.57.2 -> v0.56.3: 1), -EINVAL when either is no
+ * version or older is the newer one. */
+static int majors_back(const char *newer, const char *older) {
+        MbVersion n, o;
+
+        if (mb_version_parse(strempty(newer), &n) < 0 || mb_version_parse(strempty(older), &o) < 0 ||
+            o.major > n.major)
+                return -EINVAL;
+        return (int) (n.major - o.major);
+}
+
+/* A keep-data rollback that runs Metabase's migrate down (one major back); the same major needs
+ * no change to the database (an older patch release starts on a newer schema). */
+static bool op_migrates_down(const Operation *op) {
+        return op->kind == OPERATION_ROLLBACK && op->keep_data &&
+                majors_back(op->from_version, op->to_version) == 1;
 }
 
 /* An upgrade that is this node's part of a fleet's rollout, with its gates. */
@@ -265,13 +296,22 @@ static int write_last_upgrade(Manager *m, const Operation *op) {
         return last_upgrade_write(m->config->state_dir, &u);
 }
 
+/* What watched or ran for the operation that ends. */
+static void engine_release(Engine *e) {
+        e->verifier = verifier_free(e->verifier);
+        e->hook = hook_run_free(e->hook);
+        e->hooks_passed = e->settled = false;
+        e->migrate_down = migrate_down_free(e->migrate_down);
+        e->migrate_down_said = mfree_str(e->migrate_down_said);
+        e->migrate_down_rehearsal = migrate_down_rehearsal_free(e->migrate_down_rehearsal);
+        e->migrate_down_rehearsed = false;
+}
+
 static void engine_finish(Manager *m, Result result) {
         Operation *op = m->op;
         int r;
 
-        m->engine->verifier = verifier_free(m->engine->verifier);
-        m->engine->hook = hook_run_free(m->engine->hook);
-        m->engine->hooks_passed = m->engine->settled = false;
+        engine_release(m->engine);
         /* a start waiting for its port */
         m->engine->port_wait = sd_event_source_disable_unref(m->engine->port_wait);
         m->engine->port_wait_since = 0;
@@ -387,6 +427,79 @@ static void engine_finish(Manager *m, Result result) {
 
 static void preflight_passed(Preflight *p);
 
+/* The rehearsal of a keep-data rollback's migrate down had its say: a failure refuses it with
+ * nothing touched; one that could not be done (no CREATEDB, say) leaves the fresh backup and the
+ * changelog check as the guards, and the summary says so. */
+static void on_migrate_down_rehearsed(int verdict, const char *message, void *userdata) {
+        Preflight *p = userdata;
+        Manager *m = p->m;
+        _cleanup_free_ char *summary = NULL;
+
+        m->engine->migrate_down_rehearsed = true;
+        if (verdict == 0) {
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "%s's migrate down was rehearsed and failed: %s. Nothing was changed; 'mbctl rollback' "
+                        "without --keep-data restores the backup taken before the upgrade (what was written since "
+                        "is lost)",
+                        m->op->from_version,
+                        strempty(message));
+                preflight_free(p);
+                return;
+        }
+        if (verdict < 0)
+                log_warning("Keep-data rollback: migrate down not rehearsed: %s", strempty(message));
+        else
+                log_info("Keep-data rollback: migrate down rehearsed: %s", strempty(message));
+        summary = strdup_printf(
+                "%s; migrate down %s: %s",
+                p->summary,
+                verdict > 0 ? "rehearsed" : "NOT rehearsed",
+                strempty(message));
+        if (summary)
+                free_and_replace(p->summary, summary);
+        preflight_passed(p);
+}
+
+/* 1 when the rehearsal runs (p is its), 0 when there is none to run. */
+static int migrate_down_rehearse_start(Manager *m, Preflight *p) {
+        _cleanup_(appdb_freep) AppDb *appdb = NULL;
+        _cleanup_free_ char *error = NULL;
+        Operation *op = m->op;
+        MbVersion older;
+        int r;
+
+        if (!op_migrates_down(op) || m->engine->migrate_down_rehearsed)
+                return 0;
+        r = m->unit ? manager_app_db(m, m->unit, &appdb, &error) : -ENOENT;
+        if (r >= 0)
+                r = mb_version_parse(op->to_version, &older);
+        if (r >= 0) {
+                manager_set_status(
+                        m, "Rehearsing %s's migrate down on a copy of %s", op->from_version, op->db_desc);
+                r = migrate_down_rehearse(
+                        m->event,
+                        m->systemd,
+                        m->unit,
+                        appdb,
+                        op->jar_path,
+                        op->db_secret,
+                        m->config->state_dir,
+                        older.major,
+                        m->config->service.start_timeout_usec,
+                        on_migrate_down_rehearsed,
+                        p,
+                        &m->engine->migrate_down_rehearsal);
+        }
+        if (r < 0) {
+                _cleanup_free_ char *why = strdup_printf("cannot start it: %s", error ?: strerror(-r));
+                on_migrate_down_rehearsed(-1, why, p);
+                return 1;
+        }
+        return 1;
+}
+
 static void on_pre_upgrade_hooks(bool ok, const char *reason, void *userdata) {
         Preflight *p = userdata;
 
@@ -420,6 +533,9 @@ static void preflight_passed(Preflight *p) {
                 engine_finish(m, RESULT_NONE);
                 goto finish;
         }
+        /* A keep-data rollback's migrate down, on a scratch copy first. */
+        if (migrate_down_rehearse_start(m, p) > 0)
+                return;
         /* Last, the administrator's pre-upgrade hooks: they may refuse it. */
         if (!m->engine->hooks_passed) {
                 manager_set_status(m, "Running the pre-upgrade hooks");
@@ -537,6 +653,48 @@ static void on_db_preflight(int r, DbReport *report, void *userdata) {
         preflight_passed(p);
 }
 
+/* A keep-data rollback says what it will do with the database, or is refused where mbupgraded
+ * can't judge Metabase's migrate down (H2: no reader for its changelog). Returns false when it
+ * was refused (and p freed). */
+static bool keep_data_planned(Manager *m, Preflight *p) {
+        Operation *op = m->op;
+        _cleanup_free_ char *plan = NULL;
+
+        if (!op->keep_data)
+                return true;
+        if (op_migrates_down(op) && !op_db_on_server(op)) {
+                engine_fail(
+                        m,
+                        RESULT_REFUSED,
+                        "--keep-data from %s back to %s needs Metabase's migrate down, and mbupgraded judges it by "
+                        "the changelog of a PostgreSQL or MySQL database only, not of H2 (%s). Nothing was "
+                        "changed. 'mbctl rollback' without --keep-data restores the backup taken before the "
+                        "upgrade (what was written since is lost)",
+                        op->from_version,
+                        op->to_version,
+                        strempty(op->db_desc));
+                preflight_free(p);
+                return false;
+        }
+        if (op_migrates_down(op))
+                plan = strdup_printf(
+                        "%s; keeping the data: a fresh backup, then %s's migrate down takes %s to %s's schema",
+                        p->summary,
+                        op->from_version,
+                        strempty(op->db_desc),
+                        op->to_version);
+        else
+                plan = strdup_printf(
+                        "%s; keeping the data: %s and %s are the same major, so only the JAR goes back, the "
+                        "database is not restored (a fresh backup is taken all the same)",
+                        p->summary,
+                        op->from_version,
+                        op->to_version);
+        if (plan)
+                free_and_replace(p->summary, plan);
+        return true;
+}
+
 static void on_preflight_done(int r, void *userdata) {
         Preflight *p = userdata;
         Manager *m = p->m;
@@ -567,6 +725,8 @@ static void on_preflight_done(int r, void *userdata) {
         op->db_gid = p->db_st.st_gid;
         op->db_mode = p->db_exists ? (p->db_st.st_mode & 07777) : 0644;
         manager_properties_changed(m, "Step", NULL);
+        if (!keep_data_planned(m, p))
+                return;
 
         if (op_db_on_server(op)) {
                 /* Connect, read the schema and the migration lock: a wrong password or a held lock
@@ -704,6 +864,12 @@ static int preflight_restore_source(Manager *m, Operation *op, Preflight *p, cha
                 *ret_why = strdup("there is no committed upgrade to roll back (see mbctl history)");
                 return r;
         }
+        if (op->keep_data) {
+                /* The database stays: no backup of the last upgrade's is put back. */
+                op->source_jar = strdup(kept);
+                p->expect_installed = TAKE_PTR(last_to);
+                return op->source_jar && p->expect_installed ? 0 : -ENOMEM;
+        }
         if (isempty(backup)) {
                 *ret_why = strdup_printf(
                         "the last upgrade (%s -> %s) has no database backup to return to", last_from, last_to);
@@ -838,6 +1004,7 @@ static int engine_begin(
         op->kind = kind;
         op->step = STEP_PREFLIGHT;
         op->force = flags & ENGINE_FORCE;
+        op->keep_data = kind == OPERATION_ROLLBACK && (flags & ENGINE_KEEP_DATA);
         op->initiator = *who; /* carried, never interpreted */
         op->started_usec = now_realtime_usec();
         op->fleet_rollout = rollout;
@@ -921,13 +1088,52 @@ int engine_upgrade(
         return begin_upgrade(m, jar, expect_sha256, flags, 0, who, reply, refusal);
 }
 
+/* --keep-data: Metabase's migrate down goes one major back per run, with the newer JAR only
+ * (docs/metabase.md); further back it can't, and nothing is touched. */
+static int keep_data_refusal(Manager *m, Refusal *refusal) {
+        _cleanup_(last_upgrade_done) LastUpgrade u = {};
+        int back;
+
+        if (m->op || last_upgrade_read(m->config->state_dir, &u) < 0)
+                return 0; /* busy, or nothing to roll back: engine_begin() and pre-flight say so */
+        /* its scratch copy would be the keep-data rehearsal's (a start-up's look for a leftover
+         * unit, which names no version, touches no copy) */
+        if (rehearse_running_version(m))
+                return refusal_set(
+                        refusal,
+                        OUTCOME_BUSY,
+                        -EBUSY,
+                        "A rehearsal of %s is running or being cleaned up, and --keep-data rehearses migrate down "
+                        "on the same scratch copy; wait for it or stop it (mbctl cancel)",
+                        rehearse_running_version(m));
+        back = majors_back(u.to, u.from);
+        if (back < 0 || back > 1)
+                return refusal_set(
+                        refusal,
+                        OUTCOME_REFUSED,
+                        -EPERM,
+                        "--keep-data can't go from %s back to %s: Metabase's migrate down takes the schema one "
+                        "major back only, run by the newer JAR. Nothing was changed. 'mbctl rollback' without "
+                        "--keep-data restores the backup taken before the upgrade (what was written since is lost)",
+                        u.to,
+                        u.from);
+        return 0;
+}
+
 int engine_rollback(Manager *m, uint64_t flags, const Initiator *who, Reply *reply, Refusal *refusal) {
         _cleanup_(last_upgrade_done) LastUpgrade u = {};
         _cleanup_free_ char *why = NULL;
+        int r;
 
-        /* Past settle, what users wrote since the backup goes with it: only if the caller says so. */
-        if (!(flags & (ENGINE_CONFIRMED | ENGINE_DRY_RUN)) && !m->op && !m->config->fleet.enabled &&
-            last_upgrade_read(m->config->state_dir, &u) >= 0 &&
+        if (flags & ENGINE_KEEP_DATA) {
+                r = keep_data_refusal(m, refusal);
+                if (r < 0)
+                        return r;
+        }
+        /* Past settle, what users wrote since the backup goes with it: only if the caller says so. A
+         * keep-data rollback loses nothing. */
+        if (!(flags & (ENGINE_CONFIRMED | ENGINE_DRY_RUN | ENGINE_KEEP_DATA)) && !m->op &&
+            !m->config->fleet.enabled && last_upgrade_read(m->config->state_dir, &u) >= 0 &&
             last_upgrade_rollback_loses_data(&u, m->config->service.settle_usec, now_realtime_usec(), &why) > 0)
                 return refusal_set(refusal, OUTCOME_CONFIRM, -EPERM, "%s", why);
         m->engine->expect_sha256 = mfree_str(m->engine->expect_sha256);
@@ -1278,7 +1484,10 @@ static void on_backup_done(int r, void *userdata) {
                 step_restore_db(m);
                 break;
         default:
-                step_swap(m);
+                if (op_migrates_down(m->op))
+                        step_migrate_down(m);
+                else
+                        step_swap(m);
         }
 }
 
@@ -1476,7 +1685,7 @@ static void step_swap(Manager *m) {
         test_hook_crash_point("swapped");
         m->op->swapped = true;
         engine_save(m);
-        if (m->op->kind == OPERATION_ROLLBACK)
+        if (m->op->kind == OPERATION_ROLLBACK && !m->op->keep_data)
                 step_restore_db(m);
         else
                 step_start(m);
@@ -1597,6 +1806,91 @@ static void step_restore_db(Manager *m) {
         r = worker_run(m->event, restore_db_run, on_restore_db_done, m);
         if (r < 0)
                 engine_fail(m, RESULT_FAILED, "cannot start the restore: %s", strerror(-r));
+}
+
+/* A keep-data rollback one major back: the installed, newer JAR's own migrate down, judged by the
+ * changelog afterwards (it exits 0 even when a change set's rollback failed): no change set of a
+ * major above the older version's may be left. Any failure rolls back: the fresh backup and the
+ * newer JAR go back (rollback_restore()). */
+static void on_changelog_after_down(int r, DbReport *report, void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+        MbVersion older;
+
+        if (r < 0) {
+                engine_fail(
+                        m, RESULT_FAILED, "cannot read the changelog after migrate down: %s", report->error);
+                return;
+        }
+        if (mb_version_parse(op->to_version, &older) < 0 || report->changelog_major < 0 ||
+            (unsigned) report->changelog_major > older.major) {
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "Metabase's migrate down left %s with change sets of v%d (newest %s), above %s's; its "
+                        "output (state_dir/migrate-down.log): %s",
+                        strempty(op->db_desc),
+                        report->changelog_major,
+                        strempty(report->changelog_latest),
+                        op->to_version,
+                        strempty(m->engine->migrate_down_said));
+                return;
+        }
+        log_info(
+                "Metabase's migrate down took %s back to v%d's schema (newest change set %s)",
+                strempty(op->db_desc),
+                report->changelog_major,
+                strempty(report->changelog_latest));
+        (void) free_and_strdup(&op->db_schema, report->changelog_latest);
+        step_swap(m);
+}
+
+static void on_migrated_down(int r, const char *result, const char *message, void *userdata) {
+        Manager *m = userdata;
+
+        (void) free_and_strdup(&m->engine->migrate_down_said, message);
+        if (r < 0) {
+                engine_fail(m, RESULT_FAILED, "Metabase's migrate down could not run: %s", strempty(message));
+                return;
+        }
+        test_hook_crash_point("migrated-down");
+        log_info("Metabase's migrate down ended (%s); reading the changelog", strempty(result));
+        (void) db_helper(m, STRV_MAKE("preflight"), on_changelog_after_down, m);
+}
+
+static void step_migrate_down(Manager *m) {
+        _cleanup_(migrate_down_command_done) MigrateDownCommand c = {};
+        Operation *op = m->op;
+        int r;
+
+        if (fleet_rollback_due(m))
+                return;
+        engine_set_step(m, STEP_MIGRATE_DOWN);
+        manager_set_status(
+                m,
+                "Keeping the data: %s's migrate down takes %s back to %s's schema",
+                op->from_version,
+                strempty(op->db_desc),
+                op->to_version);
+        m->engine->migrate_down = migrate_down_free(m->engine->migrate_down);
+        r = m->unit ? migrate_down_command(m->unit, op->jar_path, &c) : -ENOENT;
+        if (r >= 0)
+                r = migrate_down_start(
+                        m->event,
+                        m->systemd,
+                        &c,
+                        m->config->state_dir,
+                        m->config->service.start_timeout_usec,
+                        on_migrated_down,
+                        m,
+                        &m->engine->migrate_down);
+        if (r < 0)
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "cannot run Metabase's migrate down as %s: %s",
+                        MIGRATE_DOWN_UNIT,
+                        strerror(-r));
 }
 
 /* Starting and verifying, shared by the forward path and the rollback. */
@@ -1947,6 +2241,20 @@ static void resume_online_backup(Manager *m, Operation *op) {
         engine_finish(m, RESULT_FAILED);
 }
 
+static void on_leftover_stopped(int r, const char *result, const char *error, void *userdata) {
+        if (r < 0)
+                log_warning("Stopping %s failed: %s", MIGRATE_DOWN_UNIT, strempty(error));
+}
+
+/* A migrate down may still run as its own unit: it is stopped before the backup goes back. */
+static void on_resume_migrate_down_stopped(int r, const char *result, const char *error, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0)
+                log_warning("Stopping %s failed (%s), rolling back anyway", MIGRATE_DOWN_UNIT, strempty(error));
+        rollback_begin(m, "the daemon stopped during Metabase's migrate down");
+}
+
 /* Where the journal says the operation was: finish, roll back, or start and verify again. */
 static void resume_at_step(Manager *m, Operation *op) {
         _cleanup_free_ char *reason = NULL;
@@ -1963,6 +2271,11 @@ static void resume_at_step(Manager *m, Operation *op) {
                         if (staged)
                                 (void) unlink(staged);
                 }
+                /* a keep-data rollback's rehearsal of migrate down, on its scratch copy (which the
+                 * next scratch copy replaces) */
+                if (op->keep_data)
+                        (void) migrate_down_cleanup(
+                                m->systemd, m->config->state_dir, on_leftover_stopped, NULL);
                 (void) free_and_strdup(
                         &op->reason, "the daemon stopped during pre-flight; nothing was changed");
                 engine_finish(m, RESULT_FAILED);
@@ -1989,6 +2302,11 @@ static void resume_at_step(Manager *m, Operation *op) {
                 if (op->step != STEP_SETTLE)
                         maintenance_flag_set(m); /* /run did not survive a reboot */
                 step_start(m);
+                return;
+        case STEP_MIGRATE_DOWN:
+                if (migrate_down_cleanup(m->systemd, m->config->state_dir, on_resume_migrate_down_stopped, m) <
+                    0)
+                        on_resume_migrate_down_stopped(-EIO, NULL, "cannot ask systemd", m);
                 return;
         case STEP_ROLLBACK_STOP:
                 rollback_begin(m, op->reason ?: "resumed");

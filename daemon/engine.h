@@ -14,6 +14,7 @@ enum {
         ENGINE_DRY_RUN = 1 << 1,     /* pre-flight only */
         ENGINE_IGNORE_HOLD = 1 << 2, /* internal: rollbacks are never held */
         ENGINE_CONFIRMED = 1 << 3,   /* a rollback past settle: what was written since may go */
+        ENGINE_KEEP_DATA = 1 << 4,   /* a rollback that keeps the data: Metabase's migrate down */
 };
 
 /* The engine's own state: who waits for pre-flight's answer, the verifier, mbupgraded-db's run,

@@ -25,6 +25,7 @@ static const char *const step_table[_STEP_MAX] = {
         [STEP_BACKUP] = "backup",
         [STEP_SWAP] = "swap",
         [STEP_RESTORE_DB] = "restore-database",
+        [STEP_MIGRATE_DOWN] = "migrate-down",
         [STEP_START] = "start",
         [STEP_VERIFY] = "verify",
         [STEP_SETTLE] = "settle",
@@ -304,6 +305,7 @@ Operation *operation_free(Operation *op) {
         X(force)       \
         X(swapped)     \
         X(backup_done) \
+        X(keep_data)   \
         X(fleet_converge)
 
 static json_object *operation_to_json(const Operation *op) {
@@ -510,6 +512,8 @@ char *operation_to_history_json(const Operation *op) {
                 json_object_object_add(o, "fleet_rollout", json_object_new_uint64(op->fleet_rollout));
         if (op->fleet_converge)
                 json_object_object_add(o, "fleet_converge", json_object_new_boolean(true));
+        if (op->keep_data)
+                json_object_object_add(o, "keep_data", json_object_new_boolean(true));
         json_object_object_add(o, "initiator", initiator_to_json_full(&op->initiator, true));
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);

@@ -26,7 +26,8 @@ typedef enum Step {
         STEP_STOP,
         STEP_BACKUP,
         STEP_SWAP,
-        STEP_RESTORE_DB, /* rollback operations only: put the older database back */
+        STEP_RESTORE_DB,   /* rollback operations only: put the older database back */
+        STEP_MIGRATE_DOWN, /* keep-data rollbacks one major back: Metabase's migrate down */
         STEP_START,
         STEP_VERIFY,
         STEP_SETTLE,
@@ -103,7 +104,8 @@ typedef struct Operation {
         uid_t jar_uid;
         gid_t jar_gid;
         mode_t jar_mode;
-        bool swapped; /* jar_path holds the new JAR */
+        bool swapped;   /* jar_path holds the new JAR */
+        bool keep_data; /* rollback operations: the database is kept (migrate down), not restored */
 
         char *health_url;
         char *db_kind;     /* "h2", "none" (no H2 file yet), "postgres" or "mysql" */

@@ -1189,13 +1189,8 @@ static void on_unit_info(int k, UnitInfo *info, const char *error, void *userdat
         k = manager_app_db(m, info, &r->appdb, &db_error);
         jar = !isempty(m->config->service.jar) ? m->config->service.jar : unit_info_jar(info);
         if (k >= 0 && !isempty(jar) && info->exec_argv && info->exec_path) {
-                r->argv = strv_copy(info->exec_argv);
                 /* The unit's own Java and options, the staged JAR */
-                for (char **a = r->argv; a && *a; a++)
-                        if (streq(*a, jar) && a > r->argv && streq(a[-1], "-jar"))
-                                (void) free_and_strdup(a, r->jar);
-                if (r->argv && r->argv[0] && r->argv[0][0] != '/')
-                        (void) free_and_strdup(&r->argv[0], info->exec_path);
+                r->argv = unit_info_argv_with_jar(info, jar, r->jar, NULL);
                 r->working_directory = info->working_directory ? strdup(info->working_directory) : NULL;
                 r->user = info->user ? strdup(info->user) : NULL;
                 r->group = info->group ? strdup(info->group) : NULL;

@@ -21,6 +21,8 @@
  *   free_space unknown        (the server's disk is not visible through SQL)
  *   changelog_count N
  *   changelog_latest ID       (the newest Liquibase change set, by ORDEREXECUTED)
+ *   changelog_major N         (the newest applied major: the greatest first number of the IDs
+ *                             'v<N>.…', Metabase's own rule for a downgrade; none without one)
  *   lock free | lock held BY SINCE
  *
  *   mbupgraded-db scratch-copy   a copy of the database, <db>_mbup_rehearsal, while Metabase runs
@@ -109,7 +111,7 @@ static int report_changelog_count(PGconn *c, char **ret_table) {
 }
 
 static int preflight(PGconn *c) {
-        _cleanup_pgresult_ PGresult *size = NULL, *latest = NULL, *lock = NULL;
+        _cleanup_pgresult_ PGresult *size = NULL, *latest = NULL, *major = NULL, *lock = NULL;
         _cleanup_free_ char *changelog = NULL, *locktable = NULL, *q = NULL;
         int r;
 
@@ -134,6 +136,15 @@ static int preflight(PGconn *c) {
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
                 if (PQntuples(latest) > 0)
                         report_value("changelog_latest", PQgetvalue(latest, 0, 0));
+                free(q);
+                q = strdup_printf(
+                        "SELECT max(substring(id from '^v([0-9]{1,5})\\.')::int) FROM %s WHERE id ~ '^v[0-9]{1,5}\\.'",
+                        changelog);
+                major = q ? PQexec(c, q) : NULL;
+                if (PQresultStatus(major) != PGRES_TUPLES_OK)
+                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
+                if (PQntuples(major) > 0 && !PQgetisnull(major, 0, 0))
+                        report_value("changelog_major", PQgetvalue(major, 0, 0));
         }
 
         r = find_table(c, "databasechangeloglock", &locktable);

@@ -5,7 +5,7 @@
  *   mbupgraded-db preflight      libmariadb, read only, short timeouts: server_version (the server's
  *                                version string, e.g. 10.11.6-MariaDB-0+deb12u1), database_size
  *                                (data + index of the database's tables, information_schema's
- *                                figures), free_space unknown, changelog_count, changelog_latest,
+ *                                figures), free_space unknown, changelog_count, changelog_latest, changelog_major,
  *                                lock free | lock held BY since WHEN, done
  *   mbupgraded-db backup FILE    mysqldump --single-transaction --routines --triggers --hex-blob
  *                                --no-tablespaces DATABASE (its tables only, no CREATE DATABASE: it
@@ -416,7 +416,7 @@ static int report_changelog_count(MYSQL *m, char **ret_table) {
 
 static int preflight(MYSQL *m) {
         _cleanup_free_ char *version = NULL, *size = NULL, *changelog = NULL, *locktable = NULL, *q = NULL,
-                            *latest = NULL;
+                            *latest = NULL, *major = NULL;
         char *lock[2] = {};
         int r;
 
@@ -456,6 +456,18 @@ static int preflight(MYSQL *m) {
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
                 if (r > 0)
                         report_value("changelog_latest", latest);
+                free(q);
+                q = strdup_printf(
+                        "SELECT CAST(MAX(CAST(SUBSTRING_INDEX(SUBSTRING(ID, 2), '.', 1) AS UNSIGNED)) AS CHAR) "
+                        "FROM %s WHERE ID REGEXP '^v[0-9]{1,5}[.]'",
+                        changelog);
+                if (!q)
+                        return report_failure("io", "out of memory");
+                r = query_row(m, q, 1, &major);
+                if (r < 0)
+                        return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
+                if (r > 0 && !isempty(major))
+                        report_value("changelog_major", major);
         }
 
         r = find_table(m, "DATABASECHANGELOGLOCK", &locktable);

@@ -105,6 +105,7 @@ enum {
         SEEN_LOCK = 1 << 5,
         SEEN_CLONE = 1 << 6,
         SEEN_SIZE = 1 << 7,
+        SEEN_CHANGELOG_MAJOR = 1 << 8,
 };
 
 static bool first_time(DbRun *run, unsigned key) {
@@ -153,7 +154,10 @@ static void on_helper_line(Child *c, const char *line, void *userdata) {
                 (void) safe_atou64(w[1], &r->changelog_count);
         else if (n == 2 && streq(w[0], "changelog_latest") && first_time(run, SEEN_CHANGELOG_LATEST))
                 set_display(&r->changelog_latest, w[1]);
-        else if (n == 3 && streq(w[0], "activity") && first_time(run, SEEN_ACTIVITY)) {
+        else if (n == 2 && streq(w[0], "changelog_major") && first_time(run, SEEN_CHANGELOG_MAJOR)) {
+                unsigned v;
+                r->changelog_major = safe_atou(w[1], &v) >= 0 && v <= 99999 ? (int) v : -1;
+        } else if (n == 3 && streq(w[0], "activity") && first_time(run, SEEN_ACTIVITY)) {
                 if (safe_atou64(w[1], &r->active_statements) < 0 ||
                     safe_atou64(w[2], &r->active_longest_sec) < 0)
                         r->active_statements = r->active_longest_sec = 0;
@@ -259,6 +263,7 @@ int dbserver_run(
         if (!run)
                 return -ENOMEM;
         run->report.clone = -1;
+        run->report.changelog_major = -1;
         run->cb = cb;
         run->userdata = userdata;
         /* Everything of root's that the helper needs, opened here and handed over as a

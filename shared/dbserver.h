@@ -28,6 +28,7 @@ typedef struct DbReport {
         uint64_t active_longest_sec; /* activity: how long the oldest of them has run */
         uint64_t changelog_count;
         char *changelog_latest; /* the newest Liquibase change set, NULL when none */
+        int changelog_major;    /* the newest applied major ('v57.…': 57), -1 when none or not read */
         char *lock_holder;      /* "BY since WHEN" when DATABASECHANGELOGLOCK is held */
         int clone;              /* clone-check: 1 possible, 0 impossible, -1 not asked */
         char *clone_reason;

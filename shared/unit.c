@@ -85,6 +85,30 @@ const char *unit_info_jar(const UnitInfo *i) {
         return NULL;
 }
 
+char **unit_info_argv_with_jar(const UnitInfo *i, const char *jar, const char *with, char *const *command) {
+        _cleanup_strv_free_ char **argv = NULL;
+        bool found = false;
+
+        if (!i->exec_argv || !i->exec_argv[0] || isempty(i->exec_path) || !jar || !with)
+                return NULL;
+        for (char **a = i->exec_argv; *a; a++) {
+                bool is_jar = a > i->exec_argv && streq(a[-1], "-jar") && streq(*a, jar);
+                if (strv_extend(&argv, is_jar ? with : *a) < 0)
+                        return NULL;
+                found = found || is_jar;
+                if (is_jar && command)
+                        break;
+        }
+        if (!found)
+                return NULL;
+        for (char *const *c = command; c && *c; c++)
+                if (strv_extend(&argv, *c) < 0)
+                        return NULL;
+        if (argv[0][0] != '/' && free_and_strdup(&argv[0], i->exec_path) < 0)
+                return NULL;
+        return TAKE_PTR(argv);
+}
+
 char *unit_info_output_file(const UnitInfo *i) {
         char path[64], target[PATH_MAX];
         ssize_t n;

@@ -36,6 +36,10 @@ DEFINE_POINTER_CLEANUP(UnitInfo, unit_info_free, unit_info_freep);
 const char *unit_info_getenv(const UnitInfo *i, const char *key);
 /* The argument after "-jar" in ExecStart, or NULL. */
 const char *unit_info_jar(const UnitInfo *i);
+/* The unit's ExecStart command line with the argument after "-jar" that is jar replaced by with,
+ * argv[0] the absolute exec_path: with command NULL, the unit's arguments after the JAR follow;
+ * else command's instead ("migrate", "down"). NULL when there is no "-jar jar", or on OOM. */
+char **unit_info_argv_with_jar(const UnitInfo *i, const char *jar, const char *with, char *const *command);
 /* The unit's output file when StandardOutput= is file:, append: or truncate:, NULL otherwise (or
  * when it can't be told): systemd's StandardOutputFileDescriptorName when it says (systemd 252 says
  * nothing for a file), else where the main process's stdout points (/proc/PID/fd/1). */

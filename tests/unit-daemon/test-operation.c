@@ -35,6 +35,7 @@ static Operation *sample(void) {
         op->jar_gid = 997;
         op->jar_mode = 0640;
         op->swapped = true;
+        op->keep_data = true;
         op->db_kind = strdup("h2");
         op->db_file = strdup("/opt/metabase/metabase.db.mv.db");
         op->backup_path = strdup("/var/lib/mbupgraded/backups/x/metabase.db.mv.db");
@@ -59,6 +60,7 @@ static void test_round_trip(void **state) {
         assert_int_equal(back->step, STEP_ROLLBACK_RESTORE);
         assert_true(back->force);
         assert_true(back->swapped);
+        assert_true(back->keep_data);
         assert_true(back->backup_done);
         assert_int_equal(back->jar_uid, 998);
         assert_int_equal(back->jar_gid, 997);

@@ -8,7 +8,8 @@
 # Every path given with "/../" (issue 15): the unit's -jar and MB_DB_FILE, and the JAR mbctl is
 # given, relative to a working directory, through ".."; the journal written at each crash point
 # must read back, or the daemon would throw it away and leave Metabase stopped. Then a crash in
-# an online backup (PostgreSQL, Metabase running): discarded, the service never touched.
+# an online backup (PostgreSQL, Metabase running): discarded, the service never touched. Last, a
+# keep-data rollback killed around Metabase's migrate down (PostgreSQL).
 N=1 # the stand-in's patch level running now: v0.56.$N, newest migration v56.00$N
 
 daemon_idle() { [[ $(mbctl status 2>/dev/null) == *"Daemon: idle"* ]]; }
@@ -143,8 +144,9 @@ scenario() {
 
         host_crash_round
         online_backup_rounds
+        keep_data_rounds
         log "$CRASHES crash points, each ended consistent"
-        [[ $CRASHES -eq 20 ]] || die "expected 20 crash points, ran $CRASHES"
+        [[ $CRASHES -eq 23 ]] || die "expected 23 crash points, ran $CRASHES"
 }
 
 # mbctl backup on PostgreSQL is a pg_dump of the running Metabase: killed as the step is
@@ -180,6 +182,38 @@ online_backup_rounds() {
         done
         run_mbctl 0 backup
         assert_eq "$(main_pid)" "$pid" "the next online backup"
+}
+
+# mbctl rollback --keep-data from v0.57.1 on PostgreSQL, killed as migrate down is journaled, while
+# its unit runs (systemd runs it on) and once it has run (before the changelog is read): resumed,
+# the migrate down unit is stopped and the fresh backup goes back, so v0.57.1 serves again with its
+# v57 change sets and every row.
+keep_data_rounds() {
+        local point last
+        run_mbctl 0 upgrade now --jar "$(make_release v0.57.1 "pg57")"
+        psql_mb "INSERT INTO report_card VALUES (57, 'Written under v0.57.1')" >/dev/null
+        for point in step:migrate-down migrate-down-running migrated-down; do
+                arm "$point"
+                log "$point: $(mbctl rollback --keep-data --yes 2>&1 | tail -n 3)"
+                restart "$point"
+                wait_healthy 60 || die "$point: Metabase is not healthy"
+                assert_eq "$(running_version)" "v0.57.1" "$point: the version running"
+                assert_eq "$(installed_version)" "v0.57.1" "$point: the JAR on disk"
+                assert_eq "$(psql_mb "select count(*) from databasechangelog where id like 'v57.%'")" "1" \
+                        "$point: the v57 change set"
+                assert_eq "$(psql_mb "select name from report_card where id = 57")" "Written under v0.57.1" \
+                        "$point: the row written after the upgrade"
+                last=$(last_history)
+                assert_contains "$last" '"kind":"rollback"' "$point: the history's last entry"
+                assert_contains "$last" '"result":"rolled-back"' "$point: the history's last entry"
+                assert_contains "$last" "migrate down" "$point: the history's reason"
+                assert_eq "$(systemctl --user show -p ActiveState --value mbupgraded-migrate-down.service)" "inactive" \
+                        "$point: the migrate down unit"
+                [[ ! -e $SB/state/operation.json ]] || die "$point: the journal is still there"
+                [[ ! -e $SB/state/migrate-down.env ]] || die "$point: the unit's environment is left"
+                log "$point: the fresh backup back, v0.57.1 serving"
+                CRASHES=$((CRASHES + 1))
+        done
 }
 
 # The whole host: everything of the sandbox SIGKILLed at once while the new version settles,
