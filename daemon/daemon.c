@@ -20,6 +20,7 @@
 #include "plan.h"
 #include "release-news.h"
 #include "proxy.h"
+#include "bridge.h"
 #include "staging.h"
 
 int daemon_new(Config *config, Manager **ret) {
@@ -52,6 +53,7 @@ Manager *daemon_free(Manager *m) {
         m->fleet = fleet_free(m->fleet);
         m->rehearsal = rehearse_free(m->rehearsal);
         m->metrics = metrics_free(m->metrics);
+        m->bridge = bridge_free(m->bridge);
         m->proxy = proxy_free(m->proxy);
         operation_free(m->op);
         manager_done(m);
@@ -120,6 +122,10 @@ int daemon_startup(Manager *m) {
         r = rehearse_new(m, &m->rehearsal);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up rehearsals: %m");
+        /* After the proxy (a leftover that nginx names is kept), before the engine. */
+        r = bridge_new(m, &m->bridge);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the bridge: %m");
         r = engine_resume(m);
         if (r < 0)
                 return r;
