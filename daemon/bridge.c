@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -434,6 +435,8 @@ static void on_leftover_info(int r, UnitInfo *info, const char *error, void *use
                 return;
         }
         forget_files(b);
+        if (r >= 0 && streq_ptr(i->load_state, "not-found"))
+                return; /* none */
         if (unit_stop_and_forget(b->m->systemd, BRIDGE_UNIT, on_leftover_stopped, NULL) < 0)
                 log_warning("Cannot ask systemd to stop %s", BRIDGE_UNIT);
 }
@@ -493,7 +496,6 @@ static uint64_t main_pid_rss(uint32_t pid) {
 }
 
 int bridge_memory_ok(Manager *m, char **ret_reason) {
-        char a[32], u[32], g[32];
         uint64_t avail = meminfo_available(), used = UINT64_MAX;
 
         if (m->unit)
@@ -505,11 +507,12 @@ int bridge_memory_ok(Manager *m, char **ret_reason) {
                                             : "Metabase's memory is unknown (MemoryCurrent, VmRSS)");
                 return *ret_reason ? -ENODATA : -ENOMEM;
         }
-        format_size(avail, a, sizeof(a));
-        format_size(used, u, sizeof(u));
-        format_size(BRIDGE_MEMORY_MARGIN, g, sizeof(g));
         *ret_reason = strdup_printf(
-                "%s available, Metabase uses %s, a second one needs that and %s more", a, u, g);
+                "%" PRIu64 "M available, Metabase uses %" PRIu64 "M, a second one needs that and %" PRIu64
+                "M more",
+                avail >> 20,
+                used >> 20,
+                (uint64_t) BRIDGE_MEMORY_MARGIN >> 20);
         if (!*ret_reason)
                 return -ENOMEM;
         return avail >= used + BRIDGE_MEMORY_MARGIN;

@@ -474,6 +474,7 @@ static void on_test_bridge_started(int r, const char *message, uint16_t port, co
 }
 
 static int method_test_bridge_start(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *memory = NULL;
         Manager *m = userdata;
         const char *jar, *version;
         Reply *reply;
@@ -485,6 +486,14 @@ static int method_test_bridge_start(sd_bus_message *message, void *userdata, sd_
         r = check_admin(m, message, error);
         if (r < 0)
                 return r;
+        /* what the eligibility checks will ask (issue 18), shown for the scenario */
+        r = bridge_memory_ok(m, &memory);
+        log_info(
+                "Memory for a bridge: %s (%s)",
+                r > 0            ? "enough"
+                        : r == 0 ? "not enough"
+                                 : "unknown",
+                strempty(memory));
         reply = reply_new(message);
         if (!reply)
                 return -ENOMEM;

@@ -76,6 +76,26 @@ scenario() {
         assert_eq "$(changelog_rows)" "$rows" "the changelog after the bridge's start"
         bridge_call 1 TestBridgeStart ss "$jar" v0.56.2 # one at a time
         assert_contains "$OUT" "Device or resource busy" "a second start"
+        grep -q 'Memory for a bridge: .*available, Metabase uses .*, a second one needs that and 256M more' \
+                "$SB/logs/mbupgraded.log" || die "no memory figures: $(grep 'Memory for a bridge' "$SB/logs/mbupgraded.log")"
+        # a daemon that dies leaves it running: while nginx names its port it is kept at the next
+        # start, else stopped
+        systemctl --user kill -s KILL mbupgraded.service
+        wait_for 10 bash -c '! systemctl --user is-active -q mbupgraded.service' || die "mbupgraded still runs"
+        sed -i "s/^set \$mbupgraded_upstream 127\.0\.0\.1:[0-9]*;$/set \$mbupgraded_upstream 127.0.0.1:$port;/" "$SB/run/upstream.conf"
+        systemctl --user start mbupgraded.service
+        wait_for 10 grep -q "A bridge left by an earlier run serves on 127.0.0.1:$port" "$SB/logs/mbupgraded.log" ||
+                die "the leftover bridge that nginx names was not kept"
+        assert_eq "$(bridge_pid)" "$pid_b" "the kept bridge's MainPID"
+        systemctl --user kill -s KILL mbupgraded.service
+        wait_for 10 bash -c '! systemctl --user is-active -q mbupgraded.service' || die "mbupgraded still runs"
+        sed -i "s/^set \$mbupgraded_upstream 127\.0\.0\.1:[0-9]*;$/set \$mbupgraded_upstream 127.0.0.1:$MB_PORT;/" "$SB/run/upstream.conf"
+        systemctl --user start mbupgraded.service
+        wait_for 20 bridge_gone || die "the leftover bridge was not stopped at the daemon's start"
+        ! kill -0 "$pid_b" 2>/dev/null || die "the leftover bridge's process $pid_b is left"
+        [[ ! -e $SB/state/bridge.env ]] || die "the leftover's bridge.env (the password) is left"
+        bridge_call 0 TestBridgeStart ss "$jar" v0.56.2
+        pid_b=$(bridge_pid)
         bridge_call 0 TestBridgeStop
         bridge_gone || die "the bridge's unit is still there"
         ! pgrep -f "$jar" >/dev/null || die "a process of the bridge is left: $(pgrep -af "$jar")"
