@@ -505,15 +505,6 @@ static int method_test_bridge_start(sd_bus_message *message, void *userdata, sd_
         return 1;
 }
 
-static void on_test_bridge_stopped(int r, const char *message, void *userdata) {
-        _cleanup_(reply_unrefp) Reply *reply = userdata;
-
-        if (r < 0)
-                reply_refused(reply, OUTCOME_FAILED, message);
-        else
-                reply_text(reply, message);
-}
-
 static int method_test_bridge_stop(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         Reply *reply;
@@ -525,7 +516,7 @@ static int method_test_bridge_stop(sd_bus_message *message, void *userdata, sd_b
         reply = reply_new(message);
         if (!reply)
                 return -ENOMEM;
-        r = bridge_stop(m->bridge, on_test_bridge_stopped, reply);
+        r = bridge_stop(m->bridge, on_test_proxy_switched, reply); /* (r, message): the same answer */
         if (r < 0) {
                 reply_unref(reply);
                 return sd_bus_error_set_errnof(error, r, "Cannot stop the bridge: %m");
