@@ -88,24 +88,25 @@ static void reset(Bridge *b) {
         b->generation++;
 }
 
-/* The failed start's unit is gone: its callback. */
-static void on_failed_stopped(int r, const char *result, const char *error, void *userdata) {
-        Bridge *b = call_done(userdata);
-        _cleanup_free_ char *message = NULL;
-        BridgeCallback cb;
-        void *cb_userdata;
+/* The failed start's unit is gone (or could not be stopped): its callback. */
+static void failed_end(Bridge *b, int r, const char *error) {
+        _cleanup_free_ char *message = TAKE_PTR(b->failure);
+        BridgeCallback cb = b->cb;
+        void *cb_userdata = b->userdata;
 
-        if (!b)
-                return;
         if (r < 0)
                 log_warning("Stopping %s failed: %s", BRIDGE_UNIT, strempty(error));
-        message = TAKE_PTR(b->failure);
-        cb = b->cb;
-        cb_userdata = b->userdata;
         forget_files(b);
         reset(b);
         if (cb)
                 cb(-EIO, strempty(message), 0, NULL, cb_userdata);
+}
+
+static void on_failed_stopped(int r, const char *result, const char *error, void *userdata) {
+        Bridge *b = call_done(userdata);
+
+        if (b)
+                failed_end(b, r, error);
 }
 
 /* What its output says: the lines that report an error, else its last ones. */
@@ -146,7 +147,7 @@ static void fail(Bridge *b, const char *fmt, ...) {
         c = call_new(b);
         if (!c || unit_stop_and_forget(b->m->systemd, BRIDGE_UNIT, on_failed_stopped, c) < 0) {
                 free(c);
-                on_failed_stopped(-ENOMEM, NULL, "cannot ask systemd", call_new(b));
+                failed_end(b, -ENOMEM, "cannot ask systemd");
         }
 }
 
