@@ -117,8 +117,9 @@ scenario() {
         ! pgrep -f "$jar" >/dev/null || die "a process of the crashed bridge is left"
 
         # 4. a squatter: as soon as the bridge's process exists, nobody binds its port (read
-        # from its environment) and answers everything with "ok" and v0.56.2
-        jar=$SB/opt/metabase/v0.56.2.jar
+        # from its environment) and answers everything with "ok" and v0.56.2. The JVM listens 3 s
+        # after its start (a real Metabase takes longer to load), so the squatter is first.
+        jar=$(install_bridge_jar v0.56.2-slow "$(make_release v0.56.2 v0.56.2-slow --startup-ms 3000)")
         (bridge_call 1 TestBridgeStart ss "$jar" v0.56.2 && echo "$OUT" >"$SB/squat.out") &
         local caller=$! squat_port=
         for _ in $(seq 1 500); do
