@@ -522,7 +522,7 @@ static void zero_downtime_note(Preflight *p) {
 
         if (op->kind != OPERATION_UPGRADE || op->zero_downtime || !op->to_version)
                 return;
-        op->zero_downtime = zero_downtime_assess(p->m, op->to_version);
+        op->zero_downtime = zero_downtime_assess(p->m, op->to_version, p->new_changesets);
         summary = op->zero_downtime ? strdup_printf("%s; zero downtime: %s", p->summary, op->zero_downtime)
                                     : NULL;
         if (summary)

@@ -316,7 +316,7 @@ list_entry(Manager *m, const ReleaseVerdict *v, const RolloutState *rs, char **h
         /* Whether upgrading to it now could serve throughout (zero-downtime.h): for the releases one
          * could upgrade to, not the installed one or older ones, nor the other edition's. */
         if (v->kind != VERDICT_INSTALLED && v->kind != VERDICT_OLDER && v->kind != VERDICT_EDITION) {
-                _cleanup_free_ char *zd = zero_downtime_assess(m, rel->version);
+                _cleanup_free_ char *zd = zero_downtime_assess(m, rel->version, NULL);
                 if (zd)
                         json_object_object_add(o, "zero_downtime", json_object_new_string(zd));
         }

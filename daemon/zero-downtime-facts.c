@@ -12,7 +12,7 @@
 #include "zero-downtime-facts.h"
 #include "zero-downtime.h"
 
-char *zero_downtime_assess(Manager *m, const char *version) {
+char *zero_downtime_assess(Manager *m, const char *version, char *const *jar_changesets) {
         _cleanup_(appdb_freep) AppDb *db = NULL;
         _cleanup_(staged_record_done) StagedRecord rec = {};
         _cleanup_free_ char *staging = manager_state_path(m, "staging"), *dir = NULL, *proxy_reason = NULL;
@@ -28,8 +28,13 @@ char *zero_downtime_assess(Manager *m, const char *version) {
         if (manager_app_db(m, m->unit, &db, NULL) >= 0)
                 f.db_kind = appdb_kind_to_string(db->kind);
         dir = staging && version ? path_join(staging, version) : NULL;
-        if (dir && staged_record_read(dir, &rec) >= 0 && streq(rec.version, version))
+        if (jar_changesets)
+                f.jar_changesets = jar_changesets;
+        else if (dir && staged_record_read(dir, &rec) >= 0 && streq(rec.version, version)) {
                 f.jar_changesets = rec.changesets;
+                f.staged = true;
+        }
+        f.staged = f.staged || jar_changesets;
         f.rehearsal = rehearse_changelog_verdict(m, version, &rehearsal_applied);
         f.rehearsal_applied = rehearsal_applied;
         f.proxy = m->proxy ? proxy_installed(m->proxy, &proxy_reason) : -EOPNOTSUPP;

@@ -10,5 +10,6 @@
 
 #include "manager.h"
 
-/* "yes" or "no: <reason>" for upgrading to version now; NULL on OOM. */
-char *zero_downtime_assess(Manager *m, const char *version);
+/* "yes" or "no: <reason>" for upgrading to version now; NULL on OOM. jar_changesets: the new JAR's
+ * change sets when the caller read them (pre-flight), else NULL: staging's record of version. */
+char *zero_downtime_assess(Manager *m, const char *version, char *const *jar_changesets);

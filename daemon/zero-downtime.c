@@ -49,8 +49,7 @@ int zero_downtime_check_database(const ZeroDowntimeFacts *f, char **ret_reason) 
                 return fail_with(
                         ret_reason,
                         strdup("the application database is H2, which two Metabase processes can't open at once "
-                               "(move it to PostgreSQL or MySQL/MariaDB: Metabase's 'migrate' to another "
-                               "database, load-from-h2)"));
+                               "(move it to PostgreSQL or MySQL/MariaDB with Metabase's load-from-h2 command)"));
         return fail_with(ret_reason, strdup("the kind of the application database is not known"));
 }
 
@@ -122,6 +121,14 @@ int zero_downtime_check_migrations(const ZeroDowntimeFacts *f, char **ret_reason
                               : NULL);
         }
         /* (a) every change set the JAR carries is applied already */
+        if (!f->jar_changesets && !f->staged)
+                return fail_with(
+                        ret_reason,
+                        strdup_printf(
+                                "whether %s adds migrations is known once it is downloaded (staged) or rehearsed "
+                                "(mbctl rehearse %s)",
+                                strempty(f->to),
+                                strempty(f->to)));
         if (!f->jar_changesets)
                 return fail_with(
                         ret_reason,

@@ -48,6 +48,7 @@ typedef struct ZeroDowntimeFacts {
         /* migrations, way (a): the new JAR's change set IDs (NULL: not recorded, staged before
          * mbupgraded read them) against the IDs this database has applied (NULL: not read). */
         char *const *jar_changesets;
+        bool staged; /* the release is downloaded and verified (else jar_changesets can't be known) */
         char *const *applied;
         /* way (b): the newest passed rehearsal of this release, and what it applied */
         ZeroDowntimeRehearsal rehearsal;

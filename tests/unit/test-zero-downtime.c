@@ -29,6 +29,7 @@ static ZeroDowntimeFacts eligible(void) {
                 .to = "v0.56.4",
                 .db_kind = "postgres",
                 .jar_changesets = jar_ids,
+                .staged = true,
                 .applied = applied_all,
                 .proxy = 0,
                 .memory_ok = memory_fits,
@@ -99,9 +100,18 @@ static void test_migration_in_jar(void **state) {
                 &f,
                 ZERO_DOWNTIME_MIGRATIONS,
                 "adds 7 change sets to the application database (a1, a2, a3, a4, a5 and 2 more)");
-        /* not recorded, not read */
+        /* not recorded, not downloaded yet, not read */
         f.jar_changesets = NULL;
-        assert_no(&f, ZERO_DOWNTIME_MIGRATIONS, "mbctl rehearse v0.56.4");
+        assert_no(
+                &f,
+                ZERO_DOWNTIME_MIGRATIONS,
+                "were not recorded when it was staged (stage it again, or rehearse it: mbctl rehearse v0.56.4)");
+        f.staged = false;
+        assert_no(
+                &f,
+                ZERO_DOWNTIME_MIGRATIONS,
+                "is known once it is downloaded (staged) or rehearsed (mbctl rehearse v0.56.4)");
+        f.staged = true;
         f.jar_changesets = jar_ids;
         f.applied = NULL;
         assert_no(&f, ZERO_DOWNTIME_MIGRATIONS, "DATABASECHANGELOG could not be read");
