@@ -8,6 +8,7 @@
 
 #include "backups.h"
 #include "dbserver.h"
+#include "engine-internal.h"
 #include "engine.h"
 #include "fileio.h"
 #include "history.h"
@@ -29,49 +30,11 @@
 #include "worker.h"
 #include "zero-downtime-facts.h"
 
-/* An internal flag of engine_begin(): catch up with the fleet's committed version alone (a node
- * joining a rollout is told by the rollout's id instead). */
-enum {
-        ENGINE_FLEET_CONVERGE = 1 << 8,
-};
-
-static void step_stop(Manager *m);
-static void step_backup(Manager *m);
-static void step_swap(Manager *m);
 static void step_restore_db(Manager *m);
 static void step_migrate_down(Manager *m);
 static void step_start(Manager *m);
 static void step_verify(Manager *m);
-static void rollback_begin(Manager *m, const char *reason);
 static void rollback_restore(Manager *m);
-static void rollback_start(Manager *m);
-static void engine_finish(Manager *m, Result result);
-
-struct Engine {
-        Reply *reply;                /* who waits for pre-flight's answer */
-        Verifier *verifier;          /* the start being watched */
-        struct DbRun *db_run;        /* mbupgraded-db, while it runs for the operation */
-        char *expect_sha256;         /* the staged JAR's verified SHA-256, for the next pre-flight */
-        bool dry_run;                /* pre-flight only: no trace but the answer */
-        bool cancel_requested;       /* mbctl cancel during pre-flight */
-        char *status_before_dry_run; /* a dry run's status lines are undone when it ends */
-
-        /* A keep-data rollback's migrate down, its rehearsal on a scratch copy, whether that had
-         * its say, what the output said (for the reason if it failed). */
-        MigrateDown *migrate_down;
-        MigrateDownRehearsal *migrate_down_rehearsal;
-        bool migrate_down_rehearsed;
-        char *migrate_down_said;
-
-        /* Metabase's port held by another process: the start waits (port_wait()). */
-        sd_event_source *port_wait;
-        uint64_t port_wait_since; /* CLOCK_MONOTONIC of the first look that found it held; 0 */
-
-        /* The administrator's gates (hooks.h): the pre-upgrade hooks passed (pre-flight goes on);
-         * the new version settled while its verify hooks still ran. */
-        HookRun *hook;
-        bool hooks_passed, settled;
-};
 
 int engine_new(Manager *m, Engine **ret) {
         Engine *e = calloc(1, sizeof(Engine));
@@ -99,10 +62,8 @@ Engine *engine_free(Engine *e) {
         return NULL;
 }
 
-static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) _printf_(3, 4);
-
 /* The application database is on a server (PostgreSQL, MySQL): mbupgraded-db does the work. */
-static bool op_db_on_server(const Operation *op) {
+bool op_db_on_server(const Operation *op) {
         return op->db_kind && (streq(op->db_kind, "postgres") || streq(op->db_kind, "mysql"));
 }
 
@@ -179,7 +140,7 @@ static int db_helper(Manager *m, char *const args[], DbHelperCallback cb, void *
         return r;
 }
 
-static int engine_save(Manager *m) {
+int engine_save(Manager *m) {
         int r;
 
         r = journal_save(m->config->state_dir, m->op);
@@ -208,14 +169,13 @@ static int engine_set_step(Manager *m, Step s) {
         return r;
 }
 
-static bool step_is_rollback(Step s) {
+bool step_is_rollback(Step s) {
         return s >= STEP_ROLLBACK_STOP && s <= STEP_ROLLBACK_VERIFY;
 }
 
 /* A failure in the current step: before the stop nothing changed; after it we roll back; during
  * the rollback, a person is needed. */
-static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) _printf_(3, 4);
-static void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) {
+void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) {
         _cleanup_free_ char *msg = NULL;
         va_list ap;
 
@@ -308,7 +268,7 @@ static void engine_release(Engine *e) {
         e->migrate_down_rehearsed = false;
 }
 
-static void engine_finish(Manager *m, Result result) {
+void engine_finish(Manager *m, Result result) {
         Operation *op = m->op;
         int r;
 
@@ -1079,7 +1039,7 @@ static int engine_begin(
 }
 
 /* An upgrade to jar, which pre-flight checks against expect_sha256 when given. */
-static int begin_upgrade(
+int begin_upgrade(
         Manager *m,
         const char *jar,
         const char *expect_sha256,
@@ -1349,7 +1309,7 @@ static bool port_wait(Manager *m) {
         return true;
 }
 
-static void step_stop(Manager *m) {
+void step_stop(Manager *m) {
         _cleanup_free_ char *squatter = NULL;
         int r;
 
@@ -1639,7 +1599,7 @@ static void on_clone_check(int r, DbReport *report, void *userdata) {
         (void) db_helper(m, STRV_MAKE("clone", op->backup_clone), on_cloned, m);
 }
 
-static void step_backup(Manager *m) {
+void step_backup(Manager *m) {
         Operation *op = m->op;
         int r;
 
@@ -1677,7 +1637,7 @@ static void step_backup(Manager *m) {
                 engine_fail(m, RESULT_FAILED, "cannot start the backup: %s", strerror(-r));
 }
 
-static void step_swap(Manager *m) {
+void step_swap(Manager *m) {
         int r;
 
         if (fleet_rollback_due(m))
@@ -1754,7 +1714,7 @@ static void on_server_restored(int r, DbReport *report, void *userdata) {
                 step_start(m);
 }
 
-static void server_restore(Manager *m, char *dump, const char *clone) {
+void server_restore(Manager *m, char *dump, const char *clone) {
         _cleanup_free_ char *keep_as = NULL;
 
         if (clone) {
@@ -2088,7 +2048,7 @@ static void on_rollback_stopped(int r, const char *result, const char *error, vo
         rollback_restore(m);
 }
 
-static void rollback_begin(Manager *m, const char *reason) {
+void rollback_begin(Manager *m, const char *reason) {
         int r;
 
         (void) free_and_strdup(&m->op->reason, reason);
@@ -2185,7 +2145,7 @@ static void rollback_restore(Manager *m) {
                 engine_fail(m, RESULT_FAILED, "cannot start the restore: %s", strerror(-r));
 }
 
-static void rollback_start(Manager *m) {
+void rollback_start(Manager *m) {
         int r;
 
         if (port_wait(m))
@@ -2236,7 +2196,7 @@ static void hold_for_damaged_journal(Manager *m, const char *kept, int error) {
 /* An online backup (pg_dump or mysqldump of a running Metabase) never stopped anything: it is
  * discarded, or kept when the journal says it was whole, and the service is left alone. A
  * rollback here would stop production for a backup. */
-static void resume_online_backup(Manager *m, Operation *op) {
+void resume_online_backup(Manager *m, Operation *op) {
         if (op->backup_done) {
                 engine_finish(m, RESULT_COMMITTED);
                 return;
@@ -2275,7 +2235,7 @@ static void on_resume_migrate_down_stopped(int r, const char *result, const char
 }
 
 /* Where the journal says the operation was: finish, roll back, or start and verify again. */
-static void resume_at_step(Manager *m, Operation *op) {
+void resume_at_step(Manager *m, Operation *op) {
         _cleanup_free_ char *reason = NULL;
         struct stat st;
 
@@ -2385,188 +2345,4 @@ int engine_resume(Manager *m) {
         else
                 resume_at_step(m, op);
         return 0;
-}
-
-/* Fleet: the gates fleet.c opens. */
-
-int engine_fleet_join(
-        Manager *m, const char *jar, const char *sha256, uint64_t rollout, const Initiator *who, Refusal *refusal) {
-        return begin_upgrade(m, jar, sha256, 0, rollout, who, NULL, refusal);
-}
-
-int engine_fleet_converge(
-        Manager *m, const char *jar, const char *sha256, const Initiator *who, Refusal *refusal) {
-        return begin_upgrade(m, jar, sha256, ENGINE_FLEET_CONVERGE, 0, who, NULL, refusal);
-}
-
-/* Leaves gate g: false when the engine does not wait there (any more). */
-static bool pass_gate(Manager *m, FleetGate g) {
-        if (!m->op || m->op->fleet_gate != (int) g)
-                return false;
-        m->op->fleet_gate = FLEET_GATE_NONE;
-        return true;
-}
-
-void engine_fleet_refused(Manager *m, const char *reason) {
-        if (!pass_gate(m, FLEET_GATE_STAGED))
-                return;
-        (void) free_and_strdup(&m->op->reason, reason);
-        engine_finish(m, RESULT_REFUSED);
-}
-
-void engine_fleet_stop(Manager *m) {
-        if (!pass_gate(m, FLEET_GATE_STAGED))
-                return;
-        step_stop(m);
-}
-
-void engine_fleet_lead(Manager *m) {
-        if (!pass_gate(m, FLEET_GATE_STOPPED))
-                return;
-        log_info(
-                "Leading rollout %" PRIu64 ": this node backs up the database and migrates it",
-                m->op->fleet_rollout);
-        step_backup(m);
-}
-
-void engine_fleet_follow(Manager *m) {
-        if (!pass_gate(m, FLEET_GATE_STOPPED))
-                return;
-        log_info(
-                "Following rollout %" PRIu64 ": the database is migrated, starting %s",
-                m->op->fleet_rollout,
-                m->op->to_version);
-        step_swap(m);
-}
-
-void engine_fleet_commit(Manager *m) {
-        Operation *op = m->op;
-
-        if (!op || !op->fleet_rollout || step_is_rollback(op->step))
-                return;
-        switch (op->fleet_gate) {
-        case FLEET_GATE_SETTLED:
-                op->fleet_gate = FLEET_GATE_NONE;
-                engine_finish(m, RESULT_COMMITTED);
-                return;
-        case FLEET_GATE_STAGED:
-                /* Committed without this node: it catches up by itself afterwards. */
-                op->fleet_gate = FLEET_GATE_NONE;
-                (void) free_and_strdup(
-                        &op->reason, "the fleet committed the rollout without this node; it catches up next");
-                engine_finish(m, RESULT_CANCELED);
-                return;
-        case FLEET_GATE_STOPPED:
-                op->fleet_commit = true;
-                engine_fleet_follow(m);
-                return;
-        case FLEET_GATE_RESUMED:
-                /* Where this node was is unknown: back to the previous version, then it catches up. */
-                engine_fleet_rollback(
-                        m, "the daemon stopped during the rollout, which the fleet committed meanwhile");
-                return;
-        default:
-                op->fleet_commit = true; /* done when settled */
-        }
-}
-
-void engine_fleet_rollback(Manager *m, const char *reason) {
-        Operation *op = m->op;
-
-        if (!op || !op->fleet_rollout || step_is_rollback(op->step) || op->step == STEP_DONE)
-                return;
-        switch (op->fleet_gate) {
-        case FLEET_GATE_STAGED:
-                op->fleet_gate = FLEET_GATE_NONE;
-                (void) free_and_strdup(&op->reason, reason);
-                engine_finish(m, RESULT_CANCELED);
-                return;
-        case FLEET_GATE_STOPPED:
-        case FLEET_GATE_SETTLED:
-        case FLEET_GATE_RESUMED:
-                rollback_begin(m, reason);
-                return;
-        default:
-                break;
-        }
-        if (op->step == STEP_PREFLIGHT) {
-                m->engine->cancel_requested = true; /* pre-flight ends as canceled */
-                return;
-        }
-        if ((op->step == STEP_VERIFY || op->step == STEP_SETTLE) && m->engine->verifier) {
-                m->engine->verifier = verifier_free(m->engine->verifier);
-                rollback_begin(m, reason);
-                return;
-        }
-        /* A step is running (a stop, the backup, a start): the rollback comes after it. */
-        (void) free_and_strdup(&op->fleet_rollback, reason);
-}
-
-void engine_fleet_restart(Manager *m, bool restore_db, const char *clone) {
-        Operation *op = m->op;
-
-        if (!pass_gate(m, FLEET_GATE_REVERTED))
-                return;
-        if (restore_db && op->backup_done && op_db_on_server(op)) {
-                server_restore(m, op->backup_path, op->backup_clone);
-                return;
-        }
-        if (clone) {
-                /* The leader that took it is gone: the copy on the shared server goes back. */
-                (void) free_and_strdup(&op->backup_clone, clone);
-                engine_save(m);
-                server_restore(m, NULL, clone);
-                return;
-        }
-        rollback_start(m);
-}
-
-void engine_fleet_backup_recorded(Manager *m, const char *error) {
-        if (!pass_gate(m, FLEET_GATE_RECORDED))
-                return;
-        if (error) {
-                engine_fail(m, RESULT_FAILED, "cannot record the backup in the fleet's rollout: %s", error);
-                return;
-        }
-        m->op->fleet_backup_recorded = true;
-        step_swap(m);
-}
-
-const char *engine_fleet_step(Manager *m) {
-        const Operation *op = m->op;
-
-        if (!op || !op->fleet_rollout)
-                return "-";
-        switch (op->fleet_gate) {
-        case FLEET_GATE_STAGED:
-                return "staged";
-        case FLEET_GATE_STOPPED:
-                return "stopped";
-        case FLEET_GATE_SETTLED:
-                return "settled";
-        case FLEET_GATE_REVERTED:
-                return "reverted";
-        case FLEET_GATE_RESUMED:
-                return "resumed";
-        default:
-                break;
-        }
-        switch (op->step) {
-        case STEP_PREFLIGHT:
-                return "preparing";
-        case STEP_STOP:
-                return "stopping";
-        case STEP_SETTLE:
-                return "healthy";
-        case STEP_ROLLBACK_STOP:
-        case STEP_ROLLBACK_RESTORE:
-                return "reverting";
-        case STEP_ROLLBACK_START:
-        case STEP_ROLLBACK_VERIFY:
-                return "restarting";
-        case STEP_DONE:
-                return "done";
-        default:
-                return "starting";
-        }
 }

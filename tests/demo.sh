@@ -43,7 +43,15 @@ show mbctl upgrade now --jar "$bad"
 printf 'Metabase says: %s\n' "$(http /api/session/properties)"
 printf 'Newest migration in the application database: %s\n' "$(changelog | grep -o '"v56\.[0-9]*"' | tail -1)"
 
-say "What happened, in order"
+say "What happened, in order, and who asked for it"
 show mbctl history
 show ls -l "$SB/state/releases" "$SB/backups"
+
+say "A new release in the feed: mbctl list says what the policy would do with each"
+mirror_release v0.56.4 "$(make_release v0.56.4)"
+mirror_feed v0.56.4:2025-04-01 v0.56.3:2025-03-01 v0.56.2:2025-02-01 v0.56.1:2025-01-01
+show mbctl check
+show mbctl list
+wait_for 30 eval '[[ $(mbctl status) == *"Staged: v0.56.4 (verified)"* ]]' || true
+show mbctl status
 say "Done: v0.56.2 serves, v0.56.3's migration is gone from the database, nothing was lost."
