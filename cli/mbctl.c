@@ -1602,6 +1602,8 @@ static int verb_list(sd_bus *bus, char **args) {
                                B("waiting_approval") ? "; waiting for approval (mbctl approve " : "",
                                B("waiting_approval") ? S("version") : "",
                                B("waiting_approval") ? ")" : "");
+                        if (!isempty(S("zero_downtime")))
+                                printf("%-12s  zero downtime: %s\n", "", S("zero_downtime"));
 #undef S
 #undef B
                 }

@@ -101,6 +101,12 @@ static const char *const rehearse_mode_table[_REHEARSE_MAX] = {
 };
 DEFINE_STRING_TABLE(rehearse_mode, RehearseMode, rehearse_mode_table, _REHEARSE_MAX);
 
+static const char *const zero_downtime_mode_table[_ZERO_DOWNTIME_MODE_MAX] = {
+        [ZERO_DOWNTIME_MODE_AUTO] = "auto",
+        [ZERO_DOWNTIME_MODE_NEVER] = "never",
+};
+DEFINE_STRING_TABLE(zero_downtime_mode, ZeroDowntimeMode, zero_downtime_mode_table, _ZERO_DOWNTIME_MODE_MAX);
+
 /* ---- sizes ---- */
 
 int parse_size(const char *s, uint64_t *ret) {
@@ -602,6 +608,15 @@ static int config_parse_rehearse(ConfigParser *p, const char *value, void *data)
         return 0;
 }
 
+static int config_parse_zero_downtime(ConfigParser *p, const char *value, void *data) {
+        ZeroDowntimeMode m = zero_downtime_mode_from_string(value);
+
+        if (m < 0)
+                return config_bad_value(p, value);
+        *(ZeroDowntimeMode *) data = m;
+        return 0;
+}
+
 static int config_parse_size_common(ConfigParser *p, const char *value, void *data, bool nonzero) {
         uint64_t v;
 
@@ -934,6 +949,11 @@ static const ConfigKey proxy_keys[] = {
         {},
 };
 
+static const ConfigKey upgrade_keys[] = {
+        {"zero_downtime", "auto or never", config_parse_zero_downtime, FIELD(upgrade.zero_downtime)},
+        {},
+};
+
 static const ConfigKey root_keys[] = {
         {"releases", "a mapping of keys", .section = releases_keys},
         {"policy", "a mapping of keys", .section = policy_keys},
@@ -944,6 +964,7 @@ static const ConfigKey root_keys[] = {
         {"rehearsal", "a mapping of keys", .section = rehearsal_keys},
         {"fleet", "a mapping of keys", .section = fleet_keys},
         {"proxy", "a mapping of keys", .section = proxy_keys},
+        {"upgrade", "a mapping of keys", .section = upgrade_keys},
         {"metrics_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(metrics_file)},
         {"maintenance_flag", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(maintenance_flag)},
         {"state_dir", "an absolute path", config_parse_path, FIELD(state_dir)},

@@ -84,6 +84,14 @@ typedef enum RehearseMode {
         _REHEARSE_INVALID = -EINVAL,
 } RehearseMode;
 
+/* upgrade.zero_downtime: whether an upgrade may serve through a bridge instance (daemon/zero-downtime.h). */
+typedef enum ZeroDowntimeMode {
+        ZERO_DOWNTIME_MODE_AUTO,  /* when every condition holds */
+        ZERO_DOWNTIME_MODE_NEVER, /* always the usual path, with the maintenance page */
+        _ZERO_DOWNTIME_MODE_MAX,
+        _ZERO_DOWNTIME_MODE_INVALID = -EINVAL,
+} ZeroDowntimeMode;
+
 typedef struct Config {
         char *path; /* the file it was read from, NULL for built-in defaults */
 
@@ -174,6 +182,10 @@ typedef struct Config {
                 char *ca_file;    /* "" = the system's CAs; for url */
         } proxy;
 
+        struct {
+                ZeroDowntimeMode zero_downtime;
+        } upgrade;
+
         char *metrics_file;     /* "" = none; Prometheus text format, for node_exporter */
         char *maintenance_flag; /* "" = none; exists while Metabase is down for an operation */
         char *state_dir;
@@ -221,3 +233,5 @@ const char *pg_backup_method_to_string(PgBackupMethod m); /* "dump", "clone" */
 PgBackupMethod pg_backup_method_from_string(const char *s);
 const char *rehearse_mode_to_string(RehearseMode m); /* "auto", "always", "never" */
 RehearseMode rehearse_mode_from_string(const char *s);
+const char *zero_downtime_mode_to_string(ZeroDowntimeMode m); /* "auto", "never" */
+ZeroDowntimeMode zero_downtime_mode_from_string(const char *s);

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -1022,27 +1023,13 @@ JarInfo *jar_info_free(JarInfo *i) {
         return NULL;
 }
 
-int jar_read_resource(const char *path, const char *name, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_(zip_discardp) zip_t *za = NULL;
+/* Reads entry idx of za into a NUL-terminated buffer, at most max bytes (-EFBIG beyond). */
+static int read_entry(zip_t *za, zip_uint64_t idx, size_t max, char **ret, size_t *ret_size) {
         _cleanup_(zip_fclosep) zip_file_t *zf = NULL;
         _cleanup_free_ char *buf = NULL;
-        zip_int64_t idx;
         size_t size = 0;
-        int zerr = 0;
 
-        assert(path);
-        assert(name);
-        assert(ret);
-
-        za = zip_open(path, ZIP_RDONLY, &zerr);
-        if (!za)
-                return zerr == ZIP_ER_OPEN || zerr == ZIP_ER_READ ? -EIO
-                        : zerr == ZIP_ER_MEMORY                   ? -ENOMEM
-                                                                  : -EBADMSG;
-        idx = zip_name_locate(za, name, 0);
-        if (idx < 0)
-                return -ENOENT;
-        zf = zip_fopen_index(za, (zip_uint64_t) idx, 0);
+        zf = zip_fopen_index(za, idx, 0);
         if (!zf)
                 return -EBADMSG;
         buf = malloc(max + 2);
@@ -1063,6 +1050,36 @@ int jar_read_resource(const char *path, const char *name, size_t max, char **ret
         if (ret_size)
                 *ret_size = size;
         return 0;
+}
+
+static int open_zip(const char *path, zip_t **ret) {
+        int zerr = 0;
+        zip_t *za = zip_open(path, ZIP_RDONLY, &zerr);
+
+        if (!za)
+                return zerr == ZIP_ER_OPEN || zerr == ZIP_ER_READ ? -EIO
+                        : zerr == ZIP_ER_MEMORY                   ? -ENOMEM
+                                                                  : -EBADMSG;
+        *ret = za;
+        return 0;
+}
+
+int jar_read_resource(const char *path, const char *name, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_(zip_discardp) zip_t *za = NULL;
+        zip_int64_t idx;
+        int r;
+
+        assert(path);
+        assert(name);
+        assert(ret);
+
+        r = open_zip(path, &za);
+        if (r < 0)
+                return r;
+        idx = zip_name_locate(za, name, 0);
+        if (idx < 0)
+                return -ENOENT;
+        return read_entry(za, (zip_uint64_t) idx, max, ret, ret_size);
 }
 
 bool jar_wants_add_opens(const MbVersion *v) {
@@ -1230,4 +1247,175 @@ char *jar_java_reason(const JarInfo *info, unsigned need) {
                 info->version.major,
                 info->main_class,
                 info->main_class_major);
+}
+
+/* ---- Liquibase change sets ---------------------------------------------------------------- */
+
+static size_t line_indent(const char *l) {
+        return strspn(l, " ");
+}
+
+/* The value of "key: value" on line l (after the indent and an optional "- "), unquoted; NULL
+ * when the line is not that key. */
+static char *yaml_value(const char *l, const char *key) {
+        const char *p = l + line_indent(l);
+        size_t n;
+
+        if (startswith(p, "- "))
+                p += 2;
+        if (!startswith(p, key) || p[strlen(key)] != ':')
+                return NULL;
+        p += strlen(key) + 1;
+        p += strspn(p, " \t");
+        n = strcspn(p, "#\r");
+        while (n > 0 && strchr(" \t", p[n - 1]))
+                n--;
+        if (n >= 2 && (p[0] == '"' || p[0] == '\'') && p[n - 1] == p[0]) {
+                p++;
+                n -= 2;
+        }
+        return strndup(p, n);
+}
+
+static bool line_is(const char *l, const char *what) {
+        const char *p = l + line_indent(l);
+        size_t n = strlen(what);
+
+        return strncmp(p, what, n) == 0 && p[n + strspn(p + n, " \t\r")] == '\0';
+}
+
+int jar_changelog_parse_ids(const char *yaml, char ***ids) {
+        _cleanup_free_ char *copy = strdup(yaml);
+        size_t set_indent = SIZE_MAX, key_indent = SIZE_MAX;
+        bool have_id = true;
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                size_t ind = line_indent(l);
+                _cleanup_free_ char *id = NULL;
+
+                if (l[ind] == '\0' || l[ind] == '#' || l[ind] == '\r')
+                        continue;
+                if (line_is(l, "- changeSet:")) {
+                        if (!have_id)
+                                return -EBADMSG; /* a change set without an id */
+                        set_indent = ind;
+                        key_indent = SIZE_MAX;
+                        have_id = false;
+                        continue;
+                }
+                if (set_indent == SIZE_MAX)
+                        continue;
+                if (ind <= set_indent) { /* the change set's mapping ended */
+                        if (!have_id)
+                                return -EBADMSG;
+                        set_indent = SIZE_MAX;
+                        continue;
+                }
+                if (key_indent == SIZE_MAX)
+                        key_indent = ind;
+                if (ind != key_indent || have_id)
+                        continue;
+                id = yaml_value(l, "id");
+                if (!id)
+                        continue;
+                if (isempty(id))
+                        return -EBADMSG;
+                if (strv_extend(ids, id) < 0)
+                        return -ENOMEM;
+                have_id = true;
+        }
+        return have_id ? 0 : -EBADMSG;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The files Liquibase reads for the master changelog, in its order: "include: file:" entries as
+ * listed; "includeAll: path:" every entry under path, recursively, sorted by name (Liquibase's
+ * default order for includeAll). */
+static int changelog_files(zip_t *za, const char *master, char ***ret) {
+        _cleanup_free_ char *copy = strdup(master);
+        _cleanup_strv_free_ char **files = NULL;
+        char *save = NULL;
+        zip_int64_t n = zip_get_num_entries(za, 0);
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                _cleanup_free_ char *file = yaml_value(l, "file"), *dir = yaml_value(l, "path");
+                _cleanup_strv_free_ char **found = NULL;
+
+                if (file && strv_extend(&files, file) < 0)
+                        return -ENOMEM;
+                if (!dir)
+                        continue;
+                if (isempty(dir) || !endswith(dir, "/"))
+                        return -EBADMSG;
+                for (zip_int64_t i = 0; i < n; i++) {
+                        const char *name = zip_get_name(za, (zip_uint64_t) i, 0);
+
+                        if (name && startswith(name, dir) && !endswith(name, "/") &&
+                            strv_extend(&found, name) < 0)
+                                return -ENOMEM;
+                }
+                if (found)
+                        qsort(found, strv_length(found), sizeof(char *), cmp_str);
+                for (size_t i = 0; found && found[i]; i++)
+                        if (strv_extend(&files, found[i]) < 0)
+                                return -ENOMEM;
+        }
+        *ret = TAKE_PTR(files);
+        return 0;
+}
+
+int jar_read_changesets(const char *path, char ***ret_ids, char **ret_error) {
+        _cleanup_(zip_discardp) zip_t *za = NULL;
+        _cleanup_strv_free_ char **files = NULL, **ids = NULL;
+        _cleanup_free_ char *master = NULL;
+        zip_int64_t idx;
+        int r;
+
+        assert(path);
+        assert(ret_ids);
+
+        r = open_zip(path, &za);
+        if (r < 0)
+                return set_error_message(ret_error, r, "cannot open the JAR as a ZIP archive");
+        idx = zip_name_locate(za, JAR_CHANGELOG_MASTER, 0);
+        if (idx < 0)
+                return set_error_message(
+                        ret_error, -ENOENT, "the JAR has no %s: no Liquibase changelog", JAR_CHANGELOG_MASTER);
+        r = read_entry(za, (zip_uint64_t) idx, JAR_CHANGELOG_MAX, &master, NULL);
+        if (r < 0)
+                return set_error_message(ret_error, r, "cannot read %s from the JAR", JAR_CHANGELOG_MASTER);
+        r = changelog_files(za, master, &files);
+        if (r < 0)
+                return set_error_message(ret_error, r, "cannot follow %s's includes", JAR_CHANGELOG_MASTER);
+        for (size_t i = 0; files && files[i]; i++) {
+                _cleanup_free_ char *yaml = NULL;
+
+                if (!endswith(files[i], ".yaml") && !endswith(files[i], ".yml"))
+                        return set_error_message(
+                                ret_error,
+                                -EOPNOTSUPP,
+                                "changelog %s is not YAML: cannot read its change sets",
+                                files[i]);
+                idx = zip_name_locate(za, files[i], 0);
+                if (idx < 0)
+                        return set_error_message(
+                                ret_error, -ENOENT, "changelog %s is not in the JAR", files[i]);
+                r = read_entry(za, (zip_uint64_t) idx, JAR_CHANGELOG_MAX, &yaml, NULL);
+                if (r >= 0)
+                        r = jar_changelog_parse_ids(yaml, &ids);
+                if (r < 0)
+                        return set_error_message(ret_error, r, "cannot read the change sets of %s", files[i]);
+        }
+        if (!ids)
+                return set_error_message(ret_error, -ENOENT, "the JAR's changelog names no change set");
+        *ret_ids = TAKE_PTR(ids);
+        return 0;
 }

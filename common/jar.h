@@ -82,3 +82,17 @@ unsigned jar_java_needed(const JarInfo *info, char **ret_warning);
 /* Why a release needs Java 'need' (from jar_java_needed()), for a message: "its class X is at
  * class-file version 65; the main class Y is at 49". */
 char *jar_java_reason(const JarInfo *info, unsigned need);
+
+/* Liquibase's change sets, as Metabase carries them (docs/metabase.md): the master changelog
+ * liquibase.yaml at the JAR's root, which includes every file under migrations/ ("includeAll",
+ * sorted by name) or names files ("include: file:"); each YAML file lists "- changeSet:" mappings
+ * with an "id:" (vNN.YYYY-MM-DDTHH:MM:SS since v49; the stand-in's vNN.NNN). */
+#define JAR_CHANGELOG_MASTER "liquibase.yaml"
+#define JAR_CHANGELOG_MAX (64U * 1024U * 1024U)
+
+/* Appends the change set IDs of one YAML changelog to *ids, in order. -EBADMSG: a change set
+ * without an id. */
+int jar_changelog_parse_ids(const char *yaml, char ***ids);
+/* Every change set ID of the JAR's changelog, in Liquibase's order. -ENOENT: no liquibase.yaml or
+ * no change set; -EOPNOTSUPP: an included file that is not YAML; -EBADMSG: unreadable. */
+int jar_read_changesets(const char *path, char ***ret_ids, char **ret_error);

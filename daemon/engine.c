@@ -28,6 +28,7 @@
 #include "test-hook.h"
 #include "version.h"
 #include "worker.h"
+#include "zero-downtime-facts.h"
 
 static void step_restore_db(Manager *m);
 static void step_migrate_down(Manager *m);
@@ -473,12 +474,28 @@ static void on_pre_upgrade_hooks(bool ok, const char *reason, void *userdata) {
         preflight_passed(p);
 }
 
+/* An upgrade's summary says whether it could take the zero-downtime path, and why not
+ * (zero-downtime.h); the history keeps it. The path itself is still the usual one. */
+static void zero_downtime_note(Preflight *p) {
+        Operation *op = p->m->op;
+        _cleanup_free_ char *summary = NULL;
+
+        if (op->kind != OPERATION_UPGRADE || op->zero_downtime || !op->to_version)
+                return;
+        op->zero_downtime = zero_downtime_assess(p->m, op->to_version, p->new_changesets);
+        summary = op->zero_downtime ? strdup_printf("%s; zero downtime: %s", p->summary, op->zero_downtime)
+                                    : NULL;
+        if (summary)
+                free_and_replace(p->summary, summary);
+}
+
 /* The last of pre-flight, once the database said yes too. */
 static void preflight_passed(Preflight *p) {
         Manager *m = p->m;
         Operation *op = m->op;
         int r;
 
+        zero_downtime_note(p);
         if (m->engine->cancel_requested) {
                 (void) free_and_strdup(&op->reason, "canceled before the service was stopped");
                 engine_finish(m, RESULT_CANCELED);
@@ -560,6 +577,8 @@ static void on_db_preflight(int r, DbReport *report, void *userdata) {
         }
         (void) free_and_strdup(&op->db_schema, report->changelog_latest);
         manager_set_app_db(m, op->db_desc, report->changelog_latest);
+        manager_set_app_db_changelog(
+                m, report->changelog_ids, report->n_changelog_ids, report->changelog_count);
         if (report->lock_holder && !op->force) {
                 engine_fail(
                         m,

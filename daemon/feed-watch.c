@@ -12,6 +12,7 @@
 #include "log.h"
 #include "staging.h"
 #include "strv.h"
+#include "zero-downtime-facts.h"
 
 #define CHECK_CALLS_MAX 16
 #define FIRST_CHECK_DELAY_USEC (5 * USEC_PER_SEC)
@@ -311,6 +312,13 @@ list_entry(Manager *m, const ReleaseVerdict *v, const RolloutState *rs, char **h
                 json_object_object_add(o, "in_rollout", json_object_new_boolean(rs->admitted));
                 if (rs->has_bucket)
                         json_object_object_add(o, "bucket", json_object_new_int((int) rs->bucket));
+        }
+        /* Whether upgrading to it now could serve throughout (zero-downtime.h): for the releases one
+         * could upgrade to, not the installed one or older ones, nor the other edition's. */
+        if (v->kind != VERDICT_INSTALLED && v->kind != VERDICT_OLDER && v->kind != VERDICT_EDITION) {
+                _cleanup_free_ char *zd = zero_downtime_assess(m, rel->version, NULL);
+                if (zd)
+                        json_object_object_add(o, "zero_downtime", json_object_new_string(zd));
         }
         json_object_object_add(o, "target", json_object_new_boolean(streq_ptr(target, rel->version)));
         json_object_object_add(

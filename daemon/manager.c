@@ -139,6 +139,19 @@ void manager_set_app_db(Manager *m, const char *desc, const char *schema) {
         manager_properties_changed(m, "AppDatabase", "AppDatabaseSchema", NULL);
 }
 
+void manager_set_app_db_changelog(Manager *m, char *const *ids, size_t n, uint64_t count) {
+        char **copy = NULL;
+
+        /* only a whole changelog says what is applied; an empty one (a new database) is empty */
+        if (n != count)
+                return;
+        copy = n > 0 ? strv_copy(ids) : calloc(1, sizeof(char *));
+        if (!copy)
+                return;
+        strv_free(m->app_db_changelog);
+        m->app_db_changelog = copy;
+}
+
 static void on_probe_done(int r, DbReport *report, void *userdata) {
         Manager *m = userdata;
 
@@ -147,6 +160,8 @@ static void on_probe_done(int r, DbReport *report, void *userdata) {
                 return;
         }
         manager_set_app_db(m, m->app_db, report->changelog_latest);
+        manager_set_app_db_changelog(
+                m, report->changelog_ids, report->n_changelog_ids, report->changelog_count);
 }
 
 /* What the application database is and, on a server, its newest change set (for status). Runs
@@ -420,4 +435,5 @@ void manager_done(Manager *m) {
         free(m->status_text);
         free(m->app_db);
         free(m->app_db_schema);
+        strv_free(m->app_db_changelog);
 }

@@ -61,6 +61,12 @@ typedef struct Manager {
         bool probe_app_db;   /* read it at the next refresh */
         char *app_db;        /* "PostgreSQL metabase@host:5432/metabase", no password */
         char *app_db_schema; /* its newest DATABASECHANGELOG entry, NULL when unknown */
+        /* every applied change set ID (the last whole read), NULL unknown */
+        char **app_db_changelog;
+        /* The zero-downtime decision's memory condition (zero-downtime.h): the bridge's check,
+         * filled in at setup; NULL: no zero downtime */
+        bool (*zero_downtime_memory_ok)(void *userdata, char **ret_reason);
+        void *zero_downtime_memory_userdata;
         uint64_t last_op_id;
         char *last_result;
         char *status_text;
@@ -105,3 +111,5 @@ typedef struct AppDb AppDb;
 int manager_app_db(Manager *m, const UnitInfo *info, AppDb **ret, char **ret_error);
 /* Sets the AppDatabase and AppDatabaseSchema properties. */
 void manager_set_app_db(Manager *m, const char *desc, const char *schema);
+/* Keeps the applied change set IDs of a preflight report, when it has them all. */
+void manager_set_app_db_changelog(Manager *m, char *const *ids, size_t n, uint64_t count);

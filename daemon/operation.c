@@ -237,6 +237,7 @@ Operation *operation_free(Operation *op) {
         free(op->db_conninfo);
         free(op->db_secret);
         free(op->db_schema);
+        free(op->zero_downtime);
         free(op->db_name);
         free(op->restore_clone);
         free(op->backup_clone);
@@ -270,6 +271,7 @@ Operation *operation_free(Operation *op) {
         X(db_conninfo)     \
         X(db_secret)       \
         X(db_schema)       \
+        X(zero_downtime)   \
         X(db_name)         \
         X(restore_clone)   \
         X(backup_clone)    \
@@ -508,6 +510,8 @@ char *operation_to_history_json(const Operation *op) {
                 json_object_object_add(o, "sha256", json_object_new_string(op->to_sha256));
         if (op->hooks)
                 json_object_object_add(o, "hooks", json_object_new_string(op->hooks));
+        if (op->zero_downtime)
+                json_object_object_add(o, "zero_downtime", json_object_new_string(op->zero_downtime));
         if (op->fleet_rollout)
                 json_object_object_add(o, "fleet_rollout", json_object_new_uint64(op->fleet_rollout));
         if (op->fleet_converge)

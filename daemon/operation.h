@@ -118,6 +118,8 @@ typedef struct Operation {
         uid_t db_uid;
         gid_t db_gid;
         mode_t db_mode;
+        /* upgrades: the zero-downtime decision at pre-flight, "yes" or "no: <reason>" */
+        char *zero_downtime;
         char *backup_path;  /* the copy (H2) or dump taken after the stop */
         char *backup_clone; /* backup.postgres: clone: the database copied from the application's */
         char *backup_sha256;

@@ -12,6 +12,7 @@
 #include "rehearse.h"
 #include "staging.h"
 #include "strv.h"
+#include "zero-downtime-facts.h"
 
 static const Initiator immediately = {.kind = INITIATOR_IMMEDIATELY};
 
@@ -322,6 +323,14 @@ static char *plan_dry_run_text(Manager *m, char **hops, const char *summary) {
                                 text,
                                 *h,
                                 *h);
+                if (line) {
+                        free(text);
+                        text = TAKE_PTR(line);
+                }
+                /* whether it could serve throughout (zero-downtime.h); later hops are judged
+                 * against today's database, so they say no to their predecessors' change sets */
+                _cleanup_free_ char *zd = text ? zero_downtime_assess(m, *h, NULL) : NULL;
+                line = zd ? strdup_printf("%s\n  %s: zero downtime: %s", text, *h, zd) : NULL;
                 if (line) {
                         free(text);
                         text = TAKE_PTR(line);

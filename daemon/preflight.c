@@ -57,6 +57,7 @@ Preflight *preflight_free(Preflight *p) {
         strv_free(p->exec_argv);
         free(p->java_warning);
         free(p->staged_path);
+        strv_free(p->new_changesets);
         free(p->kept_jar);
         free(p->error);
         free(p->summary);
@@ -726,8 +727,12 @@ int preflight_run(void *userdata) {
         r = write_secret(p);
         if (r < 0)
                 return r;
-        if (p->dry_run)
+        if (p->dry_run) {
+                (void) jar_read_changesets(p->source_jar, &p->new_changesets, NULL);
                 return 0;
-
-        return preflight_stage(p, jar_dir);
+        }
+        r = preflight_stage(p, jar_dir);
+        if (r >= 0 && p->staged_path)
+                (void) jar_read_changesets(p->staged_path, &p->new_changesets, NULL);
+        return r;
 }

@@ -44,6 +44,10 @@ typedef struct Preflight {
         char *automigrate;     /* "MB_DB_AUTOMIGRATE=..." or "-Dmb.db.automigrate=...", NULL when unset */
         char *db_versions_edn; /* the new JAR's supported-db-versions.edn, NULL when it has none */
         size_t db_versions_edn_size;
+        /* The new JAR's Liquibase change set IDs (jar_read_changesets()), NULL when unreadable: read
+         * from the copy staged beside the installed JAR (root's, its SHA-256 checked), or on a dry
+         * run, which installs nothing, from the source */
+        char **new_changesets;
 } Preflight;
 
 Preflight *preflight_free(Preflight *p);

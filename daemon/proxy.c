@@ -51,6 +51,7 @@ struct Proxy {
         sd_event_source *timer;
         HttpRequest *http;
         Child *fetch;
+        char *reload_error; /* why the last reload of a switch failed, NULL when it did not */
 };
 
 static uint64_t now_usec(Proxy *p) {
@@ -205,6 +206,7 @@ static void on_reload(int r, const char *result, const char *error, void *userda
         Proxy *p = userdata;
         _cleanup_free_ char *msg = NULL;
 
+        (void) free_and_strdup(&p->reload_error, r < 0 ? strempty(error) : NULL);
         if (p->phase == PHASE_RELOAD && r < 0) {
                 revert(p,
                        "reloading %s failed (%s): nginx keeps its previous configuration",
@@ -473,6 +475,56 @@ Proxy *proxy_free(Proxy *p) {
         if (!p)
                 return NULL;
         switch_clear(p);
+        free(p->reload_error);
         free(p);
         return NULL;
+}
+
+int proxy_installed(Proxy *p, char **ret_reason) {
+        const Config *c = p->m->config;
+        _cleanup_free_ char *dir = NULL;
+        uint16_t port;
+        int r;
+
+        if (isempty(c->proxy.url) || isempty(c->proxy.upstream_file))
+                return set_error_message(
+                        ret_reason,
+                        -EOPNOTSUPP,
+                        "the nginx integration is not set up: set proxy.url (the site through nginx) and "
+                        "proxy.upstream_file, and include %s in the site's location (mbupgraded.yaml(5); mbctl "
+                        "doctor checks it)",
+                        PKGDATADIR "/nginx/upstream.conf");
+        dir = path_dirname(c->proxy.upstream_file);
+        if (!dir)
+                return -ENOMEM;
+        r = check_directory(dir);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return set_error_message(
+                        ret_reason,
+                        r,
+                        "proxy.upstream_file's directory %s (or the one above it) is not root's alone (%s): make "
+                        "it root's and not writable by others (chown root:root; chmod go-w), then restart "
+                        "mbupgraded",
+                        dir,
+                        strerror(-r));
+        r = upstream_read(c->proxy.upstream_file, &port);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return set_error_message(
+                        ret_reason,
+                        r,
+                        "proxy.upstream_file %s is %s: mbupgraded writes it when it starts; restart mbupgraded",
+                        c->proxy.upstream_file,
+                        r == -ENOENT ? "missing" : "not one of mbupgraded's");
+        if (p->reload_error)
+                return set_error_message(
+                        ret_reason,
+                        -EIO,
+                        "the last reload of %s failed (%s): run nginx -t, fix what it says and reload nginx",
+                        c->proxy.nginx_unit,
+                        p->reload_error);
+        return 0;
 }

@@ -73,3 +73,13 @@ int proxy_switch(
         uint64_t timeout_usec,
         ProxyCallback cb,
         void *userdata);
+
+/* Whether the nginx integration is installed, for the zero-downtime decision (zero-downtime.h):
+ * proxy.url and proxy.upstream_file set, the file's directory and the one above root's alone
+ * (the check upstream_write() makes), the file there and ours, and no failed reload of nginx since
+ * the daemon started. 0, or a negative errno with a sentence that says what to fix. Reads only.
+ * It does not run nginx -t: the daemon's sandbox (ProtectSystem=strict) leaves nginx's logs and
+ * temporary directories read-only, where nginx -t opens them; mbctl doctor runs it, and a reload
+ * that fails (Debian's nginx.service reloads with nginx -s reload, which parses the
+ * configuration first) is remembered here. */
+int proxy_installed(Proxy *p, char **ret_reason);

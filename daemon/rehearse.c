@@ -25,6 +25,7 @@
 #include "strv.h"
 #include "verify.h"
 #include "worker.h"
+#include "zero-downtime.h"
 
 #define RESULTS_MAX_VERSIONS 16
 #define EXCERPT_MAX 1024U
@@ -121,6 +122,12 @@ struct Rehearsal {
         char *text; /* the Rehearsal property */
 
         json_object *results; /* state_dir/rehearsals.json, by version */
+
+        /* servers: DATABASECHANGELOG before the copy (production's, read whole) and what the
+         * passed run added to the copy (zero-downtime.h's second way) */
+        char **changelog_before;
+        char **changelog_new;
+        bool changelog_compared;
 };
 
 static char *rehearsal_path(Manager *m, const char *name) {
@@ -210,6 +217,9 @@ static void run_clear(Rehearsal *r) {
         r->reason = mfree_str(r->reason);
         r->excerpt = mfree_str(r->excerpt);
         r->failure = mfree_str(r->failure);
+        r->changelog_before = strv_free(r->changelog_before);
+        r->changelog_new = strv_free(r->changelog_new);
+        r->changelog_compared = false;
         r->output_source = sd_event_source_disable_unref(r->output_source);
         r->output_fd = safe_close(r->output_fd);
         r->output_used = false;
@@ -393,6 +403,12 @@ static void record(Rehearsal *r, uint64_t now) {
                         json_object_object_add(o, "best_effort", json_object_new_boolean(r->best_effort));
                         json_object_object_add(o, "reason", json_object_new_string(strempty(r->reason)));
                         json_object_object_add(o, "log", json_object_new_string(strempty(r->excerpt)));
+                        if (r->changelog_compared) {
+                                json_object *a = json_object_new_array();
+                                for (size_t i = 0; a && r->changelog_new && r->changelog_new[i]; i++)
+                                        json_object_array_add(a, json_object_new_string(r->changelog_new[i]));
+                                json_object_object_add(o, "changelog_new", a);
+                        }
                         json_object_object_add(r->results, r->version, o);
                         if (results_save(r) < 0)
                                 log_warning(
@@ -627,6 +643,48 @@ static void drop_copy(Rehearsal *r) {
         }
 }
 
+/* A passed run: what it added to the copy's DATABASECHANGELOG, against production's before. */
+static void on_copy_changelog(int k, DbReport *report, void *userdata) {
+        Rehearsal *r = userdata;
+
+        if (k >= 0 && report->n_changelog_ids == report->changelog_count) {
+                if (zero_downtime_missing(report->changelog_ids, r->changelog_before, &r->changelog_new) >= 0)
+                        r->changelog_compared = true;
+        } else
+                log_warning(
+                        "Cannot read the changelog of the scratch copy %s: %s",
+                        strempty(r->scratch_name),
+                        k < 0 ? strempty(report->error) : "not all of it was reported");
+        drop_copy(r);
+}
+
+static void read_copy_changelog(Rehearsal *r) {
+        _cleanup_free_ char *secret = rehearsal_path(r->m, "appdb.secret"), *conninfo = NULL;
+        AppDb scratch;
+        int k;
+
+        if (r->result != REHEARSAL_PASSED || !r->changelog_before || !r->copied || !r->scratch_name ||
+            r->appdb->kind == APPDB_H2) {
+                drop_copy(r);
+                return;
+        }
+        scratch = *r->appdb;
+        scratch.dbname = r->scratch_name;
+        conninfo = dbserver_conninfo(&scratch);
+        k = conninfo && secret ? dbserver_run(
+                                         r->m->event,
+                                         r->db_kind,
+                                         conninfo,
+                                         secret,
+                                         STRV_MAKE("preflight"),
+                                         on_copy_changelog,
+                                         r,
+                                         &r->db_run)
+                               : -ENOMEM;
+        if (k < 0)
+                drop_copy(r);
+}
+
 static void on_unit_forgotten(int k, const char *result, const char *error, void *userdata) {
         Rehearsal *r = userdata;
 
@@ -636,7 +694,7 @@ static void on_unit_forgotten(int k, const char *result, const char *error, void
                         REHEARSAL_UNIT,
                         strempty(error),
                         REHEARSAL_UNIT);
-        drop_copy(r);
+        read_copy_changelog(r);
 }
 
 static void cleanup(Rehearsal *r) {
@@ -1163,6 +1221,10 @@ static void on_db_size(int k, DbReport *report, void *userdata) {
                      strempty(report->error));
                 return;
         }
+        /* DATABASECHANGELOG as the copy will have it, when read whole */
+        if (report->n_changelog_ids == report->changelog_count)
+                r->changelog_before = report->n_changelog_ids > 0 ? strv_copy(report->changelog_ids)
+                                                                  : calloc(1, sizeof(char *));
         decide(r, report->have_database_size ? report->database_size : REHEARSAL_SIZE_UNKNOWN);
 }
 
@@ -1406,6 +1468,22 @@ const char *rehearse_blocked(Manager *m, const char *version) {
         if (!o || !streq_ptr(json_str(o, "result"), "failed"))
                 return NULL;
         return strempty(json_str(o, "reason"));
+}
+
+ZeroDowntimeRehearsal rehearse_changelog_verdict(Manager *m, const char *version, char ***ret_applied) {
+        json_object *o = result_of(m->rehearsal, version), *a;
+        _cleanup_strv_free_ char **l = NULL;
+
+        if (!o || !streq_ptr(json_str(o, "result"), "passed") ||
+            !json_object_object_get_ex(o, "changelog_new", &a) || !json_object_is_type(a, json_type_array))
+                return ZERO_DOWNTIME_REHEARSAL_NONE;
+        if (json_object_array_length(a) == 0)
+                return ZERO_DOWNTIME_REHEARSAL_NO_CHANGE;
+        for (size_t i = 0; i < json_object_array_length(a); i++)
+                if (strv_extend(&l, strempty(json_object_get_string(json_object_array_get_idx(a, i)))) < 0)
+                        return ZERO_DOWNTIME_REHEARSAL_NONE;
+        *ret_applied = TAKE_PTR(l);
+        return ZERO_DOWNTIME_REHEARSAL_MIGRATED;
 }
 
 uint64_t rehearse_expected_usec(Manager *m, const char *version) {

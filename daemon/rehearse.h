@@ -19,6 +19,7 @@
 
 #include "manager.h"
 #include "reply.h"
+#include "zero-downtime.h"
 
 #define REHEARSAL_UNIT "mbupgraded-rehearsal.service"
 
@@ -68,6 +69,11 @@ const char *rehearse_blocked(Manager *m, const char *version);
 /* The last passed rehearsal's measured downtime of version (the new JAR's start to its first
  * healthy answer), 0 when it has none. */
 uint64_t rehearse_expected_usec(Manager *m, const char *version);
+
+/* What version's last passed rehearsal did to the copy's DATABASECHANGELOG (recorded in
+ * rehearsals.json as changelog_new): NONE when there is no such record (none passed, H2, or not
+ * read); MIGRATED with the IDs it added in *ret_applied. */
+ZeroDowntimeRehearsal rehearse_changelog_verdict(Manager *m, const char *version, char ***ret_applied);
 
 /* The Rehearsal property: one line for people, "" when nothing was ever rehearsed. */
 const char *rehearse_status(Manager *m);

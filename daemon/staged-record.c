@@ -10,7 +10,7 @@
 #include "strv.h"
 
 #define STAGED_RECORD_FILE "verified.json"
-#define STAGED_RECORD_MAX (64U * 1024U)
+#define STAGED_RECORD_MAX (4U * 1024U * 1024U) /* the change set IDs: about 2000 in v0.57 */
 
 void staged_record_done(StagedRecord *s) {
         free(s->version);
@@ -18,7 +18,43 @@ void staged_record_done(StagedRecord *s) {
         free(s->newest_class);
         free(s->checksum_sha256);
         free(s->signing_key_sha256);
+        strv_free(s->changesets);
         *s = (StagedRecord){};
+}
+
+/* An array of the strings, or NULL (JSON null) for none; NULL on OOM sets *oom. */
+static json_object *strv_to_json(char *const *l, bool *oom) {
+        json_object *a;
+
+        if (!l)
+                return NULL;
+        a = json_object_new_array();
+        for (size_t i = 0; a && l[i]; i++)
+                if (json_object_array_add(a, json_object_new_string(l[i])) < 0) {
+                        json_object_put(a);
+                        a = NULL;
+                }
+        if (!a)
+                *oom = true;
+        return a;
+}
+
+/* NULL when it is not an array of strings (or on OOM). */
+static char **json_to_strv(json_object *a) {
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+
+        if (!json_object_is_type(a, json_type_array))
+                return NULL;
+        if (n == 0)
+                return calloc(1, sizeof(char *));
+        for (size_t i = 0; i < n; i++) {
+                json_object *v = json_object_array_get_idx(a, i);
+
+                if (!json_object_is_type(v, json_type_string) || strv_extend(&l, json_object_get_string(v)) < 0)
+                        return NULL;
+        }
+        return TAKE_PTR(l);
 }
 
 static json_object *string_or_null(const char *s) {
@@ -28,6 +64,7 @@ static json_object *string_or_null(const char *s) {
 int staged_record_write(const char *dir, const StagedRecord *s) {
         _cleanup_free_ char *path = path_join(dir, STAGED_RECORD_FILE), *text = NULL;
         json_object *o = json_object_new_object();
+        bool oom = false;
 
         if (!path || !o ||
             json_object_object_add(o, "version", json_object_new_string(strempty(s->version))) < 0 ||
@@ -42,7 +79,8 @@ int staged_record_write(const char *dir, const StagedRecord *s) {
             json_object_object_add(o, "checksum_sha256", string_or_null(s->checksum_sha256)) < 0 ||
             json_object_object_add(o, "signature", json_object_new_boolean(s->signature)) < 0 ||
             json_object_object_add(o, "signing_key_sha256", string_or_null(s->signing_key_sha256)) < 0 ||
-            json_object_object_add(o, "verified_usec", json_object_new_uint64(s->verified_usec)) < 0) {
+            json_object_object_add(o, "verified_usec", json_object_new_uint64(s->verified_usec)) < 0 ||
+            json_object_object_add(o, "changesets", strv_to_json(s->changesets, &oom)) < 0 || oom) {
                 json_object_put(o);
                 return -ENOMEM;
         }
@@ -102,6 +140,7 @@ int staged_record_read(const char *dir, StagedRecord *ret) {
                 .signature = json_object_get_boolean(get(o, "signature")),
                 .signing_key_sha256 = get_string(o, "signing_key_sha256", true),
                 .verified_usec = json_object_get_uint64(get(o, "verified_usec")),
+                .changesets = json_to_strv(get(o, "changesets")),
         };
         json_object_put(o);
         if (!s.version || !s.sha256) {

@@ -22,6 +22,8 @@ typedef struct StagedRecord {
         bool signature;           /* a detached signature was checked */
         char *signing_key_sha256; /* the key's fingerprint; NULL without a signature */
         uint64_t verified_usec;
+        char **changesets; /* the JAR's Liquibase change set IDs (jar_read_changesets()), in order;
+                            * NULL: not read (staged before, or the JAR has no readable changelog) */
 } StagedRecord;
 
 void staged_record_done(StagedRecord *s);

@@ -341,6 +341,10 @@ static int verify_run(void *userdata) {
                         return -ENOEXEC;
                 }
         }
+        /* The change sets it carries: whether it adds migrations (zero-downtime.h). A JAR without a
+         * readable changelog is still staged; the zero-downtime check then says it is not known. */
+        _cleanup_strv_free_ char **changesets = NULL;
+        (void) jar_read_changesets(s->jar, &changesets, NULL);
         StagedRecord rec = {
                 .version = s->version,
                 .sha256 = s->got_sha,
@@ -355,6 +359,7 @@ static int verify_run(void *userdata) {
                 .signature = !isempty(w->signing_key),
                 .signing_key_sha256 = *key_fp ? key_fp : NULL,
                 .verified_usec = now_realtime_usec(),
+                .changesets = changesets,
         };
         r = staged_record_write(s->dir, &rec);
         jar_info_free(info);

@@ -21,6 +21,7 @@
  *   free_space unknown        (the server's disk is not visible through SQL)
  *   changelog_count N
  *   changelog_latest ID       (the newest Liquibase change set, by ORDEREXECUTED)
+ *   changelog_id ID           (every applied change set, one line each, by ORDEREXECUTED)
  *   changelog_major N         (the newest applied major: the greatest first number of the IDs
  *                             'v<N>.…', Metabase's own rule for a downgrade; none without one)
  *   lock free | lock held BY SINCE
@@ -110,6 +111,20 @@ static int report_changelog_count(PGconn *c, char **ret_table) {
         return 0;
 }
 
+/* Every applied change set, "changelog_id ID" each, in ORDEREXECUTED order: the daemon compares
+ * them with the new JAR's (daemon/zero-downtime.h). */
+static int report_changelog_ids(PGconn *c, const char *table) {
+        _cleanup_pgresult_ PGresult *ids = NULL;
+        _cleanup_free_ char *q = strdup_printf("SELECT id FROM %s ORDER BY orderexecuted", table);
+
+        ids = q ? PQexec(c, q) : NULL;
+        if (PQresultStatus(ids) != PGRES_TUPLES_OK)
+                return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
+        for (int i = 0; i < PQntuples(ids); i++)
+                report_value("changelog_id", PQgetvalue(ids, i, 0));
+        return 0;
+}
+
 static int preflight(PGconn *c) {
         _cleanup_pgresult_ PGresult *size = NULL, *latest = NULL, *major = NULL, *lock = NULL;
         _cleanup_free_ char *changelog = NULL, *locktable = NULL, *q = NULL;
@@ -145,6 +160,9 @@ static int preflight(PGconn *c) {
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", PQerrorMessage(c));
                 if (PQntuples(major) > 0 && !PQgetisnull(major, 0, 0))
                         report_value("changelog_major", PQgetvalue(major, 0, 0));
+                r = report_changelog_ids(c, changelog);
+                if (r != 0)
+                        return r;
         }
 
         r = find_table(c, "databasechangeloglock", &locktable);

@@ -5,8 +5,9 @@
  *   mbupgraded-db preflight      libmariadb, read only, short timeouts: server_version (the server's
  *                                version string, e.g. 10.11.6-MariaDB-0+deb12u1), database_size
  *                                (data + index of the database's tables, information_schema's
- *                                figures), free_space unknown, changelog_count, changelog_latest, changelog_major,
- *                                lock free | lock held BY since WHEN, done
+ *                                figures), free_space unknown, changelog_count, changelog_latest,
+ *                                changelog_major, changelog_id (each applied one), lock free |
+ *                                lock held BY since WHEN, done
  *   mbupgraded-db backup FILE    mysqldump --single-transaction --routines --triggers --hex-blob
  *                                --no-tablespaces DATABASE (its tables only, no CREATE DATABASE: it
  *                                restores into the same name) into FILE.tmp, 0600 from the start;
@@ -340,6 +341,22 @@ static MYSQL *connect_db(const char *defaults, const char *database) {
         return TAKE_PTR(m);
 }
 
+/* Every applied change set, "changelog_id ID" each, in ORDEREXECUTED order (db.c's alike). */
+static int report_changelog_ids(MYSQL *m, const char *table) {
+        _cleanup_mysql_res_ MYSQL_RES *res = NULL;
+        _cleanup_free_ char *q = strdup_printf("SELECT ID FROM %s ORDER BY ORDEREXECUTED", table);
+        MYSQL_ROW row;
+
+        if (!q)
+                return report_failure("io", "out of memory");
+        if (mysql_query(m, q) != 0 || !(res = mysql_store_result(m)))
+                return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
+        while ((row = mysql_fetch_row(res)))
+                if (row[0])
+                        report_value("changelog_id", row[0]);
+        return 0;
+}
+
 /* The first row of a query's result, ncols columns, each a new string ("" for NULL) in ret[].
  * 1 with a row, 0 without (ret[] untouched), -EIO on an error (mysql_error() says which). */
 static int query_row(MYSQL *m, const char *sql, unsigned ncols, char *ret[]) {
@@ -468,6 +485,9 @@ static int preflight(MYSQL *m) {
                         return report_failure("query", "cannot read DATABASECHANGELOG: %s", mysql_error(m));
                 if (r > 0 && !isempty(major))
                         report_value("changelog_major", major);
+                r = report_changelog_ids(m, changelog);
+                if (r != 0)
+                        return r;
         }
 
         r = find_table(m, "DATABASECHANGELOGLOCK", &locktable);

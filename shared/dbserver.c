@@ -31,6 +31,7 @@ static void run_free(DbRun *run) {
 static void report_done(DbReport *r) {
         free(r->server_version);
         free(r->changelog_latest);
+        strv_free(r->changelog_ids);
         free(r->lock_holder);
         free(r->clone_reason);
         free(r->error_kind);
@@ -108,6 +109,9 @@ enum {
         SEEN_CHANGELOG_MAJOR = 1 << 8,
 };
 
+/* More change sets than Metabase has ever had (about 2000 by v0.57) by far. */
+#define CHANGELOG_IDS_MAX 200000U
+
 static bool first_time(DbRun *run, unsigned key) {
         if (run->seen & key)
                 return false;
@@ -154,7 +158,11 @@ static void on_helper_line(Child *c, const char *line, void *userdata) {
                 (void) safe_atou64(w[1], &r->changelog_count);
         else if (n == 2 && streq(w[0], "changelog_latest") && first_time(run, SEEN_CHANGELOG_LATEST))
                 set_display(&r->changelog_latest, w[1]);
-        else if (n == 2 && streq(w[0], "changelog_major") && first_time(run, SEEN_CHANGELOG_MAJOR)) {
+        else if (n == 2 && streq(w[0], "changelog_id") && r->n_changelog_ids < CHANGELOG_IDS_MAX) {
+                _cleanup_free_ char *id = lineproto_display(w[1]);
+                if (id && strv_extend(&r->changelog_ids, id) >= 0)
+                        r->n_changelog_ids++;
+        } else if (n == 2 && streq(w[0], "changelog_major") && first_time(run, SEEN_CHANGELOG_MAJOR)) {
                 unsigned v;
                 r->changelog_major = safe_atou(w[1], &v) >= 0 && v <= 99999 ? (int) v : -1;
         } else if (n == 3 && streq(w[0], "activity") && first_time(run, SEEN_ACTIVITY)) {

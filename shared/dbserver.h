@@ -32,6 +32,10 @@ typedef struct DbReport {
         char *lock_holder;      /* "BY since WHEN" when DATABASECHANGELOGLOCK is held */
         int clone;              /* clone-check: 1 possible, 0 impossible, -1 not asked */
         char *clone_reason;
+        /* preflight: every applied change set ID, ORDEREXECUTED order (display forms); the whole
+         * changelog only when there are changelog_count of them */
+        char **changelog_ids;
+        size_t n_changelog_ids;
         uint64_t size; /* "done SIZE SHA" of a dump, "size BYTES" of a clone */
         char sha256[SHA256_HEX_SIZE];
         char *error_kind; /* "connect", "tool", "dump", "restore", ... */

@@ -27,13 +27,15 @@ usage: make-jar.sh --base BASE.jar --out OUT.jar --version vX.Y.Z [options]
   --db-min LIST        oldest supported database servers, e.g. 'postgres=16.0.0,mariadb=10.6.0'
                        (kinds h2, postgres, mysql, mariadb; the others keep Metabase's minimum)
   --branch B           also write branch=B, as builds before about v0.50 did (default: none)
+  --changesets-of V    carry the Liquibase change sets of release V instead of its own
+                       (default: --version's): a release that adds no migration
 USAGE
     exit 2
 }
 die() { echo "make-jar.sh: $*" >&2; exit 1; }
 uint() { [[ $2 =~ ^[0-9]{1,9}$ ]] || die "$1 wants a non-negative integer, not '$2'"; }
 
-base='' out='' version='' fail=none startup_ms='' migration_ms='' migration_work='' crash_after_ms='' java='' pad_mb='' hash='' date='' branch='' db_min=''
+base='' out='' version='' changesets_of='' fail=none startup_ms='' migration_ms='' migration_work='' crash_after_ms='' java='' pad_mb='' hash='' date='' branch='' db_min=''
 while [[ $# -gt 0 ]]; do
     opt=$1
     [[ $opt == --help || $opt == -h ]] && usage
@@ -54,6 +56,7 @@ while [[ $# -gt 0 ]]; do
     --hash) hash=$val ;;
     --date) date=$val ;;
     --branch) branch=$val ;;
+    --changesets-of) changesets_of=$val ;;
     --db-min) db_min=$val ;;
     *) echo "make-jar.sh: unknown option $opt" >&2; usage ;;
     esac
@@ -65,6 +68,9 @@ base=$(cd "$(dirname "$base")" && pwd)/$(basename "$base")
 [[ -d $(dirname "$out") ]] || die "directory of $out does not exist"
 [[ $version =~ ^v[01]\.([0-9]+)\.[0-9]+(\.[0-9]+)?$ ]] || die "bad --version '$version' (want v0.M.m or v0.M.m.h)"
 major=${BASH_REMATCH[1]}
+[[ -n $changesets_of ]] || changesets_of=$version
+[[ $changesets_of =~ ^v[01]\.([0-9]+)\.([0-9]+)(\.[0-9]+)?$ ]] || die "bad --changesets-of '$changesets_of'"
+cs_major=${BASH_REMATCH[1]} cs_minor=${BASH_REMATCH[2]}
 case $fail in
 none | crash-at-start | never-ready | crash-after-ready | half-migration | slow-migration | hang) ;;
 *) die "bad --fail '$fail'" ;;
@@ -86,7 +92,23 @@ tmp=$(mktemp -d "$(cd "$(dirname "$out")" && pwd)/.make-jar.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 stage=$tmp/stage
 mkdir -p "$stage/META-INF"
-files=(META-INF/MANIFEST.MF version.properties standin.properties)
+files=(META-INF/MANIFEST.MF version.properties standin.properties liquibase.yaml migrations/001_update_migrations.yaml)
+
+# The change sets, where Metabase's JAR has them (docs/metabase.md): liquibase.yaml includes
+# every file under migrations/, and each lists "- changeSet:" mappings with an id. Release
+# v0.M.m: v50.001..v50.020, ..., v<M-1>.001..v<M-1>.020, v<M>.001..v<M>.<m>, each creating a
+# table mig_<maj>_<NNN>. The stand-in reads them from here (core.java), as Liquibase does.
+printf 'databaseChangeLog:\n  - includeAll:\n      path: "migrations/"\n' >"$stage/liquibase.yaml"
+mkdir -p "$stage/migrations"
+{
+    printf 'databaseChangeLog:\n  - objectQuotingStrategy: QUOTE_ALL_OBJECTS\n'
+    for ((maj = 50; maj <= cs_major; maj++)); do
+        for ((n = 1; n <= (maj < cs_major ? 20 : cs_minor); n++)); do
+            printf '\n  - changeSet:\n      id: v%d.%03d\n      author: standin\n' "$maj" "$n"
+            printf '      changes:\n        - createTable:\n            tableName: mig_%d_%03d\n' "$maj" "$n"
+        done
+    done
+} >"$stage/migrations/001_update_migrations.yaml"
 
 # Main-Class per era of Metabase's bin/build/src/build/uberjar.clj: metabase.core (a
 # gen-class itself), then the stubs metabase.bootstrap and metabase.core.bootstrap. The

@@ -324,7 +324,7 @@ static void test_errors(void **state) {
                  "2: releases.follow: expected latest or newest, got 'promoted'"},
                 /* unknown keys */
                 {"colour: blue\n",
-                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, proxy, metrics_file, maintenance_flag, "
+                 "1: colour: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, proxy, upgrade, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"releases:\n  edition: oss\n  mirror: x\n",
                  "3: releases.mirror: unknown key (known keys: edition, feed, downloads, channel, follow, check_every, "
@@ -337,7 +337,7 @@ static void test_errors(void **state) {
                 {"backup:\n  keep: 3\n  kept: 3\n",
                  "3: backup.kept: unknown key (known keys: dir, keep, app_db, postgres)"},
                 {"\"\": 1\n",
-                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, proxy, metrics_file, maintenance_flag, "
+                 "1: \"\": unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, proxy, upgrade, metrics_file, maintenance_flag, "
                  "state_dir, admin_group)"},
                 /* wrong types */
                 {"policy:\n  allow:\n    step: minor\n",
@@ -467,7 +467,7 @@ static void test_errors(void **state) {
                  "3: invalid YAML: found unexpected end of stream "
                  "(while scanning a quoted scalar started on line 2)"},
                 {"a: &x 1\nb: *x\n",
-                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, proxy, metrics_file, "
+                 "1: a: unknown key (known keys: releases, policy, service, backup, notify, hooks, rehearsal, fleet, proxy, upgrade, metrics_file, "
                  "maintenance_flag, "
                  "state_dir, admin_group)"},
                 {"state_dir: &x /a\nadmin_group: *x\n", "2: YAML aliases (*name) are not supported here"},
@@ -704,6 +704,25 @@ static void test_rehearsal(void **state) {
         assert_int_equal(rehearse_mode_from_string("x"), -EINVAL);
 }
 
+/* upgrade.zero_downtime: auto by default (it takes effect only when every condition holds). */
+static void test_zero_downtime(void **state) {
+        Config *c = config_new();
+
+        assert_non_null(c);
+        assert_int_equal(c->upgrade.zero_downtime, ZERO_DOWNTIME_MODE_AUTO);
+        config_free(c);
+        c = load_ok("upgrade:\n  zero_downtime: never\n");
+        assert_int_equal(c->upgrade.zero_downtime, ZERO_DOWNTIME_MODE_NEVER);
+        config_free(c);
+        c = load_ok("upgrade:\n  zero_downtime: auto\n");
+        assert_int_equal(c->upgrade.zero_downtime, ZERO_DOWNTIME_MODE_AUTO);
+        config_free(c);
+        load_fails(
+                "upgrade:\n  zero_downtime: always\n",
+                "2: upgrade.zero_downtime: expected auto or never, got 'always'");
+        assert_string_equal(zero_downtime_mode_to_string(ZERO_DOWNTIME_MODE_NEVER), "never");
+}
+
 static void test_fleet(void **state) {
         Config *c;
 
@@ -937,6 +956,7 @@ int main(void) {
                 cmocka_unit_test(test_file_errors),
                 cmocka_unit_test(test_deep_nesting),
                 cmocka_unit_test(test_notify_metrics_maintenance),
+                cmocka_unit_test(test_zero_downtime),
                 cmocka_unit_test(test_fleet),
                 cmocka_unit_test(test_rehearsal),
                 cmocka_unit_test(test_shipped_config),

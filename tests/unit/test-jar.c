@@ -861,6 +861,108 @@ static void test_free_null(void **state) {
         assert_null(jar_info_free(NULL));
 }
 
+/* Metabase's layout: liquibase.yaml includes all of migrations/ (sorted by name, subdirectories
+ * too); every change set's id, in order, quoted or not; comments and nested "id:" keys ignored. */
+static void test_changesets(void **state) {
+        static const char master[] = "databaseChangeLog:\n  - includeAll:\n      path: \"migrations/\"\n";
+        static const char legacy[] = "databaseChangeLog:\n"
+                                     "  - changeSet:\n"
+                                     "      id: '1'\n"
+                                     "      author: agilliland\n"
+                                     "      changes:\n"
+                                     "        - createTable:\n"
+                                     "            columns:\n"
+                                     "              - column:\n"
+                                     "                  id: not-a-change-set\n";
+        static const char update[] = "databaseChangeLog:\n"
+                                     "  - objectQuotingStrategy: QUOTE_ALL_OBJECTS\n"
+                                     "  # id: v00.commented\n"
+                                     "  - changeSet:\n"
+                                     "      author: edpaget\n"
+                                     "      id: v56.2025-06-05T16:48:48   # a comment\n"
+                                     "      rollback:\n"
+                                     "\n"
+                                     "  - changeSet:\n"
+                                     "      id: \"v56.2025-06-06T20:11:53\"\n"
+                                     "      author: nvoxland\n";
+        static const char sub[] = "databaseChangeLog:\n  - changeSet:\n      id: v60.2026-02-09T10:00:00\n";
+        const JarFixtureEntry e[] = {
+                {"version.properties", "tag=v0.56.2\n", 12, false},
+                {"migrations/", NULL, 0, false},
+                {"migrations/060/20260209_workspace.yaml", sub, sizeof(sub) - 1, false},
+                {"migrations/056_update_migrations.yaml", update, sizeof(update) - 1, false},
+                {"migrations/000_legacy_migrations.yaml", legacy, sizeof(legacy) - 1, true},
+                {"liquibase.yaml", master, sizeof(master) - 1, false},
+        };
+        _cleanup_free_ char *path = tmp_path("changesets.jar"), *err = NULL;
+        _cleanup_strv_free_ char **ids = NULL;
+
+        (void) state;
+        assert_int_equal(jar_fixture_write(path, e, ELEMENTSOF(e)), 0);
+        assert_int_equal(jar_read_changesets(path, &ids, &err), 0);
+        assert_int_equal(strv_length(ids), 4);
+        assert_string_equal(ids[0], "1");
+        assert_string_equal(ids[1], "v56.2025-06-05T16:48:48");
+        assert_string_equal(ids[2], "v56.2025-06-06T20:11:53");
+        assert_string_equal(ids[3], "v60.2026-02-09T10:00:00");
+}
+
+/* "include: file:" entries in their order; the failures say what is wrong. */
+static void test_changesets_include_and_failures(void **state) {
+        static const char master[] = "databaseChangeLog:\n"
+                                     "  - include:\n      file: migrations/b.yaml\n"
+                                     "  - include:\n      file: migrations/a.yaml\n";
+        static const char a[] = "databaseChangeLog:\n  - changeSet:\n      id: v50.001\n";
+        static const char b[] = "databaseChangeLog:\n  - changeSet:\n      id: v51.001\n";
+        static const char noid[] = "databaseChangeLog:\n  - changeSet:\n      author: x\n";
+        static const char xml[] = "databaseChangeLog:\n  - include:\n      file: migrations/a.xml\n";
+        _cleanup_free_ char *path = tmp_path("include.jar");
+        _cleanup_strv_free_ char **ids = NULL;
+
+        (void) state;
+        const JarFixtureEntry ok[] = {
+                {"liquibase.yaml", master, sizeof(master) - 1, false},
+                {"migrations/a.yaml", a, sizeof(a) - 1, false},
+                {"migrations/b.yaml", b, sizeof(b) - 1, false},
+        };
+        assert_int_equal(jar_fixture_write(path, ok, ELEMENTSOF(ok)), 0);
+        assert_int_equal(jar_read_changesets(path, &ids, NULL), 0);
+        assert_int_equal(strv_length(ids), 2);
+        assert_string_equal(ids[0], "v51.001");
+        assert_string_equal(ids[1], "v50.001");
+
+        /* a named file missing, no master, a change set without id, a non-YAML changelog */
+        const JarFixtureEntry missing[] = {{"liquibase.yaml", master, sizeof(master) - 1, false}};
+        const JarFixtureEntry nomaster[] = {{"migrations/a.yaml", a, sizeof(a) - 1, false}};
+        const JarFixtureEntry bad[] = {
+                {"liquibase.yaml", master, sizeof(master) - 1, false},
+                {"migrations/a.yaml", a, sizeof(a) - 1, false},
+                {"migrations/b.yaml", noid, sizeof(noid) - 1, false},
+        };
+        const JarFixtureEntry notyaml[] = {{"liquibase.yaml", xml, sizeof(xml) - 1, false}};
+        struct {
+                const JarFixtureEntry *e;
+                size_t n;
+                int r;
+                const char *says;
+        } cases[] = {
+                {missing, ELEMENTSOF(missing), -ENOENT, "migrations/b.yaml is not in the JAR"},
+                {nomaster, ELEMENTSOF(nomaster), -ENOENT, "no liquibase.yaml"},
+                {bad, ELEMENTSOF(bad), -EBADMSG, "change sets of migrations/b.yaml"},
+                {notyaml, ELEMENTSOF(notyaml), -EOPNOTSUPP, "not YAML"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_strv_free_ char **none = NULL;
+                _cleanup_free_ char *err = NULL;
+
+                assert_int_equal(jar_fixture_write(path, cases[i].e, cases[i].n), 0);
+                assert_int_equal(jar_read_changesets(path, &none, &err), cases[i].r);
+                assert_null(none);
+                assert_non_null(err);
+                assert_non_null(strstr(err, cases[i].says));
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_good_java21),
@@ -880,6 +982,8 @@ int main(void) {
                 cmocka_unit_test(test_many_classes),
                 cmocka_unit_test(test_java_needed_and_hints),
                 cmocka_unit_test(test_free_null),
+                cmocka_unit_test(test_changesets),
+                cmocka_unit_test(test_changesets_include_and_failures),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -60,6 +60,8 @@ scenario() {
         assert_contains "$OUT" "free_space unknown"
         assert_contains "$OUT" "changelog_count 121"
         assert_contains "$OUT" "changelog_latest v56.001"
+        assert_eq "$(grep -c '^changelog_id ' <<<"$OUT")" "121" "changelog_id lines"
+        assert_eq "$(grep '^changelog_id ' <<<"$OUT" | sed -n '1p;$p' | tr '\n' ' ')" "changelog_id v50.001 changelog_id v56.001 " "first and last"
         assert_contains "$OUT" "lock free"
         assert_eq "$(tail -n 1 <<<"$OUT")" "done"
         [[ $(sed -n 's/^database_size //p' <<<"$OUT") -gt 1000000 ]] || die "no database size"

@@ -128,14 +128,41 @@ public class core {
         return 0;
     }
 
-    /** v0.M.m(.h) or v1.M.m(.h): v50.001..v50.020, ..., vM.001..vM.m. */
-    static void deriveMigrations() {
-        Matcher m = Pattern.compile("v[01]\\.(\\d+)\\.(\\d+)(\\.\\d+)?").matcher(tag);
-        if (!m.matches()) fatal("Cannot parse version tag '" + tag + "' from version.properties");
-        int major = Integer.parseInt(m.group(1)), minor = Integer.parseInt(m.group(2));
-        for (int maj = 50; maj <= major; maj++)
-            for (int n = 1; n <= (maj < major ? 20 : minor); n++)
-                known.add(String.format(Locale.ROOT, "v%d.%03d", maj, n));
+    /**
+     * The change sets the JAR carries, as Liquibase finds them: liquibase.yaml's includeAll path
+     * (every entry under it, sorted by name), each file's "- changeSet:" ids in order.
+     */
+    static void readChangelog() {
+        try {
+            java.io.File self = new java.io.File(core.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+            try (java.util.jar.JarFile jar = new java.util.jar.JarFile(self)) {
+                java.util.zip.ZipEntry master = jar.getEntry("liquibase.yaml");
+                if (master == null) fatal("liquibase.yaml not found in " + self);
+                Matcher m = Pattern.compile("(?m)^\\s*path:\\s*\"?([^\"\\s]+)\"?\\s*$")
+                        .matcher(new String(jar.getInputStream(master).readAllBytes(), StandardCharsets.UTF_8));
+                if (!m.find()) fatal("liquibase.yaml has no includeAll path");
+                List<String> files = new ArrayList<>();
+                for (java.util.Enumeration<java.util.jar.JarEntry> e = jar.entries(); e.hasMoreElements();) {
+                    String name = e.nextElement().getName();
+                    if (name.startsWith(m.group(1)) && !name.endsWith("/")) files.add(name);
+                }
+                java.util.Collections.sort(files);
+                for (String f : files) {
+                    boolean inSet = false;
+                    String yaml = new String(jar.getInputStream(jar.getEntry(f)).readAllBytes(), StandardCharsets.UTF_8);
+                    for (String line : yaml.split("\n")) {
+                        String t = line.trim();
+                        if (t.equals("- changeSet:")) inSet = true;
+                        else if (inSet && t.startsWith("id:")) {
+                            known.add(t.substring(3).trim());
+                            inSet = false;
+                        }
+                    }
+                }
+            }
+        } catch (Exception e) {
+            fatal("Cannot read the changelog: " + e);
+        }
     }
 
     // ---- HTTP -------------------------------------------------------------------------
@@ -1133,7 +1160,7 @@ public class core {
         startupMs = knobMs("STANDIN_STARTUP_MS", "startup_ms", 0);
         migrationMs = knobMs("STANDIN_MIGRATION_MS", "migration_ms", fail.equals("slow-migration") ? 2000 : 0);
         crashAfterMs = knobMs("STANDIN_CRASH_AFTER_MS", "crash_after_ms", 1500);
-        deriveMigrations();
+        readChangelog();
         dbType = configuredDbType();
         migrationWork = knob("STANDIN_MIGRATION_WORK", "migration_work", dbType.equals("h2") ? "cpu" : "server");
         if (!List.of("cpu", "server", "idle").contains(migrationWork))
