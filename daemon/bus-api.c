@@ -23,6 +23,7 @@
 #include "feed-watch.h"
 #include "plan.h"
 #include "proxy.h"
+#include "bridge.h"
 #include "staging.h"
 #include "strv.h"
 
@@ -457,6 +458,71 @@ static int method_test_proxy_switch(sd_bus_message *message, void *userdata, sd_
         }
         return 1;
 }
+
+/* TestBridgeStart(jar, version) and TestBridgeStop(): bridge.c alone, for the scenario
+ * bridge-starts-beside-metabase, until the engine uses it (issue 18). Test builds only. */
+static void on_test_bridge_started(int r, const char *message, uint16_t port, const char *cgroup, void *userdata) {
+        _cleanup_(reply_unrefp) Reply *reply = userdata;
+        _cleanup_free_ char *text = NULL;
+
+        if (r < 0) {
+                reply_refused(reply, OUTCOME_FAILED, message);
+                return;
+        }
+        text = strdup_printf("port=%u control_group=%s: %s", port, cgroup, message);
+        reply_text(reply, text ?: message);
+}
+
+static int method_test_bridge_start(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *memory = NULL;
+        Manager *m = userdata;
+        const char *jar, *version;
+        Reply *reply;
+        int r;
+
+        r = sd_bus_message_read(message, "ss", &jar, &version);
+        if (r < 0)
+                return r;
+        r = check_admin(m, message, error);
+        if (r < 0)
+                return r;
+        /* what the eligibility checks will ask (issue 18), shown for the scenario */
+        r = bridge_memory_ok(m, &memory);
+        log_info(
+                "Memory for a bridge: %s (%s)",
+                r > 0            ? "enough"
+                        : r == 0 ? "not enough"
+                                 : "unknown",
+                strempty(memory));
+        reply = reply_new(message);
+        if (!reply)
+                return -ENOMEM;
+        r = bridge_start(m->bridge, jar, version, on_test_bridge_started, reply);
+        if (r < 0) {
+                reply_unref(reply);
+                return sd_bus_error_set_errnof(error, r, "Cannot start the bridge: %m");
+        }
+        return 1;
+}
+
+static int method_test_bridge_stop(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        Reply *reply;
+        int r;
+
+        r = check_admin(m, message, error);
+        if (r < 0)
+                return r;
+        reply = reply_new(message);
+        if (!reply)
+                return -ENOMEM;
+        r = bridge_stop(m->bridge, on_test_proxy_switched, reply); /* (r, message): the same answer */
+        if (r < 0) {
+                reply_unref(reply);
+                return sd_bus_error_set_errnof(error, r, "Cannot stop the bridge: %m");
+        }
+        return 1;
+}
 #endif
 
 /* mbctl approve VERSION: policy.approve lets the window (or apply: immediately) apply it. */
@@ -798,6 +864,18 @@ static const sd_bus_vtable manager_vtable[] = {
                 SD_BUS_ARGS("q", port, "s", version, "s", control_group, "t", timeout_usec),
                 SD_BUS_RESULT("s", text),
                 method_test_proxy_switch,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "TestBridgeStart",
+                SD_BUS_ARGS("s", jar, "s", version),
+                SD_BUS_RESULT("s", text),
+                method_test_bridge_start,
+                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS(
+                "TestBridgeStop",
+                SD_BUS_NO_ARGS,
+                SD_BUS_RESULT("s", text),
+                method_test_bridge_stop,
                 SD_BUS_VTABLE_UNPRIVILEGED),
 #endif
         SD_BUS_SIGNAL_WITH_ARGS(

@@ -48,6 +48,7 @@ typedef struct Manager {
         struct Hooks *hooks;       /* the post-commit and post-rollback hooks running */
         struct Metrics *metrics;   /* metrics_file */
         struct Proxy *proxy;       /* proxy.upstream_file: where nginx sends requests */
+        struct Bridge *bridge;     /* mbupgraded-bridge.service: the new Metabase beside it */
         struct Fleet *fleet;       /* fleet.enabled: the agent and the last list of nodes */
         /* In a fleet a single node rehearses releases for all of them (they share the database):
          * the first by name of those up. fleet.c keeps it from each answer of the fleet. */

@@ -176,30 +176,11 @@ static void on_started(int r, const char *result, const char *error, void *userd
 }
 
 void migrate_down_command_done(MigrateDownCommand *c) {
-        c->argv = strv_free(c->argv);
-        c->env = strv_free(c->env);
-        c->working_directory = mfree_str(c->working_directory);
-        c->user = mfree_str(c->user);
-        c->group = mfree_str(c->group);
+        metabase_command_done(c);
 }
 
 int migrate_down_command(const UnitInfo *info, const char *jar, MigrateDownCommand *ret) {
-        MigrateDownCommand c = {
-                .argv = unit_info_argv_with_jar(info, unit_info_jar(info), jar, STRV_MAKE("migrate", "down")),
-                .env = strv_copy(info->environment ?: STRV_MAKE(NULL)),
-                .working_directory = info->working_directory ? strdup(info->working_directory) : NULL,
-                .user = info->user ? strdup(info->user) : NULL,
-                .group = info->group ? strdup(info->group) : NULL,
-        };
-
-        if (!c.argv || !c.env || (info->working_directory && !c.working_directory) ||
-            (info->user && !c.user) || (info->group && !c.group)) {
-                int r = c.argv ? -ENOMEM : -EINVAL; /* no "-jar JAR" in ExecStart */
-                migrate_down_command_done(&c);
-                return r;
-        }
-        *ret = c;
-        return 0;
+        return metabase_command(info, jar, STRV_MAKE("migrate", "down"), ret);
 }
 
 int migrate_down_start(
@@ -211,7 +192,6 @@ int migrate_down_start(
         MigrateDownCallback cb,
         void *userdata,
         MigrateDown **ret) {
-        _cleanup_free_ char *env = NULL, *wd = NULL;
         MigrateDown *d;
         int r;
 
@@ -221,35 +201,18 @@ int migrate_down_start(
         *d = (MigrateDown){.event = e, .systemd = s, .cb = cb, .userdata = userdata};
         d->log_path = path_join(state_dir, "migrate-down.log");
         d->env_path = path_join(state_dir, "migrate-down.env");
-        /* Its database settings with their password, so 0600, read by systemd before it drops
-         * privileges. */
-        env = rehearsal_environment_file(c->env);
-        wd = c->working_directory ? strdup_printf("-%s", c->working_directory) : NULL;
-        if (!d->log_path || !d->env_path || !env || (c->working_directory && !wd)) {
+        if (!d->log_path || !d->env_path) {
                 destroy(d);
                 return -ENOMEM;
         }
-        r = write_file_atomic(d->env_path, env, strlen(env), 0600);
-        explicit_bzero(env, strlen(env));
-        if (r < 0) {
-                destroy(d);
-                return r;
-        }
-        char *rw[2] = {wd, NULL};
-        TransientService t = {
+        MetabaseUnit u = {
                 .name = MIGRATE_DOWN_UNIT,
                 .description = "mbupgraded: Metabase's migrate down, the schema one major back",
-                .argv = c->argv,
-                .environment_file = d->env_path,
-                .working_directory = c->working_directory,
-                .user = c->user,
-                .group = c->group,
+                .env_path = d->env_path,
+                .log_path = d->log_path,
                 .runtime_max_usec = timeout_usec,
-                .output_file = d->log_path,
-                /* Hardened; it writes only Metabase's working directory (./plugins), if any. */
-                .read_write_paths = rw,
         };
-        r = unit_start_transient(s, &t, on_started, d);
+        r = metabase_command_start(s, c, &u, on_started, d);
         if (r < 0) {
                 destroy(d);
                 return r;

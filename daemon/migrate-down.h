@@ -10,6 +10,7 @@
 
 #include <systemd/sd-event.h>
 
+#include "unit-command.h"
 #include "unit.h"
 
 #define MIGRATE_DOWN_UNIT "mbupgraded-migrate-down.service"
@@ -24,10 +25,7 @@ typedef void (*MigrateDownCallback)(int r, const char *result, const char *messa
 /* The command as the unit runs Metabase: its Java and options with jar in place of its JAR, then
  * "migrate down"; its environment, working directory, user and group. -EINVAL when ExecStart has
  * no "-jar JAR". */
-typedef struct MigrateDownCommand {
-        char **argv, **env;
-        char *working_directory, *user, *group;
-} MigrateDownCommand;
+typedef MetabaseCommand MigrateDownCommand;
 int migrate_down_command(const UnitInfo *info, const char *jar, MigrateDownCommand *ret);
 void migrate_down_command_done(MigrateDownCommand *c);
 

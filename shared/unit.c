@@ -331,6 +331,8 @@ static int unit_info_read_properties(sd_bus_message *m, UnitInfo *i, char ***env
                         r = sd_bus_message_read(m, "u", &i->main_pid);
                 else if (streq(contents, "t") && streq(name, "CPUUsageNSec"))
                         r = sd_bus_message_read(m, "t", &i->cpu_usage_nsec);
+                else if (streq(contents, "t") && streq(name, "MemoryCurrent"))
+                        r = sd_bus_message_read(m, "t", &i->memory_current);
                 else if (streq(contents, "u") && streq(name, "NRestarts"))
                         r = sd_bus_message_read(m, "u", &i->n_restarts);
                 else if (streq(contents, "a(sasbttttuii)") && streq(name, "ExecStart"))
@@ -485,6 +487,7 @@ static int unit_info_new(const char *unit, UnitInfo **ret) {
         if (!i)
                 return -ENOMEM;
         i->cpu_usage_nsec = UINT64_MAX;
+        i->memory_current = UINT64_MAX;
         i->name = strdup(unit);
         if (!i->name)
                 return -ENOMEM;

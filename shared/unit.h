@@ -25,6 +25,7 @@ typedef struct UnitInfo {
         char *group;
         char *result;            /* a service's Result: "success", "exit-code", "oom-kill", ... */
         uint64_t cpu_usage_nsec; /* CPUUsageNSec; UINT64_MAX when systemd does not account it */
+        uint64_t memory_current; /* MemoryCurrent, bytes; UINT64_MAX when systemd does not account it */
         char *control_group;     /* ControlGroup, "/system.slice/metabase.service"; NULL or "" when none */
         char *std_output;      /* StandardOutput: "journal", "append", "file", "truncate", "inherit", ... */
         char *std_output_file; /* for file/append/truncate: its path (StandardOutputFileDescriptorName) */
