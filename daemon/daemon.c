@@ -65,11 +65,6 @@ Manager *daemon_free(Manager *m) {
         return NULL;
 }
 
-/* zero-downtime.h's memory condition: the bridge's check (a figure it can't read: no). */
-static bool bridge_memory_fits(void *userdata, char **ret_reason) {
-        return bridge_memory_ok(userdata, ret_reason) > 0;
-}
-
 int daemon_startup(Manager *m) {
         _cleanup_free_ char *releases = NULL;
         int r;
@@ -131,8 +126,6 @@ int daemon_startup(Manager *m) {
         r = bridge_new(m, &m->bridge);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the bridge: %m");
-        m->zero_downtime_memory_ok = bridge_memory_fits;
-        m->zero_downtime_memory_userdata = m;
         r = engine_resume(m);
         if (r < 0)
                 return r;

@@ -63,10 +63,6 @@ typedef struct Manager {
         char *app_db_schema; /* its newest DATABASECHANGELOG entry, NULL when unknown */
         /* every applied change set ID (the last whole read), NULL unknown */
         char **app_db_changelog;
-        /* The zero-downtime decision's memory condition (zero-downtime.h): the bridge's check,
-         * filled in at setup; NULL: no zero downtime */
-        bool (*zero_downtime_memory_ok)(void *userdata, char **ret_reason);
-        void *zero_downtime_memory_userdata;
         uint64_t last_op_id;
         char *last_result;
         char *status_text;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "appdb.h"
+#include "bridge.h"
 #include "fileio.h"
 #include "macro.h"
 #include "proxy.h"
@@ -11,6 +12,12 @@
 #include "strv.h"
 #include "zero-downtime-facts.h"
 #include "zero-downtime.h"
+
+/* The memory condition, asked last (it reads the unit's MemoryCurrent): the bridge's check; a
+ * figure it can't read counts as no. */
+static bool bridge_memory_fits(void *userdata, char **ret_reason) {
+        return bridge_memory_ok(userdata, ret_reason) > 0;
+}
 
 char *zero_downtime_assess(Manager *m, const char *version, char *const *jar_changesets) {
         _cleanup_(appdb_freep) AppDb *db = NULL;
@@ -21,8 +28,8 @@ char *zero_downtime_assess(Manager *m, const char *version, char *const *jar_cha
                 .never = m->config->upgrade.zero_downtime == ZERO_DOWNTIME_MODE_NEVER,
                 .to = version,
                 .applied = m->app_db_changelog,
-                .memory_ok = m->zero_downtime_memory_ok,
-                .memory_userdata = m->zero_downtime_memory_userdata,
+                .memory_ok = bridge_memory_fits,
+                .memory_userdata = m,
         };
 
         if (manager_app_db(m, m->unit, &db, NULL) >= 0)

@@ -15,8 +15,8 @@
  *               rehearsal of this release applied none to the scratch copy
  *   proxy       the nginx integration is installed (proxy.url, proxy.upstream_file in a directory
  *               only root can write, nginx's last reload did not fail)
- *   memory      there is memory for a second Metabase: asked through the hook the daemon fills in
- *               with the bridge's check (bridge_memory_ok()); no hook, no zero downtime
+ *   memory      there is memory for a second Metabase: asked last, through memory_ok (the
+ *               bridge's check, bridge_memory_ok(), in zero-downtime-facts.c); none, no
  */
 
 #include <stdbool.h>
