@@ -564,6 +564,18 @@ static void coordinate(Fleet *f) {
 
                 if (*step)
                         joined++;
+                /* This node coordinates, so it is up: its own row missing from the last answer is
+                 * one the agent left out or had not read yet, not a lost node. Seen in a full run
+                 * once (rollout 2 aborted by its own leader, "n1 ... never seen"); the next
+                 * heartbeat says its step, and only past the join timeout is it believed. */
+                if (!node && streq(names[i], f->node) && in_state_usec <= FLEET_JOIN_TIMEOUT_USEC) {
+                        log_warning(
+                                "Fleet: this node (%s) is not among the %zu the last heartbeat listed; "
+                                "waiting for the next one",
+                                f->node,
+                                f->n_nodes);
+                        return;
+                }
                 if (streq(R->state, "rolling-back")) {
                         if (!lost && !step_is(step, steps_back) && *step)
                                 all_back = false;
