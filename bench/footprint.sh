@@ -159,7 +159,7 @@ echo "Memory, idle after the upgrade:"
 memory
 RSS_UPGRADE=$(status_kb VmRSS)
 echo "Its rollback (v0.56.2 -> v0.56.1 and the database backup) ..."
-out=$("$MBCTL" rollback 2>&1) || die "mbctl rollback failed: $out"
+out=$("$MBCTL" rollback --yes 2>&1) || die "mbctl rollback failed: $out"
 [[ $out == *committed* ]] || die "the rollback did not commit: $out"
 sleep 1
 echo "Memory, idle after the upgrade and the rollback:"
