@@ -277,3 +277,43 @@ nginx_stop() {
         NGINX_HOSTILE_PID=
         return 0
 }
+
+# nginx_sandbox_unit DIR SERVER [EXEC_RELOAD]: DIR/nginx.conf serving SERVER (a server { } block;
+# DIR/extra*.conf included beside it) and $SB/units/nginx.service as Debian's unit runs nginx,
+# with the sandbox's paths, so that the daemon can reload it over D-Bus (ExecReload= may be given).
+nginx_sandbox_unit() {
+        local d=$1 server=$2 n
+        mkdir -p "$d"/{logs,tmp}
+        cat >"$d/nginx.conf" <<NGINX
+user root;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/logs/error.log info;
+events { worker_connections 512; }
+http {
+        access_log $d/logs/access.log;
+        client_body_temp_path $d/tmp/body;
+        proxy_temp_path $d/tmp/proxy;
+        fastcgi_temp_path $d/tmp/fastcgi;
+        uwsgi_temp_path $d/tmp/uwsgi;
+        scgi_temp_path $d/tmp/scgi;
+        include $d/extra*.conf;
+$server
+}
+NGINX
+        n="/usr/sbin/nginx -p $d -c $d/nginx.conf -g 'daemon on; master_process on;'"
+        cat >"$SB/units/nginx.service" <<UNIT
+[Unit]
+Description=nginx (sandbox)
+[Service]
+Type=forking
+PIDFile=$d/nginx.pid
+ExecStartPre=$n -t -q
+ExecStart=$n
+ExecReload=${3:-$n -s reload}
+ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/5 --pidfile $d/nginx.pid
+TimeoutStopSec=5
+KillMode=mixed
+UNIT
+        systemctl --user daemon-reload
+}

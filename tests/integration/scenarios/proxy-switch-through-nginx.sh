@@ -60,21 +60,7 @@ prober_end() {
 
 write_nginx() {
         local d=$SB/nginx
-        cat >"$d/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/logs/error.log info;
-events { worker_connections 512; }
-http {
-        access_log $d/logs/access.log;
-        client_body_temp_path $d/tmp/body;
-        proxy_temp_path $d/tmp/proxy;
-        fastcgi_temp_path $d/tmp/fastcgi;
-        uwsgi_temp_path $d/tmp/uwsgi;
-        scgi_temp_path $d/tmp/scgi;
-        include $d/extra*.conf;
-        server {
+        nginx_sandbox_unit "$d" "        server {
                 listen 127.0.0.1:$FRONT_PORT ssl;
                 ssl_certificate $d/tls/server.pem;
                 ssl_certificate_key $d/tls/server.key;
@@ -84,25 +70,7 @@ http {
                         proxy_set_header X-Forwarded-Proto \$scheme;
                         proxy_connect_timeout 2s;
                 }
-        }
-}
-EOF
-        # Debian's nginx.service, with the sandbox's paths (ExecReload may be changed: $1)
-        local n="/usr/sbin/nginx -p $d -c $d/nginx.conf -g 'daemon on; master_process on;'"
-        cat >"$SB/units/nginx.service" <<EOF
-[Unit]
-Description=nginx (sandbox)
-[Service]
-Type=forking
-PIDFile=$d/nginx.pid
-ExecStartPre=$n -t -q
-ExecStart=$n
-ExecReload=${1:-$n -s reload}
-ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/5 --pidfile $d/nginx.pid
-TimeoutStopSec=5
-KillMode=mixed
-EOF
-        systemctl --user daemon-reload
+        }" "${1:-}"
 }
 
 scenario() {

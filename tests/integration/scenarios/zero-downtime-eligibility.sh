@@ -10,6 +10,8 @@
 # The memory condition is the bridge's (bridge_memory_ok(): MemAvailable against the unit's
 # MemoryCurrent and 256M more), which the sandbox's host passes: the eligible release says "yes".
 
+source "$MBUP_SRC/tests/integration/nginx.sh"
+
 # zd_eligible TEXT: TEXT's "zero downtime:" says every condition holds
 zd_eligible() {
         local zd
@@ -23,42 +25,13 @@ write_nginx() {
         sed -e "s|/run/mbupgraded/upstream.con\[f\]|$SB/run/upstream.con[f]|" \
                 -e "s|^set \$mbupgraded_upstream 127.0.0.1:3000;|set \$mbupgraded_upstream 127.0.0.1:$MB_PORT;|" \
                 "$MBUP_BUILD/config/upstream.conf" >"$SB/upstream-snippet.conf"
-        cat >"$d/nginx.conf" <<NGINX
-user root;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/logs/error.log info;
-events { worker_connections 64; }
-http {
-        access_log $d/logs/access.log;
-        client_body_temp_path $d/tmp/body;
-        proxy_temp_path $d/tmp/proxy;
-        fastcgi_temp_path $d/tmp/fastcgi;
-        uwsgi_temp_path $d/tmp/uwsgi;
-        scgi_temp_path $d/tmp/scgi;
-        server {
+        nginx_sandbox_unit "$d" "        server {
                 listen 127.0.0.1:$FRONT_PORT;
                 location / {
                         include $SB/upstream-snippet.conf;
                         proxy_set_header Host \$host;
                 }
-        }
-}
-NGINX
-        local n="/usr/sbin/nginx -p $d -c $d/nginx.conf -g 'daemon on; master_process on;'"
-        cat >"$SB/units/nginx.service" <<UNIT
-[Unit]
-Description=nginx (sandbox)
-[Service]
-Type=forking
-PIDFile=$d/nginx.pid
-ExecStartPre=$n -t -q
-ExecStart=$n
-ExecReload=$n -s reload
-ExecStop=-/sbin/start-stop-daemon --quiet --stop --retry QUIT/5 --pidfile $d/nginx.pid
-TimeoutStopSec=5
-UNIT
-        systemctl --user daemon-reload
+        }"
 }
 
 wait_staged() {
