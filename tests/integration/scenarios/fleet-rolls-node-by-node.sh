@@ -9,6 +9,11 @@
 #    unit), fleet.parallel 1: n2 rolls back by itself, n1 returns to v0.56.2 (JAR only, its
 #    backup kept), n3 is never stopped; again no moment without a node serving, and the database
 #    is as it was (pg_dump before and after the same).
+#  - (attack) v0.56.4 adds migrations: an all-stop rollout, its reason in mbctl fleet status. A
+#    peer that can write the coordination database (psql as the role every node's Metabase has)
+#    flips its mode to rolling while it stages: the row's signature (the fleet's key) no longer
+#    verifies, the leader writes it back and ends the rollout; no node rolls a migrating release,
+#    every node still serves v0.56.2, the database as before.
 source "$MBUP_SRC/tests/integration/fleet-rollout-lib.sh"
 
 PROBE_JOBS=()
@@ -87,6 +92,14 @@ print(max(ops, key=lambda o: o["id"]).get(sys.argv[1], ""))' "$2"
 }
 
 now_ms() { date +%s%3N; }
+# peer SQL: SQL on the coordination database as the role the nodes share, from node 2.
+peer() {
+        fleet_node_exec 2 env PGPASSWORD="$PG_PASS" "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
+                -h "$FLEET_HUB_ADDR" -p "$PG_PORT" -U metabase -d metabase_mbupgraded -c "$1"
+}
+proposed() { [[ $(last_rollout) != "$1" ]]; }
+all_stop_shown() { [[ $(fleet_node_exec 1 "$MBCTL" fleet status) == *"every node stops at once: v0.56.4 adds 3 change sets"* ]]; }
+rollout_ended() { [[ $(rollout_state "$1") == aborted || $(rollout_state "$1") == rolled-back ]]; }
 
 scenario() {
         local i id rc t0 t1 pids=()
@@ -181,4 +194,29 @@ EOF
                 grep -q "Restoring .* from" "$SB/n$i/logs/mbupgraded.log" && die "node $i restored the database"
         done
         assert_pg_snapshot "$SB/before.sql" "after the rolling rollback of v0.56.3"
+
+        log "(attack) v0.56.4 migrates: all-stop; a peer without the fleet's key flips it to rolling"
+        fleet_add_release v0.56.4
+        local before job
+        before=$(last_rollout)
+        fleet_node_exec 1 "$MBCTL" upgrade now --to v0.56.4 >"$SB/attack.out" 2>&1 &
+        job=$!
+        wait_for 30 proposed "$before" || die "n1 proposed no rollout: $(cat "$SB/attack.out")"
+        id=$(last_rollout)
+        wait_for 10 all_stop_shown || die "n1's fleet status does not show the all-stop rollout: $(fleet_node_exec 1 "$MBCTL" fleet status)"
+        peer "UPDATE mbup_rollouts SET mode = 'rolling', mode_reason = 'no migration, trust me' WHERE id = $id; NOTIFY mbup_fleet"
+        wait "$job" || true
+        log "$(cat "$SB/attack.out")"
+        wait_for 90 rollout_ended "$id" || die "rollout $id is $(rollout_state "$id"): $(fleet_node_exec 1 "$MBCTL" fleet status 2>&1)"
+        log "rollout $id: $(coord "SELECT state || ', ' || mode || ': ' || reason FROM mbup_rollouts WHERE id = $id")"
+        assert_contains "$(coord "SELECT reason FROM mbup_rollouts WHERE id = $id")" "changed by someone without the fleet's key"
+        assert_contains "$(coord "SELECT mode || ': ' || mode_reason FROM mbup_rollouts WHERE id = $id")" \
+                "all-stop: v0.56.4 adds 3 change sets to the application database (v56.002, v56.003, v56.004)"
+        for i in 1 2 3; do
+                wait_for 30 node_idle "$i" || die "node $i is not idle after the forged rollout"
+                wait_for 30 node_runs "$i" v0.56.2 || die "node $i does not serve v0.56.2 after the forged rollout"
+                grep -q "rollout $id -> rolling:\|Rollout $id rolls node by node" "$SB/n$i/logs/mbupgraded.log" &&
+                        die "node $i rolled rollout $id node by node"
+        done
+        assert_pg_snapshot "$SB/before.sql" "after the forged rollout of v0.56.4"
 }
