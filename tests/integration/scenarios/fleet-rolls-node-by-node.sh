@@ -23,8 +23,10 @@ probe_start() {
         PROBE_JOBS=()
         for i in $(fleet_nodes); do
                 rm -f "$SB/n$i/probe.stop"
-                fleet_node_exec "$i" /usr/bin/python3 "$MBUP_SRC/tests/integration/health-prober.py" 25 \
-                        "$SB/n$i/probe.stop" >"$SB/probe.$1.$i.log" 2>&1 &
+                # each node's Metabase on its port 3000 (fleet-node.sh), over http
+                fleet_node_exec "$i" /usr/bin/python3 "$MBUP_SRC/tests/integration/version-prober.py" \
+                        http://127.0.0.1:3000/api/session/properties - 25 "$SB/n$i/probe.stop" \
+                        >"$SB/probe.$1.$i.log" 2>&1 &
                 PROBE_JOBS+=($!)
         done
         for i in $(fleet_nodes); do
