@@ -2143,7 +2143,7 @@ static void rollback_restore(Manager *m) {
                 m,
                 "Rolling back: restoring %s%s",
                 m->op->from_version,
-                m->op->backup_done ? " and its database" : "");
+                m->op->backup_done && !m->op->fleet_rolling ? " and its database" : "");
         if (m->op->staged_path && !m->op->swapped)
                 (void) unlink(m->op->staged_path);
         r = worker_run(m->event, rollback_restore_run, on_rollback_restored, m);
