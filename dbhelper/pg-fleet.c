@@ -559,10 +559,14 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                         emit(&l);
                 break;
         }
+        /* now() is this statement's transaction's start: a heartbeat whose transaction started a
+         * moment later may have committed before this one's snapshot, its last_seen after now().
+         * A negative age is no number of the protocol, and the row would be left out: the node
+         * "lost", "never seen" (rollouts were aborted and rolled back for it). */
         all = PQexec(
                 c,
                 "SELECT " NODE_FIELDS ", sig, "
-                "(extract(epoch FROM (now() - last_seen)) * 1000)::bigint "
+                "greatest(0, (extract(epoch FROM (now() - last_seen)) * 1000)::bigint) "
                 "FROM mbup_nodes ORDER BY name");
         if (PQresultStatus(all) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the nodes: %s", PQresultErrorMessage(all));

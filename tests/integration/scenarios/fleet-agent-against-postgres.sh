@@ -101,6 +101,13 @@ scenario() {
         (($(age b) >= 2000)) || die "b's last heartbeat should be 2 s old, is $(age b) ms"
         (($(age a) < 1000)) || die "a's own heartbeat is $(age a) ms old"
 
+        log "a heartbeat that began after the reader's transaction and committed before its snapshot"
+        # (its last_seen a moment after the reader's now(), as under a burst of heartbeats on a
+        # NOTIFY): still listed, 0 ms old, not left out (which made a node "never seen" or "lost")
+        pg_super "UPDATE mbup_nodes SET last_seen = now() + interval '2 seconds' WHERE name = 'b'" metabase_mbupgraded >/dev/null
+        heartbeat a v0.56.1 idle -
+        assert_contains "$OUT" "node b v0.56.1 staging v0.56.2 0 "
+
         log "the server drops a's connection: the agent sees it go, and the next heartbeat connects again"
         pg_super "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'metabase_mbupgraded' AND application_name = ''" >/dev/null
         sleep 0.5
