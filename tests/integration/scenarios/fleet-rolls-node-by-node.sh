@@ -9,6 +9,10 @@
 #    unit), fleet.parallel 1: n2 rolls back by itself, n1 returns to v0.56.2 (JAR only, its
 #    backup kept), n3 is never stopped; again no moment without a node serving, and the database
 #    is as it was (pg_dump before and after the same).
+#  - v0.56.5 (no migration, a 3 s start), fleet.parallel 1: n3's link is cut while n2 upgrades,
+#    so n3 is lost mid-roll: the leader rolls the fleet back as an all-stop rollout would after a
+#    stop, n1 and n2 return one at a time, n3 (not reached) is never stopped and, back, ends its
+#    part as canceled; no moment without a node serving.
 #  - (attack) v0.56.4 adds migrations: an all-stop rollout, its reason in mbctl fleet status. A
 #    peer that can write the coordination database (psql as the role every node's Metabase has)
 #    flips its mode to rolling while it stages: the row's signature (the fleet's key) no longer
@@ -84,6 +88,13 @@ print("no moment without a node serving over %.1f s" % ((t1 - t0) / 1000))
 EOF
 }
 
+# down_periods TAG I: node I's periods without a 200, "FROM-TO" each (the first probe that failed,
+# the next 200), in order
+down_periods() {
+        awk 'BEGIN { d = 0 } $2 != 200 && !d { from = $1; d = 1 }
+                $2 == 200 && d { printf "%s%s-%s", n++ ? " " : "", from, $1; d = 0 }' "$SB/probe.$1.$2.log"
+}
+
 hist() { fleet_node_exec "$1" "$MBCTL" history --json; }
 # last_op I KEY: KEY of node I's newest upgrade in its history
 last_op() {
@@ -100,11 +111,15 @@ peer() {
                 -h "$FLEET_HUB_ADDR" -p "$PG_PORT" -U metabase -d metabase_mbupgraded -c "$1"
 }
 proposed() { [[ $(last_rollout) != "$1" ]]; }
+# n2_down ID: n2's step in rollout ID says its Metabase is down (or it went down and came back)
+n2_down() {
+        [[ $(coord "SELECT step FROM mbup_nodes WHERE name = 'n2' AND rollout = $1") =~ ^(stopping|stopped|starting|healthy|settled)$ ]]
+}
 all_stop_shown() { [[ $(fleet_node_exec 1 "$MBCTL" fleet status) == *"every node stops at once: v0.56.4 adds 3 change sets"* ]]; }
 rollout_ended() { [[ $(rollout_state "$1") == aborted || $(rollout_state "$1") == rolled-back ]]; }
 
 scenario() {
-        local i id rc t0 t1 pids=()
+        local i id rc t0 t1 before pids=()
         FLEET_PARALLEL=5 fleet_rollout_start 3 --changesets-of v0.56.1
         for i in 1 2 3; do pids+=("$(fleet_node_exec "$i" main_pid)"); done
 
@@ -197,9 +212,44 @@ EOF
         done
         assert_pg_snapshot "$SB/before.sql" "after the rolling rollback of v0.56.3"
 
+        log "v0.56.5: n3 lost while n2 upgrades (its link cut): the roll goes back"
+        fleet_add_release v0.56.5 --changesets-of v0.56.1 --startup-ms 3000
+        pids=()
+        for i in 1 2 3; do pids+=("$(fleet_node_exec "$i" main_pid)"); done
+        before=$(last_rollout)
+        probe_start lost
+        t0=$(now_ms)
+        fleet_node_exec 1 "$MBCTL" upgrade now --to v0.56.5 --no-wait >/dev/null
+        wait_for 30 proposed "$before" || die "n1 proposed no rollout"
+        id=$(last_rollout)
+        wait_for 60 n2_down "$id" || die "n2 never went down in rollout $id: $(fleet_node_exec 1 "$MBCTL" fleet status 2>&1)"
+        fleet_link_down 3
+        wait_for 90 rollout_is "$id" rolled-back || die "rollout $id is $(rollout_state "$id"): $(fleet_node_exec 1 "$MBCTL" fleet status 2>&1)"
+        fleet_link_up 3
+        for i in 1 2 3; do
+                wait_for 60 node_idle "$i" || die "node $i is not idle after the rollback"
+                wait_for 30 node_runs "$i" v0.56.2 || die "node $i does not run v0.56.2 after the rollback"
+        done
+        t1=$(now_ms)
+        probe_stop
+        log "rollout $id: $(coord "SELECT state || ', ' || mode || ': ' || reason FROM mbup_rollouts WHERE id = $id")"
+        always_serving lost "$t0" "$t1" || die "rollout $id's rollback after a lost node left a moment with no node serving"
+        assert_contains "$(coord "SELECT reason FROM mbup_rollouts WHERE id = $id")" "node n3 was lost during the rolling step"
+        assert_eq "$(last_op 1 result)/$(last_op 2 result)/$(last_op 3 result)" "rolled-back/rolled-back/canceled" \
+                "the nodes' results (a lost node)"
+        [[ $(fleet_node_exec 3 main_pid) == "${pids[2]}" ]] || die "n3 was stopped"
+        # n1 and n2 each went down twice (up, then back), and went back one at a time
+        local p1 p2 l1 l2
+        p1=$(down_periods lost 1)
+        p2=$(down_periods lost 2)
+        log "periods without 200 (ms since the epoch): n1 $p1; n2 $p2"
+        [[ $(wc -w <<<"$p1") == 2 && $(wc -w <<<"$p2") == 2 ]] || die "n1 and n2 were not down twice each"
+        l1=${p1##* } l2=${p2##* }
+        ((${l1#*-} <= ${l2%-*} || ${l2#*-} <= ${l1%-*})) || die "n1 and n2 went back at the same time: n1 $l1, n2 $l2"
+
         log "(attack) v0.56.4 migrates: all-stop; a peer without the fleet's key flips it to rolling"
         fleet_add_release v0.56.4
-        local before job
+        local job
         before=$(last_rollout)
         fleet_node_exec 1 "$MBCTL" upgrade now --to v0.56.4 >"$SB/attack.out" 2>&1 &
         job=$!
