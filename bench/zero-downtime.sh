@@ -203,6 +203,11 @@ run_trial() {
         wait "$ppid" || true
         wait "$wpid" || die "the exit watcher failed"
         [[ $(running_version) == "$to" ]] || die "$method: $to is not running after the upgrade"
+        # whatever the path, it ends as it began: nginx on the unit's own port, no bridge left
+        grep -q "^set \$mbupgraded_upstream 127\.0\.0\.1:$MB_PORT;\$" "$SB/run/upstream.conf" ||
+                die "$method round $round: upstream.conf does not name the unit's port after the upgrade: $(cat "$SB/run/upstream.conf")"
+        [[ $(systemctl --user show -p ActiveState --value mbupgraded-bridge.service) != active ]] ||
+                die "$method round $round: mbupgraded-bridge.service is still active after the upgrade"
         dur=$(((t1 - t0) / 1000000))
         # the old process's exit, on the prober's clock (both CLOCK_MONOTONIC)
         exit_us=$(tail -n 1 "$wlog")
