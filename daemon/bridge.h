@@ -64,6 +64,23 @@ int bridge_start(Bridge *b, const char *jar, const char *expected_version, Bridg
 /* Stops it (a start in progress too: its cb is not called) and waits until the unit is gone. */
 int bridge_stop(Bridge *b, BridgeStopCallback cb, void *userdata);
 
+/* r 0: the bridge stayed healthy on its version for the settle period; r < 0: it did not (message
+ * says why). The bridge is left as it is either way. */
+typedef void (*BridgeWatchCallback)(int r, const char *message, void *userdata);
+
+/* Watches the bridge that is up (started by bridge_start() in this run) for settle_usec more, as
+ * the engine's verification watches a start (verify.h: /api/health from its control group's
+ * listener, its main process, its version), under whatever traffic nginx sends it. cb once, later.
+ * It is not stopped when it fails: nginx may point at it (switch away first, then bridge_stop()).
+ * -ESRCH when no bridge of this run is up, -EBUSY while one watch runs: then cb is not called. */
+int bridge_watch(Bridge *b, uint64_t settle_usec, BridgeWatchCallback cb, void *userdata);
+/* Ends a watch without calling its callback. */
+void bridge_unwatch(Bridge *b);
+
+/* Whether the bridge starts, runs or stops (its unit may be there): what a caller that ends an
+ * operation must stop. */
+bool bridge_busy(const Bridge *b);
+
 /* The port of a bridge that is up (verified, or kept at start), else 0; its ControlGroup. */
 uint16_t bridge_port(const Bridge *b);
 const char *bridge_control_group(const Bridge *b);
