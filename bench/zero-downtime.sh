@@ -29,7 +29,7 @@
 # user-visible downtime), the versions the 200s named in order and how often they changed, the
 # slowest 200, and the operation's duration (its call to its return; for manual, pg_dump to health).
 # The zero path must have been taken, which the script checks rather than assumes: the history
-# entry's zero_downtime is "yes", the daemon logged its bridge, and through nginx the new version
+# entry's zero_downtime is "yes" and "bridged" true, the daemon logged its bridge unit, and through nginx the new version
 # answered before the old process exited (bench/exit-watch.c's pidfd). When it was not (a build
 # without the path, or an ineligible setup) the run says so and FAILs.
 #
@@ -55,6 +55,7 @@ sandbox_start
 log "zero-downtime benchmark in $SB"
 mkdir -p "$SB/bench" "$SB/manual-backups" "$SB/page"
 EXIT_WATCH=$SB/bench/exit-watch
+BRIDGE_UNIT=mbupgraded-bridge.service
 build_tool exit-watch "$EXIT_WATCH"
 
 # release N: the stand-in v0.56.N with v0.56.1's change sets (no migration), starting in STARTUP_MS
@@ -173,7 +174,7 @@ run_trial() {
         local method=$1 round=$2 n=$3 from=v0.56.$(($3 - 1)) to=v0.56.$3
         local plog=$SB/bench/probe-$1-$2.log wlog=$SB/bench/exit-$1-$2.log
         local ppid wpid t0 t1 out old_pid exit_us t0_us t0_mono t0_ms dur exit_ms log_off
-        local s nn nb nc longest bad sw first maxok maxgap vs codes unit_down=- zd=- taken=-
+        local s nn nb nc longest bad sw first maxok maxgap vs codes unit_down=- zd=- bridged=false taken=-
         case $method in
         zero) daemon_config auto ;;
         usual) daemon_config never ;;
@@ -206,8 +207,8 @@ run_trial() {
         # whatever the path, it ends as it began: nginx on the unit's own port, no bridge left
         grep -q "^set \$mbupgraded_upstream 127\.0\.0\.1:$MB_PORT;\$" "$SB/run/upstream.conf" ||
                 die "$method round $round: upstream.conf does not name the unit's port after the upgrade: $(cat "$SB/run/upstream.conf")"
-        [[ $(systemctl --user show -p ActiveState --value mbupgraded-bridge.service) != active ]] ||
-                die "$method round $round: mbupgraded-bridge.service is still active after the upgrade"
+        [[ $(systemctl --user show -p ActiveState --value "$BRIDGE_UNIT") != active ]] ||
+                die "$method round $round: $BRIDGE_UNIT is still active after the upgrade"
         dur=$(((t1 - t0) / 1000000))
         # the old process's exit, on the prober's clock (both CLOCK_MONOTONIC)
         exit_us=$(tail -n 1 "$wlog")
@@ -224,6 +225,7 @@ run_trial() {
                 unit_down=$(sed -n 's/.*"downtime_ms": *\([0-9]*\).*/\1/p' <<<"$h")
                 [[ -n $unit_down ]] || unit_down=-
                 zd=$(jq -r '.zero_downtime // "-"' <<<"$h")
+                bridged=$(jq -r '.bridged // false' <<<"$h")
         fi
         if [[ $method == zero ]]; then
                 # Taken, not merely eligible: the daemon's bridge, and the new version through nginx
@@ -231,8 +233,10 @@ run_trial() {
                 taken=yes
                 if [[ $zd != yes ]]; then
                         taken="no: the history says zero_downtime '$zd'"
-                elif ! tail -c +"$((log_off + 1))" "$SB/logs/mbupgraded.log" | grep -qi bridge; then
-                        taken="no: eligible, but the daemon logged no bridge (this build takes the usual path)"
+                elif [[ $bridged != true ]]; then
+                        taken="no: eligible, but the history entry is not 'bridged' (this build takes the usual path)"
+                elif ! tail -c +"$((log_off + 1))" "$SB/logs/mbupgraded.log" | grep -q "$BRIDGE_UNIT"; then
+                        taken="no: the daemon logged nothing of $BRIDGE_UNIT"
                 elif ! le "$first" "$exit_ms"; then
                         taken="no: $to answered through nginx only after the old process exited"
                 fi
