@@ -135,15 +135,17 @@ manual_upgrade() {
         wait_healthy 120 || die "the manual upgrade did not come up"
 }
 
-# probe_stats LOG TO_VERSION EXIT_MS: from an https-prober log, prints
-#   n n_bad n_conn longest_ms bad_ms switches first_to_ms max_ok_ms max_send_gap_ms versions codes
+# probe_stats LOG FROM_VERSION TO_VERSION: from an https-prober log, prints
+#   n n_bad n_conn longest_ms bad_ms switches first_to_ms max_ok_ms max_send_gap_ms mixed_ms versions codes
 # n_conn: probes with no HTTP answer (refused, timeout, broken); longest_ms: the longest run of
 # probes without a 200, from its first probe's send to the next 200's (to the last probe's if none
 # came); bad_ms: all such runs together; switches: how often the version of the 200s changed;
 # first_to_ms: the send of the first 200 from TO_VERSION; max_ok_ms: the slowest 200;
-# max_send_gap_ms: the prober's own cadence (the longest time between two sends).
+# max_send_gap_ms: the prober's own cadence (the longest time between two sends); mixed_ms: from the
+# first 200 from TO_VERSION to the last from FROM_VERSION (0 if none came after), the time both
+# answered (nginx's reload lets the old workers finish their connections beside the new ones).
 probe_stats() {
-        sort -n -k1,1 "$1" | awk -v to="$2" '
+        sort -n -k1,1 "$1" | awk -v from="$2" -v to="$3" '
                 /^#/ { next }
                 {
                         n++; send = $2; st = $4; v = $5
@@ -153,6 +155,7 @@ probe_stats() {
                                 if (inrun) { len = send - rs; bad += len; if (len > longest) longest = len; inrun = 0 }
                                 if (v != pv) { vs = vs (vs == "" ? "" : ">") v; if (pv != "") sw++; pv = v }
                                 if (v == to && first == "") first = send
+                                if (v == from) lastfrom = send
                                 if ($3 - send > maxok) maxok = $3 - send
                         } else {
                                 nb++; codes[st]++; if (st < 0) nc++
@@ -163,8 +166,9 @@ probe_stats() {
                         if (inrun) { len = last - rs; bad += len; if (len > longest) longest = len }
                         c = ""
                         for (k in codes) c = c (c == "" ? "" : ",") k ":" codes[k]
-                        printf "%d %d %d %.1f %.1f %d %s %.1f %.1f %s %s\n", n, nb + 0, nc + 0, longest + 0, bad + 0, sw + 0,
-                                (first == "" ? "-" : first), maxok + 0, maxgap + 0, (vs == "" ? "-" : vs), (c == "" ? "-" : c)
+                        mixed = (first != "" && lastfrom > first) ? lastfrom - first : 0
+                        printf "%d %d %d %.1f %.1f %d %s %.1f %.1f %.1f %s %s\n", n, nb + 0, nc + 0, longest + 0, bad + 0, sw + 0,
+                                (first == "" ? "-" : first), maxok + 0, maxgap + 0, mixed, (vs == "" ? "-" : vs), (c == "" ? "-" : c)
                 }'
 }
 
@@ -174,7 +178,7 @@ run_trial() {
         local method=$1 round=$2 n=$3 from=v0.56.$(($3 - 1)) to=v0.56.$3
         local plog=$SB/bench/probe-$1-$2.log wlog=$SB/bench/exit-$1-$2.log
         local ppid wpid t0 t1 out old_pid exit_us t0_us t0_mono t0_ms dur exit_ms log_off
-        local s nn nb nc longest bad sw first maxok maxgap vs codes unit_down=- zd=- bridged=false taken=-
+        local s nn nb nc longest bad sw first maxok maxgap mixed vs codes unit_down=- zd=- bridged=false taken=-
         case $method in
         zero) daemon_config auto ;;
         usual) daemon_config never ;;
@@ -216,8 +220,8 @@ run_trial() {
         t0_us=$(sed -n 's/^# t0_realtime_us \([0-9]*\).*/\1/p' "$plog")
         exit_ms=$(calc "($exit_us - $t0_mono) / 1000")
         t0_ms=$(calc "($t0 / 1000 - $t0_us) / 1000")
-        s=$(probe_stats "$plog" "$to")
-        read -r nn nb nc longest bad sw first maxok maxgap vs codes <<<"$s"
+        s=$(probe_stats "$plog" "$from" "$to")
+        read -r nn nb nc longest bad sw first maxok maxgap mixed vs codes <<<"$s"
         [[ $first != - ]] || die "$method round $round: no 200 from $to through nginx (log $plog)"
         if [[ $method != manual ]]; then
                 local h
@@ -243,12 +247,12 @@ run_trial() {
                 [[ $taken == yes ]] || ZERO_NOT_TAKEN+="${ZERO_NOT_TAKEN:+; }round $round: $taken"
         fi
         # 1 round 2 method 3 n 4 bad 5 conn 6 longest 7 bad_ms 8 switches 9 duration 10 unit_down
-        # 11 first_new-t0 12 old_exit-t0 13 max_ok 14 versions 15 codes 16 taken 17 max_send_gap
+        # 11 first_new-t0 12 old_exit-t0 13 max_ok 14 versions 15 codes 16 taken 17 max_send_gap 18 mixed
         echo "$round $method $nn $nb $nc $longest $bad $sw $dur $unit_down $(calc "$first - $t0_ms") $(calc "$exit_ms - $t0_ms")" \
-                "$maxok $vs $codes ${taken// /_} $maxgap" >>"$RESULTS"
-        printf '  %5s  %-6s  %6s  %6s  %6s  %8s  %8s  %6s  %7s  %8s  %8s  %7s  %s  %s\n' "$round" "$method" "$nn" "$nb" "$nc" \
+                "$maxok $vs $codes ${taken// /_} $maxgap $mixed" >>"$RESULTS"
+        printf '  %5s  %-6s  %6s  %6s  %6s  %8s  %8s  %6s  %7s  %8s  %6s  %6s  %3s  %s  %s\n' "$round" "$method" "$nn" "$nb" "$nc" \
                 "$longest" "$dur" "$unit_down" "$(fmt 0 "$(calc "$first - $t0_ms")")" "$(fmt 0 "$(calc "$exit_ms - $t0_ms")")" \
-                "$(fmt 0 "$maxok")" "$sw" "$vs" "$codes"
+                "$(fmt 0 "$maxok")" "$(fmt 0 "$mixed")" "$sw" "$vs" "$codes"
         [[ $taken == yes || $taken == - ]] || echo "         zero path not taken: $taken"
 }
 
@@ -264,9 +268,10 @@ echo "   manual: pg_dump; systemctl stop; cp NEW metabase.jar; systemctl start; 
 echo "   bad: probes not answered 200 (conn: of them, no HTTP answer); down: the longest time without a 200;"
 echo "   dur: the operation, call to return; unit: the daemon's own downtime_ms of metabase.service;"
 echo "   new/exit: the first 200 from the new version, the old process's exit (ms after the call);"
-echo "   slow: the slowest 200 (ms); sw: how often the version changed"
-printf '  %5s  %-6s  %6s  %6s  %6s  %8s  %8s  %6s  %7s  %8s  %8s  %7s  %s  %s\n' round method probes bad conn down \
-        dur unit new exit slow sw versions "statuses not 200"
+echo "   slow: the slowest 200 (ms); mixed: the old and the new version both answering (ms, nginx's reload);"
+echo "   sw: how often the version of the 200s changed"
+printf '  %5s  %-6s  %6s  %6s  %6s  %8s  %8s  %6s  %7s  %8s  %6s  %6s  %3s  %s  %s\n' round method probes bad conn down \
+        dur unit new exit slow mixed sw versions "statuses not 200"
 n=1
 for round in $(seq 1 "$ROUNDS"); do
         k=$(((round - 1) % ${#METHODS[@]}))
@@ -284,6 +289,7 @@ for m in "${METHODS[@]}"; do
 done
 zero_bad_max=$(awk '$2 == "zero" { if ($4 > m) m = $4 } END { print m + 0 }' "$RESULTS")
 zero_sw=$(col zero 8 | sort -u | tr '\n' ' ')
+zero_mixed=$(awk '$2 == "zero" { if ($18 > m) m = $18 } END { print m + 0 }' "$RESULTS")
 max_gap=$(awk '{ if ($17 > m) m = $17 } END { print m + 0 }' "$RESULTS")
 
 echo
@@ -294,7 +300,7 @@ for m in "${METHODS[@]}"; do
 done
 echo "(medians of $ROUNDS rounds; down is a multiple of the ${PROBE_MS} ms probe interval)"
 echo "Probe cadence: the longest time between two probes' sends ${max_gap} ms (asked: ${PROBE_MS} ms)"
-echo "zero path: most answers not 200 in a round: $zero_bad_max; version changes a round: $zero_sw"
+echo "zero path: most answers not 200 in a round: $zero_bad_max; version changes a round: $zero_sw; both versions answering: up to $zero_mixed ms"
 
 verdict=PASS why="the zero-downtime path: 0 answers but 200 through nginx in all $ROUNDS rounds"
 if [[ -n $ZERO_NOT_TAKEN ]]; then
@@ -309,6 +315,7 @@ for m in "${METHODS[@]}"; do
         summary "$m: duration (median)" "${DUR[$m]}" ms "-" INFO
 done
 summary "usual/manual downtime (medians)" "$(fmt 3 "$(calc "${DOWN[usual]} / ${DOWN[manual]}")")" x "-" INFO
+summary "zero: both versions answering (longest)" "$zero_mixed" ms "-" INFO
 summary "zero/manual duration (medians)" "$(fmt 2 "$(calc "${DUR[zero]} / ${DUR[manual]}")")" x "-" INFO
 echo "VERDICT: $verdict $why (downtime medians: zero ${DOWN[zero]} ms, usual ${DOWN[usual]} ms, manual ${DOWN[manual]} ms)"
 [[ $verdict == PASS ]]
