@@ -522,9 +522,10 @@ static void on_leftover_info(int r, UnitInfo *info, const char *error, void *use
         unsigned port = 0;
 
         if (r >= 0 && (streq_ptr(i->active_state, "active") || streq_ptr(i->active_state, "activating")) &&
-            p && safe_atou(p, &port) >= 0 && port > 0 && port == proxy_port(b->m->proxy) &&
-            b->phase == BRIDGE_IDLE) {
-                /* nginx sends users to it: never pulled away under them (bridge.h's contract) */
+            p && safe_atou(p, &port) >= 0 && port > 0 && port <= UINT16_MAX &&
+            proxy_may_use(b->m->proxy, (uint16_t) port) && b->phase == BRIDGE_IDLE) {
+                /* nginx sends users to it, or may until a switch away is judged: never pulled away
+                 * under them (bridge.h's contract); whoever switches nginx away stops it */
                 log_warning(
                         "A bridge left by an earlier run serves on 127.0.0.1:%u, which %s names: kept",
                         port,

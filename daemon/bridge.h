@@ -30,8 +30,9 @@
  * The contract with the engine: nginx must not point at the bridge's port when it is stopped.
  * Switch nginx back (proxy_switch() to the unit's own port, judged by the unit's control group)
  * first, and stop the bridge only once that switch succeeded; at daemon start a leftover bridge is
- * stopped only when proxy.upstream_file does not name its port (otherwise it is kept, reported by
- * bridge_port(), for the engine's resume to switch nginx away and stop it). */
+ * stopped only when nginx cannot be sending it requests: proxy.upstream_file does not name its port
+ * and no switch from or to it runs (proxy_may_use()); otherwise it is kept, reported by
+ * bridge_port() and bridge_busy(), for the engine's resume to switch nginx away and stop it. */
 
 #include <stdbool.h>
 #include <stdint.h>

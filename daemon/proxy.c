@@ -73,6 +73,11 @@ uint16_t proxy_port(const Proxy *p) {
         return p->port;
 }
 
+bool proxy_may_use(const Proxy *p, uint16_t port) {
+        return port != 0 &&
+                (p->port == port || (p->phase != PHASE_IDLE && (p->previous == port || p->target == port)));
+}
+
 /* Only root may add, remove or rename entries in dir and in its parent, and dir is no symlink: then
  * no one else can put a file, a symlink or another directory where upstream_file goes. */
 static int check_directory(const char *dir) {

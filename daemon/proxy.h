@@ -31,6 +31,7 @@
  * an upgrade (the unit now runs the bridge's version) proves that nginx serves that version, not
  * which process answered; the caller should stop the bridge only once the unit's port serves. */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "manager.h"
@@ -53,6 +54,9 @@ void proxy_start(Proxy *p);
 
 /* The port upstream_file names now; 0 when it names none. */
 uint16_t proxy_port(const Proxy *p);
+/* Whether nginx may send requests to port now: upstream_file names it, or a switch runs from or to
+ * it (nginx's old workers serve the previous file until the reload is judged). */
+bool proxy_may_use(const Proxy *p, uint16_t port);
 /* The unit's own port: MB_JETTY_PORT of its environment, else Metabase's default, 3000. */
 uint16_t proxy_own_port(Manager *m);
 

@@ -5,8 +5,8 @@
 # in place of proxy_pass. metabase.service serves v0.56.1, a second stand-in (metabase-b.service,
 # another port, its own H2 copy) v0.56.2. A prober through nginx at 50 Hz (a new TLS connection
 # each time) must see no answer but 200, and the version change exactly once each way.
-# The test-hooks-only D-Bus method TestProxySwitch runs proxy_switch() alone (the engine does not
-# use it yet).
+# The test-hooks-only D-Bus method TestProxySwitch runs proxy_switch() alone (the engine's
+# zero-downtime path is tested by zero-downtime-upgrade-through-nginx).
 # Then what must not switch: a dead port and a wrong version (refused before nginx is touched), a
 # reload that nginx rejects (the job fails: switched back), the same with a unit that reloads by
 # SIGHUP (the job says "done", nginx keeps its old configuration: caught through nginx, switched
