@@ -1187,12 +1187,14 @@ int engine_cancel(Manager *m, Refusal *refusal) {
         if (!m->op)
                 return refusal_set(
                         refusal, OUTCOME_NOTHING, -ENOENT, "No operation is running, nor a rehearsal");
-        if (step_bridged_before_stop(m->op->step) && !m->engine->cancel_requested) {
+        if (step_bridged_before_stop(m->op->step)) {
                 /* The zero-downtime path before the stop: what runs ends now (a switch of nginx
                  * first finishes, then its callback sees the request), nginx goes back. */
-                m->engine->cancel_requested = true;
-                if (m->op->step != STEP_SWITCH)
-                        (void) cancel_due(m);
+                if (!m->engine->cancel_requested) {
+                        m->engine->cancel_requested = true;
+                        if (m->op->step != STEP_SWITCH)
+                                (void) cancel_due(m);
+                }
                 return 0;
         }
         if (m->op->step != STEP_PREFLIGHT)
@@ -1986,6 +1988,9 @@ static int handback_start(Manager *m, Result result) {
 
         if (!op->bridged || m->engine->handback_done || m->engine->dry_run || !m->proxy)
                 return 0;
+        /* an online backup cut short (a failure, a cancel) is no backup */
+        m->engine->db_run = dbserver_cancel(m->engine->db_run);
+        online_backup_discard(op);
         own = proxy_own_port(m);
         port = proxy_port(m->proxy);
         if ((port == 0 || port == own) && !bridge_busy(m->bridge))
@@ -1994,8 +1999,6 @@ static int handback_start(Manager *m, Result result) {
         bridge_unwatch(m->bridge);
         m->engine->hook = hook_run_free(m->engine->hook);
         m->engine->verifier = verifier_free(m->engine->verifier);
-        m->engine->db_run = dbserver_cancel(m->engine->db_run);
-        online_backup_discard(op);
         engine_set_step(m, STEP_SWITCH_BACK);
         if (port == 0 || port == own) {
                 handback_stop_bridge(m);

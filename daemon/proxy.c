@@ -21,6 +21,7 @@
 
 #define METABASE_DEFAULT_PORT 3000U
 #define POLL_INTERVAL_USEC (200U * USEC_PER_MSEC)
+#define FAILED_ANSWERS_MAX 3
 #define REQUEST_TIMEOUT_USEC (2U * USEC_PER_SEC)
 #define PROBE_MAX_SIZE (256U * 1024U)
 #define UPSTREAM_FILE_MAX 4096U
@@ -44,6 +45,7 @@ struct Proxy {
         char *expected;
         char *seen;          /* the version nginx served last, NULL: none yet */
         unsigned n_expected; /* answers in a row with the expected version */
+        unsigned n_failed;   /* answers in a row that were no 200 (nginx's 502: no backend) */
         char *failure;       /* why the switch failed, while the previous port goes back */
         uint64_t timeout_usec, deadline;
         ProxyCallback cb;
@@ -184,7 +186,7 @@ static void switch_clear(Proxy *p) {
         p->phase = PHASE_IDLE;
         p->expected = mfree_str(p->expected);
         p->seen = mfree_str(p->seen);
-        p->n_expected = 0;
+        p->n_expected = p->n_failed = 0;
         p->failure = mfree_str(p->failure);
         p->cb = NULL;
         p->userdata = NULL;
@@ -287,6 +289,22 @@ static void on_answer(Proxy *p, int status, const char *body) {
                         (unsigned) p->port,
                         p->m->config->proxy.url);
                 switch_end(p, 0, strempty(msg));
+                return;
+        }
+        /* The new backend answered itself before the reload, and a reload never fails a request:
+         * failures through nginx now (a 502: it cannot reach the backend) mean it died meanwhile.
+         * Users get errors until the previous port is back: not a moment longer than this. */
+        p->n_failed = status != 200 ? p->n_failed + 1 : 0;
+        if (p->phase == PHASE_POLL && p->n_failed >= FAILED_ANSWERS_MAX) {
+                char last[32];
+
+                if (status > 0)
+                        (void) snprintf(last, sizeof(last), "HTTP %d", status);
+                revert(p,
+                       "nginx failed %u requests in a row after pointing at 127.0.0.1:%u (the last: %s)",
+                       p->n_failed,
+                       (unsigned) p->target,
+                       status > 0 ? last : strerror(-status));
                 return;
         }
         if (p->phase == PHASE_REPOLL && status == 200 && p->seen) {

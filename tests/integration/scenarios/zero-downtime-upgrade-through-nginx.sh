@@ -61,6 +61,24 @@ switched_once() {
         log "$1: $2 then $3 (alternating for $overlap ms during nginx's reload)"
 }
 
+# canceled_at STEP JAR: mbctl upgrade now --jar JAR, canceled once the daemon is at STEP (the prober
+# through nginx running): canceled, Metabase's main process the same, no answer but 200, nothing left
+canceled_at() {
+        local step=$1 up rc=0
+        nginx_prober_begin "cancel-$step"
+        "$MBCTL" upgrade now --jar "$2" >"$SB/cancel.out" 2>&1 &
+        up=$!
+        wait_for 60 bash -c "\"$MBCTL\" status | grep -q 'Step: $step\$'" || die "no step $step: $("$MBCTL" status)"
+        run_mbctl 0 cancel
+        wait "$up" || rc=$?
+        nginx_prober_end
+        assert_eq "$rc" "1" "mbctl upgrade's exit status once canceled at $step ($(cat "$SB/cancel.out"))"
+        assert_eq "$(jq -r .result <<<"$(last_upgrade)")" "canceled" "canceled at $step"
+        no_bad "canceled at $step"
+        assert_eq "$(main_pid)" "$pid" "metabase.service's main process (never stopped)"
+        nothing_left "canceled at $step"
+}
+
 scenario() {
         local slow=(--startup-ms 1500) pid
         postgres_start
@@ -132,25 +150,14 @@ EOT
         assert_eq "$(running_version)" "v0.56.3"
         nothing_left "rolled back before the stop"
 
-        log "mbctl cancel while the bridge settles under traffic: canceled, back to the old version"
+        log "mbctl cancel while the bridge starts, then while it settles under traffic: canceled, the old version serving"
+        canceled_at bridge "$(make_release v0.56.6 v0.56.6-slow --changesets-of v0.56.1 --startup-ms 20000)"
         touch "$SB/gate/slow"
-        nginx_prober_begin cancel
-        "$MBCTL" upgrade now --jar "$(make_release v0.56.6 v0.56.6 --changesets-of v0.56.1)" >"$SB/cancel.out" 2>&1 &
-        local up=$!
-        wait_for 60 bash -c "\"$MBCTL\" status | grep -q 'Step: bridge-settle'" || die "no bridge-settle step: $(mbctl status)"
-        run_mbctl 0 cancel
-        local rc=0
-        wait "$up" || rc=$?
+        canceled_at bridge-settle "$(make_release v0.56.6 v0.56.6 --changesets-of v0.56.1)"
         rm "$SB/gate/slow"
-        nginx_prober_end
-        assert_eq "$rc" "1" "mbctl upgrade's exit status once canceled ($(cat "$SB/cancel.out"))"
-        assert_eq "$(jq -r .result <<<"$(last_upgrade)")" "canceled"
-        no_bad "a canceled bridge"
-        assert_eq "$(main_pid)" "$pid" "metabase.service's main process (never stopped)"
-        nothing_left "canceled"
 
-        log "a bridge that crashes under traffic (5 s after it is ready: its 4 s settle is over, nginx points at it)"
-        probed bridge-crashes 3 upgrade now --jar "$(make_release v0.56.7 v0.56.7 --changesets-of v0.56.1 --fail crash-after-ready --crash-after-ms 5000)"
+        log "a bridge that crashes under traffic (7 s after it is ready: its 4 s settle and the switch are over, nginx points at it)"
+        probed bridge-crashes 3 upgrade now --jar "$(make_release v0.56.7 v0.56.7 --changesets-of v0.56.1 --fail crash-after-ready --crash-after-ms 7000)"
         assert_contains "$OUT" "the bridge v0.56.7 failed under traffic"
         assert_eq "$(main_pid)" "$pid" "metabase.service's main process (never stopped)"
         assert_eq "$(running_version)" "v0.56.3"
