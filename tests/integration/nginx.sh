@@ -320,7 +320,9 @@ UNIT
 
 # nginx_front_tls: nginx as the sandbox's nginx.service over TLS from a test CA, its site's
 # location including the shipped upstream snippet pointed at the sandbox (Metabase's own port as
-# its fallback, upstream.conf under $SB/run). Sets FRONT_PORT, FRONT_URL, TEST_CA. $1: ExecReload.
+# its fallback, upstream.conf under $SB/run), and at the http level the shipped failover snippet
+# (failover.conf under $SB/run: nginx retries Metabase's own port while a bridge serves, once the
+# daemon has proxy.failover_file). Sets FRONT_PORT, FRONT_URL, TEST_CA. $1: ExecReload.
 nginx_front_tls() {
         local d=$SB/nginx
         if [[ -z ${FRONT_PORT:-} ]]; then
@@ -336,8 +338,12 @@ nginx_front_tls() {
                         "$MBUP_BUILD/config/upstream.conf" >"$SB/upstream-snippet.conf"
                 grep -q "^include $SB/run/upstream.con\[f\];" "$SB/upstream-snippet.conf" || die "the snippet has no include to point at"
                 grep -q '^proxy_pass http://$mbupgraded_upstream;' "$SB/upstream-snippet.conf" || die "the snippet has no proxy_pass"
+                sed -e "s|/run/mbupgraded/failover.con\[f\]|$SB/run/failover.con[f]|" \
+                        "$MBUP_BUILD/config/failover.conf" >"$SB/failover-snippet.conf"
+                grep -q "^include $SB/run/failover.con\[f\];" "$SB/failover-snippet.conf" || die "the failover snippet has no include to point at"
         fi
-        nginx_sandbox_unit "$d" "        server {
+        nginx_sandbox_unit "$d" "        include $SB/failover-snippet.conf;
+        server {
                 listen 127.0.0.1:$FRONT_PORT ssl;
                 ssl_certificate $d/tls/server.pem;
                 ssl_certificate_key $d/tls/server.key;

@@ -13,6 +13,8 @@
 # - mbctl cancel while the bridge settles: canceled, zero non-200;
 # - a bridge that crashes under traffic: nginx back to the old version; the answers that failed
 #   between the crash and the switch back are counted (nginx has no second server to retry on);
+#   then the same with proxy.failover_file and the shipped failover snippet at nginx's http level:
+#   nginx retries the old version, zero non-200;
 # - a release with a migration: the usual path, with the reason.
 # After each: upstream.conf names the unit's port, no mbupgraded-bridge.service, no bridge.env.
 source "$MBUP_SRC/tests/integration/nginx.sh"
@@ -77,6 +79,16 @@ canceled_at() {
         no_bad "canceled at $step"
         assert_eq "$(main_pid)" "$pid" "metabase.service's main process (never stopped)"
         nothing_left "canceled at $step"
+}
+
+# crashes_under_traffic VERSION: an upgrade to VERSION (no migration) whose bridge crashes 7 s after
+# it is ready, while it settles under traffic: rolled back, Metabase never stopped, nothing left
+crashes_under_traffic() {
+        probed "bridge-crashes-$1" 3 upgrade now --jar "$(make_release "$1" "$1" --changesets-of v0.56.1 --fail crash-after-ready --crash-after-ms 7000)"
+        assert_contains "$OUT" "the bridge $1 failed under traffic"
+        assert_eq "$(main_pid)" "$pid" "metabase.service's main process (never stopped)"
+        assert_eq "$(running_version)" "v0.56.3"
+        nothing_left "crashed under traffic"
 }
 
 scenario() {
@@ -157,13 +169,17 @@ EOT
         rm "$SB/gate/slow"
 
         log "a bridge that crashes under traffic (7 s after it is ready: its 4 s settle and the switch are over, nginx points at it)"
-        probed bridge-crashes 3 upgrade now --jar "$(make_release v0.56.7 v0.56.7 --changesets-of v0.56.1 --fail crash-after-ready --crash-after-ms 7000)"
-        assert_contains "$OUT" "the bridge v0.56.7 failed under traffic"
-        assert_eq "$(main_pid)" "$pid" "metabase.service's main process (never stopped)"
-        assert_eq "$(running_version)" "v0.56.3"
+        crashes_under_traffic v0.56.7
         ((BAD_MS < 5000)) || die "users were without Metabase for $BAD_MS ms after the bridge crashed"
-        log "the bridge crashed under traffic: $N_BAD answers not 200 through nginx (${BAD_MS} ms) until it was switched back"
-        nothing_left "crashed under traffic"
+        log "the bridge crashed under traffic, no failover: $N_BAD answers not 200 through nginx (${BAD_MS} ms) until it was switched back"
+
+        log "the same with proxy.failover_file (the shipped snippet at nginx's http level): nginx retries the old version"
+        MBUP_FAILOVER_FILE=$SB/run/failover.conf restart_daemon
+        crashes_under_traffic v0.56.9
+        no_bad "a bridge that crashed under traffic, with the failover"
+        grep -q "server 127.0.0.1:$MB_PORT backup;" "$SB/run/failover.conf" || die "failover.conf: $(cat "$SB/run/failover.conf")"
+        assert_eq "$(stat -c '%U %a' "$SB/run/failover.conf")" "root 644" "failover.conf's owner and mode"
+        log "the bridge crashed under traffic, with the failover: 0 of $N_PROBES answers not 200"
 
         log "a release with a migration: the usual path, saying why"
         probed migration 0 upgrade now --jar "$(make_release v0.56.8 v0.56.8 "${slow[@]}")"
