@@ -179,37 +179,44 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
         }
 }
 
-static void on_started_info(int r, UnitInfo *info, const char *error, void *userdata) {
-        _cleanup_(unit_info_freep) UnitInfo *i = info;
-        _cleanup_free_ char *url = NULL;
-        Bridge *b = call_done(userdata);
-        Manager *m;
+/* The bridge as read right after its start (i) watched as the engine watches a start (verify.h),
+ * for settle_usec once healthy: its own listener on its port, its main process, its version. */
+static int verify_bridge(Bridge *b, const UnitInfo *i, uint64_t settle_usec, VerifyCallback cb, Verifier **ret) {
+        _cleanup_free_ char *url = strdup_printf("http://127.0.0.1:%u/api/health", b->port);
+        const Config *c = b->m->config;
 
-        if (!b)
-                return;
-        m = b->m;
-        if (r < 0 || isempty(i->control_group)) {
-                fail(b, "cannot read %s: %s", BRIDGE_UNIT, r < 0 ? strempty(error) : "it has no control group");
-                return;
-        }
-        url = strdup_printf("http://127.0.0.1:%u/api/health", b->port);
-        if (!url || free_and_strdup(&b->control_group, i->control_group) < 0) {
-                fail(b, "out of memory");
-                return;
-        }
+        if (!url)
+                return -ENOMEM;
         VerifyParams p = {
                 .unit = BRIDGE_UNIT,
                 .health_url = url,
                 .expect_tag = b->version,
                 .main_pid = i->main_pid,
                 .n_restarts = i->n_restarts,
-                .start_timeout_usec = m->config->service.start_timeout_usec,
-                .stall_timeout_usec = m->config->service.stall_timeout_usec,
-                .settle_usec = m->config->service.settle_usec,
+                .start_timeout_usec = c->service.start_timeout_usec,
+                .stall_timeout_usec = c->service.stall_timeout_usec,
+                .settle_usec = settle_usec,
                 .started = i,
         };
+        return verifier_start(b->m->event, b->m->systemd, &p, cb, b, ret);
+}
+
+static void on_started_info(int r, UnitInfo *info, const char *error, void *userdata) {
+        _cleanup_(unit_info_freep) UnitInfo *i = info;
+        Bridge *b = call_done(userdata);
+
+        if (!b)
+                return;
+        if (r < 0 || isempty(i->control_group)) {
+                fail(b, "cannot read %s: %s", BRIDGE_UNIT, r < 0 ? strempty(error) : "it has no control group");
+                return;
+        }
+        if (free_and_strdup(&b->control_group, i->control_group) < 0) {
+                fail(b, "out of memory");
+                return;
+        }
         b->phase = BRIDGE_VERIFYING;
-        r = verifier_start(m->event, m->systemd, &p, on_verify, b, &b->verifier);
+        r = verify_bridge(b, i, b->m->config->service.settle_usec, on_verify, &b->verifier);
         if (r < 0)
                 fail(b, "cannot watch it: %s", strerror(-r));
 }
@@ -436,7 +443,7 @@ typedef struct WatchCall {
 static void on_watch_info(int r, UnitInfo *info, const char *error, void *userdata) {
         _cleanup_(unit_info_freep) UnitInfo *i = info;
         _cleanup_free_ WatchCall *w = userdata;
-        _cleanup_free_ char *url = NULL, *why = NULL;
+        _cleanup_free_ char *why = NULL;
         Bridge *b = w->call.b;
 
         if (w->call.generation != b->generation || !b->watch_cb)
@@ -448,20 +455,8 @@ static void on_watch_info(int r, UnitInfo *info, const char *error, void *userda
                         strempty(i->control_group));
         else if (r < 0)
                 why = strdup_printf("cannot read %s: %s", BRIDGE_UNIT, strempty(error));
-        url = strdup_printf("http://127.0.0.1:%u/api/health", b->port);
-        if (!why && url) {
-                VerifyParams p = {
-                        .unit = BRIDGE_UNIT,
-                        .health_url = url,
-                        .expect_tag = b->version,
-                        .main_pid = i->main_pid,
-                        .n_restarts = i->n_restarts,
-                        .start_timeout_usec = b->m->config->service.start_timeout_usec,
-                        .stall_timeout_usec = b->m->config->service.stall_timeout_usec,
-                        .settle_usec = w->settle_usec,
-                        .started = i,
-                };
-                r = verifier_start(b->m->event, b->m->systemd, &p, on_watch, b, &b->watcher);
+        if (!why) {
+                r = verify_bridge(b, i, w->settle_usec, on_watch, &b->watcher);
                 if (r >= 0)
                         return;
                 why = strdup_printf("cannot watch it: %s", strerror(-r));
