@@ -34,6 +34,7 @@
 
 #define NGINX_SNIPPET PKGDATADIR "/nginx/maintenance.conf"
 #define NGINX_UPSTREAM_SNIPPET PKGDATADIR "/nginx/upstream.conf"
+#define NGINX_FAILOVER_SNIPPET PKGDATADIR "/nginx/failover.conf"
 #define HELPER_TIMEOUT_USEC (60 * USEC_PER_SEC)
 
 typedef enum Level {
@@ -1155,6 +1156,37 @@ static void check_nginx_upstream(Doctor *d, const char *dump) {
                NGINX_UPSTREAM_SNIPPET);
 }
 
+/* proxy.failover_file is of use only once nginx includes it at its http level (the shipped
+ * snippet); without that, the group it names is unknown to nginx and every request through a
+ * bridge fails (the switch is undone, the upgrade fails). Said only when the key is set. */
+static void check_nginx_failover(Doctor *d, const char *dump) {
+        const char *file = d->config ? d->config->proxy.failover_file : "";
+        _cleanup_free_ char *fix = NULL;
+
+        if (isempty(file))
+                return;
+        if (strstr(dump, "# configuration file " NGINX_FAILOVER_SNIPPET ":")) {
+                report(d,
+                       LEVEL_OK,
+                       "nginx failover",
+                       NULL,
+                       "the configuration (nginx -T) includes " NGINX_FAILOVER_SNIPPET);
+                return;
+        }
+        fix = strdup_printf(
+                "add 'include %s;' at nginx's http level (outside any server {}), then: nginx -t && "
+                "systemctl reload nginx; or set proxy.failover_file to \"\"",
+                NGINX_FAILOVER_SNIPPET);
+        report(d,
+               LEVEL_FAIL,
+               "nginx failover",
+               fix,
+               "proxy.failover_file is %s, but the configuration (nginx -T) does not include %s: every request "
+               "through a bridge would fail, and upgrades without downtime with it",
+               file,
+               NGINX_FAILOVER_SNIPPET);
+}
+
 static void check_nginx(Doctor *d) {
         _cleanup_free_ char *nginx = find_in_path("nginx"), *out = NULL, *fix = NULL;
         const char *flag = d->config ? d->config->maintenance_flag : "/run/mbupgraded/maintenance";
@@ -1186,6 +1218,7 @@ static void check_nginx(Doctor *d) {
                 return;
         }
         check_nginx_upstream(d, out);
+        check_nginx_failover(d, out);
         if (isempty(flag)) {
                 report(d, LEVEL_OK, "nginx", NULL, "maintenance_flag is \"\": no maintenance page wanted");
                 return;

@@ -293,6 +293,7 @@ Config *config_free(Config *c) {
         free(c->proxy.nginx_unit);
         free(c->proxy.url);
         free(c->proxy.ca_file);
+        free(c->proxy.failover_file);
         free(c->state_dir);
         free(c->admin_group);
         free(c);
@@ -378,7 +379,7 @@ Config *config_new(void) {
         c->notify.webhook_events.mask = c->notify.command_events.mask = NOTIFY_EVENTS_ALL;
         if (!(c->proxy.upstream_file = strdup(DEFAULT_UPSTREAM_FILE)) ||
             !(c->proxy.nginx_unit = strdup(DEFAULT_NGINX_UNIT)) || !(c->proxy.url = strdup("")) ||
-            !(c->proxy.ca_file = strdup("")))
+            !(c->proxy.ca_file = strdup("")) || !(c->proxy.failover_file = strdup("")))
                 return NULL;
 
         return TAKE_PTR(c);
@@ -946,6 +947,7 @@ static const ConfigKey proxy_keys[] = {
         {"nginx_unit", "a unit name ending in .service", config_parse_unit, FIELD(proxy.nginx_unit)},
         {"url", "an https:// URL (http:// only to this machine), or \"\"", config_parse_webhook, FIELD(proxy.url)},
         {"ca_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(proxy.ca_file)},
+        {"failover_file", "an absolute path or \"\"", config_parse_path_or_empty, FIELD(proxy.failover_file)},
         {},
 };
 

@@ -180,6 +180,9 @@ typedef struct Config {
                 char *nginx_unit; /* the unit reloaded after a switch, default nginx.service */
                 char *url;        /* "" = none; the site through nginx, for the version it serves */
                 char *ca_file;    /* "" = the system's CAs; for url */
+                /* "" = none; the upstream group nginx retries the unit's port from while a bridge
+                 * serves (daemon/proxy.h): root's, in a directory only root can write */
+                char *failover_file;
         } proxy;
 
         struct {

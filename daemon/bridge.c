@@ -36,6 +36,9 @@ struct Bridge {
         uint16_t port;
         bool unit_started; /* its output is this start's (else bridge.log is an earlier one's) */
         Verifier *verifier;
+        Verifier *watcher; /* bridge_watch() */
+        BridgeWatchCallback watch_cb;
+        void *watch_userdata;
         BridgeCallback cb;
         void *userdata;
         BridgeStopCallback stop_cb;
@@ -77,6 +80,7 @@ static void forget_files(Bridge *b) {
 
 static void reset(Bridge *b) {
         b->verifier = verifier_free(b->verifier);
+        bridge_unwatch(b);
         b->jar = mfree_str(b->jar);
         b->version = mfree_str(b->version);
         b->control_group = mfree_str(b->control_group);
@@ -175,37 +179,44 @@ static void on_verify(VerifyEvent ev, double progress, const char *message, void
         }
 }
 
-static void on_started_info(int r, UnitInfo *info, const char *error, void *userdata) {
-        _cleanup_(unit_info_freep) UnitInfo *i = info;
-        _cleanup_free_ char *url = NULL;
-        Bridge *b = call_done(userdata);
-        Manager *m;
+/* The bridge as read right after its start (i) watched as the engine watches a start (verify.h),
+ * for settle_usec once healthy: its own listener on its port, its main process, its version. */
+static int verify_bridge(Bridge *b, const UnitInfo *i, uint64_t settle_usec, VerifyCallback cb, Verifier **ret) {
+        _cleanup_free_ char *url = strdup_printf("http://127.0.0.1:%u/api/health", b->port);
+        const Config *c = b->m->config;
 
-        if (!b)
-                return;
-        m = b->m;
-        if (r < 0 || isempty(i->control_group)) {
-                fail(b, "cannot read %s: %s", BRIDGE_UNIT, r < 0 ? strempty(error) : "it has no control group");
-                return;
-        }
-        url = strdup_printf("http://127.0.0.1:%u/api/health", b->port);
-        if (!url || free_and_strdup(&b->control_group, i->control_group) < 0) {
-                fail(b, "out of memory");
-                return;
-        }
+        if (!url)
+                return -ENOMEM;
         VerifyParams p = {
                 .unit = BRIDGE_UNIT,
                 .health_url = url,
                 .expect_tag = b->version,
                 .main_pid = i->main_pid,
                 .n_restarts = i->n_restarts,
-                .start_timeout_usec = m->config->service.start_timeout_usec,
-                .stall_timeout_usec = m->config->service.stall_timeout_usec,
-                .settle_usec = m->config->service.settle_usec,
+                .start_timeout_usec = c->service.start_timeout_usec,
+                .stall_timeout_usec = c->service.stall_timeout_usec,
+                .settle_usec = settle_usec,
                 .started = i,
         };
+        return verifier_start(b->m->event, b->m->systemd, &p, cb, b, ret);
+}
+
+static void on_started_info(int r, UnitInfo *info, const char *error, void *userdata) {
+        _cleanup_(unit_info_freep) UnitInfo *i = info;
+        Bridge *b = call_done(userdata);
+
+        if (!b)
+                return;
+        if (r < 0 || isempty(i->control_group)) {
+                fail(b, "cannot read %s: %s", BRIDGE_UNIT, r < 0 ? strempty(error) : "it has no control group");
+                return;
+        }
+        if (free_and_strdup(&b->control_group, i->control_group) < 0) {
+                fail(b, "out of memory");
+                return;
+        }
         b->phase = BRIDGE_VERIFYING;
-        r = verifier_start(m->event, m->systemd, &p, on_verify, b, &b->verifier);
+        r = verify_bridge(b, i, b->m->config->service.settle_usec, on_verify, &b->verifier);
         if (r < 0)
                 fail(b, "cannot watch it: %s", strerror(-r));
 }
@@ -399,6 +410,89 @@ int bridge_stop(Bridge *b, BridgeStopCallback cb, void *userdata) {
         return 0;
 }
 
+void bridge_unwatch(Bridge *b) {
+        b->watcher = verifier_free(b->watcher);
+        b->watch_cb = NULL;
+        b->watch_userdata = NULL;
+}
+
+static void on_watch(VerifyEvent ev, double progress, const char *message, void *userdata) {
+        Bridge *b = userdata;
+        BridgeWatchCallback cb = b->watch_cb;
+        void *cb_userdata = b->watch_userdata;
+        _cleanup_free_ char *text = NULL;
+
+        if (ev != VERIFY_PASSED && ev != VERIFY_FAILED)
+                return;
+        bridge_unwatch(b);
+        if (ev == VERIFY_PASSED)
+                text = strdup_printf("%s stayed healthy under traffic", strempty(b->version));
+        else {
+                text = strdup(strempty(message));
+                log_warning("The bridge %s failed under traffic: %s", strempty(b->version), strempty(text));
+        }
+        if (cb)
+                cb(ev == VERIFY_PASSED ? 0 : -EIO, strempty(text), cb_userdata);
+}
+
+typedef struct WatchCall {
+        BridgeCall call;
+        uint64_t settle_usec;
+} WatchCall;
+
+static void on_watch_info(int r, UnitInfo *info, const char *error, void *userdata) {
+        _cleanup_(unit_info_freep) UnitInfo *i = info;
+        _cleanup_free_ WatchCall *w = userdata;
+        _cleanup_free_ char *why = NULL;
+        Bridge *b = w->call.b;
+
+        if (w->call.generation != b->generation || !b->watch_cb)
+                return; /* stopped or unwatched meanwhile */
+        if (r >= 0 && !streq_ptr(i->control_group, b->control_group))
+                why = strdup_printf(
+                        "%s is another process now (control group %s)",
+                        BRIDGE_UNIT,
+                        strempty(i->control_group));
+        else if (r < 0)
+                why = strdup_printf("cannot read %s: %s", BRIDGE_UNIT, strempty(error));
+        if (!why) {
+                r = verify_bridge(b, i, w->settle_usec, on_watch, &b->watcher);
+                if (r >= 0)
+                        return;
+                why = strdup_printf("cannot watch it: %s", strerror(-r));
+        }
+        BridgeWatchCallback cb = b->watch_cb;
+        void *cb_userdata = b->watch_userdata;
+        bridge_unwatch(b);
+        cb(-EIO, why ?: "out of memory", cb_userdata);
+}
+
+int bridge_watch(Bridge *b, uint64_t settle_usec, BridgeWatchCallback cb, void *userdata) {
+        WatchCall *w;
+        int r;
+
+        if (b->phase != BRIDGE_UP || isempty(b->version))
+                return -ESRCH;
+        if (b->watch_cb)
+                return -EBUSY;
+        w = malloc(sizeof(WatchCall));
+        if (!w)
+                return -ENOMEM;
+        *w = (WatchCall){.call = {.b = b, .generation = b->generation}, .settle_usec = settle_usec};
+        r = unit_info_load(b->m->systemd, BRIDGE_UNIT, on_watch_info, w);
+        if (r < 0) {
+                free(w);
+                return r;
+        }
+        b->watch_cb = cb;
+        b->watch_userdata = userdata;
+        return 0;
+}
+
+bool bridge_busy(const Bridge *b) {
+        return b && b->phase != BRIDGE_IDLE;
+}
+
 uint16_t bridge_port(const Bridge *b) {
         return b && b->phase == BRIDGE_UP ? b->port : 0;
 }
@@ -423,9 +517,10 @@ static void on_leftover_info(int r, UnitInfo *info, const char *error, void *use
         unsigned port = 0;
 
         if (r >= 0 && (streq_ptr(i->active_state, "active") || streq_ptr(i->active_state, "activating")) &&
-            p && safe_atou(p, &port) >= 0 && port > 0 && port == proxy_port(b->m->proxy) &&
-            b->phase == BRIDGE_IDLE) {
-                /* nginx sends users to it: never pulled away under them (bridge.h's contract) */
+            p && safe_atou(p, &port) >= 0 && port > 0 && port <= UINT16_MAX &&
+            proxy_may_use(b->m->proxy, (uint16_t) port) && b->phase == BRIDGE_IDLE) {
+                /* nginx sends users to it, or may until a switch away is judged: never pulled away
+                 * under them (bridge.h's contract); whoever switches nginx away stops it */
                 log_warning(
                         "A bridge left by an earlier run serves on 127.0.0.1:%u, which %s names: kept",
                         port,

@@ -30,8 +30,9 @@
  * The contract with the engine: nginx must not point at the bridge's port when it is stopped.
  * Switch nginx back (proxy_switch() to the unit's own port, judged by the unit's control group)
  * first, and stop the bridge only once that switch succeeded; at daemon start a leftover bridge is
- * stopped only when proxy.upstream_file does not name its port (otherwise it is kept, reported by
- * bridge_port(), for the engine's resume to switch nginx away and stop it). */
+ * stopped only when nginx cannot be sending it requests: proxy.upstream_file does not name its port
+ * and no switch from or to it runs (proxy_may_use()); otherwise it is kept, reported by
+ * bridge_port() and bridge_busy(), for the engine's resume to switch nginx away and stop it. */
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,6 +64,23 @@ Bridge *bridge_free(Bridge *b);
 int bridge_start(Bridge *b, const char *jar, const char *expected_version, BridgeCallback cb, void *userdata);
 /* Stops it (a start in progress too: its cb is not called) and waits until the unit is gone. */
 int bridge_stop(Bridge *b, BridgeStopCallback cb, void *userdata);
+
+/* r 0: the bridge stayed healthy on its version for the settle period; r < 0: it did not (message
+ * says why). The bridge is left as it is either way. */
+typedef void (*BridgeWatchCallback)(int r, const char *message, void *userdata);
+
+/* Watches the bridge that is up (started by bridge_start() in this run) for settle_usec more, as
+ * the engine's verification watches a start (verify.h: /api/health from its control group's
+ * listener, its main process, its version), under whatever traffic nginx sends it. cb once, later.
+ * It is not stopped when it fails: nginx may point at it (switch away first, then bridge_stop()).
+ * -ESRCH when no bridge of this run is up, -EBUSY while one watch runs: then cb is not called. */
+int bridge_watch(Bridge *b, uint64_t settle_usec, BridgeWatchCallback cb, void *userdata);
+/* Ends a watch without calling its callback. */
+void bridge_unwatch(Bridge *b);
+
+/* Whether the bridge starts, runs or stops (its unit may be there): what a caller that ends an
+ * operation must stop. */
+bool bridge_busy(const Bridge *b);
 
 /* The port of a bridge that is up (verified, or kept at start), else 0; its ControlGroup. */
 uint16_t bridge_port(const Bridge *b);

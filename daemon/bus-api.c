@@ -423,7 +423,8 @@ static int method_get_history(sd_bus_message *message, void *userdata, sd_bus_er
 
 #if ENABLE_TEST_HOOKS
 /* TestProxySwitch(port, version, control_group, timeout_usec): proxy_switch() alone, for the scenario
- * proxy-switch-through-nginx, until the engine uses it (issue 18). Test builds only. */
+ * proxy-switch-through-nginx, which tests the switch on its own (the engine's zero-downtime path
+ * uses it too). Test builds only. */
 static void on_test_proxy_switched(int r, const char *message, void *userdata) {
         _cleanup_(reply_unrefp) Reply *reply = userdata;
 
@@ -460,7 +461,8 @@ static int method_test_proxy_switch(sd_bus_message *message, void *userdata, sd_
 }
 
 /* TestBridgeStart(jar, version) and TestBridgeStop(): bridge.c alone, for the scenario
- * bridge-starts-beside-metabase, until the engine uses it (issue 18). Test builds only. */
+ * bridge-starts-beside-metabase, which tests the bridge on its own (the engine's zero-downtime path
+ * uses it too). Test builds only. */
 static void on_test_bridge_started(int r, const char *message, uint16_t port, const char *cgroup, void *userdata) {
         _cleanup_(reply_unrefp) Reply *reply = userdata;
         _cleanup_free_ char *text = NULL;

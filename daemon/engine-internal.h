@@ -40,6 +40,11 @@ struct Engine {
          * the new version settled while its verify hooks still ran. */
         HookRun *hook;
         bool hooks_passed, settled;
+
+        /* The zero-downtime path's end (engine-internal: handback_start()): nginx back on the unit's
+         * own port, then the bridge stopped, then the end proper with handback_result. */
+        bool handback_done;
+        Result handback_result;
 };
 
 /* engine.c: the end, a failure, the journal */

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "backups.h"
+#include "bridge.h"
 #include "dbserver.h"
 #include "engine-internal.h"
 #include "engine.h"
@@ -21,6 +22,7 @@
 #include "maintenance.h"
 #include "migrate-down.h"
 #include "preflight.h"
+#include "proxy.h"
 #include "rehearse.h"
 #include "secrets.h"
 #include "sockowner.h"
@@ -35,6 +37,11 @@ static void step_migrate_down(Manager *m);
 static void step_start(Manager *m);
 static void step_verify(Manager *m);
 static void rollback_restore(Manager *m);
+static int handback_start(Manager *m, Result result);
+static bool zero_downtime_taken(Manager *m);
+static void step_online_backup(Manager *m);
+static void step_bridge(Manager *m);
+static bool cancel_due(Manager *m);
 
 int engine_new(Manager *m, Engine **ret) {
         Engine *e = calloc(1, sizeof(Engine));
@@ -173,6 +180,19 @@ bool step_is_rollback(Step s) {
         return s >= STEP_ROLLBACK_STOP && s <= STEP_ROLLBACK_VERIFY;
 }
 
+/* The zero-downtime path's steps before the stop: the old version serves, untouched. */
+static bool step_bridged_before_stop(Step s) {
+        return s >= STEP_ONLINE_BACKUP && s <= STEP_BRIDGE_SETTLE;
+}
+
+/* nginx sends users elsewhere than the unit's own port (the bridge): the unit being stopped is no
+ * downtime for them, and no maintenance page may hide the bridge from them. */
+static bool users_on_bridge(Manager *m) {
+        uint16_t port = m->proxy ? proxy_port(m->proxy) : 0;
+
+        return m->op && m->op->bridged && port != 0 && port != proxy_own_port(m);
+}
+
 /* A failure in the current step: before the stop nothing changed; after it we roll back; during
  * the rollback, a person is needed. */
 void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) {
@@ -184,9 +204,16 @@ void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) {
                 msg = NULL;
         va_end(ap);
 
-        if (m->op->step == STEP_PREFLIGHT || (m->op->kind == OPERATION_BACKUP && !m->op->stopped_usec)) {
+        if (m->op->step == STEP_PREFLIGHT || step_bridged_before_stop(m->op->step) ||
+            (m->op->kind == OPERATION_BACKUP && !m->op->stopped_usec)) {
+                /* Before the stop: the zero-downtime path's caller says failed or rolled back (its
+                 * users were on the bridge), and nginx goes back to the old version at the end. */
                 (void) free_and_strdup(&m->op->reason, msg);
-                engine_finish(m, m->op->step == STEP_PREFLIGHT ? before_stop_result : RESULT_FAILED);
+                engine_finish(
+                        m,
+                        m->op->step == STEP_PREFLIGHT || step_bridged_before_stop(m->op->step)
+                                ? before_stop_result
+                                : RESULT_FAILED);
         } else if (!step_is_rollback(m->op->step))
                 rollback_begin(m, msg);
         else {
@@ -250,7 +277,10 @@ static int write_last_upgrade(Manager *m, const Operation *op) {
                 .kept_jar = op->kept_jar,
                 .backup = op->backup_done ? op->backup_path : NULL,
                 .backup_sha256 = op->backup_done ? op->backup_sha256 : NULL,
-                .backup_usec = op->backup_done ? op->stopped_usec : 0,
+                /* the database as the backup has it: an online backup's began after the start */
+                .backup_usec = !op->backup_done ? 0
+                        : op->bridged           ? op->started_usec
+                                                : op->stopped_usec,
                 .committed_usec = op->finished_usec,
         };
 
@@ -272,6 +302,10 @@ void engine_finish(Manager *m, Result result) {
         Operation *op = m->op;
         int r;
 
+        /* A bridged operation ends with nginx on the unit's own port and no bridge: that first. */
+        if (handback_start(m, result) > 0)
+                return;
+        m->engine->handback_done = false;
         engine_release(m->engine);
         /* a start waiting for its port */
         m->engine->port_wait = sd_event_source_disable_unref(m->engine->port_wait);
@@ -474,8 +508,8 @@ static void on_pre_upgrade_hooks(bool ok, const char *reason, void *userdata) {
         preflight_passed(p);
 }
 
-/* An upgrade's summary says whether it could take the zero-downtime path, and why not
- * (zero-downtime.h); the history keeps it. The path itself is still the usual one. */
+/* An upgrade's summary says whether it takes the zero-downtime path, and why not (zero-downtime.h);
+ * the history keeps it. */
 static void zero_downtime_note(Preflight *p) {
         Operation *op = p->m->op;
         _cleanup_free_ char *summary = NULL;
@@ -542,6 +576,8 @@ static void preflight_passed(Preflight *p) {
                                 op->fleet_rollout);
         } else if (op->kind == OPERATION_BACKUP && op_db_on_server(op))
                 step_backup(m); /* pg_dump and mysqldump read a consistent snapshot of a live database */
+        else if (zero_downtime_taken(m))
+                step_online_backup(m);
         else
                 step_stop(m);
 finish:
@@ -1151,6 +1187,16 @@ int engine_cancel(Manager *m, Refusal *refusal) {
         if (!m->op)
                 return refusal_set(
                         refusal, OUTCOME_NOTHING, -ENOENT, "No operation is running, nor a rehearsal");
+        if (step_bridged_before_stop(m->op->step)) {
+                /* The zero-downtime path before the stop: what runs ends now (a switch of nginx
+                 * first finishes, then its callback sees the request), nginx goes back. */
+                if (!m->engine->cancel_requested) {
+                        m->engine->cancel_requested = true;
+                        if (m->op->step != STEP_SWITCH)
+                                (void) cancel_due(m);
+                }
+                return 0;
+        }
         if (m->op->step != STEP_PREFLIGHT)
                 return refusal_set(
                         refusal,
@@ -1198,6 +1244,9 @@ static void on_stopped(int r, const char *result, const char *error, void *userd
 static void maintenance_flag_set(Manager *m) {
         const Operation *op = m->op;
         _cleanup_free_ char *what = NULL;
+
+        if (users_on_bridge(m))
+                return; /* the bridge serves them: a maintenance page would hide it */
 
         if (step_is_rollback(op->step))
                 what = strdup_printf(
@@ -1325,7 +1374,8 @@ void step_stop(Manager *m) {
                 return;
         }
         m->op->stopped_usec = now_realtime_usec();
-        operation_down_begin(m->op, m->op->stopped_usec);
+        if (!users_on_bridge(m))
+                operation_down_begin(m->op, m->op->stopped_usec);
         r = engine_set_step(m, STEP_STOP);
         if (r < 0) {
                 /* A daemon that dies after the stop resumes from the journal: without it, no stop. */
@@ -1463,7 +1513,9 @@ static void on_backup_done(int r, void *userdata) {
                 step_restore_db(m);
                 break;
         default:
-                if (op_migrates_down(m->op))
+                if (m->op->step == STEP_ONLINE_BACKUP)
+                        step_bridge(m);
+                else if (op_migrates_down(m->op))
                         step_migrate_down(m);
                 else
                         step_swap(m);
@@ -1605,8 +1657,9 @@ void step_backup(Manager *m) {
 
         if (fleet_rollback_due(m))
                 return;
-        /* A node catching up with its fleet: the database is the fleet's, migrated already. */
-        if (op->fleet_converge) {
+        /* A node catching up with its fleet: the database is the fleet's, migrated already. On the
+         * zero-downtime path it was backed up online before the bridge. */
+        if (op->fleet_converge || op->bridged) {
                 step_swap(m);
                 return;
         }
@@ -1669,6 +1722,303 @@ void step_swap(Manager *m) {
                 step_restore_db(m);
         else
                 step_start(m);
+}
+
+/* The zero-downtime path (issue 18; docs/architecture.md §4). The old version serves while an
+ * online backup is taken and the new JAR starts beside it as the bridge (bridge.h); nginx is
+ * switched to the bridge (proxy.h), which settles under real traffic with the verify hooks; only
+ * then is the unit stopped, swapped, started and verified as on the usual path. At the end, whatever
+ * the result, handback_start() switches nginx back to the unit's own port and stops the bridge.
+ * Before the stop, a failure or a cancel ends the operation with nginx on the old version, which
+ * never stopped; after it, a rollback puts the old JAR back but not the online backup (the live
+ * database took writes through the bridge, and the release changed no schema). */
+
+#define SWITCH_TIMEOUT_USEC (60 * USEC_PER_SEC)
+
+/* Pre-flight's decision said yes (zero-downtime.h), and the upgrade is no fleet's: a fleet rolls
+ * its nodes one by one instead (docs/fleet.md). */
+static bool zero_downtime_taken(Manager *m) {
+        const Operation *op = m->op;
+
+        return op->kind == OPERATION_UPGRADE && !m->config->fleet.enabled && !op->fleet_converge &&
+                m->bridge && m->proxy && startswith(strempty(op->zero_downtime), "yes") &&
+                op_db_on_server(op);
+}
+
+/* mbctl cancel came while a step of the path ran: it ends here, before the stop. */
+static bool cancel_due(Manager *m) {
+        if (!m->engine->cancel_requested)
+                return false;
+        (void) free_and_strdup(
+                &m->op->reason,
+                "canceled before the service was stopped; it kept serving the previous version");
+        engine_finish(m, RESULT_CANCELED);
+        return true;
+}
+
+/* An online backup interrupted (a cancel, a daemon that died) is no backup: its files go. */
+static void online_backup_discard(Operation *op) {
+        _cleanup_free_ char *dir = NULL, *tmp = NULL, *meta = NULL;
+
+        if (!op->backup_path || op->backup_done)
+                return;
+        dir = path_dirname(op->backup_path);
+        tmp = strdup_printf("%s.tmp", op->backup_path);
+        meta = dir ? path_join(dir, "backup.json") : NULL;
+        if (tmp)
+                (void) unlink(tmp);
+        if (meta)
+                (void) unlink(meta);
+        backup_discard(dir, op->backup_path);
+        op->backup_path = mfree_str(op->backup_path);
+}
+
+static void step_online_backup(Manager *m) {
+        int r;
+
+        m->op->bridged = true;
+        r = engine_set_step(m, STEP_ONLINE_BACKUP);
+        if (r < 0) {
+                /* Without it, a daemon that died with nginx on the bridge would never switch back. */
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "cannot write the journal under %s (%s), so nothing was changed; free some space there",
+                        m->config->state_dir,
+                        strerror(-r));
+                return;
+        }
+        server_dump(m); /* pg_dump and mariadb-dump read a consistent snapshot of a live database */
+}
+
+static void step_switch(Manager *m);
+static void step_bridge_settle(Manager *m);
+
+static void on_bridge_up(int r, const char *message, uint16_t port, const char *control_group, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "the bridge %s did not come up, so nginx was not switched and %s kept serving %s: %s",
+                        m->op->to_version,
+                        m->op->unit,
+                        m->op->from_version,
+                        strempty(message));
+                return;
+        }
+        if (!cancel_due(m))
+                step_switch(m);
+}
+
+static void step_bridge(Manager *m) {
+        int r;
+
+        if (cancel_due(m))
+                return;
+        engine_set_step(m, STEP_BRIDGE);
+        manager_set_status(
+                m, "Starting %s beside %s as %s", m->op->to_version, m->op->from_version, BRIDGE_UNIT);
+        r = bridge_start(m->bridge, m->op->staged_path, m->op->to_version, on_bridge_up, m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot start the bridge: %s", strerror(-r));
+}
+
+static void on_switched(int r, const char *message, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                engine_fail(
+                        m,
+                        RESULT_FAILED,
+                        "nginx could not be switched to the bridge (%s), so users stay on %s",
+                        strempty(message),
+                        m->op->from_version);
+                return;
+        }
+        if (!cancel_due(m))
+                step_bridge_settle(m);
+}
+
+static void step_switch(Manager *m) {
+        int r;
+
+        engine_set_step(m, STEP_SWITCH);
+        manager_set_status(m, "Switching nginx to the bridge %s", m->op->to_version);
+        r = proxy_switch(
+                m->proxy,
+                bridge_port(m->bridge),
+                m->op->to_version,
+                bridge_control_group(m->bridge),
+                SWITCH_TIMEOUT_USEC,
+                on_switched,
+                m);
+        if (r < 0)
+                engine_fail(m, RESULT_FAILED, "cannot switch nginx to the bridge: %s", strerror(-r));
+}
+
+/* Both the watch and the verify hooks have passed: the unit's turn. */
+static void bridge_settle_done(Manager *m) {
+        if (!m->engine->settled || m->engine->hook)
+                return;
+        m->engine->settled = false;
+        if (!cancel_due(m))
+                step_stop(m);
+}
+
+static void on_bridge_settled(int r, const char *message, void *userdata) {
+        Manager *m = userdata;
+
+        if (r < 0) {
+                m->engine->hook = hook_run_free(m->engine->hook);
+                engine_fail(
+                        m,
+                        RESULT_ROLLED_BACK,
+                        "the bridge %s failed under traffic (%s); nginx goes back to %s, which never stopped",
+                        m->op->to_version,
+                        strempty(message),
+                        m->op->from_version);
+                return;
+        }
+        m->engine->settled = true;
+        bridge_settle_done(m);
+}
+
+static void on_bridge_hooks(bool ok, const char *reason, void *userdata) {
+        Manager *m = userdata;
+
+        m->engine->hook = NULL;
+        if (!ok) {
+                bridge_unwatch(m->bridge);
+                m->engine->settled = false;
+                engine_fail(m, RESULT_ROLLED_BACK, "%s", reason);
+                return;
+        }
+        bridge_settle_done(m);
+}
+
+static void step_bridge_settle(Manager *m) {
+        char buf[32];
+        int r;
+
+        engine_set_step(m, STEP_BRIDGE_SETTLE);
+        manager_set_status(
+                m,
+                "nginx sends users to %s on the bridge; settling for %s",
+                m->op->to_version,
+                format_duration(m->config->service.settle_usec, buf, sizeof(buf)));
+        m->engine->settled = false;
+        r = bridge_watch(m->bridge, m->config->service.settle_usec, on_bridge_settled, m);
+        if (r < 0) {
+                engine_fail(m, RESULT_ROLLED_BACK, "cannot watch the bridge: %s", strerror(-r));
+                return;
+        }
+        /* The administrator's verify hooks, on the new version as users reach it. */
+        m->engine->hook = hook_run_free(m->engine->hook);
+        if (hook_gate_start(m, HOOK_VERIFY, m->op, on_bridge_hooks, m, &m->engine->hook) < 0) {
+                bridge_unwatch(m->bridge);
+                engine_fail(m, RESULT_ROLLED_BACK, "cannot run the verify hooks: out of memory");
+        }
+}
+
+/* The end of a bridged operation. */
+
+static void handback_end(Manager *m) {
+        m->engine->handback_done = true;
+        engine_finish(m, m->engine->handback_result);
+}
+
+static void on_handback_bridge_stopped(int r, const char *message, void *userdata) {
+        if (r < 0)
+                log_warning("%s; stop %s by hand", strempty(message), BRIDGE_UNIT);
+        handback_end(userdata);
+}
+
+static void handback_stop_bridge(Manager *m) {
+        int r;
+
+        if (bridge_busy(m->bridge)) {
+                manager_set_status(m, "Stopping the bridge");
+                r = bridge_stop(m->bridge, on_handback_bridge_stopped, m);
+                if (r >= 0)
+                        return;
+                log_warning("Cannot stop %s (%s): stop it by hand", BRIDGE_UNIT, strerror(-r));
+        }
+        handback_end(m);
+}
+
+static void on_switched_back(int r, const char *message, void *userdata) {
+        Manager *m = userdata;
+        Operation *op = m->op;
+        _cleanup_free_ char *reason = NULL;
+
+        if (r >= 0) {
+                log_info("nginx sends users to %s again", op->unit);
+                handback_stop_bridge(m);
+                return;
+        }
+        /* The unit does not answer through nginx: the bridge is all users have, so it is kept. */
+        reason = strdup_printf(
+                "%s%snginx could not be switched back to %s (%s), so it still sends users to the bridge %s "
+                "(%s), which is kept running: once %s serves, run 'systemctl reload nginx' after pointing %s "
+                "at its port, then 'systemctl stop %s'",
+                strempty(op->reason),
+                isempty(op->reason) ? "" : "; ",
+                op->unit,
+                strempty(message),
+                op->to_version,
+                BRIDGE_UNIT,
+                op->unit,
+                m->config->proxy.upstream_file,
+                BRIDGE_UNIT);
+        log_error("%s", strempty(reason));
+        if (reason)
+                free_and_replace(op->reason, reason);
+        handback_end(m);
+}
+
+/* 1 when the end waits for the hand-back (engine_finish() is called again once it is done), 0 when
+ * there is nothing to hand back. The result goes into the journal with the step: a daemon that
+ * dies meanwhile ends it the same way. */
+static int handback_start(Manager *m, Result result) {
+        Operation *op = m->op;
+        uint16_t own, port;
+        const char *version;
+        int r;
+
+        if (!op->bridged || m->engine->handback_done || m->engine->dry_run || !m->proxy)
+                return 0;
+        /* an online backup cut short (a failure, a cancel) is no backup */
+        m->engine->db_run = dbserver_cancel(m->engine->db_run);
+        online_backup_discard(op);
+        own = proxy_own_port(m);
+        port = proxy_port(m->proxy);
+        if ((port == 0 || port == own) && !bridge_busy(m->bridge))
+                return 0;
+        m->engine->handback_result = op->result = result;
+        bridge_unwatch(m->bridge);
+        m->engine->hook = hook_run_free(m->engine->hook);
+        m->engine->verifier = verifier_free(m->engine->verifier);
+        engine_set_step(m, STEP_SWITCH_BACK);
+        if (port == 0 || port == own) {
+                handback_stop_bridge(m);
+                return 1;
+        }
+        /* What the unit serves now: the new version once committed, else the previous one. */
+        version = result == RESULT_COMMITTED ? op->to_version : op->from_version;
+        manager_set_status(m, "Switching nginx back to %s (%s)", op->unit, version);
+        r = proxy_switch(
+                m->proxy,
+                own,
+                version,
+                m->unit ? m->unit->control_group : NULL,
+                SWITCH_TIMEOUT_USEC,
+                on_switched_back,
+                m);
+        if (r < 0)
+                on_switched_back(r, strerror(-r), m);
+        return 1;
 }
 
 /* Copies src over dst atomically with the given owner and mode, if src still has the SHA-256 it
@@ -2066,7 +2416,8 @@ void rollback_begin(Manager *m, const char *reason) {
                 m->op->from_version,
                 m->op->to_version,
                 reason);
-        operation_down_begin(m->op, now_realtime_usec()); /* a crash while settling, say */
+        if (!users_on_bridge(m))
+                operation_down_begin(m->op, now_realtime_usec()); /* a crash while settling, say */
         engine_set_step(m, STEP_ROLLBACK_STOP);
         if (op_in_rollout(m))
                 fleet_ask(m, FLEET_ASK_TELL); /* a node rolling back rolls the fleet back */
@@ -2088,6 +2439,8 @@ static int rollback_restore_run(void *userdata) {
                 if (r < 0)
                         return r;
         }
+        if (op->bridged) /* an online backup: the live database is kept (the path's comment) */
+                return 0;
         if (op->backup_done && op_db_on_server(op))
                 return preflight_file_has_sha256(op->backup_path, op->backup_sha256);
         if (op->backup_done) {
@@ -2129,7 +2482,7 @@ static void on_rollback_restored(int r, void *userdata) {
                         m->op->backup_done ? " by this node" : "");
                 return;
         }
-        if (m->op->backup_done && op_db_on_server(m->op))
+        if (m->op->backup_done && op_db_on_server(m->op) && !m->op->bridged)
                 server_restore(m, m->op->backup_path, m->op->backup_clone);
         else
                 rollback_start(m);
@@ -2143,7 +2496,7 @@ static void rollback_restore(Manager *m) {
                 m,
                 "Rolling back: restoring %s%s",
                 m->op->from_version,
-                m->op->backup_done && !m->op->fleet_rolling ? " and its database" : "");
+                m->op->backup_done && !m->op->bridged && !m->op->fleet_rolling ? " and its database" : "");
         if (m->op->staged_path && !m->op->swapped)
                 (void) unlink(m->op->staged_path);
         r = worker_run(m->event, rollback_restore_run, on_rollback_restored, m);
@@ -2207,18 +2560,7 @@ void resume_online_backup(Manager *m, Operation *op) {
                 engine_finish(m, RESULT_COMMITTED);
                 return;
         }
-        if (op->backup_path) {
-                _cleanup_free_ char *dir = path_dirname(op->backup_path),
-                                    *tmp = strdup_printf("%s.tmp", op->backup_path),
-                                    *meta = dir ? path_join(dir, "backup.json") : NULL;
-                if (tmp)
-                        (void) unlink(tmp);
-                if (meta)
-                        (void) unlink(meta);
-                backup_discard(dir, op->backup_path);
-                free(op->backup_path);
-                op->backup_path = NULL;
-        }
+        online_backup_discard(op);
         (void) free_and_strdup(
                 &op->reason,
                 "the daemon stopped during an online backup; the partial backup was discarded and "
@@ -2266,7 +2608,23 @@ void resume_at_step(Manager *m, Operation *op) {
                 engine_finish(m, RESULT_FAILED);
                 return;
         case STEP_DONE:
+        case STEP_SWITCH_BACK:
                 engine_finish(m, op->result);
+                return;
+        case STEP_ONLINE_BACKUP:
+        case STEP_BRIDGE:
+        case STEP_SWITCH:
+        case STEP_BRIDGE_SETTLE:
+                /* The old version never stopped: the end switches nginx back to it and stops a
+                 * bridge that is left (bridge.c keeps one that nginx names), a partial dump goes. */
+                online_backup_discard(op);
+                reason = strdup_printf(
+                        "the daemon stopped during step %s; %s kept serving %s",
+                        step_to_string(op->step),
+                        op->unit,
+                        op->from_version);
+                (void) free_and_strdup(&op->reason, reason ?: "the daemon stopped");
+                engine_finish(m, RESULT_FAILED);
                 return;
         case STEP_SWAP:
                 /* The rename either happened or not: the staged file tells. */

@@ -21,6 +21,10 @@ static const char *const operation_kind_table[_OPERATION_KIND_MAX] = {
 
 static const char *const step_table[_STEP_MAX] = {
         [STEP_PREFLIGHT] = "preflight",
+        [STEP_ONLINE_BACKUP] = "online-backup",
+        [STEP_BRIDGE] = "bridge",
+        [STEP_SWITCH] = "switch",
+        [STEP_BRIDGE_SETTLE] = "bridge-settle",
         [STEP_STOP] = "stop",
         [STEP_BACKUP] = "backup",
         [STEP_SWAP] = "swap",
@@ -33,6 +37,7 @@ static const char *const step_table[_STEP_MAX] = {
         [STEP_ROLLBACK_RESTORE] = "rollback-restore",
         [STEP_ROLLBACK_START] = "rollback-start",
         [STEP_ROLLBACK_VERIFY] = "rollback-verify",
+        [STEP_SWITCH_BACK] = "switch-back",
         [STEP_DONE] = "done",
 };
 
@@ -308,6 +313,7 @@ Operation *operation_free(Operation *op) {
         X(swapped)     \
         X(backup_done) \
         X(keep_data)   \
+        X(bridged)     \
         X(fleet_converge)
 
 static json_object *operation_to_json(const Operation *op) {
@@ -518,6 +524,8 @@ char *operation_to_history_json(const Operation *op) {
                 json_object_object_add(o, "fleet_converge", json_object_new_boolean(true));
         if (op->keep_data)
                 json_object_object_add(o, "keep_data", json_object_new_boolean(true));
+        if (op->bridged)
+                json_object_object_add(o, "bridged", json_object_new_boolean(true));
         json_object_object_add(o, "initiator", initiator_to_json_full(&op->initiator, true));
         s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(o);

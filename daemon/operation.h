@@ -23,6 +23,11 @@ typedef enum OperationKind {
 
 typedef enum Step {
         STEP_PREFLIGHT, /* nothing touched yet */
+        /* The zero-downtime path (issue 18), before the stop: the old version serves throughout. */
+        STEP_ONLINE_BACKUP, /* pg_dump / mariadb-dump of the live database */
+        STEP_BRIDGE,        /* the new JAR as mbupgraded-bridge.service, verified */
+        STEP_SWITCH,        /* nginx switched to the bridge */
+        STEP_BRIDGE_SETTLE, /* the bridge settles under real traffic, the verify hooks run */
         STEP_STOP,
         STEP_BACKUP,
         STEP_SWAP,
@@ -35,7 +40,8 @@ typedef enum Step {
         STEP_ROLLBACK_RESTORE,
         STEP_ROLLBACK_START,
         STEP_ROLLBACK_VERIFY,
-        STEP_DONE, /* finished; result says how */
+        STEP_SWITCH_BACK, /* the end of a bridged operation: nginx back to the unit, the bridge stopped */
+        STEP_DONE,        /* finished; result says how */
         _STEP_MAX,
         _STEP_INVALID = -EINVAL,
 } Step;
@@ -106,6 +112,10 @@ typedef struct Operation {
         mode_t jar_mode;
         bool swapped;   /* jar_path holds the new JAR */
         bool keep_data; /* rollback operations: the database is kept (migrate down), not restored */
+        /* upgrades on the zero-downtime path: the backup was taken online and a bridge served
+         * while the unit was upgraded; a rollback puts the JAR back but never that backup (the
+         * live database kept taking writes, and the release changed no schema) */
+        bool bridged;
 
         char *health_url;
         char *db_kind;     /* "h2", "none" (no H2 file yet), "postgres" or "mysql" */

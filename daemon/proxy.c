@@ -21,10 +21,12 @@
 
 #define METABASE_DEFAULT_PORT 3000U
 #define POLL_INTERVAL_USEC (200U * USEC_PER_MSEC)
+#define FAILED_ANSWERS_MAX 3
 #define REQUEST_TIMEOUT_USEC (2U * USEC_PER_SEC)
 #define PROBE_MAX_SIZE (256U * 1024U)
 #define UPSTREAM_FILE_MAX 4096U
 #define UPSTREAM_SET "set $mbupgraded_upstream 127.0.0.1:"
+#define FAILOVER_GROUP "mbupgraded_failover"
 
 typedef enum ProxyPhase {
         PHASE_IDLE,
@@ -44,6 +46,7 @@ struct Proxy {
         char *expected;
         char *seen;          /* the version nginx served last, NULL: none yet */
         unsigned n_expected; /* answers in a row with the expected version */
+        unsigned n_failed;   /* answers in a row that were no 200 (nginx's 502: no backend) */
         char *failure;       /* why the switch failed, while the previous port goes back */
         uint64_t timeout_usec, deadline;
         ProxyCallback cb;
@@ -73,6 +76,11 @@ uint16_t proxy_port(const Proxy *p) {
         return p->port;
 }
 
+bool proxy_may_use(const Proxy *p, uint16_t port) {
+        return port != 0 &&
+                (p->port == port || (p->phase != PHASE_IDLE && (p->previous == port || p->target == port)));
+}
+
 /* Only root may add, remove or rename entries in dir and in its parent, and dir is no symlink: then
  * no one else can put a file, a symlink or another directory where upstream_file goes. */
 static int check_directory(const char *dir) {
@@ -90,34 +98,71 @@ static int check_directory(const char *dir) {
         return 0;
 }
 
-static int upstream_write(Proxy *p, uint16_t port) {
-        const char *path = p->m->config->proxy.upstream_file;
-        _cleanup_free_ char *dir = path_dirname(path), *text = NULL;
+/* A file of ours for nginx: root's 0644, atomically, only into a directory root's alone (created
+ * 0755 under the daemon's UMask=0077 too: nginx's master reads it, and a site may run nginx -t as
+ * another user). what names the key for the log. */
+static int nginx_file_write(const char *what, const char *path, const char *text) {
+        _cleanup_free_ char *dir = path_dirname(path);
         int r;
 
-        text = strdup_printf(
-                "# Written by mbupgraded (proxy.upstream_file); do not edit: where nginx sends Metabase's "
-                "requests.\n" UPSTREAM_SET "%u;\n",
-                (unsigned) port);
-        if (!dir || !text)
+        if (!dir)
                 return -ENOMEM;
-        /* 0755 under the daemon's UMask=0077 too: nginx's master reads it (as root, but a site may
-         * run nginx -t as another user). */
         r = mkdir_parents_and_self_exact(dir, 0755);
         if (r < 0)
-                return log_error_errno(r, "Failed to create %s for proxy.upstream_file: %m", dir);
+                return log_error_errno(r, "Failed to create %s for %s: %m", dir, what);
         r = check_directory(dir);
         if (r < 0)
                 return log_error_errno(
                         r,
-                        "Refusing to write proxy.upstream_file %s: its directory or the one above it is not "
-                        "root's alone (%m): another user could put their own file there",
+                        "Refusing to write %s %s: its directory or the one above it is not root's alone (%m): "
+                        "another user could put their own file there",
+                        what,
                         path);
         r = write_file_atomic(path, text, strlen(text), 0644);
         if (r < 0)
-                return log_error_errno(r, "Failed to write proxy.upstream_file %s: %m", path);
+                return log_error_errno(r, "Failed to write %s %s: %m", what, path);
+        return 0;
+}
+
+static int upstream_write(Proxy *p, uint16_t port) {
+        const Config *c = p->m->config;
+        _cleanup_free_ char *text = NULL, *group = NULL;
+        uint16_t own = proxy_own_port(p->m);
+        int r;
+
+        /* Another port than the unit's, with proxy.failover_file: nginx sends requests there and
+         * retries the unit's own port with one that could not get through. The group first: the
+         * upstream file names it. */
+        if (!isempty(c->proxy.failover_file) && port != own) {
+                group = strdup_printf(
+                        "# Written by mbupgraded (proxy.failover_file); do not edit: while another Metabase "
+                        "serves,\n# requests that cannot reach it go to Metabase's own port.\n"
+                        "upstream " FAILOVER_GROUP " {\n\tserver 127.0.0.1:%u;\n\tserver 127.0.0.1:%u "
+                        "backup;\n}\n",
+                        (unsigned) port,
+                        (unsigned) own);
+                if (!group)
+                        return -ENOMEM;
+                r = nginx_file_write("proxy.failover_file", c->proxy.failover_file, group);
+                if (r < 0)
+                        return r;
+        }
+        text = strdup_printf(
+                "# Written by mbupgraded (proxy.upstream_file); do not edit: where nginx sends Metabase's "
+                "requests.\n" UPSTREAM_SET "%u;\n%s",
+                (unsigned) port,
+                group ? "set $mbupgraded_upstream " FAILOVER_GROUP ";\n" : "");
+        if (!text)
+                return -ENOMEM;
+        r = nginx_file_write("proxy.upstream_file", c->proxy.upstream_file, text);
+        if (r < 0)
+                return r;
         p->port = port;
-        log_info("proxy.upstream_file %s now points nginx at 127.0.0.1:%u", path, (unsigned) port);
+        log_info(
+                "proxy.upstream_file %s now points nginx at 127.0.0.1:%u%s",
+                c->proxy.upstream_file,
+                (unsigned) port,
+                group ? ", failing over to Metabase's own port" : "");
         return 0;
 }
 
@@ -179,7 +224,7 @@ static void switch_clear(Proxy *p) {
         p->phase = PHASE_IDLE;
         p->expected = mfree_str(p->expected);
         p->seen = mfree_str(p->seen);
-        p->n_expected = 0;
+        p->n_expected = p->n_failed = 0;
         p->failure = mfree_str(p->failure);
         p->cb = NULL;
         p->userdata = NULL;
@@ -282,6 +327,22 @@ static void on_answer(Proxy *p, int status, const char *body) {
                         (unsigned) p->port,
                         p->m->config->proxy.url);
                 switch_end(p, 0, strempty(msg));
+                return;
+        }
+        /* The new backend answered itself before the reload, and a reload never fails a request:
+         * failures through nginx now (a 502: it cannot reach the backend) mean it died meanwhile.
+         * Users get errors until the previous port is back: not a moment longer than this. */
+        p->n_failed = status != 200 ? p->n_failed + 1 : 0;
+        if (p->phase == PHASE_POLL && p->n_failed >= FAILED_ANSWERS_MAX) {
+                char last[32];
+
+                if (status > 0)
+                        (void) snprintf(last, sizeof(last), "HTTP %d", status);
+                revert(p,
+                       "nginx failed %u requests in a row after pointing at 127.0.0.1:%u (the last: %s)",
+                       p->n_failed,
+                       (unsigned) p->target,
+                       status > 0 ? last : strerror(-status));
                 return;
         }
         if (p->phase == PHASE_REPOLL && status == 200 && p->seen) {

@@ -27,10 +27,18 @@
  * the new one until the master tells it to stop (measured 60-80 ms, proxy-switch-through-nginx),
  * so for that moment users get either version, every answer a 200.
  *
+ * With proxy.failover_file (the shipped snippet config/nginx-failover.conf.in includes it at nginx's
+ * http level), a switch to another port than the unit's own first writes that file, root's as the
+ * other, "upstream mbupgraded_failover { server 127.0.0.1:PORT; server 127.0.0.1:OWN backup; }",
+ * and upstream_file then sets the variable to that group after the port (proxy_port() reads the
+ * port): nginx retries a request the other port refused on the unit's own port, which still serves
+ * the old version while a bridge settles.
+ *
  * The version is the honest signal only when the two backends differ in it. Switching back after
  * an upgrade (the unit now runs the bridge's version) proves that nginx serves that version, not
  * which process answered; the caller should stop the bridge only once the unit's port serves. */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "manager.h"
@@ -53,6 +61,9 @@ void proxy_start(Proxy *p);
 
 /* The port upstream_file names now; 0 when it names none. */
 uint16_t proxy_port(const Proxy *p);
+/* Whether nginx may send requests to port now: upstream_file names it, or a switch runs from or to
+ * it (nginx's old workers serve the previous file until the reload is judged). */
+bool proxy_may_use(const Proxy *p, uint16_t port);
 /* The unit's own port: MB_JETTY_PORT of its environment, else Metabase's default, 3000. */
 uint16_t proxy_own_port(Manager *m);
 

@@ -133,7 +133,7 @@ if meson compile -C build-asan >/dev/null; then
                 notify-webhook-and-command metrics-file fleet-agent-against-postgres fleet-status-heartbeats \
                 db-helper-scratch-copy-postgres db-helper-scratch-copy-mariadb rehearsal-on-h2 fleet-rollout-rolls-back \
                 postgres-upgrade-commits-during-long-migration upgrade-rolls-back-when-start-hangs \
-                upgrade-commits-with-https-redirect postgres-refuses-old-server
+                upgrade-commits-with-https-redirect postgres-refuses-old-server zero-downtime-upgrade-through-nginx
         unset ASAN_OPTIONS UBSAN_OPTIONS
 else
         failed=$((failed + 1))

@@ -610,6 +610,7 @@ proxy:
   upstream_file: "${MBUP_UPSTREAM_FILE-$SB/run/upstream.conf}"
   url: "${MBUP_PROXY_URL:-}"
   ca_file: "${MBUP_PROXY_CA_FILE:-}"
+  failover_file: "${MBUP_FAILOVER_FILE:-}"
 upgrade:
   zero_downtime: ${MBUP_ZERO_DOWNTIME:-auto}
 state_dir: $SB/state

@@ -317,3 +317,67 @@ KillMode=mixed
 UNIT
         systemctl --user daemon-reload
 }
+
+# nginx_front_tls: nginx as the sandbox's nginx.service over TLS from a test CA, its site's
+# location including the shipped upstream snippet pointed at the sandbox (Metabase's own port as
+# its fallback, upstream.conf under $SB/run), and at the http level the shipped failover snippet
+# (failover.conf under $SB/run: nginx retries Metabase's own port while a bridge serves, once the
+# daemon has proxy.failover_file). Sets FRONT_PORT, FRONT_URL, TEST_CA. $1: ExecReload.
+nginx_front_tls() {
+        local d=$SB/nginx
+        if [[ -z ${FRONT_PORT:-} ]]; then
+                mkdir -p "$d"/{tls,logs,tmp} "$SB/run"
+                chmod 700 "$d/tls"
+                NGINX_DIR=$d
+                _nginx_ca ca "mbupgraded test CA" && _nginx_server_cert server ca || die "no test certificates"
+                TEST_CA=$d/tls/ca.pem
+                FRONT_PORT=$(free_port)
+                FRONT_URL=https://127.0.0.1:$FRONT_PORT
+                sed -e "s|/run/mbupgraded/upstream.con\[f\]|$SB/run/upstream.con[f]|" \
+                        -e "s|^set \$mbupgraded_upstream 127.0.0.1:3000;|set \$mbupgraded_upstream 127.0.0.1:$MB_PORT;|" \
+                        "$MBUP_BUILD/config/upstream.conf" >"$SB/upstream-snippet.conf"
+                grep -q "^include $SB/run/upstream.con\[f\];" "$SB/upstream-snippet.conf" || die "the snippet has no include to point at"
+                grep -q '^proxy_pass http://$mbupgraded_upstream;' "$SB/upstream-snippet.conf" || die "the snippet has no proxy_pass"
+                sed -e "s|/run/mbupgraded/failover.con\[f\]|$SB/run/failover.con[f]|" \
+                        "$MBUP_BUILD/config/failover.conf" >"$SB/failover-snippet.conf"
+                grep -q "^include $SB/run/failover.con\[f\];" "$SB/failover-snippet.conf" || die "the failover snippet has no include to point at"
+        fi
+        nginx_sandbox_unit "$d" "        include $SB/failover-snippet.conf;
+        server {
+                listen 127.0.0.1:$FRONT_PORT ssl;
+                ssl_certificate $d/tls/server.pem;
+                ssl_certificate_key $d/tls/server.key;
+                location / {
+                        include $SB/upstream-snippet.conf;
+                        proxy_set_header Host \$host;
+                        proxy_set_header X-Forwarded-Proto \$scheme;
+                        proxy_connect_timeout 2s;
+                }
+        }" "${1:-}"
+}
+
+# nginx_prober_begin NAME: what users see through nginx (version-prober.py at 50 Hz, a new TLS
+# connection each probe) into $SB/prober-NAME.log, "SEND_MS STATUS VERSION" a line
+nginx_prober_begin() {
+        PROBER_LOG=$SB/prober-$1.log
+        python3 "$MBUP_SRC/tests/integration/version-prober.py" "$FRONT_URL/api/session/properties" \
+                "$TEST_CA" 20 >"$PROBER_LOG" 2>"$SB/logs/prober.err" &
+        PROBER=$!
+        wait_for 10 grep -q ' 200 ' "$PROBER_LOG" || die "the prober got no answer through nginx"
+}
+
+# nginx_prober_end: stops it; sets N_PROBES, N_BAD (not 200), VERSIONS (each change, "a>b>c"),
+# BAD_MS (the longest run of answers that were not 200, in ms: what users saw as downtime)
+nginx_prober_end() {
+        sleep 0.5
+        kill -TERM "$PROBER"
+        wait "$PROBER" 2>/dev/null || true
+        N_PROBES=$(wc -l <"$PROBER_LOG")
+        N_BAD=$(awk '$2 != 200' "$PROBER_LOG" | wc -l)
+        VERSIONS=$(awk '$2 == 200 && $3 != prev { s = s (s == "" ? "" : ">") $3; prev = $3 } END { print s }' "$PROBER_LOG")
+        BAD_MS=$(awk '$2 != 200 { if (!s) s = $1; e = $1 } $2 == 200 && s { if (e - s + 20 > m) m = e - s + 20; s = 0 }
+                END { if (s && e - s + 20 > m) m = e - s + 20; print m + 0 }' "$PROBER_LOG")
+        local span
+        span=$(awk 'NR == 1 { a = $1 } { b = $1 } END { printf "%.1f", (b - a) / 1000 }' "$PROBER_LOG")
+        log "prober: $N_PROBES probes in $span s ($(awk -v n="$N_PROBES" -v s="$span" 'BEGIN { printf "%.0f", n / s }') Hz), $N_BAD not 200 (longest ${BAD_MS} ms), versions $VERSIONS"
+}

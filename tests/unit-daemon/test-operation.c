@@ -362,6 +362,35 @@ static void test_canonical_paths(void **state) {
         assert_null(c);
 }
 
+/* The zero-downtime path's journal: the flag, and the result its hand-back ends with (a daemon
+ * that dies in switch-back ends the operation the same way). */
+static void test_bridged_round_trip(void **state) {
+        _cleanup_free_ char *path = path_join(tmpdir, "operation-bridged.json"), *history = NULL;
+        Operation *op = sample(), *back = NULL;
+
+        op->kind = OPERATION_UPGRADE;
+        op->keep_data = false;
+        op->bridged = true;
+        op->step = STEP_SWITCH_BACK;
+        op->result = RESULT_ROLLED_BACK;
+        assert_int_equal(operation_save(op, path), 0);
+        assert_int_equal(operation_load(path, &back), 0);
+        assert_true(back->bridged);
+        assert_int_equal(back->step, STEP_SWITCH_BACK);
+        assert_int_equal(back->result, RESULT_ROLLED_BACK);
+        assert_string_equal(step_to_string(STEP_BRIDGE_SETTLE), "bridge-settle");
+        history = operation_to_history_json(op);
+        assert_non_null(strstr(history, "\"bridged\":true"));
+        operation_free(back);
+        back = NULL;
+        op->bridged = false;
+        assert_int_equal(operation_save(op, path), 0);
+        assert_int_equal(operation_load(path, &back), 0);
+        assert_false(back->bridged);
+        operation_free(back);
+        operation_free(op);
+}
+
 static void test_tables(void **state) {
         for (Step s = 0; s < _STEP_MAX; s++)
                 assert_int_equal(step_from_string(step_to_string(s)), s);
@@ -378,6 +407,7 @@ static void test_tables(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_bridged_round_trip),
                 cmocka_unit_test(test_initiator),
                 cmocka_unit_test(test_history_json),
                 cmocka_unit_test(test_down_periods),

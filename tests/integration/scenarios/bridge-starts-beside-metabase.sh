@@ -1,8 +1,8 @@
 # The bridge (issue 18's building block, daemon/bridge.c): a second Metabase on the new JAR as the
 # transient unit mbupgraded-bridge.service, beside metabase.service, on the LIVE PostgreSQL
 # database, on a free loopback port, with the unit's user and environment and MB_DB_AUTOMIGRATE=
-# false. The test-hooks-only D-Bus methods TestBridgeStart/TestBridgeStop run it alone (the engine
-# does not use it yet).
+# false. The test-hooks-only D-Bus methods TestBridgeStart/TestBridgeStop run it alone (the engine's
+# zero-downtime path is tested by zero-downtime-upgrade-through-nginx).
 # metabase.service serves v0.56.1 on a schema that v0.56.2 migrated (the stand-in, like Liquibase,
 # ignores change sets of its own major it does not know): v0.56.2 has no migration to run there.
 # The bridge on v0.56.2 answers healthy on its own port while metabase.service's MainPID and

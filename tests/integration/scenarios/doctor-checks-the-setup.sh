@@ -80,6 +80,12 @@ scenario() {
         printf 'events {}\nhttp { server { listen 127.0.0.1:%s; location / { include %s; } }}\n' \
                 "$(free_port)" "$SB/upstream.conf" >"$SB/nginx.conf"
         doctor_expect 0 "nginx upstream" ok 'proxies to $mbupgraded_upstream'
+        # proxy.failover_file while nginx does not include the failover snippet: every request
+        # through a bridge would fail, a failure with the fix
+        sed 's|^  failover_file: ""|  failover_file: '"$SB"'/run/failover.conf|' "$SB/mbupgraded.yaml" >"$SB/failover.yaml"
+        grep -q "failover_file: $SB/run/failover.conf" "$SB/failover.yaml" || die "no failover_file in the config copy"
+        DOCTOR_ARGS="--config $SB/failover.yaml" doctor_expect 1 "nginx failover" fail \
+                "does not include" "/mbupgraded/nginx/failover.conf;' at nginx's http level"
         cp "$SB/nginx-plain.conf" "$SB/nginx.conf"
         # no nginx on the PATH: ok
         (

@@ -5,8 +5,8 @@
 # in place of proxy_pass. metabase.service serves v0.56.1, a second stand-in (metabase-b.service,
 # another port, its own H2 copy) v0.56.2. A prober through nginx at 50 Hz (a new TLS connection
 # each time) must see no answer but 200, and the version change exactly once each way.
-# The test-hooks-only D-Bus method TestProxySwitch runs proxy_switch() alone (the engine does not
-# use it yet).
+# The test-hooks-only D-Bus method TestProxySwitch runs proxy_switch() alone (the engine's
+# zero-downtime path is tested by zero-downtime-upgrade-through-nginx).
 # Then what must not switch: a dead port and a wrong version (refused before nginx is touched), a
 # reload that nginx rejects (the job fails: switched back), the same with a unit that reloads by
 # SIGHUP (the job says "done", nginx keeps its old configuration: caught through nginx, switched
@@ -14,7 +14,6 @@
 # write, replace or plant a symlink at upstream_file, and a directory others can write is refused.
 source "$MBUP_SRC/tests/integration/nginx.sh"
 
-PROBER_LOG=
 # through PATH: "STATUS VERSION" of one request through nginx
 through() {
         local body code
@@ -36,42 +35,15 @@ switch_nginx() {
         [[ $rc -eq $want ]] || die "TestProxySwitch $2 $3 exited $rc, expected $want: $OUT"
 }
 
-prober_begin() {
-        PROBER_LOG=$SB/prober-$1.log
-        python3 "$MBUP_SRC/tests/integration/version-prober.py" "$FRONT_URL/api/session/properties" \
-                "$TEST_CA" 20 >"$PROBER_LOG" 2>"$SB/logs/prober.err" &
-        PROBER=$!
-        wait_for 10 grep -q ' 200 ' "$PROBER_LOG" || die "the prober got no answer through nginx"
-}
+prober_begin() { nginx_prober_begin "$@"; }
 
-# prober_end: stops it; sets N_PROBES, N_BAD (not 200), VERSIONS (each change, "a>b>c")
+# prober_end: every answer through nginx was a 200
 prober_end() {
-        sleep 0.5
-        kill -TERM "$PROBER"
-        wait "$PROBER" 2>/dev/null || true
-        N_PROBES=$(wc -l <"$PROBER_LOG")
-        N_BAD=$(awk '$2 != 200' "$PROBER_LOG" | wc -l)
-        VERSIONS=$(awk '$3 != prev { s = s (s == "" ? "" : ">") $3; prev = $3 } END { print s }' "$PROBER_LOG")
-        local span
-        span=$(awk 'NR == 1 { a = $1 } { b = $1 } END { printf "%.1f", (b - a) / 1000 }' "$PROBER_LOG")
-        log "prober: $N_PROBES probes in $span s ($(awk -v n="$N_PROBES" -v s="$span" 'BEGIN { printf "%.0f", n / s }') Hz), $N_BAD not 200, versions $VERSIONS"
+        nginx_prober_end
         [[ $N_BAD -eq 0 ]] || { awk '$2 != 200' "$PROBER_LOG" | head -5 >&2; die "$N_BAD answers through nginx were not 200"; }
 }
 
-write_nginx() {
-        local d=$SB/nginx
-        nginx_sandbox_unit "$d" "        server {
-                listen 127.0.0.1:$FRONT_PORT ssl;
-                ssl_certificate $d/tls/server.pem;
-                ssl_certificate_key $d/tls/server.key;
-                location / {
-                        include $SB/upstream-snippet.conf;
-                        proxy_set_header Host \$host;
-                        proxy_set_header X-Forwarded-Proto \$scheme;
-                        proxy_connect_timeout 2s;
-                }
-        }" "${1:-}"
-}
+write_nginx() { nginx_front_tls "$@"; }
 
 scenario() {
         install_metabase "$(make_release v0.56.1)"
@@ -91,20 +63,7 @@ scenario() {
                 die "metabase-b did not serve v0.56.2"
 
         log "nginx as a unit, the built snippet pointed at the sandbox (Metabase's own port as its fallback)"
-        mkdir -p "$SB/nginx"/{tls,logs,tmp}
-        chmod 700 "$SB/nginx/tls"
-        NGINX_DIR=$SB/nginx
-        _nginx_ca ca "mbupgraded test CA" && _nginx_server_cert server ca || die "no test certificates"
-        TEST_CA=$SB/nginx/tls/ca.pem
-        FRONT_PORT=$(free_port)
-        FRONT_URL=https://127.0.0.1:$FRONT_PORT
-        sed -e "s|/run/mbupgraded/upstream.con\[f\]|$SB/run/upstream.con[f]|" \
-                -e "s|^set \$mbupgraded_upstream 127.0.0.1:3000;|set \$mbupgraded_upstream 127.0.0.1:$MB_PORT;|" \
-                "$MBUP_BUILD/config/upstream.conf" >"$SB/upstream-snippet.conf"
-        grep -q "^include $SB/run/upstream.con\[f\];" "$SB/upstream-snippet.conf" || die "the snippet has no include to point at"
-        grep -q '^proxy_pass http://$mbupgraded_upstream;' "$SB/upstream-snippet.conf" || die "the snippet has no proxy_pass"
         write_nginx
-        mkdir -p "$SB/run"
         [[ ! -e $SB/run/upstream.conf ]] || die "upstream.conf before the daemon ran"
         systemctl --user start nginx.service || die "nginx.service did not start without upstream.conf (a fresh boot)"
         assert_eq "$(through)" "200 v0.56.1" "through nginx with no upstream.conf yet (the snippet's fallback)"

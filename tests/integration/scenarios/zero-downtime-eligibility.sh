@@ -128,7 +128,7 @@ scenario() {
         run_mbctl 0 upgrade now --to v0.56.2 --dry-run
         zd_eligible "$OUT"
 
-        log "the upgrade itself (still the usual path): the history keeps the decision"
+        log "the upgrade itself (the zero-downtime path, which zero-downtime-upgrade-through-nginx tests): the history keeps the decision"
         run_mbctl 0 upgrade now --to v0.56.2
         assert_contains "$OUT" "committed"
         zd_eligible "zero downtime: $(grep '"kind":"upgrade"' "$SB/state/history.jsonl" | tail -n 1 | jq -r .zero_downtime)"
