@@ -1389,6 +1389,12 @@ static int verb_fleet(sd_bus *bus, char **args) {
                                B(ro, "leading") ? " (this node)" : "",
                                isempty(S(ro, "reason")) ? "" : "\n  ",
                                S(ro, "reason"));
+                        if (!isempty(S(ro, "mode")))
+                                printf("  %s%s%s\n",
+                                       streq(S(ro, "mode"), "rolling") ? "rolled node by node"
+                                                                       : "every node stops at once",
+                                       isempty(S(ro, "mode_reason")) ? "" : ": ",
+                                       S(ro, "mode_reason"));
                 } else
                         printf("No rollout in progress\n");
                 if (json_object_object_get_ex(o, "committed", &co) && co &&

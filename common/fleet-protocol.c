@@ -8,15 +8,16 @@
 #include "lineproto.h"
 #include "strv.h"
 
-/* Each kind's key and values, in order: i the id, a the age, r the reason (last), every other
- * letter a token (see field()). */
+/* Each kind's key and values, in order: i the id, a the age, r the reason (last), z a reason of
+ * at most MODE_REASON_MAX bytes written (not last), every other letter a token (see field()). */
+#define MODE_REASON_MAX 1000U
 static const struct {
         const char *key, *values;
 } kinds[_FLEET_LINE_MAX] = {
         [FLEET_LINE_READY] = {"ready", ""},
         [FLEET_LINE_CREATED] = {"created", "n"},
         [FLEET_LINE_NOTIFY] = {"notify", ""},
-        [FLEET_LINE_ROLLOUT] = {"rollout", "ifthslbr"},
+        [FLEET_LINE_ROLLOUT] = {"rollout", "ifthslbmzr"},
         [FLEET_LINE_COMMITTED] = {"committed", "ith"},
         [FLEET_LINE_ENDED] = {"ended", "isr"},
         [FLEET_LINE_NODE] = {"node", "nvsgaipr"},
@@ -58,6 +59,10 @@ static char **field(FleetLine *l, char code) {
                 return &l->staged;
         case 'p':
                 return &l->step;
+        case 'm':
+                return &l->mode;
+        case 'z':
+                return &l->mode_reason;
         default:
                 return &l->reason;
         }
@@ -93,7 +98,9 @@ char *fleet_line_format(const FleetLine *l) {
                         t = strdup_printf("%" PRIu64, *c == 'i' ? l->id : l->age_ms);
                 else {
                         const char *s = strempty(*field((FleetLine *) l, *c));
-                        size_t n = *c == 'r' ? fit(s, sizeof(line) - k - 2) : strnlen(s, FLEET_TOKEN_MAX);
+                        size_t n = *c == 'r' ? fit(s, sizeof(line) - k - 2)
+                                : *c == 'z'  ? fit(s, MODE_REASON_MAX)
+                                             : strnlen(s, FLEET_TOKEN_MAX);
                         t = lineproto_encode(s, n);
                 }
                 if (!t || k + 1 + strlen(t) >= sizeof(line))
@@ -149,9 +156,9 @@ int fleet_line_parse(const char *line, FleetLine *ret) {
         for (const char *c = kinds[l.kind].values; *c; c++, i++) {
                 if (*c == 'i' || *c == 'a')
                         r = safe_atou64(w[i], *c == 'i' ? &l.id : &l.age_ms);
-                else if (*c == 'r') {
-                        l.reason = lineproto_display(w[i]);
-                        r = l.reason ? 0 : -ENOMEM;
+                else if (*c == 'r' || *c == 'z') {
+                        *field(&l, *c) = lineproto_display(w[i]);
+                        r = *field(&l, *c) ? 0 : -ENOMEM;
                 } else if (!token_ok(w[i]))
                         r = -EBADMSG;
                 else {
@@ -180,5 +187,7 @@ void fleet_line_done(FleetLine *l) {
         free(l->staged);
         free(l->step);
         free(l->reason);
+        free(l->mode);
+        free(l->mode_reason);
         *l = (FleetLine){};
 }

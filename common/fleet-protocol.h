@@ -45,7 +45,7 @@ typedef enum FleetLineKind {
         FLEET_LINE_READY,     /* ready: connected */
         FLEET_LINE_CREATED,   /* created DATABASE (name) */
         FLEET_LINE_NOTIFY,    /* notify: another node changed something */
-        FLEET_LINE_ROLLOUT,   /* rollout ID FROM TO SHA256 STATE LEADER BACKUP REASON */
+        FLEET_LINE_ROLLOUT,   /* rollout ID FROM TO SHA256 STATE LEADER BACKUP MODE WHY REASON */
         FLEET_LINE_COMMITTED, /* committed ID TO SHA256 */
         FLEET_LINE_ENDED,     /* ended ID STATE REASON */
         FLEET_LINE_NODE,      /* node NAME VERSION STATE STAGED AGE_MS ROLLOUT STEP REASON (id: ROLLOUT) */
@@ -69,6 +69,9 @@ typedef struct FleetLine {
         uint64_t id;
         uint64_t age_ms;
         char *name, *from, *to, *sha256, *state, *leader, *backup, *version, *staged, *step, *reason;
+        /* A rollout's mode, fixed when it was proposed: "rolling" (node by node, docs/fleet.md) or
+         * "all-stop" ("" in rows older than modes: all-stop); why (escaped like a reason). */
+        char *mode, *mode_reason;
 } FleetLine;
 
 const char *fleet_line_kind_to_string(FleetLineKind k);

@@ -43,8 +43,10 @@ void engine_fleet_lead(Manager *m) {
         if (!pass_gate(m, FLEET_GATE_STOPPED))
                 return;
         log_info(
-                "Leading rollout %" PRIu64 ": this node backs up the database and migrates it",
-                m->op->fleet_rollout);
+                "Leading rollout %" PRIu64 ": %s",
+                m->op->fleet_rollout,
+                m->op->fleet_rolling ? "this node backs up the database while the others serve, and goes first"
+                                     : "this node backs up the database and migrates it");
         step_backup(m);
 }
 

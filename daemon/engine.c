@@ -1665,10 +1665,11 @@ void step_backup(Manager *m) {
         }
         engine_set_step(m, STEP_BACKUP);
         /* A clone needs the database without sessions: only with Metabase stopped. In a rollout it
-         * is the backup of choice: on the shared server, any node can put it back. */
+         * is the backup of choice: on the shared server, any node can put it back; not in one that
+         * rolls node by node, where the other nodes serve (a pg_dump then). */
         if (streq_ptr(op->db_kind, "postgres") &&
             (m->config->backup.postgres == PG_BACKUP_CLONE || op->fleet_rollout) && op->stopped_usec &&
-            !isempty(op->db_name)) {
+            !isempty(op->db_name) && !op->fleet_rolling) {
                 (void) db_helper(m, STRV_MAKE("clone-check"), on_clone_check, m);
                 return;
         }
@@ -2465,6 +2466,11 @@ static void on_rollback_restored(int r, void *userdata) {
         }
         m->op->swapped = false;
         engine_save(m);
+        if (m->op->fleet_rolling) {
+                /* Rolled node by node: the release changed no schema; this node starts again alone. */
+                rollback_start(m);
+                return;
+        }
         if (op_in_rollout(m)) {
                 /* Nodes start again once the database is back, which waits for every node to be
                  * stopped. */
@@ -2490,7 +2496,7 @@ static void rollback_restore(Manager *m) {
                 m,
                 "Rolling back: restoring %s%s",
                 m->op->from_version,
-                m->op->backup_done && !m->op->bridged ? " and its database" : "");
+                m->op->backup_done && !m->op->bridged && !m->op->fleet_rolling ? " and its database" : "");
         if (m->op->staged_path && !m->op->swapped)
                 (void) unlink(m->op->staged_path);
         r = worker_run(m->event, rollback_restore_run, on_rollback_restored, m);

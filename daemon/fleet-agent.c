@@ -120,8 +120,12 @@ int fleet_agent_heartbeat(
         return agent_send(a, FLEET_COMMAND_HEARTBEAT, line);
 }
 
-int fleet_agent_propose(FleetAgent *a, const char *from, const char *to, const char *sha256) {
-        _cleanup_free_ char *line = strdup_printf("propose %s %s %s", from, to, sha256);
+int fleet_agent_propose(
+        FleetAgent *a, const char *from, const char *to, const char *sha256, const char *mode, const char *why) {
+        _cleanup_free_ char *clean = fleet_agent_reason(why), *line = NULL;
+
+        line = strdup_printf(
+                "propose %s %s %s %s%s%s", from, to, sha256, mode, isempty(clean) ? "" : " ", strempty(clean));
         return agent_send(a, FLEET_COMMAND_PROPOSE, line);
 }
 

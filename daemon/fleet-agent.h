@@ -63,7 +63,9 @@ int fleet_agent_heartbeat(
         uint64_t rollout,
         const char *step,
         const char *reason);
-int fleet_agent_propose(FleetAgent *a, const char *from, const char *to, const char *sha256);
+/* mode: "rolling" or "all-stop", fixed for the rollout; why: the proposer's reason for it. */
+int fleet_agent_propose(
+        FleetAgent *a, const char *from, const char *to, const char *sha256, const char *mode, const char *why);
 int fleet_agent_lead(FleetAgent *a, uint64_t id);
 int fleet_agent_set(FleetAgent *a, uint64_t id, const char *state, const char *reason);
 int fleet_agent_backup(FleetAgent *a, uint64_t id, const char *where);

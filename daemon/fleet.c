@@ -35,6 +35,7 @@ typedef struct FleetNode {
 typedef struct Rollout {
         uint64_t id; /* 0: none open */
         char *from, *to, *sha256, *state, *leader, *backup, *reason;
+        char *mode, *mode_reason; /* "rolling" or "all-stop" ("": a row from before modes), and why */
 } Rollout;
 
 struct Fleet {
@@ -101,6 +102,8 @@ static void rollout_clear(Rollout *r) {
         free(r->leader);
         free(r->backup);
         free(r->reason);
+        free(r->mode);
+        free(r->mode_reason);
         *r = (Rollout){};
 }
 
@@ -172,6 +175,8 @@ static void read_rollout_line(Fleet *f, FleetLine *l) {
                 .leader = TAKE_PTR(l->leader),
                 .backup = TAKE_PTR(l->backup),
                 .reason = TAKE_PTR(l->reason),
+                .mode = TAKE_PTR(l->mode),
+                .mode_reason = TAKE_PTR(l->mode_reason),
         };
 }
 
@@ -519,6 +524,21 @@ static size_t participants(Fleet *f, uint64_t id, const char **names, size_t max
         return k;
 }
 
+/* A rollout proposed to go node by node (its release adds no migration; docs/fleet.md). */
+static bool rolls(const Rollout *R) {
+        return streq_ptr(R->mode, "rolling");
+}
+
+/* How many nodes of n a rolling rollout takes down at once after the first: fleet.parallel, and
+ * never all of them (the first one serves the new version by then, but n - 1 at most). */
+static unsigned roll_width(Fleet *f, size_t n) {
+        unsigned p = f->m->config->fleet.parallel;
+
+        if (n > 1 && p > n - 1)
+                p = (unsigned) (n - 1);
+        return p > 0 ? p : 1;
+}
+
 static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) _printf_(3, 4);
 static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) {
         _cleanup_free_ char *reason = NULL, *clean = NULL;
@@ -535,7 +555,7 @@ static void rollout_set(Fleet *f, const char *state, const char *fmt, ...) {
                 return;
         /* The node that moves the rollout to leading is the one that migrates: a leader that took
          * over later never does (the database may be half-way through the migration). */
-        if (streq(state, "leading"))
+        if (streq(state, "leading") || streq(state, "rolling"))
                 f->migrating = f->rollout.id;
         log_notice(
                 "Fleet: rollout %" PRIu64 " -> %s%s%s",
@@ -593,9 +613,11 @@ static void coordinate(Fleet *f) {
                                 rollout_set(
                                         f,
                                         "rolling-back",
-                                        "node %s was lost during the %s step",
+                                        "node %s was lost during the %s step (%s%.1f s)",
                                         names[i],
-                                        R->state);
+                                        R->state,
+                                        node ? "no heartbeat for " : "not in the last answer, ",
+                                        node ? (double) node->age_ms / 1000 : 0.0);
                         return;
                 }
                 if (step_is(step, steps_failing)) {
@@ -630,7 +652,15 @@ static void coordinate(Fleet *f) {
                 all_stopped = all_stopped && streq(step, "stopped");
                 all_settled = all_settled && streq(step, "settled");
         }
-        if (streq(R->state, "staging") && all_staged && joined >= expected && joined > 0)
+        if (streq(R->state, "staging") && all_staged && joined >= expected && joined > 0 && rolls(R))
+                rollout_set(
+                        f,
+                        "rolling",
+                        "every node staged %s; it adds no migration: %s goes first, then the others, %u at a time",
+                        R->to,
+                        f->node,
+                        roll_width(f, n));
+        else if (streq(R->state, "staging") && all_staged && joined >= expected && joined > 0)
                 rollout_set(f, "stopping", "every node staged %s", R->to);
         else if (streq(R->state, "stopping") && all_stopped)
                 rollout_set(f, "leading", "every node is stopped; %s migrates the database", f->node);
@@ -638,7 +668,7 @@ static void coordinate(Fleet *f) {
                 const char *mine = step_in(find_node(f, f->node), R->id);
                 if (streq(mine, "healthy") || streq(mine, "settled"))
                         rollout_set(f, "following", "%s runs %s on the migrated database", f->node, R->to);
-        } else if (streq(R->state, "following") && all_settled)
+        } else if ((streq(R->state, "following") || streq(R->state, "rolling")) && all_settled)
                 rollout_set(f, "committed", "every node runs %s", R->to);
         else if (streq(R->state, "rolling-back") && all_back)
                 rollout_set(f, "rolled-back", "%s", strempty(R->reason));
@@ -708,6 +738,74 @@ static void rollback_restart(Fleet *f) {
                         who);
 }
 
+/* The status, said (and logged) once while it stays the same. */
+static void status_once(Manager *m, const char *text) {
+        if (text && !streq_ptr(m->status_text, text))
+                manager_set_status(m, "%s", text);
+}
+
+/* Steps of a node that is down, or going down, in a rolling rollout. */
+static const char *const steps_down[] = {
+        "stopping", "stopped", "starting", "reverting", "reverted", "restarting", NULL};
+
+/* Rolling: whether this node may stop now. The first node (the leader's) has settled on the new
+ * version; among the others, in the order of participants(), those before this one that have not
+ * settled yet are fewer than roll_width(). So a node stops only while the first one serves and at
+ * most roll_width() others are down. *ret_wait: the node it waits for. */
+static bool roll_turn(Fleet *f, const char **ret_wait) {
+        const Rollout *R = &f->rollout;
+        const char *names[FLEET_NODES_MAX];
+        size_t n = participants(f, R->id, names, ELEMENTSOF(names)), ahead = 0;
+        unsigned width = roll_width(f, n);
+
+        *ret_wait = R->leader;
+        if (!streq(step_in(find_node(f, R->leader), R->id), "settled"))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                if (streq(names[i], strempty(R->leader)))
+                        continue;
+                if (streq(names[i], f->node))
+                        return ahead < width;
+                if (!streq(step_in(find_node(f, names[i]), R->id), "settled")) {
+                        if (ahead == 0)
+                                *ret_wait = names[i];
+                        ahead++;
+                }
+        }
+        return false;
+}
+
+/* Rolling back a rolling rollout: whether this node, serving the new version, goes back now. One
+ * at a time, while the others serve: no other node is down, and this is the first of those that
+ * serve the new version. *ret_wait: the node it waits for. */
+static bool revert_turn(Fleet *f, const char **ret_wait) {
+        const Rollout *R = &f->rollout;
+        const char *names[FLEET_NODES_MAX];
+        size_t n = participants(f, R->id, names, ELEMENTSOF(names));
+
+        *ret_wait = NULL;
+        for (size_t i = 0; i < n; i++) {
+                FleetNode *node = find_node(f, names[i]);
+                if (streq(names[i], f->node) || !node || node_lost(f, node))
+                        continue;
+                if (step_is(step_in(node, R->id), steps_down)) {
+                        *ret_wait = names[i];
+                        return false;
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                const char *step = step_in(find_node(f, names[i]), R->id);
+                if (streq(names[i], f->node))
+                        return true;
+                if ((streq(step, "healthy") || streq(step, "settled")) &&
+                    !node_lost(f, find_node(f, names[i]))) {
+                        *ret_wait = names[i];
+                        return false;
+                }
+        }
+        return true;
+}
+
 /* A follower's turn: among the nodes stopped or starting, by name, the first fleet.parallel. */
 static bool my_turn(Fleet *f) {
         const Rollout *R = &f->rollout;
@@ -763,6 +861,88 @@ static void follow_if_backed_up(Fleet *f, uint64_t id, bool commit) {
                 engine_fleet_follow(m);
 }
 
+/* The rollout is rolling: this node's gate, in its turn. */
+static void roll(Fleet *f) {
+        Manager *m = f->m;
+        Operation *op = m->op;
+        const Rollout *R = &f->rollout;
+        bool first = streq_ptr(R->leader, f->node) && f->leading == R->id && f->migrating == R->id;
+        const char *wait = NULL;
+        _cleanup_free_ char *status = NULL;
+
+        switch (op->fleet_gate) {
+        case FLEET_GATE_STAGED:
+                if (first || (!streq_ptr(R->leader, f->node) && roll_turn(f, &wait))) {
+                        engine_fleet_stop(m);
+                        return;
+                }
+                status = strdup_printf(
+                        "Rollout %" PRIu64 " rolls node by node; %s's turn comes after %s has settled on %s",
+                        R->id,
+                        f->node,
+                        strempty(wait),
+                        R->to);
+                status_once(m, status);
+                break;
+        case FLEET_GATE_STOPPED:
+                if (first)
+                        engine_fleet_lead(m);
+                else if (!streq_ptr(R->leader, f->node))
+                        follow_if_backed_up(f, R->id, false);
+                break;
+        case FLEET_GATE_RESUMED:
+                engine_fleet_rollback(m, "the daemon stopped during the rollout");
+                break;
+        case FLEET_GATE_REVERTED:
+                engine_fleet_restart(m, false, NULL); /* no schema changed: nothing to wait for */
+                break;
+        default:
+                break;
+        }
+}
+
+/* The fleet rolls back. A rolling rollout's nodes that serve the new version go back one at a
+ * time, while the others serve; the rest at once (they are down, or never stopped). */
+static void roll_back(Fleet *f) {
+        Manager *m = f->m;
+        Operation *op = m->op;
+        const Rollout *R = &f->rollout;
+        const char *step = engine_fleet_step(m), *wait = NULL;
+        _cleanup_free_ char *status = NULL;
+
+        if (op->fleet_gate == FLEET_GATE_REVERTED) {
+                if (rolls(R))
+                        engine_fleet_restart(m, false, NULL);
+                else
+                        rollback_restart(f);
+                return;
+        }
+        if (rolls(R) && (streq(step, "healthy") || streq(step, "settled")) && !revert_turn(f, &wait)) {
+                status = strdup_printf(
+                        "Rollout %" PRIu64 " rolls back node by node; %s goes back to %s after %s",
+                        R->id,
+                        f->node,
+                        R->from,
+                        strempty(wait));
+                status_once(m, status);
+                return;
+        }
+        engine_fleet_rollback(m, isempty(R->reason) ? "the fleet rolls back" : R->reason);
+}
+
+/* Every node's history says how the rollout went: node by node, or all stopped and why. */
+static void note_mode(Fleet *f) {
+        Operation *op = f->m->op;
+        const Rollout *R = &f->rollout;
+        _cleanup_free_ char *says = NULL;
+
+        if (isempty(R->mode))
+                return; /* proposed by an mbupgraded from before modes */
+        says = rolls(R) ? strdup("yes") : strdup_printf("no: %s", strempty(R->mode_reason));
+        if (says && !streq_ptr(op->zero_downtime, says))
+                free_and_replace(op->zero_downtime, says);
+}
+
 /* This node's operation is in the open rollout: open the gate the state allows. */
 static void follow(Fleet *f) {
         Manager *m = f->m;
@@ -770,11 +950,14 @@ static void follow(Fleet *f) {
         const Rollout *R = &f->rollout;
         bool going = streq(R->state, "stopping") || streq(R->state, "leading") || streq(R->state, "following");
 
+        op->fleet_rolling = rolls(R);
+        note_mode(f);
         if (streq(R->state, "rolling-back") || streq(R->state, "aborted")) {
-                if (op->fleet_gate == FLEET_GATE_REVERTED)
-                        rollback_restart(f);
-                else
-                        engine_fleet_rollback(m, isempty(R->reason) ? "the fleet rolls back" : R->reason);
+                roll_back(f);
+                return;
+        }
+        if (streq(R->state, "rolling")) {
+                roll(f);
                 return;
         }
         if (!going)
@@ -1057,6 +1240,8 @@ static int on_heartbeat_timer(sd_event_source *s, uint64_t usec, void *userdata)
 static void propose(Manager *m) {
         Fleet *f = m->fleet;
         Operation *op = m->op;
+        _cleanup_free_ char *why = NULL;
+        bool rolling;
 
         if (!f || !fleet_agent_running(f->agent) || !f->answered_usec || !isempty(f->error)) {
                 engine_fleet_refused(
@@ -1071,7 +1256,20 @@ static void propose(Manager *m) {
                 proposal_lost(f);
                 return;
         }
-        if (fleet_agent_propose(f->agent, op->from_version, op->to_version, op->to_sha256) < 0)
+        /* The mode, from this node's pre-flight (zero_downtime_assess_rolling(), in the summary):
+         * node by node when the release adds no migration, else every node stops. */
+        rolling = streq_ptr(op->zero_downtime, "yes");
+        why = rolling ? strdup_printf("%s adds no migration to the application database", op->to_version)
+                      : strdup(startswith(strempty(op->zero_downtime), "no: ") ? op->zero_downtime + 4
+                                                                               : "not assessed");
+        if (!why ||
+            fleet_agent_propose(
+                    f->agent,
+                    op->from_version,
+                    op->to_version,
+                    op->to_sha256,
+                    rolling ? "rolling" : "all-stop",
+                    why) < 0)
                 engine_fleet_refused(m, "cannot ask the fleet agent");
 }
 
@@ -1321,6 +1519,9 @@ char *fleet_json(Manager *m) {
                 json_object_object_add(r, "leader", json_string_or_empty(f->rollout.leader));
                 json_object_object_add(r, "backup", json_string_or_empty(f->rollout.backup));
                 json_object_object_add(r, "reason", json_string_or_empty(f->rollout.reason));
+                json_object_object_add(
+                        r, "mode", json_object_new_string(rolls(&f->rollout) ? "rolling" : "all-stop"));
+                json_object_object_add(r, "mode_reason", json_string_or_empty(f->rollout.mode_reason));
                 json_object_object_add(r, "leading", json_object_new_boolean(f->leading == f->rollout.id));
                 json_object_object_add(o, "rollout", r);
         } else

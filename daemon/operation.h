@@ -149,6 +149,8 @@ typedef struct Operation {
         char *fleet_rollback;       /* not persisted: the fleet rolls back, at the next step */
         bool fleet_commit;          /* not persisted: the fleet committed; finish once settled */
         bool fleet_backup_recorded; /* not persisted: the rollout knows where the backup is */
+        bool fleet_rolling;         /* not persisted: the rollout goes node by node (fleet.c sets it
+                                     * from the rollout's mode): no clone, no restore, no waiting */
 
         uint32_t main_pid; /* after our start job, to notice restarts */
         uint32_t n_restarts;

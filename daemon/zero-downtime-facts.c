@@ -19,7 +19,8 @@ static bool bridge_memory_fits(void *userdata, char **ret_reason) {
         return bridge_memory_ok(userdata, ret_reason) > 0;
 }
 
-char *zero_downtime_assess(Manager *m, const char *version, char *const *jar_changesets) {
+/* rolling: a fleet's node-by-node rollout, which asks neither nginx nor the memory. */
+static char *assess(Manager *m, const char *version, char *const *jar_changesets, bool rolling) {
         _cleanup_(appdb_freep) AppDb *db = NULL;
         _cleanup_(staged_record_done) StagedRecord rec = {};
         _cleanup_free_ char *staging = manager_state_path(m, "staging"), *dir = NULL, *proxy_reason = NULL;
@@ -44,7 +45,17 @@ char *zero_downtime_assess(Manager *m, const char *version, char *const *jar_cha
         f.staged = f.staged || jar_changesets;
         f.rehearsal = rehearse_changelog_verdict(m, version, &rehearsal_applied);
         f.rehearsal_applied = rehearsal_applied;
+        if (rolling)
+                return zero_downtime_summary_rolling(&f);
         f.proxy = m->proxy ? proxy_installed(m->proxy, &proxy_reason) : -EOPNOTSUPP;
         f.proxy_reason = proxy_reason;
         return zero_downtime_summary(&f);
+}
+
+char *zero_downtime_assess(Manager *m, const char *version, char *const *jar_changesets) {
+        return assess(m, version, jar_changesets, m->config->fleet.enabled);
+}
+
+char *zero_downtime_assess_rolling(Manager *m, const char *version, char *const *jar_changesets) {
+        return assess(m, version, jar_changesets, true);
 }

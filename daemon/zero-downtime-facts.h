@@ -10,6 +10,11 @@
 
 #include "manager.h"
 
-/* "yes" or "no: <reason>" for upgrading to version now; NULL on OOM. jar_changesets: the new JAR's
+/* "yes" or "no: <reason>" for upgrading to version now; NULL on OOM. In a fleet (fleet.enabled)
+ * the answer is zero_downtime_assess_rolling()'s: whether the fleet rolls it node by node. jar_changesets: the new JAR's
  * change sets when the caller read them (pre-flight), else NULL: staging's record of version. */
 char *zero_downtime_assess(Manager *m, const char *version, char *const *jar_changesets);
+
+/* The same for a fleet's rollout: whether it may roll node by node (zero_downtime_summary_rolling():
+ * the setting, the database, the migrations; not nginx, not the memory). */
+char *zero_downtime_assess_rolling(Manager *m, const char *version, char *const *jar_changesets);

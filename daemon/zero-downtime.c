@@ -185,7 +185,9 @@ int zero_downtime_check_memory(const ZeroDowntimeFacts *f, char **ret_reason) {
         return fail_with(ret_reason, why ? TAKE_PTR(why) : strdup("not enough memory for a second Metabase"));
 }
 
-int zero_downtime_decide(const ZeroDowntimeFacts *f, ZeroDowntimeCheck *ret_failed, char **ret_reason) {
+/* The checks before end, in order (see zero_downtime_decide()). */
+static int decide_before(
+        const ZeroDowntimeFacts *f, ZeroDowntimeCheck end, ZeroDowntimeCheck *ret_failed, char **ret_reason) {
         static int (*const checks[_ZERO_DOWNTIME_CHECK_MAX])(const ZeroDowntimeFacts *, char **) = {
                 [ZERO_DOWNTIME_SETTING] = zero_downtime_check_setting,
                 [ZERO_DOWNTIME_DATABASE] = zero_downtime_check_database,
@@ -196,7 +198,7 @@ int zero_downtime_decide(const ZeroDowntimeFacts *f, ZeroDowntimeCheck *ret_fail
 
         assert(f);
         assert(ret_reason);
-        for (ZeroDowntimeCheck c = 0; c < _ZERO_DOWNTIME_CHECK_MAX; c++) {
+        for (ZeroDowntimeCheck c = 0; c < end; c++) {
                 int r = checks[c](f, ret_reason);
 
                 if (r <= 0) {
@@ -208,11 +210,23 @@ int zero_downtime_decide(const ZeroDowntimeFacts *f, ZeroDowntimeCheck *ret_fail
         return 1;
 }
 
-char *zero_downtime_summary(const ZeroDowntimeFacts *f) {
+int zero_downtime_decide(const ZeroDowntimeFacts *f, ZeroDowntimeCheck *ret_failed, char **ret_reason) {
+        return decide_before(f, _ZERO_DOWNTIME_CHECK_MAX, ret_failed, ret_reason);
+}
+
+static char *summary_before(const ZeroDowntimeFacts *f, ZeroDowntimeCheck end) {
         _cleanup_free_ char *reason = NULL;
-        int r = zero_downtime_decide(f, NULL, &reason);
+        int r = decide_before(f, end, NULL, &reason);
 
         if (r < 0)
                 return NULL;
         return r > 0 ? strdup("yes") : strdup_printf("no: %s", reason);
+}
+
+char *zero_downtime_summary(const ZeroDowntimeFacts *f) {
+        return summary_before(f, _ZERO_DOWNTIME_CHECK_MAX);
+}
+
+char *zero_downtime_summary_rolling(const ZeroDowntimeFacts *f) {
+        return summary_before(f, ZERO_DOWNTIME_PROXY);
 }

@@ -78,5 +78,10 @@ int zero_downtime_decide(const ZeroDowntimeFacts *f, ZeroDowntimeCheck *ret_fail
 /* "yes" or "no: <reason>" for the summary, mbctl list and the history. NULL on OOM. */
 char *zero_downtime_summary(const ZeroDowntimeFacts *f);
 
+/* Whether a fleet may roll the release node by node while the other nodes serve (docs/fleet.md):
+ * the setting, the database and the migrations only (a fleet has its own load balancer: no
+ * nginx switch, no bridge, no second Metabase on a node). "yes" or "no: <reason>"; NULL on OOM. */
+char *zero_downtime_summary_rolling(const ZeroDowntimeFacts *f);
+
 /* The JAR's change sets the database lacks, in the JAR's order (NULL when none). -ENOMEM. */
 int zero_downtime_missing(char *const *jar, char *const *applied, char ***ret);

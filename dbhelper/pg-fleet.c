@@ -9,13 +9,16 @@
  *   heartbeat VERSION STATE STAGED [ROLLOUT STEP [REASON...]]   (each a token; "-" for none)
  *       -> this node's row upserted (last_seen = the server's now()), then the open rollout if
  *          there is one, the newest committed one, and every node:
- *          rollout ID FROM TO SHA256 STATE LEADER BACKUP [REASON...]
+ *          rollout ID FROM TO SHA256 STATE LEADER BACKUP MODE WHY [REASON...]
  *          committed ID TO SHA256
  *          ended ID STATE [REASON...]    (ROLLOUT, when it is over: how it ended)
  *          node NAME VERSION STATE STAGED AGE_MS ROLLOUT STEP [REASON...]   (a line a node)
  *          fleet N                                                         (the end: N nodes)
- *   propose FROM TO SHA256   -> "proposed ID": a rollout in state staging; "error busy ..." when
- *                               one is open already (at most one is: a unique index says so)
+ *   propose FROM TO SHA256 [MODE [WHY]]
+ *                            -> "proposed ID": a rollout in state staging; "error busy ..." when
+ *                               one is open already (at most one is: a unique index says so).
+ *                               MODE, fixed for the rollout: rolling (node by node: the release adds
+ *                               no migration) or all-stop; WHY, the proposer's reason for it
  *   lead ID                  -> "leader ID" when this agent's session took the rollout's advisory
  *                               lock (held until the agent ends: a dead leader's session releases
  *                               it), else "follower ID LEADER"
@@ -119,6 +122,9 @@ static const char schema_sql[] =
         "ALTER TABLE mbup_rollouts ADD COLUMN IF NOT EXISTS backup_marker text NOT NULL DEFAULT '';"
         "ALTER TABLE mbup_rollouts ADD COLUMN IF NOT EXISTS sig text NOT NULL DEFAULT '';"
         "ALTER TABLE mbup_nodes ADD COLUMN IF NOT EXISTS sig text NOT NULL DEFAULT '';"
+        /* A rollout's mode (docs/fleet.md): '' in rows from before modes, which were all-stop. */
+        "ALTER TABLE mbup_rollouts ADD COLUMN IF NOT EXISTS mode text NOT NULL DEFAULT '';"
+        "ALTER TABLE mbup_rollouts ADD COLUMN IF NOT EXISTS mode_reason text NOT NULL DEFAULT '';"
         "CREATE UNIQUE INDEX IF NOT EXISTS mbup_rollouts_one_open ON mbup_rollouts ((true))"
         " WHERE state NOT IN ('committed', 'rolled-back', 'aborted')";
 
@@ -130,6 +136,7 @@ static const char *const rollout_states[] = {
         "stopping",
         "leading",
         "following",
+        "rolling",
         "committed",
         "rolling-back",
         "rolled-back",
@@ -164,8 +171,9 @@ static bool rollout_id_ok(const char *s) {
 static uint8_t fleet_key[FLEET_KEY_MAX];
 static size_t fleet_key_len;
 
-#define ROLLOUT_FIELDS \
-        "id::text, from_version, to_version, sha256, state, leader, backup, backup_marker, reason, proposer"
+#define ROLLOUT_FIELDS                                                                                               \
+        "id::text, from_version, to_version, sha256, state, leader, backup, backup_marker, reason, proposer, mode, " \
+        "mode_reason"
 enum {
         RF_ID,
         RF_FROM,
@@ -177,7 +185,9 @@ enum {
         RF_MARKER,
         RF_REASON,
         RF_PROPOSER,
-        RF_SIG, /* not signed: the signature */
+        RF_MODE,        /* signed only when not empty (then with mode_reason, as mbup-rollout-2): */
+        RF_MODE_REASON, /* the rows from before modes keep their mbup-rollout-1 signature */
+        RF_SIG,         /* not signed: the signature */
         _RF_MAX,
 };
 #define NODE_FIELDS "name, host, pid::text, version, state, staged, rollout::text, step, reason"
@@ -261,13 +271,32 @@ static bool fields_signed(const char *kind, const char *const *v, size_t n, cons
         return want[0] && strlen(sig) == 64 && CRYPTO_memcmp(want, sig, 64) == 0;
 }
 
+/* A rollout row's fields as signed: without a mode, those of the rows from before modes
+ * (mbup-rollout-1); with one, every field (mbup-rollout-2). A mode taken out of a row signed
+ * with one leaves a signature over other text: it does not verify. */
+static const char *rollout_sig_kind(const char *const *v, size_t *ret_n) {
+        bool v2 = !isempty(v[RF_MODE]) || !isempty(v[RF_MODE_REASON]);
+
+        *ret_n = v2 ? RF_SIG : RF_MODE;
+        return v2 ? "mbup-rollout-2" : "mbup-rollout-1";
+}
+
+static void sign_rollout(const char *const *v, char out[65]) {
+        size_t n;
+        const char *kind = rollout_sig_kind(v, &n);
+
+        sign_fields(kind, v, n, out);
+}
+
 /* Row `row` of a result whose columns are ROLLOUT_FIELDS then sig. */
 static bool rollout_row_signed(const PGresult *r, int row) {
-        const char *v[RF_SIG];
+        const char *v[RF_SIG], *kind;
+        size_t n;
 
         for (int k = 0; k < RF_SIG; k++)
                 v[k] = PQgetvalue(r, row, k);
-        return fields_signed("mbup-rollout-1", v, RF_SIG, PQgetvalue(r, row, RF_SIG));
+        kind = rollout_sig_kind(v, &n);
+        return fields_signed(kind, v, n, PQgetvalue(r, row, RF_SIG));
 }
 
 static void keep_row(const char *const *v, const char *sig) {
@@ -478,6 +507,8 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                         .state = row_value(PQgetvalue(open, 0, RF_STATE)),
                         .leader = row_value(PQgetvalue(open, 0, RF_LEADER)),
                         .backup = row_value(PQgetvalue(open, 0, RF_BACKUP)),
+                        .mode = row_value(PQgetvalue(open, 0, RF_MODE)),
+                        .mode_reason = row_value(PQgetvalue(open, 0, RF_MODE_REASON)),
                         .reason = row_value(PQgetvalue(open, 0, RF_REASON)),
                 };
                 if (safe_atou64(PQgetvalue(open, 0, RF_ID), &l.id) >= 0)
@@ -495,14 +526,16 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                 if (PQresultStatus(ended) != PGRES_TUPLES_OK)
                         return report_failure(
                                 "connect", "cannot read the rollout: %s", PQresultErrorMessage(ended));
+                /* (no row: libpq's PQgetvalue() says so on stderr, the daemon's log) */
+                bool one = PQntuples(ended) == 1;
                 FleetLine l = {
                         .kind = FLEET_LINE_ENDED,
-                        .state = row_value(PQgetvalue(ended, 0, RF_STATE)),
-                        .reason = row_value(PQgetvalue(ended, 0, RF_REASON)),
+                        .state = row_value(one ? PQgetvalue(ended, 0, RF_STATE) : ""),
+                        .reason = row_value(one ? PQgetvalue(ended, 0, RF_REASON) : ""),
                 };
-                if (PQntuples(ended) == 1 && !rollout_row_signed(ended, 0))
+                if (one && !rollout_row_signed(ended, 0))
                         emit_id(FLEET_LINE_FORGED, args[3]);
-                else if (PQntuples(ended) == 1 && safe_atou64(args[3], &l.id) >= 0)
+                else if (one && safe_atou64(args[3], &l.id) >= 0)
                         emit(&l);
         }
         /* The version the fleet last committed to, signed: a node that was away converges on it. */
@@ -526,10 +559,14 @@ heartbeat(PGconn *c, const char *node, const char *host, char *const args[5], co
                         emit(&l);
                 break;
         }
+        /* now() is this statement's transaction's start: a heartbeat whose transaction started a
+         * moment later may have committed before this one's snapshot, its last_seen after now().
+         * A negative age is no number of the protocol, and the row would be left out: the node
+         * "lost", "never seen" (rollouts were aborted and rolled back for it). */
         all = PQexec(
                 c,
                 "SELECT " NODE_FIELDS ", sig, "
-                "(extract(epoch FROM (now() - last_seen)) * 1000)::bigint "
+                "greatest(0, (extract(epoch FROM (now() - last_seen)) * 1000)::bigint) "
                 "FROM mbup_nodes ORDER BY name");
         if (PQresultStatus(all) != PGRES_TUPLES_OK)
                 return report_failure("connect", "cannot read the nodes: %s", PQresultErrorMessage(all));
@@ -594,7 +631,7 @@ static int store_rollout(PGconn *c, const char *const v[RF_SIG], const char *old
         const char *params[_RF_MAX + 1];
         char sig[65];
 
-        sign_fields("mbup-rollout-1", v, RF_SIG, sig);
+        sign_rollout(v, sig);
         for (int k = 0; k < RF_SIG; k++)
                 params[k] = v[k];
         params[RF_SIG] = sig;
@@ -602,8 +639,8 @@ static int store_rollout(PGconn *c, const char *const v[RF_SIG], const char *old
         up = pg_query(
                 c,
                 "UPDATE mbup_rollouts SET from_version = $2, to_version = $3, sha256 = $4, state = $5, leader = $6, "
-                "backup = $7, backup_marker = $8, reason = $9, proposer = $10, sig = $11, updated = now() "
-                "WHERE id = $1::bigint AND sig = $12",
+                "backup = $7, backup_marker = $8, reason = $9, proposer = $10, mode = $11, mode_reason = $12, "
+                "sig = $13, updated = now() WHERE id = $1::bigint AND sig = $14",
                 _RF_MAX + 1,
                 params);
         if (PQresultStatus(up) != PGRES_COMMAND_OK)
@@ -621,9 +658,10 @@ static void row_fields(const PGresult *r, const char *v[RF_SIG]) {
                 v[k] = PQgetvalue(r, 0, k);
 }
 
-static int propose(PGconn *c, const char *node, char *const args[3]) {
+/* args: FROM TO SHA256 [MODE]; why: the mode's reason ("" for none). */
+static int propose(PGconn *c, const char *node, char *const args[4], const char *why) {
         _cleanup_pgresult_ PGresult *seq = NULL, *r = NULL, *open = NULL;
-        const char *v[RF_SIG], *params[7];
+        const char *v[RF_SIG], *params[8];
         char sig[65];
 
         seq = PQexec(c, "SELECT nextval(pg_get_serial_sequence('mbup_rollouts', 'id'))::text");
@@ -636,18 +674,22 @@ static int propose(PGconn *c, const char *node, char *const args[3]) {
         v[RF_STATE] = "staging";
         v[RF_LEADER] = v[RF_BACKUP] = v[RF_MARKER] = v[RF_REASON] = "";
         v[RF_PROPOSER] = node;
-        sign_fields("mbup-rollout-1", v, RF_SIG, sig);
+        v[RF_MODE] = args[3] ? args[3] : "";
+        v[RF_MODE_REASON] = args[3] && reason_ok(why) ? why : "";
+        sign_rollout(v, sig);
         params[0] = v[RF_ID];
         params[1] = args[0];
         params[2] = args[1];
         params[3] = args[2];
         params[4] = node;
-        params[5] = sig;
+        params[5] = v[RF_MODE];
+        params[6] = v[RF_MODE_REASON];
+        params[7] = sig;
         r = pg_query(
                 c,
-                "INSERT INTO mbup_rollouts (id, from_version, to_version, sha256, proposer, sig) "
-                "VALUES ($1::bigint, $2, $3, $4, $5, $6) RETURNING id",
-                6,
+                "INSERT INTO mbup_rollouts (id, from_version, to_version, sha256, proposer, mode, mode_reason, sig) "
+                "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                8,
                 params);
         if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
                 keep_row(v, sig);
@@ -963,10 +1005,11 @@ static void restore_kept(PGconn *c) {
         up = pg_query(
                 c,
                 "INSERT INTO mbup_rollouts (id, from_version, to_version, sha256, state, leader, backup, "
-                "backup_marker, reason, proposer, sig) VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                "backup_marker, reason, proposer, mode, mode_reason, sig) "
+                "VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
                 "ON CONFLICT (id) DO UPDATE SET from_version = $2, to_version = $3, sha256 = $4, state = $5, "
-                "leader = $6, backup = $7, backup_marker = $8, reason = $9, proposer = $10, sig = $11, "
-                "updated = now()",
+                "leader = $6, backup = $7, backup_marker = $8, reason = $9, proposer = $10, mode = $11, "
+                "mode_reason = $12, sig = $13, updated = now()",
                 _RF_MAX,
                 params);
         if (PQresultStatus(up) == PGRES_COMMAND_OK) {
@@ -1016,7 +1059,9 @@ static void agent_line(Agent *a, char *line) {
                         (k == 5 && (streq(args[3], "0") || rollout_id_ok(args[3])) &&
                          reason_ok(fleet_after_words(copy, 6)));
         else if (streq(verb, "propose"))
-                ok = k == 3 && !rest;
+                ok = (k == 3 && !rest) ||
+                        (k >= 4 && (streq(args[3], "rolling") || streq(args[3], "all-stop")) &&
+                         reason_ok(fleet_after_words(copy, 5)));
         else if (streq(verb, "lead"))
                 ok = k == 1 && rollout_id_ok(args[0]) && !rest;
         else if (streq(verb, "set"))
@@ -1031,7 +1076,8 @@ static void agent_line(Agent *a, char *line) {
         if (!ok) {
                 (void) report_failure(
                         "usage",
-                        "expected: heartbeat VERSION STATE STAGED [ROLLOUT STEP [REASON]], propose FROM TO SHA256, "
+                        "expected: heartbeat VERSION STATE STAGED [ROLLOUT STEP [REASON]], propose FROM TO SHA256 "
+                        "[MODE [WHY]], "
                         "lead ID, set ID STATE [REASON], backup ID WHERE or check-backup ID");
                 return;
         }
@@ -1046,7 +1092,7 @@ static void agent_line(Agent *a, char *line) {
                 r = heartbeat(
                         a->c, a->node, strempty(a->host), args, k == 5 ? fleet_after_words(copy, 6) : "", a->last);
         else if (streq(verb, "propose"))
-                r = propose(a->c, a->node, args);
+                r = propose(a->c, a->node, args, k >= 4 ? fleet_after_words(copy, 5) : "");
         else if (streq(verb, "lead"))
                 r = lead(a->c, a->node, args[0]);
         else if (streq(verb, "set"))

@@ -51,6 +51,7 @@ static void check_tokens(const FleetLine *back, const FleetLine *l) {
         assert_field(*back, *l, version);
         assert_field(*back, *l, staged);
         assert_field(*back, *l, step);
+        assert_field(*back, *l, mode);
 }
 
 static void test_every_kind(void **state) {
@@ -70,15 +71,18 @@ static void test_every_kind(void **state) {
                   .state = (char *) "stopping",
                   .leader = (char *) "n1",
                   .backup = (char *) "clone:metabase_mbup_7",
+                  .mode = (char *) "all-stop",
+                  .mode_reason = (char *) "v0.56.2 adds 1 change set",
                   .reason = (char *) "every node stops"},
-                 "rollout 7 v0.56.1 v0.56.2 ab01 stopping n1 clone:metabase_mbup_7 every\\x20node\\x20stops"},
+                 "rollout 7 v0.56.1 v0.56.2 ab01 stopping n1 clone:metabase_mbup_7 all-stop "
+                 "v0.56.2\\x20adds\\x201\\x20change\\x20set every\\x20node\\x20stops"},
                 {{.kind = FLEET_LINE_ROLLOUT,
                   .id = 8,
                   .from = (char *) "v0.56.1",
                   .to = (char *) "v0.56.2",
                   .sha256 = (char *) "ab01",
                   .state = (char *) "staging"},
-                 "rollout 8 v0.56.1 v0.56.2 ab01 staging - - -"},
+                 "rollout 8 v0.56.1 v0.56.2 ab01 staging - - - - -"},
                 {{.kind = FLEET_LINE_COMMITTED, .id = 3, .to = (char *) "v0.56.2", .sha256 = (char *) "ab01"},
                  "committed 3 v0.56.2 ab01"},
                 {{.kind = FLEET_LINE_ENDED, .id = 3, .state = (char *) "rolled-back", .reason = (char *) "n2 failed"},
@@ -111,6 +115,8 @@ static void test_every_kind(void **state) {
                 check_tokens(&back, &t[i].l);
                 if (t[i].l.reason)
                         assert_string_equal(back.reason, t[i].l.reason);
+                if (t[i].l.mode_reason)
+                        assert_string_equal(back.mode_reason, t[i].l.mode_reason);
                 seen[t[i].l.kind] = true;
                 fleet_line_done(&back);
         }
@@ -168,6 +174,22 @@ static void test_hostile_reason(void **state) {
                 assert_string_equal(back.reason, shown);
                 assert_string_equal(back.state, "aborted");
                 fleet_line_done(&back);
+                /* a rollout's mode and its why, both from a row: the why whole, the mode a token */
+                FleetLine ro = {
+                        .kind = FLEET_LINE_ROLLOUT,
+                        .id = 4,
+                        .from = (char *) "v0.56.1",
+                        .to = (char *) "v0.56.2",
+                        .sha256 = (char *) "ab01",
+                        .state = (char *) "rolling",
+                        .mode = (char *) "rolling",
+                        .mode_reason = (char *) hostile[i],
+                        .reason = (char *) hostile[i]};
+                back = roundtrip(&ro, NULL);
+                check_tokens(&back, &ro);
+                assert_string_equal(back.mode_reason, shown);
+                assert_string_equal(back.reason, shown);
+                fleet_line_done(&back);
         }
 }
 
@@ -218,6 +240,7 @@ static void test_bad_lines(void **state) {
                 "node n\\x20b v0.56.1 idle - 10 0 - -", /* a name with a space */
                 "node n1 v0.56.1 idle - 10 0 - bad\\x",
                 "rollout 1 a b c d e f",
+                "rollout 1 a b c d e f g -", /* a rollout line from before modes */
                 "committed 1 v\\x0a2 ab",
                 "ready now",
                 "set 1",

@@ -169,6 +169,31 @@ static void test_order(void **state) {
         assert_null(zero_downtime_check_to_string(_ZERO_DOWNTIME_CHECK_MAX));
 }
 
+/* A fleet's rolling rollout asks neither nginx nor the memory, and still the rest. */
+static void test_rolling(void **state) {
+        static char *jar_more[] = {"v55.001", "v56.002", NULL};
+        ZeroDowntimeFacts f = eligible();
+        _cleanup_free_ char *yes = NULL, *never = NULL, *h2 = NULL, *migrates = NULL, *whole = NULL;
+
+        (void) state;
+        f.proxy = -EOPNOTSUPP;
+        f.memory_ok = NULL;
+        yes = zero_downtime_summary_rolling(&f);
+        assert_string_equal(yes, "yes");
+        whole = zero_downtime_summary(&f);
+        assert_true(strncmp(whole, "no: ", 4) == 0);
+        f.jar_changesets = jar_more;
+        migrates = zero_downtime_summary_rolling(&f);
+        assert_non_null(
+                strstr(migrates, "no: v0.56.4 adds 1 change set to the application database (v56.002)"));
+        f.db_kind = "h2";
+        h2 = zero_downtime_summary_rolling(&f);
+        assert_true(strncmp(h2, "no: the application database is H2", 34) == 0);
+        f.never = true;
+        never = zero_downtime_summary_rolling(&f);
+        assert_true(strncmp(never, "no: upgrade.zero_downtime is never", 34) == 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_all_hold),
@@ -179,6 +204,7 @@ int main(void) {
                 cmocka_unit_test(test_proxy),
                 cmocka_unit_test(test_memory),
                 cmocka_unit_test(test_order),
+                cmocka_unit_test(test_rolling),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

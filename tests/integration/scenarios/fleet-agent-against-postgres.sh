@@ -101,6 +101,13 @@ scenario() {
         (($(age b) >= 2000)) || die "b's last heartbeat should be 2 s old, is $(age b) ms"
         (($(age a) < 1000)) || die "a's own heartbeat is $(age a) ms old"
 
+        log "a heartbeat that began after the reader's transaction and committed before its snapshot"
+        # (its last_seen a moment after the reader's now(), as under a burst of heartbeats on a
+        # NOTIFY): still listed, 0 ms old, not left out (which made a node "never seen" or "lost")
+        pg_super "UPDATE mbup_nodes SET last_seen = now() + interval '2 seconds' WHERE name = 'b'" metabase_mbupgraded >/dev/null
+        heartbeat a v0.56.1 idle -
+        assert_contains "$OUT" "node b v0.56.1 staging v0.56.2 0 "
+
         log "the server drops a's connection: the agent sees it go, and the next heartbeat connects again"
         pg_super "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'metabase_mbupgraded' AND application_name = ''" >/dev/null
         sleep 0.5
@@ -159,7 +166,7 @@ scenario() {
         # a node's step and its reason
         heartbeat c v0.56.0 idle - 1 failed this node runs v0.56.0, not v0.56.1
         [[ $OUT == *"node c v0.56.0 idle - "*" 1 failed this\x20node\x20runs\x20v0.56.0,\x20not\x20v0.56.1"* ]] || die "c's reason: $OUT"
-        assert_contains "$OUT" "rollout 1 v0.56.1 v0.56.2 $SHA stopping b - every\x20node\x20stops\x20its\x20Metabase"
+        assert_contains "$OUT" "rollout 1 v0.56.1 v0.56.2 $SHA stopping b - - - every\x20node\x20stops\x20its\x20Metabase"
         assert_eq "$(pg_super "SELECT state || '|' || reason FROM mbup_rollouts WHERE id = 1" metabase_mbupgraded)" \
                 "stopping|every node stops its Metabase" "the rollout's row"
         # the leader dies: its session ends, the lock with it; another node takes over
@@ -206,11 +213,15 @@ scenario() {
         heartbeat a v0.56.2 idle -
         assert_not_contains "$OUT" "rollout 1"
         assert_contains "$OUT" "committed 1 v0.56.2 $SHA"
-        echo "propose v0.56.2 v0.56.3 $SHA" >&"${AGENT_IN[a]}"
+        # a mode, fixed when proposed (docs/fleet.md): in the rollout's line, a token and why
+        echo "propose v0.56.2 v0.56.3 $SHA rolling v0.56.3 adds no migration" >&"${AGENT_IN[a]}"
         agent_read a proposed
         [[ $OUT =~ proposed\ ([0-9]+) ]] && ((BASH_REMATCH[1] > 1)) || die "no new rollout: $OUT" # (a refused proposal used up an id)
+        local rid=${BASH_REMATCH[1]}
+        heartbeat a v0.56.2 idle -
+        assert_contains "$OUT" "rollout $rid v0.56.2 v0.56.3 $SHA staging - - rolling v0.56.3\x20adds\x20no\x20migration -"
         assert_eq "$(pg_super "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'")" 0 "advisory locks held"
-        for bad in "lead 0" "lead x" "set 3 flying" "propose a b" "heartbeat v x - 1" "lead 2 extra" "backup 2" "backup x clone:y" "check-backup x"; do
+        for bad in "lead 0" "lead x" "set 3 flying" "propose a b" "propose a b c sideways" "heartbeat v x - 1" "lead 2 extra" "backup 2" "backup x clone:y" "check-backup x"; do
                 echo "$bad" >&"${AGENT_IN[a]}"
                 agent_read a "error"
                 assert_contains "$OUT" "error usage" "'$bad'"

@@ -23,6 +23,8 @@ $(fleet_node_exec 2 "$MBCTL" fleet status 2>&1)
 $(tail -n 40 "$SB/n2/logs/mbupgraded.log")"
         log "$OUT"
         id=$(last_rollout)
+        # v0.56.2 migrates: every node stops at once, and the rollout says why (docs/fleet.md)
+        assert_contains "$(coord "SELECT mode || ': ' || mode_reason FROM mbup_rollouts WHERE id = $id")" "all-stop: v0.56.2 adds 1 change set to the application database (v56.002)"
         wait_for 60 rollout_is "$id" committed || die "rollout $id is $(rollout_state "$id"): $(fleet_node_exec 1 "$MBCTL" fleet status 2>&1)"
         for i in 1 2 3; do
                 wait_for 30 node_runs "$i" v0.56.2 || die "node $i does not run v0.56.2"

@@ -111,9 +111,11 @@ public class core {
         return p;
     }
 
-    /** Environment variable, else standin.properties, else the default. */
+    /** Environment variable for this release only (ENV_v0_56_2), else for every release, else
+     *  standin.properties, else the default. */
     static String knob(String env, String key, String dflt) {
-        String v = System.getenv(env);
+        String v = System.getenv(env + "_" + tag.replaceAll("[^A-Za-z0-9]", "_"));
+        if (v == null || v.isEmpty()) v = System.getenv(env);
         if (v != null && !v.isEmpty()) return v;
         return knobs.getProperty(key, dflt).trim();
     }
