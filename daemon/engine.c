@@ -204,16 +204,13 @@ void engine_fail(Manager *m, Result before_stop_result, const char *fmt, ...) {
                 msg = NULL;
         va_end(ap);
 
-        if (m->op->step == STEP_PREFLIGHT || step_bridged_before_stop(m->op->step) ||
-            (m->op->kind == OPERATION_BACKUP && !m->op->stopped_usec)) {
-                /* Before the stop: the zero-downtime path's caller says failed or rolled back (its
-                 * users were on the bridge), and nginx goes back to the old version at the end. */
+        /* Before the stop: the caller says refused or failed, and on the zero-downtime path failed or
+         * rolled back (its users were on the bridge; nginx goes back to the old version at the end). */
+        bool before_stop = m->op->step == STEP_PREFLIGHT || step_bridged_before_stop(m->op->step);
+
+        if (before_stop || (m->op->kind == OPERATION_BACKUP && !m->op->stopped_usec)) {
                 (void) free_and_strdup(&m->op->reason, msg);
-                engine_finish(
-                        m,
-                        m->op->step == STEP_PREFLIGHT || step_bridged_before_stop(m->op->step)
-                                ? before_stop_result
-                                : RESULT_FAILED);
+                engine_finish(m, before_stop ? before_stop_result : RESULT_FAILED);
         } else if (!step_is_rollback(m->op->step))
                 rollback_begin(m, msg);
         else {
